@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (see README "Architecture"): CBLAS shim -> TensorEngine -> models -> ConceptErasure -> sepme CLI.
+let package = Package(
+    name: "sepme",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sepme", targets: ["SepMECLI"]),
+        .library(name: "TensorEngine", targets: ["TensorEngine"]),
+        .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .library(name: "CLIP", targets: ["CLIP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C interface to CBLAS + LAPACKE. Links the system `blas` (Debian alternatives: OpenBLAS here),
+        // so another CBLAS implementation can be swapped in at link time.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .target(
+            name: "TensorEngine",
+            dependencies: ["CBLAS"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(name: "SafeTensors"),
+        .target(name: "CLIP", dependencies: ["TensorEngine", "SafeTensors"]),
+        .executableTarget(
+            name: "SepMECLI",
+            dependencies: [
+                "TensorEngine", "SafeTensors", "CLIP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "TestSupport", dependencies: ["TensorEngine", "SafeTensors"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine", "SafeTensors", "TestSupport"],
+                    resources: [.copy("Resources")]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+// CLIP tokenizer and text model (issue 3).
