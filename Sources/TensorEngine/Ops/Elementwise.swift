@@ -1,7 +1,169 @@
-extension Tensor {
-    public func addInPlace(_ other: Tensor) {
-        precondition(other.shape == shape, "addInPlace: \(other.shape) into \(shape)")
-        BLAS.saxpy(count, alpha: 1, x: other.pointer, y: pointer)
+import Foundation
+
+// Elementwise kernels with broadcasting and their backward rules (PyTorch semantics).
+
+/// out[i] = f(x[i]) over all elements, on all cores.
+@inline(__always)
+func mapKernel(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+    let out = Tensor(uninitialized: x.shape)
+    let src = x.pointer, dst = out.pointer
+    Parallel.forEachChunk(x.count) { r in for i in r { dst[i] = f(src[i]) } }
+    return out
+}
+
+/// out[i] = f(x[i], y[i]) for two tensors of one shape.
+@inline(__always)
+func zipKernel(_ x: Tensor, _ y: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    precondition(x.shape == y.shape, "elementwise: shapes \(x.shape) and \(y.shape) differ")
+    let out = Tensor(uninitialized: x.shape)
+    let a = x.pointer, b = y.pointer, dst = out.pointer
+    Parallel.forEachChunk(x.count) { r in for i in r { dst[i] = f(a[i], b[i]) } }
+    return out
+}
+
+/// Broadcasting binary kernel.
+@inline(__always)
+func broadcastKernel(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    if a.shape == b.shape { return zipKernel(a, b, f) }
+    let outShape = Broadcast.shape(a.shape, b.shape)
+    let out = Tensor(uninitialized: outShape)
+    let pa = a.pointer, pb = b.pointer, po = out.pointer
+    Broadcast.binaryLoop(outShape: outShape, aShape: a.shape, bShape: b.shape) { oo, oa, ob, n, sa, sb in
+        if sa == 1 && sb == 1 {
+            for j in 0..<n { po[oo + j] = f(pa[oa + j], pb[ob + j]) }
+        } else if sa == 1 {
+            let bv = pb[ob]
+            for j in 0..<n { po[oo + j] = f(pa[oa + j], bv) }
+        } else if sb == 1 {
+            let av = pa[oa]
+            for j in 0..<n { po[oo + j] = f(av, pb[ob + j]) }
+        } else {
+            let v = f(pa[oa], pb[ob])
+            for j in 0..<n { po[oo + j] = v }
+        }
     }
-    public static func + (a: Tensor, b: Tensor) -> Tensor { fatalError() }
+    return out
+}
+
+extension Tensor {
+    // MARK: Binary, broadcasting
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        let out = broadcastKernel(a, b, +)
+        return record("add", inputs: [a, b], output: out) { g, needs in
+            [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? g.sum(toShape: b.shape) : nil]
+        }
+    }
+
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        let out = broadcastKernel(a, b, -)
+        return record("sub", inputs: [a, b], output: out) { g, needs in
+            [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? (-g).sum(toShape: b.shape) : nil]
+        }
+    }
+
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        let out = broadcastKernel(a, b, *)
+        return record("mul", inputs: [a, b], output: out) { g, needs in
+            [needs[0] ? (g * b.detached()).sum(toShape: a.shape) : nil,
+             needs[1] ? (g * a.detached()).sum(toShape: b.shape) : nil]
+        }
+    }
+
+    public static func / (a: Tensor, b: Tensor) -> Tensor {
+        let out = broadcastKernel(a, b, /)
+        return record("div", inputs: [a, b], output: out) { g, needs in
+            let bd = b.detached()
+            return [needs[0] ? (g / bd).sum(toShape: a.shape) : nil,
+                    needs[1] ? (-(g * out.detached()) / bd).sum(toShape: b.shape) : nil]
+        }
+    }
+
+    // MARK: With a scalar
+
+    public static func + (a: Tensor, s: Float) -> Tensor {
+        let out = mapKernel(a) { $0 + s }
+        return record("add_scalar", inputs: [a], output: out) { g, _ in [g] }
+    }
+    public static func + (s: Float, a: Tensor) -> Tensor { a + s }
+    public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
+    public static func - (s: Float, a: Tensor) -> Tensor { (-a) + s }
+
+    public static func * (a: Tensor, s: Float) -> Tensor {
+        let out = mapKernel(a) { $0 * s }
+        return record("mul_scalar", inputs: [a], output: out) { g, _ in [g * s] }
+    }
+    public static func * (s: Float, a: Tensor) -> Tensor { a * s }
+    public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
+
+    public static prefix func - (a: Tensor) -> Tensor {
+        let out = mapKernel(a) { -$0 }
+        return record("neg", inputs: [a], output: out) { g, _ in [-g] }
+    }
+
+    // MARK: Unary math
+
+    public func exp() -> Tensor {
+        let out = mapKernel(self) { Foundation.exp($0) }
+        return Tensor.record("exp", inputs: [self], output: out) { g, _ in [g * out.detached()] }
+    }
+
+    public func log() -> Tensor {
+        let out = mapKernel(self) { Foundation.log($0) }
+        return Tensor.record("log", inputs: [self], output: out) { g, _ in [g / self.detached()] }
+    }
+
+    public func sqrt() -> Tensor {
+        let out = mapKernel(self) { $0.squareRoot() }
+        return Tensor.record("sqrt", inputs: [self], output: out) { g, _ in
+            [zipKernel(g, out) { gv, o in gv * 0.5 / o }]
+        }
+    }
+
+    /// x^p for a scalar exponent.
+    public func pow(_ p: Float) -> Tensor {
+        let out = p == 2 ? mapKernel(self) { $0 * $0 } : mapKernel(self) { Foundation.pow($0, p) }
+        return Tensor.record("pow", inputs: [self], output: out) { g, _ in
+            [zipKernel(g, self) { gv, x in gv * p * Foundation.pow(x, p - 1) }]
+        }
+    }
+
+    public func square() -> Tensor { pow(2) }
+
+    public func abs() -> Tensor {
+        let out = mapKernel(self) { Swift.abs($0) }
+        return Tensor.record("abs", inputs: [self], output: out) { g, _ in
+            // d|x|/dx = sign(x), 0 at 0 (PyTorch's convention).
+            [zipKernel(g, self) { gv, x in x > 0 ? gv : (x < 0 ? -gv : 0) }]
+        }
+    }
+
+    /// Clamps into [lo, hi]; the gradient passes where the input was inside the range (PyTorch).
+    public func clamp(min lo: Float = -.infinity, max hi: Float = .infinity) -> Tensor {
+        let out = mapKernel(self) { Swift.min(Swift.max($0, lo), hi) }
+        return Tensor.record("clamp", inputs: [self], output: out) { g, _ in
+            [zipKernel(g, self) { gv, x in (x >= lo && x <= hi) ? gv : 0 }]
+        }
+    }
+
+    // MARK: In place, no history (optimisers, accumulation)
+
+    public func addInPlace(_ other: Tensor, alpha: Float = 1) {
+        precondition(other.shape == shape, "addInPlace: \(other.shape) into \(shape)")
+        BLAS.saxpy(count, alpha: alpha, x: other.pointer, y: pointer)
+    }
+
+    public func scaleInPlace(_ s: Float) {
+        let p = pointer
+        Parallel.forEachChunk(count) { r in for i in r { p[i] *= s } }
+    }
+
+    public func fill(_ value: Float) { pointer.update(repeating: value, count: count) }
+
+    /// True when every element is finite.
+    public var isFinite: Bool {
+        let p = pointer
+        for i in 0..<count where !p[i].isFinite { return false }
+        return true
+    }
 }

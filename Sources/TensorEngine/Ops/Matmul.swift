@@ -1,0 +1,82 @@
+// Matrix products through BLAS: batched matmul with broadcast batch dimensions, and nn.Linear.
+
+/// Batched GEMM: a [..., M, K] (or [..., K, M] if transA), b [..., K, N] (or [..., N, K] if transB);
+/// batch dimensions broadcast. Returns [batch..., M, N].
+func batchedMatmulKernel(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) -> Tensor {
+    precondition(a.rank >= 2 && b.rank >= 2, "matmul needs rank >= 2 operands, got \(a.shape) and \(b.shape)")
+    let m = transA ? a.shape[a.rank - 1] : a.shape[a.rank - 2]
+    let ka = transA ? a.shape[a.rank - 2] : a.shape[a.rank - 1]
+    let kb = transB ? b.shape[b.rank - 1] : b.shape[b.rank - 2]
+    let n = transB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
+    precondition(ka == kb, "matmul: inner dimensions differ, \(a.shape)\(transA ? "ᵀ" : "") × \(b.shape)\(transB ? "ᵀ" : "")")
+    let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
+    let batch = Broadcast.shape(aBatch, bBatch)
+    let out = Tensor(uninitialized: batch + [m, n])
+    let lda = a.shape[a.rank - 1], ldb = b.shape[b.rank - 1]
+    let aMat = a.shape[a.rank - 2] * lda, bMat = b.shape[b.rank - 2] * ldb
+    // Rows of a can be stacked into one GEMM when b has no batch of its own and a is not transposed.
+    if bBatch.reduce(1, *) == 1 && !transA {
+        let rows = aBatch.reduce(1, *) * m
+        BLAS.sgemm(transA: false, transB: transB, m: rows, n: n, k: ka, a: a.pointer, lda: lda,
+                   b: b.pointer, ldb: ldb, c: out.pointer, ldc: n)
+        return out
+    }
+    let count = batch.reduce(1, *)
+    let aStrides = Broadcast.strides(of: aBatch, as: batch), bStrides = Broadcast.strides(of: bBatch, as: batch)
+    let outStrides = Tensor.strides(of: batch)
+    for i in 0..<count {
+        var ai = 0, bi = 0, r = i
+        for d in 0..<batch.count { let q = r / outStrides[d]; r %= outStrides[d]; ai += q * aStrides[d]; bi += q * bStrides[d] }
+        BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: ka, a: a.pointer + ai * aMat, lda: lda,
+                   b: b.pointer + bi * bMat, ldb: ldb, c: out.pointer + i * m * n, ldc: n)
+    }
+    return out
+}
+
+extension Tensor {
+    /// Matrix product with broadcast batch dimensions (torch.matmul for rank >= 2).
+    // a: [..., M, K], b: [..., K, N] -> [..., M, N]
+    public static func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+        let out = batchedMatmulKernel(a, b)
+        return record("matmul", inputs: [a, b], output: out) { g, needs in
+            [needs[0] ? batchedMatmulKernel(g, b, transB: true).sum(toShape: a.shape) : nil,
+             needs[1] ? batchedMatmulKernel(a, g, transA: true).sum(toShape: b.shape) : nil]
+        }
+    }
+
+    /// y = x Wᵀ + b (torch.nn.functional.linear). Weight gradients are computed only when needed.
+    // x: [..., in], weight: [out, in], bias: [out] -> [..., out]
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(weight.rank == 2 && x.shape.last == weight.shape[1],
+                     "linear: input \(x.shape) does not match weight \(weight.shape)")
+        let inF = weight.shape[1], outF = weight.shape[0]
+        let rows = x.count / Swift.max(inF, 1)
+        let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
+        if let bias {
+            precondition(bias.shape == [outF], "linear: bias \(bias.shape) for \(outF) outputs")
+            for r in 0..<rows { (out.pointer + r * outF).update(from: bias.pointer, count: outF) }
+        }
+        BLAS.sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
+                   b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: out.pointer, ldc: outF)
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return record("linear", inputs: inputs, output: out) { g, needs in
+            var grads: [Tensor?] = []
+            if needs[0] {
+                let gx = Tensor(uninitialized: x.shape)
+                BLAS.sgemm(transA: false, transB: false, m: rows, n: inF, k: outF, a: g.pointer, lda: outF,
+                           b: weight.pointer, ldb: inF, c: gx.pointer, ldc: inF)
+                grads.append(gx)
+            } else { grads.append(nil) }
+            if needs[1] {
+                let gw = Tensor(uninitialized: weight.shape)
+                BLAS.sgemm(transA: true, transB: false, m: outF, n: inF, k: rows, a: g.pointer, lda: outF,
+                           b: x.pointer, ldb: inF, c: gw.pointer, ldc: inF)
+                grads.append(gw)
+            } else { grads.append(nil) }
+            if inputs.count == 3 {
+                grads.append(needs[2] ? g.reshaped([rows, outF]).sum(axes: [0]) : nil)
+            }
+            return grads
+        }
+    }
+}
