@@ -1,0 +1,192 @@
+import Foundation
+
+// Softmax, LayerNorm and GroupNorm as fused row kernels with hand-written backward rules.
+
+/// Normalises `rows` rows of length `n` (stride n) in place from `src` into `dst`:
+/// dst = (src - mean) * rstd; returns per-row (mean, rstd) in Double-accumulated Float.
+private func normalizeRows(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                           rows: Range<Int>, n: Int, eps: Float,
+                           mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+    for r in rows {
+        let x = src + r * n, y = dst + r * n
+        var s = 0.0
+        for j in 0..<n { s += Double(x[j]) }
+        let mu = s / Double(n)
+        var v = 0.0
+        for j in 0..<n { let d = Double(x[j]) - mu; v += d * d }
+        let rs = 1 / (v / Double(n) + Double(eps)).squareRoot()
+        let muF = Float(mu), rsF = Float(rs)
+        for j in 0..<n { y[j] = (x[j] - muF) * rsF }
+        mean[r] = muF
+        rstd[r] = rsF
+    }
+}
+
+/// Backward of y = xhat for rows normalised over n elements: given dxhat, xhat and rstd,
+/// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
+private func normalizeRowsBackward(dxhat: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>,
+                                   rstd: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                   rows: Range<Int>, n: Int) {
+    for r in rows {
+        let g = dxhat + r * n, h = xhat + r * n, o = dx + r * n
+        var sg = 0.0, sgh = 0.0
+        for j in 0..<n { sg += Double(g[j]); sgh += Double(g[j]) * Double(h[j]) }
+        let mg = Float(sg / Double(n)), mgh = Float(sgh / Double(n)), rs = rstd[r]
+        for j in 0..<n { o[j] = rs * (g[j] - mg - h[j] * mgh) }
+    }
+}
+
+extension Tensor {
+    /// Softmax over the last dimension (max-subtracted, as torch.softmax).
+    public func softmax() -> Tensor {
+        let n = shape.last ?? 1
+        let rows = count / Swift.max(n, 1)
+        let out = Tensor(uninitialized: shape)
+        let src = pointer, dst = out.pointer
+        Parallel.forEachChunk(rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
+            for r in range {
+                let x = src + r * n, y = dst + r * n
+                var m = -Float.infinity
+                for j in 0..<n { m = Swift.max(m, x[j]) }
+                var s: Float = 0
+                for j in 0..<n { let e = Foundation.exp(x[j] - m); y[j] = e; s += e }
+                let inv = 1 / s
+                for j in 0..<n { y[j] *= inv }
+            }
+        }
+        return Tensor.record("softmax", inputs: [self], output: out) { g, _ in
+            // dx = y * (g - sum(g * y))
+            let gx = Tensor(uninitialized: self.shape)
+            let gp = g.pointer, yp = out.pointer, dp = gx.pointer
+            Parallel.forEachChunk(rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
+                for r in range {
+                    let gr = gp + r * n, yr = yp + r * n, dr = dp + r * n
+                    var dot: Float = 0
+                    for j in 0..<n { dot += gr[j] * yr[j] }
+                    for j in 0..<n { dr[j] = yr[j] * (gr[j] - dot) }
+                }
+            }
+            return [gx]
+        }
+    }
+
+    /// LayerNorm over the last dimension (torch.nn.functional.layer_norm with normalized_shape = [C]).
+    // x: [..., C], weight/bias: [C]
+    public static func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+        let n = x.shape.last ?? 1
+        let rows = x.count / Swift.max(n, 1)
+        if let weight { precondition(weight.shape == [n], "layerNorm: weight \(weight.shape) for last dimension \(n)") }
+        if let bias { precondition(bias.shape == [n], "layerNorm: bias \(bias.shape) for last dimension \(n)") }
+        let xhat = Tensor(uninitialized: x.shape)
+        let mean = Tensor(uninitialized: [rows]), rstd = Tensor(uninitialized: [rows])
+        Parallel.forEachChunk(rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { r in
+            normalizeRows(x.pointer, xhat.pointer, rows: r, n: n, eps: eps, mean: mean.pointer, rstd: rstd.pointer)
+        }
+        let out = affine(xhat, weight: weight, bias: bias, rows: rows, channels: n, spatial: 1)
+        var inputs = [x]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        return record("layer_norm", inputs: inputs, output: out) { g, needs in
+            affineBackward(g, xhat: xhat, rstd: rstd, weight: weight, bias: bias, needs: needs,
+                           rows: rows, channels: n, spatial: 1, groupRows: rows, groupSize: n)
+        }
+    }
+
+    /// GroupNorm (torch.nn.functional.group_norm): statistics over (C/G × spatial) per sample and group.
+    // x: [B, C, *], weight/bias: [C]
+    public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+        precondition(x.rank >= 2, "groupNorm needs [B, C, ...], got \(x.shape)")
+        let b = x.shape[0], c = x.shape[1]
+        precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels do not split into \(groups) groups")
+        if let weight { precondition(weight.shape == [c], "groupNorm: weight \(weight.shape) for \(c) channels") }
+        if let bias { precondition(bias.shape == [c], "groupNorm: bias \(bias.shape) for \(c) channels") }
+        let spatial = x.count / Swift.max(b * c, 1)
+        let groupRows = b * groups, groupSize = (c / groups) * spatial
+        let xhat = Tensor(uninitialized: x.shape)
+        let mean = Tensor(uninitialized: [groupRows]), rstd = Tensor(uninitialized: [groupRows])
+        Parallel.forEachChunk(groupRows, minChunk: 1) { r in
+            normalizeRows(x.pointer, xhat.pointer, rows: r, n: groupSize, eps: eps, mean: mean.pointer, rstd: rstd.pointer)
+        }
+        let out = affine(xhat, weight: weight, bias: bias, rows: b, channels: c, spatial: spatial)
+        var inputs = [x]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        return record("group_norm", inputs: inputs, output: out) { g, needs in
+            affineBackward(g, xhat: xhat, rstd: rstd, weight: weight, bias: bias, needs: needs,
+                           rows: b, channels: c, spatial: spatial, groupRows: groupRows, groupSize: groupSize)
+        }
+    }
+
+    /// y[r, c, s] = xhat[r, c, s] * w[c] + b[c]
+    private static func affine(_ xhat: Tensor, weight: Tensor?, bias: Tensor?, rows: Int, channels: Int, spatial: Int) -> Tensor {
+        let out = Tensor(uninitialized: xhat.shape)
+        let h = xhat.pointer, o = out.pointer
+        let w = weight?.pointer, bb = bias?.pointer
+        Parallel.forEachChunk(rows * channels, minChunk: Swift.max(1, 8192 / Swift.max(spatial, 1))) { range in
+            for rc in range {
+                let ch = rc % channels
+                let scale = w?[ch] ?? 1, shift = bb?[ch] ?? 0
+                let base = rc * spatial
+                for s in 0..<spatial { o[base + s] = h[base + s] * scale + shift }
+            }
+        }
+        return out
+    }
+
+    /// Gradients of (normalise rows, then per-channel affine) for x, weight, bias in `needs` order.
+    private static func affineBackward(_ g: Tensor, xhat: Tensor, rstd: Tensor, weight: Tensor?, bias: Tensor?,
+                                       needs: [Bool], rows: Int, channels: Int, spatial: Int,
+                                       groupRows: Int, groupSize: Int) -> [Tensor?] {
+        var result: [Tensor?] = []
+        let gp = g.pointer, hp = xhat.pointer
+        if needs[0] {
+            let dxhat: Tensor
+            if let weight {
+                dxhat = Tensor(uninitialized: g.shape)
+                let w = weight.pointer, d = dxhat.pointer
+                Parallel.forEachChunk(rows * channels, minChunk: Swift.max(1, 8192 / Swift.max(spatial, 1))) { range in
+                    for rc in range {
+                        let scale = w[rc % channels], base = rc * spatial
+                        for s in 0..<spatial { d[base + s] = gp[base + s] * scale }
+                    }
+                }
+            } else {
+                dxhat = g
+            }
+            let dx = Tensor(uninitialized: g.shape)
+            Parallel.forEachChunk(groupRows, minChunk: Swift.max(1, 8192 / Swift.max(groupSize, 1))) { r in
+                normalizeRowsBackward(dxhat: dxhat.pointer, xhat: hp, rstd: rstd.pointer, dx: dx.pointer, rows: r, n: groupSize)
+            }
+            result.append(dx)
+        } else {
+            result.append(nil)
+        }
+        var k = 1
+        if weight != nil {
+            if needs[k] {
+                var acc = [Double](repeating: 0, count: channels)
+                for rc in 0..<(rows * channels) {
+                    var s = 0.0
+                    let base = rc * spatial
+                    for j in 0..<spatial { s += Double(gp[base + j]) * Double(hp[base + j]) }
+                    acc[rc % channels] += s
+                }
+                result.append(Tensor(acc.map { Float($0) }, shape: [channels]))
+            } else { result.append(nil) }
+            k += 1
+        }
+        if bias != nil {
+            if needs[k] {
+                var acc = [Double](repeating: 0, count: channels)
+                for rc in 0..<(rows * channels) {
+                    var s = 0.0
+                    let base = rc * spatial
+                    for j in 0..<spatial { s += Double(gp[base + j]) }
+                    acc[rc % channels] += s
+                }
+                result.append(Tensor(acc.map { Float($0) }, shape: [channels]))
+            } else { result.append(nil) }
+        }
+        return result
+    }
+}
