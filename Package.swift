@@ -9,7 +9,9 @@ let package = Package(
         .executable(name: "sepme", targets: ["SepMECLI"]),
         .library(name: "TensorEngine", targets: ["TensorEngine"]),
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "CLIP", targets: ["CLIP"]),
+        .library(name: "Diffusion", targets: ["Diffusion"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,11 +26,13 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "SafeTensors"),
-        .target(name: "CLIP", dependencies: ["TensorEngine", "SafeTensors"]),
+        .target(name: "NeuralNet", dependencies: ["TensorEngine", "SafeTensors"]),
+        .target(name: "CLIP", dependencies: ["NeuralNet"]),
+        .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP"]),
         .executableTarget(
             name: "SepMECLI",
             dependencies: [
-                "TensorEngine", "SafeTensors", "CLIP",
+                "TensorEngine", "SafeTensors", "NeuralNet", "CLIP", "Diffusion",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

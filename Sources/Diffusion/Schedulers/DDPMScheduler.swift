@@ -1,0 +1,58 @@
+import Foundation
+import TensorEngine
+
+/// DDPM ancestral sampling (Ho et al. 2020, eq. 6-7), following diffusers `scheduling_ddpm.py`.
+public final class DDPMScheduler: Scheduler {
+    public let configuration: SchedulerConfiguration
+    public let schedule: NoiseSchedule
+    public private(set) var timesteps: [Int] = []
+    private var stepCount = 0
+
+    public init(_ configuration: SchedulerConfiguration) {
+        self.configuration = configuration
+        schedule = NoiseSchedule(configuration)
+    }
+
+    public func setTimesteps(_ steps: Int) throws {
+        timesteps = try spacedTimesteps(steps)
+        stepCount = steps
+    }
+
+    private func previousTimestep(_ t: Int) -> Int {
+        t - configuration.numTrainTimesteps / max(stepCount, 1)
+    }
+
+    // modelOutput, sample: [B, C, H, W]
+    public func step(modelOutput: Tensor, timestep t: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor {
+        let prev = previousTimestep(t)
+        // 1. alphas and betas
+        let alphaProd = schedule.alphasCumprod[t]
+        let alphaProdPrev = prev >= 0 ? schedule.alphasCumprod[prev] : 1
+        let betaProd = 1 - alphaProd, betaProdPrev = 1 - alphaProdPrev
+        let currentAlpha = alphaProd / alphaProdPrev, currentBeta = 1 - currentAlpha
+        // 2. predicted x_0 (eq. 15), 3. clipped
+        var (x0, _) = predictOriginal(modelOutput, sample: sample, alphaProd: alphaProd)
+        if configuration.clipSample ?? true {
+            let r = Float(configuration.clipSampleRange)
+            x0 = x0.clamp(min: -r, max: r)
+        }
+        // 4-5. posterior mean μ̃_t (eq. 7)
+        let x0Coeff = alphaProdPrev.squareRoot() * currentBeta / betaProd
+        let sampleCoeff = currentAlpha.squareRoot() * betaProdPrev / betaProd
+        var prevSample = x0 * x0Coeff + sample * sampleCoeff
+        // 6. noise
+        if t > 0 {
+            let noise = Tensor.randn(modelOutput.shape, generator: &generator)
+            let variance = max(betaProdPrev / betaProd * currentBeta, 1e-20)
+            let sigma: Float
+            switch configuration.varianceType ?? "fixed_small" {
+            case "fixed_small_log": sigma = Foundation.exp(0.5 * Foundation.log(variance))
+            case "fixed_large": sigma = currentBeta.squareRoot()
+            case "fixed_large_log": sigma = Foundation.exp(0.5 * Foundation.log(currentBeta))
+            default: sigma = variance.squareRoot()
+            }
+            prevSample = prevSample + noise * sigma
+        }
+        return prevSample
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import TensorEngine
+
+/// The forward-process schedule shared by every scheduler: betas, alphas, cumulative alpha products
+/// (diffusers' `betas` / `alphas_cumprod`, computed in float32 the way torch does).
+public struct NoiseSchedule: Sendable {
+    public let betas: [Float]
+    public let alphasCumprod: [Float]
+
+    public init(_ config: SchedulerConfiguration) {
+        let n = config.numTrainTimesteps
+        var betas: [Float]
+        if let trained = config.trainedBetas {
+            betas = trained.map { Float($0) }
+        } else {
+            switch config.betaSchedule {
+            case "scaled_linear":
+                betas = NoiseSchedule.torchLinspace(Float(config.betaStart.squareRoot()), Float(config.betaEnd.squareRoot()), n).map { $0 * $0 }
+            case "squaredcos_cap_v2":
+                // betas_for_alpha_bar (cosine), max beta 0.999.
+                func alphaBar(_ t: Double) -> Double { let c = cos((t + 0.008) / 1.008 * Double.pi / 2); return c * c }
+                betas = (0..<n).map { i in
+                    let t1 = Double(i) / Double(n), t2 = Double(i + 1) / Double(n)
+                    return Float(min(1 - alphaBar(t2) / alphaBar(t1), 0.999))
+                }
+            default:
+                betas = NoiseSchedule.torchLinspace(Float(config.betaStart), Float(config.betaEnd), n)
+            }
+        }
+        var cum: [Float] = []
+        cum.reserveCapacity(n)
+        // torch.cumprod on CPU accumulates float32 inputs in double (acc_type), then rounds each entry.
+        var acc: Double = 1
+        for b in betas { acc *= Double(1 - b); cum.append(Float(acc)) }
+        if config.rescaleBetasZeroSnr {
+            cum = NoiseSchedule.rescaledToZeroTerminalSNR(cum)
+            betas = zip(cum, [1] + cum.dropLast()).map { 1 - $0 / $1 }
+        }
+        self.betas = betas
+        self.alphasCumprod = cum
+    }
+
+    /// torch.linspace in float32: the first half counts up from `start`, the second half down from `end`.
+    static func torchLinspace(_ start: Float, _ end: Float, _ steps: Int) -> [Float] {
+        guard steps > 1 else { return [start] }
+        let step = (end - start) / Float(steps - 1)
+        let half = steps / 2
+        return (0..<steps).map { i in i < half ? start + step * Float(i) : end - step * Float(steps - 1 - i) }
+    }
+
+    /// Lin et al. 2023, Algorithm 1 (diffusers `rescale_zero_terminal_snr`), on alphas_cumprod.
+    static func rescaledToZeroTerminalSNR(_ cum: [Float]) -> [Float] {
+        var s = cum.map { Double($0).squareRoot() }
+        let first = s[0], last = s[s.count - 1]
+        s = s.map { ($0 - last) * first / (first - last) }
+        return s.map { Float($0 * $0) }
+    }
+
+    /// x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε (diffusers `add_noise`), one timestep per batch item.
+    // x0, noise: [B, ...]
+    public func addNoise(_ x0: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
+        precondition(timesteps.count == x0.shape[0], "addNoise: \(timesteps.count) timesteps for batch \(x0.shape[0])")
+        var a = [Float](), b = [Float]()
+        for t in timesteps { a.append(alphasCumprod[t].squareRoot()); b.append((1 - alphasCumprod[t]).squareRoot()) }
+        let shape = [x0.shape[0]] + [Int](repeating: 1, count: x0.rank - 1)
+        return x0 * Tensor(a, shape: shape) + noise * Tensor(b, shape: shape)
+    }
+}

@@ -1,0 +1,74 @@
+import SafeTensors
+import TensorEngine
+
+/// Named tensors that a module can load from: one or more safetensors files, optionally seen through
+/// a key mapping (single-file checkpoints with original CompVis names, prefixed sub-models).
+public final class TensorSource {
+    struct Entry {
+        let file: SafeTensorsFile
+        let fileKey: String
+    }
+
+    private var entries: [String: Entry] = [:]
+    /// Human-readable origin used in error messages (file paths).
+    public let name: String
+
+    /// All keys of the given files.
+    public convenience init(files: [SafeTensorsFile]) throws {
+        try self.init(files: files) { $0 }
+    }
+
+    /// Keys of the files mapped by `map` (nil drops a key: it is neither loaded nor reported).
+    public init(files: [SafeTensorsFile], mapping map: (String) -> String?) throws {
+        name = files.map(\.path).joined(separator: ", ")
+        for file in files {
+            for key in file.keys {
+                guard let mapped = map(key) else { continue }
+                if let other = entries[mapped] {
+                    throw WeightLoadingError.duplicateKey(mapped, sources: [other.file.path + ":" + other.fileKey, file.path + ":" + key])
+                }
+                entries[mapped] = Entry(file: file, fileKey: key)
+            }
+        }
+    }
+
+    public convenience init(path: String) throws {
+        try self.init(files: [SafeTensorsFile(path: path)])
+    }
+
+    public var keys: [String] { entries.keys.sorted() }
+
+    public func contains(_ key: String) -> Bool { entries[key] != nil }
+
+    public func shape(of key: String) throws -> [Int] {
+        guard let e = entries[key] else { throw SafeTensorsError.keyNotFound(path: name, key: key) }
+        return try e.file.info(e.fileKey).shape
+    }
+
+    /// Copies (and converts to Float32) the tensor `key` into `destination`, whose shape must match.
+    public func load(_ key: String, into destination: Tensor) throws {
+        guard let e = entries[key] else { throw SafeTensorsError.keyNotFound(path: name, key: key) }
+        let found = try e.file.info(e.fileKey).shape
+        guard found == destination.shape else {
+            throw WeightLoadingError.shapeMismatch(key: key, expected: destination.shape, found: found, source: e.file.path)
+        }
+        try e.file.copyFloats(e.fileKey, into: destination.pointer, count: destination.count)
+    }
+
+    /// The tensor `key` as a new Float32 tensor.
+    public func tensor(_ key: String) throws -> Tensor {
+        let t = Tensor(zeros: try shape(of: key))
+        try load(key, into: t)
+        return t
+    }
+
+    /// A view of the keys under `prefix.` with the prefix removed.
+    public func subset(prefix: String) -> TensorSource {
+        let p = prefix.hasSuffix(".") ? prefix : prefix + "."
+        let sub = TensorSource(name: name)
+        for (k, e) in entries where k.hasPrefix(p) { sub.entries[String(k.dropFirst(p.count))] = e }
+        return sub
+    }
+
+    private init(name: String) { self.name = name }
+}
