@@ -17,7 +17,8 @@ public enum NormalFillKernel: String, Sendable, CaseIterable {
     /// pure arithmetic, so bit-exact on any platform.
     case avx2
 
-    /// The FMA contractions GCC applied when building PyTorch's AVX2 kernel (found by RandomTests).
+    /// The FMA contractions GCC applied when building PyTorch's AVX2 kernel: all of them
+    /// (see `CephesFloatMath`; pinned by RandomTests).
     static let avx2Contraction = CephesFloatMath.FusedSteps.all
 
     /// Turns 16 uniforms in [0, 1) at `data` into 16 standard normals in place: lanes 0..<8 supply
