@@ -57,6 +57,7 @@ public struct CLIPTokenizer {
     public init(vocabURL: URL, mergesURL: URL) throws {
         var files = try CLIPTokenizerFiles.load(vocabURL: vocabURL, mergesURL: mergesURL)
         files.specialTokens = CLIPTokenizerFiles.defaultSpecialTokens
+        files.defaultedKeys = Set(files.specialTokens.keys)
         try self.init(files: files, vocabFile: vocabURL.path, mergesFile: mergesURL.path)
     }
 
@@ -71,9 +72,10 @@ public struct CLIPTokenizer {
         var added: [String: (id: Int, normalized: Bool)] = [:]
         var order: [String] = []
         var special = Set<Int>()
-        func add(_ spec: AddedTokenSpec, id explicitId: Int?) -> Int {
+        func add(_ spec: AddedTokenSpec, id explicitId: Int?, keepExistingFlags: Bool = false) -> Int {
             let id: Int
             if let existing = added[spec.content] {
+                if keepExistingFlags { return existing.id }
                 id = existing.id
             } else if let explicitId {
                 id = explicitId
@@ -96,7 +98,8 @@ public struct CLIPTokenizer {
         var specialIdByKey: [String: Int] = [:]
         for key in CLIPTokenizerFiles.specialTokenKeys {
             guard let spec = files.specialTokens[key] else { continue }
-            let id = add(spec, id: nil)
+            // A default (unconfigured) special token keeps the flags tokenizer.json gave it, as transformers does.
+            let id = add(spec, id: nil, keepExistingFlags: files.defaultedKeys.contains(key))
             specialIdByKey[key] = id
             special.insert(id)
         }
@@ -152,10 +155,24 @@ public struct CLIPTokenizer {
                 bytes.append(contentsOf: token.utf8)
             }
         }
-        let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: BytePairEncoder.endOfWord, with: " ")
+        // `</w>` -> " " per scalar, as Python's str.replace (String.replacingOccurrences would compare
+        // grapheme clusters and miss "</w>" followed by a combining mark).
+        let decoded = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
+        let suffix = Array(BytePairEncoder.endOfWord.unicodeScalars)
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity(decoded.count)
+        var i = 0
+        while i < decoded.count {
+            if decoded[i] == suffix[0], i + suffix.count <= decoded.count, decoded[i..<(i + suffix.count)].elementsEqual(suffix) {
+                scalars.append(" ")
+                i += suffix.count
+            } else {
+                scalars.append(decoded[i])
+                i += 1
+            }
+        }
         // Python str.strip(): Unicode White_Space plus U+001C...U+001F.
         func isPythonSpace(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace || (0x1C...0x1F).contains(s.value) }
-        let scalars = Array(text.unicodeScalars)
         guard let first = scalars.firstIndex(where: { !isPythonSpace($0) }),
               let last = scalars.lastIndex(where: { !isPythonSpace($0) }) else { return "" }
         var view = String.UnicodeScalarView()

@@ -30,6 +30,8 @@ struct CLIPTokenizerFiles {
     var addedTokens: [(id: Int, spec: AddedTokenSpec, special: Bool)] = []
     /// bos/eos/unk/sep/pad/cls/mask as configured by special_tokens_map.json / tokenizer_config.json.
     var specialTokens: [String: AddedTokenSpec] = [:]
+    /// Keys of `specialTokens` that hold CLIPTokenizer's defaults rather than a configured value.
+    var defaultedKeys: Set<String> = []
     var modelMaxLength: Int?
 
     /// Order in which transformers (tokenization_utils_tokenizers.py `_post_init`) adds special tokens;
@@ -120,6 +122,7 @@ struct CLIPTokenizerFiles {
     /// `added_tokens_decoder` take their flags from there.
     mutating func applyConfiguration(folder: URL) throws {
         var special = CLIPTokenizerFiles.defaultSpecialTokens
+        var configured = Set<String>()
         var decoderFlags: [String: AddedTokenSpec] = [:]
         var hasAddedTokensDecoder = false
         let configURL = folder.appendingPathComponent("tokenizer_config.json")
@@ -142,6 +145,7 @@ struct CLIPTokenizerFiles {
             for key in CLIPTokenizerFiles.specialTokenKeys {
                 if let value = config[key], let spec = try CLIPTokenizerFiles.parseSpecialToken(value, file: configURL.path) {
                     special[key] = spec
+                    configured.insert(key)
                 }
             }
         }
@@ -153,6 +157,7 @@ struct CLIPTokenizerFiles {
             for key in CLIPTokenizerFiles.specialTokenKeys {
                 if let value = map[key], let spec = try CLIPTokenizerFiles.parseSpecialToken(value, file: mapURL.path) {
                     special[key] = spec
+                    configured.insert(key)
                 }
             }
         }
@@ -160,6 +165,7 @@ struct CLIPTokenizerFiles {
             if let flags = decoderFlags[spec.content] { special[key] = flags }
         }
         specialTokens = special
+        defaultedKeys = Set(special.keys).subtracting(configured)
     }
 
     /// A special token given as a string (normalized = false) or as an AddedToken object.
