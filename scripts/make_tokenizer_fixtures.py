@@ -190,11 +190,15 @@ def make_small_bpe(out_dir):
         # the Swift loader takes the tokenizer.json path.
         json_dir = f"{out_dir}/json"
         os.makedirs(json_dir, exist_ok=True)
-        from_files.backend_tokenizer.save(f"{json_dir}/tokenizer.json")
+        from_files.backend_tokenizer.save(f"{json_dir}/tokenizer.json", pretty=False)
         for name in ["special_tokens_map.json", "tokenizer_config.json"]:
             shutil.copy(f"{tmp}/{name}", json_dir)
     from_json = CLIPTokenizer.from_pretrained(f"{out_dir}/json")
-    return from_files, from_json
+    # tokenizer.json alone (no special_tokens_map / tokenizer_config): TokenizerTests loads this layout too.
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(f"{json_dir}/tokenizer.json", tmp)
+        json_only = CLIPTokenizer.from_pretrained(tmp)
+    return from_files, from_json, json_only
 
 
 def main():
@@ -229,12 +233,13 @@ def main():
                             for t in VARIANT_PROMPTS],
             })
 
-    from_files, from_json = make_small_bpe(f"{RES}/small-bpe")
-    small_prompts = prompts[::4]
+    from_files, from_json, json_only = make_small_bpe(f"{RES}/small-bpe")
+    small_prompts = prompts[::4] + [t for t in prompts if "<|" in t.lower()]
+    small_prompts = list(dict.fromkeys(small_prompts))
     small_rows = []
     for text in small_prompts:
-        a, b = from_files(text).input_ids, from_json(text).input_ids
-        assert a == b, (text, a, b)
+        a, b, c = from_files(text).input_ids, from_json(text).input_ids, json_only(text).input_ids
+        assert a == b == c, (text, a, b, c)
         small_rows.append({"text": text, "ids": a})
 
     fixture = {
