@@ -1,1 +1,0 @@
-// CLIP tokenizer and text model (issue 3).
