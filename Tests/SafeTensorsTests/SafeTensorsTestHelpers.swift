@@ -14,9 +14,11 @@ enum SafeTensorsTestHelpers {
 
     /// Path of a committed fixture in Tests/SafeTensorsTests/Resources.
     static func fixturePath(_ name: String) throws -> String {
-        let url = try XCTUnwrap(Bundle.module.resourceURL).appendingPathComponent("Resources/\(name)")
+        let folder = try XCTUnwrap(Bundle.module.url(forResource: "Resources", withExtension: nil),
+                                   "Resources folder missing from the test bundle")
+        let url = folder.appendingPathComponent(name)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("fixture \(name) missing; run scripts/make_safetensors_fixtures.py")
+            throw SafeTensorsError.fileNotFound(path: url.path + " (run scripts/make_safetensors_fixtures.py)")
         }
         return url.path
     }
