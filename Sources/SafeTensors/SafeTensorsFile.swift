@@ -10,7 +10,7 @@ import Darwin
 /// The file is memory-mapped read-only for the lifetime of this object; tensor data is converted on
 /// access, so opening a multi-gigabyte checkpoint costs only the header parse. The header is fully
 /// validated in `init`; any problem throws a `SafeTensorsError` naming the file and key.
-public final class SafeTensorsFile {
+public final class SafeTensorsFile: @unchecked Sendable {  // immutable after init; the mapping is read-only
     /// The path the file was opened from.
     public let path: String
     /// Tensor names, sorted.

@@ -36,6 +36,14 @@ struct SafeTensorsHeader {
         } catch {
             throw SafeTensorsError.invalidJSON(path: path, reason: Self.describe(error))
         }
+        // JSONDecoder silently keeps one copy of a repeated key while the reference reader keeps the last,
+        // so a repeated key is refused rather than read differently.
+        let rawKeys = Self.topLevelRawKeys(json)
+        if rawKeys.count != document.entries.count + (document.hasMetadata ? 1 : 0) {
+            var seen: Set<String> = []
+            let repeated = rawKeys.first { !seen.insert($0).inserted } ?? "(escaped duplicate)"
+            throw SafeTensorsError.invalidEntry(path: path, key: repeated, reason: "key appears more than once in the header")
+        }
         metadata = document.metadata
         var tensors: [String: SafeTensorInfo] = [:]
         for (key, entry) in document.entries.sorted(by: { $0.key < $1.key }) {
@@ -98,6 +106,40 @@ struct SafeTensorsHeader {
         }
     }
 
+    /// The raw (still escaped) text of each key of the top-level object of already-valid JSON.
+    private static func topLevelRawKeys(_ json: Data) -> [String] {
+        var keys: [String] = []
+        var depth = 0
+        var inString = false, escaped = false
+        var stringStart = 0
+        var pendingString: String?  // last string closed at depth 1, a key if ':' follows
+        let bytes = [UInt8](json)
+        for (index, byte) in bytes.enumerated() {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                    if depth == 1 { pendingString = String(decoding: bytes[stringStart..<index], as: UTF8.self) }
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true; stringStart = index + 1
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+            case UInt8(ascii: ":"): if depth == 1, let key = pendingString { keys.append(key) }
+            default: break
+            }
+            if byte != UInt8(ascii: "\""), !(byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D) {
+                pendingString = nil
+            }
+        }
+        return keys
+    }
+
     static func describe(_ error: Error) -> String {
         guard let decodingError = error as? DecodingError else { return String(describing: error) }
         switch decodingError {
@@ -146,6 +188,7 @@ private struct AnyKey: CodingKey {
 private struct HeaderDocument: Decodable {
     var entries: [String: RawEntry] = [:]
     var metadata: [String: String] = [:]
+    var hasMetadata = false
 
     init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: AnyKey.self)
@@ -153,6 +196,7 @@ private struct HeaderDocument: Decodable {
             do {
                 if key.stringValue == "__metadata__" {
                     metadata = try container.decode([String: String].self, forKey: key)
+                    hasMetadata = true
                 } else {
                     entries[key.stringValue] = try container.decode(RawEntry.self, forKey: key)
                 }

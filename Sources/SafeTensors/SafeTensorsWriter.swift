@@ -76,8 +76,9 @@ public struct SafeTensorsWriter {
 
     /// Writes the file: a temporary file in the destination's folder, renamed over `path` on success.
     /// On failure nothing is left at `path` (an existing file there is untouched) and no temporary remains.
+    /// Tensor data is streamed from the writer's buffers (no second copy of the whole file in memory).
     public func write(to path: String, metadata: [String: String] = [:]) throws {
-        let contents = serialized(metadata: metadata)
+        let (prefix, ordered) = layout(metadata: metadata)
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         let temporaryPath = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -86,18 +87,9 @@ public struct SafeTensorsWriter {
             throw SafeTensorsError.writeFailed(path: path,
                                                reason: "cannot create a temporary file in '\(directory)': \(Self.errnoText())")
         }
-        var failure: String?
-        contents.withUnsafeBytes { raw in
-            var written = 0
-            while written < raw.count {
-                let result = Self.posixWrite(descriptor, raw.baseAddress! + written, raw.count - written)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    failure = "write failed: \(Self.errnoText())"
-                    return
-                }
-                written += result
-            }
+        var failure = Self.writeAll(prefix, to: descriptor)
+        for tensor in ordered where failure == nil {
+            failure = Self.writeAll(tensor.bytes, to: descriptor)
         }
         if failure == nil, fsync(descriptor) != 0 { failure = "fsync failed: \(Self.errnoText())" }
         if close(descriptor) != 0, failure == nil { failure = "close failed: \(Self.errnoText())" }
@@ -108,16 +100,22 @@ public struct SafeTensorsWriter {
         }
     }
 
-    /// The complete file contents (8-byte length, padded JSON header, data).
+    /// The complete file contents (8-byte length, padded JSON header, data), as `write` would store them.
     public func serialized(metadata: [String: String] = [:]) -> [UInt8] {
+        let (prefix, ordered) = layout(metadata: metadata)
+        return ordered.reduce(into: prefix) { $0.append(contentsOf: $1.bytes) }
+    }
+
+    /// The 8-byte length plus padded header, and the tensors in data order.
+    private func layout(metadata: [String: String]) -> (prefix: [UInt8], ordered: [PendingTensor]) {
         let ordered = pending.sorted {
             $0.dtype.referenceOrderRank != $1.dtype.referenceOrderRank
                 ? $0.dtype.referenceOrderRank > $1.dtype.referenceOrderRank
                 : Self.utf8Less($0.name, $1.name)
         }
-        var json = "{"
         var fields: [String] = []
         if !metadata.isEmpty {
+            // The reference writer emits metadata in hash-map order; sorted keys keep this deterministic.
             let pairs = metadata.keys.sorted(by: Self.utf8Less).map { "\(Self.jsonString($0)):\(Self.jsonString(metadata[$0]!))" }
             fields.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
         }
@@ -128,15 +126,28 @@ public struct SafeTensorsWriter {
                 + "\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
             offset += tensor.bytes.count
         }
-        json += fields.joined(separator: ",") + "}"
-        var header = Array(json.utf8)
+        var header = Array(("{" + fields.joined(separator: ",") + "}").utf8)
         header.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - header.count % 8) % 8))
-        var output: [UInt8] = []
-        output.reserveCapacity(8 + header.count + offset)
-        withUnsafeBytes(of: UInt64(header.count).littleEndian) { output.append(contentsOf: $0) }
-        output.append(contentsOf: header)
-        for tensor in ordered { output.append(contentsOf: tensor.bytes) }
-        return output
+        var prefix: [UInt8] = []
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { prefix.append(contentsOf: $0) }
+        prefix.append(contentsOf: header)
+        return (prefix, ordered)
+    }
+
+    /// Writes every byte, retrying on EINTR; returns a failure description or nil.
+    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> String? {
+        bytes.withUnsafeBytes { raw -> String? in
+            var written = 0
+            while written < raw.count {
+                let result = posixWrite(descriptor, raw.baseAddress! + written, raw.count - written)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    return "write failed: \(errnoText())"
+                }
+                written += result
+            }
+            return nil
+        }
     }
 
     private func checkNew(_ name: String, shape: [Int], valueCount: Int) throws {

@@ -108,9 +108,13 @@ final class SafeTensorsCompatibilityTests: XCTestCase {
         XCTAssertEqual(swiftBytes.count, pythonBytes.count)
         XCTAssertEqual(swiftBytes, pythonBytes, "Swift header: \(String(decoding: swiftBytes.dropFirst(8).prefix(400), as: UTF8.self))")
 
-        if let exportDirectory = ProcessInfo.processInfo.environment["SAFETENSORS_EXPORT_DIR"] {
-            try writer.write(to: exportDirectory + "/swift_written.safetensors", metadata: python.metadata)
-        }
+        // `write` streams the same bytes to disk.
+        let temporary = try SafeTensorsTestHelpers.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let exportDirectory = ProcessInfo.processInfo.environment["SAFETENSORS_EXPORT_DIR"] ?? temporary.path
+        let swiftPath = exportDirectory + "/swift_written.safetensors"
+        try writer.write(to: swiftPath, metadata: python.metadata)
+        XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: swiftPath))), pythonBytes)
     }
 
     private static func uint16s(_ bytes: UnsafeRawBufferPointer) -> [UInt16] {

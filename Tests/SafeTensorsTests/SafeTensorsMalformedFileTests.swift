@@ -122,6 +122,19 @@ final class SafeTensorsMalformedFileTests: XCTestCase {
         XCTAssertEqual(try SafeTensorsFile(path: url.path).keys, ["a", "e", "z"])
     }
 
+    /// A key repeated in the JSON object is refused (Python's reader keeps the last copy, JSONDecoder the first).
+    func testDuplicateJSONKeyIsRejected() throws {
+        let text = header(#""a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}"#)
+        let (error, path) = try openError(SafeTensorsTestHelpers.fileBytes(header: text, data: Array(repeating: 0, count: 8)))
+        XCTAssertEqual(error, .invalidEntry(path: path, key: "a", reason: "key appears more than once in the header"))
+        let escaped = header(#""a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\u0061":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}"#)
+        let (escapedError, _) = try openError(SafeTensorsTestHelpers.fileBytes(header: escaped, data: Array(repeating: 0, count: 8)),
+                                              name: "escaped.safetensors")
+        guard case .invalidEntry(_, _, "key appears more than once in the header") = escapedError else {
+            return XCTFail("\(escapedError)")
+        }
+    }
+
     /// 5000 seeded random corruptions of a valid file (header bytes, JSON-significant characters, the
     /// 8-byte length, truncation, data bytes): each open either throws a SafeTensorsError or yields a file
     /// whose every tensor reads back with the byte count and element count its header promises.
