@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["TensorEngine", "SafeTensors"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine", "SafeTensors", "TestSupport"],
                     resources: [.copy("Resources")]),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"],
+                    resources: [.copy("Resources")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")]),
     ],
     swiftLanguageModes: [.v5]

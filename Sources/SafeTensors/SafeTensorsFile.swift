@@ -1,1 +1,186 @@
-// safetensors reading and writing: see issue 2. (Implementation lands in this target.)
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A safetensors file opened for reading (format: huggingface/safetensors README, "Format").
+///
+/// The file is memory-mapped read-only for the lifetime of this object; tensor data is converted on
+/// access, so opening a multi-gigabyte checkpoint costs only the header parse. The header is fully
+/// validated in `init`; any problem throws a `SafeTensorsError` naming the file and key.
+public final class SafeTensorsFile: @unchecked Sendable {  // immutable after init; the mapping is read-only
+    /// The path the file was opened from.
+    public let path: String
+    /// Tensor names, sorted.
+    public let keys: [String]
+    /// The `__metadata__` map (empty when absent).
+    public let metadata: [String: String]
+
+    private let tensors: [String: SafeTensorInfo]
+    private let mapping: UnsafeMutableRawPointer?
+    private let mappedLength: Int
+    /// Start of the data section inside the mapping.
+    private let dataStart: UnsafeRawPointer?
+
+    /// Opens, maps and validates the file at `path`.
+    public init(path: String) throws {
+        self.path = path
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else {
+            let code = errno
+            if code == ENOENT { throw SafeTensorsError.fileNotFound(path: path) }
+            throw SafeTensorsError.unreadableFile(path: path, reason: String(cString: strerror(code)))
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw SafeTensorsError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw SafeTensorsError.unreadableFile(path: path, reason: "not a regular file")
+        }
+        let fileSize = Int(status.st_size)
+        guard fileSize >= 8 else { throw SafeTensorsError.truncatedFile(path: path, fileSize: fileSize) }
+
+        guard let mapped = mmap(nil, fileSize, PROT_READ, MAP_PRIVATE, descriptor, 0), mapped != MAP_FAILED else {
+            throw SafeTensorsError.unreadableFile(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        // From here on the mapping must be released if validation fails.
+        do {
+            let headerLength = UInt64(littleEndian: UnsafeRawPointer(mapped).loadUnaligned(as: UInt64.self))
+            guard headerLength <= UInt64(SafeTensorsHeader.maximumHeaderLength) else {
+                throw SafeTensorsError.headerTooLarge(path: path, headerLength: headerLength,
+                                                      limit: SafeTensorsHeader.maximumHeaderLength)
+            }
+            guard 8 + Int(headerLength) <= fileSize else {
+                throw SafeTensorsError.headerLengthPastEnd(path: path, headerLength: headerLength, fileSize: fileSize)
+            }
+            let headerBytes = Data(bytes: mapped + 8, count: Int(headerLength))
+            let dataSectionSize = fileSize - 8 - Int(headerLength)
+            let header = try SafeTensorsHeader(json: headerBytes, dataSectionSize: dataSectionSize, path: path)
+            tensors = header.tensors
+            metadata = header.metadata
+            keys = header.tensors.keys.sorted()
+            dataStart = UnsafeRawPointer(mapped + 8 + Int(headerLength))
+        } catch {
+            munmap(mapped, fileSize)
+            throw error
+        }
+        mapping = mapped
+        mappedLength = fileSize
+    }
+
+    deinit {
+        if let mapping { munmap(mapping, mappedLength) }
+    }
+
+    /// Dtype, shape and byte range of tensor `key`.
+    public func info(_ key: String) throws -> SafeTensorInfo {
+        guard let info = tensors[key] else { throw SafeTensorsError.keyNotFound(path: path, key: key) }
+        return info
+    }
+
+    /// The tensor's raw little-endian bytes. Valid only while this `SafeTensorsFile` is alive.
+    public func rawBytes(_ key: String) throws -> UnsafeRawBufferPointer {
+        let info = try info(key)
+        guard let dataStart, info.byteRange.count > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: dataStart + info.byteRange.lowerBound, count: info.byteRange.count)
+    }
+
+    /// The tensor's values converted to Float32 (row-major). Float types convert as torch's `.float()`
+    /// does (F64 rounds to nearest); integer and BOOL types convert exactly up to 2^24.
+    public func floats(_ key: String) throws -> [Float] {
+        let info = try info(key)
+        let count = info.elementCount
+        return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if let base = buffer.baseAddress { try copyFloats(key, into: base, count: count) }
+            initialized = count
+        }
+    }
+
+    /// Converts the tensor's values to Float32 directly into `destination`, which must hold exactly
+    /// the tensor's element count (`count`). No intermediate array is allocated.
+    public func copyFloats(_ key: String, into destination: UnsafeMutablePointer<Float>, count: Int) throws {
+        let info = try info(key)
+        guard count == info.elementCount else {
+            throw SafeTensorsError.elementCountMismatch(path: path, key: key, expected: info.elementCount, found: count)
+        }
+        guard count > 0, let source = dataStart.map({ $0 + info.byteRange.lowerBound }) else { return }
+        switch info.dtype {
+        case .f32:
+            #if _endian(little)
+            UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
+            #else
+            for i in 0..<count {
+                destination[i] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            }
+            #endif
+        case .f16:
+            for i in 0..<count {
+                destination[i] = HalfPrecision.float(fromHalfBits: Self.load(UInt16.self, source, i))
+            }
+        case .bf16:
+            for i in 0..<count {
+                destination[i] = HalfPrecision.float(fromBFloat16Bits: Self.load(UInt16.self, source, i))
+            }
+        case .f64:
+            for i in 0..<count { destination[i] = Float(Double(bitPattern: Self.load(UInt64.self, source, i))) }
+        case .bool, .u8:
+            for i in 0..<count { destination[i] = Float(source.load(fromByteOffset: i, as: UInt8.self)) }
+        case .i8:
+            for i in 0..<count { destination[i] = Float(source.load(fromByteOffset: i, as: Int8.self)) }
+        case .i16:
+            for i in 0..<count { destination[i] = Float(Int16(bitPattern: Self.load(UInt16.self, source, i))) }
+        case .u16:
+            for i in 0..<count { destination[i] = Float(Self.load(UInt16.self, source, i)) }
+        case .i32:
+            for i in 0..<count { destination[i] = Float(Int32(bitPattern: Self.load(UInt32.self, source, i))) }
+        case .u32:
+            for i in 0..<count { destination[i] = Float(Self.load(UInt32.self, source, i)) }
+        case .i64:
+            for i in 0..<count { destination[i] = Float(Int64(bitPattern: Self.load(UInt64.self, source, i))) }
+        case .u64:
+            for i in 0..<count { destination[i] = Float(Self.load(UInt64.self, source, i)) }
+        }
+    }
+
+    /// The values of an integer or BOOL tensor as Int64 (e.g. token ids). Float tensors and U64 values
+    /// above `Int64.max` throw `unsupportedConversion`.
+    public func int64s(_ key: String) throws -> [Int64] {
+        let info = try info(key)
+        let count = info.elementCount
+        guard info.dtype.isInteger else {
+            throw SafeTensorsError.unsupportedConversion(path: path, key: key, dtype: info.dtype.rawValue, target: "Int64")
+        }
+        guard count > 0, let source = dataStart.map({ $0 + info.byteRange.lowerBound }) else { return [] }
+        var values = [Int64](repeating: 0, count: count)
+        for i in 0..<count {
+            switch info.dtype {
+            case .bool, .u8: values[i] = Int64(source.load(fromByteOffset: i, as: UInt8.self))
+            case .i8: values[i] = Int64(source.load(fromByteOffset: i, as: Int8.self))
+            case .i16: values[i] = Int64(Int16(bitPattern: Self.load(UInt16.self, source, i)))
+            case .u16: values[i] = Int64(Self.load(UInt16.self, source, i))
+            case .i32: values[i] = Int64(Int32(bitPattern: Self.load(UInt32.self, source, i)))
+            case .u32: values[i] = Int64(Self.load(UInt32.self, source, i))
+            case .i64: values[i] = Int64(bitPattern: Self.load(UInt64.self, source, i))
+            case .u64:
+                let value = Self.load(UInt64.self, source, i)
+                guard let exact = Int64(exactly: value) else {
+                    throw SafeTensorsError.unsupportedConversion(path: path, key: key, dtype: "U64 value \(value)",
+                                                                 target: "Int64")
+                }
+                values[i] = exact
+            case .f16, .bf16, .f32, .f64: break  // excluded above
+            }
+        }
+        return values
+    }
+
+    /// Little-endian element `index` of type `T` at `base` (no alignment assumed).
+    @inline(__always)
+    private static func load<T: FixedWidthInteger>(_: T.Type, _ base: UnsafeRawPointer, _ index: Int) -> T {
+        T(littleEndian: base.loadUnaligned(fromByteOffset: index * MemoryLayout<T>.size, as: T.self))
+    }
+}
