@@ -10,18 +10,19 @@ enum Conv2DKernel {
     /// Upper bound on the column buffer (floats): 4 Mi floats = 16 MiB.
     static let maxColumnElements = 1 << 22
 
-    /// Output rows per band so that the column buffer stays under `maxColumnElements`.
-    static func bandRows(_ g: Conv2DGeometry) -> Int {
-        Swift.max(1, Swift.min(g.outH, maxColumnElements / Swift.max(1, g.patchSize * g.outW)))
+    /// Output rows per band so that the column buffer stays under `budget` floats (at least one row).
+    static func bandRows(_ g: Conv2DGeometry, budget: Int) -> Int {
+        Swift.max(1, Swift.min(g.outH, budget / Swift.max(1, g.patchSize * g.outW)))
     }
 
     /// out = W ⋆ x + bias.
     // x: [N, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]? -> out: [N, Cout, Hout, Wout]
     static func forward(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
-                        bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
+                        columnBudget: Int = maxColumnElements) {
         let plane = g.outH * g.outW, inImage = g.channels * g.height * g.width
         let k = g.patchSize
-        let band = bandRows(g)
+        let band = bandRows(g, budget: columnBudget)
         let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
         defer { cols?.deallocate() }
         for n in 0..<batch {
@@ -51,10 +52,11 @@ enum Conv2DKernel {
     // dy: [N, Cout, Hout, Wout] -> dx: [N, Cin, H, W], dWeight: [Cout, Cin, kh, kw]
     static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int,
                          weight: UnsafePointer<Float>, outChannels: Int, _ g: Conv2DGeometry,
-                         dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?) {
+                         dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
+                         columnBudget: Int = maxColumnElements) {
         let plane = g.outH * g.outW, inImage = g.channels * g.height * g.width
         let k = g.patchSize
-        let band = bandRows(g)
+        let band = bandRows(g, budget: columnBudget)
         let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
         defer { cols?.deallocate() }
         for n in 0..<batch {
