@@ -1,0 +1,110 @@
+// GEMM drivers of 2-D convolution (NCHW, groups = 1): forward, input gradient, weight gradient.
+// Matches torch.nn.functional.conv2d / torch.nn.grad.conv2d_input / conv2d_weight.
+//
+// Per image, output rows are processed in bands: the band's columns are unfolded (im2col) into a
+// buffer of at most `maxColumnElements` floats and one SGEMM writes the band of the output
+// (ldc = Hout*Wout), so memory stays bounded (64×64×320 3×3 would need 47 MB of columns per image
+// unbanded). 1×1 stride-1 unpadded convolutions skip im2col: the input planes already are the columns.
+
+enum Conv2DKernel {
+    /// Upper bound on the column buffer (floats): 4 Mi floats = 16 MiB.
+    static let maxColumnElements = 1 << 22
+
+    /// Output rows per band so that the column buffer stays under `budget` floats (at least one row).
+    static func bandRows(_ g: Conv2DGeometry, budget: Int) -> Int {
+        Swift.max(1, Swift.min(g.outH, budget / Swift.max(1, g.patchSize * g.outW)))
+    }
+
+    /// out = W ⋆ x + bias.
+    // x: [N, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]? -> out: [N, Cout, Hout, Wout]
+    static func forward(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
+                        bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
+                        columnBudget: Int = maxColumnElements) {
+        let plane = g.outH * g.outW, inImage = g.channels * g.height * g.width
+        let k = g.patchSize
+        let band = bandRows(g, budget: columnBudget)
+        let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
+        defer { cols?.deallocate() }
+        for n in 0..<batch {
+            let xn = x + n * inImage, on = out + n * outChannels * plane
+            if let bias {
+                for co in 0..<outChannels { (on + co * plane).update(repeating: bias[co], count: plane) }
+            }
+            let beta: Float = bias == nil ? 0 : 1
+            guard let cols else {
+                BLAS.sgemm(transA: false, transB: false, m: outChannels, n: plane, k: g.channels,
+                           a: weight, lda: g.channels, b: xn, ldb: plane, beta: beta, c: on, ldc: plane)
+                continue
+            }
+            var r0 = 0
+            while r0 < g.outH {
+                let r1 = Swift.min(g.outH, r0 + band), nc = (r1 - r0) * g.outW
+                Im2Col.unfold(xn, g, rowStart: r0, rowEnd: r1, into: cols)
+                BLAS.sgemm(transA: false, transB: false, m: outChannels, n: nc, k: k, a: weight, lda: k,
+                           b: cols, ldb: nc, beta: beta, c: on + r0 * g.outW, ldc: plane)
+                r0 = r1
+            }
+        }
+    }
+
+    /// Gradients of the convolution for the inputs that need them: dx = col2im(Wᵀ dy) and
+    /// dW = Σ_n dy_n colsₙᵀ. `dx` and `dWeight` must be zero-filled by the caller.
+    // dy: [N, Cout, Hout, Wout] -> dx: [N, Cin, H, W], dWeight: [Cout, Cin, kh, kw]
+    static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int,
+                         weight: UnsafePointer<Float>, outChannels: Int, _ g: Conv2DGeometry,
+                         dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
+                         columnBudget: Int = maxColumnElements) {
+        let plane = g.outH * g.outW, inImage = g.channels * g.height * g.width
+        let k = g.patchSize
+        let band = bandRows(g, budget: columnBudget)
+        let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
+        defer { cols?.deallocate() }
+        for n in 0..<batch {
+            let xn = x + n * inImage, dyn = dy + n * outChannels * plane
+            guard let cols else {
+                if let dWeight {
+                    BLAS.sgemm(transA: false, transB: true, m: outChannels, n: g.channels, k: plane,
+                               a: dyn, lda: plane, b: xn, ldb: plane, beta: 1, c: dWeight, ldc: g.channels)
+                }
+                if let dx {
+                    BLAS.sgemm(transA: true, transB: false, m: g.channels, n: plane, k: outChannels,
+                               a: weight, lda: g.channels, b: dyn, ldb: plane, c: dx + n * inImage, ldc: plane)
+                }
+                continue
+            }
+            var r0 = 0
+            while r0 < g.outH {
+                let r1 = Swift.min(g.outH, r0 + band), nc = (r1 - r0) * g.outW
+                if let dWeight {
+                    Im2Col.unfold(xn, g, rowStart: r0, rowEnd: r1, into: cols)
+                    BLAS.sgemm(transA: false, transB: true, m: outChannels, n: k, k: nc, a: dyn + r0 * g.outW,
+                               lda: plane, b: cols, ldb: nc, beta: 1, c: dWeight, ldc: k)
+                }
+                if let dx {
+                    // The column buffer is reused for the column gradient Wᵀ dy of this band.
+                    BLAS.sgemm(transA: true, transB: false, m: k, n: nc, k: outChannels, a: weight, lda: k,
+                               b: dyn + r0 * g.outW, ldb: plane, c: cols, ldc: nc)
+                    Im2Col.fold(cols, g, rowStart: r0, rowEnd: r1, into: dx + n * inImage)
+                }
+                r0 = r1
+            }
+        }
+    }
+
+    /// db[c] = Σ_{n, h, w} dy[n, c, h, w] (accumulated in Double).
+    static func biasGradient(dy: UnsafePointer<Float>, batch: Int, outChannels: Int, plane: Int,
+                             into db: UnsafeMutablePointer<Float>) {
+        Parallel.forEachChunk(outChannels, minChunk: Swift.max(1, 16_384 / Swift.max(plane * batch, 1))) { chans in
+            for c in chans {
+                var acc = 0.0
+                for n in 0..<batch {
+                    let p = dy + (n * outChannels + c) * plane
+                    var s: Float = 0
+                    for i in 0..<plane { s += p[i] }
+                    acc += Double(s)
+                }
+                db[c] = Float(acc)
+            }
+        }
+    }
+}

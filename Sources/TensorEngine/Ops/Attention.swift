@@ -1,0 +1,45 @@
+// Scaled dot-product attention (torch.nn.functional.scaled_dot_product_attention without mask,
+// dropout or causal flag), fused: see Kernels/AttentionKernel.swift.
+
+extension Tensor {
+    /// Default number of query rows per work item of the fused attention kernel.
+    public static let attentionQueryBlock = 128
+
+    /// softmax(q kᵀ · scale) v with scale = 1/√D by default, computed block by block over query rows
+    /// so the [Lq, Lk] attention matrix never exists in full; only the per-row logsumexp is kept for
+    /// the backward pass, which recomputes the probabilities. Leading dimensions are batch
+    /// dimensions and must agree across q, k, v ([B, H, L, D] or [B·H, L, D]).
+    /// `queryBlock` (rows per work item) only affects speed and memory, not the result.
+    // q: [..., Lq, D], k: [..., Lk, D], v: [..., Lk, Dv] -> [..., Lq, Dv]
+    public static func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil,
+                                                 queryBlock: Int = attentionQueryBlock) -> Tensor {
+        precondition(q.rank >= 2 && k.rank == q.rank && v.rank == q.rank,
+                     "scaledDotProductAttention: q, k, v must share a rank >= 2, got \(q.shape), \(k.shape), \(v.shape)")
+        let batchDims = Array(q.shape.dropLast(2))
+        precondition(Array(k.shape.dropLast(2)) == batchDims && Array(v.shape.dropLast(2)) == batchDims,
+                     "scaledDotProductAttention: batch dimensions differ: q \(q.shape), k \(k.shape), v \(v.shape)")
+        let lq = q.dim(-2), d = q.dim(-1), lk = k.dim(-2), dv = v.dim(-1)
+        precondition(k.dim(-1) == d, "scaledDotProductAttention: key width \(k.dim(-1)) != query width \(d)")
+        precondition(v.dim(-2) == lk, "scaledDotProductAttention: value length \(v.dim(-2)) != key length \(lk)")
+        precondition(lk > 0, "scaledDotProductAttention: empty key sequence in \(k.shape)")
+        precondition(queryBlock >= 1, "scaledDotProductAttention: queryBlock must be >= 1, got \(queryBlock)")
+        let shape = AttentionShape(heads: batchDims.reduce(1, *), lq: lq, lk: lk, d: d, dv: dv,
+                                   scale: scale ?? 1 / Float(d).squareRoot(),
+                                   block: Swift.max(1, Swift.min(queryBlock, lq)))
+        let out = Tensor(uninitialized: batchDims + [lq, dv])
+        let lse = Tensor(uninitialized: batchDims + [lq])
+        AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer)
+        // The backward rule reads `out` (for rowsum(dO ∘ O)) through its storage, not the tensor
+        // object, so the output does not keep itself alive through its own node.
+        let outValues = out.storage
+        return record("scaled_dot_product_attention", inputs: [q, k, v], output: out) { g, needs in
+            let dq = needs[0] ? Tensor(uninitialized: q.shape) : nil
+            let dk = needs[1] ? Tensor(uninitialized: k.shape) : nil
+            let dvT = needs[2] ? Tensor(uninitialized: v.shape) : nil
+            AttentionKernel.backward(q: q.pointer, k: k.pointer, v: v.pointer, out: outValues.pointer,
+                                     lse: lse.pointer, dOut: g.pointer, shape,
+                                     dq: dq?.pointer, dk: dk?.pointer, dv: dvT?.pointer)
+            return [dq, dk, dvT]
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import TensorEngine
+import TestSupport
+import XCTest
+
+/// Fused scaled-dot-product attention against torch.nn.functional.scaled_dot_product_attention
+/// fixtures, against a naive composition of Tensor ops, and against central differences.
+final class AttentionTests: XCTestCase {
+    /// softmax(q kᵀ · scale) v from matmul, exp, sum and division (every [Lq, Lk] entry materialised).
+    private func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil) -> Tensor {
+        let s = Tensor.matmul(q, k.mT) * (scale ?? 1 / Float(q.dim(-1)).squareRoot())
+        let e = s.exp()
+        return Tensor.matmul(e / e.sum(axes: [-1], keepDims: true), v)
+    }
+
+    /// Forward parity with torch, max abs error <= 1e-5 · max |reference|, for the default block and
+    /// for 16-row blocks (several blocks per head, a ragged last block).
+    func testForwardMatchesTorch() throws {
+        let cases = try KernelFixtures().cases(op: "sdpa")
+        XCTAssertEqual(cases.count, 3)
+        for c in cases {
+            let scale = (c.entry["scale"] as? Double).map { Float($0) }
+            for block in [Tensor.attentionQueryBlock, 16] {
+                let y = Tensor.scaledDotProductAttention(try c.tensor("q"), try c.tensor("k"), try c.tensor("v"),
+                                                         scale: scale, queryBlock: block)
+                assertClose(y, try c.tensor("out"), rtol: 1e-5, "\(c.name) block \(block)")
+            }
+        }
+    }
+
+    /// Rank-3 [B·H, L, D] inputs give the same result as [B, H, L, D].
+    func testRank3MatchesRank4() throws {
+        let c = try XCTUnwrap(KernelFixtures().cases(op: "sdpa").first { $0.name == "sdpa_small" })
+        let q = try c.tensor("q"), k = try c.tensor("k"), v = try c.tensor("v")
+        let y = Tensor.scaledDotProductAttention(q.reshaped([6, 37, 8]), k.reshaped([6, 29, 8]), v.reshaped([6, 29, 8]))
+        assertClose(y.reshaped([2, 3, 37, 8]), try c.tensor("out"), rtol: 1e-5, "rank 3")
+    }
+
+    /// Forward and all three gradients equal the naive composition (relative 1e-5 forward,
+    /// 1e-4 gradients: different summation orders), with one block and with 8-row blocks.
+    func testMatchesNaiveComposition() {
+        var rng = TestRNG(seed: 5)
+        let q = rng.tensor([2, 3, 37, 8], -2, 2), k = rng.tensor([2, 3, 29, 8], -2, 2), v = rng.tensor([2, 3, 29, 8])
+        let proj = rng.tensor([2, 3, 37, 8])
+        for t in [q, k, v] { t.requiresGrad = true }
+        naiveAttention(q, k, v).mul(proj).sum().backward()
+        let ref = GradMode.withNoGrad { naiveAttention(q, k, v) }
+        let refGrads = [q.grad!, k.grad!, v.grad!]
+        for block in [Tensor.attentionQueryBlock, 8] {
+            for t in [q, k, v] { t.grad = nil }
+            let y = Tensor.scaledDotProductAttention(q, k, v, queryBlock: block)
+            assertClose(y, ref, rtol: 1e-5, "forward block \(block)")
+            y.mul(proj).sum().backward()
+            for (i, t) in [q, k, v].enumerated() {
+                assertClose(t.grad!, refGrads[i], rtol: 1e-4, "gradient of input \(i), block \(block)")
+            }
+        }
+    }
+
+    /// Central differences (eps 1e-2, tolerance 1e-2 relative to the largest numeric gradient; the
+    /// O(eps²) truncation error of the smooth softmax stays well below that).
+    func testGradientsSingleBlock() {
+        var rng = TestRNG(seed: 17)
+        let q = rng.tensor([2, 3, 37, 8]), k = rng.tensor([2, 3, 29, 8]), v = rng.tensor([2, 3, 29, 8])
+        checkGradients("sdpa B2 H3 Lq37 Lk29 D8", inputs: [q, k, v], eps: 1e-2, tolerance: 1e-2, maxChecksPerInput: 40) { t in
+            Tensor.scaledDotProductAttention(t[0], t[1], t[2])
+        }
+    }
+
+    /// Lq 37 over 8-row blocks (5 blocks, the last one ragged), explicit scale.
+    func testGradientsMultipleBlocks() {
+        var rng = TestRNG(seed: 18)
+        let q = rng.tensor([2, 3, 37, 8]), k = rng.tensor([2, 3, 29, 8]), v = rng.tensor([2, 3, 29, 8])
+        checkGradients("sdpa blocks of 8", inputs: [q, k, v], eps: 1e-2, tolerance: 1e-2, maxChecksPerInput: 40) { t in
+            Tensor.scaledDotProductAttention(t[0], t[1], t[2], scale: 0.45, queryBlock: 8)
+        }
+    }
+
+    /// One head with many blocks: the backward splits the blocks into groups with private dK/dV
+    /// accumulators when there are fewer heads than threads.
+    func testGradientsOneHeadManyBlocks() {
+        var rng = TestRNG(seed: 19)
+        let q = rng.tensor([1, 45, 8]), k = rng.tensor([1, 13, 8]), v = rng.tensor([1, 13, 5])
+        checkGradients("sdpa one head, blocks of 4", inputs: [q, k, v], eps: 1e-2, tolerance: 1e-2) { t in
+            Tensor.scaledDotProductAttention(t[0], t[1], t[2], queryBlock: 4)
+        }
+    }
+
+    /// Only q needs a gradient (frozen keys/values, e.g. cross-attention to fixed text states):
+    /// k and v get none and q's gradient is unchanged.
+    func testOnlyRequestedGradients() {
+        var rng = TestRNG(seed: 23)
+        let q = rng.tensor([1, 2, 40, 8], requiresGrad: true), k = rng.tensor([1, 2, 11, 8]), v = rng.tensor([1, 2, 11, 8])
+        let proj = rng.tensor([1, 2, 40, 8])
+        Tensor.scaledDotProductAttention(q, k, v, queryBlock: 16).mul(proj).sum().backward()
+        XCTAssertNil(k.grad)
+        XCTAssertNil(v.grad)
+        let onlyQ = q.grad!
+        q.grad = nil
+        k.requiresGrad = true; v.requiresGrad = true
+        Tensor.scaledDotProductAttention(q, k, v, queryBlock: 16).mul(proj).sum().backward()
+        assertClose(onlyQ, q.grad!, rtol: 1e-6, "dq alone vs with dk, dv")
+    }
+}
+
+private extension Tensor {
+    func mul(_ other: Tensor) -> Tensor { self * other }
+}
