@@ -31,7 +31,7 @@ public struct Cholesky: Sendable {
             }
             if info > 0 { throw LinalgError.notPositiveDefinite(operation: op, order: Int(info)) }
             if info < 0 { throw LinalgError.lapackFailure(routine: "dpotrf", info: Int(info)) }
-            for i in 0..<n { for j in (i + 1)..<n where j < n { l[i * n + j] = 0 } }
+            for i in 0..<n { for j in (i + 1)..<n { l[i * n + j] = 0 } }
         }
         lower = DoubleMatrix(uncheckedRows: n, cols: n, values: l)
     }
@@ -46,9 +46,8 @@ public struct Cholesky: Sendable {
         }
         try b.checkFinite(operation: op)
         guard n > 0, b.cols > 0 else { return b }
-        // Work column-major on Bᵀ's buffer would need a transpose; use LAPACKE's row-major path for B.
         // The factor is passed as column-major 'U' (= row-major L), the layout dpotrf produced.
-        var x = b.transposed.values           // column-major n x nrhs
+        var x = b.transposed.values           // B in column-major order (n x nrhs)
         let info = lower.values.withUnsafeBufferPointer { lp in
             x.withUnsafeMutableBufferPointer { xp in
                 LAPACKE_dpotrs(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(n), Int32(b.cols),
@@ -68,7 +67,7 @@ public struct Cholesky: Sendable {
         let n = a.rows
         let scale = a.maxAbsoluteValue
         var worst = (row: 0, col: 0, diff: 0.0)
-        for i in 0..<n { for j in (i + 1)..<max(n, i + 1) {
+        for i in 0..<n { for j in (i + 1)..<n {
             let d = abs(a.values[i * n + j] - a.values[j * n + i])
             if d > worst.diff { worst = (i, j, d) }
         } }
