@@ -19,6 +19,7 @@ public struct Cholesky: Sendable {
         guard a.rows == a.cols else {
             throw LinalgError.shapeMismatch(operation: op, expected: "a square matrix", actual: "\(a.rows) x \(a.cols)")
         }
+        try a.checkLAPACKSize(operation: op)
         try a.checkFinite(operation: op)
         try Cholesky.checkSymmetric(a, operation: op)
         let n = a.rows
@@ -44,6 +45,7 @@ public struct Cholesky: Sendable {
             throw LinalgError.shapeMismatch(operation: op, expected: "right-hand side with \(n) rows",
                                             actual: "\(b.rows) x \(b.cols)")
         }
+        try b.checkLAPACKSize(operation: op)
         try b.checkFinite(operation: op)
         guard n > 0, b.cols > 0 else { return b }
         // The factor is passed as column-major 'U' (= row-major L), the layout dpotrf produced.

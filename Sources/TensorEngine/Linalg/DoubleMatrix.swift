@@ -150,6 +150,15 @@ public struct DoubleMatrix: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Throws `invalidArgument` when a dimension or the element count does not fit LAPACK's 32-bit integers.
+    public func checkLAPACKSize(operation: String) throws {
+        guard rows <= Int(Int32.max), cols <= Int(Int32.max), values.count <= Int(Int32.max) else {
+            throw LinalgError.invalidArgument(operation: operation, argument: "matrix",
+                                              reason: "is \(rows) x \(cols); LAPACK here takes at most "
+                                                  + "\(Int32.max) elements and rows/cols")
+        }
+    }
+
     public var description: String {
         let preview = values.prefix(6).map { String(describing: $0) }.joined(separator: ", ")
         return "DoubleMatrix(\(rows) x \(cols), [\(preview)\(values.count > 6 ? ", ..." : "")])"

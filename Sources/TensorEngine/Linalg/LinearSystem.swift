@@ -16,6 +16,8 @@ public enum LinearSystem {
             throw LinalgError.shapeMismatch(operation: op, expected: "right-hand side with \(n) rows",
                                             actual: "\(b.rows) x \(b.cols)")
         }
+        try a.checkLAPACKSize(operation: op + " (A)")
+        try b.checkLAPACKSize(operation: op + " (B)")
         try a.checkFinite(operation: op + " (A)")
         try b.checkFinite(operation: op + " (B)")
         guard n > 0, b.cols > 0 else { return b }

@@ -20,7 +20,8 @@ public struct NullSpaceBasis: Sendable {
 
     /// Upper bound on ‖M·ΔWᵀ‖ for a shift ΔW = A·S whose rows lie in the span of `basis`:
     /// ‖M ΔWᵀ‖ = ‖M Sᵀ Aᵀ‖ ≤ ‖M Sᵀ‖₂ ‖A‖ = σ_cut·‖ΔW‖ (same norm, Frobenius or spectral, on both sides;
-    /// method.md §4). Exact arithmetic; the caller's Float32 rounding comes on top.
+    /// method.md §4). The bound is for exact arithmetic: the computed basis adds rounding of order
+    /// eps·σ_max per entry of M·Sᵀ (about 1e-16 relative here), and Float32 weights add far more.
     public func leakBound(forShiftNorm shiftNorm: Double) -> Double {
         largestDiscardedSingularValue * shiftNorm
     }

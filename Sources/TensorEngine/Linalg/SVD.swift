@@ -29,6 +29,7 @@ public struct SVD: Sendable {
     /// Decomposes `a`. Throws `nonFiniteInput` for NaN/Inf elements, `svdDidNotConverge` when both
     /// drivers fail to converge, and `lapackFailure` for any other LAPACK error.
     public init(_ a: DoubleMatrix, kind: Kind = .thin) throws {
+        try a.checkLAPACKSize(operation: "SVD")
         try a.checkFinite(operation: "SVD")
         let rows = a.rows, cols = a.cols, k = min(rows, cols)
         // Column-major view: m' = cols, n' = rows (see the type comment).
