@@ -169,6 +169,25 @@ final class LinalgTests: XCTestCase {
         }
     }
 
+    func testQRIterationDriverAgreesWithDivideAndConquer() throws {
+        // The dgesvd fallback path, run directly (dgesdd non-convergence cannot be provoked on demand).
+        for (rows, cols) in [(60, 150), (150, 60)] {
+            let m = randomMatrix(rows, cols, seed: UInt64(rows * 1000 + cols))
+            for kind in [SVD.Kind.thin, .full] {
+                let qr = try SVD(m, kind: kind, driver: .qrIteration)
+                let dc = try SVD(m, kind: kind)
+                XCTAssertEqual(qr.routine, "dgesvd")
+                XCTAssertEqual([qr.u.rows, qr.u.cols, qr.vt.rows, qr.vt.cols],
+                               [dc.u.rows, dc.u.cols, dc.vt.rows, dc.vt.cols])
+                for (x, y) in zip(qr.singularValues, dc.singularValues) { XCTAssertEqual(x, y, accuracy: 1e-12) }
+                let error = try qr.reconstructed().subtracting(m).maxAbsoluteValue / m.maxAbsoluteValue
+                XCTAssertLessThan(error, 1e-12)
+                XCTAssertLessThan(try orthonormalityError(qr.u.transposed), 1e-12)
+                XCTAssertLessThan(try orthonormalityError(qr.vt), 1e-12)
+            }
+        }
+    }
+
     func testSVDRejectsNonFiniteInput() {
         var m = randomMatrix(4, 6, seed: 14)
         m[2, 3] = .nan

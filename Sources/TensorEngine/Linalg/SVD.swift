@@ -26,9 +26,17 @@ public struct SVD: Sendable {
     /// The LAPACK driver that produced this result (`"dgesdd"`, `"dgesvd"`, or `"none"` for an empty matrix).
     public let routine: String
 
+    /// Which LAPACK driver to start with.
+    public enum Driver: Sendable {
+        /// `dgesdd`, falling back to `dgesvd` if it does not converge (the default).
+        case divideAndConquer
+        /// `dgesvd` only (slower; used as the fallback, selectable so that path can be tested).
+        case qrIteration
+    }
+
     /// Decomposes `a`. Throws `nonFiniteInput` for NaN/Inf elements, `svdDidNotConverge` when both
     /// drivers fail to converge, and `lapackFailure` for any other LAPACK error.
-    public init(_ a: DoubleMatrix, kind: Kind = .thin) throws {
+    public init(_ a: DoubleMatrix, kind: Kind = .thin, driver: Driver = .divideAndConquer) throws {
         try a.checkLAPACKSize(operation: "SVD")
         try a.checkFinite(operation: "SVD")
         let rows = a.rows, cols = a.cols, k = min(rows, cols)
@@ -51,7 +59,7 @@ public struct SVD: Sendable {
         var vtP = [Double](repeating: 0, count: vtPRows * nP)
         var work = a.values
         let jobz: CChar = kind == .full ? CChar(UInt8(ascii: "A")) : CChar(UInt8(ascii: "S"))
-        var info = work.withUnsafeMutableBufferPointer { ap in
+        var info: Int32 = driver == .qrIteration ? 1 : work.withUnsafeMutableBufferPointer { ap in
             s.withUnsafeMutableBufferPointer { sp in
                 uP.withUnsafeMutableBufferPointer { up in
                     vtP.withUnsafeMutableBufferPointer { vp in
@@ -64,7 +72,8 @@ public struct SVD: Sendable {
         }
         var used = "dgesdd"
         if info > 0 {
-            // dgesdd's bidiagonal divide and conquer did not converge: retry with QR iteration.
+            // dgesdd's bidiagonal divide and conquer did not converge (or dgesvd was asked for):
+            // run QR iteration on a fresh copy.
             work = a.values
             var superb = [Double](repeating: 0, count: max(k - 1, 1))
             info = work.withUnsafeMutableBufferPointer { ap in
