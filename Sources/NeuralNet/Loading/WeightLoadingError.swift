@@ -9,6 +9,14 @@ public enum WeightLoadingError: Error, CustomStringConvertible, Equatable {
     /// The same parameter key offered twice (e.g. by two shards).
     case duplicateKey(String, sources: [String])
 
+    /// The file(s) the error is about.
+    public var sourceName: String {
+        switch self {
+        case .missingKeys(_, let s), .unexpectedKeys(_, let s), .shapeMismatch(_, _, _, let s): return s
+        case .duplicateKey(_, let sources): return sources.joined(separator: ", ")
+        }
+    }
+
     public var description: String {
         func list(_ keys: [String]) -> String {
             let shown = keys.prefix(8).joined(separator: ", ")

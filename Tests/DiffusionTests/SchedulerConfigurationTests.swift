@@ -1,0 +1,25 @@
+import Diffusion
+import Foundation
+import XCTest
+
+final class SchedulerConfigurationTests: XCTestCase {
+    func testUnknownFieldsIgnoredAndDefaultsApplied() throws {
+        let json = #"{"_class_name": "PNDMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "skip_prk_steps": true, "steps_offset": 1}"#
+        let c = try JSONDecoder().decode(SchedulerConfiguration.self, from: Data(json.utf8))
+        XCTAssertEqual(c.className, "PNDMScheduler")
+        XCTAssertEqual(c.stepsOffset, 1)
+        XCTAssertEqual(c.numTrainTimesteps, 1000)
+        XCTAssertEqual(c.timestepSpacing, "leading")
+    }
+
+    func testInvalidValuesAreNamed() throws {
+        var c = SchedulerConfiguration()
+        c.predictionType = "noise"
+        XCTAssertThrowsError(try c.validate(source: "scheduler_config.json")) { e in
+            XCTAssertTrue("\(e)".contains("prediction_type") && "\(e)".contains("noise"), "\(e)")
+        }
+        XCTAssertThrowsError(try makeScheduler(named: "euler", config: SchedulerConfiguration())) { e in
+            XCTAssertTrue("\(e)".contains("euler"), "\(e)")
+        }
+    }
+}
