@@ -26,9 +26,12 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "SafeTensors"),
+        // System zlib for PNG compression (Debian: zlib1g-dev).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "ImageIO", dependencies: ["CZlib"]),
         .target(name: "NeuralNet", dependencies: ["TensorEngine", "SafeTensors"]),
         .target(name: "CLIP", dependencies: ["NeuralNet"]),
-        .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP"]),
+        .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"]),
         .executableTarget(
             name: "SepMECLI",
             dependencies: [
@@ -41,6 +44,7 @@ let package = Package(
                     resources: [.copy("Resources")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"],
                     resources: [.copy("Resources")]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Resources")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")]),
