@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "CLIP", targets: ["CLIP"]),
         .library(name: "Diffusion", targets: ["Diffusion"]),
+        .library(name: "ConceptErasure", targets: ["ConceptErasure"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,10 +33,11 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["TensorEngine", "SafeTensors"]),
         .target(name: "CLIP", dependencies: ["NeuralNet"]),
         .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"]),
+        .target(name: "ConceptErasure", dependencies: ["Diffusion"]),
         .executableTarget(
             name: "SepMECLI",
             dependencies: [
-                "TensorEngine", "SafeTensors", "NeuralNet", "CLIP", "Diffusion",
+                "TensorEngine", "SafeTensors", "NeuralNet", "CLIP", "Diffusion", "ConceptErasure",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

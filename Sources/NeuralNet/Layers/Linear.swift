@@ -22,13 +22,13 @@ public final class Linear: Module {
     // x: [..., in] -> [..., out]
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let y = Tensor.linear(x, weight: weight, bias: bias)
-        guard let adapter else { return y }
-        return y + adapter.delta(x)
+        guard let adapter, let d = adapter.delta(x) else { return y }
+        return y + d
     }
 }
 
-/// An additive change of a Linear layer's output, y += delta(x).
+/// An additive change of a Linear layer's output, y += delta(x) (nil: nothing to add right now).
 public protocol LinearAdapter: AnyObject {
     // x: [..., in] -> [..., out]
-    func delta(_ x: Tensor) -> Tensor
+    func delta(_ x: Tensor) -> Tensor?
 }
