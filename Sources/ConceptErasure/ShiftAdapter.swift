@@ -9,6 +9,12 @@ public final class ShiftAdapter: LinearAdapter {
         public let basis: Tensor     // S: [m, d]
         public let factor: Tensor    // A: [d_out, m]
         public let beta: Float
+
+        public init(basis: Tensor, factor: Tensor, beta: Float) {
+            self.basis = basis
+            self.factor = factor
+            self.beta = beta
+        }
     }
 
     public var terms: [Term] = []

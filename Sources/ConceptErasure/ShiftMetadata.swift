@@ -21,6 +21,21 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
 
     public var name: String { concepts.first ?? "" }
 
+    public init(variant: ErasureVariant, concepts: [String], protectedPrompts: [String], decoupledFrom: [String],
+                baseFingerprint: String, hyperparameters: ErasureHyperparameters, training: TrainingRecord,
+                nullSpace: NullSpaceReport?, restorable: Bool, toolVersion: String) {
+        self.variant = variant
+        self.concepts = concepts
+        self.protectedPrompts = protectedPrompts
+        self.decoupledFrom = decoupledFrom
+        self.baseFingerprint = baseFingerprint
+        self.hyperparameters = hyperparameters
+        self.training = training
+        self.nullSpace = nullSpace
+        self.restorable = restorable
+        self.toolVersion = toolVersion
+    }
+
     enum CodingKeys: String, CodingKey {
         case format, method, variant, concepts
         case protectedPrompts = "protected", decoupledFrom = "decoupled_from"

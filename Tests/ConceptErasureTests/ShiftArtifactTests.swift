@@ -1,0 +1,82 @@
+import ConceptErasure
+import Foundation
+import NeuralNet
+import TensorEngine
+import TestSupport
+import XCTest
+
+/// Shift files round-trip; the shift vanishes on the protected rows (method.md §1); bad files are named.
+final class ShiftArtifactTests: XCTestCase {
+    var rng = TestRNG(seed: 11)
+
+    private func metadata(_ concept: String) -> ShiftMetadata {
+        ShiftMetadata(variant: .separate, concepts: [concept], protectedPrompts: ["zq watermark"], decoupledFrom: ["red"],
+                      baseFingerprint: "0123456789abcdef", hyperparameters: ErasureHyperparameters(),
+                      training: TrainingRecord(iterations: 12, stopReason: "converged"), nullSpace: nil,
+                      restorable: true, toolVersion: "test")
+    }
+
+    func testDecoupledShiftVanishesOnProtectedEmbeddings() throws {
+        // Width 48; three "prompts" of 7 tokens each to protect.
+        let protected = (0..<3).map { _ in rng.tensor([7, 48]) }
+        let concept = rng.tensor([7, 48])
+        let dec = try ConceptDecoupling(concept: "striped", conceptEmbedding: concept, protectedEmbeddings: protected, tolerance: nil)
+        XCTAssertEqual(dec.report.dimension, 48 - 21)
+        XCTAssertEqual(dec.report.rank, 21)
+        XCTAssertGreaterThan(dec.conceptReach, 0.1)
+        let adapter = ShiftAdapter()
+        adapter.terms = [.init(basis: dec.basis, factor: rng.tensor([16, dec.report.dimension]), beta: 0.5)]
+        for p in protected {
+            let d = adapter.delta(p)!
+            XCTAssertLessThan(d.abs().scalars.max()!, 1e-5, "shift leaks onto a protected prompt")
+        }
+        XCTAssertGreaterThan(adapter.delta(concept)!.abs().scalars.max()!, 1e-2)
+        adapter.isEnabled = false
+        XCTAssertNil(adapter.delta(concept))
+    }
+
+    func testNoNullSpaceLeftIsANamedError() {
+        let protected = (0..<4).map { _ in rng.tensor([7, 24]) }
+        XCTAssertThrowsError(try ConceptDecoupling(concept: "red", conceptEmbedding: rng.tensor([7, 24]),
+                                                   protectedEmbeddings: protected, tolerance: nil)) { e in
+            let s = "\(e)"
+            XCTAssertTrue(s.contains("'red'") && s.contains("--tolerance"), s)
+        }
+    }
+
+    func testToleranceModeReportsTheDiscardedSingularValue() throws {
+        // Rank-deficient up to a tiny perturbation: exact mode sees full rank, tolerance mode does not.
+        let base = Tensor.matmul(rng.tensor([30, 5]), rng.tensor([5, 24]))
+        let noisy = base + rng.tensor([30, 24], -1e-6, 1e-6)
+        let dec = try ConceptDecoupling(concept: "c", conceptEmbedding: rng.tensor([2, 24]), protectedEmbeddings: [noisy], tolerance: 1e-4)
+        XCTAssertEqual(dec.report.dimension, 19)
+        XCTAssertGreaterThan(dec.report.largestDiscardedSingularValue, 0)
+        XCTAssertLessThan(dec.report.largestDiscardedSingularValue, 1e-4 * dec.report.largestSingularValue)
+    }
+
+    func testShiftFileRoundTrip() throws {
+        let s = rng.tensor([5, 12]), a = rng.tensor([8, 5]), v = rng.tensor([8, 5])
+        let shift = ConceptShift(metadata: metadata("striped"), beta: 1e-4, basis: s,
+                                 factors: ["mid_block.attentions.0.transformer_blocks.0.attn2.to_k": a,
+                                           "mid_block.attentions.0.transformer_blocks.0.attn2.to_v": v])
+        let path = NSTemporaryDirectory() + "sepme-\(UUID().uuidString).sepme.safetensors"
+        try shift.write(to: path)
+        let back = try ConceptShift.read(path: path)
+        XCTAssertEqual(back.metadata, shift.metadata)
+        XCTAssertEqual(back.beta, 1e-4)
+        XCTAssertEqual(back.basis!.scalars, s.scalars)
+        XCTAssertEqual(back.factors["mid_block.attentions.0.transformer_blocks.0.attn2.to_v"]!.scalars, v.scalars)
+        let dw = back.weightDelta(for: "mid_block.attentions.0.transformer_blocks.0.attn2.to_k")!
+        assertClose(dw, Tensor.matmul(a, s) * 1e-4, rtol: 1e-6)
+        XCTAssertEqual(ConceptShift.slug("Van Gogh!"), "van-gogh")
+    }
+
+    func testUnreadableShiftFilesAreNamed() throws {
+        let path = NSTemporaryDirectory() + "sepme-bad-\(UUID().uuidString).safetensors"
+        try Data("not a safetensors file".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try ConceptShift.read(path: path)) { e in XCTAssertTrue("\(e)".contains(path), "\(e)") }
+        XCTAssertThrowsError(try ConceptShift.read(path: "/nonexistent/x.sepme.safetensors")) { e in
+            XCTAssertTrue("\(e)".contains("/nonexistent/x.sepme.safetensors"), "\(e)")
+        }
+    }
+}
