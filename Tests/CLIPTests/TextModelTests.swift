@@ -136,6 +136,33 @@ final class TextModelTests: XCTestCase {
         }
     }
 
+    /// Standard deviations after `initializeParameters` follow transformers' _init_weights formulas
+    /// (sample std within 5% of the formula; a wrong formula is off by >= 2x for these shapes).
+    func testInitializationFollowsTransformersDistributions() {
+        let config = CLIPTextConfiguration(vocabularySize: 500, hiddenSize: 64, intermediateSize: 96, layerCount: 2,
+                                           headCount: 4, maxPositionEmbeddings: 77)
+        let model = CLIPTextModel(configuration: config)
+        var generator = PyTorchGenerator(seed: 0)
+        model.initializeParameters(generator: &generator)
+        func std(_ t: Tensor) -> Float {
+            let m = t.scalars.reduce(0, +) / Float(t.count)
+            return (t.scalars.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Float(t.count)).squareRoot()
+        }
+        let layer = model.text_model.encoder.layers[1]
+        let inProj = Float(pow(64.0, -0.5) * pow(4.0, -0.5))
+        let expected: [(String, Tensor, Float)] = [
+            ("token_embedding", model.text_model.embeddings.token_embedding.weight, 0.02),
+            ("position_embedding", model.text_model.embeddings.position_embedding.weight, 0.02),
+            ("q_proj", layer.self_attn.q_proj.weight, inProj),
+            ("out_proj", layer.self_attn.out_proj.weight, Float(pow(64.0, -0.5))),
+            ("fc1", layer.mlp.fc1.weight, Float(pow(128.0, -0.5))),
+            ("fc2", layer.mlp.fc2.weight, inProj),
+        ]
+        for (name, t, s) in expected { XCTAssertEqual(std(t), s, accuracy: 0.05 * s, name) }
+        XCTAssertEqual(layer.self_attn.k_proj.bias!.scalars, [Float](repeating: 0, count: 64))
+        XCTAssertEqual(model.text_model.final_layer_norm.weight.scalars, [Float](repeating: 1, count: 64))
+    }
+
     // MARK: Errors
 
     func testConfigThatContradictsTheWeightsNamesTheKey() throws {
