@@ -1,0 +1,159 @@
+import Foundation
+
+/// Hyper-parameters of a CLIP text encoder, read from a transformers `config.json` (CLIPTextConfig,
+/// transformers models/clip/configuration_clip.py). Absent fields take CLIPTextConfig's defaults;
+/// `projection_dim` and other fields that do not change the text model are ignored.
+public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
+    /// `vocab_size`: rows of the token embedding.
+    public var vocabularySize: Int
+    /// `hidden_size`: width D of every token state.
+    public var hiddenSize: Int
+    /// `intermediate_size`: hidden width of each MLP.
+    public var intermediateSize: Int
+    /// `num_hidden_layers`: number of encoder layers.
+    public var layerCount: Int
+    /// `num_attention_heads`: heads per self-attention; must divide `hiddenSize`.
+    public var headCount: Int
+    /// `max_position_embeddings`: longest token sequence (77 for SD).
+    public var maxPositionEmbeddings: Int
+    /// `hidden_act`: the MLP activation.
+    public var hiddenActivation: CLIPActivation
+    /// `layer_norm_eps`.
+    public var layerNormEps: Float
+    /// `bos_token_id`.
+    public var bosTokenId: Int
+    /// `eos_token_id`; 2 selects transformers' legacy pooling rule (argmax of the ids).
+    public var eosTokenId: Int
+    /// `pad_token_id`.
+    public var padTokenId: Int
+
+    public init(vocabularySize: Int = 49408, hiddenSize: Int = 512, intermediateSize: Int = 2048,
+                layerCount: Int = 12, headCount: Int = 8, maxPositionEmbeddings: Int = 77,
+                hiddenActivation: CLIPActivation = .quickGelu, layerNormEps: Float = 1e-5,
+                bosTokenId: Int = 49406, eosTokenId: Int = 49407, padTokenId: Int = 1) {
+        self.vocabularySize = vocabularySize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.maxPositionEmbeddings = maxPositionEmbeddings
+        self.hiddenActivation = hiddenActivation
+        self.layerNormEps = layerNormEps
+        self.bosTokenId = bosTokenId
+        self.eosTokenId = eosTokenId
+        self.padTokenId = padTokenId
+    }
+
+    /// The SD1.x text encoder, OpenAI CLIP ViT-L/14's text tower: 768 wide, 12 layers of 12 heads,
+    /// MLP 3072, 77 positions, quick GELU, 49408 tokens. Special ids as SD1.5's `text_encoder/config.json`
+    /// (bos 0, eos 2, pad 1: the legacy pooling rule, which picks the EOS 49407 as the largest id).
+    public static let sd15 = CLIPTextConfiguration(
+        vocabularySize: 49408, hiddenSize: 768, intermediateSize: 3072, layerCount: 12, headCount: 12,
+        maxPositionEmbeddings: 77, hiddenActivation: .quickGelu, layerNormEps: 1e-5,
+        bosTokenId: 0, eosTokenId: 2, padTokenId: 1)
+
+    /// Same as `sd15`.
+    public static let vitL14 = sd15
+
+    /// Width of one attention head.
+    public var headDimension: Int { hiddenSize / headCount }
+
+    enum CodingKeys: String, CodingKey {
+        case vocabularySize = "vocab_size"
+        case hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size"
+        case layerCount = "num_hidden_layers"
+        case headCount = "num_attention_heads"
+        case maxPositionEmbeddings = "max_position_embeddings"
+        case hiddenActivation = "hidden_act"
+        case layerNormEps = "layer_norm_eps"
+        case bosTokenId = "bos_token_id"
+        case eosTokenId = "eos_token_id"
+        case padTokenId = "pad_token_id"
+    }
+
+    /// Decodes and validates; unsupported values throw `DecodingError.dataCorrupted` at their key.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = CLIPTextConfiguration()
+        func positive(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+            let value = try c.decodeIfPresent(Int.self, forKey: key) ?? fallback
+            guard value > 0 else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "must be a positive integer, got \(value)")
+            }
+            return value
+        }
+        func tokenId(_ key: CodingKeys, _ fallback: Int) throws -> Int {
+            if (try? c.decodeNil(forKey: key)) ?? true { return fallback }  // absent or null
+            if let list = try? c.decode([Int].self, forKey: key) {
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c, debugDescription: "a list of ids \(list) is not supported, expected one integer")
+            }
+            return try c.decode(Int.self, forKey: key)
+        }
+        vocabularySize = try positive(.vocabularySize, d.vocabularySize)
+        hiddenSize = try positive(.hiddenSize, d.hiddenSize)
+        intermediateSize = try positive(.intermediateSize, d.intermediateSize)
+        layerCount = try positive(.layerCount, d.layerCount)
+        headCount = try positive(.headCount, d.headCount)
+        maxPositionEmbeddings = try positive(.maxPositionEmbeddings, d.maxPositionEmbeddings)
+        if let name = try c.decodeIfPresent(String.self, forKey: .hiddenActivation) {
+            guard let act = CLIPActivation(rawValue: name) else {
+                let known = CLIPActivation.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .hiddenActivation, in: c, debugDescription: "unsupported activation \"\(name)\", expected one of \(known)")
+            }
+            hiddenActivation = act
+        } else {
+            hiddenActivation = d.hiddenActivation
+        }
+        let eps = try c.decodeIfPresent(Double.self, forKey: .layerNormEps) ?? Double(d.layerNormEps)
+        guard eps > 0, eps.isFinite else {
+            throw DecodingError.dataCorruptedError(forKey: .layerNormEps, in: c, debugDescription: "must be a positive number, got \(eps)")
+        }
+        layerNormEps = Float(eps)
+        bosTokenId = try tokenId(.bosTokenId, d.bosTokenId)
+        eosTokenId = try tokenId(.eosTokenId, d.eosTokenId)
+        padTokenId = try tokenId(.padTokenId, d.padTokenId)
+        guard hiddenSize % headCount == 0 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .headCount, in: c,
+                debugDescription: "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(headCount)")
+        }
+    }
+
+    /// Reads a transformers `config.json`; errors name the file and the offending field.
+    public static func load(from url: URL) throws -> CLIPTextConfiguration {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw CLIPTextModelError.fileNotFound(path: url.path, what: "text encoder config.json")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw CLIPTextModelError.invalidConfiguration(file: url.path, field: "", reason: "cannot be read: \(error.localizedDescription)")
+        }
+        do {
+            return try JSONDecoder().decode(CLIPTextConfiguration.self, from: data)
+        } catch let error as DecodingError {
+            throw CLIPTextConfiguration.describe(error, file: url.path)
+        }
+    }
+
+    /// A decoding failure as a `CLIPTextModelError` naming the field.
+    static func describe(_ error: DecodingError, file: String) -> CLIPTextModelError {
+        func field(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
+        switch error {
+        case .typeMismatch(let type, let context):
+            return .invalidConfiguration(file: file, field: field(context.codingPath), reason: "expected a value of type \(type)")
+        case .valueNotFound(let type, let context):
+            return .invalidConfiguration(file: file, field: field(context.codingPath), reason: "expected a value of type \(type), found null")
+        case .keyNotFound(let key, let context):
+            return .invalidConfiguration(file: file, field: field(context.codingPath + [key]), reason: "missing")
+        case .dataCorrupted(let context):
+            let path = field(context.codingPath)
+            return .invalidConfiguration(file: file, field: path,
+                                         reason: path.isEmpty ? "not a valid JSON object (\(context.debugDescription))" : context.debugDescription)
+        @unknown default:
+            return .invalidConfiguration(file: file, field: "", reason: "\(error)")
+        }
+    }
+}
