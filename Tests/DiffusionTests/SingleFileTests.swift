@@ -43,12 +43,17 @@ final class SingleFileTests: XCTestCase {
 
     private func assertSameTensors(_ source: TensorSource, _ referencePath: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let reference = try SafeTensorsFile(path: referencePath)
-        XCTAssertEqual(source.keys, reference.keys.sorted(), "key sets of \(source.name) vs \(referencePath)", file: file, line: line)
-        for key in reference.keys where source.contains(key) {
-            let expected = try reference.floats(key)
+        let mapped = Set(source.keys), expectedKeys = Set(reference.keys)
+        XCTAssertEqual(mapped.subtracting(expectedKeys).sorted(), [], "mapped keys diffusers lacks (\(source.name))", file: file, line: line)
+        XCTAssertEqual(expectedKeys.subtracting(mapped).sorted(), [], "diffusers keys not mapped (\(source.name))", file: file, line: line)
+        for key in reference.keys.sorted() where source.contains(key) {
             let actual = try source.tensor(key)
             XCTAssertEqual(actual.shape, try reference.info(key).shape, key, file: file, line: line)
-            XCTAssertEqual(actual.scalars.map(\.bitPattern), expected.map(\.bitPattern), "\(key) differs", file: file, line: line)
+            let expected = try reference.floats(key)
+            let actualValues = actual.scalars
+            let firstDifference = actualValues.indices.first { $0 >= expected.count || actualValues[$0].bitPattern != expected[$0].bitPattern }
+            XCTAssertTrue(actual.count == expected.count && firstDifference == nil,
+                          "\(key) differs at element \(firstDifference ?? -1)", file: file, line: line)
         }
     }
 

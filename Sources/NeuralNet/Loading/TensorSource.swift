@@ -60,11 +60,6 @@ public final class TensorSource {
         return try e.shape()
     }
 
-    /// The file key a source key reads from (`file path:key`), for messages.
-    public func origin(of key: String) -> String? {
-        entries[key].map { $0.file.path + ":" + $0.fileKey }
-    }
-
     /// Copies (and converts to Float32) the tensor `key` into `destination`, whose shape must match
     /// (after dropping trailing unit dimensions where the key's mapping allows it).
     public func load(_ key: String, into destination: Tensor) throws {
