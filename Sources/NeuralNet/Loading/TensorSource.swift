@@ -7,6 +7,14 @@ public final class TensorSource {
     struct Entry {
         let file: SafeTensorsFile
         let fileKey: String
+        /// Set when the stored tensor may carry trailing unit dimensions (see `MappedTensorKey`).
+        var presentedRank: Int? = nil
+
+        func shape() throws -> [Int] {
+            let stored = try file.info(fileKey).shape
+            guard let rank = presentedRank else { return stored }
+            return MappedTensorKey(fileKey, droppingTrailingUnitDimensionsBeyondRank: rank).presentedShape(stored: stored)
+        }
     }
 
     private var entries: [String: Entry] = [:]
@@ -19,15 +27,22 @@ public final class TensorSource {
     }
 
     /// Keys of the files mapped by `map` (nil drops a key: it is neither loaded nor reported).
-    public init(files: [SafeTensorsFile], mapping map: (String) -> String?) throws {
-        name = files.map(\.path).joined(separator: ", ")
+    public convenience init(files: [SafeTensorsFile], mapping map: (String) -> String?) throws {
+        try self.init(files: files, keyMapping: { map($0).map { MappedTensorKey($0) } })
+    }
+
+    /// Keys of the files mapped by `map`, which may also mark a key as stored with trailing unit
+    /// dimensions (`MappedTensorKey`); nil drops a key: it is neither loaded nor reported.
+    /// `name` (default: the file paths) is what error messages call this source.
+    public init(files: [SafeTensorsFile], name: String? = nil, keyMapping map: (String) -> MappedTensorKey?) throws {
+        self.name = name ?? files.map(\.path).joined(separator: ", ")
         for file in files {
             for key in file.keys {
                 guard let mapped = map(key) else { continue }
-                if let other = entries[mapped] {
-                    throw WeightLoadingError.duplicateKey(mapped, sources: [other.file.path + ":" + other.fileKey, file.path + ":" + key])
+                if let other = entries[mapped.name] {
+                    throw WeightLoadingError.duplicateKey(mapped.name, sources: [other.file.path + ":" + other.fileKey, file.path + ":" + key])
                 }
-                entries[mapped] = Entry(file: file, fileKey: key)
+                entries[mapped.name] = Entry(file: file, fileKey: key, presentedRank: mapped.droppingTrailingUnitDimensionsBeyondRank)
             }
         }
     }
@@ -42,13 +57,14 @@ public final class TensorSource {
 
     public func shape(of key: String) throws -> [Int] {
         guard let e = entries[key] else { throw SafeTensorsError.keyNotFound(path: name, key: key) }
-        return try e.file.info(e.fileKey).shape
+        return try e.shape()
     }
 
-    /// Copies (and converts to Float32) the tensor `key` into `destination`, whose shape must match.
+    /// Copies (and converts to Float32) the tensor `key` into `destination`, whose shape must match
+    /// (after dropping trailing unit dimensions where the key's mapping allows it).
     public func load(_ key: String, into destination: Tensor) throws {
         guard let e = entries[key] else { throw SafeTensorsError.keyNotFound(path: name, key: key) }
-        let found = try e.file.info(e.fileKey).shape
+        let found = try e.shape()
         guard found == destination.shape else {
             throw WeightLoadingError.shapeMismatch(key: key, expected: destination.shape, found: found, source: e.file.path)
         }

@@ -1,0 +1,66 @@
+import Foundation
+import NeuralNet
+import SafeTensors
+
+/// A Stable Diffusion 1.x single-file checkpoint (one .safetensors with the original CompVis / A1111
+/// key names), opened once and seen as three `TensorSource`s in diffusers / transformers key space.
+///
+/// The file carries no configuration: the caller supplies the layouts (from embedded SD1.x configs or a
+/// diffusers folder's configs). Each source is named after the file and component in error messages;
+/// `module.load(from:)` then reports missing / unexpected / mis-shaped keys by name as usual.
+/// The text encoder's keys are `text_model.*` (as SD1.x diffusers folders store them); a module without
+/// that level uses `textEncoder.subset(prefix: "text_model")`.
+public final class SingleFileCheckpoint {
+    /// The checkpoint file.
+    public let path: String
+    /// The opened file (memory-mapped once, shared by the three sources).
+    public let file: SafeTensorsFile
+    /// `model.diffusion_model.*` as `UNet2DConditionModel` keys.
+    public let unet: TensorSource
+    /// `first_stage_model.*` as `AutoencoderKL` keys (attention 1x1-conv weights load into [C, C]).
+    public let vae: TensorSource
+    /// `cond_stage_model.transformer.*` as `CLIPTextModel` keys (`text_model.*`).
+    public let textEncoder: TensorSource
+    /// Keys of the file that no model uses and that were dropped as known extras (EMA, schedule buffers).
+    public let droppedKeys: [String]
+    /// Keys outside every component that are not known extras (empty unless `allowingUnclaimedKeys`).
+    public let unclaimedKeys: [String]
+
+    /// Opens `path` and maps its keys with the given layouts. Throws, naming the file, for a pickle
+    /// checkpoint, an unreadable file, or (unless `allowingUnclaimedKeys`) keys that belong to no component.
+    public init(path: String, unet unetLayout: UNetLayout, vae vaeLayout: VAELayout,
+                allowingUnclaimedKeys: Bool = false) throws {
+        let ext = (path as NSString).pathExtension.lowercased()
+        if ["ckpt", "pt", "pth", "bin"].contains(ext) { throw SingleFileCheckpointError.unsupportedFormat(path: path) }
+        self.path = path
+        let file = try SafeTensorsFile(path: path)
+        self.file = file
+        let map = OriginalCheckpointKeyMap(unet: unetLayout, vae: vaeLayout)
+        var dropped: [String] = [], unclaimed: [String] = []
+        for key in file.keys {
+            switch map.destination(of: key) {
+            case .dropped: dropped.append(key)
+            case .unclaimed: unclaimed.append(key)
+            case .component: break
+            }
+        }
+        if !unclaimed.isEmpty && !allowingUnclaimedKeys {
+            throw SingleFileCheckpointError.unclaimedKeys(unclaimed.sorted(), path: path)
+        }
+        droppedKeys = dropped.sorted()
+        unclaimedKeys = unclaimed.sorted()
+        let sources = try [(OriginalCheckpointKeyMap.Component.unet, OriginalCheckpointKeyMap.unetPrefix),
+                           (.vae, OriginalCheckpointKeyMap.vaePrefix),
+                           (.textEncoder, OriginalCheckpointKeyMap.textEncoderPrefix)].map { component, prefix in
+            try TensorSource(files: [file], name: "\(path) [\(prefix)*]") { map.key(of: $0, in: component) }
+        }
+        unet = sources[0]
+        vae = sources[1]
+        textEncoder = sources[2]
+    }
+
+    /// Whether `file` looks like an original-layout single file (it has `model.diffusion_model.*` keys).
+    public static func isOriginalLayout(_ file: SafeTensorsFile) -> Bool {
+        file.keys.contains { $0.hasPrefix(OriginalCheckpointKeyMap.unetPrefix) }
+    }
+}

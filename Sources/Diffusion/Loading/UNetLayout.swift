@@ -1,0 +1,45 @@
+/// The facts about a diffusers `UNet2DConditionModel` configuration that decide how the original
+/// (CompVis) UNet keys `input_blocks.* / middle_block.* / output_blocks.*` are numbered.
+///
+/// Only the block structure matters: channel widths, head counts and the depth of each
+/// `Transformer2DModel` (`transformer_layers_per_block`; SD1.x uses 1) do not change the numbering,
+/// because attention sub-keys (`norm`, `proj_in`, `transformer_blocks.N.*`, `proj_out`) have the same
+/// names in both layouts. The mid block is a `UNetMidBlock2DCrossAttn` (resnet, attention, resnet).
+public struct UNetLayout: Equatable, Sendable {
+    /// One entry per down block: whether it has attentions (`CrossAttnDownBlock2D`).
+    public var downBlocksWithAttention: [Bool]
+    /// One entry per up block, in diffusers order: whether it has attentions (`CrossAttnUpBlock2D`).
+    public var upBlocksWithAttention: [Bool]
+    /// `layers_per_block`: resnets per down block; up blocks have one more.
+    public var layersPerBlock: Int
+
+    public init(downBlocksWithAttention: [Bool], upBlocksWithAttention: [Bool], layersPerBlock: Int) {
+        self.downBlocksWithAttention = downBlocksWithAttention
+        self.upBlocksWithAttention = upBlocksWithAttention
+        self.layersPerBlock = max(0, layersPerBlock)
+    }
+
+    /// From diffusers' config values `down_block_types`, `up_block_types`, `layers_per_block`.
+    /// Throws for block types other than (CrossAttn)Down/UpBlock2D, naming the type.
+    public init(downBlockTypes: [String], upBlockTypes: [String], layersPerBlock: Int) throws {
+        func attention(_ type: String, _ plain: String, _ cross: String) throws -> Bool {
+            switch type {
+            case plain: return false
+            case cross: return true
+            default:
+                throw SingleFileCheckpointError.unsupportedLayout("UNet block type '\(type)' (expected \(plain) or \(cross))")
+            }
+        }
+        guard layersPerBlock >= 1 else {
+            throw SingleFileCheckpointError.unsupportedLayout("UNet layers_per_block \(layersPerBlock) (expected >= 1)")
+        }
+        self.init(
+            downBlocksWithAttention: try downBlockTypes.map { try attention($0, "DownBlock2D", "CrossAttnDownBlock2D") },
+            upBlocksWithAttention: try upBlockTypes.map { try attention($0, "UpBlock2D", "CrossAttnUpBlock2D") },
+            layersPerBlock: layersPerBlock)
+    }
+
+    /// Stable Diffusion 1.x: three attention down blocks and a plain one, mirrored going up, 2 layers.
+    public static let stableDiffusion1 = UNetLayout(
+        downBlocksWithAttention: [true, true, true, false], upBlocksWithAttention: [false, true, true, true], layersPerBlock: 2)
+}
