@@ -41,7 +41,7 @@ final class VAETests: XCTestCase {
     func testThreeBlockModelMatchesDiffusers() throws { try checkParity("three", scale: 4) }
 
     func testCheckpointKeysFollowDiffusers() throws {
-        let vae = AutoencoderKL(.sd14)
+        let vae = try AutoencoderKL(.sd14)
         let keys = Set(vae.namedParameters().map(\.0))
         for key in ["encoder.conv_in.weight", "encoder.down_blocks.0.resnets.1.conv2.bias",
                     "encoder.down_blocks.1.resnets.0.conv_shortcut.weight", "encoder.down_blocks.2.downsamplers.0.conv.weight",
@@ -132,6 +132,12 @@ final class VAETests: XCTestCase {
         // no weights file at all.
         try FileManager.default.removeItem(at: weights)
         assertLoadFails(dir, mentions: ["diffusion_pytorch_model.safetensors"])
+    }
+
+    func testInvalidConfigurationIsRejectedByTheInitializer() {
+        var config = AutoencoderKLConfiguration.sd14
+        config.blockOutChannels = []
+        XCTAssertThrowsError(try AutoencoderKL(config)) { XCTAssertTrue("\($0)".contains("block_out_channels"), "\($0)") }
     }
 
     func testBadInputShapesThrow() throws {

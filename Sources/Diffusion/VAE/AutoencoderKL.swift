@@ -17,8 +17,9 @@ public final class AutoencoderKL: Module {
     /// Not a parameter (skipped by the reflection).
     public let configuration: AutoencoderKLConfiguration
 
-    /// A model with zero weights; `load(from:)` fills them. Validate the configuration first.
-    public init(_ configuration: AutoencoderKLConfiguration) {
+    /// A model with zero weights for a validated configuration; `load(from:)` fills them.
+    public init(_ configuration: AutoencoderKLConfiguration) throws {
+        try configuration.validate(source: "AutoencoderKL configuration")
         self.configuration = configuration
         encoder = VAEEncoder(configuration)
         decoder = VAEDecoder(configuration)
@@ -38,7 +39,7 @@ public final class AutoencoderKL: Module {
         guard FileManager.default.fileExists(atPath: weightsURL.path) else {
             throw AutoencoderKLError.missingFile(path: weightsURL.path, expected: "the VAE's weights in safetensors format")
         }
-        let model = AutoencoderKL(try AutoencoderKLConfiguration.load(from: configURL))
+        let model = try AutoencoderKL(try AutoencoderKLConfiguration.load(from: configURL))
         try model.load(from: TensorSource(path: weightsURL.path))
         return model
     }
