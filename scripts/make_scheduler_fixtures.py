@@ -47,6 +47,11 @@ VARIANTS = {
                                               timestep_spacing="trailing"), 0.0, 44),
     "ddpm_sd1_linspace_vpred": (DDPMScheduler, dict({k: v for k, v in SD1.items() if k != "set_alpha_to_one"},
                                                     timestep_spacing="linspace", prediction_type="v_prediction"), 0.0, 45),
+    "ddim_zero_snr_vpred": (DDIMScheduler, dict(SD1, rescale_betas_zero_snr=True, timestep_spacing="trailing",
+                                                 prediction_type="v_prediction"), 0.0, 0),
+    "ddpm_zero_snr_vpred": (DDPMScheduler, dict({k: v for k, v in SD1.items() if k != "set_alpha_to_one"},
+                                                rescale_betas_zero_snr=True, timestep_spacing="trailing",
+                                                prediction_type="v_prediction"), 0.0, 48),
     "ddpm_fixed_large": (DDPMScheduler, dict(variance_type="fixed_large"), 0.0, 46),
     "ddpm_fixed_small_log": (DDPMScheduler, dict(variance_type="fixed_small_log", clip_sample=False), 0.0, 47),
 }

@@ -5,8 +5,8 @@ import TestSupport
 import XCTest
 
 /// DDIM / DDPM against diffusers (fixture from scripts/make_scheduler_fixtures.py,
-/// Resources/schedulers.safetensors, 157 KB, 15 configurations). Timesteps must match exactly,
-/// alphas_cumprod to 1e-7 absolute, and every step of a 10-step chain (fed diffusers' own
+/// Resources/schedulers.safetensors, 178 KB, 17 configurations). Timesteps must match exactly,
+/// alphas_cumprod to 1e-7 absolute (1e-6 with zero-terminal-SNR rescaling), and every step of a 10-step chain (fed diffusers' own
 /// previous sample, so errors do not compound) to 1e-5 relative (max |err| / max |ref|).
 final class SchedulerTests: XCTestCase {
     struct Variant {
@@ -44,7 +44,11 @@ final class SchedulerTests: XCTestCase {
         for v in variants {
             let expected = try fx.tensor("\(v.name).alphas_cumprod")
             let actual = try makeScheduler(v).schedule.alphasCumprod
-            assertClose(Tensor(actual, shape: [actual.count]), expected, rtol: 0, atol: 1e-7, "\(v.name) alphas_cumprod")
+            // Zero-terminal-SNR rescaling takes torch.sqrt of float32 values, which on this CPU build
+            // (MKL, AVX2) is off by one ulp for ~20% of inputs; reverting the cumulative product
+            // (ᾱ_i / ᾱ_{i−1}) amplifies that to a few ulps, so those variants get 1e-6.
+            let tolerance: Float = v.config.rescaleBetasZeroSnr ? 1e-6 : 1e-7
+            assertClose(Tensor(actual, shape: [actual.count]), expected, rtol: 0, atol: tolerance, "\(v.name) alphas_cumprod")
         }
     }
 
@@ -77,6 +81,16 @@ final class SchedulerTests: XCTestCase {
                 assertClose(next, reference, rtol: 1e-5, "\(v.name) step \(i) (t = \(t))")
                 // Continue from the reference so one step's rounding does not leak into the next.
                 sample = reference
+            }
+        }
+    }
+
+    func testUnsupportedVarianceTypesAreRefused() {
+        for name in ["learned_range", "fixed_large_log"] {
+            var c = SchedulerConfiguration()
+            c.varianceType = name
+            XCTAssertThrowsError(try c.validate(source: "scheduler_config.json")) { e in
+                XCTAssertTrue("\(e)".contains("variance_type") && "\(e)".contains(name), "\(e)")
             }
         }
     }

@@ -49,7 +49,6 @@ public final class DDPMScheduler: Scheduler {
             switch configuration.varianceType ?? "fixed_small" {
             case "fixed_small_log": sigma = Foundation.exp(0.5 * Foundation.log(variance))
             case "fixed_large": sigma = currentBeta.squareRoot()
-            case "fixed_large_log": sigma = Foundation.exp(0.5 * Foundation.log(currentBeta))
             default: sigma = variance.squareRoot()
             }
             prevSample = prevSample + noise * sigma
