@@ -6,7 +6,6 @@ public final class DDPMScheduler: Scheduler {
     public let configuration: SchedulerConfiguration
     public let schedule: NoiseSchedule
     public private(set) var timesteps: [Int] = []
-    private var stepCount = 0
 
     public init(_ configuration: SchedulerConfiguration) {
         self.configuration = configuration
@@ -15,11 +14,13 @@ public final class DDPMScheduler: Scheduler {
 
     public func setTimesteps(_ steps: Int) throws {
         timesteps = try spacedTimesteps(steps)
-        stepCount = steps
     }
 
+    /// The timestep after `t` in the current list, −1 after the last (diffusers `previous_timestep`;
+    /// for trailing / linspace spacing the gap is not T / steps). Without a list: t − 1.
     private func previousTimestep(_ t: Int) -> Int {
-        t - configuration.numTrainTimesteps / max(stepCount, 1)
+        guard let index = timesteps.firstIndex(of: t) else { return t - 1 }
+        return index + 1 < timesteps.count ? timesteps[index + 1] : -1
     }
 
     // modelOutput, sample: [B, C, H, W]
@@ -48,7 +49,6 @@ public final class DDPMScheduler: Scheduler {
             switch configuration.varianceType ?? "fixed_small" {
             case "fixed_small_log": sigma = Foundation.exp(0.5 * Foundation.log(variance))
             case "fixed_large": sigma = currentBeta.squareRoot()
-            case "fixed_large_log": sigma = Foundation.exp(0.5 * Foundation.log(currentBeta))
             default: sigma = variance.squareRoot()
             }
             prevSample = prevSample + noise * sigma

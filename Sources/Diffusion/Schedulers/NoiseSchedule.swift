@@ -27,15 +27,8 @@ public struct NoiseSchedule: Sendable {
                 betas = NoiseSchedule.torchLinspace(Float(config.betaStart), Float(config.betaEnd), n)
             }
         }
-        var cum: [Float] = []
-        cum.reserveCapacity(n)
-        // torch.cumprod on CPU accumulates float32 inputs in double (acc_type), then rounds each entry.
-        var acc: Double = 1
-        for b in betas { acc *= Double(1 - b); cum.append(Float(acc)) }
-        if config.rescaleBetasZeroSnr {
-            cum = NoiseSchedule.rescaledToZeroTerminalSNR(cum)
-            betas = zip(cum, [1] + cum.dropLast()).map { 1 - $0 / $1 }
-        }
+        if config.rescaleBetasZeroSnr { betas = NoiseSchedule.rescaledToZeroTerminalSNR(betas: betas) }
+        let cum = NoiseSchedule.cumulativeProduct(betas.map { 1 - $0 })
         self.betas = betas
         self.alphasCumprod = cum
     }
@@ -48,12 +41,24 @@ public struct NoiseSchedule: Sendable {
         return (0..<steps).map { i in i < half ? start + step * Float(i) : end - step * Float(steps - 1 - i) }
     }
 
-    /// Lin et al. 2023, Algorithm 1 (diffusers `rescale_zero_terminal_snr`), on alphas_cumprod.
-    static func rescaledToZeroTerminalSNR(_ cum: [Float]) -> [Float] {
-        var s = cum.map { Double($0).squareRoot() }
-        let first = s[0], last = s[s.count - 1]
-        s = s.map { ($0 - last) * first / (first - last) }
-        return s.map { Float($0 * $0) }
+    /// torch.cumprod of float32 values on CPU: accumulated in double (acc_type), each entry rounded.
+    static func cumulativeProduct(_ alphas: [Float]) -> [Float] {
+        var acc: Double = 1
+        return alphas.map { acc *= Double($0); return Float(acc) }
+    }
+
+    /// Lin et al. 2023, Algorithm 1 (diffusers `rescale_zero_terminal_snr`) on float32 betas, with
+    /// torch's float32 arithmetic step by step: shift and scale sqrt(ᾱ) so ᾱ_T = 0, then revert the
+    /// cumulative product to betas.
+    static func rescaledToZeroTerminalSNR(betas: [Float]) -> [Float] {
+        var root = cumulativeProduct(betas.map { 1 - $0 }).map { $0.squareRoot() }
+        let first = root[0], last = root[root.count - 1]
+        let scale = first / (first - last)
+        root = root.map { ($0 - last) * scale }
+        let bar = root.map { $0 * $0 }
+        var alphas = [bar[0]]
+        for i in 1..<bar.count { alphas.append(bar[i] / bar[i - 1]) }
+        return alphas.map { 1 - $0 }
     }
 
     /// x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε (diffusers `add_noise`), one timestep per batch item.

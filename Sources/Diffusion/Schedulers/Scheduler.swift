@@ -36,14 +36,21 @@ extension Scheduler {
         guard steps >= 1 && steps <= T else { throw SchedulerError.invalidStepCount(requested: steps, trainTimesteps: T) }
         switch configuration.timestepSpacing {
         case "linspace":
+            // np.linspace(0, T - 1, steps).round()[::-1]: i · step with the last value exactly T − 1.
             if steps == 1 { return [0] }
-            return (0..<steps).map { i in Int((Double(T - 1) * Double(i) / Double(steps - 1)).rounded(.toNearestOrEven)) }.reversed()
+            let step = Double(T - 1) / Double(steps - 1)
+            let values = (0..<steps).map { i in i == steps - 1 ? Double(T - 1) : Double(i) * step }
+            return values.map { Int($0.rounded(.toNearestOrEven)) }.reversed()
         case "trailing":
-            let ratio = Double(T) / Double(steps)
-            var ts: [Int] = []
-            var t = Double(T)
-            while t > 0 { ts.append(Int(t.rounded(.toNearestOrEven)) - 1); t -= ratio }
-            return Array(ts.prefix(steps))
+            // np.round(np.arange(T, 0, -T / steps)) − 1, with numpy's arange arithmetic: length
+            // ceil(−T / step), values start + i · delta where delta = (start + step) − start.
+            let start = Double(T), step = -Double(T) / Double(steps)
+            let length = Int((-start / step).rounded(.up))
+            let delta = (start + step) - start
+            return (0..<length).map { i in
+                let value = i == 0 ? start : (i == 1 ? start + step : start + Double(i) * delta)
+                return Int(value.rounded(.toNearestOrEven)) - 1
+            }
         default:
             let ratio = T / steps
             return (0..<steps).map { $0 * ratio + configuration.stepsOffset }.reversed()

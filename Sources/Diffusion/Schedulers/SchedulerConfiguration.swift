@@ -83,6 +83,11 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         guard ["leading", "trailing", "linspace"].contains(timestepSpacing) else {
             throw SchedulerError.invalidConfig(source, "timestep_spacing '\(timestepSpacing)' is not one of leading, trailing, linspace")
         }
+        if let varianceType, !["fixed_small", "fixed_small_log", "fixed_large"].contains(varianceType) {
+            // learned / learned_range need a UNet predicting the variance; diffusers' fixed_large_log
+            // takes the square root of a logarithm (NaN noise scale), so it is refused too.
+            throw SchedulerError.invalidConfig(source, "variance_type '\(varianceType)' is not one of fixed_small, fixed_small_log, fixed_large")
+        }
         if thresholding { throw SchedulerError.invalidConfig(source, "thresholding (dynamic thresholding) is not supported") }
         if let trainedBetas, trainedBetas.count != numTrainTimesteps {
             throw SchedulerError.invalidConfig(source, "trained_betas has \(trainedBetas.count) values for \(numTrainTimesteps) timesteps")
