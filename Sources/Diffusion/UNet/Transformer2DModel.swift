@@ -1,0 +1,43 @@
+import NeuralNet
+import TensorEngine
+
+/// diffusers transformers/transformer_2d.py `Transformer2DModel` for continuous inputs:
+/// GroupNorm(eps 1e-6) -> proj_in (1×1 conv, or Linear with use_linear_projection) -> tokens ->
+/// transformer blocks -> proj_out -> + residual.
+public final class Transformer2DModel: Module {
+    public let norm: GroupNorm
+    /// `Conv2d` (1×1) or `Linear` (use_linear_projection).
+    public let proj_in: Module
+    public let transformer_blocks: [BasicTransformerBlock]
+    public let proj_out: Module
+
+    public init(channels: Int, heads: Int, crossAttentionDim: Int, layers: Int, groups: Int, useLinearProjection: Bool) {
+        let headDim = channels / heads
+        let inner = heads * headDim
+        norm = GroupNorm(groups: groups, channels: channels, eps: 1e-6)
+        proj_in = useLinearProjection ? Linear(channels, inner) : Conv2d(channels, inner, kernelSize: 1)
+        transformer_blocks = (0..<layers).map { _ in
+            BasicTransformerBlock(dim: inner, heads: heads, headDim: headDim, crossAttentionDim: crossAttentionDim)
+        }
+        proj_out = useLinearProjection ? Linear(inner, channels) : Conv2d(inner, channels, kernelSize: 1)
+    }
+
+    // x: [B, C, H, W], context: [B, Lc, Dc] -> [B, C, H, W]
+    public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+        let b = x.shape[0], c = x.shape[1], height = x.shape[2], width = x.shape[3]
+        func tokens(_ t: Tensor) -> Tensor {                               // [B, C', H, W] -> [B, HW, C']
+            t.permuted([0, 2, 3, 1]).reshaped([b, height * width, t.shape[1]])
+        }
+        func image(_ t: Tensor) -> Tensor {                                // [B, HW, C'] -> [B, C', H, W]
+            t.reshaped([b, height, width, t.shape[2]]).permuted([0, 3, 1, 2])
+        }
+        let normed = norm(x)
+        var h: Tensor
+        if let linear = proj_in as? Linear { h = linear(tokens(normed)) } else { h = tokens((proj_in as! Conv2d)(normed)) }
+        for block in transformer_blocks { h = block(h, context: context) }   // [B, HW, inner]
+        let out: Tensor
+        if let linear = proj_out as? Linear { out = image(linear(h)) } else { out = (proj_out as! Conv2d)(image(h)) }
+        precondition(out.shape[1] == c)
+        return out + x
+    }
+}

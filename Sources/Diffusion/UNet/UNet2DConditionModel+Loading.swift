@@ -1,0 +1,47 @@
+import Foundation
+import NeuralNet
+import SafeTensors
+import TensorEngine
+
+extension UNet2DConditionModel {
+    /// Weights file of a diffusers unet folder.
+    public static let weightsFileName = "diffusion_pytorch_model.safetensors"
+
+    /// Loads a diffusers unet folder: `config.json` (validated) and `diffusion_pytorch_model.safetensors`
+    /// (fp32, fp16 or bf16), strictly — every key must match the configuration's architecture.
+    public static func load(folder: URL) throws -> UNet2DConditionModel {
+        let configURL = folder.appendingPathComponent("config.json")
+        let config = try UNet2DConditionConfiguration.load(from: configURL)
+        let model = try UNet2DConditionModel(configuration: config, source: configURL.path)
+        let weights = folder.appendingPathComponent(weightsFileName)
+        guard FileManager.default.fileExists(atPath: weights.path) else {
+            throw SafeTensorsError.fileNotFound(path: weights.path)
+        }
+        try model.load(from: TensorSource(path: weights.path))
+        return model
+    }
+
+    /// Fills every weight from N(0, std²) drawn with `PyTorchGenerator(seed:)` in parameter order,
+    /// biases with 0, and normalization layers with weight 1 / bias 0 — a stand-in for benchmarks.
+    public func initializeRandomly(seed: UInt64, standardDeviation: Float = 0.02) {
+        var generator = PyTorchGenerator(seed: seed)
+        var normParameters = Set<ObjectIdentifier>()
+        for (_, module) in namedModules() {
+            if let norm = module as? GroupNorm {
+                norm.weight.fill(1); norm.bias.fill(0)
+                normParameters.formUnion([ObjectIdentifier(norm.weight), ObjectIdentifier(norm.bias)])
+            } else if let norm = module as? LayerNorm {
+                norm.weight.fill(1); norm.bias.fill(0)
+                normParameters.formUnion([ObjectIdentifier(norm.weight), ObjectIdentifier(norm.bias)])
+            }
+        }
+        for (key, p) in namedParameters() where !normParameters.contains(ObjectIdentifier(p)) {
+            if key.hasSuffix("bias") {
+                p.fill(0)
+            } else {
+                generator.fillNormal(p.pointer, count: p.count)
+                p.scaleInPlace(standardDeviation)
+            }
+        }
+    }
+}
