@@ -1,0 +1,56 @@
+import TensorEngine
+
+/// One sampling run, advanced one scheduler step at a time (training code may stop at any step).
+/// Follows the loop of diffusers' StableDiffusionPipeline.__call__ (steps 5-7).
+public final class DenoisingRun {
+    public let scheduler: Scheduler
+    /// Current latents x_t: [B, C, h, w].
+    public private(set) var latents: Tensor
+    /// Text conditioning: [B, L, D]; unconditional: [B, L, D] when guidance is on.
+    public let conditioning: Tensor
+    public let unconditional: Tensor?
+    public let guidance: Float
+    public private(set) var stepIndex = 0
+    var generator: PyTorchGenerator
+    private let denoiser: (Tensor, Float, Tensor) -> Tensor
+
+    init(scheduler: Scheduler, latents: Tensor, conditioning: Tensor, unconditional: Tensor?, guidance: Float,
+         generator: PyTorchGenerator, denoiser: @escaping (Tensor, Float, Tensor) -> Tensor) {
+        self.scheduler = scheduler
+        self.latents = latents
+        self.conditioning = conditioning
+        self.unconditional = unconditional
+        self.guidance = guidance
+        self.generator = generator
+        self.denoiser = denoiser
+    }
+
+    public var timesteps: [Int] { scheduler.timesteps }
+    public var isFinished: Bool { stepIndex >= scheduler.timesteps.count }
+    /// The timestep the next `step()` will denoise.
+    public var currentTimestep: Int? { isFinished ? nil : scheduler.timesteps[stepIndex] }
+
+    /// ε̂(x_t, t) with classifier-free guidance: ε_u + g (ε_c − ε_u), both halves in one batched call.
+    // latents: [B, C, h, w] -> [B, C, h, w]
+    public func guidedNoisePrediction(_ x: Tensor, timestep t: Int) -> Tensor {
+        guard let unconditional else { return denoiser(x, Float(t), conditioning) }
+        let both = denoiser(Tensor.concat([x, x], axis: 0), Float(t), Tensor.concat([unconditional, conditioning], axis: 0))
+        let halves = both.chunked(2, axis: 0)
+        return halves[0] + (halves[1] - halves[0]) * guidance
+    }
+
+    /// Runs one denoising step; returns false when the run had already finished.
+    @discardableResult
+    public func step() -> Bool {
+        guard let t = currentTimestep else { return false }
+        let noise = GradMode.withNoGrad { guidedNoisePrediction(latents, timestep: t) }
+        latents = scheduler.step(modelOutput: noise, timestep: t, sample: latents, generator: &generator)
+        stepIndex += 1
+        return true
+    }
+
+    /// Runs the remaining steps, reporting (done, total) after each.
+    public func run(progress: ((Int, Int) -> Void)? = nil) {
+        while step() { progress?(stepIndex, timesteps.count) }
+    }
+}

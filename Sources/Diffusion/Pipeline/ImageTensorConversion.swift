@@ -1,0 +1,40 @@
+import ImageIO
+import TensorEngine
+
+/// Between [-1, 1] pixel tensors and 8-bit images, as diffusers' VaeImageProcessor does it:
+/// (x / 2 + 0.5).clamp(0, 1), then (x * 255).round() (half to even, numpy).
+public enum ImageTensorConversion {
+    // pixels: [B, 3, H, W] -> B images
+    public static func images(fromPixels pixels: Tensor) -> [RGBImage] {
+        precondition(pixels.rank == 4 && (pixels.shape[1] == 3 || pixels.shape[1] == 1),
+                     "expected [B, 3, H, W] pixels, got \(pixels.shape)")
+        let b = pixels.shape[0], c = pixels.shape[1], h = pixels.shape[2], w = pixels.shape[3]
+        let p = pixels.pointer
+        return (0..<b).map { n in
+            var img = RGBImage(width: w, height: h)
+            for ch in 0..<3 {
+                let plane = p + (n * c + min(ch, c - 1)) * h * w
+                for i in 0..<(h * w) {
+                    let v = min(max(plane[i] / 2 + 0.5, 0), 1)
+                    img.pixels[i * 3 + ch] = UInt8((v * 255).rounded(.toNearestOrEven))
+                }
+            }
+            return img
+        }
+    }
+
+    /// 8-bit images → [B, 3, H, W] in [-1, 1] (VaeImageProcessor.preprocess: x / 255 * 2 - 1).
+    public static func pixels(fromImages images: [RGBImage]) -> Tensor {
+        precondition(!images.isEmpty, "no images")
+        let h = images[0].height, w = images[0].width
+        let out = Tensor(uninitialized: [images.count, 3, h, w])
+        for (n, img) in images.enumerated() {
+            precondition(img.width == w && img.height == h, "images of different sizes in one batch")
+            for ch in 0..<3 {
+                let plane = out.pointer + (n * 3 + ch) * h * w
+                for i in 0..<(h * w) { plane[i] = Float(img.pixels[i * 3 + ch]) / 255 * 2 - 1 }
+            }
+        }
+        return out
+    }
+}

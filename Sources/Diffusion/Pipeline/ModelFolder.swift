@@ -1,0 +1,84 @@
+import Foundation
+
+/// A diffusers model folder (`model_index.json`, `unet/`, `text_encoder/`, `tokenizer/`, optional
+/// `vae/`, `scheduler/`), checked up front so that a missing piece is named before any work starts.
+public struct ModelFolder: Sendable {
+    public let url: URL
+    public let unet: URL
+    public let textEncoder: URL
+    public let tokenizer: URL
+    /// nil for pixel-space models: their latents are the image.
+    public let vae: URL?
+    public let schedulerConfig: URL
+
+    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
+        case notAFolder(String)
+        case missingFile(String, what: String)
+        case invalidModelIndex(String, reason: String)
+
+        public var description: String {
+            switch self {
+            case .notAFolder(let p): return "\(p): not a model folder (expected a diffusers folder with model_index.json)"
+            case .missingFile(let p, let what): return "\(p): missing (\(what))"
+            case .invalidModelIndex(let p, let r): return "\(p): \(r)"
+            }
+        }
+    }
+
+    public init(path: String) throws {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
+            throw Error.notAFolder(path)
+        }
+        self.url = url
+        let index = url.appendingPathComponent("model_index.json")
+        let components = try ModelFolder.readIndex(index)
+        func component(_ name: String, required: Bool) throws -> URL? {
+            let dir = url.appendingPathComponent(name)
+            if let components, components[name] == nil {
+                if required { throw Error.invalidModelIndex(index.path, reason: "no '\(name)' component listed") }
+                return nil
+            }
+            guard FileManager.default.fileExists(atPath: dir.path) else {
+                if required { throw Error.missingFile(dir.path, what: "the \(name) component") }
+                return nil
+            }
+            return dir
+        }
+        unet = try component("unet", required: true)!
+        textEncoder = try component("text_encoder", required: true)!
+        tokenizer = try component("tokenizer", required: true)!
+        vae = try component("vae", required: false)
+        let scheduler = try component("scheduler", required: true)!
+        schedulerConfig = scheduler.appendingPathComponent("scheduler_config.json")
+        var required: [(URL, String)] = [(unet, "config.json"), (unet, "diffusion_pytorch_model.safetensors"),
+                                         (textEncoder, "config.json"), (textEncoder, "model.safetensors")]
+        if let vae { required += [(vae, "config.json"), (vae, "diffusion_pytorch_model.safetensors")] }
+        for (dir, file) in required {
+            let p = dir.appendingPathComponent(file).path
+            guard FileManager.default.fileExists(atPath: p) else {
+                let what = file.hasSuffix(".json") ? "configuration" : "weights in safetensors format"
+                throw Error.missingFile(p, what: "\(dir.lastPathComponent) \(what)")
+            }
+        }
+        guard FileManager.default.fileExists(atPath: schedulerConfig.path) else {
+            throw Error.missingFile(schedulerConfig.path, what: "scheduler configuration")
+        }
+    }
+
+    /// The component names listed in model_index.json (nil when the file is absent).
+    private static func readIndex(_ url: URL) throws -> [String: Any]? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: url.path),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw Error.invalidModelIndex(url.path, reason: "not a JSON object")
+        }
+        // Entries like "unet": ["diffusers", "UNet2DConditionModel"]; null entries mean "absent".
+        return obj.filter { entry in
+            guard !entry.key.hasPrefix("_") else { return false }
+            if let pair = entry.value as? [Any], pair.allSatisfy({ $0 is NSNull }) { return false }
+            return !(entry.value is NSNull)
+        }
+    }
+}

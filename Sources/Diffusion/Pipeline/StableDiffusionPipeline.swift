@@ -1,0 +1,115 @@
+import CLIP
+import Foundation
+import ImageIO
+import NeuralNet
+import TensorEngine
+
+/// Text-to-image with a Stable Diffusion v1-family model (diffusers `StableDiffusionPipeline`):
+/// tokenizer → CLIP text encoder → UNet + scheduler loop → VAE decoder (or none, for pixel-space models).
+public final class StableDiffusionPipeline {
+    public let tokenizer: CLIPTokenizer
+    public let textEncoder: CLIPTextModel
+    public let unet: UNet2DConditionModel
+    public let vae: AutoencoderKL?
+    public let schedulerConfiguration: SchedulerConfiguration
+    /// Where the model came from (folder or file), for messages and fingerprints.
+    public let source: String
+
+    public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel,
+                vae: AutoencoderKL?, schedulerConfiguration: SchedulerConfiguration, source: String) {
+        self.tokenizer = tokenizer
+        self.textEncoder = textEncoder
+        self.unet = unet
+        self.vae = vae
+        self.schedulerConfiguration = schedulerConfiguration
+        self.source = source
+    }
+
+    /// Loads every component of a diffusers folder strictly.
+    public convenience init(folder: ModelFolder) throws {
+        let tokenizer = try CLIPTokenizer(folder: folder.tokenizer)
+        let textEncoder = try CLIPTextModel.load(folder: folder.textEncoder)
+        let unet = try UNet2DConditionModel.load(folder: folder.unet)
+        let vae = try folder.vae.map { try AutoencoderKL.load(folder: $0) }
+        let scheduler = try SchedulerConfiguration.load(from: folder.schedulerConfig)
+        if let vae, vae.configuration.latentChannels != unet.configuration.inChannels {
+            throw PipelineError.invalidArgument("\(folder.url.path): the VAE has \(vae.configuration.latentChannels) latent channels but the UNet takes \(unet.configuration.inChannels)")
+        }
+        self.init(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
+                  schedulerConfiguration: scheduler, source: folder.url.path)
+    }
+
+    /// Spatial factor between image pixels and latents (1 without a VAE).
+    public var vaeScaleFactor: Int { vae?.spatialScaleFactor ?? 1 }
+    public var latentChannels: Int { unet.configuration.inChannels }
+    /// diffusers' default output size: unet.sample_size × vae scale factor, as (height, width).
+    public var defaultImageSize: (height: Int, width: Int) {
+        let s = unet.configuration.sampleSize?.values(count: 2) ?? [64, 64]
+        return (s[0] * vaeScaleFactor, s[1] * vaeScaleFactor)
+    }
+
+    /// Text embeddings E(p) = last hidden state of the encoder: [B, L, D] (no gradients).
+    public func encode(prompts: [String]) -> Tensor {
+        let ids = prompts.map { tokenizer.encode($0) }
+        return GradMode.withNoGrad { textEncoder(ids).lastHiddenState }
+    }
+
+    /// Noise prediction ε(x_t, t, c) of the UNet for one timestep shared by the batch.
+    // latents: [B, C, h, w], context: [B, L, D] -> [B, C, h, w]
+    public func predictNoise(_ latents: Tensor, timestep: Float, context: Tensor) -> Tensor {
+        unet(latents, timesteps: [Float](repeating: timestep, count: latents.shape[0]), encoderHiddenStates: context)
+    }
+
+    /// Prepares a run: prompt embeddings (negative first, as diffusers), seeded initial noise, timesteps.
+    public func makeRun(_ options: GenerationOptions) throws -> DenoisingRun {
+        guard !options.prompts.isEmpty else { throw PipelineError.invalidArgument("no prompt given") }
+        guard options.imagesPerPrompt >= 1 else { throw PipelineError.invalidArgument("--batch-size must be at least 1") }
+        let width = options.width ?? defaultImageSize.width, height = options.height ?? defaultImageSize.height
+        let f = vaeScaleFactor
+        guard width > 0, height > 0, width % f == 0, height % f == 0 else {
+            throw PipelineError.invalidSize(width: width, height: height, factor: f)
+        }
+        let scheduler = try makeScheduler(named: options.scheduler, config: schedulerConfiguration, eta: options.eta)
+        try scheduler.setTimesteps(options.steps)
+        let repeated = options.prompts.flatMap { [String](repeating: $0, count: options.imagesPerPrompt) }
+        let conditioning = encode(prompts: repeated)
+        let unconditional = options.usesGuidance
+            ? encode(prompts: [String](repeating: options.negativePrompt ?? "", count: repeated.count)) : nil
+        // prepare_latents: one torch.randn(shape, generator) for the whole batch, times init_noise_sigma.
+        var generator = PyTorchGenerator(seed: options.seed)
+        let latents = Tensor.randn([repeated.count, latentChannels, height / f, width / f], generator: &generator)
+            * scheduler.initNoiseSigma
+        return DenoisingRun(scheduler: scheduler, latents: latents, conditioning: conditioning,
+                            unconditional: unconditional, guidance: options.guidance, generator: generator) {
+            [unowned self] x, t, c in self.predictNoise(x, timestep: t, context: c)
+        }
+    }
+
+    /// Latents → images in [-1, 1]: VAE decode of latents / scaling_factor, or the latents themselves.
+    // latents: [B, C, h, w] -> [B, 3, H, W]
+    public func decodeToPixels(_ latents: Tensor) throws -> Tensor {
+        guard let vae else { return latents }
+        return try GradMode.withNoGrad { try vae.decode(latents * Float(1 / vae.configuration.scalingFactor)) }
+    }
+
+    /// Pixels → latents: VAE mean × scaling_factor (deterministic), or the pixels themselves.
+    // pixels: [B, 3, H, W] in [-1, 1] -> [B, C, h, w]
+    public func encodeFromPixels(_ pixels: Tensor) throws -> Tensor {
+        guard let vae else { return pixels }
+        return try GradMode.withNoGrad { try vae.encode(pixels).mean * Float(vae.configuration.scalingFactor) }
+    }
+
+    /// Runs a whole generation.
+    public func generate(_ options: GenerationOptions, progress: ((Int, Int) -> Void)? = nil) throws -> GenerationResult {
+        let run = try makeRun(options)
+        run.run(progress: progress)
+        let pixels = try decodeToPixels(run.latents)
+        return GenerationResult(latents: run.latents, images: ImageTensorConversion.images(fromPixels: pixels))
+    }
+}
+
+public struct GenerationResult {
+    /// Final latents before decoding: [B, C, h, w].
+    public let latents: Tensor
+    public let images: [RGBImage]
+}
