@@ -75,8 +75,7 @@ final class AttentionTests: XCTestCase {
         }
     }
 
-    /// One head with many blocks: the backward splits the blocks into groups with private dK/dV
-    /// accumulators when there are fewer heads than threads.
+    /// One head, rank-3 input, many 4-row blocks accumulating into one dK/dV, value width != key width.
     func testGradientsOneHeadManyBlocks() {
         var rng = TestRNG(seed: 19)
         let q = rng.tensor([1, 45, 8]), k = rng.tensor([1, 13, 8]), v = rng.tensor([1, 13, 5])
