@@ -14,12 +14,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Minimum seconds spent per measurement (the best repetition is reported).")
     var seconds: Double = 1.0
 
-    @Option(help: "Query rows per work item of the fused attention kernel.")
-    var queryBlock: Int = Tensor.attentionQueryBlock
+    @Option(help: "Query rows per block of the fused attention kernel (default: about 2^19 scores per block).")
+    var queryBlock: Int?
 
     func validate() throws {
         guard seconds > 0 else { throw ValidationError("--seconds must be > 0, got \(seconds)") }
-        guard queryBlock >= 1 else { throw ValidationError("--query-block must be >= 1, got \(queryBlock)") }
+        guard (queryBlock ?? 1) >= 1 else { throw ValidationError("--query-block must be >= 1, got \(queryBlock ?? 0)") }
     }
 
     func run() throws {

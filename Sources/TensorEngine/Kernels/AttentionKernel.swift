@@ -29,8 +29,9 @@ enum AttentionKernel {
     static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                         _ s: AttentionShape, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>) {
         let nb = s.blocksPerHead
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: s.block * s.lk)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: s.block * s.lk + s.block)
         defer { scores.deallocate() }
+        let invSum = scores + s.block * s.lk
         for item in 0..<(s.heads * nb) {
             let h = item / nb, r0 = (item % nb) * s.block
             let rows = Swift.min(s.block, s.lq - r0)
@@ -44,13 +45,18 @@ enum AttentionKernel {
                     let m = VectorMath.rowMax(row, s.lk)
                     VectorMath.expShiftedInPlace(row, s.lk, shift: m)
                     let sum = VectorMath.sum(row, s.lk)
-                    VectorMath.scaleInPlace(row, s.lk, by: 1 / sum)
                     lse[h * s.lq + r0 + i] = m + logf(sum)
+                    invSum[i] = 1 / sum
                 }
             }
-            // O_blk = P V
+            // O_blk = diag(1 / rowsum) (exp(S − m) V): normalising the [rows, Dv] result instead of
+            // the [rows, Lk] probabilities saves a pass over the scores.
+            let ob = out + (h * s.lq + r0) * s.dv
             BLAS.sgemm(transA: false, transB: false, m: rows, n: s.dv, k: s.lk, a: scores, lda: s.lk,
-                       b: vh, ldb: s.dv, c: out + (h * s.lq + r0) * s.dv, ldc: s.dv)
+                       b: vh, ldb: s.dv, c: ob, ldc: s.dv)
+            for i in 0..<rows {
+                VectorMath.scaleInPlace(ob + i * s.dv, s.dv, by: invSum[i])
+            }
         }
     }
 
