@@ -1,60 +1,67 @@
-// Vectorised row primitives for softmax-style kernels: row maximum and in-place exp with sum.
+// Row primitives for softmax-style kernels: row maximum, in-place exp with sum, scaling.
+// Written as plain scalar loops over pointers with eight independent accumulators, which the
+// compiler turns into SIMD code; Swift's generic SIMD types were not specialised here (their
+// Float→Int32 lane conversion ran as a generic call per element, 20× slower).
 
 enum VectorMath {
-    /// e^x for eight lanes: Cody–Waite range reduction x = n·ln2 + r, degree-6 polynomial for e^r
-    /// (the Cephes expf coefficients), 2^n by exponent bits. Relative error about 2 ulp on
-    /// [-87, 88]; inputs below -87.3 give ≈ 1e-38 instead of 0 (harmless in a softmax).
+    /// e^x: Cody–Waite range reduction x = n·ln2 + r, the Cephes expf polynomial for e^r, and 2^n
+    /// built in the exponent bits. Rounding to n uses the 1.5·2²³ trick, so the loop has no calls.
+    /// Relative error about 2 ulp on [-87.3, 88.3]; smaller inputs give ≈ 6e-39 instead of 0
+    /// (harmless in a softmax), larger ones saturate.
     @inline(__always)
-    static func exp8(_ v: SIMD8<Float>) -> SIMD8<Float> {
-        let x = v.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
-        let n = (x * 1.442_695_04).rounded(.toNearestOrEven)
+    static func exp(_ v: Float) -> Float {
+        let x = v < -87.3 ? -87.3 : (v > 88.3 ? 88.3 : v)
+        let shifted = x * 1.442_695_04 + 12_582_912      // 1.5·2²³: the sum's low bits hold round(x·log2 e)
+        let n = shifted - 12_582_912
         var r = x - n * 0.693_359_375
         r = r - n * -2.121_944_4e-4
-        var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
+        var p: Float = 1.987_569_15e-4
         p = p * r + 1.398_199_95e-3
         p = p * r + 8.333_451_9e-3
         p = p * r + 4.166_579_6e-2
         p = p * r + 1.666_666_55e-1
         p = p * r + 5.000_000_1e-1
         p = p * (r * r) + r + 1
-        let bits = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
-        return p * unsafeBitCast(bits, to: SIMD8<Float>.self)
+        let ni = Int32(bitPattern: shifted.bitPattern &- 0x4B40_0000)
+        return p * Float(bitPattern: UInt32(bitPattern: (ni &+ 127) &<< 23))
     }
-
-    /// Scalar e^x with the same approximation as `exp8` (for row tails).
-    @inline(__always)
-    static func exp1(_ x: Float) -> Float { exp8(SIMD8(repeating: x))[0] }
 
     /// max_i p[i] for n >= 1.
     @inline(__always)
     static func rowMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var m0 = p[0], m1 = p[0], m2 = p[0], m3 = p[0], m4 = p[0], m5 = p[0], m6 = p[0], m7 = p[0]
         var i = 0
-        var m8 = SIMD8<Float>(repeating: -.infinity)
-        let raw = UnsafeRawPointer(p)
         while i + 8 <= n {
-            m8 = pointwiseMax(m8, raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            m0 = p[i] > m0 ? p[i] : m0; m1 = p[i + 1] > m1 ? p[i + 1] : m1
+            m2 = p[i + 2] > m2 ? p[i + 2] : m2; m3 = p[i + 3] > m3 ? p[i + 3] : m3
+            m4 = p[i + 4] > m4 ? p[i + 4] : m4; m5 = p[i + 5] > m5 ? p[i + 5] : m5
+            m6 = p[i + 6] > m6 ? p[i + 6] : m6; m7 = p[i + 7] > m7 ? p[i + 7] : m7
             i += 8
         }
-        var m = m8.max()
+        var m = Swift.max(Swift.max(Swift.max(m0, m1), Swift.max(m2, m3)), Swift.max(Swift.max(m4, m5), Swift.max(m6, m7)))
         while i < n { m = Swift.max(m, p[i]); i += 1 }
         return m
     }
 
-    /// p[i] = e^(p[i] − shift) in place; returns Σ p[i] (accumulated in Float lanes).
+    /// p[i] = e^(p[i] − shift) in place.
     @inline(__always)
-    static func expShiftedInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+    static func expShiftedInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) {
+        for i in 0..<n { p[i] = exp(p[i] - shift) }
+    }
+
+    /// Σ p[i] with eight interleaved partial sums.
+    @inline(__always)
+    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+        var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
         var i = 0
-        var s8 = SIMD8<Float>(repeating: 0)
-        let raw = UnsafeMutableRawPointer(p)
-        let sh = SIMD8<Float>(repeating: shift)
         while i + 8 <= n {
-            let e = exp8(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - sh)
-            raw.storeBytes(of: e, toByteOffset: i * 4, as: SIMD8<Float>.self)
-            s8 += e
+            s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]
+            s4 += p[i + 4]; s5 += p[i + 5]; s6 += p[i + 6]; s7 += p[i + 7]
             i += 8
         }
-        var s = s8.sum()
-        while i < n { let e = exp1(p[i] - shift); p[i] = e; s += e; i += 1 }
+        var s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+        while i < n { s += p[i]; i += 1 }
         return s
     }
 

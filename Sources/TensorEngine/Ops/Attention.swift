@@ -2,17 +2,22 @@
 // dropout or causal flag), fused: see Kernels/AttentionKernel.swift.
 
 extension Tensor {
-    /// Default number of query rows per work item of the fused attention kernel.
-    public static let attentionQueryBlock = 128
+    /// Default query rows per block of the fused attention kernel: about 2^19 scores per block
+    /// (2 MiB; 128 rows at Lk = 4096), at least 64 rows and at most Lq. Short key sequences
+    /// (cross-attention, Lk = 77) get large blocks so each block GEMM is big enough to thread well.
+    public static func attentionQueryBlock(queryLength lq: Int, keyLength lk: Int) -> Int {
+        Swift.max(1, Swift.min(lq, Swift.max(64, (1 << 19) / Swift.max(lk, 1))))
+    }
 
     /// softmax(q kᵀ · scale) v with scale = 1/√D by default, computed block by block over query rows
     /// so the [Lq, Lk] attention matrix never exists in full; only the per-row logsumexp is kept for
     /// the backward pass, which recomputes the probabilities. Leading dimensions are batch
     /// dimensions and must agree across q, k, v ([B, H, L, D] or [B·H, L, D]).
-    /// `queryBlock` (rows per work item) only affects speed and memory, not the result.
+    /// `queryBlock` (query rows per block, default `attentionQueryBlock(queryLength:keyLength:)`)
+    /// only affects speed and memory, not the result.
     // q: [..., Lq, D], k: [..., Lk, D], v: [..., Lk, Dv] -> [..., Lq, Dv]
     public static func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil,
-                                                 queryBlock: Int = attentionQueryBlock) -> Tensor {
+                                                 queryBlock: Int? = nil) -> Tensor {
         precondition(q.rank >= 2 && k.rank == q.rank && v.rank == q.rank,
                      "scaledDotProductAttention: q, k, v must share a rank >= 2, got \(q.shape), \(k.shape), \(v.shape)")
         let batchDims = Array(q.shape.dropLast(2))
@@ -22,10 +27,11 @@ extension Tensor {
         precondition(k.dim(-1) == d, "scaledDotProductAttention: key width \(k.dim(-1)) != query width \(d)")
         precondition(v.dim(-2) == lk, "scaledDotProductAttention: value length \(v.dim(-2)) != key length \(lk)")
         precondition(lk > 0, "scaledDotProductAttention: empty key sequence in \(k.shape)")
-        precondition(queryBlock >= 1, "scaledDotProductAttention: queryBlock must be >= 1, got \(queryBlock)")
+        let block = queryBlock ?? attentionQueryBlock(queryLength: lq, keyLength: lk)
+        precondition(block >= 1, "scaledDotProductAttention: queryBlock must be >= 1, got \(block)")
         let shape = AttentionShape(heads: batchDims.reduce(1, *), lq: lq, lk: lk, d: d, dv: dv,
                                    scale: scale ?? 1 / Float(d).squareRoot(),
-                                   block: Swift.max(1, Swift.min(queryBlock, lq)))
+                                   block: Swift.max(1, Swift.min(block, lq)))
         let out = Tensor(uninitialized: batchDims + [lq, dv])
         let lse = Tensor(uninitialized: batchDims + [lq])
         AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer)

@@ -1,0 +1,136 @@
+import Foundation
+import TensorEngine
+
+/// GFLOP/s of the engine's hot kernels at Stable Diffusion v1 UNet shapes, each next to the plain
+/// SGEMM rate of this machine (a 2048³ GEMM through BLAS.sgemm) measured right before that row, so
+/// the ratio stays meaningful on a machine whose load changes during the run.
+struct KernelBenchmarks {
+    /// Minimum wall time spent per measurement; the best repetition is reported.
+    var minSeconds: Double = 1.0
+    /// Query rows per attention block (nil: the kernel's default for each shape).
+    var queryBlock: Int? = nil
+
+    /// Best wall time of `body` over repetitions filling at least `minSeconds` (after one warm-up).
+    func bestTime(_ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity, spent = 0.0, reps = 0
+        while spent < minSeconds || reps < 3 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            best = min(best, dt); spent += dt; reps += 1
+            if reps >= 50 { break }
+        }
+        return best
+    }
+
+    private func random(_ shape: [Int], scale: Float = 1) -> Tensor {
+        var state: UInt32 = 12345
+        let n = shape.reduce(1, *)
+        let t = Tensor(uninitialized: shape)
+        for i in 0..<n {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            t.pointer[i] = (Float(state >> 8) / Float(1 << 24) - 0.5) * 2 * scale
+        }
+        return t
+    }
+
+    /// GFLOP/s of C[m, n] = A[m, k] B[k, n].
+    func sgemmRate(m: Int, n: Int, k: Int) -> Double {
+        let a = random([m, k]), b = random([k, n]), c = Tensor(uninitialized: [m, n])
+        let t = bestTime {
+            BLAS.sgemm(transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k,
+                       b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+        }
+        return 2 * Double(m * n * k) / t / 1e9
+    }
+
+    private func header() {
+        print("threads \(Parallel.threadCount), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        print(pad("case", 46) + pad("ms", 10) + pad("GFLOP/s", 10) + pad("SGEMM GFLOP/s", 15) + "ratio")
+    }
+
+    /// Prints one result; the SGEMM reference (2048³) is measured again just before `seconds` was.
+    private func row(_ name: String, seconds: @autoclosure () -> Double, flops: Double) {
+        let reference = referenceRate()
+        let t = seconds()
+        let rate = flops / t / 1e9
+        print(pad(name, 46) + pad(String(format: "%.2f", t * 1e3), 10) + pad(String(format: "%.1f", rate), 10)
+              + pad(String(format: "%.1f", reference), 15) + String(format: "%.0f%%", 100 * rate / reference))
+    }
+
+    private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+
+    func referenceRate() -> Double {
+        var short = self
+        short.minSeconds = Swift.min(minSeconds, 0.3)
+        return short.sgemmRate(m: 2048, n: 2048, k: 2048)
+    }
+
+    /// SGEMM at the shapes of SD1's linear layers (tokens × features).
+    func gemm() {
+        header()
+        for (m, n, k) in [(4096, 1280, 320), (4096, 320, 1280), (4096, 640, 640), (1024, 2560, 640),
+                          (256, 5120, 1280), (4096, 320, 320),
+                          // attention block GEMMs (128 query rows, 4096 keys, D 40): S = Q Kᵀ and O = P V
+                          (128, 4096, 40), (128, 40, 4096)] {
+            row("sgemm \(m)x\(n)x\(k)", seconds: 2 * Double(m * n * k) / sgemmRate(m: m, n: n, k: k) / 1e9,
+                flops: 2 * Double(m * n * k))
+        }
+    }
+
+    /// 3×3 padding-1 convolutions of the UNet's three widest levels, forward and forward+backward
+    /// (backward to the input only, as for a frozen UNet, and to input and weight).
+    func conv() {
+        header()
+        for (size, channels) in [(64, 320), (32, 640), (16, 1280)] {
+            for batch in [1, 2] {
+                let x = random([batch, channels, size, size])
+                let w = random([channels, channels, 3, 3], scale: 0.02), b = random([channels])
+                let flops = 2 * Double(batch * channels * size * size * channels * 9)
+                let name = "conv3x3 \(batch)x\(channels)x\(size)x\(size)->\(channels)"
+                row(name + " fwd", seconds: bestTime {
+                    _ = GradMode.withNoGrad { Tensor.conv2d(x, weight: w, bias: b, padding: 1) }
+                }, flops: flops)
+                let dy = random([batch, channels, size, size])
+                x.requiresGrad = true
+                row(name + " fwd+bwd dx", seconds: bestTime {
+                    x.grad = nil
+                    Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
+                }, flops: 2 * flops)
+                w.requiresGrad = true
+                row(name + " fwd+bwd dx,dW", seconds: bestTime {
+                    x.grad = nil; w.grad = nil
+                    Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
+                }, flops: 3 * flops)
+                x.requiresGrad = false; w.requiresGrad = false; x.grad = nil; w.grad = nil
+            }
+        }
+        let x = random([2, 320, 64, 64]), w = random([640, 320, 1, 1], scale: 0.05)
+        row("conv1x1 2x320x64x64->640 fwd", seconds: bestTime {
+            _ = GradMode.withNoGrad { Tensor.conv2d(x, weight: w) }
+        }, flops: 2 * Double(2 * 640 * 4096 * 320))
+    }
+
+    /// SD1 self-attention (4096 tokens, 8 heads, D 40) and cross-attention (4096 × 77), batch 2.
+    /// FLOPs counted as 4·Lq·Lk·D per head forward and 8·Lq·Lk·D backward (no credit for the
+    /// recomputation of P).
+    func attention() {
+        header()
+        print("query block \(queryBlock.map(String.init) ?? "default (2^19 scores per block)")")
+        for (name, lq, lk) in [("self 4096x4096", 4096, 4096), ("cross 4096x77", 4096, 77), ("self 1024x1024", 1024, 1024)] {
+            let (b, h, d) = (2, 8, 40)
+            let q = random([b, h, lq, d]), k = random([b, h, lk, d]), v = random([b, h, lk, d])
+            let unit = Double(b * h * lq * lk * d)
+            row("attention \(name) B2 H8 D40 fwd", seconds: bestTime {
+                _ = GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
+            }, flops: 4 * unit)
+            let dy = random([b, h, lq, d])
+            for t in [q, k, v] { t.requiresGrad = true }
+            row("attention \(name) B2 H8 D40 fwd+bwd", seconds: bestTime {
+                for t in [q, k, v] { t.grad = nil }
+                Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock).backward(gradient: dy)
+            }, flops: 12 * unit)
+        }
+    }
+}
