@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Resources")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], resources: [.copy("Resources")]),
-        .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"]),
+        .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")]),
     ],
     swiftLanguageModes: [.v5]

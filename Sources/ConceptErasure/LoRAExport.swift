@@ -1,0 +1,74 @@
+import Foundation
+import SafeTensors
+import TensorEngine
+
+/// Writes the sum of shifts as a standard LoRA whose up·down product equals Σ dW per projection:
+/// the factors come from a double-precision SVD of ΣdW truncated at its numerical rank, so the file
+/// is as small as the shift allows and exact to float rounding.
+///
+/// - `diffusers`: PEFT-style keys `unet.<module>.lora_A.weight` [r, in] / `lora_B.weight` [out, r]
+///   (what `StableDiffusionPipeline.load_lora_weights` reads; no alphas, so the scale is 1).
+/// - `kohya`: `lora_unet_<module with _>.lora_down.weight` / `.lora_up.weight` / `.alpha` = r
+///   (A1111, ComfyUI, diffusers' kohya converter).
+public enum LoRAExport {
+    public enum Format: String, CaseIterable, Sendable { case diffusers, kohya }
+
+    public struct Summary {
+        public var projections: Int
+        public var maxRank: Int
+        public var parameters: Int
+    }
+
+    @discardableResult
+    public static func write(_ shifts: [ConceptShift], format: Format, to path: String,
+                             relativeTolerance: Double = 1e-7) throws -> Summary {
+        guard !shifts.isEmpty else { throw ErasureError.invalidArgument("export-lora: no shift given") }
+        let keys = Array(Set(shifts.flatMap(\.projectionKeys))).sorted()
+        var writer = SafeTensorsWriter()
+        var summary = Summary(projections: 0, maxRank: 0, parameters: 0)
+        for key in keys {
+            var total: Tensor?
+            for s in shifts { if let d = s.weightDelta(for: key) { total = total.map { $0 + d } ?? d } }
+            guard let dw = total else { continue }
+            let (up, down) = try factorize(dw, relativeTolerance: relativeTolerance)
+            let r = down.shape[0]
+            guard r > 0 else { continue }
+            switch format {
+            case .diffusers:
+                try writer.add("unet.\(key).lora_A.weight", shape: down.shape, floats: down.scalars)
+                try writer.add("unet.\(key).lora_B.weight", shape: up.shape, floats: up.scalars)
+            case .kohya:
+                let name = "lora_unet_" + key.replacingOccurrences(of: ".", with: "_")
+                try writer.add(name + ".lora_down.weight", shape: down.shape, floats: down.scalars)
+                try writer.add(name + ".lora_up.weight", shape: up.shape, floats: up.scalars)
+                try writer.add(name + ".alpha", shape: [], floats: [Float(r)])
+            }
+            summary.projections += 1
+            summary.maxRank = max(summary.maxRank, r)
+            summary.parameters += up.count + down.count
+        }
+        var metadata = ["sepme.concepts": shifts.map(\.name).joined(separator: "\n"),
+                        "sepme.tool_version": SepMEInfo.version,
+                        "sepme.base_fingerprint": shifts[0].metadata.baseFingerprint]
+        if format == .kohya {
+            metadata["ss_network_module"] = "networks.lora"
+            metadata["ss_network_dim"] = String(summary.maxRank)
+            metadata["ss_network_alpha"] = String(summary.maxRank)
+        }
+        try writer.write(to: path, metadata: metadata)
+        return summary
+    }
+
+    /// dW [out, in] = up [out, r] · down [r, in] with r = numerical rank (σ > tol · σ_max).
+    static func factorize(_ dw: Tensor, relativeTolerance: Double) throws -> (up: Tensor, down: Tensor) {
+        let svd = try SVD(DoubleMatrix(dw), kind: .thin)
+        let sigma = svd.singularValues
+        let cutoff = (sigma.first ?? 0) * relativeTolerance
+        let r = sigma.filter { $0 > cutoff && $0 > 0 }.count
+        let out = dw.shape[0], inF = dw.shape[1]
+        var up = [Float](repeating: 0, count: out * r), down = [Float](repeating: 0, count: r * inF)
+        for i in 0..<out { for j in 0..<r { up[i * r + j] = Float(svd.u[i, j] * sigma[j]) } }
+        for j in 0..<r { for c in 0..<inF { down[j * inF + c] = Float(svd.vt[j, c]) } }
+        return (Tensor(up, shape: [out, r]), Tensor(down, shape: [r, inF]))
+    }
+}

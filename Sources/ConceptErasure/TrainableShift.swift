@@ -1,0 +1,75 @@
+import NeuralNet
+import TensorEngine
+
+/// The trainable form of one concept's shift while it is being learned: one zero-initialised factor A
+/// per key/value projection (method.md §1: "A_k_l learnable, initialised to zero"), installed as
+/// ShiftAdapter terms on the model's projections; or dense deltas for the `full` variant.
+final class TrainableShift {
+    let concept: String
+    let basis: Tensor?
+    let beta: Float
+    /// (projection key, trainable tensor): A [d_out, m], or a dense delta [d_out, d_in] when `basis` is nil.
+    let parameters: [(String, Tensor)]
+    private var installed: [(ShiftAdapter, Int)] = []
+
+    init(concept: String, basis: Tensor?, beta: Float, projections: [(String, Linear)]) {
+        self.concept = concept
+        self.basis = basis
+        self.beta = beta
+        parameters = projections.map { key, linear in
+            let shape = basis.map { [linear.outFeatures, $0.shape[0]] } ?? linear.weight.shape
+            return (key, Tensor(zeros: shape, requiresGrad: true))
+        }
+    }
+
+    var tensors: [Tensor] { parameters.map(\.1) }
+
+    /// Adds this shift's terms to the projections' adapters (creating adapters where needed).
+    func install(on projections: [(String, Linear)]) {
+        let byKey = Dictionary(uniqueKeysWithValues: projections)
+        for (key, p) in parameters {
+            guard let linear = byKey[key] else { continue }
+            let adapter = (linear.adapter as? ShiftAdapter) ?? ShiftAdapter()
+            linear.adapter = adapter
+            if let basis {
+                adapter.terms.append(.init(basis: basis, factor: p, beta: beta))
+                installed.append((adapter, adapter.terms.count - 1))
+            } else {
+                adapter.denseDeltas.append(p)
+                installed.append((adapter, adapter.denseDeltas.count - 1))
+            }
+        }
+    }
+
+    /// L1 of every dW_l (key and value of a layer summed), averaged over the M layers (method.md §2).
+    // -> []
+    func l1Penalty(layerCount: Int) -> Tensor {
+        var total: Tensor?
+        for (_, p) in parameters {
+            let dw = basis.map { Tensor.matmul(p, $0) * beta } ?? p
+            let l1 = dw.abs().sum()
+            total = total.map { $0 + l1 } ?? l1
+        }
+        return (total ?? Tensor(scalar: 0)) * (1 / Float(max(layerCount, 1)))
+    }
+
+    /// |dW_l|_F, the largest over layers (for the leak bound σ_cut · |dW|).
+    func largestShiftNorm() -> Double {
+        GradMode.withNoGrad {
+            parameters.map { _, p -> Double in
+                let dw = basis.map { Tensor.matmul(p, $0) * beta } ?? p
+                return Double(dw.square().sum().item).squareRoot()
+            }.max() ?? 0
+        }
+    }
+}
+
+/// Turns every ShiftAdapter on the given projections on or off (off = the original model).
+func setShiftAdapters(_ projections: [(String, Linear)], enabled: Bool) {
+    for (_, linear) in projections { (linear.adapter as? ShiftAdapter)?.isEnabled = enabled }
+}
+
+/// Removes all adapters from the projections.
+func removeShiftAdapters(_ projections: [(String, Linear)]) {
+    for (_, linear) in projections { linear.adapter = nil }
+}
