@@ -31,7 +31,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "ImageIO", dependencies: ["CZlib"]),
         .target(name: "NeuralNet", dependencies: ["TensorEngine", "SafeTensors"]),
-        .target(name: "CLIP", dependencies: ["NeuralNet"]),
+        .target(name: "CLIP", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
         .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"]),
         .target(name: "ConceptErasure", dependencies: ["Diffusion"]),
         .executableTarget(

@@ -8,7 +8,7 @@ GPT-2's bytes_to_unicode table, the same characters with `</w>`, the first 48894
 (49152 - 256 - 2), then `<|startoftext|>` and `<|endoftext|>`: 49408 entries.
 
 Usage: python3 scripts/make_clip_tokenizer.py [OUTPUT_DIR]
-       (default Tests/CLIPTests/Resources/clip-tokenizer)
+       (default Sources/CLIP/Resources/clip-vit-large-patch14)
 """
 import gzip
 import json
@@ -41,7 +41,7 @@ def write_atomic(path, text):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "Tests/CLIPTests/Resources/clip-tokenizer"
+    out = sys.argv[1] if len(sys.argv) > 1 else "Sources/CLIP/Resources/clip-vit-large-patch14"
     os.makedirs(out, exist_ok=True)
     # find_spec locates the package without importing it (open_clip imports torchvision, absent here)
     package_dir = importlib.util.find_spec("open_clip").submodule_search_locations[0]

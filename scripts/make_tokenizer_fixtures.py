@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference token ids for the Swift CLIP tokenizer (Tests/CLIPTests/TokenizerTests.swift).
 
-Loads transformers' CLIPTokenizer from Tests/CLIPTests/Resources/clip-tokenizer (made by
+Loads transformers' CLIPTokenizer from Sources/CLIP/Resources/clip-vit-large-patch14 (made by
 scripts/make_clip_tokenizer.py) exactly as diffusers' StableDiffusionPipeline does
 (`CLIPTokenizer.from_pretrained(folder)`, then `padding="max_length", max_length=77, truncation=True`)
 and writes Tests/CLIPTests/Resources/tokenizer-fixtures.json:
@@ -30,7 +30,7 @@ import regex
 from transformers import CLIPTokenizer
 
 RES = "Tests/CLIPTests/Resources"
-FOLDER = f"{RES}/clip-tokenizer"
+FOLDER = os.path.join(os.path.dirname(__file__), "..", "Sources", "CLIP", "Resources", "clip-vit-large-patch14")
 SMALL_MERGES = 2000
 
 

@@ -116,7 +116,7 @@ extension ConceptEraser {
     /// Σ_k η_k Lcor_k + λ Σ_k (1/M) Σ_l |dW_k,l|_1, with η_k = 1 except in the joint variant.
     /// Returns the loss (with gradient history into the shifts), each Lcor_k and each penalty.
     // xt: [K, C, h, w], conds: [K, L, d], blank: [1, L, d]
-    func objective(xt: Tensor, timestep t: Int, conds: Tensor, blank: Tensor, shifts: [TrainableShift],
+    public func objective(xt: Tensor, timestep t: Int, conds: Tensor, blank: Tensor, shifts: [TrainableShift],
                    variant: ErasureVariant) -> (loss: Tensor, correlations: [Double], penalties: [Double]) {
         let k = xt.shape[0]
         // Original representations, batched and gradient-free, with every shift off.

@@ -32,7 +32,7 @@ public final class ConceptEraser {
     }
 
     /// E(p) for one prompt: [1, L, d].
-    func embedding(_ prompt: String) -> Tensor { pipeline.encode(prompts: [prompt]) }
+    public func embedding(_ prompt: String) -> Tensor { pipeline.encode(prompts: [prompt]) }
 
     /// Null spaces of every concept of a request (method.md §1): each concept is decoupled from the
     /// blank prompt, the protected prompts, the other concepts, and `alsoDecoupleFrom`.

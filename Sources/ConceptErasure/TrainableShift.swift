@@ -4,15 +4,15 @@ import TensorEngine
 /// The trainable form of one concept's shift while it is being learned: one zero-initialised factor A
 /// per key/value projection (method.md §1: "A_k_l learnable, initialised to zero"), installed as
 /// ShiftAdapter terms on the model's projections; or dense deltas for the `full` variant.
-final class TrainableShift {
-    let concept: String
-    let basis: Tensor?
-    let beta: Float
+public final class TrainableShift {
+    public let concept: String
+    public let basis: Tensor?
+    public let beta: Float
     /// (projection key, trainable tensor): A [d_out, m], or a dense delta [d_out, d_in] when `basis` is nil.
-    let parameters: [(String, Tensor)]
+    public let parameters: [(String, Tensor)]
     private var installed: [(ShiftAdapter, Int)] = []
 
-    init(concept: String, basis: Tensor?, beta: Float, projections: [(String, Linear)]) {
+    public init(concept: String, basis: Tensor?, beta: Float, projections: [(String, Linear)]) {
         self.concept = concept
         self.basis = basis
         self.beta = beta
@@ -22,10 +22,10 @@ final class TrainableShift {
         }
     }
 
-    var tensors: [Tensor] { parameters.map(\.1) }
+    public var tensors: [Tensor] { parameters.map(\.1) }
 
     /// Adds this shift's terms to the projections' adapters (creating adapters where needed).
-    func install(on projections: [(String, Linear)]) {
+    public func install(on projections: [(String, Linear)]) {
         let byKey = Dictionary(uniqueKeysWithValues: projections)
         for (key, p) in parameters {
             guard let linear = byKey[key] else { continue }
@@ -43,7 +43,7 @@ final class TrainableShift {
 
     /// L1 of every dW_l (key and value of a layer summed), averaged over the M layers (method.md §2).
     // -> []
-    func l1Penalty(layerCount: Int) -> Tensor {
+    public func l1Penalty(layerCount: Int) -> Tensor {
         var total: Tensor?
         for (_, p) in parameters {
             let dw = basis.map { Tensor.matmul(p, $0) * beta } ?? p
@@ -65,11 +65,11 @@ final class TrainableShift {
 }
 
 /// Turns every ShiftAdapter on the given projections on or off (off = the original model).
-func setShiftAdapters(_ projections: [(String, Linear)], enabled: Bool) {
+public func setShiftAdapters(_ projections: [(String, Linear)], enabled: Bool) {
     for (_, linear) in projections { (linear.adapter as? ShiftAdapter)?.isEnabled = enabled }
 }
 
 /// Removes all adapters from the projections.
-func removeShiftAdapters(_ projections: [(String, Linear)]) {
+public func removeShiftAdapters(_ projections: [(String, Linear)]) {
     for (_, linear) in projections { linear.adapter = nil }
 }

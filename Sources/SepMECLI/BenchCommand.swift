@@ -1,16 +1,16 @@
 import ArgumentParser
-import TensorEngine
 
-/// `sepme bench gemm|conv|attention`: GFLOP/s of the hot kernels at SD1 shapes next to plain SGEMM.
+/// `sepme bench ...`: performance figures printed next to a baseline measured in the same run.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks the GEMM, conv2d and attention kernels at SD1 UNet shapes.")
+        commandName: "bench",
+        abstract: "Benchmarks: kernels against the machine's SGEMM rate, the UNet, SepME's training step.",
+        subcommands: [BenchGemmCommand.self, BenchConvCommand.self, BenchAttentionCommand.self,
+                      BenchNullSpaceCommand.self, BenchUNetCommand.self, BenchEraseStepCommand.self])
+}
 
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case gemm, conv, attention }
-
-    @Argument(help: "What to measure: gemm, conv or attention.")
-    var kind: Kind
-
+/// Options shared by the kernel benchmarks.
+struct KernelBenchOptions: ParsableArguments {
     @Option(help: "Minimum seconds spent per measurement (the best repetition is reported).")
     var seconds: Double = 1.0
 
@@ -22,12 +22,5 @@ struct BenchCommand: ParsableCommand {
         guard (queryBlock ?? 1) >= 1 else { throw ValidationError("--query-block must be >= 1, got \(queryBlock ?? 0)") }
     }
 
-    func run() throws {
-        let bench = KernelBenchmarks(minSeconds: seconds, queryBlock: queryBlock)
-        switch kind {
-        case .gemm: bench.gemm()
-        case .conv: bench.conv()
-        case .attention: bench.attention()
-        }
-    }
+    var benchmarks: KernelBenchmarks { KernelBenchmarks(minSeconds: seconds, queryBlock: queryBlock) }
 }

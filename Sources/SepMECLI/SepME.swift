@@ -1,15 +1,13 @@
 import ArgumentParser
+import ConceptErasure
 
 @main
 struct SepME: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sepme",
-        abstract: "Separable, restorable concept erasure for Stable-Diffusion-family models.",
-        version: SepMEVersion.string,
-        subcommands: [BenchCommand.self]
+        abstract: "Separable, restorable concept erasure for Stable-Diffusion-family models (SepME / SRS-ME).",
+        version: SepMEInfo.version,
+        subcommands: [GenerateCommand.self, EraseCommand.self, ApplyCommand.self, InspectCommand.self,
+                      ExportLoRACommand.self, BenchCommand.self]
     )
-}
-
-enum SepMEVersion {
-    static let string = "0.1.0"
 }

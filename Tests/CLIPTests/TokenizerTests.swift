@@ -5,7 +5,7 @@ import XCTest
 /// (scripts/make_tokenizer_fixtures.py; 648 prompts, exact integer equality, no tolerance).
 final class TokenizerTests: XCTestCase {
     static let resources: URL = Bundle.module.url(forResource: "Resources", withExtension: nil)!
-    static let clipFolder = resources.appendingPathComponent("clip-tokenizer")
+    static let clipFolder = CLIPTokenizer.bundledStableDiffusion1Folder
     static let fixture: [String: Any] = {
         let data = try! Data(contentsOf: resources.appendingPathComponent("tokenizer-fixtures.json"))
         return try! JSONSerialization.jsonObject(with: data) as! [String: Any]

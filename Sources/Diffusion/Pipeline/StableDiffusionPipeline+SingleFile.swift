@@ -1,0 +1,72 @@
+import CLIP
+import Foundation
+import NeuralNet
+
+extension StableDiffusionPipeline {
+    /// Loads `path`: a diffusers folder, or a single-file SD1.x checkpoint (`.safetensors` with the
+    /// original CompVis / A1111 key names).
+    public convenience init(path: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue {
+            try self.init(singleFile: path, configurationFolder: nil)
+        } else {
+            try self.init(folder: ModelFolder(path: path))
+        }
+    }
+
+    /// A single-file checkpoint. Architectures come from `configurationFolder` (a diffusers folder
+    /// whose config files, tokenizer and scheduler configuration are used; its weights are not read),
+    /// or, when nil, from the embedded Stable Diffusion v1 configurations and CLIP vocabulary.
+    /// Loading is strict: the file's keys must be exactly those of the configured models.
+    public convenience init(singleFile path: String, configurationFolder: URL?) throws {
+        guard path.lowercased().hasSuffix(".safetensors") else {
+            throw PipelineError.invalidArgument("\(path): single-file checkpoints must be .safetensors (pickled .ckpt files are not read)")
+        }
+        let unetConfig: UNet2DConditionConfiguration, vaeConfig: AutoencoderKLConfiguration
+        let textConfig: CLIPTextConfiguration, scheduler: SchedulerConfiguration, tokenizer: CLIPTokenizer
+        if let dir = configurationFolder {
+            unetConfig = try .load(from: dir.appendingPathComponent("unet/config.json"))
+            vaeConfig = try .load(from: dir.appendingPathComponent("vae/config.json"))
+            textConfig = try .load(from: dir.appendingPathComponent("text_encoder/config.json"))
+            scheduler = try .load(from: dir.appendingPathComponent("scheduler/scheduler_config.json"))
+            tokenizer = try CLIPTokenizer(folder: dir.appendingPathComponent("tokenizer"))
+        } else {
+            unetConfig = .sd14
+            vaeConfig = .sd14
+            textConfig = .sd15
+            scheduler = .stableDiffusion1
+            tokenizer = try CLIPTokenizer.stableDiffusion1()
+        }
+        guard let layers = unetConfig.layersPerBlock.values(count: unetConfig.downBlockTypes.count), Set(layers).count == 1 else {
+            throw PipelineError.invalidArgument("\(path): single-file loading needs one layers_per_block for every UNet block")
+        }
+        let checkpoint = try SingleFileCheckpoint(
+            path: path,
+            unet: UNetLayout(downBlockTypes: unetConfig.downBlockTypes, upBlockTypes: unetConfig.upBlockTypes, layersPerBlock: layers[0]),
+            vae: VAELayout(blockCount: vaeConfig.blockOutChannels.count, layersPerBlock: vaeConfig.layersPerBlock))
+        let unet = try UNet2DConditionModel(configuration: unetConfig, source: path)
+        try unet.load(from: checkpoint.unet)
+        let vae = try AutoencoderKL(vaeConfig)
+        try vae.load(from: checkpoint.vae)
+        let textEncoder = CLIPTextModel(configuration: textConfig)
+        try textEncoder.load(from: checkpoint.textEncoder)
+        self.init(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
+                  schedulerConfiguration: scheduler, source: path)
+    }
+}
+
+extension SchedulerConfiguration {
+    /// The scheduler configuration of Stable Diffusion v1 folders (scaled_linear 0.00085–0.012,
+    /// steps_offset 1), sampled with DDIM when the file names PNDM.
+    public static let stableDiffusion1: SchedulerConfiguration = {
+        var c = SchedulerConfiguration()
+        c.className = "DDIMScheduler"
+        c.betaStart = 0.00085
+        c.betaEnd = 0.012
+        c.betaSchedule = "scaled_linear"
+        c.clipSample = false
+        c.setAlphaToOne = false
+        c.stepsOffset = 1
+        return c
+    }()
+}

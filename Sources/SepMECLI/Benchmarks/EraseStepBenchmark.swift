@@ -1,0 +1,85 @@
+import CLIP
+import ConceptErasure
+import Diffusion
+import Foundation
+import NeuralNet
+import TensorEngine
+
+/// One SepME training iteration, timed two ways in the same run (random weights, batch 1):
+/// - sepme: the original model's two predictions (concept, blank) in one batched gradient-free call with
+///   the shifts switched off, one edited forward on the concept prompt only (decoupled shifts leave the
+///   blank prompt unchanged), one backward into A (method.md §1-2);
+/// - reference: the authors' layout: a second, frozen copy of the UNet for the original predictions,
+///   four batch-1 forwards (original c, original c0, edited c, edited c0) and backward through both
+///   edited ones.
+struct EraseStepBenchmark {
+    struct Figures {
+        var seconds: Double
+        var peakTensorBytes: Int
+    }
+
+    let configuration: UNet2DConditionConfiguration
+    let size: Int
+    let repeats: Int
+
+    func run(log: (String) -> Void) throws -> (sepme: Figures, reference: Figures, nullSpaceDimension: Int) {
+        log("building random-weight models (UNet \(configuration.blockOutChannels), CLIP ViT-L/14 text encoder)")
+        let unet = try UNet2DConditionModel(configuration: configuration)
+        unet.initializeRandomly(seed: 1)
+        let textEncoder = CLIPTextModel(configuration: .sd15)
+        var g = PyTorchGenerator(seed: 2)
+        textEncoder.initializeParameters(generator: &g)
+        let pipeline = StableDiffusionPipeline(tokenizer: try CLIPTokenizer.stableDiffusion1(), textEncoder: textEncoder,
+                                               unet: unet, vae: nil, schedulerConfiguration: .stableDiffusion1, source: "random")
+        var h = ErasureHyperparameters()
+        h.beta = 1e-2
+        let eraser = try ConceptEraser(pipeline: pipeline, hyperparameters: h)
+        let concept = "a painting in the style of van gogh"
+        let decoupling = try eraser.decouple(concepts: [concept], protected: ["zq watermark"])[0]
+        let kv = eraser.projections.keyValueProjections
+        let shift = TrainableShift(concept: concept, basis: decoupling.basis, beta: Float(h.beta), projections: kv)
+        shift.install(on: kv)
+        let optimizer = Adam(parameters: shift.tensors, learningRate: 0.1)
+        let cond = eraser.embedding(concept), blank = eraser.embedding("")
+        var noise = PyTorchGenerator(seed: 3)
+        let xt = Tensor.randn([1, configuration.inChannels, size, size], generator: &noise)
+
+        func measure(_ step: () -> Void) -> Figures {
+            step()  // warm-up (allocator, BLAS buffers)
+            var best = Double.infinity
+            MemoryStatistics.shared.resetPeak()
+            for _ in 0..<max(1, repeats) {
+                let start = Date()
+                step()
+                best = min(best, Date().timeIntervalSince(start))
+            }
+            return Figures(seconds: best, peakTensorBytes: MemoryStatistics.shared.peakBytes)
+        }
+
+        log("timing the sepme iteration")
+        let ours = measure {
+            let (loss, _, _) = eraser.objective(xt: xt, timestep: 500, conds: cond, blank: blank, shifts: [shift], variant: .separate)
+            loss.backward()
+            optimizer.update()
+            optimizer.zeroGrad()
+        }
+
+        log("timing the reference iteration (second UNet copy, 4 forwards + 2 backwards)")
+        let original = try UNet2DConditionModel(configuration: configuration)
+        for ((_, dst), (_, src)) in zip(original.namedParameters(), unet.namedParameters()) { dst.assign(from: src) }
+        let reference = measure {
+            let t: [Float] = [500]
+            let (oc, o0) = GradMode.withNoGrad {
+                (original(xt, timesteps: t, encoderHiddenStates: cond), original(xt, timesteps: t, encoderHiddenStates: blank))
+            }
+            let ec = unet(xt, timesteps: t, encoderHiddenStates: cond)
+            let e0 = unet(xt, timesteps: t, encoderHiddenStates: blank)
+            let loss = ((ec - e0) * (oc - o0)).mean() + shift.l1Penalty(layerCount: eraser.projections.layers.count) * Float(h.lambda)
+            loss.backward()
+            optimizer.update()
+            optimizer.zeroGrad()
+        }
+        removeShiftAdapters(eraser.projections.allProjections)
+        return (ours, reference, decoupling.report.dimension)
+    }
+}

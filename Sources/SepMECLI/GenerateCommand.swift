@@ -1,0 +1,50 @@
+import ArgumentParser
+import ConceptErasure
+import Diffusion
+import Foundation
+import ImageIO
+import SafeTensors
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate images from a prompt (same seed, same noise as diffusers on CPU).")
+
+    @Option(help: "Model: a diffusers folder or a single-file SD1.x .safetensors checkpoint.") var model: String
+    @Option(help: "The prompt.") var prompt: String
+    @Option(help: "Negative prompt (classifier-free guidance's unconditional text).") var negativePrompt: String?
+    @Option(help: "Seed of torch.Generator('cpu').manual_seed(seed).") var seed: UInt64 = 0
+    @Option(help: "Denoising steps.") var steps: Int = 50
+    @Option(help: "Classifier-free guidance scale; 1 turns guidance off.") var guidance: Float = 7.5
+    @Option(help: "Image width in pixels (default: the model's).") var width: Int?
+    @Option(help: "Image height in pixels (default: the model's).") var height: Int?
+    @Option(help: "ddim or ddpm (default: the model folder's scheduler).") var scheduler: String?
+    @Option(help: "DDIM eta (0 = deterministic).") var eta: Float = 0
+    @Option(help: "Images to generate (placed side by side in the PNG).") var batchSize: Int = 1
+    @Option(help: "Output PNG file.") var output: String
+    @Option(help: "Also write the final latents (before VAE decoding) as safetensors, key 'latents', [B, C, h, w].")
+    var latentsOut: String?
+    @Option(help: "Apply a sepme shift file (repeatable).") var shift: [String] = []
+    @Flag(help: "Apply shifts even if they were made for another base model.") var force = false
+    @Flag(help: "No progress output.") var quiet = false
+
+    func run() throws {
+        guard output.lowercased().hasSuffix(".png") else { throw ValidationError("--output must be a .png file, got \(output)") }
+        let pipeline = try ModelLoading.pipeline(model, quiet: quiet)
+        let shifts = try shift.map { try ConceptShift.read(path: $0) }
+        if !shifts.isEmpty { try ShiftInstaller.install(shifts, on: pipeline, force: force) }
+        let options = GenerationOptions(prompts: [prompt], negativePrompt: negativePrompt, seed: seed, steps: steps,
+                                        guidance: guidance, width: width, height: height, scheduler: scheduler,
+                                        eta: eta, imagesPerPrompt: batchSize)
+        let bar = ProgressBar("denoising", quiet: quiet)
+        let result = try pipeline.generate(options) { bar.update($0, $1) }
+        let image = result.images.count == 1 ? result.images[0] : RGBImage.grid(result.images, columns: result.images.count)
+        if let latentsOut {
+            var w = SafeTensorsWriter()
+            try w.add("latents", shape: result.latents.shape, floats: result.latents.scalars)
+            try w.write(to: latentsOut, metadata: ["prompt": prompt, "seed": String(seed), "steps": String(steps)])
+        }
+        try PNG.write(image, to: output)
+        bar.message("wrote \(output)")
+    }
+}
