@@ -50,6 +50,7 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")]),
+        .testTarget(name: "SepMECLITests", dependencies: ["SepMECLI", "TestSupport"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")]),
     ],
     swiftLanguageModes: [.v5]

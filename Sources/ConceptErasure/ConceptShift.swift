@@ -18,6 +18,8 @@ public final class ConceptShift {
     public let factors: [String: Tensor]
     /// Projection key → dense delta [d_out, d_in] (the `full` variant).
     public let deltas: [String: Tensor]
+    /// The file this shift was read from (for messages).
+    public private(set) var sourcePath: String?
 
     public init(metadata: ShiftMetadata, beta: Float, basis: Tensor?, factors: [String: Tensor], deltas: [String: Tensor] = [:]) {
         self.metadata = metadata
@@ -87,7 +89,9 @@ public final class ConceptShift {
             guard !factors.isEmpty || !deltas.isEmpty else {
                 throw ErasureError.invalidShiftFile(path: path, reason: "no shift tensors")
             }
-            return ConceptShift(metadata: metadata, beta: beta, basis: basis, factors: factors, deltas: deltas)
+            let shift = ConceptShift(metadata: metadata, beta: beta, basis: basis, factors: factors, deltas: deltas)
+            shift.sourcePath = path
+            return shift
         } catch let e as ErasureError { throw e } catch {
             throw ErasureError.invalidShiftFile(path: path, reason: "\(error)")
         }

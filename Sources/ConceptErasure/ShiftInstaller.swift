@@ -10,7 +10,7 @@ public enum ShiftInstaller {
                                          projections: CrossAttentionProjections, force: Bool) throws {
         let fingerprint = ModelFingerprint.of(textEncoder: pipeline.textEncoder, crossAttention: projections)
         for s in shifts where s.metadata.baseFingerprint != fingerprint && !force {
-            throw ErasureError.fingerprintMismatch(path: s.name, expected: s.metadata.baseFingerprint, found: fingerprint)
+            throw ErasureError.fingerprintMismatch(path: s.sourcePath ?? s.name, expected: s.metadata.baseFingerprint, found: fingerprint)
         }
     }
 
@@ -23,18 +23,18 @@ public enum ShiftInstaller {
         for shift in shifts {
             for key in shift.projectionKeys {
                 guard let linear = byKey[key] else {
-                    throw ErasureError.invalidShiftFile(path: shift.name, reason: "projection '\(key)' does not exist in this model")
+                    throw ErasureError.invalidShiftFile(path: shift.sourcePath ?? shift.name, reason: "projection '\(key)' does not exist in this model")
                 }
                 let adapter = (linear.adapter as? ShiftAdapter) ?? ShiftAdapter()
                 linear.adapter = adapter
                 if let a = shift.factors[key], let s = shift.basis {
                     guard a.shape[0] == linear.outFeatures, s.shape[1] == linear.inFeatures else {
-                        throw ErasureError.invalidShiftFile(path: shift.name, reason: "'\(key)' is \(a.shape[0])x\(s.shape[1]), the model's projection is \(linear.weight.shape)")
+                        throw ErasureError.invalidShiftFile(path: shift.sourcePath ?? shift.name, reason: "'\(key)' is \(a.shape[0])x\(s.shape[1]), the model's projection is \(linear.weight.shape)")
                     }
                     adapter.terms.append(.init(basis: s, factor: a, beta: shift.beta))
                 } else if let d = shift.deltas[key] {
                     guard d.shape == linear.weight.shape else {
-                        throw ErasureError.invalidShiftFile(path: shift.name, reason: "'\(key)' delta is \(d.shape), the model's projection is \(linear.weight.shape)")
+                        throw ErasureError.invalidShiftFile(path: shift.sourcePath ?? shift.name, reason: "'\(key)' delta is \(d.shape), the model's projection is \(linear.weight.shape)")
                     }
                     adapter.denseDeltas.append(d)
                 }

@@ -48,10 +48,6 @@ struct EraseCommand: ParsableCommand {
         h.seed = seed
         try h.validate()
         let outDir = URL(fileURLWithPath: output)
-        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        guard FileManager.default.isWritableFile(atPath: outDir.path) else {
-            throw ValidationError("--output \(output) is not writable")
-        }
         let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }
         let pipeline = try ModelLoading.pipeline(model, quiet: quiet)
         let eraser = try ConceptEraser(pipeline: pipeline, hyperparameters: h)
@@ -67,6 +63,13 @@ struct EraseCommand: ParsableCommand {
                 log.message(String(format: "%@: null space dimension %d of %d (rank %d of %d rows), largest discarded sigma %.3g, reach %.3f",
                                    c, r.dimension, eraser.projections.textWidth, r.rank, r.rows, r.largestDiscardedSingularValue, d!.conceptReach))
             }
+        }
+        // Everything is checked; only now does anything get written.
+        do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {
+            throw ValidationError("--output \(output): cannot create the folder (\(error.localizedDescription))")
+        }
+        guard FileManager.default.isWritableFile(atPath: outDir.path) else {
+            throw ValidationError("--output \(output) is not writable")
         }
         let cache = outDir.appendingPathComponent(".sepme-cache")
         var jobs: [ConceptEraser.ConceptJob] = []
