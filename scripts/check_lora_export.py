@@ -21,16 +21,18 @@ Pass criteria (exit status 1 otherwise):
 
 Kohya names (what was verified here and what was not): the kohya file must use sd-scripts' SD1.x naming,
 `lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight` / `.lora_up.weight` /
-`.alpha`, i.e. the diffusers module path with dots replaced by underscores. This script checks (a) that every
-key has that form and its module path is a real cross-attention to_k/to_v Linear of this UNet, (b) that
-diffusers' kohya converter maps each name back to that module (the loaded adapter covers exactly the exported
-modules and reproduces the reference output), and (c) that each name matches the three diffusers-style
-patterns A1111's built-in Lora extension rewrites to its compvis names for the UNet
-(`lora_unet_down_blocks_<i>_attentions_<j>_*`, `lora_unet_mid_block_attentions_0_*`,
-`lora_unet_up_blocks_<i>_attentions_<j>_*`) and the per-key naming ComfyUI derives from a diffusers UNet
-(`lora_unet_` + module path with `.` -> `_`). NOT verified: loading in A1111 or ComfyUI themselves (neither
-is installed here); A1111's block-index arithmetic assumes SD1.x's two layers per block, which the tiny model
-(one layer per block) does not have, so only the name patterns are checked, not the resolved compvis index.
+`.alpha`, i.e. the diffusers module path with dots replaced by underscores, and the kohya scale alpha / rank.
+This script checks (a) that every key has that form, its module path is a real cross-attention to_k/to_v
+Linear of this UNet, the factor shapes are [r, in] / [out, r], and all modules share one alpha; (b) that
+diffusers' kohya converter maps each name back to that module (the loaded adapter wraps exactly the shifted
+modules and reproduces the reference output, which also checks the alpha / rank scale); (c) that each name
+matches the diffusers-style UNet name patterns A1111's built-in Lora extension rewrites to its compvis names
+(`lora_unet_down_blocks_<i>_attentions_<j>_*`, `lora_unet_mid_block_attentions_<j>_*`,
+`lora_unet_up_blocks_<i>_attentions_<j>_*`) and the naming ComfyUI derives from a diffusers UNet's keys
+(`lora_unet_` + module path with `.` -> `_`). NOT verified: loading the file in A1111 or ComfyUI themselves
+(neither is installed here); A1111's block-index arithmetic assumes SD1.x's two layers per block, which the
+tiny model (one layer per block) does not have, so only the name patterns are checked, not the resolved
+compvis module.
 """
 import argparse
 import glob
@@ -85,11 +87,31 @@ def parse_args():
     p.add_argument("--beta", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timesteps", default="999,500,10", help="comma-separated UNet timesteps")
+    p.add_argument("--keep-dtype", action="store_true",
+                   help="run on the model as stored; by default a float32 copy is made first, because `sepme apply` "
+                        "keeps a float16 model's dtype and the float16 rounding of W + dW (~1e-4 relative on the "
+                        "output) would hide the export's own error")
     return p.parse_args()
+
+
+def float32_copy(model, dest):
+    """Copies a diffusers folder with every float tensor of every .safetensors file upcast to float32 (exact)."""
+    from safetensors.torch import save_file
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(model, dest, ignore=shutil.ignore_patterns("*.safetensors"))
+    for src in glob.glob(os.path.join(model, "**", "*.safetensors"), recursive=True):
+        with safe_open(src, "pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            meta = f.metadata()
+        tensors = {k: (t.float() if t.is_floating_point() else t).contiguous() for k, t in tensors.items()}
+        save_file(tensors, os.path.join(dest, os.path.relpath(src, model)), metadata=meta)
+    return dest
 
 
 def make_artifacts(args):
     os.makedirs(args.workdir, exist_ok=True)
+    if not args.keep_dtype:
+        args.model = float32_copy(args.model, os.path.join(args.workdir, "base-float32"))
     shifts = args.shift
     concepts = args.concept or ["a red circle", "a striped blue star"]
     if not shifts:
@@ -139,7 +161,7 @@ def check_kohya_keys(path, unet):
                 if re.search(r"\.attn2\.to_[kv]$", name)}
     with safe_open(path, "pt") as f:
         keys = list(f.keys())
-        groups = {}
+        groups, alphas = {}, set()
         for key in keys:
             m = KOHYA_KEY.match(key)
             if not m:
@@ -161,8 +183,14 @@ def check_kohya_keys(path, unet):
             if down.shape != (r, linear.in_features) or up.shape != (linear.out_features, r):
                 problems.append(f"{name}: down {tuple(down.shape)} / up {tuple(up.shape)}, expected "
                                 f"[r, {linear.in_features}] / [{linear.out_features}, r]")
-            if alpha.numel() != 1 or float(alpha) != float(r):
-                problems.append(f"{name}.alpha = {alpha.tolist()}, expected the rank {r} (scale 1)")
+            if alpha.numel() != 1 or not float(alpha) > 0:
+                problems.append(f"{name}.alpha = {alpha.tolist()}, expected one positive number")
+            else:
+                alphas.add(float(alpha))
+    # One alpha for all modules: diffusers 0.42 mis-scales kohya SD1 modules whose alpha differs from
+    # the most common one (get_peft_kwargs keeps their alpha_pattern keys in the old processor form).
+    if len(alphas) > 1:
+        problems.append(f"alphas differ between modules ({sorted(alphas)}); diffusers would mis-scale some")
     return problems, len(groups)
 
 
@@ -227,7 +255,9 @@ def main():
         results[fmt] = predict(unet)
 
     print()
-    print(f"model {args.model}; shifts: {', '.join(os.path.basename(s) for s in shifts)}")
+    with safe_open(os.path.join(unet_dir, "diffusion_pytorch_model.safetensors"), "pt") as f:
+        stored = f.get_slice(next(iter(f.keys()))).get_dtype()
+    print(f"model {args.model} (stored {stored}); shifts: {', '.join(os.path.basename(s) for s in shifts)}")
     print(f"sample [1, {cfg.in_channels}, {cfg.sample_size}, {cfg.sample_size}] seed {args.seed}; timesteps {timesteps}; "
           f"kohya file: {kohya_modules} modules, names {'OK' if not kohya_problems else 'WRONG'}")
     header = f"{'prompt':<24} {'kind':<9} {'base vs apply':>14} {'diffusers vs apply':>19} {'kohya vs apply':>15} {'diffusers vs base':>18}"
