@@ -23,9 +23,15 @@ public enum LoRAExport {
         public var parameters: Int
     }
 
+    /// Writes the sum of `shifts` to `path` (atomically) in `format`.
+    /// - Parameter relativeTolerance: singular values of ΣdW at or below this times σ_max are dropped;
+    ///   nil uses the float32 numerical rank, max(d_out, d_in)·ε_float32 (numpy's `matrix_rank` rule for
+    ///   float32 data): ΣdW is a float32 product, so a fixed 1e-7 would keep rounding-noise directions
+    ///   (measured ~1.2e-7·σ_max for a 320×160 shift, ~1.4e-7 at SD1.5's 1280×768) and inflate the rank.
+    /// - Throws: `invalidArgument` when `shifts` is empty or sums to zero on every projection.
     @discardableResult
     public static func write(_ shifts: [ConceptShift], format: Format, to path: String,
-                             relativeTolerance: Double = 1e-7) throws -> Summary {
+                             relativeTolerance: Double? = nil) throws -> Summary {
         guard !shifts.isEmpty else { throw ErasureError.invalidArgument("export-lora: no shift given") }
         let keys = Array(Set(shifts.flatMap(\.projectionKeys))).sorted()
         var factors: [(key: String, up: Tensor, down: Tensor)] = []
@@ -70,13 +76,15 @@ public enum LoRAExport {
         return summary
     }
 
-    /// dW [out, in] = up [out, r] · down [r, in] with r = numerical rank (σ > tol · σ_max).
-    static func factorize(_ dw: Tensor, relativeTolerance: Double) throws -> (up: Tensor, down: Tensor) {
+    /// dW [out, in] = up [out, r] · down [r, in] with r = numerical rank (σ > tol · σ_max; tol defaults
+    /// to max(out, in)·ε_float32).
+    static func factorize(_ dw: Tensor, relativeTolerance: Double?) throws -> (up: Tensor, down: Tensor) {
+        let out = dw.shape[0], inF = dw.shape[1]
         let svd = try SVD(DoubleMatrix(dw), kind: .thin)
         let sigma = svd.singularValues
-        let cutoff = (sigma.first ?? 0) * relativeTolerance
+        let tolerance = relativeTolerance ?? Double(max(out, inF)) * Double(Float.ulpOfOne)
+        let cutoff = (sigma.first ?? 0) * tolerance
         let r = sigma.filter { $0 > cutoff && $0 > 0 }.count
-        let out = dw.shape[0], inF = dw.shape[1]
         var up = [Float](repeating: 0, count: out * r), down = [Float](repeating: 0, count: r * inF)
         for i in 0..<out { for j in 0..<r { up[i * r + j] = Float(svd.u[i, j] * sigma[j]) } }
         for j in 0..<r { for c in 0..<inF { down[j * inF + c] = Float(svd.vt[j, c]) } }
