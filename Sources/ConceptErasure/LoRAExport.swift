@@ -8,8 +8,12 @@ import TensorEngine
 ///
 /// - `diffusers`: PEFT-style keys `unet.<module>.lora_A.weight` [r, in] / `lora_B.weight` [out, r]
 ///   (what `StableDiffusionPipeline.load_lora_weights` reads; no alphas, so the scale is 1).
-/// - `kohya`: `lora_unet_<module with _>.lora_down.weight` / `.lora_up.weight` / `.alpha` = r
-///   (A1111, ComfyUI, diffusers' kohya converter).
+/// - `kohya`: `lora_unet_<module with _>.lora_down.weight` / `.lora_up.weight` / `.alpha`
+///   (A1111, ComfyUI, diffusers' kohya converter). Every module carries the same alpha, the largest
+///   rank R, and its up factor is scaled by r/R so that (alpha/r)·up·down = ΔW. A per-module alpha = r
+///   would mean the same to A1111 and ComfyUI, but diffusers (0.42, `get_peft_kwargs`) drops the
+///   alphas that differ from the most common one for kohya SD1 files and then scales those modules
+///   by the wrong factor; a uniform alpha avoids that path (scripts/check_lora_export.py).
 public enum LoRAExport {
     public enum Format: String, CaseIterable, Sendable { case diffusers, kohya }
 
@@ -19,32 +23,45 @@ public enum LoRAExport {
         public var parameters: Int
     }
 
+    /// Writes the sum of `shifts` to `path` (atomically) in `format`.
+    /// - Parameter relativeTolerance: singular values of ΣdW at or below this times σ_max are dropped;
+    ///   nil uses the float32 numerical rank, max(d_out, d_in)·ε_float32 (numpy's `matrix_rank` rule for
+    ///   float32 data): ΣdW is a float32 product, so a fixed 1e-7 would keep rounding-noise directions
+    ///   (measured ~1.2e-7·σ_max for a 320×160 shift, ~1.4e-7 at SD1.5's 1280×768) and inflate the rank.
+    /// - Throws: `invalidArgument` when `shifts` is empty or sums to zero on every projection.
     @discardableResult
     public static func write(_ shifts: [ConceptShift], format: Format, to path: String,
-                             relativeTolerance: Double = 1e-7) throws -> Summary {
+                             relativeTolerance: Double? = nil) throws -> Summary {
         guard !shifts.isEmpty else { throw ErasureError.invalidArgument("export-lora: no shift given") }
         let keys = Array(Set(shifts.flatMap(\.projectionKeys))).sorted()
-        var writer = SafeTensorsWriter()
-        var summary = Summary(projections: 0, maxRank: 0, parameters: 0)
+        var factors: [(key: String, up: Tensor, down: Tensor)] = []
         for key in keys {
             var total: Tensor?
             for s in shifts { if let d = s.weightDelta(for: key) { total = total.map { $0 + d } ?? d } }
             guard let dw = total else { continue }
             let (up, down) = try factorize(dw, relativeTolerance: relativeTolerance)
+            if down.shape[0] > 0 { factors.append((key, up, down)) }
+        }
+        guard !factors.isEmpty else {
+            throw ErasureError.invalidArgument("export-lora: the shifts (\(shifts.map(\.name).joined(separator: ", "))) are zero on every projection; nothing to export")
+        }
+        var writer = SafeTensorsWriter()
+        var summary = Summary(projections: 0, maxRank: factors.map { $0.down.shape[0] }.max() ?? 0, parameters: 0)
+        for (key, up, down) in factors {
             let r = down.shape[0]
-            guard r > 0 else { continue }
             switch format {
             case .diffusers:
                 try writer.add("unet.\(key).lora_A.weight", shape: down.shape, floats: down.scalars)
                 try writer.add("unet.\(key).lora_B.weight", shape: up.shape, floats: up.scalars)
             case .kohya:
+                // Uniform alpha = R; (R/r)·(r/R · up)·down = up·down.
                 let name = "lora_unet_" + key.replacingOccurrences(of: ".", with: "_")
+                let scaledUp = r == summary.maxRank ? up : up * (Float(r) / Float(summary.maxRank))
                 try writer.add(name + ".lora_down.weight", shape: down.shape, floats: down.scalars)
-                try writer.add(name + ".lora_up.weight", shape: up.shape, floats: up.scalars)
-                try writer.add(name + ".alpha", shape: [], floats: [Float(r)])
+                try writer.add(name + ".lora_up.weight", shape: up.shape, floats: scaledUp.scalars)
+                try writer.add(name + ".alpha", shape: [], floats: [Float(summary.maxRank)])
             }
             summary.projections += 1
-            summary.maxRank = max(summary.maxRank, r)
             summary.parameters += up.count + down.count
         }
         var metadata = ["sepme.concepts": shifts.map(\.name).joined(separator: "\n"),
@@ -59,13 +76,15 @@ public enum LoRAExport {
         return summary
     }
 
-    /// dW [out, in] = up [out, r] · down [r, in] with r = numerical rank (σ > tol · σ_max).
-    static func factorize(_ dw: Tensor, relativeTolerance: Double) throws -> (up: Tensor, down: Tensor) {
+    /// dW [out, in] = up [out, r] · down [r, in] with r = numerical rank (σ > tol · σ_max; tol defaults
+    /// to max(out, in)·ε_float32).
+    static func factorize(_ dw: Tensor, relativeTolerance: Double?) throws -> (up: Tensor, down: Tensor) {
+        let out = dw.shape[0], inF = dw.shape[1]
         let svd = try SVD(DoubleMatrix(dw), kind: .thin)
         let sigma = svd.singularValues
-        let cutoff = (sigma.first ?? 0) * relativeTolerance
+        let tolerance = relativeTolerance ?? Double(max(out, inF)) * Double(Float.ulpOfOne)
+        let cutoff = (sigma.first ?? 0) * tolerance
         let r = sigma.filter { $0 > cutoff && $0 > 0 }.count
-        let out = dw.shape[0], inF = dw.shape[1]
         var up = [Float](repeating: 0, count: out * r), down = [Float](repeating: 0, count: r * inF)
         for i in 0..<out { for j in 0..<r { up[i * r + j] = Float(svd.u[i, j] * sigma[j]) } }
         for j in 0..<r { for c in 0..<inF { down[j * inF + c] = Float(svd.vt[j, c]) } }
