@@ -99,6 +99,17 @@ final class UNetTests: XCTestCase {
         print("UNet gradient check: worst relative error \(worst)")
     }
 
+    /// The fused GEGLU equals the engine's chunk / gelu / multiply composition (itself checked
+    /// against torch), forward and backward.
+    func testFusedGEGLUMatchesComposition() {
+        var rng = TestRNG(seed: 11)
+        let p = rng.tensor([2, 5, 12], -3, 3)
+        let fused = GEGLU.gatedGelu(p)
+        let parts = p.chunked(2, axis: -1)
+        assertClose(fused, parts[0] * parts[1].gelu(), rtol: 1e-6, atol: 1e-6, "GEGLU forward")
+        checkGradients("fused GEGLU", inputs: [p], eps: 1e-2, tolerance: 1e-2) { GEGLU.gatedGelu($0[0]) }
+    }
+
     func testFrozenWeightsGetNoGradient() throws {
         let (model, sample, context) = try smallInput()
         let toV = model.crossAttentionLayers().last!.attention.to_v.weight
