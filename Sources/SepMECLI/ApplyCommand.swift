@@ -20,7 +20,8 @@ struct ApplyCommand: ParsableCommand {
         let folder = try ModelFolder(path: model)
         let pipeline = try StableDiffusionPipeline(folder: folder)
         let changed = try ShiftInstaller.bake(shifts, into: pipeline, force: force)
-        try ModelFolderWriter.copy(folder, to: URL(fileURLWithPath: output), replacingUNetWeightsFrom: pipeline.unet)
+        try ModelFolderWriter.copy(folder, to: URL(fileURLWithPath: output), replacingUNetWeightsFrom: pipeline.unet,
+                                    keepInFloat32: Set(changed))
         if !quiet { FileHandle.standardError.write(Data("wrote \(output): \(changed.count) weights changed\n".utf8)) }
     }
 }
