@@ -1,0 +1,63 @@
+import ConceptErasure
+import Diffusion
+import Foundation
+import ImageIO
+import SafeTensors
+import TensorEngine
+import XCTest
+
+/// Training images: generated ones are cached by seed (a rerun reads them back), user images are
+/// encoded, and bad folders are named.
+final class TrainingLatentsTests: XCTestCase {
+    static let pipeline = try! StableDiffusionPipeline(folder: ModelFolder(path: ErasureInvariantTests.folder))
+
+    private func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-latents-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    func testGeneratedLatentsAreCachedAndReread() throws {
+        let cache = try temporaryDirectory()
+        var h = ErasureHyperparameters()
+        h.generationSteps = 3
+        h.seed = 7
+        let first = try TrainingLatents.generated(pipeline: Self.pipeline, prompt: "a red circle", count: 2,
+                                                  hyperparameters: h, fingerprint: "f", cacheDirectory: cache)
+        XCTAssertEqual(first.seeds, [7, 8])
+        let files = try FileManager.default.contentsOfDirectory(atPath: cache.path).sorted()
+        XCTAssertEqual(files.count, 2)
+        // Overwrite one cached file: a rerun must read it instead of regenerating.
+        var w = SafeTensorsWriter()
+        try w.add("latents", shape: [1, 3, 8, 8], floats: [Float](repeating: 0.25, count: 192))
+        try w.write(to: cache.appendingPathComponent(files[0]).path)
+        let second = try TrainingLatents.generated(pipeline: Self.pipeline, prompt: "a red circle", count: 2,
+                                                   hyperparameters: h, fingerprint: "f", cacheDirectory: cache)
+        XCTAssertTrue(second.latents.contains { $0.scalars.allSatisfy { $0 == 0.25 } })
+        XCTAssertTrue(second.latents.contains { $0.scalars == first.latents[1].scalars })
+        XCTAssertThrowsError(try TrainingLatents.generated(pipeline: Self.pipeline, prompt: "x", count: 0,
+                                                           hyperparameters: h, fingerprint: "f", cacheDirectory: nil))
+    }
+
+    func testUserImagesAreEncodedAndBadFoldersNamed() throws {
+        let dir = try temporaryDirectory()
+        var img = RGBImage(width: 8, height: 8)
+        for i in 0..<img.pixels.count { img.pixels[i] = UInt8(i % 256) }
+        try PNG.write(img, to: dir.appendingPathComponent("a.png").path)
+        try PNG.write(RGBImage(width: 8, height: 8, fill: 255), to: dir.appendingPathComponent("b.png").path)
+        let latents = try TrainingLatents.fromImages(folder: dir, pipeline: Self.pipeline)
+        XCTAssertEqual(latents.latents.count, 2)
+        XCTAssertEqual(latents.latents[1].shape, [1, 3, 8, 8])
+        XCTAssertTrue(latents.latents[1].scalars.allSatisfy { $0 == 1 }, "a pixel-space model's latents are the pixels in [-1, 1]")
+
+        let empty = try temporaryDirectory()
+        XCTAssertThrowsError(try TrainingLatents.fromImages(folder: empty, pipeline: Self.pipeline)) { e in
+            XCTAssertTrue("\(e)".contains(empty.path) && "\(e)".contains("no PNG"), "\(e)")
+        }
+        try PNG.write(RGBImage(width: 9, height: 8), to: empty.appendingPathComponent("c.png").path)
+        XCTAssertThrowsError(try TrainingLatents.fromImages(folder: empty, pipeline: Self.pipeline)) { e in
+            XCTAssertTrue("\(e)".contains("9x8") && "\(e)".contains("8x8"), "\(e)")
+        }
+    }
+}
