@@ -12,7 +12,7 @@ struct BenchNullSpaceCommand: ParsableCommand {
     @Option(help: "Repetitions; the fastest is reported.") var repeats = 5
 
     func run() throws {
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix64(seed: 42)
         func random(_ r: Int, _ c: Int) throws -> DoubleMatrix {
             try DoubleMatrix(rows: r, cols: c, values: (0..<(r * c)).map { _ in rng.nextGaussianish() })
         }
@@ -40,19 +40,9 @@ struct BenchNullSpaceCommand: ParsableCommand {
         }
         return bestTime
     }
+}
 
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        /// Sum of four uniforms, centred: a cheap bell-shaped draw.
-        mutating func nextGaussianish() -> Double {
-            (0..<4).reduce(0.0) { acc, _ in acc + Double(next() >> 11) / Double(1 << 53) } - 2
-        }
-    }
+extension SplitMix64 {
+    /// Sum of four uniforms, centred: a cheap bell-shaped draw.
+    mutating func nextGaussianish() -> Double { (0..<4).reduce(0.0) { acc, _ in acc + nextUnitDouble() } - 2 }
 }

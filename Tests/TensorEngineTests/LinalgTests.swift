@@ -2,22 +2,13 @@ import Foundation
 import TensorEngine
 import XCTest
 
-/// SplitMix64: a small deterministic generator so the random matrices are the same on every run.
-private struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     /// Uniform in [-1, 1).
-    mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) * 2 - 1 }
+    mutating func uniform() -> Double { nextUnitDouble() * 2 - 1 }
 }
 
 private func randomMatrix(_ rows: Int, _ cols: Int, seed: UInt64) -> DoubleMatrix {
-    var g = SplitMix64(state: seed)
+    var g = SplitMix64(seed: seed)
     return DoubleMatrix(rows: rows, cols: cols) { _, _ in g.uniform() }
 }
 

@@ -34,18 +34,12 @@ public func assertClose(_ actual: Tensor, _ expected: Tensor, rtol: Float = 1e-5
 
 /// A deterministic generator for test inputs (SplitMix64).
 public struct TestRNG {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var generator: SplitMix64
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
+    public mutating func next() -> UInt64 { generator.next() }
     /// Uniform in [lo, hi).
     public mutating func uniform(_ lo: Float = -1, _ hi: Float = 1) -> Float {
-        lo + (hi - lo) * Float(Double(next() >> 11) / Double(1 << 53))
+        lo + (hi - lo) * Float(generator.nextUnitDouble())
     }
     public mutating func tensor(_ shape: [Int], _ lo: Float = -1, _ hi: Float = 1, requiresGrad: Bool = false) -> Tensor {
         let n = shape.reduce(1, *)

@@ -24,7 +24,7 @@ extension UNet2DConditionModel {
     /// Fills every weight from N(0, std²) (SplitMix64 + Box–Muller, fast rather than torch-exact),
     /// biases with 0, and normalization layers with weight 1 / bias 0 — a stand-in for benchmarks.
     public func initializeRandomly(seed: UInt64, standardDeviation: Float = 0.02) {
-        var state = seed
+        var state = SplitMix64(seed: seed)
         var normParameters = Set<ObjectIdentifier>()
         for (_, module) in namedModules() {
             if let norm = module as? GroupNorm {
@@ -44,17 +44,10 @@ extension UNet2DConditionModel {
         }
     }
 
-    private static func fillNormal(_ data: UnsafeMutablePointer<Float>, count: Int, standardDeviation: Float, state: inout UInt64) {
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+    private static func fillNormal(_ data: UnsafeMutablePointer<Float>, count: Int, standardDeviation: Float, state: inout SplitMix64) {
         var i = 0
         while i < count {
-            let bits = next()
+            let bits = state.next()
             // Two 32-bit uniforms in (0, 1] and [0, 1).
             let u1 = (Float(bits >> 40) + 1) / Float(1 << 24)
             let u2 = Float((bits >> 8) & 0xFF_FFFF) / Float(1 << 24)
