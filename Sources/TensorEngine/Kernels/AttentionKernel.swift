@@ -43,10 +43,11 @@ private struct OpenBLASThreads: @unchecked Sendable {
 }
 
 enum AttentionKernel {
-    /// Runs `count` work items: in parallel with single-threaded BLAS when OpenBLAS's thread count
-    /// can be set, else serially with BLAS threading each GEMM.
+    /// Runs `count` work items: on Parallel.forEach with single-threaded BLAS when OpenBLAS's thread
+    /// count can be set (also with SEPME_THREADS=1, so tiny GEMMs are not threaded), else serially
+    /// with BLAS threading each GEMM.
     private static func run(_ count: Int, _ body: (Int) -> Void) {
-        guard count > 1, Parallel.threadCount > 1, let blas = OpenBLASThreads.shared else {
+        guard count > 1, let blas = OpenBLASThreads.shared else {
             for i in 0..<count { body(i) }
             return
         }
