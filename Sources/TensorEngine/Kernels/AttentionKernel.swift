@@ -24,6 +24,9 @@ struct AttentionShape {
     let block: Int
     /// Key columns per tile.
     let keyBlock: Int
+    /// Query rows and key columns per tile of the backward pass (taller tiles: the dK, dV GEMMs
+    /// have the query rows as their inner dimension, and the head's dK, dV are revisited per block).
+    let backwardBlock: Int, backwardKeyBlock: Int
     var blocksPerHead: Int { (lq + block - 1) / block }
 }
 
@@ -126,16 +129,16 @@ enum AttentionKernel {
                                      out: UnsafePointer<Float>, lse: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
                                      _ s: AttentionShape, head h: Int, dq: UnsafeMutablePointer<Float>?,
                                      dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
-        let kb = Swift.min(s.keyBlock, s.lk)
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: 2 * s.block * kb + s.block)
+        let kb = Swift.min(s.backwardKeyBlock, s.lk), block = s.backwardBlock
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * kb + block)
         defer { p.deallocate() }
-        let dp = p + s.block * kb, delta = dp + s.block * kb
+        let dp = p + block * kb, delta = dp + block * kb
         let dkAcc = dk.map { $0 + h * s.lk * s.d }, dvAcc = dv.map { $0 + h * s.lk * s.dv }
         dkAcc?.update(repeating: 0, count: s.lk * s.d)
         dvAcc?.update(repeating: 0, count: s.lk * s.dv)
         let needsDS = dq != nil || dkAcc != nil
-        for blk in 0..<s.blocksPerHead {
-            let r0 = blk * s.block, rows = Swift.min(s.block, s.lq - r0)
+        for r0 in stride(from: 0, to: s.lq, by: block) {
+            let rows = Swift.min(block, s.lq - r0)
             let qb = q + (h * s.lq + r0) * s.d, dqb = dq.map { $0 + (h * s.lq + r0) * s.d }
             let dob = dOut + (h * s.lq + r0) * s.dv, ob = out + (h * s.lq + r0) * s.dv
             let lseb = lse + h * s.lq + r0

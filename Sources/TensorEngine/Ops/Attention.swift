@@ -17,11 +17,18 @@ extension Tensor {
         Swift.max(1, Swift.min(lk, tileKeys))
     }
 
-    // Tile sizes; SEPME_ATTN_TILE="scores,keys" overrides them (tuning only).
+    /// Default backward tile: up to 128 keys × about 2^15 / keys rows (256 at Lk ≥ 128).
+    static func attentionBackwardTile(queryLength lq: Int, keyLength lk: Int) -> (rows: Int, keys: Int) {
+        let keys = Swift.max(1, Swift.min(lk, backwardTileKeys))
+        return (Swift.max(1, Swift.min(lq, Swift.max(32, tileScores / keys))), keys)
+    }
+
+    // Tile sizes; SEPME_ATTN_TILE="scores,keys,backwardKeys" overrides them (tuning only).
     private static let tileOverride: [Int]? = ProcessInfo.processInfo.environment["SEPME_ATTN_TILE"]
         .map { $0.split(separator: ",").compactMap { Int($0) } }
     private static var tileScores: Int { tileOverride?.first ?? (1 << 15) }
     private static var tileKeys: Int { tileOverride.flatMap { $0.count > 1 ? $0[1] : nil } ?? 512 }
+    private static var backwardTileKeys: Int { tileOverride.flatMap { $0.count > 2 ? $0[2] : nil } ?? 128 }
 
     /// softmax(q kᵀ · scale) v with scale = 1/√D by default, computed tile by tile (blocks of query
     /// rows × blocks of keys, online softmax) so the [Lq, Lk] attention matrix never exists in full; only the per-row logsumexp is kept for
@@ -53,9 +60,14 @@ extension Tensor {
         precondition(block >= 1, "scaledDotProductAttention: queryBlock must be >= 1, got \(block)")
         let keys = keyBlock ?? attentionKeyBlock(keyLength: lk)
         precondition(keys >= 1, "scaledDotProductAttention: keyBlock must be >= 1, got \(keys)")
+        // Explicit tiles apply to both passes; the default backward tile is taller (see AttentionShape).
+        let backwardTile = queryBlock == nil && keyBlock == nil
+            ? attentionBackwardTile(queryLength: lq, keyLength: lk)
+            : (rows: Swift.max(1, Swift.min(block, lq)), keys: Swift.min(keys, lk))
         let shape = AttentionShape(heads: batchDims.reduce(1, *), lq: lq, lk: lk, d: d, dv: dv,
                                    scale: scale ?? 1 / Float(d).squareRoot(),
-                                   block: Swift.max(1, Swift.min(block, lq)), keyBlock: Swift.min(keys, lk))
+                                   block: Swift.max(1, Swift.min(block, lq)), keyBlock: Swift.min(keys, lk),
+                                   backwardBlock: backwardTile.rows, backwardKeyBlock: backwardTile.keys)
         let out = Tensor(uninitialized: batchDims + [lq, dv])
         let lse = Tensor(uninitialized: batchDims + [lq])
         AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer)
