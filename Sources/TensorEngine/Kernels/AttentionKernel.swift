@@ -8,13 +8,19 @@ import Foundation
 // of `block × keyBlock` floats (128 KiB at the defaults) stays in the per-core L2.
 //
 // Threading: the tiles are small GEMMs (64 × 512 × 40), which threaded OpenBLAS splits poorly
-// and which oversubscribe the cores when called from parallel workers (measured with
-// `sepme bench attention` on the 2-core build machine: 4096×4096 forward 8.5 s vs 5.3 s serial).
-// So when the linked BLAS is OpenBLAS (found at run time with dlsym; the package links the
-// generic `blas`), its thread count is set to 1 for the duration of the call and the work items
-// — (head, query block) forward, heads backward — run on Parallel.forEach with single-threaded
-// GEMMs. Without OpenBLAS (or with a single head in the backward pass) the items run one after
-// another and each GEMM is threaded by the BLAS library itself.
+// and which oversubscribe the cores when called from parallel workers (earlier measurement,
+// 4096×4096 forward: 8.5 s in parallel blocks on threaded BLAS vs 5.3 s serial). So when the
+// linked BLAS is OpenBLAS (found at run time with dlsym; the package links the generic `blas`),
+// its thread count is set to 1 for the duration of the call and the work items — (head, query
+// block) forward, heads backward — run on Parallel.forEach with single-threaded GEMMs. Without
+// OpenBLAS, or with one work item, the items run serially and BLAS threads each GEMM.
+//
+// Measured (`sepme bench attention`, B2 H8 D40, 2 shared cores, OPENBLAS_CORETYPE=Haswell, ratio
+// to the same run's SGEMM; the machine was loaded, runs vary by ±10 points): self 4096 forward
+// 34–55% (was 28–42% with [block, Lk] strips), forward+backward 33–42% (was 29–34%); cross
+// 4096×77 forward 34–39% (was 12–30%), forward+backward 29–45% (was 14–43%). perf: ~60% of the
+// time in sgemm_kernel_HASWELL, ~15% in the exp/max/sum loops (SSE: the package builds for
+// baseline x86-64, so Swift code gets no AVX2/FMA), the rest in OpenBLAS packing.
 
 /// Sizes of one attention call: `heads` independent (batch × head) problems.
 struct AttentionShape {
