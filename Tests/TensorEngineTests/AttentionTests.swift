@@ -1,4 +1,4 @@
-import TensorEngine
+@testable import TensorEngine
 import TestSupport
 import XCTest
 
@@ -24,6 +24,10 @@ final class AttentionTests: XCTestCase {
                                                          scale: scale, queryBlock: block)
                 assertClose(y, try c.tensor("out"), rtol: 1e-5, "\(c.name) block \(block.map(String.init) ?? "default")")
             }
+            // Key tiles of 7 columns: several online-softmax rescalings and a ragged last tile.
+            let y = Tensor.scaledDotProductAttention(try c.tensor("q"), try c.tensor("k"), try c.tensor("v"),
+                                                     scale: scale, queryBlock: 16, keyBlock: 7)
+            assertClose(y, try c.tensor("out"), rtol: 1e-5, "\(c.name) key blocks of 7")
         }
     }
 
@@ -98,6 +102,56 @@ final class AttentionTests: XCTestCase {
         k.requiresGrad = true; v.requiresGrad = true
         Tensor.scaledDotProductAttention(q, k, v, queryBlock: 16).mul(proj).sum().backward()
         assertClose(onlyQ, q.grad!, rtol: 1e-6, "dq alone vs with dk, dv")
+    }
+
+    /// Key tiles of 1, 5, 10 (ragged), 29 (all keys) and 64 (more than Lk) columns against the naive
+    /// composition, forward and all three gradients, with 8-row query blocks. Keys are scaled so
+    /// the row maxima move between tiles (exercises the e^(m_old − m_new) rescaling).
+    func testKeyBlocksMatchNaiveComposition() {
+        var rng = TestRNG(seed: 29)
+        let q = rng.tensor([2, 3, 37, 8], -2, 2), k = rng.tensor([2, 3, 29, 8], -3, 3), v = rng.tensor([2, 3, 29, 6])
+        let proj = rng.tensor([2, 3, 37, 6])
+        for t in [q, k, v] { t.requiresGrad = true }
+        naiveAttention(q, k, v).mul(proj).sum().backward()
+        let ref = GradMode.withNoGrad { naiveAttention(q, k, v) }
+        let refGrads = [q.grad!, k.grad!, v.grad!]
+        for keyBlock in [1, 5, 10, 29, 64] {
+            for t in [q, k, v] { t.grad = nil }
+            let y = Tensor.scaledDotProductAttention(q, k, v, scale: nil, queryBlock: 8, keyBlock: keyBlock)
+            assertClose(y, ref, rtol: 1e-5, "forward, key blocks of \(keyBlock)")
+            y.mul(proj).sum().backward()
+            for (i, t) in [q, k, v].enumerated() {
+                assertClose(t.grad!, refGrads[i], rtol: 1e-4, "gradient of input \(i), key blocks of \(keyBlock)")
+            }
+        }
+    }
+
+    /// Central differences through 4-row query tiles × 5-column key tiles (Lq 45, Lk 13: both last
+    /// tiles ragged), one head, value width != key width.
+    func testGradientsKeyBlocks() {
+        var rng = TestRNG(seed: 31)
+        let q = rng.tensor([1, 45, 8]), k = rng.tensor([1, 13, 8]), v = rng.tensor([1, 13, 5])
+        checkGradients("sdpa key blocks of 5", inputs: [q, k, v], eps: 1e-2, tolerance: 1e-2) { t in
+            Tensor.scaledDotProductAttention(t[0], t[1], t[2], scale: nil, queryBlock: 4, keyBlock: 5)
+        }
+    }
+
+    /// Default tiles at a self-attention-like length (Lk 600 > 512: two key tiles, the second
+    /// ragged; 64-row query tiles, run in parallel) against the naive composition.
+    func testDefaultTilesLongSequence() {
+        var rng = TestRNG(seed: 37)
+        let q = rng.tensor([1, 2, 150, 8], -2, 2), k = rng.tensor([1, 2, 600, 8], -2, 2), v = rng.tensor([1, 2, 600, 8])
+        let proj = rng.tensor([1, 2, 150, 8])
+        for t in [q, k, v] { t.requiresGrad = true }
+        naiveAttention(q, k, v).mul(proj).sum().backward()
+        let ref = GradMode.withNoGrad { naiveAttention(q, k, v) }
+        let refGrads = [q.grad!, k.grad!, v.grad!]
+        for t in [q, k, v] { t.grad = nil }
+        XCTAssertEqual(Tensor.attentionKeyBlock(keyLength: 600), 512)
+        let y = Tensor.scaledDotProductAttention(q, k, v)
+        assertClose(y, ref, rtol: 1e-5, "forward")
+        y.mul(proj).sum().backward()
+        for (i, t) in [q, k, v].enumerated() { assertClose(t.grad!, refGrads[i], rtol: 1e-4, "gradient of input \(i)") }
     }
 }
 

@@ -1,64 +1,120 @@
 import Foundation
 
-// Fused scaled-dot-product attention on blocks of query rows (the FlashAttention-2 scheme,
-// Dao 2023, Algorithms 1–2, with whole key rows per block since Lk ≤ 4096 in SD1): the full
-// [Lq, Lk] attention matrix is never materialised, only a [block, Lk] scratch per work item and the
-// per-row logsumexp, from which the backward pass recomputes P.
+// Fused scaled-dot-product attention in tiles of query rows × key columns (FlashAttention-2,
+// Dao 2023, Algorithms 1–2): the forward pass keeps a running row maximum m and row sum l per
+// query row, rescales the output accumulator by e^(m_old − m_new) when a later key block raises
+// the maximum, and stores lse = m + log l; the backward pass recomputes each P tile from lse.
+// Neither the [Lq, Lk] attention matrix nor a [block, Lk] row strip is ever stored; a score tile
+// of `block × keyBlock` floats (128 KiB at the defaults) stays in the per-core L2.
 //
-// Threading: work items (head, query block) run one after another; each block GEMM is threaded by
-// the BLAS library itself, and the row-wise softmax work between GEMMs is split over rows with
-// Parallel.forEachChunk (no BLAS call inside a parallel loop). The BLAS thread count cannot be set
-// through the portable `blas` link (openblas_set_num_threads is an OpenBLAS extension), and running
-// block GEMMs inside Parallel.forEach on top of threaded OpenBLAS oversubscribed the cores: measured
-// with `sepme bench attention` on the 2-core build machine (batch 2, 8 heads, D 40) it was slower
-// than serial blocks with a threaded BLAS: 4096×77 cross-attention forward 692 ms vs 39 ms,
-// 4096×4096 self-attention forward 8.5 s vs 5.3 s (perf: exec_blas_async, sched_yield spinning).
-// With a single-threaded BLAS this scheme runs the GEMMs on one core; revisit if the BLAS changes.
+// Threading: the tiles are small GEMMs (64 × 512 × 40), which threaded OpenBLAS splits poorly
+// and which oversubscribe the cores when called from parallel workers (earlier measurement,
+// 4096×4096 forward: 8.5 s in parallel blocks on threaded BLAS vs 5.3 s serial). So when the
+// linked BLAS is OpenBLAS (found at run time with dlsym; the package links the generic `blas`),
+// its thread count is set to 1 for the duration of the call and the work items — (head, query
+// block) forward, heads backward — run on Parallel.forEach with single-threaded GEMMs. Without
+// OpenBLAS, or with one work item, the items run serially and BLAS threads each GEMM.
+//
+// Measured (`sepme bench attention`, B2 H8 D40, 2 shared cores, OPENBLAS_CORETYPE=Haswell, ratio
+// to the same run's SGEMM; the machine was loaded, runs vary by ±10 points): self 4096 forward
+// 34–55% (was 28–42% with [block, Lk] strips), forward+backward 33–42% (was 29–34%); cross
+// 4096×77 forward 34–39% (was 12–30%), forward+backward 29–45% (was 14–43%). perf: ~60% of the
+// time in sgemm_kernel_HASWELL, ~15% in the exp/max/sum loops (SSE: the package builds for
+// baseline x86-64, so Swift code gets no AVX2/FMA), the rest in OpenBLAS packing.
 
 /// Sizes of one attention call: `heads` independent (batch × head) problems.
 struct AttentionShape {
     let heads: Int, lq: Int, lk: Int, d: Int, dv: Int
     let scale: Float
+    /// Query rows per tile.
     let block: Int
+    /// Key columns per tile.
+    let keyBlock: Int
+    /// Query rows and key columns per tile of the backward pass (taller tiles: the dK, dV GEMMs
+    /// have the query rows as their inner dimension, and the head's dK, dV are revisited per block).
+    let backwardBlock: Int, backwardKeyBlock: Int
     var blocksPerHead: Int { (lq + block - 1) / block }
 }
 
+/// OpenBLAS's thread-count controls, if the process has them.
+private struct OpenBLASThreads: @unchecked Sendable {
+    typealias SetThreads = @convention(c) (Int32) -> Void
+    typealias GetThreads = @convention(c) () -> Int32
+    let set: SetThreads
+    let get: GetThreads
+
+    static let shared: OpenBLASThreads? = {
+        let process = dlopen(nil, RTLD_NOW)
+        guard let s = dlsym(process, "openblas_set_num_threads"),
+              let g = dlsym(process, "openblas_get_num_threads") else { return nil }
+        return OpenBLASThreads(set: unsafeBitCast(s, to: SetThreads.self), get: unsafeBitCast(g, to: GetThreads.self))
+    }()
+}
+
 enum AttentionKernel {
-    /// Rows of a block handed to one thread in the row-wise softmax loops.
-    static let rowsPerChunk = 8
+    /// Runs `count` work items: on Parallel.forEach with single-threaded BLAS when OpenBLAS's thread
+    /// count can be set (also with SEPME_THREADS=1, so tiny GEMMs are not threaded), else serially
+    /// with BLAS threading each GEMM.
+    private static func run(_ count: Int, _ body: (Int) -> Void) {
+        guard count > 1, let blas = OpenBLASThreads.shared else {
+            for i in 0..<count { body(i) }
+            return
+        }
+        let previous = blas.get()
+        blas.set(1)
+        defer { blas.set(previous) }
+        Parallel.forEach(count, body)
+    }
+
     /// Forward: out = softmax(scale · Q Kᵀ) V per head; lse[h, i] = log Σ_j exp(scale · q_i·k_j).
     // q: [heads, Lq, D], k: [heads, Lk, D], v: [heads, Lk, Dv] -> out: [heads, Lq, Dv], lse: [heads, Lq]
     static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                         _ s: AttentionShape, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>) {
         let nb = s.blocksPerHead
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: s.block * s.lk + s.block)
-        defer { scores.deallocate() }
-        let invSum = scores + s.block * s.lk
-        for item in 0..<(s.heads * nb) {
+        run(s.heads * nb) { item in
             let h = item / nb, r0 = (item % nb) * s.block
-            let rows = Swift.min(s.block, s.lq - r0)
-            let qb = q + (h * s.lq + r0) * s.d, kh = k + h * s.lk * s.d, vh = v + h * s.lk * s.dv
-            // S = scale · Q_blk Kᵀ
-            BLAS.sgemm(transA: false, transB: true, m: rows, n: s.lk, k: s.d, alpha: s.scale, a: qb, lda: s.d,
-                       b: kh, ldb: s.d, c: scores, ldc: s.lk)
-            Parallel.forEachChunk(rows, minChunk: rowsPerChunk) { range in
-                for i in range {
-                    let row = scores + i * s.lk
-                    let m = VectorMath.rowMax(row, s.lk)
-                    VectorMath.expShiftedInPlace(row, s.lk, shift: m)
-                    let sum = VectorMath.sum(row, s.lk)
-                    lse[h * s.lq + r0 + i] = m + logf(sum)
-                    invSum[i] = 1 / sum
+            forwardBlock(q: q, k: k, v: v, s, head: h, row0: r0, rows: Swift.min(s.block, s.lq - r0), out: out, lse: lse)
+        }
+    }
+
+    /// One block of query rows against all key blocks (online softmax).
+    private static func forwardBlock(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                     _ s: AttentionShape, head h: Int, row0 r0: Int, rows: Int,
+                                     out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>) {
+        let kb = Swift.min(s.keyBlock, s.lk)
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: rows * kb + 2 * rows)
+        defer { tile.deallocate() }
+        let rowMax = tile + rows * kb, rowSum = rowMax + rows
+        let qb = q + (h * s.lq + r0) * s.d, ob = out + (h * s.lq + r0) * s.dv
+        var j0 = 0
+        while j0 < s.lk {
+            let cols = Swift.min(kb, s.lk - j0)
+            // S = scale · Q_blk K_jᵀ
+            BLAS.sgemm(transA: false, transB: true, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
+                       b: k + (h * s.lk + j0) * s.d, ldb: s.d, c: tile, ldc: cols)
+            for i in 0..<rows {
+                let row = tile + i * cols
+                let tileMax = VectorMath.rowMax(row, cols)
+                if j0 == 0 {
+                    rowMax[i] = tileMax
+                    rowSum[i] = VectorMath.expShiftedSum(row, cols, shift: tileMax)
+                } else {
+                    // Online softmax: rescale what earlier key blocks contributed to the new maximum.
+                    let m = Swift.max(rowMax[i], tileMax)
+                    let correction = VectorMath.exp(rowMax[i] - m)
+                    rowSum[i] = rowSum[i] * correction + VectorMath.expShiftedSum(row, cols, shift: m)
+                    if correction != 1 { VectorMath.scaleInPlace(ob + i * s.dv, s.dv, by: correction) }
+                    rowMax[i] = m
                 }
             }
-            // O_blk = diag(1 / rowsum) (exp(S − m) V): normalising the [rows, Dv] result instead of
-            // the [rows, Lk] probabilities saves a pass over the scores.
-            let ob = out + (h * s.lq + r0) * s.dv
-            BLAS.sgemm(transA: false, transB: false, m: rows, n: s.dv, k: s.lk, a: scores, lda: s.lk,
-                       b: vh, ldb: s.dv, c: ob, ldc: s.dv)
-            for i in 0..<rows {
-                VectorMath.scaleInPlace(ob + i * s.dv, s.dv, by: invSum[i])
-            }
+            // O_blk (+)= exp(S − m) V_j; normalised by 1 / l once all key blocks are in.
+            BLAS.sgemm(transA: false, transB: false, m: rows, n: s.dv, k: cols, a: tile, lda: cols,
+                       b: v + (h * s.lk + j0) * s.dv, ldb: s.dv, beta: j0 == 0 ? 0 : 1, c: ob, ldc: s.dv)
+            j0 += cols
+        }
+        for i in 0..<rows {
+            lse[h * s.lq + r0 + i] = rowMax[i] + logf(rowSum[i])
+            VectorMath.scaleInPlace(ob + i * s.dv, s.dv, by: 1 / rowSum[i])
         }
     }
 
@@ -69,52 +125,64 @@ enum AttentionKernel {
                          out: UnsafePointer<Float>, lse: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
                          _ s: AttentionShape, dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?,
                          dv: UnsafeMutablePointer<Float>?) {
-        let nb = s.blocksPerHead
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: 2 * s.block * s.lk)
+        // Each head owns its dK and dV rows, so heads are the parallel work items.
+        run(s.heads) { h in
+            backwardHead(q: q, k: k, v: v, out: out, lse: lse, dOut: dOut, s, head: h, dq: dq, dk: dk, dv: dv)
+        }
+    }
+
+    private static func backwardHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                                     out: UnsafePointer<Float>, lse: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
+                                     _ s: AttentionShape, head h: Int, dq: UnsafeMutablePointer<Float>?,
+                                     dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
+        let kb = Swift.min(s.backwardKeyBlock, s.lk), block = s.backwardBlock
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * kb + block)
         defer { p.deallocate() }
-        let dp = p + s.block * s.lk
-        for h in 0..<s.heads {
-            let kh = k + h * s.lk * s.d, vh = v + h * s.lk * s.dv
-            let dkAcc = dk.map { $0 + h * s.lk * s.d }, dvAcc = dv.map { $0 + h * s.lk * s.dv }
-            dkAcc?.update(repeating: 0, count: s.lk * s.d)
-            dvAcc?.update(repeating: 0, count: s.lk * s.dv)
-            for blk in 0..<nb {
-                let r0 = blk * s.block, rows = Swift.min(s.block, s.lq - r0)
-                let qb = q + (h * s.lq + r0) * s.d
-                let dob = dOut + (h * s.lq + r0) * s.dv, ob = out + (h * s.lq + r0) * s.dv
-                let lseb = lse + h * s.lq + r0
-                // P = exp(scale · Q_blk Kᵀ − lse)
-                BLAS.sgemm(transA: false, transB: true, m: rows, n: s.lk, k: s.d, alpha: s.scale, a: qb, lda: s.d,
-                           b: kh, ldb: s.d, c: p, ldc: s.lk)
-                Parallel.forEachChunk(rows, minChunk: rowsPerChunk) { range in
-                    for i in range { VectorMath.expShiftedInPlace(p + i * s.lk, s.lk, shift: lseb[i]) }
-                }
-                // dV += Pᵀ dO
+        let dp = p + block * kb, delta = dp + block * kb
+        let dkAcc = dk.map { $0 + h * s.lk * s.d }, dvAcc = dv.map { $0 + h * s.lk * s.dv }
+        dkAcc?.update(repeating: 0, count: s.lk * s.d)
+        dvAcc?.update(repeating: 0, count: s.lk * s.dv)
+        let needsDS = dq != nil || dkAcc != nil
+        for r0 in stride(from: 0, to: s.lq, by: block) {
+            let rows = Swift.min(block, s.lq - r0)
+            let qb = q + (h * s.lq + r0) * s.d, dqb = dq.map { $0 + (h * s.lq + r0) * s.d }
+            let dob = dOut + (h * s.lq + r0) * s.dv, ob = out + (h * s.lq + r0) * s.dv
+            let lseb = lse + h * s.lq + r0
+            // delta_i = rowsum(dO ∘ O)_i = Σ_j P_ij dP_ij
+            if needsDS {
+                for i in 0..<rows { delta[i] = VectorMath.dot(dob + i * s.dv, ob + i * s.dv, s.dv) }
+            }
+            var j0 = 0
+            while j0 < s.lk {
+                let cols = Swift.min(kb, s.lk - j0)
+                let kj = k + (h * s.lk + j0) * s.d, vj = v + (h * s.lk + j0) * s.dv
+                // P = exp(scale · Q_blk K_jᵀ − lse)
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
+                           b: kj, ldb: s.d, c: p, ldc: cols)
+                for i in 0..<rows { VectorMath.expShiftedInPlace(p + i * cols, cols, shift: lseb[i]) }
+                // dV_j += Pᵀ dO_blk
                 if let dvAcc {
-                    BLAS.sgemm(transA: true, transB: false, m: s.lk, n: s.dv, k: rows, a: p, lda: s.lk,
-                               b: dob, ldb: s.dv, beta: 1, c: dvAcc, ldc: s.dv)
+                    BLAS.sgemm(transA: true, transB: false, m: cols, n: s.dv, k: rows, a: p, lda: cols,
+                               b: dob, ldb: s.dv, beta: 1, c: dvAcc + j0 * s.dv, ldc: s.dv)
                 }
-                guard dq != nil || dkAcc != nil else { continue }
-                // dP = dO Vᵀ; dS = P ∘ (dP − rowsum(dO ∘ O))
-                BLAS.sgemm(transA: false, transB: true, m: rows, n: s.lk, k: s.dv, a: dob, lda: s.dv,
-                           b: vh, ldb: s.dv, c: dp, ldc: s.lk)
-                Parallel.forEachChunk(rows, minChunk: rowsPerChunk) { range in
-                    for i in range {
-                        var delta: Float = 0
-                        for j in 0..<s.dv { delta += dob[i * s.dv + j] * ob[i * s.dv + j] }
-                        let pr = p + i * s.lk, dr = dp + i * s.lk
-                        for j in 0..<s.lk { dr[j] = pr[j] * (dr[j] - delta) }
+                if needsDS {
+                    // dP = dO_blk V_jᵀ; dS = P ∘ (dP − delta)
+                    BLAS.sgemm(transA: false, transB: true, m: rows, n: cols, k: s.dv, a: dob, lda: s.dv,
+                               b: vj, ldb: s.dv, c: dp, ldc: cols)
+                    for i in 0..<rows {
+                        VectorMath.softmaxGradientInPlace(dp + i * cols, probabilities: p + i * cols, cols, delta: delta[i])
+                    }
+                    // dQ_blk (+)= scale · dS K_j; dK_j += scale · dSᵀ Q_blk
+                    if let dqb {
+                        BLAS.sgemm(transA: false, transB: false, m: rows, n: s.d, k: cols, alpha: s.scale, a: dp,
+                                   lda: cols, b: kj, ldb: s.d, beta: j0 == 0 ? 0 : 1, c: dqb, ldc: s.d)
+                    }
+                    if let dkAcc {
+                        BLAS.sgemm(transA: true, transB: false, m: cols, n: s.d, k: rows, alpha: s.scale, a: dp,
+                                   lda: cols, b: qb, ldb: s.d, beta: 1, c: dkAcc + j0 * s.d, ldc: s.d)
                     }
                 }
-                // dQ = scale · dS K; dK += scale · dSᵀ Q_blk
-                if let dq {
-                    BLAS.sgemm(transA: false, transB: false, m: rows, n: s.d, k: s.lk, alpha: s.scale, a: dp,
-                               lda: s.lk, b: kh, ldb: s.d, c: dq + (h * s.lq + r0) * s.d, ldc: s.d)
-                }
-                if let dkAcc {
-                    BLAS.sgemm(transA: true, transB: false, m: s.lk, n: s.d, k: rows, alpha: s.scale, a: dp,
-                               lda: s.lk, b: qb, ldb: s.d, beta: 1, c: dkAcc, ldc: s.d)
-                }
+                j0 += cols
             }
         }
     }

@@ -1,16 +1,37 @@
+import Foundation
+
 // Scaled dot-product attention (torch.nn.functional.scaled_dot_product_attention without mask,
 // dropout or causal flag), fused: see Kernels/AttentionKernel.swift.
 
 extension Tensor {
-    /// Default query rows per block of the fused attention kernel: about 2^19 scores per block
-    /// (2 MiB; 128 rows at Lk = 4096), at least 64 rows and at most Lq. Short key sequences
-    /// (cross-attention, Lk = 77) get large blocks so each block GEMM is big enough to thread well.
+    /// Default query rows per tile of the fused attention kernel: a score tile of about 2^15 floats
+    /// (128 KiB, in the per-core L2) with `attentionKeyBlock` key columns, at least 32 rows and at
+    /// most Lq; 64 rows at Lk ≥ 512, 425 rows for cross-attention (Lk = 77).
     public static func attentionQueryBlock(queryLength lq: Int, keyLength lk: Int) -> Int {
-        Swift.max(1, Swift.min(lq, Swift.max(64, (1 << 19) / Swift.max(lk, 1))))
+        let keys = attentionKeyBlock(keyLength: lk)
+        return Swift.max(1, Swift.min(lq, Swift.max(32, tileScores / keys)))
     }
 
-    /// softmax(q kᵀ · scale) v with scale = 1/√D by default, computed block by block over query rows
-    /// so the [Lq, Lk] attention matrix never exists in full; only the per-row logsumexp is kept for
+    /// Key columns per tile of the fused attention kernel: all keys up to 512, else 512.
+    static func attentionKeyBlock(keyLength lk: Int) -> Int {
+        Swift.max(1, Swift.min(lk, tileKeys))
+    }
+
+    /// Default backward tile: up to 128 keys × about 2^15 / keys rows (256 at Lk ≥ 128).
+    static func attentionBackwardTile(queryLength lq: Int, keyLength lk: Int) -> (rows: Int, keys: Int) {
+        let keys = Swift.max(1, Swift.min(lk, backwardTileKeys))
+        return (Swift.max(1, Swift.min(lq, Swift.max(32, tileScores / keys))), keys)
+    }
+
+    // Tile sizes; SEPME_ATTN_TILE="scores,keys,backwardKeys" overrides them (tuning only).
+    private static let tileOverride: [Int]? = ProcessInfo.processInfo.environment["SEPME_ATTN_TILE"]
+        .map { $0.split(separator: ",").compactMap { Int($0) } }
+    private static var tileScores: Int { tileOverride?.first ?? (1 << 15) }
+    private static var tileKeys: Int { tileOverride.flatMap { $0.count > 1 ? $0[1] : nil } ?? 512 }
+    private static var backwardTileKeys: Int { tileOverride.flatMap { $0.count > 2 ? $0[2] : nil } ?? 128 }
+
+    /// softmax(q kᵀ · scale) v with scale = 1/√D by default, computed tile by tile (blocks of query
+    /// rows × blocks of keys, online softmax) so the [Lq, Lk] attention matrix never exists in full; only the per-row logsumexp is kept for
     /// the backward pass, which recomputes the probabilities. Leading dimensions are batch
     /// dimensions and must agree across q, k, v ([B, H, L, D] or [B·H, L, D]).
     /// `queryBlock` (query rows per block, default `attentionQueryBlock(queryLength:keyLength:)`)
@@ -18,6 +39,14 @@ extension Tensor {
     // q: [..., Lq, D], k: [..., Lk, D], v: [..., Lk, Dv] -> [..., Lq, Dv]
     public static func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil,
                                                  queryBlock: Int? = nil) -> Tensor {
+        scaledDotProductAttention(q, k, v, scale: scale, queryBlock: queryBlock, keyBlock: nil)
+    }
+
+    /// The same with an explicit number of key columns per tile (default
+    /// `attentionKeyBlock(keyLength:)`); internal, for tests of the online softmax.
+    // q: [..., Lq, D], k: [..., Lk, D], v: [..., Lk, Dv] -> [..., Lq, Dv]
+    static func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float?,
+                                          queryBlock: Int?, keyBlock: Int?) -> Tensor {
         precondition(q.rank >= 2 && k.rank == q.rank && v.rank == q.rank,
                      "scaledDotProductAttention: q, k, v must share a rank >= 2, got \(q.shape), \(k.shape), \(v.shape)")
         let batchDims = Array(q.shape.dropLast(2))
@@ -29,9 +58,16 @@ extension Tensor {
         precondition(lk > 0, "scaledDotProductAttention: empty key sequence in \(k.shape)")
         let block = queryBlock ?? attentionQueryBlock(queryLength: lq, keyLength: lk)
         precondition(block >= 1, "scaledDotProductAttention: queryBlock must be >= 1, got \(block)")
+        let keys = keyBlock ?? attentionKeyBlock(keyLength: lk)
+        precondition(keys >= 1, "scaledDotProductAttention: keyBlock must be >= 1, got \(keys)")
+        // Explicit tiles apply to both passes; the default backward tile is taller (see AttentionShape).
+        let backwardTile = queryBlock == nil && keyBlock == nil
+            ? attentionBackwardTile(queryLength: lq, keyLength: lk)
+            : (rows: Swift.max(1, Swift.min(block, lq)), keys: Swift.min(keys, lk))
         let shape = AttentionShape(heads: batchDims.reduce(1, *), lq: lq, lk: lk, d: d, dv: dv,
                                    scale: scale ?? 1 / Float(d).squareRoot(),
-                                   block: Swift.max(1, Swift.min(block, lq)))
+                                   block: Swift.max(1, Swift.min(block, lq)), keyBlock: Swift.min(keys, lk),
+                                   backwardBlock: backwardTile.rows, backwardKeyBlock: backwardTile.keys)
         let out = Tensor(uninitialized: batchDims + [lq, dv])
         let lse = Tensor(uninitialized: batchDims + [lq])
         AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer)
