@@ -59,7 +59,7 @@ struct TrainClassifierCommand: ParsableCommand {
     @Option(help: "Batch size.") var batchSize: Int = 64
     @Option(help: "Peak learning rate (Adam).") var learningRate: Float = 2e-3
     @Option(help: "Seed of the weights and of the training data.") var seed: UInt64 = 0
-    @Option(help: "Channels of the first convolution.") var width: Int = 32
+    @Option(help: "Channels of the first convolution.") var width: Int = 24
     @Option(help: "Test samples (from a different data seed).") var testCount: Int = 4096
     @Flag(help: "No progress output.") var quiet = false
 
