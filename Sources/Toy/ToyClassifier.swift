@@ -16,7 +16,7 @@ public final class ToyClassifier: Module {
         /// Channels of the first convolution; the others are multiples of it.
         public var width: Int
 
-        public init(width: Int = 32) { self.width = width }
+        public init(width: Int = 24) { self.width = width }
 
         var channels: [Int] { [1, 1, 2, 2, 4].map { $0 * width } }
         var strides: [Int] { [1, 2, 1, 2, 2] }
