@@ -34,10 +34,12 @@ let package = Package(
         .target(name: "CLIP", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
         .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"]),
         .target(name: "ConceptErasure", dependencies: ["Diffusion"]),
+        // Procedural shapes data set, its tokenizer vocabulary and attribute classifier (toy model, issue 5).
+        .target(name: "Toy", dependencies: ["NeuralNet", "ImageIO"], resources: [.copy("Resources")]),
         .executableTarget(
             name: "SepMECLI",
             dependencies: [
-                "TensorEngine", "SafeTensors", "NeuralNet", "CLIP", "Diffusion", "ConceptErasure",
+                "TensorEngine", "SafeTensors", "NeuralNet", "CLIP", "Diffusion", "ConceptErasure", "Toy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "SepMECLITests", dependencies: ["SepMECLI", "TestSupport"]),
+        .testTarget(name: "ToyTests", dependencies: ["Toy", "CLIP", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")]),
     ],
     swiftLanguageModes: [.v5]

@@ -8,6 +8,7 @@ struct SepME: ParsableCommand {
         abstract: "Separable, restorable concept erasure for Stable-Diffusion-family models (SepME / SRS-ME).",
         version: SepMEInfo.version,
         subcommands: [GenerateCommand.self, EraseCommand.self, ApplyCommand.self, InspectCommand.self,
-                      ExportLoRACommand.self, BenchCommand.self]
+                      ExportLoRACommand.self, BenchCommand.self, ToyVocabCommand.self, ToySamplesCommand.self,
+                      TrainClassifierCommand.self]
     )
 }
