@@ -1,3 +1,4 @@
+import TensorEngine
 import ImageIO
 
 /// Everything that determines one toy picture; `ToyRenderer.render` turns it into pixels.

@@ -1,27 +1,15 @@
-/// SplitMix64 (Steele, Lea & Flood 2014; the seeding generator of java.util.SplittableRandom):
-/// integer-only, so its draws are identical on every platform and Swift version. The toy data set
-/// derives one generator per (seed, index) pair, which gives random access to samples.
-public struct SplitMix64: Sendable {
-    public private(set) var state: UInt64
+import TensorEngine
 
-    public init(seed: UInt64) { state = seed }
-
+/// Integer-only draws on TensorEngine's SplitMix64, so the toy data set is identical on every
+/// platform and Swift version; one generator per (seed, index) pair gives random access to samples.
+extension SplitMix64 {
     /// A generator for item `index` of the stream `seed`: both are mixed so nearby seeds and indices
     /// give unrelated sequences.
     public init(seed: UInt64, index: UInt64) {
         var mixer = SplitMix64(seed: seed ^ 0x5EED_70E5_D47A_0001)
         let a = mixer.next()
-        state = a ^ (index &* 0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03
+        self.init(seed: a ^ (index &* 0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
         _ = next()
-    }
-
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 
     /// A uniform integer in `range` (multiply-shift reduction of the high 32 bits; exact and portable).
