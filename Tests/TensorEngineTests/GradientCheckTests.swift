@@ -111,6 +111,20 @@ final class GradientCheckTests: XCTestCase {
         XCTAssertNil(y.gradNode, "the graph is released after backward")
     }
 
+    /// The graph links nodes, not tensors: an activation no backward rule needs is freed at once.
+    func testActivationsNoRuleNeedsAreFreedDuringForward() {
+        let x = Tensor(zeros: [512, 512], requiresGrad: true)  // 1 MiB
+        let frozen = Tensor(filled: 0.5, shape: [512, 512])
+        let before = MemoryStatistics.shared.liveBytes
+        var y = x * 2
+        for _ in 0..<10 { y = Tensor.linear(y * 2, weight: frozen) }  // 20 intermediates of 1 MiB
+        let held = MemoryStatistics.shared.liveBytes - before
+        XCTAssertLessThan(held, 4 << 20, "intermediates feeding a frozen linear or a scalar product must not be kept")
+        y.sum().backward()
+        XCTAssertEqual(x.grad?.shape, [512, 512])
+        XCTAssertNotEqual(x.grad!.pointer[0], 0)
+    }
+
     func testNoGradModeRecordsNothing() {
         let w = rng.tensor([3, 3], requiresGrad: true)
         let y = GradMode.withNoGrad { (w * w).sum() }

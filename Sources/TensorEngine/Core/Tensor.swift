@@ -58,7 +58,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public var rank: Int { shape.count }
     public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
     /// True when backward() would reach a leaf through this tensor.
-    public var needsGrad: Bool { requiresGrad || gradNode != nil }
+    public var needsGrad: Bool { requiresGrad || (gradNode?.isLive ?? false) }
 
     /// Dimension `i`, negative indices counting from the end.
     public func dim(_ i: Int) -> Int { shape[normalizedAxis(i)] }

@@ -25,15 +25,21 @@ extension Tensor {
         Conv2DKernel.forward(x: x.pointer, batch: batch, weight: weight.pointer, outChannels: outChannels,
                              bias: bias?.pointer, g, out: out.pointer)
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        // Save only what the gradients need: x for dW, the weight for dx (a frozen weight keeps no x).
+        let savedX = weight.needsGrad ? x : nil
+        let savedWeight = x.needsGrad ? weight : nil
+        let xShape = x.shape, weightShape = weight.shape, hasBias = bias != nil
         return record("conv2d", inputs: inputs, output: out) { gy, needs in
-            let dx = needs[0] ? Tensor(zeros: x.shape) : nil
-            let dw = needs[1] ? Tensor(zeros: weight.shape) : nil
+            let dx = needs[0] && savedWeight != nil ? Tensor(zeros: xShape) : nil
+            let dw = needs[1] && savedX != nil ? Tensor(zeros: weightShape) : nil
             if dx != nil || dw != nil {
-                Conv2DKernel.backward(dy: gy.pointer, x: x.pointer, batch: batch, weight: weight.pointer,
+                // The kernel reads x only for dW and the weight only for dx.
+                Conv2DKernel.backward(dy: gy.pointer, x: savedX?.pointer ?? gy.pointer, batch: batch,
+                                      weight: savedWeight?.pointer ?? gy.pointer,
                                       outChannels: outChannels, g, dx: dx?.pointer, dWeight: dw?.pointer)
             }
             var grads: [Tensor?] = [dx, dw]
-            if inputs.count == 3 {
+            if hasBias {
                 if needs[2] {
                     let db = Tensor(uninitialized: [outChannels])
                     Conv2DKernel.biasGradient(dy: gy.pointer, batch: batch, outChannels: outChannels,

@@ -59,21 +59,25 @@ extension Tensor {
         BLAS.sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
                    b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: out.pointer, ldc: outF)
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        // Save only what the gradients need: x for dW, the weight for dx (a frozen weight keeps no x).
+        let savedX = weight.needsGrad ? x : nil
+        let savedWeight = x.needsGrad ? weight : nil
+        let xShape = x.shape, weightShape = weight.shape, hasBias = bias != nil
         return record("linear", inputs: inputs, output: out) { g, needs in
             var grads: [Tensor?] = []
-            if needs[0] {
-                let gx = Tensor(uninitialized: x.shape)
+            if needs[0], let w = savedWeight {
+                let gx = Tensor(uninitialized: xShape)
                 BLAS.sgemm(transA: false, transB: false, m: rows, n: inF, k: outF, a: g.pointer, lda: outF,
-                           b: weight.pointer, ldb: inF, c: gx.pointer, ldc: inF)
+                           b: w.pointer, ldb: inF, c: gx.pointer, ldc: inF)
                 grads.append(gx)
             } else { grads.append(nil) }
-            if needs[1] {
-                let gw = Tensor(uninitialized: weight.shape)
+            if needs[1], let xs = savedX {
+                let gw = Tensor(uninitialized: weightShape)
                 BLAS.sgemm(transA: true, transB: false, m: outF, n: inF, k: rows, a: g.pointer, lda: outF,
-                           b: x.pointer, ldb: inF, c: gw.pointer, ldc: inF)
+                           b: xs.pointer, ldb: inF, c: gw.pointer, ldc: inF)
                 grads.append(gw)
             } else { grads.append(nil) }
-            if inputs.count == 3 {
+            if hasBias {
                 grads.append(needs[2] ? g.reshaped([rows, outF]).sum(axes: [0]) : nil)
             }
             return grads
