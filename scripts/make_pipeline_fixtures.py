@@ -12,7 +12,7 @@ Writes Tests/DiffusionTests/Resources/pipeline/:
 import json, os, shutil
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -106,10 +106,16 @@ latent_cases = {
     "eta": dict(prompt="a yellow cross", seed=3, steps=10, guidance=5.0, eta=1.0),
     "ddpm": dict(prompt="an orange triangle", seed=5, steps=10, guidance=4.0, scheduler="ddpm"),
     "size": dict(prompt="a purple star", seed=11, steps=10, guidance=7.5, width=24, height=16),
+    # The scheduler of SD1.x hub folders: PNDM (PLMS) with skip_prk_steps; the Swift test swaps this
+    # configuration into a copy of tiny-sd and samples with the folder's default scheduler.
+    "pndm": dict(prompt="a dotted green heart", seed=13, steps=10, guidance=7.5, scheduler="pndm"),
 }
 for name, c in latent_cases.items():
     if c.get("scheduler") == "ddpm":
         pipe.scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    elif c.get("scheduler") == "pndm":
+        pipe.scheduler = PNDMScheduler.from_config(pipe.scheduler.config, skip_prk_steps=True)
+        pipe.scheduler.save_config(os.path.join(OUT, "pndm-scheduler"))
     else:
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     g = torch.Generator("cpu").manual_seed(c["seed"])

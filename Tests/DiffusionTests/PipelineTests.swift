@@ -26,11 +26,12 @@ final class PipelineTests: XCTestCase {
     static let references = try! FixtureFile(path: dir.appendingPathComponent("references.safetensors").path)
     static let cases = try! JSONDecoder().decode([String: Case].self, from: Data(contentsOf: dir.appendingPathComponent("cases.json")))
 
-    private func run(_ name: String, folder: String) throws {
+    private func run(_ name: String, folder: String, folderURL: URL? = nil, useFolderScheduler: Bool = false) throws {
         let c = Self.cases[name]!
-        let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: Self.dir.appendingPathComponent(folder).path))
+        let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: (folderURL ?? Self.dir.appendingPathComponent(folder)).path))
         let options = GenerationOptions(prompts: [c.prompt], negativePrompt: c.negative, seed: c.seed, steps: c.steps,
-                                        guidance: c.guidance, width: c.width, height: c.height, scheduler: c.scheduler,
+                                        guidance: c.guidance, width: c.width, height: c.height,
+                                        scheduler: useFolderScheduler ? nil : c.scheduler,
                                         eta: c.eta ?? 0, imagesPerPrompt: c.batch ?? 1)
         let result = try pipeline.generate(options)
         assertClose(result.latents, try Self.references.tensor("\(name).latents"), rtol: 1e-3, "\(name) final latents")
@@ -52,6 +53,21 @@ final class PipelineTests: XCTestCase {
     func testDDPMFromTheFolderConfiguration() throws { try run("ddpm", folder: "tiny-sd") }
     func testNonSquareSize() throws { try run("size", folder: "tiny-sd") }
     func testPixelSpaceModelWithoutVAE() throws { try run("pixel", folder: "pixel-sd") }
+
+    /// A folder whose scheduler is PNDM (as every SD1.x hub folder): the default sampler is PNDM/PLMS,
+    /// n steps = n + 1 UNet evaluations, matching diffusers.
+    func testPNDMFolderSchedulerIsTheDefault() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-pndm-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: Self.dir.appendingPathComponent("tiny-sd"), to: tmp)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let config = tmp.appendingPathComponent("scheduler/scheduler_config.json")
+        try FileManager.default.removeItem(at: config)
+        try FileManager.default.copyItem(at: Self.dir.appendingPathComponent("pndm-scheduler/scheduler_config.json"), to: config)
+        try run("pndm", folder: "tiny-sd", folderURL: tmp, useFolderScheduler: true)
+        let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: tmp.path))
+        XCTAssertEqual(try pipeline.makeRun(GenerationOptions(prompts: ["x"], steps: 10)).timesteps,
+                       [901, 801, 801, 701, 601, 501, 401, 301, 201, 101, 1])
+    }
 
     func testStepByStepRunCanStopAnywhere() throws {
         let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: Self.dir.appendingPathComponent("tiny-sd").path))

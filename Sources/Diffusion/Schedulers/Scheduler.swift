@@ -58,12 +58,13 @@ extension Scheduler {
     }
 }
 
-/// Resolves the scheduler of a model folder: "ddim"/"ddpm" by name, or the folder's own `_class_name`.
+/// Resolves the scheduler of a model folder: "ddim"/"ddpm"/"pndm" by name, or the folder's own `_class_name`.
 public func makeScheduler(named name: String?, config: SchedulerConfiguration, eta: Float = 0) throws -> Scheduler {
     let chosen = name ?? config.className ?? "DDIMScheduler"
     switch chosen.lowercased() {
     case "ddim", "ddimscheduler": return DDIMScheduler(config, eta: eta)
     case "ddpm", "ddpmscheduler": return DDPMScheduler(config)
+    case "pndm", "pndmscheduler": return try PNDMScheduler(config)
     default:
         throw SchedulerError.unknownScheduler(chosen)
     }

@@ -18,6 +18,8 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
     public var thresholding: Bool = false
     public var varianceType: String?
     public var rescaleBetasZeroSnr: Bool = false
+    /// PNDM: skip the Runge-Kutta warm-up (true in Stable Diffusion folders; diffusers' default false).
+    public var skipPrkSteps: Bool = false
 
     enum CodingKeys: String, CodingKey {
         case className = "_class_name"
@@ -35,6 +37,7 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         case thresholding
         case varianceType = "variance_type"
         case rescaleBetasZeroSnr = "rescale_betas_zero_snr"
+        case skipPrkSteps = "skip_prk_steps"
     }
 
     public init() {}
@@ -56,6 +59,7 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         thresholding = try c.decodeIfPresent(Bool.self, forKey: .thresholding) ?? thresholding
         varianceType = try c.decodeIfPresent(String.self, forKey: .varianceType)
         rescaleBetasZeroSnr = try c.decodeIfPresent(Bool.self, forKey: .rescaleBetasZeroSnr) ?? rescaleBetasZeroSnr
+        skipPrkSteps = try c.decodeIfPresent(Bool.self, forKey: .skipPrkSteps) ?? skipPrkSteps
     }
 
     /// Reads and validates `scheduler_config.json`.
@@ -106,7 +110,7 @@ public enum SchedulerError: Error, CustomStringConvertible, Equatable {
         case .unreadableConfig(let path, let reason): return "\(path): \(reason)"
         case .invalidConfig(let source, let reason): return "\(source): \(reason)"
         case .unknownScheduler(let name):
-            return "scheduler '\(name)' is not supported (sepme has ddim and ddpm; pass --scheduler ddim to sample with DDIM from this folder's configuration)"
+            return "scheduler '\(name)' is not supported (sepme has ddim, ddpm and pndm; pass --scheduler ddim to sample with DDIM from this folder's configuration)"
         case .invalidStepCount(let n, let t): return "--steps \(n) must be between 1 and the \(t) training timesteps"
         }
     }
