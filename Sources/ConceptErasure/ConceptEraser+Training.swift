@@ -73,7 +73,7 @@ extension ConceptEraser {
             let active = jobs.indices.filter { stopReasons[$0].isEmpty }
             if active.isEmpty { break }
             if shouldStop() { try save(); throw ErasureError.interrupted(checkpoint: checkpoint?.url.path) }
-            // 1. x_t for every active concept: next x_0, a random training timestep, fresh noise.
+            // x_t for every active concept: next x_0, a random training timestep, fresh noise; then the objective.
             let x0 = Tensor.concat(active.map { jobs[$0].latents.latents[iteration % jobs[$0].latents.latents.count] }, axis: 0)
             let (t, noise) = iterationDraws(concept: jobs.map(\.name).joined(separator: "+"), iteration: iteration, shape: x0.shape)
             let xt = schedule.addNoise(x0, noise: noise, timesteps: [Int](repeating: t, count: active.count))
@@ -89,7 +89,7 @@ extension ConceptEraser {
             optimizer.update()
             optimizer.zeroGrad()
             iteration += 1
-            // 5. stopping statistic per concept.
+            // The stopping statistic of each concept, on its own Lcor and penalty.
             for (i, k) in active.enumerated() {
                 let lk = values[i] + h.lambda * penalties[i]
                 curves[k].append(lk)
@@ -113,7 +113,8 @@ extension ConceptEraser {
     }
 
     /// The training objective of one iteration (method.md §2-3) for K concepts at one timestep:
-    /// Σ_k η_k Lcor_k + λ Σ_k (1/M) Σ_l |dW_k,l|_1, with η_k = 1 except in the joint variant.
+    /// Σ_k η_k Lcor_k + λ (1/M) Σ_l |dW_l|₁, with η_k = 1 and each concept's own dW except in the
+    /// joint variant (η balancing, penalty on the summed shift).
     /// Returns the loss (with gradient history into the shifts), each Lcor_k and each penalty.
     // xt: [K, C, h, w], conds: [K, L, d], blank: [1, L, d]
     public func objective(xt: Tensor, timestep t: Int, conds: Tensor, blank: Tensor, shifts: [TrainableShift],
@@ -137,9 +138,12 @@ extension ConceptEraser {
         let maxAbs = values.map(abs).max() ?? 0
         let eta = values.map { v -> Float in (variant == .joint && k > 1 && abs(v) > 0) ? Float(maxAbs / abs(v)) : 1 }
         let penalties = shifts.map { $0.l1Penalty(layerCount: layerCount) }
-        var loss = (lcor * Tensor(eta, shape: [k])).sum()
-        for p in penalties { loss = loss + p * Float(hyperparameters.lambda) }
-        return (loss, values, penalties.map { Double($0.item) })
+        // Separate: each concept's own penalty. Joint (SRS-ME†): λ |Σ_j dW_j|₁ on the summed shift.
+        let penalty = variant == .joint && shifts.count > 1
+            ? TrainableShift.l1Penalty(ofSum: shifts, layerCount: layerCount)
+            : penalties.dropFirst().reduce(penalties[0], +)
+        let loss = (lcor * Tensor(eta, shape: [k])).sum() + penalty * Float(hyperparameters.lambda)
+        return (loss, values, GradMode.withNoGrad { penalties.map { Double($0.item) } })
     }
 
     private func makeShift(job: ConceptJob, trained: TrainableShift, variant: ErasureVariant, rule: MomentumStopRule,

@@ -43,23 +43,31 @@ public final class TrainableShift {
 
     /// L1 of every dW_l (key and value of a layer summed), averaged over the M layers (method.md §2).
     // -> []
-    public func l1Penalty(layerCount: Int) -> Tensor {
+    public func l1Penalty(layerCount: Int) -> Tensor { TrainableShift.l1Penalty(ofSum: [self], layerCount: layerCount) }
+
+    /// (1/M) Σ_l |Σ_k dW_k,l|₁: the L1 penalty of the joint variant on the summed shift. All shifts
+    /// must have been made for the same projections (they are, within one training run).
+    public static func l1Penalty(ofSum shifts: [TrainableShift], layerCount: Int) -> Tensor {
         var total: Tensor?
-        for (_, p) in parameters {
-            let dw = basis.map { Tensor.matmul(p, $0) * beta } ?? p
-            let l1 = dw.abs().sum()
+        for i in shifts[0].parameters.indices {
+            var sum: Tensor?
+            for s in shifts {
+                let dw = s.weightDelta(s.parameters[i].1)
+                sum = sum.map { $0 + dw } ?? dw
+            }
+            let l1 = sum!.abs().sum()
             total = total.map { $0 + l1 } ?? l1
         }
         return (total ?? Tensor(scalar: 0)) * (1 / Float(max(layerCount, 1)))
     }
 
+    /// dW for one trainable tensor: β A S (or the dense delta itself). [d_out, d_in]
+    func weightDelta(_ p: Tensor) -> Tensor { basis.map { Tensor.matmul(p, $0) * beta } ?? p }
+
     /// |dW_l|_F, the largest over layers (for the leak bound σ_cut · |dW|).
     func largestShiftNorm() -> Double {
         GradMode.withNoGrad {
-            parameters.map { _, p -> Double in
-                let dw = basis.map { Tensor.matmul(p, $0) * beta } ?? p
-                return Double(dw.square().sum().item).squareRoot()
-            }.max() ?? 0
+            parameters.map { Double(weightDelta($0.1).square().sum().item).squareRoot() }.max() ?? 0
         }
     }
 }
