@@ -161,32 +161,21 @@ extension Tensor {
         } else {
             result.append(nil)
         }
-        var k = 1
-        if weight != nil {
-            if needs[k] {
-                var acc = [Double](repeating: 0, count: channels)
-                for rc in 0..<(rows * channels) {
-                    var s = 0.0
-                    let base = rc * spatial
-                    for j in 0..<spatial { s += Double(gp[base + j]) * Double(hp[base + j]) }
-                    acc[rc % channels] += s
-                }
-                result.append(Tensor(acc.map { Float($0) }, shape: [channels]))
-            } else { result.append(nil) }
-            k += 1
+        // dweight[c] = Σ g·xhat and dbias[c] = Σ g over the rows and positions of channel c, in one pass.
+        let wantWeight = weight != nil && needs[1], wantBias = bias != nil && needs[weight != nil ? 2 : 1]
+        var dWeight = [Double](repeating: 0, count: wantWeight ? channels : 0)
+        var dBias = [Double](repeating: 0, count: wantBias ? channels : 0)
+        if wantWeight || wantBias {
+            for rc in 0..<(rows * channels) {
+                var sgh = 0.0, sg = 0.0
+                let base = rc * spatial
+                for j in 0..<spatial { sgh += Double(gp[base + j]) * Double(hp[base + j]); sg += Double(gp[base + j]) }
+                if wantWeight { dWeight[rc % channels] += sgh }
+                if wantBias { dBias[rc % channels] += sg }
+            }
         }
-        if bias != nil {
-            if needs[k] {
-                var acc = [Double](repeating: 0, count: channels)
-                for rc in 0..<(rows * channels) {
-                    var s = 0.0
-                    let base = rc * spatial
-                    for j in 0..<spatial { s += Double(gp[base + j]) }
-                    acc[rc % channels] += s
-                }
-                result.append(Tensor(acc.map { Float($0) }, shape: [channels]))
-            } else { result.append(nil) }
-        }
+        if weight != nil { result.append(wantWeight ? Tensor(dWeight.map { Float($0) }, shape: [channels]) : nil) }
+        if bias != nil { result.append(wantBias ? Tensor(dBias.map { Float($0) }, shape: [channels]) : nil) }
         return result
     }
 }
