@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "CLIP", targets: ["CLIP"]),
         .library(name: "Diffusion", targets: ["Diffusion"]),
         .library(name: "ConceptErasure", targets: ["ConceptErasure"]),
+        .library(name: "ErasureEvaluation", targets: ["ErasureEvaluation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,11 +36,13 @@ let package = Package(
         .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"]),
         .target(name: "ConceptErasure", dependencies: ["Diffusion"]),
         // Procedural shapes data set, its tokenizer vocabulary and attribute classifier (toy model, issue 5).
-        .target(name: "Toy", dependencies: ["NeuralNet", "ImageIO"], resources: [.copy("Resources")]),
+        .target(name: "Toy", dependencies: ["NeuralNet", "ImageIO", "CLIP", "Diffusion"], resources: [.copy("Resources")]),
+        // The paper's evaluation protocol on the toy testbed (classifier accuracy, pixel metrics, Fréchet distance) and the demo.
+        .target(name: "ErasureEvaluation", dependencies: ["ConceptErasure", "Toy"]),
         .executableTarget(
             name: "SepMECLI",
             dependencies: [
-                "TensorEngine", "SafeTensors", "NeuralNet", "CLIP", "Diffusion", "ConceptErasure", "Toy",
+                "TensorEngine", "SafeTensors", "NeuralNet", "CLIP", "Diffusion", "ConceptErasure", "Toy", "ErasureEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -54,6 +57,7 @@ let package = Package(
         .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "SepMECLITests", dependencies: ["SepMECLI", "TestSupport"]),
         .testTarget(name: "ToyTests", dependencies: ["Toy", "CLIP", "TestSupport"], resources: [.copy("Resources")]),
+        .testTarget(name: "ErasureEvaluationTests", dependencies: ["ErasureEvaluation", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")]),
     ],
     swiftLanguageModes: [.v5]

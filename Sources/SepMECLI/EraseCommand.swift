@@ -47,51 +47,31 @@ struct EraseCommand: ParsableCommand {
         h.generationGuidance = generationGuidance
         h.seed = seed
         try h.validate()
-        let outDir = URL(fileURLWithPath: output)
         let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }
         let pipeline = try ModelLoading.pipeline(model, quiet: quiet)
-        let eraser = try ConceptEraser(pipeline: pipeline, hyperparameters: h)
+        var request = ErasureRequest(concepts: concept, output: URL(fileURLWithPath: output))
+        request.protected = protect
+        request.decoupleFrom = existing
+        request.variant = variantValue
+        request.hyperparameters = h
+        request.imagesFolder = imagesFolder.map { URL(fileURLWithPath: $0) }
+        request.resume = resume
         let log = ProgressBar("erase", quiet: quiet)
-        Interrupt.install()
-        eraser.shouldStop = { Interrupt.requested }
-        eraser.checkpointDirectory = outDir
-        eraser.resume = resume
-        let decouplings: [ConceptDecoupling?] = variantValue == .full ? concept.map { _ in nil }
-            : try eraser.decouple(concepts: concept, protected: protect, alsoDecoupleFrom: existing.map(\.name))
-        for (c, d) in zip(concept, decouplings) {
-            if let r = d?.report {
-                log.message(String(format: "%@: null space dimension %d of %d (rank %d of %d rows), largest discarded sigma %.3g, reach %.3f",
-                                   c, r.dimension, eraser.projections.textWidth, r.rank, r.rows, r.largestDiscardedSingularValue, d!.conceptReach))
-            }
+        var imageBars: [String: ProgressBar] = [:], bars: [String: ProgressBar] = [:]
+        var observer = ErasureRequest.Observer()
+        observer.message = { log.message($0) }
+        observer.images = { c, done, total in
+            let bar = imageBars[c] ?? ProgressBar("images for '\(c)'", quiet: quiet)
+            imageBars[c] = bar
+            bar.update(done, total)
         }
-        // Everything is checked; only now does anything get written.
-        do { try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true) } catch {
-            throw ValidationError("--output \(output): cannot create the folder (\(error.localizedDescription))")
-        }
-        guard FileManager.default.isWritableFile(atPath: outDir.path) else {
-            throw ValidationError("--output \(output) is not writable")
-        }
-        let cache = outDir.appendingPathComponent(".sepme-cache")
-        var jobs: [ConceptEraser.ConceptJob] = []
-        for (c, d) in zip(concept, decouplings) {
-            let bar = ProgressBar("images for '\(c)'", quiet: quiet)
-            let latents = try imagesFolder.map { try TrainingLatents.fromImages(folder: URL(fileURLWithPath: $0), pipeline: pipeline) }
-                ?? TrainingLatents.generated(pipeline: pipeline, prompt: c, count: images, hyperparameters: h,
-                                             fingerprint: eraser.fingerprint, cacheDirectory: cache) { bar.update($0, $1) }
-            jobs.append(.init(name: c, decoupling: d, latents: latents))
-        }
-        var bars: [String: ProgressBar] = [:]
-        eraser.progress = { name, it, loss, m in
+        observer.iteration = { name, it, loss, m in
             let bar = bars[name] ?? ProgressBar("unlearning '\(name)'", quiet: quiet)
             bars[name] = bar
             bar.update(it, h.maxIterations, suffix: String(format: "loss %.3g momentum %.3g", loss, m ?? .nan))
         }
-        let shifts = try eraser.train(jobs, variant: variantValue, protected: protect, decoupledFrom: existing.map(\.name))
-        if !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
-        for s in shifts {
-            let path = outDir.appendingPathComponent("\(ConceptShift.slug(s.name)).sepme.safetensors").path
-            try s.write(to: path)
-            log.message("wrote \(path) (\(s.metadata.training.iterations) iterations, \(s.metadata.training.stopReason))")
-        }
+        Interrupt.install()
+        observer.shouldStop = { Interrupt.requested }
+        try request.run(pipeline: pipeline, observer: observer)
     }
 }

@@ -9,6 +9,6 @@ struct SepME: ParsableCommand {
         version: SepMEInfo.version,
         subcommands: [GenerateCommand.self, EraseCommand.self, ApplyCommand.self, InspectCommand.self,
                       ExportLoRACommand.self, BenchCommand.self, ToyVocabCommand.self, ToySamplesCommand.self,
-                      TrainClassifierCommand.self]
+                      TrainClassifierCommand.self, TrainToyCommand.self, EvalCommand.self, DemoCommand.self]
     )
 }

@@ -93,6 +93,13 @@ public final class ToyClassifier: Module {
     /// Predicted labels per head (watermark: 1 = the logo).
     public struct Predictions: Equatable, Sendable {
         public let shape: [Int], colour: [Int], style: [Int], watermark: [Int]
+
+        public init(shape: [Int], colour: [Int], style: [Int], watermark: [Int]) {
+            self.shape = shape
+            self.colour = colour
+            self.style = style
+            self.watermark = watermark
+        }
     }
 
     /// Arg-max labels, without gradients.

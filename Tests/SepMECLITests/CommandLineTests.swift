@@ -19,7 +19,10 @@ final class CommandLineTests: XCTestCase {
 
     struct Result { let status: Int32; let stdout: String; let stderr: String }
 
-    func run(_ args: [String]) throws -> Result {
+    func run(_ args: [String]) throws -> Result { try Self.run(args) }
+
+    /// Runs the built executable and collects its exit status and output.
+    static func run(_ args: [String]) throws -> Result {
         let p = Process()
         p.executableURL = Self.executable
         p.arguments = args

@@ -1,0 +1,66 @@
+import ConceptErasure
+import Diffusion
+import Foundation
+import Toy
+
+/// `sepme demo`: the whole claim of the method on the embedded model, as a timeline (method.md §5):
+/// erase a style and a colour with the `separate` variant and the watermark protected, restore the
+/// colour, and evaluate the three states (original, erased, restored) against the original model.
+public struct ErasureDemo {
+    /// Concept prompts erased in the first event; `restore` must be one of them.
+    public var erase = ["a striped square", "a red circle"]
+    public var restore = "a red circle"
+    public var protected = [ToyConcepts.watermarkPrompt]
+    /// Never-erased prompts that show what an erasure leaves alone.
+    public var regular = ["a blue star", "a green triangle", "a dotted heart", "an outlined cross", "a yellow square"]
+    public var hyperparameters: ErasureHyperparameters = {
+        var h = ErasureHyperparameters()
+        h.images = 8
+        h.maxIterations = 200
+        h.beta = 1e-2
+        h.generationSteps = 20
+        h.generationGuidance = 4
+        return h
+    }()
+    public var evaluation = ConceptEvaluator.Settings()
+
+    public init() {
+        evaluation.imagesPerPrompt = 16
+    }
+
+    /// Every evaluated prompt, in report order: erased, regular, protected, blank.
+    public var prompts: [String] { erase + regular + protected + [""] }
+
+    public func validate() throws {
+        guard !erase.isEmpty else { throw EvaluationError.invalidArgument("the demo needs at least one concept to erase") }
+        guard erase.contains(restore) else { throw EvaluationError.invalidArgument("the restored concept '\(restore)' is not among the erased ones") }
+        for p in prompts { _ = try EvaluationPrompt(p) }
+        try hyperparameters.validate()
+    }
+
+    /// Runs the timeline; shift files go to `output/shifts`, the report to `output`.
+    public func run(pipeline: StableDiffusionPipeline, classifier: ToyClassifier, modelName: String, output: URL,
+                    observer: ErasureRequest.Observer, evaluationProgress: ((String, Int, Int) -> Void)?) throws -> EvaluationReport {
+        try validate()
+        let evaluator = try ConceptEvaluator(pipeline: pipeline, classifier: classifier, settings: evaluation, modelName: modelName)
+        evaluator.progress = evaluationProgress
+        evaluator.shouldStop = observer.shouldStop
+        // Check the report folder before the long work starts.
+        let fm = FileManager.default
+        do { try fm.createDirectory(at: output, withIntermediateDirectories: true) } catch {
+            throw EvaluationError.notWritable(output.path, reason: error.localizedDescription)
+        }
+        guard fm.isWritableFile(atPath: output.path) else { throw EvaluationError.notWritable(output.path, reason: "permission denied") }
+
+        var request = ErasureRequest(concepts: erase, output: output.appendingPathComponent("shifts"))
+        request.protected = protected
+        request.variant = .separate
+        request.hyperparameters = hyperparameters
+        let paths = try request.run(pipeline: pipeline, observer: observer)
+        let shifts = try paths.map { try ConceptShift.read(path: $0) }
+        let kept = shifts.filter { $0.name != restore }, restored = shifts.filter { $0.name == restore }
+        let (report, images) = try evaluator.evaluate(prompts: prompts, shifts: kept, restore: restored)
+        try ConceptEvaluator.write(report, images: images, to: output)
+        return report
+    }
+}

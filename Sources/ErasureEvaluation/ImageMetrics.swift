@@ -1,0 +1,54 @@
+import Foundation
+import ImageIO
+
+/// Per-image comparisons between an edited model's picture and the original model's picture for
+/// the same prompt and seed.
+public enum ImageMetrics {
+    /// Mean |a − b| over all pixels and channels, in units of the full 8-bit range ([0, 1]).
+    public static func meanAbsoluteDifference(_ a: RGBImage, _ b: RGBImage) -> Double {
+        precondition(a.width == b.width && a.height == b.height, "images of different sizes")
+        var total = 0
+        for i in a.pixels.indices { total += abs(Int(a.pixels[i]) - Int(b.pixels[i])) }
+        return Double(total) / Double(max(1, a.pixels.count)) / 255
+    }
+
+    /// Structural similarity (Wang, Bovik, Sheikh, Simoncelli 2004, eq. 13) with their standard
+    /// settings: 11×11 Gaussian window of σ 1.5, K1 0.01, K2 0.03, L 255, computed per channel over
+    /// the valid window positions and averaged (skimage `structural_similarity(..., gaussian_weights=True,
+    /// channel_axis=-1)` without its edge padding). Images smaller than the window use a window of
+    /// their smaller side. 1 means identical.
+    public static func ssim(_ a: RGBImage, _ b: RGBImage) -> Double {
+        precondition(a.width == b.width && a.height == b.height, "images of different sizes")
+        let w = a.width, h = a.height
+        let size = min(11, w, h), radius = size / 2
+        let sigma = 1.5
+        var kernel = (0..<size).map { i -> Double in let x = Double(i - radius); return exp(-x * x / (2 * sigma * sigma)) }
+        let ksum = kernel.reduce(0, +)
+        kernel = kernel.map { $0 / ksum }
+        let c1 = (0.01 * 255) * (0.01 * 255), c2 = (0.03 * 255) * (0.03 * 255)
+        var total = 0.0, count = 0
+        for c in 0..<3 {
+            for y0 in 0...(h - size) {
+                for x0 in 0...(w - size) {
+                    var ma = 0.0, mb = 0.0, aa = 0.0, bb = 0.0, ab = 0.0
+                    for dy in 0..<size {
+                        for dx in 0..<size {
+                            let weight = kernel[dy] * kernel[dx]
+                            let i = ((y0 + dy) * w + x0 + dx) * 3 + c
+                            let va = Double(a.pixels[i]), vb = Double(b.pixels[i])
+                            ma += weight * va; mb += weight * vb
+                            aa += weight * va * va; bb += weight * vb * vb; ab += weight * va * vb
+                        }
+                    }
+                    let varA = aa - ma * ma, varB = bb - mb * mb, cov = ab - ma * mb
+                    total += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (varA + varB + c2))
+                    count += 1
+                }
+            }
+        }
+        return total / Double(count)
+    }
+
+    /// True when every 8-bit value agrees.
+    public static func identical(_ a: RGBImage, _ b: RGBImage) -> Bool { a == b }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import ConceptErasure
+import ErasureEvaluation
+import Foundation
+import Toy
+
+/// `sepme demo`: erase a style and a colour from the embedded model, restore the colour, evaluate.
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "On the embedded toy model: erase \"striped\" and \"red\" (separate variant, watermark protected), restore \"red\", evaluate the three states.")
+
+    @Option(help: "Output folder (shift files under shifts/, report.json, report.md, grid.png).") var output: String = "demo-output"
+    @Option(help: "Model: a diffusers folder (default: the embedded toy model).") var model: String?
+    @Option(help: "Images (seeds) per prompt in the evaluation.") var seeds: Int = 16
+    @Option(help: "Maximum unlearning iterations per concept.") var maxIterations: Int = 200
+    @Option(help: "Training images generated per concept.") var images: Int = 8
+    @Option(help: "Sampling steps (evaluation and training images).") var steps: Int = 20
+    @Option(help: "Classifier-free guidance scale (evaluation and training images).") var guidance: Float = 4
+    @Flag(help: "No progress output.") var quiet = false
+
+    func validate() throws {
+        guard seeds >= 2 else { throw ValidationError("--seeds must be at least 2, got \(seeds)") }
+        guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
+        guard images >= 1 else { throw ValidationError("--images must be at least 1, got \(images)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+    }
+
+    func run() throws {
+        let out = URL(fileURLWithPath: output)
+        let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
+        let pipeline = try ModelLoading.pipeline(modelPath, quiet: quiet)
+        let classifier = try ToyClassifier.bundled()
+        try ToyCommandSupport.checkWritable(out)
+        var demo = ErasureDemo()
+        demo.evaluation.imagesPerPrompt = seeds
+        demo.evaluation.steps = steps
+        demo.evaluation.guidance = guidance
+        demo.hyperparameters.maxIterations = maxIterations
+        demo.hyperparameters.images = images
+        demo.hyperparameters.generationSteps = steps
+        demo.hyperparameters.generationGuidance = Double(guidance)
+        let log = ProgressBar("demo", quiet: quiet)
+        var observer = ErasureRequest.Observer()
+        observer.message = { log.message($0) }
+        var bars: [String: ProgressBar] = [:]
+        observer.images = { c, done, total in
+            let bar = bars["img " + c] ?? ProgressBar("images for '\(c)'", quiet: quiet)
+            bars["img " + c] = bar
+            bar.update(done, total)
+        }
+        observer.iteration = { c, it, loss, m in
+            let bar = bars[c] ?? ProgressBar("unlearning '\(c)'", quiet: quiet)
+            bars[c] = bar
+            bar.update(it, demo.hyperparameters.maxIterations, suffix: String(format: "loss %.3g momentum %.3g", loss, m ?? .nan))
+        }
+        Interrupt.install()
+        observer.shouldStop = { Interrupt.requested }
+        let evalBars = ToyCommandSupport.EvaluationBars(quiet: quiet)
+        let report = try demo.run(pipeline: pipeline, classifier: classifier, modelName: modelPath,
+                                  output: out, observer: observer, evaluationProgress: evalBars.update)
+        print(report.markdown(grid: out.appendingPathComponent("grid.png").path))
+        print("wrote \(out.appendingPathComponent("report.json").path), report.md, grid.png and shifts/")
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import ConceptErasure
+import ErasureEvaluation
+import Foundation
+import Toy
+
+/// `sepme eval`: erasure efficacy and preservation numbers for shifts on the toy testbed.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate shifts: classifier accuracy, pixel difference, SSIM, Fréchet distance and 8-bit identity per prompt and state.",
+        discussion: "States: original (no shifts), erased (--shift and --restore files applied), restored (--restore files removed again).")
+
+    @Option(help: "Model: a diffusers folder (default: the embedded toy model).") var model: String?
+    @Option(help: "A shift that stays applied (repeatable).") var shift: [String] = []
+    @Option(help: "A shift that is erased and then restored, i.e. removed again (repeatable).") var restore: [String] = []
+    @Option(parsing: .upToNextOption, help: "Prompts to evaluate; each must name a toy shape, colour or style, or be the watermark prompt or \"\".")
+    var concepts: [String] = []
+    @Option(help: "Images (seeds) per prompt.") var seeds: Int = 32
+    @Option(help: "Seed of the first image (diffusers: one generator for a prompt's whole batch).") var seed: UInt64 = 0
+    @Option(help: "Sampling steps.") var steps: Int = 20
+    @Option(help: "Classifier-free guidance scale.") var guidance: Float = 4
+    @Option(help: "ddim, ddpm or pndm (default: the model folder's).") var scheduler: String?
+    @Option(help: "Classifier file (default: the bundled toy classifier).") var classifier: String?
+    @Option(help: "Output folder for report.json, report.md and grid.png.") var output: String = "eval-report"
+    @Flag(help: "Apply shifts made for another base model.") var force = false
+    @Flag(help: "No progress output.") var quiet = false
+
+    func validate() throws {
+        guard !concepts.isEmpty else { throw ValidationError("--concepts: give at least one prompt to evaluate") }
+        guard seeds >= 2 else { throw ValidationError("--seeds must be at least 2, got \(seeds)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        for c in concepts { do { _ = try EvaluationPrompt(c) } catch { throw ValidationError("--concepts: \(error)") } }
+    }
+
+    func run() throws {
+        let out = URL(fileURLWithPath: output)
+        let shifts = try shift.map { try ConceptShift.read(path: $0) }
+        let restored = try restore.map { try ConceptShift.read(path: $0) }
+        let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
+        let pipeline = try ModelLoading.pipeline(modelPath, quiet: quiet)
+        // Refuse shifts of another base model before any image is generated.
+        try ShiftInstaller.install(shifts + restored, on: pipeline, force: force)
+        try ShiftInstaller.install([], on: pipeline, force: true)
+        let scorer = try classifier.map { try ToyClassifier.load(path: $0) } ?? ToyClassifier.bundled()
+        var settings = ConceptEvaluator.Settings()
+        settings.imagesPerPrompt = seeds
+        settings.seed = seed
+        settings.steps = steps
+        settings.guidance = guidance
+        settings.scheduler = scheduler
+        settings.force = force
+        try ToyCommandSupport.checkWritable(out)
+        let evaluator = try ConceptEvaluator(pipeline: pipeline, classifier: scorer, settings: settings, modelName: modelPath)
+        let bars = ToyCommandSupport.EvaluationBars(quiet: quiet)
+        evaluator.progress = bars.update
+        Interrupt.install()
+        evaluator.shouldStop = { Interrupt.requested }
+        let (report, images) = try evaluator.evaluate(prompts: concepts, shifts: shifts, restore: restored)
+        try ConceptEvaluator.write(report, images: images, to: out)
+        print(report.markdown(grid: out.appendingPathComponent("grid.png").path))
+    }
+}

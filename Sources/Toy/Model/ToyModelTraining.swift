@@ -1,0 +1,151 @@
+import CLIP
+import Diffusion
+import Foundation
+import NeuralNet
+import SafeTensors
+import TensorEngine
+
+/// Trains the embedded default model from scratch: text encoder and pixel-space UNet together, on
+/// the endless procedural data set, with the DDPM objective ‖ε − ε_θ(x_t, t, E(caption))‖²
+/// (Ho et al. 2020, eq. 14) and classifier-free-guidance caption dropout (Ho & Salimans 2022).
+/// The exported weights are an exponential moving average of the trained ones.
+public final class ToyModelTraining {
+    public struct Settings: Codable, Equatable, Sendable {
+        public var steps = 12000
+        public var batchSize = 32
+        /// Peak Adam learning rate, after a linear warm-up, then a cosine decay to 10 %.
+        public var learningRate: Float = 1e-3
+        public var warmupSteps = 200
+        /// Probability that a caption is replaced by "" (the unconditional prompt for guidance).
+        public var captionDropout: Double = 0.1
+        /// EMA decay (the warm-up form min(decay, (1+n)/(10+n)) is used early on).
+        public var emaDecay: Float = 0.999
+        public var seed: UInt64 = 0
+        public var architecture = ToyModelArchitecture()
+        public init() {}
+    }
+
+    public let settings: Settings
+    public let tokenizer: CLIPTokenizer
+    public let textEncoder: CLIPTextModel
+    public let unet: UNet2DConditionModel
+    public let schedule: NoiseSchedule
+    public private(set) var step = 0
+    let optimizer: Adam
+    let parameters: [(String, Tensor)]
+    var ema: [Tensor]
+    let dataset: ToyDataset
+
+    public init(settings: Settings) throws {
+        self.settings = settings
+        guard let folder = ToyVocabulary.bundledFolder else { throw ToyError("the bundled toy tokenizer is missing") }
+        tokenizer = try CLIPTokenizer(folder: folder)
+        (textEncoder, unet) = try settings.architecture.makeModels(seed: settings.seed)
+        schedule = NoiseSchedule(try settings.architecture.schedulerConfiguration)
+        parameters = textEncoder.namedParameters().map { ("text_encoder." + $0.0, $0.1) }
+            + unet.namedParameters().map { ("unet." + $0.0, $0.1) }
+        textEncoder.setRequiresGrad(true)
+        unet.setRequiresGrad(true)
+        optimizer = Adam(parameters: parameters.map(\.1), learningRate: settings.learningRate)
+        ema = parameters.map { $0.1.copy() }
+        dataset = ToyDataset(seed: settings.seed)
+    }
+
+    /// The learning rate at (0-based) step `step`.
+    public static func learningRate(step: Int, settings: Settings) -> Float {
+        if step < settings.warmupSteps { return settings.learningRate * Float(step + 1) / Float(settings.warmupSteps) }
+        let t = Double(step - settings.warmupSteps) / Double(max(1, settings.steps - settings.warmupSteps))
+        return settings.learningRate * Float(0.1 + 0.9 * 0.5 * (1 + cos(Double.pi * min(1, t))))
+    }
+
+    /// One optimisation step on batch number `step`; returns the loss.
+    @discardableResult
+    public func trainStep() -> Float {
+        let b = settings.batchSize
+        let batch = dataset.batch(start: step * b, count: b)
+        // Per-step randomness from (seed, step), so a resumed run draws exactly what it would have.
+        var g = PyTorchGenerator(seed: (settings.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step)) & 0xFFFF_FFFF_FFFF)
+        let drop = Tensor.rand([b], generator: &g)
+        let captions = batch.samples.enumerated().map { i, s in Double(drop.pointer[i]) < settings.captionDropout ? "" : s.caption }
+        let timesteps = ((try? g.randint(low: 0, high: Int64(schedule.alphasCumprod.count), count: b)) ?? []).map { Int($0) }
+        let noise = Tensor.randn(batch.images.shape, generator: &g)
+        let xt = GradMode.withNoGrad { schedule.addNoise(batch.images, noise: noise, timesteps: timesteps) }
+
+        optimizer.learningRate = Self.learningRate(step: step, settings: settings)
+        optimizer.zeroGrad()
+        let context = textEncoder(captions.map { tokenizer.encode($0) }).lastHiddenState  // [B, L, d]
+        let predicted = unet(xt, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)  // [B, 3, 32, 32]
+        let diff = predicted - noise
+        let loss = (diff * diff).mean()
+        loss.backward()
+        optimizer.update()
+        updateEMA()
+        step += 1
+        return loss.item
+    }
+
+    func updateEMA() {
+        let n = Float(optimizer.step)
+        let d = min(settings.emaDecay, (1 + n) / (10 + n))
+        for (i, (_, p)) in parameters.enumerated() {
+            let e = ema[i].pointer, q = p.pointer
+            for j in 0..<p.count { e[j] = d * e[j] + (1 - d) * q[j] }
+        }
+    }
+
+    // MARK: Checkpoints
+
+    /// Everything needed to continue: step, weights, EMA weights and Adam moments (one safetensors file).
+    public func saveCheckpoint(path: String) throws {
+        var w = SafeTensorsWriter()
+        let adam = optimizer.state
+        for (i, (key, p)) in parameters.enumerated() {
+            try w.add("param." + key, shape: p.shape, floats: p.scalars)
+            try w.add("ema." + key, shape: p.shape, floats: ema[i].scalars)
+            try w.add("adam_m." + key, shape: p.shape, floats: adam.m[i].scalars)
+            try w.add("adam_v." + key, shape: p.shape, floats: adam.v[i].scalars)
+        }
+        let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
+        try w.write(to: path, metadata: ["step": String(step), "adam_step": String(adam.step), "settings": json])
+    }
+
+    /// Restores a checkpoint written by `saveCheckpoint` with the same settings.
+    public func loadCheckpoint(path: String) throws {
+        let file = try SafeTensorsFile(path: path)
+        guard let json = file.metadata["settings"],
+              let saved = try? JSONDecoder().decode(Settings.self, from: Data(json.utf8)) else {
+            throw ToyError("\(path): not a train-toy checkpoint (metadata 'settings' missing or invalid)")
+        }
+        guard saved.architecture == settings.architecture, saved.seed == settings.seed, saved.batchSize == settings.batchSize else {
+            throw ToyError("\(path): the checkpoint was made with other settings (architecture, seed or batch size differ)")
+        }
+        guard let s = file.metadata["step"].flatMap(Int.init), let a = file.metadata["adam_step"].flatMap(Int.init) else {
+            throw ToyError("\(path): metadata 'step' missing")
+        }
+        var m: [Tensor] = [], v: [Tensor] = []
+        for (i, (key, p)) in parameters.enumerated() {
+            try file.copyFloats("param." + key, into: p.pointer, count: p.count)
+            try file.copyFloats("ema." + key, into: ema[i].pointer, count: p.count)
+            let mi = Tensor(zeros: p.shape), vi = Tensor(zeros: p.shape)
+            try file.copyFloats("adam_m." + key, into: mi.pointer, count: p.count)
+            try file.copyFloats("adam_v." + key, into: vi.pointer, count: p.count)
+            m.append(mi); v.append(vi)
+        }
+        try optimizer.restore(step: a, m: m, v: v)
+        step = s
+    }
+
+    /// Copies of the models holding the EMA weights (what gets exported and evaluated).
+    public func emaModels() throws -> (text: CLIPTextModel, unet: UNet2DConditionModel) {
+        let text = CLIPTextModel(configuration: settings.architecture.textConfiguration)
+        let unet = try UNet2DConditionModel(configuration: settings.architecture.unetConfiguration, source: "toy architecture")
+        let byKey = Dictionary(uniqueKeysWithValues: parameters.enumerated().map { ($0.element.0, ema[$0.offset]) })
+        for (prefix, module) in [("text_encoder.", text as Module), ("unet.", unet as Module)] {
+            for (key, p) in module.namedParameters() {
+                guard let e = byKey[prefix + key] else { throw ToyError("EMA weights have no \(prefix + key)") }
+                p.pointer.update(from: e.pointer, count: p.count)
+            }
+        }
+        return (text, unet)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import XCTest
+
+/// `sepme eval` and `sepme demo` on the embedded toy model: a shortened demo end to end (the method's
+/// invariants read from its report.json), and bad input that must fail with a named error.
+final class ToyCommandLineTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-toy-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    func run(_ args: [String]) throws -> CommandLineTests.Result {
+        try CommandLineTests.run(args)
+    }
+
+    func assertFails(_ args: [String], mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try run(args)
+        XCTAssertNotEqual(r.status, 0, "expected failure: \(args)", file: file, line: line)
+        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+        XCTAssertEqual(errorLines.count, 1, "one error line expected, got: \(r.stderr)", file: file, line: line)
+        for n in needles { XCTAssertTrue(r.stderr.contains(n), "error should mention '\(n)': \(r.stderr)", file: file, line: line) }
+    }
+
+    func testShortenedDemoEndToEnd() throws {
+        let out = scratch.appendingPathComponent("demo")
+        let r = try run(["demo", "--output", out.path, "--seeds", "3", "--max-iterations", "12", "--images", "2", "--steps", "6", "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for f in ["report.json", "report.md", "grid.png", "shifts/a-striped-square.sepme.safetensors", "shifts/a-red-circle.sepme.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
+        }
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as? [String: Any])
+        let states = try XCTUnwrap(json["states"] as? [[String: Any]])
+        XCTAssertEqual(states.map { $0["name"] as? String }, ["original", "erased", "restored"])
+        func row(_ state: Int, _ prompt: String) throws -> [String: Any] {
+            let concepts = try XCTUnwrap(states[state]["concepts"] as? [[String: Any]])
+            return try XCTUnwrap(concepts.first { $0["prompt"] as? String == prompt }, "no row for '\(prompt)'")
+        }
+        for s in 0..<3 {
+            for c in try XCTUnwrap(states[s]["concepts"] as? [[String: Any]]) {
+                for key in ["accuracy", "accuracy_original"] {
+                    let v = try XCTUnwrap(c[key] as? Double)
+                    XCTAssertTrue((0...1).contains(v), "\(key) \(v)")
+                }
+                XCTAssertTrue(["erased", "restored", "regular", "protected"].contains(c["group"] as? String ?? ""))
+            }
+        }
+        // The original state compares the model with itself.
+        XCTAssertEqual(try row(0, "a red circle")["identical_8bit"] as? Bool, true)
+        // Erased state: both concepts erased, watermark and blank untouched bit for bit (method.md §1).
+        XCTAssertEqual(try row(1, "a red circle")["group"] as? String, "erased")
+        XCTAssertEqual(try row(1, "a striped square")["group"] as? String, "erased")
+        XCTAssertEqual(try row(1, "zq watermark")["group"] as? String, "protected")
+        XCTAssertEqual(try row(1, "zq watermark")["identical_8bit"] as? Bool, true)
+        XCTAssertEqual(try row(1, "")["identical_8bit"] as? Bool, true)
+        XCTAssertEqual(try row(1, "a blue star")["group"] as? String, "regular")
+        // Restored state: "a red circle" is the original model's again, in 8 bits; striped stays erased.
+        XCTAssertEqual(try row(2, "a red circle")["group"] as? String, "restored")
+        XCTAssertEqual(try row(2, "a red circle")["identical_8bit"] as? Bool, true)
+        XCTAssertEqual(try row(2, "a striped square")["group"] as? String, "erased")
+        XCTAssertEqual(try row(2, "zq watermark")["identical_8bit"] as? Bool, true)
+        XCTAssertEqual(try row(2, "")["identical_8bit"] as? Bool, true)
+    }
+
+    func testEvalBadInput() throws {
+        try assertFails(["eval", "--concepts", "van gogh", "--output", scratch.appendingPathComponent("e1").path], mentions: ["van gogh"])
+        try assertFails(["eval", "--output", scratch.appendingPathComponent("e2").path], mentions: ["--concepts"])
+        let file = scratch.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        try assertFails(["eval", "--concepts", "a red circle", "--seeds", "2", "--steps", "1", "--output", file.appendingPathComponent("sub").path],
+                        mentions: [file.appendingPathComponent("sub").path])
+        try assertFails(["eval", "--concepts", "a red circle", "--shift", file.path, "--output", scratch.appendingPathComponent("e3").path],
+                        mentions: [file.path])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("e1").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("e3").path))
+    }
+
+    func testDemoBadInput() throws {
+        let file = scratch.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        try assertFails(["demo", "--output", file.appendingPathComponent("sub").path, "--seeds", "2"], mentions: [file.appendingPathComponent("sub").path])
+        try assertFails(["demo", "--seeds", "1", "--output", scratch.appendingPathComponent("d").path], mentions: ["--seeds"])
+        try assertFails(["demo", "--model", scratch.appendingPathComponent("nowhere").path, "--output", scratch.appendingPathComponent("d").path],
+                        mentions: ["nowhere"])
+    }
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Shows that the embedded toy model is an ordinary diffusers / transformers model.
+
+Loads MODEL/unet with diffusers' UNet2DConditionModel, MODEL/text_encoder with transformers'
+CLIPTextModel and MODEL/tokenizer with CLIPTokenizer (strictly: any missing or unexpected key is an
+error), runs a 10-step DDIM text-to-image loop with classifier-free guidance exactly as diffusers'
+StableDiffusionPipeline does (minus the VAE: the model works in pixel space), and compares the final
+latents with `sepme generate --latents-out` for the same prompt and seed.
+
+    scripts/.venv/bin/python scripts/check_toy_model.py Sources/Toy/Resources/toy-model --sepme .build/release/sepme
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import torch
+from diffusers import DDIMScheduler, UNet2DConditionModel
+from safetensors.torch import load_file
+from transformers import CLIPTextModel, CLIPTokenizer
+
+parser = argparse.ArgumentParser()
+parser.add_argument("model")
+parser.add_argument("--sepme", default=".build/release/sepme")
+parser.add_argument("--prompt", action="append", default=None)
+parser.add_argument("--seed", type=int, default=7)
+parser.add_argument("--steps", type=int, default=10)
+parser.add_argument("--guidance", type=float, default=4.0)
+parser.add_argument("--batch-size", type=int, default=2)
+args = parser.parse_args()
+prompts = args.prompt or ["a red circle", "a striped blue star", "zq watermark", ""]
+
+torch.set_num_threads(2)
+unet = UNet2DConditionModel.from_pretrained(os.path.join(args.model, "unet"), low_cpu_mem_usage=False).eval()
+text_encoder = CLIPTextModel.from_pretrained(os.path.join(args.model, "text_encoder")).eval()
+tokenizer = CLIPTokenizer.from_pretrained(os.path.join(args.model, "tokenizer"))
+scheduler = DDIMScheduler.from_pretrained(os.path.join(args.model, "scheduler"))
+print(f"loaded: UNet {sum(p.numel() for p in unet.parameters())} parameters, text encoder "
+      f"{sum(p.numel() for p in text_encoder.parameters())}, vocabulary {len(tokenizer)}")
+
+
+def embed(texts):
+    ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids
+    return text_encoder(ids)[0]
+
+
+worst = 0.0
+with torch.no_grad():
+    for prompt in prompts:
+        b = args.batch_size
+        cond = embed([prompt] * b)
+        uncond = embed([""] * b)
+        context = torch.cat([uncond, cond])
+        g = torch.Generator("cpu").manual_seed(args.seed)
+        size = unet.config.sample_size
+        latents = torch.randn((b, unet.config.in_channels, size, size), generator=g) * scheduler.init_noise_sigma
+        scheduler.set_timesteps(args.steps)
+        for t in scheduler.timesteps:
+            eps = unet(torch.cat([latents] * 2), t, encoder_hidden_states=context).sample
+            e_u, e_c = eps.chunk(2)
+            latents = scheduler.step(e_u + args.guidance * (e_c - e_u), t, latents).prev_sample
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "latents.safetensors")
+            subprocess.run([args.sepme, "generate", "--model", args.model, "--prompt", prompt, "--seed", str(args.seed),
+                            "--steps", str(args.steps), "--guidance", str(args.guidance), "--batch-size", str(b),
+                            "--output", os.path.join(d, "image.png"), "--latents-out", out, "--quiet"], check=True)
+            ours = load_file(out)["latents"]
+        err = (ours - latents).abs().max().item()
+        worst = max(worst, err)
+        print(f"{prompt!r:28} max |sepme - diffusers| = {err:.3g}")
+print(f"worst {worst:.3g}")
+sys.exit(0 if worst < 1e-3 else 1)
