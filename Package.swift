@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "SepMECLITests", dependencies: ["SepMECLI", "TestSupport"]),
-        .testTarget(name: "ToyTests", dependencies: ["Toy", "CLIP", "TestSupport"], resources: [.copy("Resources")]),
+        .testTarget(name: "ToyTests", dependencies: ["Toy", "CLIP", "Diffusion", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "ErasureEvaluationTests", dependencies: ["ErasureEvaluation", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")]),
     ],

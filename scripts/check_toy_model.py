@@ -32,8 +32,16 @@ args = parser.parse_args()
 prompts = args.prompt or ["a red circle", "a striped blue star", "zq watermark", ""]
 
 torch.set_num_threads(2)
-unet = UNet2DConditionModel.from_pretrained(os.path.join(args.model, "unet"), low_cpu_mem_usage=False).eval()
-text_encoder = CLIPTextModel.from_pretrained(os.path.join(args.model, "text_encoder")).eval()
+unet, unet_info = UNet2DConditionModel.from_pretrained(os.path.join(args.model, "unet"), low_cpu_mem_usage=False,
+                                                       output_loading_info=True)
+text_encoder, text_info = CLIPTextModel.from_pretrained(os.path.join(args.model, "text_encoder"), output_loading_info=True)
+unet, text_encoder = unet.eval(), text_encoder.eval()
+for name, info in [("unet", unet_info), ("text_encoder", text_info)]:
+    bad = {k: v for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys") and len(v)}
+    # transformers lists the non-persistent position_ids buffer for some versions; it is not a weight.
+    bad = {k: [x for x in v if not str(x).endswith("position_ids")] for k, v in bad.items()}
+    if any(bad.values()):
+        sys.exit(f"{name}: not a strict load: {bad}")
 tokenizer = CLIPTokenizer.from_pretrained(os.path.join(args.model, "tokenizer"))
 scheduler = DDIMScheduler.from_pretrained(os.path.join(args.model, "scheduler"))
 print(f"loaded: UNet {sum(p.numel() for p in unet.parameters())} parameters, text encoder "

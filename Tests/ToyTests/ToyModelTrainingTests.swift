@@ -1,0 +1,99 @@
+import Diffusion
+import Foundation
+import TensorEngine
+import XCTest
+@testable import Toy
+
+/// The embedded model's training loop on a miniature architecture: resuming from a checkpoint is
+/// exact, the exported folder is a strict diffusers folder with the EMA weights, the schedule is
+/// the documented one.
+final class ToyModelTrainingTests: XCTestCase {
+    static func tinySettings() -> ToyModelTraining.Settings {
+        var s = ToyModelTraining.Settings()
+        s.architecture.textWidth = 32
+        s.architecture.textLayers = 1
+        s.architecture.textHeads = 2
+        s.architecture.textIntermediate = 48
+        s.architecture.channels = [8, 16]
+        s.architecture.unetHeads = 2
+        s.architecture.normGroups = 4
+        s.batchSize = 2
+        s.steps = 10
+        s.warmupSteps = 2
+        s.seed = 5
+        return s
+    }
+
+    var scratch: URL!
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-toy-train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    func testResumeFromCheckpointIsExact() throws {
+        let settings = Self.tinySettings()
+        let straight = try ToyModelTraining(settings: settings)
+        let losses = (0..<3).map { _ in straight.trainStep() }
+        XCTAssertTrue(losses.allSatisfy(\.isFinite))
+
+        let first = try ToyModelTraining(settings: settings)
+        XCTAssertEqual(first.trainStep(), losses[0])
+        XCTAssertEqual(first.trainStep(), losses[1])
+        let checkpoint = scratch.appendingPathComponent("state.safetensors").path
+        try first.saveCheckpoint(path: checkpoint)
+        let resumed = try ToyModelTraining(settings: settings)
+        try resumed.loadCheckpoint(path: checkpoint)
+        XCTAssertEqual(resumed.step, 2)
+        XCTAssertEqual(resumed.trainStep(), losses[2])
+        for ((key, a), (_, b)) in zip(straight.parameters, resumed.parameters) {
+            XCTAssertEqual(a.scalars, b.scalars, key)
+        }
+        for (i, e) in straight.ema.enumerated() { XCTAssertEqual(e.scalars, resumed.ema[i].scalars) }
+
+        var other = settings
+        other.seed = 6
+        XCTAssertThrowsError(try ToyModelTraining(settings: other).loadCheckpoint(path: checkpoint)) { error in
+            XCTAssertTrue("\(error)".contains(checkpoint), "\(error)")
+        }
+    }
+
+    func testExportedFolderLoadsStrictlyWithTheEMAWeights() throws {
+        let settings = Self.tinySettings()
+        let trainer = try ToyModelTraining(settings: settings)
+        trainer.trainStep()
+        trainer.trainStep()
+        let (text, unet) = try trainer.emaModels()
+        // The EMA weights differ from the trained ones after an update, and are what gets exported.
+        XCTAssertNotEqual(unet.conv_in.weight.scalars, trainer.unet.conv_in.weight.scalars)
+        let folder = scratch.appendingPathComponent("model")
+        try ToyModelFolder.write(text: text, unet: unet, architecture: settings.architecture, to: folder, metadata: ["test": "1"])
+        let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: folder.path))
+        XCTAssertNil(pipeline.vae)
+        XCTAssertEqual(pipeline.defaultImageSize.height, ToyConcepts.imageSize)
+        let ids = [pipeline.tokenizer.encode("a striped red circle")]
+        XCTAssertEqual(ids[0].count, ToyVocabulary.maxLength)
+        let context = GradMode.withNoGrad { pipeline.textEncoder(ids).lastHiddenState }
+        XCTAssertEqual(context.scalars, GradMode.withNoGrad { text(ids).lastHiddenState }.scalars)
+        let x = Tensor.randn([1, 3, 32, 32], generator: &Self.generator)
+        let loaded = GradMode.withNoGrad { pipeline.unet(x, timesteps: [500], encoderHiddenStates: context) }
+        let inMemory = GradMode.withNoGrad { unet(x, timesteps: [500], encoderHiddenStates: context) }
+        XCTAssertEqual(loaded.scalars, inMemory.scalars)
+        // Writing again replaces the folder atomically; no temporary folder is left behind.
+        try ToyModelFolder.write(text: text, unet: unet, architecture: settings.architecture, to: folder, metadata: [:])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), ["model"])
+    }
+
+    nonisolated(unsafe) static var generator = PyTorchGenerator(seed: 3)
+
+    func testLearningRateSchedule() {
+        var s = ToyModelTraining.Settings()
+        s.steps = 1000
+        s.warmupSteps = 100
+        s.learningRate = 1e-3
+        XCTAssertEqual(ToyModelTraining.learningRate(step: 0, settings: s), 1e-5, accuracy: 1e-12)
+        XCTAssertEqual(ToyModelTraining.learningRate(step: 99, settings: s), 1e-3, accuracy: 1e-9)
+        XCTAssertEqual(ToyModelTraining.learningRate(step: 550, settings: s), 0.55e-3, accuracy: 1e-8)
+        XCTAssertEqual(ToyModelTraining.learningRate(step: 1000, settings: s), 1e-4, accuracy: 1e-9)
+    }
+}
