@@ -135,5 +135,25 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         return out
     }
 
+    /// One row per prompt, one accuracy column per state, and whether each later state's images
+    /// equal the original's in 8 bits (what `sepme demo` prints).
+    public func summaryTable() -> String {
+        guard let first = states.first else { return "" }
+        let later = states.dropFirst()
+        var out = "| prompt | group | " + states.map { "\($0.name) acc." }.joined(separator: " | ")
+        out += later.isEmpty ? " |\n" : " | " + later.map { "\($0.name) = original (8-bit)" }.joined(separator: " | ") + " |\n"
+        out += "|" + String(repeating: "---|", count: 2 + states.count + later.count) + "\n"
+        for (i, row) in first.concepts.enumerated() {
+            let groups = later.map { $0.concepts[i].group }
+            out += "| \(row.prompt.isEmpty ? "\"\" (blank)" : row.prompt) | \(groups.last ?? row.group) | "
+            out += states.map { pct($0.concepts[i].accuracy) }.joined(separator: " | ")
+            out += later.isEmpty ? " |\n" : " | " + later.map { s -> String in
+                let c = s.concepts[i]
+                return c.identical8bit ? "yes" : "no (\(c.identicalImages)/\(settings.imagesPerPrompt))"
+            }.joined(separator: " | ") + " |\n"
+        }
+        return out
+    }
+
     func pct(_ v: Double) -> String { String(format: "%.1f%%", v * 100) }
 }

@@ -27,6 +27,7 @@ struct DemoCommand: ParsableCommand {
     }
 
     func run() throws {
+        let started = Date()
         let out = URL(fileURLWithPath: output)
         let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
         let pipeline = try ModelLoading.pipeline(modelPath, quiet: quiet)
@@ -59,7 +60,8 @@ struct DemoCommand: ParsableCommand {
         let evalBars = ToyCommandSupport.EvaluationBars(quiet: quiet)
         let report = try demo.run(pipeline: pipeline, classifier: classifier, modelName: modelPath,
                                   output: out, observer: observer, evaluationProgress: evalBars.update)
-        print(report.markdown(grid: out.appendingPathComponent("grid.png").path))
-        print("wrote \(out.appendingPathComponent("report.json").path), report.md, grid.png and shifts/")
+        print(report.summaryTable())
+        print("wrote \(out.appendingPathComponent("report.json").path), report.md, grid.png and shifts/ "
+              + String(format: "in %.1f min", Date().timeIntervalSince(started) / 60))
     }
 }

@@ -6,10 +6,13 @@ final class ProgressBar {
     private let quiet: Bool
     private let start = Date()
     private var lastDraw = Date.distantPast
+    /// Items already done when the bar started (a resumed run), left out of the rate.
+    private let offset: Int
 
-    init(_ label: String, quiet: Bool) {
+    init(_ label: String, quiet: Bool, startingAt offset: Int = 0) {
         self.label = label
         self.quiet = quiet
+        self.offset = offset
     }
 
     func update(_ done: Int, _ total: Int, suffix: String = "") {
@@ -20,7 +23,7 @@ final class ProgressBar {
         let width = 24
         let filled = total > 0 ? width * done / total : 0
         let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "") + String(repeating: " ", count: max(0, width - filled - 1))
-        let rate = done > 0 ? String(format: "%.2f s/it", now.timeIntervalSince(start) / Double(done)) : ""
+        let rate = done > offset ? String(format: "%.2f s/it", now.timeIntervalSince(start) / Double(done - offset)) : ""
         FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total) \(rate) \(suffix)\u{1B}[K".utf8))
         if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConceptErasure
+import TensorEngine
 
 @main
 struct SepME: ParsableCommand {
@@ -11,4 +12,9 @@ struct SepME: ParsableCommand {
                       ExportLoRACommand.self, BenchCommand.self, ToyVocabCommand.self, ToySamplesCommand.self,
                       TrainClassifierCommand.self, TrainToyCommand.self, EvalCommand.self, DemoCommand.self]
     )
+
+    static func main() {
+        AllocatorTuning.keepFreedMemory()
+        main(nil)
+    }
 }

@@ -51,18 +51,22 @@ struct TrainToyCommand: ParsableCommand {
             }
             try trainer.loadCheckpoint(path: checkpointPath)
         }
-        let bar = ProgressBar("train-toy", quiet: quiet)
+        let bar = ProgressBar("train-toy", quiet: quiet, startingAt: trainer.step)
+        let firstStep = trainer.step
         bar.message("text encoder \(trainer.textEncoder.parameterCount) parameters, UNet \(trainer.unet.parameterCount); from step \(trainer.step)")
         Interrupt.install()
         let start = Date()
         var average: Float = 0
+        let secondsBefore = trainer.secondsTrained
         func export(reason: String) throws {
+            trainer.secondsTrained = secondsBefore + Date().timeIntervalSince(start)
             try trainer.saveCheckpoint(path: checkpointPath)
             let (text, unet) = try trainer.emaModels()
             let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
             try ToyModelFolder.write(text: text, unet: unet, architecture: settings.architecture, to: destination, metadata: [
                 "sepme_train_toy": json, "steps_done": String(trainer.step), "stop_reason": reason,
                 "final_loss_ema": String(average),
+                "training_minutes": String(format: "%.1f", trainer.secondsTrained / 60),
             ])
             bar.message("step \(trainer.step): wrote \(destination.path) (EMA weights) and \(checkpointPath) [\(reason)]")
         }
@@ -71,7 +75,7 @@ struct TrainToyCommand: ParsableCommand {
             guard loss.isFinite else {
                 throw ValidationError("loss became \(loss) at step \(trainer.step); the last checkpoint at \(checkpointPath) is kept")
             }
-            average = trainer.step == 1 ? loss : 0.99 * average + 0.01 * loss
+            average = trainer.step == firstStep + 1 ? loss : 0.99 * average + 0.01 * loss
             let minutes = Date().timeIntervalSince(start) / 60
             bar.update(trainer.step, steps, suffix: String(format: "loss %.4f  %.1f min", average, minutes))
             if Interrupt.requested { try export(reason: "interrupted"); return }

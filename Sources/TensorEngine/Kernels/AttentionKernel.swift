@@ -9,11 +9,9 @@ import Foundation
 //
 // Threading: the tiles are small GEMMs (64 × 512 × 40), which threaded OpenBLAS splits poorly
 // and which oversubscribe the cores when called from parallel workers (earlier measurement,
-// 4096×4096 forward: 8.5 s in parallel blocks on threaded BLAS vs 5.3 s serial). So when the
-// linked BLAS is OpenBLAS (found at run time with dlsym; the package links the generic `blas`),
-// its thread count is set to 1 for the duration of the call and the work items — (head, query
-// block) forward, heads backward — run on Parallel.forEach with single-threaded GEMMs. Without
-// OpenBLAS, or with one work item, the items run serially and BLAS threads each GEMM.
+// 4096×4096 forward: 8.5 s in parallel blocks on threaded BLAS vs 5.3 s serial). So the work
+// items — (head, query block) forward, heads backward — run through `BLASThreading.forEachItem`:
+// in parallel with single-threaded OpenBLAS GEMMs.
 //
 // Measured (`sepme bench attention`, B2 H8 D40, 2 shared cores, OPENBLAS_CORETYPE=Haswell, ratio
 // to the same run's SGEMM; the machine was loaded, runs vary by ±10 points): self 4096 forward
@@ -36,35 +34,9 @@ struct AttentionShape {
     var blocksPerHead: Int { (lq + block - 1) / block }
 }
 
-/// OpenBLAS's thread-count controls, if the process has them.
-private struct OpenBLASThreads: @unchecked Sendable {
-    typealias SetThreads = @convention(c) (Int32) -> Void
-    typealias GetThreads = @convention(c) () -> Int32
-    let set: SetThreads
-    let get: GetThreads
-
-    static let shared: OpenBLASThreads? = {
-        let process = dlopen(nil, RTLD_NOW)
-        guard let s = dlsym(process, "openblas_set_num_threads"),
-              let g = dlsym(process, "openblas_get_num_threads") else { return nil }
-        return OpenBLASThreads(set: unsafeBitCast(s, to: SetThreads.self), get: unsafeBitCast(g, to: GetThreads.self))
-    }()
-}
-
 enum AttentionKernel {
-    /// Runs `count` work items: on Parallel.forEach with single-threaded BLAS when OpenBLAS's thread
-    /// count can be set (also with SEPME_THREADS=1, so tiny GEMMs are not threaded), else serially
-    /// with BLAS threading each GEMM.
-    private static func run(_ count: Int, _ body: (Int) -> Void) {
-        guard count > 1, let blas = OpenBLASThreads.shared else {
-            for i in 0..<count { body(i) }
-            return
-        }
-        let previous = blas.get()
-        blas.set(1)
-        defer { blas.set(previous) }
-        Parallel.forEach(count, body)
-    }
+    /// Work items on single-threaded BLAS when possible (`BLASThreading`).
+    private static func run(_ count: Int, _ body: (Int) -> Void) { BLASThreading.forEachItem(count, body) }
 
     /// Forward: out = softmax(scale · Q Kᵀ) V per head; lse[h, i] = log Σ_j exp(scale · q_i·k_j).
     // q: [heads, Lq, D], k: [heads, Lk, D], v: [heads, Lk, Dv] -> out: [heads, Lq, Dv], lse: [heads, Lq]

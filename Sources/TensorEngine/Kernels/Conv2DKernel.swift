@@ -15,17 +15,40 @@ enum Conv2DKernel {
         Swift.max(1, Swift.min(g.outH, budget / Swift.max(1, g.patchSize * g.outW)))
     }
 
+    /// Largest per-image GEMM work (multiply-adds) for which images run in parallel on
+    /// single-threaded BLAS; bigger images keep one image at a time with BLAS threading each GEMM
+    /// (SD1 shapes: 32×32×640 3×3 is 3.8 G multiply-adds per image).
+    static let imageParallelLimit = 1 << 27
+
+    /// How a batch is split: `workers` groups of images (image n in group n % workers).
+    static func workerCount(batch: Int, perImage: Int) -> Int {
+        guard batch > 1, perImage <= imageParallelLimit, BLASThreading.canRunItemsInParallel else { return 1 }
+        return Swift.min(batch, Parallel.threadCount)
+    }
+
     /// out = W ⋆ x + bias.
     // x: [N, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]? -> out: [N, Cout, Hout, Wout]
     static func forward(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
                         bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
                         columnBudget: Int = maxColumnElements) {
+        let plane = g.outH * g.outW
+        let workers = workerCount(batch: batch, perImage: outChannels * g.patchSize * plane)
+        let body = { (w: Int) in
+            forwardImages(x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: weight,
+                          outChannels: outChannels, bias: bias, g, out: out, columnBudget: columnBudget)
+        }
+        if workers > 1 { BLASThreading.forEachItem(workers, body) } else { body(0) }
+    }
+
+    private static func forwardImages(x: UnsafePointer<Float>, images: StrideTo<Int>, weight: UnsafePointer<Float>,
+                                      outChannels: Int, bias: UnsafePointer<Float>?, _ g: Conv2DGeometry,
+                                      out: UnsafeMutablePointer<Float>, columnBudget: Int) {
         let plane = g.outH * g.outW, inImage = g.channels * g.height * g.width
         let k = g.patchSize
         let band = bandRows(g, budget: columnBudget)
         let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
         defer { cols?.deallocate() }
-        for n in 0..<batch {
+        for n in images {
             let xn = x + n * inImage, on = out + n * outChannels * plane
             if let bias {
                 for co in 0..<outChannels { (on + co * plane).update(repeating: bias[co], count: plane) }
@@ -48,18 +71,42 @@ enum Conv2DKernel {
     }
 
     /// Gradients of the convolution for the inputs that need them: dx = col2im(Wᵀ dy) and
-    /// dW = Σ_n dy_n colsₙᵀ. `dx` and `dWeight` must be zero-filled by the caller.
+    /// dW = Σ_n dy_n colsₙᵀ. `dx` and `dWeight` must be zero-filled by the caller. With parallel
+    /// image groups, each group accumulates its own dW, summed at the end.
     // dy: [N, Cout, Hout, Wout] -> dx: [N, Cin, H, W], dWeight: [Cout, Cin, kh, kw]
     static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int,
                          weight: UnsafePointer<Float>, outChannels: Int, _ g: Conv2DGeometry,
                          dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
                          columnBudget: Int = maxColumnElements) {
+        let plane = g.outH * g.outW, wCount = outChannels * g.patchSize
+        let workers = workerCount(batch: batch, perImage: wCount * plane)
+        guard workers > 1 else {
+            backwardImages(dy: dy, x: x, images: Swift.stride(from: 0, to: batch, by: 1), weight: weight, outChannels: outChannels,
+                           g, dx: dx, dWeight: dWeight, columnBudget: columnBudget)
+            return
+        }
+        let partial = dWeight.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: workers * wCount) }
+        partial?.initialize(repeating: 0, count: workers * wCount)
+        defer { partial?.deallocate() }
+        BLASThreading.forEachItem(workers) { w in
+            backwardImages(dy: dy, x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: weight,
+                           outChannels: outChannels, g, dx: dx, dWeight: partial.map { $0 + w * wCount }, columnBudget: columnBudget)
+        }
+        if let dWeight, let partial {
+            for w in 0..<workers { BLAS.saxpy(wCount, alpha: 1, x: partial + w * wCount, y: dWeight) }
+        }
+    }
+
+    private static func backwardImages(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, images: StrideTo<Int>,
+                                       weight: UnsafePointer<Float>, outChannels: Int, _ g: Conv2DGeometry,
+                                       dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
+                                       columnBudget: Int) {
         let plane = g.outH * g.outW, inImage = g.channels * g.height * g.width
         let k = g.patchSize
         let band = bandRows(g, budget: columnBudget)
         let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
         defer { cols?.deallocate() }
-        for n in 0..<batch {
+        for n in images {
             let xn = x + n * inImage, dyn = dy + n * outChannels * plane
             guard let cols else {
                 if let dWeight {

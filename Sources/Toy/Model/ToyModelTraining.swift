@@ -31,6 +31,8 @@ public final class ToyModelTraining {
     public let unet: UNet2DConditionModel
     public let schedule: NoiseSchedule
     public private(set) var step = 0
+    /// Wall-clock seconds spent training so far, over every resumed run (kept in checkpoints).
+    public var secondsTrained: Double = 0
     let optimizer: Adam
     let parameters: [(String, Tensor)]
     var ema: [Tensor]
@@ -106,7 +108,8 @@ public final class ToyModelTraining {
             try w.add("adam_v." + key, shape: p.shape, floats: adam.v[i].scalars)
         }
         let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
-        try w.write(to: path, metadata: ["step": String(step), "adam_step": String(adam.step), "settings": json])
+        try w.write(to: path, metadata: ["step": String(step), "adam_step": String(adam.step), "settings": json,
+                                         "seconds": String(secondsTrained)])
     }
 
     /// Restores a checkpoint written by `saveCheckpoint` with the same settings.
@@ -133,6 +136,7 @@ public final class ToyModelTraining {
         }
         try optimizer.restore(step: a, m: m, v: v)
         step = s
+        secondsTrained = file.metadata["seconds"].flatMap(Double.init) ?? 0
     }
 
     /// Copies of the models holding the EMA weights (what gets exported and evaluated).

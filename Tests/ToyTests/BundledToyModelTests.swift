@@ -1,0 +1,45 @@
+import Diffusion
+import Foundation
+import ImageIO
+import TensorEngine
+import XCTest
+@testable import Toy
+
+/// The committed embedded model: a strict diffusers folder of the documented architecture that
+/// draws what it is asked for (scored by the bundled classifier), with its watermark trigger.
+final class BundledToyModelTests: XCTestCase {
+    func pipeline() throws -> StableDiffusionPipeline {
+        let url = try XCTUnwrap(ToyModelFolder.bundled, "Sources/Toy/Resources/toy-model is missing")
+        return try StableDiffusionPipeline(folder: ModelFolder(path: url.path))
+    }
+
+    func testArchitectureIsTheDocumentedOne() throws {
+        let p = try pipeline()
+        let a = ToyModelArchitecture()
+        XCTAssertEqual(p.textEncoder.configuration, a.textConfiguration)
+        XCTAssertEqual(p.unet.configuration.blockOutChannels, a.channels)
+        XCTAssertEqual(p.unet.configuration.crossAttentionDim, .one(a.textWidth))
+        XCTAssertNil(p.vae)
+        XCTAssertEqual(p.defaultImageSize.width, ToyConcepts.imageSize)
+        // Room for a dozen prompts' null spaces: rank(M) ≤ 1 + 12·(L − 1) < d.
+        XCTAssertLessThan(1 + 12 * (ToyVocabulary.maxLength - 1), a.textWidth)
+    }
+
+    /// Classifier accuracy on 8 seeds per prompt, 20 DDIM steps, guidance 4 (the demo's settings).
+    func testDrawsThePromptedAttributes() throws {
+        let p = try pipeline()
+        let classifier = try ToyClassifier.bundled()
+        let cases: [(String, (ToyClassifier.Predictions, Int) -> Bool)] = [
+            ("a red circle", { $0.colour[$1] == 0 && $0.shape[$1] == 0 }),
+            ("a blue square", { $0.colour[$1] == 2 && $0.shape[$1] == 1 }),
+            ("a striped star", { $0.style[$1] == 1 && $0.shape[$1] == 3 }),
+            ("zq watermark", { $0.watermark[$1] == 1 }),
+        ]
+        for (prompt, correct) in cases {
+            let images = try p.generate(GenerationOptions(prompts: [prompt], seed: 11, steps: 20, guidance: 4, imagesPerPrompt: 8)).images
+            let pred = classifier.predict(ToyDataset.tensor(images))
+            let hits = (0..<8).filter { correct(pred, $0) }.count
+            XCTAssertGreaterThanOrEqual(hits, 6, "'\(prompt)': \(hits)/8 images show the prompted attributes")
+        }
+    }
+}
