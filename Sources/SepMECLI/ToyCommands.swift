@@ -61,6 +61,7 @@ struct TrainClassifierCommand: ParsableCommand {
     @Option(help: "Seed of the weights and of the training data.") var seed: UInt64 = 0
     @Option(help: "Channels of the first convolution.") var width: Int = 24
     @Option(help: "Test samples (from a different data seed).") var testCount: Int = 4096
+    @Flag(help: "Train on clean pictures only (default: also on noisy, blurred, tone-shifted ones, as generated images are).") var noAugment = false
     @Flag(help: "No progress output.") var quiet = false
 
     func validate() throws {
@@ -86,6 +87,7 @@ struct TrainClassifierCommand: ParsableCommand {
         settings.learningRate = learningRate
         settings.seed = seed
         settings.width = width
+        settings.augment = !noAugment
         let bar = ProgressBar("training", quiet: quiet)
         Interrupt.install()
         var average: Float = 0
@@ -96,7 +98,7 @@ struct TrainClassifierCommand: ParsableCommand {
         }
         let accuracy = ToyClassifierTraining.evaluate(model, dataset: ToyDataset(seed: Self.testSeed(seed)), count: testCount)
         try model.save(path: output, extraMetadata: [
-            "training": "steps=\(steps) batch_size=\(batchSize) learning_rate=\(learningRate) seed=\(seed)",
+            "training": "steps=\(steps) batch_size=\(batchSize) learning_rate=\(learningRate) seed=\(seed) augment=\(!noAugment)",
             "test_accuracy": accuracy.description,
         ])
         print("test accuracy: \(accuracy)")

@@ -30,6 +30,8 @@ public enum ToyClassifierTraining {
         public var warmupSteps: Int = 100
         public var seed: UInt64 = 0
         public var width: Int = 24
+        /// Train on `ToyImageAugmentation`-degraded pictures (robust to generated-image artifacts).
+        public var augment = true
         public init() {}
     }
 
@@ -50,7 +52,10 @@ public enum ToyClassifierTraining {
         let data = ToyDataset(seed: settings.seed)
         for step in 0..<settings.steps {
             optimizer.learningRate = learningRate(step: step, settings: settings)
-            let batch = data.batch(start: step * settings.batchSize, count: settings.batchSize)
+            var batch = data.batch(start: step * settings.batchSize, count: settings.batchSize)
+            if settings.augment {
+                batch = ToyBatch(images: ToyImageAugmentation.augment(batch.images, seed: settings.seed &+ UInt64(step)), samples: batch.samples)
+            }
             optimizer.zeroGrad()
             let loss = self.loss(model: model, batch: batch)
             loss.backward()
