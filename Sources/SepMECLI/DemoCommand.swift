@@ -15,6 +15,8 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Images (seeds) per prompt in the evaluation.") var seeds: Int = 16
     @Option(help: "Maximum unlearning iterations per concept.") var maxIterations: Int = 200
     @Option(help: "Training images generated per concept.") var images: Int = 8
+    @Option(help: "Shift scale beta in dW = beta A S (default: the demo's).") var beta: Double?
+    @Option(help: "Adam learning rate of the unlearning (default: the demo's).") var lr: Double?
     @Option(help: "Sampling steps (evaluation and training images).") var steps: Int = 20
     @Option(help: "Classifier-free guidance scale (evaluation and training images).") var guidance: Float = 4
     @Flag(help: "No progress output.") var quiet = false
@@ -39,6 +41,8 @@ struct DemoCommand: ParsableCommand {
         demo.evaluation.guidance = guidance
         demo.hyperparameters.maxIterations = maxIterations
         demo.hyperparameters.images = images
+        if let beta { demo.hyperparameters.beta = beta }
+        if let lr { demo.hyperparameters.learningRate = lr }
         demo.hyperparameters.generationSteps = steps
         demo.hyperparameters.generationGuidance = Double(guidance)
         let log = ProgressBar("demo", quiet: quiet)
