@@ -147,13 +147,19 @@ public final class ConceptEvaluator {
         return (report, all)
     }
 
-    /// Writes report.json, report.md and grid.png into `folder` (each file atomically).
-    public static func write(_ report: EvaluationReport, images: [[[RGBImage]]], to folder: URL) throws {
+    /// Creates the report folder if needed and fails with a named error when it cannot be written
+    /// (call it before long work, so a bad --output fails at once).
+    public static func prepareOutput(_ folder: URL) throws {
         let fm = FileManager.default
         do { try fm.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
             throw EvaluationError.notWritable(folder.path, reason: error.localizedDescription)
         }
         guard fm.isWritableFile(atPath: folder.path) else { throw EvaluationError.notWritable(folder.path, reason: "permission denied") }
+    }
+
+    /// Writes report.json, report.md and grid.png into `folder` (each file atomically).
+    public static func write(_ report: EvaluationReport, images: [[[RGBImage]]], to folder: URL) throws {
+        try prepareOutput(folder)
         let grid = ReportGrid.make(states: images, seedsPerCell: min(4, report.settings.imagesPerPrompt))
         try PNG.write(grid, to: folder.appendingPathComponent("grid.png").path)
         try AtomicFile.write(report.markdown(grid: "grid.png"), to: folder.appendingPathComponent("report.md").path)

@@ -46,11 +46,7 @@ public struct ErasureDemo {
         evaluator.progress = evaluationProgress
         evaluator.shouldStop = observer.shouldStop
         // Check the report folder before the long work starts.
-        let fm = FileManager.default
-        do { try fm.createDirectory(at: output, withIntermediateDirectories: true) } catch {
-            throw EvaluationError.notWritable(output.path, reason: error.localizedDescription)
-        }
-        guard fm.isWritableFile(atPath: output.path) else { throw EvaluationError.notWritable(output.path, reason: "permission denied") }
+        try ConceptEvaluator.prepareOutput(output)
 
         var request = ErasureRequest(concepts: erase, output: output.appendingPathComponent("shifts"))
         request.protected = protected

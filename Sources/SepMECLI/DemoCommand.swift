@@ -34,7 +34,6 @@ struct DemoCommand: ParsableCommand {
         let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
         let pipeline = try ModelLoading.pipeline(modelPath, quiet: quiet)
         let classifier = try ToyClassifier.bundled()
-        try ToyCommandSupport.checkWritable(out)
         var demo = ErasureDemo()
         demo.evaluation.imagesPerPrompt = seeds
         demo.evaluation.steps = steps
@@ -45,22 +44,7 @@ struct DemoCommand: ParsableCommand {
         if let lr { demo.hyperparameters.learningRate = lr }
         demo.hyperparameters.generationSteps = steps
         demo.hyperparameters.generationGuidance = Double(guidance)
-        let log = ProgressBar("demo", quiet: quiet)
-        var observer = ErasureRequest.Observer()
-        observer.message = { log.message($0) }
-        var bars: [String: ProgressBar] = [:]
-        observer.images = { c, done, total in
-            let bar = bars["img " + c] ?? ProgressBar("images for '\(c)'", quiet: quiet)
-            bars["img " + c] = bar
-            bar.update(done, total)
-        }
-        observer.iteration = { c, it, loss, m in
-            let bar = bars[c] ?? ProgressBar("unlearning '\(c)'", quiet: quiet)
-            bars[c] = bar
-            bar.update(it, demo.hyperparameters.maxIterations, suffix: String(format: "loss %.3g momentum %.3g", loss, m ?? .nan))
-        }
-        Interrupt.install()
-        observer.shouldStop = { Interrupt.requested }
+        let observer = ToyCommandSupport.erasureObserver(label: "demo", maxIterations: demo.hyperparameters.maxIterations, quiet: quiet)
         let evalBars = ToyCommandSupport.EvaluationBars(quiet: quiet)
         let report = try demo.run(pipeline: pipeline, classifier: classifier, modelName: modelPath,
                                   output: out, observer: observer, evaluationProgress: evalBars.update)

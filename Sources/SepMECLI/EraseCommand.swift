@@ -56,22 +56,7 @@ struct EraseCommand: ParsableCommand {
         request.hyperparameters = h
         request.imagesFolder = imagesFolder.map { URL(fileURLWithPath: $0) }
         request.resume = resume
-        let log = ProgressBar("erase", quiet: quiet)
-        var imageBars: [String: ProgressBar] = [:], bars: [String: ProgressBar] = [:]
-        var observer = ErasureRequest.Observer()
-        observer.message = { log.message($0) }
-        observer.images = { c, done, total in
-            let bar = imageBars[c] ?? ProgressBar("images for '\(c)'", quiet: quiet)
-            imageBars[c] = bar
-            bar.update(done, total)
-        }
-        observer.iteration = { name, it, loss, m in
-            let bar = bars[name] ?? ProgressBar("unlearning '\(name)'", quiet: quiet)
-            bars[name] = bar
-            bar.update(it, h.maxIterations, suffix: String(format: "loss %.3g momentum %.3g", loss, m ?? .nan))
-        }
-        Interrupt.install()
-        observer.shouldStop = { Interrupt.requested }
+        let observer = ToyCommandSupport.erasureObserver(label: "erase", maxIterations: h.maxIterations, quiet: quiet)
         try request.run(pipeline: pipeline, observer: observer)
     }
 }

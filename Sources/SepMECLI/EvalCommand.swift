@@ -39,7 +39,7 @@ struct EvalCommand: ParsableCommand {
         let restored = try restore.map { try ConceptShift.read(path: $0) }
         let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
         let pipeline = try ModelLoading.pipeline(modelPath, quiet: quiet)
-        // Refuse shifts of another base model before any image is generated.
+        // Refuse shifts of another base model, or of other shapes, before any image is generated.
         try ShiftInstaller.install(shifts + restored, on: pipeline, force: force)
         try ShiftInstaller.install([], on: pipeline, force: true)
         let scorer = try classifier.map { try ToyClassifier.load(path: $0) } ?? ToyClassifier.bundled()
@@ -50,7 +50,7 @@ struct EvalCommand: ParsableCommand {
         settings.guidance = guidance
         settings.scheduler = scheduler
         settings.force = force
-        try ToyCommandSupport.checkWritable(out)
+        try ConceptEvaluator.prepareOutput(out)
         let evaluator = try ConceptEvaluator(pipeline: pipeline, classifier: scorer, settings: settings, modelName: modelPath)
         let bars = ToyCommandSupport.EvaluationBars(quiet: quiet)
         evaluator.progress = bars.update

@@ -1,9 +1,10 @@
 import ArgumentParser
+import ConceptErasure
 import ErasureEvaluation
 import Foundation
 import Toy
 
-/// Shared pieces of `eval` and `demo`.
+/// Shared pieces of `erase`, `eval` and `demo`.
 enum ToyCommandSupport {
     /// The embedded toy model's folder.
     static func bundledModelPath() throws -> String {
@@ -13,13 +14,26 @@ enum ToyCommandSupport {
         return url.path
     }
 
-    /// Fails early (before any work) when `folder` cannot be created or written.
-    static func checkWritable(_ folder: URL) throws {
-        let fm = FileManager.default
-        do { try fm.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
-            throw ValidationError("--output \(folder.path): cannot create the folder (\(error.localizedDescription))")
+    /// Progress of an erase job on stderr (one bar per concept for its training images and one for
+    /// its unlearning), messages, and Ctrl-C as the stop request; shared by `erase` and `demo`.
+    static func erasureObserver(label: String, maxIterations: Int, quiet: Bool) -> ErasureRequest.Observer {
+        let log = ProgressBar(label, quiet: quiet)
+        var imageBars: [String: ProgressBar] = [:], bars: [String: ProgressBar] = [:]
+        var observer = ErasureRequest.Observer()
+        observer.message = { log.message($0) }
+        observer.images = { c, done, total in
+            let bar = imageBars[c] ?? ProgressBar("images for '\(c)'", quiet: quiet)
+            imageBars[c] = bar
+            bar.update(done, total)
         }
-        guard fm.isWritableFile(atPath: folder.path) else { throw ValidationError("--output \(folder.path): the folder is not writable") }
+        observer.iteration = { c, it, loss, m in
+            let bar = bars[c] ?? ProgressBar("unlearning '\(c)'", quiet: quiet)
+            bars[c] = bar
+            bar.update(it, maxIterations, suffix: String(format: "loss %.3g momentum %.3g", loss, m ?? .nan))
+        }
+        Interrupt.install()
+        observer.shouldStop = { Interrupt.requested }
+        return observer
     }
 
     /// One progress bar per evaluated state.
