@@ -22,9 +22,11 @@ let package = Package(
         // C interface to CBLAS + LAPACKE. Links the system `blas` (Debian alternatives: OpenBLAS here),
         // so another CBLAS implementation can be swapped in at link time.
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // Softmax row kernels in C, built for baseline x86-64 and for AVX2 + FMA (picked from cpuid).
+        .target(name: "CVectorMath"),
         .target(
             name: "TensorEngine",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "CVectorMath"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "SafeTensors"),

@@ -20,6 +20,8 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
     /// Sampling steps and guidance used to generate the training images.
     public var generationSteps: Int = 20
     public var generationGuidance: Double = 7.5
+    /// Sampler of the training images: "ddim", "ddpm" or "pndm"; nil: the model folder's.
+    public var generationScheduler: String?
     /// Seed of image generation and of the training loop's timesteps and noise.
     public var seed: UInt64 = 0
 
@@ -29,7 +31,7 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
         case learningRate = "lr", alpha, beta, lambda, tau
         case maxIterations = "max_iterations", minIterations = "min_iterations"
         case nullSpaceTolerance = "tolerance", images, generationSteps = "generation_steps"
-        case generationGuidance = "generation_guidance", seed
+        case generationGuidance = "generation_guidance", generationScheduler = "generation_scheduler", seed
     }
 
     /// Checks ranges; messages name the CLI flag.

@@ -21,16 +21,18 @@ public struct TrainingLatents {
         if let dir = cacheDirectory { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
         var out: [Tensor] = []
         var seeds: [UInt64] = []
+        let sampler = (h.generationScheduler ?? pipeline.schedulerConfiguration.className ?? "default").lowercased()
+            .replacingOccurrences(of: "scheduler", with: "")
         for i in 0..<count {
             let seed = h.seed &+ UInt64(i)
             seeds.append(seed)
-            let name = "\(ConceptShift.slug(prompt))-\(fingerprint)-s\(h.generationSteps)-g\(h.generationGuidance)-seed\(seed).safetensors"
+            let name = "\(ConceptShift.slug(prompt))-\(fingerprint)-\(sampler)-s\(h.generationSteps)-g\(h.generationGuidance)-seed\(seed).safetensors"
             let cached = cacheDirectory?.appendingPathComponent(name)
             if let cached, let file = try? SafeTensorsFile(path: cached.path), let info = try? file.info("latents") {
                 out.append(Tensor(try file.floats("latents"), shape: info.shape))
             } else {
                 let options = GenerationOptions(prompts: [prompt], seed: seed, steps: h.generationSteps,
-                                                guidance: Float(h.generationGuidance), scheduler: "ddim")
+                                                guidance: Float(h.generationGuidance), scheduler: h.generationScheduler)
                 let result = try pipeline.generate(options)
                 out.append(result.latents)
                 if let cached {

@@ -19,6 +19,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Adam learning rate of the unlearning (default: the demo's).") var lr: Double?
     @Option(help: "Sampling steps (evaluation and training images).") var steps: Int = 20
     @Option(help: "Classifier-free guidance scale (evaluation and training images).") var guidance: Float = 4
+    @Option(help: "Sampler (evaluation and training images): ddim, ddpm or pndm (default: the model folder's, DDPM for the embedded model).") var scheduler: String?
     @Flag(help: "No progress output.") var quiet = false
 
     func validate() throws {
@@ -38,6 +39,8 @@ struct DemoCommand: ParsableCommand {
         demo.evaluation.imagesPerPrompt = seeds
         demo.evaluation.steps = steps
         demo.evaluation.guidance = guidance
+        demo.evaluation.scheduler = scheduler
+        demo.hyperparameters.generationScheduler = scheduler
         demo.hyperparameters.maxIterations = maxIterations
         demo.hyperparameters.images = images
         if let beta { demo.hyperparameters.beta = beta }

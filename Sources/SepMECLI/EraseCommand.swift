@@ -24,6 +24,7 @@ struct EraseCommand: ParsableCommand {
     @Option(help: "Approximate null space: singular values below tolerance*sigma_max count as zero.") var tolerance: Double?
     @Option(help: "Steps used to generate training images.") var generationSteps: Int = 20
     @Option(help: "Guidance used to generate training images.") var generationGuidance: Double = 7.5
+    @Option(help: "Sampler of the training images: ddim, ddpm or pndm (default: the model folder's).") var generationScheduler: String?
     @Option(help: "Seed of training images and of the training loop.") var seed: UInt64 = 0
     @Option(help: "Output folder for the shift files.") var output: String
     @Flag(help: "Continue an interrupted run from its last checkpoint.") var resume = false
@@ -45,6 +46,7 @@ struct EraseCommand: ParsableCommand {
         h.images = images
         h.generationSteps = generationSteps
         h.generationGuidance = generationGuidance
+        h.generationScheduler = generationScheduler
         h.seed = seed
         try h.validate()
         let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }

@@ -14,6 +14,7 @@ struct SepME: ParsableCommand {
     )
 
     static func main() {
+        OpenBLASSpinTuning.shortenThreadSpin()
         AllocatorTuning.keepFreedMemory()
         main(nil)
     }

@@ -14,6 +14,7 @@ struct TrainToyCommand: ParsableCommand {
     @Option(help: "Peak learning rate (Adam; warm-up, then cosine decay to 10%).") var learningRate: Float = 1e-3
     @Option(help: "Caption dropout probability (classifier-free guidance).") var captionDropout: Double = 0.1
     @Option(help: "EMA decay of the exported weights.") var emaDecay: Float = 0.999
+    @Option(help: "Min-SNR-gamma loss weighting (Hang et al. 2023); 0 = the plain DDPM loss.") var minSnrGamma: Float = 5
     @Option(help: "Seed of the weights and of the training data.") var seed: UInt64 = 0
     @Option(help: "Stop (and export) after this many minutes, even before --steps.") var timeLimit: Double?
     @Option(help: "Write the checkpoint and export the model every N steps.") var saveEvery: Int = 1000
@@ -27,6 +28,7 @@ struct TrainToyCommand: ParsableCommand {
         guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }
         guard (0..<1).contains(captionDropout) else { throw ValidationError("--caption-dropout must be in [0, 1), got \(captionDropout)") }
         guard (0..<1).contains(emaDecay) else { throw ValidationError("--ema-decay must be in [0, 1), got \(emaDecay)") }
+        guard minSnrGamma >= 0, minSnrGamma.isFinite else { throw ValidationError("--min-snr-gamma must be 0 or positive, got \(minSnrGamma)") }
         guard saveEvery >= 1 else { throw ValidationError("--save-every must be at least 1, got \(saveEvery)") }
         if let timeLimit, !(timeLimit > 0) { throw ValidationError("--time-limit must be positive, got \(timeLimit)") }
     }
@@ -43,6 +45,7 @@ struct TrainToyCommand: ParsableCommand {
         settings.learningRate = learningRate
         settings.captionDropout = captionDropout
         settings.emaDecay = emaDecay
+        settings.minSNRGamma = minSnrGamma
         settings.seed = seed
         let trainer = try ToyModelTraining(settings: settings)
         if resume {

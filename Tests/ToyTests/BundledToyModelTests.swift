@@ -23,9 +23,12 @@ final class BundledToyModelTests: XCTestCase {
         XCTAssertEqual(p.defaultImageSize.width, ToyConcepts.imageSize)
         // Room for a dozen prompts' null spaces: rank(M) ≤ 1 + 12·(L − 1) < d.
         XCTAssertLessThan(1 + 12 * (ToyVocabulary.maxLength - 1), a.textWidth)
+        // The folder's sampler is the one the architecture writes (DDPM's ancestral steps).
+        XCTAssertEqual(p.schedulerConfiguration, try a.schedulerConfiguration)
+        XCTAssertEqual(p.schedulerConfiguration.className, "DDPMScheduler")
     }
 
-    /// Classifier accuracy on 8 seeds per prompt, 20 DDIM steps, guidance 4 (the demo's settings), on
+    /// Classifier accuracy on 8 seeds per prompt, 20 DDPM steps, guidance 4 (the demo's settings), on
     /// prompts the committed model draws reliably (docs/toy-model.md lists every concept's measured
     /// accuracy; several are below these levels), and a prompt it must not satisfy by accident.
     func testDrawsThePromptedAttributes() throws {

@@ -96,4 +96,19 @@ final class ToyModelTrainingTests: XCTestCase {
         XCTAssertEqual(ToyModelTraining.learningRate(step: 550, settings: s), 0.55e-3, accuracy: 1e-8)
         XCTAssertEqual(ToyModelTraining.learningRate(step: 1000, settings: s), 1e-4, accuracy: 1e-9)
     }
+
+    /// Min-SNR-γ: weight min(SNR, γ) / SNR with SNR = ᾱ / (1 − ᾱ); the noisy half is untouched.
+    func testMinSNRLossWeight() {
+        XCTAssertEqual(ToyModelTraining.lossWeight(alphaCumprod: 0.9, gamma: 5), 5.0 / 9.0, accuracy: 1e-6)  // SNR 9
+        XCTAssertEqual(ToyModelTraining.lossWeight(alphaCumprod: 0.99, gamma: 5), 5.0 / 99.0, accuracy: 1e-6)
+        XCTAssertEqual(ToyModelTraining.lossWeight(alphaCumprod: 0.5, gamma: 5), 1)  // SNR 1 < γ
+        XCTAssertEqual(ToyModelTraining.lossWeight(alphaCumprod: 1e-4, gamma: 5), 1)
+        XCTAssertEqual(ToyModelTraining.lossWeight(alphaCumprod: 0.99, gamma: 0), 1)  // plain loss
+        // On the model's own schedule the weight falls monotonically towards t = 0.
+        let schedule = NoiseSchedule(try! ToyModelArchitecture().schedulerConfiguration)
+        let w = schedule.alphasCumprod.map { ToyModelTraining.lossWeight(alphaCumprod: $0, gamma: 5) }
+        XCTAssertLessThan(w[0], 0.01)
+        XCTAssertEqual(w[999], 1)
+        XCTAssertTrue(zip(w, w.dropFirst()).allSatisfy { $0 <= $1 })
+    }
 }

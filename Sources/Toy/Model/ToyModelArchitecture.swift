@@ -50,11 +50,14 @@ public struct ToyModelArchitecture: Codable, Equatable, Sendable {
         return c
     }
 
-    /// DDPM's linear schedule for pixel-space models (Ho et al. 2020), sampled with DDIM; the
-    /// prediction of x0 is clipped to the image range, as diffusers' pixel-space pipelines do.
+    /// DDPM's linear schedule for pixel-space models (Ho et al. 2020), sampled with DDPM's ancestral
+    /// steps (diffusers `DDPMScheduler`, fixed-small variance); the prediction of x0 is clipped to
+    /// the image range, as diffusers' pixel-space pipelines do. Deterministic DDIM (eta 0) with
+    /// guidance washes this small model's colours out and loses the logo; the stochastic steps
+    /// correct its errors (docs/toy-model.md).
     public static let schedulerConfigJSON = """
     {
-      "_class_name": "DDIMScheduler",
+      "_class_name": "DDPMScheduler",
       "_diffusers_version": "0.30.0",
       "beta_end": 0.02,
       "beta_schedule": "linear",
@@ -63,10 +66,11 @@ public struct ToyModelArchitecture: Codable, Equatable, Sendable {
       "clip_sample_range": 1.0,
       "num_train_timesteps": 1000,
       "prediction_type": "epsilon",
-      "set_alpha_to_one": true,
       "steps_offset": 0,
+      "thresholding": false,
       "timestep_spacing": "leading",
-      "trained_betas": null
+      "trained_betas": null,
+      "variance_type": "fixed_small"
     }
     """
 

@@ -7,7 +7,8 @@ import TensorEngine
 
 /// Trains the embedded default model from scratch: text encoder and pixel-space UNet together, on
 /// the endless procedural data set, with the DDPM objective ‖ε − ε_θ(x_t, t, E(caption))‖²
-/// (Ho et al. 2020, eq. 14) and classifier-free-guidance caption dropout (Ho & Salimans 2022).
+/// (Ho et al. 2020, eq. 14), weighted per timestep by Min-SNR-γ (Hang et al. 2023, eq. 9), and
+/// classifier-free-guidance caption dropout (Ho & Salimans 2022).
 /// The exported weights are an exponential moving average of the trained ones.
 public final class ToyModelTraining {
     public struct Settings: Codable, Equatable, Sendable {
@@ -20,6 +21,9 @@ public final class ToyModelTraining {
         public var captionDropout: Double = 0.1
         /// EMA decay (the warm-up form min(decay, (1+n)/(10+n)) is used early on).
         public var emaDecay: Float = 0.999
+        /// Min-SNR-γ loss weighting: each picture's ε-loss is scaled by min(SNR_t, γ) / SNR_t, so
+        /// the nearly noise-free timesteps stop dominating the gradient; 0 gives the plain loss.
+        public var minSNRGamma: Float = 5
         public var seed: UInt64 = 0
         public var architecture = ToyModelArchitecture()
         public init() {}
@@ -60,7 +64,15 @@ public final class ToyModelTraining {
         return settings.learningRate * Float(0.1 + 0.9 * 0.5 * (1 + cos(Double.pi * min(1, t))))
     }
 
-    /// One optimisation step on batch number `step`; returns the loss.
+    /// Min-SNR-γ weight of the ε-loss at a timestep with cumulative alpha `alphaCumprod`
+    /// (SNR = ᾱ / (1 − ᾱ)); 1 when `gamma` is 0.
+    public static func lossWeight(alphaCumprod: Float, gamma: Float) -> Float {
+        guard gamma > 0 else { return 1 }
+        let snr = alphaCumprod / (1 - alphaCumprod)
+        return min(snr, gamma) / snr
+    }
+
+    /// One optimisation step on batch number `step`; returns the (weighted) loss.
     @discardableResult
     public func trainStep() -> Float {
         let b = settings.batchSize
@@ -78,7 +90,9 @@ public final class ToyModelTraining {
         let context = textEncoder(captions.map { tokenizer.encode($0) }).lastHiddenState  // [B, L, d]
         let predicted = unet(xt, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)  // [B, 3, 32, 32]
         let diff = predicted - noise
-        let loss = (diff * diff).mean()
+        let weights = Tensor(timesteps.map { Self.lossWeight(alphaCumprod: schedule.alphasCumprod[$0], gamma: settings.minSNRGamma) },
+                             shape: [b, 1, 1, 1])
+        let loss = (diff * diff * weights).mean()
         loss.backward()
         optimizer.update()
         updateEMA()

@@ -1,0 +1,25 @@
+// Row kernels of sepme's fused attention (softmax rows), in C so that they can be compiled twice:
+// for baseline x86-64 and for AVX2 + FMA, picked once at run time from the CPU's feature bits.
+// Swift code in this package is built for baseline x86-64 (SSE2), which these loops outgrow.
+#ifndef SEPME_VECTOR_MATH_H
+#define SEPME_VECTOR_MATH_H
+
+#include <stddef.h>
+
+/// e^x (the kernels' own exp, for single values).
+float sepme_exp(float x);
+/// max_i p[i], n >= 1.
+float sepme_row_max(const float *p, ptrdiff_t n);
+/// p[i] = e^(p[i] - shift) in place.
+void sepme_exp_shifted(float *p, ptrdiff_t n, float shift);
+/// p[i] = e^(p[i] - shift) in place; returns the sum of the new p[i].
+float sepme_exp_shifted_sum(float *p, ptrdiff_t n, float shift);
+/// g[i] = p[i] * (g[i] - delta) in place (softmax backward on one row).
+void sepme_softmax_gradient(float *g, const float *p, ptrdiff_t n, float delta);
+/// 1 when the AVX2 + FMA versions are in use.
+int sepme_vector_math_uses_avx2(void);
+/// Tests: use (enabled = 1, honoured only where the CPU has AVX2 + FMA) or avoid (0) the AVX2
+/// versions; returns the previous setting. Not for use while kernels run on other threads.
+int sepme_vector_math_set_avx2(int enabled);
+
+#endif

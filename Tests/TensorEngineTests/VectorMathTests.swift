@@ -1,0 +1,64 @@
+import CVectorMath
+import Foundation
+import XCTest
+@testable import TensorEngine
+
+/// The softmax row kernels (Sources/CVectorMath), on both code paths where the CPU has AVX2 + FMA:
+/// e^x to a few ulp of the double-precision value over the whole float range a softmax sees, row
+/// maximum exact, lengths that exercise the 16-wide body and every tail.
+final class VectorMathTests: XCTestCase {
+    static let lengths = [1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 100, 515]
+
+    func forEachPath(_ body: (String) throws -> Void) rethrows {
+        let previous = sepme_vector_math_set_avx2(0)
+        defer { _ = sepme_vector_math_set_avx2(previous) }
+        try body("scalar")
+        if sepme_vector_math_set_avx2(1) == 0, VectorMath.usesAVX2 { try body("avx2") }
+    }
+
+    func testExpShiftedSumIsAccurate() {
+        var g = SplitMix64(seed: 3)
+        forEachPath { path in
+            for n in Self.lengths {
+                let shift = Float(g.nextUnitDouble() * 20 - 10)
+                let x = (0..<n).map { _ in Float(g.nextUnitDouble() * 147 - 77) }  // e^(x − shift) spans ~1e-38 … 1e35
+                var y = x
+                let s = y.withUnsafeMutableBufferPointer { VectorMath.expShiftedSum($0.baseAddress!, n, shift: shift) }
+                var total = 0.0
+                for i in 0..<n {
+                    let want = Foundation.exp(Double(x[i] - shift))
+                    total += Double(y[i])
+                    guard want > 1e-37, want < 3e38 else { continue }  // float normal range
+                    XCTAssertEqual(Double(y[i]), want, accuracy: want * 4e-7, "\(path) n \(n) x \(x[i]) shift \(shift)")
+                }
+                XCTAssertEqual(Double(s), total, accuracy: abs(total) * 1e-5 + 1e-30, "\(path) n \(n): row sum")
+            }
+        }
+    }
+
+    func testExpSaturatesAndUnderflowsQuietly() {
+        forEachPath { path in
+            var row: [Float] = [-1e30, -200, -87.3, 0, 88.3, 1e30, -.infinity, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            row.withUnsafeMutableBufferPointer { VectorMath.expShiftedInPlace($0.baseAddress!, $0.count, shift: 0) }
+            XCTAssertTrue(row.allSatisfy { $0.isFinite && $0 >= 0 }, "\(path): \(row)")
+            XCTAssertLessThan(row[0], 1e-37, path)
+            XCTAssertEqual(row[3], 1, path)
+            let top = Foundation.exp(Double(Float(88.3)))
+            XCTAssertEqual(Double(row[4]), top, accuracy: top * 4e-7, path)
+        }
+    }
+
+    func testRowMaxAndSoftmaxGradient() {
+        var g = SplitMix64(seed: 4)
+        forEachPath { path in
+            for n in Self.lengths {
+                let x = (0..<n).map { _ in Float(g.nextUnitDouble() * 2 - 1) }
+                XCTAssertEqual(x.withUnsafeBufferPointer { VectorMath.rowMax($0.baseAddress!, n) }, x.max()!, "\(path) n \(n)")
+                let p = (0..<n).map { _ in Float(g.nextUnitDouble()) }
+                var grad = x
+                grad.withUnsafeMutableBufferPointer { VectorMath.softmaxGradientInPlace($0.baseAddress!, probabilities: p, n, delta: 0.25) }
+                for i in 0..<n { XCTAssertEqual(grad[i], p[i] * (x[i] - 0.25), "\(path) n \(n) i \(i)") }
+            }
+        }
+    }
+}
