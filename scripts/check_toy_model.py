@@ -3,20 +3,24 @@
 
 Loads MODEL/unet with diffusers' UNet2DConditionModel, MODEL/text_encoder with transformers'
 CLIPTextModel and MODEL/tokenizer with CLIPTokenizer (strictly: any missing or unexpected key is an
-error), runs a 10-step DDIM text-to-image loop with classifier-free guidance exactly as diffusers'
+error), runs a 10-step text-to-image loop with the folder's scheduler (DDPM: ancestral steps drawing
+their noise from the same generator, as the pipeline does) with classifier-free guidance exactly as diffusers'
 StableDiffusionPipeline does (minus the VAE: the model works in pixel space), and compares the final
 latents with `sepme generate --latents-out` for the same prompt and seed.
 
     scripts/.venv/bin/python scripts/check_toy_model.py Sources/Toy/Resources/toy-model --sepme .build/release/sepme
 """
 import argparse
+import inspect
+import json
 import os
 import subprocess
 import sys
 import tempfile
 
+import diffusers
 import torch
-from diffusers import DDIMScheduler, UNet2DConditionModel
+from diffusers import UNet2DConditionModel
 from safetensors.torch import load_file
 from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -43,8 +47,12 @@ for name, info in [("unet", unet_info), ("text_encoder", text_info)]:
     if any(bad.values()):
         sys.exit(f"{name}: not a strict load: {bad}")
 tokenizer = CLIPTokenizer.from_pretrained(os.path.join(args.model, "tokenizer"))
-scheduler = DDIMScheduler.from_pretrained(os.path.join(args.model, "scheduler"))
-print(f"loaded: UNet {sum(p.numel() for p in unet.parameters())} parameters, text encoder "
+with open(os.path.join(args.model, "scheduler", "scheduler_config.json")) as f:
+    scheduler_class = getattr(diffusers, json.load(f)["_class_name"])
+scheduler = scheduler_class.from_pretrained(os.path.join(args.model, "scheduler"))
+# StableDiffusionPipeline.prepare_extra_step_kwargs: the generator goes to schedulers that draw noise.
+takes_generator = "generator" in inspect.signature(scheduler.step).parameters
+print(f"loaded: {scheduler_class.__name__}, UNet {sum(p.numel() for p in unet.parameters())} parameters, text encoder "
       f"{sum(p.numel() for p in text_encoder.parameters())}, vocabulary {len(tokenizer)}")
 
 
@@ -68,7 +76,8 @@ with torch.no_grad():
         for t in scheduler.timesteps:
             eps = unet(torch.cat([latents] * 2), t, encoder_hidden_states=context).sample
             e_u, e_c = eps.chunk(2)
-            latents = scheduler.step(e_u + args.guidance * (e_c - e_u), t, latents).prev_sample
+            extra = {"generator": g} if takes_generator else {}
+            latents = scheduler.step(e_u + args.guidance * (e_c - e_u), t, latents, **extra).prev_sample
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "latents.safetensors")
             subprocess.run([args.sepme, "generate", "--model", args.model, "--prompt", prompt, "--seed", str(args.seed),

@@ -59,7 +59,7 @@ public enum ToyModelFolder {
     static let modelIndex: [String: Any] = [
         "_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.30.0",
         "unet": ["diffusers", "UNet2DConditionModel"], "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"],
+        "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDPMScheduler"],
         "vae": [NSNull(), NSNull()], "safety_checker": [NSNull(), NSNull()],
         "feature_extractor": [NSNull(), NSNull()], "requires_safety_checker": false,
     ]
