@@ -13,12 +13,12 @@ import Foundation
 // items — (head, query block) forward, heads backward — run through `BLASThreading.forEachItem`:
 // in parallel with single-threaded OpenBLAS GEMMs.
 //
-// Measured (`sepme bench attention`, B2 H8 D40, 2 shared cores, OPENBLAS_CORETYPE=Haswell, ratio
-// to the same run's SGEMM; the machine was loaded, runs vary by ±10 points): self 4096 forward
-// 34–55% (was 28–42% with [block, Lk] strips), forward+backward 33–42% (was 29–34%); cross
-// 4096×77 forward 34–39% (was 12–30%), forward+backward 29–45% (was 14–43%). perf: ~60% of the
-// time in sgemm_kernel_HASWELL, ~15% in the exp/max/sum loops (SSE: the package builds for
-// baseline x86-64, so Swift code gets no AVX2/FMA), the rest in OpenBLAS packing.
+// Measured (`sepme bench attention`, B2 H8 D40, 2 cores, OPENBLAS_CORETYPE unset, ratio to the
+// same run's SGEMM, docs/benchmarks.md): self 4096 forward 61–63%, forward+backward 62%; cross
+// 4096×77 forward 48–49%, forward+backward 46–47%. Self-attention was at 40–49% before two changes
+// (not measured separately): the exp/max/softmax-gradient row loops moved to C with an AVX2 + FMA
+// path (they were ~15% of the time as baseline-x86-64 Swift), and OpenBLAS's idle threads stopped
+// spinning between GEMMs (`OpenBLASSpinTuning`).
 
 /// Sizes of one attention call: `heads` independent (batch × head) problems.
 struct AttentionShape {

@@ -54,22 +54,6 @@ enum VectorMath {
         return s
     }
 
-    /// Σ p[i] with eight interleaved partial sums.
-    @inline(__always)
-    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-        var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
-        var i = 0
-        while i + 8 <= n {
-            s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]
-            s4 += p[i + 4]; s5 += p[i + 5]; s6 += p[i + 6]; s7 += p[i + 7]
-            i += 8
-        }
-        var s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-        while i < n { s += p[i]; i += 1 }
-        return s
-    }
-
     /// p[i] *= s in place.
     @inline(__always)
     static func scaleInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, by s: Float) {
