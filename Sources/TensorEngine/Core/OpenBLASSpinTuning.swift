@@ -15,7 +15,7 @@ public enum OpenBLASSpinTuning {
 
     public static func shortenThreadSpin() {
         guard getenv(variable) == nil else { return }
-        guard dlsym(dlopen(nil, RTLD_NOW), "openblas_set_num_threads") != nil else { return }
+        guard BLASThreading.isOpenBLAS else { return }
         setenv(variable, value, 1)
         #if os(Linux)
         execv("/proc/self/exe", CommandLine.unsafeArgv)

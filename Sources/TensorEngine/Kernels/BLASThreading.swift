@@ -21,8 +21,11 @@ enum BLASThreading {
         }()
     }
 
+    /// True when the linked BLAS is OpenBLAS.
+    static var isOpenBLAS: Bool { OpenBLASThreads.shared != nil }
+
     /// True when items can run in parallel on single-threaded BLAS.
-    static var canRunItemsInParallel: Bool { OpenBLASThreads.shared != nil && Parallel.threadCount > 1 }
+    static var canRunItemsInParallel: Bool { isOpenBLAS && Parallel.threadCount > 1 }
 
     /// Runs `body(i)` for `i` in `0..<count` (see the type's comment).
     static func forEachItem(_ count: Int, _ body: (Int) -> Void) {
