@@ -37,4 +37,25 @@ public struct RGBImage: Equatable, Sendable {
         }
         return out
     }
+
+    /// The inverse of `grid`: the `tileWidth` x `tileHeight` pictures of a contact sheet whose tiles are
+    /// `gap` pixels apart, row by row; nil unless the sheet's size is a whole number of tiles.
+    public func tiles(width tileWidth: Int, height tileHeight: Int, gap: Int) -> [RGBImage]? {
+        guard tileWidth > 0, tileHeight > 0, gap >= 0,
+              (width + gap) % (tileWidth + gap) == 0, (height + gap) % (tileHeight + gap) == 0 else { return nil }
+        let columns = (width + gap) / (tileWidth + gap), rows = (height + gap) / (tileHeight + gap)
+        var out: [RGBImage] = []
+        for r in 0..<rows {
+            for c in 0..<columns {
+                var tile = RGBImage(width: tileWidth, height: tileHeight)
+                let ox = c * (tileWidth + gap), oy = r * (tileHeight + gap)
+                for y in 0..<tileHeight {
+                    let src = ((oy + y) * width + ox) * 3, dst = y * tileWidth * 3
+                    tile.pixels[dst..<(dst + tileWidth * 3)] = pixels[src..<(src + tileWidth * 3)]
+                }
+                out.append(tile)
+            }
+        }
+        return out
+    }
 }

@@ -14,7 +14,7 @@ struct KernelBenchOptions: ParsableArguments {
     @Option(help: "Minimum seconds spent per measurement (the best repetition is reported).")
     var seconds: Double = 1.0
 
-    @Option(help: "Query rows per block of the fused attention kernel (default: about 2^19 scores per block).")
+    @Option(help: "Query rows per block of the fused attention kernel (default: about 2^14 scores per tile).")
     var queryBlock: Int?
 
     func validate() throws {

@@ -10,7 +10,7 @@ struct SepME: ParsableCommand {
         version: SepMEInfo.version,
         subcommands: [GenerateCommand.self, EraseCommand.self, ApplyCommand.self, InspectCommand.self,
                       ExportLoRACommand.self, BenchCommand.self, ToyVocabCommand.self, ToySamplesCommand.self,
-                      TrainClassifierCommand.self, TrainToyCommand.self, EvalCommand.self, DemoCommand.self]
+                      TrainClassifierCommand.self, TrainToyCommand.self, ClassifyCommand.self, EvalCommand.self, DemoCommand.self]
     )
 
     static func main() {

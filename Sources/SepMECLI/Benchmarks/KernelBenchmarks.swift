@@ -117,7 +117,7 @@ struct KernelBenchmarks {
     /// recomputation of P).
     func attention() {
         header()
-        print("query block \(queryBlock.map(String.init) ?? "default (2^19 scores per block)")")
+        print("query block \(queryBlock.map(String.init) ?? "default (about 2^14 scores per tile)")")
         for (name, lq, lk) in [("self 4096x4096", 4096, 4096), ("cross 4096x77", 4096, 77), ("self 1024x1024", 1024, 1024)] {
             let (b, h, d) = (2, 8, 40)
             let q = random([b, h, lq, d]), k = random([b, h, lk, d]), v = random([b, h, lk, d])

@@ -5,7 +5,7 @@ import Foundation
 // query row, rescales the output accumulator by e^(m_old − m_new) when a later key block raises
 // the maximum, and stores lse = m + log l; the backward pass recomputes each P tile from lse.
 // Neither the [Lq, Lk] attention matrix nor a [block, Lk] row strip is ever stored; a score tile
-// of `block × keyBlock` floats (128 KiB at the defaults) stays in the per-core L2.
+// of `block × keyBlock` floats (64 KiB at the defaults) stays in the per-core L2.
 //
 // Threading: the tiles are small GEMMs (64 × 512 × 40), which threaded OpenBLAS splits poorly
 // and which oversubscribe the cores when called from parallel workers (earlier measurement,
@@ -39,20 +39,44 @@ enum AttentionKernel {
     private static func run(_ count: Int, _ body: (Int) -> Void) { BLASThreading.forEachItem(count, body) }
 
     /// Forward: out = softmax(scale · Q Kᵀ) V per head; lse[h, i] = log Σ_j exp(scale · q_i·k_j).
-    // q: [heads, Lq, D], k: [heads, Lk, D], v: [heads, Lk, Dv] -> out: [heads, Lq, Dv], lse: [heads, Lq]
+    /// `probabilities`, when given, receives P = softmax(scale · Q Kᵀ); only with all keys in one
+    /// tile (Lk ≤ keyBlock).
+    // q: [heads, Lq, D], k: [heads, Lk, D], v: [heads, Lk, Dv] -> out: [heads, Lq, Dv], lse: [heads, Lq], probabilities: [heads, Lq, Lk]
     static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                        _ s: AttentionShape, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>) {
+                        _ s: AttentionShape, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+                        probabilities: UnsafeMutablePointer<Float>? = nil) {
+        precondition(probabilities == nil || s.lk <= s.keyBlock, "AttentionKernel.forward: P is kept only for one key tile")
         let nb = s.blocksPerHead
+        let kT = transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d)
+        defer { kT.deallocate() }
         run(s.heads * nb) { item in
             let h = item / nb, r0 = (item % nb) * s.block
-            forwardBlock(q: q, k: k, v: v, s, head: h, row0: r0, rows: Swift.min(s.block, s.lq - r0), out: out, lse: lse)
+            forwardBlock(q: q, kT: kT, v: v, s, head: h, row0: r0, rows: Swift.min(s.block, s.lq - r0), out: out, lse: lse,
+                         probabilities: probabilities)
         }
     }
 
+    /// Each head's [rows, columns] matrix transposed to [columns, rows], in a new buffer the caller
+    /// deallocates. The score GEMMs read Kᵀ (and the backward Vᵀ) without a transposed operand:
+    /// OpenBLAS's small-matrix NN kernel beats its NT kernel at these thin shapes (cross-attention
+    /// forward 49 % → 53-56 % of SGEMM).
+    // x: [heads, rows, columns] -> [heads, columns, rows]
+    static func transposedPerHead(_ x: UnsafePointer<Float>, heads: Int, rows: Int, columns: Int) -> UnsafeMutablePointer<Float> {
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: heads * rows * columns)
+        run(heads) { h in
+            let src = x + h * rows * columns, dst = out + h * rows * columns
+            for r in 0..<rows {
+                for c in 0..<columns { dst[c * rows + r] = src[r * columns + c] }
+            }
+        }
+        return out
+    }
+
     /// One block of query rows against all key blocks (online softmax).
-    private static func forwardBlock(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    private static func forwardBlock(q: UnsafePointer<Float>, kT: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                      _ s: AttentionShape, head h: Int, row0 r0: Int, rows: Int,
-                                     out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>) {
+                                     out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+                                     probabilities: UnsafeMutablePointer<Float>?) {
         let kb = Swift.min(s.keyBlock, s.lk)
         let tile = UnsafeMutablePointer<Float>.allocate(capacity: rows * kb + 2 * rows)
         defer { tile.deallocate() }
@@ -62,8 +86,8 @@ enum AttentionKernel {
         while j0 < s.lk {
             let cols = Swift.min(kb, s.lk - j0)
             // S = scale · Q_blk K_jᵀ
-            BLAS.sgemm(transA: false, transB: true, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
-                       b: k + (h * s.lk + j0) * s.d, ldb: s.d, c: tile, ldc: cols)
+            BLAS.sgemm(transA: false, transB: false, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
+                       b: kT + h * s.d * s.lk + j0, ldb: s.lk, c: tile, ldc: cols)
             for i in 0..<rows {
                 let row = tile + i * cols
                 let tileMax = VectorMath.rowMax(row, cols)
@@ -88,24 +112,38 @@ enum AttentionKernel {
             lse[h * s.lq + r0 + i] = rowMax[i] + logf(rowSum[i])
             VectorMath.scaleInPlace(ob + i * s.dv, s.dv, by: 1 / rowSum[i])
         }
-    }
-
-    /// Backward from the saved logsumexp. Gradient buffers are nil when not needed; dq is written,
-    /// dk and dv are overwritten (the caller need not zero them).
-    // dOut, out: [heads, Lq, Dv], lse: [heads, Lq] -> dq: [heads, Lq, D], dk: [heads, Lk, D], dv: [heads, Lk, Dv]
-    static func backward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                         out: UnsafePointer<Float>, lse: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
-                         _ s: AttentionShape, dq: UnsafeMutablePointer<Float>?, dk: UnsafeMutablePointer<Float>?,
-                         dv: UnsafeMutablePointer<Float>?) {
-        // Each head owns its dK and dV rows, so heads are the parallel work items.
-        run(s.heads) { h in
-            backwardHead(q: q, k: k, v: v, out: out, lse: lse, dOut: dOut, s, head: h, dq: dq, dk: dk, dv: dv)
+        if let probabilities {
+            // One key tile: the tile holds exp(S − m) for every key; P = that / l.
+            let pb = probabilities + (h * s.lq + r0) * s.lk
+            pb.update(from: tile, count: rows * s.lk)
+            for i in 0..<rows { VectorMath.scaleInPlace(pb + i * s.lk, s.lk, by: 1 / rowSum[i]) }
         }
     }
 
-    private static func backwardHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                     out: UnsafePointer<Float>, lse: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
-                                     _ s: AttentionShape, head h: Int, dq: UnsafeMutablePointer<Float>?,
+    /// Backward from the saved logsumexp, or from the forward's saved P when `probabilities` is given
+    /// (no recomputation of Q Kᵀ). Gradient buffers are nil when not needed; dq is written, dk and dv
+    /// are overwritten (the caller need not zero them).
+    // dOut, out: [heads, Lq, Dv], lse: [heads, Lq], probabilities: [heads, Lq, Lk]
+    //   -> dq: [heads, Lq, D], dk: [heads, Lk, D], dv: [heads, Lk, Dv]
+    static func backward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                         out: UnsafePointer<Float>, lse: UnsafePointer<Float>, probabilities: UnsafePointer<Float>? = nil,
+                         dOut: UnsafePointer<Float>, _ s: AttentionShape, dq: UnsafeMutablePointer<Float>?,
+                         dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
+        let kT = probabilities == nil ? transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d) : nil
+        let vT = dq != nil || dk != nil ? transposedPerHead(v, heads: s.heads, rows: s.lk, columns: s.dv) : nil
+        defer { kT?.deallocate(); vT?.deallocate() }
+        // Each head owns its dK and dV rows, so heads are the parallel work items.
+        run(s.heads) { h in
+            backwardHead(q: q, k: k, kT: kT, vT: vT, out: out, lse: lse, probabilities: probabilities, dOut: dOut, s, head: h,
+                         dq: dq, dk: dk, dv: dv)
+        }
+    }
+
+    /// kT: [heads, D, Lk] unless P is given; vT: [heads, Dv, Lk] when dq or dk is wanted.
+    private static func backwardHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, kT: UnsafePointer<Float>?,
+                                     vT: UnsafePointer<Float>?,
+                                     out: UnsafePointer<Float>, lse: UnsafePointer<Float>, probabilities: UnsafePointer<Float>?,
+                                     dOut: UnsafePointer<Float>, _ s: AttentionShape, head h: Int, dq: UnsafeMutablePointer<Float>?,
                                      dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
         let kb = Swift.min(s.backwardKeyBlock, s.lk), block = s.backwardBlock
         let p = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * kb + block)
@@ -127,22 +165,30 @@ enum AttentionKernel {
             var j0 = 0
             while j0 < s.lk {
                 let cols = Swift.min(kb, s.lk - j0)
-                let kj = k + (h * s.lk + j0) * s.d, vj = v + (h * s.lk + j0) * s.dv
-                // P = exp(scale · Q_blk K_jᵀ − lse)
-                BLAS.sgemm(transA: false, transB: true, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
-                           b: kj, ldb: s.d, c: p, ldc: cols)
-                for i in 0..<rows { VectorMath.expShiftedInPlace(p + i * cols, cols, shift: lseb[i]) }
+                let kj = k + (h * s.lk + j0) * s.d
+                // P = exp(scale · Q_blk K_jᵀ − lse), or the forward's P (row stride Lk).
+                let pt: UnsafePointer<Float>, ldp: Int
+                if let probabilities {
+                    pt = probabilities + (h * s.lq + r0) * s.lk + j0
+                    ldp = s.lk
+                } else {
+                    BLAS.sgemm(transA: false, transB: false, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
+                               b: kT! + h * s.d * s.lk + j0, ldb: s.lk, c: p, ldc: cols)
+                    for i in 0..<rows { VectorMath.expShiftedInPlace(p + i * cols, cols, shift: lseb[i]) }
+                    pt = UnsafePointer(p)
+                    ldp = cols
+                }
                 // dV_j += Pᵀ dO_blk
                 if let dvAcc {
-                    BLAS.sgemm(transA: true, transB: false, m: cols, n: s.dv, k: rows, a: p, lda: cols,
+                    BLAS.sgemm(transA: true, transB: false, m: cols, n: s.dv, k: rows, a: pt, lda: ldp,
                                b: dob, ldb: s.dv, beta: 1, c: dvAcc + j0 * s.dv, ldc: s.dv)
                 }
                 if needsDS {
                     // dP = dO_blk V_jᵀ; dS = P ∘ (dP − delta)
-                    BLAS.sgemm(transA: false, transB: true, m: rows, n: cols, k: s.dv, a: dob, lda: s.dv,
-                               b: vj, ldb: s.dv, c: dp, ldc: cols)
+                    BLAS.sgemm(transA: false, transB: false, m: rows, n: cols, k: s.dv, a: dob, lda: s.dv,
+                               b: vT! + h * s.dv * s.lk + j0, ldb: s.lk, c: dp, ldc: cols)
                     for i in 0..<rows {
-                        VectorMath.softmaxGradientInPlace(dp + i * cols, probabilities: p + i * cols, cols, delta: delta[i])
+                        VectorMath.softmaxGradientInPlace(dp + i * cols, probabilities: pt + i * ldp, cols, delta: delta[i])
                     }
                     // dQ_blk (+)= scale · dS K_j; dK_j += scale · dSᵀ Q_blk
                     if let dqb {

@@ -4,9 +4,10 @@ import Foundation
 // dropout or causal flag), fused: see Kernels/AttentionKernel.swift.
 
 extension Tensor {
-    /// Default query rows per tile of the fused attention kernel: a score tile of about 2^15 floats
-    /// (128 KiB, in the per-core L2) with `attentionKeyBlock` key columns, at least 32 rows and at
-    /// most Lq; 64 rows at Lk ≥ 512, 425 rows for cross-attention (Lk = 77).
+    /// Default query rows per tile of the fused attention kernel: a score tile of about 2^14 floats
+    /// (64 KiB, in the per-core L2) with `attentionKeyBlock` key columns, at least 32 rows and at
+    /// most Lq; 32 rows at Lk ≥ 512, 212 rows for cross-attention (Lk = 77). (2^14 measured faster
+    /// than 2^15 and 2^13 on every `bench attention` shape here.)
     public static func attentionQueryBlock(queryLength lq: Int, keyLength lk: Int) -> Int {
         let keys = attentionKeyBlock(keyLength: lk)
         return Swift.max(1, Swift.min(lq, Swift.max(32, tileScores / keys)))
@@ -17,16 +18,21 @@ extension Tensor {
         Swift.max(1, Swift.min(lk, tileKeys))
     }
 
-    /// Default backward tile: up to 128 keys × about 2^15 / keys rows (256 at Lk ≥ 128).
+    /// Default backward tile: up to 128 keys × about 2^14 / keys rows (128 at Lk ≥ 128).
     static func attentionBackwardTile(queryLength lq: Int, keyLength lk: Int) -> (rows: Int, keys: Int) {
         let keys = Swift.max(1, Swift.min(lk, backwardTileKeys))
         return (Swift.max(1, Swift.min(lq, Swift.max(32, tileScores / keys))), keys)
     }
 
+    /// Whether a recorded forward keeps the probabilities P for the backward pass: all keys in one
+    /// forward tile, and at most `keptProbabilityKeys` of them.
+    static func keepsProbabilities(_ s: AttentionShape) -> Bool { s.lk <= s.keyBlock && s.lk <= keptProbabilityKeys }
+    static let keptProbabilityKeys = 128
+
     // Tile sizes; SEPME_ATTN_TILE="scores,keys,backwardKeys" overrides them (tuning only).
     private static let tileOverride: [Int]? = ProcessInfo.processInfo.environment["SEPME_ATTN_TILE"]
         .map { $0.split(separator: ",").compactMap { Int($0) } }
-    private static var tileScores: Int { tileOverride?.first ?? (1 << 15) }
+    private static var tileScores: Int { tileOverride?.first ?? (1 << 14) }
     private static var tileKeys: Int { tileOverride.flatMap { $0.count > 1 ? $0[1] : nil } ?? 512 }
     private static var backwardTileKeys: Int { tileOverride.flatMap { $0.count > 2 ? $0[2] : nil } ?? 128 }
 
@@ -70,7 +76,13 @@ extension Tensor {
                                    backwardBlock: backwardTile.rows, backwardKeyBlock: backwardTile.keys)
         let out = Tensor(uninitialized: batchDims + [lq, dv])
         let lse = Tensor(uninitialized: batchDims + [lq])
-        AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer)
+        // Short key sequences (cross-attention: Lk = 77 text tokens) keep P for the backward pass when a
+        // graph is recorded: at most `keptProbabilityKeys / Dv` times the output's memory, and the
+        // backward skips recomputing Q Kᵀ and its exponentials (a fifth of its GEMMs).
+        let recording = GradMode.isEnabled && (q.needsGrad || k.needsGrad || v.needsGrad)
+        let probabilities = recording && keepsProbabilities(shape) ? Tensor(uninitialized: batchDims + [lq, lk]) : nil
+        AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer,
+                                probabilities: probabilities?.pointer)
         // The backward rule reads `out` (for rowsum(dO ∘ O)) through its storage, not the tensor
         // object, so the output does not keep itself alive through its own node.
         let outValues = out.storage
@@ -79,7 +91,7 @@ extension Tensor {
             let dk = needs[1] ? Tensor(uninitialized: k.shape) : nil
             let dvT = needs[2] ? Tensor(uninitialized: v.shape) : nil
             AttentionKernel.backward(q: q.pointer, k: k.pointer, v: v.pointer, out: outValues.pointer,
-                                     lse: lse.pointer, dOut: g.pointer, shape,
+                                     lse: lse.pointer, probabilities: probabilities?.pointer, dOut: g.pointer, shape,
                                      dq: dq?.pointer, dk: dk?.pointer, dv: dvT?.pointer)
             return [dq, dk, dvT]
         }
