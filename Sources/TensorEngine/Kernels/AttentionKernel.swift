@@ -4,21 +4,23 @@ import Foundation
 // Dao 2023, Algorithms 1–2): the forward pass keeps a running row maximum m and row sum l per
 // query row, rescales the output accumulator by e^(m_old − m_new) when a later key block raises
 // the maximum, and stores lse = m + log l; the backward pass recomputes each P tile from lse.
-// Neither the [Lq, Lk] attention matrix nor a [block, Lk] row strip is ever stored; a score tile
-// of `block × keyBlock` floats (64 KiB at the defaults) stays in the per-core L2.
+// Neither the [Lq, Lk] attention matrix nor a [block, Lk] row strip is stored for long key
+// sequences; a score tile of `block × keyBlock` floats (64 KiB at the defaults) stays in the
+// per-core L2. Short key sequences (cross-attention to 77 text tokens) are the exception: a
+// recorded forward keeps P, which costs less memory than the layer's own input (Lk ≤ 128 floats
+// per query row against the hidden width) and spares the backward one GEMM in five.
 //
-// Threading: the tiles are small GEMMs (64 × 512 × 40), which threaded OpenBLAS splits poorly
+// Threading: the tiles are small GEMMs (32 × 512 × 40), which threaded OpenBLAS splits poorly
 // and which oversubscribe the cores when called from parallel workers (earlier measurement,
 // 4096×4096 forward: 8.5 s in parallel blocks on threaded BLAS vs 5.3 s serial). So the work
 // items — (head, query block) forward, heads backward — run through `BLASThreading.forEachItem`:
 // in parallel with single-threaded OpenBLAS GEMMs.
 //
 // Measured (`sepme bench attention`, B2 H8 D40, 2 cores, OPENBLAS_CORETYPE unset, ratio to the
-// same run's SGEMM, docs/benchmarks.md): self 4096 forward 61–63%, forward+backward 62%; cross
-// 4096×77 forward 48–49%, forward+backward 46–47%. Self-attention was at 40–49% before two changes
-// (not measured separately): the exp/max/softmax-gradient row loops moved to C with an AVX2 + FMA
-// path (they were ~15% of the time as baseline-x86-64 Swift), and OpenBLAS's idle threads stopped
-// spinning between GEMMs (`OpenBLASSpinTuning`).
+// same run's SGEMM, docs/benchmarks.md): self 4096 forward 76%, forward+backward 69–70%; cross
+// 4096×77 forward 54–57%, forward+backward 59–66%. Before the last three changes (P kept for
+// short keys, score GEMMs on a transposed Kᵀ / Vᵀ, tiles of 2^14 instead of 2^15 scores): self
+// 61–63% / 62%, cross 48–49% / 46–47%.
 
 /// Sizes of one attention call: `heads` independent (batch × head) problems.
 struct AttentionShape {
