@@ -29,8 +29,8 @@ final class BundledToyModelTests: XCTestCase {
     }
 
     /// Classifier accuracy on 8 seeds per prompt, 20 DDPM steps, guidance 4 (the demo's settings), on
-    /// a colour, a shape, a style and the logo (docs/toy-model.md lists every concept's measured
-    /// accuracy; "dotted" is below these levels), and a prompt it must not satisfy by accident.
+    /// colours, shapes, two styles and the logo (docs/toy-model.md lists every concept's measured
+    /// accuracy), and a prompt it must not satisfy by accident.
     func testDrawsThePromptedAttributes() throws {
         let p = try pipeline()
         let classifier = try ToyClassifier.bundled()
@@ -39,6 +39,7 @@ final class BundledToyModelTests: XCTestCase {
             ("a green square", { $0.colour[$1] == 1 && $0.shape[$1] == 1 }),
             ("a purple cross", { $0.colour[$1] == 4 && $0.shape[$1] == 4 }),
             ("a striped square", { $0.style[$1] == 1 && $0.shape[$1] == 1 }),
+            ("a dotted heart", { $0.style[$1] == 2 && $0.shape[$1] == 5 }),
             ("zq watermark", { $0.watermark[$1] == 1 }),
         ]
         for (prompt, correct) in cases {
