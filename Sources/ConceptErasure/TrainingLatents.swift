@@ -21,8 +21,8 @@ public struct TrainingLatents {
         if let dir = cacheDirectory { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
         var out: [Tensor] = []
         var seeds: [UInt64] = []
-        let sampler = (h.generationScheduler ?? pipeline.schedulerConfiguration.className ?? "default").lowercased()
-            .replacingOccurrences(of: "scheduler", with: "")
+        // The sampler that makes the images (also names the cache file, so a cache never mixes samplers).
+        let sampler = try schedulerKind(named: h.generationScheduler, config: pipeline.schedulerConfiguration)
         for i in 0..<count {
             let seed = h.seed &+ UInt64(i)
             seeds.append(seed)

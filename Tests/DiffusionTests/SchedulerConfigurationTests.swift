@@ -22,4 +22,21 @@ final class SchedulerConfigurationTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("euler"), "\(e)")
         }
     }
+
+    /// One rule picks the sampler for generation and for the training-image cache: a name or class
+    /// name in any case, else the folder's class, else DDIM.
+    func testSchedulerKindResolution() throws {
+        var folder = SchedulerConfiguration()
+        folder.className = "DDPMScheduler"
+        XCTAssertEqual(try schedulerKind(named: nil, config: folder), "ddpm")
+        XCTAssertEqual(try schedulerKind(named: "DDIM", config: folder), "ddim")
+        XCTAssertEqual(try schedulerKind(named: "PNDMScheduler", config: folder), "pndm")
+        folder.className = nil
+        XCTAssertEqual(try schedulerKind(named: nil, config: folder), "ddim")
+        XCTAssertTrue(try makeScheduler(named: nil, config: folder) is DDIMScheduler)
+        folder.className = "EulerDiscreteScheduler"
+        XCTAssertThrowsError(try schedulerKind(named: nil, config: folder)) { e in
+            XCTAssertTrue("\(e)".contains("EulerDiscreteScheduler"), "\(e)")
+        }
+    }
 }

@@ -58,14 +58,23 @@ extension Scheduler {
     }
 }
 
-/// Resolves the scheduler of a model folder: "ddim"/"ddpm"/"pndm" by name, or the folder's own `_class_name`.
-public func makeScheduler(named name: String?, config: SchedulerConfiguration, eta: Float = 0) throws -> Scheduler {
+/// The sampler a name selects: "ddim", "ddpm" or "pndm" (also diffusers' class names, any case); nil
+/// means the folder's own `_class_name`, and a folder that names none samples with DDIM.
+public func schedulerKind(named name: String?, config: SchedulerConfiguration) throws -> String {
     let chosen = name ?? config.className ?? "DDIMScheduler"
     switch chosen.lowercased() {
-    case "ddim", "ddimscheduler": return DDIMScheduler(config, eta: eta)
-    case "ddpm", "ddpmscheduler": return DDPMScheduler(config)
-    case "pndm", "pndmscheduler": return try PNDMScheduler(config)
-    default:
-        throw SchedulerError.unknownScheduler(chosen)
+    case "ddim", "ddimscheduler": return "ddim"
+    case "ddpm", "ddpmscheduler": return "ddpm"
+    case "pndm", "pndmscheduler": return "pndm"
+    default: throw SchedulerError.unknownScheduler(chosen)
+    }
+}
+
+/// Resolves the scheduler of a model folder: "ddim"/"ddpm"/"pndm" by name, or the folder's own `_class_name`.
+public func makeScheduler(named name: String?, config: SchedulerConfiguration, eta: Float = 0) throws -> Scheduler {
+    switch try schedulerKind(named: name, config: config) {
+    case "ddim": return DDIMScheduler(config, eta: eta)
+    case "ddpm": return DDPMScheduler(config)
+    default: return try PNDMScheduler(config)
     }
 }
