@@ -136,6 +136,20 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// Which backward a shape gets: P kept from the forward for short key sequences in one tile
+    /// (cross-attention), recomputed from the logsumexp otherwise. The gradient tests above run
+    /// both (Lk 29 and 13 in one tile; key tiles of 1-10 columns; Lk 600).
+    func testShortKeySequencesKeepProbabilities() {
+        func shape(lk: Int, keyBlock: Int) -> AttentionShape {
+            AttentionShape(heads: 1, lq: 64, lk: lk, d: 8, dv: 8, scale: 1, block: 16, keyBlock: keyBlock,
+                           backwardBlock: 16, backwardKeyBlock: min(lk, 128))
+        }
+        XCTAssertTrue(Tensor.keepsProbabilities(shape(lk: 77, keyBlock: Tensor.attentionKeyBlock(keyLength: 77))))
+        XCTAssertTrue(Tensor.keepsProbabilities(shape(lk: 29, keyBlock: 29)))
+        XCTAssertFalse(Tensor.keepsProbabilities(shape(lk: 29, keyBlock: 5)), "several key tiles")
+        XCTAssertFalse(Tensor.keepsProbabilities(shape(lk: 300, keyBlock: 512)), "long key sequence")
+    }
+
     /// Default tiles at a self-attention-like length (Lk 600 > 512: two key tiles, the second
     /// ragged; 64-row query tiles, run in parallel) against the naive composition.
     func testDefaultTilesLongSequence() {
