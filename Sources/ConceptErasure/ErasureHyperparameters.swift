@@ -1,3 +1,4 @@
+import Diffusion
 /// Every hyper-parameter of SepME / SRS-ME, with the paper's defaults (method.md §2; the reference
 /// code's own defaults differ: beta 1e-2, lambda 1e-5, tau 5e-5).
 public struct ErasureHyperparameters: Codable, Equatable, Sendable {
@@ -45,5 +46,8 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
         guard maxIterations >= 1 else { throw fail("--max-iterations must be at least 1, got \(maxIterations)") }
         guard images >= 1 else { throw fail("--images must be at least 1 (zero images leave nothing to train on), got \(images)") }
         if let t = nullSpaceTolerance { guard t > 0, t < 1 else { throw fail("--tolerance must be in (0, 1), got \(t)") } }
+        if let name = generationScheduler, (try? schedulerKind(named: name, config: SchedulerConfiguration())) == nil {
+            throw fail("--generation-scheduler must be ddim, ddpm or pndm, got '\(name)'")
+        }
     }
 }

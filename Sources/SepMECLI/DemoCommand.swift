@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConceptErasure
+import Diffusion
 import ErasureEvaluation
 import Foundation
 import Toy
@@ -27,6 +28,9 @@ struct DemoCommand: ParsableCommand {
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
         guard images >= 1 else { throw ValidationError("--images must be at least 1, got \(images)") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if let scheduler, (try? schedulerKind(named: scheduler, config: SchedulerConfiguration())) == nil {
+            throw ValidationError("--scheduler must be ddim, ddpm or pndm, got '\(scheduler)'")
+        }
     }
 
     func run() throws {

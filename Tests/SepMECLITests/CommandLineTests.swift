@@ -123,6 +123,9 @@ final class CommandLineTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: out)
         try assertFails(["erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--images", "0", "--output", out],
                         mentions: ["--images"])
+        try assertFails(["erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--generation-scheduler", "euler",
+                         "--output", out], mentions: ["--generation-scheduler", "euler"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output for a refused request")
         let bogus = scratch.appendingPathComponent("bogus.sepme.safetensors")
         try Data("nope".utf8).write(to: bogus)
         try assertFails(["inspect", bogus.path], mentions: [bogus.path])
