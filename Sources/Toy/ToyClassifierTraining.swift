@@ -23,7 +23,7 @@ public struct ToyClassifierAccuracy: Equatable, Sendable, CustomStringConvertibl
 public enum ToyClassifierTraining {
     /// Training settings.
     public struct Settings: Sendable {
-        public var steps: Int = 3000
+        public var steps: Int = 8000
         public var batchSize: Int = 64
         /// Peak Adam learning rate, reached after `warmupSteps` and decayed linearly to 2 % at the end.
         public var learningRate: Float = 2e-3
