@@ -120,18 +120,20 @@ extension ConceptEraser {
     public func objective(xt: Tensor, timestep t: Int, conds: Tensor, blank: Tensor, shifts: [TrainableShift],
                    variant: ErasureVariant) -> (loss: Tensor, correlations: [Double], penalties: [Double]) {
         let k = xt.shape[0]
+        // The UNet's start before its first cross-attention reads no text and no shift: computed once
+        // for the three evaluations of x_t (original c, original c0, edited c).
+        let start = pipeline.unet.textFreeStart(xt, timesteps: [Float(t)])
         // Original representations, batched and gradient-free, with every shift off.
-        let (rOrig, blankEps) = originalPredictions(xt: xt, timestep: t, conds: conds, blank: blank)
+        let (rOrig, blankEps) = originalPredictions(start: start, conds: conds, blank: blank)
         // Edited representations: decoupled shifts leave the blank prompt's prediction unchanged,
         // so only the concept prompts run through the edited model; `full` must rerun the blank prompt.
         let rEdit: Tensor
         if variant == .full {
             let blanks = Tensor.concat([Tensor](repeating: blank, count: k), axis: 0)
-            let eps = pipeline.predictNoise(Tensor.concat([xt, xt], axis: 0), timestep: Float(t),
-                                            context: Tensor.concat([conds, blanks], axis: 0)).chunked(2, axis: 0)
+            let eps = pipeline.unet(continuing: start, encoderHiddenStates: Tensor.concat([conds, blanks], axis: 0)).chunked(2, axis: 0)
             rEdit = eps[0] - eps[1]
         } else {
-            rEdit = pipeline.predictNoise(xt, timestep: Float(t), context: conds) - blankEps
+            rEdit = pipeline.unet(continuing: start, encoderHiddenStates: conds) - blankEps
         }
         let lcor = correlation(rEdit, rOrig)
         let values = lcor.scalars.map(Double.init)

@@ -70,16 +70,16 @@ public final class ConceptEraser {
     }
 
     /// Original representations r_c(x_t; θ) and ε(x_t, c0; θ) for several concepts in one batched,
-    /// gradient-free call with every shift switched off.
-    // xt: [K, C, h, w], conds: [K, L, d] -> ([K, C, h, w], [K, C, h, w])
-    func originalPredictions(xt: Tensor, timestep: Int, conds: Tensor, blank: Tensor) -> (r: Tensor, blankEps: Tensor) {
-        let k = xt.shape[0]
+    /// gradient-free call with every shift switched off, continuing from the text-free start of
+    /// x_t (`start`, shared with the edited model's call: the shifts act on cross-attention only).
+    // start: of xt [K, C, h, w]; conds: [K, L, d] -> ([K, C, h, w], [K, C, h, w])
+    func originalPredictions(start: UNet2DConditionModel.TextFreeStart, conds: Tensor, blank: Tensor) -> (r: Tensor, blankEps: Tensor) {
+        let k = start.batch
         setShiftAdapters(projections.allProjections, enabled: false)
         defer { setShiftAdapters(projections.allProjections, enabled: true) }
         return GradMode.withNoGrad {
             let blanks = Tensor.concat([Tensor](repeating: blank, count: k), axis: 0)
-            let eps = pipeline.predictNoise(Tensor.concat([xt, xt], axis: 0), timestep: Float(timestep),
-                                            context: Tensor.concat([conds, blanks], axis: 0))
+            let eps = pipeline.unet(continuing: start, encoderHiddenStates: Tensor.concat([conds, blanks], axis: 0))
             let halves = eps.chunked(2, axis: 0)
             return (halves[0] - halves[1], halves[1])
         }

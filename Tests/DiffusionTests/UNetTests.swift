@@ -52,6 +52,23 @@ final class UNetTests: XCTestCase {
         }
     }
 
+    /// One sample under k contexts from one text-free start equals the plain forward on the sample
+    /// repeated k times (fixtures with and without cross-attention in the first down block).
+    func testTextFreeStartSharedAcrossContexts() throws {
+        for name in Self.fixtures {
+            let model = try UNet2DConditionModel.load(folder: Self.folder(name))
+            let ref = try Self.reference(name)
+            let sample = try ref.tensor("sample"), context = try ref.tensor("encoder_hidden_states")
+            let contexts = Tensor.concat([context, context * 0.5, context * -1], axis: 0)
+            let (shared, plain) = GradMode.withNoGrad {
+                (model(continuing: model.textFreeStart(sample, timesteps: [500]), encoderHiddenStates: contexts),
+                 model(Tensor.concat([sample, sample, sample], axis: 0), timesteps: [500], encoderHiddenStates: contexts))
+            }
+            let e = maxErrors(shared, plain)
+            XCTAssertLessThanOrEqual(e.abs / e.refMax, 1e-5, "\(name): max abs error \(e.abs) at \(e.index)")
+        }
+    }
+
     func testKeysEqualDiffusersStateDict() throws {
         for name in Self.fixtures {
             let folder = Self.folder(name)

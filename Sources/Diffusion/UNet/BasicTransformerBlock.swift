@@ -22,8 +22,17 @@ public final class BasicTransformerBlock: Module {
 
     // x: [B, L, dim], context: [B, Lc, Dc] -> [B, L, dim]
     public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
-        var h = attn1(norm1(x)) + x
-        h = attn2(norm2(h), context: context) + h
+        afterSelfAttention(selfAttention(x), context: context)
+    }
+
+    /// The part that does not read the text: x + attn1(norm1(x)).
+    // x: [B, L, dim] -> [B, L, dim]
+    func selfAttention(_ x: Tensor) -> Tensor { attn1(norm1(x)) + x }
+
+    /// The rest: cross-attention and feed-forward, with their residuals.
+    // h: [B, L, dim], context: [B, Lc, Dc] -> [B, L, dim]
+    func afterSelfAttention(_ h: Tensor, context: Tensor) -> Tensor {
+        let h = attn2(norm2(h), context: context) + h
         return ff(norm3(h)) + h
     }
 }

@@ -22,10 +22,16 @@ public class DownBlock2D: Module {
     // x: [B, Cin, H, W], temb: [B, T], context: [B, Lc, Dc]
     //   -> ([B, Cout, H', W'], skip states: layers × [B, Cout, H, W] (+ [B, Cout, H', W']))
     func forward(_ x: Tensor, temb: Tensor, context: Tensor) -> (Tensor, [Tensor]) {
+        forward(from: 0, x, skips: [], temb: temb, context: context)
+    }
+
+    /// Resnets `first...` (each with its transformer) on `x`, then the downsampler; `skips` holds
+    /// the states of the resnets before `first`.
+    func forward(from first: Int, _ x: Tensor, skips earlier: [Tensor], temb: Tensor, context: Tensor) -> (Tensor, [Tensor]) {
         var h = x
-        var skips: [Tensor] = []
-        for (i, resnet) in resnets.enumerated() {
-            h = attention(after: i, resnet(h, temb: temb), context: context)
+        var skips = earlier
+        for i in first..<resnets.count {
+            h = attention(after: i, resnets[i](h, temb: temb), context: context)
             skips.append(h)
         }
         for downsampler in downsamplers {
@@ -54,6 +60,20 @@ public final class CrossAttnDownBlock2D: DownBlock2D {
     // h: [B, C, H, W] -> [B, C, H, W]
     override func attention(after index: Int, _ h: Tensor, context: Tensor) -> Tensor {
         attentions[index](h, context: context)
+    }
+
+    /// What comes before the block's first cross-attention: the first resnet's output and the
+    /// first transformer's tokens after its self-attention.
+    // x: [B, Cin, H, W], temb: [B, T] -> ([B, Cout, H, W], [B, HW, inner])
+    func textFreeStart(_ x: Tensor, temb: Tensor) -> (resnet: Tensor, tokens: Tensor) {
+        let h = resnets[0](x, temb: temb)
+        return (h, attentions[0].textFreeStart(h))
+    }
+
+    /// `forward` from a `textFreeStart` (whose batch may be repeated to the context's).
+    func forward(resuming start: (resnet: Tensor, tokens: Tensor), temb: Tensor, context: Tensor) -> (Tensor, [Tensor]) {
+        let h = attentions[0].finish(start.tokens, residual: start.resnet, context: context)
+        return forward(from: 1, h, skips: [h], temb: temb, context: context)
     }
 }
 

@@ -24,17 +24,36 @@ public final class Transformer2DModel: Module {
 
     // x: [B, C, H, W], context: [B, Lc, Dc] -> [B, C, H, W]
     public func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
-        let b = x.shape[0], c = x.shape[1], height = x.shape[2], width = x.shape[3]
-        func tokens(_ t: Tensor) -> Tensor {                               // [B, C', H, W] -> [B, HW, C']
-            t.permuted([0, 2, 3, 1]).reshaped([b, height * width, t.shape[1]])
+        finish(textFreeStart(x), residual: x, context: context)
+    }
+
+    /// Everything before the first cross-attention, which does not read the text: norm, proj_in,
+    /// and the first block's self-attention.
+    // x: [B, C, H, W] -> tokens [B, HW, inner]
+    func textFreeStart(_ x: Tensor) -> Tensor {
+        let b = x.shape[0], height = x.shape[2], width = x.shape[3]
+        let normed = norm(x)
+        let h: Tensor
+        if let linear = proj_in as? Linear {
+            h = linear(normed.permuted([0, 2, 3, 1]).reshaped([b, height * width, x.shape[1]]))
+        } else {
+            let projected = (proj_in as! Conv2d)(normed)
+            h = projected.permuted([0, 2, 3, 1]).reshaped([b, height * width, projected.shape[1]])
         }
+        return transformer_blocks[0].selfAttention(h)
+    }
+
+    /// The rest, from the first block's cross-attention on; `tokens` come from `textFreeStart(x)`
+    /// and may be `x`'s batch repeated (one sample under several contexts).
+    // tokens: [B, HW, inner], residual x: [B, C, H, W], context: [B, Lc, Dc] -> [B, C, H, W]
+    func finish(_ tokens: Tensor, residual x: Tensor, context: Tensor) -> Tensor {
+        let b = tokens.shape[0], c = x.shape[1], height = x.shape[2], width = x.shape[3]
+        precondition(x.shape[0] == b, "Transformer2DModel: residual batch \(x.shape[0]) != token batch \(b)")
+        var h = transformer_blocks[0].afterSelfAttention(tokens, context: context)
+        for block in transformer_blocks.dropFirst() { h = block(h, context: context) }   // [B, HW, inner]
         func image(_ t: Tensor) -> Tensor {                                // [B, HW, C'] -> [B, C', H, W]
             t.reshaped([b, height, width, t.shape[2]]).permuted([0, 3, 1, 2])
         }
-        let normed = norm(x)
-        var h: Tensor
-        if let linear = proj_in as? Linear { h = linear(tokens(normed)) } else { h = tokens((proj_in as! Conv2d)(normed)) }
-        for block in transformer_blocks { h = block(h, context: context) }   // [B, HW, inner]
         let out: Tensor
         if let linear = proj_out as? Linear { out = image(linear(h)) } else { out = (proj_out as! Conv2d)(image(h)) }
         precondition(out.shape[1] == c)

@@ -81,31 +81,67 @@ public final class UNet2DConditionModel: Module {
     /// `encoderHiddenStates`; diffusers `UNet2DConditionModel.forward` without the optional inputs.
     // sample: [B, Cin, H, W], encoderHiddenStates: [B, L, Dc] -> [B, Cout, H, W]
     public func callAsFunction(_ sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
+        precondition(encoderHiddenStates.rank == 3 && encoderHiddenStates.shape[0] == sample.shape.first,
+                     "UNet2DConditionModel: encoder hidden states must be [\(sample.shape.first ?? 0), L, \(crossAttentionDim)], got \(encoderHiddenStates.shape)")
+        return self(continuing: textFreeStart(sample, timesteps: timesteps), encoderHiddenStates: encoderHiddenStates)
+    }
+
+    /// The start of a forward pass, which does not read the text: the timestep embedding, conv_in
+    /// and, when the first down block has cross-attention, its first resnet and its first
+    /// transformer up to the first cross-attention (norm, proj_in, self-attention). One SepME step
+    /// evaluates the same x_t under three contexts (original concept and blank, edited concept) and
+    /// computes this once.
+    public struct TextFreeStart {
+        let temb: Tensor, convIn: Tensor
+        let firstBlock: (resnet: Tensor, tokens: Tensor)?
+        let forwardUpsampleSize: Bool
+        /// The sample's batch size.
+        public var batch: Int { convIn.shape[0] }
+    }
+
+    // sample: [B, Cin, H, W]
+    public func textFreeStart(_ sample: Tensor, timesteps: [Float]) -> TextFreeStart {
         let c = configuration
         precondition(sample.rank == 4 && sample.shape[1] == c.inChannels,
                      "UNet2DConditionModel: sample must be [B, \(c.inChannels), H, W], got \(sample.shape)")
         let b = sample.shape[0]
-        precondition(encoderHiddenStates.rank == 3 && encoderHiddenStates.shape[0] == b
-                     && encoderHiddenStates.shape[2] == crossAttentionDim,
-                     "UNet2DConditionModel: encoder hidden states must be [\(b), L, \(crossAttentionDim)], got \(encoderHiddenStates.shape)")
         precondition(timesteps.count == b || timesteps.count == 1,
                      "UNet2DConditionModel: \(timesteps.count) timesteps for a batch of \(b)")
-        let context = encoderHiddenStates
-
         // Timestep embedding (embeddings.py Timesteps + TimestepEmbedding).
         let perItem = timesteps.count == b ? timesteps : Array(repeating: timesteps[0], count: b)
         let features = SinusoidalTimestepFeatures.make(perItem, dim: c.blockOutChannels[0], flipSinToCos: c.flipSinToCos,
                                                       downscaleFreqShift: Float(c.freqShift))   // [B, C0]
         let temb = time_embedding(features)                                                     // [B, 4·C0]
-
         // Sizes not divisible by the overall upsampling factor: upsample to each skip's size.
         let factor = 1 << (down_blocks.count - 1)
         let forwardUpsampleSize = sample.shape[2] % factor != 0 || sample.shape[3] % factor != 0
+        let h = conv_in(c.centerInputSample ? sample * 2 - 1 : sample)                          // [B, C0, H, W]
+        let first = (down_blocks[0] as? CrossAttnDownBlock2D).map { $0.textFreeStart(h, temb: temb) }
+        return TextFreeStart(temb: temb, convIn: h, firstBlock: first, forwardUpsampleSize: forwardUpsampleSize)
+    }
 
-        var h = c.centerInputSample ? sample * 2 - 1 : sample
-        h = conv_in(h)                                                                          // [B, C0, H, W]
+    /// The forward pass from `start` under `encoderHiddenStates`, whose batch is the start's batch
+    /// times k: the sample is then evaluated under each context, in the order of
+    /// `concat([sample] * k)` (e.g. [concept, blank] contexts for one x_t).
+    // encoderHiddenStates: [k·B, L, Dc] -> [k·B, Cout, H, W]
+    public func callAsFunction(continuing start: TextFreeStart, encoderHiddenStates context: Tensor) -> Tensor {
+        let b = start.batch
+        precondition(context.rank == 3 && context.shape[0] % b == 0 && context.shape[0] > 0
+                     && context.shape[2] == crossAttentionDim,
+                     "UNet2DConditionModel: encoder hidden states must be [k·\(b), L, \(crossAttentionDim)], got \(context.shape)")
+        let k = context.shape[0] / b
+        func tiled(_ t: Tensor) -> Tensor { k == 1 ? t : Tensor.concat([Tensor](repeating: t, count: k), axis: 0) }
+        let temb = tiled(start.temb)
+        var h = tiled(start.convIn)
         var skips: [Tensor] = [h]
-        for block in down_blocks {
+        var remaining = down_blocks[...]
+        if let first = start.firstBlock, let block = down_blocks[0] as? CrossAttnDownBlock2D {
+            let (out, states) = block.forward(resuming: (tiled(first.resnet), tiled(first.tokens)), temb: temb, context: context)
+            h = out
+            skips += states
+            remaining = down_blocks.dropFirst()
+        }
+        for block in remaining {
             let (out, states) = block.forward(h, temb: temb, context: context)
             h = out
             skips += states
@@ -115,7 +151,7 @@ public final class UNet2DConditionModel: Module {
             let used = Array(skips.suffix(block.resnets.count))
             skips.removeLast(block.resnets.count)
             var size: (Int, Int)? = nil
-            if forwardUpsampleSize, j < up_blocks.count - 1, let next = skips.last { size = (next.shape[2], next.shape[3]) }
+            if start.forwardUpsampleSize, j < up_blocks.count - 1, let next = skips.last { size = (next.shape[2], next.shape[3]) }
             h = block.forward(h, skips: used, temb: temb, context: context, upsampleSize: size)
         }
         h = conv_norm_out(h).silu()                                                             // [B, C0, H, W]
