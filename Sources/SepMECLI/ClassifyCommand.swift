@@ -31,32 +31,28 @@ struct ClassifyCommand: ParsableCommand {
                 throw ValidationError("\(path): \(sheet.width)x\(sheet.height) is not a sheet of \(n)x\(n) pictures \(gap) px apart (see --gap)")
             }
             let logits = GradMode.withNoGrad { scorer(ToyDataset.tensor(tiles)) }
-            let heads: [(String, [String], Tensor)] = [
-                ("shape", ToyConcepts.shapes, logits.shape), ("colour", ToyConcepts.colours, logits.colour),
-                ("style", ToyConcepts.styles, logits.style), ("watermark", ["no", "logo"], logits.watermark),
-            ]
+            // Per head: the most likely label of every picture and its softmax probability.
+            let heads = [("shape", ToyConcepts.shapes, logits.shape), ("colour", ToyConcepts.colours, logits.colour),
+                         ("style", ToyConcepts.styles, logits.style), ("watermark", ["no", "logo"], logits.watermark)]
+                .map { name, labels, l -> (name: String, labels: [String], top: [Int], probabilities: Tensor) in
+                    let p = GradMode.withNoGrad { l.softmax() }
+                    return (name, labels, ToyClassifier.argmax(p), p)
+                }
             for t in tiles.indices {
-                let readings = heads.map { name, labels, l in (name, Self.reading(l, row: t, labels: labels)) }
+                let readings = heads.map { h in
+                    (name: h.name, label: h.labels[h.top[t]], probability: Self.format(h.probabilities.pointer[t * h.labels.count + h.top[t]]))
+                }
                 if json {
-                    let fields = readings.map { "\"\($0.0)\": {\"label\": \"\($0.1.label)\", \"probability\": \(Self.format($0.1.probability))}" }
+                    let fields = readings.map { "\"\($0.name)\": {\"label\": \"\($0.label)\", \"probability\": \($0.probability)}" }
                     print("{\"file\": \(Self.quoted(path)), \"picture\": \(t), " + fields.joined(separator: ", ") + "}")
                 } else {
-                    print("\(path)\t\(t)\t" + readings.map { "\($0.1.label) \(Self.format($0.1.probability))" }.joined(separator: "\t"))
+                    print("\(path)\t\(t)\t" + readings.map { "\($0.label) \($0.probability)" }.joined(separator: "\t"))
                 }
             }
         }
     }
 
-    /// The most likely label of one row of logits and its softmax probability.
-    static func reading(_ logits: Tensor, row: Int, labels: [String]) -> (label: String, probability: Double) {
-        let c = logits.shape[1], p = logits.pointer + row * c
-        let values = (0..<c).map { Double(p[$0]) }
-        let top = values.indices.max { values[$0] < values[$1] }!
-        let total = values.reduce(0) { $0 + exp($1 - values[top]) }
-        return (labels[top], 1 / total)
-    }
-
-    static func format(_ p: Double) -> String { String(format: "%.3f", p) }
+    static func format(_ p: Float) -> String { String(format: "%.3f", Double(p)) }
 
     static func quoted(_ s: String) -> String {
         let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
