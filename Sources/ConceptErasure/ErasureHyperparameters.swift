@@ -46,7 +46,7 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
         guard maxIterations >= 1 else { throw fail("--max-iterations must be at least 1, got \(maxIterations)") }
         guard images >= 1 else { throw fail("--images must be at least 1 (zero images leave nothing to train on), got \(images)") }
         if let t = nullSpaceTolerance { guard t > 0, t < 1 else { throw fail("--tolerance must be in (0, 1), got \(t)") } }
-        if let name = generationScheduler, (try? schedulerKind(named: name, config: SchedulerConfiguration())) == nil {
+        if let name = generationScheduler, schedulerKind(named: name) == nil {
             throw fail("--generation-scheduler must be ddim, ddpm or pndm, got '\(name)'")
         }
     }

@@ -28,7 +28,7 @@ struct DemoCommand: ParsableCommand {
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
         guard images >= 1 else { throw ValidationError("--images must be at least 1, got \(images)") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        if let scheduler, (try? schedulerKind(named: scheduler, config: SchedulerConfiguration())) == nil {
+        if let scheduler, schedulerKind(named: scheduler) == nil {
             throw ValidationError("--scheduler must be ddim, ddpm or pndm, got '\(scheduler)'")
         }
     }

@@ -18,11 +18,11 @@ public enum ToyImageAugmentation {
         let p = out.pointer
         var rng = SplitMix64(seed: seed, index: 0xA06)
         var normal = PyTorchGenerator(seed: seed & 0xFFFF_FFFF)
-        var blurred = [Float](repeating: 0, count: plane)
+        var scratch = [Float](repeating: 0, count: plane)
         for n in 0..<b {
             let base = p + n * 3 * plane
             if rng.int(below: 4) != 0 {
-                translate(base, height: h, width: w, dx: rng.int(in: -2...2), dy: rng.int(in: -2...2), scratch: &blurred)
+                translate(base, height: h, width: w, dx: rng.int(in: -2...2), dy: rng.int(in: -2...2), scratch: &scratch)
             }
             if rng.chance(1, in: 2) {
                 let weight = Float(rng.int(below: 1001)) / 1000
@@ -39,10 +39,10 @@ public enum ToyImageAugmentation {
                                     acc += k * ch[yy * w + xx]; total += k
                                 }
                             }
-                            blurred[y * w + x] = acc / total
+                            scratch[y * w + x] = acc / total
                         }
                     }
-                    for i in 0..<plane { ch[i] = (1 - weight) * ch[i] + weight * blurred[i] }
+                    for i in 0..<plane { ch[i] = (1 - weight) * ch[i] + weight * scratch[i] }
                 }
             }
             if rng.chance(1, in: 2) {

@@ -34,6 +34,8 @@ final class SchedulerConfigurationTests: XCTestCase {
         folder.className = nil
         XCTAssertEqual(try schedulerKind(named: nil, config: folder), "ddim")
         XCTAssertTrue(try makeScheduler(named: nil, config: folder) is DDIMScheduler)
+        XCTAssertEqual(schedulerKind(named: "DdpmScheduler"), "ddpm")
+        XCTAssertNil(schedulerKind(named: "euler"))
         folder.className = "EulerDiscreteScheduler"
         XCTAssertThrowsError(try schedulerKind(named: nil, config: folder)) { e in
             XCTAssertTrue("\(e)".contains("EulerDiscreteScheduler"), "\(e)")

@@ -58,16 +58,22 @@ extension Scheduler {
     }
 }
 
-/// The sampler a name selects: "ddim", "ddpm" or "pndm" (also diffusers' class names, any case); nil
-/// means the folder's own `_class_name`, and a folder that names none samples with DDIM.
-public func schedulerKind(named name: String?, config: SchedulerConfiguration) throws -> String {
-    let chosen = name ?? config.className ?? "DDIMScheduler"
-    switch chosen.lowercased() {
+/// The sampler a name selects: "ddim", "ddpm" or "pndm" (also diffusers' class names, any case);
+/// nil for a sampler sepme does not have.
+public func schedulerKind(named name: String) -> String? {
+    switch name.lowercased() {
     case "ddim", "ddimscheduler": return "ddim"
     case "ddpm", "ddpmscheduler": return "ddpm"
     case "pndm", "pndmscheduler": return "pndm"
-    default: throw SchedulerError.unknownScheduler(chosen)
+    default: return nil
     }
+}
+
+/// The sampler of a run: `name`, else the folder's own `_class_name`, else DDIM.
+public func schedulerKind(named name: String?, config: SchedulerConfiguration) throws -> String {
+    let chosen = name ?? config.className ?? "DDIMScheduler"
+    guard let kind = schedulerKind(named: chosen) else { throw SchedulerError.unknownScheduler(chosen) }
+    return kind
 }
 
 /// Resolves the scheduler of a model folder: "ddim"/"ddpm"/"pndm" by name, or the folder's own `_class_name`.

@@ -32,14 +32,11 @@ public final class Transformer2DModel: Module {
     // x: [B, C, H, W] -> tokens [B, HW, inner]
     func textFreeStart(_ x: Tensor) -> Tensor {
         let b = x.shape[0], height = x.shape[2], width = x.shape[3]
-        let normed = norm(x)
-        let h: Tensor
-        if let linear = proj_in as? Linear {
-            h = linear(normed.permuted([0, 2, 3, 1]).reshaped([b, height * width, x.shape[1]]))
-        } else {
-            let projected = (proj_in as! Conv2d)(normed)
-            h = projected.permuted([0, 2, 3, 1]).reshaped([b, height * width, projected.shape[1]])
+        func tokens(_ t: Tensor) -> Tensor {                               // [B, C', H, W] -> [B, HW, C']
+            t.permuted([0, 2, 3, 1]).reshaped([b, height * width, t.shape[1]])
         }
+        let normed = norm(x)
+        let h = (proj_in as? Linear).map { $0(tokens(normed)) } ?? tokens((proj_in as! Conv2d)(normed))
         return transformer_blocks[0].selfAttention(h)
     }
 
