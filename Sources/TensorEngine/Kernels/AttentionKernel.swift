@@ -149,9 +149,11 @@ enum AttentionKernel {
                                      dOut: UnsafePointer<Float>, _ s: AttentionShape, head h: Int, dq: UnsafeMutablePointer<Float>?,
                                      dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
         let kb = Swift.min(s.backwardKeyBlock, s.lk), block = s.backwardBlock
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: 2 * block * kb + block)
+        // Scratch: the recomputed P tile (not needed when the forward kept P), dP, and delta.
+        let pTile = probabilities == nil ? block * kb : 0
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: pTile + block * kb + block)
         defer { p.deallocate() }
-        let dp = p + block * kb, delta = dp + block * kb
+        let dp = p + pTile, delta = dp + block * kb
         let dkAcc = dk.map { $0 + h * s.lk * s.d }, dvAcc = dv.map { $0 + h * s.lk * s.dv }
         dkAcc?.update(repeating: 0, count: s.lk * s.d)
         dvAcc?.update(repeating: 0, count: s.lk * s.dv)
