@@ -18,6 +18,9 @@ struct BenchUNetCommand: ParsableCommand {
     @Option(help: "Text tokens in the encoder hidden states.")
     var tokens = 77
 
+    @Option(help: "Samples per call (one shared context); times are per call.")
+    var batch = 1
+
     @Option(help: "Measurements of each case; the fastest is reported.")
     var repeats = 1
 
@@ -27,6 +30,7 @@ struct BenchUNetCommand: ParsableCommand {
     func validate() throws {
         guard size >= 1 else { throw ValidationError("--size must be >= 1, got \(size)") }
         guard tokens >= 1 else { throw ValidationError("--tokens must be >= 1, got \(tokens)") }
+        guard batch >= 1 else { throw ValidationError("--batch must be >= 1, got \(batch)") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be >= 1, got \(repeats)") }
     }
 
@@ -37,8 +41,8 @@ struct BenchUNetCommand: ParsableCommand {
         } else {
             configuration = try UNet2DConditionConfiguration.load(from: URL(fileURLWithPath: config))
         }
-        print("UNet benchmark: config \(config), batch 1, \(size)x\(size) latent, \(tokens) tokens, fp32, \(Parallel.threadCount) threads")
-        let benchmark = UNetBenchmark(configuration: configuration, size: size, tokens: tokens, seed: seed, repeats: repeats)
+        print("UNet benchmark: config \(config), batch \(batch), \(size)x\(size) latent, \(tokens) tokens, fp32, \(Parallel.threadCount) threads")
+        let benchmark = UNetBenchmark(configuration: configuration, size: size, tokens: tokens, seed: seed, repeats: repeats, batch: batch)
         let r = try benchmark.run()
         func gb(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
         print(String(format: "forward:          %.3f s", r.forwardSeconds))

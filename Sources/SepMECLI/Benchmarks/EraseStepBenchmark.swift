@@ -1,3 +1,4 @@
+import ArgumentParser
 import CLIP
 import ConceptErasure
 import Diffusion
@@ -5,15 +6,22 @@ import Foundation
 import NeuralNet
 import TensorEngine
 
-/// One SepME training iteration, timed two ways in the same run (random weights, batch 1):
+/// One SepME training iteration, timed in the same run next to the reference layout (random weights, batch 1):
 /// - sepme: the original model's two predictions (concept, blank) in one batched gradient-free call with
 ///   the shifts switched off, one edited forward on the concept prompt only (decoupled shifts leave the
 ///   blank prompt unchanged), one backward into A (method.md §1-2);
 /// - reference: the authors' layout: a second, frozen copy of the UNet for the original predictions,
 ///   four batch-1 forwards (original c, original c0, edited c, edited c0) and backward through both
-///   edited ones.
+///   edited ones, timed twice:
+///   - lean: the backward fills only A's gradient (the cheapest form of that layout);
+///   - as scripted: the backward also fills the gradient of every weight of the edited UNet, as the
+///     authors' `train-scripts/SRS_ME.py` does (it never sets `requires_grad_(False)` on the UNet, so
+///     `loss.backward()` computes all 860 M weight gradients that the optimiser then ignores). Their
+///     configuration also turns on gradient checkpointing (`use_checkpoint: True`), which recomputes
+///     every ResBlock and self-attention in the backward; that is not modelled, so this figure is a
+///     lower bound on the script's own cost.
 struct EraseStepBenchmark {
-    struct Figures {
+    struct Figures: Codable {
         var seconds: Double
         var peakTensorBytes: Int
     }
@@ -22,9 +30,25 @@ struct EraseStepBenchmark {
     let size: Int
     let repeats: Int
 
-    func run(log: (String) -> Void) throws -> (sepme: Figures, reference: Figures, nullSpaceDimension: Int) {
+    struct Result: Codable {
+        var sepme: Figures
+        /// The reference layout, backward into A only.
+        var leanReference: Figures
+        /// The reference layout with every edited-UNet weight gradient filled, as the authors' script does.
+        var scriptedReference: Figures
+        var nullSpaceDimension: Int
+        var unetParameterCount: Int
+        var ratioToScriptedReference: Double { sepme.seconds / scriptedReference.seconds }
+        var ratioToLeanReference: Double { sepme.seconds / leanReference.seconds }
+    }
+
+    func run(log: (String) -> Void) throws -> Result {
         log("building random-weight models (UNet \(configuration.blockOutChannels), CLIP ViT-L/14 text encoder)")
         let unet = try UNet2DConditionModel(configuration: configuration)
+        let textWidth = CLIPTextConfiguration.sd15.hiddenSize
+        guard unet.crossAttentionDim == textWidth else {
+            throw ValidationError("--config: the UNet's cross_attention_dim is \(unet.crossAttentionDim), the benchmark's text encoder (CLIP ViT-L/14) gives \(textWidth)")
+        }
         unet.initializeRandomly(seed: 1)
         let textEncoder = CLIPTextModel(configuration: .sd15)
         var g = PyTorchGenerator(seed: 2)
@@ -64,10 +88,9 @@ struct EraseStepBenchmark {
             optimizer.zeroGrad()
         }
 
-        log("timing the reference iteration (second UNet copy, 4 forwards + 2 backwards)")
         let original = try UNet2DConditionModel(configuration: configuration)
         for ((_, dst), (_, src)) in zip(original.namedParameters(), unet.namedParameters()) { dst.assign(from: src) }
-        let reference = measure {
+        let referenceStep = {
             let t: [Float] = [500]
             let (oc, o0) = GradMode.withNoGrad {
                 (original(xt, timesteps: t, encoderHiddenStates: cond), original(xt, timesteps: t, encoderHiddenStates: blank))
@@ -79,7 +102,15 @@ struct EraseStepBenchmark {
             optimizer.update()
             optimizer.zeroGrad()
         }
+        log("timing the reference iteration (second UNet copy, 4 forwards + 2 backwards), backward into A only")
+        let lean = measure(referenceStep)
+        log("timing the reference iteration again, the backward also filling every UNet weight's gradient (as the authors' script)")
+        unet.setRequiresGrad(true)
+        let scripted = measure(referenceStep)
+        unet.setRequiresGrad(false)
+        for p in unet.parameters() { p.grad = nil }
         removeShiftAdapters(eraser.projections.allProjections)
-        return (ours, reference, decoupling.report.dimension)
+        return Result(sepme: ours, leanReference: lean, scriptedReference: scripted, nullSpaceDimension: decoupling.report.dimension,
+                      unetParameterCount: unet.parameterCount)
     }
 }

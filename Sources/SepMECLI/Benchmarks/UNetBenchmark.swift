@@ -2,7 +2,7 @@ import Diffusion
 import Foundation
 import TensorEngine
 
-/// Times UNet2DConditionModel at batch 1, fp32, random weights (no checkpoint needed):
+/// Times UNet2DConditionModel at batch `batch` (default 1), fp32, random weights (no checkpoint needed):
 /// a no-grad forward, and a forward + backward with gradients only into every cross-attention
 /// to_k / to_v weight (SepME's trainable slots), everything else frozen.
 struct UNetBenchmark {
@@ -24,6 +24,8 @@ struct UNetBenchmark {
     var timestep: Float = 500
     var seed: UInt64 = 0
     var repeats = 1
+    /// Samples per call; all share one context.
+    var batch = 1
     /// Prints each phase as it finishes.
     var log: (String) -> Void = { print($0) }
 
@@ -34,14 +36,14 @@ struct UNetBenchmark {
         log(String(format: "built and initialised %d parameters in %.1f s", model.parameterCount, Date().timeIntervalSince(start)))
 
         var generator = PyTorchGenerator(seed: seed + 1)
-        let sample = Tensor.randn([1, configuration.inChannels, size, size], generator: &generator)
-        let context = Tensor.randn([1, tokens, model.crossAttentionDim], generator: &generator)
+        let sample = Tensor.randn([batch, configuration.inChannels, size, size], generator: &generator)
+        let context = Tensor.concat([Tensor](repeating: Tensor.randn([1, tokens, model.crossAttentionDim], generator: &generator), count: batch), axis: 0)
 
         MemoryStatistics.shared.resetPeak()
         var forward = Double.infinity
         for _ in 0..<repeats {
             let t0 = Date()
-            let out = GradMode.withNoGrad { model(sample, timesteps: [timestep], encoderHiddenStates: context) }
+            let out = GradMode.withNoGrad { model(sample, timesteps: [Float](repeating: timestep, count: batch), encoderHiddenStates: context) }
             forward = min(forward, Date().timeIntervalSince(t0))
             precondition(out.isFinite, "UNet benchmark: forward produced non-finite values")
         }
@@ -54,7 +56,7 @@ struct UNetBenchmark {
         for _ in 0..<repeats {
             for w in trainable { w.grad = nil }
             let t0 = Date()
-            let out = model(sample, timesteps: [timestep], encoderHiddenStates: context)
+            let out = model(sample, timesteps: [Float](repeating: timestep, count: batch), encoderHiddenStates: context)
             let t1 = Date()
             out.square().mean().backward()
             let t2 = Date()

@@ -1,0 +1,56 @@
+import Foundation
+import XCTest
+
+/// `sepme bench erase-step` on a tiny 768-wide UNet: the JSON contract, and that the
+/// "as scripted" reference really fills every UNet weight's gradient (its peak memory holds them).
+final class BenchCommandLineTests: XCTestCase {
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// The tiny-sd UNet configuration with a CLIP ViT-L text width.
+    private func tinyConfig(crossAttentionDim: Int) throws -> URL {
+        let source = CommandLineTests.tinySD.appendingPathComponent("unet/config.json")
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: source)) as? [String: Any])
+        object["cross_attention_dim"] = crossAttentionDim
+        let url = scratch.appendingPathComponent("unet-\(crossAttentionDim).json")
+        try JSONSerialization.data(withJSONObject: object).write(to: url)
+        return url
+    }
+
+    func testEraseStepJSONReport() throws {
+        let r = try CommandLineTests.run(["bench", "erase-step", "--config", try tinyConfig(crossAttentionDim: 768).path,
+                                          "--size", "8", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let result = try XCTUnwrap(report["result"] as? [String: Any])
+        func figures(_ key: String) throws -> (seconds: Double, bytes: Int) {
+            let f = try XCTUnwrap(result[key] as? [String: Any], "missing \(key)")
+            return (try XCTUnwrap(f["seconds"] as? Double), try XCTUnwrap(f["peakTensorBytes"] as? Int))
+        }
+        let sepme = try figures("sepme"), lean = try figures("leanReference"), scripted = try figures("scriptedReference")
+        for f in [sepme, lean, scripted] { XCTAssertGreaterThan(f.seconds, 0) }
+        let parameters = try XCTUnwrap(result["unetParameterCount"] as? Int)
+        XCTAssertGreaterThan(parameters, 100_000)
+        // The reference keeps a second UNet; the scripted one also holds a gradient for every weight.
+        XCTAssertGreaterThanOrEqual(lean.bytes - sepme.bytes, 4 * parameters * 9 / 10)
+        XCTAssertGreaterThanOrEqual(scripted.bytes - lean.bytes, 4 * parameters)
+        let ratio = try XCTUnwrap(report["ratioToScriptedReference"] as? Double)
+        XCTAssertEqual(ratio, sepme.seconds / scripted.seconds, accuracy: 1e-9)
+        // 768-wide CLIP ViT-L/14 null space of blank + "zq watermark" + nothing else: d − rank.
+        let dimension = try XCTUnwrap(result["nullSpaceDimension"] as? Int)
+        XCTAssertGreaterThan(dimension, 600)
+        XCTAssertLessThan(dimension, 768)
+    }
+
+    func testEraseStepRefusesAnotherTextWidth() throws {
+        let r = try CommandLineTests.run(["bench", "erase-step", "--config", try tinyConfig(crossAttentionDim: 32).path, "--size", "8"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("cross_attention_dim is 32"), r.stderr)
+    }
+}
