@@ -83,6 +83,21 @@ final class PipelineTests: XCTestCase {
         assertClose(run.latents, try Self.references.tensor("cfg.latents"), rtol: 1e-3, "resumed step-by-step run")
     }
 
+    /// Guidance evaluates x_t once under two contexts, sharing the UNet's text-free start; the result
+    /// must be the batched evaluation of [x, x] under [uncond; cond].
+    func testGuidedPredictionSharesTheTextFreeStart() throws {
+        let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: Self.dir.appendingPathComponent("tiny-sd").path))
+        var g = PyTorchGenerator(seed: 7)
+        let x = Tensor.randn([2, pipeline.latentChannels, 8, 8], generator: &g)
+        let context = pipeline.encode(prompts: ["", "", "a red circle", "a blue square"])
+        let shared = GradMode.withNoGrad { pipeline.predictNoise(x, timestep: 421, context: context) }
+        let batched = GradMode.withNoGrad {
+            pipeline.unet(Tensor.concat([x, x], axis: 0), timesteps: [Float](repeating: 421, count: 4), encoderHiddenStates: context)
+        }
+        XCTAssertEqual(shared.shape, [4, pipeline.latentChannels, 8, 8])
+        assertClose(shared, batched, rtol: 1e-5, "shared start against the duplicated batch")
+    }
+
     func testBadInputIsNamed() throws {
         let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: Self.dir.appendingPathComponent("tiny-sd").path))
         XCTAssertThrowsError(try pipeline.makeRun(GenerationOptions(prompts: ["x"], width: 17, height: 16))) { e in

@@ -12,6 +12,7 @@ public final class DenoisingRun {
     public let guidance: Float
     public private(set) var stepIndex = 0
     var generator: PyTorchGenerator
+    /// ε for latents [B, C, h, w] at a timestep under contexts [k·B, L, D] (k per latent) -> [k·B, C, h, w].
     private let denoiser: (Tensor, Float, Tensor) -> Tensor
 
     init(scheduler: Scheduler, latents: Tensor, conditioning: Tensor, unconditional: Tensor?, guidance: Float,
@@ -30,11 +31,12 @@ public final class DenoisingRun {
     /// The timestep the next `step()` will denoise.
     public var currentTimestep: Int? { isFinished ? nil : scheduler.timesteps[stepIndex] }
 
-    /// ε̂(x_t, t) with classifier-free guidance: ε_u + g (ε_c − ε_u), both halves in one batched call.
+    /// ε̂(x_t, t) with classifier-free guidance: ε_u + g (ε_c − ε_u), both halves in one batched call
+    /// (x_t once, two contexts per latent: the denoiser shares what does not read the text).
     // latents: [B, C, h, w] -> [B, C, h, w]
     public func guidedNoisePrediction(_ x: Tensor, timestep t: Int) -> Tensor {
         guard let unconditional else { return denoiser(x, Float(t), conditioning) }
-        let both = denoiser(Tensor.concat([x, x], axis: 0), Float(t), Tensor.concat([unconditional, conditioning], axis: 0))
+        let both = denoiser(x, Float(t), Tensor.concat([unconditional, conditioning], axis: 0))
         let halves = both.chunked(2, axis: 0)
         return halves[0] + (halves[1] - halves[0]) * guidance
     }

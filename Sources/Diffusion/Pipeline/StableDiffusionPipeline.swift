@@ -54,10 +54,13 @@ public final class StableDiffusionPipeline {
         return GradMode.withNoGrad { textEncoder(ids).lastHiddenState }
     }
 
-    /// Noise prediction ε(x_t, t, c) of the UNet for one timestep shared by the batch.
-    // latents: [B, C, h, w], context: [B, L, D] -> [B, C, h, w]
+    /// Noise prediction ε(x_t, t, c) of the UNet for one timestep shared by the batch. With k
+    /// contexts per latent (classifier-free guidance: k = 2), the UNet's text-free start is computed
+    /// once and shared; the result is k blocks of B, in the order of the contexts.
+    // latents: [B, C, h, w], context: [k·B, L, D] -> [k·B, C, h, w]
     public func predictNoise(_ latents: Tensor, timestep: Float, context: Tensor) -> Tensor {
-        unet(latents, timesteps: [Float](repeating: timestep, count: latents.shape[0]), encoderHiddenStates: context)
+        let start = unet.textFreeStart(latents, timesteps: [Float](repeating: timestep, count: latents.shape[0]))
+        return unet(continuing: start, encoderHiddenStates: context)
     }
 
     /// Prepares a run: prompt embeddings (negative first, as diffusers), seeded initial noise, timesteps.
