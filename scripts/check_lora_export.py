@@ -48,7 +48,9 @@ from safetensors import safe_open
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(REPO, "Tests/ConceptErasureTests/Resources/tiny-sepme")
-DEFAULT_SEPME = os.path.join(REPO, ".build/debug/sepme")
+# The release build when there is one (the README builds with -c release), else the debug build.
+DEFAULT_SEPME = next((p for p in (os.path.join(REPO, ".build/release/sepme"), os.path.join(REPO, ".build/debug/sepme"))
+                     if os.path.exists(p)), os.path.join(REPO, ".build/release/sepme"))
 
 MATCH_TOLERANCE = 1e-4     # LoRA'd vs baked-in, relative to max|reference|
 BLANK_TOLERANCE = 1e-5     # LoRA'd vs base on the blank prompt, relative to max|base|
