@@ -15,7 +15,7 @@ import TensorEngine
 ///   edited ones, timed twice:
 ///   - lean: the backward fills only A's gradient (the cheapest form of that layout);
 ///   - as scripted: the backward also fills the gradient of every weight of the edited UNet, as the
-///     authors' `train-scripts/SRS_ME.py` does (it never sets `requires_grad_(False)` on the UNet, so
+///     authors' `train-scripts/SRS_ME.py` does (their `ldm/ddpm.py` freezes only the VAE and the text encoder, so
 ///     `loss.backward()` computes all 860 M weight gradients that the optimiser then ignores). Their
 ///     configuration also turns on gradient checkpointing (`use_checkpoint: True`), which recomputes
 ///     every ResBlock and self-attention in the backward; that is not modelled, so this figure is a
