@@ -7,19 +7,19 @@ import NeuralNet
 import TensorEngine
 
 /// One SepME training iteration, timed in the same run next to the reference layout (random weights, batch 1):
-/// - sepme: the original model's two predictions (concept, blank) in one batched gradient-free call with
-///   the shifts switched off, one edited forward on the concept prompt only (decoupled shifts leave the
-///   blank prompt unchanged), one backward into A (method.md §1-2);
+/// - sepme: the UNet's text-free start once, the original model's two predictions (concept, blank) in
+///   one batched gradient-free call with the shifts switched off, one edited forward on the concept
+///   prompt only (decoupled shifts leave the blank prompt unchanged), one backward into A (method.md §1-2);
 /// - reference: the authors' layout: a second, frozen copy of the UNet for the original predictions,
 ///   four batch-1 forwards (original c, original c0, edited c, edited c0) and backward through both
 ///   edited ones, timed twice:
 ///   - lean: the backward fills only A's gradient (the cheapest form of that layout);
 ///   - as scripted: the backward also fills the gradient of every weight of the edited UNet, as the
-///     authors' `train-scripts/SRS_ME.py` does (their `ldm/ddpm.py` freezes only the VAE and the text encoder, so
-///     `loss.backward()` computes all 860 M weight gradients that the optimiser then ignores). Their
-///     configuration also turns on gradient checkpointing (`use_checkpoint: True`), which recomputes
-///     every ResBlock and self-attention in the backward; that is not modelled, so this figure is a
-///     lower bound on the script's own cost.
+///     authors' `train-scripts/SRS_ME.py` does: their `ldm/ddpm.py` freezes only the VAE and the text
+///     encoder, so `loss.backward()` computes every UNet weight gradient (860 M for SD1.4), which the
+///     optimiser ignores. Their configuration also turns on gradient checkpointing
+///     (`use_checkpoint: True`), which recomputes every ResBlock and self-attention in the backward;
+///     that is not modelled, so this figure is a lower bound on the script's own cost.
 struct EraseStepBenchmark {
     struct Figures: Codable {
         var seconds: Double
