@@ -3,6 +3,9 @@
 // way: Cody-Waite reduction x = n ln2 + r, the Cephes expf polynomial for e^r, 2^n built in the
 // exponent bits, n rounded with the 1.5 * 2^23 trick; about 2 ulp on [-87.3, 88.3], inputs below
 // give ~6e-39 instead of 0 (harmless in a softmax), larger ones saturate.
+// GELU rows (exact erf form): Φ(x) = ½(1 + erf(x/√2)) from Abramowitz & Stegun 7.1.26
+// (erf(z) = 1 − t·P(t)·e^(−z²), t = 1/(1 + p|z|), |error| ≤ 1.5e-7), whose e^(−z²) = e^(−x²/2) is also
+// the density that the backward needs; same arithmetic on both paths.
 #include "sepme_vector_math.h"
 
 #include <math.h>
@@ -45,6 +48,45 @@ static float exp_shifted_sum_scalar(float *p, ptrdiff_t n, float shift) {
 
 static void softmax_gradient_scalar(float *g, const float *p, ptrdiff_t n, float delta) {
     for (ptrdiff_t i = 0; i < n; i++) g[i] = p[i] * (g[i] - delta);
+}
+
+// Abramowitz & Stegun 7.1.26 coefficients.
+#define GELU_P 0.3275911f
+#define GELU_A1 0.254829592f
+#define GELU_A2 -0.284496736f
+#define GELU_A3 1.421413741f
+#define GELU_A4 -1.453152027f
+#define GELU_A5 1.061405429f
+#define INV_SQRT2 0.70710678118654752f
+#define INV_SQRT2PI 0.39894228040143268f
+
+// Φ(x); *density = e^(−x²/2).
+static inline float gelu_cdf_scalar(float x, float *density) {
+    float z = fabsf(x) * INV_SQRT2;
+    float t = 1.f / fmaf(GELU_P, z, 1.f);
+    float e = exp_scalar(-0.5f * x * x);
+    float q = fmaf(fmaf(fmaf(fmaf(GELU_A5, t, GELU_A4), t, GELU_A3), t, GELU_A2), t, GELU_A1) * t * e;  // 1 − erf(|z|)
+    *density = e;
+    return x >= 0 ? fmaf(-0.5f, q, 1.f) : 0.5f * q;
+}
+
+static void gated_gelu_scalar(float *out, const float *hidden, const float *gate, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float e, x = gate[i];
+        float y = x * gelu_cdf_scalar(x, &e);
+        out[i] = hidden ? hidden[i] * y : y;
+    }
+}
+
+static void gated_gelu_backward_scalar(float *d_hidden, float *d_gate, const float *hidden, const float *gate,
+                                       const float *g, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float e, x = gate[i];
+        float cdf = gelu_cdf_scalar(x, &e);
+        float slope = fmaf(x * INV_SQRT2PI, e, cdf);                  // d/dx x Φ(x) = Φ(x) + x φ(x)
+        if (d_hidden) d_hidden[i] = g[i] * x * cdf;
+        d_gate[i] = hidden ? g[i] * hidden[i] * slope : g[i] * slope;
+    }
 }
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -119,6 +161,46 @@ AVX2 static void softmax_gradient_avx2(float *g, const float *p, ptrdiff_t n, fl
     for (; i < n; i++) g[i] = p[i] * (g[i] - delta);
 }
 
+AVX2 static inline __m256 gelu_cdf8(__m256 x, __m256 *density) {
+    __m256 sign = _mm256_set1_ps(-0.f);
+    __m256 z = _mm256_mul_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(INV_SQRT2));
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.f), _mm256_fmadd_ps(_mm256_set1_ps(GELU_P), z, _mm256_set1_ps(1.f)));
+    __m256 e = exp8(_mm256_mul_ps(_mm256_set1_ps(-0.5f), _mm256_mul_ps(x, x)));
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(GELU_A5), t, _mm256_set1_ps(GELU_A4));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(GELU_A3));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(GELU_A2));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(GELU_A1));
+    __m256 q = _mm256_mul_ps(_mm256_mul_ps(p, t), e);
+    __m256 upper = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), q, _mm256_set1_ps(1.f));
+    __m256 lower = _mm256_mul_ps(_mm256_set1_ps(0.5f), q);
+    *density = e;
+    return _mm256_blendv_ps(upper, lower, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+}
+
+AVX2 static void gated_gelu_avx2(float *out, const float *hidden, const float *gate, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e, x = _mm256_loadu_ps(gate + i);
+        __m256 y = _mm256_mul_ps(x, gelu_cdf8(x, &e));
+        _mm256_storeu_ps(out + i, hidden ? _mm256_mul_ps(_mm256_loadu_ps(hidden + i), y) : y);
+    }
+    gated_gelu_scalar(out + i, hidden ? hidden + i : NULL, gate + i, n - i);
+}
+
+AVX2 static void gated_gelu_backward_avx2(float *d_hidden, float *d_gate, const float *hidden, const float *gate,
+                                          const float *g, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e, x = _mm256_loadu_ps(gate + i), gi = _mm256_loadu_ps(g + i);
+        __m256 cdf = gelu_cdf8(x, &e);
+        __m256 slope = _mm256_fmadd_ps(_mm256_mul_ps(x, _mm256_set1_ps(INV_SQRT2PI)), e, cdf);
+        if (d_hidden) _mm256_storeu_ps(d_hidden + i, _mm256_mul_ps(_mm256_mul_ps(gi, x), cdf));
+        __m256 dg = _mm256_mul_ps(gi, slope);
+        _mm256_storeu_ps(d_gate + i, hidden ? _mm256_mul_ps(dg, _mm256_loadu_ps(hidden + i)) : dg);
+    }
+    gated_gelu_backward_scalar(d_hidden ? d_hidden + i : NULL, d_gate + i, hidden ? hidden + i : NULL, gate + i, g + i, n - i);
+}
+
 static int avx2_available, avx2_enabled;
 __attribute__((constructor)) static void detect_avx2(void) {
     __builtin_cpu_init();
@@ -137,6 +219,8 @@ static int set_avx2(int enabled) { (void)enabled; return 0; }
 #define row_max_avx2 row_max_scalar
 #define exp_shifted_sum_avx2 exp_shifted_sum_scalar
 #define softmax_gradient_avx2 softmax_gradient_scalar
+#define gated_gelu_avx2 gated_gelu_scalar
+#define gated_gelu_backward_avx2 gated_gelu_backward_scalar
 #endif
 
 int sepme_vector_math_uses_avx2(void) { return has_avx2(); }
@@ -156,4 +240,14 @@ void sepme_exp_shifted(float *p, ptrdiff_t n, float shift) { (void)sepme_exp_shi
 
 void sepme_softmax_gradient(float *g, const float *p, ptrdiff_t n, float delta) {
     if (has_avx2()) softmax_gradient_avx2(g, p, n, delta); else softmax_gradient_scalar(g, p, n, delta);
+}
+
+void sepme_gated_gelu(float *out, const float *hidden, const float *gate, ptrdiff_t n) {
+    if (has_avx2()) gated_gelu_avx2(out, hidden, gate, n); else gated_gelu_scalar(out, hidden, gate, n);
+}
+
+void sepme_gated_gelu_backward(float *d_hidden, float *d_gate, const float *hidden, const float *gate,
+                               const float *g, ptrdiff_t n) {
+    if (has_avx2()) gated_gelu_backward_avx2(d_hidden, d_gate, hidden, gate, g, n);
+    else gated_gelu_backward_scalar(d_hidden, d_gate, hidden, gate, g, n);
 }

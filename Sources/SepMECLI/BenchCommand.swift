@@ -5,7 +5,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: kernels against the machine's SGEMM rate, the UNet, SepME's training step.",
-        subcommands: [BenchGemmCommand.self, BenchConvCommand.self, BenchAttentionCommand.self,
+        subcommands: [BenchGemmCommand.self, BenchConvCommand.self, BenchAttentionCommand.self, BenchGEGLUCommand.self,
                       BenchNullSpaceCommand.self, BenchUNetCommand.self, BenchEraseStepCommand.self])
 }
 

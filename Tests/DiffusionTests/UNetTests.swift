@@ -121,10 +121,10 @@ final class UNetTests: XCTestCase {
     func testFusedGEGLUMatchesComposition() {
         var rng = TestRNG(seed: 11)
         let p = rng.tensor([2, 5, 12], -3, 3)
-        let fused = GEGLU.gatedGelu(p)
+        let fused = p.gatedGelu()
         let parts = p.chunked(2, axis: -1)
         assertClose(fused, parts[0] * parts[1].gelu(), rtol: 1e-6, atol: 1e-6, "GEGLU forward")
-        checkGradients("fused GEGLU", inputs: [p], eps: 1e-2, tolerance: 1e-2) { GEGLU.gatedGelu($0[0]) }
+        checkGradients("fused GEGLU", inputs: [p], eps: 1e-2, tolerance: 1e-2) { $0[0].gatedGelu() }
     }
 
     func testFrozenWeightsGetNoGradient() throws {

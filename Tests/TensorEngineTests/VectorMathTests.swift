@@ -61,4 +61,38 @@ final class VectorMathTests: XCTestCase {
             }
         }
     }
+
+    /// GELU rows against double-precision erf over [-12, 12] (both tails, zero, every row tail):
+    /// forward and both backward outputs, plain and gated, also with the output aliasing the gate.
+    func testGatedGeluAgainstDoublePrecision() {
+        var g = SplitMix64(seed: 5)
+        func cdf(_ x: Double) -> Double { 0.5 * (1 + Foundation.erf(x / 2.0.squareRoot())) }
+        func slope(_ x: Double) -> Double { cdf(x) + x * Foundation.exp(-0.5 * x * x) / (2 * Double.pi).squareRoot() }
+        forEachPath { path in
+            for n in Self.lengths {
+                var gate = (0..<n).map { _ in Float(g.nextUnitDouble() * 24 - 12) }
+                if n > 3 { gate[0] = 0; gate[1] = -0.0; gate[2] = 1e-4 }
+                let hidden = (0..<n).map { _ in Float(g.nextUnitDouble() * 4 - 2) }
+                let grad = (0..<n).map { _ in Float(g.nextUnitDouble() * 2 - 1) }
+                var plain = [Float](repeating: .nan, count: n), gated = plain, dHidden = plain, dGate = plain, dPlain = plain
+                VectorMath.gatedGelu(&plain, hidden: nil, gate: gate, n)
+                VectorMath.gatedGelu(&gated, hidden: hidden, gate: gate, n)
+                VectorMath.gatedGeluBackward(dHidden: &dHidden, dGate: &dGate, hidden: hidden, gate: gate, gradient: grad, n)
+                VectorMath.gatedGeluBackward(dHidden: nil, dGate: &dPlain, hidden: nil, gate: gate, gradient: grad, n)
+                var aliased = gate
+                aliased.withUnsafeMutableBufferPointer { VectorMath.gatedGelu($0.baseAddress!, hidden: nil, gate: $0.baseAddress!, n) }
+                for i in 0..<n {
+                    let x = Double(gate[i]), h = Double(hidden[i]), gi = Double(grad[i])
+                    let gelu = x * cdf(x), tol = 2e-7 * Swift.max(1, abs(x))
+                    let at = "\(path) n \(n) x \(gate[i])"
+                    XCTAssertEqual(Double(plain[i]), gelu, accuracy: tol, at)
+                    XCTAssertEqual(aliased[i], plain[i], at)
+                    XCTAssertEqual(Double(gated[i]), h * gelu, accuracy: tol * Swift.max(1, abs(h)), at)
+                    XCTAssertEqual(Double(dHidden[i]), gi * gelu, accuracy: tol, at)
+                    XCTAssertEqual(Double(dGate[i]), gi * h * slope(x), accuracy: 4e-7 * Swift.max(1, abs(x)) * Swift.max(1, abs(h)), at)
+                    XCTAssertEqual(Double(dPlain[i]), gi * slope(x), accuracy: 4e-7 * Swift.max(1, abs(x)), at)
+                }
+            }
+        }
+    }
 }

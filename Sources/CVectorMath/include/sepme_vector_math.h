@@ -1,4 +1,4 @@
-// Row kernels of sepme's fused attention (softmax rows), in C so that they can be compiled twice:
+// Row kernels of sepme's fused attention (softmax rows) and of GELU, in C so that they can be compiled twice:
 // for baseline x86-64 and for AVX2 + FMA, picked once at run time from the CPU's feature bits.
 // Swift code in this package is built for baseline x86-64 (SSE2), which these loops outgrow.
 #ifndef SEPME_VECTOR_MATH_H
@@ -16,6 +16,13 @@ void sepme_exp_shifted(float *p, ptrdiff_t n, float shift);
 float sepme_exp_shifted_sum(float *p, ptrdiff_t n, float shift);
 /// g[i] = p[i] * (g[i] - delta) in place (softmax backward on one row).
 void sepme_softmax_gradient(float *g, const float *p, ptrdiff_t n, float delta);
+/// out[i] = hidden[i] · gelu(gate[i]), gelu(x) = x Φ(x) (exact erf form, Φ to ≤ 1e-7); hidden may be
+/// NULL (plain GELU). out may alias gate.
+void sepme_gated_gelu(float *out, const float *hidden, const float *gate, ptrdiff_t n);
+/// Backward of sepme_gated_gelu for the incoming gradient g: d_hidden[i] = g[i] · gelu(gate[i])
+/// (skipped when d_hidden is NULL), d_gate[i] = g[i] · hidden[i] · (Φ + x φ)(gate[i]) (hidden NULL: 1).
+void sepme_gated_gelu_backward(float *d_hidden, float *d_gate, const float *hidden, const float *gate,
+                               const float *g, ptrdiff_t n);
 /// 1 when the AVX2 + FMA versions are in use.
 int sepme_vector_math_uses_avx2(void);
 /// Tests: use (enabled = 1, honoured only where the CPU has AVX2 + FMA) or avoid (0) the AVX2

@@ -38,6 +38,21 @@ enum VectorMath {
         sepme_softmax_gradient(g, p, n, delta)
     }
 
+    /// out[i] = hidden[i] · gelu(gate[i]) (hidden nil: gelu(gate[i])); out may alias gate.
+    @inline(__always)
+    static func gatedGelu(_ out: UnsafeMutablePointer<Float>, hidden: UnsafePointer<Float>?, gate: UnsafePointer<Float>, _ n: Int) {
+        sepme_gated_gelu(out, hidden, gate, n)
+    }
+
+    /// Backward of `gatedGelu` for the incoming gradient: dHidden = g · gelu(gate) (skipped when nil),
+    /// dGate = g · hidden · (Φ + x φ)(gate) (hidden nil: 1).
+    @inline(__always)
+    static func gatedGeluBackward(dHidden: UnsafeMutablePointer<Float>?, dGate: UnsafeMutablePointer<Float>,
+                                  hidden: UnsafePointer<Float>?, gate: UnsafePointer<Float>,
+                                  gradient: UnsafePointer<Float>, _ n: Int) {
+        sepme_gated_gelu_backward(dHidden, dGate, hidden, gate, gradient, n)
+    }
+
     /// Σ a[i]·b[i] with eight interleaved partial sums.
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {

@@ -34,17 +34,47 @@ extension Tensor {
         }
     }
 
-    /// GELU, exact erf form (torch.nn.functional.gelu, approximate="none").
+    /// GELU, exact erf form (torch.nn.functional.gelu, approximate="none"); Φ to ≤ 1e-7 (vector_math.c).
     public func gelu() -> Tensor {
-        let invSqrt2: Float = 0.70710678118654752
-        let out = mapKernel(self) { 0.5 * $0 * (1 + Foundation.erf($0 * invSqrt2)) }
+        let out = Tensor(uninitialized: shape)
+        let x = pointer, y = out.pointer
+        Parallel.forEachChunk(count) { r in VectorMath.gatedGelu(y + r.lowerBound, hidden: nil, gate: x + r.lowerBound, r.count) }
         return Tensor.record("gelu", inputs: [self], output: out) { g, _ in
-            let invSqrt2Pi: Float = 0.39894228040143268
-            return [zipKernel(g, self) { gv, x in
-                let cdf = 0.5 * (1 + Foundation.erf(x * invSqrt2))
-                let pdf = invSqrt2Pi * Foundation.exp(-0.5 * x * x)
-                return gv * (cdf + x * pdf)
-            }]
+            let dx = Tensor(uninitialized: self.shape)
+            let gp = g.pointer, d = dx.pointer
+            Parallel.forEachChunk(self.count) { r in
+                VectorMath.gatedGeluBackward(dHidden: nil, dGate: d + r.lowerBound, hidden: nil, gate: x + r.lowerBound,
+                                             gradient: gp + r.lowerBound, r.count)
+            }
+            return [dx]
+        }
+    }
+
+    /// hidden · gelu(gate) for self = [hidden | gate] split in halves along the last axis (diffusers
+    /// activations.py GEGLU after its projection). One fused step that keeps only its input for the
+    /// backward: the chunk / gelu / multiply composition would keep three more [..., inner] tensors.
+    // self: [..., 2·inner] -> [..., inner]
+    public func gatedGelu() -> Tensor {
+        let width = shape[rank - 1]
+        precondition(width % 2 == 0, "gatedGelu: last dimension \(width) of \(shape) is odd")
+        let inner = width / 2, rows = count / Swift.max(width, 1)
+        let out = Tensor(uninitialized: Array(shape.dropLast()) + [inner])
+        let src = pointer, dst = out.pointer
+        let minRows = Swift.max(1, 16_384 / Swift.max(inner, 1))
+        Parallel.forEachChunk(rows, minChunk: minRows) { range in
+            for r in range { VectorMath.gatedGelu(dst + r * inner, hidden: src + r * width, gate: src + r * width + inner, inner) }
+        }
+        return Tensor.record("gated_gelu", inputs: [self], output: out) { g, needs in
+            guard needs[0] else { return [nil] }
+            let dp = Tensor(uninitialized: self.shape)
+            let gp = g.pointer, d = dp.pointer
+            Parallel.forEachChunk(rows, minChunk: minRows) { range in
+                for r in range {
+                    VectorMath.gatedGeluBackward(dHidden: d + r * width, dGate: d + r * width + inner, hidden: src + r * width,
+                                                 gate: src + r * width + inner, gradient: gp + r * inner, inner)
+                }
+            }
+            return [dp]
         }
     }
 
