@@ -21,8 +21,8 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
     /// Sampling steps and guidance used to generate the training images.
     public var generationSteps: Int = 20
     public var generationGuidance: Double = 7.5
-    /// Sampler of the training images: "ddim", "ddpm" or "pndm"; nil: the model folder's.
-    public var generationScheduler: String?
+    /// Sampler of the training images; nil: the model folder's.
+    public var generationScheduler: SamplerKind?
     /// Seed of image generation and of the training loop's timesteps and noise.
     public var seed: UInt64 = 0
 
@@ -46,8 +46,5 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
         guard maxIterations >= 1 else { throw fail("--max-iterations must be at least 1, got \(maxIterations)") }
         guard images >= 1 else { throw fail("--images must be at least 1 (zero images leave nothing to train on), got \(images)") }
         if let t = nullSpaceTolerance { guard t > 0, t < 1 else { throw fail("--tolerance must be in (0, 1), got \(t)") } }
-        if let name = generationScheduler, schedulerKind(named: name) == nil {
-            throw fail("--generation-scheduler must be ddim, ddpm or pndm, got '\(name)'")
-        }
     }
 }

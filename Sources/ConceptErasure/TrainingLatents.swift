@@ -22,7 +22,7 @@ public struct TrainingLatents {
         var out: [Tensor] = []
         var seeds: [UInt64] = []
         // The sampler that makes the images (also names the cache file, so a cache never mixes samplers).
-        let sampler = try schedulerKind(named: h.generationScheduler, config: pipeline.schedulerConfiguration)
+        let sampler = try SamplerKind.resolve(h.generationScheduler, config: pipeline.schedulerConfiguration).rawValue
         for i in 0..<count {
             let seed = h.seed &+ UInt64(i)
             seeds.append(seed)

@@ -18,7 +18,7 @@ public final class ConceptEvaluator {
         public var seed: UInt64 = 0
         public var steps = 20
         public var guidance: Float = 4
-        public var scheduler: String?
+        public var scheduler: SamplerKind?
         /// Apply shifts made for another base model (fingerprint mismatch).
         public var force = false
         public init() {}

@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 
 /// `report.json` of `sepme eval` / `sepme demo`.
@@ -8,7 +9,7 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         public var imagesPerPrompt: Int
         public var steps: Int
         public var guidance: Float
-        public var scheduler: String?
+        public var scheduler: SamplerKind?
 
         enum CodingKeys: String, CodingKey {
             case model, seed, steps, guidance, scheduler

@@ -20,7 +20,7 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Adam learning rate of the unlearning (default: the demo's).") var lr: Double?
     @Option(help: "Sampling steps (evaluation and training images).") var steps: Int = 20
     @Option(help: "Classifier-free guidance scale (evaluation and training images).") var guidance: Float = 4
-    @Option(help: "Sampler (evaluation and training images): ddim, ddpm or pndm (default: the model folder's, DDPM for the embedded model).") var scheduler: String?
+    @Option(help: "Sampler of the evaluation and training images (default: the model folder's, DDPM for the embedded model).") var scheduler: SamplerKind?
     @Flag(help: "No progress output.") var quiet = false
 
     func validate() throws {
@@ -28,9 +28,6 @@ struct DemoCommand: ParsableCommand {
         guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
         guard images >= 1 else { throw ValidationError("--images must be at least 1, got \(images)") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        if let scheduler, schedulerKind(named: scheduler) == nil {
-            throw ValidationError("--scheduler must be ddim, ddpm or pndm, got '\(scheduler)'")
-        }
     }
 
     func run() throws {

@@ -24,7 +24,7 @@ struct EraseCommand: ParsableCommand {
     @Option(help: "Approximate null space: singular values below tolerance*sigma_max count as zero.") var tolerance: Double?
     @Option(help: "Steps used to generate training images.") var generationSteps: Int = 20
     @Option(help: "Guidance used to generate training images.") var generationGuidance: Double = 7.5
-    @Option(help: "Sampler of the training images: ddim, ddpm or pndm (default: the model folder's).") var generationScheduler: String?
+    @Option(help: "Sampler of the training images (default: the model folder's).") var generationScheduler: SamplerKind?
     @Option(help: "Seed of training images and of the training loop.") var seed: UInt64 = 0
     @Option(help: "Output folder for the shift files.") var output: String
     @Flag(help: "Continue an interrupted run from its last checkpoint.") var resume = false

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConceptErasure
+import Diffusion
 import ErasureEvaluation
 import Foundation
 import Toy
@@ -20,7 +21,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Seed of the first image (diffusers: one generator for a prompt's whole batch).") var seed: UInt64 = 0
     @Option(help: "Sampling steps.") var steps: Int = 20
     @Option(help: "Classifier-free guidance scale.") var guidance: Float = 4
-    @Option(help: "ddim, ddpm or pndm (default: the model folder's).") var scheduler: String?
+    @Option(help: "Sampler (default: the model folder's).") var scheduler: SamplerKind?
     @Option(help: "Classifier file (default: the bundled toy classifier).") var classifier: String?
     @Option(help: "Output folder for report.json, report.md and grid.png.") var output: String = "eval-report"
     @Flag(help: "Apply shifts made for another base model.") var force = false

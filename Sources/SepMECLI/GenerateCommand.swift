@@ -19,7 +19,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Classifier-free guidance scale; 1 turns guidance off.") var guidance: Float = 7.5
     @Option(help: "Image width in pixels (default: the model's).") var width: Int?
     @Option(help: "Image height in pixels (default: the model's).") var height: Int?
-    @Option(help: "ddim or ddpm (default: the model folder's scheduler).") var scheduler: String?
+    @Option(help: "Sampler (default: the model folder's scheduler).") var scheduler: SamplerKind?
     @Option(help: "DDIM eta (0 = deterministic).") var eta: Float = 0
     @Option(help: "Images per prompt (all images are placed side by side in the PNG, one row per prompt).") var batchSize: Int = 1
     @Option(help: "Output PNG file.") var output: String

@@ -18,7 +18,9 @@ final class SchedulerConfigurationTests: XCTestCase {
         XCTAssertThrowsError(try c.validate(source: "scheduler_config.json")) { e in
             XCTAssertTrue("\(e)".contains("prediction_type") && "\(e)".contains("noise"), "\(e)")
         }
-        XCTAssertThrowsError(try makeScheduler(named: "euler", config: SchedulerConfiguration())) { e in
+        var euler = SchedulerConfiguration()
+        euler.className = "euler"
+        XCTAssertThrowsError(try SamplerKind.resolve(nil, config: euler)) { e in
             XCTAssertTrue("\(e)".contains("euler"), "\(e)")
         }
     }
@@ -28,16 +30,19 @@ final class SchedulerConfigurationTests: XCTestCase {
     func testSchedulerKindResolution() throws {
         var folder = SchedulerConfiguration()
         folder.className = "DDPMScheduler"
-        XCTAssertEqual(try schedulerKind(named: nil, config: folder), "ddpm")
-        XCTAssertEqual(try schedulerKind(named: "DDIM", config: folder), "ddim")
-        XCTAssertEqual(try schedulerKind(named: "PNDMScheduler", config: folder), "pndm")
+        XCTAssertEqual(try SamplerKind.resolve(nil, config: folder), .ddpm)
+        XCTAssertEqual(try SamplerKind.resolve(SamplerKind(name: "DDIM"), config: folder), .ddim)
+        XCTAssertEqual(try SamplerKind.resolve(SamplerKind(name: "PNDMScheduler"), config: folder), .pndm)
         folder.className = nil
-        XCTAssertEqual(try schedulerKind(named: nil, config: folder), "ddim")
-        XCTAssertTrue(try makeScheduler(named: nil, config: folder) is DDIMScheduler)
-        XCTAssertEqual(schedulerKind(named: "DdpmScheduler"), "ddpm")
-        XCTAssertNil(schedulerKind(named: "euler"))
+        XCTAssertEqual(try SamplerKind.resolve(nil, config: folder), .ddim)
+        XCTAssertTrue(try SamplerKind.resolve(nil, config: folder).makeScheduler(config: folder) is DDIMScheduler)
+        XCTAssertEqual(SamplerKind(name: "DdpmScheduler"), .ddpm)
+        XCTAssertNil(SamplerKind(name: "euler"))
+        let decoded = try JSONDecoder().decode([SamplerKind].self, from: Data(#"["ddim", "PNDMScheduler"]"#.utf8))
+        XCTAssertEqual(decoded, [.ddim, .pndm])
+        XCTAssertThrowsError(try JSONDecoder().decode([SamplerKind].self, from: Data(#"["euler"]"#.utf8)))
         folder.className = "EulerDiscreteScheduler"
-        XCTAssertThrowsError(try schedulerKind(named: nil, config: folder)) { e in
+        XCTAssertThrowsError(try SamplerKind.resolve(nil, config: folder)) { e in
             XCTAssertTrue("\(e)".contains("EulerDiscreteScheduler"), "\(e)")
         }
     }

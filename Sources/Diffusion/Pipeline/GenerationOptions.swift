@@ -9,14 +9,14 @@ public struct GenerationOptions: Sendable {
     public var guidance: Float
     public var width: Int?
     public var height: Int?
-    /// "ddim" / "ddpm", or nil for the model folder's own scheduler.
-    public var scheduler: String?
+    /// The sampler; nil for the model folder's own scheduler.
+    public var scheduler: SamplerKind?
     public var eta: Float
     /// Images per prompt (diffusers' num_images_per_prompt).
     public var imagesPerPrompt: Int
 
     public init(prompts: [String], negativePrompt: String? = nil, seed: UInt64 = 0, steps: Int = 50,
-                guidance: Float = 7.5, width: Int? = nil, height: Int? = nil, scheduler: String? = nil,
+                guidance: Float = 7.5, width: Int? = nil, height: Int? = nil, scheduler: SamplerKind? = nil,
                 eta: Float = 0, imagesPerPrompt: Int = 1) {
         self.prompts = prompts
         self.negativePrompt = negativePrompt

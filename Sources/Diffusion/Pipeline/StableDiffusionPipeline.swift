@@ -72,7 +72,8 @@ public final class StableDiffusionPipeline {
         guard width > 0, height > 0, width % f == 0, height % f == 0 else {
             throw PipelineError.invalidSize(width: width, height: height, factor: f)
         }
-        let scheduler = try makeScheduler(named: options.scheduler, config: schedulerConfiguration, eta: options.eta)
+        let scheduler = try SamplerKind.resolve(options.scheduler, config: schedulerConfiguration)
+            .makeScheduler(config: schedulerConfiguration, eta: options.eta)
         try scheduler.setTimesteps(options.steps)
         let repeated = options.prompts.flatMap { [String](repeating: $0, count: options.imagesPerPrompt) }
         let conditioning = encode(prompts: repeated)

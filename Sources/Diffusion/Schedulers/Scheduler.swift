@@ -57,30 +57,3 @@ extension Scheduler {
         }
     }
 }
-
-/// The sampler a name selects: "ddim", "ddpm" or "pndm" (also diffusers' class names, any case);
-/// nil for a sampler sepme does not have.
-public func schedulerKind(named name: String) -> String? {
-    switch name.lowercased() {
-    case "ddim", "ddimscheduler": return "ddim"
-    case "ddpm", "ddpmscheduler": return "ddpm"
-    case "pndm", "pndmscheduler": return "pndm"
-    default: return nil
-    }
-}
-
-/// The sampler of a run: `name`, else the folder's own `_class_name`, else DDIM.
-public func schedulerKind(named name: String?, config: SchedulerConfiguration) throws -> String {
-    let chosen = name ?? config.className ?? "DDIMScheduler"
-    guard let kind = schedulerKind(named: chosen) else { throw SchedulerError.unknownScheduler(chosen) }
-    return kind
-}
-
-/// Resolves the scheduler of a model folder: "ddim"/"ddpm"/"pndm" by name, or the folder's own `_class_name`.
-public func makeScheduler(named name: String?, config: SchedulerConfiguration, eta: Float = 0) throws -> Scheduler {
-    switch try schedulerKind(named: name, config: config) {
-    case "ddim": return DDIMScheduler(config, eta: eta)
-    case "ddpm": return DDPMScheduler(config)
-    default: return try PNDMScheduler(config)
-    }
-}
