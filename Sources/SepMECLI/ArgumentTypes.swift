@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConceptErasure
 import Diffusion
 
 /// Library enums as typed command-line choices: the parser lists the allowed values in `--help`
@@ -6,3 +7,6 @@ import Diffusion
 extension SamplerKind: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
 }
+
+extension ErasureVariant: ExpressibleByArgument {}
+extension LoRAExport.Format: ExpressibleByArgument {}

@@ -52,7 +52,8 @@ struct GenerateCommand: ParsableCommand {
         let prompts = try prompts()
         let pipeline = try ModelLoading.pipeline(model, quiet: quiet)
         let shifts = try shift.map { try ConceptShift.read(path: $0) }
-        if !shifts.isEmpty { try ShiftInstaller.install(shifts, on: pipeline, force: force) }
+        let model = try ShiftSet(pipeline: pipeline)
+        if !shifts.isEmpty { try ErasureFlags.mapping([:]) { try model.install(shifts, force: force) } }
         let options = GenerationOptions(prompts: prompts, negativePrompt: negativePrompt, seed: seed, steps: steps,
                                         guidance: guidance, width: width, height: height, scheduler: scheduler,
                                         eta: eta, imagesPerPrompt: batchSize)
