@@ -22,6 +22,11 @@ public final class ConceptShift {
         self.weights = weights
     }
 
+    /// A factorised shift (dW = β A S per projection).
+    public convenience init(metadata: ShiftMetadata, beta: Float, basis: Tensor, factors: [String: Tensor]) {
+        self.init(metadata: metadata, weights: .factorised(beta: beta, basis: basis, factors: factors))
+    }
+
     public var name: String { metadata.name }
     /// The file it came from, or its concept: how messages name this shift.
     public var displayName: String { sourcePath ?? "shift '\(name)'" }

@@ -8,6 +8,10 @@ struct ShiftTensorReader {
     let file: SafeTensorsFile
     let path: String
 
+    /// The largest magnitude a shift tensor may hold. Trained factors and deltas stay many orders
+    /// below it; values near Float's range would turn keys and values into infinities.
+    static let magnitudeLimit: Float = 1e6
+
     private func invalid(_ reason: String) -> ErasureError { .invalidShiftFile(path: path, reason: reason) }
 
     /// Reads `key` as a finite tensor of rank `rank`.
@@ -24,6 +28,9 @@ struct ShiftTensorReader {
         guard info.shape.allSatisfy({ $0 > 0 }) else { throw invalid("'\(key)' is empty (shape \(info.shape))") }
         if let i = values.firstIndex(where: { !$0.isFinite }) {
             throw invalid("'\(key)' holds a non-finite value (\(values[i]) at element \(i))")
+        }
+        if let i = values.firstIndex(where: { abs($0) > Self.magnitudeLimit }) {
+            throw invalid("'\(key)' holds \(values[i]) at element \(i), beyond ±\(Self.magnitudeLimit): no trained shift is that large, and it would overflow the model's activations")
         }
         return Tensor(values, shape: info.shape)
     }
