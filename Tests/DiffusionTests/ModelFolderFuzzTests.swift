@@ -119,14 +119,23 @@ final class ModelFolderFuzzTests: XCTestCase {
         return Data(bytes)
     }
 
-    struct Tally { var loaded = 0, thrown = 0, generated = 0, generationErrors = 0 }
+    struct Tally { var loaded = 0, thrown = 0, generated = 0, generationErrors = 0, configurationsPassed = 0 }
+    var loadSeconds = 0.0, generateSeconds = 0.0
 
-    /// Runs `cases` mutants of `base`, returning how they ended, by file.
-    func fuzz(_ base: URL, cases: Int, seed: UInt64) throws -> [String: Tally] {
+    /// Runs `cases` mutants of `base` (files chosen by `include`), returning how they ended, by file.
+    /// Each mutant first goes through the configuration stage (`FolderConfigurations`); one that
+    /// passes it, or whose weights were mutated, is then loaded whole (every `fullLoadEvery`-th of the
+    /// configuration mutants, all weight mutants) and, when it loads, generates one image.
+    func fuzz(_ base: URL, cases: Int, seed: UInt64, tokenizerFrom: URL? = nil, fullLoadEvery: Int = 1,
+              include: (String) -> Bool = { _ in true }) throws -> [String: Tally] {
         let fm = FileManager.default
         let work = fm.temporaryDirectory.appendingPathComponent("sepme-fuzz-\(UUID().uuidString)")
         try fm.copyItem(at: base, to: work)
         defer { try? fm.removeItem(at: work) }
+        if let tokenizerFrom {
+            try fm.removeItem(at: work.appendingPathComponent("tokenizer"))
+            try fm.copyItem(at: tokenizerFrom, to: work.appendingPathComponent("tokenizer"))
+        }
         var files: [String] = []
         let prefix = work.path + "/"
         for case let url as URL in fm.enumerator(at: work, includingPropertiesForKeys: nil)! {
@@ -135,7 +144,8 @@ final class ModelFolderFuzzTests: XCTestCase {
                 files.append(String(url.standardizedFileURL.path.dropFirst(prefix.count)))
             }
         }
-        files.sort()
+        files = files.filter(include).sorted()
+        var passedConfigurations = 0
         var r = Random(state: seed)
         var tally: [String: Tally] = [:]
         for _ in 0..<cases {
@@ -148,9 +158,24 @@ final class ModelFolderFuzzTests: XCTestCase {
             else { mutated = Self.mutateBytes(original, &r) }
             try mutated.write(to: url)
             var t = tally[file, default: Tally()]
+            let start = Date()
+            defer { loadSeconds += Date().timeIntervalSince(start) }
             do {
-                let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: work.path))
+                let folder = try ModelFolder(path: work.path)
+                _ = try FolderConfigurations(folder: folder)
+                if !file.hasSuffix(".safetensors") {
+                    passedConfigurations += 1
+                    if passedConfigurations % fullLoadEvery != 0 {
+                        t.configurationsPassed += 1
+                        tally[file] = t
+                        try original.write(to: url)
+                        continue
+                    }
+                }
+                let pipeline = try StableDiffusionPipeline(folder: folder)
                 t.loaded += 1
+                let g0 = Date()
+                defer { generateSeconds += Date().timeIntervalSince(g0) }
                 // Tokens across the vocabulary, so out-of-range ids would be reached.
                 let prompt = "a red circle and a blue square, \(r.below(100000)) <|endoftext|> ! zebra"
                 do {
@@ -172,22 +197,43 @@ final class ModelFolderFuzzTests: XCTestCase {
     private func report(_ name: String, _ tally: [String: Tally]) {
         var total = Tally()
         for (file, t) in tally.sorted(by: { $0.key < $1.key }) {
-            print("fuzz \(name) \(file): \(t.thrown) refused, \(t.loaded) loaded (\(t.generated) generated, \(t.generationErrors) generation errors)")
+            print("fuzz \(name) \(file): \(t.thrown) refused, \(t.configurationsPassed) passed the configuration stage only, "
+                + "\(t.loaded) loaded (\(t.generated) generated, \(t.generationErrors) generation errors)")
             total.thrown += t.thrown; total.loaded += t.loaded; total.generated += t.generated; total.generationErrors += t.generationErrors
+            total.configurationsPassed += t.configurationsPassed
         }
-        print("fuzz \(name) total: \(total.thrown + total.loaded) cases, \(total.thrown) refused, \(total.loaded) loaded")
+        print(String(format: "fuzz time: %.1f s in all, %.1f s generating", loadSeconds, generateSeconds))
+        print("fuzz \(name) total: \(total.thrown + total.loaded + total.configurationsPassed) cases, \(total.thrown) refused, "
+              + "\(total.configurationsPassed) passed the configuration stage only, \(total.loaded) loaded")
         XCTAssertGreaterThan(total.thrown, 0, "no mutant was refused: the mutations are not reaching the loader")
     }
 
-    func testMutatedTinyDiffusersFoldersLoadOrThrow() throws {
-        report("tiny-sd", try fuzz(Self.tinySD, cases: 2500, seed: 0x5E9_ED01))
+    static func cases(_ fallback: Int) -> Int {
+        Int(ProcessInfo.processInfo.environment["SEPME_FUZZ_SCALE"] ?? "1").map { $0 * fallback } ?? fallback
     }
 
-    func testMutatedToyModelFoldersLoadOrThrow() throws {
-        guard FileManager.default.fileExists(atPath: Self.toy.appendingPathComponent("model_index.json").path) else {
-            throw XCTSkip("toy model not found at \(Self.toy.path)")
-        }
-        report("toy", try fuzz(Self.toy, cases: 600, seed: 0x70_7901))
+    /// Configuration and tokenizer files of tiny-sd, with the toy model's small vocab.json + merges.txt
+    /// tokenizer for speed; every 8th mutant that passes the configuration stage is loaded whole.
+    func testMutatedConfigurationsAndTokenizersLoadOrThrow() throws {
+        guard FileManager.default.fileExists(atPath: Self.toy.path) else { throw XCTSkip("toy model not found at \(Self.toy.path)") }
+        report("configurations", try fuzz(Self.tinySD, cases: Self.cases(3000), seed: 0x5E9_ED01,
+                                          tokenizerFrom: Self.toy.appendingPathComponent("tokenizer"), fullLoadEvery: 8) {
+            !$0.hasSuffix(".safetensors")
+        })
+    }
+
+    /// tiny-sd's own tokenizer.json format.
+    func testMutatedTokenizerJSONLoadsOrThrows() throws {
+        report("tokenizer.json", try fuzz(Self.tinySD, cases: Self.cases(150), seed: 0x70_C3, fullLoadEvery: 8) {
+            $0.hasPrefix("tokenizer/")
+        })
+    }
+
+    /// Weight files: headers, data (NaN, infinities), truncation; every mutant is loaded whole.
+    func testMutatedWeightsLoadOrThrow() throws {
+        guard FileManager.default.fileExists(atPath: Self.toy.path) else { throw XCTSkip("toy model not found at \(Self.toy.path)") }
+        report("weights", try fuzz(Self.tinySD, cases: Self.cases(500), seed: 0xBAD_5EED,
+                                   tokenizerFrom: Self.toy.appendingPathComponent("tokenizer")) { $0.hasSuffix(".safetensors") })
     }
 }
 

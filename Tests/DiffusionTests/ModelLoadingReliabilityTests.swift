@@ -77,9 +77,9 @@ final class ModelLoadingReliabilityTests: XCTestCase {
 
     func testAbsurdSizesAreRefusedWithKeyValueAndRange() throws {
         let cases: [(String, String, Any, String)] = [
-            ("text_encoder/config.json", "num_hidden_layers", 1_000_000, "num_hidden_layers: 1000000 is outside the allowed range 1...256"),
-            ("text_encoder/config.json", "vocab_size", 1 << 62, "vocab_size: 4611686018427387904 is outside the allowed range"),
-            ("text_encoder/config.json", "num_hidden_layers", 2.5, "num_hidden_layers: expected an integer, got 2.5"),
+            ("text_encoder/config.json", "num_hidden_layers", 1_000_000, "num_hidden_layers': 1000000 is outside the allowed range 1...256"),
+            ("text_encoder/config.json", "vocab_size", 1 << 62, "vocab_size': 4611686018427387904 is outside the allowed range"),
+            ("text_encoder/config.json", "num_hidden_layers", 2.5, "num_hidden_layers': expected an integer, got 2.5"),
             ("unet/config.json", "sample_size", 1 << 62, "sample_size: 4611686018427387904 is outside the allowed range 1...8192"),
             ("unet/config.json", "block_out_channels", [16, 1 << 40], "block_out_channels[1]: 1099511627776 is outside"),
             ("unet/config.json", "layers_per_block", 1_000_000, "layers_per_block: 1000000 is outside the allowed range 1...64"),
@@ -151,12 +151,15 @@ final class ModelLoadingReliabilityTests: XCTestCase {
         let folder = try copyOfTinySD()
         let weights = folder.appendingPathComponent("unet/diffusion_pytorch_model.safetensors")
         let file = try SafeTensorsFile(path: weights.path)
-        let key = try XCTUnwrap(file.keys.first { (try? file.info($0).dtype) == .f32 && (try? file.info($0).elementCount) ?? 0 > 2 })
+        let key = try XCTUnwrap(file.keys.first { (try? file.info($0).elementCount) ?? 0 > 2 })
         let info = try file.info(key)
         var bytes = try Data(contentsOf: weights)
         let headerLength = Int(bytes.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-        let at = 8 + headerLength + info.byteRange.lowerBound + 4
-        withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { bytes.replaceSubrange(at..<(at + 4), with: $0) }
+        let size = info.dtype.byteSize
+        let at = 8 + headerLength + info.byteRange.lowerBound + size
+        // NaN of the stored dtype at element 1.
+        let pattern: [UInt8] = size == 4 ? [0, 0, 0xC0, 0x7F] : info.dtype == .bf16 ? [0xC0, 0x7F] : [0x00, 0x7E]
+        bytes.replaceSubrange(at..<(at + size), with: pattern)
         try bytes.write(to: weights)
         let e = try XCTUnwrap(loadError(folder))
         guard case .nonFiniteValue(key, 1, _, weights.path)? = e as? WeightLoadingError else { return XCTFail("\(e)") }

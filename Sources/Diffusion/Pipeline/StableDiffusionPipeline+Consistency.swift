@@ -46,3 +46,29 @@ extension StableDiffusionPipeline {
         }
     }
 }
+
+/// Every configuration of a diffusers folder and its tokenizer, read, validated and checked against
+/// each other (`StableDiffusionPipeline.checkConsistency`) without reading any weight: the first
+/// stage of loading a folder, cheap enough to run on its own.
+public struct FolderConfigurations {
+    public let tokenizer: CLIPTokenizer
+    public let text: CLIPTextConfiguration
+    public let unet: UNet2DConditionConfiguration
+    public let vae: AutoencoderKLConfiguration?
+    public let scheduler: SchedulerConfiguration
+
+    public init(folder: ModelFolder) throws {
+        tokenizer = try CLIPTokenizer(folder: folder.tokenizer)
+        let textURL = folder.textEncoder.appendingPathComponent("config.json")
+        let unetURL = folder.unet.appendingPathComponent("config.json")
+        let vaeURL = folder.vae?.appendingPathComponent("config.json")
+        text = try CLIPTextConfiguration.load(from: textURL)
+        unet = try UNet2DConditionConfiguration.load(from: unetURL)
+        vae = try vaeURL.map { try AutoencoderKLConfiguration.load(from: $0) }
+        scheduler = try SchedulerConfiguration.load(from: folder.schedulerConfig)
+        try StableDiffusionPipeline.checkConsistency(tokenizer: tokenizer, tokenizerSource: folder.tokenizer.path,
+                                                     text: text, textSource: textURL.path,
+                                                     unet: unet, unetSource: unetURL.path,
+                                                     vae: vae, vaeSource: vaeURL?.path ?? "")
+    }
+}

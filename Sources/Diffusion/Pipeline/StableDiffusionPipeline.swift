@@ -28,18 +28,8 @@ public final class StableDiffusionPipeline {
     /// Loads every component of a diffusers folder strictly: all configurations are read and checked
     /// against each other (`checkConsistency`) before any weight is allocated or read.
     public convenience init(folder: ModelFolder) throws {
-        let tokenizer = try CLIPTokenizer(folder: folder.tokenizer)
-        let textConfigURL = folder.textEncoder.appendingPathComponent("config.json")
-        let unetConfigURL = folder.unet.appendingPathComponent("config.json")
-        let vaeConfigURL = folder.vae?.appendingPathComponent("config.json")
-        let textConfig = try CLIPTextConfiguration.load(from: textConfigURL)
-        let unetConfig = try UNet2DConditionConfiguration.load(from: unetConfigURL)
-        let vaeConfig = try vaeConfigURL.map { try AutoencoderKLConfiguration.load(from: $0) }
-        let scheduler = try SchedulerConfiguration.load(from: folder.schedulerConfig)
-        try Self.checkConsistency(tokenizer: tokenizer, tokenizerSource: folder.tokenizer.path,
-                                  text: textConfig, textSource: textConfigURL.path,
-                                  unet: unetConfig, unetSource: unetConfigURL.path,
-                                  vae: vaeConfig, vaeSource: vaeConfigURL?.path ?? "")
+        let configurations = try FolderConfigurations(folder: folder)
+        let tokenizer = configurations.tokenizer, scheduler = configurations.scheduler
         let textEncoder = try CLIPTextModel.load(folder: folder.textEncoder)
         let unet = try UNet2DConditionModel.load(folder: folder.unet)
         let vae = try folder.vae.map { try AutoencoderKL.load(folder: $0) }
