@@ -5,6 +5,9 @@ import Foundation
 /// of `ErasureMethodKind`. Methods get everything else (checkpoints, training images, progress,
 /// interruption) from the context, and never write shift files themselves (`ErasureRun` does).
 protocol ErasureMethod {
+    /// Checks the plan against the model before anything is written (e.g. the sampling settings
+    /// of training images against the model's scheduler).
+    func check(plan: ErasurePlan, model: ShiftSet) throws
     /// Trains every concept of `plan` on `model`; returns one shift per concept, in plan order.
     func erase(plan: ErasurePlan, model: ShiftSet, context: ErasureContext) throws -> [ConceptShift]
 }

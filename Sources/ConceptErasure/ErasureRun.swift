@@ -23,6 +23,7 @@ public struct ErasureRun {
     /// Runs the plan on `model`; returns the paths written, in concept order.
     @discardableResult
     public func run(on model: ShiftSet, observer: ErasureObserver = ErasureObserver()) throws -> [String] {
+        try plan.method.implementation.check(plan: plan, model: model)
         try OutputFolder.prepare(output)
         let lock = try OutputFolder.Lock(folder: output)
         defer { lock.release() }

@@ -35,6 +35,7 @@ public enum LoRAExport {
     public static func write(_ shifts: [ConceptShift], format: Format, to path: String,
                              relativeTolerance: Double? = nil) throws -> Summary {
         guard let first = shifts.first else { throw ErasureError.invalidPlan(field: "shifts", reason: "no shift to export") }
+        try ShiftSet.checkDistinct(shifts)
         for s in shifts.dropFirst() where s.metadata.baseFingerprint != first.metadata.baseFingerprint {
             throw ErasureError.incompatibleShift(path: s.displayName, reason: "made for the base model \(s.metadata.baseFingerprint), but \(first.displayName) for \(first.metadata.baseFingerprint); a LoRA is the change of one base model")
         }

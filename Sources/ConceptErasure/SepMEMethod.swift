@@ -6,6 +6,23 @@ import TensorEngine
 /// the prompts it must leave unchanged (§1), gather its training latents, and unlearn it with
 /// `SepMETraining` in the groups its variant trains together (§2-3).
 struct SepMEMethod: ErasureMethod {
+    /// The training images' sampling must suit the model (steps within its scheduler's timesteps,
+    /// a size it can make), and a user image folder must exist.
+    func check(plan: ErasurePlan, model: ShiftSet) throws {
+        let h = plan.hyperparameters
+        if let folder = plan.imagesFolder {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ErasureError.trainingImages(path: folder, reason: "not a folder")
+            }
+            return
+        }
+        let config = model.pipeline.schedulerConfiguration
+        try SamplerKind.resolve(h.generationScheduler, config: config).makeScheduler(config: config).setTimesteps(h.generationSteps)
+        try model.pipeline.validate(GenerationOptions(prompts: [plan.concepts[0]], steps: h.generationSteps,
+                                                      guidance: Float(h.generationGuidance), scheduler: h.generationScheduler))
+    }
+
     func erase(plan: ErasurePlan, model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
         model.pipeline.unet.setRequiresGrad(false)
         model.pipeline.textEncoder.setRequiresGrad(false)

@@ -35,16 +35,23 @@ public final class ShiftSet {
     /// Checks that every shift fits this model and that no concept comes twice; throws the first
     /// problem, naming the file.
     public func check(_ shifts: [ConceptShift], force: Bool) throws {
-        var seen: [String: ConceptShift] = [:]
+        try Self.checkDistinct(shifts)
         for s in shifts {
-            if let other = seen[s.name.lowercased()] {
-                throw ErasureError.incompatibleShift(path: s.displayName, reason: "erases '\(s.name)' again (also \(other.displayName)); each concept's shift can be installed once")
-            }
-            seen[s.name.lowercased()] = s
             if s.metadata.baseFingerprint != fingerprint && !force {
                 throw ErasureError.fingerprintMismatch(path: s.displayName, expected: s.metadata.baseFingerprint, found: fingerprint)
             }
             try checkShapes(s.weights, name: s.displayName)
+        }
+    }
+
+    /// Each concept's shift may come once: the same file given twice would double its change.
+    public static func checkDistinct(_ shifts: [ConceptShift]) throws {
+        var seen: [String: ConceptShift] = [:]
+        for s in shifts {
+            if let other = seen[ErasurePlan.key(s.name)] {
+                throw ErasureError.incompatibleShift(path: s.displayName, reason: "erases '\(s.name)' again (also \(other.displayName)); each concept's shift can be used once")
+            }
+            seen[ErasurePlan.key(s.name)] = s
         }
     }
 

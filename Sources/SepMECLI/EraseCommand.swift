@@ -65,6 +65,8 @@ struct EraseCommand: ParsableCommand {
         let model = try ShiftSet(pipeline: ModelLoading.pipeline(self.model, quiet: quiet))
         try ErasureFlags.mapping(ErasureFlags.erase) { try model.check(existing, force: false) }
         let observer = ToyCommandSupport.erasureObserver(label: "erase", maxIterations: plan.hyperparameters.maxIterations, quiet: quiet)
-        try ErasureRun(plan: plan, output: URL(fileURLWithPath: output), resume: resume).run(on: model, observer: observer)
+        try ErasureFlags.mapping(ErasureFlags.erase) {
+            try ErasureRun(plan: plan, output: URL(fileURLWithPath: output), resume: resume).run(on: model, observer: observer)
+        }
     }
 }

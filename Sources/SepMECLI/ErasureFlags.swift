@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConceptErasure
+import Diffusion
 import ErasureEvaluation
 
 /// The flags behind the erasure and evaluation layers' setting keys, so that a library error about
@@ -12,6 +13,8 @@ enum ErasureFlags {
         "max_iterations": "--max-iterations", "min_iterations": "--max-iterations", "images": "--images",
         "generation_steps": "--generation-steps", "generation_guidance": "--generation-guidance",
         "tolerance": "--tolerance",
+        // The pipeline's own checks while the training images are generated.
+        "steps": "--generation-steps", "guidance": "--generation-guidance",
     ]
     /// Evaluation setting key → flag for `eval`.
     static let eval: [String: String] = ["images_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance"]
@@ -42,6 +45,14 @@ enum ErasureFlags {
         } catch let e as EvaluationError {
             if case .outOfRange(let key, let value, let allowed) = e {
                 throw ValidationError("\(flags[key] ?? key): \(value) is out of range, expected \(allowed)")
+            }
+            throw e
+        } catch let e as SchedulerError {
+            if case .invalidStepCount = e, let flag = flags["steps"] { throw ValidationError("\(flag): \(e)") }
+            throw e
+        } catch let e as PipelineError {
+            if case .invalidOption(let name, let value, let allowed) = e, let flag = flags[name] {
+                throw ValidationError("\(flag): \(value) is out of range, expected \(allowed)")
             }
             throw e
         }

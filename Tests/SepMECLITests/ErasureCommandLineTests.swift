@@ -1,0 +1,102 @@
+import Foundation
+import XCTest
+
+/// Issue-12 classes through the erasure commands: every bad value is refused before any work with
+/// one line naming the flag; shift files that would poison a model, collide or repeat are refused;
+/// `inspect` cannot drive the terminal.
+final class ErasureCommandLineTests: XCTestCase {
+    var scratch: URL!
+    static let model = CommandLineTests.tinySepME.path
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-erase-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    private func assertFails(_ args: [String], mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try CommandLineTests.run(args)
+        // 1 for an error, 64 for a usage error (a flag's value): never a signal.
+        XCTAssertTrue([1, 64].contains(r.status), "expected a clean failure, got \(r.status): \(args)\n\(r.stderr)", file: file, line: line)
+        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+        XCTAssertEqual(errorLines.count, 1, "one error line expected, got: \(r.stderr)", file: file, line: line)
+        for n in needles { XCTAssertTrue(r.stderr.contains(n), "error should mention '\(n)': \(r.stderr)", file: file, line: line) }
+    }
+
+    private func erase(_ extra: [String]) -> [String] {
+        ["erase", "--model", Self.model, "--output", scratch.appendingPathComponent("shifts").path, "--quiet"] + extra
+    }
+
+    /// A quick real shift of the tiny model.
+    private func trainedShift() throws -> URL {
+        let out = scratch.appendingPathComponent("trained")
+        let r = try CommandLineTests.run(["erase", "--model", Self.model, "--concept", "a red circle", "--protect", "zq watermark",
+                                          "--images", "1", "--generation-steps", "2", "--max-iterations", "3", "--beta", "1e-2",
+                                          "--output", out.path, "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return out.appendingPathComponent("a-red-circle.sepme.safetensors")
+    }
+
+    func testAbsurdErasureValuesAreRefusedUpFront() throws {
+        try assertFails(erase(["--concept", ""]), mentions: ["--concept", "empty"])
+        try assertFails(erase(["--concept", "a red circle", "--concept", "A RED circle!"]),
+                        mentions: ["--concept", "a-red-circle.sepme.safetensors"])
+        try assertFails(erase(["--concept", "x", "--generation-guidance", "nan"]), mentions: ["--generation-guidance", "nan"])
+        try assertFails(erase(["--concept", "x", "--beta", "1e30"]), mentions: ["--beta"])
+        try assertFails(erase(["--concept", "x", "--tau", "-1"]), mentions: ["--tau"])
+        try assertFails(erase(["--concept", "x", "--generation-steps", "0"]), mentions: ["--generation-steps"])
+        try assertFails(erase(["--concept", "x", "--generation-steps", "5000"]), mentions: ["--generation-steps"])
+        try assertFails(erase(["--concept", "x", "--variant", "sideways"]), mentions: ["--variant", "sideways"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("shifts").path), "nothing written")
+        try assertFails(["demo", "--beta", "1e30", "--output", scratch.appendingPathComponent("d").path, "--quiet"], mentions: ["--beta"])
+        try assertFails(["demo", "--guidance", "inf", "--output", scratch.appendingPathComponent("d").path, "--quiet"], mentions: ["--guidance"])
+        try assertFails(["eval", "--concepts", "a red circle", "--guidance", "nan", "--output", scratch.appendingPathComponent("e").path],
+                        mentions: ["--guidance"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("d").path))
+    }
+
+    func testShiftFilesThatWouldPoisonOrRepeatAreRefused() throws {
+        let shift = try trainedShift()
+        // The same shift twice is not stacked.
+        try assertFails(["export-lora", "--shift", shift.path, "--shift", shift.path, "--format", "kohya",
+                         "--output", scratch.appendingPathComponent("l.safetensors").path], mentions: ["again"])
+        try assertFails(["generate", "--model", Self.model, "--prompt", "x", "--shift", shift.path, "--shift", shift.path,
+                         "--output", scratch.appendingPathComponent("g.png").path, "--quiet"], mentions: ["again"])
+        // A NaN written into a factor: refused by every reader, `apply` writes nothing.
+        var bytes = try Data(contentsOf: shift)
+        let n = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + n))) as? [String: Any])
+        let key = try XCTUnwrap(header.keys.first { $0.hasSuffix(".A") })
+        let offset = 8 + n + ((header[key] as? [String: Any])?["data_offsets"] as? [Int] ?? [0])[0]
+        for (i, b) in withUnsafeBytes(of: Float.nan.bitPattern.littleEndian, Array.init).enumerated() { bytes[offset + i] = b }
+        let poisoned = scratch.appendingPathComponent("nan.sepme.safetensors")
+        try bytes.write(to: poisoned)
+        try assertFails(["inspect", poisoned.path], mentions: [poisoned.path, key, "non-finite"])
+        let applied = scratch.appendingPathComponent("applied")
+        try assertFails(["apply", "--model", Self.model, "--shift", poisoned.path, "--output", applied.path, "--quiet"],
+                        mentions: ["non-finite"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: applied.path))
+    }
+
+    /// Control characters and bidirectional overrides in a shift's metadata are printed escaped.
+    func testInspectEscapesTerminalControls() throws {
+        let shift = try trainedShift()
+        var bytes = try Data(contentsOf: shift)
+        let n = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        var header = String(decoding: bytes.subdata(in: 8..<(8 + n)), as: UTF8.self)
+        // Same byte length, so the offsets stay valid: "a red circle" -> ESC "[2J" + RLO + "circle".
+        header = header.replacingOccurrences(of: "a red circle", with: "\\\\u001b[2J\\\\u202ecircle")
+        let body = Data(header.utf8)
+        var out = Data((0..<8).map { UInt8((body.count >> (8 * $0)) & 0xFF) })
+        out.append(body)
+        out.append(bytes.subdata(in: (8 + n)..<bytes.count))
+        bytes = out
+        let crafted = scratch.appendingPathComponent("crafted.sepme.safetensors")
+        try bytes.write(to: crafted)
+        let r = try CommandLineTests.run(["inspect", crafted.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.stdout.unicodeScalars.contains { $0 == "\u{1b}" || $0 == "\u{202e}" }, r.stdout)
+        XCTAssertTrue(r.stdout.contains("\\u{1b}[2J\\u{202e}circle"), r.stdout)
+    }
+}
