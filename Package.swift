@@ -24,11 +24,9 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         // Softmax row kernels in C, built for baseline x86-64 and for AVX2 + FMA (picked from cpuid).
         .target(name: "CVectorMath"),
-        .target(
-            name: "TensorEngine",
-            dependencies: ["CBLAS", "CVectorMath"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-        ),
+        // Built with the package's ordinary optimisation in every configuration: its preconditions
+        // (shapes, ranks, axes) stay live in release builds.
+        .target(name: "TensorEngine", dependencies: ["CBLAS", "CVectorMath"]),
         // The one atomic file writer (temporary file, fsync, rename, folder fsync); no dependencies.
         .target(name: "FileOutput"),
         .target(name: "SafeTensors", dependencies: ["FileOutput"]),

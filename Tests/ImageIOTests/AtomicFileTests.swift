@@ -35,7 +35,7 @@ final class AtomicFileTests: XCTestCase {
         // A bare file name goes to the current folder.
         let previous = FileManager.default.currentDirectoryPath
         XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(folder))
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         try AtomicFile.write("here", to: "bare.txt")
         XCTAssertEqual(try entries(), ["bare.txt", "out.txt"])
     }
