@@ -24,15 +24,15 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         // Softmax row kernels in C, built for baseline x86-64 and for AVX2 + FMA (picked from cpuid).
         .target(name: "CVectorMath"),
-        .target(
-            name: "TensorEngine",
-            dependencies: ["CBLAS", "CVectorMath"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-        ),
-        .target(name: "SafeTensors"),
+        // Built with the package's ordinary optimisation in every configuration: its preconditions
+        // (shapes, ranks, axes) stay live in release builds.
+        .target(name: "TensorEngine", dependencies: ["CBLAS", "CVectorMath"]),
+        // The one atomic file writer (temporary file, fsync, rename, folder fsync); no dependencies.
+        .target(name: "FileOutput"),
+        .target(name: "SafeTensors", dependencies: ["FileOutput"]),
         // System zlib for PNG compression (Debian: zlib1g-dev).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .target(name: "ImageIO", dependencies: ["CZlib"]),
+        .target(name: "ImageIO", dependencies: ["CZlib", "FileOutput"]),
         .target(name: "NeuralNet", dependencies: ["TensorEngine", "SafeTensors"]),
         .target(name: "CLIP", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
         .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"]),
@@ -53,7 +53,7 @@ let package = Package(
                     resources: [.copy("Resources")]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"],
                     resources: [.copy("Resources")]),
-        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"], resources: [.copy("Resources")]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "FileOutput"], resources: [.copy("Resources")]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], resources: [.copy("Resources")]),
         .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")]),

@@ -1,17 +1,39 @@
 /// An 8-bit RGB image, row-major, 3 bytes per pixel.
 public struct RGBImage: Equatable, Sendable {
+    /// The most pixels an image read from a file or assembled into a contact sheet may have
+    /// (2^27, e.g. 16384 x 8192; 384 MiB of RGB).
+    public static let maximumPixelCount = 1 << 27
+
+    /// Why a contact sheet cannot be assembled or cut.
+    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
+        /// A column count, tile size or gap outside its allowed range.
+        case invalidLayout(String)
+        /// The sheet would have more pixels than `limit` (`RGBImage.maximumPixelCount`).
+        case tooLarge(width: Int, height: Int, limit: Int)
+
+        public var description: String {
+            switch self {
+            case .invalidLayout(let reason): return "contact sheet: \(reason)"
+            case let .tooLarge(w, h, limit):
+                return "contact sheet of \(w)x\(h) pixels exceeds the limit of \(limit) pixels"
+            }
+        }
+    }
+
     public let width: Int
     public let height: Int
     public var pixels: [UInt8]
 
     public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(pixels.count == width * height * 3, "RGBImage: \(pixels.count) bytes for \(width)x\(height)x3")
+        precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3,
+                     "RGBImage: \(pixels.count) bytes for \(width)x\(height)x3")
         self.width = width
         self.height = height
         self.pixels = pixels
     }
 
     public init(width: Int, height: Int, fill: UInt8 = 0) {
+        precondition(width >= 0 && height >= 0, "RGBImage: negative size \(width)x\(height)")
         self.init(width: width, height: height, pixels: [UInt8](repeating: fill, count: width * height * 3))
     }
 
@@ -20,12 +42,21 @@ public struct RGBImage: Equatable, Sendable {
         set { pixels[(y * width + x) * 3 + channel] = newValue }
     }
 
-    /// Places `images` side by side in rows of `columns` (a contact sheet), `gap` pixels apart.
-    public static func grid(_ images: [RGBImage], columns: Int, gap: Int = 2, background: UInt8 = 255) -> RGBImage {
+    /// Places `images` side by side in rows of `columns` (a contact sheet), `gap` pixels apart; each tile
+    /// has the first image's size (larger images are cropped). No images give a 0 x 0 sheet.
+    /// Throws `.invalidLayout` for `columns` < 1 or `gap` < 0 and `.tooLarge` beyond `maximumPixelCount`.
+    public static func grid(_ images: [RGBImage], columns: Int, gap: Int = 2, background: UInt8 = 255) throws -> RGBImage {
+        guard columns >= 1 else { throw Error.invalidLayout("\(columns) columns (expected at least 1)") }
+        guard gap >= 0 else { throw Error.invalidLayout("gap of \(gap) pixels (expected at least 0)") }
         guard let first = images.first else { return RGBImage(width: 0, height: 0) }
-        let rows = (images.count + columns - 1) / columns
-        let w = columns * first.width + (columns - 1) * gap
-        let h = rows * first.height + (rows - 1) * gap
+        let rows = (images.count - 1) / columns + 1
+        guard let w = sheetSide(count: columns, tile: first.width, gap: gap),
+              let h = sheetSide(count: rows, tile: first.height, gap: gap),
+              case let (area, overflow) = w.multipliedReportingOverflow(by: h), !overflow, area <= maximumPixelCount else {
+            let w = sheetSide(count: columns, tile: first.width, gap: gap) ?? Int.max
+            let h = sheetSide(count: rows, tile: first.height, gap: gap) ?? Int.max
+            throw Error.tooLarge(width: w, height: h, limit: maximumPixelCount)
+        }
         var out = RGBImage(width: w, height: h, fill: background)
         for (i, img) in images.enumerated() {
             let ox = (i % columns) * (first.width + gap), oy = (i / columns) * (first.height + gap)
@@ -38,17 +69,29 @@ public struct RGBImage: Equatable, Sendable {
         return out
     }
 
+    /// count * tile + (count - 1) * gap, or nil on overflow.
+    private static func sheetSide(count: Int, tile: Int, gap: Int) -> Int? {
+        let (tiles, o1) = count.multipliedReportingOverflow(by: tile)
+        let (gaps, o2) = (count - 1).multipliedReportingOverflow(by: gap)
+        let (side, o3) = tiles.addingReportingOverflow(gaps)
+        return o1 || o2 || o3 ? nil : side
+    }
+
     /// The inverse of `grid`: the `tileWidth` x `tileHeight` pictures of a contact sheet whose tiles are
-    /// `gap` pixels apart, row by row; nil unless the sheet's size is a whole number of tiles.
+    /// `gap` pixels apart, row by row; nil unless the sizes are positive, the gap is not negative and the
+    /// sheet's size is a whole number of tiles (arithmetic overflow counts as not whole).
     public func tiles(width tileWidth: Int, height tileHeight: Int, gap: Int) -> [RGBImage]? {
-        guard tileWidth > 0, tileHeight > 0, gap >= 0,
-              (width + gap) % (tileWidth + gap) == 0, (height + gap) % (tileHeight + gap) == 0 else { return nil }
-        let columns = (width + gap) / (tileWidth + gap), rows = (height + gap) / (tileHeight + gap)
+        guard tileWidth > 0, tileHeight > 0, gap >= 0 else { return nil }
+        let (spanX, o1) = width.addingReportingOverflow(gap), (stepX, o2) = tileWidth.addingReportingOverflow(gap)
+        let (spanY, o3) = height.addingReportingOverflow(gap), (stepY, o4) = tileHeight.addingReportingOverflow(gap)
+        guard !(o1 || o2 || o3 || o4), spanX % stepX == 0, spanY % stepY == 0 else { return nil }
+        let columns = spanX / stepX, rows = spanY / stepY
         var out: [RGBImage] = []
+        out.reserveCapacity(columns * rows)
         for r in 0..<rows {
             for c in 0..<columns {
                 var tile = RGBImage(width: tileWidth, height: tileHeight)
-                let ox = c * (tileWidth + gap), oy = r * (tileHeight + gap)
+                let ox = c * stepX, oy = r * stepY
                 for y in 0..<tileHeight {
                     let src = ((oy + y) * width + ox) * 3, dst = y * tileWidth * 3
                     tile.pixels[dst..<(dst + tileWidth * 3)] = pixels[src..<(src + tileWidth * 3)]

@@ -1,9 +1,5 @@
+import FileOutput
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Builds a safetensors file in memory and writes it atomically.
 ///
@@ -74,29 +70,19 @@ public struct SafeTensorsWriter {
         appendChecked(name, dtype: .i64, shape: shape, bytes: bytes)
     }
 
-    /// Writes the file: a temporary file in the destination's folder, renamed over `path` on success.
-    /// On failure nothing is left at `path` (an existing file there is untouched) and no temporary remains.
-    /// Tensor data is streamed from the writer's buffers (no second copy of the whole file in memory).
+    /// Writes the file atomically (`AtomicFile`: a temporary file in the destination's folder, fsynced and
+    /// renamed over `path`). On failure nothing is left at `path` (an existing file there is untouched) and
+    /// no temporary remains. Tensor data is streamed from the writer's buffers (no second copy of the
+    /// whole file in memory).
     public func write(to path: String, metadata: [String: String] = [:]) throws {
         let (prefix, ordered) = layout(metadata: metadata)
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
-        let temporaryPath = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard descriptor >= 0 else {
-            throw SafeTensorsError.writeFailed(path: path,
-                                               reason: "cannot create a temporary file in '\(directory)': \(Self.errnoText())")
-        }
-        var failure = Self.writeAll(prefix, to: descriptor)
-        for tensor in ordered where failure == nil {
-            failure = Self.writeAll(tensor.bytes, to: descriptor)
-        }
-        if failure == nil, fsync(descriptor) != 0 { failure = "fsync failed: \(Self.errnoText())" }
-        if close(descriptor) != 0, failure == nil { failure = "close failed: \(Self.errnoText())" }
-        if failure == nil, rename(temporaryPath, path) != 0 { failure = "rename failed: \(Self.errnoText())" }
-        if let failure {
-            unlink(temporaryPath)
-            throw SafeTensorsError.writeFailed(path: path, reason: failure)
+        do {
+            try AtomicFile.write(to: path) { sink in
+                try sink.write(prefix)
+                for tensor in ordered { try sink.write(tensor.bytes) }
+            }
+        } catch let error as AtomicFile.WriteError {
+            throw SafeTensorsError.writeFailed(path: path, reason: error.reason)
         }
     }
 
@@ -116,7 +102,8 @@ public struct SafeTensorsWriter {
         var fields: [String] = []
         if !metadata.isEmpty {
             // The reference writer emits metadata in hash-map order; sorted keys keep this deterministic.
-            let pairs = metadata.keys.sorted(by: Self.utf8Less).map { "\(Self.jsonString($0)):\(Self.jsonString(metadata[$0]!))" }
+            let pairs = metadata.sorted { Self.utf8Less($0.key, $1.key) }
+                .map { "\(Self.jsonString($0.key)):\(Self.jsonString($0.value))" }
             fields.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
         }
         var offset = 0
@@ -132,22 +119,6 @@ public struct SafeTensorsWriter {
         withUnsafeBytes(of: UInt64(header.count).littleEndian) { prefix.append(contentsOf: $0) }
         prefix.append(contentsOf: header)
         return (prefix, ordered)
-    }
-
-    /// Writes every byte, retrying on EINTR; returns a failure description or nil.
-    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> String? {
-        bytes.withUnsafeBytes { raw -> String? in
-            var written = 0
-            while written < raw.count {
-                let result = posixWrite(descriptor, raw.baseAddress! + written, raw.count - written)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    return "write failed: \(errnoText())"
-                }
-                written += result
-            }
-            return nil
-        }
     }
 
     private func checkNew(_ name: String, shape: [Int], valueCount: Int) throws {
@@ -197,14 +168,4 @@ public struct SafeTensorsWriter {
         }
         return result + "\""
     }
-
-    private static func posixWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        return Glibc.write(descriptor, buffer, count)
-        #else
-        return Darwin.write(descriptor, buffer, count)
-        #endif
-    }
-
-    private static func errnoText() -> String { String(cString: strerror(errno)) }
 }

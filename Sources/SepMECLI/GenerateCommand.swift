@@ -59,7 +59,7 @@ struct GenerateCommand: ParsableCommand {
                                         eta: eta, imagesPerPrompt: batchSize)
         let bar = ProgressBar("denoising", quiet: quiet)
         let result = try pipeline.generate(options) { bar.update($0, $1) }
-        let image = result.images.count == 1 ? result.images[0] : RGBImage.grid(result.images, columns: batchSize)
+        let image = try result.images.count == 1 ? result.images[0] : RGBImage.grid(result.images, columns: batchSize)
         if let latentsOut {
             var w = SafeTensorsWriter()
             try w.add("latents", shape: result.latents.shape, floats: result.latents.scalars)

@@ -27,14 +27,18 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(try PNG.read(path: path), img)
         XCTAssertThrowsError(try PNG.write(img, to: "/nonexistent-dir/x.png")) { e in
             XCTAssertTrue("\(e)".contains("/nonexistent-dir/x.png"), "\(e)")
+            XCTAssertTrue("\(e)".contains("No such file or directory"), "\(e)")
+        }
+        XCTAssertThrowsError(try PNG.encode(RGBImage(width: 0, height: 3))) { e in
+            guard case .unencodable(0, 3, _)? = e as? PNG.Error else { return XCTFail("\(e)") }
         }
     }
 
-    func testCorruptInputGivesNamedErrors() {
+    func testCorruptInputGivesNamedErrors() throws {
         XCTAssertThrowsError(try PNG.decode([1, 2, 3], path: "a.png")) { e in
             XCTAssertEqual(e as? PNG.Error, .notPNG(path: "a.png"))
         }
-        var bytes = PNG.encode(RGBImage(width: 4, height: 4, fill: 9))
+        var bytes = try PNG.encode(RGBImage(width: 4, height: 4, fill: 9))
         bytes.removeLast(20)
         XCTAssertThrowsError(try PNG.decode(bytes, path: "b.png")) { e in
             XCTAssertTrue("\(e)".hasPrefix("b.png: corrupt PNG"), "\(e)")

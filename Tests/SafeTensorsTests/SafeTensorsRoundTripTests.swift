@@ -45,6 +45,23 @@ final class SafeTensorsRoundTripTests: XCTestCase {
         XCTAssertEqual(destination, values)
     }
 
+    /// `write` streams the same bytes `serialized` returns, through the shared atomic writer: no temporary
+    /// is left, and a failure names the path and the system's reason (never a Foundation error text).
+    func testWriteStoresTheSerializedBytesAtomically() throws {
+        var writer = SafeTensorsWriter()
+        try writer.add("b", shape: [3, 5], floats: (0..<15).map { Float($0) / 7 }, dtype: .bf16)
+        try writer.add("a", shape: [2], int64s: [7, -7])
+        let path = directory.appendingPathComponent("s.safetensors").path
+        try writer.write(to: path, metadata: ["k": "v"])
+        XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), writer.serialized(metadata: ["k": "v"]))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["s.safetensors"])
+        let missing = directory.appendingPathComponent("missing/s.safetensors").path
+        XCTAssertThrowsError(try writer.write(to: missing)) { error in
+            XCTAssertEqual(error as? SafeTensorsError, .writeFailed(
+                path: missing, reason: "create a temporary file failed: in folder '\(directory.path)/missing': No such file or directory"))
+        }
+    }
+
     func testHeaderIsPaddedToMultipleOfEight() throws {
         for nameLength in 1...9 {
             var writer = SafeTensorsWriter()

@@ -5,7 +5,7 @@ extension Tensor {
     public func backward(gradient seed: Tensor? = nil, retainGraph: Bool = false) {
         let seedGrad = seed ?? Tensor(filled: 1, shape: shape)
         precondition(seedGrad.shape == shape, "backward: seed shape \(seedGrad.shape) != \(shape)")
-        precondition(needsGrad, "backward() on a tensor that does not depend on any tensor requiring a gradient")
+        precondition(needsGrad, "backward() on a tensor of shape \(shape) that depends on no tensor requiring a gradient")
         GradMode.withNoGrad {
             guard let root = gradNode else {
                 Tensor.accumulate(seedGrad, into: self)

@@ -2,8 +2,8 @@ import Foundation
 
 /// glibc's allocator returns large blocks to the kernel on every free (blocks above the mmap
 /// threshold are unmapped, the heap top is trimmed), so a training loop that allocates the same
-/// activation sizes every step pays for zeroing fresh pages each time (measured on the toy model's
-/// training step: 13 % of the time in the kernel's clear_page). `keepFreedMemory()` raises the mmap
+/// activation sizes every step pays for zeroing fresh pages each time (visible in a profile of the toy
+/// model's training step as time in the kernel's clear_page). `keepFreedMemory()` raises the mmap
 /// threshold to glibc's maximum (32 MiB) and stops trimming, so freed activations are reused.
 /// Peak resident memory is unchanged (it is the high-water mark either way). `mallopt` is looked up
 /// at run time (it is glibc's, declared in malloc.h, which Swift's Glibc module does not export);

@@ -2,9 +2,9 @@ import Foundation
 
 /// OpenBLAS's worker threads busy-wait (sched_yield) for 2^28 cycles after every GEMM before they
 /// sleep. Between GEMMs sepme runs its own element-wise kernels on every core, so those spinning
-/// threads steal time from them: on the toy model's training step 18 % of the samples were in the
-/// kernel's scheduler, and OPENBLAS_THREAD_TIMEOUT=4 (2^4 cycles, OpenBLAS's minimum) made the step
-/// about 20 % faster. OpenBLAS reads the variable only when the library is loaded, i.e. before
+/// threads steal time from them (a profile of the toy model's training step shows it as time in the
+/// kernel's scheduler); OPENBLAS_THREAD_TIMEOUT=4 (2^4 cycles, OpenBLAS's minimum) lets them sleep
+/// almost at once. OpenBLAS reads the variable only when the library is loaded, i.e. before
 /// `main`, so `shortenThreadSpin()` sets it and re-executes the same program with the same
 /// arguments, once. A value the user set is respected; without OpenBLAS, or when the re-exec fails,
 /// it does nothing and the process continues unchanged.

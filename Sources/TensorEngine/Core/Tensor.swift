@@ -14,8 +14,7 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public internal(set) var gradNode: GradNode?
 
     public init(storage: TensorStorage, shape: [Int], requiresGrad: Bool = false) {
-        let n = shape.reduce(1, *)
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
+        let n = Tensor.elementCount(of: shape)
         precondition(n == storage.count, "shape \(shape) needs \(n) elements, storage has \(storage.count)")
         self.shape = shape
         self.storage = storage
@@ -24,16 +23,16 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// Zero-filled tensor.
     public convenience init(zeros shape: [Int], requiresGrad: Bool = false) {
-        self.init(storage: TensorStorage(count: shape.reduce(1, *)), shape: shape, requiresGrad: requiresGrad)
+        self.init(storage: TensorStorage(count: Tensor.elementCount(of: shape)), shape: shape, requiresGrad: requiresGrad)
     }
 
     /// Tensor whose every element is written by the caller before it is read.
     public convenience init(uninitialized shape: [Int]) {
-        self.init(storage: TensorStorage(uninitializedCount: shape.reduce(1, *)), shape: shape)
+        self.init(storage: TensorStorage(uninitializedCount: Tensor.elementCount(of: shape)), shape: shape)
     }
 
     public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
-        precondition(values.count == shape.reduce(1, *),
+        precondition(values.count == Tensor.elementCount(of: shape),
                      "\(values.count) values do not fill shape \(shape)")
         let storage = TensorStorage(uninitializedCount: values.count)
         values.withUnsafeBufferPointer { src in
@@ -47,9 +46,22 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     }
 
     public convenience init(filled value: Float, shape: [Int]) {
-        let t = TensorStorage(uninitializedCount: shape.reduce(1, *))
+        let t = TensorStorage(uninitializedCount: Tensor.elementCount(of: shape))
         t.pointer.update(repeating: value, count: t.count)
         self.init(storage: t, shape: shape)
+    }
+
+    /// The number of elements of `shape`; a negative dimension or a product beyond `Int.max` is a
+    /// programming error caught here, with the shape in the message, before any allocation.
+    public static func elementCount(of shape: [Int]) -> Int {
+        var n = 1
+        for d in shape {
+            precondition(d >= 0, "negative dimension in shape \(shape)")
+            let (product, overflow) = n.multipliedReportingOverflow(by: d)
+            precondition(!overflow, "shape \(shape) has more elements than Int.max")
+            n = product
+        }
+        return n
     }
 
     // MARK: Facts

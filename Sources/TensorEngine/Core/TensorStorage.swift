@@ -23,6 +23,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// Allocates `count` floats without initialising them (the caller writes every element).
     public init(uninitializedCount count: Int) {
+        precondition(count >= 0, "negative element count \(count)")
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         self.pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))

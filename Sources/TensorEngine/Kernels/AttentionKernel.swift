@@ -7,21 +7,14 @@ import Foundation
 // Neither the [Lq, Lk] attention matrix nor a [block, Lk] row strip is stored for long key
 // sequences; a score tile of `block × keyBlock` floats (64 KiB at the defaults) stays in the
 // per-core L2. Short key sequences (cross-attention to 77 text tokens) are the exception: a
-// recorded forward keeps P, at most Lk / Dv ≤ 128 / Dv times the attention output's memory (SD1:
-// 77 / 40 ≈ 1.9×, about 66 MB over the whole UNet at 512 px, batch 1), and the backward skips
-// one GEMM in five.
+// recorded forward keeps P, at most Lk / Dv ≤ 128 / Dv times the attention output's memory, and
+// the backward skips one GEMM in five.
 //
 // Threading: the tiles are small GEMMs (32 × 512 × 40), which threaded OpenBLAS splits poorly
-// and which oversubscribe the cores when called from parallel workers (earlier measurement,
-// 4096×4096 forward: 8.5 s in parallel blocks on threaded BLAS vs 5.3 s serial). So the work
-// items — (head, query block) forward, heads backward — run through `BLASThreading.forEachItem`:
-// in parallel with single-threaded OpenBLAS GEMMs.
-//
-// Measured (`sepme bench attention`, B2 H8 D40, 2 cores, OPENBLAS_CORETYPE unset, ratio to the
-// same run's SGEMM, docs/benchmarks.md): self 4096 forward 76%, forward+backward 69–70%; cross
-// 4096×77 forward 54–57%, forward+backward 59–66%. Before the last three changes (P kept for
-// short keys, score GEMMs on a transposed Kᵀ / Vᵀ, tiles of 2^14 instead of 2^15 scores): self
-// 61–63% / 62%, cross 48–49% / 46–47%.
+// and which oversubscribe the cores when called from parallel workers. So the work items —
+// (head, query block) forward, heads backward — run through `BLASThreading.forEachItem`: in
+// parallel with single-threaded OpenBLAS GEMMs. Throughput: `sepme bench attention`
+// (docs/benchmarks.md).
 
 /// Sizes of one attention call: `heads` independent (batch × head) problems.
 struct AttentionShape {
@@ -61,8 +54,7 @@ enum AttentionKernel {
 
     /// Each head's [rows, columns] matrix transposed to [columns, rows], in a new buffer the caller
     /// deallocates. The score GEMMs read Kᵀ (and the backward Vᵀ) without a transposed operand:
-    /// OpenBLAS's small-matrix NN kernel beats its NT kernel at these thin shapes (cross-attention
-    /// forward 49 % → 53-56 % of SGEMM).
+    /// OpenBLAS's small-matrix NN kernel beats its NT kernel at these thin shapes.
     // x: [heads, rows, columns] -> [heads, columns, rows]
     static func transposedPerHead(_ x: UnsafePointer<Float>, heads: Int, rows: Int, columns: Int) -> UnsafeMutablePointer<Float> {
         let out = UnsafeMutablePointer<Float>.allocate(capacity: heads * rows * columns)
@@ -132,39 +124,51 @@ enum AttentionKernel {
                          out: UnsafePointer<Float>, lse: UnsafePointer<Float>, probabilities: UnsafePointer<Float>? = nil,
                          dOut: UnsafePointer<Float>, _ s: AttentionShape, dq: UnsafeMutablePointer<Float>?,
                          dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
-        let kT = probabilities == nil ? transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d) : nil
+        let source = probabilities.map { ProbabilitySource.saved($0) }
+            ?? .recomputed(kT: UnsafePointer(transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d)))
         let vT = dq != nil || dk != nil ? transposedPerHead(v, heads: s.heads, rows: s.lk, columns: s.dv) : nil
-        defer { kT?.deallocate(); vT?.deallocate() }
+        defer {
+            if case .recomputed(let kT) = source { kT.deallocate() }
+            vT?.deallocate()
+        }
         // Each head owns its dK and dV rows, so heads are the parallel work items.
         run(s.heads) { h in
-            backwardHead(q: q, k: k, kT: kT, vT: vT, out: out, lse: lse, probabilities: probabilities, dOut: dOut, s, head: h,
+            backwardHead(q: q, k: k, source: source, vT: vT, out: out, lse: lse, dOut: dOut, s, head: h,
                          dq: dq, dk: dk, dv: dv)
         }
     }
 
-    /// kT: [heads, D, Lk] unless P is given; vT: [heads, Dv, Lk] when dq or dk is wanted.
-    private static func backwardHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, kT: UnsafePointer<Float>?,
+    /// Where the backward pass gets P: the forward's saved P ([heads, Lq, Lk]), or recomputed from
+    /// Kᵀ ([heads, D, Lk]) and the saved logsumexp.
+    private enum ProbabilitySource {
+        case saved(UnsafePointer<Float>)
+        case recomputed(kT: UnsafePointer<Float>)
+    }
+
+    /// vT: [heads, Dv, Lk] when dq or dk is wanted.
+    private static func backwardHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, source: ProbabilitySource,
                                      vT: UnsafePointer<Float>?,
-                                     out: UnsafePointer<Float>, lse: UnsafePointer<Float>, probabilities: UnsafePointer<Float>?,
+                                     out: UnsafePointer<Float>, lse: UnsafePointer<Float>,
                                      dOut: UnsafePointer<Float>, _ s: AttentionShape, head h: Int, dq: UnsafeMutablePointer<Float>?,
                                      dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
         let kb = Swift.min(s.backwardKeyBlock, s.lk), block = s.backwardBlock
         // Scratch: the recomputed P tile (not needed when the forward kept P), dP, and delta.
-        let pTile = probabilities == nil ? block * kb : 0
+        var pTile = 0
+        if case .recomputed = source { pTile = block * kb }
         let p = UnsafeMutablePointer<Float>.allocate(capacity: pTile + block * kb + block)
         defer { p.deallocate() }
         let dp = p + pTile, delta = dp + block * kb
         let dkAcc = dk.map { $0 + h * s.lk * s.d }, dvAcc = dv.map { $0 + h * s.lk * s.dv }
         dkAcc?.update(repeating: 0, count: s.lk * s.d)
         dvAcc?.update(repeating: 0, count: s.lk * s.dv)
-        let needsDS = dq != nil || dkAcc != nil
+        // dS is needed for dq or dk, exactly when the caller made vT.
         for r0 in stride(from: 0, to: s.lq, by: block) {
             let rows = Swift.min(block, s.lq - r0)
             let qb = q + (h * s.lq + r0) * s.d, dqb = dq.map { $0 + (h * s.lq + r0) * s.d }
             let dob = dOut + (h * s.lq + r0) * s.dv, ob = out + (h * s.lq + r0) * s.dv
             let lseb = lse + h * s.lq + r0
             // delta_i = rowsum(dO ∘ O)_i = Σ_j P_ij dP_ij
-            if needsDS {
+            if vT != nil {
                 for i in 0..<rows { delta[i] = VectorMath.dot(dob + i * s.dv, ob + i * s.dv, s.dv) }
             }
             var j0 = 0
@@ -173,12 +177,13 @@ enum AttentionKernel {
                 let kj = k + (h * s.lk + j0) * s.d
                 // P = exp(scale · Q_blk K_jᵀ − lse), or the forward's P (row stride Lk).
                 let pt: UnsafePointer<Float>, ldp: Int
-                if let probabilities {
+                switch source {
+                case .saved(let probabilities):
                     pt = probabilities + (h * s.lq + r0) * s.lk + j0
                     ldp = s.lk
-                } else {
+                case .recomputed(let kT):
                     BLAS.sgemm(transA: false, transB: false, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
-                               b: kT! + h * s.d * s.lk + j0, ldb: s.lk, c: p, ldc: cols)
+                               b: kT + h * s.d * s.lk + j0, ldb: s.lk, c: p, ldc: cols)
                     for i in 0..<rows { VectorMath.expShiftedInPlace(p + i * cols, cols, shift: lseb[i]) }
                     pt = UnsafePointer(p)
                     ldp = cols
@@ -188,10 +193,10 @@ enum AttentionKernel {
                     BLAS.sgemm(transA: true, transB: false, m: cols, n: s.dv, k: rows, a: pt, lda: ldp,
                                b: dob, ldb: s.dv, beta: 1, c: dvAcc + j0 * s.dv, ldc: s.dv)
                 }
-                if needsDS {
+                if let vT {
                     // dP = dO_blk V_jᵀ; dS = P ∘ (dP − delta)
                     BLAS.sgemm(transA: false, transB: false, m: rows, n: cols, k: s.dv, a: dob, lda: s.dv,
-                               b: vT! + h * s.dv * s.lk + j0, ldb: s.lk, c: dp, ldc: cols)
+                               b: vT + h * s.dv * s.lk + j0, ldb: s.lk, c: dp, ldc: cols)
                     for i in 0..<rows {
                         VectorMath.softmaxGradientInPlace(dp + i * cols, probabilities: pt + i * ldp, cols, delta: delta[i])
                     }

@@ -5,7 +5,7 @@ import CVectorMath
 // load time), because this package's Swift code is built for baseline x86-64 (SSE2); the cheap
 // loops stay here as plain scalar code with eight independent accumulators, which the compiler
 // vectorises. (Swift's generic SIMD types were not specialised here: their Float→Int32 lane
-// conversion ran as a generic call per element, 20× slower.)
+// conversion ran as a generic call per element.)
 
 enum VectorMath {
     /// e^x, about 2 ulp on [-87.3, 88.3] (Cephes expf polynomial; see vector_math.c).

@@ -55,8 +55,8 @@ extension Tensor {
     /// backward: the chunk / gelu / multiply composition would keep three more [..., inner] tensors.
     // self: [..., 2·inner] -> [..., inner]
     public func gatedGelu() -> Tensor {
+        precondition(rank >= 1 && shape[rank - 1] % 2 == 0, "gatedGelu: last dimension of \(shape) must be even")
         let width = shape[rank - 1]
-        precondition(width % 2 == 0, "gatedGelu: last dimension \(width) of \(shape) is odd")
         let inner = width / 2, rows = count / Swift.max(width, 1)
         let out = Tensor(uninitialized: Array(shape.dropLast()) + [inner])
         let src = pointer, dst = out.pointer

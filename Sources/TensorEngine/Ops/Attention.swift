@@ -6,8 +6,8 @@ import Foundation
 extension Tensor {
     /// Default query rows per tile of the fused attention kernel: a score tile of about 2^14 floats
     /// (64 KiB, in the per-core L2) with `attentionKeyBlock` key columns, at least 32 rows and at
-    /// most Lq; 32 rows at Lk ≥ 512, 212 rows for cross-attention (Lk = 77). (2^14 measured faster
-    /// than 2^15 on every `bench attention` shape here, and on a par with 2^13.)
+    /// most Lq; 32 rows at Lk ≥ 512, 212 rows for cross-attention (Lk = 77). The tile size was chosen
+    /// with `sepme bench attention` against 2^13 and 2^15.
     public static func attentionQueryBlock(queryLength lq: Int, keyLength lk: Int) -> Int {
         let keys = attentionKeyBlock(keyLength: lk)
         return Swift.max(1, Swift.min(lq, Swift.max(32, tileScores / keys)))

@@ -37,7 +37,7 @@ extension Tensor {
             precondition(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(newShape) from \(shape)")
             target[i] = count / known
         }
-        precondition(target.reduce(1, *) == count, "reshape: \(shape) (\(count) elements) into \(newShape)")
+        precondition(Tensor.elementCount(of: target) == count, "reshape: \(shape) (\(count) elements) into \(newShape)")
         if target == shape { return self }
         let out = Tensor(storage: storage, shape: target)
         let inShape = shape
@@ -125,7 +125,7 @@ extension Tensor {
     /// Splits along `axis` into pieces of the given sizes.
     public func split(sizes: [Int], axis: Int) -> [Tensor] {
         let a = normalizedAxis(axis)
-        precondition(sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) do not add up to \(shape[a]) on axis \(axis)")
+        precondition(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) do not add up to \(shape[a]) on axis \(axis)")
         var start = 0
         return sizes.map { n in defer { start += n }; return sliced(axis: a, start..<(start + n)) }
     }
@@ -133,7 +133,7 @@ extension Tensor {
     /// Splits into `count` equal pieces along `axis` (torch.chunk with an exact divisor).
     public func chunked(_ count: Int, axis: Int) -> [Tensor] {
         let n = shape[normalizedAxis(axis)]
-        precondition(n % count == 0, "chunk: axis \(axis) of \(shape) does not split into \(count)")
+        precondition(count > 0 && n % count == 0, "chunk: axis \(axis) of \(shape) does not split into \(count)")
         return split(sizes: [Int](repeating: n / count, count: count), axis: axis)
     }
 

@@ -18,7 +18,7 @@ func sumKernel(_ x: Tensor, reducing axes: Set<Int>) -> Tensor {
             var partial = [Double](repeating: 0, count: chunks)
             let size = (inner + chunks - 1) / chunks
             partial.withUnsafeMutableBufferPointer { part in
-                let pp = part.baseAddress!
+                guard let pp = part.baseAddress else { return }
                 Parallel.forEach(chunks) { c in
                     var acc = 0.0
                     for i in (c * size)..<min(inner, (c + 1) * size) { acc += Double(src[i]) }

@@ -22,16 +22,18 @@ public final class SGD: Optimizer {
                 Parallel.forEachChunk(p.count) { r in for j in r { pp[j] -= lr * (gp[j] + wd * pp[j]) } }
                 continue
             }
-            if buffers[i] == nil {
-                // First step: the buffer is the gradient itself (PyTorch).
-                let b = Tensor(uninitialized: p.shape)
-                for j in 0..<p.count { b.pointer[j] = gp[j] + wd * pp[j] }
-                buffers[i] = b
-            } else {
-                let bp = buffers[i]!.pointer
+            let buffer: Tensor
+            if let existing = buffers[i] {
+                let bp = existing.pointer
                 Parallel.forEachChunk(p.count) { r in for j in r { bp[j] = mu * bp[j] + gp[j] + wd * pp[j] } }
+                buffer = existing
+            } else {
+                // First step: the buffer is the gradient itself (PyTorch).
+                buffer = Tensor(uninitialized: p.shape)
+                for j in 0..<p.count { buffer.pointer[j] = gp[j] + wd * pp[j] }
+                buffers[i] = buffer
             }
-            let bp = buffers[i]!.pointer
+            let bp = buffer.pointer
             Parallel.forEachChunk(p.count) { r in for j in r { pp[j] -= lr * bp[j] } }
         }
     }

@@ -88,7 +88,7 @@ public struct PyTorchGenerator: Sendable {
             return (0..<count).map { _ in Float(nextNormalDouble()) }
         }
         var values = [Float](repeating: 0, count: count)
-        values.withUnsafeMutableBufferPointer { fillNormal($0.baseAddress!, count: count) }
+        values.withUnsafeMutableBufferPointer { if let base = $0.baseAddress { fillNormal(base, count: count) } }
         return values
     }
 

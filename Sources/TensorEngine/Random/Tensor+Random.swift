@@ -10,6 +10,6 @@ extension Tensor {
     /// `torch.rand(shape, generator=g)` on the CPU in float32: uniform in [0, 1), bit for bit.
     // result: shape
     public static func rand(_ shape: [Int], generator: inout PyTorchGenerator) -> Tensor {
-        Tensor(generator.rand(count: shape.reduce(1, *)), shape: shape)
+        Tensor(generator.rand(count: Tensor.elementCount(of: shape)), shape: shape)
     }
 }
