@@ -10,6 +10,8 @@ final class ProgressBar {
     private var lastDraw = Date.distantPast
     /// Items already done when the bar started (a resumed run), left out of the rate.
     private let offset: Int
+    /// Whether a bar was drawn without its line being ended yet (a message then starts a new line).
+    nonisolated(unsafe) static var lineOpen = false
 
     init(_ label: String, quiet: Bool, startingAt offset: Int = 0) {
         self.label = label
@@ -27,11 +29,19 @@ final class ProgressBar {
         let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "") + String(repeating: " ", count: max(0, width - filled - 1))
         let rate = done > offset ? String(format: "%.2f s/it", now.timeIntervalSince(start) / Double(done - offset)) : ""
         StandardError.write("\r\(label) [\(bar)] \(done)/\(total) \(rate) \(suffix)\u{1B}[K" + (done == total ? "\n" : ""))
+        Self.lineOpen = done != total
     }
 
     func message(_ text: String) {
         guard !quiet else { return }
+        Self.endLine()
         StandardError.write(text + "\n")
+    }
+
+    /// Ends a bar's open line, so that what follows (a message, an error) starts on its own line.
+    static func endLine() {
+        if lineOpen { StandardError.write("\n") }
+        lineOpen = false
     }
 }
 

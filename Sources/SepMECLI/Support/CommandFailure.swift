@@ -32,13 +32,21 @@ enum CommandFailure {
     static func reporting<T>(_ flags: FlagNames = FlagNames(), _ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let exit as ExitCode {
-            throw exit
-        } catch let stop as Interrupt.Stopped {
-            StandardError.write("Error: \(TerminalText.line(stop.description))\n")
-            throw ExitCode(130)
         } catch {
-            throw CommandLineError(TerminalText.line(message(for: error, flags: flags)))
+            ProgressBar.endLine()
+            throw mapped(error, flags)
+        }
+    }
+
+    private static func mapped(_ error: Error, _ flags: FlagNames) -> Error {
+        switch error {
+        case let exit as ExitCode:
+            return exit
+        case let stop as Interrupt.Stopped:
+            StandardError.write("Error: \(TerminalText.line(stop.description))\n")
+            return ExitCode(130)
+        default:
+            return CommandLineError(TerminalText.line(message(for: error, flags: flags)))
         }
     }
 
