@@ -82,6 +82,8 @@ struct GenerateCommand: ParsableCommand {
         try CommandFailure.reporting {
             Interrupt.install()
             let prompts = try readPrompts()
+            try OutputPath.checkWritable("--output", output)
+            if let latentsOut { try OutputPath.checkWritable("--latents-out", latentsOut) }
             let pipeline = try modelOptions.pipeline(quiet: quiet)
             let shifts = try shift.map { try ConceptShift.read(path: $0) }
             if !shifts.isEmpty { try ShiftInstaller.install(shifts, on: pipeline, force: force) }

@@ -57,6 +57,7 @@ struct ToySamplesCommand: ParsableCommand {
 
     func run() throws {
         try CommandFailure.reporting {
+            try OutputPath.checkWritable("--output", output)
             let data = ToyDataset(seed: seed)
             // Each picture goes into the sheet as it is drawn; only the captions are kept.
             var sheet = ContactSheet(count: count, columns: columns, tileWidth: Self.tile, tileHeight: Self.tile,
@@ -112,10 +113,7 @@ struct TrainClassifierCommand: ParsableCommand {
     func run() throws { try CommandFailure.reporting { try train() } }
 
     private func train() throws {
-        let directory = URL(fileURLWithPath: output).deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: directory) else {
-            throw CommandLineError("--output: folder \(directory) does not exist")
-        }
+        try OutputPath.checkWritable("--output", output)
         var settings = ToyClassifierTraining.Settings()
         settings.steps = steps
         settings.batchSize = batchSize

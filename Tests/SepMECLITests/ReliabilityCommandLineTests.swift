@@ -85,6 +85,25 @@ final class ReliabilityCommandLineTests: XCTestCase {
         try assertRefused(generate(["--latents-out", scratch.path + "/./out.png"]), mentions: ["same file"])
     }
 
+    /// An output that cannot be created is refused before any work, with the POSIX reason and never
+    /// Foundation's wording ("The operation could not be completed", NSCocoaErrorDomain).
+    func testUnwritableOutputIsRefusedUpFrontWithThePOSIXReason() throws {
+        let missing = scratch.appendingPathComponent("no/such/folder/out.png").path
+        try assertRefused(["generate", "--model", model, "--prompt", "x", "--output", missing],
+                          mentions: ["--output", missing, "No such file or directory"])
+        let file = scratch.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        try assertRefused(["toy-samples", "--output", file.path + "/s.png"], mentions: ["--output", "is not a folder"])
+        try assertRefused(generate(["--latents-out", scratch.path]), mentions: ["--latents-out", "is a folder"])
+        // /proc refuses new files even to root.
+        let r = try CommandLineTests.run(["generate", "--model", model, "--prompt", "x", "--output", "/proc/sepme-test.png"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("--output /proc/sepme-test.png: cannot create a file in /proc:"), r.stderr)
+        for foundationWording in ["NSCocoaErrorDomain", "could not be completed", "You don't have permission"] {
+            XCTAssertFalse(r.stderr.contains(foundationWording), r.stderr)
+        }
+    }
+
     /// Progress to a full or closed stderr, results to a closed stdout: the run completes (status 0)
     /// and its files are written.
     func testFullOrClosedStandardStreamsDoNotKillTheRun() throws {
