@@ -104,6 +104,25 @@ final class ReliabilityCommandLineTests: XCTestCase {
         }
     }
 
+    /// A prompt file that is a FIFO (a read would block forever), a folder or not UTF-8 is refused at
+    /// once; a Foundation error while writing (toy-vocab into /proc) is the path and the POSIX reason.
+    func testPromptFileKindsAndFoundationErrors() throws {
+        let fifo = scratch.appendingPathComponent("fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        try assertRefused(["generate", "--model", model, "--prompt-file", fifo, "--output", output], mentions: [fifo, "not a regular file"])
+        try assertRefused(["generate", "--model", model, "--prompt-file", scratch.path, "--output", output], mentions: ["not a regular file"])
+        let latin1 = scratch.appendingPathComponent("latin1.txt")
+        try Data([0x63, 0x61, 0x66, 0xE9, 0x0A]).write(to: latin1)
+        try assertRefused(["generate", "--model", model, "--prompt-file", latin1.path, "--output", output], mentions: [latin1.path, "UTF-8"])
+        let r = try CommandLineTests.run(["toy-vocab", "--output", "/proc/sepme-vocab"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("/proc/sepme-vocab"), r.stderr)
+        for foundationWording in ["NSCocoaErrorDomain", "could not be completed", "You don't have permission", "Code="] {
+            XCTAssertFalse(r.stderr.contains(foundationWording), r.stderr)
+        }
+    }
+
     /// Progress to a full or closed stderr, results to a closed stdout: the run completes (status 0)
     /// and its files are written.
     func testFullOrClosedStandardStreamsDoNotKillTheRun() throws {
