@@ -123,6 +123,32 @@ final class ReliabilityCommandLineTests: XCTestCase {
         }
     }
 
+    /// Ctrl-C during denoising stops at the next step: status 130, one line, no output file.
+    func testInterruptStopsGenerationCleanly() throws {
+        let latents = scratch.appendingPathComponent("l.safetensors").path
+        let p = Process()
+        p.executableURL = CommandLineTests.executable
+        p.arguments = generate(["--steps", "900", "--latents-out", latents])
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        // Wait for the first progress line, then interrupt.
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("denoising") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen.append(chunk)
+        }
+        kill(p.processIdentifier, SIGINT)
+        seen.append(err.fileHandleForReading.readDataToEndOfFile())
+        p.waitUntilExit()
+        let stderr = String(decoding: seen, as: UTF8.self)
+        XCTAssertEqual(p.terminationReason, .exit, stderr)
+        XCTAssertEqual(p.terminationStatus, 130, stderr)
+        XCTAssertEqual(stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }, ["Error: interrupted (Ctrl-C); nothing was written"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [])
+    }
+
     /// Progress to a full or closed stderr, results to a closed stdout: the run completes (status 0)
     /// and its files are written.
     func testFullOrClosedStandardStreamsDoNotKillTheRun() throws {
