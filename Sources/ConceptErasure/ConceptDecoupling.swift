@@ -18,8 +18,10 @@ public struct ConceptDecoupling {
     ///   - protectedEmbeddings: each [L, d]: the blank prompt, protected prompts, other concepts.
     ///   - tolerance: nil for the exact null space.
     public init(concept: String, conceptEmbedding: Tensor, protectedEmbeddings: [Tensor], tolerance: Double?) throws {
-        precondition(!protectedEmbeddings.isEmpty, "decoupling needs at least the blank prompt's embedding")
-        let d = conceptEmbedding.shape.last!
+        guard let d = conceptEmbedding.shape.last, !protectedEmbeddings.isEmpty,
+              protectedEmbeddings.allSatisfy({ $0.shape.last == d }) else {
+            throw ErasureError.invalidPlan(field: "concepts", reason: "concept '\(concept)': decoupling needs the blank prompt's embedding and embeddings of one width")
+        }
         let rows = protectedEmbeddings.map { $0.reshaped([-1, d]) }
         let stacked = Tensor.concat(rows, axis: 0)
         let m = try DoubleMatrix(stacked)

@@ -25,7 +25,7 @@ public struct CrossAttentionProjections {
                                toOut: byKey[key + ".to_out.0"] as? Linear))
         }
         guard !found.isEmpty else {
-            throw ErasureError.invalidArgument("the model has no cross-attention layers (no '*.attn2.to_k' / 'to_v' projections)")
+            throw ErasureError.noCrossAttention
         }
         layers = found
     }

@@ -1,6 +1,6 @@
 import Diffusion
 /// Every hyper-parameter of SepME / SRS-ME, with the paper's defaults (method.md §2; the reference
-/// code's own defaults differ: beta 1e-2, lambda 1e-5, tau 5e-5).
+/// code's own defaults differ: beta 1e-2, lambda 1e-5, tau 5e-5). Stored in every shift file.
 public struct ErasureHyperparameters: Codable, Equatable, Sendable {
     /// Adam learning rate (paper: 0.1; the `full` variant uses 1e-5).
     public var learningRate: Double = 0.1
@@ -35,16 +35,28 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
         case generationGuidance = "generation_guidance", generationScheduler = "generation_scheduler", seed
     }
 
-    /// Checks ranges; messages name the CLI flag.
+    /// Checks every value against its allowed range; the error names the value by its JSON key
+    /// (the CLI maps keys to its flags).
     public func validate() throws {
-        func fail(_ s: String) -> ErasureError { .invalidArgument(s) }
-        guard learningRate > 0, learningRate.isFinite else { throw fail("--lr must be positive, got \(learningRate)") }
-        guard alpha >= 0, alpha < 1 else { throw fail("alpha must be in [0, 1), got \(alpha)") }
-        guard beta > 0, beta.isFinite else { throw fail("--beta must be positive, got \(beta)") }
-        guard lambda >= 0, lambda.isFinite else { throw fail("--lambda must be non-negative, got \(lambda)") }
-        guard tau.isFinite else { throw fail("--tau must be finite, got \(tau)") }
-        guard maxIterations >= 1 else { throw fail("--max-iterations must be at least 1, got \(maxIterations)") }
-        guard images >= 1 else { throw fail("--images must be at least 1 (zero images leave nothing to train on), got \(images)") }
-        if let t = nullSpaceTolerance { guard t > 0, t < 1 else { throw fail("--tolerance must be in (0, 1), got \(t)") } }
+        func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws {
+            guard ok else { throw ErasureError.outOfRange(key: key, value: "\(value)", allowed: allowed) }
+        }
+        try check(learningRate.isFinite && learningRate > 0 && learningRate <= 100, "lr", learningRate, "(0, 100]")
+        try check(alpha >= 0 && alpha < 1, "alpha", alpha, "[0, 1)")
+        try check(beta.isFinite && beta > 0 && beta <= 1, "beta", beta, "(0, 1]")
+        try check(lambda.isFinite && lambda >= 0, "lambda", lambda, "a finite value >= 0")
+        try check(tau.isFinite && tau >= 0, "tau", tau, "a finite value >= 0")
+        try check((1...Self.iterationLimit).contains(maxIterations), "max_iterations", maxIterations, "1...\(Self.iterationLimit)")
+        try check((1...Self.iterationLimit).contains(minIterations), "min_iterations", minIterations, "1...\(Self.iterationLimit)")
+        try check((1...Self.imageLimit).contains(images), "images", images, "1...\(Self.imageLimit) (zero images leave nothing to train on)")
+        try check((1...Self.generationStepLimit).contains(generationSteps), "generation_steps", generationSteps, "1...\(Self.generationStepLimit)")
+        try check(generationGuidance.isFinite && generationGuidance >= 0 && generationGuidance <= 1000,
+                  "generation_guidance", generationGuidance, "[0, 1000]")
+        if let t = nullSpaceTolerance { try check(t > 0 && t < 1, "tolerance", t, "(0, 1)") }
     }
+
+    /// Upper bounds that keep a run within what a machine can finish (and every count within Int).
+    public static let iterationLimit = 10_000_000
+    public static let imageLimit = 100_000
+    public static let generationStepLimit = 10_000
 }

@@ -15,7 +15,7 @@ import TensorEngine
 ///   alphas that differ from the most common one for kohya SD1 files and then scales those modules
 ///   by the wrong factor; a uniform alpha avoids that path (scripts/check_lora_export.py).
 public enum LoRAExport {
-    public enum Format: String, CaseIterable, Sendable { case diffusers, kohya }
+    public enum Format: String, Codable, CaseIterable, Sendable { case diffusers, kohya }
 
     public struct Summary {
         public var projections: Int
@@ -27,23 +27,36 @@ public enum LoRAExport {
     /// - Parameter relativeTolerance: singular values of ΣdW at or below this times σ_max are dropped;
     ///   nil uses the float32 numerical rank, max(d_out, d_in)·ε_float32 (numpy's `matrix_rank` rule for
     ///   float32 data): ΣdW is a float32 product, so a fixed 1e-7 would keep rounding-noise directions
-    ///   (measured ~1.2e-7·σ_max for a 320×160 shift, ~1.4e-7 at SD1.5's 1280×768) and inflate the rank.
-    /// - Throws: `invalidArgument` when `shifts` is empty or sums to zero on every projection.
+    ///   (of order ε_float32·σ_max) and inflate the rank.
+    /// - Throws: `invalidPlan` when `shifts` is empty or sums to zero on every projection;
+    ///   `incompatibleShift` when the shifts were made for different base models or disagree on a
+    ///   projection's shape (their sum would not be one model's change).
     @discardableResult
     public static func write(_ shifts: [ConceptShift], format: Format, to path: String,
                              relativeTolerance: Double? = nil) throws -> Summary {
-        guard !shifts.isEmpty else { throw ErasureError.invalidArgument("export-lora: no shift given") }
+        guard let first = shifts.first else { throw ErasureError.invalidPlan(field: "shifts", reason: "no shift to export") }
+        for s in shifts.dropFirst() where s.metadata.baseFingerprint != first.metadata.baseFingerprint {
+            throw ErasureError.incompatibleShift(path: s.displayName, reason: "made for the base model \(s.metadata.baseFingerprint), but \(first.displayName) for \(first.metadata.baseFingerprint); a LoRA is the change of one base model")
+        }
         let keys = Array(Set(shifts.flatMap(\.projectionKeys))).sorted()
         var factors: [(key: String, up: Tensor, down: Tensor)] = []
         for key in keys {
             var total: Tensor?
-            for s in shifts { if let d = s.weightDelta(for: key) { total = total.map { $0 + d } ?? d } }
+            var owner: ConceptShift?
+            for s in shifts {
+                guard let d = s.weightDelta(for: key) else { continue }
+                if let t = total, let o = owner, t.shape != d.shape {
+                    throw ErasureError.incompatibleShift(path: s.displayName, reason: "'\(key)' is \(d.shape), but \(t.shape) in \(o.displayName); the shifts are not for one model")
+                }
+                total = total.map { $0 + d } ?? d
+                owner = owner ?? s
+            }
             guard let dw = total else { continue }
             let (up, down) = try factorize(dw, relativeTolerance: relativeTolerance)
             if down.shape[0] > 0 { factors.append((key, up, down)) }
         }
         guard !factors.isEmpty else {
-            throw ErasureError.invalidArgument("export-lora: the shifts (\(shifts.map(\.name).joined(separator: ", "))) are zero on every projection; nothing to export")
+            throw ErasureError.invalidPlan(field: "shifts", reason: "the shifts (\(shifts.map(\.name).joined(separator: ", "))) are zero on every projection; nothing to export")
         }
         var writer = SafeTensorsWriter()
         var summary = Summary(projections: 0, maxRank: factors.map { $0.down.shape[0] }.max() ?? 0, parameters: 0)
@@ -66,7 +79,7 @@ public enum LoRAExport {
         }
         var metadata = ["sepme.concepts": shifts.map(\.name).joined(separator: "\n"),
                         "sepme.tool_version": SepMEInfo.version,
-                        "sepme.base_fingerprint": shifts[0].metadata.baseFingerprint]
+                        "sepme.base_fingerprint": first.metadata.baseFingerprint]
         if format == .kohya {
             metadata["ss_network_module"] = "networks.lora"
             metadata["ss_network_dim"] = String(summary.maxRank)

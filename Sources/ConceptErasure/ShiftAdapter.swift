@@ -4,32 +4,27 @@ import TensorEngine
 /// The sum of the shifts installed on one projection, added to its output without touching W:
 /// y += Σ_k β_k (x S_kᵀ) A_kᵀ + Σ x Dᵀ. Since E(p) S_kᵀ = 0 for every protected prompt p, the term
 /// vanishes on them in exact arithmetic. In float32, x S_kᵀ of such a token is rounding noise
-/// (≈1e-7 |x|) that would still flip the last bits of the keys; tokens whose projection onto the
+/// (of order ε_float32·|x|) that would still flip the last bits of the keys; tokens whose projection onto the
 /// basis is below `exactZeroTolerance` · |x| are therefore snapped to an exact zero, so protected
 /// prompts give bit-identical keys, values and images under any set of shifts.
 public final class ShiftAdapter: LinearAdapter {
-    public struct Term {
-        public let basis: Tensor     // S: [m, d]
-        public let factor: Tensor    // A: [d_out, m]
-        public let beta: Float
-
-        public init(basis: Tensor, factor: Tensor, beta: Float) {
-            self.basis = basis
-            self.factor = factor
-            self.beta = beta
-        }
+    /// One shift's term on this projection.
+    public enum Term {
+        /// β (x Sᵀ) Aᵀ with S: [m, d], A: [d_out, m].
+        case factorised(basis: Tensor, factor: Tensor, beta: Float)
+        /// x ΔWᵀ with ΔW: [d_out, d_in].
+        case dense(Tensor)
     }
 
-    public var terms: [Term] = []
-    public var denseDeltas: [Tensor] = []
-    /// When false the projection behaves like the base model (used for the original model's predictions).
-    public var isEnabled = true
+    public internal(set) var terms: [Term]
+    /// False while the original model's predictions are taken during training (`ShiftSet`).
+    public internal(set) var isEnabled = true
+
+    public init(terms: [Term] = []) { self.terms = terms }
 
     /// Relative size of x S_kᵀ below which a token counts as lying in the protected span
-    /// (float32 rounding is ~1e-7; real concept tokens project with a sizeable fraction of |x|).
+    /// (float32 rounding is of order ε_float32; real concept tokens project with a sizeable fraction of |x|).
     public static let exactZeroTolerance: Float = 1e-4
-
-    public init() {}
 
     /// 1 for rows of x (tokens) that reach the basis, 0 for rows that lie in its orthogonal
     /// complement up to rounding; nil when every row reaches it. -> [..., 1]
@@ -54,14 +49,16 @@ public final class ShiftAdapter: LinearAdapter {
     public func delta(_ x: Tensor) -> Tensor? {
         guard isEnabled else { return nil }
         var out: Tensor?
-        for t in terms {
-            var projected = Tensor.linear(x, weight: t.basis)            // [..., m]
-            if let mask = Self.reachMask(x, projected: projected) { projected = projected * mask }
-            let d = Tensor.linear(projected, weight: t.factor) * t.beta  // [..., d_out]
-            out = out.map { $0 + d } ?? d
-        }
-        for d in denseDeltas {
-            let y = Tensor.linear(x, weight: d)
+        for term in terms {
+            let y: Tensor
+            switch term {
+            case .factorised(let basis, let factor, let beta):
+                var projected = Tensor.linear(x, weight: basis)            // [..., m]
+                if let mask = Self.reachMask(x, projected: projected) { projected = projected * mask }
+                y = Tensor.linear(projected, weight: factor) * beta       // [..., d_out]
+            case .dense(let delta):
+                y = Tensor.linear(x, weight: delta)                        // [..., d_out]
+            }
             out = out.map { $0 + y } ?? y
         }
         return out

@@ -2,65 +2,134 @@ import Foundation
 import SafeTensors
 import TensorEngine
 
-/// The resumable state of a training run in one safetensors file (written atomically): every trainable
-/// tensor, Adam's moments and step, and each concept's stop-rule state and loss curve.
+/// The resumable state of one SepME training group in one safetensors file (written atomically):
+/// every trainable tensor, Adam's moments and step, each concept's stop-rule state and loss curve,
+/// and the settings of the run, so that a resume with other settings is refused instead of
+/// producing a shift whose metadata misstates how it was made.
 struct TrainingCheckpoint {
     let url: URL
 
-    struct State: Codable {
-        var iteration: Int
-        var adamStep: Int
+    /// What a checkpoint records besides the tensors.
+    struct State: Codable, Equatable {
+        var iteration = 0
         var iterations: [Int]
         var momenta: [Double?]
         var curves: [[Double]]
-        var stopReasons: [String]
+        var stopReasons: [StopReason?]
+        /// Training seconds before this checkpoint, over every process that worked on the run.
+        var secondsBefore: Double = 0
         var concepts: [String]
+        /// The run's settings; a resume must match them (the iteration budget may grow).
+        var settings: Settings
+
+        struct Settings: Codable, Equatable {
+            var variant: ErasureVariant
+            var protectedPrompts: [String]
+            var decoupleFrom: [String]
+            var hyperparameters: ErasureHyperparameters
+            var imagesFolder: String?
+        }
+
+        init(plan: ErasurePlan, concepts: [String]) {
+            self.concepts = concepts
+            iterations = concepts.map { _ in 0 }
+            momenta = concepts.map { _ in nil }
+            curves = concepts.map { _ in [] }
+            stopReasons = concepts.map { _ in nil }
+            settings = Settings(variant: plan.variant, protectedPrompts: plan.protectedPrompts, decoupleFrom: plan.decoupleFrom,
+                                hyperparameters: plan.hyperparameters, imagesFolder: plan.imagesFolder)
+        }
+
+        mutating func capture(_ rules: [MomentumStopRule]) {
+            iterations = rules.map(\.iterations)
+            momenta = rules.map(\.momentum)
+        }
     }
 
-    func save(iteration: Int, shifts: [TrainableShift], optimizer: Adam, rules: [MomentumStopRule],
-              curves: [[Double]], stopReasons: [String]) throws {
+    private static let metadataKey = "sepme.checkpoint"
+
+    func save(_ state: State, weights: [ShiftWeights], optimizer: Adam) throws {
         var w = SafeTensorsWriter()
         let (step, m, v) = optimizer.state
         var i = 0
-        for (k, s) in shifts.enumerated() {
-            for (key, p) in s.parameters {
+        for (k, shift) in weights.enumerated() {
+            for (key, p) in zip(shift.projectionKeys, shift.trainableTensors) {
                 try w.add("\(k).\(key)", shape: p.shape, floats: p.scalars)
                 try w.add("\(k).\(key).adam_m", shape: p.shape, floats: m[i].scalars)
                 try w.add("\(k).\(key).adam_v", shape: p.shape, floats: v[i].scalars)
                 i += 1
             }
         }
-        let state = State(iteration: iteration, adamStep: step, iterations: rules.map(\.iterations),
-                          momenta: rules.map(\.momentum), curves: curves, stopReasons: stopReasons,
-                          concepts: shifts.map(\.concept))
         let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
-        try w.write(to: url.path, metadata: ["sepme.checkpoint": json])
+        try w.write(to: url.path, metadata: [Self.metadataKey: json, "sepme.adam_step": String(step)])
     }
 
-    /// Restores tensors and optimizer state; nil when there is no checkpoint. A checkpoint of another
-    /// run (different concepts or shapes) is an error naming the file.
-    func load(shifts: [TrainableShift], optimizer: Adam) throws -> State? {
+    /// Restores tensors and optimizer state into `weights` / `optimizer` and returns the state; nil
+    /// when there is no checkpoint. A checkpoint of another run (other concepts, settings or
+    /// shapes) is an error naming the file and what differs.
+    func load(expected: State, weights: [ShiftWeights], optimizer: Adam) throws -> State? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        let file = try SafeTensorsFile(path: url.path)
-        guard let json = file.metadata["sepme.checkpoint"],
-              let state = try? JSONDecoder().decode(State.self, from: Data(json.utf8)),
-              state.concepts == shifts.map(\.concept) else {
-            throw ErasureError.invalidArgument("\(url.path): checkpoint of a different run; delete it or drop --resume")
+        func mismatch(_ reason: String) -> ErasureError {
+            .checkpoint(path: url.path, reason: "\(reason); delete it to start over, or resume with the settings it was made with")
+        }
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(path: url.path) } catch {
+            throw ErasureError.checkpoint(path: url.path, reason: "unreadable checkpoint (\(error)); delete it to start over")
+        }
+        guard let json = file.metadata[Self.metadataKey], let state = try? JSONDecoder().decode(State.self, from: Data(json.utf8)),
+              let step = file.metadata["sepme.adam_step"].flatMap(Int.init) else {
+            throw ErasureError.checkpoint(path: url.path, reason: "not a checkpoint of this sepme version; delete it to start over")
+        }
+        guard state.concepts == expected.concepts else { throw mismatch("it is a checkpoint of the concepts \(state.concepts)") }
+        try Self.compare(state.settings, expected.settings).map { throw mismatch($0) }
+        guard state.iterations.count == state.concepts.count, state.momenta.count == state.concepts.count,
+              state.curves.count == state.concepts.count, state.stopReasons.count == state.concepts.count else {
+            throw mismatch("its per-concept records do not match its \(state.concepts.count) concepts")
         }
         var m: [Tensor] = [], v: [Tensor] = []
-        for (k, s) in shifts.enumerated() {
-            for (key, p) in s.parameters {
+        for (k, shift) in weights.enumerated() {
+            for (key, p) in zip(shift.projectionKeys, shift.trainableTensors) {
                 let name = "\(k).\(key)"
-                guard try file.info(name).shape == p.shape else {
-                    throw ErasureError.invalidArgument("\(url.path): '\(name)' has another shape than this run's")
+                let values: [Float], mv: [Float], vv: [Float]
+                do {
+                    guard try file.info(name).shape == p.shape else { throw mismatch("'\(name)' has another shape than this run's") }
+                    values = try file.floats(name)
+                    mv = try file.floats(name + ".adam_m")
+                    vv = try file.floats(name + ".adam_v")
+                } catch let e as ErasureError { throw e } catch {
+                    throw ErasureError.checkpoint(path: url.path, reason: "\(error); delete it to start over")
                 }
-                try file.copyFloats(name, into: p.pointer, count: p.count)
-                m.append(Tensor(try file.floats(name + ".adam_m"), shape: p.shape))
-                v.append(Tensor(try file.floats(name + ".adam_v"), shape: p.shape))
+                guard values.allSatisfy(\.isFinite), mv.allSatisfy(\.isFinite), vv.allSatisfy(\.isFinite) else {
+                    throw ErasureError.checkpoint(path: url.path, reason: "'\(name)' holds non-finite values; delete it to start over")
+                }
+                p.pointer.update(from: values, count: p.count)
+                m.append(Tensor(mv, shape: p.shape))
+                v.append(Tensor(vv, shape: p.shape))
             }
         }
-        try optimizer.restore(step: state.adamStep, m: m, v: v)
+        try optimizer.restore(step: step, m: m, v: v)
         return state
+    }
+
+    /// The first setting that differs between a checkpoint and this run, or nil. The iteration
+    /// budget may differ (a resumed run may be given more iterations).
+    static func compare(_ found: State.Settings, _ expected: State.Settings) -> String? {
+        var a = found.hyperparameters, b = expected.hyperparameters
+        a.maxIterations = 0
+        b.maxIterations = 0
+        if found.variant != expected.variant { return "it was made with the \(found.variant.rawValue) variant" }
+        if found.protectedPrompts != expected.protectedPrompts { return "it was made with the protected prompts \(found.protectedPrompts)" }
+        if found.decoupleFrom != expected.decoupleFrom { return "it was made decoupled from \(found.decoupleFrom)" }
+        if found.imagesFolder != expected.imagesFolder { return "it was made with the training images \(found.imagesFolder ?? "generated")" }
+        if a != b {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let fa = (try? JSONSerialization.jsonObject(with: encoder.encode(a))) as? [String: Any] ?? [:]
+            let fb = (try? JSONSerialization.jsonObject(with: encoder.encode(b))) as? [String: Any] ?? [:]
+            let keys = Set(fa.keys).union(fb.keys).sorted().filter { "\(fa[$0] ?? "none")" != "\(fb[$0] ?? "none")" }
+            return "it was made with " + keys.map { "\($0) \(fa[$0] ?? "none") (this run: \(fb[$0] ?? "none"))" }.joined(separator: ", ")
+        }
+        return nil
     }
 
     func remove() { try? FileManager.default.removeItem(at: url) }

@@ -4,62 +4,104 @@ import ImageIO
 import SafeTensors
 import TensorEngine
 
-/// x_0 latents a concept is unlearned on (method.md §2 "Training data"): images the original model
-/// generates for the concept's prompt (one seed each, cached on disk so a rerun does not regenerate
-/// them), or the user's own images encoded by the VAE.
+/// The x_0 latents a concept is unlearned on (method.md §2, "training data").
 public struct TrainingLatents {
     /// One [1, C, h, w] tensor per image.
     public let latents: [Tensor]
     /// Seeds of generated images (empty for user images).
     public let seeds: [UInt64]
 
-    /// Generates (or reads from `cacheDirectory`) `count` images for `prompt`.
-    public static func generated(pipeline: StableDiffusionPipeline, prompt: String, count: Int,
-                                 hyperparameters h: ErasureHyperparameters, fingerprint: String,
-                                 cacheDirectory: URL?, progress: ((Int, Int) -> Void)? = nil) throws -> TrainingLatents {
-        guard count >= 1 else { throw ErasureError.invalidArgument("--images must be at least 1, got \(count)") }
-        if let dir = cacheDirectory { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
-        var out: [Tensor] = []
-        var seeds: [UInt64] = []
-        // The sampler that makes the images (also names the cache file, so a cache never mixes samplers).
-        let sampler = try SamplerKind.resolve(h.generationScheduler, config: pipeline.schedulerConfiguration).rawValue
-        for i in 0..<count {
+    public init(latents: [Tensor], seeds: [UInt64]) {
+        self.latents = latents
+        self.seeds = seeds
+    }
+}
+
+/// Where training latents come from: images the original model generates for the concept's prompt
+/// (one seed each, cached on disk so that a rerun or a resume does not regenerate them), or the
+/// user's own images encoded by the VAE. Generation polls the observer's stop request between
+/// denoising steps.
+struct TrainingImages {
+    let pipeline: StableDiffusionPipeline
+    let hyperparameters: ErasureHyperparameters
+    let fingerprint: String
+    /// nil: no cache.
+    let cache: URL?
+    let observer: ErasureObserver
+
+    /// `hyperparameters.images` generated images of `prompt`, seeds seed, seed + 1, ...
+    func generated(prompt: String) throws -> TrainingLatents {
+        let h = hyperparameters
+        if let cache {
+            do { try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true) } catch {
+                throw ErasureError.output(path: cache.path, reason: "cannot create the training-image cache")
+            }
+        }
+        // The sampler that makes the images also names the cache file, so a cache never mixes samplers.
+        let sampler = try SamplerKind.resolve(h.generationScheduler, config: pipeline.schedulerConfiguration)
+        var out: [Tensor] = [], seeds: [UInt64] = []
+        for i in 0..<h.images {
             let seed = h.seed &+ UInt64(i)
             seeds.append(seed)
-            let name = "\(ConceptShift.slug(prompt))-\(fingerprint)-\(sampler)-s\(h.generationSteps)-g\(h.generationGuidance)-seed\(seed).safetensors"
-            let cached = cacheDirectory?.appendingPathComponent(name)
-            if let cached, let file = try? SafeTensorsFile(path: cached.path), let info = try? file.info("latents") {
-                out.append(Tensor(try file.floats("latents"), shape: info.shape))
+            let name = "\(ConceptShift.slug(prompt))-\(fingerprint)-\(sampler.rawValue)-s\(h.generationSteps)-g\(h.generationGuidance)-seed\(seed).safetensors"
+            let cached = cache?.appendingPathComponent(name)
+            if let cached, let latents = Self.readCached(cached) {
+                out.append(latents)
             } else {
-                let options = GenerationOptions(prompts: [prompt], seed: seed, steps: h.generationSteps,
-                                                guidance: Float(h.generationGuidance), scheduler: h.generationScheduler)
-                let result = try pipeline.generate(options)
-                out.append(result.latents)
+                let latents = try generate(prompt: prompt, seed: seed, sampler: sampler)
+                out.append(latents)
                 if let cached {
                     var w = SafeTensorsWriter()
-                    try w.add("latents", shape: result.latents.shape, floats: result.latents.scalars)
+                    try w.add("latents", shape: latents.shape, floats: latents.scalars)
                     try w.write(to: cached.path, metadata: ["prompt": prompt, "seed": String(seed)])
                 }
             }
-            progress?(i + 1, count)
+            observer.images(prompt, i + 1, h.images)
         }
         return TrainingLatents(latents: out, seeds: seeds)
     }
 
-    /// Encodes every PNG in `folder` (resized images are not accepted: they must have the model's size).
-    public static func fromImages(folder: URL, pipeline: StableDiffusionPipeline) throws -> TrainingLatents {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?
-            .filter { $0.lowercased().hasSuffix(".png") }.sorted() ?? []
-        guard !files.isEmpty else {
-            throw ErasureError.invalidArgument("\(folder.path): no PNG images to train on")
+    /// One image's final latents (no VAE decoding: training needs x_0 in latent space). [1, C, h, w]
+    private func generate(prompt: String, seed: UInt64, sampler: SamplerKind) throws -> Tensor {
+        let h = hyperparameters
+        let options = GenerationOptions(prompts: [prompt], seed: seed, steps: h.generationSteps,
+                                        guidance: Float(h.generationGuidance), scheduler: sampler)
+        let run = try pipeline.makeRun(options)
+        while run.step() {
+            if observer.shouldStop() { throw ErasureError.interrupted(checkpoint: nil) }
         }
+        guard run.latents.isFinite else {
+            throw ErasureError.trainingImages(path: prompt, reason: "the model's sampling of this prompt (seed \(seed)) produced non-finite latents; the model or its scheduler configuration is broken")
+        }
+        return run.latents
+    }
+
+    /// A cached image's latents, or nil when the file is missing or not a sound cache entry (it is
+    /// then regenerated and rewritten).
+    private static func readCached(_ url: URL) -> Tensor? {
+        guard let file = try? SafeTensorsFile(path: url.path), let info = try? file.info("latents"),
+              info.shape.count == 4, info.shape[0] == 1, let values = try? file.floats("latents"),
+              values.allSatisfy(\.isFinite) else { return nil }
+        return Tensor(values, shape: info.shape)
+    }
+
+    /// Every PNG in `folder`, encoded by the VAE (images must have the model's size: sepme does not
+    /// resize them).
+    func fromFolder(_ folder: URL) throws -> TrainingLatents {
+        let entries: [String]
+        do { entries = try FileManager.default.contentsOfDirectory(atPath: folder.path) } catch {
+            throw ErasureError.trainingImages(path: folder.path, reason: "cannot list the folder")
+        }
+        let files = entries.filter { $0.lowercased().hasSuffix(".png") }.sorted()
+        guard !files.isEmpty else { throw ErasureError.trainingImages(path: folder.path, reason: "no PNG images to train on") }
         let size = pipeline.defaultImageSize
         var out: [Tensor] = []
         for f in files {
+            if observer.shouldStop() { throw ErasureError.interrupted(checkpoint: nil) }
             let path = folder.appendingPathComponent(f).path
             let img = try PNG.read(path: path)
             guard img.width == size.width, img.height == size.height else {
-                throw ErasureError.invalidArgument("\(path): image is \(img.width)x\(img.height), the model expects \(size.width)x\(size.height)")
+                throw ErasureError.trainingImages(path: path, reason: "the image is \(img.width)x\(img.height), the model expects \(size.width)x\(size.height)")
             }
             out.append(try pipeline.encodeFromPixels(ImageTensorConversion.pixels(fromImages: [img])))
         }

@@ -22,9 +22,24 @@ public final class ConceptEvaluator {
         /// Apply shifts made for another base model (fingerprint mismatch).
         public var force = false
         public init() {}
+
+        /// Checks every value; the error names it by its report key.
+        public func validate() throws {
+            func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws {
+                guard ok else { throw EvaluationError.outOfRange(key: key, value: "\(value)", allowed: allowed) }
+            }
+            try check((2...Self.imageLimit).contains(imagesPerPrompt), "images_per_prompt", imagesPerPrompt,
+                      "2...\(Self.imageLimit) (the Fréchet distance needs two images per prompt)")
+            try check((1...10_000).contains(steps), "steps", steps, "1...10000")
+            try check(guidance.isFinite && guidance >= 0 && guidance <= 1000, "guidance", guidance, "[0, 1000]")
+        }
+
+        /// Images per prompt at most (each state holds every prompt's images in memory).
+        public static let imageLimit = 4096
     }
 
-    public let pipeline: StableDiffusionPipeline
+    public let model: ShiftSet
+    public var pipeline: StableDiffusionPipeline { model.pipeline }
     public let classifier: ToyClassifier
     public let settings: Settings
     public let modelName: String
@@ -33,15 +48,14 @@ public final class ConceptEvaluator {
     /// Polled between prompts; true stops with `CancellationError`.
     public var shouldStop: () -> Bool = { false }
 
-    public init(pipeline: StableDiffusionPipeline, classifier: ToyClassifier, settings: Settings, modelName: String) throws {
-        guard settings.imagesPerPrompt >= 2 else {
-            throw EvaluationError.invalidArgument("--seeds must be at least 2 (the Fréchet distance needs two images per prompt), got \(settings.imagesPerPrompt)")
-        }
+    public init(model: ShiftSet, classifier: ToyClassifier, settings: Settings, modelName: String) throws {
+        try settings.validate()
+        let pipeline = model.pipeline
         let size = pipeline.defaultImageSize
         guard size.height == ToyConcepts.imageSize, size.width == ToyConcepts.imageSize, pipeline.unet.configuration.outChannels == 3 else {
             throw EvaluationError.invalidArgument("\(modelName): the toy classifier scores \(ToyConcepts.imageSize)x\(ToyConcepts.imageSize) RGB images; this model makes \(size.width)x\(size.height)")
         }
-        self.pipeline = pipeline
+        self.model = model
         self.classifier = classifier
         self.settings = settings
         self.modelName = modelName
@@ -50,19 +64,19 @@ public final class ConceptEvaluator {
     /// One set of images for every prompt (seed `settings.seed`, `imagesPerPrompt` images each, as
     /// `sepme generate --seed S --batch-size N` makes them).
     public func generate(_ prompts: [EvaluationPrompt], shifts: [ConceptShift], label: String) throws -> [[RGBImage]] {
-        try ShiftInstaller.install(shifts, on: pipeline, force: settings.force)
-        defer { try? ShiftInstaller.install([], on: pipeline, force: true) }
-        var out: [[RGBImage]] = []
-        for (i, p) in prompts.enumerated() {
-            if shouldStop() { throw CancellationError() }
-            progress?(label, i, prompts.count)
-            let options = GenerationOptions(prompts: [p.prompt], seed: settings.seed, steps: settings.steps,
-                                            guidance: settings.guidance, scheduler: settings.scheduler,
-                                            imagesPerPrompt: settings.imagesPerPrompt)
-            out.append(try pipeline.generate(options).images)
+        try model.withShifts(shifts, force: settings.force) {
+            var out: [[RGBImage]] = []
+            for (i, p) in prompts.enumerated() {
+                if shouldStop() { throw CancellationError() }
+                progress?(label, i, prompts.count)
+                let options = GenerationOptions(prompts: [p.prompt], seed: settings.seed, steps: settings.steps,
+                                                guidance: settings.guidance, scheduler: settings.scheduler,
+                                                imagesPerPrompt: settings.imagesPerPrompt)
+                out.append(try pipeline.generate(options).images)
+            }
+            progress?(label, prompts.count, prompts.count)
+            return out
         }
-        progress?(label, prompts.count, prompts.count)
-        return out
     }
 
     /// Classifier predictions and pooled features of a set of images.
@@ -118,11 +132,13 @@ public final class ConceptEvaluator {
     /// restore is not empty). Returns the report and every state's images (original first).
     public func evaluate(prompts texts: [String], shifts: [ConceptShift], restore: [ConceptShift]) throws
         -> (report: EvaluationReport, images: [[[RGBImage]]]) {
-        guard !texts.isEmpty else { throw EvaluationError.invalidArgument("--concepts: give at least one prompt to evaluate") }
+        guard !texts.isEmpty else { throw EvaluationError.invalidPrompts("no prompt to evaluate") }
         let prompts = try texts.map(EvaluationPrompt.init)
         guard Set(prompts.map { $0.prompt.lowercased() }).count == prompts.count else {
-            throw EvaluationError.invalidArgument("--concepts: a prompt is listed twice: \(texts)")
+            throw EvaluationError.invalidPrompts("a prompt is listed twice: \(texts)")
         }
+        // Every shift must fit before any image is made.
+        try model.check(shifts + restore, force: settings.force)
         let start = Date()
         let original = try generate(prompts, shifts: [], label: "original")
         var states = [try score(state: "original", prompts: prompts, images: original, original: original, applied: [], restored: [])]
@@ -160,9 +176,11 @@ public final class ConceptEvaluator {
     /// Writes report.json, report.md and grid.png into `folder` (each file atomically).
     public static func write(_ report: EvaluationReport, images: [[[RGBImage]]], to folder: URL) throws {
         try prepareOutput(folder)
+        // Everything is encoded before the first file is written, so a report is never left without report.json.
+        let json = String(decoding: try report.json(), as: UTF8.self)
         let grid = ReportGrid.make(states: images, seedsPerCell: min(4, report.settings.imagesPerPrompt))
-        try PNG.write(grid, to: folder.appendingPathComponent("grid.png").path)
+        try AtomicFile.write(json, to: folder.appendingPathComponent("report.json").path)
         try AtomicFile.write(report.markdown(grid: "grid.png"), to: folder.appendingPathComponent("report.md").path)
-        try AtomicFile.write(String(decoding: try report.json(), as: UTF8.self), to: folder.appendingPathComponent("report.json").path)
+        try PNG.write(grid, to: folder.appendingPathComponent("grid.png").path)
     }
 }

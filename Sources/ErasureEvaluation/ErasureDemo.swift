@@ -17,7 +17,7 @@ public struct ErasureDemo {
         var h = ErasureHyperparameters()
         h.images = 8
         h.maxIterations = 200
-        h.beta = 3e-3  // tried 1e-2 (regular prompts damaged) and 1e-3 (no erasure in 200 iterations): docs/toy-model.md
+        h.beta = 3e-3  // smaller values do not erase within 200 iterations, larger ones move regular prompts: docs/toy-model.md
         h.generationSteps = 20
         h.generationGuidance = 4
         return h
@@ -31,28 +31,26 @@ public struct ErasureDemo {
     /// Every evaluated prompt, in report order: erased, regular, protected, blank.
     public var prompts: [String] { erase + regular + protected + [""] }
 
-    public func validate() throws {
-        guard !erase.isEmpty else { throw EvaluationError.invalidArgument("the demo needs at least one concept to erase") }
-        guard erase.contains(restore) else { throw EvaluationError.invalidArgument("the restored concept '\(restore)' is not among the erased ones") }
+    /// The erasure the demo runs, checked.
+    public func plan() throws -> ErasurePlan {
+        guard erase.contains(restore) else {
+            throw EvaluationError.invalidPrompts("the restored concept '\(restore)' is not among the erased ones")
+        }
         for p in prompts { _ = try EvaluationPrompt(p) }
-        try hyperparameters.validate()
+        try evaluation.validate()
+        return try ErasurePlan(concepts: erase, protectedPrompts: protected, variant: .separate, hyperparameters: hyperparameters)
     }
 
     /// Runs the timeline; shift files go to `output/shifts`, the report to `output`.
-    public func run(pipeline: StableDiffusionPipeline, classifier: ToyClassifier, modelName: String, output: URL,
-                    observer: ErasureRequest.Observer, evaluationProgress: ((String, Int, Int) -> Void)?) throws -> EvaluationReport {
-        try validate()
-        let evaluator = try ConceptEvaluator(pipeline: pipeline, classifier: classifier, settings: evaluation, modelName: modelName)
+    public func run(model: ShiftSet, classifier: ToyClassifier, modelName: String, output: URL,
+                    observer: ErasureObserver, evaluationProgress: ((String, Int, Int) -> Void)?) throws -> EvaluationReport {
+        let plan = try plan()
+        let evaluator = try ConceptEvaluator(model: model, classifier: classifier, settings: evaluation, modelName: modelName)
         evaluator.progress = evaluationProgress
         evaluator.shouldStop = observer.shouldStop
         // Check the report folder before the long work starts.
         try ConceptEvaluator.prepareOutput(output)
-
-        var request = ErasureRequest(concepts: erase, output: output.appendingPathComponent("shifts"))
-        request.protected = protected
-        request.variant = .separate
-        request.hyperparameters = hyperparameters
-        let paths = try request.run(pipeline: pipeline, observer: observer)
+        let paths = try ErasureRun(plan: plan, output: output.appendingPathComponent("shifts")).run(on: model, observer: observer)
         let shifts = try paths.map { try ConceptShift.read(path: $0) }
         let kept = shifts.filter { $0.name != restore }, restored = shifts.filter { $0.name == restore }
         let (report, images) = try evaluator.evaluate(prompts: prompts, shifts: kept, restore: restored)

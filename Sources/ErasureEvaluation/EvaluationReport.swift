@@ -107,6 +107,9 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
 
     public func json() throws -> Data {
         let e = JSONEncoder()
+        // A degenerate metric (e.g. a Fréchet distance of identical single-colour sets) must not
+        // make the whole report unwritable.
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try e.encode(self) + Data("\n".utf8)
     }

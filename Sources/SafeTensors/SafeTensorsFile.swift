@@ -7,9 +7,16 @@ import Darwin
 
 /// A safetensors file opened for reading (format: huggingface/safetensors README, "Format").
 ///
-/// The file is memory-mapped read-only for the lifetime of this object; tensor data is converted on
-/// access, so opening a multi-gigabyte checkpoint costs only the header parse. The header is fully
-/// validated in `init`; any problem throws a `SafeTensorsError` naming the file and key.
+/// The header is fully validated in `init`; any problem throws a `SafeTensorsError` naming the file and
+/// key. Only regular files are opened: the path is checked with `stat` first and opened with
+/// `O_NONBLOCK`, so a FIFO or device given as a weights file is refused by name instead of blocking.
+///
+/// Files changed while open: tensor values (`floats`, `copyFloats`, `int64s`, the paths every model
+/// loader takes) are read with `pread` from the descriptor kept open for the object's lifetime, so a
+/// file truncated or replaced while loading ends in a thrown `unreadableFile` naming the key, never a
+/// SIGBUS. `rawBytes` alone points into a read-only memory mapping (for byte-exact comparisons of
+/// small files): if the file is truncated while such a buffer is read, the process gets SIGBUS. That
+/// is the documented limit; no loader uses `rawBytes`.
 public final class SafeTensorsFile: @unchecked Sendable {  // immutable after init; the mapping is read-only
     /// The path the file was opened from.
     public let path: String
@@ -23,17 +30,31 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
     private let mappedLength: Int
     /// Start of the data section inside the mapping.
     private let dataStart: UnsafeRawPointer?
+    /// File offset of the data section (8 + header length).
+    private let dataOffset: Int
+    /// Kept open for `pread` until deinit.
+    private let descriptor: Int32
 
     /// Opens, maps and validates the file at `path`.
     public init(path: String) throws {
         self.path = path
-        let descriptor = open(path, O_RDONLY)
+        var pathStatus = stat()
+        guard stat(path, &pathStatus) == 0 else {
+            let code = errno
+            if code == ENOENT { throw SafeTensorsError.fileNotFound(path: path) }
+            throw SafeTensorsError.unreadableFile(path: path, reason: String(cString: strerror(code)))
+        }
+        guard (pathStatus.st_mode & S_IFMT) == S_IFREG else {
+            throw SafeTensorsError.unreadableFile(path: path, reason: "not a regular file")
+        }
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK)
         guard descriptor >= 0 else {
             let code = errno
             if code == ENOENT { throw SafeTensorsError.fileNotFound(path: path) }
             throw SafeTensorsError.unreadableFile(path: path, reason: String(cString: strerror(code)))
         }
-        defer { close(descriptor) }
+        var keepOpen = false
+        defer { if !keepOpen { close(descriptor) } }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
             throw SafeTensorsError.unreadableFile(path: path, reason: String(cString: strerror(errno)))
@@ -64,16 +85,51 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
             metadata = header.metadata
             keys = header.tensors.keys.sorted()
             dataStart = UnsafeRawPointer(mapped + 8 + Int(headerLength))
+            dataOffset = 8 + Int(headerLength)
         } catch {
             munmap(mapped, fileSize)
             throw error
         }
         mapping = mapped
         mappedLength = fileSize
+        self.descriptor = descriptor
+        keepOpen = true
     }
 
     deinit {
         if let mapping { munmap(mapping, mappedLength) }
+        close(descriptor)
+    }
+
+    /// Reads `byteCount` bytes of the data section at `offset` into `destination` with `pread`; a
+    /// short read (the file shrank after it was opened) throws naming `key`.
+    private func readData(_ key: String, offset: Int, byteCount: Int, into destination: UnsafeMutableRawPointer) throws {
+        var done = 0
+        while done < byteCount {
+            let n = pread(descriptor, destination + done, byteCount - done, off_t(dataOffset + offset + done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let reason = n < 0 ? String(cString: strerror(errno)) : "the file ended early (changed or truncated after it was opened)"
+                throw SafeTensorsError.unreadableFile(path: path, reason: "reading tensor '\(key)': \(reason)")
+            }
+            done += n
+        }
+    }
+
+    /// The tensor's bytes, read in chunks of at most 1 MiB: `body(chunk, firstElement)` for each.
+    private func forEachChunk(_ key: String, _ info: SafeTensorInfo, elementSize: Int,
+                              _ body: (UnsafeRawPointer, Int, Int) throws -> Void) throws {
+        let count = info.elementCount
+        let perChunk = max(1, (1 << 20) / elementSize)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: perChunk * elementSize, alignment: 16)
+        defer { buffer.deallocate() }
+        var first = 0
+        while first < count {
+            let n = min(perChunk, count - first)
+            try readData(key, offset: info.byteRange.lowerBound + first * elementSize, byteCount: n * elementSize, into: buffer)
+            try body(UnsafeRawPointer(buffer), first, n)
+            first += n
+        }
     }
 
     /// Dtype, shape and byte range of tensor `key`.
@@ -107,42 +163,41 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         guard count == info.elementCount else {
             throw SafeTensorsError.elementCountMismatch(path: path, key: key, expected: info.elementCount, found: count)
         }
-        guard count > 0, let source = dataStart.map({ $0 + info.byteRange.lowerBound }) else { return }
-        switch info.dtype {
-        case .f32:
-            #if _endian(little)
-            UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
-            #else
-            for i in 0..<count {
-                destination[i] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+        guard count > 0 else { return }
+        #if _endian(little)
+        if info.dtype == .f32 {
+            try readData(key, offset: info.byteRange.lowerBound, byteCount: count * 4, into: UnsafeMutableRawPointer(destination))
+            return
+        }
+        #endif
+        try forEachChunk(key, info, elementSize: info.dtype.byteSize) { source, first, n in
+            let out = destination + first
+            switch info.dtype {
+            case .f32:
+                for i in 0..<n { out[i] = Float(bitPattern: Self.load(UInt32.self, source, i)) }
+            case .f16:
+                for i in 0..<n { out[i] = HalfPrecision.float(fromHalfBits: Self.load(UInt16.self, source, i)) }
+            case .bf16:
+                for i in 0..<n { out[i] = HalfPrecision.float(fromBFloat16Bits: Self.load(UInt16.self, source, i)) }
+            case .f64:
+                for i in 0..<n { out[i] = Float(Double(bitPattern: Self.load(UInt64.self, source, i))) }
+            case .bool, .u8:
+                for i in 0..<n { out[i] = Float(source.load(fromByteOffset: i, as: UInt8.self)) }
+            case .i8:
+                for i in 0..<n { out[i] = Float(source.load(fromByteOffset: i, as: Int8.self)) }
+            case .i16:
+                for i in 0..<n { out[i] = Float(Int16(bitPattern: Self.load(UInt16.self, source, i))) }
+            case .u16:
+                for i in 0..<n { out[i] = Float(Self.load(UInt16.self, source, i)) }
+            case .i32:
+                for i in 0..<n { out[i] = Float(Int32(bitPattern: Self.load(UInt32.self, source, i))) }
+            case .u32:
+                for i in 0..<n { out[i] = Float(Self.load(UInt32.self, source, i)) }
+            case .i64:
+                for i in 0..<n { out[i] = Float(Int64(bitPattern: Self.load(UInt64.self, source, i))) }
+            case .u64:
+                for i in 0..<n { out[i] = Float(Self.load(UInt64.self, source, i)) }
             }
-            #endif
-        case .f16:
-            for i in 0..<count {
-                destination[i] = HalfPrecision.float(fromHalfBits: Self.load(UInt16.self, source, i))
-            }
-        case .bf16:
-            for i in 0..<count {
-                destination[i] = HalfPrecision.float(fromBFloat16Bits: Self.load(UInt16.self, source, i))
-            }
-        case .f64:
-            for i in 0..<count { destination[i] = Float(Double(bitPattern: Self.load(UInt64.self, source, i))) }
-        case .bool, .u8:
-            for i in 0..<count { destination[i] = Float(source.load(fromByteOffset: i, as: UInt8.self)) }
-        case .i8:
-            for i in 0..<count { destination[i] = Float(source.load(fromByteOffset: i, as: Int8.self)) }
-        case .i16:
-            for i in 0..<count { destination[i] = Float(Int16(bitPattern: Self.load(UInt16.self, source, i))) }
-        case .u16:
-            for i in 0..<count { destination[i] = Float(Self.load(UInt16.self, source, i)) }
-        case .i32:
-            for i in 0..<count { destination[i] = Float(Int32(bitPattern: Self.load(UInt32.self, source, i))) }
-        case .u32:
-            for i in 0..<count { destination[i] = Float(Self.load(UInt32.self, source, i)) }
-        case .i64:
-            for i in 0..<count { destination[i] = Float(Int64(bitPattern: Self.load(UInt64.self, source, i))) }
-        case .u64:
-            for i in 0..<count { destination[i] = Float(Self.load(UInt64.self, source, i)) }
         }
     }
 
@@ -154,25 +209,29 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         guard info.dtype.isInteger else {
             throw SafeTensorsError.unsupportedConversion(path: path, key: key, dtype: info.dtype.rawValue, target: "Int64")
         }
-        guard count > 0, let source = dataStart.map({ $0 + info.byteRange.lowerBound }) else { return [] }
+        guard count > 0 else { return [] }
         var values = [Int64](repeating: 0, count: count)
-        for i in 0..<count {
-            switch info.dtype {
-            case .bool, .u8: values[i] = Int64(source.load(fromByteOffset: i, as: UInt8.self))
-            case .i8: values[i] = Int64(source.load(fromByteOffset: i, as: Int8.self))
-            case .i16: values[i] = Int64(Int16(bitPattern: Self.load(UInt16.self, source, i)))
-            case .u16: values[i] = Int64(Self.load(UInt16.self, source, i))
-            case .i32: values[i] = Int64(Int32(bitPattern: Self.load(UInt32.self, source, i)))
-            case .u32: values[i] = Int64(Self.load(UInt32.self, source, i))
-            case .i64: values[i] = Int64(bitPattern: Self.load(UInt64.self, source, i))
-            case .u64:
-                let value = Self.load(UInt64.self, source, i)
-                guard let exact = Int64(exactly: value) else {
-                    throw SafeTensorsError.unsupportedConversion(path: path, key: key, dtype: "U64 value \(value)",
-                                                                 target: "Int64")
+        try forEachChunk(key, info, elementSize: info.dtype.byteSize) { source, first, n in
+            for i in 0..<n {
+                let value: Int64
+                switch info.dtype {
+                case .bool, .u8: value = Int64(source.load(fromByteOffset: i, as: UInt8.self))
+                case .i8: value = Int64(source.load(fromByteOffset: i, as: Int8.self))
+                case .i16: value = Int64(Int16(bitPattern: Self.load(UInt16.self, source, i)))
+                case .u16: value = Int64(Self.load(UInt16.self, source, i))
+                case .i32: value = Int64(Int32(bitPattern: Self.load(UInt32.self, source, i)))
+                case .u32: value = Int64(Self.load(UInt32.self, source, i))
+                case .i64: value = Int64(bitPattern: Self.load(UInt64.self, source, i))
+                case .u64:
+                    let raw = Self.load(UInt64.self, source, i)
+                    guard let exact = Int64(exactly: raw) else {
+                        throw SafeTensorsError.unsupportedConversion(path: path, key: key, dtype: "U64 value \(raw)",
+                                                                     target: "Int64")
+                    }
+                    value = exact
+                case .f16, .bf16, .f32, .f64: value = 0  // excluded above
                 }
-                values[i] = exact
-            case .f16, .bf16, .f32, .f64: break  // excluded above
+                values[first + i] = value
             }
         }
         return values

@@ -19,7 +19,9 @@ struct ApplyCommand: ParsableCommand {
         let shifts = try shift.map { try ConceptShift.read(path: $0) }
         let folder = try ModelFolder(path: model)
         let pipeline = try StableDiffusionPipeline(folder: folder)
-        let changed = try ShiftInstaller.bake(shifts, into: pipeline, force: force)
+        let model = try ShiftSet(pipeline: pipeline)
+        try ErasureFlags.mapping([:]) { try model.install(shifts, force: force) }
+        let changed = model.fuse()
         try ModelFolderWriter.copy(folder, to: URL(fileURLWithPath: output), replacingUNetWeightsFrom: pipeline.unet,
                                     keepInFloat32: Set(changed))
         if !quiet { FileHandle.standardError.write(Data("wrote \(output): \(changed.count) weights changed\n".utf8)) }

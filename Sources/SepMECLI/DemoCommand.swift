@@ -24,18 +24,11 @@ struct DemoCommand: ParsableCommand {
     @Flag(help: "No progress output.") var quiet = false
 
     func validate() throws {
-        guard seeds >= 2 else { throw ValidationError("--seeds must be at least 2, got \(seeds)") }
-        guard maxIterations >= 1 else { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
-        guard images >= 1 else { throw ValidationError("--images must be at least 1, got \(images)") }
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        _ = try ErasureFlags.mapping(ErasureFlags.demo) { try demo().plan() }
     }
 
-    func run() throws {
-        let started = Date()
-        let out = URL(fileURLWithPath: output)
-        let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
-        let pipeline = try ModelLoading.pipeline(modelPath, quiet: quiet)
-        let classifier = try ToyClassifier.bundled()
+    /// The demo these flags describe.
+    func demo() -> ErasureDemo {
         var demo = ErasureDemo()
         demo.evaluation.imagesPerPrompt = seeds
         demo.evaluation.steps = steps
@@ -48,10 +41,22 @@ struct DemoCommand: ParsableCommand {
         if let lr { demo.hyperparameters.learningRate = lr }
         demo.hyperparameters.generationSteps = steps
         demo.hyperparameters.generationGuidance = Double(guidance)
+        return demo
+    }
+
+    func run() throws {
+        let started = Date()
+        let out = URL(fileURLWithPath: output)
+        let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
+        let shiftSet = try ShiftSet(pipeline: ModelLoading.pipeline(modelPath, quiet: quiet))
+        let classifier = try ToyClassifier.bundled()
+        let demo = demo()
         let observer = ToyCommandSupport.erasureObserver(label: "demo", maxIterations: demo.hyperparameters.maxIterations, quiet: quiet)
         let evalBars = ToyCommandSupport.EvaluationBars(quiet: quiet)
-        let report = try demo.run(pipeline: pipeline, classifier: classifier, modelName: modelPath,
-                                  output: out, observer: observer, evaluationProgress: evalBars.update)
+        let report = try ErasureFlags.mapping(ErasureFlags.demo) {
+            try demo.run(model: shiftSet, classifier: classifier, modelName: modelPath,
+                         output: out, observer: observer, evaluationProgress: evalBars.update)
+        }
         print(report.summaryTable())
         print("wrote \(out.appendingPathComponent("report.json").path), report.md, grid.png and shifts/ "
               + String(format: "in %.1f min", Date().timeIntervalSince(started) / 60))

@@ -3,20 +3,22 @@ import ConceptErasure
 import Diffusion
 import Foundation
 
+/// `sepme erase`: builds the erasure plan from the flags (checked before the model is loaded) and
+/// runs it: one restorable shift file per concept.
 struct EraseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "erase",
         abstract: "Erase concepts: one restorable <slug>.sepme.safetensors shift per concept (SepME / SRS-ME).")
 
-    @Option(help: "Model: a diffusers folder.") var model: String
+    @Option(help: "Model: a diffusers folder or a single-file SD1.x checkpoint.") var model: String
     @Option(help: "A concept prompt to erase (repeatable).") var concept: [String] = []
     @Option(help: "A prompt whose output must not change, e.g. a watermark trigger (repeatable).") var protect: [String] = []
     @Option(help: "An existing shift file whose concept the new shifts must not disturb (repeatable).") var decoupleFrom: [String] = []
-    @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡, not restorable).") var variant: String = "separate"
+    @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡, not restorable).") var variant: ErasureVariant = .separate
     @Option(help: "Training images generated per concept.") var images: Int = 8
     @Option(help: "Folder of the user's PNG images to train on instead of generated ones.") var imagesFolder: String?
     @Option(help: "Maximum training iterations per concept.") var maxIterations: Int = 1000
-    @Option(help: "Adam learning rate (default 0.1; 1e-5 for --variant full).") var lr: Double?
+    @Option(help: "Adam learning rate (default: the variant's, 0.1, or 1e-5 for full).") var lr: Double?
     @Option(help: "Shift scale beta in dW = beta A S.") var beta: Double = 1e-4
     @Option(name: .customLong("lambda"), help: "L1 regulariser weight.") var lambdaValue: Double = 1e-6
     @Option(help: "Stop once the momentum statistic of the loss reaches tau.") var tau: Double = 1e-4
@@ -30,13 +32,16 @@ struct EraseCommand: ParsableCommand {
     @Flag(help: "Continue an interrupted run from its last checkpoint.") var resume = false
     @Flag(help: "No progress output.") var quiet = false
 
-    func run() throws {
-        guard !concept.isEmpty else { throw ValidationError("give at least one --concept") }
-        guard let variantValue = ErasureVariant(rawValue: variant) else {
-            throw ValidationError("--variant must be separate, joint or full, got '\(variant)'")
-        }
-        var h = ErasureHyperparameters()
-        h.learningRate = lr ?? (variantValue == .full ? 1e-5 : 0.1)
+    func validate() throws {
+        guard !model.isEmpty else { throw ValidationError("--model: the path is empty") }
+        guard !output.isEmpty else { throw ValidationError("--output: the path is empty") }
+        _ = try plan(decoupleFrom: [])
+    }
+
+    /// The plan these flags describe; `decoupleFrom` are the concepts of the `--decouple-from` files.
+    func plan(decoupleFrom names: [String]) throws -> ErasurePlan {
+        var h = ErasureHyperparameters.defaults(for: variant)
+        if let lr { h.learningRate = lr }
         h.beta = beta
         h.lambda = lambdaValue
         h.tau = tau
@@ -48,17 +53,18 @@ struct EraseCommand: ParsableCommand {
         h.generationGuidance = generationGuidance
         h.generationScheduler = generationScheduler
         h.seed = seed
-        try h.validate()
+        return try ErasureFlags.mapping(ErasureFlags.erase) {
+            try ErasurePlan(concepts: concept, protectedPrompts: protect, decoupleFrom: names, variant: variant,
+                            hyperparameters: h, imagesFolder: imagesFolder)
+        }
+    }
+
+    func run() throws {
         let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }
-        let pipeline = try ModelLoading.pipeline(model, quiet: quiet)
-        var request = ErasureRequest(concepts: concept, output: URL(fileURLWithPath: output))
-        request.protected = protect
-        request.decoupleFrom = existing
-        request.variant = variantValue
-        request.hyperparameters = h
-        request.imagesFolder = imagesFolder.map { URL(fileURLWithPath: $0) }
-        request.resume = resume
-        let observer = ToyCommandSupport.erasureObserver(label: "erase", maxIterations: h.maxIterations, quiet: quiet)
-        try request.run(pipeline: pipeline, observer: observer)
+        let plan = try plan(decoupleFrom: existing.map(\.name))
+        let model = try ShiftSet(pipeline: ModelLoading.pipeline(self.model, quiet: quiet))
+        try ErasureFlags.mapping(ErasureFlags.erase) { try model.check(existing, force: false) }
+        let observer = ToyCommandSupport.erasureObserver(label: "erase", maxIterations: plan.hyperparameters.maxIterations, quiet: quiet)
+        try ErasureRun(plan: plan, output: URL(fileURLWithPath: output), resume: resume).run(on: model, observer: observer)
     }
 }

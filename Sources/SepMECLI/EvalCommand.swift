@@ -29,21 +29,12 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         guard !concepts.isEmpty else { throw ValidationError("--concepts: give at least one prompt to evaluate") }
-        guard seeds >= 2 else { throw ValidationError("--seeds must be at least 2, got \(seeds)") }
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        try ErasureFlags.mapping(ErasureFlags.eval) { try settings().validate() }
         for c in concepts { do { _ = try EvaluationPrompt(c) } catch { throw ValidationError("--concepts: \(error)") } }
     }
 
-    func run() throws {
-        let out = URL(fileURLWithPath: output)
-        let shifts = try shift.map { try ConceptShift.read(path: $0) }
-        let restored = try restore.map { try ConceptShift.read(path: $0) }
-        let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
-        let pipeline = try ModelLoading.pipeline(modelPath, quiet: quiet)
-        // Refuse shifts of another base model, or of other shapes, before any image is generated.
-        try ShiftInstaller.install(shifts + restored, on: pipeline, force: force)
-        try ShiftInstaller.install([], on: pipeline, force: true)
-        let scorer = try classifier.map { try ToyClassifier.load(path: $0) } ?? ToyClassifier.bundled()
+    /// The evaluation settings these flags describe.
+    func settings() -> ConceptEvaluator.Settings {
         var settings = ConceptEvaluator.Settings()
         settings.imagesPerPrompt = seeds
         settings.seed = seed
@@ -51,8 +42,20 @@ struct EvalCommand: ParsableCommand {
         settings.guidance = guidance
         settings.scheduler = scheduler
         settings.force = force
+        return settings
+    }
+
+    func run() throws {
+        let out = URL(fileURLWithPath: output)
+        let shifts = try shift.map { try ConceptShift.read(path: $0) }
+        let restored = try restore.map { try ConceptShift.read(path: $0) }
+        let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
+        let model = try ShiftSet(pipeline: ModelLoading.pipeline(modelPath, quiet: quiet))
+        // Refuse shifts of another base model, of other shapes, or given twice, before any image is generated.
+        try ErasureFlags.mapping(ErasureFlags.eval) { try model.check(shifts + restored, force: force) }
+        let scorer = try classifier.map { try ToyClassifier.load(path: $0) } ?? ToyClassifier.bundled()
         try ConceptEvaluator.prepareOutput(out)
-        let evaluator = try ConceptEvaluator(pipeline: pipeline, classifier: scorer, settings: settings, modelName: modelPath)
+        let evaluator = try ConceptEvaluator(model: model, classifier: scorer, settings: settings(), modelName: modelPath)
         let bars = ToyCommandSupport.EvaluationBars(quiet: quiet)
         evaluator.progress = bars.update
         Interrupt.install()

@@ -8,14 +8,13 @@ struct ExportLoRACommand: ParsableCommand {
         abstract: "Write shifts as one standard LoRA file (diffusers/PEFT or kohya keys).")
 
     @Option(help: "A shift file (repeatable; their sum is exported).") var shift: [String] = []
-    @Option(help: "diffusers or kohya.") var format: String
+    @Option(help: "Key layout: diffusers (PEFT) or kohya (A1111, ComfyUI).") var format: LoRAExport.Format
     @Option(help: "Output .safetensors file.") var output: String
 
     func run() throws {
         guard !shift.isEmpty else { throw ValidationError("give at least one --shift") }
-        guard let f = LoRAExport.Format(rawValue: format) else { throw ValidationError("--format must be diffusers or kohya, got '\(format)'") }
         let shifts = try shift.map { try ConceptShift.read(path: $0) }
-        let s = try LoRAExport.write(shifts, format: f, to: output)
+        let s = try ErasureFlags.mapping([:]) { try LoRAExport.write(shifts, format: format, to: output) }
         print("wrote \(output): \(s.projections) projections, rank up to \(s.maxRank), \(s.parameters) parameters")
     }
 }

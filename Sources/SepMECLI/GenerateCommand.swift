@@ -18,9 +18,9 @@ struct GenerateCommand: ParsableCommand {
 
     /// Prompts per pipeline call: bounds the memory of a long --prompt-file.
     static let promptsPerCall = 8
-    /// Largest --width / --height accepted before the model is read.
-    static let maxImageSide = 16384
-    static let maxBatchSize = 4096
+    /// Largest --width / --height and --batch-size: the pipeline's own bounds.
+    static let maxImageSide = GenerationOptions.maximumSide
+    static let maxBatchSize = GenerationOptions.maximumBatch
     /// Largest --prompt-file (bytes) and prompt count.
     static let maxPromptFileBytes = 16 << 20
     static let maxPrompts = 100_000
@@ -86,7 +86,8 @@ struct GenerateCommand: ParsableCommand {
             if let latentsOut { try OutputPath.checkWritable("--latents-out", latentsOut) }
             let pipeline = try modelOptions.pipeline(quiet: quiet)
             let shifts = try shift.map { try ConceptShift.read(path: $0) }
-            if !shifts.isEmpty { try ShiftInstaller.install(shifts, on: pipeline, force: force) }
+            let model = try ShiftSet(pipeline: pipeline)
+            if !shifts.isEmpty { try ErasureFlags.mapping([:]) { try model.install(shifts, force: force) } }
             try generate(prompts, with: pipeline)
         }
     }
@@ -108,7 +109,11 @@ struct GenerateCommand: ParsableCommand {
                                             scheduler: sampling.scheduler, eta: eta, imagesPerPrompt: batchSize)
             let run = try pipeline.makeRun(options)
             let total = run.timesteps.count * groups.count
-            while run.step() {
+            while let t = run.currentTimestep {
+                run.step()
+                guard run.latentsAreFinite else {
+                    throw PipelineError.nonFiniteLatents(step: run.stepIndex, steps: run.timesteps.count, timestep: t)
+                }
                 bar.update(k * run.timesteps.count + run.stepIndex, total)
                 try Interrupt.check(outcome: "nothing was written")
             }

@@ -2,6 +2,9 @@ import ArgumentParser
 import ConceptErasure
 import Foundation
 
+/// `sepme inspect`: what a shift file erases, how it was made, and what it leaves alone. Every
+/// string read from the file is printed through `TerminalText`, so a crafted file cannot drive the
+/// terminal (`--json` escapes control characters by JSON's own rules).
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Summarise a shift file.")
 
@@ -17,23 +20,29 @@ struct InspectCommand: ParsableCommand {
             print(String(decoding: try enc.encode(m), as: UTF8.self))
             return
         }
-        print("concept:        \(m.concepts.joined(separator: " | "))")
-        print("variant:        \(m.variant.rawValue) (\(m.method))\(m.restorable ? "" : ", NOT restorable")")
-        print("protected:      \(m.protectedPrompts.isEmpty ? "-" : m.protectedPrompts.joined(separator: " | "))")
-        print("decoupled from: \(m.decoupledFrom.isEmpty ? "-" : m.decoupledFrom.joined(separator: " | "))")
+        func list(_ items: [String]) -> String { items.isEmpty ? "-" : items.map(TerminalText.sanitized).joined(separator: " | ") }
+        func number(_ v: Double?) -> String { v.map { String(format: "%.4g", $0) } ?? "-" }
+        print("concept:        \(list(m.concepts))")
+        print("variant:        \(m.variant.rawValue) (\(TerminalText.sanitized(m.method)))\(m.restorable ? "" : ", NOT restorable")")
+        print("protected:      \(list(m.protectedPrompts))")
+        print("decoupled from: \(list(m.decoupledFrom))")
         print("base model:     \(m.baseFingerprint)")
         if let ns = m.nullSpace {
             print(String(format: "null space:     %@, dimension %d (rank %d of %d rows), sigma_cut %.3g, leak bound %@",
-                         ns.mode, ns.dimension, ns.rank, ns.rows, ns.largestDiscardedSingularValue,
+                         TerminalText.sanitized(ns.mode), ns.dimension, ns.rank, ns.rows, ns.largestDiscardedSingularValue,
                          ns.leakBound.map { String(format: "%.3g", $0) } ?? "-"))
         }
         let t = m.training
-        print(String(format: "training:       %d iterations, %@, loss %@ -> %@, %.1f s, %d images",
-                     t.iterations, t.stopReason, t.initialLoss.map { String(format: "%.4g", $0) } ?? "-",
-                     t.finalLoss.map { String(format: "%.4g", $0) } ?? "-", t.seconds, t.trainingImages))
+        print("training:       \(t.iterations) iterations, \(t.stopReason.rawValue), loss \(number(t.initialLoss)) -> \(number(t.finalLoss)), "
+              + String(format: "%.1f s, %d images", t.seconds, t.trainingImages))
         let h = m.hyperparameters
         print(String(format: "hyper-params:   lr %g, beta %g, lambda %g, tau %g, alpha %g, max %d", h.learningRate, h.beta, h.lambda, h.tau, h.alpha, h.maxIterations))
-        print("projections:    \(shift.projectionKeys.count) (\(shift.basis.map { "basis \($0.shape)" } ?? "dense deltas"))")
-        print("tool:           sepme \(m.toolVersion)")
+        switch shift.weights {
+        case .factorised(let beta, let basis, let factors):
+            print("projections:    \(factors.count), factorised (basis \(basis.shape), beta \(beta))")
+        case .dense(let deltas):
+            print("projections:    \(deltas.count), dense deltas")
+        }
+        print("tool:           sepme \(TerminalText.sanitized(m.toolVersion))")
     }
 }

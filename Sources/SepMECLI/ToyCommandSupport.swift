@@ -16,10 +16,10 @@ enum ToyCommandSupport {
 
     /// Progress of an erase job on stderr (one bar per concept for its training images and one for
     /// its unlearning), messages, and Ctrl-C as the stop request; shared by `erase` and `demo`.
-    static func erasureObserver(label: String, maxIterations: Int, quiet: Bool) -> ErasureRequest.Observer {
+    static func erasureObserver(label: String, maxIterations: Int, quiet: Bool) -> ErasureObserver {
         let log = ProgressBar(label, quiet: quiet)
         var imageBars: [String: ProgressBar] = [:], bars: [String: ProgressBar] = [:]
-        var observer = ErasureRequest.Observer()
+        var observer = ErasureObserver()
         observer.message = { log.message($0) }
         observer.images = { c, done, total in
             let bar = imageBars[c] ?? ProgressBar("images for '\(c)'", quiet: quiet)

@@ -184,7 +184,7 @@ final class TokenizerTests: XCTestCase {
         assertError(try folder(vocab: vocab, merges: nil), file: "merges.txt", reason: "file not found")
         assertError(try folder(vocab: "{\"a\": 1,", merges: merges), file: "vocab.json", reason: "invalid JSON")
         assertError(try folder(vocab: "[1, 2]", merges: merges), file: "vocab.json", reason: "expected a JSON object")
-        assertError(try folder(vocab: "{\"a\": \"x\"}", merges: merges), file: "vocab.json", reason: "\"a\" has id x")
+        assertError(try folder(vocab: "{\"a\": \"x\"}", merges: merges), file: "vocab.json", reason: "\"a\" has id \"x\"")
         assertError(try folder(vocab: "{\"a\": 0}", merges: "#version: 0.2\n"), file: "vocab.json", reason: "is not in the vocabulary")
         assertError(try folder(vocab: vocab, merges: "#version: 0.2\ni n\nt h e\n"), file: "merges.txt",
                     reason: "line 3: expected two space-separated tokens, found \"t h e\"")

@@ -10,30 +10,20 @@ import XCTest
 /// erasing c1 leaves c2, the watermark and the blank prompt unchanged; shifts compose; removing one
 /// restores its concept exactly while the other erasure stays as it was.
 final class ErasureInvariantTests: XCTestCase {
-    static let folder = Bundle.module.url(forResource: "Resources/tiny-sepme", withExtension: nil)!.path
     let c1 = "a red circle", c2 = "a striped blue star", watermark = "zq watermark"
 
     /// One trained pair of shifts shared by the tests (training is the slow part).
-    static let trained: (pipeline: StableDiffusionPipeline, eraser: ConceptEraser, shifts: [ConceptShift]) = {
-        let pipeline = try! StableDiffusionPipeline(folder: ModelFolder(path: folder))
-        var h = ErasureHyperparameters()
-        h.images = 2
-        h.generationSteps = 4
-        h.maxIterations = 15
-        h.beta = 1e-2
-        h.seed = 1
-        let eraser = try! ConceptEraser(pipeline: pipeline, hyperparameters: h)
-        let concepts = ["a red circle", "a striped blue star"]
-        let decouplings = try! eraser.decouple(concepts: concepts, protected: ["zq watermark"])
-        let jobs = try! zip(concepts, decouplings).map { c, d in
-            ConceptEraser.ConceptJob(name: c, decoupling: d, latents: try TrainingLatents.generated(
-                pipeline: pipeline, prompt: c, count: 2, hyperparameters: h, fingerprint: eraser.fingerprint, cacheDirectory: nil))
-        }
-        let shifts = try! eraser.train(jobs, variant: .separate, protected: ["zq watermark"])
-        return (pipeline, eraser, shifts)
+    static let trained: (model: ShiftSet, shifts: [ConceptShift]) = {
+        do {
+            let model = try TinyErasure.model()
+            let plan = try ErasurePlan(concepts: ["a red circle", "a striped blue star"], protectedPrompts: ["zq watermark"],
+                                       hyperparameters: TinyErasure.hyperparameters(maxIterations: 15, seed: 1, generationSteps: 4))
+            return (model, try TinyErasure.train(plan, model: model))
+        } catch { fatalError("training the shared shifts failed: \(error)") }
     }()
 
-    var pipeline: StableDiffusionPipeline { Self.trained.pipeline }
+    var model: ShiftSet { Self.trained.model }
+    var pipeline: StableDiffusionPipeline { Self.trained.model.pipeline }
     var shifts: [ConceptShift] { Self.trained.shifts }
 
     private func noisePrediction(_ prompt: String, seed: UInt64 = 5, timestep: Float = 500) -> Tensor {
@@ -55,7 +45,7 @@ final class ErasureInvariantTests: XCTestCase {
         XCTAssertEqual(shifts.map(\.name), [c1, c2])
         for s in shifts {
             XCTAssertEqual(s.metadata.training.iterations, 15)
-            XCTAssertEqual(s.projectionKeys.count, 2 * Self.trained.eraser.projections.layers.count)
+            XCTAssertEqual(s.projectionKeys.count, 2 * model.projections.layers.count)
             XCTAssertTrue(s.metadata.restorable)
             XCTAssertEqual(s.metadata.protectedPrompts, [watermark])
             XCTAssertGreaterThan(s.factors.values.map { $0.abs().sum().item }.reduce(0, +), 0)
@@ -64,13 +54,13 @@ final class ErasureInvariantTests: XCTestCase {
     }
 
     func testErasingC1LeavesProtectedKeysValuesAndPredictionsUnchanged() throws {
-        let layers = Self.trained.eraser.projections.keyValueProjections
+        let layers = model.projections.keyValueProjections
         for prompt in [c2, watermark, ""] {
             let e = pipeline.encode(prompts: [prompt])
-            try ShiftInstaller.install([], on: pipeline, force: false)
+            model.remove()
             let before = GradMode.withNoGrad { layers.map { $0.1(e) } }
             let eps0 = noisePrediction(prompt)
-            try ShiftInstaller.install([shifts[0]], on: pipeline, force: false)
+            try model.install([shifts[0]])
             let after = GradMode.withNoGrad { layers.map { $0.1(e) } }
             for (i, (b, a)) in zip(before, after).enumerated() {
                 XCTAssertLessThanOrEqual(relativeChange(a, b), 1e-6, "'\(prompt)' \(layers[i].0)")
@@ -78,59 +68,90 @@ final class ErasureInvariantTests: XCTestCase {
             XCTAssertLessThanOrEqual(relativeChange(noisePrediction(prompt), eps0), 1e-5, "'\(prompt)' noise prediction")
         }
         // ... while c1's own prediction changes.
-        try ShiftInstaller.install([], on: pipeline, force: false)
+        model.remove()
         let orig = noisePrediction(c1)
-        try ShiftInstaller.install([shifts[0]], on: pipeline, force: false)
+        try model.install([shifts[0]])
         XCTAssertGreaterThan(relativeChange(noisePrediction(c1), orig), 1e-3, "the erased concept's prediction must change")
-        try ShiftInstaller.install([], on: pipeline, force: false)
+        model.remove()
     }
 
     func testProtectedGenerationsIdenticalIn8Bit() throws {
-        try ShiftInstaller.install([], on: pipeline, force: false)
+        model.remove()
         let originals = try [c2, watermark, ""].map(image)
-        try ShiftInstaller.install([shifts[0]], on: pipeline, force: false)
+        try model.install([shifts[0]])
         for (prompt, orig) in zip([c2, watermark, ""], originals) {
             XCTAssertEqual(try image(prompt), orig, "'\(prompt)' changed under the shift of '\(c1)'")
         }
-        try ShiftInstaller.install([], on: pipeline, force: false)
+        model.remove()
     }
 
     func testComposeThenRestore() throws {
-        try ShiftInstaller.install([], on: pipeline, force: false)
+        model.remove()
         let originalC1 = try image(c1)
-        try ShiftInstaller.install(shifts, on: pipeline, force: false)
+        try model.install(shifts)
         let bothC1 = try image(c1), bothC2 = try image(c2)
         XCTAssertNotEqual(bothC1, originalC1, "c1 is erased in the composed model")
         // Restore c1: remove its shift, keep c2's.
-        try ShiftInstaller.install([shifts[1]], on: pipeline, force: false)
+        try model.install([shifts[1]])
         XCTAssertEqual(try image(c1), originalC1, "restored concept equals the original model's output")
         XCTAssertEqual(try image(c2), bothC2, "the other erasure stays exactly as it was")
-        try ShiftInstaller.install([], on: pipeline, force: false)
+        model.remove()
     }
 
     /// ∂loss/∂A by central differences on the tiny model (one fixed x_t and timestep).
     func testLossGradientWithRespectToA() throws {
-        let eraser = Self.trained.eraser
-        let dec = try eraser.decouple(concepts: [c1], protected: [watermark])[0]
-        let kv = eraser.projections.keyValueProjections
-        removeShiftAdapters(eraser.projections.allProjections)
-        let shift = TrainableShift(concept: c1, basis: dec.basis, beta: 1e-2, projections: kv)
-        shift.install(on: kv)
-        defer { removeShiftAdapters(eraser.projections.allProjections) }
+        let plan = try ErasurePlan(concepts: [c1], protectedPrompts: [watermark])
+        let dec = try SepMEMethod().decouple(plan: plan, model: model)[0]
+        let shift = ShiftWeights.trainable(projections: model.projections.keyValueProjections, basis: dec?.basis, beta: 1e-2)
         var rng = TestRNG(seed: 4)
-        for (_, a) in shift.parameters { a.assign(from: rng.tensor(a.shape, -2, 2)) }
+        for a in shift.trainableTensors { a.assign(from: rng.tensor(a.shape, -2, 2)) }
         var g = PyTorchGenerator(seed: 8)
         let xt = Tensor.randn([1, 3, 8, 8], generator: &g)
         let cond = pipeline.encode(prompts: [c1]), blank = pipeline.encode(prompts: [""])
-        let probe = [shift.parameters[0].1, shift.parameters[shift.parameters.count - 1].1]
-        checkGradients("SepME objective wrt A", inputs: probe, eps: 1e-2, tolerance: 2e-2, maxChecksPerInput: 24) { _ in
-            eraser.objective(xt: xt, timestep: 400, conds: cond, blank: blank, shifts: [shift], variant: .separate).loss
+        let probe = [shift.trainableTensors[0], shift.trainableTensors[shift.trainableTensors.count - 1]]
+        let objective = SepMEObjective(model: model, variant: .separate, lambda: 1e-6)
+        model.withTrainingWeights([shift]) {
+            checkGradients("SepME objective wrt A", inputs: probe, eps: 1e-2, tolerance: 2e-2, maxChecksPerInput: 24) { _ in
+                objective(xt: xt, timestep: 400, conds: cond, blank: blank, weights: [shift]).loss
+            }
         }
     }
 
-    func testConceptAlsoProtectedIsRefused() {
-        XCTAssertThrowsError(try Self.trained.eraser.decouple(concepts: [c1], protected: ["A Red Circle"])) { e in
-            XCTAssertTrue("\(e)".contains("also listed as protected"), "\(e)")
+    /// `withShifts` restores the set installed before, also when its body throws; a concept's shift
+    /// cannot be installed twice.
+    func testScopedShiftsRestoreThePreviousSet() throws {
+        try model.install([shifts[1]])
+        let before = noisePrediction(c1)
+        struct Boom: Error {}
+        XCTAssertThrowsError(try model.withShifts([shifts[0]]) { () throws -> Void in
+            XCTAssertGreaterThan(relativeChange(noisePrediction(c1), before), 1e-3)
+            throw Boom()
+        })
+        XCTAssertEqual(model.installed.map(\.name), [c2])
+        XCTAssertEqual(noisePrediction(c1).scalars, before.scalars, "the previous set acts again, bit for bit")
+        XCTAssertThrowsError(try model.install([shifts[0], shifts[0]])) { e in
+            XCTAssertTrue("\(e)".contains("again"), "\(e)")
         }
+        XCTAssertEqual(model.installed.map(\.name), [c2], "a refused install changes nothing")
+        model.remove()
+    }
+
+    /// Fusing the shifts into the weights gives the model the adapters gave (to float rounding).
+    func testFusedWeightsMatchTheAdapters() throws {
+        let copy = try TinyErasure.model()
+        try copy.install(shifts)
+        let adapted = GradMode.withNoGrad { copy.pipeline.predictNoise(Self.latent(), timestep: 500, context: copy.pipeline.encode(prompts: [c1])) }
+        let fingerprint = copy.fingerprint
+        let changed = copy.fuse()
+        XCTAssertEqual(changed.count, 2 * copy.projections.layers.count)
+        XCTAssertTrue(copy.installed.isEmpty)
+        XCTAssertNotEqual(copy.fingerprint, fingerprint, "the fused model is another base model")
+        let fused = GradMode.withNoGrad { copy.pipeline.predictNoise(Self.latent(), timestep: 500, context: copy.pipeline.encode(prompts: [c1])) }
+        XCTAssertLessThanOrEqual(relativeChange(fused, adapted), 1e-5)
+    }
+
+    static func latent() -> Tensor {
+        var g = PyTorchGenerator(seed: 5)
+        return Tensor.randn([1, 3, 8, 8], generator: &g)
     }
 }

@@ -29,7 +29,7 @@ final class LoRAExportTests: XCTestCase {
         let metadata = ShiftMetadata(variant: .separate, concepts: [name], protectedPrompts: ["zq watermark"],
                                      decoupledFrom: [], baseFingerprint: "0123456789abcdef",
                                      hyperparameters: ErasureHyperparameters(),
-                                     training: TrainingRecord(iterations: 1, stopReason: "test"), nullSpace: nil,
+                                     training: TrainingRecord(iterations: 1, stopReason: .converged), nullSpace: nil,
                                      restorable: true, toolVersion: "test")
         var factors: [String: Tensor] = [:]
         for (key, out) in outputs { factors[key] = rng.tensor([out, m]) }
@@ -150,12 +150,29 @@ final class LoRAExportTests: XCTestCase {
     func testNothingToExportIsANamedError() throws {
         let path = temporaryPath()
         XCTAssertThrowsError(try LoRAExport.write([], format: .kohya, to: path)) { e in
-            XCTAssertTrue("\(e)".contains("export-lora") && "\(e)".contains("no shift"), "\(e)")
+            XCTAssertTrue("\(e)".contains("no shift"), "\(e)")
         }
         let zero = shift("nothing", basis: try randomBasis(protectedRows: 4), beta: 0, outputs: [toK: 16])
         XCTAssertThrowsError(try LoRAExport.write([zero], format: .diffusers, to: path)) { e in
             XCTAssertTrue("\(e)".contains("nothing") && "\(e)".contains("zero"), "\(e)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: path), "no file is written on error")
+    }
+
+    /// Shifts of different base models, or of different shapes on one projection, do not sum to one
+    /// model's change: refused, naming the file, and nothing is written.
+    func testShiftsOfDifferentModelsOrShapesAreRefused() throws {
+        let path = temporaryPath()
+        let a = shift("a", basis: try randomBasis(protectedRows: 4), beta: 0.1, outputs: [toK: 16])
+        let other = shift("b", basis: try randomBasis(protectedRows: 4), beta: 0.1, outputs: [toK: 16])
+        other.metadata.baseFingerprint = "fedcba9876543210"
+        XCTAssertThrowsError(try LoRAExport.write([a, other], format: .kohya, to: path)) { e in
+            XCTAssertTrue("\(e)".contains("fedcba9876543210") && "\(e)".contains("0123456789abcdef"), "\(e)")
+        }
+        let wider = shift("c", basis: try randomBasis(protectedRows: 4), beta: 0.1, outputs: [toK: 24])
+        XCTAssertThrowsError(try LoRAExport.write([a, wider], format: .diffusers, to: path)) { e in
+            XCTAssertTrue("\(e)".contains(toK) && "\(e)".contains("[24,"), "\(e)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
     }
 }

@@ -1,4 +1,4 @@
-import ConceptErasure
+@testable import ConceptErasure
 import Foundation
 import NeuralNet
 import TensorEngine
@@ -12,7 +12,7 @@ final class ShiftArtifactTests: XCTestCase {
     private func metadata(_ concept: String) -> ShiftMetadata {
         ShiftMetadata(variant: .separate, concepts: [concept], protectedPrompts: ["zq watermark"], decoupledFrom: ["red"],
                       baseFingerprint: "0123456789abcdef", hyperparameters: ErasureHyperparameters(),
-                      training: TrainingRecord(iterations: 12, stopReason: "converged"), nullSpace: nil,
+                      training: TrainingRecord(iterations: 12, stopReason: .converged), nullSpace: nil,
                       restorable: true, toolVersion: "test")
     }
 
@@ -24,8 +24,7 @@ final class ShiftArtifactTests: XCTestCase {
         XCTAssertEqual(dec.report.dimension, 48 - 21)
         XCTAssertEqual(dec.report.rank, 21)
         XCTAssertGreaterThan(dec.conceptReach, 0.1)
-        let adapter = ShiftAdapter()
-        adapter.terms = [.init(basis: dec.basis, factor: rng.tensor([16, dec.report.dimension]), beta: 0.5)]
+        let adapter = ShiftAdapter(terms: [.factorised(basis: dec.basis, factor: rng.tensor([16, dec.report.dimension]), beta: 0.5)])
         for p in protected {
             let d = adapter.delta(p)!
             XCTAssertLessThan(d.abs().scalars.max()!, 1e-5, "shift leaks onto a protected prompt")
@@ -40,7 +39,7 @@ final class ShiftArtifactTests: XCTestCase {
         XCTAssertThrowsError(try ConceptDecoupling(concept: "red", conceptEmbedding: rng.tensor([7, 24]),
                                                    protectedEmbeddings: protected, tolerance: nil)) { e in
             let s = "\(e)"
-            XCTAssertTrue(s.contains("'red'") && s.contains("--tolerance"), s)
+            XCTAssertTrue(s.contains("'red'") && s.contains("tolerance"), s)
         }
     }
 
@@ -55,7 +54,8 @@ final class ShiftArtifactTests: XCTestCase {
     }
 
     func testShiftFileRoundTrip() throws {
-        let s = rng.tensor([5, 12]), a = rng.tensor([8, 5]), v = rng.tensor([8, 5])
+        let s = try NullSpace.basis(of: DoubleMatrix(rng.tensor([7, 12])), mode: .exact).basis.toTensor()
+        let a = rng.tensor([8, 5]), v = rng.tensor([8, 5])
         let shift = ConceptShift(metadata: metadata("striped"), beta: 1e-4, basis: s,
                                  factors: ["mid_block.attentions.0.transformer_blocks.0.attn2.to_k": a,
                                            "mid_block.attentions.0.transformer_blocks.0.attn2.to_v": v])
@@ -78,5 +78,32 @@ final class ShiftArtifactTests: XCTestCase {
         XCTAssertThrowsError(try ConceptShift.read(path: "/nonexistent/x.sepme.safetensors")) { e in
             XCTAssertTrue("\(e)".contains("/nonexistent/x.sepme.safetensors"), "\(e)")
         }
+    }
+
+    /// Non-finite, oversized or mis-shaped tensors are refused when the file is read, naming the key.
+    func testTensorsAreCheckedOnRead() throws {
+        let basis = try NullSpace.basis(of: DoubleMatrix(rng.tensor([7, 12])), mode: .exact).basis.toTensor()
+        let key = "mid_block.attentions.0.transformer_blocks.0.attn2.to_k"
+        func refused(_ shift: ConceptShift, _ needle: String) throws {
+            let path = NSTemporaryDirectory() + "sepme-\(UUID().uuidString).sepme.safetensors"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            try shift.write(to: path)
+            XCTAssertThrowsError(try ConceptShift.read(path: path)) { e in
+                XCTAssertTrue("\(e)".contains(path) && "\(e)".contains(needle), "\(e)")
+            }
+        }
+        var a = rng.tensor([8, 5])
+        a.pointer[3] = .nan
+        try refused(ConceptShift(metadata: metadata("x"), beta: 1e-4, basis: basis, factors: [key: a]), "non-finite")
+        a = rng.tensor([8, 5])
+        a.pointer[0] = 1e30
+        try refused(ConceptShift(metadata: metadata("x"), beta: 1e-4, basis: basis, factors: [key: a]), "beyond")
+        try refused(ConceptShift(metadata: metadata("x"), beta: 1e-4, basis: basis, factors: [key: rng.tensor([8, 4])]), "[8, 4]")
+        try refused(ConceptShift(metadata: metadata("x"), beta: .nan, basis: basis, factors: [key: rng.tensor([8, 5])]), "beta")
+        try refused(ConceptShift(metadata: metadata("x"), beta: 1e-4, basis: rng.tensor([5, 12]), factors: [key: rng.tensor([8, 5])]),
+                    "orthonormal")
+        var blank = metadata("x")
+        blank.concepts = [""]
+        try refused(ConceptShift(metadata: blank, beta: 1e-4, basis: basis, factors: [key: rng.tensor([8, 5])]), "no concept")
     }
 }

@@ -1,4 +1,4 @@
-import ConceptErasure
+@testable import ConceptErasure
 import Diffusion
 import Foundation
 import ImageIO
@@ -9,7 +9,7 @@ import XCTest
 /// Training images: generated ones are cached by seed (a rerun reads them back), user images are
 /// encoded, and bad folders are named.
 final class TrainingLatentsTests: XCTestCase {
-    static let pipeline = try! StableDiffusionPipeline(folder: ModelFolder(path: ErasureInvariantTests.folder))
+    static let pipeline = try! StableDiffusionPipeline(folder: ModelFolder(path: TinyErasure.folder))
 
     private func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-latents-\(UUID().uuidString)")
@@ -23,8 +23,9 @@ final class TrainingLatentsTests: XCTestCase {
         var h = ErasureHyperparameters()
         h.generationSteps = 3
         h.seed = 7
-        let first = try TrainingLatents.generated(pipeline: Self.pipeline, prompt: "a red circle", count: 2,
-                                                  hyperparameters: h, fingerprint: "f", cacheDirectory: cache)
+        h.images = 2
+        let images = TrainingImages(pipeline: Self.pipeline, hyperparameters: h, fingerprint: "f", cache: cache, observer: ErasureObserver())
+        let first = try images.generated(prompt: "a red circle")
         XCTAssertEqual(first.seeds, [7, 8])
         let files = try FileManager.default.contentsOfDirectory(atPath: cache.path).sorted()
         XCTAssertEqual(files.count, 2)
@@ -32,12 +33,27 @@ final class TrainingLatentsTests: XCTestCase {
         var w = SafeTensorsWriter()
         try w.add("latents", shape: [1, 3, 8, 8], floats: [Float](repeating: 0.25, count: 192))
         try w.write(to: cache.appendingPathComponent(files[0]).path)
-        let second = try TrainingLatents.generated(pipeline: Self.pipeline, prompt: "a red circle", count: 2,
-                                                   hyperparameters: h, fingerprint: "f", cacheDirectory: cache)
+        let second = try images.generated(prompt: "a red circle")
         XCTAssertTrue(second.latents.contains { $0.scalars.allSatisfy { $0 == 0.25 } })
         XCTAssertTrue(second.latents.contains { $0.scalars == first.latents[1].scalars })
-        XCTAssertThrowsError(try TrainingLatents.generated(pipeline: Self.pipeline, prompt: "x", count: 0,
-                                                           hyperparameters: h, fingerprint: "f", cacheDirectory: nil))
+        // A corrupt cache entry (non-finite values) is regenerated, not trained on.
+        try w.write(to: cache.appendingPathComponent(files[0]).path)
+        var nan = SafeTensorsWriter()
+        try nan.add("latents", shape: [1, 3, 8, 8], floats: [Float](repeating: .nan, count: 192))
+        try nan.write(to: cache.appendingPathComponent(files[1]).path)
+        let third = try images.generated(prompt: "a red circle")
+        XCTAssertEqual(third.latents[1].scalars, first.latents[1].scalars)
+        // Generation stops between denoising steps when asked to.
+        var stopping = ErasureObserver()
+        stopping.shouldStop = { true }
+        let stopped = TrainingImages(pipeline: Self.pipeline, hyperparameters: h, fingerprint: "f", cache: nil, observer: stopping)
+        XCTAssertThrowsError(try stopped.generated(prompt: "a blue star")) { e in
+            guard case ErasureError.interrupted = e else { return XCTFail("\(e)") }
+        }
+    }
+
+    private func images() -> TrainingImages {
+        TrainingImages(pipeline: Self.pipeline, hyperparameters: ErasureHyperparameters(), fingerprint: "f", cache: nil, observer: ErasureObserver())
     }
 
     func testUserImagesAreEncodedAndBadFoldersNamed() throws {
@@ -46,17 +62,17 @@ final class TrainingLatentsTests: XCTestCase {
         for i in 0..<img.pixels.count { img.pixels[i] = UInt8(i % 256) }
         try PNG.write(img, to: dir.appendingPathComponent("a.png").path)
         try PNG.write(RGBImage(width: 8, height: 8, fill: 255), to: dir.appendingPathComponent("b.png").path)
-        let latents = try TrainingLatents.fromImages(folder: dir, pipeline: Self.pipeline)
+        let latents = try images().fromFolder(dir)
         XCTAssertEqual(latents.latents.count, 2)
         XCTAssertEqual(latents.latents[1].shape, [1, 3, 8, 8])
         XCTAssertTrue(latents.latents[1].scalars.allSatisfy { $0 == 1 }, "a pixel-space model's latents are the pixels in [-1, 1]")
 
         let empty = try temporaryDirectory()
-        XCTAssertThrowsError(try TrainingLatents.fromImages(folder: empty, pipeline: Self.pipeline)) { e in
+        XCTAssertThrowsError(try images().fromFolder(empty)) { e in
             XCTAssertTrue("\(e)".contains(empty.path) && "\(e)".contains("no PNG"), "\(e)")
         }
         try PNG.write(RGBImage(width: 9, height: 8), to: empty.appendingPathComponent("c.png").path)
-        XCTAssertThrowsError(try TrainingLatents.fromImages(folder: empty, pipeline: Self.pipeline)) { e in
+        XCTAssertThrowsError(try images().fromFolder(empty)) { e in
             XCTAssertTrue("\(e)".contains("9x8") && "\(e)".contains("8x8"), "\(e)")
         }
     }

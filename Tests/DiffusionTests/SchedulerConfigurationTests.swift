@@ -9,14 +9,15 @@ final class SchedulerConfigurationTests: XCTestCase {
         XCTAssertEqual(c.className, "PNDMScheduler")
         XCTAssertEqual(c.stepsOffset, 1)
         XCTAssertEqual(c.numTrainTimesteps, 1000)
-        XCTAssertEqual(c.timestepSpacing, "leading")
+        XCTAssertEqual(c.timestepSpacing, .leading)
     }
 
     func testInvalidValuesAreNamed() throws {
-        var c = SchedulerConfiguration()
-        c.predictionType = "noise"
-        XCTAssertThrowsError(try c.validate(source: "scheduler_config.json")) { e in
-            XCTAssertTrue("\(e)".contains("prediction_type") && "\(e)".contains("noise"), "\(e)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-sched-\(UUID().uuidString).json")
+        try Data(#"{"prediction_type": "noise"}"#.utf8).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        XCTAssertThrowsError(try SchedulerConfiguration.load(from: url)) { e in
+            XCTAssertTrue("\(e)".contains("prediction_type") && "\(e)".contains("noise") && "\(e)".contains(url.path), "\(e)")
         }
         var euler = SchedulerConfiguration()
         euler.className = "euler"

@@ -87,9 +87,7 @@ final class SchedulerTests: XCTestCase {
 
     func testUnsupportedVarianceTypesAreRefused() {
         for name in ["learned_range", "fixed_large_log"] {
-            var c = SchedulerConfiguration()
-            c.varianceType = name
-            XCTAssertThrowsError(try c.validate(source: "scheduler_config.json")) { e in
+            XCTAssertThrowsError(try JSONDecoder().decode(SchedulerConfiguration.self, from: Data(#"{"variance_type": "\#(name)"}"#.utf8))) { e in
                 XCTAssertTrue("\(e)".contains("variance_type") && "\(e)".contains(name), "\(e)")
             }
         }

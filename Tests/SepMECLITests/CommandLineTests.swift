@@ -95,7 +95,16 @@ final class CommandLineTests: XCTestCase {
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as! [String: Any]
         json["cross_attention_dim"] = 48
         try JSONSerialization.data(withJSONObject: json).write(to: config)
-        try assertFails(["generate", "--model", model.path, "--prompt", "x", "--output", output], mentions: ["attn2.to_k.weight"])
+        // Caught by the pipeline's consistency check before any weight is read.
+        try assertFails(["generate", "--model", model.path, "--prompt", "x", "--output", output],
+                        mentions: ["cross_attention_dim 48", "hidden_size"])
+        json["cross_attention_dim"] = nil
+        let textConfig = model.appendingPathComponent("text_encoder/config.json")
+        var text = try JSONSerialization.jsonObject(with: Data(contentsOf: textConfig)) as! [String: Any]
+        text["intermediate_size"] = (text["intermediate_size"] as! Int) + 8
+        try JSONSerialization.data(withJSONObject: text).write(to: textConfig)
+        try JSONSerialization.data(withJSONObject: json).write(to: config)
+        try assertFails(["generate", "--model", model.path, "--prompt", "x", "--output", output], mentions: ["fc1.weight"])
     }
 
     func testUnknownScheduler() throws {

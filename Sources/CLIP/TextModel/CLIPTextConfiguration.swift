@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 
 /// Hyper-parameters of a CLIP text encoder, read from a transformers `config.json` (CLIPTextConfig,
 /// transformers models/clip/configuration_clip.py). Absent fields take CLIPTextConfig's defaults;
@@ -78,8 +79,9 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
         let d = CLIPTextConfiguration()
         func positive(_ key: CodingKeys, _ fallback: Int) throws -> Int {
             let value = try c.decodeIfPresent(Int.self, forKey: key) ?? fallback
-            guard value > 0 else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "must be a positive integer, got \(value)")
+            let range = CLIPTextConfiguration.allowedRanges[key.rawValue] ?? 1...Int.max
+            guard range.contains(value) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(value) is outside the allowed range \(range.lowerBound)...\(range.upperBound)")
             }
             return value
         }
@@ -122,20 +124,48 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
         }
     }
 
-    /// Reads a transformers `config.json`; errors name the file and the offending field.
+    /// Allowed range of each size read from a `config.json`, checked before anything is allocated.
+    /// Generous: CLIP ViT-L/14 has 49408 tokens, width 768, MLP 3072, 12 layers, 77 positions; the
+    /// largest text towers in use are a few times wider. A vocabulary of 2^20 rows, 16384 positions
+    /// (attention is quadratic in them) or 256 layers is far beyond any of them yet still refuses the
+    /// absurd (2^62, a million layers) up front.
+    public static let allowedRanges: [String: ClosedRange<Int>] = [
+        "vocab_size": 1...(1 << 20), "hidden_size": 1...16_384, "intermediate_size": 1...65_536,
+        "num_hidden_layers": 1...256, "num_attention_heads": 1...1_024, "max_position_embeddings": 1...16_384,
+        "bos_token_id": -1...(1 << 20), "eos_token_id": -1...(1 << 20), "pad_token_id": -1...(1 << 20),
+    ]
+
+    /// Reads a transformers `config.json`; errors name the file and the offending field
+    /// ("num_hidden_layers: expected an integer, got 2.5", "vocab_size: ... outside the allowed range").
     public static func load(from url: URL) throws -> CLIPTextConfiguration {
-        guard FileManager.default.fileExists(atPath: url.path) else {
+        let file: ConfigurationFile
+        do {
+            file = try ConfigurationFile(url: url)
+            try file.check(integers: allowedRanges, numbers: ["layer_norm_eps"], strings: ["hidden_act"])
+        } catch ConfigurationFileError.notFound {
             throw CLIPTextModelError.fileNotFound(path: url.path, what: "text encoder config.json")
-        }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw CLIPTextModelError.invalidConfiguration(file: url.path, field: "", reason: "cannot be read: \(error.localizedDescription)")
+        } catch let error as ConfigurationFileError {
+            if case .invalidField(_, let field, let reason) = error {
+                throw CLIPTextModelError.invalidConfiguration(file: url.path, field: field, reason: reason)
+            }
+            throw CLIPTextModelError.invalidConfiguration(file: url.path, field: "", reason: error.detail)
         }
         do {
-            return try JSONDecoder().decode(CLIPTextConfiguration.self, from: data)
+            return try JSONDecoder().decode(CLIPTextConfiguration.self, from: file.data)
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                throw CLIPTextModelError.invalidConfiguration(file: url.path, field: "", reason: file.explain(error).detail)
+            }
             throw CLIPTextConfiguration.describe(error, file: url.path)
         }
+    }
+
+    /// A lower bound of the parameter count this configuration implies (embeddings, attention and MLP
+    /// weights), computed without allocating: a weights file with fewer values cannot fit it.
+    public var minimumParameterCount: Int {
+        let h = hiddenSize
+        let perLayer = 4 * h * h + 2 * h * intermediateSize
+        return vocabularySize * h + maxPositionEmbeddings * h + layerCount * perLayer
     }
 
     /// A decoding failure as a `CLIPTextModelError` naming the field.
@@ -143,7 +173,8 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
         func field(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
         switch error {
         case .typeMismatch(let type, let context):
-            return .invalidConfiguration(file: file, field: field(context.codingPath), reason: "expected a value of type \(type)")
+            let expected = type == Int.self ? "an integer" : type == String.self ? "a string" : type == Double.self ? "a number" : "a value of type \(type)"
+            return .invalidConfiguration(file: file, field: field(context.codingPath), reason: "expected \(expected)")
         case .valueNotFound(let type, let context):
             return .invalidConfiguration(file: file, field: field(context.codingPath), reason: "expected a value of type \(type), found null")
         case .keyNotFound(let key, let context):

@@ -40,9 +40,24 @@ public final class CLIPTextModel: Module {
         guard FileManager.default.fileExists(atPath: weightsURL.path) else {
             throw CLIPTextModelError.fileNotFound(path: weightsURL.path, what: "text encoder weights model.safetensors")
         }
+        let source = try weightSource(files: [SafeTensorsFile(path: weightsURL.path)])
+        try checkSize(configuration, against: source, configFile: configURL.path)
         let model = CLIPTextModel(configuration: configuration)
-        try model.load(from: try weightSource(files: [SafeTensorsFile(path: weightsURL.path)]))
+        try model.load(from: source)
         return model
+    }
+
+    /// Refuses, before any allocation, a configuration that needs more parameters than `source` holds
+    /// (strict loading would fail anyway, after allocating the model the configuration describes).
+    public static func checkSize(_ configuration: CLIPTextConfiguration, against source: TensorSource, configFile: String) throws {
+        let needed = configuration.minimumParameterCount, held = source.elementCount
+        // Only a configuration far larger than its weights is refused here; a near miss reaches strict
+        // loading, which names the first mis-shaped key.
+        guard needed <= max(4 * held, held + (1 << 24)) else {
+            throw CLIPTextModelError.invalidConfiguration(
+                file: configFile, field: "",
+                reason: "the configuration needs at least \(needed) parameters but \(source.name) holds \(held) values")
+        }
     }
 
     /// The files' tensors keyed as this module's parameters: keys of a file that has no `text_model.`

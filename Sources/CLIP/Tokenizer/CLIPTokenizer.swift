@@ -16,6 +16,8 @@ public struct CLIPTokenizer {
     public let padTokenId: Int
     /// `model_max_length` from tokenizer_config.json, else 77.
     public let modelMaxLength: Int
+    /// True when no `model_max_length` was configured and 77 is assumed.
+    public let modelMaxLengthIsAssumed: Bool
     /// Number of ids: vocabulary plus added tokens outside it (49408 for CLIP).
     public let vocabularySize: Int
 
@@ -111,6 +113,7 @@ public struct CLIPTokenizer {
         eosTokenId = resolve("eos_token")
         padTokenId = resolve("pad_token")
         modelMaxLength = files.modelMaxLength ?? 77
+        modelMaxLengthIsAssumed = files.modelMaxLength == nil
         idToToken = tokens
         vocabularySize = nextId
         specialIds = special

@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 
 /// A tokenizer file that could not be read; the message names the file and what was wrong.
 public struct CLIPTokenizerError: Error, CustomStringConvertible, Equatable {
@@ -33,6 +34,13 @@ struct CLIPTokenizerFiles {
     /// Keys of `specialTokens` that hold CLIPTokenizer's defaults rather than a configured value.
     var defaultedKeys: Set<String> = []
     var modelMaxLength: Int?
+
+    /// Token ids must be below 2^24 (CLIP has 49408; the text encoders sepme loads allow at most 2^20
+    /// rows), so an id read from a file can never overflow the id arithmetic.
+    static let idLimit = 1 << 24
+    /// Largest `model_max_length` taken as a length: 16384, the text encoders' position limit.
+    /// transformers writes 1e30 (or another value >= 1e9) for "unset", which falls back to 77.
+    static let maximumModelMaxLength = 16_384
 
     /// Order in which transformers (tokenization_utils_tokenizers.py `_post_init`) adds special tokens;
     /// a later key re-adds the same content and overrides its `normalized` flag.
@@ -107,9 +115,10 @@ struct CLIPTokenizerFiles {
         }
         var files = CLIPTokenizerFiles(vocab: vocab, merges: merges)
         for (index, entry) in ((root["added_tokens"] as? [Any]) ?? []).enumerated() {
-            guard let object = entry as? [String: Any], let id = object["id"] as? Int,
+            guard let object = entry as? [String: Any], let number = object["id"] as? NSNumber,
+                  let id = Int(exactly: number.doubleValue), (0..<idLimit).contains(id),
                   let content = object["content"] as? String else {
-                throw CLIPTokenizerError(file: url.path, reason: "added_tokens[\(index)]: expected {\"id\", \"content\"}")
+                throw CLIPTokenizerError(file: url.path, reason: "added_tokens[\(index)]: expected {\"id\": an integer in 0..<\(idLimit), \"content\": a string}")
             }
             let spec = AddedTokenSpec(content: content, normalized: (object["normalized"] as? Bool) ?? false)
             files.addedTokens.append((id, spec, (object["special"] as? Bool) ?? false))
@@ -131,8 +140,13 @@ struct CLIPTokenizerFiles {
                 throw CLIPTokenizerError(file: configURL.path, reason: "expected a JSON object at the top level")
             }
             if let length = config["model_max_length"] {
-                guard let value = (length as? NSNumber)?.doubleValue, value >= 2 else {
-                    throw CLIPTokenizerError(file: configURL.path, reason: "model_max_length must be a number >= 2")
+                guard let number = length as? NSNumber, !ConfigurationFile.isBooleanValue(number), number.doubleValue.isFinite,
+                      number.doubleValue == number.doubleValue.rounded() else {
+                    throw CLIPTokenizerError(file: configURL.path, reason: "model_max_length: expected an integer, got \(ConfigurationFile.describe(length))")
+                }
+                let value = number.doubleValue
+                guard value >= 1e9 || (2...Double(Self.maximumModelMaxLength)).contains(value) else {
+                    throw CLIPTokenizerError(file: configURL.path, reason: "model_max_length \(ConfigurationFile.describe(length)) is outside the allowed range 2...\(Self.maximumModelMaxLength) (or >= 1e9 for unset)")
                 }
                 modelMaxLength = value < 1e9 ? Int(value) : nil  // transformers' "unset" is 1e30
             }
@@ -182,22 +196,26 @@ struct CLIPTokenizerFiles {
         var vocab: [String: Int] = [:]
         vocab.reserveCapacity(dict.count)
         for (token, value) in dict {
-            guard let number = value as? NSNumber, let id = Int(exactly: number.doubleValue), id >= 0 else {
-                throw CLIPTokenizerError(file: file, reason: "\(key) entry \"\(token)\" has id \(value), expected an integer >= 0")
+            guard let number = value as? NSNumber, !ConfigurationFile.isBooleanValue(number),
+                  number.doubleValue.isFinite, let id = Int(exactly: number.doubleValue), (0..<idLimit).contains(id) else {
+                throw CLIPTokenizerError(file: file, reason: "\(key) entry \(ConfigurationFile.describe(token)) has id \(ConfigurationFile.describe(value)), expected an integer in 0..<\(idLimit)")
             }
             vocab[token] = id
         }
         return vocab
     }
 
+    /// The bytes of a tokenizer file (a regular file of at most `ConfigurationFile.maximumSize`).
+    static func readData(_ url: URL) throws -> Data {
+        do {
+            return try ConfigurationFile.readRegularFile(url, limit: ConfigurationFile.maximumSize)
+        } catch let error as ConfigurationFileError {
+            throw CLIPTokenizerError(file: url.path, reason: error.detail)
+        }
+    }
+
     static func readText(_ url: URL) throws -> String {
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw CLIPTokenizerError(file: url.path, reason: "file not found")
-        }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw CLIPTokenizerError(file: url.path, reason: "cannot read: \(error.localizedDescription)")
-        }
+        let data = try readData(url)
         guard let text = String(data: data, encoding: .utf8) else {
             throw CLIPTokenizerError(file: url.path, reason: "not valid UTF-8 text")
         }
@@ -205,11 +223,9 @@ struct CLIPTokenizerFiles {
     }
 
     static func readJSON(_ url: URL) throws -> Any {
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw CLIPTokenizerError(file: url.path, reason: "file not found")
-        }
+        let data = try readData(url)
         do {
-            return try JSONSerialization.jsonObject(with: Data(contentsOf: url), options: [.fragmentsAllowed])
+            return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
             throw CLIPTokenizerError(file: url.path, reason: "invalid JSON (\(error.localizedDescription))")
         }

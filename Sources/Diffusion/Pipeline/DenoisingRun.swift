@@ -55,4 +55,23 @@ public final class DenoisingRun {
     public func run(progress: ((Int, Int) -> Void)? = nil) {
         while step() { progress?(stepIndex, timesteps.count) }
     }
+
+    /// Whether every latent value is a finite number.
+    public var latentsAreFinite: Bool {
+        var probe: Float = 0
+        for i in 0..<latents.count { probe += latents.pointer[i] * 0 }  // NaN for any NaN or infinity
+        return probe == 0
+    }
+
+    /// Runs the remaining steps like `run`, checking the latents after each: NaN or an infinity
+    /// throws `PipelineError.nonFiniteLatents` naming the step instead of passing on.
+    public func runChecked(progress: ((Int, Int) -> Void)? = nil) throws {
+        while let t = currentTimestep {
+            step()
+            guard latentsAreFinite else {
+                throw PipelineError.nonFiniteLatents(step: stepIndex, steps: timesteps.count, timestep: t)
+            }
+            progress?(stepIndex, timesteps.count)
+        }
+    }
 }

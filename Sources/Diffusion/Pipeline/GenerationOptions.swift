@@ -34,14 +34,53 @@ public struct GenerationOptions: Sendable {
 }
 
 public enum PipelineError: Error, CustomStringConvertible, Equatable {
+    /// Width or height not positive, above `maximumSide`, or not a multiple of the scale factor.
     case invalidSize(width: Int, height: Int, factor: Int)
     case invalidArgument(String)
+    /// A generation option outside its range: `name` is the option's name in `GenerationOptions`
+    /// terms ("guidance", "eta", "imagesPerPrompt"), `allowed` the accepted values.
+    case invalidOption(name: String, value: String, allowed: String)
+    /// The request would need about `bytes` of memory for latents and activations; the machine has
+    /// `physicalMemory`.
+    case requestTooLarge(bytes: UInt64, physicalMemory: UInt64, what: String)
+    /// The latents stopped being finite after sampling step `step` of `steps` (at `timestep`).
+    case nonFiniteLatents(step: Int, steps: Int, timestep: Int)
+    /// The decoded image holds NaN or an infinity (the model at `source` diverged while decoding).
+    case nonFinitePixels(source: String)
 
     public var description: String {
         switch self {
         case .invalidSize(let w, let h, let f):
-            return "image size \(w)x\(h) is not divisible by the model's scale factor \(f) (try \(w / f * f)x\(h / f * f))"
+            if w <= 0 || h <= 0 || w > GenerationOptions.maximumSide || h > GenerationOptions.maximumSide {
+                return "image size \(w)x\(h): width and height must be between \(f) and \(GenerationOptions.maximumSide / f * f)"
+                    + (f > 1 ? " and multiples of the model's scale factor \(f)" : "")
+            }
+            let suggestion = "\(max(w / f * f, f))x\(max(h / f * f, f))"
+            return "image size \(w)x\(h) is not divisible by the model's scale factor \(f) (try \(suggestion))"
         case .invalidArgument(let s): return s
+        case .invalidOption(let name, let value, let allowed):
+            return "\(name) \(value) is not allowed (expected \(allowed))"
+        case .requestTooLarge(let bytes, let memory, let what):
+            return "\(what) would need about \(Self.gibibytes(bytes)) of memory for latents and activations; "
+                + "this machine has \(Self.gibibytes(memory))"
+        case .nonFiniteLatents(let step, let steps, let t):
+            return "the latents became NaN or infinite at sampling step \(step) of \(steps) (timestep \(t)); "
+                + "the model or its scheduler configuration diverges"
+        case .nonFinitePixels(let source):
+            return "\(source): the VAE decoded NaN or infinite pixels; the model diverges"
         }
     }
+
+    static func gibibytes(_ bytes: UInt64) -> String {
+        String(format: "%.1f GiB", Double(bytes) / Double(1 << 30))
+    }
+}
+
+extension GenerationOptions {
+    /// Largest image side accepted: 16384 pixels (SD 1.x is trained at 512; memory is checked too).
+    public static let maximumSide = 16_384
+    /// Largest images per prompt and prompts per call: 4096 each (memory is checked too).
+    public static let maximumBatch = 4_096
+    /// Largest |guidance|: 1000 (useful scales are below 20; beyond this the latents overflow).
+    public static let maximumGuidance: Float = 1_000
 }

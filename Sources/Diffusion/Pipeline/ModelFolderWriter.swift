@@ -3,36 +3,48 @@ import NeuralNet
 import SafeTensors
 
 /// Writes a copy of a diffusers folder in which the UNet weights come from a (modified) module; every
-/// other file is copied byte for byte. The copy is assembled in a temporary folder beside the
-/// destination and renamed into place, so a failure leaves nothing behind.
+/// other file is copied byte for byte. Built on `DiffusersFolderWriter`: assembled in a temporary
+/// folder beside the destination and renamed into place, so a failure or a stop leaves nothing behind.
 public enum ModelFolderWriter {
     /// Tensors named in `keepInFloat32` are written in F32 even when the folder stores F16/BF16: a small
     /// weight shift rounded back to half precision would move the weight by more than the shift.
+    /// `shouldStop` is polled between files. The destination must not exist and must lie outside the
+    /// source folder.
     public static func copy(_ folder: ModelFolder, to destination: URL, replacingUNetWeightsFrom unet: Module,
-                            keepInFloat32: Set<String> = []) throws {
-        let fm = FileManager.default
-        guard !fm.fileExists(atPath: destination.path) else {
-            throw PipelineError.invalidArgument("\(destination.path) already exists; choose a new output folder")
-        }
-        let parent = destination.deletingLastPathComponent()
-        let tmp = parent.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(UUID().uuidString.prefix(8))")
-        do {
-            try fm.copyItem(at: folder.url, to: tmp)
-            let weights = tmp.appendingPathComponent("unet/diffusion_pytorch_model.safetensors")
-            let original = try SafeTensorsFile(path: folder.unet.appendingPathComponent("diffusion_pytorch_model.safetensors").path)
-            var writer = SafeTensorsWriter()
-            for (key, p) in unet.namedParameters() {
+                            keepInFloat32: Set<String> = [], shouldStop: (() -> Bool)? = nil) throws {
+        let weights = folder.unet.appendingPathComponent(UNet2DConditionModel.weightsFileName).standardizedFileURL
+        let original = try SafeTensorsFile(path: weights.path)
+        var writer = DiffusersFolderWriter()
+        let root = folder.url.standardizedFileURL
+        for relative in try files(under: root) {
+            let source = root.appendingPathComponent(relative)
+            if source.standardizedFileURL.path == weights.path {
                 // Keep each tensor's stored precision (fp16 folders stay fp16).
-                let dtype = keepInFloat32.contains(key) ? .f32 : ((try? original.info(key).dtype) ?? .f32)
-                try writer.add(key, shape: p.shape, floats: UnsafeBufferPointer(start: p.pointer, count: p.count),
-                               dtype: dtype == .f16 || dtype == .bf16 ? dtype : .f32)
+                writer.add(relative, .weights(unet, metadata: original.metadata) { key in
+                    keepInFloat32.contains(key) ? .f32 : ((try? original.info(key).dtype) ?? .f32)
+                })
+            } else {
+                writer.add(relative, .copy(source))
             }
-            try fm.removeItem(at: weights)
-            try writer.write(to: weights.path, metadata: original.metadata)
-            try fm.moveItem(at: tmp, to: destination)
-        } catch {
-            try? fm.removeItem(at: tmp)
-            throw error
         }
+        try writer.write(to: destination, existing: .refuse, sourceFolder: folder.url, shouldStop: shouldStop)
+    }
+
+    /// Relative paths of every file below `root` (folders are created as their files are written).
+    static func files(under root: URL) throws -> [String] {
+        let fm = FileManager.default
+        guard let walker = fm.enumerator(at: root, includingPropertiesForKeys: [.isDirectoryKey], options: []) else {
+            throw DiffusersFolderWriterError.writeFailed(path: root.path, reason: "the model folder cannot be listed")
+        }
+        var out: [String] = []
+        let prefix = root.path.hasSuffix("/") ? root.path : root.path + "/"
+        for case let url as URL in walker {
+            let isDirectory = (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) ?? false
+            guard !isDirectory else { continue }
+            let path = url.standardizedFileURL.path
+            guard path.hasPrefix(prefix) else { continue }
+            out.append(String(path.dropFirst(prefix.count)))
+        }
+        return out.sorted()
     }
 }

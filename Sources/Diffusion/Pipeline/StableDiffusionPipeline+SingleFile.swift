@@ -24,7 +24,10 @@ extension StableDiffusionPipeline {
         }
         let unetConfig: UNet2DConditionConfiguration, vaeConfig: AutoencoderKLConfiguration
         let textConfig: CLIPTextConfiguration, scheduler: SchedulerConfiguration, tokenizer: CLIPTokenizer
+        let sources: (tokenizer: String, text: String, unet: String, vae: String)
         if let dir = configurationFolder {
+            sources = (dir.appendingPathComponent("tokenizer").path, dir.appendingPathComponent("text_encoder/config.json").path,
+                       dir.appendingPathComponent("unet/config.json").path, dir.appendingPathComponent("vae/config.json").path)
             unetConfig = try .load(from: dir.appendingPathComponent("unet/config.json"))
             vaeConfig = try .load(from: dir.appendingPathComponent("vae/config.json"))
             textConfig = try .load(from: dir.appendingPathComponent("text_encoder/config.json"))
@@ -36,7 +39,11 @@ extension StableDiffusionPipeline {
             textConfig = .sd15
             scheduler = .stableDiffusion1
             tokenizer = try CLIPTokenizer.stableDiffusion1()
+            sources = (CLIPTokenizer.bundledStableDiffusion1Folder.path, "the embedded SD 1.5 text encoder configuration",
+                       "the embedded SD 1.4 UNet configuration", "the embedded SD 1.4 VAE configuration")
         }
+        try Self.checkConsistency(tokenizer: tokenizer, tokenizerSource: sources.tokenizer, text: textConfig, textSource: sources.text,
+                                  unet: unetConfig, unetSource: sources.unet, vae: vaeConfig, vaeSource: sources.vae)
         guard let layers = unetConfig.layersPerBlock.values(count: unetConfig.downBlockTypes.count), Set(layers).count == 1 else {
             throw PipelineError.invalidArgument("\(path): single-file loading needs one layers_per_block for every UNet block")
         }
@@ -44,6 +51,9 @@ extension StableDiffusionPipeline {
             path: path,
             unet: UNetLayout(downBlockTypes: unetConfig.downBlockTypes, upBlockTypes: unetConfig.upBlockTypes, layersPerBlock: layers[0]),
             vae: VAELayout(blockCount: vaeConfig.blockOutChannels.count, layersPerBlock: vaeConfig.layersPerBlock))
+        try UNet2DConditionModel.checkSize(unetConfig, against: checkpoint.unet, configFile: sources.unet)
+        try AutoencoderKL.checkSize(vaeConfig, against: checkpoint.vae, configFile: sources.vae)
+        try CLIPTextModel.checkSize(textConfig, against: checkpoint.textEncoder, configFile: sources.text)
         let unet = try UNet2DConditionModel(configuration: unetConfig, source: path)
         try unet.load(from: checkpoint.unet)
         let vae = try AutoencoderKL(vaeConfig)
@@ -63,7 +73,7 @@ extension SchedulerConfiguration {
         c.className = "DDIMScheduler"
         c.betaStart = 0.00085
         c.betaEnd = 0.012
-        c.betaSchedule = "scaled_linear"
+        c.betaSchedule = .scaledLinear
         c.clipSample = false
         c.setAlphaToOne = false
         c.stepsOffset = 1

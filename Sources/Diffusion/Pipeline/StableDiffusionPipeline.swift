@@ -25,16 +25,14 @@ public final class StableDiffusionPipeline {
         self.source = source
     }
 
-    /// Loads every component of a diffusers folder strictly.
+    /// Loads every component of a diffusers folder strictly: all configurations are read and checked
+    /// against each other (`checkConsistency`) before any weight is allocated or read.
     public convenience init(folder: ModelFolder) throws {
-        let tokenizer = try CLIPTokenizer(folder: folder.tokenizer)
+        let configurations = try FolderConfigurations(folder: folder)
+        let tokenizer = configurations.tokenizer, scheduler = configurations.scheduler
         let textEncoder = try CLIPTextModel.load(folder: folder.textEncoder)
         let unet = try UNet2DConditionModel.load(folder: folder.unet)
         let vae = try folder.vae.map { try AutoencoderKL.load(folder: $0) }
-        let scheduler = try SchedulerConfiguration.load(from: folder.schedulerConfig)
-        if let vae, vae.configuration.latentChannels != unet.configuration.inChannels {
-            throw PipelineError.invalidArgument("\(folder.url.path): the VAE has \(vae.configuration.latentChannels) latent channels but the UNet takes \(unet.configuration.inChannels)")
-        }
         self.init(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
                   schedulerConfiguration: scheduler, source: folder.url.path)
     }
@@ -65,13 +63,8 @@ public final class StableDiffusionPipeline {
 
     /// Prepares a run: prompt embeddings (negative first, as diffusers), seeded initial noise, timesteps.
     public func makeRun(_ options: GenerationOptions) throws -> DenoisingRun {
-        guard !options.prompts.isEmpty else { throw PipelineError.invalidArgument("no prompt given") }
-        guard options.imagesPerPrompt >= 1 else { throw PipelineError.invalidArgument("--batch-size must be at least 1") }
-        let width = options.width ?? defaultImageSize.width, height = options.height ?? defaultImageSize.height
+        let (width, height) = try validate(options)
         let f = vaeScaleFactor
-        guard width > 0, height > 0, width % f == 0, height % f == 0 else {
-            throw PipelineError.invalidSize(width: width, height: height, factor: f)
-        }
         let scheduler = try SamplerKind.resolve(options.scheduler, config: schedulerConfiguration)
             .makeScheduler(config: schedulerConfiguration, eta: options.eta)
         try scheduler.setTimesteps(options.steps)
@@ -103,12 +96,21 @@ public final class StableDiffusionPipeline {
         return try GradMode.withNoGrad { try vae.encode(pixels).mean * Float(vae.configuration.scalingFactor) }
     }
 
-    /// Runs a whole generation.
+    /// Runs a whole generation. Latents that stop being finite (a model or schedule that diverges)
+    /// throw `PipelineError.nonFiniteLatents` naming the step, as do non-finite decoded pixels;
+    /// no NaN reaches image conversion.
     public func generate(_ options: GenerationOptions, progress: ((Int, Int) -> Void)? = nil) throws -> GenerationResult {
         let run = try makeRun(options)
-        run.run(progress: progress)
+        try run.runChecked(progress: progress)
         let pixels = try decodeToPixels(run.latents)
+        guard Self.allFinite(pixels) else { throw PipelineError.nonFinitePixels(source: source) }
         return GenerationResult(latents: run.latents, images: ImageTensorConversion.images(fromPixels: pixels))
+    }
+
+    static func allFinite(_ t: Tensor) -> Bool {
+        var probe: Float = 0
+        for i in 0..<t.count { probe += t.pointer[i] * 0 }
+        return probe == 0
     }
 }
 

@@ -46,10 +46,10 @@ public final class DDPMScheduler: Scheduler {
             let noise = Tensor.randn(modelOutput.shape, generator: &generator)
             let variance = max(betaProdPrev / betaProd * currentBeta, 1e-20)
             let sigma: Float
-            switch configuration.varianceType ?? "fixed_small" {
-            case "fixed_small_log": sigma = Foundation.exp(0.5 * Foundation.log(variance))
-            case "fixed_large": sigma = currentBeta.squareRoot()
-            default: sigma = variance.squareRoot()
+            switch configuration.varianceType ?? .fixedSmall {
+            case .fixedSmallLog: sigma = Foundation.exp(0.5 * Foundation.log(variance))
+            case .fixedLarge: sigma = currentBeta.squareRoot()
+            case .fixedSmall: sigma = variance.squareRoot()
             }
             prevSample = prevSample + noise * sigma
         }

@@ -14,16 +14,16 @@ public struct NoiseSchedule: Sendable {
             betas = trained.map { Float($0) }
         } else {
             switch config.betaSchedule {
-            case "scaled_linear":
+            case .scaledLinear:
                 betas = NoiseSchedule.torchLinspace(Float(config.betaStart.squareRoot()), Float(config.betaEnd.squareRoot()), n).map { $0 * $0 }
-            case "squaredcos_cap_v2":
+            case .squaredCosCapV2:
                 // betas_for_alpha_bar (cosine), max beta 0.999.
                 func alphaBar(_ t: Double) -> Double { let c = cos((t + 0.008) / 1.008 * Double.pi / 2); return c * c }
                 betas = (0..<n).map { i in
                     let t1 = Double(i) / Double(n), t2 = Double(i + 1) / Double(n)
                     return Float(min(1 - alphaBar(t2) / alphaBar(t1), 0.999))
                 }
-            default:
+            case .linear:
                 betas = NoiseSchedule.torchLinspace(Float(config.betaStart), Float(config.betaEnd), n)
             }
         }

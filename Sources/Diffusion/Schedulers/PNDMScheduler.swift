@@ -26,7 +26,10 @@ public final class PNDMScheduler: Scheduler {
 
     public func setTimesteps(_ steps: Int) throws {
         let T = configuration.numTrainTimesteps
-        guard steps >= 1 && steps <= T else { throw SchedulerError.invalidStepCount(requested: steps, trainTimesteps: T) }
+        let maximum = configuration.maximumLeadingSteps()
+        guard steps >= 1 && steps <= maximum else {
+            throw SchedulerError.invalidStepCount(requested: steps, maximum: maximum, trainTimesteps: T)
+        }
         stepRatio = T / steps
         let base = (0..<steps).map { $0 * stepRatio + configuration.stepsOffset }
         // concat(base[:-1], base[-2:-1], base[-1:]) reversed
@@ -76,7 +79,7 @@ public final class PNDMScheduler: Scheduler {
         let aPrev = prev >= 0 ? schedule.alphasCumprod[prev] : finalAlphaCumprod
         let b = 1 - a, bPrev = 1 - aPrev
         var eps = output
-        if configuration.predictionType == "v_prediction" { eps = output * a.squareRoot() + sample * b.squareRoot() }
+        if configuration.predictionType == .vPrediction { eps = output * a.squareRoot() + sample * b.squareRoot() }
         let sampleCoeff = (aPrev / a).squareRoot()
         let denominator = a * bPrev.squareRoot() + (a * b * aPrev).squareRoot()
         return sample * sampleCoeff - eps * ((aPrev - a) / denominator)

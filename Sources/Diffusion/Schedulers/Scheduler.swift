@@ -21,11 +21,11 @@ extension Scheduler {
     func predictOriginal(_ output: Tensor, sample: Tensor, alphaProd: Float) -> (x0: Tensor, eps: Tensor) {
         let a = alphaProd.squareRoot(), b = (1 - alphaProd).squareRoot()
         switch configuration.predictionType {
-        case "v_prediction":
+        case .vPrediction:
             return (sample * a - output * b, output * a + sample * b)
-        case "sample":
+        case .sample:
             return (output, (sample - output * a) / b)
-        default:
+        case .epsilon:
             return ((sample - output * b) / a, output)
         }
     }
@@ -33,15 +33,18 @@ extension Scheduler {
     /// The timestep list for `steps` steps by `timestep_spacing` (diffusers set_timesteps).
     func spacedTimesteps(_ steps: Int) throws -> [Int] {
         let T = configuration.numTrainTimesteps
-        guard steps >= 1 && steps <= T else { throw SchedulerError.invalidStepCount(requested: steps, trainTimesteps: T) }
+        let maximum = configuration.timestepSpacing == .leading ? configuration.maximumLeadingSteps() : T
+        guard steps >= 1 && steps <= maximum else {
+            throw SchedulerError.invalidStepCount(requested: steps, maximum: maximum, trainTimesteps: T)
+        }
         switch configuration.timestepSpacing {
-        case "linspace":
+        case .linspace:
             // np.linspace(0, T - 1, steps).round()[::-1]: i · step with the last value exactly T − 1.
             if steps == 1 { return [0] }
             let step = Double(T - 1) / Double(steps - 1)
             let values = (0..<steps).map { i in i == steps - 1 ? Double(T - 1) : Double(i) * step }
             return values.map { Int($0.rounded(.toNearestOrEven)) }.reversed()
-        case "trailing":
+        case .trailing:
             // np.round(np.arange(T, 0, -T / steps)) − 1, with numpy's arange arithmetic: length
             // ceil(−T / step), values start + i · delta where delta = (start + step) − start.
             let start = Double(T), step = -Double(T) / Double(steps)
@@ -51,7 +54,7 @@ extension Scheduler {
                 let value = i == 0 ? start : (i == 1 ? start + step : start + Double(i) * delta)
                 return Int(value.rounded(.toNearestOrEven)) - 1
             }
-        default:
+        case .leading:
             let ratio = T / steps
             return (0..<steps).map { $0 * ratio + configuration.stepsOffset }.reversed()
         }

@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 
 /// diffusers' `scheduler_config.json` (DDIMScheduler / DDPMScheduler / PNDMScheduler fields).
 /// Unknown fields are ignored, as `from_config` does; absent fields take diffusers' defaults.
@@ -7,16 +8,16 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
     public var numTrainTimesteps: Int = 1000
     public var betaStart: Double = 0.0001
     public var betaEnd: Double = 0.02
-    public var betaSchedule: String = "linear"
+    public var betaSchedule: BetaSchedule = .linear
     public var trainedBetas: [Double]?
     public var clipSample: Bool?
     public var clipSampleRange: Double = 1.0
     public var setAlphaToOne: Bool = true
     public var stepsOffset: Int = 0
-    public var predictionType: String = "epsilon"
-    public var timestepSpacing: String = "leading"
+    public var predictionType: PredictionType = .epsilon
+    public var timestepSpacing: TimestepSpacing = .leading
     public var thresholding: Bool = false
-    public var varianceType: String?
+    public var varianceType: VarianceType?
     public var rescaleBetasZeroSnr: Bool = false
     /// PNDM: skip the Runge-Kutta warm-up (true in Stable Diffusion folders; diffusers' default false).
     public var skipPrkSteps: Bool = false
@@ -48,54 +49,101 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         numTrainTimesteps = try c.decodeIfPresent(Int.self, forKey: .numTrainTimesteps) ?? numTrainTimesteps
         betaStart = try c.decodeIfPresent(Double.self, forKey: .betaStart) ?? betaStart
         betaEnd = try c.decodeIfPresent(Double.self, forKey: .betaEnd) ?? betaEnd
-        betaSchedule = try c.decodeIfPresent(String.self, forKey: .betaSchedule) ?? betaSchedule
+        betaSchedule = try c.decodeIfPresent(BetaSchedule.self, forKey: .betaSchedule) ?? betaSchedule
         trainedBetas = try c.decodeIfPresent([Double].self, forKey: .trainedBetas)
         clipSample = try c.decodeIfPresent(Bool.self, forKey: .clipSample)
         clipSampleRange = try c.decodeIfPresent(Double.self, forKey: .clipSampleRange) ?? clipSampleRange
         setAlphaToOne = try c.decodeIfPresent(Bool.self, forKey: .setAlphaToOne) ?? setAlphaToOne
         stepsOffset = try c.decodeIfPresent(Int.self, forKey: .stepsOffset) ?? stepsOffset
-        predictionType = try c.decodeIfPresent(String.self, forKey: .predictionType) ?? predictionType
-        timestepSpacing = try c.decodeIfPresent(String.self, forKey: .timestepSpacing) ?? timestepSpacing
+        predictionType = try c.decodeIfPresent(PredictionType.self, forKey: .predictionType) ?? predictionType
+        timestepSpacing = try c.decodeIfPresent(TimestepSpacing.self, forKey: .timestepSpacing) ?? timestepSpacing
         thresholding = try c.decodeIfPresent(Bool.self, forKey: .thresholding) ?? thresholding
-        varianceType = try c.decodeIfPresent(String.self, forKey: .varianceType)
+        varianceType = try c.decodeIfPresent(VarianceType.self, forKey: .varianceType)
         rescaleBetasZeroSnr = try c.decodeIfPresent(Bool.self, forKey: .rescaleBetasZeroSnr) ?? rescaleBetasZeroSnr
         skipPrkSteps = try c.decodeIfPresent(Bool.self, forKey: .skipPrkSteps) ?? skipPrkSteps
     }
 
-    /// Reads and validates `scheduler_config.json`.
+    /// Largest `num_train_timesteps` accepted: 100,000 (diffusers' models use 1,000; the schedule
+    /// arrays are a few hundred kB at this size).
+    public static let maximumTrainTimesteps = 100_000
+
+    /// Reads and validates `scheduler_config.json`: field types first ("num_train_timesteps: expected
+    /// an integer, got 2.5"), then values (`validate`).
     public static func load(from url: URL) throws -> SchedulerConfiguration {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw SchedulerError.unreadableConfig(path: url.path, reason: "cannot read the file")
+        let file: ConfigurationFile
+        do {
+            file = try ConfigurationFile(url: url)
+            try file.check(integers: ["num_train_timesteps": 1...maximumTrainTimesteps,
+                                      "steps_offset": 0...maximumTrainTimesteps],
+                           numbers: ["beta_start", "beta_end", "clip_sample_range"],
+                           strings: ["_class_name", "beta_schedule", "prediction_type", "timestep_spacing", "variance_type"],
+                           booleans: ["clip_sample", "set_alpha_to_one", "thresholding", "rescale_betas_zero_snr", "skip_prk_steps"])
+        } catch let error as ConfigurationFileError {
+            throw SchedulerError.unreadableConfig(path: url.path, reason: error.detail)
         }
         let config: SchedulerConfiguration
-        do { config = try JSONDecoder().decode(SchedulerConfiguration.self, from: data) } catch {
-            throw SchedulerError.unreadableConfig(path: url.path, reason: "invalid JSON: \(error)")
+        do { config = try JSONDecoder().decode(SchedulerConfiguration.self, from: file.data) } catch {
+            throw SchedulerError.unreadableConfig(path: url.path, reason: file.explain(error).detail)
         }
         try config.validate(source: url.path)
         return config
     }
 
+    /// Throws `SchedulerError.invalidConfig` naming `source` and the field for every value the samplers
+    /// cannot use, including any beta schedule whose betas leave (0, 1) or whose ᾱ_t (a divisor in
+    /// every step) is not a positive finite number.
     public func validate(source: String) throws {
-        guard numTrainTimesteps > 0 else { throw SchedulerError.invalidConfig(source, "num_train_timesteps must be positive") }
-        guard ["linear", "scaled_linear", "squaredcos_cap_v2"].contains(betaSchedule) || trainedBetas != nil else {
-            throw SchedulerError.invalidConfig(source, "beta_schedule '\(betaSchedule)' is not one of linear, scaled_linear, squaredcos_cap_v2")
+        func fail(_ reason: String) -> SchedulerError { .invalidConfig(source, reason) }
+        guard (1...Self.maximumTrainTimesteps).contains(numTrainTimesteps) else {
+            throw fail("num_train_timesteps \(numTrainTimesteps) is outside the allowed range 1...\(Self.maximumTrainTimesteps)")
         }
-        guard ["epsilon", "v_prediction", "sample"].contains(predictionType) else {
-            throw SchedulerError.invalidConfig(source, "prediction_type '\(predictionType)' is not one of epsilon, v_prediction, sample")
+        guard (0..<numTrainTimesteps).contains(stepsOffset) else {
+            throw fail("steps_offset \(stepsOffset) must be between 0 and \(numTrainTimesteps - 1) (num_train_timesteps - 1)")
         }
-        guard ["leading", "trailing", "linspace"].contains(timestepSpacing) else {
-            throw SchedulerError.invalidConfig(source, "timestep_spacing '\(timestepSpacing)' is not one of leading, trailing, linspace")
+        if thresholding { throw fail("thresholding (dynamic thresholding) is not supported") }
+        guard clipSampleRange.isFinite, clipSampleRange > 0 else {
+            throw fail("clip_sample_range must be a positive number, got \(clipSampleRange)")
         }
-        if let varianceType, !["fixed_small", "fixed_small_log", "fixed_large"].contains(varianceType) {
-            // learned / learned_range need a UNet predicting the variance; diffusers' fixed_large_log
-            // takes the square root of a logarithm (NaN noise scale), so it is refused too.
-            throw SchedulerError.invalidConfig(source, "variance_type '\(varianceType)' is not one of fixed_small, fixed_small_log, fixed_large")
+        if let trainedBetas {
+            guard trainedBetas.count == numTrainTimesteps else {
+                throw fail("trained_betas has \(trainedBetas.count) values for \(numTrainTimesteps) timesteps")
+            }
+            if let i = trainedBetas.firstIndex(where: { !($0 > 0 && $0 < 1) }) {
+                throw fail("trained_betas[\(i)] = \(trainedBetas[i]) must be in the open interval (0, 1)")
+            }
+        } else if betaSchedule != .squaredCosCapV2 {
+            guard betaStart.isFinite, betaStart > 0, betaStart < 1 else {
+                throw fail("beta_start \(betaStart) must be in the open interval (0, 1)")
+            }
+            guard betaEnd.isFinite, betaEnd > 0, betaEnd < 1 else {
+                throw fail("beta_end \(betaEnd) must be in the open interval (0, 1)")
+            }
+            guard betaEnd >= betaStart else { throw fail("beta_end \(betaEnd) is smaller than beta_start \(betaStart)") }
         }
-        if thresholding { throw SchedulerError.invalidConfig(source, "thresholding (dynamic thresholding) is not supported") }
-        if let trainedBetas, trainedBetas.count != numTrainTimesteps {
-            throw SchedulerError.invalidConfig(source, "trained_betas has \(trainedBetas.count) values for \(numTrainTimesteps) timesteps")
+        let schedule = NoiseSchedule(self)
+        // The computed betas (float32 rounding of the schedule) must stay in (0, 1) too.
+        let ownBetas = trainedBetas == nil ? schedule.betas : []
+        if !rescaleBetasZeroSnr, let i = ownBetas.firstIndex(where: { !($0 > 0 && $0 < 1) }) {
+            throw fail("beta_schedule \(betaSchedule.rawValue) gives beta \(ownBetas[i]) at timestep \(i), outside (0, 1)")
         }
+        // Zero-terminal-SNR rescaling makes the last ᾱ 0 by design (Lin et al. 2023, §3.1).
+        let checked = rescaleBetasZeroSnr ? schedule.alphasCumprod.dropLast() : schedule.alphasCumprod[...]
+        if let i = checked.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+            throw fail("the beta schedule makes the cumulative product of alphas \(schedule.alphasCumprod[i]) at timestep \(i); "
+                + "it must stay a positive finite number (lower beta_end or the trained_betas)")
+        }
+        if rescaleBetasZeroSnr, let last = schedule.alphasCumprod.last, !last.isFinite {
+            throw fail("rescale_betas_zero_snr gives a non-finite cumulative product of alphas at the last timestep")
+        }
+    }
+
+    /// The largest step count whose leading-spaced timesteps (`i · (T / steps) + steps_offset`) stay
+    /// below `num_train_timesteps`.
+    func maximumLeadingSteps() -> Int {
+        let T = numTrainTimesteps
+        var steps = T
+        while steps > 1 && (steps - 1) * (T / steps) + stepsOffset >= T { steps -= 1 }
+        return steps
     }
 }
 
@@ -103,15 +151,19 @@ public enum SchedulerError: Error, CustomStringConvertible, Equatable {
     case unreadableConfig(path: String, reason: String)
     case invalidConfig(String, String)
     case unknownScheduler(String)
-    case invalidStepCount(requested: Int, trainTimesteps: Int)
+    /// A step count outside `1...maximum`; `maximum` is the training timestep count, less where
+    /// `steps_offset` would push the last timestep past it.
+    case invalidStepCount(requested: Int, maximum: Int, trainTimesteps: Int)
 
     public var description: String {
         switch self {
         case .unreadableConfig(let path, let reason): return "\(path): \(reason)"
         case .invalidConfig(let source, let reason): return "\(source): \(reason)"
         case .unknownScheduler(let name):
-            return "scheduler '\(name)' is not supported (sepme has ddim, ddpm and pndm; pass --scheduler ddim to sample with DDIM from this folder's configuration)"
-        case .invalidStepCount(let n, let t): return "--steps \(n) must be between 1 and the \(t) training timesteps"
+            return "scheduler '\(name)' is not supported (sepme samples with \(SamplerKind.allNames); choose one of them to sample from this folder's configuration)"
+        case .invalidStepCount(let n, let maximum, let t):
+            let why = maximum == t ? "the scheduler's training timesteps" : "the most that the scheduler's \(t) training timesteps allow with its steps_offset"
+            return "steps \(n) must be between 1 and \(maximum) (\(why))"
         }
     }
 }

@@ -35,9 +35,25 @@ extension UNet2DConditionConfiguration {
         }
         let n = blockOutChannels.count
         guard n >= 1 else { throw invalid("block_out_channels", "needs at least one block") }
-        guard blockOutChannels.allSatisfy({ $0 > 0 }) else { throw invalid("block_out_channels", "channels must be positive, got \(blockOutChannels)") }
-        guard inChannels > 0 else { throw invalid("in_channels", "must be positive, got \(inChannels)") }
-        guard outChannels > 0 else { throw invalid("out_channels", "must be positive, got \(outChannels)") }
+        guard n <= Self.maximumBlockCount else {
+            throw invalid("block_out_channels", "\(n) blocks, at most \(Self.maximumBlockCount) are allowed")
+        }
+        func inRange(_ field: String, _ values: [Int]) throws {
+            guard let range = Self.allowedRanges[field] else { return }
+            if let bad = values.first(where: { !range.contains($0) }) {
+                throw invalid(field, "\(bad) is outside the allowed range \(range.lowerBound)...\(range.upperBound)")
+            }
+        }
+        try inRange("block_out_channels", blockOutChannels)
+        try inRange("in_channels", [inChannels])
+        try inRange("out_channels", [outChannels])
+        try inRange("layers_per_block", layersPerBlock.all)
+        try inRange("cross_attention_dim", crossAttentionDim.all)
+        try inRange("transformer_layers_per_block", transformerLayersPerBlock.all)
+        try inRange("attention_head_dim", attentionHeadDim?.all ?? [])
+        try inRange("num_attention_heads", numAttentionHeads?.all ?? [])
+        try inRange("sample_size", sampleSize?.all ?? [])
+        try inRange("norm_num_groups", normNumGroups.map { [$0] } ?? [])
         guard downBlockTypes.count == n else {
             throw invalid("down_block_types", "has \(downBlockTypes.count) entries, block_out_channels has \(n)")
         }
@@ -97,7 +113,9 @@ extension UNet2DConditionConfiguration {
                 throw invalid(headsField, "\(heads[i]) heads do not divide block_out_channels[\(i)] = \(blockOutChannels[i])")
             }
         }
-        guard normEps > 0 else { throw invalid("norm_eps", "must be positive, got \(normEps)") }
+        guard normEps > 0, normEps.isFinite else { throw invalid("norm_eps", "must be a positive number, got \(normEps)") }
+        guard freqShift.isFinite else { throw invalid("freq_shift", "must be a finite number, got \(freqShift)") }
+        guard midBlockScaleFactor.isFinite else { throw invalid("mid_block_scale_factor", "must be a finite number, got \(midBlockScaleFactor)") }
         guard actFn == "silu" || actFn == "swish" else { throw unsupported("act_fn", "\"\(actFn)\"", "\"silu\"") }
         guard resnetTimeScaleShift == "default" else {
             throw unsupported("resnet_time_scale_shift", "\"\(resnetTimeScaleShift)\"", "\"default\"")

@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 
 /// diffusers' unet `config.json` (UNet2DConditionModel, diffusers/models/unets/unet_2d_condition.py).
 ///
@@ -149,20 +150,59 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         return c
     }()
 
-    /// Reads and validates `config.json`.
+    /// Allowed range of each size read from a `config.json` (single values and every list entry),
+    /// checked before anything is allocated. Generous: SD 1.x has 4 input channels, widths up to 1280,
+    /// 2 layers per block, 8 heads, a 768-wide context and 64×64 latents; SDXL-sized UNets stay far
+    /// inside too. The limits refuse the absurd (2^62 channels, a million layers) with the range.
+    public static let allowedRanges: [String: ClosedRange<Int>] = [
+        "in_channels": 1...1_024, "out_channels": 1...1_024, "block_out_channels": 1...16_384,
+        "layers_per_block": 1...64, "attention_head_dim": 1...4_096, "num_attention_heads": 1...4_096,
+        "cross_attention_dim": 1...16_384, "norm_num_groups": 1...16_384, "transformer_layers_per_block": 1...64,
+        "sample_size": 1...8_192, "downsample_padding": 0...16, "encoder_hid_dim": 1...16_384,
+    ]
+    /// Most blocks (entries of `block_out_channels`): 16, a spatial factor of 2^15.
+    public static let maximumBlockCount = 16
+
+    /// Reads and validates `config.json`: field types and ranges first ("layers_per_block: expected
+    /// an integer, got 2.5"), then the architecture (`validate`).
     public static func load(from url: URL) throws -> UNet2DConditionConfiguration {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw UNetConfigurationError.unreadable(path: url.path, reason: "cannot read the file (\(error.localizedDescription))")
+        let file: ConfigurationFile
+        do {
+            file = try ConfigurationFile(url: url)
+            try file.check(integers: allowedRanges, numbers: ["norm_eps", "freq_shift", "mid_block_scale_factor"],
+                           strings: ["act_fn", "mid_block_type", "resnet_time_scale_shift", "time_embedding_type"])
+            if let list = file.object["block_out_channels"] as? [Any], list.count > maximumBlockCount {
+                throw ConfigurationFileError.invalidField(path: url.path, field: "block_out_channels",
+                                                          reason: "\(list.count) blocks, at most \(maximumBlockCount) are allowed")
+            }
+        } catch let error as ConfigurationFileError {
+            throw UNetConfigurationError.unreadable(path: url.path, reason: error.detail)
         }
         let config: UNet2DConditionConfiguration
-        do { config = try JSONDecoder().decode(UNet2DConditionConfiguration.self, from: data) } catch let error as DecodingError {
+        do { config = try JSONDecoder().decode(UNet2DConditionConfiguration.self, from: file.data) } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                throw UNetConfigurationError.unreadable(path: url.path, reason: file.explain(error).detail)
+            }
             throw UNetConfigurationError.unreadable(path: url.path, reason: Self.explain(error))
         } catch {
             throw UNetConfigurationError.unreadable(path: url.path, reason: "invalid JSON: \(error)")
         }
         try config.validate(source: url.path)
         return config
+    }
+
+    /// A lower bound of the parameter count (the 3×3 convolutions of every resnet: per block
+    /// 2·layers + 1 of them at the block's width), computed without allocating.
+    public var minimumParameterCount: Int {
+        let layers = layersPerBlock.values(count: blockOutChannels.count) ?? [1]
+        var total = 0
+        for (i, c) in blockOutChannels.enumerated() {
+            let (square, o1) = c.multipliedReportingOverflow(by: c)
+            let (term, o2) = square.multipliedReportingOverflow(by: 9 * (2 * layers[min(i, layers.count - 1)] + 1))
+            if o1 || o2 { return Int.max }
+            total = total.addingReportingOverflow(term).overflow ? Int.max : total + term
+        }
+        return total
     }
 
     private static func explain(_ error: DecodingError) -> String {

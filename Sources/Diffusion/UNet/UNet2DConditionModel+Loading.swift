@@ -12,13 +12,26 @@ extension UNet2DConditionModel {
     public static func load(folder: URL) throws -> UNet2DConditionModel {
         let configURL = folder.appendingPathComponent("config.json")
         let config = try UNet2DConditionConfiguration.load(from: configURL)
-        let model = try UNet2DConditionModel(configuration: config, source: configURL.path)
         let weights = folder.appendingPathComponent(weightsFileName)
         guard FileManager.default.fileExists(atPath: weights.path) else {
             throw SafeTensorsError.fileNotFound(path: weights.path)
         }
-        try model.load(from: TensorSource(path: weights.path))
+        let source = try TensorSource(path: weights.path)
+        try checkSize(config, against: source, configFile: configURL.path)
+        let model = try UNet2DConditionModel(configuration: config, source: configURL.path)
+        try model.load(from: source)
         return model
+    }
+
+    /// Refuses, before any allocation, a configuration that needs more parameters than `source` holds.
+    public static func checkSize(_ config: UNet2DConditionConfiguration, against source: TensorSource, configFile: String) throws {
+        let needed = config.minimumParameterCount, held = source.elementCount
+        // Only a configuration far larger than its weights is refused here; a near miss reaches strict
+        // loading, which names the first mis-shaped key.
+        guard needed <= max(4 * held, held + (1 << 24)) else {
+            throw UNetConfigurationError.invalid(path: configFile, field: "block_out_channels",
+                                                 reason: "the configuration needs at least \(needed) parameters but \(source.name) holds \(held) values")
+        }
     }
 
     /// Fills every weight from N(0, std²) (SplitMix64 + Box–Muller, fast rather than torch-exact),

@@ -39,9 +39,23 @@ public final class AutoencoderKL: Module {
         guard FileManager.default.fileExists(atPath: weightsURL.path) else {
             throw AutoencoderKLError.missingFile(path: weightsURL.path, expected: "the VAE's weights in safetensors format")
         }
-        let model = try AutoencoderKL(try AutoencoderKLConfiguration.load(from: configURL))
-        try model.load(from: TensorSource(path: weightsURL.path))
+        let configuration = try AutoencoderKLConfiguration.load(from: configURL)
+        let source = try TensorSource(path: weightsURL.path)
+        try checkSize(configuration, against: source, configFile: configURL.path)
+        let model = try AutoencoderKL(configuration)
+        try model.load(from: source)
         return model
+    }
+
+    /// Refuses, before any allocation, a configuration that needs more parameters than `source` holds.
+    public static func checkSize(_ configuration: AutoencoderKLConfiguration, against source: TensorSource, configFile: String) throws {
+        let needed = configuration.minimumParameterCount, held = source.elementCount
+        // Only a configuration far larger than its weights is refused here; a near miss reaches strict
+        // loading, which names the first mis-shaped key.
+        guard needed <= max(4 * held, held + (1 << 24)) else {
+            throw AutoencoderKLError.invalidConfig(path: configFile, field: "block_out_channels",
+                                                   reason: "needs at least \(needed) parameters but \(source.name) holds \(held) values")
+        }
     }
 
     /// Pixels per latent cell along each side (2^(blocks − 1)).

@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 
 /// diffusers' AutoencoderKL `config.json` (models/autoencoders/autoencoder_kl.py `__init__` arguments).
 /// Absent fields take diffusers' defaults; fields sepme has no use for (`_class_name`, `force_upcast`,
@@ -83,12 +84,44 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
     /// derive `vae_scale_factor`.
     public var spatialScaleFactor: Int { 1 << max(blockOutChannels.count - 1, 0) }
 
-    /// Reads and validates a VAE `config.json`.
-    public static func load(from url: URL) throws -> AutoencoderKLConfiguration {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw AutoencoderKLError.unreadableConfig(path: url.path, reason: "cannot read the file (\(error.localizedDescription))")
+    /// Allowed range of each size read from a `config.json` (every list entry too), checked before
+    /// anything is allocated. Generous: SD's VAE has 3 image channels, 4 latent channels, widths up to
+    /// 512, 2 layers per block and 4 blocks; the limits refuse the absurd with the range.
+    public static let allowedRanges: [String: ClosedRange<Int>] = [
+        "in_channels": 1...1_024, "out_channels": 1...1_024, "latent_channels": 1...1_024,
+        "block_out_channels": 1...16_384, "layers_per_block": 1...64, "norm_num_groups": 1...16_384,
+        "sample_size": 1...65_536,
+    ]
+    /// Most blocks: 16 (a spatial factor of 2^15).
+    public static let maximumBlockCount = 16
+
+    /// A lower bound of the parameter count (the 3×3 convolutions of every resnet: per block
+    /// 2·layers + 1 at the block's width), computed without allocating.
+    public var minimumParameterCount: Int {
+        var total = 0
+        for c in blockOutChannels {
+            let (square, o1) = c.multipliedReportingOverflow(by: c)
+            let (term, o2) = square.multipliedReportingOverflow(by: 9 * (2 * layersPerBlock + 1))
+            if o1 || o2 { return Int.max }
+            total = total.addingReportingOverflow(term).overflow ? Int.max : total + term
         }
+        return total
+    }
+
+    /// Reads and validates a VAE `config.json`: field types and ranges first, then values.
+    public static func load(from url: URL) throws -> AutoencoderKLConfiguration {
+        let file: ConfigurationFile
+        do {
+            file = try ConfigurationFile(url: url)
+            try file.check(integers: allowedRanges, numbers: ["scaling_factor", "shift_factor"], strings: ["act_fn"],
+                           booleans: ["use_quant_conv", "use_post_quant_conv", "mid_block_add_attention"])
+        } catch let error as ConfigurationFileError {
+            if case .invalidField(_, let field, let reason) = error {
+                throw AutoencoderKLError.invalidConfig(path: url.path, field: field, reason: reason)
+            }
+            throw AutoencoderKLError.unreadableConfig(path: url.path, reason: error.detail)
+        }
+        let data = file.data
         let config: AutoencoderKLConfiguration
         do {
             config = try JSONDecoder().decode(AutoencoderKLConfiguration.self, from: data)
@@ -99,7 +132,7 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
             throw AutoencoderKLError.invalidConfig(path: url.path, field: Self.fieldName(context.codingPath),
                                                    reason: "expected a value of type \(type), found null")
         } catch {
-            throw AutoencoderKLError.unreadableConfig(path: url.path, reason: "invalid JSON: \(error)")
+            throw AutoencoderKLError.unreadableConfig(path: url.path, reason: file.explain(error).detail)
         }
         try config.validate(source: url.path)
         return config
@@ -114,6 +147,25 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
         func fail(_ key: CodingKeys, _ reason: String) -> AutoencoderKLError {
             .invalidConfig(path: source, field: key.rawValue, reason: reason)
         }
+        for key in [CodingKeys.inChannels, .outChannels, .latentChannels, .layersPerBlock, .normNumGroups, .sampleSize, .blockOutChannels] {
+            let values: [Int]
+            switch key {
+            case .inChannels: values = [inChannels]
+            case .outChannels: values = [outChannels]
+            case .latentChannels: values = [latentChannels]
+            case .layersPerBlock: values = [layersPerBlock]
+            case .normNumGroups: values = [normNumGroups]
+            case .sampleSize: values = [sampleSize]
+            default: values = blockOutChannels
+            }
+            if let range = Self.allowedRanges[key.rawValue], let bad = values.first(where: { !range.contains($0) }) {
+                throw fail(key, "\(bad) is outside the allowed range \(range.lowerBound)...\(range.upperBound)")
+            }
+        }
+        guard blockOutChannels.count <= Self.maximumBlockCount else {
+            throw fail(.blockOutChannels, "has \(blockOutChannels.count) blocks, at most \(Self.maximumBlockCount) are allowed")
+        }
+        if let shiftFactor, !shiftFactor.isFinite { throw fail(.shiftFactor, "must be a finite number, got \(shiftFactor)") }
         guard inChannels >= 1 else { throw fail(.inChannels, "must be positive, got \(inChannels)") }
         guard outChannels >= 1 else { throw fail(.outChannels, "must be positive, got \(outChannels)") }
         guard latentChannels >= 1 else { throw fail(.latentChannels, "must be positive, got \(latentChannels)") }

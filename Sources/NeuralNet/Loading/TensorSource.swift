@@ -61,7 +61,9 @@ public final class TensorSource {
     }
 
     /// Copies (and converts to Float32) the tensor `key` into `destination`, whose shape must match
-    /// (after dropping trailing unit dimensions where the key's mapping allows it).
+    /// (after dropping trailing unit dimensions where the key's mapping allows it). The converted values
+    /// are scanned: a NaN or infinity throws `WeightLoadingError.nonFiniteValue` naming the file and
+    /// key (the destination then holds the bad values; strict module loading discards the module).
     public func load(_ key: String, into destination: Tensor) throws {
         guard let e = entries[key] else { throw SafeTensorsError.keyNotFound(path: name, key: key) }
         let found = try e.shape()
@@ -69,6 +71,34 @@ public final class TensorSource {
             throw WeightLoadingError.shapeMismatch(key: key, expected: destination.shape, found: found, source: e.file.path)
         }
         try e.file.copyFloats(e.fileKey, into: destination.pointer, count: destination.count)
+        if let index = Self.firstNonFinite(destination.pointer, count: destination.count) {
+            throw WeightLoadingError.nonFiniteValue(key: e.fileKey, index: index, value: destination.pointer[index], source: e.file.path)
+        }
+    }
+
+    /// Total number of elements of all tensors the source offers (a header-only figure).
+    public var elementCount: Int {
+        entries.values.reduce(0) { total, e in
+            let count = (try? e.file.info(e.fileKey).elementCount) ?? 0
+            return total.addingReportingOverflow(count).overflow ? Int.max : total + count
+        }
+    }
+
+    /// Index of the first NaN or infinity among `count` floats, nil when all are finite. Checks blocks
+    /// with a sum of `x * 0` (0 for finite x, NaN otherwise) before looking for the position.
+    static func firstNonFinite(_ values: UnsafePointer<Float>, count: Int) -> Int? {
+        let block = 4096
+        var start = 0
+        while start < count {
+            let end = min(start + block, count)
+            var probe: Float = 0
+            for i in start..<end { probe += values[i] * 0 }
+            if probe != 0 || probe.isNaN {
+                for i in start..<end where !values[i].isFinite { return i }
+            }
+            start = end
+        }
+        return nil
     }
 
     /// The tensor `key` as a new Float32 tensor.

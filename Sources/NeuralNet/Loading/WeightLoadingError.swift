@@ -8,12 +8,15 @@ public enum WeightLoadingError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(key: String, expected: [Int], found: [Int], source: String)
     /// The same parameter key offered twice (e.g. by two shards).
     case duplicateKey(String, sources: [String])
+    /// A stored weight holds NaN or an infinity (the first one found, by flat index).
+    case nonFiniteValue(key: String, index: Int, value: Float, source: String)
 
     /// The file(s) the error is about.
     public var sourceName: String {
         switch self {
         case .missingKeys(_, let s), .unexpectedKeys(_, let s), .shapeMismatch(_, _, _, let s): return s
         case .duplicateKey(_, let sources): return sources.joined(separator: ", ")
+        case .nonFiniteValue(_, _, _, let s): return s
         }
     }
 
@@ -31,6 +34,8 @@ public enum WeightLoadingError: Error, CustomStringConvertible, Equatable {
             return "\(source): weight '\(key)' has shape \(found), the model (from its config) expects \(expected)"
         case .duplicateKey(let key, let sources):
             return "weight '\(key)' appears in more than one file: \(sources.joined(separator: ", "))"
+        case .nonFiniteValue(let key, let index, let value, let source):
+            return "\(source): weight '\(key)' holds \(value) at element \(index); every weight must be a finite number"
         }
     }
 }

@@ -57,14 +57,15 @@ struct EraseStepBenchmark {
                                                unet: unet, vae: nil, schedulerConfiguration: .stableDiffusion1, source: "random")
         var h = ErasureHyperparameters()
         h.beta = 1e-2
-        let eraser = try ConceptEraser(pipeline: pipeline, hyperparameters: h)
+        let model = try ShiftSet(pipeline: pipeline)
         let concept = "a painting in the style of van gogh"
-        let decoupling = try eraser.decouple(concepts: [concept], protected: ["zq watermark"])[0]
-        let kv = eraser.projections.keyValueProjections
-        let shift = TrainableShift(concept: concept, basis: decoupling.basis, beta: Float(h.beta), projections: kv)
-        shift.install(on: kv)
-        let optimizer = Adam(parameters: shift.tensors, learningRate: 0.1)
-        let cond = eraser.embedding(concept), blank = eraser.embedding("")
+        let cond = pipeline.encode(prompts: [concept]), blank = pipeline.encode(prompts: [""])
+        let decoupling = try ConceptDecoupling(concept: concept, conceptEmbedding: cond,
+                                               protectedEmbeddings: [blank, pipeline.encode(prompts: ["zq watermark"])], tolerance: nil)
+        let shift = ShiftWeights.trainable(projections: model.projections.keyValueProjections, basis: decoupling.basis, beta: Float(h.beta))
+        let keys = shift.projectionKeys
+        let optimizer = Adam(parameters: shift.trainableTensors, learningRate: 0.1)
+        let objective = SepMEObjective(model: model, variant: .separate, lambda: h.lambda)
         var noise = PyTorchGenerator(seed: 3)
         let xt = Tensor.randn([1, configuration.inChannels, size, size], generator: &noise)
 
@@ -80,9 +81,10 @@ struct EraseStepBenchmark {
             return Figures(seconds: best, peakTensorBytes: MemoryStatistics.shared.peakBytes)
         }
 
+        return try model.withTrainingWeights([shift]) {
         log("timing the sepme iteration")
         let ours = measure {
-            let (loss, _, _) = eraser.objective(xt: xt, timestep: 500, conds: cond, blank: blank, shifts: [shift], variant: .separate)
+            let loss = objective(xt: xt, timestep: 500, conds: cond, blank: blank, weights: [shift]).loss
             loss.backward()
             optimizer.update()
             optimizer.zeroGrad()
@@ -97,7 +99,8 @@ struct EraseStepBenchmark {
             }
             let ec = unet(xt, timesteps: t, encoderHiddenStates: cond)
             let e0 = unet(xt, timesteps: t, encoderHiddenStates: blank)
-            let loss = ((ec - e0) * (oc - o0)).mean() + shift.l1Penalty(layerCount: eraser.projections.layers.count) * Float(h.lambda)
+            let loss = ((ec - e0) * (oc - o0)).mean()
+                + SepMEObjective.l1Penalty(ofSum: [shift], keys: keys, layerCount: model.projections.layers.count) * Float(h.lambda)
             loss.backward()
             optimizer.update()
             optimizer.zeroGrad()
@@ -109,8 +112,8 @@ struct EraseStepBenchmark {
         let scripted = measure(referenceStep)
         unet.setRequiresGrad(false)
         for p in unet.parameters() { p.grad = nil }
-        removeShiftAdapters(eraser.projections.allProjections)
         return Result(sepme: ours, leanReference: lean, scriptedReference: scripted, nullSpaceDimension: decoupling.report.dimension,
                       unetParameterCount: unet.parameterCount)
+        }
     }
 }

@@ -26,8 +26,8 @@ enum ToySamplingDefaults: SamplingDefaults {
 struct SamplingOptions<Defaults: SamplingDefaults>: ParsableArguments {
     /// Upper bound on --steps before the model is read (the model's training timesteps bound it further).
     static var maxSteps: Int { 10_000 }
-    /// Upper bound on --guidance: larger scales only push the latents out of range.
-    static var maxGuidance: Float { 100 }
+    /// Upper bound on --guidance: the pipeline's (`GenerationOptions.maximumGuidance`).
+    static var maxGuidance: Float { GenerationOptions.maximumGuidance }
 
     @Option(help: "Denoising steps.") var steps: Int = Defaults.steps
     @Option(help: "Classifier-free guidance scale; 1 or less turns guidance off.") var guidance: Float = Defaults.guidance

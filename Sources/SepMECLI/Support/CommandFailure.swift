@@ -9,6 +9,8 @@ struct FlagNames {
     var steps = "--steps"
     /// Image width and height (the library's `PipelineError.invalidSize`).
     var imageSize = "--width/--height"
+    /// `GenerationOptions` names in `PipelineError.invalidOption` → flag.
+    var generationOption = ["guidance": "--guidance", "eta": "--eta", "imagesPerPrompt": "--batch-size"]
 }
 
 /// An error as the user sees it: one line; ArgumentParser prints it as "Error: <line>", exit status 1.
@@ -55,12 +57,15 @@ enum CommandFailure {
         switch error {
         case let e as CommandLineError: return e.description
         case let e as ValidationError: return e.message
-        case SchedulerError.invalidStepCount(let requested, let trainTimesteps):
-            return "\(flags.steps): \(requested) must be between 1 and the model's \(trainTimesteps) training timesteps"
-        case PipelineError.invalidSize(let width, let height, let factor):
-            func near(_ v: Int) -> Int { max(factor, (v + factor / 2) / factor * factor) }
-            return "\(flags.imageSize): image size \(width)x\(height) is not divisible by the model's scale factor \(factor) "
-                + "(try \(near(width))x\(near(height)))"
+        case SchedulerError.invalidStepCount(let requested, let maximum, let trainTimesteps):
+            let why = maximum == trainTimesteps ? "the model's training timesteps"
+                : "the most the model's \(trainTimesteps) training timesteps allow with its steps_offset"
+            return "\(flags.steps): \(requested) must be between 1 and \(maximum) (\(why))"
+        case PipelineError.invalidSize:
+            return "\(flags.imageSize): \(error)"
+        case PipelineError.invalidOption(let name, let value, let allowed):
+            guard let flag = flags.generationOption[name] else { break }
+            return "\(flag): \(value) is not allowed (expected \(allowed))"
         default: break
         }
         if let foundation = foundationMessage(error) { return foundation }

@@ -7,53 +7,42 @@ import SafeTensors
 /// Writes the embedded model as a diffusers folder (`model_index.json`, `unet/`, `text_encoder/`,
 /// `tokenizer/`, `scheduler/`, no `vae/`), loadable by sepme's `ModelFolder`, diffusers'
 /// `UNet2DConditionModel.from_pretrained` and transformers' `CLIPTextModel.from_pretrained`.
-/// The folder is assembled beside the destination and renamed into place; an existing folder is
-/// replaced only once the new one is complete.
+/// Written by Diffusion's `DiffusersFolderWriter`: assembled beside the destination and renamed into
+/// place; an existing folder is replaced only once the new one is complete.
 public enum ToyModelFolder {
     /// The committed embedded model in the Toy resource bundle.
     public static var bundled: URL? {
         Bundle.module.url(forResource: "toy-model", withExtension: nil, subdirectory: "Resources")
     }
 
+    /// Writes the folder with `DiffusersFolderWriter` (an existing destination is replaced once the
+    /// new folder is complete). `shouldStop` is polled between files; a stop throws
+    /// `DiffusersFolderWriterError.interrupted` and leaves the destination as it was.
     public static func write(text: CLIPTextModel, unet: UNet2DConditionModel, architecture: ToyModelArchitecture,
-                             to destination: URL, metadata: [String: String]) throws {
-        let fm = FileManager.default
+                             to destination: URL, metadata: [String: String], shouldStop: (() -> Bool)? = nil) throws {
         let parent = destination.deletingLastPathComponent()
-        guard fm.fileExists(atPath: parent.path) else {
+        guard FileManager.default.fileExists(atPath: parent.path) else {
             throw ToyError("\(destination.path): parent folder \(parent.path) does not exist")
         }
-        let tmp = parent.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(UUID().uuidString.prefix(8))")
-        do {
-            for sub in ["unet", "text_encoder", "scheduler"] {
-                try fm.createDirectory(at: tmp.appendingPathComponent(sub), withIntermediateDirectories: true)
-            }
-            try ToyVocabulary.trained().write(folder: tmp.appendingPathComponent("tokenizer").path)
-            try writeJSON(modelIndex, to: tmp.appendingPathComponent("model_index.json"))
-            var unetConfig = try jsonObject(architecture.unetConfiguration)
-            unetConfig["_class_name"] = "UNet2DConditionModel"
-            unetConfig["_diffusers_version"] = "0.30.0"
-            try writeJSON(unetConfig, to: tmp.appendingPathComponent("unet/config.json"))
-            var textConfig = try jsonObject(architecture.textConfiguration)
-            textConfig["architectures"] = ["CLIPTextModel"]
-            textConfig["model_type"] = "clip_text_model"
-            textConfig["torch_dtype"] = "float32"
-            textConfig["projection_dim"] = architecture.textWidth
-            try writeJSON(textConfig, to: tmp.appendingPathComponent("text_encoder/config.json"))
-            try Data(ToyModelArchitecture.schedulerConfigJSON.utf8).write(to: tmp.appendingPathComponent("scheduler/scheduler_config.json"))
-            try writeWeights(unet, to: tmp.appendingPathComponent("unet/" + UNet2DConditionModel.weightsFileName), metadata: metadata)
-            try writeWeights(text, to: tmp.appendingPathComponent("text_encoder/model.safetensors"), metadata: metadata)
-            if fm.fileExists(atPath: destination.path) {
-                let old = parent.appendingPathComponent(".\(destination.lastPathComponent).old-\(UUID().uuidString.prefix(8))")
-                try fm.moveItem(at: destination, to: old)
-                try fm.moveItem(at: tmp, to: destination)
-                try? fm.removeItem(at: old)
-            } else {
-                try fm.moveItem(at: tmp, to: destination)
-            }
-        } catch {
-            try? fm.removeItem(at: tmp)
-            throw error
-        }
+        var unetConfig = try jsonObject(architecture.unetConfiguration)
+        unetConfig["_class_name"] = "UNet2DConditionModel"
+        unetConfig["_diffusers_version"] = "0.30.0"
+        var textConfig = try jsonObject(architecture.textConfiguration)
+        textConfig["architectures"] = ["CLIPTextModel"]
+        textConfig["model_type"] = "clip_text_model"
+        textConfig["torch_dtype"] = "float32"
+        textConfig["projection_dim"] = architecture.textWidth
+        var weightsMetadata = metadata
+        weightsMetadata["format"] = "pt"
+        var writer = DiffusersFolderWriter()
+        writer.add("tokenizer", .produced { url in try ToyVocabulary.trained().write(folder: url.path) })
+        writer.add("model_index.json", .data(try jsonData(modelIndex)))
+        writer.add("unet/config.json", .data(try jsonData(unetConfig)))
+        writer.add("text_encoder/config.json", .data(try jsonData(textConfig)))
+        writer.add("scheduler/scheduler_config.json", .data(Data(ToyModelArchitecture.schedulerConfigJSON.utf8)))
+        writer.add("unet/" + UNet2DConditionModel.weightsFileName, .weights(unet, metadata: weightsMetadata) { _ in .f32 })
+        writer.add("text_encoder/model.safetensors", .weights(text, metadata: weightsMetadata) { _ in .f32 })
+        try writer.write(to: destination, existing: .replace, shouldStop: shouldStop)
     }
 
     static let modelIndex: [String: Any] = [
@@ -72,18 +61,7 @@ public enum ToyModelFolder {
         return object
     }
 
-    static func writeJSON(_ object: [String: Any], to url: URL) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        try (data + Data("\n".utf8)).write(to: url)
-    }
-
-    static func writeWeights(_ module: Module, to url: URL, metadata: [String: String]) throws {
-        var writer = SafeTensorsWriter()
-        for (key, p) in module.namedParameters() {
-            try writer.add(key, shape: p.shape, floats: UnsafeBufferPointer(start: p.pointer, count: p.count))
-        }
-        var m = metadata
-        m["format"] = "pt"
-        try writer.write(to: url.path, metadata: m)
+    static func jsonData(_ object: [String: Any]) throws -> Data {
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) + Data("\n".utf8)
     }
 }

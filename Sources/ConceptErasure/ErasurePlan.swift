@@ -1,0 +1,113 @@
+import Foundation
+
+/// Everything an erasure will do, fixed and checked before any work starts: which concepts, which
+/// prompts the shifts must leave unchanged, which existing shifts they must not disturb, the
+/// method and variant, every hyper-parameter, and where the training images come from.
+/// `sepme erase`, the demo and the evaluation build one and hand it to `ErasureRun`; it is
+/// Codable so that it can be written out and run later, concept by concept.
+public struct ErasurePlan: Codable, Equatable, Sendable {
+    public let method: ErasureMethodKind
+    /// The concept prompts to erase, one shift each, in this order.
+    public let concepts: [String]
+    /// Prompts every shift must leave unchanged (besides the blank prompt), e.g. a watermark trigger.
+    public let protectedPrompts: [String]
+    /// Concepts of existing shifts the new shifts must not disturb.
+    public let decoupleFrom: [String]
+    public let variant: ErasureVariant
+    public let hyperparameters: ErasureHyperparameters
+    /// A folder of the user's PNG images to train on instead of generated ones.
+    public let imagesFolder: String?
+
+    /// Checks the plan; every problem is a named error.
+    public init(method: ErasureMethodKind = .sepme, concepts: [String], protectedPrompts: [String] = [],
+                decoupleFrom: [String] = [], variant: ErasureVariant = .separate,
+                hyperparameters: ErasureHyperparameters? = nil, imagesFolder: String? = nil) throws {
+        self.method = method
+        self.concepts = concepts
+        self.protectedPrompts = protectedPrompts
+        self.decoupleFrom = decoupleFrom
+        self.variant = variant
+        self.hyperparameters = hyperparameters ?? .defaults(for: variant)
+        self.imagesFolder = imagesFolder
+        try validate()
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        method = try c.decode(ErasureMethodKind.self, forKey: .method)
+        concepts = try c.decode([String].self, forKey: .concepts)
+        protectedPrompts = try c.decode([String].self, forKey: .protectedPrompts)
+        decoupleFrom = try c.decode([String].self, forKey: .decoupleFrom)
+        variant = try c.decode(ErasureVariant.self, forKey: .variant)
+        hyperparameters = try c.decode(ErasureHyperparameters.self, forKey: .hyperparameters)
+        imagesFolder = try c.decodeIfPresent(String.self, forKey: .imagesFolder)
+        try validate()
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case method, concepts, protectedPrompts = "protected", decoupleFrom = "decouple_from", variant
+        case hyperparameters, imagesFolder = "images_folder"
+    }
+
+    private func validate() throws {
+        try hyperparameters.validate()
+        guard !concepts.isEmpty else { throw ErasureError.invalidPlan(field: "concepts", reason: "no concept to erase") }
+        if let i = concepts.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
+            throw ErasureError.invalidPlan(field: "concepts", reason: "concept \(i + 1) is empty: the blank prompt is what every shift keeps unchanged")
+        }
+        var byKey: [String: String] = [:], byFile: [String: String] = [:]
+        for c in concepts {
+            if let first = byKey[Self.key(c)] { throw ErasureError.invalidPlan(field: "concepts", reason: "the concept '\(c)' is listed twice (also as '\(first)')") }
+            byKey[Self.key(c)] = c
+            let file = Self.shiftFileName(c)
+            if let first = byFile[file] {
+                throw ErasureError.invalidPlan(field: "concepts", reason: "the concepts '\(first)' and '\(c)' would both be written to \(file); rename one")
+            }
+            byFile[file] = c
+        }
+        for p in protectedPrompts {
+            if let c = byKey[Self.key(p)] {
+                throw ErasureError.invalidPlan(field: "protected", reason: "the concept '\(c)' is also listed as protected: a shift cannot both change and keep it")
+            }
+        }
+        for d in decoupleFrom {
+            if let c = byKey[Self.key(d)] {
+                throw ErasureError.invalidPlan(field: "decouple_from", reason: "the concept '\(c)' is also a concept to decouple from (an existing shift erases it already)")
+            }
+        }
+    }
+
+    /// Prompts compare by their trimmed, case-folded text.
+    static func key(_ prompt: String) -> String { prompt.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() }
+
+    /// The file name of a concept's shift: `<slug>.sepme.safetensors`.
+    public static func shiftFileName(_ concept: String) -> String { "\(ConceptShift.slug(concept)).sepme.safetensors" }
+
+    /// The prompts whose embeddings concept k's null space excludes, besides the blank prompt, in
+    /// the order they are stacked (method.md §1): protected prompts, the other concepts of this
+    /// plan, then the concepts of existing shifts.
+    public func decouplingPrompts(forConceptAt k: Int) -> [String] {
+        protectedPrompts + otherConcepts(k) + decoupleFrom
+    }
+
+    /// The concepts concept k's shift is recorded as decoupled from: existing shifts' concepts, then
+    /// the plan's others; none for the `full` variant, which is not decoupled.
+    public func decoupledFrom(conceptAt k: Int) -> [String] {
+        variant.isDecoupled ? decoupleFrom + otherConcepts(k) : []
+    }
+
+    private func otherConcepts(_ k: Int) -> [String] { concepts.indices.filter { $0 != k }.map { concepts[$0] } }
+}
+
+/// The erasure methods `ErasureRun` can run.
+public enum ErasureMethodKind: String, Codable, CaseIterable, Sendable {
+    /// SepME / SRS-ME (method.md).
+    case sepme
+
+    /// The method's implementation.
+    var implementation: ErasureMethod {
+        switch self {
+        case .sepme: return SepMEMethod()
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+
+/// One erasure from a plan to files: checks and locks the output folder, runs the plan's method,
+/// and writes one `<slug>.sepme.safetensors` per concept (each atomically). Nothing is written
+/// before every input has been checked; an interrupted run leaves a checkpoint that `resume`
+/// continues bit-identically.
+public struct ErasureRun {
+    public let plan: ErasurePlan
+    public let output: URL
+    public let resume: Bool
+    public let checkpoints: CheckpointPolicy
+
+    public init(plan: ErasurePlan, output: URL, resume: Bool = false, checkpoints: CheckpointPolicy = CheckpointPolicy()) {
+        self.plan = plan
+        self.output = output
+        self.resume = resume
+        self.checkpoints = checkpoints
+    }
+
+    /// The path each concept's shift is written to, in plan order.
+    public var shiftPaths: [String] { plan.concepts.map { output.appendingPathComponent(ErasurePlan.shiftFileName($0)).path } }
+
+    /// Runs the plan on `model`; returns the paths written, in concept order.
+    @discardableResult
+    public func run(on model: ShiftSet, observer: ErasureObserver = ErasureObserver()) throws -> [String] {
+        try OutputFolder.prepare(output)
+        let lock = try OutputFolder.Lock(folder: output)
+        defer { lock.release() }
+        let context = ErasureContext(directory: output, resume: resume, checkpoints: checkpoints, observer: observer)
+        let shifts = try model.withTrainingWeights([]) {
+            try plan.method.implementation.erase(plan: plan, model: model, context: context)
+        }
+        var written: [String] = []
+        for (shift, path) in zip(shifts, shiftPaths) {
+            try shift.write(to: path)
+            written.append(path)
+            let t = shift.metadata.training
+            observer.message("wrote \(path) (\(t.iterations) iterations, \(t.stopReason.rawValue.replacingOccurrences(of: "_", with: " ")))")
+        }
+        return written
+    }
+}

@@ -1,0 +1,22 @@
+/// The decoupling of one concept (method.md §1, §4).
+public struct NullSpaceReport: Codable, Equatable, Sendable {
+    /// "exact" or "tolerance".
+    public var mode: String
+    public var tolerance: Double?
+    /// Rows of M_k (token embeddings of every prompt the shift must not touch).
+    public var rows: Int
+    public var rank: Int
+    /// m_k: dimension of the basis S_k.
+    public var dimension: Int
+    /// σ_cut: the largest singular value whose direction was put into the null space (0 when exact).
+    public var largestDiscardedSingularValue: Double
+    public var largestSingularValue: Double
+    /// Bound on |M_k dW^T| (Frobenius) for the trained shift: σ_cut · max_l |dW_l|.
+    public var leakBound: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case mode, tolerance, rows, rank, dimension
+        case largestDiscardedSingularValue = "largest_discarded_singular_value"
+        case largestSingularValue = "largest_singular_value", leakBound = "leak_bound"
+    }
+}

@@ -1,0 +1,154 @@
+import Diffusion
+import NeuralNet
+import TensorEngine
+
+/// The one way shifts are put on a loaded model: θ_S = θ + Σ_{k∈S} dW_k (method.md §1, "combining
+/// and removing shifts"). Create one per loaded pipeline; it finds the edited projections and
+/// computes the model's fingerprint once, and owns the adapters on those projections.
+///
+/// - `install` replaces the installed set (checked in full before anything changes);
+/// - `remove` returns to the base model (restoring every concept);
+/// - `withShifts` installs a set for the duration of a closure and always restores the previous set;
+/// - `fuse` adds the installed shifts to the base weights (for writing a model folder).
+///
+/// Shifts made for another base model are refused unless forced; a shift whose projections or
+/// shapes do not fit the model, or the same concept installed twice, is refused always.
+public final class ShiftSet {
+    public let pipeline: StableDiffusionPipeline
+    public let projections: CrossAttentionProjections
+    /// Fingerprint of the weights a shift depends on (text encoder, cross-attention K/V).
+    public private(set) var fingerprint: String
+    /// The shifts now acting on the model, in installation order.
+    public private(set) var installed: [ConceptShift] = []
+    private let linearByKey: [String: Linear]
+
+    public init(pipeline: StableDiffusionPipeline) throws {
+        self.pipeline = pipeline
+        projections = try CrossAttentionProjections(in: pipeline.unet)
+        fingerprint = ModelFingerprint.of(textEncoder: pipeline.textEncoder, crossAttention: projections)
+        linearByKey = Dictionary(uniqueKeysWithValues: projections.allProjections)
+        place([])
+    }
+
+    // MARK: Installed shift files
+
+    /// Checks that every shift fits this model and that no concept comes twice; throws the first
+    /// problem, naming the file.
+    public func check(_ shifts: [ConceptShift], force: Bool) throws {
+        var seen: [String: ConceptShift] = [:]
+        for s in shifts {
+            if let other = seen[s.name.lowercased()] {
+                throw ErasureError.incompatibleShift(path: s.displayName, reason: "erases '\(s.name)' again (also \(other.displayName)); each concept's shift can be installed once")
+            }
+            seen[s.name.lowercased()] = s
+            if s.metadata.baseFingerprint != fingerprint && !force {
+                throw ErasureError.fingerprintMismatch(path: s.displayName, expected: s.metadata.baseFingerprint, found: fingerprint)
+            }
+            try checkShapes(s.weights, name: s.displayName)
+        }
+    }
+
+    /// Replaces the installed shifts with `shifts`; on error nothing changes.
+    public func install(_ shifts: [ConceptShift], force: Bool = false) throws {
+        try check(shifts, force: force)
+        installed = shifts
+        place(shifts.map(\.weights))
+    }
+
+    /// Removes every shift: the base model again.
+    public func remove() {
+        installed = []
+        place([])
+    }
+
+    /// Runs `body` with exactly `shifts` installed, then restores the shifts installed before, also
+    /// when `body` throws.
+    public func withShifts<R>(_ shifts: [ConceptShift], force: Bool = false, _ body: () throws -> R) throws -> R {
+        let previous = installed
+        try install(shifts, force: force)
+        defer {
+            installed = previous
+            place(previous.map(\.weights))
+        }
+        return try body()
+    }
+
+    /// Adds Σ dW of the installed shifts to the base weights and removes the adapters; returns the
+    /// changed weights' keys (`<projection>.weight`). The fingerprint is that of the fused model.
+    @discardableResult
+    public func fuse() -> [String] {
+        var changed: [String] = []
+        GradMode.withNoGrad {
+            for (key, linear) in projections.allProjections {
+                var total: Tensor?
+                for s in installed { if let d = s.weightDelta(for: key) { total = total.map { $0 + d } ?? d } }
+                if let total { linear.weight.addInPlace(total); changed.append(key + ".weight") }
+            }
+        }
+        remove()
+        fingerprint = ModelFingerprint.of(textEncoder: pipeline.textEncoder, crossAttention: projections)
+        return changed
+    }
+
+    // MARK: Training
+
+    /// Runs `body` with `weights` (trainable, not yet a shift file) acting on the model instead of
+    /// the installed shifts, which are restored afterwards. The caller made them for this model.
+    public func withTrainingWeights<R>(_ weights: [ShiftWeights], _ body: () throws -> R) rethrows -> R {
+        place(weights)
+        defer { place(installed.map(\.weights)) }
+        return try body()
+    }
+
+    /// Runs `body` on the base model (every adapter off) without uninstalling anything: the
+    /// original model's predictions of a SepME iteration.
+    func withShiftsSuspended<R>(_ body: () throws -> R) rethrows -> R {
+        let adapters = projections.allProjections.compactMap { $0.1.adapter as? ShiftAdapter }
+        for a in adapters { a.isEnabled = false }
+        defer { for a in adapters { a.isEnabled = true } }
+        return try body()
+    }
+
+    // MARK: Adapters
+
+    /// Sets every projection's adapter to the terms of `weights` (nil where none acts).
+    private func place(_ weights: [ShiftWeights]) {
+        var terms: [String: [ShiftAdapter.Term]] = [:]
+        for w in weights {
+            switch w {
+            case .factorised(let beta, let basis, let factors):
+                for (key, a) in factors { terms[key, default: []].append(.factorised(basis: basis, factor: a, beta: beta)) }
+            case .dense(let deltas):
+                for (key, d) in deltas { terms[key, default: []].append(.dense(d)) }
+            }
+        }
+        for (key, linear) in projections.allProjections {
+            linear.adapter = terms[key].map { ShiftAdapter(terms: $0) }
+        }
+    }
+
+    private func checkShapes(_ weights: ShiftWeights, name: String) throws {
+        func projection(_ key: String) throws -> Linear {
+            guard let linear = linearByKey[key] else {
+                throw ErasureError.incompatibleShift(path: name, reason: "projection '\(key)' does not exist in this model")
+            }
+            return linear
+        }
+        switch weights {
+        case .factorised(_, let basis, let factors):
+            for (key, a) in factors.sorted(by: { $0.key < $1.key }) {
+                let linear = try projection(key)
+                guard a.shape[0] == linear.outFeatures, basis.shape[1] == linear.inFeatures else {
+                    throw ErasureError.incompatibleShift(path: name, reason: "'\(key)' would be \(a.shape[0])x\(basis.shape[1]), the model's projection is \(linear.weight.shape)")
+                }
+            }
+        case .dense(let deltas):
+            for (key, d) in deltas.sorted(by: { $0.key < $1.key }) {
+                let linear = try projection(key)
+                guard d.shape == linear.weight.shape else {
+                    throw ErasureError.incompatibleShift(path: name, reason: "'\(key)' delta is \(d.shape), the model's projection is \(linear.weight.shape)")
+                }
+            }
+        }
+    }
+}

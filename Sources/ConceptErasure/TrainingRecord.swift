@@ -1,0 +1,43 @@
+/// Why training of a concept ended.
+public enum StopReason: String, Codable, Sendable {
+    /// The momentum statistic reached τ (method.md §2, stop rule).
+    case converged
+    /// The iteration budget ran out first.
+    case maxIterations = "max_iterations"
+}
+
+/// The run that produced a shift.
+public struct TrainingRecord: Codable, Equatable, Sendable {
+    public var iterations: Int
+    public var initialLoss: Double?
+    public var finalLoss: Double?
+    public var finalMomentum: Double?
+    public var stopReason: StopReason
+    /// Loss every `lossStride` iterations (a compact curve).
+    public var lossCurve: [Double]
+    public var lossStride: Int
+    public var seconds: Double
+    public var trainingImages: Int
+    public var imageSeeds: [UInt64]
+
+    public init(iterations: Int = 0, initialLoss: Double? = nil, finalLoss: Double? = nil, finalMomentum: Double? = nil,
+                stopReason: StopReason = .maxIterations, lossCurve: [Double] = [], lossStride: Int = 1, seconds: Double = 0,
+                trainingImages: Int = 0, imageSeeds: [UInt64] = []) {
+        self.iterations = iterations
+        self.initialLoss = initialLoss
+        self.finalLoss = finalLoss
+        self.finalMomentum = finalMomentum
+        self.stopReason = stopReason
+        self.lossCurve = lossCurve
+        self.lossStride = lossStride
+        self.seconds = seconds
+        self.trainingImages = trainingImages
+        self.imageSeeds = imageSeeds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case iterations, initialLoss = "initial_loss", finalLoss = "final_loss", finalMomentum = "final_momentum"
+        case stopReason = "stop_reason", lossCurve = "loss_curve", lossStride = "loss_stride", seconds
+        case trainingImages = "training_images", imageSeeds = "image_seeds"
+    }
+}

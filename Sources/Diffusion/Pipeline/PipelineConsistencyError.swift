@@ -1,0 +1,38 @@
+/// Why the parts of a model folder or checkpoint do not fit together. Found at load time, before any
+/// weight is read; every message names the files and the values that disagree.
+public enum PipelineConsistencyError: Error, CustomStringConvertible, Equatable {
+    /// The tokenizer produces ids up to `largestTokenId`, the text encoder embeds only `vocabularySize` rows.
+    case tokenizerVocabularyTooLarge(tokenizer: String, largestTokenId: Int, textEncoder: String, vocabularySize: Int)
+    /// The tokenizer pads prompts to `modelMaxLength` ids (`assumed`: no tokenizer_config.json, so 77),
+    /// the text encoder has only `maxPositionEmbeddings` positions.
+    case sequenceLongerThanPositions(tokenizer: String, modelMaxLength: Int, assumed: Bool, textEncoder: String, maxPositionEmbeddings: Int)
+    /// The text encoder's width differs from the UNet's cross-attention width.
+    case textWidthMismatch(textEncoder: String, hiddenSize: Int, unet: String, crossAttentionDim: Int)
+    /// The UNet's input or output channels differ from the VAE's latent channels.
+    case latentChannelMismatch(unet: String, field: String, channels: Int, vae: String, latentChannels: Int)
+    /// A model without a VAE works on pixels: its UNet must map `in_channels` 1 or 3 to as many.
+    case pixelChannelMismatch(unet: String, inChannels: Int, outChannels: Int)
+    /// The VAE decodes to a channel count that is not an image (1 or 3).
+    case imageChannelMismatch(vae: String, outChannels: Int)
+
+    public var description: String {
+        switch self {
+        case let .tokenizerVocabularyTooLarge(tokenizer, largest, textEncoder, vocabularySize):
+            return "\(tokenizer): the tokenizer has token ids up to \(largest), but the text encoder (\(textEncoder)) "
+                + "has vocab_size \(vocabularySize); expected every id below \(vocabularySize)"
+        case let .sequenceLongerThanPositions(tokenizer, length, assumed, textEncoder, positions):
+            let what = assumed ? "model_max_length is not set (no tokenizer_config.json), so \(length) is assumed" : "model_max_length is \(length)"
+            return "\(tokenizer): \(what), but the text encoder (\(textEncoder)) has max_position_embeddings \(positions); "
+                + "expected at most \(positions)"
+        case let .textWidthMismatch(textEncoder, hidden, unet, cross):
+            return "\(textEncoder): hidden_size \(hidden) differs from the UNet's cross_attention_dim \(cross) (\(unet)); expected them equal"
+        case let .latentChannelMismatch(unet, field, channels, vae, latent):
+            return "\(unet): \(field) \(channels) differs from the VAE's latent_channels \(latent) (\(vae)); expected them equal"
+        case let .pixelChannelMismatch(unet, inChannels, outChannels):
+            return "\(unet): a model without a VAE denoises pixels, so in_channels and out_channels must both be 1 or 3; "
+                + "found \(inChannels) and \(outChannels)"
+        case let .imageChannelMismatch(vae, out):
+            return "\(vae): out_channels \(out) is not an image's channel count (expected 1 or 3)"
+        }
+    }
+}

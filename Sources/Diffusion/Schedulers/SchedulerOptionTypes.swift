@@ -1,0 +1,54 @@
+/// The string-valued options of diffusers' `scheduler_config.json` as enums. Each decodes the exact
+/// diffusers string and refuses any other value with a `DecodingError` at its key listing the accepted
+/// ones (`SchedulerConfiguration.load` reports it with the file).
+public protocol SchedulerOption: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {}
+
+extension SchedulerOption {
+    /// "a, b, c": the accepted spellings, for messages.
+    public static var acceptedValues: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(rawValue: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(name)' is not one of \(Self.acceptedValues)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+/// What the UNet predicts (diffusers `prediction_type`): the noise ε, the velocity v (Salimans & Ho
+/// 2022, §4), or the clean sample x_0.
+public enum PredictionType: String, SchedulerOption {
+    case epsilon
+    case vPrediction = "v_prediction"
+    case sample
+}
+
+/// How betas are laid out over the training timesteps (diffusers `beta_schedule`); `trained_betas`
+/// overrides it.
+public enum BetaSchedule: String, SchedulerOption {
+    case linear
+    case scaledLinear = "scaled_linear"
+    /// Nichol & Dhariwal 2021, eq. 17 (diffusers `betas_for_alpha_bar`, max beta 0.999).
+    case squaredCosCapV2 = "squaredcos_cap_v2"
+}
+
+/// How inference timesteps are picked (Lin et al. 2023, Table 2; diffusers `timestep_spacing`).
+public enum TimestepSpacing: String, SchedulerOption {
+    case leading, trailing, linspace
+}
+
+/// DDPM's posterior variance choice (diffusers `variance_type`). `learned` / `learned_range` need a
+/// UNet that predicts the variance; diffusers' `fixed_large_log` takes the square root of a logarithm
+/// (a NaN noise scale): all three are refused.
+public enum VarianceType: String, SchedulerOption {
+    case fixedSmall = "fixed_small"
+    case fixedSmallLog = "fixed_small_log"
+    case fixedLarge = "fixed_large"
+}

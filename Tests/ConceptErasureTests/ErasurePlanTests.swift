@@ -1,0 +1,70 @@
+import ConceptErasure
+import Foundation
+import XCTest
+
+/// An erasure plan is checked before any work: every refusal names the field and the value.
+final class ErasurePlanTests: XCTestCase {
+    private func assertRefused(_ field: String, mentions needle: String, file: StaticString = #filePath, line: UInt = #line,
+                               _ make: () throws -> ErasurePlan) {
+        XCTAssertThrowsError(try make(), file: file, line: line) { e in
+            guard case ErasureError.invalidPlan(let f, let reason) = e else { return XCTFail("\(e)", file: file, line: line) }
+            XCTAssertEqual(f, field, file: file, line: line)
+            XCTAssertTrue(reason.contains(needle), reason, file: file, line: line)
+        }
+    }
+
+    func testBadConceptListsAreRefused() {
+        assertRefused("concepts", mentions: "no concept") { try ErasurePlan(concepts: []) }
+        assertRefused("concepts", mentions: "concept 2 is empty") { try ErasurePlan(concepts: ["a red circle", "  "]) }
+        assertRefused("concepts", mentions: "listed twice") { try ErasurePlan(concepts: ["Van Gogh", "van gogh "]) }
+        // Two concepts whose shift files would overwrite each other.
+        assertRefused("concepts", mentions: "a-red-circle.sepme.safetensors") { try ErasurePlan(concepts: ["a red circle", "A RED circle!"]) }
+        assertRefused("protected", mentions: "also listed as protected") {
+            try ErasurePlan(concepts: ["a red circle"], protectedPrompts: ["A Red Circle"])
+        }
+        assertRefused("decouple_from", mentions: "decouple from") {
+            try ErasurePlan(concepts: ["a red circle"], decoupleFrom: ["a red circle"])
+        }
+    }
+
+    func testHyperparametersOutOfRangeNameTheirKey() {
+        func refused(_ key: String, _ change: (inout ErasureHyperparameters) -> Void) {
+            var h = ErasureHyperparameters()
+            change(&h)
+            XCTAssertThrowsError(try ErasurePlan(concepts: ["x"], hyperparameters: h)) { e in
+                guard case ErasureError.outOfRange(let k, _, _) = e else { return XCTFail("\(e)") }
+                XCTAssertEqual(k, key)
+            }
+        }
+        refused("beta") { $0.beta = 1e30 }
+        refused("beta") { $0.beta = .nan }
+        refused("lr") { $0.learningRate = .infinity }
+        refused("tau") { $0.tau = -1 }
+        refused("generation_guidance") { $0.generationGuidance = .nan }
+        refused("generation_steps") { $0.generationSteps = 0 }
+        refused("images") { $0.images = 0 }
+        refused("max_iterations") { $0.maxIterations = Int.max }
+        refused("tolerance") { $0.nullSpaceTolerance = 2 }
+    }
+
+    /// The one place the decoupling set is assembled: protected prompts, the plan's other concepts,
+    /// then the existing shifts' concepts; the metadata's record excludes the protected prompts.
+    func testDecouplingSetsAndDefaults() throws {
+        let plan = try ErasurePlan(concepts: ["a", "b", "c"], protectedPrompts: ["w"], decoupleFrom: ["old"])
+        XCTAssertEqual(plan.decouplingPrompts(forConceptAt: 1), ["w", "a", "c", "old"])
+        XCTAssertEqual(plan.decoupledFrom(conceptAt: 1), ["old", "a", "c"])
+        XCTAssertEqual(plan.hyperparameters.learningRate, 0.1)
+        let full = try ErasurePlan(concepts: ["a", "b"], variant: .full)
+        XCTAssertEqual(full.decoupledFrom(conceptAt: 0), [])
+        XCTAssertEqual(full.hyperparameters.learningRate, 1e-5)
+    }
+
+    func testPlanRoundTripsAndADecodedPlanIsChecked() throws {
+        let plan = try ErasurePlan(concepts: ["a red circle"], protectedPrompts: ["zq watermark"], variant: .joint)
+        let data = try JSONEncoder().encode(plan)
+        XCTAssertEqual(try JSONDecoder().decode(ErasurePlan.self, from: data), plan)
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        object["concepts"] = ["a red circle", "A RED circle!"]
+        XCTAssertThrowsError(try JSONDecoder().decode(ErasurePlan.self, from: JSONSerialization.data(withJSONObject: object)))
+    }
+}

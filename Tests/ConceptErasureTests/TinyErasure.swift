@@ -1,0 +1,52 @@
+@testable import ConceptErasure
+import Diffusion
+import Foundation
+import TensorEngine
+
+/// Erasure runs on the tiny test model (text width 64, 8-token prompts, 8×8 pixel-space latents).
+enum TinyErasure {
+    static let folder = Bundle.module.url(forResource: "Resources/tiny-sepme", withExtension: nil)!.path
+
+    static func model() throws -> ShiftSet {
+        try ShiftSet(pipeline: StableDiffusionPipeline(folder: ModelFolder(path: folder)))
+    }
+
+    static func hyperparameters(maxIterations: Int = 12, beta: Double = 1e-2, seed: UInt64 = 0,
+                                generationSteps: Int = 3, variant: ErasureVariant = .separate) -> ErasureHyperparameters {
+        var h = ErasureHyperparameters.defaults(for: variant)
+        h.images = 2
+        h.generationSteps = generationSteps
+        h.maxIterations = maxIterations
+        h.beta = beta
+        h.seed = seed
+        return h
+    }
+
+    /// Generated training latents of every concept of `plan` (no cache).
+    static func latents(_ plan: ErasurePlan, model: ShiftSet) throws -> [TrainingLatents] {
+        let images = TrainingImages(pipeline: model.pipeline, hyperparameters: plan.hyperparameters, fingerprint: model.fingerprint,
+                                    cache: nil, observer: ErasureObserver())
+        return try plan.concepts.map { try images.generated(prompt: $0) }
+    }
+
+    /// Trains `plan` on `model` as `SepMEMethod` does, on the given latents; checkpoints in `directory`.
+    static func train(_ plan: ErasurePlan, model: ShiftSet, latents: [TrainingLatents]? = nil, directory: URL? = nil,
+                      resume: Bool = false, shouldStop: @escaping () -> Bool = { false }) throws -> [ConceptShift] {
+        let latents = try latents ?? Self.latents(plan, model: model)
+        let context = ErasureContext(directory: directory ?? FileManager.default.temporaryDirectory, resume: resume,
+                                     checkpoints: .onInterruption, observer: ErasureObserver(shouldStop: shouldStop))
+        let decouplings = try SepMEMethod().decouple(plan: plan, model: model)
+        let training = SepMETraining(plan: plan, model: model, context: context)
+        var shifts: [ConceptShift] = []
+        for group in plan.variant.strategy.groups(conceptCount: plan.concepts.count) {
+            shifts += try training.train(group: group, decouplings: group.map { decouplings[$0] }, latents: group.map { latents[$0] })
+        }
+        return shifts
+    }
+
+    static func temporaryDirectory(_ label: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
