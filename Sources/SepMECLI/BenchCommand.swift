@@ -18,8 +18,8 @@ struct KernelBenchOptions: ParsableArguments {
     var queryBlock: Int?
 
     func validate() throws {
-        guard seconds > 0 else { throw ValidationError("--seconds must be > 0, got \(seconds)") }
-        guard (queryBlock ?? 1) >= 1 else { throw ValidationError("--query-block must be >= 1, got \(queryBlock ?? 0)") }
+        try FlagCheck.finite("--seconds", seconds, above: 0, atMost: 3600)
+        if let queryBlock { try FlagCheck.range("--query-block", queryBlock, 1...65536) }
     }
 
     var benchmarks: KernelBenchmarks { KernelBenchmarks(minSeconds: seconds, queryBlock: queryBlock) }

@@ -28,19 +28,23 @@ struct BenchUNetCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     func validate() throws {
-        guard size >= 1 else { throw ValidationError("--size must be >= 1, got \(size)") }
-        guard tokens >= 1 else { throw ValidationError("--tokens must be >= 1, got \(tokens)") }
-        guard batch >= 1 else { throw ValidationError("--batch must be >= 1, got \(batch)") }
-        guard repeats >= 1 else { throw ValidationError("--repeats must be >= 1, got \(repeats)") }
+        try FlagCheck.nonEmpty("--config", config)
+        try FlagCheck.range("--size", size, 1...BenchLimits.maxLatentSize)
+        try FlagCheck.range("--tokens", tokens, 1...BenchLimits.maxTokens)
+        try FlagCheck.range("--batch", batch, 1...BenchLimits.maxBatch)
+        try FlagCheck.range("--repeats", repeats, 1...BenchLimits.maxRepeats)
     }
 
-    func run() throws {
+    func run() throws { try CommandFailure.reporting { try measure() } }
+
+    private func measure() throws {
         let configuration: UNet2DConditionConfiguration
         if config == "sd14" {
             configuration = .sd14
         } else {
             configuration = try UNet2DConditionConfiguration.load(from: URL(fileURLWithPath: config))
         }
+        try BenchLimits.checkMemory("--size \(size) with --batch \(batch)", configuration: configuration, size: size, batch: batch)
         print("UNet benchmark: config \(config), batch \(batch), \(size)x\(size) latent, \(tokens) tokens, fp32, \(Parallel.threadCount) threads")
         let benchmark = UNetBenchmark(configuration: configuration, size: size, tokens: tokens, seed: seed, repeats: repeats, batch: batch)
         let r = try benchmark.run()

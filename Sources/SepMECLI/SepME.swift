@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConceptErasure
+import Foundation
 import TensorEngine
 
 @main
@@ -14,8 +15,25 @@ struct SepME: ParsableCommand {
     )
 
     static func main() {
+        // A closed pipe or a file over the size limit is a failed write (EPIPE, EFBIG) that the
+        // writer reports, not a death by signal that leaves temporary files behind.
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGXFSZ, SIG_IGN)
+        reserveStandardDescriptors()
         OpenBLASSpinTuning.shortenThreadSpin()
         AllocatorTuning.keepFreedMemory()
         main(nil)
+    }
+
+    /// Started with stdin, stdout or stderr closed (`2>&-`), the first file opened would get that
+    /// descriptor and receive the progress output; /dev/null takes the free slot instead.
+    private static func reserveStandardDescriptors() {
+        for descriptor: Int32 in [0, 1, 2] where fcntl(descriptor, F_GETFD) == -1 && errno == EBADF {
+            let null = open("/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY)
+            if null >= 0 && null != descriptor {
+                dup2(null, descriptor)
+                close(null)
+            }
+        }
     }
 }

@@ -12,14 +12,21 @@ struct ToyVocabCommand: ParsableCommand {
     @Option(help: "Output folder (created if missing).") var output: String
     @Option(help: "Also write the tokenizer fixture's caption list here (one caption per line).") var listCaptions: String?
 
+    func validate() throws {
+        try FlagCheck.nonEmpty("--output", output)
+        if let listCaptions { try FlagCheck.nonEmpty("--list-captions", listCaptions) }
+    }
+
     func run() throws {
-        let vocabulary = ToyVocabulary.trained()
-        try vocabulary.write(folder: output)
-        if let listCaptions {
-            try AtomicFile.write(ToyCaption.coveringCaptions().joined(separator: "\n") + "\n", to: listCaptions)
+        try CommandFailure.reporting {
+            let vocabulary = ToyVocabulary.trained()
+            try vocabulary.write(folder: output)
+            if let listCaptions {
+                try AtomicFile.write(ToyCaption.coveringCaptions().joined(separator: "\n") + "\n", to: listCaptions)
+            }
+            print("wrote \(output): \(vocabulary.tokens.count) tokens, \(vocabulary.merges.count) merges, "
+                  + "\(ToyCaption.words().count) caption words")
         }
-        print("wrote \(output): \(vocabulary.tokens.count) tokens, \(vocabulary.merges.count) merges, "
-              + "\(ToyCaption.words().count) caption words")
     }
 }
 
@@ -29,6 +36,12 @@ struct ToySamplesCommand: ParsableCommand {
         commandName: "toy-samples",
         abstract: "Draw toy data set samples into one PNG (and print their captions).")
 
+    /// The sheet is at most this many pixels wide and high (what sepme's PNG reader accepts).
+    static let maxSheetSide = 16384
+    static let tile = ToyConcepts.imageSize, gap = 2
+    /// Pictures per row and rows that fit a sheet of `maxSheetSide`.
+    static var maxColumns: Int { (maxSheetSide + gap) / (tile + gap) }
+
     @Option(help: "Data set seed.") var seed: UInt64 = 0
     @Option(help: "First sample index.") var start: Int = 0
     @Option(help: "Number of samples.") var count: Int = 64
@@ -36,15 +49,29 @@ struct ToySamplesCommand: ParsableCommand {
     @Option(help: "Output PNG file.") var output: String
 
     func validate() throws {
-        guard count >= 1, columns >= 1, start >= 0 else { throw ValidationError("--count and --columns must be >= 1, --start >= 0") }
-        guard output.lowercased().hasSuffix(".png") else { throw ValidationError("--output must be a .png file, got \(output)") }
+        try FlagCheck.range("--columns", columns, 1...Self.maxColumns)
+        try FlagCheck.range("--count", count, 1...(Self.maxColumns * columns))
+        try FlagCheck.range("--start", start, 0...(Int.max - count))
+        try FlagCheck.suffix("--output", output, ".png")
     }
 
     func run() throws {
-        let data = ToyDataset(seed: seed)
-        let samples = (start..<(start + count)).map { data.sample(index: $0) }
-        try PNG.write(RGBImage.grid(samples.map(\.image), columns: columns, gap: 2, background: 128), to: output)
-        for (i, s) in samples.enumerated() { print("\(start + i)\t\(s.caption)") }
+        try CommandFailure.reporting {
+            try OutputPath.checkWritable("--output", output)
+            let data = ToyDataset(seed: seed)
+            // Each picture goes into the sheet as it is drawn; only the captions are kept.
+            var sheet = ContactSheet(count: count, columns: columns, tileWidth: Self.tile, tileHeight: Self.tile,
+                                     gap: Self.gap, background: 128)
+            var captions: [String] = []
+            captions.reserveCapacity(count)
+            for i in 0..<count {
+                let sample = data.sample(index: start + i)
+                sheet.place(sample.image, at: i)
+                captions.append(sample.caption)
+            }
+            try PNG.write(sheet.image, to: output)
+            for (i, caption) in captions.enumerated() { print("\(start + i)\t\(caption)") }
+        }
     }
 }
 
@@ -62,25 +89,31 @@ struct TrainClassifierCommand: ParsableCommand {
     @Option(help: "Channels of the first convolution.") var width: Int = 24
     @Option(help: "Test samples (from a different data seed).") var testCount: Int = 4096
     @Flag(help: "Train on clean pictures only (default: also on noisy, blurred, tone-shifted ones, as generated images are).") var noAugment = false
-    @Flag(help: "No progress output.") var quiet = false
+    @OptionGroup var verbosity: QuietOption
+
+    static let maxSteps = 100_000_000
+    static let maxBatchSize = 4096
+    static let maxTestCount = 1_000_000
 
     func validate() throws {
-        guard output.lowercased().hasSuffix(".safetensors") else { throw ValidationError("--output must be a .safetensors file, got \(output)") }
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        guard (1...1024).contains(width) else { throw ValidationError("--width must be in 1...1024, got \(width)") }
-        guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }
-        guard testCount >= 1 else { throw ValidationError("--test-count must be at least 1, got \(testCount)") }
+        try FlagCheck.suffix("--output", output, ".safetensors")
+        try FlagCheck.range("--steps", steps, 1...Self.maxSteps)
+        try FlagCheck.range("--batch-size", batchSize, 1...Self.maxBatchSize)
+        try FlagCheck.range("--width", width, 1...1024)
+        try FlagCheck.finite("--learning-rate", learningRate, above: 0, atMost: 10)
+        try FlagCheck.range("--test-count", testCount, 1...Self.maxTestCount)
+        // The widest training batch: pictures and the first convolution's activations with their graph.
+        try FlagCheck.memory("--batch-size \(batchSize) with --width \(width)",
+                             bytes: Double(batchSize) * Double(ToyConcepts.imageSize * ToyConcepts.imageSize) * 4 * (3 + Double(width) * 8))
     }
 
     /// The test data seed for training seed `seed`: a different stream than any training batch.
     static func testSeed(_ seed: UInt64) -> UInt64 { seed ^ 0x7E57_7E57_7E57_7E57 }
 
-    func run() throws {
-        let directory = URL(fileURLWithPath: output).deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: directory) else {
-            throw ValidationError("--output: folder \(directory) does not exist")
-        }
+    func run() throws { try CommandFailure.reporting { try train() } }
+
+    private func train() throws {
+        try OutputPath.checkWritable("--output", output)
         var settings = ToyClassifierTraining.Settings()
         settings.steps = steps
         settings.batchSize = batchSize
@@ -88,7 +121,7 @@ struct TrainClassifierCommand: ParsableCommand {
         settings.seed = seed
         settings.width = width
         settings.augment = !noAugment
-        let bar = ProgressBar("training", quiet: quiet)
+        let bar = ProgressBar("training", quiet: verbosity.quiet)
         Interrupt.install()
         var average: Float = 0
         let model = ToyClassifierTraining.train(settings: settings) { step, total, loss in

@@ -148,12 +148,20 @@ public struct ToyVocabulary: Equatable, Sendable {
 
     /// Writes the tokenizer folder (created if needed; each file written atomically).
     public func write(folder: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw ToyError("\(folder): cannot create the tokenizer folder: \(error.localizedDescription)")
-        }
+        if let reason = Self.makeFolder(folder) { throw ToyError("\(folder): cannot create the tokenizer folder: \(reason)") }
         for (name, contents) in files { try AtomicFile.write(contents, to: folder + "/" + name) }
+    }
+
+    /// mkdir -p with mkdir(2); nil on success, else the POSIX reason (not Foundation's wording).
+    static func makeFolder(_ path: String) -> String? {
+        var info = stat()
+        if stat(path, &info) == 0 { return (info.st_mode & S_IFMT) == S_IFDIR ? nil : "\(path) exists and is not a folder" }
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return nil }
+        guard errno == ENOENT else { return String(cString: strerror(errno)) }
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard parent != path, parent != "/" else { return String(cString: strerror(ENOENT)) }
+        if let reason = makeFolder(parent) { return reason }
+        return mkdir(path, 0o755) == 0 || errno == EEXIST ? nil : String(cString: strerror(errno))
     }
 
     /// The committed tokenizer folder in the Toy resource bundle (equal to `trained()`'s files).

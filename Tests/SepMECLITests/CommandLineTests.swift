@@ -92,14 +92,15 @@ final class CommandLineTests: XCTestCase {
     func testConfigThatContradictsTheWeights() throws {
         let model = try copyModel(Self.tinySD)
         let config = model.appendingPathComponent("unet/config.json")
-        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as! [String: Any]
-        let width = json["cross_attention_dim"]
+        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: config)) as? [String: Any])
+        let original = json["cross_attention_dim"]
         json["cross_attention_dim"] = 48
         try JSONSerialization.data(withJSONObject: json).write(to: config)
         // Caught by the pipeline's consistency check before any weight is read.
         try assertFails(["generate", "--model", model.path, "--prompt", "x", "--output", output],
                         mentions: ["cross_attention_dim 48", "hidden_size"])
-        json["cross_attention_dim"] = width
+        // Back to the folder's own value (removing the key would select diffusers' default, 1280).
+        json["cross_attention_dim"] = original
         let textConfig = model.appendingPathComponent("text_encoder/config.json")
         var text = try JSONSerialization.jsonObject(with: Data(contentsOf: textConfig)) as! [String: Any]
         text["intermediate_size"] = (text["intermediate_size"] as! Int) + 8

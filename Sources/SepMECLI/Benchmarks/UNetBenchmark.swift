@@ -45,7 +45,7 @@ struct UNetBenchmark {
             let t0 = Date()
             let out = GradMode.withNoGrad { model(sample, timesteps: [Float](repeating: timestep, count: batch), encoderHiddenStates: context) }
             forward = min(forward, Date().timeIntervalSince(t0))
-            precondition(out.isFinite, "UNet benchmark: forward produced non-finite values")
+            guard out.isFinite else { throw CommandLineError("UNet benchmark: the forward produced NaN or infinite values") }
         }
         log(String(format: "forward: %.3f s", forward))
 
@@ -64,7 +64,9 @@ struct UNetBenchmark {
             log(String(format: "forward+backward: %.3f s (forward with graph %.3f s, backward %.3f s)",
                        t2.timeIntervalSince(t0), t1.timeIntervalSince(t0), t2.timeIntervalSince(t1)))
         }
-        precondition(trainable.allSatisfy { $0.grad != nil }, "UNet benchmark: a to_k / to_v weight got no gradient")
+        guard trainable.allSatisfy({ $0.grad != nil }) else {
+            throw CommandLineError("UNet benchmark: a to_k / to_v weight got no gradient")
+        }
         return Result(forwardSeconds: forward, forwardBackwardSeconds: forwardBackward,
                       peakTensorBytes: MemoryStatistics.shared.peakBytes,
                       peakResidentBytes: MemoryStatistics.processPeakResidentBytes(),
