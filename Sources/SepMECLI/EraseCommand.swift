@@ -10,7 +10,7 @@ struct EraseCommand: ParsableCommand {
         commandName: "erase",
         abstract: "Erase concepts: one restorable <slug>.sepme.safetensors shift per concept (SepME / SRS-ME).")
 
-    @Option(help: "Model: a diffusers folder or a single-file SD1.x checkpoint.") var model: String
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "A concept prompt to erase (repeatable).") var concept: [String] = []
     @Option(help: "A prompt whose output must not change, e.g. a watermark trigger (repeatable).") var protect: [String] = []
     @Option(help: "An existing shift file whose concept the new shifts must not disturb (repeatable).") var decoupleFrom: [String] = []
@@ -30,11 +30,10 @@ struct EraseCommand: ParsableCommand {
     @Option(help: "Seed of training images and of the training loop.") var seed: UInt64 = 0
     @Option(help: "Output folder for the shift files.") var output: String
     @Flag(help: "Continue an interrupted run from its last checkpoint.") var resume = false
-    @Flag(help: "No progress output.") var quiet = false
+    @OptionGroup var verbosity: QuietOption
 
     func validate() throws {
-        guard !model.isEmpty else { throw ValidationError("--model: the path is empty") }
-        guard !output.isEmpty else { throw ValidationError("--output: the path is empty") }
+        try FlagCheck.nonEmpty("--output", output)
         _ = try plan(decoupleFrom: [])
     }
 
@@ -60,13 +59,16 @@ struct EraseCommand: ParsableCommand {
     }
 
     func run() throws {
-        let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }
-        let plan = try plan(decoupleFrom: existing.map(\.name))
-        let model = try ShiftSet(pipeline: ModelLoading.pipeline(self.model, quiet: quiet))
-        try ErasureFlags.mapping(ErasureFlags.erase) { try model.check(existing, force: false) }
-        let observer = ToyCommandSupport.erasureObserver(label: "erase", maxIterations: plan.hyperparameters.maxIterations, quiet: quiet)
-        try ErasureFlags.mapping(ErasureFlags.erase) {
-            try ErasureRun(plan: plan, output: URL(fileURLWithPath: output), resume: resume).run(on: model, observer: observer)
+        try CommandFailure.reporting(ErasureFlags.eraseGeneration) {
+            try ErasureFlags.mapping(ErasureFlags.erase) {
+                let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }
+                let plan = try plan(decoupleFrom: existing.map(\.name))
+                let model = try ShiftSet(pipeline: modelOptions.pipeline(quiet: verbosity.quiet))
+                try model.check(existing, force: false)
+                let observer = ToyCommandSupport.erasureObserver(label: "erase", maxIterations: plan.hyperparameters.maxIterations,
+                                                                 quiet: verbosity.quiet)
+                try ErasureRun(plan: plan, output: URL(fileURLWithPath: output), resume: resume).run(on: model, observer: observer)
+            }
         }
     }
 }

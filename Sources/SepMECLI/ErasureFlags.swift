@@ -1,6 +1,5 @@
 import ArgumentParser
 import ConceptErasure
-import Diffusion
 import ErasureEvaluation
 
 /// The flags behind the erasure and evaluation layers' setting keys, so that a library error about
@@ -13,9 +12,10 @@ enum ErasureFlags {
         "max_iterations": "--max-iterations", "min_iterations": "--max-iterations", "images": "--images",
         "generation_steps": "--generation-steps", "generation_guidance": "--generation-guidance",
         "tolerance": "--tolerance",
-        // The pipeline's own checks while the training images are generated.
-        "steps": "--generation-steps", "guidance": "--generation-guidance",
     ]
+    /// The pipeline's own checks while `erase` generates its training images (`CommandFailure`).
+    static let eraseGeneration = FlagNames(steps: "--generation-steps", imageSize: "--width/--height",
+                                           generationOption: ["guidance": "--generation-guidance"])
     /// Evaluation setting key → flag for `eval`.
     static let eval: [String: String] = ["images_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance"]
     /// The demo: its sampling flags set both the training images and the evaluation.
@@ -40,19 +40,15 @@ enum ErasureFlags {
                 throw ValidationError("\(e) (--force)")
             case .noNullSpace:
                 throw ValidationError("\(e) (--tolerance)")
+            case .interrupted(let checkpoint?):
+                throw Interrupt.Stopped(outcome: "rerun the same command with --resume to continue from \(checkpoint)")
+            case .interrupted(nil):
+                throw Interrupt.Stopped(outcome: "no shift was written; a rerun reuses the training images made so far")
             default: throw e
             }
         } catch let e as EvaluationError {
             if case .outOfRange(let key, let value, let allowed) = e {
                 throw ValidationError("\(flags[key] ?? key): \(value) is out of range, expected \(allowed)")
-            }
-            throw e
-        } catch let e as SchedulerError {
-            if case .invalidStepCount = e, let flag = flags["steps"] { throw ValidationError("\(flag): \(e)") }
-            throw e
-        } catch let e as PipelineError {
-            if case .invalidOption(let name, let value, let allowed) = e, let flag = flags[name] {
-                throw ValidationError("\(flag): \(value) is out of range, expected \(allowed)")
             }
             throw e
         }

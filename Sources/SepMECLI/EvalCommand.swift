@@ -12,20 +12,18 @@ struct EvalCommand: ParsableCommand {
         abstract: "Evaluate shifts: classifier accuracy, pixel difference, SSIM, Fréchet distance and 8-bit identity per prompt and state.",
         discussion: "States: original (no shifts), erased (--shift and --restore files applied), restored (--restore files removed again).")
 
-    @Option(help: "Model: a diffusers folder (default: the embedded toy model).") var model: String?
+    @OptionGroup var modelOptions: ToyModelOptions
     @Option(help: "A shift that stays applied (repeatable).") var shift: [String] = []
     @Option(help: "A shift that is erased and then restored, i.e. removed again (repeatable).") var restore: [String] = []
     @Option(parsing: .upToNextOption, help: "Prompts to evaluate; each must name a toy shape, colour or style, or be the watermark prompt or \"\".")
     var concepts: [String] = []
     @Option(help: "Images (seeds) per prompt.") var seeds: Int = 32
     @Option(help: "Seed of the first image (diffusers: one generator for a prompt's whole batch).") var seed: UInt64 = 0
-    @Option(help: "Sampling steps.") var steps: Int = 20
-    @Option(help: "Classifier-free guidance scale.") var guidance: Float = 4
-    @Option(help: "Sampler (default: the model folder's).") var scheduler: SamplerKind?
+    @OptionGroup var sampling: SamplingOptions<ToySamplingDefaults>
     @Option(help: "Classifier file (default: the bundled toy classifier).") var classifier: String?
     @Option(help: "Output folder for report.json, report.md and grid.png.") var output: String = "eval-report"
     @Flag(help: "Apply shifts made for another base model.") var force = false
-    @Flag(help: "No progress output.") var quiet = false
+    @OptionGroup var verbosity: QuietOption
 
     func validate() throws {
         guard !concepts.isEmpty else { throw ValidationError("--concepts: give at least one prompt to evaluate") }
@@ -38,30 +36,35 @@ struct EvalCommand: ParsableCommand {
         var settings = ConceptEvaluator.Settings()
         settings.imagesPerPrompt = seeds
         settings.seed = seed
-        settings.steps = steps
-        settings.guidance = guidance
-        settings.scheduler = scheduler
+        settings.steps = sampling.steps
+        settings.guidance = sampling.guidance
+        settings.scheduler = sampling.scheduler
         settings.force = force
         return settings
     }
 
     func run() throws {
         let out = URL(fileURLWithPath: output)
-        let shifts = try shift.map { try ConceptShift.read(path: $0) }
-        let restored = try restore.map { try ConceptShift.read(path: $0) }
-        let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
-        let model = try ShiftSet(pipeline: ModelLoading.pipeline(modelPath, quiet: quiet))
-        // Refuse shifts of another base model, of other shapes, or given twice, before any image is generated.
-        try ErasureFlags.mapping(ErasureFlags.eval) { try model.check(shifts + restored, force: force) }
-        let scorer = try classifier.map { try ToyClassifier.load(path: $0) } ?? ToyClassifier.bundled()
-        try ConceptEvaluator.prepareOutput(out)
-        let evaluator = try ConceptEvaluator(model: model, classifier: scorer, settings: settings(), modelName: modelPath)
-        let bars = ToyCommandSupport.EvaluationBars(quiet: quiet)
-        evaluator.progress = bars.update
-        Interrupt.install()
-        evaluator.shouldStop = { Interrupt.requested }
-        let (report, images) = try evaluator.evaluate(prompts: concepts, shifts: shifts, restore: restored)
-        try ConceptEvaluator.write(report, images: images, to: out)
+        let report = try CommandFailure.reporting(FlagNames(steps: "--steps")) {
+            try ErasureFlags.mapping(ErasureFlags.eval) {
+                let shifts = try shift.map { try ConceptShift.read(path: $0) }
+                let restored = try restore.map { try ConceptShift.read(path: $0) }
+                let modelPath = try modelOptions.path()
+                let model = try ShiftSet(pipeline: modelOptions.pipeline(quiet: verbosity.quiet))
+                // Refuse shifts of another base model, of other shapes, or given twice, before any image is generated.
+                try model.check(shifts + restored, force: force)
+                let scorer = try classifier.map { try ToyClassifier.load(path: $0) } ?? ToyClassifier.bundled()
+                try ConceptEvaluator.prepareOutput(out)
+                let evaluator = try ConceptEvaluator(model: model, classifier: scorer, settings: settings(), modelName: modelPath)
+                let bars = ToyCommandSupport.EvaluationBars(quiet: verbosity.quiet)
+                evaluator.progress = bars.update
+                Interrupt.install()
+                evaluator.shouldStop = { Interrupt.requested }
+                let (report, images) = try evaluator.evaluate(prompts: concepts, shifts: shifts, restore: restored)
+                try ConceptEvaluator.write(report, images: images, to: out)
+                return report
+            }
+        }
         print(report.markdown(grid: out.appendingPathComponent("grid.png").path))
     }
 }

@@ -11,10 +11,17 @@ struct ExportLoRACommand: ParsableCommand {
     @Option(help: "Key layout: diffusers (PEFT) or kohya (A1111, ComfyUI).") var format: LoRAExport.Format
     @Option(help: "Output .safetensors file.") var output: String
 
-    func run() throws {
+    func validate() throws {
         guard !shift.isEmpty else { throw ValidationError("give at least one --shift") }
-        let shifts = try shift.map { try ConceptShift.read(path: $0) }
-        let s = try ErasureFlags.mapping([:]) { try LoRAExport.write(shifts, format: format, to: output) }
+        try FlagCheck.nonEmpty("--output", output)
+    }
+
+    func run() throws {
+        let s = try CommandFailure.reporting {
+            try ErasureFlags.mapping([:]) {
+                try LoRAExport.write(shift.map { try ConceptShift.read(path: $0) }, format: format, to: output)
+            }
+        }
         print("wrote \(output): \(s.projections) projections, rank up to \(s.maxRank), \(s.parameters) parameters")
     }
 }

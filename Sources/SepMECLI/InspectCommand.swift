@@ -12,7 +12,7 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print the full metadata as JSON.") var json = false
 
     func run() throws {
-        let shift = try ConceptShift.read(path: file)
+        let shift = try CommandFailure.reporting { try ConceptShift.read(path: file) }
         let m = shift.metadata
         if json {
             let enc = JSONEncoder()
