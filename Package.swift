@@ -1,5 +1,9 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
+
+// Every Swift target of this package: warnings are errors (dependencies keep their own settings).
+// Swift 6 language mode (complete concurrency checking) is the package default, set below.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
 // Layers (see README "Architecture"): CBLAS shim -> TensorEngine -> models -> ConceptErasure -> sepme CLI.
 let package = Package(
@@ -26,41 +30,42 @@ let package = Package(
         .target(name: "CVectorMath"),
         // Built with the package's ordinary optimisation in every configuration: its preconditions
         // (shapes, ranks, axes) stay live in release builds.
-        .target(name: "TensorEngine", dependencies: ["CBLAS", "CVectorMath"]),
+        .target(name: "TensorEngine", dependencies: ["CBLAS", "CVectorMath"], swiftSettings: strict),
         // The one atomic file writer (temporary file, fsync, rename, folder fsync); no dependencies.
-        .target(name: "FileOutput"),
-        .target(name: "SafeTensors", dependencies: ["FileOutput"]),
+        .target(name: "FileOutput", swiftSettings: strict),
+        .target(name: "SafeTensors", dependencies: ["FileOutput"], swiftSettings: strict),
         // System zlib for PNG compression (Debian: zlib1g-dev).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .target(name: "ImageIO", dependencies: ["CZlib", "FileOutput"]),
-        .target(name: "NeuralNet", dependencies: ["TensorEngine", "SafeTensors"]),
-        .target(name: "CLIP", dependencies: ["NeuralNet"], resources: [.copy("Resources")]),
-        .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"]),
-        .target(name: "ConceptErasure", dependencies: ["Diffusion"]),
+        .target(name: "ImageIO", dependencies: ["CZlib", "FileOutput"], swiftSettings: strict),
+        .target(name: "NeuralNet", dependencies: ["TensorEngine", "SafeTensors"], swiftSettings: strict),
+        .target(name: "CLIP", dependencies: ["NeuralNet"], resources: [.copy("Resources")], swiftSettings: strict),
+        .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"], swiftSettings: strict),
+        .target(name: "ConceptErasure", dependencies: ["Diffusion"], swiftSettings: strict),
         // Procedural shapes data set, its tokenizer vocabulary and attribute classifier (toy model, issue 5).
-        .target(name: "Toy", dependencies: ["NeuralNet", "ImageIO", "CLIP", "Diffusion"], resources: [.copy("Resources")]),
+        .target(name: "Toy", dependencies: ["NeuralNet", "ImageIO", "CLIP", "Diffusion"], resources: [.copy("Resources")], swiftSettings: strict),
         // The paper's evaluation protocol on the toy testbed (classifier accuracy, pixel metrics, Fréchet distance) and the demo.
-        .target(name: "ErasureEvaluation", dependencies: ["ConceptErasure", "Toy"]),
+        .target(name: "ErasureEvaluation", dependencies: ["ConceptErasure", "Toy"], swiftSettings: strict),
         .executableTarget(
             name: "SepMECLI",
             dependencies: [
                 "TensorEngine", "SafeTensors", "NeuralNet", "CLIP", "Diffusion", "ConceptErasure", "Toy", "ErasureEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: strict
         ),
-        .target(name: "TestSupport", dependencies: ["TensorEngine", "SafeTensors", "NeuralNet"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["TensorEngine", "SafeTensors", "NeuralNet"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine", "SafeTensors", "TestSupport"],
-                    resources: [.copy("Resources")]),
+                    resources: [.copy("Resources")], swiftSettings: strict),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport"],
-                    resources: [.copy("Resources")]),
-        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "FileOutput"], resources: [.copy("Resources")]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], resources: [.copy("Resources")]),
-        .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")]),
-        .testTarget(name: "SepMECLITests", dependencies: ["SepMECLI", "TestSupport"]),
-        .testTarget(name: "ToyTests", dependencies: ["Toy", "CLIP", "Diffusion", "TestSupport"], resources: [.copy("Resources")]),
-        .testTarget(name: "ErasureEvaluationTests", dependencies: ["ErasureEvaluation", "TestSupport"], resources: [.copy("Resources")]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")]),
+                    resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "FileOutput"], resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(name: "SepMECLITests", dependencies: ["SepMECLI", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ToyTests", dependencies: ["Toy", "CLIP", "Diffusion", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(name: "ErasureEvaluationTests", dependencies: ["ErasureEvaluation", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

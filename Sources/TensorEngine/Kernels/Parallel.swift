@@ -2,6 +2,10 @@ import Dispatch
 import Foundation
 
 /// Splits `0..<count` into contiguous chunks of at least `minChunk` items and runs them on all cores.
+///
+/// Contract for every `body` handed to this type: calls made for different chunks (or items) may run at
+/// the same time, so each call writes only memory that belongs to its own chunk (or item) and reads only
+/// memory that no call writes. Both functions return after every call has finished.
 public enum Parallel {
     /// Number of worker threads (defaults to the active processor count; `SEPME_THREADS` overrides).
     public static let threadCount: Int = {
@@ -14,10 +18,13 @@ public enum Parallel {
         let chunks = min(threadCount * 4, max(1, count / max(minChunk, 1)))
         if chunks <= 1 { body(0..<count); return }
         let size = (count + chunks - 1) / chunks
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = c * size
-            let hi = min(count, lo + size)
-            if lo < hi { body(lo..<hi) }
+        withoutActuallyEscaping(body) { body in
+            let task = ConcurrentBody(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let lo = c * size
+                let hi = min(count, lo + size)
+                if lo < hi { task.run(lo..<hi) }
+            }
         }
     }
 
@@ -25,6 +32,17 @@ public enum Parallel {
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         guard count > 0 else { return }
         if count == 1 || threadCount == 1 { for i in 0..<count { body(i) }; return }
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        withoutActuallyEscaping(body) { body in
+            let task = ConcurrentBody(body)
+            DispatchQueue.concurrentPerform(iterations: count) { i in task.run(i) }
+        }
     }
+}
+
+/// A loop body shared by the workers of one `concurrentPerform` call, which returns only after every
+/// worker is done, so the closure never outlives the `Parallel` call that wraps it.
+// @unchecked Sendable: concurrent calls touch disjoint chunks by the `Parallel` contract (see above).
+private struct ConcurrentBody<Argument>: @unchecked Sendable {
+    let run: (Argument) -> Void
+    init(_ run: @escaping (Argument) -> Void) { self.run = run }
 }
