@@ -45,13 +45,16 @@ public enum ToyModelFolder {
         try writer.write(to: destination, existing: .replace, shouldStop: shouldStop)
     }
 
-    static let modelIndex: [String: Any] = [
-        "_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.30.0",
-        "unet": ["diffusers", "UNet2DConditionModel"], "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDPMScheduler"],
-        "vae": [NSNull(), NSNull()], "safety_checker": [NSNull(), NSNull()],
-        "feature_extractor": [NSNull(), NSNull()], "requires_safety_checker": false,
-    ]
+    /// Built on each use: a `[String: Any]` value is not `Sendable`, so it cannot be a stored global.
+    static var modelIndex: [String: Any] {
+        [
+            "_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.30.0",
+            "unet": ["diffusers", "UNet2DConditionModel"], "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDPMScheduler"],
+            "vae": [NSNull(), NSNull()], "safety_checker": [NSNull(), NSNull()],
+            "feature_extractor": [NSNull(), NSNull()], "requires_safety_checker": false,
+        ]
+    }
 
     static func jsonObject<T: Encodable>(_ value: T) throws -> [String: Any] {
         let data = try JSONEncoder().encode(value)
