@@ -6,10 +6,9 @@ import XCTest
 final class TokenizerTests: XCTestCase {
     static let resources: URL = Bundle.module.url(forResource: "Resources", withExtension: nil)!
     static let clipFolder = CLIPTokenizer.bundledStableDiffusion1Folder
-    static let fixture: [String: Any] = {
-        let data = try! Data(contentsOf: resources.appendingPathComponent("tokenizer-fixtures.json"))
-        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
-    }()
+    static let fixtureData = try! Data(contentsOf: resources.appendingPathComponent("tokenizer-fixtures.json"))
+    /// Parsed on each use: a `[String: Any]` value is not `Sendable`, so it cannot be a stored global.
+    static var fixture: [String: Any] { try! JSONSerialization.jsonObject(with: fixtureData) as! [String: Any] }
     static let clip: CLIPTokenizer = try! CLIPTokenizer(folder: clipFolder)
 
     private func ints(_ value: Any?) -> [Int] { (value as! [Any]).map { ($0 as! NSNumber).intValue } }

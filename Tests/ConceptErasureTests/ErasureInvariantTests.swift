@@ -9,6 +9,8 @@ import XCTest
 /// The guarantees of method.md §1, shown numerically on a tiny model (text width 64, 8-token prompts):
 /// erasing c1 leaves c2, the watermark and the blank prompt unchanged; shifts compose; removing one
 /// restores its concept exactly while the other erasure stays as it was.
+/// Main-actor isolated: the shared trained model is mutable and XCTest runs the tests on the main thread.
+@MainActor
 final class ErasureInvariantTests: XCTestCase {
     let c1 = "a red circle", c2 = "a striped blue star", watermark = "zq watermark"
 
@@ -110,7 +112,7 @@ final class ErasureInvariantTests: XCTestCase {
         let cond = pipeline.encode(prompts: [c1]), blank = pipeline.encode(prompts: [""])
         let probe = [shift.trainableTensors[0], shift.trainableTensors[shift.trainableTensors.count - 1]]
         let objective = SepMEObjective(model: model, variant: .separate, lambda: 1e-6)
-        model.withTrainingWeights([shift]) {
+        _ = model.withTrainingWeights([shift]) {
             checkGradients("SepME objective wrt A", inputs: probe, eps: 1e-2, tolerance: 2e-2, maxChecksPerInput: 24) { _ in
                 objective(xt: xt, timestep: 400, conds: cond, blank: blank, weights: [shift]).loss
             }

@@ -8,6 +8,8 @@ import XCTest
 
 /// Training images: generated ones are cached by seed (a rerun reads them back), user images are
 /// encoded, and bad folders are named.
+/// Main-actor isolated: the shared pipeline is mutable and XCTest runs the tests on the main thread.
+@MainActor
 final class TrainingLatentsTests: XCTestCase {
     static let pipeline = try! StableDiffusionPipeline(folder: ModelFolder(path: TinyErasure.folder))
 

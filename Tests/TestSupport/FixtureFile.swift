@@ -3,7 +3,7 @@ import SafeTensors
 import TensorEngine
 
 /// A safetensors fixture committed under a test target's Resources, read as Float32 tensors.
-public final class FixtureFile {
+public final class FixtureFile: Sendable {
     public let file: SafeTensorsFile
 
     public init(path: String) throws { file = try SafeTensorsFile(path: path) }

@@ -3,7 +3,8 @@ import Foundation
 /// Byte-level BPE with CLIP's `</w>` end-of-word suffix (tokenizers' `BPE(end_of_word_suffix="</w>")`,
 /// OpenAI CLIP simple_tokenizer.py `bpe`): each piece's UTF-8 bytes become GPT-2 byte characters, the
 /// last one carries `</w>`, then the adjacent pair with the lowest merge rank is merged until none is left.
-final class BytePairEncoder {
+// @unchecked Sendable: every stored property is a `let` except `cache`, read and written only under `cacheLock`.
+final class BytePairEncoder: @unchecked Sendable {
     /// GPT-2 `bytes_to_unicode`: printable bytes map to themselves, the other 68 to U+0100 onwards.
     static let byteToCharacter: [Unicode.Scalar] = {
         var printable = Set<Int>()

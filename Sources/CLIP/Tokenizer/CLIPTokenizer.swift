@@ -7,7 +7,7 @@ import Foundation
 /// Special tokens (`<|startoftext|>`, `<|endoftext|>`, a pad token such as "!") are matched in the text
 /// the way tokenizers' AddedVocabulary does: tokens with `normalized == false` in the raw text, the others
 /// after normalisation. `lstrip` / `rstrip` / `single_word` flags are not honoured (all false for CLIP).
-public struct CLIPTokenizer {
+public struct CLIPTokenizer: Sendable {
     /// Id of the beginning-of-sequence token (49406 for CLIP).
     public let bosTokenId: Int
     /// Id of the end-of-sequence token (49407 for CLIP).
