@@ -9,24 +9,22 @@ import XCTest
 /// The guarantees of method.md §1, shown numerically on a tiny model (text width 64, 8-token prompts):
 /// erasing c1 leaves c2, the watermark and the blank prompt unchanged; shifts compose; removing one
 /// restores its concept exactly while the other erasure stays as it was.
-/// Main-actor isolated: the shared trained model is mutable and XCTest runs the tests on the main thread.
-@MainActor
 final class ErasureInvariantTests: XCTestCase {
     let c1 = "a red circle", c2 = "a striped blue star", watermark = "zq watermark"
 
     /// One trained pair of shifts shared by the tests (training is the slow part).
-    static let trained: (model: ShiftSet, shifts: [ConceptShift]) = {
+    static let trained = SharedTestValue<(model: ShiftSet, shifts: [ConceptShift])> {
         do {
             let model = try TinyErasure.model()
             let plan = try ErasurePlan(concepts: ["a red circle", "a striped blue star"], protectedPrompts: ["zq watermark"],
                                        hyperparameters: TinyErasure.hyperparameters(maxIterations: 15, seed: 1, generationSteps: 4))
             return (model, try TinyErasure.train(plan, model: model))
         } catch { fatalError("training the shared shifts failed: \(error)") }
-    }()
+    }
 
-    var model: ShiftSet { Self.trained.model }
-    var pipeline: StableDiffusionPipeline { Self.trained.model.pipeline }
-    var shifts: [ConceptShift] { Self.trained.shifts }
+    var model: ShiftSet { Self.trained.value.model }
+    var pipeline: StableDiffusionPipeline { Self.trained.value.model.pipeline }
+    var shifts: [ConceptShift] { Self.trained.value.shifts }
 
     private func noisePrediction(_ prompt: String, seed: UInt64 = 5, timestep: Float = 500) -> Tensor {
         var g = PyTorchGenerator(seed: seed)

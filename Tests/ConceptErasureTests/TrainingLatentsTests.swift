@@ -4,14 +4,14 @@ import Foundation
 import ImageIO
 import SafeTensors
 import TensorEngine
+import TestSupport
 import XCTest
 
 /// Training images: generated ones are cached by seed (a rerun reads them back), user images are
 /// encoded, and bad folders are named.
-/// Main-actor isolated: the shared pipeline is mutable and XCTest runs the tests on the main thread.
-@MainActor
 final class TrainingLatentsTests: XCTestCase {
-    static let pipeline = try! StableDiffusionPipeline(folder: ModelFolder(path: TinyErasure.folder))
+    static let shared = SharedTestValue { try! StableDiffusionPipeline(folder: ModelFolder(path: TinyErasure.folder)) }
+    static var pipeline: StableDiffusionPipeline { shared.value }
 
     private func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-latents-\(UUID().uuidString)")
