@@ -65,6 +65,7 @@ enum StandardError {
 /// checkpoint, or before writing anything) instead of dying with half-written files.
 /// A second Ctrl-C exits at once (status 130).
 enum Interrupt {
+    // nonisolated(unsafe): a process-global flag set from the SIGINT handler (no lock or actor may be used there).
     nonisolated(unsafe) static var requested = false
 
     /// The work stopped at a Ctrl-C; `CommandFailure.reporting` prints it and exits with status 130.
