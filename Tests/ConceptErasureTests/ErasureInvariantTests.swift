@@ -110,7 +110,7 @@ final class ErasureInvariantTests: XCTestCase {
         let cond = pipeline.encode(prompts: [c1]), blank = pipeline.encode(prompts: [""])
         let probe = [shift.trainableTensors[0], shift.trainableTensors[shift.trainableTensors.count - 1]]
         let objective = SepMEObjective(model: model, variant: .separate, lambda: 1e-6)
-        model.withTrainingWeights([shift]) {
+        _ = model.withTrainingWeights([shift]) {
             checkGradients("SepME objective wrt A", inputs: probe, eps: 1e-2, tolerance: 2e-2, maxChecksPerInput: 24) { _ in
                 objective(xt: xt, timestep: 400, conds: cond, blank: blank, weights: [shift]).loss
             }
