@@ -5,10 +5,10 @@ import Glibc
 
 /// The folder an erasure writes into: created if missing, proven writable before any work starts,
 /// and locked against a second run writing the same checkpoints and shift files at once.
-enum OutputFolder {
+public enum OutputFolder {
     /// Creates `folder` if needed and checks that a file can be created in it (as root, permission
-    /// bits say nothing about a read-only file system).
-    static func prepare(_ folder: URL) throws {
+    /// bits say nothing about a read-only file system). Errors carry the system's reason.
+    public static func prepare(_ folder: URL) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw ErasureError.output(path: folder.path, reason: "exists and is not a folder") }

@@ -166,11 +166,7 @@ public final class ConceptEvaluator {
     /// Creates the report folder if needed and fails with a named error when it cannot be written
     /// (call it before long work, so a bad --output fails at once).
     public static func prepareOutput(_ folder: URL) throws {
-        let fm = FileManager.default
-        do { try fm.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
-            throw EvaluationError.notWritable(folder.path, reason: error.localizedDescription)
-        }
-        guard fm.isWritableFile(atPath: folder.path) else { throw EvaluationError.notWritable(folder.path, reason: "permission denied") }
+        try OutputFolder.prepare(folder)
     }
 
     /// Writes report.json, report.md and grid.png into `folder` (each file atomically).

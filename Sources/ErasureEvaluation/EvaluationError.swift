@@ -7,7 +7,6 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case invalidPrompts(String)
     case invalidArgument(String)
     case unknownConcept(String, known: [String])
-    case notWritable(String, reason: String)
 
     public var description: String {
         switch self {
@@ -16,7 +15,6 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
         case .invalidArgument(let s): return s
         case .unknownConcept(let c, let known):
             return "unknown concept '\(c)': the toy classifier scores prompts that name a shape, colour or style (\(known.joined(separator: ", "))), the watermark prompt or the blank prompt \"\""
-        case .notWritable(let p, let r): return "\(p): output folder is not writable (\(r))"
         }
     }
 }

@@ -164,7 +164,8 @@ public enum AtomicFile {
     /// instead of killing the process with SIGXFSZ.
     private static let ignoreFileSizeSignal: Void = { _ = signal(SIGXFSZ, SIG_IGN) }()
 
-    static func errnoText() -> String { String(cString: strerror(errno)) }
+    /// The text of the current `errno` (strerror).
+    public static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 
 private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {

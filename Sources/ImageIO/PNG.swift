@@ -138,10 +138,10 @@ public enum PNG {
     /// The bytes of the regular file at `path`, opened without blocking.
     static func readFile(_ path: String) throws -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else { throw Error.unreadable(path: path, reason: errnoText()) }
+        guard descriptor >= 0 else { throw Error.unreadable(path: path, reason: AtomicFile.errnoText()) }
         defer { close(descriptor) }
         var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw Error.unreadable(path: path, reason: errnoText()) }
+        guard fstat(descriptor, &status) == 0 else { throw Error.unreadable(path: path, reason: AtomicFile.errnoText()) }
         guard (status.st_mode & mode_t(S_IFMT)) == mode_t(S_IFREG) else { throw Error.unreadable(path: path, reason: "not a regular file") }
         let size = Int(status.st_size)
         guard size <= maximumFileSize else {
@@ -154,7 +154,7 @@ public enum PNG {
             while initialized < size {
                 let got = systemRead(descriptor, base + initialized, size - initialized)
                 if got < 0, errno == EINTR { continue }
-                if got < 0 { failure = errnoText(); return }
+                if got < 0 { failure = AtomicFile.errnoText(); return }
                 if got == 0 { return }  // the file shrank: decode reports the truncation
                 initialized += got
             }
@@ -171,7 +171,6 @@ public enum PNG {
         out.appendBigEndian(crc)
     }
 
-    static func errnoText() -> String { String(cString: strerror(errno)) }
 }
 
 private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {

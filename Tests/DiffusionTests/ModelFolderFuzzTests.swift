@@ -13,21 +13,8 @@ final class ModelFolderFuzzTests: XCTestCase {
     static let toy = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../Sources/Toy/Resources/toy-model").standardizedFileURL
 
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-        mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-    }
-
     /// Replacement values for a JSON field: wrong types, huge, negative, fractional, empty.
-    static func strangeValue(_ original: Any?, _ r: inout Random) -> Any? {
+    static func strangeValue(_ original: Any?, _ r: inout SplitMix64) -> Any? {
         let choices: [Any?] = [nil, NSNull(), 0, -1, 1, 2, 2.5, -0.5, 1e30, -1e30, 1 << 62, -(1 << 62), Int.max, 1_000_000,
                                "x", "NaN", "", true, false, [Any](), [1, 2, 3], [2.5], ["a"], [String: Any](), 1e-300, 0.999, 1.0]
         if let n = original as? NSNumber, r.below(3) == 0 {
@@ -52,7 +39,7 @@ final class ModelFolderFuzzTests: XCTestCase {
                             "out_channels", "num_attention_heads", "attention_head_dim", "beta_start", "beta_end"]
 
     /// A mutated JSON object file (one to three fields), or raw byte damage.
-    static func mutateJSON(_ data: Data, _ r: inout Random) -> Data {
+    static func mutateJSON(_ data: Data, _ r: inout SplitMix64) -> Data {
         guard r.below(10) > 0, var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             return mutateBytes(data, &r)
         }
@@ -72,7 +59,7 @@ final class ModelFolderFuzzTests: XCTestCase {
         return (try? JSONSerialization.data(withJSONObject: object)) ?? data
     }
 
-    static func mutateBytes(_ data: Data, _ r: inout Random) -> Data {
+    static func mutateBytes(_ data: Data, _ r: inout SplitMix64) -> Data {
         var bytes = [UInt8](data)
         switch r.below(4) {
         case 0: bytes = Array(bytes.prefix(r.below(bytes.count + 1)))
@@ -84,7 +71,7 @@ final class ModelFolderFuzzTests: XCTestCase {
     }
 
     /// Damage to a safetensors file: a header field, raw header bytes, NaN/Inf in the data, truncation.
-    static func mutateSafeTensors(_ data: Data, _ r: inout Random) -> Data {
+    static func mutateSafeTensors(_ data: Data, _ r: inout SplitMix64) -> Data {
         var bytes = [UInt8](data)
         guard bytes.count > 8 else { return mutateBytes(data, &r) }
         let headerLength = Int(bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
@@ -146,7 +133,7 @@ final class ModelFolderFuzzTests: XCTestCase {
         }
         files = files.filter(include).sorted()
         var passedConfigurations = 0
-        var r = Random(state: seed)
+        var r = SplitMix64(seed: seed)
         var tally: [String: Tally] = [:]
         for _ in 0..<cases {
             let file = r.pick(files)
@@ -238,7 +225,10 @@ final class ModelFolderFuzzTests: XCTestCase {
 }
 
 extension Array {
-    func randomElement(using r: inout ModelFolderFuzzTests.Random) -> Element? {
-        isEmpty ? nil : self[r.below(count)]
-    }
+    /// An element picked by `r.below`, nil when empty.
+    func randomElement(using r: inout SplitMix64) -> Element? { isEmpty ? nil : self[r.below(count)] }
+}
+
+extension SplitMix64 {
+    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
 }

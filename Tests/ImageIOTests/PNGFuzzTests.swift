@@ -1,23 +1,12 @@
 import CZlib
 import Foundation
 import ImageIO
+import TensorEngine
 import XCTest
 
 /// Seeded mutation fuzzing of `PNG.decode`: every mutated file either decodes to a consistent image or
 /// throws a `PNG.Error` naming the file, never traps.
 final class PNGFuzzTests: XCTestCase {
-    /// SplitMix64 (Steele et al. 2014): a fixed seed gives the same cases on every run.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
 
     /// Valid files to mutate: the Pillow fixtures (every colour type) and this encoder's output.
     func seeds() throws -> [[UInt8]] {
@@ -41,7 +30,7 @@ final class PNGFuzzTests: XCTestCase {
         return out
     }
 
-    func mutate(_ original: [UInt8], _ rng: inout Generator) -> [UInt8] {
+    func mutate(_ original: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var bytes = original
         // One mutation in two cases of three, up to four in the rest.
         let mutations = rng.below(3) == 0 ? 1 + rng.below(4) : 1
@@ -90,7 +79,7 @@ final class PNGFuzzTests: XCTestCase {
 
     func testMutatedFilesDecodeConsistentlyOrThrowNamedErrors() throws {
         let seeds = try seeds()
-        var rng = Generator(state: 20_241_202)
+        var rng = SplitMix64(seed: 20_241_202)
         var decoded = 0, kinds: [String: Int] = [:]
         let cases = 10_000
         for index in 0..<cases {

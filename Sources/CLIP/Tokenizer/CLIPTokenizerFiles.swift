@@ -227,7 +227,9 @@ struct CLIPTokenizerFiles {
         do {
             return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
-            throw CLIPTokenizerError(file: url.path, reason: "invalid JSON (\(error.localizedDescription))")
+            // JSONSerialization's debug description says where the JSON breaks; its localized text does not.
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+            throw CLIPTokenizerError(file: url.path, reason: "invalid JSON" + (detail.map { " (\($0))" } ?? ""))
         }
     }
 }

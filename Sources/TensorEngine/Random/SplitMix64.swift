@@ -13,6 +13,9 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
+    /// An index in 0..<max(n, 1) (modulo reduction: a negligible bias for the small n of test cases).
+    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+
     /// Uniform in [0, 1) with 53 random bits.
     public mutating func nextUnitDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
