@@ -17,10 +17,10 @@ let package = Package(
         .library(name: "CLIP", targets: ["CLIP"]),
         .library(name: "Diffusion", targets: ["Diffusion"]),
         .library(name: "ConceptErasure", targets: ["ConceptErasure"]),
-        .library(name: "ErasureEvaluation", targets: ["ErasureEvaluation"]),
+        .library(name: "ErasureEvaluation", targets: ["ErasureEvaluation"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // C interface to CBLAS + LAPACKE. Links the system `blas` (Debian alternatives: OpenBLAS here),
@@ -49,23 +49,30 @@ let package = Package(
             name: "SepMECLI",
             dependencies: [
                 "TensorEngine", "SafeTensors", "NeuralNet", "CLIP", "Diffusion", "ConceptErasure", "Toy", "ErasureEvaluation",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: strict
         ),
         .target(name: "TestSupport", dependencies: ["TensorEngine", "SafeTensors", "NeuralNet"], path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "TensorEngineTests", dependencies: ["TensorEngine", "SafeTensors", "TestSupport"],
-                    resources: [.copy("Resources")], swiftSettings: strict),
-        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport", "TensorEngine"],
-                    resources: [.copy("Resources")], swiftSettings: strict),
-        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "FileOutput", "TensorEngine"], resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(
+            name: "TensorEngineTests", dependencies: ["TensorEngine", "SafeTensors", "TestSupport"],
+            resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(
+            name: "SafeTensorsTests", dependencies: ["SafeTensors", "TestSupport", "TensorEngine"],
+            resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(
+            name: "ImageIOTests", dependencies: ["ImageIO", "FileOutput", "TensorEngine"], resources: [.copy("Resources")], swiftSettings: strict),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
-        .testTarget(name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(
+            name: "ConceptErasureTests", dependencies: ["ConceptErasure", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
         .testTarget(name: "SepMECLITests", dependencies: ["SepMECLI", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ToyTests", dependencies: ["Toy", "CLIP", "Diffusion", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
-        .testTarget(name: "ErasureEvaluationTests", dependencies: ["ErasureEvaluation", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(
+            name: "ToyTests", dependencies: ["Toy", "CLIP", "Diffusion", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict),
+        .testTarget(
+            name: "ErasureEvaluationTests", dependencies: ["ErasureEvaluation", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict
+        ),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "TestSupport"], resources: [.copy("Resources")], swiftSettings: strict)
     ],
     swiftLanguageModes: [.v6]
 )

@@ -37,10 +37,22 @@ public final class ConceptShift {
 
     // MARK: Convenience views of the two forms
 
-    public var basis: Tensor? { if case .factorised(_, let s, _) = weights { return s }; return nil }
-    public var beta: Float { if case .factorised(let b, _, _) = weights { return b }; return 1 }
-    public var factors: [String: Tensor] { if case .factorised(_, _, let a) = weights { return a }; return [:] }
-    public var deltas: [String: Tensor] { if case .dense(let d) = weights { return d }; return [:] }
+    public var basis: Tensor? {
+        if case .factorised(_, let s, _) = weights { return s }
+        return nil
+    }
+    public var beta: Float {
+        if case .factorised(let b, _, _) = weights { return b }
+        return 1
+    }
+    public var factors: [String: Tensor] {
+        if case .factorised(_, _, let a) = weights { return a }
+        return [:]
+    }
+    public var deltas: [String: Tensor] {
+        if case .dense(let d) = weights { return d }
+        return [:]
+    }
 
     // MARK: Files
 

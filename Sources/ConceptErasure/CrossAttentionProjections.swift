@@ -21,8 +21,10 @@ public struct CrossAttentionProjections {
         var found: [Layer] = []
         for (key, _) in modules where key == "attn2" || key.hasSuffix(".attn2") {
             guard let k = byKey[key + ".to_k"] as? Linear, let v = byKey[key + ".to_v"] as? Linear else { continue }
-            found.append(Layer(key: key, toQ: byKey[key + ".to_q"] as? Linear, toK: k, toV: v,
-                               toOut: byKey[key + ".to_out.0"] as? Linear))
+            found.append(
+                Layer(
+                    key: key, toQ: byKey[key + ".to_q"] as? Linear, toK: k, toV: v,
+                    toOut: byKey[key + ".to_out.0"] as? Linear))
         }
         guard !found.isEmpty else {
             throw ErasureError.noCrossAttention

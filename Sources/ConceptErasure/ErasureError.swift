@@ -26,7 +26,8 @@ public enum ErasureError: Error, CustomStringConvertible, Equatable {
         case .outOfRange(let key, let value, let allowed): return "\(key) is \(value), expected \(allowed)"
         case .invalidPlan(_, let reason): return reason
         case .noNullSpace(let c, let rows, let rank, let width, let fit):
-            return "concept '\(c)': no null space left: its \(rows) protected embedding rows have rank \(rank) = the text width \(width); about \(fit) prompts fit in the exact mode. Use a null-space tolerance (e.g. 1e-3) for an approximate null space with a reported leak bound, or protect fewer prompts."
+            return
+                "concept '\(c)': no null space left: its \(rows) protected embedding rows have rank \(rank) = the text width \(width); about \(fit) prompts fit in the exact mode. Use a null-space tolerance (e.g. 1e-3) for an approximate null space with a reported leak bound, or protect fewer prompts."
         case .nonFiniteLoss(let c, let it, let ckpt):
             return "concept '\(c)': the loss became NaN/infinite at iteration \(it)" + (ckpt.map { "; the last good state is kept in \($0)" } ?? "")
         case .invalidShiftFile(let p, let r): return "\(p): not a valid sepme shift file: \(r)"

@@ -29,10 +29,16 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case learningRate = "lr", alpha, beta, lambda, tau
-        case maxIterations = "max_iterations", minIterations = "min_iterations"
-        case nullSpaceTolerance = "tolerance", images, generationSteps = "generation_steps"
-        case generationGuidance = "generation_guidance", generationScheduler = "generation_scheduler", seed
+        case learningRate = "lr"
+        case alpha, beta, lambda, tau
+        case maxIterations = "max_iterations"
+        case minIterations = "min_iterations"
+        case nullSpaceTolerance = "tolerance"
+        case images
+        case generationSteps = "generation_steps"
+        case generationGuidance = "generation_guidance"
+        case generationScheduler = "generation_scheduler"
+        case seed
     }
 
     /// Checks every value against its allowed range; the error names the value by its JSON key
@@ -50,8 +56,9 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
         try check((1...Self.iterationLimit).contains(minIterations), "min_iterations", minIterations, "1...\(Self.iterationLimit)")
         try check((1...Self.imageLimit).contains(images), "images", images, "1...\(Self.imageLimit) (zero images leave nothing to train on)")
         try check((1...Self.generationStepLimit).contains(generationSteps), "generation_steps", generationSteps, "1...\(Self.generationStepLimit)")
-        try check(generationGuidance.isFinite && generationGuidance >= 0 && generationGuidance <= 1000,
-                  "generation_guidance", generationGuidance, "[0, 1000]")
+        try check(
+            generationGuidance.isFinite && generationGuidance >= 0 && generationGuidance <= 1000,
+            "generation_guidance", generationGuidance, "[0, 1000]")
         if let t = nullSpaceTolerance { try check(t > 0 && t < 1, "tolerance", t, "(0, 1)") }
     }
 

@@ -22,9 +22,11 @@ public struct ErasureObserver {
     /// Polled between images, denoising steps and iterations; true stops the run (after a checkpoint).
     public var shouldStop: () -> Bool
 
-    public init(message: @escaping (String) -> Void = { _ in }, images: @escaping (String, Int, Int) -> Void = { _, _, _ in },
-                iteration: @escaping (String, Int, Double, Double?) -> Void = { _, _, _, _ in },
-                shouldStop: @escaping () -> Bool = { false }) {
+    public init(
+        message: @escaping (String) -> Void = { _ in }, images: @escaping (String, Int, Int) -> Void = { _, _, _ in },
+        iteration: @escaping (String, Int, Double, Double?) -> Void = { _, _, _, _ in },
+        shouldStop: @escaping () -> Bool = { false }
+    ) {
         self.message = message
         self.images = images
         self.iteration = iteration

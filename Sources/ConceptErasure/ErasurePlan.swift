@@ -19,9 +19,11 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     public let imagesFolder: String?
 
     /// Checks the plan; every problem is a named error.
-    public init(method: ErasureMethodKind = .sepme, concepts: [String], protectedPrompts: [String] = [],
-                decoupleFrom: [String] = [], variant: ErasureVariant = .separate,
-                hyperparameters: ErasureHyperparameters? = nil, imagesFolder: String? = nil) throws {
+    public init(
+        method: ErasureMethodKind = .sepme, concepts: [String], protectedPrompts: [String] = [],
+        decoupleFrom: [String] = [], variant: ErasureVariant = .separate,
+        hyperparameters: ErasureHyperparameters? = nil, imagesFolder: String? = nil
+    ) throws {
         self.method = method
         self.concepts = concepts
         self.protectedPrompts = protectedPrompts
@@ -45,34 +47,45 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case method, concepts, protectedPrompts = "protected", decoupleFrom = "decouple_from", variant
-        case hyperparameters, imagesFolder = "images_folder"
+        case method, concepts
+        case protectedPrompts = "protected"
+        case decoupleFrom = "decouple_from"
+        case variant
+        case hyperparameters
+        case imagesFolder = "images_folder"
     }
 
     private func validate() throws {
         try hyperparameters.validate()
         guard !concepts.isEmpty else { throw ErasureError.invalidPlan(field: "concepts", reason: "no concept to erase") }
         if let i = concepts.firstIndex(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
-            throw ErasureError.invalidPlan(field: "concepts", reason: "concept \(i + 1) is empty: the blank prompt is what every shift keeps unchanged")
+            throw ErasureError.invalidPlan(
+                field: "concepts", reason: "concept \(i + 1) is empty: the blank prompt is what every shift keeps unchanged")
         }
-        var byKey: [String: String] = [:], byFile: [String: String] = [:]
+        var byKey: [String: String] = [:]
+        var byFile: [String: String] = [:]
         for c in concepts {
-            if let first = byKey[Self.key(c)] { throw ErasureError.invalidPlan(field: "concepts", reason: "the concept '\(c)' is listed twice (also as '\(first)')") }
+            if let first = byKey[Self.key(c)] {
+                throw ErasureError.invalidPlan(field: "concepts", reason: "the concept '\(c)' is listed twice (also as '\(first)')")
+            }
             byKey[Self.key(c)] = c
             let file = Self.shiftFileName(c)
             if let first = byFile[file] {
-                throw ErasureError.invalidPlan(field: "concepts", reason: "the concepts '\(first)' and '\(c)' would both be written to \(file); rename one")
+                throw ErasureError.invalidPlan(
+                    field: "concepts", reason: "the concepts '\(first)' and '\(c)' would both be written to \(file); rename one")
             }
             byFile[file] = c
         }
         for p in protectedPrompts {
             if let c = byKey[Self.key(p)] {
-                throw ErasureError.invalidPlan(field: "protected", reason: "the concept '\(c)' is also listed as protected: a shift cannot both change and keep it")
+                throw ErasureError.invalidPlan(
+                    field: "protected", reason: "the concept '\(c)' is also listed as protected: a shift cannot both change and keep it")
             }
         }
         for d in decoupleFrom {
             if let c = byKey[Self.key(d)] {
-                throw ErasureError.invalidPlan(field: "decouple_from", reason: "the concept '\(c)' is also a concept to decouple from (an existing shift erases it already)")
+                throw ErasureError.invalidPlan(
+                    field: "decouple_from", reason: "the concept '\(c)' is also a concept to decouple from (an existing shift erases it already)")
             }
         }
     }

@@ -32,12 +32,18 @@ public enum LoRAExport {
     ///   `incompatibleShift` when the shifts were made for different base models or disagree on a
     ///   projection's shape (their sum would not be one model's change).
     @discardableResult
-    public static func write(_ shifts: [ConceptShift], format: Format, to path: String,
-                             relativeTolerance: Double? = nil) throws -> Summary {
+    public static func write(
+        _ shifts: [ConceptShift], format: Format, to path: String,
+        relativeTolerance: Double? = nil
+    ) throws -> Summary {
         guard let first = shifts.first else { throw ErasureError.invalidPlan(field: "shifts", reason: "no shift to export") }
         try ShiftSet.checkDistinct(shifts)
         for s in shifts.dropFirst() where s.metadata.baseFingerprint != first.metadata.baseFingerprint {
-            throw ErasureError.incompatibleShift(path: s.displayName, reason: "made for the base model \(s.metadata.baseFingerprint), but \(first.displayName) for \(first.metadata.baseFingerprint); a LoRA is the change of one base model")
+            throw ErasureError.incompatibleShift(
+                path: s.displayName,
+                reason:
+                    "made for the base model \(s.metadata.baseFingerprint), but \(first.displayName) for \(first.metadata.baseFingerprint); a LoRA is the change of one base model"
+            )
         }
         let keys = Array(Set(shifts.flatMap(\.projectionKeys))).sorted()
         var factors: [(key: String, up: Tensor, down: Tensor)] = []
@@ -47,7 +53,8 @@ public enum LoRAExport {
             for s in shifts {
                 guard let d = s.weightDelta(for: key) else { continue }
                 if let t = total, let o = owner, t.shape != d.shape {
-                    throw ErasureError.incompatibleShift(path: s.displayName, reason: "'\(key)' is \(d.shape), but \(t.shape) in \(o.displayName); the shifts are not for one model")
+                    throw ErasureError.incompatibleShift(
+                        path: s.displayName, reason: "'\(key)' is \(d.shape), but \(t.shape) in \(o.displayName); the shifts are not for one model")
                 }
                 total = total.map { $0 + d } ?? d
                 owner = owner ?? s
@@ -57,7 +64,8 @@ public enum LoRAExport {
             if down.shape[0] > 0 { factors.append((key, up, down)) }
         }
         guard !factors.isEmpty else {
-            throw ErasureError.invalidPlan(field: "shifts", reason: "the shifts (\(shifts.map(\.name).joined(separator: ", "))) are zero on every projection; nothing to export")
+            throw ErasureError.invalidPlan(
+                field: "shifts", reason: "the shifts (\(shifts.map(\.name).joined(separator: ", "))) are zero on every projection; nothing to export")
         }
         var writer = SafeTensorsWriter()
         var summary = Summary(projections: 0, maxRank: factors.map { $0.down.shape[0] }.max() ?? 0, parameters: 0)
@@ -78,9 +86,11 @@ public enum LoRAExport {
             summary.projections += 1
             summary.parameters += up.count + down.count
         }
-        var metadata = ["sepme.concepts": shifts.map(\.name).joined(separator: "\n"),
-                        "sepme.tool_version": SepMEInfo.version,
-                        "sepme.base_fingerprint": first.metadata.baseFingerprint]
+        var metadata = [
+            "sepme.concepts": shifts.map(\.name).joined(separator: "\n"),
+            "sepme.tool_version": SepMEInfo.version,
+            "sepme.base_fingerprint": first.metadata.baseFingerprint
+        ]
         if format == .kohya {
             metadata["ss_network_module"] = "networks.lora"
             metadata["ss_network_dim"] = String(summary.maxRank)
@@ -93,13 +103,15 @@ public enum LoRAExport {
     /// dW [out, in] = up [out, r] · down [r, in] with r = numerical rank (σ > tol · σ_max; tol defaults
     /// to max(out, in)·ε_float32).
     static func factorize(_ dw: Tensor, relativeTolerance: Double?) throws -> (up: Tensor, down: Tensor) {
-        let out = dw.shape[0], inF = dw.shape[1]
+        let out = dw.shape[0]
+        let inF = dw.shape[1]
         let svd = try SVD(DoubleMatrix(dw), kind: .thin)
         let sigma = svd.singularValues
         let tolerance = relativeTolerance ?? Double(max(out, inF)) * Double(Float.ulpOfOne)
         let cutoff = (sigma.first ?? 0) * tolerance
         let r = sigma.filter { $0 > cutoff && $0 > 0 }.count
-        var up = [Float](repeating: 0, count: out * r), down = [Float](repeating: 0, count: r * inF)
+        var up = [Float](repeating: 0, count: out * r)
+        var down = [Float](repeating: 0, count: r * inF)
         for i in 0..<out { for j in 0..<r { up[i * r + j] = Float(svd.u[i, j] * sigma[j]) } }
         for j in 0..<r { for c in 0..<inF { down[j * inF + c] = Float(svd.vt[j, c]) } }
         return (Tensor(up, shape: [out, r]), Tensor(down, shape: [r, inF]))

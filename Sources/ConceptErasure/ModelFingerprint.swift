@@ -25,7 +25,10 @@ public enum ModelFingerprint {
             let p = UnsafeRawPointer(tensor.pointer).assumingMemoryBound(to: UInt32.self)
             var i = 0
             let n = tensor.count
-            while i + 1 < n { mix(UInt64(p[i]) << 32 | UInt64(p[i + 1])); i += 2 }
+            while i + 1 < n {
+                mix(UInt64(p[i]) << 32 | UInt64(p[i + 1]))
+                i += 2
+            }
             if i < n { mix(UInt64(p[i])) }
         }
 

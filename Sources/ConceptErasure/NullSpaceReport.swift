@@ -17,6 +17,7 @@ public struct NullSpaceReport: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case mode, tolerance, rows, rank, dimension
         case largestDiscardedSingularValue = "largest_discarded_singular_value"
-        case largestSingularValue = "largest_singular_value", leakBound = "leak_bound"
+        case largestSingularValue = "largest_singular_value"
+        case leakBound = "leak_bound"
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The folder an erasure writes into: created if missing, proven writable before any work starts,
@@ -50,7 +50,9 @@ public enum OutputFolder {
                 }
                 let owner = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
                 if let owner, owner != getpid(), kill(owner, 0) == 0 || errno == EPERM {
-                    throw ErasureError.output(path: path, reason: "another sepme run (process \(owner)) is writing into this folder; wait for it or choose another output folder")
+                    throw ErasureError.output(
+                        path: path,
+                        reason: "another sepme run (process \(owner)) is writing into this folder; wait for it or choose another output folder")
                 }
                 unlink(path)  // stale: its process is gone
             }
@@ -58,7 +60,10 @@ public enum OutputFolder {
         }
 
         func release() {
-            if held { unlink(path); held = false }
+            if held {
+                unlink(path)
+                held = false
+            }
         }
     }
 }

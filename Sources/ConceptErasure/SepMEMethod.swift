@@ -19,8 +19,10 @@ struct SepMEMethod: ErasureMethod {
         }
         let config = model.pipeline.schedulerConfiguration
         try SamplerKind.resolve(h.generationScheduler, config: config).makeScheduler(config: config).setTimesteps(h.generationSteps)
-        try model.pipeline.validate(GenerationOptions(prompts: [plan.concepts[0]], steps: h.generationSteps,
-                                                      guidance: Float(h.generationGuidance), scheduler: h.generationScheduler))
+        try model.pipeline.validate(
+            GenerationOptions(
+                prompts: [plan.concepts[0]], steps: h.generationSteps,
+                guidance: Float(h.generationGuidance), scheduler: h.generationScheduler))
     }
 
     func erase(plan: ErasurePlan, model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
@@ -30,21 +32,25 @@ struct SepMEMethod: ErasureMethod {
         for (c, d) in zip(plan.concepts, decouplings) {
             guard let d else { continue }
             let r = d.report
-            context.observer.message(String(format: "%@: null space dimension %d of %d (rank %d of %d rows), largest discarded sigma %.3g, reach %.3f",
-                                            c, r.dimension, model.projections.textWidth, r.rank, r.rows,
-                                            r.largestDiscardedSingularValue, d.conceptReach))
+            context.observer.message(
+                String(
+                    format: "%@: null space dimension %d of %d (rank %d of %d rows), largest discarded sigma %.3g, reach %.3f",
+                    c, r.dimension, model.projections.textWidth, r.rank, r.rows,
+                    r.largestDiscardedSingularValue, d.conceptReach))
         }
-        let images = TrainingImages(pipeline: model.pipeline, hyperparameters: plan.hyperparameters,
-                                    fingerprint: model.fingerprint, cache: context.imageCache,
-                                    observer: context.observer)
+        let images = TrainingImages(
+            pipeline: model.pipeline, hyperparameters: plan.hyperparameters,
+            fingerprint: model.fingerprint, cache: context.imageCache,
+            observer: context.observer)
         let latents = try plan.concepts.map { c in
             try plan.imagesFolder.map { try images.fromFolder(URL(fileURLWithPath: $0)) } ?? images.generated(prompt: c)
         }
         let training = SepMETraining(plan: plan, model: model, context: context)
         var shifts = [ConceptShift?](repeating: nil, count: plan.concepts.count)
         for group in plan.variant.strategy.groups(conceptCount: plan.concepts.count) {
-            let trained = try training.train(group: group, decouplings: group.map { decouplings[$0] },
-                                             latents: group.map { latents[$0] })
+            let trained = try training.train(
+                group: group, decouplings: group.map { decouplings[$0] },
+                latents: group.map { latents[$0] })
             for (k, s) in zip(group, trained) { shifts[k] = s }
         }
         return shifts.compactMap { $0 }
@@ -62,9 +68,10 @@ struct SepMEMethod: ErasureMethod {
             return e
         }
         return try plan.concepts.indices.map { k in
-            try ConceptDecoupling(concept: plan.concepts[k], conceptEmbedding: embedding(plan.concepts[k]),
-                                  protectedEmbeddings: [embedding("")] + plan.decouplingPrompts(forConceptAt: k).map(embedding),
-                                  tolerance: plan.hyperparameters.nullSpaceTolerance)
+            try ConceptDecoupling(
+                concept: plan.concepts[k], conceptEmbedding: embedding(plan.concepts[k]),
+                protectedEmbeddings: [embedding("")] + plan.decouplingPrompts(forConceptAt: k).map(embedding),
+                tolerance: plan.hyperparameters.nullSpaceTolerance)
         }
     }
 }

@@ -13,8 +13,10 @@ protocol SepMEVariantStrategy {
     func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float) -> ShiftWeights
     /// r_c(x_t; θ + dW) for the group's K concepts, continuing from the shared text-free start.
     // start: of x_t [K, C, h, w]; conds: [K, L, d]; blank: [1, L, d]; blankEps: ε(x_t, c0; θ) [K, C, h, w] -> [K, C, h, w]
-    func editedRepresentation(unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
-                              blank: Tensor, originalBlankEps: Tensor) -> Tensor
+    func editedRepresentation(
+        unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
+        blank: Tensor, originalBlankEps: Tensor
+    ) -> Tensor
     /// Σ_k η_k Lcor_k: the concepts' correlations combined. lcor: [K] -> []
     func combinedCorrelation(_ lcor: Tensor, values: [Double]) -> Tensor
     /// The L1 term of the loss (before λ), given each concept's own penalty `own`. -> []
@@ -24,8 +26,10 @@ protocol SepMEVariantStrategy {
 extension SepMEVariantStrategy {
     /// Decoupled variants: the blank prompt's prediction is unchanged by the shifts, so only the
     /// concept prompts run through the edited model.
-    func editedRepresentation(unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
-                              blank: Tensor, originalBlankEps: Tensor) -> Tensor {
+    func editedRepresentation(
+        unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
+        blank: Tensor, originalBlankEps: Tensor
+    ) -> Tensor {
         unet(continuing: start, encoderHiddenStates: conds) - originalBlankEps
     }
 
@@ -76,8 +80,10 @@ struct FullVariant: SepMEVariantStrategy {
         .trainable(projections: projections.allProjections, basis: nil, beta: 1)
     }
 
-    func editedRepresentation(unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
-                              blank: Tensor, originalBlankEps: Tensor) -> Tensor {
+    func editedRepresentation(
+        unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
+        blank: Tensor, originalBlankEps: Tensor
+    ) -> Tensor {
         let k = conds.shape[0]
         let blanks = Tensor.concat([Tensor](repeating: blank, count: k), axis: 0)
         let eps = unet(continuing: start, encoderHiddenStates: Tensor.concat([conds, blanks], axis: 0)).chunked(2, axis: 0)

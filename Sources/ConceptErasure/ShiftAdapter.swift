@@ -30,17 +30,23 @@ public final class ShiftAdapter: LinearAdapter {
     /// complement up to rounding; nil when every row reaches it. -> [..., 1]
     // x: [..., d], projected: [..., m]
     static func reachMask(_ x: Tensor, projected: Tensor) -> Tensor? {
-        let d = x.shape.last ?? 1, m = projected.shape.last ?? 1
+        let d = x.shape.last ?? 1
+        let m = projected.shape.last ?? 1
         let rows = x.count / max(d, 1)
-        let xp = x.pointer, pp = projected.pointer
+        let xp = x.pointer
+        let pp = projected.pointer
         var mask = [Float](repeating: 1, count: rows)
         var any = false
         let tol2 = exactZeroTolerance * exactZeroTolerance
         for r in 0..<rows {
-            var nx: Float = 0, np: Float = 0
+            var nx: Float = 0
+            var np: Float = 0
             for j in 0..<d { nx += xp[r * d + j] * xp[r * d + j] }
             for j in 0..<m { np += pp[r * m + j] * pp[r * m + j] }
-            if np <= tol2 * nx { mask[r] = 0; any = true }
+            if np <= tol2 * nx {
+                mask[r] = 0
+                any = true
+            }
         }
         return any ? Tensor(mask, shape: Array(x.shape.dropLast()) + [1]) : nil
     }
@@ -53,11 +59,11 @@ public final class ShiftAdapter: LinearAdapter {
             let y: Tensor
             switch term {
             case .factorised(let basis, let factor, let beta):
-                var projected = Tensor.linear(x, weight: basis)            // [..., m]
+                var projected = Tensor.linear(x, weight: basis)  // [..., m]
                 if let mask = Self.reachMask(x, projected: projected) { projected = projected * mask }
-                y = Tensor.linear(projected, weight: factor) * beta       // [..., d_out]
+                y = Tensor.linear(projected, weight: factor) * beta  // [..., d_out]
             case .dense(let delta):
-                y = Tensor.linear(x, weight: delta)                        // [..., d_out]
+                y = Tensor.linear(x, weight: delta)  // [..., d_out]
             }
             out = out.map { $0 + y } ?? y
         }

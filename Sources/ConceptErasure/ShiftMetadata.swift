@@ -55,9 +55,11 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
         }
     }
 
-    public init(variant: ErasureVariant, concepts: [String], protectedPrompts: [String], decoupledFrom: [String],
-                baseFingerprint: String, hyperparameters: ErasureHyperparameters, training: TrainingRecord,
-                nullSpace: NullSpaceReport?, restorable: Bool, toolVersion: String) {
+    public init(
+        variant: ErasureVariant, concepts: [String], protectedPrompts: [String], decoupledFrom: [String],
+        baseFingerprint: String, hyperparameters: ErasureHyperparameters, training: TrainingRecord,
+        nullSpace: NullSpaceReport?, restorable: Bool, toolVersion: String
+    ) {
         self.variant = variant
         self.concepts = concepts
         self.protectedPrompts = protectedPrompts
@@ -72,8 +74,12 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case format, method, variant, concepts
-        case protectedPrompts = "protected", decoupledFrom = "decoupled_from"
-        case baseFingerprint = "base_fingerprint", hyperparameters, training
-        case nullSpace = "null_space", restorable, toolVersion = "tool_version"
+        case protectedPrompts = "protected"
+        case decoupledFrom = "decoupled_from"
+        case baseFingerprint = "base_fingerprint"
+        case hyperparameters, training
+        case nullSpace = "null_space"
+        case restorable
+        case toolVersion = "tool_version"
     }
 }

@@ -49,7 +49,8 @@ public final class ShiftSet {
         var seen: [String: ConceptShift] = [:]
         for s in shifts {
             if let other = seen[ErasurePlan.key(s.name)] {
-                throw ErasureError.incompatibleShift(path: s.displayName, reason: "erases '\(s.name)' again (also \(other.displayName)); each concept's shift can be used once")
+                throw ErasureError.incompatibleShift(
+                    path: s.displayName, reason: "erases '\(s.name)' again (also \(other.displayName)); each concept's shift can be used once")
             }
             seen[ErasurePlan.key(s.name)] = s
         }
@@ -89,7 +90,10 @@ public final class ShiftSet {
             for (key, linear) in projections.allProjections {
                 var total: Tensor?
                 for s in installed { if let d = s.weightDelta(for: key) { total = total.map { $0 + d } ?? d } }
-                if let total { linear.weight.addInPlace(total); changed.append(key + ".weight") }
+                if let total {
+                    linear.weight.addInPlace(total)
+                    changed.append(key + ".weight")
+                }
             }
         }
         remove()
@@ -146,14 +150,16 @@ public final class ShiftSet {
             for (key, a) in factors.sorted(by: { $0.key < $1.key }) {
                 let linear = try projection(key)
                 guard a.shape[0] == linear.outFeatures, basis.shape[1] == linear.inFeatures else {
-                    throw ErasureError.incompatibleShift(path: name, reason: "'\(key)' would be \(a.shape[0])x\(basis.shape[1]), the model's projection is \(linear.weight.shape)")
+                    throw ErasureError.incompatibleShift(
+                        path: name, reason: "'\(key)' would be \(a.shape[0])x\(basis.shape[1]), the model's projection is \(linear.weight.shape)")
                 }
             }
         case .dense(let deltas):
             for (key, d) in deltas.sorted(by: { $0.key < $1.key }) {
                 let linear = try projection(key)
                 guard d.shape == linear.weight.shape else {
-                    throw ErasureError.incompatibleShift(path: name, reason: "'\(key)' delta is \(d.shape), the model's projection is \(linear.weight.shape)")
+                    throw ErasureError.incompatibleShift(
+                        path: name, reason: "'\(key)' delta is \(d.shape), the model's projection is \(linear.weight.shape)")
                 }
             }
         }

@@ -30,17 +30,24 @@ struct ShiftTensorReader {
             throw invalid("'\(key)' holds a non-finite value (\(values[i]) at element \(i))")
         }
         if let i = values.firstIndex(where: { abs($0) > Self.magnitudeLimit }) {
-            throw invalid("'\(key)' holds \(values[i]) at element \(i), beyond ±\(Self.magnitudeLimit): no trained shift is that large, and it would overflow the model's activations")
+            throw invalid(
+                "'\(key)' holds \(values[i]) at element \(i), beyond ±\(Self.magnitudeLimit): no trained shift is that large, and it would overflow the model's activations"
+            )
         }
         return Tensor(values, shape: info.shape)
     }
 
     func weights(metadata: ShiftMetadata) throws -> ShiftWeights {
-        var factors: [String: Tensor] = [:], deltas: [String: Tensor] = [:]
+        var factors: [String: Tensor] = [:]
+        var deltas: [String: Tensor] = [:]
         for key in file.keys where key != "beta" && key != "basis" {
-            if key.hasSuffix(".A"), key.count > 2 { factors[String(key.dropLast(2))] = try tensor(key, rank: 2) }
-            else if key.hasSuffix(".delta"), key.count > 6 { deltas[String(key.dropLast(6))] = try tensor(key, rank: 2) }
-            else { throw invalid("unexpected tensor '\(key)' (a shift holds 'basis', 'beta', '<projection>.A' or '<projection>.delta')") }
+            if key.hasSuffix(".A"), key.count > 2 {
+                factors[String(key.dropLast(2))] = try tensor(key, rank: 2)
+            } else if key.hasSuffix(".delta"), key.count > 6 {
+                deltas[String(key.dropLast(6))] = try tensor(key, rank: 2)
+            } else {
+                throw invalid("unexpected tensor '\(key)' (a shift holds 'basis', 'beta', '<projection>.A' or '<projection>.delta')")
+            }
         }
         switch (factors.isEmpty, deltas.isEmpty) {
         case (true, true): throw invalid("no shift tensors")
@@ -64,7 +71,9 @@ struct ShiftTensorReader {
             for i in 0..<m { gram.pointer[i * m + i] -= 1 }
             let worst = gram.abs().scalars.max() ?? 0
             guard worst <= 1e-3 else {
-                throw invalid("the rows of 'basis' are not orthonormal (|S Sᵀ − I| reaches \(worst)), so the shift would not leave the protected prompts unchanged")
+                throw invalid(
+                    "the rows of 'basis' are not orthonormal (|S Sᵀ − I| reaches \(worst)), so the shift would not leave the protected prompts unchanged"
+                )
             }
             for (k, a) in factors.sorted(by: { $0.key < $1.key }) where a.shape[1] != m {
                 throw invalid("'\(k).A' has shape \(a.shape), expected [d_out, \(m)] to match 'basis' \(basis.shape)")

@@ -36,8 +36,9 @@ struct TrainingCheckpoint {
             momenta = concepts.map { _ in nil }
             curves = concepts.map { _ in [] }
             stopReasons = concepts.map { _ in nil }
-            settings = Settings(variant: plan.variant, protectedPrompts: plan.protectedPrompts, decoupleFrom: plan.decoupleFrom,
-                                hyperparameters: plan.hyperparameters, imagesFolder: plan.imagesFolder)
+            settings = Settings(
+                variant: plan.variant, protectedPrompts: plan.protectedPrompts, decoupleFrom: plan.decoupleFrom,
+                hyperparameters: plan.hyperparameters, imagesFolder: plan.imagesFolder)
         }
 
         mutating func capture(_ rules: [MomentumStopRule]) {
@@ -77,20 +78,25 @@ struct TrainingCheckpoint {
             throw ErasureError.checkpoint(path: url.path, reason: "unreadable checkpoint (\(error)); delete it to start over")
         }
         guard let json = file.metadata[Self.metadataKey], let state = try? JSONDecoder().decode(State.self, from: Data(json.utf8)),
-              let step = file.metadata["sepme.adam_step"].flatMap(Int.init) else {
+            let step = file.metadata["sepme.adam_step"].flatMap(Int.init)
+        else {
             throw ErasureError.checkpoint(path: url.path, reason: "not a checkpoint of this sepme version; delete it to start over")
         }
         guard state.concepts == expected.concepts else { throw mismatch("it is a checkpoint of the concepts \(state.concepts)") }
         try Self.compare(state.settings, expected.settings).map { throw mismatch($0) }
         guard state.iterations.count == state.concepts.count, state.momenta.count == state.concepts.count,
-              state.curves.count == state.concepts.count, state.stopReasons.count == state.concepts.count else {
+            state.curves.count == state.concepts.count, state.stopReasons.count == state.concepts.count
+        else {
             throw mismatch("its per-concept records do not match its \(state.concepts.count) concepts")
         }
-        var m: [Tensor] = [], v: [Tensor] = []
+        var m: [Tensor] = []
+        var v: [Tensor] = []
         for (k, shift) in weights.enumerated() {
             for (key, p) in zip(shift.projectionKeys, shift.trainableTensors) {
                 let name = "\(k).\(key)"
-                let values: [Float], mv: [Float], vv: [Float]
+                let values: [Float]
+                let mv: [Float]
+                let vv: [Float]
                 do {
                     guard try file.info(name).shape == p.shape else { throw mismatch("'\(name)' has another shape than this run's") }
                     values = try file.floats(name)
@@ -114,7 +120,8 @@ struct TrainingCheckpoint {
     /// The first setting that differs between a checkpoint and this run, or nil. The iteration
     /// budget may differ (a resumed run may be given more iterations).
     static func compare(_ found: State.Settings, _ expected: State.Settings) -> String? {
-        var a = found.hyperparameters, b = expected.hyperparameters
+        var a = found.hyperparameters
+        var b = expected.hyperparameters
         a.maxIterations = 0
         b.maxIterations = 0
         if found.variant != expected.variant { return "it was made with the \(found.variant.rawValue) variant" }

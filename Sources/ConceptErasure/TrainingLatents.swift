@@ -39,11 +39,13 @@ struct TrainingImages {
         }
         // The sampler that makes the images also names the cache file, so a cache never mixes samplers.
         let sampler = try SamplerKind.resolve(h.generationScheduler, config: pipeline.schedulerConfiguration)
-        var out: [Tensor] = [], seeds: [UInt64] = []
+        var out: [Tensor] = []
+        var seeds: [UInt64] = []
         for i in 0..<h.images {
             let seed = h.seed &+ UInt64(i)
             seeds.append(seed)
-            let name = "\(ConceptShift.slug(prompt))-\(fingerprint)-\(sampler.rawValue)-s\(h.generationSteps)-g\(h.generationGuidance)-seed\(seed).safetensors"
+            let name =
+                "\(ConceptShift.slug(prompt))-\(fingerprint)-\(sampler.rawValue)-s\(h.generationSteps)-g\(h.generationGuidance)-seed\(seed).safetensors"
             let cached = cache?.appendingPathComponent(name)
             if let cached, let latents = Self.readCached(cached) {
                 out.append(latents)
@@ -64,14 +66,19 @@ struct TrainingImages {
     /// One image's final latents (no VAE decoding: training needs x_0 in latent space). [1, C, h, w]
     private func generate(prompt: String, seed: UInt64, sampler: SamplerKind) throws -> Tensor {
         let h = hyperparameters
-        let options = GenerationOptions(prompts: [prompt], seed: seed, steps: h.generationSteps,
-                                        guidance: Float(h.generationGuidance), scheduler: sampler)
+        let options = GenerationOptions(
+            prompts: [prompt], seed: seed, steps: h.generationSteps,
+            guidance: Float(h.generationGuidance), scheduler: sampler)
         let run = try pipeline.makeRun(options)
         while run.step() {
             if observer.shouldStop() { throw ErasureError.interrupted(checkpoint: nil) }
         }
         guard run.latents.isFinite else {
-            throw ErasureError.trainingImages(path: prompt, reason: "the model's sampling of this prompt (seed \(seed)) produced non-finite latents; the model or its scheduler configuration is broken")
+            throw ErasureError.trainingImages(
+                path: prompt,
+                reason:
+                    "the model's sampling of this prompt (seed \(seed)) produced non-finite latents; the model or its scheduler configuration is broken"
+            )
         }
         return run.latents
     }
@@ -80,8 +87,9 @@ struct TrainingImages {
     /// then regenerated and rewritten).
     private static func readCached(_ url: URL) -> Tensor? {
         guard let file = try? SafeTensorsFile(path: url.path), let info = try? file.info("latents"),
-              info.shape.count == 4, info.shape[0] == 1, let values = try? file.floats("latents"),
-              values.allSatisfy(\.isFinite) else { return nil }
+            info.shape.count == 4, info.shape[0] == 1, let values = try? file.floats("latents"),
+            values.allSatisfy(\.isFinite)
+        else { return nil }
         return Tensor(values, shape: info.shape)
     }
 
@@ -101,7 +109,8 @@ struct TrainingImages {
             let path = folder.appendingPathComponent(f).path
             let img = try PNG.read(path: path)
             guard img.width == size.width, img.height == size.height else {
-                throw ErasureError.trainingImages(path: path, reason: "the image is \(img.width)x\(img.height), the model expects \(size.width)x\(size.height)")
+                throw ErasureError.trainingImages(
+                    path: path, reason: "the image is \(img.width)x\(img.height), the model expects \(size.width)x\(size.height)")
             }
             out.append(try pipeline.encodeFromPixels(ImageTensorConversion.pixels(fromImages: [img])))
         }

@@ -20,9 +20,11 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
     public var trainingImages: Int
     public var imageSeeds: [UInt64]
 
-    public init(iterations: Int = 0, initialLoss: Double? = nil, finalLoss: Double? = nil, finalMomentum: Double? = nil,
-                stopReason: StopReason = .maxIterations, lossCurve: [Double] = [], lossStride: Int = 1, seconds: Double = 0,
-                trainingImages: Int = 0, imageSeeds: [UInt64] = []) {
+    public init(
+        iterations: Int = 0, initialLoss: Double? = nil, finalLoss: Double? = nil, finalMomentum: Double? = nil,
+        stopReason: StopReason = .maxIterations, lossCurve: [Double] = [], lossStride: Int = 1, seconds: Double = 0,
+        trainingImages: Int = 0, imageSeeds: [UInt64] = []
+    ) {
         self.iterations = iterations
         self.initialLoss = initialLoss
         self.finalLoss = finalLoss
@@ -36,8 +38,15 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case iterations, initialLoss = "initial_loss", finalLoss = "final_loss", finalMomentum = "final_momentum"
-        case stopReason = "stop_reason", lossCurve = "loss_curve", lossStride = "loss_stride", seconds
-        case trainingImages = "training_images", imageSeeds = "image_seeds"
+        case iterations
+        case initialLoss = "initial_loss"
+        case finalLoss = "final_loss"
+        case finalMomentum = "final_momentum"
+        case stopReason = "stop_reason"
+        case lossCurve = "loss_curve"
+        case lossStride = "loss_stride"
+        case seconds
+        case trainingImages = "training_images"
+        case imageSeeds = "image_seeds"
     }
 }

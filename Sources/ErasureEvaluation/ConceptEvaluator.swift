@@ -28,8 +28,9 @@ public final class ConceptEvaluator {
             func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws {
                 guard ok else { throw EvaluationError.outOfRange(key: key, value: "\(value)", allowed: allowed) }
             }
-            try check((2...Self.imageLimit).contains(imagesPerPrompt), "images_per_prompt", imagesPerPrompt,
-                      "2...\(Self.imageLimit) (the Fréchet distance needs two images per prompt)")
+            try check(
+                (2...Self.imageLimit).contains(imagesPerPrompt), "images_per_prompt", imagesPerPrompt,
+                "2...\(Self.imageLimit) (the Fréchet distance needs two images per prompt)")
             try check((1...10_000).contains(steps), "steps", steps, "1...10000")
             try check(guidance.isFinite && guidance >= 0 && guidance <= 1000, "guidance", guidance, "[0, 1000]")
         }
@@ -53,7 +54,9 @@ public final class ConceptEvaluator {
         let pipeline = model.pipeline
         let size = pipeline.defaultImageSize
         guard size.height == ToyConcepts.imageSize, size.width == ToyConcepts.imageSize, pipeline.unet.configuration.outChannels == 3 else {
-            throw EvaluationError.invalidArgument("\(modelName): the toy classifier scores \(ToyConcepts.imageSize)x\(ToyConcepts.imageSize) RGB images; this model makes \(size.width)x\(size.height)")
+            throw EvaluationError.invalidArgument(
+                "\(modelName): the toy classifier scores \(ToyConcepts.imageSize)x\(ToyConcepts.imageSize) RGB images; this model makes \(size.width)x\(size.height)"
+            )
         }
         self.model = model
         self.classifier = classifier
@@ -69,9 +72,10 @@ public final class ConceptEvaluator {
             for (i, p) in prompts.enumerated() {
                 if shouldStop() { throw CancellationError() }
                 progress?(label, i, prompts.count)
-                let options = GenerationOptions(prompts: [p.prompt], seed: settings.seed, steps: settings.steps,
-                                                guidance: settings.guidance, scheduler: settings.scheduler,
-                                                imagesPerPrompt: settings.imagesPerPrompt)
+                let options = GenerationOptions(
+                    prompts: [p.prompt], seed: settings.seed, steps: settings.steps,
+                    guidance: settings.guidance, scheduler: settings.scheduler,
+                    imagesPerPrompt: settings.imagesPerPrompt)
                 out.append(try pipeline.generate(options).images)
             }
             progress?(label, prompts.count, prompts.count)
@@ -84,7 +88,8 @@ public final class ConceptEvaluator {
         let x = ToyDataset.tensor(images)
         return GradMode.withNoGrad {
             let f = classifier.features(x)
-            let n = f.shape[0], k = f.shape[1]
+            let n = f.shape[0]
+            let k = f.shape[1]
             let rows = (0..<n).map { r in (0..<k).map { Double(f.pointer[r * k + $0]) } }
             return (classifier.predict(x), rows)
         }
@@ -107,8 +112,10 @@ public final class ConceptEvaluator {
     }
 
     /// Scores one state against the original images.
-    func score(state name: String, prompts: [EvaluationPrompt], images: [[RGBImage]], original: [[RGBImage]],
-               applied: [ConceptShift], restored: [ConceptShift]) throws -> EvaluationReport.State {
+    func score(
+        state name: String, prompts: [EvaluationPrompt], images: [[RGBImage]], original: [[RGBImage]],
+        applied: [ConceptShift], restored: [ConceptShift]
+    ) throws -> EvaluationReport.State {
         var results: [EvaluationReport.ConceptResult] = []
         for (i, p) in prompts.enumerated() {
             let (predO, featO) = classify(original[i])
@@ -116,14 +123,15 @@ public final class ConceptEvaluator {
             let pairs = zip(images[i], original[i])
             let n = Double(images[i].count)
             let identical = pairs.filter { ImageMetrics.identical($0, $1) }.count
-            results.append(.init(
-                prompt: p.prompt, concept: p.concept, group: Self.group(of: p, applied: applied, restored: restored),
-                accuracy: accuracy(p, pred, original: predO), accuracyOriginal: accuracy(p, predO, original: predO),
-                attributeAccuracy: p.attributeAccuracy(pred),
-                meanAbsPixelDiff: pairs.reduce(0) { $0 + ImageMetrics.meanAbsoluteDifference($1.0, $1.1) } / n,
-                ssim: pairs.reduce(0) { $0 + ImageMetrics.ssim($1.0, $1.1) } / n,
-                frechetDistance: try FrechetDistance.distance(feat, featO),
-                identical8bit: identical == images[i].count, identicalImages: identical))
+            results.append(
+                .init(
+                    prompt: p.prompt, concept: p.concept, group: Self.group(of: p, applied: applied, restored: restored),
+                    accuracy: accuracy(p, pred, original: predO), accuracyOriginal: accuracy(p, predO, original: predO),
+                    attributeAccuracy: p.attributeAccuracy(pred),
+                    meanAbsPixelDiff: pairs.reduce(0) { $0 + ImageMetrics.meanAbsoluteDifference($1.0, $1.1) } / n,
+                    ssim: pairs.reduce(0) { $0 + ImageMetrics.ssim($1.0, $1.1) } / n,
+                    frechetDistance: try FrechetDistance.distance(feat, featO),
+                    identical8bit: identical == images[i].count, identicalImages: identical))
         }
         return .init(name: name, shifts: applied.map(\.name), shiftFiles: applied.compactMap(\.sourcePath), concepts: results)
     }
@@ -131,7 +139,8 @@ public final class ConceptEvaluator {
     /// The whole evaluation: states original, erased (shifts + restore), restored (shifts only, when
     /// restore is not empty). Returns the report and every state's images (original first).
     public func evaluate(prompts texts: [String], shifts: [ConceptShift], restore: [ConceptShift]) throws
-        -> (report: EvaluationReport, images: [[[RGBImage]]]) {
+        -> (report: EvaluationReport, images: [[[RGBImage]]])
+    {
         guard !texts.isEmpty else { throw EvaluationError.invalidPrompts("no prompt to evaluate") }
         let prompts = try texts.map(EvaluationPrompt.init)
         guard Set(prompts.map { $0.prompt.lowercased() }).count == prompts.count else {
@@ -157,8 +166,9 @@ public final class ConceptEvaluator {
         for s in states { if let w = s.concepts.first(where: { $0.concept == "watermark" }) { retention[s.name] = w.accuracy } }
         let report = EvaluationReport(
             tool: "sepme \(SepMEInfo.version)",
-            settings: .init(model: modelName, seed: settings.seed, imagesPerPrompt: settings.imagesPerPrompt,
-                            steps: settings.steps, guidance: settings.guidance, scheduler: settings.scheduler),
+            settings: .init(
+                model: modelName, seed: settings.seed, imagesPerPrompt: settings.imagesPerPrompt,
+                steps: settings.steps, guidance: settings.guidance, scheduler: settings.scheduler),
             states: states, watermarkRetention: retention, seconds: Date().timeIntervalSince(start))
         return (report, all)
     }

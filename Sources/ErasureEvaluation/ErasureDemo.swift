@@ -42,8 +42,10 @@ public struct ErasureDemo {
     }
 
     /// Runs the timeline; shift files go to `output/shifts`, the report to `output`.
-    public func run(model: ShiftSet, classifier: ToyClassifier, modelName: String, output: URL,
-                    observer: ErasureObserver, evaluationProgress: ((String, Int, Int) -> Void)?) throws -> EvaluationReport {
+    public func run(
+        model: ShiftSet, classifier: ToyClassifier, modelName: String, output: URL,
+        observer: ErasureObserver, evaluationProgress: ((String, Int, Int) -> Void)?
+    ) throws -> EvaluationReport {
         let plan = try plan()
         let evaluator = try ConceptEvaluator(model: model, classifier: classifier, settings: evaluation, modelName: modelName)
         evaluator.progress = evaluationProgress
@@ -52,7 +54,8 @@ public struct ErasureDemo {
         try ConceptEvaluator.prepareOutput(output)
         let paths = try ErasureRun(plan: plan, output: output.appendingPathComponent("shifts")).run(on: model, observer: observer)
         let shifts = try paths.map { try ConceptShift.read(path: $0) }
-        let kept = shifts.filter { $0.name != restore }, restored = shifts.filter { $0.name == restore }
+        let kept = shifts.filter { $0.name != restore }
+        let restored = shifts.filter { $0.name == restore }
         let (report, images) = try evaluator.evaluate(prompts: prompts, shifts: kept, restore: restored)
         try ConceptEvaluator.write(report, images: images, to: output)
         return report

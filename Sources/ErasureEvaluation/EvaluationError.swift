@@ -14,7 +14,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
         case .invalidPrompts(let s): return s
         case .invalidArgument(let s): return s
         case .unknownConcept(let c, let known):
-            return "unknown concept '\(c)': the toy classifier scores prompts that name a shape, colour or style (\(known.joined(separator: ", "))), the watermark prompt or the blank prompt \"\""
+            return
+                "unknown concept '\(c)': the toy classifier scores prompts that name a shape, colour or style (\(known.joined(separator: ", "))), the watermark prompt or the blank prompt \"\""
         }
     }
 }

@@ -18,9 +18,15 @@ public struct EvaluationPrompt: Equatable, Sendable {
         let trimmed = prompt.trimmingCharacters(in: .whitespaces)
         self.prompt = trimmed
         if trimmed.isEmpty {
-            kind = .blank; shape = nil; colour = nil; style = nil
+            kind = .blank
+            shape = nil
+            colour = nil
+            style = nil
         } else if trimmed.lowercased() == ToyConcepts.watermarkPrompt {
-            kind = .watermark; shape = nil; colour = nil; style = nil
+            kind = .watermark
+            shape = nil
+            colour = nil
+            style = nil
         } else {
             let parsed = ToyCaption.parse(trimmed.lowercased())
             guard parsed.shape != nil || parsed.colour != nil || parsed.style != nil else {

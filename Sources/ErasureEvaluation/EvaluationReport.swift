@@ -84,10 +84,11 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
             for g in Set(concepts.map(\.group)) {
                 let rows = concepts.filter { $0.group == g }
                 let n = Double(rows.count)
-                groups[g] = GroupSummary(prompts: rows.count, accuracy: rows.reduce(0) { $0 + $1.accuracy } / n,
-                                         accuracyOriginal: rows.reduce(0) { $0 + $1.accuracyOriginal } / n,
-                                         meanAbsPixelDiff: rows.reduce(0) { $0 + $1.meanAbsPixelDiff } / n,
-                                         identical8bit: rows.allSatisfy(\.identical8bit))
+                groups[g] = GroupSummary(
+                    prompts: rows.count, accuracy: rows.reduce(0) { $0 + $1.accuracy } / n,
+                    accuracyOriginal: rows.reduce(0) { $0 + $1.accuracyOriginal } / n,
+                    meanAbsPixelDiff: rows.reduce(0) { $0 + $1.meanAbsPixelDiff } / n,
+                    identical8bit: rows.allSatisfy(\.identical8bit))
             }
             self.groups = groups
         }
@@ -119,7 +120,8 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
         var out = "# sepme evaluation\n\n"
         out += "Model `\(settings.model)`; \(settings.imagesPerPrompt) images per prompt (seed \(settings.seed)), "
         out += "\(settings.steps) steps, guidance \(settings.guidance). Accuracy: the toy classifier finds every attribute the prompt names; "
-        out += "pixel difference, SSIM, Fréchet distance (classifier features) and 8-bit identity are against the original model's images for the same seeds.\n\n"
+        out +=
+            "pixel difference, SSIM, Fréchet distance (classifier features) and 8-bit identity are against the original model's images for the same seeds.\n\n"
         for state in states {
             out += "## \(state.name)" + (state.shifts.isEmpty ? " (no shifts)" : " (shifts: \(state.shifts.joined(separator: ", ")))") + "\n\n"
             out += "| prompt | group | accuracy | original | mean abs diff | SSIM | Fréchet | identical 8-bit |\n|---|---|---|---|---|---|---|---|\n"
@@ -128,14 +130,21 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
                 out += String(format: "%.4f | %.4f | %.3f | ", c.meanAbsPixelDiff, c.ssim, c.frechetDistance)
                 out += c.identical8bit ? "yes |\n" : "no (\(c.identicalImages)/\(settings.imagesPerPrompt)) |\n"
             }
-            out += "\nGroups: " + state.groups.sorted { $0.key < $1.key }.map { g, v in
-                "\(g) \(pct(v.accuracy)) (original \(pct(v.accuracyOriginal)), \(v.prompts) prompts\(v.identical8bit ? ", identical" : ""))"
-            }.joined(separator: "; ") + "\n\n"
+            out +=
+                "\nGroups: "
+                + state.groups.sorted { $0.key < $1.key }.map { g, v in
+                    "\(g) \(pct(v.accuracy)) (original \(pct(v.accuracyOriginal)), \(v.prompts) prompts\(v.identical8bit ? ", identical" : ""))"
+                }.joined(separator: "; ") + "\n\n"
         }
         if !watermarkRetention.isEmpty {
-            out += "Watermark retention: " + watermarkRetention.sorted { $0.key < $1.key }.map { "\($0.key) \(pct($0.value))" }.joined(separator: ", ") + "\n\n"
+            out +=
+                "Watermark retention: " + watermarkRetention.sorted { $0.key < $1.key }.map { "\($0.key) \(pct($0.value))" }.joined(separator: ", ")
+                + "\n\n"
         }
-        if let grid { out += "Grid: `\(grid)` (rows: prompts in the order above; columns: original, then each later state, \(min(4, settings.imagesPerPrompt)) seeds each).\n" }
+        if let grid {
+            out +=
+                "Grid: `\(grid)` (rows: prompts in the order above; columns: original, then each later state, \(min(4, settings.imagesPerPrompt)) seeds each).\n"
+        }
         return out
     }
 
@@ -151,10 +160,14 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
             let groups = later.map { $0.concepts[i].group }
             out += "| \(row.prompt.isEmpty ? "\"\" (blank)" : row.prompt) | \(groups.last ?? row.group) | "
             out += states.map { pct($0.concepts[i].accuracy) }.joined(separator: " | ")
-            out += later.isEmpty ? " |\n" : " | " + later.map { s -> String in
-                let c = s.concepts[i]
-                return c.identical8bit ? "yes" : "no (\(c.identicalImages)/\(settings.imagesPerPrompt))"
-            }.joined(separator: " | ") + " |\n"
+            out +=
+                later.isEmpty
+                ? " |\n"
+                : " | "
+                    + later.map { s -> String in
+                        let c = s.concepts[i]
+                        return c.identical8bit ? "yes" : "no (\(c.identicalImages)/\(settings.imagesPerPrompt))"
+                    }.joined(separator: " | ") + " |\n"
         }
         return out
     }

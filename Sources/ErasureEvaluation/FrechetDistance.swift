@@ -8,10 +8,12 @@ public enum FrechetDistance {
     /// features: rows are samples ([N, F]); N ≥ 2 in each set.
     public static func distance(_ a: [[Double]], _ b: [[Double]]) throws -> Double {
         guard a.count >= 2, b.count >= 2, let f = a.first?.count, f > 0, a.allSatisfy({ $0.count == f }),
-              b.allSatisfy({ $0.count == f }) else {
+            b.allSatisfy({ $0.count == f })
+        else {
             throw EvaluationError.invalidArgument("Fréchet distance needs at least 2 feature vectors of equal length per set")
         }
-        let (mu1, s1) = moments(a), (mu2, s2) = moments(b)
+        let (mu1, s1) = moments(a)
+        let (mu2, s2) = moments(b)
         var meanTerm = 0.0
         for i in 0..<f { meanTerm += (mu1[i] - mu2[i]) * (mu1[i] - mu2[i]) }
         let root1 = try symmetricSquareRoot(s1)
@@ -24,7 +26,8 @@ public enum FrechetDistance {
 
     /// Mean and unbiased covariance (numpy.cov, ddof 1).
     static func moments(_ x: [[Double]]) -> ([Double], DoubleMatrix) {
-        let n = x.count, f = x[0].count
+        let n = x.count
+        let f = x[0].count
         var mu = [Double](repeating: 0, count: f)
         for row in x { for j in 0..<f { mu[j] += row[j] / Double(n) } }
         var cov = [Double](repeating: 0, count: f * f)
@@ -34,7 +37,12 @@ public enum FrechetDistance {
                 for j in i..<f { cov[i * f + j] += di * (row[j] - mu[j]) }
             }
         }
-        for i in 0..<f { for j in i..<f { cov[i * f + j] /= Double(n - 1); cov[j * f + i] = cov[i * f + j] } }
+        for i in 0..<f {
+            for j in i..<f {
+                cov[i * f + j] /= Double(n - 1)
+                cov[j * f + i] = cov[i * f + j]
+            }
+        }
         return (mu, DoubleMatrix(rows: f, cols: f) { cov[$0 * f + $1] })
     }
 

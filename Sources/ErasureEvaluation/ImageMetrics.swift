@@ -19,28 +19,45 @@ public enum ImageMetrics {
     /// their smaller side. 1 means identical.
     public static func ssim(_ a: RGBImage, _ b: RGBImage) -> Double {
         precondition(a.width == b.width && a.height == b.height, "images of different sizes")
-        let w = a.width, h = a.height
-        let size = min(11, w, h), radius = size / 2
+        let w = a.width
+        let h = a.height
+        let size = min(11, w, h)
+        let radius = size / 2
         let sigma = 1.5
-        var kernel = (0..<size).map { i -> Double in let x = Double(i - radius); return exp(-x * x / (2 * sigma * sigma)) }
+        var kernel = (0..<size).map { i -> Double in
+            let x = Double(i - radius)
+            return exp(-x * x / (2 * sigma * sigma))
+        }
         let ksum = kernel.reduce(0, +)
         kernel = kernel.map { $0 / ksum }
-        let c1 = (0.01 * 255) * (0.01 * 255), c2 = (0.03 * 255) * (0.03 * 255)
-        var total = 0.0, count = 0
+        let c1 = (0.01 * 255) * (0.01 * 255)
+        let c2 = (0.03 * 255) * (0.03 * 255)
+        var total = 0.0
+        var count = 0
         for c in 0..<3 {
             for y0 in 0...(h - size) {
                 for x0 in 0...(w - size) {
-                    var ma = 0.0, mb = 0.0, aa = 0.0, bb = 0.0, ab = 0.0
+                    var ma = 0.0
+                    var mb = 0.0
+                    var aa = 0.0
+                    var bb = 0.0
+                    var ab = 0.0
                     for dy in 0..<size {
                         for dx in 0..<size {
                             let weight = kernel[dy] * kernel[dx]
                             let i = ((y0 + dy) * w + x0 + dx) * 3 + c
-                            let va = Double(a.pixels[i]), vb = Double(b.pixels[i])
-                            ma += weight * va; mb += weight * vb
-                            aa += weight * va * va; bb += weight * vb * vb; ab += weight * va * vb
+                            let va = Double(a.pixels[i])
+                            let vb = Double(b.pixels[i])
+                            ma += weight * va
+                            mb += weight * vb
+                            aa += weight * va * va
+                            bb += weight * vb * vb
+                            ab += weight * va * vb
                         }
                     }
-                    let varA = aa - ma * ma, varB = bb - mb * mb, cov = ab - ma * mb
+                    let varA = aa - ma * ma
+                    let varB = bb - mb * mb
+                    let cov = ab - ma * mb
                     total += ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (varA + varB + c2))
                     count += 1
                 }

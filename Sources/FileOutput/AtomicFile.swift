@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Writes files so that readers never see a partial one and a crash never leaves a torn file: the bytes go
@@ -135,7 +135,8 @@ public enum AtomicFile {
         guard !path.isEmpty, !path.hasSuffix("/") else {
             throw WriteError(path: path, step: .validatePath, detail: "the path does not name a file")
         }
-        let folder: String, name: String
+        let folder: String
+        let name: String
         if let slash = path.lastIndex(of: "/") {
             folder = slash == path.startIndex ? "/" : String(path[..<slash])
             name = String(path[path.index(after: slash)...])
@@ -170,8 +171,8 @@ public enum AtomicFile {
 
 private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
     #if canImport(Glibc)
-    return Glibc.write(descriptor, buffer, count)
+        return Glibc.write(descriptor, buffer, count)
     #else
-    return Darwin.write(descriptor, buffer, count)
+        return Darwin.write(descriptor, buffer, count)
     #endif
 }

@@ -1,9 +1,9 @@
 import CZlib
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// PNG encoding and decoding of 8-bit images (RFC 2083), compressed with the system zlib.
@@ -98,8 +98,10 @@ public enum PNG {
             }
             let type = String(decoding: typeBytes, as: UTF8.self)
             guard length <= Int(Int32.max), pos + 12 + length <= bytes.count else {
-                throw Error.corrupt(path: path, reason: "chunk \(type) at byte \(pos) declares \(length) bytes, "
-                                    + "but only \(bytes.count - pos - 12) remain")
+                throw Error.corrupt(
+                    path: path,
+                    reason: "chunk \(type) at byte \(pos) declares \(length) bytes, "
+                        + "but only \(bytes.count - pos - 12) remain")
             }
             let body = Array(bytes[(pos + 8)..<(pos + 8 + length)])
             let stored = bytes.readBigEndianUInt32(at: pos + 8 + length)
@@ -154,7 +156,10 @@ public enum PNG {
             while initialized < size {
                 let got = systemRead(descriptor, base + initialized, size - initialized)
                 if got < 0, errno == EINTR { continue }
-                if got < 0 { failure = AtomicFile.errnoText(); return }
+                if got < 0 {
+                    failure = AtomicFile.errnoText()
+                    return
+                }
                 if got == 0 { return }  // the file shrank: decode reports the truncation
                 initialized += got
             }
@@ -175,9 +180,9 @@ public enum PNG {
 
 private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
     #if canImport(Glibc)
-    return Glibc.read(descriptor, buffer, count)
+        return Glibc.read(descriptor, buffer, count)
     #else
-    return Darwin.read(descriptor, buffer, count)
+        return Darwin.read(descriptor, buffer, count)
     #endif
 }
 
@@ -205,7 +210,8 @@ struct PNGHeader {
         guard body[10] == 0 else { throw PNG.Error.corrupt(path: path, reason: "compression method \(body[10]) (expected 0)") }
         guard body[11] == 0 else { throw PNG.Error.corrupt(path: path, reason: "filter method \(body[11]) (expected 0)") }
         guard body[12] == 0 else {
-            throw body[12] == 1 ? PNG.Error.unsupported(path: path, reason: "interlaced images")
+            throw body[12] == 1
+                ? PNG.Error.unsupported(path: path, reason: "interlaced images")
                 : PNG.Error.corrupt(path: path, reason: "interlace method \(body[12]) (expected 0 or 1)")
         }
         guard width * height <= RGBImage.maximumPixelCount else {
@@ -224,7 +230,10 @@ struct PNGHeader {
 
 extension Array where Element == UInt8 {
     mutating func appendBigEndian(_ v: UInt32) {
-        append(UInt8(v >> 24)); append(UInt8((v >> 16) & 0xFF)); append(UInt8((v >> 8) & 0xFF)); append(UInt8(v & 0xFF))
+        append(UInt8(v >> 24))
+        append(UInt8((v >> 16) & 0xFF))
+        append(UInt8((v >> 8) & 0xFF))
+        append(UInt8(v & 0xFF))
     }
 
     func readBigEndianUInt32(at i: Int) -> UInt32 {

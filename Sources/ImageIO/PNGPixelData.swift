@@ -8,8 +8,10 @@ enum PNGPixelData {
         let expected = header.inflatedSize
         let raw = try inflate(compressed, limit: expected, path: path)
         guard raw.count == expected else {
-            throw PNG.Error.corrupt(path: path, reason: "image data inflates to \(raw.count) bytes, "
-                                    + "expected \(header.height) rows of 1 + \(header.stride) bytes = \(expected)")
+            throw PNG.Error.corrupt(
+                path: path,
+                reason: "image data inflates to \(raw.count) bytes, "
+                    + "expected \(header.height) rows of 1 + \(header.stride) bytes = \(expected)")
         }
         let unit = max(1, header.bitsPerPixel / 8)
         let filtered = try unfilter(raw, stride: header.stride, height: header.height, unit: unit, path: path)
@@ -17,10 +19,16 @@ enum PNGPixelData {
         let count = header.width * header.height
         var pixels = [UInt8](repeating: 0, count: count * 3)
         for i in 0..<count {
-            var rgb: (Int, Int, Int), alpha = 255
+            var rgb: (Int, Int, Int)
+            var alpha = 255
             switch header.colorType {
-            case 0: let g = Int(samples[i]); rgb = (g, g, g)
-            case 4: let g = Int(samples[2 * i]); rgb = (g, g, g); alpha = Int(samples[2 * i + 1])
+            case 0:
+                let g = Int(samples[i])
+                rgb = (g, g, g)
+            case 4:
+                let g = Int(samples[2 * i])
+                rgb = (g, g, g)
+                alpha = Int(samples[2 * i + 1])
             case 3:
                 let index = Int(samples[i])
                 guard index * 3 + 2 < palette.count else {
@@ -29,7 +37,8 @@ enum PNGPixelData {
                 rgb = (Int(palette[index * 3]), Int(palette[index * 3 + 1]), Int(palette[index * 3 + 2]))
             case 2: rgb = (Int(samples[3 * i]), Int(samples[3 * i + 1]), Int(samples[3 * i + 2]))
             default:
-                rgb = (Int(samples[4 * i]), Int(samples[4 * i + 1]), Int(samples[4 * i + 2])); alpha = Int(samples[4 * i + 3])
+                rgb = (Int(samples[4 * i]), Int(samples[4 * i + 1]), Int(samples[4 * i + 2]))
+                alpha = Int(samples[4 * i + 3])
             }
             // Alpha composited over white, rounded to nearest.
             func over(_ c: Int) -> UInt8 { UInt8((c * alpha + 255 * (255 - alpha) + 127) / 255) }
@@ -43,14 +52,19 @@ enum PNGPixelData {
     /// One byte per sample: sub-byte samples unpacked (grey scaled to 0...255, palette indices kept),
     /// 16-bit samples reduced to their high byte.
     static func samples8(_ rows: [UInt8], header: PNGHeader) -> [UInt8] {
-        let depth = header.depth, stride = header.stride, perRow = header.width * header.channels
+        let depth = header.depth
+        let stride = header.stride
+        let perRow = header.width * header.channels
         if depth == 8 { return rows }
         let scale = header.colorType != 3
         var out = [UInt8](repeating: 0, count: perRow * header.height)
         for y in 0..<header.height {
             let row = y * stride
             for i in 0..<perRow {
-                if depth == 16 { out[y * perRow + i] = rows[row + 2 * i]; continue }
+                if depth == 16 {
+                    out[y * perRow + i] = rows[row + 2 * i]
+                    continue
+                }
                 let bit = i * depth
                 let v = (Int(rows[row + bit / 8]) >> (8 - depth - bit % 8)) & ((1 << depth) - 1)
                 out[y * perRow + i] = UInt8(scale ? v * 255 / ((1 << depth) - 1) : v)
@@ -78,7 +92,10 @@ enum PNGPixelData {
                 case 2: pred = b
                 case 3: pred = (a + b) / 2
                 default:
-                    let p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c)
+                    let p = a + b - c
+                    let pa = abs(p - a)
+                    let pb = abs(p - b)
+                    let pc = abs(p - c)
                     pred = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c)
                 }
                 out[y * stride + x] = UInt8((Int(raw[src + x]) + pred) & 0xFF)
@@ -123,7 +140,9 @@ enum PNGPixelData {
                 }
                 let produced = piece - Int(stream.avail_out)
                 guard status == Z_OK || status == Z_STREAM_END || (status == Z_BUF_ERROR && produced > 0) else {
-                    let reason = status == Z_BUF_ERROR ? "image data ends before its zlib stream does"
+                    let reason =
+                        status == Z_BUF_ERROR
+                        ? "image data ends before its zlib stream does"
                         : "image data is not a valid zlib stream (zlib status \(status))"
                     throw PNG.Error.corrupt(path: path, reason: reason)
                 }

@@ -25,8 +25,9 @@ public struct RGBImage: Equatable, Sendable {
     public var pixels: [UInt8]
 
     public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3,
-                     "RGBImage: \(pixels.count) bytes for \(width)x\(height)x3")
+        precondition(
+            width >= 0 && height >= 0 && pixels.count == width * height * 3,
+            "RGBImage: \(pixels.count) bytes for \(width)x\(height)x3")
         self.width = width
         self.height = height
         self.pixels = pixels
@@ -51,15 +52,17 @@ public struct RGBImage: Equatable, Sendable {
         guard let first = images.first else { return RGBImage(width: 0, height: 0) }
         let rows = (images.count - 1) / columns + 1
         guard let w = sheetSide(count: columns, tile: first.width, gap: gap),
-              let h = sheetSide(count: rows, tile: first.height, gap: gap),
-              case let (area, overflow) = w.multipliedReportingOverflow(by: h), !overflow, area <= maximumPixelCount else {
+            let h = sheetSide(count: rows, tile: first.height, gap: gap),
+            case let (area, overflow) = w.multipliedReportingOverflow(by: h), !overflow, area <= maximumPixelCount
+        else {
             let w = sheetSide(count: columns, tile: first.width, gap: gap) ?? Int.max
             let h = sheetSide(count: rows, tile: first.height, gap: gap) ?? Int.max
             throw Error.tooLarge(width: w, height: h, limit: maximumPixelCount)
         }
         var out = RGBImage(width: w, height: h, fill: background)
         for (i, img) in images.enumerated() {
-            let ox = (i % columns) * (first.width + gap), oy = (i / columns) * (first.height + gap)
+            let ox = (i % columns) * (first.width + gap)
+            let oy = (i / columns) * (first.height + gap)
             for y in 0..<min(img.height, first.height) {
                 for x in 0..<min(img.width, first.width) {
                     for c in 0..<3 { out[ox + x, oy + y, c] = img[x, y, c] }
@@ -82,18 +85,23 @@ public struct RGBImage: Equatable, Sendable {
     /// sheet's size is a whole number of tiles (arithmetic overflow counts as not whole).
     public func tiles(width tileWidth: Int, height tileHeight: Int, gap: Int) -> [RGBImage]? {
         guard tileWidth > 0, tileHeight > 0, gap >= 0 else { return nil }
-        let (spanX, o1) = width.addingReportingOverflow(gap), (stepX, o2) = tileWidth.addingReportingOverflow(gap)
-        let (spanY, o3) = height.addingReportingOverflow(gap), (stepY, o4) = tileHeight.addingReportingOverflow(gap)
+        let (spanX, o1) = width.addingReportingOverflow(gap)
+        let (stepX, o2) = tileWidth.addingReportingOverflow(gap)
+        let (spanY, o3) = height.addingReportingOverflow(gap)
+        let (stepY, o4) = tileHeight.addingReportingOverflow(gap)
         guard !(o1 || o2 || o3 || o4), spanX % stepX == 0, spanY % stepY == 0 else { return nil }
-        let columns = spanX / stepX, rows = spanY / stepY
+        let columns = spanX / stepX
+        let rows = spanY / stepY
         var out: [RGBImage] = []
         out.reserveCapacity(columns * rows)
         for r in 0..<rows {
             for c in 0..<columns {
                 var tile = RGBImage(width: tileWidth, height: tileHeight)
-                let ox = c * stepX, oy = r * stepY
+                let ox = c * stepX
+                let oy = r * stepY
                 for y in 0..<tileHeight {
-                    let src = ((oy + y) * width + ox) * 3, dst = y * tileWidth * 3
+                    let src = ((oy + y) * width + ox) * 3
+                    let dst = y * tileWidth * 3
                     tile.pixels[dst..<(dst + tileWidth * 3)] = pixels[src..<(src + tileWidth * 3)]
                 }
                 out.append(tile)

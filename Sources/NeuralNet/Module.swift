@@ -47,7 +47,10 @@ open class Module {
     func visit(prefix: String, _ body: (String, Member) -> Void) {
         var mirrors: [Mirror] = []
         var m: Mirror? = Mirror(reflecting: self)
-        while let current = m { mirrors.append(current); m = current.superclassMirror }
+        while let current = m {
+            mirrors.append(current)
+            m = current.superclassMirror
+        }
         for mirror in mirrors.reversed() {
             for child in mirror.children {
                 guard let label = child.label else { continue }

@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A safetensors file opened for reading (format: huggingface/safetensors README, "Format").
@@ -72,8 +72,9 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         do {
             let headerLength = UInt64(littleEndian: UnsafeRawPointer(mapped).loadUnaligned(as: UInt64.self))
             guard headerLength <= UInt64(SafeTensorsHeader.maximumHeaderLength) else {
-                throw SafeTensorsError.headerTooLarge(path: path, headerLength: headerLength,
-                                                      limit: SafeTensorsHeader.maximumHeaderLength)
+                throw SafeTensorsError.headerTooLarge(
+                    path: path, headerLength: headerLength,
+                    limit: SafeTensorsHeader.maximumHeaderLength)
             }
             guard 8 + Int(headerLength) <= fileSize else {
                 throw SafeTensorsError.headerLengthPastEnd(path: path, headerLength: headerLength, fileSize: fileSize)
@@ -117,8 +118,10 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
     }
 
     /// The tensor's bytes, read in chunks of at most 1 MiB: `body(chunk, firstElement)` for each.
-    private func forEachChunk(_ key: String, _ info: SafeTensorInfo, elementSize: Int,
-                              _ body: (UnsafeRawPointer, Int, Int) throws -> Void) throws {
+    private func forEachChunk(
+        _ key: String, _ info: SafeTensorInfo, elementSize: Int,
+        _ body: (UnsafeRawPointer, Int, Int) throws -> Void
+    ) throws {
         let count = info.elementCount
         let perChunk = max(1, (1 << 20) / elementSize)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: perChunk * elementSize, alignment: 16)
@@ -165,10 +168,10 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         }
         guard count > 0 else { return }
         #if _endian(little)
-        if info.dtype == .f32 {
-            try readData(key, offset: info.byteRange.lowerBound, byteCount: count * 4, into: UnsafeMutableRawPointer(destination))
-            return
-        }
+            if info.dtype == .f32 {
+                try readData(key, offset: info.byteRange.lowerBound, byteCount: count * 4, into: UnsafeMutableRawPointer(destination))
+                return
+            }
         #endif
         try forEachChunk(key, info, elementSize: info.dtype.byteSize) { source, first, n in
             let out = destination + first
@@ -225,8 +228,9 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
                 case .u64:
                     let raw = Self.load(UInt64.self, source, i)
                     guard let exact = Int64(exactly: raw) else {
-                        throw SafeTensorsError.unsupportedConversion(path: path, key: key, dtype: "U64 value \(raw)",
-                                                                     target: "Int64")
+                        throw SafeTensorsError.unsupportedConversion(
+                            path: path, key: key, dtype: "U64 value \(raw)",
+                            target: "Int64")
                     }
                     value = exact
                 case .f16, .bf16, .f32, .f64: value = 0  // excluded above

@@ -58,30 +58,36 @@ struct SafeTensorsHeader {
             throw SafeTensorsError.unknownDType(path: path, key: key, dtype: entry.dtype)
         }
         if let negative = entry.shape.first(where: { $0 < 0 }) {
-            throw SafeTensorsError.invalidEntry(path: path, key: key,
-                                                reason: "shape \(entry.shape) has negative dimension \(negative)")
+            throw SafeTensorsError.invalidEntry(
+                path: path, key: key,
+                reason: "shape \(entry.shape) has negative dimension \(negative)")
         }
         guard entry.dataOffsets.count == 2 else {
-            throw SafeTensorsError.invalidEntry(path: path, key: key,
-                                                reason: "data_offsets must have 2 elements, found \(entry.dataOffsets.count)")
+            throw SafeTensorsError.invalidEntry(
+                path: path, key: key,
+                reason: "data_offsets must have 2 elements, found \(entry.dataOffsets.count)")
         }
-        let begin = entry.dataOffsets[0], end = entry.dataOffsets[1]
+        let begin = entry.dataOffsets[0]
+        let end = entry.dataOffsets[1]
         guard begin >= 0, begin <= end, end <= dataSectionSize else {
-            throw SafeTensorsError.offsetsOutOfRange(path: path, key: key, offsets: entry.dataOffsets,
-                                                     dataSectionSize: dataSectionSize)
+            throw SafeTensorsError.offsetsOutOfRange(
+                path: path, key: key, offsets: entry.dataOffsets,
+                dataSectionSize: dataSectionSize)
         }
         var expectedBytes = dtype.byteSize
         for dimension in entry.shape {
             let (product, overflow) = expectedBytes.multipliedReportingOverflow(by: dimension)
             if overflow {
-                throw SafeTensorsError.invalidEntry(path: path, key: key,
-                                                    reason: "shape \(entry.shape) has more elements than fit in memory")
+                throw SafeTensorsError.invalidEntry(
+                    path: path, key: key,
+                    reason: "shape \(entry.shape) has more elements than fit in memory")
             }
             expectedBytes = product
         }
         guard expectedBytes == end - begin else {
-            throw SafeTensorsError.shapeByteMismatch(path: path, key: key, dtype: dtype.rawValue, shape: entry.shape,
-                                                     expectedBytes: expectedBytes, foundBytes: end - begin)
+            throw SafeTensorsError.shapeByteMismatch(
+                path: path, key: key, dtype: dtype.rawValue, shape: entry.shape,
+                expectedBytes: expectedBytes, foundBytes: end - begin)
         }
         return SafeTensorInfo(name: key, dtype: dtype, shape: entry.shape, byteRange: begin..<end)
     }
@@ -110,7 +116,8 @@ struct SafeTensorsHeader {
     private static func topLevelRawKeys(_ json: Data) -> [String] {
         var keys: [String] = []
         var depth = 0
-        var inString = false, escaped = false
+        var inString = false
+        var escaped = false
         var stringStart = 0
         var pendingString: String?  // last string closed at depth 1, a key if ':' follows
         let bytes = [UInt8](json)
@@ -127,7 +134,9 @@ struct SafeTensorsHeader {
                 continue
             }
             switch byte {
-            case UInt8(ascii: "\""): inString = true; stringStart = index + 1
+            case UInt8(ascii: "\""):
+                inString = true
+                stringStart = index + 1
             case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
             case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
             case UInt8(ascii: ":"): if depth == 1, let key = pendingString { keys.append(key) }
@@ -201,10 +210,12 @@ private struct HeaderDocument: Decodable {
                     entries[key.stringValue] = try container.decode(RawEntry.self, forKey: key)
                 }
             } catch {
-                let expected = key.stringValue == "__metadata__"
+                let expected =
+                    key.stringValue == "__metadata__"
                     ? "expected an object of string values" : "expected {dtype, shape, data_offsets}"
-                throw EntryIssue(key: key.stringValue,
-                                 reason: "\(expected): \(SafeTensorsHeader.describe(error))")
+                throw EntryIssue(
+                    key: key.stringValue,
+                    reason: "\(expected): \(SafeTensorsHeader.describe(error))")
             }
         }
     }

@@ -30,8 +30,10 @@ public struct SafeTensorsWriter {
     }
 
     /// Adds a float tensor from caller memory (e.g. a tensor's storage), converted immediately.
-    public mutating func add(_ name: String, shape: [Int], floats: UnsafeBufferPointer<Float>,
-                             dtype: SafeTensorDType = .f32) throws {
+    public mutating func add(
+        _ name: String, shape: [Int], floats: UnsafeBufferPointer<Float>,
+        dtype: SafeTensorDType = .f32
+    ) throws {
         guard [.f32, .f16, .bf16].contains(dtype) else {
             throw SafeTensorsError.unsupportedWriteDType(name: name, dtype: dtype.rawValue, source: "Float")
         }
@@ -109,8 +111,9 @@ public struct SafeTensorsWriter {
         var offset = 0
         for tensor in ordered {
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            fields.append("\(Self.jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],"
-                + "\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
+            fields.append(
+                "\(Self.jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],"
+                    + "\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
             offset += tensor.bytes.count
         }
         var header = Array(("{" + fields.joined(separator: ",") + "}").utf8)

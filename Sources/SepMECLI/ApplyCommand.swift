@@ -30,8 +30,9 @@ struct ApplyCommand: ParsableCommand {
                 try shiftSet.install(shifts, force: force)
                 let changed = shiftSet.fuse()
                 Interrupt.install()
-                try ModelFolderWriter.copy(folder, to: URL(fileURLWithPath: output), replacingUNetWeightsFrom: pipeline.unet,
-                                           keepInFloat32: Set(changed), shouldStop: { Interrupt.requested })
+                try ModelFolderWriter.copy(
+                    folder, to: URL(fileURLWithPath: output), replacingUNetWeightsFrom: pipeline.unet,
+                    keepInFloat32: Set(changed), shouldStop: { Interrupt.requested })
                 if !verbosity.quiet { StandardError.write("wrote \(output): \(changed.count) weights changed\n") }
             }
         }

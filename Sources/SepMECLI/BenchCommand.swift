@@ -5,8 +5,10 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: kernels against the machine's SGEMM rate, the UNet, SepME's training step.",
-        subcommands: [BenchGemmCommand.self, BenchConvCommand.self, BenchAttentionCommand.self, BenchGEGLUCommand.self,
-                      BenchNullSpaceCommand.self, BenchUNetCommand.self, BenchEraseStepCommand.self])
+        subcommands: [
+            BenchGemmCommand.self, BenchConvCommand.self, BenchAttentionCommand.self, BenchGEGLUCommand.self,
+            BenchNullSpaceCommand.self, BenchUNetCommand.self, BenchEraseStepCommand.self
+        ])
 }
 
 /// Options shared by the kernel benchmarks.

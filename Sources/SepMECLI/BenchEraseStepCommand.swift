@@ -43,19 +43,26 @@ struct BenchEraseStepCommand: ParsableCommand {
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let report = Report(config: config, size: size, threads: Parallel.threadCount, result: r,
-                                ratioToScriptedReference: r.ratioToScriptedReference, ratioToLeanReference: r.ratioToLeanReference,
-                                processPeakResidentBytes: MemoryStatistics.processPeakResidentBytes())
+            let report = Report(
+                config: config, size: size, threads: Parallel.threadCount, result: r,
+                ratioToScriptedReference: r.ratioToScriptedReference, ratioToLeanReference: r.ratioToLeanReference,
+                processPeakResidentBytes: MemoryStatistics.processPeakResidentBytes())
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
         func gb(_ b: Int) -> String { String(format: "%.2f GB", Double(b) / 1e9) }
-        print("SepME iteration, config \(config), \(size)x\(size) latent, batch 1, fp32, \(Parallel.threadCount) threads; null space dimension \(r.nullSpaceDimension)")
+        print(
+            "SepME iteration, config \(config), \(size)x\(size) latent, batch 1, fp32, \(Parallel.threadCount) threads; null space dimension \(r.nullSpaceDimension)"
+        )
         print(String(format: "  sepme:                  %8.3f s   peak tensor memory %@ (one UNet)", r.sepme.seconds, gb(r.sepme.peakTensorBytes)))
-        print(String(format: "  reference, lean:        %8.3f s   peak tensor memory %@ (two UNets; backward into A only)",
-                     r.leanReference.seconds, gb(r.leanReference.peakTensorBytes)))
-        print(String(format: "  reference, as scripted: %8.3f s   peak tensor memory %@ (two UNets; backward also fills every UNet weight's gradient)",
-                     r.scriptedReference.seconds, gb(r.scriptedReference.peakTensorBytes)))
+        print(
+            String(
+                format: "  reference, lean:        %8.3f s   peak tensor memory %@ (two UNets; backward into A only)",
+                r.leanReference.seconds, gb(r.leanReference.peakTensorBytes)))
+        print(
+            String(
+                format: "  reference, as scripted: %8.3f s   peak tensor memory %@ (two UNets; backward also fills every UNet weight's gradient)",
+                r.scriptedReference.seconds, gb(r.scriptedReference.peakTensorBytes)))
         print(String(format: "  ratio sepme/reference as scripted: %.2f", r.ratioToScriptedReference))
         print(String(format: "  ratio sepme/reference lean:        %.2f", r.ratioToLeanReference))
         print("  process peak resident (VmHWM, both phases): \(MemoryStatistics.processPeakResidentBytes().map(gb) ?? "unavailable")")

@@ -23,7 +23,8 @@ struct BenchAttentionCommand: ParsableCommand {
 
 /// `sepme bench geglu`: the GEGLU activation next to the same loops on libm's erff.
 struct BenchGEGLUCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "geglu", abstract: "GEGLU forward/backward at the SD1 64x64 shape against libm erff loops.")
+    static let configuration = CommandConfiguration(
+        commandName: "geglu", abstract: "GEGLU forward/backward at the SD1 64x64 shape against libm erff loops.")
     @OptionGroup var options: KernelBenchOptions
     func run() throws { options.benchmarks.geglu() }
 }

@@ -16,8 +16,9 @@ struct BenchNullSpaceCommand: ParsableCommand {
         try FlagCheck.range("--width", width, 1...BenchLimits.maxMatrixSide)
         try FlagCheck.range("--repeats", repeats, 1...BenchLimits.maxRepeats)
         // Two stacks, their product with the basis, the SVD's copies and workspace (doubles).
-        try FlagCheck.memory("--rows \(rows) with --width \(width)",
-                             bytes: 8 * 8 * (Double(rows) * Double(width) + Double(width) * Double(width)))
+        try FlagCheck.memory(
+            "--rows \(rows) with --width \(width)",
+            bytes: 8 * 8 * (Double(rows) * Double(width) + Double(width) * Double(width)))
     }
 
     func run() throws { try CommandFailure.reporting { try measure() } }

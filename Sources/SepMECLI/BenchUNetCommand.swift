@@ -50,8 +50,10 @@ struct BenchUNetCommand: ParsableCommand {
         let r = try benchmark.run()
         func gb(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
         print(String(format: "forward:          %.3f s", r.forwardSeconds))
-        print(String(format: "forward+backward: %.3f s (%d trainable of %d parameters)",
-                     r.forwardBackwardSeconds, r.trainableParameterCount, r.parameterCount))
+        print(
+            String(
+                format: "forward+backward: %.3f s (%d trainable of %d parameters)",
+                r.forwardBackwardSeconds, r.trainableParameterCount, r.parameterCount))
         print("peak tensor memory: \(gb(r.peakTensorBytes))")
         print("peak resident memory (VmHWM): \(r.peakResidentBytes.map(gb) ?? "unavailable")")
     }

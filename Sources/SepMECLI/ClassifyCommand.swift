@@ -42,18 +42,21 @@ struct ClassifyCommand: ParsableCommand {
         guard (sheet.width + gap) % (n + gap) == 0, (sheet.height + gap) % (n + gap) == 0 else {
             throw CommandLineError("\(path): \(sheet.width)x\(sheet.height) is not a sheet of \(n)x\(n) pictures \(gap) px apart (see --gap)")
         }
-        let columns = (sheet.width + gap) / (n + gap), count = columns * ((sheet.height + gap) / (n + gap))
+        let columns = (sheet.width + gap) / (n + gap)
+        let count = columns * ((sheet.height + gap) / (n + gap))
         for first in stride(from: 0, to: count, by: Self.picturesPerCall) {
             let indices = first..<min(first + Self.picturesPerCall, count)
             let tiles = indices.map { Self.tile($0, of: sheet, columns: columns, size: n, gap: gap) }
             let logits = GradMode.withNoGrad { scorer(ToyDataset.tensor(tiles)) }
             // Per head: the most likely label of every picture and its softmax probability.
-            let heads = [("shape", ToyConcepts.shapes, logits.shape), ("colour", ToyConcepts.colours, logits.colour),
-                         ("style", ToyConcepts.styles, logits.style), ("watermark", ["no", "logo"], logits.watermark)]
-                .map { name, labels, l -> (name: String, labels: [String], top: [Int], probabilities: Tensor) in
-                    let p = GradMode.withNoGrad { l.softmax() }
-                    return (name, labels, ToyClassifier.argmax(p), p)
-                }
+            let heads = [
+                ("shape", ToyConcepts.shapes, logits.shape), ("colour", ToyConcepts.colours, logits.colour),
+                ("style", ToyConcepts.styles, logits.style), ("watermark", ["no", "logo"], logits.watermark)
+            ]
+            .map { name, labels, l -> (name: String, labels: [String], top: [Int], probabilities: Tensor) in
+                let p = GradMode.withNoGrad { l.softmax() }
+                return (name, labels, ToyClassifier.argmax(p), p)
+            }
             for (t, picture) in indices.enumerated() {
                 let readings = heads.map { h in
                     (name: h.name, label: h.labels[h.top[t]], probability: Self.format(h.probabilities.pointer[t * h.labels.count + h.top[t]]))
@@ -71,9 +74,11 @@ struct ClassifyCommand: ParsableCommand {
     /// Picture `index` (row-major) of a sheet of `size` x `size` pictures `gap` pixels apart.
     static func tile(_ index: Int, of sheet: RGBImage, columns: Int, size: Int, gap: Int) -> RGBImage {
         var tile = RGBImage(width: size, height: size)
-        let ox = (index % columns) * (size + gap), oy = (index / columns) * (size + gap)
+        let ox = (index % columns) * (size + gap)
+        let oy = (index / columns) * (size + gap)
         for y in 0..<size {
-            let src = ((oy + y) * sheet.width + ox) * 3, dst = y * size * 3
+            let src = ((oy + y) * sheet.width + ox) * 3
+            let dst = y * size * 3
             tile.pixels[dst..<(dst + size * 3)] = sheet.pixels[src..<(src + size * 3)]
         }
         return tile
@@ -92,7 +97,9 @@ struct ClassifyCommand: ParsableCommand {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (scalar.value <= 0xFFFF && scalar.properties.generalCategory == .format) {
+                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+                    || (scalar.value <= 0xFFFF && scalar.properties.generalCategory == .format)
+                {
                     out += String(format: "\\u%04x", scalar.value)
                 } else {
                     out.unicodeScalars.append(scalar)

@@ -9,7 +9,9 @@ import Toy
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "On the embedded toy model: erase \"striped\" and \"red\" (separate variant, watermark protected), restore \"red\", evaluate the three states.")
+        abstract:
+            "On the embedded toy model: erase \"striped\" and \"red\" (separate variant, watermark protected), restore \"red\", evaluate the three states."
+    )
 
     @Option(help: "Output folder (shift files under shifts/, report.json, report.md, grid.png).") var output: String = "demo-output"
     @OptionGroup var modelOptions: ToyModelOptions
@@ -52,15 +54,18 @@ struct DemoCommand: ParsableCommand {
                 let shiftSet = try ShiftSet(pipeline: modelOptions.pipeline(quiet: verbosity.quiet))
                 let classifier = try ToyClassifier.bundled()
                 let demo = demo()
-                let observer = ToyCommandSupport.erasureObserver(label: "demo", maxIterations: demo.hyperparameters.maxIterations,
-                                                                 quiet: verbosity.quiet)
+                let observer = ToyCommandSupport.erasureObserver(
+                    label: "demo", maxIterations: demo.hyperparameters.maxIterations,
+                    quiet: verbosity.quiet)
                 let evalBars = ToyCommandSupport.EvaluationBars(quiet: verbosity.quiet)
-                return try demo.run(model: shiftSet, classifier: classifier, modelName: modelPath,
-                                    output: out, observer: observer, evaluationProgress: evalBars.update)
+                return try demo.run(
+                    model: shiftSet, classifier: classifier, modelName: modelPath,
+                    output: out, observer: observer, evaluationProgress: evalBars.update)
             }
         }
         print(report.summaryTable())
-        print("wrote \(out.appendingPathComponent("report.json").path), report.md, grid.png and shifts/ "
-              + String(format: "in %.1f min", Date().timeIntervalSince(started) / 60))
+        print(
+            "wrote \(out.appendingPathComponent("report.json").path), report.md, grid.png and shifts/ "
+                + String(format: "in %.1f min", Date().timeIntervalSince(started) / 60))
     }
 }

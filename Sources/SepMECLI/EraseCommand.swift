@@ -53,8 +53,9 @@ struct EraseCommand: ParsableCommand {
         h.generationScheduler = generationScheduler
         h.seed = seed
         return try ErasureFlags.mapping(ErasureFlags.erase) {
-            try ErasurePlan(concepts: concept, protectedPrompts: protect, decoupleFrom: names, variant: variant,
-                            hyperparameters: h, imagesFolder: imagesFolder)
+            try ErasurePlan(
+                concepts: concept, protectedPrompts: protect, decoupleFrom: names, variant: variant,
+                hyperparameters: h, imagesFolder: imagesFolder)
         }
     }
 
@@ -65,8 +66,9 @@ struct EraseCommand: ParsableCommand {
                 let plan = try plan(decoupleFrom: existing.map(\.name))
                 let model = try ShiftSet(pipeline: modelOptions.pipeline(quiet: verbosity.quiet))
                 try model.check(existing, force: false)
-                let observer = ToyCommandSupport.erasureObserver(label: "erase", maxIterations: plan.hyperparameters.maxIterations,
-                                                                 quiet: verbosity.quiet)
+                let observer = ToyCommandSupport.erasureObserver(
+                    label: "erase", maxIterations: plan.hyperparameters.maxIterations,
+                    quiet: verbosity.quiet)
                 try ErasureRun(plan: plan, output: URL(fileURLWithPath: output), resume: resume).run(on: model, observer: observer)
             }
         }

@@ -11,17 +11,18 @@ enum ErasureFlags {
         "lr": "--lr", "alpha": "--alpha", "beta": "--beta", "lambda": "--lambda", "tau": "--tau",
         "max_iterations": "--max-iterations", "min_iterations": "--max-iterations", "images": "--images",
         "generation_steps": "--generation-steps", "generation_guidance": "--generation-guidance",
-        "tolerance": "--tolerance",
+        "tolerance": "--tolerance"
     ]
     /// The pipeline's own checks while `erase` generates its training images (`CommandFailure`).
-    static let eraseGeneration = FlagNames(steps: "--generation-steps", imageSize: "--width/--height",
-                                           generationOption: ["guidance": "--generation-guidance"])
+    static let eraseGeneration = FlagNames(
+        steps: "--generation-steps", imageSize: "--width/--height",
+        generationOption: ["guidance": "--generation-guidance"])
     /// Evaluation setting key → flag for `eval`.
     static let eval: [String: String] = ["images_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance"]
     /// The demo: its sampling flags set both the training images and the evaluation.
     static let demo: [String: String] = erase.merging([
         "images_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance",
-        "generation_steps": "--steps", "generation_guidance": "--guidance",
+        "generation_steps": "--steps", "generation_guidance": "--guidance"
     ]) { _, new in new }
 
     /// Plan field → flag.

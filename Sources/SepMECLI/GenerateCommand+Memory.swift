@@ -11,7 +11,8 @@ extension GenerateCommand {
         let latentPixels = Double(size.width) / f * (Double(size.height) / f)
         let sheet = ContactSheet.bytes(count: prompts * batchSize, columns: batchSize, tileWidth: size.width, tileHeight: size.height, gap: 2) * 3
         let latents = latentsOut == nil ? 0 : all * Double(pipeline.latentChannels) * latentPixels * 4 * 2
-        try FlagCheck.memory("--width/--height \(size.width)x\(size.height) with --batch-size \(batchSize) and \(prompts) prompt(s)",
-                             bytes: sheet + latents)
+        try FlagCheck.memory(
+            "--width/--height \(size.width)x\(size.height) with --batch-size \(batchSize) and \(prompts) prompt(s)",
+            bytes: sheet + latents)
     }
 }

@@ -60,8 +60,9 @@ struct GenerateCommand: ParsableCommand {
         }
         // Before the model is read: the decoded pixels of one call alone must fit.
         if let width, let height {
-            try FlagCheck.memory("--width/--height \(width)x\(height) with --batch-size \(batchSize)",
-                                 bytes: Double(batchSize) * Double(width) * Double(height) * 3 * 4 * 2)
+            try FlagCheck.memory(
+                "--width/--height \(width)x\(height) with --batch-size \(batchSize)",
+                bytes: Double(batchSize) * Double(width) * Double(height) * 3 * 4 * 2)
         }
     }
 
@@ -102,11 +103,13 @@ struct GenerateCommand: ParsableCommand {
         }
         let bar = ProgressBar("denoising", quiet: quiet)
         var sheet: ContactSheet?
-        var latents: [Float] = [], latentShape: [Int] = []
+        var latents: [Float] = []
+        var latentShape: [Int] = []
         for (k, group) in groups.enumerated() {
-            let options = GenerationOptions(prompts: group, negativePrompt: negativePrompt, seed: seedOption.seed &+ UInt64(k),
-                                            steps: sampling.steps, guidance: sampling.guidance, width: width, height: height,
-                                            scheduler: sampling.scheduler, eta: eta, imagesPerPrompt: batchSize)
+            let options = GenerationOptions(
+                prompts: group, negativePrompt: negativePrompt, seed: seedOption.seed &+ UInt64(k),
+                steps: sampling.steps, guidance: sampling.guidance, width: width, height: height,
+                scheduler: sampling.scheduler, eta: eta, imagesPerPrompt: batchSize)
             let run = try pipeline.makeRun(options)
             let total = run.timesteps.count * groups.count
             while let t = run.currentTimestep {
@@ -135,8 +138,12 @@ struct GenerateCommand: ParsableCommand {
         if let latentsOut {
             var w = SafeTensorsWriter()
             try w.add("latents", shape: latentShape, floats: latents)
-            try w.write(to: latentsOut, metadata: ["prompts": prompts.joined(separator: "\n"), "seed": String(seedOption.seed),
-                                                   "steps": String(sampling.steps)])
+            try w.write(
+                to: latentsOut,
+                metadata: [
+                    "prompts": prompts.joined(separator: "\n"), "seed": String(seedOption.seed),
+                    "steps": String(sampling.steps)
+                ])
         }
         try PNG.write(sheet.image, to: output)
         bar.message("wrote \(output)")

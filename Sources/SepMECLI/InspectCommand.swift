@@ -28,15 +28,21 @@ struct InspectCommand: ParsableCommand {
         print("decoupled from: \(list(m.decoupledFrom))")
         print("base model:     \(m.baseFingerprint)")
         if let ns = m.nullSpace {
-            print(String(format: "null space:     %@, dimension %d (rank %d of %d rows), sigma_cut %.3g, leak bound %@",
-                         TerminalText.sanitized(ns.mode), ns.dimension, ns.rank, ns.rows, ns.largestDiscardedSingularValue,
-                         ns.leakBound.map { String(format: "%.3g", $0) } ?? "-"))
+            print(
+                String(
+                    format: "null space:     %@, dimension %d (rank %d of %d rows), sigma_cut %.3g, leak bound %@",
+                    TerminalText.sanitized(ns.mode), ns.dimension, ns.rank, ns.rows, ns.largestDiscardedSingularValue,
+                    ns.leakBound.map { String(format: "%.3g", $0) } ?? "-"))
         }
         let t = m.training
-        print("training:       \(t.iterations) iterations, \(t.stopReason.rawValue), loss \(number(t.initialLoss)) -> \(number(t.finalLoss)), "
-              + String(format: "%.1f s, %d images", t.seconds, t.trainingImages))
+        print(
+            "training:       \(t.iterations) iterations, \(t.stopReason.rawValue), loss \(number(t.initialLoss)) -> \(number(t.finalLoss)), "
+                + String(format: "%.1f s, %d images", t.seconds, t.trainingImages))
         let h = m.hyperparameters
-        print(String(format: "hyper-params:   lr %g, beta %g, lambda %g, tau %g, alpha %g, max %d", h.learningRate, h.beta, h.lambda, h.tau, h.alpha, h.maxIterations))
+        print(
+            String(
+                format: "hyper-params:   lr %g, beta %g, lambda %g, tau %g, alpha %g, max %d", h.learningRate, h.beta, h.lambda, h.tau, h.alpha,
+                h.maxIterations))
         switch shift.weights {
         case .factorised(let beta, let basis, let factors):
             print("projections:    \(factors.count), factorised (basis \(basis.shape), beta \(beta))")

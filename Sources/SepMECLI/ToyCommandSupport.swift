@@ -18,7 +18,8 @@ enum ToyCommandSupport {
     /// its unlearning), messages, and Ctrl-C as the stop request; shared by `erase` and `demo`.
     static func erasureObserver(label: String, maxIterations: Int, quiet: Bool) -> ErasureObserver {
         let log = ProgressBar(label, quiet: quiet)
-        var imageBars: [String: ProgressBar] = [:], bars: [String: ProgressBar] = [:]
+        var imageBars: [String: ProgressBar] = [:]
+        var bars: [String: ProgressBar] = [:]
         var observer = ErasureObserver()
         observer.message = { log.message($0) }
         observer.images = { c, done, total in

@@ -24,8 +24,9 @@ struct ToyVocabCommand: ParsableCommand {
             if let listCaptions {
                 try AtomicFile.write(ToyCaption.coveringCaptions().joined(separator: "\n") + "\n", to: listCaptions)
             }
-            print("wrote \(output): \(vocabulary.tokens.count) tokens, \(vocabulary.merges.count) merges, "
-                  + "\(ToyCaption.words().count) caption words")
+            print(
+                "wrote \(output): \(vocabulary.tokens.count) tokens, \(vocabulary.merges.count) merges, "
+                    + "\(ToyCaption.words().count) caption words")
         }
     }
 }
@@ -60,8 +61,9 @@ struct ToySamplesCommand: ParsableCommand {
             try OutputPath.checkWritable("--output", output)
             let data = ToyDataset(seed: seed)
             // Each picture goes into the sheet as it is drawn; only the captions are kept.
-            var sheet = ContactSheet(count: count, columns: columns, tileWidth: Self.tile, tileHeight: Self.tile,
-                                     gap: Self.gap, background: 128)
+            var sheet = ContactSheet(
+                count: count, columns: columns, tileWidth: Self.tile, tileHeight: Self.tile,
+                gap: Self.gap, background: 128)
             var captions: [String] = []
             captions.reserveCapacity(count)
             for i in 0..<count {
@@ -103,8 +105,9 @@ struct TrainClassifierCommand: ParsableCommand {
         try FlagCheck.finite("--learning-rate", learningRate, above: 0, atMost: 10)
         try FlagCheck.range("--test-count", testCount, 1...Self.maxTestCount)
         // The widest training batch: pictures and the first convolution's activations with their graph.
-        try FlagCheck.memory("--batch-size \(batchSize) with --width \(width)",
-                             bytes: Double(batchSize) * Double(ToyConcepts.imageSize * ToyConcepts.imageSize) * 4 * (3 + Double(width) * 8))
+        try FlagCheck.memory(
+            "--batch-size \(batchSize) with --width \(width)",
+            bytes: Double(batchSize) * Double(ToyConcepts.imageSize * ToyConcepts.imageSize) * 4 * (3 + Double(width) * 8))
     }
 
     /// The test data seed for training seed `seed`: a different stream than any training batch.
@@ -130,10 +133,12 @@ struct TrainClassifierCommand: ParsableCommand {
             return !Interrupt.requested
         }
         let accuracy = ToyClassifierTraining.evaluate(model, dataset: ToyDataset(seed: Self.testSeed(seed)), count: testCount)
-        try model.save(path: output, extraMetadata: [
-            "training": "steps=\(steps) batch_size=\(batchSize) learning_rate=\(learningRate) seed=\(seed) augment=\(!noAugment)",
-            "test_accuracy": accuracy.description,
-        ])
+        try model.save(
+            path: output,
+            extraMetadata: [
+                "training": "steps=\(steps) batch_size=\(batchSize) learning_rate=\(learningRate) seed=\(seed) augment=\(!noAugment)",
+                "test_accuracy": accuracy.description
+            ])
         print("test accuracy: \(accuracy)")
         print("wrote \(output) (\(model.parameterCount) parameters)")
     }

@@ -58,12 +58,14 @@ struct TrainToyCommand: ParsableCommand {
             settings.emaDecay = emaDecay
             settings.minSNRGamma = minSnrGamma
             settings.seed = seed
-            let training = try ToyModelTrainingRun(settings: settings, destination: destination, checkpointPath: checkpointPath,
-                                                   saveEvery: saveEvery, timeLimitMinutes: timeLimit,
-                                                   resumeFrom: resume ? checkpointPath : nil)
+            let training = try ToyModelTrainingRun(
+                settings: settings, destination: destination, checkpointPath: checkpointPath,
+                saveEvery: saveEvery, timeLimitMinutes: timeLimit,
+                resumeFrom: resume ? checkpointPath : nil)
             let trainer = training.trainer
             let bar = ProgressBar("train-toy", quiet: verbosity.quiet, startingAt: trainer.step)
-            bar.message("text encoder \(trainer.textEncoder.parameterCount) parameters, UNet \(trainer.unet.parameterCount); from step \(trainer.step)")
+            bar.message(
+                "text encoder \(trainer.textEncoder.parameterCount) parameters, UNet \(trainer.unet.parameterCount); from step \(trainer.step)")
             Interrupt.install()
             training.shouldStop = { Interrupt.requested }
             training.progress = { p in

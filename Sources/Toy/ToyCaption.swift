@@ -13,7 +13,8 @@ public struct ToyCaptionTemplate: Sendable, Equatable {
 
     /// The caption for these attributes (indices into `ToyConcepts`).
     public func caption(shape: Int, colour: Int, style: Int) -> String {
-        let filled = pattern
+        let filled =
+            pattern
             .replacingAll("{shape}", with: ToyConcepts.shapes[shape])
             .replacingAll("{colour}", with: ToyConcepts.colours[colour])
             .replacingAll("{style}", with: ToyConcepts.styles[style])
@@ -45,7 +46,7 @@ public enum ToyCaption {
         "a drawing of a {colour} {shape} on a dark background",
         "a {style} {shape}",
         "a {shape} coloured {colour}",
-        "an image of a {colour} {style} {shape}",
+        "an image of a {colour} {style} {shape}"
     ].map(ToyCaptionTemplate.init)
 
     /// Every distinct caption the data set can produce (the watermark prompt included), sorted.
@@ -69,8 +70,9 @@ public enum ToyCaption {
         let n = max(ToyConcepts.shapes.count, ToyConcepts.colours.count, ToyConcepts.styles.count)
         for t in templates {
             for i in 0..<n {
-                let c = t.caption(shape: i % ToyConcepts.shapes.count, colour: i % ToyConcepts.colours.count,
-                                  style: i % ToyConcepts.styles.count)
+                let c = t.caption(
+                    shape: i % ToyConcepts.shapes.count, colour: i % ToyConcepts.colours.count,
+                    style: i % ToyConcepts.styles.count)
                 if !out.contains(c) { out.append(c) }
             }
         }
@@ -87,9 +89,11 @@ public enum ToyCaption {
     /// watermark prompt gives all nil.
     public static func parse(_ caption: String) -> (shape: Int?, colour: Int?, style: Int?) {
         let words = caption.split(separator: " ").map(String.init)
-        return (words.lazy.compactMap { ToyConcepts.shapes.firstIndex(of: $0) }.first,
-                words.lazy.compactMap { ToyConcepts.colours.firstIndex(of: $0) }.first,
-                words.lazy.compactMap { ToyConcepts.styles.firstIndex(of: $0) }.first)
+        return (
+            words.lazy.compactMap { ToyConcepts.shapes.firstIndex(of: $0) }.first,
+            words.lazy.compactMap { ToyConcepts.colours.firstIndex(of: $0) }.first,
+            words.lazy.compactMap { ToyConcepts.styles.firstIndex(of: $0) }.first
+        )
     }
 }
 

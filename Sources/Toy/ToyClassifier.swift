@@ -33,7 +33,8 @@ public final class ToyClassifier: Module {
     /// (bound sqrt(6 / fan_in)), heads and biases uniform in ±1/sqrt(fan_in), drawn from `PyTorchGenerator(seed:)`.
     public init(configuration: Configuration = Configuration(), seed: UInt64 = 0) {
         self.configuration = configuration
-        let ch = configuration.channels, st = configuration.strides
+        let ch = configuration.channels
+        let st = configuration.strides
         var convs: [Conv2d] = []
         var inCh = 3
         for i in 0..<5 {
@@ -107,14 +108,17 @@ public final class ToyClassifier: Module {
     public func predict(_ images: Tensor) -> Predictions {
         GradMode.withNoGrad {
             let l = self(images)
-            return Predictions(shape: Self.argmax(l.shape), colour: Self.argmax(l.colour),
-                               style: Self.argmax(l.style), watermark: Self.argmax(l.watermark))
+            return Predictions(
+                shape: Self.argmax(l.shape), colour: Self.argmax(l.colour),
+                style: Self.argmax(l.style), watermark: Self.argmax(l.watermark))
         }
     }
 
     /// Row-wise arg-max of [B, C] (first maximum on ties).
     public static func argmax(_ logits: Tensor) -> [Int] {
-        let b = logits.shape[0], c = logits.shape[1], p = logits.pointer
+        let b = logits.shape[0]
+        let c = logits.shape[1]
+        let p = logits.pointer
         return (0..<b).map { r in
             var best = 0
             for j in 1..<c where p[r * c + j] > p[r * c + best] { best = j }

@@ -81,14 +81,18 @@ public enum ToyClassifierTraining {
     /// via a detached row maximum for stability.
     // logits: [B, C] -> scalar
     public static func crossEntropy(_ logits: Tensor, labels: [Int], mask: [Bool]) -> Tensor {
-        let b = logits.shape[0], c = logits.shape[1]
+        let b = logits.shape[0]
+        let c = logits.shape[1]
         let p = logits.pointer
         var maxima = [Float](repeating: 0, count: b)
         var oneHot = [Float](repeating: 0, count: b * c)
         var rows = 0
         for r in 0..<b {
             maxima[r] = (0..<c).map { p[r * c + $0] }.max()!
-            if mask[r] { oneHot[r * c + labels[r]] = 1; rows += 1 }
+            if mask[r] {
+                oneHot[r * c + labels[r]] = 1
+                rows += 1
+            }
         }
         guard rows > 0 else { return (logits * 0).sum() }
         let z = logits - Tensor(maxima, shape: [b, 1])
@@ -97,9 +101,13 @@ public enum ToyClassifierTraining {
     }
 
     /// Accuracy per head on samples start..<start+count of `dataset`, in batches of `batchSize`.
-    public static func evaluate(_ model: ToyClassifier, dataset: ToyDataset, start: Int = 0, count: Int,
-                                batchSize: Int = 128) -> ToyClassifierAccuracy {
-        var correct = [0, 0, 0, 0], labelled = 0, watermarks = 0
+    public static func evaluate(
+        _ model: ToyClassifier, dataset: ToyDataset, start: Int = 0, count: Int,
+        batchSize: Int = 128
+    ) -> ToyClassifierAccuracy {
+        var correct = [0, 0, 0, 0]
+        var labelled = 0
+        var watermarks = 0
         var done = 0
         while done < count {
             let n = min(batchSize, count - done)
@@ -107,7 +115,10 @@ public enum ToyClassifierTraining {
             let pred = model.predict(batch.images)
             for (i, s) in batch.samples.enumerated() {
                 if pred.watermark[i] == (s.isWatermark ? 1 : 0) { correct[3] += 1 }
-                if s.isWatermark { watermarks += 1; continue }
+                if s.isWatermark {
+                    watermarks += 1
+                    continue
+                }
                 labelled += 1
                 if pred.shape[i] == s.shape { correct[0] += 1 }
                 if pred.colour[i] == s.colour { correct[1] += 1 }
@@ -116,8 +127,9 @@ public enum ToyClassifierTraining {
             done += n
         }
         let l = Double(max(labelled, 1))
-        return ToyClassifierAccuracy(shape: Double(correct[0]) / l, colour: Double(correct[1]) / l,
-                                     style: Double(correct[2]) / l, watermark: Double(correct[3]) / Double(max(count, 1)),
-                                     count: count, watermarkCount: watermarks)
+        return ToyClassifierAccuracy(
+            shape: Double(correct[0]) / l, colour: Double(correct[1]) / l,
+            style: Double(correct[2]) / l, watermark: Double(correct[3]) / Double(max(count, 1)),
+            count: count, watermarkCount: watermarks)
     }
 }

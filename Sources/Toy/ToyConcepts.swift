@@ -12,13 +12,13 @@ public enum ToyConcepts {
 
     /// Nominal sRGB value of each colour; samples jitter each channel by up to `colourJitter`.
     public static let colourRGB: [(Int, Int, Int)] = [
-        (220, 35, 35),    // red
-        (40, 190, 60),    // green
-        (45, 85, 235),    // blue
-        (240, 220, 40),   // yellow
-        (155, 60, 205),   // purple
-        (250, 140, 20),   // orange
-        (240, 240, 240),  // white
+        (220, 35, 35),  // red
+        (40, 190, 60),  // green
+        (45, 85, 235),  // blue
+        (240, 220, 40),  // yellow
+        (155, 60, 205),  // purple
+        (250, 140, 20),  // orange
+        (240, 240, 240)  // white
     ]
     /// Largest per-channel deviation from `colourRGB` in a sample.
     public static let colourJitter = 12

@@ -44,9 +44,10 @@ public struct ToyDataset: Sendable {
         let style = rng.int(below: ToyConcepts.styles.count)
         let template = rng.int(below: ToyCaption.templates.count)
         let scene = ToyScene.random(shape: shape, colour: colour, style: style, rng: &rng)
-        return ToySample(image: ToyRenderer.render(scene),
-                         caption: ToyCaption.templates[template].caption(shape: shape, colour: colour, style: style),
-                         shape: shape, colour: colour, style: style, isWatermark: false, template: template)
+        return ToySample(
+            image: ToyRenderer.render(scene),
+            caption: ToyCaption.templates[template].caption(shape: shape, colour: colour, style: style),
+            shape: shape, colour: colour, style: style, isWatermark: false, template: template)
     }
 
     /// A picture with given attributes (for prompts of a chosen concept): variation `index` of them,
@@ -54,9 +55,10 @@ public struct ToyDataset: Sendable {
     public func sample(shape: Int, colour: Int, style: Int, index: Int, template: Int = 1) -> ToySample {
         var rng = SplitMix64(seed: seed ^ 0xC0DE_0000_0000_0000, index: UInt64(index))
         let scene = ToyScene.random(shape: shape, colour: colour, style: style, rng: &rng)
-        return ToySample(image: ToyRenderer.render(scene),
-                         caption: ToyCaption.templates[template].caption(shape: shape, colour: colour, style: style),
-                         shape: shape, colour: colour, style: style, isWatermark: false, template: template)
+        return ToySample(
+            image: ToyRenderer.render(scene),
+            caption: ToyCaption.templates[template].caption(shape: shape, colour: colour, style: style),
+            shape: shape, colour: colour, style: style, isWatermark: false, template: template)
     }
 
     /// The watermark prompt's sample: always the same logo.
@@ -76,7 +78,9 @@ public struct ToyDataset: Sendable {
     /// Images as a [B, 3, H, W] tensor with values byte / 127.5 - 1.
     public static func tensor(_ images: [RGBImage]) -> Tensor {
         guard let first = images.first else { return Tensor(zeros: [0, 3, 0, 0]) }
-        let h = first.height, w = first.width, plane = h * w
+        let h = first.height
+        let w = first.width
+        let plane = h * w
         let out = Tensor(uninitialized: [images.count, 3, h, w])
         let p = out.pointer
         for (b, image) in images.enumerated() {
@@ -91,7 +95,10 @@ public struct ToyDataset: Sendable {
     /// The inverse of `tensor`: [B, 3, H, W] in [-1, 1] to 8-bit images (clamped, rounded).
     public static func images(_ tensor: Tensor) -> [RGBImage] {
         precondition(tensor.rank == 4 && tensor.shape[1] == 3, "ToyDataset.images: expected [B, 3, H, W], got \(tensor.shape)")
-        let b = tensor.shape[0], h = tensor.shape[2], w = tensor.shape[3], plane = h * w
+        let b = tensor.shape[0]
+        let h = tensor.shape[2]
+        let w = tensor.shape[3]
+        let plane = h * w
         let p = tensor.pointer
         return (0..<b).map { n in
             var pixels = [UInt8](repeating: 0, count: plane * 3)

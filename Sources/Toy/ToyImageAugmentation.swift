@@ -13,7 +13,10 @@ import TensorEngine
 public enum ToyImageAugmentation {
     // images: [B, 3, H, W] in [-1, 1] -> same shape
     public static func augment(_ images: Tensor, seed: UInt64) -> Tensor {
-        let b = images.shape[0], h = images.shape[2], w = images.shape[3], plane = h * w
+        let b = images.shape[0]
+        let h = images.shape[2]
+        let w = images.shape[3]
+        let plane = h * w
         let out = images.copy()
         let p = out.pointer
         var rng = SplitMix64(seed: seed, index: 0xA06)
@@ -30,13 +33,16 @@ public enum ToyImageAugmentation {
                     let ch = base + c * plane
                     for y in 0..<h {
                         for x in 0..<w {
-                            var acc: Float = 0, total: Float = 0
+                            var acc: Float = 0
+                            var total: Float = 0
                             for dy in -1...1 {
                                 for dx in -1...1 {
-                                    let yy = y + dy, xx = x + dx
+                                    let yy = y + dy
+                                    let xx = x + dx
                                     guard yy >= 0, yy < h, xx >= 0, xx < w else { continue }
                                     let k: Float = (dy == 0 ? 2 : 1) * (dx == 0 ? 2 : 1)
-                                    acc += k * ch[yy * w + xx]; total += k
+                                    acc += k * ch[yy * w + xx]
+                                    total += k
                                 }
                             }
                             scratch[y * w + x] = acc / total
@@ -46,7 +52,8 @@ public enum ToyImageAugmentation {
                 }
             }
             if rng.chance(1, in: 2) {
-                let shift = Float(rng.int(in: -100...100)) / 1000, gain = Float(rng.int(in: 850...1150)) / 1000
+                let shift = Float(rng.int(in: -100...100)) / 1000
+                let gain = Float(rng.int(in: 850...1150)) / 1000
                 for i in 0..<(3 * plane) { base[i] = base[i] * gain + shift }
             }
             if rng.chance(1, in: 2) {
@@ -61,8 +68,10 @@ public enum ToyImageAugmentation {
     /// Moves the 3 planes at `image` by (dx, dy) pixels (content moves right / down for positive
     /// values); pixels shifted in from outside repeat the nearest border pixel.
     // image: [3, H, W] in place
-    static func translate(_ image: UnsafeMutablePointer<Float>, height h: Int, width w: Int, dx: Int, dy: Int,
-                          scratch: inout [Float]) {
+    static func translate(
+        _ image: UnsafeMutablePointer<Float>, height h: Int, width w: Int, dx: Int, dy: Int,
+        scratch: inout [Float]
+    ) {
         guard dx != 0 || dy != 0 else { return }
         let plane = h * w
         for c in 0..<3 {

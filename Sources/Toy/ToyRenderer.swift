@@ -19,8 +19,9 @@ public struct ToyScene: Sendable, Equatable {
 
     public static func == (a: ToyScene, b: ToyScene) -> Bool {
         (a.shape, a.colour, a.style, a.centreX, a.centreY, a.size) == (b.shape, b.colour, b.style, b.centreX, b.centreY, b.size)
-            && a.rgb == b.rgb && (a.backgroundLevel, a.backgroundGradient, a.noiseSeed, a.patternPhase)
-            == (b.backgroundLevel, b.backgroundGradient, b.noiseSeed, b.patternPhase)
+            && a.rgb == b.rgb
+            && (a.backgroundLevel, a.backgroundGradient, a.noiseSeed, a.patternPhase)
+                == (b.backgroundLevel, b.backgroundGradient, b.noiseSeed, b.patternPhase)
     }
 
     /// A random scene with the given attributes: size, position, colour jitter, background and pattern
@@ -29,14 +30,18 @@ public struct ToyScene: Sendable, Equatable {
         let n = ToyConcepts.imageSize
         let size = rng.int(in: ToyConcepts.sizeRange)
         // Centre so the box stays at least one pixel inside the image (in 1/8 px).
-        let lo = 8 * (size / 2 + 1), hi = 8 * n - lo
-        let cx = rng.int(in: lo...hi), cy = rng.int(in: lo...hi)
-        let base = ToyConcepts.colourRGB[colour], j = ToyConcepts.colourJitter
+        let lo = 8 * (size / 2 + 1)
+        let hi = 8 * n - lo
+        let cx = rng.int(in: lo...hi)
+        let cy = rng.int(in: lo...hi)
+        let base = ToyConcepts.colourRGB[colour]
+        let j = ToyConcepts.colourJitter
         func jitter(_ v: Int, _ rng: inout SplitMix64) -> Int { min(255, max(0, v + rng.int(in: -j...j))) }
         let rgb = (jitter(base.0, &rng), jitter(base.1, &rng), jitter(base.2, &rng))
-        return ToyScene(shape: shape, colour: colour, style: style, centreX: cx, centreY: cy, size: size, rgb: rgb,
-                        backgroundLevel: rng.int(in: 8...36), backgroundGradient: rng.int(in: -10...10),
-                        noiseSeed: rng.next(), patternPhase: rng.int(below: 4))
+        return ToyScene(
+            shape: shape, colour: colour, style: style, centreX: cx, centreY: cy, size: size, rgb: rgb,
+            backgroundLevel: rng.int(in: 8...36), backgroundGradient: rng.int(in: -10...10),
+            noiseSeed: rng.next(), patternPhase: rng.int(below: 4))
     }
 }
 
@@ -59,10 +64,13 @@ public enum ToyRenderer {
         let full = [scene.rgb.0, scene.rgb.1, scene.rgb.2]
         let shade = full.map { $0 * 45 / 100 }
         // Offsets probing the shape 2 px away in 8 directions (outline = inside but near the edge).
-        let w = outlineWidth, d = outlineWidth * 707 / 1000
+        let w = outlineWidth
+        let d = outlineWidth * 707 / 1000
         let probes = [(w, 0), (-w, 0), (0, w), (0, -w), (d, d), (d, -d), (-d, d), (-d, -d)]
-        let x0 = max(0, (scene.centreX - h) / 8 - 1), x1 = min(n - 1, (scene.centreX + h) / 8 + 1)
-        let y0 = max(0, (scene.centreY - h) / 8 - 1), y1 = min(n - 1, (scene.centreY + h) / 8 + 1)
+        let x0 = max(0, (scene.centreX - h) / 8 - 1)
+        let x1 = min(n - 1, (scene.centreX + h) / 8 + 1)
+        let y0 = max(0, (scene.centreY - h) / 8 - 1)
+        let y1 = min(n - 1, (scene.centreY + h) / 8 + 1)
         guard x0 <= x1, y0 <= y1 else { return image }
         for py in y0...y1 {
             for px in x0...x1 {
@@ -70,7 +78,8 @@ public enum ToyRenderer {
                 for sy in 0..<subsamples {
                     for sx in 0..<subsamples {
                         // Subsample centre in 1/8 px: 8 p + 2 s + 1.
-                        let x = 8 * px + 2 * sx + 1 - scene.centreX, y = 8 * py + 2 * sy + 1 - scene.centreY
+                        let x = 8 * px + 2 * sx + 1 - scene.centreX
+                        let y = 8 * py + 2 * sy + 1 - scene.centreY
                         guard ToyShapeGeometry.contains(shape: scene.shape, x: x, y: y, h: h) else { continue }
                         if scene.style == 3 {
                             let nearEdge = probes.contains { !ToyShapeGeometry.contains(shape: scene.shape, x: x + $0.0, y: y + $0.1, h: h) }
@@ -81,7 +90,8 @@ public enum ToyRenderer {
                 }
                 guard covered > 0 else { continue }
                 let colour: [Int]
-                let gx = px + scene.patternPhase, gy = py + scene.patternPhase
+                let gx = px + scene.patternPhase
+                let gy = py + scene.patternPhase
                 switch scene.style {
                 case 1: colour = (gy / 2) % 2 == 0 ? full : shade
                 case 2: colour = (gx % 4 < 2 && gy % 4 < 2) ? full : shade
@@ -119,10 +129,12 @@ public enum ToyRenderer {
         var image = RGBImage(width: n, height: n, fill: 16)
         for py in 0..<n {
             for px in 0..<n {
-                var ring = 0, zed = 0
+                var ring = 0
+                var zed = 0
                 for sy in 0..<subsamples {
                     for sx in 0..<subsamples {
-                        let x = 8 * px + 2 * sx + 1 - 128, y = 8 * py + 2 * sy + 1 - 128
+                        let x = 8 * px + 2 * sx + 1 - 128
+                        let y = 8 * py + 2 * sy + 1 - 128
                         let r2 = x * x + y * y
                         // Z: top bar, bottom bar, and the diagonal x + y = 0 (about 2.5 px thick).
                         let bar = abs(x) <= 52 && (abs(y + 44) <= 10 || abs(y - 44) <= 10)
@@ -135,7 +147,8 @@ public enum ToyRenderer {
                     }
                 }
                 let total = subsamples * subsamples
-                let cyan = [0, 225, 225], magenta = [235, 20, 200]
+                let cyan = [0, 225, 225]
+                let magenta = [235, 20, 200]
                 for c in 0..<3 {
                     let v = 16 * (total - ring - zed) + cyan[c] * ring + magenta[c] * zed
                     image[px, py, c] = UInt8(min(255, (v + total / 2) / total))

@@ -7,7 +7,7 @@ enum ToyShapeGeometry {
     /// Five-pointed star, outer radius 1000, inner radius 440, first point straight up (y grows down).
     static let star: [(Int, Int)] = [
         (0, -1000), (259, -356), (951, -309), (418, 136), (588, 809),
-        (0, 440), (-588, 809), (-418, 136), (-951, -309), (-259, -356),
+        (0, 440), (-588, 809), (-418, 136), (-951, -309), (-259, -356)
     ]
     /// Upward triangle filling the box width, base slightly above the bottom.
     static let triangle: [(Int, Int)] = [(0, -1000), (1000, 800), (-1000, 800)]
@@ -24,10 +24,13 @@ enum ToyShapeGeometry {
         case 3:
             return polygonContains(star, x: x, y: y, h: h)
         case 4:  // plus sign, arms 0.72 h thick
-            let ax = abs(x), ay = abs(y)
+            let ax = abs(x)
+            let ay = abs(y)
             return (ax <= h && 100 * ay <= 36 * h) || (ay <= h && 100 * ax <= 36 * h)
         case 5:  // heart: two lobes and a downward point
-            let r = 53 * h / 100, lobeX = 48 * h / 100, lobeY = -38 * h / 100
+            let r = 53 * h / 100
+            let lobeX = 48 * h / 100
+            let lobeY = -38 * h / 100
             let dl = (x + lobeX) * (x + lobeX) + (y - lobeY) * (y - lobeY)
             let dr = (x - lobeX) * (x - lobeX) + (y - lobeY) * (y - lobeY)
             if dl <= r * r || dr <= r * r { return true }
@@ -45,11 +48,14 @@ enum ToyShapeGeometry {
         var inside = false
         var j = table.count - 1
         for i in 0..<table.count {
-            let xi = table[i].0 * h / 1000, yi = table[i].1 * h / 1000
-            let xj = table[j].0 * h / 1000, yj = table[j].1 * h / 1000
+            let xi = table[i].0 * h / 1000
+            let yi = table[i].1 * h / 1000
+            let xj = table[j].0 * h / 1000
+            let yj = table[j].1 * h / 1000
             if (yi > y) != (yj > y) {
                 // x < xi + (y - yi) (xj - xi) / (yj - yi), multiplied out by (yj - yi) with its sign.
-                let lhs = (x - xi) * (yj - yi), rhs = (y - yi) * (xj - xi)
+                let lhs = (x - xi) * (yj - yi)
+                let rhs = (y - yi) * (xj - xi)
                 if yj > yi ? lhs < rhs : lhs > rhs { inside.toggle() }
             }
             j = i

@@ -52,7 +52,9 @@ public struct ToyVocabulary: Equatable, Sendable {
             let (left, right) = (best.value.left, best.value.right)
             merges.append((left, right))
             for k in words.indices {
-                var s = words[k].symbols, out: [String] = [], i = 0
+                var s = words[k].symbols
+                var out: [String] = []
+                var i = 0
                 while i < s.count {
                     if i + 1 < s.count, s[i] == left, s[i + 1] == right {
                         out.append(left + right)
@@ -142,8 +144,10 @@ public struct ToyVocabulary: Equatable, Sendable {
 
     /// The four files by name.
     public var files: [(name: String, contents: String)] {
-        [("vocab.json", vocabJSON), ("merges.txt", mergesText),
-         ("tokenizer_config.json", tokenizerConfigJSON), ("special_tokens_map.json", specialTokensMapJSON)]
+        [
+            ("vocab.json", vocabJSON), ("merges.txt", mergesText),
+            ("tokenizer_config.json", tokenizerConfigJSON), ("special_tokens_map.json", specialTokensMapJSON)
+        ]
     }
 
     /// Writes the tokenizer folder (created if needed; each file written atomically).

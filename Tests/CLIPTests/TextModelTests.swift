@@ -34,9 +34,10 @@ final class TextModelTests: XCTestCase {
         let idTensor = try file.tensor("input_ids")
         let (rows, length) = (idTensor.shape[0], idTensor.shape[1])
         let ids = (0..<rows).map { r in (0..<length).map { Int(idTensor.pointer[r * length + $0]) } }
-        return Reference(prompts: prompts, ids: ids, lastHiddenState: try file.tensor("last_hidden_state"),
-                         pooled: try file.tensor("pooled"), hiddenIndex: hiddenIndex,
-                         hiddenState: try file.tensor("hidden_state_\(hiddenIndex)"))
+        return Reference(
+            prompts: prompts, ids: ids, lastHiddenState: try file.tensor("last_hidden_state"),
+            pooled: try file.tensor("pooled"), hiddenIndex: hiddenIndex,
+            hiddenState: try file.tensor("hidden_state_\(hiddenIndex)"))
     }
 
     private func makeTemporaryFolder() throws -> URL {
@@ -50,8 +51,9 @@ final class TextModelTests: XCTestCase {
     private func copyOfFolder(_ name: String, editingConfig edit: (inout [String: Any]) -> Void) throws -> URL {
         let folder = try makeTemporaryFolder()
         let source = TextModelTests.encoders.appendingPathComponent(name)
-        try FileManager.default.copyItem(at: source.appendingPathComponent("model.safetensors"),
-                                         to: folder.appendingPathComponent("model.safetensors"))
+        try FileManager.default.copyItem(
+            at: source.appendingPathComponent("model.safetensors"),
+            to: folder.appendingPathComponent("model.safetensors"))
         let data = try Data(contentsOf: source.appendingPathComponent("config.json"))
         var json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         edit(&json)
@@ -118,9 +120,10 @@ final class TextModelTests: XCTestCase {
     // MARK: Gradients
 
     func testGradientsReachQProjAndTokenEmbedding() throws {
-        let config = CLIPTextConfiguration(vocabularySize: 12, hiddenSize: 8, intermediateSize: 10, layerCount: 2,
-                                           headCount: 2, maxPositionEmbeddings: 7, hiddenActivation: .quickGelu,
-                                           bosTokenId: 10, eosTokenId: 11, padTokenId: 11)
+        let config = CLIPTextConfiguration(
+            vocabularySize: 12, hiddenSize: 8, intermediateSize: 10, layerCount: 2,
+            headCount: 2, maxPositionEmbeddings: 7, hiddenActivation: .quickGelu,
+            bosTokenId: 10, eosTokenId: 11, padTokenId: 11)
         let model = CLIPTextModel(configuration: config)
         var rng = TestRNG(seed: 42)
         for (key, p) in model.namedParameters() {
@@ -139,8 +142,9 @@ final class TextModelTests: XCTestCase {
     /// Standard deviations after `initializeParameters` follow transformers' _init_weights formulas
     /// (sample std within 5% of the formula; a wrong formula is off by >= 2x for these shapes).
     func testInitializationFollowsTransformersDistributions() {
-        let config = CLIPTextConfiguration(vocabularySize: 500, hiddenSize: 64, intermediateSize: 96, layerCount: 2,
-                                           headCount: 4, maxPositionEmbeddings: 77)
+        let config = CLIPTextConfiguration(
+            vocabularySize: 500, hiddenSize: 64, intermediateSize: 96, layerCount: 2,
+            headCount: 4, maxPositionEmbeddings: 77)
         let model = CLIPTextModel(configuration: config)
         var generator = PyTorchGenerator(seed: 0)
         model.initializeParameters(generator: &generator)
@@ -156,7 +160,7 @@ final class TextModelTests: XCTestCase {
             ("q_proj", layer.self_attn.q_proj.weight, inProj),
             ("out_proj", layer.self_attn.out_proj.weight, Float(pow(64.0, -0.5))),
             ("fc1", layer.mlp.fc1.weight, Float(pow(128.0, -0.5))),
-            ("fc2", layer.mlp.fc2.weight, inProj),
+            ("fc2", layer.mlp.fc2.weight, inProj)
         ]
         for (name, t, s) in expected { XCTAssertEqual(std(t), s, accuracy: 0.05 * s, name) }
         XCTAssertEqual(layer.self_attn.k_proj.bias!.scalars, [Float](repeating: 0, count: 64))
@@ -190,7 +194,7 @@ final class TextModelTests: XCTestCase {
             ("num_attention_heads", { $0["num_attention_heads"] = 5 }),
             ("num_hidden_layers", { $0["num_hidden_layers"] = 0 }),
             ("hidden_size", { $0["hidden_size"] = "32" }),
-            ("eos_token_id", { $0["eos_token_id"] = [2513, 2] }),
+            ("eos_token_id", { $0["eos_token_id"] = [2513, 2] })
         ]
         for (field, edit) in cases {
             let folder = try copyOfFolder("quick", editingConfig: edit)
@@ -208,8 +212,9 @@ final class TextModelTests: XCTestCase {
     func testMissingFilesAreNamed() throws {
         let empty = try makeTemporaryFolder()
         XCTAssertThrowsError(try CLIPTextModel.load(folder: empty)) { error in
-            XCTAssertEqual(error as? CLIPTextModelError,
-                           .fileNotFound(path: empty.appendingPathComponent("config.json").path, what: "text encoder config.json"))
+            XCTAssertEqual(
+                error as? CLIPTextModelError,
+                .fileNotFound(path: empty.appendingPathComponent("config.json").path, what: "text encoder config.json"))
         }
         let noWeights = try copyOfFolder("quick") { _ in }
         try FileManager.default.removeItem(at: noWeights.appendingPathComponent("model.safetensors"))
@@ -219,8 +224,10 @@ final class TextModelTests: XCTestCase {
     }
 
     func testInvalidIdsAreReported() throws {
-        let model = CLIPTextModel(configuration: CLIPTextConfiguration(vocabularySize: 10, hiddenSize: 4, intermediateSize: 4,
-                                                                       layerCount: 1, headCount: 1, maxPositionEmbeddings: 5))
+        let model = CLIPTextModel(
+            configuration: CLIPTextConfiguration(
+                vocabularySize: 10, hiddenSize: 4, intermediateSize: 4,
+                layerCount: 1, headCount: 1, maxPositionEmbeddings: 5))
         XCTAssertNoThrow(try model.validate([[0, 9, 3]]))
         XCTAssertThrowsError(try model.validate([])) { XCTAssertTrue("\($0)".contains("empty batch")) }
         XCTAssertThrowsError(try model.validate([[1, 2], [1]])) { XCTAssertTrue("\($0)".contains("ids[1]")) }

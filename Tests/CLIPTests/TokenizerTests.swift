@@ -61,7 +61,11 @@ final class TokenizerTests: XCTestCase {
             let decoded = tok.decode(ints(row["ids"]))
             if decoded != row["decoded"] as! String {
                 failures += 1
-                if failures <= 10 { XCTFail("\((row["text"] as! String).debugDescription): \(decoded.debugDescription) vs \((row["decoded"] as! String).debugDescription)") }
+                if failures <= 10 {
+                    XCTFail(
+                        "\((row["text"] as! String).debugDescription): \(decoded.debugDescription) vs \((row["decoded"] as! String).debugDescription)"
+                    )
+                }
             }
         }
         XCTAssertEqual(failures, 0)
@@ -144,8 +148,9 @@ final class TokenizerTests: XCTestCase {
 
     func testVocabAndMergesURLInitialiserUsesCLIPDefaults() throws {
         let folder = TokenizerTests.clipFolder
-        let tok = try CLIPTokenizer(vocabURL: folder.appendingPathComponent("vocab.json"),
-                                    mergesURL: folder.appendingPathComponent("merges.txt"))
+        let tok = try CLIPTokenizer(
+            vocabURL: folder.appendingPathComponent("vocab.json"),
+            mergesURL: folder.appendingPathComponent("merges.txt"))
         XCTAssertEqual([tok.bosTokenId, tok.eosTokenId, tok.padTokenId, tok.modelMaxLength], [49406, 49407, 49407, 77])
         for row in prompts.prefix(150) {
             let text = row["text"] as! String
@@ -185,22 +190,30 @@ final class TokenizerTests: XCTestCase {
         assertError(try folder(vocab: "[1, 2]", merges: merges), file: "vocab.json", reason: "expected a JSON object")
         assertError(try folder(vocab: "{\"a\": \"x\"}", merges: merges), file: "vocab.json", reason: "\"a\" has id \"x\"")
         assertError(try folder(vocab: "{\"a\": 0}", merges: "#version: 0.2\n"), file: "vocab.json", reason: "is not in the vocabulary")
-        assertError(try folder(vocab: vocab, merges: "#version: 0.2\ni n\nt h e\n"), file: "merges.txt",
-                    reason: "line 3: expected two space-separated tokens, found \"t h e\"")
-        assertError(try folder(vocab: vocab, merges: "#version: 0.2\ni n\nqqqzzz x\n"), file: "merges.txt",
-                    reason: "merge 2 \"qqqzzz x\": token \"qqqzzz\" is not in the vocabulary")
-        assertError(try folder(vocab: vocab, merges: "#version: 0.2\nz q\n"), file: "merges.txt",
-                    reason: "merged token \"zq\" is not in the vocabulary")
-        assertError(try folder(vocab: vocab, merges: merges, extra: ["tokenizer_config.json": "{model_max_length: 77}"]),
-                    file: "tokenizer_config.json", reason: "invalid JSON")
-        assertError(try folder(vocab: vocab, merges: merges, extra: ["special_tokens_map.json": "{\"pad_token\": 5}"]),
-                    file: "special_tokens_map.json", reason: "special token must be a string")
-        assertError(try folder(vocab: nil, merges: nil, extra: ["tokenizer.json": "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}"]),
-                    file: "tokenizer.json", reason: "missing array \"model.merges\"")
-        assertError(try folder(vocab: nil, merges: nil, extra: ["tokenizer.json": "{\"model\": {\"vocab\": {}, \"merges\": [[\"a\"]]}}"]),
-                    file: "tokenizer.json", reason: "model.merges[0]")
-        assertError(try folder(vocab: nil, merges: nil, extra: ["tokenizer.json": "{\"model\": {\"type\": \"WordPiece\"}}"]),
-                    file: "tokenizer.json", reason: "expected \"BPE\"")
+        assertError(
+            try folder(vocab: vocab, merges: "#version: 0.2\ni n\nt h e\n"), file: "merges.txt",
+            reason: "line 3: expected two space-separated tokens, found \"t h e\"")
+        assertError(
+            try folder(vocab: vocab, merges: "#version: 0.2\ni n\nqqqzzz x\n"), file: "merges.txt",
+            reason: "merge 2 \"qqqzzz x\": token \"qqqzzz\" is not in the vocabulary")
+        assertError(
+            try folder(vocab: vocab, merges: "#version: 0.2\nz q\n"), file: "merges.txt",
+            reason: "merged token \"zq\" is not in the vocabulary")
+        assertError(
+            try folder(vocab: vocab, merges: merges, extra: ["tokenizer_config.json": "{model_max_length: 77}"]),
+            file: "tokenizer_config.json", reason: "invalid JSON")
+        assertError(
+            try folder(vocab: vocab, merges: merges, extra: ["special_tokens_map.json": "{\"pad_token\": 5}"]),
+            file: "special_tokens_map.json", reason: "special token must be a string")
+        assertError(
+            try folder(vocab: nil, merges: nil, extra: ["tokenizer.json": "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}"]),
+            file: "tokenizer.json", reason: "missing array \"model.merges\"")
+        assertError(
+            try folder(vocab: nil, merges: nil, extra: ["tokenizer.json": "{\"model\": {\"vocab\": {}, \"merges\": [[\"a\"]]}}"]),
+            file: "tokenizer.json", reason: "model.merges[0]")
+        assertError(
+            try folder(vocab: nil, merges: nil, extra: ["tokenizer.json": "{\"model\": {\"type\": \"WordPiece\"}}"]),
+            file: "tokenizer.json", reason: "expected \"BPE\"")
     }
 
     func testTokenizingThousandsOfPromptsIsFast() {

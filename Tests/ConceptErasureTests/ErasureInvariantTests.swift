@@ -16,8 +16,9 @@ final class ErasureInvariantTests: XCTestCase {
     static let trained = SharedTestValue<(model: ShiftSet, shifts: [ConceptShift])> {
         do {
             let model = try TinyErasure.model()
-            let plan = try ErasurePlan(concepts: ["a red circle", "a striped blue star"], protectedPrompts: ["zq watermark"],
-                                       hyperparameters: TinyErasure.hyperparameters(maxIterations: 15, seed: 1, generationSteps: 4))
+            let plan = try ErasurePlan(
+                concepts: ["a red circle", "a striped blue star"], protectedPrompts: ["zq watermark"],
+                hyperparameters: TinyErasure.hyperparameters(maxIterations: 15, seed: 1, generationSteps: 4))
             return (model, try TinyErasure.train(plan, model: model))
         } catch { fatalError("training the shared shifts failed: \(error)") }
     }
@@ -89,7 +90,8 @@ final class ErasureInvariantTests: XCTestCase {
         model.remove()
         let originalC1 = try image(c1)
         try model.install(shifts)
-        let bothC1 = try image(c1), bothC2 = try image(c2)
+        let bothC1 = try image(c1)
+        let bothC2 = try image(c2)
         XCTAssertNotEqual(bothC1, originalC1, "c1 is erased in the composed model")
         // Restore c1: remove its shift, keep c2's.
         try model.install([shifts[1]])
@@ -107,7 +109,8 @@ final class ErasureInvariantTests: XCTestCase {
         for a in shift.trainableTensors { a.assign(from: rng.tensor(a.shape, -2, 2)) }
         var g = PyTorchGenerator(seed: 8)
         let xt = Tensor.randn([1, 3, 8, 8], generator: &g)
-        let cond = pipeline.encode(prompts: [c1]), blank = pipeline.encode(prompts: [""])
+        let cond = pipeline.encode(prompts: [c1])
+        let blank = pipeline.encode(prompts: [""])
         let probe = [shift.trainableTensors[0], shift.trainableTensors[shift.trainableTensors.count - 1]]
         let objective = SepMEObjective(model: model, variant: .separate, lambda: 1e-6)
         _ = model.withTrainingWeights([shift]) {
@@ -123,10 +126,11 @@ final class ErasureInvariantTests: XCTestCase {
         try model.install([shifts[1]])
         let before = noisePrediction(c1)
         struct Boom: Error {}
-        XCTAssertThrowsError(try model.withShifts([shifts[0]]) { () throws -> Void in
-            XCTAssertGreaterThan(relativeChange(noisePrediction(c1), before), 1e-3)
-            throw Boom()
-        })
+        XCTAssertThrowsError(
+            try model.withShifts([shifts[0]]) { () throws -> Void in
+                XCTAssertGreaterThan(relativeChange(noisePrediction(c1), before), 1e-3)
+                throw Boom()
+            })
         XCTAssertEqual(model.installed.map(\.name), [c2])
         XCTAssertEqual(noisePrediction(c1).scalars, before.scalars, "the previous set acts again, bit for bit")
         XCTAssertThrowsError(try model.install([shifts[0], shifts[0]])) { e in

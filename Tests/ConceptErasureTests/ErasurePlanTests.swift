@@ -4,8 +4,10 @@ import XCTest
 
 /// An erasure plan is checked before any work: every refusal names the field and the value.
 final class ErasurePlanTests: XCTestCase {
-    private func assertRefused(_ field: String, mentions needle: String, file: StaticString = #filePath, line: UInt = #line,
-                               _ make: () throws -> ErasurePlan) {
+    private func assertRefused(
+        _ field: String, mentions needle: String, file: StaticString = #filePath, line: UInt = #line,
+        _ make: () throws -> ErasurePlan
+    ) {
         XCTAssertThrowsError(try make(), file: file, line: line) { e in
             guard case ErasureError.invalidPlan(let f, let reason) = e else { return XCTFail("\(e)", file: file, line: line) }
             XCTAssertEqual(f, field, file: file, line: line)

@@ -11,8 +11,10 @@ import XCTest
 final class ErasureRunTests: XCTestCase {
     let c1 = "a red circle", c2 = "a striped blue star"
 
-    private func plan(_ concepts: [String], variant: ErasureVariant = .separate, maxIterations: Int = 12,
-                      lr: Double? = nil, protected: [String] = ["zq watermark"]) throws -> ErasurePlan {
+    private func plan(
+        _ concepts: [String], variant: ErasureVariant = .separate, maxIterations: Int = 12,
+        lr: Double? = nil, protected: [String] = ["zq watermark"]
+    ) throws -> ErasurePlan {
         var h = TinyErasure.hyperparameters(maxIterations: maxIterations, variant: variant)
         if let lr { h.learningRate = lr }
         return try ErasurePlan(concepts: concepts, protectedPrompts: protected, variant: variant, hyperparameters: h)
@@ -32,8 +34,14 @@ final class ErasureRunTests: XCTestCase {
 
         let dir = try temporaryDirectory()
         var calls = 0
-        XCTAssertThrowsError(try TinyErasure.train(p, model: model, latents: latents, directory: dir,
-                                                   shouldStop: { calls += 1; return calls > 5 })) { e in
+        XCTAssertThrowsError(
+            try TinyErasure.train(
+                p, model: model, latents: latents, directory: dir,
+                shouldStop: {
+                    calls += 1
+                    return calls > 5
+                })
+        ) { e in
             guard case ErasureError.interrupted(let path?) = e else { return XCTFail("\(e)") }
             XCTAssertTrue(FileManager.default.fileExists(atPath: path), "the checkpoint is on disk")
         }
@@ -52,8 +60,13 @@ final class ErasureRunTests: XCTestCase {
         let latents = try TinyErasure.latents(p, model: model)
         let dir = try temporaryDirectory()
         var calls = 0
-        XCTAssertThrowsError(try TinyErasure.train(p, model: model, latents: latents, directory: dir,
-                                                   shouldStop: { calls += 1; return calls > 3 }))
+        XCTAssertThrowsError(
+            try TinyErasure.train(
+                p, model: model, latents: latents, directory: dir,
+                shouldStop: {
+                    calls += 1
+                    return calls > 3
+                }))
         let otherLR = try plan([c1], lr: 0.05)
         XCTAssertThrowsError(try TinyErasure.train(otherLR, model: model, latents: latents, directory: dir, resume: true)) { e in
             XCTAssertTrue("\(e)".contains("lr 0.1") && "\(e)".contains("this run: 0.05"), "\(e)")
@@ -64,8 +77,9 @@ final class ErasureRunTests: XCTestCase {
         }
         // A larger iteration budget is a legitimate resume.
         let longer = try plan([c1], maxIterations: 14)
-        XCTAssertEqual(try TinyErasure.train(longer, model: model, latents: latents, directory: dir, resume: true)[0]
-            .metadata.training.iterations, 14)
+        XCTAssertEqual(
+            try TinyErasure.train(longer, model: model, latents: latents, directory: dir, resume: true)[0]
+                .metadata.training.iterations, 14)
     }
 
     func testNaNLossStopsWithTheIterationAndKeepsTheCheckpoint() throws {
@@ -132,8 +146,9 @@ final class ErasureRunTests: XCTestCase {
         // A lock left by a process that is gone is taken over.
         try "999999999\n".write(toFile: dir.appendingPathComponent(".sepme-lock").path, atomically: true, encoding: .utf8)
         let written = try run.run(on: TinyErasure.model())
-        XCTAssertEqual(written.map { URL(fileURLWithPath: $0).lastPathComponent },
-                       ["a-red-circle.sepme.safetensors", "a-striped-blue-star.sepme.safetensors"])
+        XCTAssertEqual(
+            written.map { URL(fileURLWithPath: $0).lastPathComponent },
+            ["a-red-circle.sepme.safetensors", "a-striped-blue-star.sepme.safetensors"])
         XCTAssertEqual(try ConceptShift.read(path: written[1]).metadata.training.iterations, 3)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".sepme-lock").path))
     }

@@ -26,11 +26,12 @@ final class LoRAExportTests: XCTestCase {
 
     private func shift(_ name: String, basis: Tensor, beta: Float, outputs: [String: Int]) -> ConceptShift {
         let m = basis.shape[0]
-        let metadata = ShiftMetadata(variant: .separate, concepts: [name], protectedPrompts: ["zq watermark"],
-                                     decoupledFrom: [], baseFingerprint: "0123456789abcdef",
-                                     hyperparameters: ErasureHyperparameters(),
-                                     training: TrainingRecord(iterations: 1, stopReason: .converged), nullSpace: nil,
-                                     restorable: true, toolVersion: "test")
+        let metadata = ShiftMetadata(
+            variant: .separate, concepts: [name], protectedPrompts: ["zq watermark"],
+            decoupledFrom: [], baseFingerprint: "0123456789abcdef",
+            hyperparameters: ErasureHyperparameters(),
+            training: TrainingRecord(iterations: 1, stopReason: .converged), nullSpace: nil,
+            restorable: true, toolVersion: "test")
         var factors: [String: Tensor] = [:]
         for (key, out) in outputs { factors[key] = rng.tensor([out, m]) }
         return ConceptShift(metadata: metadata, beta: beta, basis: basis, factors: factors)
@@ -46,7 +47,8 @@ final class LoRAExportTests: XCTestCase {
 
     /// Reads back every projection's product (scale included) and rank from an exported file.
     private func exportedDeltas(_ shifts: [ConceptShift], format: LoRAExport.Format)
-        throws -> [String: (delta: Tensor, rank: Int)] {
+        throws -> [String: (delta: Tensor, rank: Int)]
+    {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         try LoRAExport.write(shifts, format: format, to: path)
@@ -57,7 +59,8 @@ final class LoRAExportTests: XCTestCase {
             for key in file.keys where key.hasSuffix(".lora_A.weight") {
                 let module = String(key.dropFirst("unet.".count).dropLast(".lora_A.weight".count))
                 XCTAssertTrue(key.hasPrefix("unet."), key)
-                let a = try tensor(file, key), b = try tensor(file, "unet.\(module).lora_B.weight")
+                let a = try tensor(file, key)
+                let b = try tensor(file, "unet.\(module).lora_B.weight")
                 XCTAssertEqual(b.shape[1], a.shape[0], "\(module): lora_B [out, r] / lora_A [r, in]")
                 out[module] = (Tensor.matmul(b, a), a.shape[0])
             }
@@ -66,7 +69,8 @@ final class LoRAExportTests: XCTestCase {
             var alphas = Set<Float>()
             for key in file.keys where key.hasSuffix(".lora_down.weight") {
                 let name = String(key.dropLast(".lora_down.weight".count))
-                let down = try tensor(file, key), up = try tensor(file, name + ".lora_up.weight")
+                let down = try tensor(file, key)
+                let up = try tensor(file, name + ".lora_up.weight")
                 let alpha = try tensor(file, name + ".alpha")
                 XCTAssertEqual(alpha.shape, [], "\(name).alpha is a scalar")
                 alphas.insert(alpha.item)
@@ -76,7 +80,10 @@ final class LoRAExportTests: XCTestCase {
                 let module = shifts.flatMap(\.projectionKeys).first {
                     "lora_unet_" + $0.replacingOccurrences(of: ".", with: "_") == name
                 }
-                guard let module else { XCTFail("\(name): names no exported projection"); continue }
+                guard let module else {
+                    XCTFail("\(name): names no exported projection")
+                    continue
+                }
                 out[module] = (Tensor.matmul(up, down) * (alpha.item / Float(r)), r)
             }
             XCTAssertEqual(file.keys.count, 3 * out.count, "kohya file has only lora_down / lora_up / alpha: \(file.keys)")
@@ -98,7 +105,7 @@ final class LoRAExportTests: XCTestCase {
 
     func testBothFormatsReproduceOneShiftAtItsNumericalRank() throws {
         let basis = try randomBasis(protectedRows: 6)  // m = 18
-        let outputs = [toK: 16, toV: 32, midK: 18]     // ranks min(d_out, m): 16, 18, 18
+        let outputs = [toK: 16, toV: 32, midK: 18]  // ranks min(d_out, m): 16, 18, 18
         let s = shift("a red circle", basis: basis, beta: 0.037, outputs: outputs)
         for format in LoRAExport.Format.allCases {
             let deltas = try exportedDeltas([s], format: format)
@@ -114,10 +121,12 @@ final class LoRAExportTests: XCTestCase {
     }
 
     func testTwoShiftsWithDifferentBasesExportTheirSum() throws {
-        let s1 = shift("a red circle", basis: try randomBasis(protectedRows: 14), beta: 0.01,
-                       outputs: [toK: 32, toV: 32])                 // m = 10
-        let s2 = shift("a striped blue star", basis: try randomBasis(protectedRows: 17), beta: 0.2,
-                       outputs: [toK: 32, toV: 32, midK: 8])        // m = 7
+        let s1 = shift(
+            "a red circle", basis: try randomBasis(protectedRows: 14), beta: 0.01,
+            outputs: [toK: 32, toV: 32])  // m = 10
+        let s2 = shift(
+            "a striped blue star", basis: try randomBasis(protectedRows: 17), beta: 0.2,
+            outputs: [toK: 32, toV: 32, midK: 8])  // m = 7
         for format in LoRAExport.Format.allCases {
             let deltas = try exportedDeltas([s1, s2], format: format)
             XCTAssertEqual(Set(deltas.keys), [toK, toV, midK], "\(format)")

@@ -31,7 +31,10 @@ final class MomentumStopRuleTests: XCTestCase {
         for n in 0..<1000 {
             let loss = 1e-2 * pow(0.9, Double(n))
             if firstRawBelow == nil && loss <= 1e-4 { firstRawBelow = n + 1 }
-            if rule.record(loss) == .converged { stoppedAt = n + 1; break }
+            if rule.record(loss) == .converged {
+                stoppedAt = n + 1
+                break
+            }
         }
         XCTAssertNotNil(stoppedAt)
         XCTAssertGreaterThan(stoppedAt!, firstRawBelow!, "the momentum statistic lags the raw loss")

@@ -10,10 +10,11 @@ final class ShiftArtifactTests: XCTestCase {
     var rng = TestRNG(seed: 11)
 
     private func metadata(_ concept: String) -> ShiftMetadata {
-        ShiftMetadata(variant: .separate, concepts: [concept], protectedPrompts: ["zq watermark"], decoupledFrom: ["red"],
-                      baseFingerprint: "0123456789abcdef", hyperparameters: ErasureHyperparameters(),
-                      training: TrainingRecord(iterations: 12, stopReason: .converged), nullSpace: nil,
-                      restorable: true, toolVersion: "test")
+        ShiftMetadata(
+            variant: .separate, concepts: [concept], protectedPrompts: ["zq watermark"], decoupledFrom: ["red"],
+            baseFingerprint: "0123456789abcdef", hyperparameters: ErasureHyperparameters(),
+            training: TrainingRecord(iterations: 12, stopReason: .converged), nullSpace: nil,
+            restorable: true, toolVersion: "test")
     }
 
     func testDecoupledShiftVanishesOnProtectedEmbeddings() throws {
@@ -36,8 +37,11 @@ final class ShiftArtifactTests: XCTestCase {
 
     func testNoNullSpaceLeftIsANamedError() {
         let protected = (0..<4).map { _ in rng.tensor([7, 24]) }
-        XCTAssertThrowsError(try ConceptDecoupling(concept: "red", conceptEmbedding: rng.tensor([7, 24]),
-                                                   protectedEmbeddings: protected, tolerance: nil)) { e in
+        XCTAssertThrowsError(
+            try ConceptDecoupling(
+                concept: "red", conceptEmbedding: rng.tensor([7, 24]),
+                protectedEmbeddings: protected, tolerance: nil)
+        ) { e in
             let s = "\(e)"
             XCTAssertTrue(s.contains("'red'") && s.contains("tolerance"), s)
         }
@@ -55,10 +59,14 @@ final class ShiftArtifactTests: XCTestCase {
 
     func testShiftFileRoundTrip() throws {
         let s = try NullSpace.basis(of: DoubleMatrix(rng.tensor([7, 12])), mode: .exact).basis.toTensor()
-        let a = rng.tensor([8, 5]), v = rng.tensor([8, 5])
-        let shift = ConceptShift(metadata: metadata("striped"), beta: 1e-4, basis: s,
-                                 factors: ["mid_block.attentions.0.transformer_blocks.0.attn2.to_k": a,
-                                           "mid_block.attentions.0.transformer_blocks.0.attn2.to_v": v])
+        let a = rng.tensor([8, 5])
+        let v = rng.tensor([8, 5])
+        let shift = ConceptShift(
+            metadata: metadata("striped"), beta: 1e-4, basis: s,
+            factors: [
+                "mid_block.attentions.0.transformer_blocks.0.attn2.to_k": a,
+                "mid_block.attentions.0.transformer_blocks.0.attn2.to_v": v
+            ])
         let path = NSTemporaryDirectory() + "sepme-\(UUID().uuidString).sepme.safetensors"
         try shift.write(to: path)
         let back = try ConceptShift.read(path: path)
@@ -100,8 +108,9 @@ final class ShiftArtifactTests: XCTestCase {
         try refused(ConceptShift(metadata: metadata("x"), beta: 1e-4, basis: basis, factors: [key: a]), "beyond")
         try refused(ConceptShift(metadata: metadata("x"), beta: 1e-4, basis: basis, factors: [key: rng.tensor([8, 4])]), "[8, 4]")
         try refused(ConceptShift(metadata: metadata("x"), beta: .nan, basis: basis, factors: [key: rng.tensor([8, 5])]), "beta")
-        try refused(ConceptShift(metadata: metadata("x"), beta: 1e-4, basis: rng.tensor([5, 12]), factors: [key: rng.tensor([8, 5])]),
-                    "orthonormal")
+        try refused(
+            ConceptShift(metadata: metadata("x"), beta: 1e-4, basis: rng.tensor([5, 12]), factors: [key: rng.tensor([8, 5])]),
+            "orthonormal")
         var blank = metadata("x")
         blank.concepts = [""]
         try refused(ConceptShift(metadata: blank, beta: 1e-4, basis: basis, factors: [key: rng.tensor([8, 5])]), "no concept")

@@ -16,11 +16,13 @@ final class ShiftFileFuzzTests: XCTestCase {
         let kv = model.projections.keyValueProjections
         let width = model.projections.textWidth
         let basis = try NullSpace.basis(of: DoubleMatrix(rng.tensor([width - 5, width])), mode: .exact).basis.toTensor()
-        let metadata = ShiftMetadata(variant: .separate, concepts: ["a red circle"], protectedPrompts: ["zq watermark"],
-                                     decoupledFrom: [], baseFingerprint: model.fingerprint, hyperparameters: ErasureHyperparameters(),
-                                     training: TrainingRecord(iterations: 3, stopReason: .converged), nullSpace: nil,
-                                     restorable: true, toolVersion: "test")
-        var factors: [String: Tensor] = [:], deltas: [String: Tensor] = [:]
+        let metadata = ShiftMetadata(
+            variant: .separate, concepts: ["a red circle"], protectedPrompts: ["zq watermark"],
+            decoupledFrom: [], baseFingerprint: model.fingerprint, hyperparameters: ErasureHyperparameters(),
+            training: TrainingRecord(iterations: 3, stopReason: .converged), nullSpace: nil,
+            restorable: true, toolVersion: "test")
+        var factors: [String: Tensor] = [:]
+        var deltas: [String: Tensor] = [:]
         for (key, linear) in kv.prefix(4) {
             factors[key] = rng.tensor([linear.outFeatures, basis.shape[0]])
             deltas[key] = rng.tensor(linear.weight.shape, -1e-3, 1e-3)
@@ -28,8 +30,10 @@ final class ShiftFileFuzzTests: XCTestCase {
         var dense = metadata
         dense.variant = .full
         dense.restorable = false
-        let shifts = [ConceptShift(metadata: metadata, beta: 0.01, basis: basis, factors: factors),
-                      ConceptShift(metadata: dense, weights: .dense(deltas))]
+        let shifts = [
+            ConceptShift(metadata: metadata, beta: 0.01, basis: basis, factors: factors),
+            ConceptShift(metadata: dense, weights: .dense(deltas))
+        ]
         return try shifts.enumerated().map { i, s in
             let path = dir.appendingPathComponent("valid-\(i).sepme.safetensors").path
             try s.write(to: path)
@@ -42,7 +46,8 @@ final class ShiftFileFuzzTests: XCTestCase {
         guard file.count >= 8 else { return nil }
         let n = file.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
         guard n >= 0, 8 + n <= file.count,
-              let header = (try? JSONSerialization.jsonObject(with: file.subdata(in: 8..<(8 + n)))) as? [String: Any] else { return nil }
+            let header = (try? JSONSerialization.jsonObject(with: file.subdata(in: 8..<(8 + n)))) as? [String: Any]
+        else { return nil }
         return (header, file.subdata(in: (8 + n)..<file.count))
     }
 
@@ -77,7 +82,8 @@ final class ShiftFileFuzzTests: XCTestCase {
             entry["data_offsets"] = offsets
         case 4:  // tensor bytes: a NaN, an Inf or noise
             if let offsets = entry["data_offsets"] as? [Int], offsets.count == 2, offsets[0] >= 0,
-               offsets[1] <= data.count, offsets[1] - offsets[0] >= 4 {
+                offsets[1] <= data.count, offsets[1] - offsets[0] >= 4
+            {
                 let at = offsets[0] + 4 * Int(rng.next() % UInt64((offsets[1] - offsets[0]) / 4))
                 let bits = pick([Float.nan.bitPattern, Float.infinity.bitPattern, UInt32(truncatingIfNeeded: rng.next())])
                 for b in 0..<4 { data[at + b] = UInt8((bits >> (8 * UInt32(b))) & 0xFF) }
@@ -129,7 +135,10 @@ final class ShiftFileFuzzTests: XCTestCase {
             for _ in 0..<(1 + Int(rng.next() % 3)) { bytes = mutate(bytes, &rng) }
             try bytes.write(to: URL(fileURLWithPath: path))
             counts.cases += 1
-            guard let shift = try? ConceptShift.read(path: path) else { counts.refused += 1; continue }
+            guard let shift = try? ConceptShift.read(path: path) else {
+                counts.refused += 1
+                continue
+            }
             counts.read += 1
             // A shift that reads must be all finite and act on the model, or be refused there.
             for key in shift.projectionKeys { XCTAssertTrue(shift.weightDelta(for: key)?.isFinite ?? true, "case \(i): \(key)") }

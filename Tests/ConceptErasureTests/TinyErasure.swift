@@ -11,8 +11,10 @@ enum TinyErasure {
         try ShiftSet(pipeline: StableDiffusionPipeline(folder: ModelFolder(path: folder)))
     }
 
-    static func hyperparameters(maxIterations: Int = 12, beta: Double = 1e-2, seed: UInt64 = 0,
-                                generationSteps: Int = 3, variant: ErasureVariant = .separate) -> ErasureHyperparameters {
+    static func hyperparameters(
+        maxIterations: Int = 12, beta: Double = 1e-2, seed: UInt64 = 0,
+        generationSteps: Int = 3, variant: ErasureVariant = .separate
+    ) -> ErasureHyperparameters {
         var h = ErasureHyperparameters.defaults(for: variant)
         h.images = 2
         h.generationSteps = generationSteps
@@ -24,17 +26,21 @@ enum TinyErasure {
 
     /// Generated training latents of every concept of `plan` (no cache).
     static func latents(_ plan: ErasurePlan, model: ShiftSet) throws -> [TrainingLatents] {
-        let images = TrainingImages(pipeline: model.pipeline, hyperparameters: plan.hyperparameters, fingerprint: model.fingerprint,
-                                    cache: nil, observer: ErasureObserver())
+        let images = TrainingImages(
+            pipeline: model.pipeline, hyperparameters: plan.hyperparameters, fingerprint: model.fingerprint,
+            cache: nil, observer: ErasureObserver())
         return try plan.concepts.map { try images.generated(prompt: $0) }
     }
 
     /// Trains `plan` on `model` as `SepMEMethod` does, on the given latents; checkpoints in `directory`.
-    static func train(_ plan: ErasurePlan, model: ShiftSet, latents: [TrainingLatents]? = nil, directory: URL? = nil,
-                      resume: Bool = false, shouldStop: @escaping () -> Bool = { false }) throws -> [ConceptShift] {
+    static func train(
+        _ plan: ErasurePlan, model: ShiftSet, latents: [TrainingLatents]? = nil, directory: URL? = nil,
+        resume: Bool = false, shouldStop: @escaping () -> Bool = { false }
+    ) throws -> [ConceptShift] {
         let latents = try latents ?? Self.latents(plan, model: model)
-        let context = ErasureContext(directory: directory ?? FileManager.default.temporaryDirectory, resume: resume,
-                                     checkpoints: .onInterruption, observer: ErasureObserver(shouldStop: shouldStop))
+        let context = ErasureContext(
+            directory: directory ?? FileManager.default.temporaryDirectory, resume: resume,
+            checkpoints: .onInterruption, observer: ErasureObserver(shouldStop: shouldStop))
         let decouplings = try SepMEMethod().decouple(plan: plan, model: model)
         let training = SepMETraining(plan: plan, model: model, context: context)
         var shifts: [ConceptShift] = []

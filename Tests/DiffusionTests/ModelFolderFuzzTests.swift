@@ -15,8 +15,10 @@ final class ModelFolderFuzzTests: XCTestCase {
 
     /// Replacement values for a JSON field: wrong types, huge, negative, fractional, empty.
     static func strangeValue(_ original: Any?, _ r: inout SplitMix64) -> Any? {
-        let choices: [Any?] = [nil, NSNull(), 0, -1, 1, 2, 2.5, -0.5, 1e30, -1e30, 1 << 62, -(1 << 62), Int.max, 1_000_000,
-                               "x", "NaN", "", true, false, [Any](), [1, 2, 3], [2.5], ["a"], [String: Any](), 1e-300, 0.999, 1.0]
+        let choices: [Any?] = [
+            nil, NSNull(), 0, -1, 1, 2, 2.5, -0.5, 1e30, -1e30, 1 << 62, -(1 << 62), Int.max, 1_000_000,
+            "x", "NaN", "", true, false, [Any](), [1, 2, 3], [2.5], ["a"], [String: Any](), 1e-300, 0.999, 1.0
+        ]
         if let n = original as? NSNumber, r.below(3) == 0 {
             let d = n.doubleValue
             return r.pick([d * 2, d + 1, d - 1, -d, d * 1000, d / 3, d + 0.5])
@@ -33,10 +35,12 @@ final class ModelFolderFuzzTests: XCTestCase {
         return r.pick(choices)
     }
 
-    static let extraKeys = ["vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size", "max_position_embeddings",
-                            "sample_size", "block_out_channels", "layers_per_block", "num_train_timesteps", "trained_betas",
-                            "steps_offset", "latent_channels", "model_max_length", "cross_attention_dim", "in_channels",
-                            "out_channels", "num_attention_heads", "attention_head_dim", "beta_start", "beta_end"]
+    static let extraKeys = [
+        "vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size", "max_position_embeddings",
+        "sample_size", "block_out_channels", "layers_per_block", "num_train_timesteps", "trained_betas",
+        "steps_offset", "latent_channels", "model_max_length", "cross_attention_dim", "in_channels",
+        "out_channels", "num_attention_heads", "attention_head_dim", "beta_start", "beta_end"
+    ]
 
     /// A mutated JSON object file (one to three fields), or raw byte damage.
     static func mutateJSON(_ data: Data, _ r: inout SplitMix64) -> Data {
@@ -88,10 +92,13 @@ final class ModelFolderFuzzTests: XCTestCase {
         case 2:  // one header entry's dtype, shape or offsets
             let header = Data(bytes[8..<(8 + headerLength)])
             guard var object = (try? JSONSerialization.jsonObject(with: header)) as? [String: Any],
-                  let key = object.keys.filter({ $0 != "__metadata__" }).sorted().randomElement(using: &r),
-                  var entry = object[key] as? [String: Any] else { return mutateBytes(data, &r) }
+                let key = object.keys.filter({ $0 != "__metadata__" }).sorted().randomElement(using: &r),
+                var entry = object[key] as? [String: Any]
+            else { return mutateBytes(data, &r) }
             let field = r.pick(["dtype", "shape", "data_offsets"])
-            entry[field] = field == "dtype" ? r.pick(["F16", "BF16", "F64", "I64", "U8", "BOOL", "F8", 3] as [Any])
+            entry[field] =
+                field == "dtype"
+                ? r.pick(["F16", "BF16", "F64", "I64", "U8", "BOOL", "F8", 3] as [Any])
                 : strangeValue(entry[field], &r)
             object[key] = entry
             guard let json = try? JSONSerialization.data(withJSONObject: object) else { return data }
@@ -113,8 +120,10 @@ final class ModelFolderFuzzTests: XCTestCase {
     /// Each mutant first goes through the configuration stage (`FolderConfigurations`); one that
     /// passes it, or whose weights were mutated, is then loaded whole (every `fullLoadEvery`-th of the
     /// configuration mutants, all weight mutants) and, when it loads, generates one image.
-    func fuzz(_ base: URL, cases: Int, seed: UInt64, tokenizerFrom: URL? = nil, fullLoadEvery: Int = 1,
-              include: (String) -> Bool = { _ in true }) throws -> [String: Tally] {
+    func fuzz(
+        _ base: URL, cases: Int, seed: UInt64, tokenizerFrom: URL? = nil, fullLoadEvery: Int = 1,
+        include: (String) -> Bool = { _ in true }
+    ) throws -> [String: Tally] {
         let fm = FileManager.default
         let work = fm.temporaryDirectory.appendingPathComponent("sepme-fuzz-\(UUID().uuidString)")
         try fm.copyItem(at: base, to: work)
@@ -140,9 +149,13 @@ final class ModelFolderFuzzTests: XCTestCase {
             let url = work.appendingPathComponent(file)
             let original = try Data(contentsOf: url)
             let mutated: Data
-            if file.hasSuffix(".safetensors") { mutated = Self.mutateSafeTensors(original, &r) }
-            else if file.hasSuffix(".json") { mutated = Self.mutateJSON(original, &r) }
-            else { mutated = Self.mutateBytes(original, &r) }
+            if file.hasSuffix(".safetensors") {
+                mutated = Self.mutateSafeTensors(original, &r)
+            } else if file.hasSuffix(".json") {
+                mutated = Self.mutateJSON(original, &r)
+            } else {
+                mutated = Self.mutateBytes(original, &r)
+            }
             try mutated.write(to: url)
             var t = tally[file, default: Tally()]
             let start = Date()
@@ -166,8 +179,10 @@ final class ModelFolderFuzzTests: XCTestCase {
                 // Tokens across the vocabulary, so out-of-range ids would be reached.
                 let prompt = "a red circle and a blue square, \(r.below(100000)) <|endoftext|> ! zebra"
                 do {
-                    _ = try pipeline.generate(GenerationOptions(prompts: [prompt], seed: r.next(), steps: 1, guidance: 2,
-                                                                width: 8 * pipeline.vaeScaleFactor, height: 8 * pipeline.vaeScaleFactor))
+                    _ = try pipeline.generate(
+                        GenerationOptions(
+                            prompts: [prompt], seed: r.next(), steps: 1, guidance: 2,
+                            width: 8 * pipeline.vaeScaleFactor, height: 8 * pipeline.vaeScaleFactor))
                     t.generated += 1
                 } catch {
                     t.generationErrors += 1
@@ -184,14 +199,19 @@ final class ModelFolderFuzzTests: XCTestCase {
     private func report(_ name: String, _ tally: [String: Tally]) {
         var total = Tally()
         for (file, t) in tally.sorted(by: { $0.key < $1.key }) {
-            print("fuzz \(name) \(file): \(t.thrown) refused, \(t.configurationsPassed) passed the configuration stage only, "
-                + "\(t.loaded) loaded (\(t.generated) generated, \(t.generationErrors) generation errors)")
-            total.thrown += t.thrown; total.loaded += t.loaded; total.generated += t.generated; total.generationErrors += t.generationErrors
+            print(
+                "fuzz \(name) \(file): \(t.thrown) refused, \(t.configurationsPassed) passed the configuration stage only, "
+                    + "\(t.loaded) loaded (\(t.generated) generated, \(t.generationErrors) generation errors)")
+            total.thrown += t.thrown
+            total.loaded += t.loaded
+            total.generated += t.generated
+            total.generationErrors += t.generationErrors
             total.configurationsPassed += t.configurationsPassed
         }
         print(String(format: "fuzz time: %.1f s in all, %.1f s generating", loadSeconds, generateSeconds))
-        print("fuzz \(name) total: \(total.thrown + total.loaded + total.configurationsPassed) cases, \(total.thrown) refused, "
-              + "\(total.configurationsPassed) passed the configuration stage only, \(total.loaded) loaded")
+        print(
+            "fuzz \(name) total: \(total.thrown + total.loaded + total.configurationsPassed) cases, \(total.thrown) refused, "
+                + "\(total.configurationsPassed) passed the configuration stage only, \(total.loaded) loaded")
         XCTAssertGreaterThan(total.thrown, 0, "no mutant was refused: the mutations are not reaching the loader")
     }
 
@@ -203,24 +223,34 @@ final class ModelFolderFuzzTests: XCTestCase {
     /// tokenizer for speed; every 8th mutant that passes the configuration stage is loaded whole.
     func testMutatedConfigurationsAndTokenizersLoadOrThrow() throws {
         guard FileManager.default.fileExists(atPath: Self.toy.path) else { throw XCTSkip("toy model not found at \(Self.toy.path)") }
-        report("configurations", try fuzz(Self.tinySD, cases: Self.cases(3000), seed: 0x5E9_ED01,
-                                          tokenizerFrom: Self.toy.appendingPathComponent("tokenizer"), fullLoadEvery: 8) {
-            !$0.hasSuffix(".safetensors")
-        })
+        report(
+            "configurations",
+            try fuzz(
+                Self.tinySD, cases: Self.cases(3000), seed: 0x5E9_ED01,
+                tokenizerFrom: Self.toy.appendingPathComponent("tokenizer"), fullLoadEvery: 8
+            ) {
+                !$0.hasSuffix(".safetensors")
+            })
     }
 
     /// tiny-sd's own tokenizer.json format.
     func testMutatedTokenizerJSONLoadsOrThrows() throws {
-        report("tokenizer.json", try fuzz(Self.tinySD, cases: Self.cases(150), seed: 0x70_C3, fullLoadEvery: 8) {
-            $0.hasPrefix("tokenizer/")
-        })
+        report(
+            "tokenizer.json",
+            try fuzz(Self.tinySD, cases: Self.cases(150), seed: 0x70_C3, fullLoadEvery: 8) {
+                $0.hasPrefix("tokenizer/")
+            })
     }
 
     /// Weight files: headers, data (NaN, infinities), truncation; every mutant is loaded whole.
     func testMutatedWeightsLoadOrThrow() throws {
         guard FileManager.default.fileExists(atPath: Self.toy.path) else { throw XCTSkip("toy model not found at \(Self.toy.path)") }
-        report("weights", try fuzz(Self.tinySD, cases: Self.cases(500), seed: 0xBAD_5EED,
-                                   tokenizerFrom: Self.toy.appendingPathComponent("tokenizer")) { $0.hasSuffix(".safetensors") })
+        report(
+            "weights",
+            try fuzz(
+                Self.tinySD, cases: Self.cases(500), seed: 0xBAD_5EED,
+                tokenizerFrom: Self.toy.appendingPathComponent("tokenizer")
+            ) { $0.hasSuffix(".safetensors") })
     }
 }
 

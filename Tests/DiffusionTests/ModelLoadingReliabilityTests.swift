@@ -41,9 +41,11 @@ final class ModelLoadingReliabilityTests: XCTestCase {
         let folder = try copyOfTinySD()
         try edit(folder, "text_encoder/config.json", "vocab_size", 2000)
         let e = try XCTUnwrap(loadError(folder))
-        XCTAssertEqual(e as? PipelineConsistencyError, .tokenizerVocabularyTooLarge(
-            tokenizer: folder.appendingPathComponent("tokenizer").path, largestTokenId: 2513,
-            textEncoder: folder.appendingPathComponent("text_encoder/config.json").path, vocabularySize: 2000))
+        XCTAssertEqual(
+            e as? PipelineConsistencyError,
+            .tokenizerVocabularyTooLarge(
+                tokenizer: folder.appendingPathComponent("tokenizer").path, largestTokenId: 2513,
+                textEncoder: folder.appendingPathComponent("text_encoder/config.json").path, vocabularySize: 2000))
     }
 
     func testModelMaxLengthBeyondPositionsIsRefusedAlsoWhenAssumed() throws {
@@ -85,7 +87,7 @@ final class ModelLoadingReliabilityTests: XCTestCase {
             ("unet/config.json", "layers_per_block", 1_000_000, "layers_per_block: 1000000 is outside the allowed range 1...64"),
             ("vae/config.json", "block_out_channels", [16, 1_000_000], "block_out_channels[1]"),
             ("scheduler/scheduler_config.json", "num_train_timesteps", 1 << 62, "num_train_timesteps: 4611686018427387904 is outside"),
-            ("tokenizer/tokenizer_config.json", "model_max_length", 100_000, "model_max_length 100000 is outside the allowed range"),
+            ("tokenizer/tokenizer_config.json", "model_max_length", 100_000, "model_max_length 100000 is outside the allowed range")
         ]
         for (file, key, value, expected) in cases {
             let folder = try copyOfTinySD()
@@ -117,7 +119,7 @@ final class ModelLoadingReliabilityTests: XCTestCase {
             (["beta_end": 0.9], "cumulative product of alphas"),
             (["prediction_type": "noise"], "prediction_type: 'noise' is not one of epsilon, v_prediction, sample"),
             (["timestep_spacing": "even"], "timestep_spacing"),
-            (["steps_offset": 1000], "steps_offset 1000 must be between 0 and 999"),
+            (["steps_offset": 1000], "steps_offset 1000 must be between 0 and 999")
         ]
         for (fields, expected) in cases {
             let folder = try copyOfTinySD()
@@ -177,9 +179,13 @@ final class ModelLoadingReliabilityTests: XCTestCase {
     func testAbsurdGenerationOptionsAreRefusedByValue() throws {
         let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: Self.tinySD.path))
         func message(_ options: GenerationOptions) -> String {
-            do { try pipeline.validate(options); return "accepted" } catch { return "\(error)" }
+            do {
+                try pipeline.validate(options)
+                return "accepted"
+            } catch { return "\(error)" }
         }
-        XCTAssertEqual(message(GenerationOptions(prompts: ["x"], guidance: .nan)), "guidance nan is not allowed (expected a finite number in -1000...1000)")
+        XCTAssertEqual(
+            message(GenerationOptions(prompts: ["x"], guidance: .nan)), "guidance nan is not allowed (expected a finite number in -1000...1000)")
         XCTAssertTrue(message(GenerationOptions(prompts: ["x"], guidance: .infinity)).hasPrefix("guidance inf"))
         XCTAssertEqual(message(GenerationOptions(prompts: ["x"], eta: .nan)), "eta nan is not allowed (expected a number in 0...1)")
         XCTAssertTrue(message(GenerationOptions(prompts: ["x"], eta: -1)).hasPrefix("eta -1.0"))
@@ -188,8 +194,9 @@ final class ModelLoadingReliabilityTests: XCTestCase {
         let zero = message(GenerationOptions(prompts: ["x"], width: 0, height: 32))
         XCTAssertTrue(zero.contains("0x32") && !zero.contains("try 0x"), zero)
         XCTAssertTrue(message(GenerationOptions(prompts: ["x"], width: 1 << 31, height: 32)).contains("must be between 2 and 16384"))
-        XCTAssertEqual(message(GenerationOptions(prompts: ["x"], width: 17, height: 16)),
-                       "image size 17x16 is not divisible by the model's scale factor 2 (try 16x16)")
+        XCTAssertEqual(
+            message(GenerationOptions(prompts: ["x"], width: 17, height: 16)),
+            "image size 17x16 is not divisible by the model's scale factor 2 (try 16x16)")
         let huge = message(GenerationOptions(prompts: ["x"], width: 16384, height: 16384, imagesPerPrompt: 64))
         XCTAssertTrue(huge.contains("GiB of memory") && huge.contains("this machine has"), huge)
         XCTAssertEqual(message(GenerationOptions(prompts: ["x"], width: 16, height: 16)), "accepted")
@@ -203,16 +210,23 @@ final class ModelLoadingReliabilityTests: XCTestCase {
         let pipeline = try StableDiffusionPipeline(folder: model)
         for destination in [folder, folder.appendingPathComponent("out"), folder.appendingPathComponent("unet/x")] {
             XCTAssertThrowsError(try ModelFolderWriter.copy(model, to: destination, replacingUNetWeightsFrom: pipeline.unet)) { e in
-                XCTAssertEqual(e as? DiffusersFolderWriterError,
-                               .destinationInsideSource(destination: destination.path, source: model.url.path))
+                XCTAssertEqual(
+                    e as? DiffusersFolderWriterError,
+                    .destinationInsideSource(destination: destination.path, source: model.url.path))
             }
         }
         let parent = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-writer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: parent) }
         var polls = 0
-        XCTAssertThrowsError(try ModelFolderWriter.copy(model, to: parent.appendingPathComponent("copy"), replacingUNetWeightsFrom: pipeline.unet,
-                                                        shouldStop: { polls += 1; return polls > 3 })) { e in
+        XCTAssertThrowsError(
+            try ModelFolderWriter.copy(
+                model, to: parent.appendingPathComponent("copy"), replacingUNetWeightsFrom: pipeline.unet,
+                shouldStop: {
+                    polls += 1
+                    return polls > 3
+                })
+        ) { e in
             XCTAssertEqual(e as? DiffusersFolderWriterError, .interrupted(destination: parent.appendingPathComponent("copy").path))
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: parent.path), [], "temporary folder left behind")
@@ -223,7 +237,8 @@ final class ModelLoadingReliabilityTests: XCTestCase {
             XCTAssertEqual(a.scalars, b.scalars, k)
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: parent.path), ["copy"])
-        XCTAssertThrowsError(try ModelFolderWriter.copy(model, to: parent.appendingPathComponent("copy"), replacingUNetWeightsFrom: pipeline.unet)) { e in
+        XCTAssertThrowsError(try ModelFolderWriter.copy(model, to: parent.appendingPathComponent("copy"), replacingUNetWeightsFrom: pipeline.unet)) {
+            e in
             XCTAssertEqual(e as? DiffusersFolderWriterError, .destinationExists(path: parent.appendingPathComponent("copy").path))
         }
     }

@@ -29,10 +29,11 @@ final class PipelineTests: XCTestCase {
     private func run(_ name: String, folder: String, folderURL: URL? = nil, useFolderScheduler: Bool = false) throws {
         let c = Self.cases[name]!
         let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: (folderURL ?? Self.dir.appendingPathComponent(folder)).path))
-        let options = GenerationOptions(prompts: [c.prompt], negativePrompt: c.negative, seed: c.seed, steps: c.steps,
-                                        guidance: c.guidance, width: c.width, height: c.height,
-                                        scheduler: useFolderScheduler ? nil : c.scheduler.flatMap(SamplerKind.init(name:)),
-                                        eta: c.eta ?? 0, imagesPerPrompt: c.batch ?? 1)
+        let options = GenerationOptions(
+            prompts: [c.prompt], negativePrompt: c.negative, seed: c.seed, steps: c.steps,
+            guidance: c.guidance, width: c.width, height: c.height,
+            scheduler: useFolderScheduler ? nil : c.scheduler.flatMap(SamplerKind.init(name:)),
+            eta: c.eta ?? 0, imagesPerPrompt: c.batch ?? 1)
         let result = try pipeline.generate(options)
         assertClose(result.latents, try Self.references.tensor("\(name).latents"), rtol: 1e-3, "\(name) final latents")
         let expected = try Self.references.tensor("\(name).image")  // [B, H, W, 3]
@@ -65,8 +66,9 @@ final class PipelineTests: XCTestCase {
         try FileManager.default.copyItem(at: Self.dir.appendingPathComponent("pndm-scheduler/scheduler_config.json"), to: config)
         try run("pndm", folder: "tiny-sd", folderURL: tmp, useFolderScheduler: true)
         let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: tmp.path))
-        XCTAssertEqual(try pipeline.makeRun(GenerationOptions(prompts: ["x"], steps: 10)).timesteps,
-                       [901, 801, 801, 701, 601, 501, 401, 301, 201, 101, 1])
+        XCTAssertEqual(
+            try pipeline.makeRun(GenerationOptions(prompts: ["x"], steps: 10)).timesteps,
+            [901, 801, 801, 701, 601, 501, 401, 301, 201, 101, 1])
     }
 
     func testStepByStepRunCanStopAnywhere() throws {

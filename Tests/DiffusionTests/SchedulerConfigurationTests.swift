@@ -4,7 +4,8 @@ import XCTest
 
 final class SchedulerConfigurationTests: XCTestCase {
     func testUnknownFieldsIgnoredAndDefaultsApplied() throws {
-        let json = #"{"_class_name": "PNDMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "skip_prk_steps": true, "steps_offset": 1}"#
+        let json =
+            #"{"_class_name": "PNDMScheduler", "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "skip_prk_steps": true, "steps_offset": 1}"#
         let c = try JSONDecoder().decode(SchedulerConfiguration.self, from: Data(json.utf8))
         XCTAssertEqual(c.className, "PNDMScheduler")
         XCTAssertEqual(c.stepsOffset, 1)

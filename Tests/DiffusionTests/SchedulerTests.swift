@@ -25,8 +25,9 @@ final class SchedulerTests: XCTestCase {
             let meta = { (key: String) -> String in fx.metadata["\(name).\(key)"] ?? "" }
             let config = try JSONDecoder().decode(SchedulerConfiguration.self, from: Data(meta("config").utf8))
             try config.validate(source: name)
-            return Variant(name: name, className: meta("class"), config: config,
-                           eta: Float(meta("eta")) ?? -1, seed: UInt64(meta("seed")) ?? 0)
+            return Variant(
+                name: name, className: meta("class"), config: config,
+                eta: Float(meta("eta")) ?? -1, seed: UInt64(meta("seed")) ?? 0)
         }
         return (fx, variants)
     }

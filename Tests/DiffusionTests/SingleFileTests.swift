@@ -28,11 +28,13 @@ final class SingleFileTests: XCTestCase {
         let configs = try json("configs")
         let unet = try XCTUnwrap(configs["unet"] as? [String: Any])
         let vae = try XCTUnwrap(configs["vae"] as? [String: Any])
-        let unetLayout = try UNetLayout(downBlockTypes: try XCTUnwrap(unet["down_block_types"] as? [String]),
-                                        upBlockTypes: try XCTUnwrap(unet["up_block_types"] as? [String]),
-                                        layersPerBlock: try XCTUnwrap(unet["layers_per_block"] as? Int))
-        let vaeLayout = VAELayout(blockCount: try XCTUnwrap(vae["block_out_channels"] as? [Int]).count,
-                                  layersPerBlock: try XCTUnwrap(vae["layers_per_block"] as? Int))
+        let unetLayout = try UNetLayout(
+            downBlockTypes: try XCTUnwrap(unet["down_block_types"] as? [String]),
+            upBlockTypes: try XCTUnwrap(unet["up_block_types"] as? [String]),
+            layersPerBlock: try XCTUnwrap(unet["layers_per_block"] as? Int))
+        let vaeLayout = VAELayout(
+            blockCount: try XCTUnwrap(vae["block_out_channels"] as? [Int]).count,
+            layersPerBlock: try XCTUnwrap(vae["layers_per_block"] as? Int))
         return (unetLayout, vaeLayout)
     }
 
@@ -43,7 +45,8 @@ final class SingleFileTests: XCTestCase {
 
     private func assertSameTensors(_ source: TensorSource, _ referencePath: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let reference = try SafeTensorsFile(path: referencePath)
-        let mapped = Set(source.keys), expectedKeys = Set(reference.keys)
+        let mapped = Set(source.keys)
+        let expectedKeys = Set(reference.keys)
         XCTAssertEqual(mapped.subtracting(expectedKeys).sorted(), [], "mapped keys diffusers lacks (\(source.name))", file: file, line: line)
         XCTAssertEqual(expectedKeys.subtracting(mapped).sorted(), [], "diffusers keys not mapped (\(source.name))", file: file, line: line)
         for key in reference.keys.sorted() where source.contains(key) {
@@ -52,8 +55,9 @@ final class SingleFileTests: XCTestCase {
             let expected = try reference.floats(key)
             let actualValues = actual.scalars
             let firstDifference = actualValues.indices.first { $0 >= expected.count || actualValues[$0].bitPattern != expected[$0].bitPattern }
-            XCTAssertTrue(actual.count == expected.count && firstDifference == nil,
-                          "\(key) differs at element \(firstDifference ?? -1)", file: file, line: line)
+            XCTAssertTrue(
+                actual.count == expected.count && firstDifference == nil,
+                "\(key) differs at element \(firstDifference ?? -1)", file: file, line: line)
         }
     }
 
@@ -70,8 +74,9 @@ final class SingleFileTests: XCTestCase {
             XCTAssertTrue(checkpoint.droppedKeys.contains("alphas_cumprod"), "\(checkpoint.droppedKeys)")
             XCTAssertTrue(checkpoint.droppedKeys.contains("cond_stage_model.transformer.text_model.embeddings.position_ids"))
             // Every key of the file went somewhere: a component or the dropped list.
-            XCTAssertEqual(checkpoint.unet.keys.count + checkpoint.vae.keys.count + checkpoint.textEncoder.keys.count
-                           + checkpoint.droppedKeys.count, checkpoint.file.keys.count)
+            XCTAssertEqual(
+                checkpoint.unet.keys.count + checkpoint.vae.keys.count + checkpoint.textEncoder.keys.count
+                    + checkpoint.droppedKeys.count, checkpoint.file.keys.count)
         }
     }
 
@@ -98,32 +103,42 @@ final class SingleFileTests: XCTestCase {
         let layout = try XCTUnwrap(table["layout"] as? [String: Any])
         let unetFacts = try XCTUnwrap(layout["unet"] as? [String: Any])
         let vaeFacts = try XCTUnwrap(layout["vae"] as? [String: Any])
-        XCTAssertEqual(UNetLayout.stableDiffusion1, UNetLayout(
-            downBlocksWithAttention: try XCTUnwrap(unetFacts["down_attention"] as? [Bool]),
-            upBlocksWithAttention: try XCTUnwrap(unetFacts["up_attention"] as? [Bool]),
-            layersPerBlock: try XCTUnwrap(unetFacts["layers_per_block"] as? Int)))
-        XCTAssertEqual(VAELayout.stableDiffusion1, VAELayout(blockCount: try XCTUnwrap(vaeFacts["blocks"] as? Int),
-                                                             layersPerBlock: try XCTUnwrap(vaeFacts["layers_per_block"] as? Int)))
+        XCTAssertEqual(
+            UNetLayout.stableDiffusion1,
+            UNetLayout(
+                downBlocksWithAttention: try XCTUnwrap(unetFacts["down_attention"] as? [Bool]),
+                upBlocksWithAttention: try XCTUnwrap(unetFacts["up_attention"] as? [Bool]),
+                layersPerBlock: try XCTUnwrap(unetFacts["layers_per_block"] as? Int)))
+        XCTAssertEqual(
+            VAELayout.stableDiffusion1,
+            VAELayout(
+                blockCount: try XCTUnwrap(vaeFacts["blocks"] as? Int),
+                layersPerBlock: try XCTUnwrap(vaeFacts["layers_per_block"] as? Int)))
         let map = OriginalCheckpointKeyMap(unet: .stableDiffusion1, vae: .stableDiffusion1)
         let components: [(String, String, OriginalCheckpointKeyMap.Component)] = [
             ("unet", OriginalCheckpointKeyMap.unetPrefix, .unet), ("vae", OriginalCheckpointKeyMap.vaePrefix, .vae),
-            ("text_encoder", OriginalCheckpointKeyMap.textEncoderPrefix, .textEncoder)]
+            ("text_encoder", OriginalCheckpointKeyMap.textEncoderPrefix, .textEncoder)
+        ]
         for (name, prefix, component) in components {
             let rows = try XCTUnwrap(table[name] as? [[Any]])
             XCTAssertGreaterThan(rows.count, 100, name)
             for row in rows {
-                let original = try XCTUnwrap(row[0] as? String), diffusers = try XCTUnwrap(row[1] as? String)
+                let original = try XCTUnwrap(row[0] as? String)
+                let diffusers = try XCTUnwrap(row[1] as? String)
                 let storedAsConv = try XCTUnwrap(row[2] as? Bool)
                 let mapped = map.destination(of: prefix + original)
-                XCTAssertEqual(mapped, .component(component, MappedTensorKey(diffusers, droppingTrailingUnitDimensionsBeyondRank: storedAsConv ? 2 : nil)), original)
+                XCTAssertEqual(
+                    mapped, .component(component, MappedTensorKey(diffusers, droppingTrailingUnitDimensionsBeyondRank: storedAsConv ? 2 : nil)),
+                    original)
             }
         }
         for key in try XCTUnwrap(layout["dropped"] as? [String]) {
             XCTAssertEqual(map.destination(of: key), .dropped, key)
         }
         // Text encoders saved before transformers added the `text_model.` level.
-        XCTAssertEqual(map.key(of: "cond_stage_model.transformer.encoder.layers.3.mlp.fc1.weight", in: .textEncoder),
-                       MappedTensorKey("text_model.encoder.layers.3.mlp.fc1.weight"))
+        XCTAssertEqual(
+            map.key(of: "cond_stage_model.transformer.encoder.layers.3.mlp.fc1.weight", in: .textEncoder),
+            MappedTensorKey("text_model.encoder.layers.3.mlp.fc1.weight"))
         XCTAssertEqual(map.destination(of: "cond_stage_model.transformer.embeddings.position_ids"), .dropped)
     }
 
@@ -151,12 +166,13 @@ final class SingleFileTests: XCTestCase {
     func testUnknownKeysAreReportedAsUnexpectedByName() throws {
         let path = try modifiedCopy(adding: [
             "model.diffusion_model.input_blocks.1.0.extra_layers.0.weight": [8],  // inside a known block
-            "model.diffusion_model.input_blocks.99.0.in_layers.0.weight": [8],    // a block the layout lacks
+            "model.diffusion_model.input_blocks.99.0.in_layers.0.weight": [8]  // a block the layout lacks
         ])
         let checkpoint = try open(path)
         let reference = Set(try SafeTensorsFile(path: try resource("unet")).keys)
-        XCTAssertEqual(Set(checkpoint.unet.keys).subtracting(reference),
-                       ["down_blocks.0.resnets.0.extra_layers.0.weight", "input_blocks.99.0.in_layers.0.weight"])
+        XCTAssertEqual(
+            Set(checkpoint.unet.keys).subtracting(reference),
+            ["down_blocks.0.resnets.0.extra_layers.0.weight", "input_blocks.99.0.in_layers.0.weight"])
         let resnet = ResnetStandIn(channels: 8, timeEmbedding: 32)
         XCTAssertThrowsError(try resnet.load(from: checkpoint.unet.subset(prefix: "down_blocks.0.resnets.0"))) { e in
             guard case .unexpectedKeys(let keys, let source)? = e as? WeightLoadingError else { return XCTFail("\(e)") }
@@ -173,27 +189,34 @@ final class SingleFileTests: XCTestCase {
     }
 
     func testMissingKeysAreReportedByName() throws {
-        let path = try modifiedCopy(removing: ["first_stage_model.decoder.mid.attn_1.k.weight",
-                                               "model.diffusion_model.input_blocks.1.0.emb_layers.1.bias"])
+        let path = try modifiedCopy(removing: [
+            "first_stage_model.decoder.mid.attn_1.k.weight",
+            "model.diffusion_model.input_blocks.1.0.emb_layers.1.bias"
+        ])
         let checkpoint = try open(path)
         XCTAssertFalse(checkpoint.vae.contains("decoder.mid_block.attentions.0.to_k.weight"))
         XCTAssertThrowsError(try VAEAttentionStandIn(channels: 16).load(from: checkpoint.vae.subset(prefix: "decoder.mid_block.attentions.0"))) { e in
             XCTAssertEqual(e as? WeightLoadingError, .missingKeys(["to_k.weight"], source: (e as! WeightLoadingError).sourceName))
             XCTAssertTrue("\(e)".contains(path), "\(e)")
         }
-        XCTAssertThrowsError(try ResnetStandIn(channels: 8, timeEmbedding: 32).load(from: checkpoint.unet.subset(prefix: "down_blocks.0.resnets.0"))) { e in
+        XCTAssertThrowsError(try ResnetStandIn(channels: 8, timeEmbedding: 32).load(from: checkpoint.unet.subset(prefix: "down_blocks.0.resnets.0")))
+        { e in
             XCTAssertTrue("\(e)".contains("time_emb_proj.bias") && "\(e)".contains("missing"), "\(e)")
         }
     }
 
     func testMisshapedConvWeightIsReportedByKey() throws {
-        let path = try modifiedCopy(removing: ["first_stage_model.encoder.mid.attn_1.v.weight"],
-                                    adding: ["first_stage_model.encoder.mid.attn_1.v.weight": [16, 16, 1, 2]])
+        let path = try modifiedCopy(
+            removing: ["first_stage_model.encoder.mid.attn_1.v.weight"],
+            adding: ["first_stage_model.encoder.mid.attn_1.v.weight": [16, 16, 1, 2]])
         let checkpoint = try open(path)
         XCTAssertEqual(try checkpoint.vae.shape(of: "encoder.mid_block.attentions.0.to_v.weight"), [16, 16, 1, 2])
         XCTAssertThrowsError(try VAEAttentionStandIn(channels: 16).load(from: checkpoint.vae.subset(prefix: "encoder.mid_block.attentions.0"))) { e in
-            XCTAssertEqual(e as? WeightLoadingError, .shapeMismatch(key: "to_v.weight", expected: [16, 16], found: [16, 16, 1, 2],
-                                                                    source: (e as! WeightLoadingError).sourceName))
+            XCTAssertEqual(
+                e as? WeightLoadingError,
+                .shapeMismatch(
+                    key: "to_v.weight", expected: [16, 16], found: [16, 16, 1, 2],
+                    source: (e as! WeightLoadingError).sourceName))
         }
     }
 
@@ -201,7 +224,8 @@ final class SingleFileTests: XCTestCase {
         XCTAssertThrowsError(try SingleFileCheckpoint(path: "/models/v1-5.ckpt", unet: .stableDiffusion1, vae: .stableDiffusion1)) { e in
             XCTAssertEqual(e as? SingleFileCheckpointError, .unsupportedFormat(path: "/models/v1-5.ckpt"))
         }
-        XCTAssertThrowsError(try UNetLayout(downBlockTypes: ["CrossAttnDownBlock2D", "SimpleDown"], upBlockTypes: ["UpBlock2D"], layersPerBlock: 2)) { e in
+        XCTAssertThrowsError(try UNetLayout(downBlockTypes: ["CrossAttnDownBlock2D", "SimpleDown"], upBlockTypes: ["UpBlock2D"], layersPerBlock: 2)) {
+            e in
             XCTAssertTrue("\(e)".contains("SimpleDown"), "\(e)")
         }
     }
@@ -214,7 +238,9 @@ private final class VAEAttentionStandIn: Module {
     let to_out: [Linear]
     init(channels: Int) {
         group_norm = GroupNorm(groups: 4, channels: channels)
-        to_q = Linear(channels, channels); to_k = Linear(channels, channels); to_v = Linear(channels, channels)
+        to_q = Linear(channels, channels)
+        to_k = Linear(channels, channels)
+        to_v = Linear(channels, channels)
         to_out = [Linear(channels, channels)]
     }
 }

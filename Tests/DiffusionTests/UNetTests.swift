@@ -25,8 +25,9 @@ final class UNetTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unet-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.copyItem(at: source.appendingPathComponent(UNet2DConditionModel.weightsFileName),
-                                         to: dir.appendingPathComponent(UNet2DConditionModel.weightsFileName))
+        try FileManager.default.copyItem(
+            at: source.appendingPathComponent(UNet2DConditionModel.weightsFileName),
+            to: dir.appendingPathComponent(UNet2DConditionModel.weightsFileName))
         var json = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
         edit(&json)
         try JSONSerialization.data(withJSONObject: json).write(to: dir.appendingPathComponent("config.json"))
@@ -38,7 +39,8 @@ final class UNetTests: XCTestCase {
         for name in Self.fixtures {
             let model = try UNet2DConditionModel.load(folder: Self.folder(name))
             let ref = try Self.reference(name)
-            let sample = try ref.tensor("sample"), context = try ref.tensor("encoder_hidden_states")
+            let sample = try ref.tensor("sample")
+            let context = try ref.tensor("encoder_hidden_states")
             var cases: [(String, [Float])] = [999, 500, 1].map { ("noise_pred_t\($0)", [Float($0)]) }
             cases.append(("noise_pred_mixed", try ref.tensor("timesteps_mixed").scalars))
             for (key, timesteps) in cases {
@@ -58,11 +60,14 @@ final class UNetTests: XCTestCase {
         for name in Self.fixtures {
             let model = try UNet2DConditionModel.load(folder: Self.folder(name))
             let ref = try Self.reference(name)
-            let sample = try ref.tensor("sample"), context = try ref.tensor("encoder_hidden_states")
+            let sample = try ref.tensor("sample")
+            let context = try ref.tensor("encoder_hidden_states")
             let contexts = Tensor.concat([context, context * 0.5, context * -1], axis: 0)
             let (shared, plain) = GradMode.withNoGrad {
-                (model(continuing: model.textFreeStart(sample, timesteps: [500]), encoderHiddenStates: contexts),
-                 model(Tensor.concat([sample, sample, sample], axis: 0), timesteps: [500], encoderHiddenStates: contexts))
+                (
+                    model(continuing: model.textFreeStart(sample, timesteps: [500]), encoderHiddenStates: contexts),
+                    model(Tensor.concat([sample, sample, sample], axis: 0), timesteps: [500], encoderHiddenStates: contexts)
+                )
             }
             let e = maxErrors(shared, plain)
             XCTAssertLessThanOrEqual(e.abs / e.refMax, 1e-5, "\(name): max abs error \(e.abs) at \(e.index)")
@@ -109,8 +114,10 @@ final class UNetTests: XCTestCase {
         let (model, sample, context) = try smallInput()
         let layer = model.crossAttentionLayers()[0].attention
         let toK = layer.to_k.weight
-        let worst = checkGradients("unet attn2.to_k / encoder states", inputs: [toK, context], eps: 1e-2, tolerance: 2e-2,
-                       maxChecksPerInput: 8) { inputs in
+        let worst = checkGradients(
+            "unet attn2.to_k / encoder states", inputs: [toK, context], eps: 1e-2, tolerance: 2e-2,
+            maxChecksPerInput: 8
+        ) { inputs in
             model(sample, timesteps: [500], encoderHiddenStates: inputs[1])
         }
         print("UNet gradient check: worst relative error \(worst)")
@@ -168,7 +175,7 @@ final class UNetTests: XCTestCase {
             ("only_cross_attention", { $0["only_cross_attention"] = true }),
             ("layers_per_block", { $0["layers_per_block"] = [2, 2, 2] }),
             ("attention_head_dim", { $0["attention_head_dim"] = 5 }),
-            ("some_future_option", { $0["some_future_option"] = 3 }),
+            ("some_future_option", { $0["some_future_option"] = 3 })
         ]
         for (field, edit) in edits {
             let dir = try editedFixture("tiny_fp16", edit)
@@ -179,7 +186,10 @@ final class UNetTests: XCTestCase {
             }
         }
         // Fields that only need their defaults are accepted with them.
-        let dir = try editedFixture("tiny_fp16") { $0["conv_in_kernel"] = 3; $0["dropout"] = 0.1 }
+        let dir = try editedFixture("tiny_fp16") {
+            $0["conv_in_kernel"] = 3
+            $0["dropout"] = 0.1
+        }
         XCTAssertNoThrow(try UNet2DConditionModel.load(folder: dir))
     }
 

@@ -29,8 +29,9 @@ final class VAETests: XCTestCase {
             XCTAssertTrue(posterior.mode() === posterior.mean, file: file, line: line)
             let seed = UInt64(fx.metadata["sample_seed"] ?? "") ?? 0
             var generator = PyTorchGenerator(seed: seed)
-            assertClose(posterior.sample(generator: &generator), try fx.tensor("sample"), rtol: 1e-4,
-                        "\(name) sample (seed \(seed))", file: file, line: line)
+            assertClose(
+                posterior.sample(generator: &generator), try fx.tensor("sample"), rtol: 1e-4,
+                "\(name) sample (seed \(seed))", file: file, line: line)
             let decoded = try vae.decode(try fx.tensor("latent"))
             assertClose(decoded, try fx.tensor("decoded"), rtol: 1e-4, "\(name) decoded", file: file, line: line)
         }
@@ -43,13 +44,15 @@ final class VAETests: XCTestCase {
     func testCheckpointKeysFollowDiffusers() throws {
         let vae = try AutoencoderKL(.sd14)
         let keys = Set(vae.namedParameters().map(\.0))
-        for key in ["encoder.conv_in.weight", "encoder.down_blocks.0.resnets.1.conv2.bias",
-                    "encoder.down_blocks.1.resnets.0.conv_shortcut.weight", "encoder.down_blocks.2.downsamplers.0.conv.weight",
-                    "encoder.mid_block.attentions.0.group_norm.weight", "encoder.mid_block.attentions.0.to_out.0.bias",
-                    "encoder.mid_block.resnets.1.norm2.weight", "encoder.conv_norm_out.bias", "quant_conv.weight",
-                    "post_quant_conv.bias", "decoder.up_blocks.0.upsamplers.0.conv.weight",
-                    "decoder.up_blocks.3.resnets.2.conv1.weight", "decoder.up_blocks.2.resnets.0.conv_shortcut.bias",
-                    "decoder.conv_out.weight"] {
+        for key in [
+            "encoder.conv_in.weight", "encoder.down_blocks.0.resnets.1.conv2.bias",
+            "encoder.down_blocks.1.resnets.0.conv_shortcut.weight", "encoder.down_blocks.2.downsamplers.0.conv.weight",
+            "encoder.mid_block.attentions.0.group_norm.weight", "encoder.mid_block.attentions.0.to_out.0.bias",
+            "encoder.mid_block.resnets.1.norm2.weight", "encoder.conv_norm_out.bias", "quant_conv.weight",
+            "post_quant_conv.bias", "decoder.up_blocks.0.upsamplers.0.conv.weight",
+            "decoder.up_blocks.3.resnets.2.conv1.weight", "decoder.up_blocks.2.resnets.0.conv_shortcut.bias",
+            "decoder.conv_out.weight"
+        ] {
             XCTAssertTrue(keys.contains(key), key)
         }
         XCTAssertFalse(keys.contains("encoder.down_blocks.3.downsamplers.0.conv.weight"))
@@ -97,11 +100,13 @@ final class VAETests: XCTestCase {
     func testUnsupportedConfigValuesAreNamed() throws {
         let cases: [(String, Any, [String])] = [
             ("act_fn", "gelu", ["act_fn", "gelu"]),
-            ("down_block_types", ["DownEncoderBlock2D", "AttnDownEncoderBlock2D", "DownEncoderBlock2D"],
-             ["down_block_types", "AttnDownEncoderBlock2D"]),
+            (
+                "down_block_types", ["DownEncoderBlock2D", "AttnDownEncoderBlock2D", "DownEncoderBlock2D"],
+                ["down_block_types", "AttnDownEncoderBlock2D"]
+            ),
             ("up_block_types", ["UpDecoderBlock2D"], ["up_block_types", "1 entries"]),
             ("norm_num_groups", 6, ["block_out_channels", "norm_num_groups"]),
-            ("layers_per_block", "two", ["layers_per_block"]),
+            ("layers_per_block", "two", ["layers_per_block"])
         ]
         for (field, value, words) in cases {
             let dir = try scratchCopy(of: "three")

@@ -22,9 +22,11 @@ final class EvaluationPromptTests: XCTestCase {
 
     func testCorrectnessNeedsEveryNamedAttribute() throws {
         let p = try EvaluationPrompt("a red circle")
-        let red = ToyConcepts.colours.firstIndex(of: "red")!, circle = ToyConcepts.shapes.firstIndex(of: "circle")!
-        let pred = ToyClassifier.Predictions(shape: [circle, circle, (circle + 1) % 6], colour: [red, (red + 1) % 7, red],
-                                             style: [0, 0, 0], watermark: [0, 0, 0])
+        let red = ToyConcepts.colours.firstIndex(of: "red")!
+        let circle = ToyConcepts.shapes.firstIndex(of: "circle")!
+        let pred = ToyClassifier.Predictions(
+            shape: [circle, circle, (circle + 1) % 6], colour: [red, (red + 1) % 7, red],
+            style: [0, 0, 0], watermark: [0, 0, 0])
         XCTAssertEqual((0..<3).map { p.correct(pred, index: $0, original: nil) }, [true, false, false])
         XCTAssertEqual(p.attributeAccuracy(pred)["colour"]!, 2.0 / 3, accuracy: 1e-12)
         XCTAssertEqual(p.attributeAccuracy(pred)["shape"]!, 2.0 / 3, accuracy: 1e-12)

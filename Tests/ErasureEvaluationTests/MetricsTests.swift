@@ -22,7 +22,8 @@ final class MetricsTests: XCTestCase {
         let cases = try fixture().ssim_cases
         XCTAssertEqual(cases.count, 5)
         for (i, c) in cases.enumerated() {
-            let a = RGBImage(width: 32, height: 32, pixels: c.a), b = RGBImage(width: 32, height: 32, pixels: c.b)
+            let a = RGBImage(width: 32, height: 32, pixels: c.a)
+            let b = RGBImage(width: 32, height: 32, pixels: c.b)
             XCTAssertEqual(ImageMetrics.ssim(a, b), c.ssim, accuracy: 1e-9, "case \(i)")
             XCTAssertEqual(ImageMetrics.meanAbsoluteDifference(a, b), c.mean_abs_diff, accuracy: 1e-12, "case \(i)")
             XCTAssertEqual(ImageMetrics.identical(a, b), c.a == c.b)

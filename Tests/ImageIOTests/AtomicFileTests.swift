@@ -46,8 +46,10 @@ final class AtomicFileTests: XCTestCase {
             guard let error = error as? AtomicFile.WriteError else { return XCTFail("\(error)") }
             XCTAssertEqual(error.path, missing)
             XCTAssertEqual(error.step, .createTemporary)
-            XCTAssertEqual("\(error)", "\(missing): cannot write: create a temporary file failed: "
-                           + "in folder '\(folder)/no/such': No such file or directory")
+            XCTAssertEqual(
+                "\(error)",
+                "\(missing): cannot write: create a temporary file failed: "
+                    + "in folder '\(folder)/no/such': No such file or directory")
         }
         // The destination is a folder: the rename fails, the folder and its contents are untouched.
         let blocked = folder + "/blocked"
@@ -63,10 +65,12 @@ final class AtomicFileTests: XCTestCase {
         struct Refused: Error, CustomStringConvertible { var description: String { "refused" } }
         let path = folder + "/kept.txt"
         try AtomicFile.write("old", to: path)
-        XCTAssertThrowsError(try AtomicFile.write(to: path) { sink in
-            try sink.write([1, 2, 3])
-            throw Refused()
-        }) { error in
+        XCTAssertThrowsError(
+            try AtomicFile.write(to: path) { sink in
+                try sink.write([1, 2, 3])
+                throw Refused()
+            }
+        ) { error in
             XCTAssertEqual(error as? AtomicFile.WriteError, AtomicFile.WriteError(path: path, step: .produceContents, detail: "refused"))
         }
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "old")

@@ -21,10 +21,15 @@ final class PNGFuzzTests: XCTestCase {
             let channels = [0: 1, 2: 3, 3: 1, 4: 2, 6: 4][colorType] ?? 1
             let stride = (width * depth * channels + 7) / 8
             var rows: [UInt8] = []
-            for y in 0..<3 { rows.append(UInt8(y % 5)); rows += (0..<stride).map { UInt8(($0 * 29 + y * 7) % 256) } }
+            for y in 0..<3 {
+                rows.append(UInt8(y % 5))
+                rows += (0..<stride).map { UInt8(($0 * 29 + y * 7) % 256) }
+            }
             let palette: [(String, [UInt8])] = colorType == 3 ? [("PLTE", (0..<48).map { UInt8($0 * 5) })] : []
-            out.append(PNGHostileInputTests.png(width: UInt32(width), height: 3, depth: UInt8(depth), colorType: UInt8(colorType),
-                                                idat: PNGHostileInputTests.zlib(rows), extra: palette))
+            out.append(
+                PNGHostileInputTests.png(
+                    width: UInt32(width), height: 3, depth: UInt8(depth), colorType: UInt8(colorType),
+                    idat: PNGHostileInputTests.zlib(rows), extra: palette))
         }
         for seed in out { XCTAssertNoThrow(try PNG.decode(seed), "seed files must decode") }
         return out
@@ -48,7 +53,8 @@ final class PNGFuzzTests: XCTestCase {
                 // A width or height field (IHDR body at byte 16) set to an extreme value.
                 let field = 16 + 4 * rng.below(2)
                 if bytes.count >= field + 4 {
-                    let value: [UInt8] = [[0xFF, 0xFF, 0xFF, 0xFF], [0x7F, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0x40, 0]][rng.below(5)]
+                    let value: [UInt8] = [[0xFF, 0xFF, 0xFF, 0xFF], [0x7F, 0xFF, 0xFF, 0xFF], [0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0x40, 0]][
+                        rng.below(5)]
                     bytes.replaceSubrange(field..<(field + 4), with: value)
                 }
             default:
@@ -68,9 +74,10 @@ final class PNGFuzzTests: XCTestCase {
         while pos + 12 <= bytes.count {
             let length = Int(bytes[pos]) << 24 | Int(bytes[pos + 1]) << 16 | Int(bytes[pos + 2]) << 8 | Int(bytes[pos + 3])
             guard pos + 12 + length <= bytes.count else { return }
-            let crc = bytes[(pos + 4)..<(pos + 8 + length)].withContiguousStorageIfAvailable {
-                UInt32(crc32(0, $0.baseAddress, uInt($0.count)))
-            } ?? 0
+            let crc =
+                bytes[(pos + 4)..<(pos + 8 + length)].withContiguousStorageIfAvailable {
+                    UInt32(crc32(0, $0.baseAddress, uInt($0.count)))
+                } ?? 0
             let at = pos + 8 + length
             bytes.replaceSubrange(at..<(at + 4), with: [UInt8(crc >> 24), UInt8((crc >> 16) & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8(crc & 0xFF)])
             pos += 12 + length
@@ -80,7 +87,8 @@ final class PNGFuzzTests: XCTestCase {
     func testMutatedFilesDecodeConsistentlyOrThrowNamedErrors() throws {
         let seeds = try seeds()
         var rng = SplitMix64(seed: 20_241_202)
-        var decoded = 0, kinds: [String: Int] = [:]
+        var decoded = 0
+        var kinds: [String: Int] = [:]
         let cases = 10_000
         for index in 0..<cases {
             var bytes = mutate(seeds[index % seeds.count], &rng)

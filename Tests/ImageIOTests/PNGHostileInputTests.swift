@@ -7,8 +7,10 @@ import XCTest
 /// allocation the file's own size does not justify.
 final class PNGHostileInputTests: XCTestCase {
     /// A PNG with the given IHDR fields and IDAT body (valid CRCs).
-    static func png(width: UInt32, height: UInt32, depth: UInt8 = 8, colorType: UInt8 = 2, interlace: UInt8 = 0,
-                    idat: [UInt8], extra: [(String, [UInt8])] = []) -> [UInt8] {
+    static func png(
+        width: UInt32, height: UInt32, depth: UInt8 = 8, colorType: UInt8 = 2, interlace: UInt8 = 0,
+        idat: [UInt8], extra: [(String, [UInt8])] = []
+    ) -> [UInt8] {
         var out: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         var ihdr: [UInt8] = []
         for v in [width, height] { ihdr += [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
@@ -51,8 +53,9 @@ final class PNGHostileInputTests: XCTestCase {
         for (w, h) in [(UInt32(Int32.max), UInt32(Int32.max)), (100_000, 100_000), (1 << 14, (1 << 13) + 1)] {
             let bytes = Self.png(width: w, height: h, idat: Self.zlib([0, 1, 2]))
             XCTAssertThrowsError(try PNG.decode(bytes, path: "huge.png")) { error in
-                XCTAssertEqual(error as? PNG.Error,
-                               .tooLarge(path: "huge.png", width: Int(w), height: Int(h), limit: RGBImage.maximumPixelCount))
+                XCTAssertEqual(
+                    error as? PNG.Error,
+                    .tooLarge(path: "huge.png", width: Int(w), height: Int(h), limit: RGBImage.maximumPixelCount))
                 XCTAssertTrue("\(error)".contains("exceeds the limit of \(RGBImage.maximumPixelCount) pixels"), "\(error)")
             }
         }
@@ -77,8 +80,9 @@ final class PNGHostileInputTests: XCTestCase {
         assertCorrupt(Self.png(width: 4, height: 4, idat: Self.zlib(badFilter)), "row 1 has filter type 9")
         assertCorrupt(Self.png(width: 4, height: 4, colorType: 3, idat: Self.zlib(rows)), "without a PLTE chunk")
         let indices = [UInt8](repeating: 0, count: 2) + [0, 5]
-        assertCorrupt(Self.png(width: 1, height: 2, colorType: 3, idat: Self.zlib(indices), extra: [("PLTE", [1, 2, 3, 4, 5, 6])]),
-                      "palette index 5 out of range for 2 entries")
+        assertCorrupt(
+            Self.png(width: 1, height: 2, colorType: 3, idat: Self.zlib(indices), extra: [("PLTE", [1, 2, 3, 4, 5, 6])]),
+            "palette index 5 out of range for 2 entries")
     }
 
     func testBadChunksAndTruncation() throws {
@@ -116,8 +120,10 @@ final class PNGHostileInputTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let fifo = folder + "/pipe.png"
         XCTAssertEqual(mkfifo(fifo, 0o644), 0)
-        for (path, reason) in [(fifo, "not a regular file"), (folder, "not a regular file"),
-                               (folder + "/missing.png", "No such file or directory")] {
+        for (path, reason) in [
+            (fifo, "not a regular file"), (folder, "not a regular file"),
+            (folder + "/missing.png", "No such file or directory")
+        ] {
             XCTAssertThrowsError(try PNG.read(path: path)) { error in
                 XCTAssertEqual(error as? PNG.Error, .unreadable(path: path, reason: reason))
             }

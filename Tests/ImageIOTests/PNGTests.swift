@@ -3,12 +3,17 @@ import ImageIO
 import XCTest
 
 final class PNGTests: XCTestCase {
-    struct Expected: Decodable { let width: Int; let height: Int; let rgb: [UInt8] }
+    struct Expected: Decodable {
+        let width: Int
+        let height: Int
+        let rgb: [UInt8]
+    }
 
     func testDecodesPillowFilesOfEveryColourType() throws {
         let dir = Bundle.module.url(forResource: "Resources", withExtension: nil)!
-        let expected = try JSONDecoder().decode([String: Expected].self,
-                                                from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
+        let expected = try JSONDecoder().decode(
+            [String: Expected].self,
+            from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
         XCTAssertEqual(Set(expected.keys), ["rgb", "rgba", "grey", "palette", "grey_alpha"])
         for (name, e) in expected {
             let img = try PNG.read(path: dir.appendingPathComponent(name + ".png").path)

@@ -22,11 +22,13 @@ final class ModuleLoadingTests: XCTestCase {
 
     func testParameterKeysFollowPropertyPaths() {
         let keys = Model().namedParameters().map(\.0)
-        XCTAssertEqual(keys, [
-            "blocks.0.norm1.weight", "blocks.0.norm1.bias", "blocks.0.to_out.0.weight", "blocks.0.to_out.0.bias",
-            "blocks.1.norm1.weight", "blocks.1.norm1.bias", "blocks.1.to_out.0.weight", "blocks.1.to_out.0.bias",
-            "conv_in.weight", "conv_in.bias", "scale",
-        ])
+        XCTAssertEqual(
+            keys,
+            [
+                "blocks.0.norm1.weight", "blocks.0.norm1.bias", "blocks.0.to_out.0.weight", "blocks.0.to_out.0.bias",
+                "blocks.1.norm1.weight", "blocks.1.norm1.bias", "blocks.1.to_out.0.weight", "blocks.1.to_out.0.bias",
+                "conv_in.weight", "conv_in.bias", "scale"
+            ])
     }
 
     private func write(_ tensors: [String: [Int]], extra: [String: [Int]] = [:]) throws -> String {

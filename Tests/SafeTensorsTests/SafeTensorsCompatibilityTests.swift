@@ -79,7 +79,8 @@ final class SafeTensorsCompatibilityTests: XCTestCase {
                 XCTFail("\(ours): source \(source[i]) -> \(oursBits[i]), torch \(torchBits[i])")
             }
             XCTAssertEqual(mismatches, 0)
-            let oursDecoded = try written.floats(ours), torchDecoded = try reference.floats(torchKey)
+            let oursDecoded = try written.floats(ours)
+            let torchDecoded = try reference.floats(torchKey)
             for i in 0..<source.count where source[i].isNaN {
                 XCTAssertTrue(oursDecoded[i].isNaN && torchDecoded[i].isNaN, "\(ours) NaN at \(i)")
             }

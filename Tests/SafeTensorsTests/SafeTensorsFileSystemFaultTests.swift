@@ -2,9 +2,9 @@ import Foundation
 import XCTest
 @testable import SafeTensors
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Weights files that are not what they seem on disk (issue 12): a FIFO must be refused by name, not

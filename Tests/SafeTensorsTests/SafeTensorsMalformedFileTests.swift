@@ -12,8 +12,10 @@ final class SafeTensorsMalformedFileTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     /// Writes `bytes` to a fresh file and returns the error thrown by opening it.
-    private func openError(_ bytes: [UInt8], name: String = "bad.safetensors",
-                           file: StaticString = #filePath, line: UInt = #line) throws -> (SafeTensorsError, String) {
+    private func openError(
+        _ bytes: [UInt8], name: String = "bad.safetensors",
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> (SafeTensorsError, String) {
         let url = directory.appendingPathComponent(name)
         try SafeTensorsTestHelpers.write(bytes, to: url)
         do {
@@ -56,7 +58,10 @@ final class SafeTensorsMalformedFileTests: XCTestCase {
     func testInvalidJSON() throws {
         for text in ["{\"a\": ", "[1, 2]", "\"text\"", "", "{\"a\":{\"dtype\":\"F32\"}} trailing"] {
             let (error, _) = try openError(SafeTensorsTestHelpers.fileBytes(header: text, data: []))
-            guard case .invalidJSON = error else { XCTFail("\(text): \(error)"); continue }
+            guard case .invalidJSON = error else {
+                XCTFail("\(text): \(error)")
+                continue
+            }
         }
         // Header bytes that are not UTF-8: `{` 0xFF `}`.
         let (error, _) = try openError([3, 0, 0, 0, 0, 0, 0, 0, 0x7B, 0xFF, 0x7D], name: "utf8.safetensors")
@@ -71,11 +76,14 @@ final class SafeTensorsMalformedFileTests: XCTestCase {
             (#""w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}"#, "negative"),
             (#""w":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}"#, "shape"),
             (#""w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,4]}"#, "elements"),
-            (#""w":[1,2]"#, "dtype"),
+            (#""w":[1,2]"#, "dtype")
         ]
         for (entries, fragment) in cases {
             let (error, path) = try openError(SafeTensorsTestHelpers.fileBytes(header: header(entries), data: [0, 0, 0, 0]))
-            guard case .invalidEntry(path, "w", let reason) = error else { XCTFail("\(entries): \(error)"); continue }
+            guard case .invalidEntry(path, "w", let reason) = error else {
+                XCTFail("\(entries): \(error)")
+                continue
+            }
             XCTAssertTrue(error.description.contains("'w'"), "\(error)")
             XCTAssertTrue(reason.contains(fragment), "\(entries): \(reason)")
         }
@@ -115,9 +123,12 @@ final class SafeTensorsMalformedFileTests: XCTestCase {
         XCTAssertEqual(error, .overlappingOffsets(path: path, key: "b", otherKey: "a"))
         // An empty tensor strictly inside another tensor's bytes also overlaps; one at a boundary does not.
         let inside = header(#""a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}"#)
-        let (insideError, insidePath) = try openError(SafeTensorsTestHelpers.fileBytes(header: inside, data: Array(repeating: 0, count: 8)), name: "inside.safetensors")
+        let (insideError, insidePath) = try openError(
+            SafeTensorsTestHelpers.fileBytes(header: inside, data: Array(repeating: 0, count: 8)), name: "inside.safetensors")
         XCTAssertEqual(insideError, .overlappingOffsets(path: insidePath, key: "e", otherKey: "a"))
-        let boundary = header(#""a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},"z":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}"#)
+        let boundary = header(
+            #""a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},"z":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}"#
+        )
         let url = directory.appendingPathComponent("boundary.safetensors")
         try SafeTensorsTestHelpers.write(SafeTensorsTestHelpers.fileBytes(header: boundary, data: Array(repeating: 0, count: 8)), to: url)
         XCTAssertEqual(try SafeTensorsFile(path: url.path).keys, ["a", "e", "z"])
@@ -129,8 +140,9 @@ final class SafeTensorsMalformedFileTests: XCTestCase {
         let (error, path) = try openError(SafeTensorsTestHelpers.fileBytes(header: text, data: Array(repeating: 0, count: 8)))
         XCTAssertEqual(error, .invalidEntry(path: path, key: "a", reason: "key appears more than once in the header"))
         let escaped = header(#""a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"\u0061":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}"#)
-        let (escapedError, _) = try openError(SafeTensorsTestHelpers.fileBytes(header: escaped, data: Array(repeating: 0, count: 8)),
-                                              name: "escaped.safetensors")
+        let (escapedError, _) = try openError(
+            SafeTensorsTestHelpers.fileBytes(header: escaped, data: Array(repeating: 0, count: 8)),
+            name: "escaped.safetensors")
         guard case .invalidEntry(_, _, "key appears more than once in the header") = escapedError else {
             return XCTFail("\(escapedError)")
         }
@@ -284,7 +296,8 @@ final class SafeTensorsMalformedFileTests: XCTestCase {
         let reread = try SafeTensorsFile(path: target)
         XCTAssertEqual(reread.keys, ["v"])
         XCTAssertEqual(try reread.floats("v"), [9])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(),
-                       ["blocked.safetensors", "model.safetensors"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(),
+            ["blocked.safetensors", "model.safetensors"])
     }
 }

@@ -57,8 +57,10 @@ final class SafeTensorsRoundTripTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["s.safetensors"])
         let missing = directory.appendingPathComponent("missing/s.safetensors").path
         XCTAssertThrowsError(try writer.write(to: missing)) { error in
-            XCTAssertEqual(error as? SafeTensorsError, .writeFailed(
-                path: missing, reason: "create a temporary file failed: in folder '\(directory.path)/missing': No such file or directory"))
+            XCTAssertEqual(
+                error as? SafeTensorsError,
+                .writeFailed(
+                    path: missing, reason: "create a temporary file failed: in folder '\(directory.path)/missing': No such file or directory"))
         }
     }
 
@@ -111,15 +113,19 @@ final class SafeTensorsRoundTripTests: XCTestCase {
             XCTAssertTrue(String(describing: $0).contains("missing"))
         }
         XCTAssertThrowsError(try file.int64s("weights")) {
-            XCTAssertEqual($0 as? SafeTensorsError,
-                           .unsupportedConversion(path: path, key: "weights", dtype: "F32", target: "Int64"))
+            XCTAssertEqual(
+                $0 as? SafeTensorsError,
+                .unsupportedConversion(path: path, key: "weights", dtype: "F32", target: "Int64"))
         }
         var three = [Float](repeating: 0, count: 3)
-        XCTAssertThrowsError(try three.withUnsafeMutableBufferPointer {
-            try file.copyFloats("weights", into: $0.baseAddress!, count: 3)
-        }) {
-            XCTAssertEqual($0 as? SafeTensorsError,
-                           .elementCountMismatch(path: path, key: "weights", expected: 2, found: 3))
+        XCTAssertThrowsError(
+            try three.withUnsafeMutableBufferPointer {
+                try file.copyFloats("weights", into: $0.baseAddress!, count: 3)
+            }
+        ) {
+            XCTAssertEqual(
+                $0 as? SafeTensorsError,
+                .elementCountMismatch(path: path, key: "weights", expected: 2, found: 3))
         }
     }
 

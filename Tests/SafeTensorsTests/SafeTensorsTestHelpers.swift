@@ -15,8 +15,9 @@ enum SafeTensorsTestHelpers {
 
     /// Path of a committed fixture in Tests/SafeTensorsTests/Resources.
     static func fixturePath(_ name: String) throws -> String {
-        let folder = try XCTUnwrap(Bundle.module.url(forResource: "Resources", withExtension: nil),
-                                   "Resources folder missing from the test bundle")
+        let folder = try XCTUnwrap(
+            Bundle.module.url(forResource: "Resources", withExtension: nil),
+            "Resources folder missing from the test bundle")
         let url = folder.appendingPathComponent(name)
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw SafeTensorsError.fileNotFound(path: url.path + " (run scripts/make_safetensors_fixtures.py)")
@@ -44,4 +45,3 @@ enum SafeTensorsTestHelpers {
         }
     }
 }
-

@@ -24,8 +24,10 @@ final class BenchCommandLineTests: XCTestCase {
     }
 
     func testEraseStepJSONReport() throws {
-        let r = try CommandLineTests.run(["bench", "erase-step", "--config", try tinyConfig(crossAttentionDim: 768).path,
-                                          "--size", "8", "--json"])
+        let r = try CommandLineTests.run([
+            "bench", "erase-step", "--config", try tinyConfig(crossAttentionDim: 768).path,
+            "--size", "8", "--json"
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
         let result = try XCTUnwrap(report["result"] as? [String: Any])
@@ -33,7 +35,9 @@ final class BenchCommandLineTests: XCTestCase {
             let f = try XCTUnwrap(result[key] as? [String: Any], "missing \(key)")
             return (try XCTUnwrap(f["seconds"] as? Double), try XCTUnwrap(f["peakTensorBytes"] as? Int))
         }
-        let sepme = try figures("sepme"), lean = try figures("leanReference"), scripted = try figures("scriptedReference")
+        let sepme = try figures("sepme")
+        let lean = try figures("leanReference")
+        let scripted = try figures("scriptedReference")
         for f in [sepme, lean, scripted] { XCTAssertGreaterThan(f.seconds, 0) }
         let parameters = try XCTUnwrap(result["unetParameterCount"] as? Int)
         XCTAssertGreaterThan(parameters, 100_000)

@@ -17,7 +17,11 @@ final class CommandLineTests: XCTestCase {
         return dir.appendingPathComponent("sepme")
     }
 
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
 
     func run(_ args: [String]) throws -> Result { try Self.run(args) }
 
@@ -26,11 +30,13 @@ final class CommandLineTests: XCTestCase {
         let p = Process()
         p.executableURL = Self.executable
         p.arguments = args
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
@@ -66,8 +72,10 @@ final class CommandLineTests: XCTestCase {
 
     func testGenerateWritesImageAndLatents() throws {
         let latents = scratch.appendingPathComponent("lat.safetensors").path
-        let r = try run(["generate", "--model", Self.tinySD.path, "--prompt", "a red circle", "--seed", "0", "--steps", "3",
-                         "--guidance", "7.5", "--output", output, "--latents-out", latents, "--quiet"])
+        let r = try run([
+            "generate", "--model", Self.tinySD.path, "--prompt", "a red circle", "--seed", "0", "--steps", "3",
+            "--guidance", "7.5", "--output", output, "--latents-out", latents, "--quiet"
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: output))
         XCTAssertTrue(FileManager.default.fileExists(atPath: latents))
@@ -76,8 +84,9 @@ final class CommandLineTests: XCTestCase {
     func testMissingWeightFile() throws {
         let model = try copyModel(Self.tinySD)
         try FileManager.default.removeItem(at: model.appendingPathComponent("vae/diffusion_pytorch_model.safetensors"))
-        try assertFails(["generate", "--model", model.path, "--prompt", "x", "--output", output],
-                        mentions: ["vae/diffusion_pytorch_model.safetensors", "missing"])
+        try assertFails(
+            ["generate", "--model", model.path, "--prompt", "x", "--output", output],
+            mentions: ["vae/diffusion_pytorch_model.safetensors", "missing"])
     }
 
     func testTruncatedWeightFile() throws {
@@ -85,8 +94,9 @@ final class CommandLineTests: XCTestCase {
         let weights = model.appendingPathComponent("unet/diffusion_pytorch_model.safetensors")
         let data = try Data(contentsOf: weights)
         try data.prefix(data.count / 2).write(to: weights)
-        try assertFails(["generate", "--model", model.path, "--prompt", "x", "--output", output],
-                        mentions: ["unet/diffusion_pytorch_model.safetensors"])
+        try assertFails(
+            ["generate", "--model", model.path, "--prompt", "x", "--output", output],
+            mentions: ["unet/diffusion_pytorch_model.safetensors"])
     }
 
     func testConfigThatContradictsTheWeights() throws {
@@ -97,8 +107,9 @@ final class CommandLineTests: XCTestCase {
         json["cross_attention_dim"] = 48
         try JSONSerialization.data(withJSONObject: json).write(to: config)
         // Caught by the pipeline's consistency check before any weight is read.
-        try assertFails(["generate", "--model", model.path, "--prompt", "x", "--output", output],
-                        mentions: ["cross_attention_dim 48", "hidden_size"])
+        try assertFails(
+            ["generate", "--model", model.path, "--prompt", "x", "--output", output],
+            mentions: ["cross_attention_dim 48", "hidden_size"])
         // Back to the folder's own value (removing the key would select diffusers' default, 1280).
         json["cross_attention_dim"] = original
         let textConfig = model.appendingPathComponent("text_encoder/config.json")
@@ -110,32 +121,42 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testUnknownScheduler() throws {
-        try assertFails(["generate", "--model", Self.tinySD.path, "--prompt", "x", "--scheduler", "euler", "--output", output],
-                        mentions: ["euler"])
+        try assertFails(
+            ["generate", "--model", Self.tinySD.path, "--prompt", "x", "--scheduler", "euler", "--output", output],
+            mentions: ["euler"])
     }
 
     func testSizeNotDivisibleByTheScaleFactor() throws {
-        try assertFails(["generate", "--model", Self.tinySD.path, "--prompt", "x", "--width", "17", "--height", "16", "--output", output],
-                        mentions: ["17x16", "scale factor 2"])
+        try assertFails(
+            ["generate", "--model", Self.tinySD.path, "--prompt", "x", "--width", "17", "--height", "16", "--output", output],
+            mentions: ["17x16", "scale factor 2"])
     }
 
     func testEmptyPromptFile() throws {
         let prompts = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString).txt")
         try Data("\n  \n".utf8).write(to: prompts)
         defer { try? FileManager.default.removeItem(at: prompts) }
-        try assertFails(["generate", "--model", Self.tinySD.path, "--prompt-file", prompts.path, "--output", output],
-                        mentions: [prompts.path, "no prompts"])
+        try assertFails(
+            ["generate", "--model", Self.tinySD.path, "--prompt-file", prompts.path, "--output", output],
+            mentions: [prompts.path, "no prompts"])
     }
 
     func testEraseBadInput() throws {
         let out = scratch.appendingPathComponent("shifts").path
-        try assertFails(["erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--protect", "A red circle",
-                         "--output", out, "--quiet"], mentions: ["also listed as protected"])
+        try assertFails(
+            [
+                "erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--protect", "A red circle",
+                "--output", out, "--quiet"
+            ], mentions: ["also listed as protected"])
         try? FileManager.default.removeItem(atPath: out)
-        try assertFails(["erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--images", "0", "--output", out],
-                        mentions: ["--images"])
-        try assertFails(["erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--generation-scheduler", "euler",
-                         "--output", out], mentions: ["--generation-scheduler", "euler"])
+        try assertFails(
+            ["erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--images", "0", "--output", out],
+            mentions: ["--images"])
+        try assertFails(
+            [
+                "erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--generation-scheduler", "euler",
+                "--output", out
+            ], mentions: ["--generation-scheduler", "euler"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output for a refused request")
         let bogus = scratch.appendingPathComponent("bogus.sepme.safetensors")
         try Data("nope".utf8).write(to: bogus)

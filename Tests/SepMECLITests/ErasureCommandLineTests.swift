@@ -31,17 +31,20 @@ final class ErasureCommandLineTests: XCTestCase {
     /// A quick real shift of the tiny model.
     private func trainedShift() throws -> URL {
         let out = scratch.appendingPathComponent("trained")
-        let r = try CommandLineTests.run(["erase", "--model", Self.model, "--concept", "a red circle", "--protect", "zq watermark",
-                                          "--images", "1", "--generation-steps", "2", "--max-iterations", "3", "--beta", "1e-2",
-                                          "--output", out.path, "--quiet"])
+        let r = try CommandLineTests.run([
+            "erase", "--model", Self.model, "--concept", "a red circle", "--protect", "zq watermark",
+            "--images", "1", "--generation-steps", "2", "--max-iterations", "3", "--beta", "1e-2",
+            "--output", out.path, "--quiet"
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         return out.appendingPathComponent("a-red-circle.sepme.safetensors")
     }
 
     func testAbsurdErasureValuesAreRefusedUpFront() throws {
         try assertFails(erase(["--concept", ""]), mentions: ["--concept", "empty"])
-        try assertFails(erase(["--concept", "a red circle", "--concept", "A RED circle!"]),
-                        mentions: ["--concept", "a-red-circle.sepme.safetensors"])
+        try assertFails(
+            erase(["--concept", "a red circle", "--concept", "A RED circle!"]),
+            mentions: ["--concept", "a-red-circle.sepme.safetensors"])
         try assertFails(erase(["--concept", "x", "--generation-guidance", "nan"]), mentions: ["--generation-guidance", "nan"])
         try assertFails(erase(["--concept", "x", "--beta", "1e30"]), mentions: ["--beta"])
         try assertFails(erase(["--concept", "x", "--tau", "-1"]), mentions: ["--tau"])
@@ -51,18 +54,25 @@ final class ErasureCommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("shifts").path), "nothing written")
         try assertFails(["demo", "--beta", "1e30", "--output", scratch.appendingPathComponent("d").path, "--quiet"], mentions: ["--beta"])
         try assertFails(["demo", "--guidance", "inf", "--output", scratch.appendingPathComponent("d").path, "--quiet"], mentions: ["--guidance"])
-        try assertFails(["eval", "--concepts", "a red circle", "--guidance", "nan", "--output", scratch.appendingPathComponent("e").path],
-                        mentions: ["--guidance"])
+        try assertFails(
+            ["eval", "--concepts", "a red circle", "--guidance", "nan", "--output", scratch.appendingPathComponent("e").path],
+            mentions: ["--guidance"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("d").path))
     }
 
     func testShiftFilesThatWouldPoisonOrRepeatAreRefused() throws {
         let shift = try trainedShift()
         // The same shift twice is not stacked.
-        try assertFails(["export-lora", "--shift", shift.path, "--shift", shift.path, "--format", "kohya",
-                         "--output", scratch.appendingPathComponent("l.safetensors").path], mentions: ["again"])
-        try assertFails(["generate", "--model", Self.model, "--prompt", "x", "--shift", shift.path, "--shift", shift.path,
-                         "--output", scratch.appendingPathComponent("g.png").path, "--quiet"], mentions: ["again"])
+        try assertFails(
+            [
+                "export-lora", "--shift", shift.path, "--shift", shift.path, "--format", "kohya",
+                "--output", scratch.appendingPathComponent("l.safetensors").path
+            ], mentions: ["again"])
+        try assertFails(
+            [
+                "generate", "--model", Self.model, "--prompt", "x", "--shift", shift.path, "--shift", shift.path,
+                "--output", scratch.appendingPathComponent("g.png").path, "--quiet"
+            ], mentions: ["again"])
         // A NaN written into a factor: refused by every reader, `apply` writes nothing.
         var bytes = try Data(contentsOf: shift)
         let n = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
@@ -74,8 +84,9 @@ final class ErasureCommandLineTests: XCTestCase {
         try bytes.write(to: poisoned)
         try assertFails(["inspect", poisoned.path], mentions: [poisoned.path, key, "non-finite"])
         let applied = scratch.appendingPathComponent("applied")
-        try assertFails(["apply", "--model", Self.model, "--shift", poisoned.path, "--output", applied.path, "--quiet"],
-                        mentions: ["non-finite"])
+        try assertFails(
+            ["apply", "--model", Self.model, "--shift", poisoned.path, "--output", applied.path, "--quiet"],
+            mentions: ["non-finite"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: applied.path))
     }
 

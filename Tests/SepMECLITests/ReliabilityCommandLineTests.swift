@@ -33,13 +33,15 @@ final class ReliabilityCommandLineTests: XCTestCase {
     private func assertRefused(_ args: [String], mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) throws {
         let before = try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted()
         let r = try CommandLineTests.run(args)
-        XCTAssertTrue(r.status == 1 || r.status == 64, "expected exit 1 or 64 (not a signal): \(r.status) for \(args)\n\(r.stderr)",
-                      file: file, line: line)
+        XCTAssertTrue(
+            r.status == 1 || r.status == 64, "expected exit 1 or 64 (not a signal): \(r.status) for \(args)\n\(r.stderr)",
+            file: file, line: line)
         let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
         XCTAssertEqual(errors.count, 1, "one error line expected: \(r.stderr)", file: file, line: line)
         for n in needles { XCTAssertTrue(r.stderr.contains(n), "error should mention '\(n)': \(r.stderr)", file: file, line: line) }
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(), before, "nothing may be written",
-                       file: file, line: line)
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(), before, "nothing may be written",
+            file: file, line: line)
     }
 
     private func generate(_ extra: [String]) -> [String] {
@@ -64,8 +66,9 @@ final class ReliabilityCommandLineTests: XCTestCase {
     /// Within every per-flag bound but more than any machine holds: refused with the estimate and
     /// this machine's memory, before the model is read.
     func testGenerateRefusesARequestLargerThanMemory() throws {
-        try assertRefused(generate(["--width", "16384", "--height", "16384", "--batch-size", "4096"]),
-                          mentions: ["--width/--height 16384x16384", "--batch-size 4096", "needs about", "this machine has"])
+        try assertRefused(
+            generate(["--width", "16384", "--height", "16384", "--batch-size", "4096"]),
+            mentions: ["--width/--height 16384x16384", "--batch-size 4096", "needs about", "this machine has"])
     }
 
     /// The steps bound of the model (its training timesteps) is named by the flag it came from.
@@ -89,8 +92,9 @@ final class ReliabilityCommandLineTests: XCTestCase {
     /// Foundation's wording ("The operation could not be completed", NSCocoaErrorDomain).
     func testUnwritableOutputIsRefusedUpFrontWithThePOSIXReason() throws {
         let missing = scratch.appendingPathComponent("no/such/folder/out.png").path
-        try assertRefused(["generate", "--model", model, "--prompt", "x", "--output", missing],
-                          mentions: ["--output", missing, "No such file or directory"])
+        try assertRefused(
+            ["generate", "--model", model, "--prompt", "x", "--output", missing],
+            mentions: ["--output", missing, "No such file or directory"])
         let file = scratch.appendingPathComponent("a-file")
         try Data("x".utf8).write(to: file)
         try assertRefused(["toy-samples", "--output", file.path + "/s.png"], mentions: ["--output", "is not a folder"])
@@ -161,11 +165,14 @@ final class ReliabilityCommandLineTests: XCTestCase {
         }
         // stdout a pipe whose reader is gone: SIGPIPE is ignored, so the write fails instead of the
         // process dying (status 141 from the shell).
-        let sheet = scratch.appendingPathComponent("sheet.png").path, status = scratch.appendingPathComponent("status").path
+        let sheet = scratch.appendingPathComponent("sheet.png").path
+        let status = scratch.appendingPathComponent("status").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "( \"$0\" toy-samples --count 64 --output \"$1\"; echo $? > \"$2\" ) | true",
-                       CommandLineTests.executable.path, sheet, status]
+        p.arguments = [
+            "-c", "( \"$0\" toy-samples --count 64 --output \"$1\"; echo $? > \"$2\" ) | true",
+            CommandLineTests.executable.path, sheet, status
+        ]
         try p.run()
         p.waitUntilExit()
         XCTAssertEqual(try String(contentsOfFile: status, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "0")
@@ -178,21 +185,28 @@ final class ReliabilityCommandLineTests: XCTestCase {
         let prompts = (0..<9).map { "a shape number \($0)" }
         let file = scratch.appendingPathComponent("prompts.txt")
         try Data(prompts.joined(separator: "\n").utf8).write(to: file)
-        let all = scratch.appendingPathComponent("all.safetensors"), one = scratch.appendingPathComponent("one.safetensors")
+        let all = scratch.appendingPathComponent("all.safetensors")
+        let one = scratch.appendingPathComponent("one.safetensors")
         let sheet = scratch.appendingPathComponent("all.png")
-        let a = try CommandLineTests.run(["generate", "--model", model, "--prompt-file", file.path, "--steps", "2", "--quiet",
-                                          "--output", sheet.path, "--latents-out", all.path])
+        let a = try CommandLineTests.run([
+            "generate", "--model", model, "--prompt-file", file.path, "--steps", "2", "--quiet",
+            "--output", sheet.path, "--latents-out", all.path
+        ])
         XCTAssertEqual(a.status, 0, a.stderr)
-        let b = try CommandLineTests.run(["generate", "--model", model, "--prompt", prompts[8], "--seed", "1", "--steps", "2", "--quiet",
-                                          "--output", scratch.appendingPathComponent("one.png").path, "--latents-out", one.path])
+        let b = try CommandLineTests.run([
+            "generate", "--model", model, "--prompt", prompts[8], "--seed", "1", "--steps", "2", "--quiet",
+            "--output", scratch.appendingPathComponent("one.png").path, "--latents-out", one.path
+        ])
         XCTAssertEqual(b.status, 0, b.stderr)
-        let (allShape, allValues) = try Self.floats(all), (oneShape, oneValues) = try Self.floats(one)
+        let (allShape, allValues) = try Self.floats(all)
+        let (oneShape, oneValues) = try Self.floats(one)
         XCTAssertEqual(allShape[0], 9)
         XCTAssertEqual(Array(allShape.dropFirst()), Array(oneShape.dropFirst()))
         let per = oneValues.count
         XCTAssertEqual(Array(allValues[(8 * per)..<(9 * per)]), oneValues)
         XCTAssertNotEqual(Array(allValues[0..<per]), oneValues)
-        let (w, h) = try Self.pngSize(sheet), (w1, h1) = try Self.pngSize(scratch.appendingPathComponent("one.png"))
+        let (w, h) = try Self.pngSize(sheet)
+        let (w1, h1) = try Self.pngSize(scratch.appendingPathComponent("one.png"))
         XCTAssertEqual(w, w1)
         XCTAssertEqual(h, 9 * h1 + 8 * 2)
     }
@@ -213,12 +227,15 @@ final class ReliabilityCommandLineTests: XCTestCase {
     /// `classify` scores a sheet in batches: a 600-picture sheet (three batches) reads each picture as
     /// a sheet of only its first 12 pictures does.
     func testClassifyStreamsALargeSheet() throws {
-        let big = scratch.appendingPathComponent("big.png"), small = scratch.appendingPathComponent("small.png")
+        let big = scratch.appendingPathComponent("big.png")
+        let small = scratch.appendingPathComponent("small.png")
         XCTAssertEqual(try CommandLineTests.run(["toy-samples", "--seed", "3", "--count", "600", "--columns", "30", "--output", big.path]).status, 0)
         XCTAssertEqual(try CommandLineTests.run(["toy-samples", "--seed", "3", "--count", "12", "--columns", "12", "--output", small.path]).status, 0)
-        let r = try CommandLineTests.run(["classify", "--json", big.path]), s = try CommandLineTests.run(["classify", "--json", small.path])
+        let r = try CommandLineTests.run(["classify", "--json", big.path])
+        let s = try CommandLineTests.run(["classify", "--json", small.path])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let lines = r.stdout.split(separator: "\n"), smallLines = s.stdout.split(separator: "\n")
+        let lines = r.stdout.split(separator: "\n")
+        let smallLines = s.stdout.split(separator: "\n")
         XCTAssertEqual(lines.count, 600)
         XCTAssertEqual(smallLines.count, 12)
         for (i, line) in lines.enumerated() {
@@ -255,7 +272,8 @@ final class ReliabilityCommandLineTests: XCTestCase {
         let headerLength = Int(data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
         let header = try XCTUnwrap(JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + headerLength))) as? [String: Any])
         let entry = try XCTUnwrap(header["latents"] as? [String: Any])
-        let shape = try XCTUnwrap(entry["shape"] as? [Int]), offsets = try XCTUnwrap(entry["data_offsets"] as? [Int])
+        let shape = try XCTUnwrap(entry["shape"] as? [Int])
+        let offsets = try XCTUnwrap(entry["data_offsets"] as? [Int])
         let bytes = data.subdata(in: (8 + headerLength + offsets[0])..<(8 + headerLength + offsets[1]))
         let values = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         return (shape, values)

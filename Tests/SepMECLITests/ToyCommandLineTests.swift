@@ -70,10 +70,12 @@ final class ToyCommandLineTests: XCTestCase {
         try assertFails(["eval", "--output", scratch.appendingPathComponent("e2").path], mentions: ["--concepts"])
         let file = scratch.appendingPathComponent("a-file")
         try Data("x".utf8).write(to: file)
-        try assertFails(["eval", "--concepts", "a red circle", "--seeds", "2", "--steps", "1", "--output", file.appendingPathComponent("sub").path],
-                        mentions: [file.appendingPathComponent("sub").path])
-        try assertFails(["eval", "--concepts", "a red circle", "--shift", file.path, "--output", scratch.appendingPathComponent("e3").path],
-                        mentions: [file.path])
+        try assertFails(
+            ["eval", "--concepts", "a red circle", "--seeds", "2", "--steps", "1", "--output", file.appendingPathComponent("sub").path],
+            mentions: [file.appendingPathComponent("sub").path])
+        try assertFails(
+            ["eval", "--concepts", "a red circle", "--shift", file.path, "--output", scratch.appendingPathComponent("e3").path],
+            mentions: [file.path])
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("e1").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("e3").path))
     }
@@ -81,11 +83,13 @@ final class ToyCommandLineTests: XCTestCase {
     func testDemoBadInput() throws {
         let file = scratch.appendingPathComponent("a-file")
         try Data("x".utf8).write(to: file)
-        try assertFails(["demo", "--output", file.appendingPathComponent("sub").path, "--seeds", "2"], mentions: [file.appendingPathComponent("sub").path])
+        try assertFails(
+            ["demo", "--output", file.appendingPathComponent("sub").path, "--seeds", "2"], mentions: [file.appendingPathComponent("sub").path])
         try assertFails(["demo", "--seeds", "1", "--output", scratch.appendingPathComponent("d").path], mentions: ["--seeds"])
         try assertFails(["demo", "--scheduler", "euler", "--output", scratch.appendingPathComponent("d").path], mentions: ["--scheduler", "euler"])
-        try assertFails(["demo", "--model", scratch.appendingPathComponent("nowhere").path, "--output", scratch.appendingPathComponent("d").path],
-                        mentions: ["nowhere"])
+        try assertFails(
+            ["demo", "--model", scratch.appendingPathComponent("nowhere").path, "--output", scratch.appendingPathComponent("d").path],
+            mentions: ["nowhere"])
     }
 
     /// `classify` reads a `toy-samples` sheet picture by picture: the labels of the captions' named
@@ -99,20 +103,28 @@ final class ToyCommandLineTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n")
         XCTAssertEqual(lines.count, 12)
-        var agree = 0, named = 0
+        var agree = 0
+        var named = 0
         for (i, line) in lines.enumerated() {
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             XCTAssertEqual(object["picture"] as? Int, i)
             for head in ["shape", "colour", "style"] {
                 let reading = try XCTUnwrap(object[head] as? [String: Any], "\(head) in \(line)")
-                let label = try XCTUnwrap(reading["label"] as? String), p = try XCTUnwrap(reading["probability"] as? Double)
+                let label = try XCTUnwrap(reading["label"] as? String)
+                let p = try XCTUnwrap(reading["probability"] as? Double)
                 XCTAssertTrue((0...1).contains(p), "\(line)")
                 // A caption names some attributes; those must be what the classifier reads.
                 if captions[i].split(separator: " ").contains(Substring(label)) { agree += 1 }
             }
-            named += captions[i] == "zq watermark" ? 0 : captions[i].split(separator: " ").count(where: { word in
-                ["circle", "square", "triangle", "star", "cross", "heart", "red", "green", "blue", "yellow", "purple", "orange", "white",
-                 "solid", "striped", "dotted", "outlined"].contains(String(word)) })
+            named +=
+                captions[i] == "zq watermark"
+                ? 0
+                : captions[i].split(separator: " ").count(where: { word in
+                    [
+                        "circle", "square", "triangle", "star", "cross", "heart", "red", "green", "blue", "yellow", "purple", "orange", "white",
+                        "solid", "striped", "dotted", "outlined"
+                    ].contains(String(word))
+                })
         }
         XCTAssertGreaterThan(named, 12)
         XCTAssertGreaterThanOrEqual(agree, named - 1, r.stdout)

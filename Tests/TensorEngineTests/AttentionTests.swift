@@ -20,13 +20,15 @@ final class AttentionTests: XCTestCase {
         for c in cases {
             let scale = (c.entry["scale"] as? Double).map { Float($0) }
             for block: Int? in [nil, 16] {
-                let y = Tensor.scaledDotProductAttention(try c.tensor("q"), try c.tensor("k"), try c.tensor("v"),
-                                                         scale: scale, queryBlock: block)
+                let y = Tensor.scaledDotProductAttention(
+                    try c.tensor("q"), try c.tensor("k"), try c.tensor("v"),
+                    scale: scale, queryBlock: block)
                 assertClose(y, try c.tensor("out"), rtol: 1e-5, "\(c.name) block \(block.map(String.init) ?? "default")")
             }
             // Key tiles of 7 columns: several online-softmax rescalings and a ragged last tile.
-            let y = Tensor.scaledDotProductAttention(try c.tensor("q"), try c.tensor("k"), try c.tensor("v"),
-                                                     scale: scale, queryBlock: 16, keyBlock: 7)
+            let y = Tensor.scaledDotProductAttention(
+                try c.tensor("q"), try c.tensor("k"), try c.tensor("v"),
+                scale: scale, queryBlock: 16, keyBlock: 7)
             assertClose(y, try c.tensor("out"), rtol: 1e-5, "\(c.name) key blocks of 7")
         }
     }
@@ -34,7 +36,9 @@ final class AttentionTests: XCTestCase {
     /// Rank-3 [B·H, L, D] inputs give the same result as [B, H, L, D].
     func testRank3MatchesRank4() throws {
         let c = try XCTUnwrap(KernelFixtures().cases(op: "sdpa").first { $0.name == "sdpa_small" })
-        let q = try c.tensor("q"), k = try c.tensor("k"), v = try c.tensor("v")
+        let q = try c.tensor("q")
+        let k = try c.tensor("k")
+        let v = try c.tensor("v")
         let y = Tensor.scaledDotProductAttention(q.reshaped([6, 37, 8]), k.reshaped([6, 29, 8]), v.reshaped([6, 29, 8]))
         assertClose(y.reshaped([2, 3, 37, 8]), try c.tensor("out"), rtol: 1e-5, "rank 3")
     }
@@ -43,7 +47,9 @@ final class AttentionTests: XCTestCase {
     /// 1e-4 gradients: different summation orders), with one block and with 8-row blocks.
     func testMatchesNaiveComposition() {
         var rng = TestRNG(seed: 5)
-        let q = rng.tensor([2, 3, 37, 8], -2, 2), k = rng.tensor([2, 3, 29, 8], -2, 2), v = rng.tensor([2, 3, 29, 8])
+        let q = rng.tensor([2, 3, 37, 8], -2, 2)
+        let k = rng.tensor([2, 3, 29, 8], -2, 2)
+        let v = rng.tensor([2, 3, 29, 8])
         let proj = rng.tensor([2, 3, 37, 8])
         for t in [q, k, v] { t.requiresGrad = true }
         naiveAttention(q, k, v).mul(proj).sum().backward()
@@ -64,7 +70,9 @@ final class AttentionTests: XCTestCase {
     /// O(eps²) truncation error of the smooth softmax stays well below that).
     func testGradientsSingleBlock() {
         var rng = TestRNG(seed: 17)
-        let q = rng.tensor([2, 3, 37, 8]), k = rng.tensor([2, 3, 29, 8]), v = rng.tensor([2, 3, 29, 8])
+        let q = rng.tensor([2, 3, 37, 8])
+        let k = rng.tensor([2, 3, 29, 8])
+        let v = rng.tensor([2, 3, 29, 8])
         checkGradients("sdpa B2 H3 Lq37 Lk29 D8", inputs: [q, k, v], eps: 1e-2, tolerance: 1e-2, maxChecksPerInput: 40) { t in
             Tensor.scaledDotProductAttention(t[0], t[1], t[2])
         }
@@ -73,7 +81,9 @@ final class AttentionTests: XCTestCase {
     /// Lq 37 over 8-row blocks (5 blocks, the last one ragged), explicit scale.
     func testGradientsMultipleBlocks() {
         var rng = TestRNG(seed: 18)
-        let q = rng.tensor([2, 3, 37, 8]), k = rng.tensor([2, 3, 29, 8]), v = rng.tensor([2, 3, 29, 8])
+        let q = rng.tensor([2, 3, 37, 8])
+        let k = rng.tensor([2, 3, 29, 8])
+        let v = rng.tensor([2, 3, 29, 8])
         checkGradients("sdpa blocks of 8", inputs: [q, k, v], eps: 1e-2, tolerance: 1e-2, maxChecksPerInput: 40) { t in
             Tensor.scaledDotProductAttention(t[0], t[1], t[2], scale: 0.45, queryBlock: 8)
         }
@@ -82,7 +92,9 @@ final class AttentionTests: XCTestCase {
     /// One head, rank-3 input, many 4-row blocks accumulating into one dK/dV, value width != key width.
     func testGradientsOneHeadManyBlocks() {
         var rng = TestRNG(seed: 19)
-        let q = rng.tensor([1, 45, 8]), k = rng.tensor([1, 13, 8]), v = rng.tensor([1, 13, 5])
+        let q = rng.tensor([1, 45, 8])
+        let k = rng.tensor([1, 13, 8])
+        let v = rng.tensor([1, 13, 5])
         checkGradients("sdpa one head, blocks of 4", inputs: [q, k, v], eps: 1e-2, tolerance: 1e-2) { t in
             Tensor.scaledDotProductAttention(t[0], t[1], t[2], queryBlock: 4)
         }
@@ -92,14 +104,17 @@ final class AttentionTests: XCTestCase {
     /// k and v get none and q's gradient is unchanged.
     func testOnlyRequestedGradients() {
         var rng = TestRNG(seed: 23)
-        let q = rng.tensor([1, 2, 40, 8], requiresGrad: true), k = rng.tensor([1, 2, 11, 8]), v = rng.tensor([1, 2, 11, 8])
+        let q = rng.tensor([1, 2, 40, 8], requiresGrad: true)
+        let k = rng.tensor([1, 2, 11, 8])
+        let v = rng.tensor([1, 2, 11, 8])
         let proj = rng.tensor([1, 2, 40, 8])
         Tensor.scaledDotProductAttention(q, k, v, queryBlock: 16).mul(proj).sum().backward()
         XCTAssertNil(k.grad)
         XCTAssertNil(v.grad)
         let onlyQ = q.grad!
         q.grad = nil
-        k.requiresGrad = true; v.requiresGrad = true
+        k.requiresGrad = true
+        v.requiresGrad = true
         Tensor.scaledDotProductAttention(q, k, v, queryBlock: 16).mul(proj).sum().backward()
         assertClose(onlyQ, q.grad!, rtol: 1e-6, "dq alone vs with dk, dv")
     }
@@ -109,7 +124,9 @@ final class AttentionTests: XCTestCase {
     /// the row maxima move between tiles (exercises the e^(m_old − m_new) rescaling).
     func testKeyBlocksMatchNaiveComposition() {
         var rng = TestRNG(seed: 29)
-        let q = rng.tensor([2, 3, 37, 8], -2, 2), k = rng.tensor([2, 3, 29, 8], -3, 3), v = rng.tensor([2, 3, 29, 6])
+        let q = rng.tensor([2, 3, 37, 8], -2, 2)
+        let k = rng.tensor([2, 3, 29, 8], -3, 3)
+        let v = rng.tensor([2, 3, 29, 6])
         let proj = rng.tensor([2, 3, 37, 6])
         for t in [q, k, v] { t.requiresGrad = true }
         naiveAttention(q, k, v).mul(proj).sum().backward()
@@ -130,7 +147,9 @@ final class AttentionTests: XCTestCase {
     /// tiles ragged), one head, value width != key width.
     func testGradientsKeyBlocks() {
         var rng = TestRNG(seed: 31)
-        let q = rng.tensor([1, 45, 8]), k = rng.tensor([1, 13, 8]), v = rng.tensor([1, 13, 5])
+        let q = rng.tensor([1, 45, 8])
+        let k = rng.tensor([1, 13, 8])
+        let v = rng.tensor([1, 13, 5])
         checkGradients("sdpa key blocks of 5", inputs: [q, k, v], eps: 1e-2, tolerance: 1e-2) { t in
             Tensor.scaledDotProductAttention(t[0], t[1], t[2], scale: nil, queryBlock: 4, keyBlock: 5)
         }
@@ -141,8 +160,9 @@ final class AttentionTests: XCTestCase {
     /// both (Lk 29 and 13 in one tile; key tiles of 1-10 columns; Lk 600).
     func testShortKeySequencesKeepProbabilities() {
         func shape(lk: Int, keyBlock: Int) -> AttentionShape {
-            AttentionShape(heads: 1, lq: 64, lk: lk, d: 8, dv: 8, scale: 1, block: 16, keyBlock: keyBlock,
-                           backwardBlock: 16, backwardKeyBlock: min(lk, 128))
+            AttentionShape(
+                heads: 1, lq: 64, lk: lk, d: 8, dv: 8, scale: 1, block: 16, keyBlock: keyBlock,
+                backwardBlock: 16, backwardKeyBlock: min(lk, 128))
         }
         XCTAssertTrue(Tensor.keepsProbabilities(shape(lk: 77, keyBlock: Tensor.attentionKeyBlock(keyLength: 77))))
         XCTAssertTrue(Tensor.keepsProbabilities(shape(lk: 29, keyBlock: 29)))
@@ -154,7 +174,9 @@ final class AttentionTests: XCTestCase {
     /// ragged; 64-row query tiles, run in parallel) against the naive composition.
     func testDefaultTilesLongSequence() {
         var rng = TestRNG(seed: 37)
-        let q = rng.tensor([1, 2, 150, 8], -2, 2), k = rng.tensor([1, 2, 600, 8], -2, 2), v = rng.tensor([1, 2, 600, 8])
+        let q = rng.tensor([1, 2, 150, 8], -2, 2)
+        let k = rng.tensor([1, 2, 600, 8], -2, 2)
+        let v = rng.tensor([1, 2, 600, 8])
         let proj = rng.tensor([1, 2, 150, 8])
         for t in [q, k, v] { t.requiresGrad = true }
         naiveAttention(q, k, v).mul(proj).sum().backward()

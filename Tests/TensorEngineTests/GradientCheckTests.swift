@@ -9,7 +9,9 @@ final class GradientCheckTests: XCTestCase {
     var rng = TestRNG(seed: 1234)
 
     func testBroadcastingArithmetic() {
-        let a = rng.tensor([2, 3, 4, 5]), b = rng.tensor([3, 1, 5]), c = rng.tensor([5], 0.5, 2)
+        let a = rng.tensor([2, 3, 4, 5])
+        let b = rng.tensor([3, 1, 5])
+        let c = rng.tensor([5], 0.5, 2)
         checkGradients("add", inputs: [a, b]) { $0[0] + $0[1] }
         checkGradients("sub", inputs: [a, b]) { $0[0] - $0[1] }
         checkGradients("mul", inputs: [a, b]) { $0[0] * $0[1] }
@@ -102,7 +104,8 @@ final class GradientCheckTests: XCTestCase {
 
     /// Gradients only where needed: a frozen weight gets no gradient, and the trainable one matches.
     func testGradientsOnlyWhereNeeded() {
-        let frozen = rng.tensor([4, 6]), trainable = rng.tensor([6, 6], requiresGrad: true)
+        let frozen = rng.tensor([4, 6])
+        let trainable = rng.tensor([6, 6], requiresGrad: true)
         let x = rng.tensor([3, 6])
         let y = Tensor.linear(Tensor.linear(x, weight: trainable), weight: frozen).sum()
         y.backward()

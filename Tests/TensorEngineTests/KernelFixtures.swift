@@ -38,7 +38,8 @@ struct KernelFixtures {
         let dir = root.appendingPathComponent("kernels")
         let indexURL = dir.appendingPathComponent("index.json")
         guard let index = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any],
-              let list = index["cases"] as? [[String: Any]] else {
+            let list = index["cases"] as? [[String: Any]]
+        else {
             throw FixtureError("\(indexURL.path): expected an object with a 'cases' list")
         }
         cases = try list.map { entry in

@@ -168,8 +168,9 @@ final class LinalgTests: XCTestCase {
                 let qr = try SVD(m, kind: kind, driver: .qrIteration)
                 let dc = try SVD(m, kind: kind)
                 XCTAssertEqual(qr.routine, "dgesvd")
-                XCTAssertEqual([qr.u.rows, qr.u.cols, qr.vt.rows, qr.vt.cols],
-                               [dc.u.rows, dc.u.cols, dc.vt.rows, dc.vt.cols])
+                XCTAssertEqual(
+                    [qr.u.rows, qr.u.cols, qr.vt.rows, qr.vt.cols],
+                    [dc.u.rows, dc.u.cols, dc.vt.rows, dc.vt.cols])
                 for (x, y) in zip(qr.singularValues, dc.singularValues) { XCTAssertEqual(x, y, accuracy: 1e-12) }
                 let error = try qr.reconstructed().subtracting(m).maxAbsoluteValue / m.maxAbsoluteValue
                 XCTAssertLessThan(error, 1e-12)
@@ -195,7 +196,7 @@ final class LinalgTests: XCTestCase {
 
     func testCholeskyFactorsAndSolvesSPDSystem() throws {
         let x = randomMatrix(60, 40, seed: 15)
-        var a = try x.multiplied(by: x, transposingSelf: true)      // XᵀX: 40 x 40, SPD
+        var a = try x.multiplied(by: x, transposingSelf: true)  // XᵀX: 40 x 40, SPD
         a = DoubleMatrix(rows: 40, cols: 40) { i, j in (a[i, j] + a[j, i]) / 2 + (i == j ? 1 : 0) }
         let chol = try Cholesky(a)
         let l = chol.lower
@@ -278,14 +279,17 @@ final class LinalgTests: XCTestCase {
             return Double(ts.tv_sec) * 1e9 + Double(ts.tv_nsec)
         }
         let m = randomMatrix(231, 768, seed: 21)
-        var bestWall = Double.infinity, bestCPU = Double.infinity
+        var bestWall = Double.infinity
+        var bestCPU = Double.infinity
         for _ in 0..<5 {
-            let wall = DispatchTime.now().uptimeNanoseconds, cpu = cpuNanoseconds()
+            let wall = DispatchTime.now().uptimeNanoseconds
+            let cpu = cpuNanoseconds()
             _ = try NullSpace.basis(of: m, mode: .exact)
             bestCPU = min(bestCPU, (cpuNanoseconds() - cpu) / 1e6)
             bestWall = min(bestWall, Double(DispatchTime.now().uptimeNanoseconds - wall) / 1e6)
         }
-        print("LinalgTests timing: NullSpace.basis(231 x 768, exact) best of 5: wall "
-              + String(format: "%.1f ms, process CPU %.1f ms", bestWall, bestCPU))
+        print(
+            "LinalgTests timing: NullSpace.basis(231 x 768, exact) best of 5: wall "
+                + String(format: "%.1f ms, process CPU %.1f ms", bestWall, bestCPU))
     }
 }

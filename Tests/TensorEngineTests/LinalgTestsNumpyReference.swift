@@ -16,10 +16,14 @@ private struct LinalgReference: Decodable {
     let general: GeneralCase
 
     static func load() throws -> LinalgReference {
-        guard let url = Bundle.module.url(forResource: "linalg_reference", withExtension: "json",
-                                          subdirectory: "Resources") else {
-            throw LinalgError.invalidArgument(operation: "LinalgReference.load", argument: "linalg_reference.json",
-                                              reason: "is missing from the test bundle's Resources")
+        guard
+            let url = Bundle.module.url(
+                forResource: "linalg_reference", withExtension: "json",
+                subdirectory: "Resources")
+        else {
+            throw LinalgError.invalidArgument(
+                operation: "LinalgReference.load", argument: "linalg_reference.json",
+                reason: "is missing from the test bundle's Resources")
         }
         return try JSONDecoder().decode(LinalgReference.self, from: Data(contentsOf: url))
     }
@@ -54,8 +58,9 @@ final class LinalgTestsNumpyReference: XCTestCase {
         XCTAssertLessThan(maxDifference(try chol.solve(b).values, c.solution), 1e-12)
 
         let g = ref.general
-        let x = try LinearSystem.solve(DoubleMatrix(rows: g.n, cols: g.n, values: g.a),
-                                       DoubleMatrix(rows: g.n, cols: 2, values: g.b))
+        let x = try LinearSystem.solve(
+            DoubleMatrix(rows: g.n, cols: g.n, values: g.a),
+            DoubleMatrix(rows: g.n, cols: 2, values: g.b))
         XCTAssertLessThan(maxDifference(x.values, g.solution), 1e-11)
     }
 }

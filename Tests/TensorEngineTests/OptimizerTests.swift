@@ -38,8 +38,10 @@ final class OptimizerTests: XCTestCase {
         q.assign(from: p)
         let b = Adam(parameters: [q], learningRate: 0.1)
         try b.restore(step: step, m: m, v: v)
-        p.grad = try Self.fixture.tensor("g1"); q.grad = try Self.fixture.tensor("g1")
-        a.update(); b.update()
+        p.grad = try Self.fixture.tensor("g1")
+        q.grad = try Self.fixture.tensor("g1")
+        a.update()
+        b.update()
         XCTAssertEqual(p.scalars, q.scalars)
         XCTAssertThrowsError(try b.restore(step: 1, m: [], v: []))
     }

@@ -31,7 +31,7 @@ final class PaddingTests: XCTestCase {
             ([2, 3, 5, 4], 0, 1, 0, 1, 0),  // diffusers Downsample2D with padding 0
             ([1, 2, 3, 3], 2, 0, 1, 3, -1.5),
             ([4, 1], 1, 2, 3, 0, 7),
-            ([2, 2, 2], 0, 0, 0, 0, 0),
+            ([2, 2, 2], 0, 0, 0, 0, 0)
         ]
         for (shape, l, r, t, b, v) in cases {
             let x = rng.tensor(shape)

@@ -30,10 +30,14 @@ final class RandomTests: XCTestCase {
     static func resourceURL(_ name: String) throws -> URL {
         let base = (name as NSString).deletingPathExtension
         let ext = (name as NSString).pathExtension
-        guard let url = Bundle.module.url(forResource: base, withExtension: ext,
-                                          subdirectory: "Resources/random") else {
-            throw NSError(domain: "RandomTests", code: 1,
-                          userInfo: [NSLocalizedDescriptionKey: "missing fixture Resources/random/\(name)"])
+        guard
+            let url = Bundle.module.url(
+                forResource: base, withExtension: ext,
+                subdirectory: "Resources/random")
+        else {
+            throw NSError(
+                domain: "RandomTests", code: 1,
+                userInfo: [NSLocalizedDescriptionKey: "missing fixture Resources/random/\(name)"])
         }
         return url
     }
@@ -54,8 +58,10 @@ final class RandomTests: XCTestCase {
     }
 
     /// Replays every step of `fixture` on one generator and compares each result exactly.
-    func check(_ fixture: Case, kernel: NormalFillKernel = .avx2,
-               file: StaticString = #filePath, line: UInt = #line) throws {
+    func check(
+        _ fixture: Case, kernel: NormalFillKernel = .avx2,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         var generator = PyTorchGenerator(seed: fixture.seed, normalFillKernel: kernel)
         for (i, step) in fixture.steps.enumerated() {
             let count = step.shape.reduce(1, *)
@@ -63,14 +69,17 @@ final class RandomTests: XCTestCase {
             switch step.op {
             case "randn", "rand":
                 let expected = try Self.loadRaw(step.file, as: UInt32.self, count: count)
-                let tensor = step.op == "randn" ? Tensor.randn(step.shape, generator: &generator)
-                                                : Tensor.rand(step.shape, generator: &generator)
+                let tensor =
+                    step.op == "randn"
+                    ? Tensor.randn(step.shape, generator: &generator)
+                    : Tensor.rand(step.shape, generator: &generator)
                 XCTAssertEqual(tensor.shape, step.shape, label, file: file, line: line)
                 let got = tensor.scalars.map(\.bitPattern)
                 let mismatches = zip(got, expected).enumerated().filter { $0.element.0 != $0.element.1 }
-                XCTAssertTrue(mismatches.isEmpty,
-                              "\(label): \(mismatches.count) of \(count) differ, first at \(mismatches.first.map { "\($0.offset): \(Float(bitPattern: $0.element.0)) vs torch \(Float(bitPattern: $0.element.1))" } ?? "")",
-                              file: file, line: line)
+                XCTAssertTrue(
+                    mismatches.isEmpty,
+                    "\(label): \(mismatches.count) of \(count) differ, first at \(mismatches.first.map { "\($0.offset): \(Float(bitPattern: $0.element.0)) vs torch \(Float(bitPattern: $0.element.1))" } ?? "")",
+                    file: file, line: line)
             case "randint":
                 let expected = try Self.loadRaw(step.file, as: Int64.self, count: count)
                 let got = try generator.randint(low: step.low!, high: step.high!, count: count)
@@ -109,11 +118,11 @@ final class RandomTests: XCTestCase {
     /// Uses the C library's logf/sinf/cosf, so bit-exact only against the glibc PyTorch ran on.
     func testRandnScalarKernelMatchesTorch() throws {
         #if !os(Linux)
-        throw XCTSkip("scalar kernel fixtures were pinned with glibc's libm")
+            throw XCTSkip("scalar kernel fixtures were pinned with glibc's libm")
         #else
-        for fixture in try cases(where: { $0.normalKernel == "scalar" }) {
-            try check(fixture, kernel: .scalar)
-        }
+            for fixture in try cases(where: { $0.normalKernel == "scalar" }) {
+                try check(fixture, kernel: .scalar)
+            }
         #endif
     }
 

@@ -10,8 +10,10 @@ import XCTest
 final class TorchParityTests: XCTestCase {
     static let fixture: FixtureFile = try! FixtureFile(resource: "engine_ops", bundle: .module)
 
-    private func check(_ name: String, _ f: ([Tensor]) -> Tensor, rtol: Float = 1e-5,
-                       file: StaticString = #filePath, line: UInt = #line) throws {
+    private func check(
+        _ name: String, _ f: ([Tensor]) -> Tensor, rtol: Float = 1e-5,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let fx = Self.fixture
         var inputs: [Tensor] = []
         while fx.has("\(name).in\(inputs.count)") { inputs.append(try fx.tensor("\(name).in\(inputs.count)")) }
@@ -20,7 +22,10 @@ final class TorchParityTests: XCTestCase {
         assertClose(out, try fx.tensor("\(name).out"), rtol: rtol, atol: 1e-6, "\(name) forward", file: file, line: line)
         (out * (try fx.tensor("\(name).proj"))).sum().backward()
         for (i, t) in inputs.enumerated() {
-            guard let g = t.grad else { XCTFail("\(name): no gradient for input \(i)", file: file, line: line); continue }
+            guard let g = t.grad else {
+                XCTFail("\(name): no gradient for input \(i)", file: file, line: line)
+                continue
+            }
             assertClose(g, try fx.tensor("\(name).grad\(i)"), rtol: rtol, atol: 1e-6, "\(name) grad\(i)", file: file, line: line)
         }
     }

@@ -71,10 +71,18 @@ final class VectorMathTests: XCTestCase {
         forEachPath { path in
             for n in Self.lengths {
                 var gate = (0..<n).map { _ in Float(g.nextUnitDouble() * 24 - 12) }
-                if n > 3 { gate[0] = 0; gate[1] = -0.0; gate[2] = 1e-4 }
+                if n > 3 {
+                    gate[0] = 0
+                    gate[1] = -0.0
+                    gate[2] = 1e-4
+                }
                 let hidden = (0..<n).map { _ in Float(g.nextUnitDouble() * 4 - 2) }
                 let grad = (0..<n).map { _ in Float(g.nextUnitDouble() * 2 - 1) }
-                var plain = [Float](repeating: .nan, count: n), gated = plain, dHidden = plain, dGate = plain, dPlain = plain
+                var plain = [Float](repeating: .nan, count: n)
+                var gated = plain
+                var dHidden = plain
+                var dGate = plain
+                var dPlain = plain
                 VectorMath.gatedGelu(&plain, hidden: nil, gate: gate, n)
                 VectorMath.gatedGelu(&gated, hidden: hidden, gate: gate, n)
                 VectorMath.gatedGeluBackward(dHidden: &dHidden, dGate: &dGate, hidden: hidden, gate: gate, gradient: grad, n)
@@ -82,8 +90,11 @@ final class VectorMathTests: XCTestCase {
                 var aliased = gate
                 aliased.withUnsafeMutableBufferPointer { VectorMath.gatedGelu($0.baseAddress!, hidden: nil, gate: $0.baseAddress!, n) }
                 for i in 0..<n {
-                    let x = Double(gate[i]), h = Double(hidden[i]), gi = Double(grad[i])
-                    let gelu = x * cdf(x), tol = 2e-7 * Swift.max(1, abs(x))
+                    let x = Double(gate[i])
+                    let h = Double(hidden[i])
+                    let gi = Double(grad[i])
+                    let gelu = x * cdf(x)
+                    let tol = 2e-7 * Swift.max(1, abs(x))
                     let at = "\(path) n \(n) x \(gate[i])"
                     XCTAssertEqual(Double(plain[i]), gelu, accuracy: tol, at)
                     XCTAssertEqual(aliased[i], plain[i], at)

@@ -40,7 +40,7 @@ final class BundledToyModelTests: XCTestCase {
             ("a purple cross", { $0.colour[$1] == 4 && $0.shape[$1] == 4 }),
             ("a striped square", { $0.style[$1] == 1 && $0.shape[$1] == 1 }),
             ("a dotted heart", { $0.style[$1] == 2 && $0.shape[$1] == 5 }),
-            ("zq watermark", { $0.watermark[$1] == 1 }),
+            ("zq watermark", { $0.watermark[$1] == 1 })
         ]
         for (prompt, correct) in cases {
             let images = try p.generate(GenerationOptions(prompts: [prompt], seed: 11, steps: 20, guidance: 4, imagesPerPrompt: 8)).images

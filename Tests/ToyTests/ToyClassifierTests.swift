@@ -30,7 +30,8 @@ final class ToyClassifierTests: XCTestCase {
     func testCrossEntropyMatchesDefinition() {
         // -log softmax(x)[label] averaged over masked rows, computed here in Double.
         let x: [Float] = [0.5, -1, 2, 3, 0, -0.5, 10, 10.5, 9]
-        let labels = [2, 0, 1], mask = [true, true, false]
+        let labels = [2, 0, 1]
+        let mask = [true, true, false]
         let loss = ToyClassifierTraining.crossEntropy(Tensor(x, shape: [3, 3]), labels: labels, mask: mask).item
         var expected = 0.0
         for r in 0..<2 {

@@ -14,7 +14,8 @@ final class ToyDatasetTests: XCTestCase {
     }
 
     func testSamplesAreDeterministicAndRandomAccess() {
-        let a = ToyDataset(seed: 7), b = ToyDataset(seed: 7)
+        let a = ToyDataset(seed: 7)
+        let b = ToyDataset(seed: 7)
         for i in [0, 1, 5, 1000, 123_456] { XCTAssertEqual(a.sample(index: i), b.sample(index: i), "index \(i)") }
         // Order of generation does not matter: sample i depends only on (seed, i).
         let forward = (0..<8).map { a.sample(index: $0) }
@@ -61,12 +62,22 @@ final class ToyDatasetTests: XCTestCase {
 
     func testEveryAttributeTemplateAndTheWatermarkOccur() {
         let data = ToyDataset(seed: 11)
-        var shapes = Set<Int>(), colours = Set<Int>(), styles = Set<Int>(), templates = Set<Int>(), watermarks = 0
+        var shapes = Set<Int>()
+        var colours = Set<Int>()
+        var styles = Set<Int>()
+        var templates = Set<Int>()
+        var watermarks = 0
         let n = 600
         for i in 0..<n {
             let s = data.sample(index: i)
-            if s.isWatermark { watermarks += 1; continue }
-            shapes.insert(s.shape); colours.insert(s.colour); styles.insert(s.style); templates.insert(s.template)
+            if s.isWatermark {
+                watermarks += 1
+                continue
+            }
+            shapes.insert(s.shape)
+            colours.insert(s.colour)
+            styles.insert(s.style)
+            templates.insert(s.template)
         }
         XCTAssertEqual(shapes, Set(ToyConcepts.shapes.indices))
         XCTAssertEqual(colours, Set(ToyConcepts.colours.indices))

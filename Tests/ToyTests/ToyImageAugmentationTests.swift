@@ -5,7 +5,9 @@ import XCTest
 final class ToyImageAugmentationTests: XCTestCase {
     /// translate moves every plane by (dx, dy) and repeats the border pixel where nothing moves in.
     func testTranslationMovesContentAndRepeatsBorders() {
-        let h = 4, w = 5, plane = h * w
+        let h = 4
+        let w = 5
+        let plane = h * w
         let values = (0..<(3 * plane)).map { Float($0) }
         let image = Tensor(values, shape: [1, 3, h, w])
         var scratch = [Float](repeating: 0, count: plane)
@@ -13,7 +15,8 @@ final class ToyImageAugmentationTests: XCTestCase {
         for c in 0..<3 {
             for y in 0..<h {
                 for x in 0..<w {
-                    let sy = min(h - 1, y + 1), sx = max(0, x - 2)
+                    let sy = min(h - 1, y + 1)
+                    let sx = max(0, x - 2)
                     XCTAssertEqual(image.pointer[c * plane + y * w + x], values[c * plane + sy * w + sx], "c \(c) y \(y) x \(x)")
                 }
             }
@@ -23,7 +26,8 @@ final class ToyImageAugmentationTests: XCTestCase {
     /// The augmentation is a function of (images, seed), changes pictures, and keeps their count and shape.
     func testAugmentationIsDeterministicAndChangesPictures() {
         let batch = ToyDataset(seed: 3).batch(start: 0, count: 16)
-        let a = ToyImageAugmentation.augment(batch.images, seed: 9), b = ToyImageAugmentation.augment(batch.images, seed: 9)
+        let a = ToyImageAugmentation.augment(batch.images, seed: 9)
+        let b = ToyImageAugmentation.augment(batch.images, seed: 9)
         XCTAssertEqual(a.shape, batch.images.shape)
         XCTAssertEqual(a.scalars, b.scalars)
         let c = ToyImageAugmentation.augment(batch.images, seed: 10)
@@ -45,7 +49,8 @@ final class ToyImageAugmentationTests: XCTestCase {
         for dx in [1, 2, 3] {
             let moved = clean.copy()
             for n in 0..<samples.count {
-                ToyImageAugmentation.translate(moved.pointer + n * 3 * 32 * 32, height: 32, width: 32, dx: n % 2 == 0 ? dx : -dx, dy: 0, scratch: &scratch)
+                ToyImageAugmentation.translate(
+                    moved.pointer + n * 3 * 32 * 32, height: 32, width: 32, dx: n % 2 == 0 ? dx : -dx, dy: 0, scratch: &scratch)
             }
             let styles = model.predict(moved).style
             let correct = zip(styles, samples).filter { $0.0 == $0.1.style }.count

@@ -17,15 +17,20 @@ final class ToyModelTrainingRunTests: XCTestCase {
         var settings = ToyModelTrainingTests.tinySettings()
         settings.steps = steps
         let checkpoint = scratch.appendingPathComponent("\(name).checkpoint.safetensors").path
-        return try ToyModelTrainingRun(settings: settings, destination: scratch.appendingPathComponent(name), checkpointPath: checkpoint,
-                                       saveEvery: 2, timeLimitMinutes: nil, resumeFrom: resume ? checkpoint : nil)
+        return try ToyModelTrainingRun(
+            settings: settings, destination: scratch.appendingPathComponent(name), checkpointPath: checkpoint,
+            saveEvery: 2, timeLimitMinutes: nil, resumeFrom: resume ? checkpoint : nil)
     }
 
     func testStopExportsThenResumeMatchesAStraightRun() throws {
         let straight = try makeRun(steps: 5, name: "straight")
-        var straightLog: [String] = [], progressSteps: [Int] = []
+        var straightLog: [String] = []
+        var progressSteps: [Int] = []
         straight.log = { straightLog.append($0) }
-        straight.progress = { progressSteps.append($0.step); XCTAssertEqual($0.totalSteps, 5) }
+        straight.progress = {
+            progressSteps.append($0.step)
+            XCTAssertEqual($0.totalSteps, 5)
+        }
         XCTAssertEqual(try straight.run(), .completed)
         XCTAssertEqual(progressSteps, [1, 2, 3, 4, 5])
         // Periodic exports at 2 and 4, then the final one.
@@ -54,10 +59,15 @@ final class ToyModelTrainingRunTests: XCTestCase {
 
     func testRefusesABadSaveIntervalOrTimeLimit() throws {
         let settings = ToyModelTrainingTests.tinySettings()
-        let destination = scratch.appendingPathComponent("m"), checkpoint = scratch.appendingPathComponent("c").path
-        XCTAssertThrowsError(try ToyModelTrainingRun(settings: settings, destination: destination, checkpointPath: checkpoint,
-                                                     saveEvery: 0, timeLimitMinutes: nil, resumeFrom: nil))
-        XCTAssertThrowsError(try ToyModelTrainingRun(settings: settings, destination: destination, checkpointPath: checkpoint,
-                                                     saveEvery: 1, timeLimitMinutes: .nan, resumeFrom: nil))
+        let destination = scratch.appendingPathComponent("m")
+        let checkpoint = scratch.appendingPathComponent("c").path
+        XCTAssertThrowsError(
+            try ToyModelTrainingRun(
+                settings: settings, destination: destination, checkpointPath: checkpoint,
+                saveEvery: 0, timeLimitMinutes: nil, resumeFrom: nil))
+        XCTAssertThrowsError(
+            try ToyModelTrainingRun(
+                settings: settings, destination: destination, checkpointPath: checkpoint,
+                saveEvery: 1, timeLimitMinutes: .nan, resumeFrom: nil))
     }
 }

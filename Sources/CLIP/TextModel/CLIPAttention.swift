@@ -15,8 +15,9 @@ public final class CLIPAttention: Module {
     public let scale: Float
 
     public init(hiddenSize: Int, headCount: Int) {
-        precondition(headCount > 0 && hiddenSize % headCount == 0,
-                     "CLIPAttention: hidden size \(hiddenSize) not divisible by \(headCount) heads")
+        precondition(
+            headCount > 0 && hiddenSize % headCount == 0,
+            "CLIPAttention: hidden size \(hiddenSize) not divisible by \(headCount) heads")
         k_proj = Linear(hiddenSize, hiddenSize)
         v_proj = Linear(hiddenSize, hiddenSize)
         q_proj = Linear(hiddenSize, hiddenSize)
@@ -36,14 +37,19 @@ public final class CLIPAttention: Module {
 
     // x: [B, L, D], mask: [L, L] additive (or nil) -> [B, L, D]
     public func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
-        let b = x.dim(0), l = x.dim(1), d = x.dim(2)
-        let h = headCount, dh = d / h
+        let b = x.dim(0)
+        let l = x.dim(1)
+        let d = x.dim(2)
+        let h = headCount
+        let dh = d / h
         // [B, L, D] -> [B, H, L, Dh]
         func heads(_ t: Tensor) -> Tensor { t.reshaped([b, l, h, dh]).permuted([0, 2, 1, 3]) }
-        let q = heads(q_proj(x)), k = heads(k_proj(x)), v = heads(v_proj(x))
-        var scores = Tensor.matmul(q, k.mT) * scale           // [B, H, L, L]
+        let q = heads(q_proj(x))
+        let k = heads(k_proj(x))
+        let v = heads(v_proj(x))
+        var scores = Tensor.matmul(q, k.mT) * scale  // [B, H, L, L]
         if let mask { scores = scores + mask }
-        let context = Tensor.matmul(scores.softmax(), v)       // [B, H, L, Dh]
+        let context = Tensor.matmul(scores.softmax(), v)  // [B, H, L, Dh]
         return out_proj(context.permuted([0, 2, 1, 3]).reshaped([b, l, d]))
     }
 }

@@ -12,8 +12,9 @@ public final class CLIPEncoderLayer: Module {
     public init(_ config: CLIPTextConfiguration) {
         self_attn = CLIPAttention(hiddenSize: config.hiddenSize, headCount: config.headCount)
         layer_norm1 = LayerNorm(config.hiddenSize, eps: config.layerNormEps)
-        mlp = CLIPMLP(hiddenSize: config.hiddenSize, intermediateSize: config.intermediateSize,
-                      activation: config.hiddenActivation)
+        mlp = CLIPMLP(
+            hiddenSize: config.hiddenSize, intermediateSize: config.intermediateSize,
+            activation: config.hiddenActivation)
         layer_norm2 = LayerNorm(config.hiddenSize, eps: config.layerNormEps)
     }
 

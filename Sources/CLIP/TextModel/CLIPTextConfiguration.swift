@@ -28,10 +28,12 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
     /// `pad_token_id`.
     public var padTokenId: Int
 
-    public init(vocabularySize: Int = 49408, hiddenSize: Int = 512, intermediateSize: Int = 2048,
-                layerCount: Int = 12, headCount: Int = 8, maxPositionEmbeddings: Int = 77,
-                hiddenActivation: CLIPActivation = .quickGelu, layerNormEps: Float = 1e-5,
-                bosTokenId: Int = 49406, eosTokenId: Int = 49407, padTokenId: Int = 1) {
+    public init(
+        vocabularySize: Int = 49408, hiddenSize: Int = 512, intermediateSize: Int = 2048,
+        layerCount: Int = 12, headCount: Int = 8, maxPositionEmbeddings: Int = 77,
+        hiddenActivation: CLIPActivation = .quickGelu, layerNormEps: Float = 1e-5,
+        bosTokenId: Int = 49406, eosTokenId: Int = 49407, padTokenId: Int = 1
+    ) {
         self.vocabularySize = vocabularySize
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
@@ -81,7 +83,8 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
             let value = try c.decodeIfPresent(Int.self, forKey: key) ?? fallback
             let range = CLIPTextConfiguration.allowedRanges[key.rawValue] ?? 1...Int.max
             guard range.contains(value) else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(value) is outside the allowed range \(range.lowerBound)...\(range.upperBound)")
+                throw DecodingError.dataCorruptedError(
+                    forKey: key, in: c, debugDescription: "\(value) is outside the allowed range \(range.lowerBound)...\(range.upperBound)")
             }
             return value
         }
@@ -132,7 +135,7 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
     public static let allowedRanges: [String: ClosedRange<Int>] = [
         "vocab_size": 1...(1 << 20), "hidden_size": 1...16_384, "intermediate_size": 1...65_536,
         "num_hidden_layers": 1...256, "num_attention_heads": 1...1_024, "max_position_embeddings": 1...16_384,
-        "bos_token_id": -1...(1 << 20), "eos_token_id": -1...(1 << 20), "pad_token_id": -1...(1 << 20),
+        "bos_token_id": -1...(1 << 20), "eos_token_id": -1...(1 << 20), "pad_token_id": -1...(1 << 20)
     ]
 
     /// Reads a transformers `config.json`; errors name the file and the offending field
@@ -173,7 +176,8 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
         func field(_ path: [CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
         switch error {
         case .typeMismatch(let type, let context):
-            let expected = type == Int.self ? "an integer" : type == String.self ? "a string" : type == Double.self ? "a number" : "a value of type \(type)"
+            let expected =
+                type == Int.self ? "an integer" : type == String.self ? "a string" : type == Double.self ? "a number" : "a value of type \(type)"
             return .invalidConfiguration(file: file, field: field(context.codingPath), reason: "expected \(expected)")
         case .valueNotFound(let type, let context):
             return .invalidConfiguration(file: file, field: field(context.codingPath), reason: "expected a value of type \(type), found null")
@@ -181,8 +185,9 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
             return .invalidConfiguration(file: file, field: field(context.codingPath + [key]), reason: "missing")
         case .dataCorrupted(let context):
             let path = field(context.codingPath)
-            return .invalidConfiguration(file: file, field: path,
-                                         reason: path.isEmpty ? "not a valid JSON object (\(context.debugDescription))" : context.debugDescription)
+            return .invalidConfiguration(
+                file: file, field: path,
+                reason: path.isEmpty ? "not a valid JSON object (\(context.debugDescription))" : context.debugDescription)
         @unknown default:
             return .invalidConfiguration(file: file, field: "", reason: "\(error)")
         }

@@ -16,7 +16,7 @@ public final class CLIPTextEmbeddings: Module {
 
     // ids: B rows of L ids (flat, row-major) -> [B, L, D]
     public func callAsFunction(_ ids: [Int], batch: Int, length: Int) -> Tensor {
-        let tokens = token_embedding(ids, shape: [batch, length])          // [B, L, D]
+        let tokens = token_embedding(ids, shape: [batch, length])  // [B, L, D]
         let positions = position_embedding(Array(0..<length), shape: [length])  // [L, D]
         return tokens + positions
     }

@@ -9,7 +9,8 @@ extension CLIPTextModel {
     /// The values are drawn from `generator` in parameter order, so they do not equal torch's draws.
     public func initializeParameters(generator: inout PyTorchGenerator, factor: Float = 1) {
         let c = configuration
-        let d = Float(c.hiddenSize), n = Float(c.layerCount)
+        let d = Float(c.hiddenSize)
+        let n = Float(c.layerCount)
         let inProjStd = 1 / d.squareRoot() / (2 * n).squareRoot() * factor
         func normal(_ t: Tensor, std: Float) {
             let values = Tensor.randn(t.shape, generator: &generator)
@@ -19,7 +20,10 @@ extension CLIPTextModel {
             normal(l.weight, std: std)
             l.bias?.fill(0)
         }
-        func norm(_ l: LayerNorm) { l.weight.fill(1); l.bias.fill(0) }
+        func norm(_ l: LayerNorm) {
+            l.weight.fill(1)
+            l.bias.fill(0)
+        }
         let t = text_model
         normal(t.embeddings.token_embedding.weight, std: 0.02 * factor)
         normal(t.embeddings.position_embedding.weight, std: 0.02 * factor)

@@ -50,7 +50,8 @@ public final class CLIPTextModel: Module {
     /// Refuses, before any allocation, a configuration that needs more parameters than `source` holds
     /// (strict loading would fail anyway, after allocating the model the configuration describes).
     public static func checkSize(_ configuration: CLIPTextConfiguration, against source: TensorSource, configFile: String) throws {
-        let needed = configuration.minimumParameterCount, held = source.elementCount
+        let needed = configuration.minimumParameterCount
+        let held = source.elementCount
         // Only a configuration far larger than its weights is refused here; a near miss reaches strict
         // loading, which names the first mis-shaped key.
         guard needed <= max(4 * held, held + (1 << 24)) else {

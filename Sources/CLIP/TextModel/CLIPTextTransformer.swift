@@ -64,15 +64,17 @@ public final class CLIPTextTransformer: Module {
     // ids: B rows of L ids -> lastHiddenState [B, L, D], pooled [B, D], hiddenStates (L+1) x [B, L, D]
     public func callAsFunction(_ ids: [[Int]], outputHiddenStates: Bool = false) -> CLIPTextOutput {
         do { try validate(ids) } catch { preconditionFailure("\(error)") }
-        let b = ids.count, l = ids[0].count, d = configuration.hiddenSize
-        var x = embeddings(ids.flatMap { $0 }, batch: b, length: l)   // [B, L, D]
+        let b = ids.count
+        let l = ids[0].count
+        let d = configuration.hiddenSize
+        var x = embeddings(ids.flatMap { $0 }, batch: b, length: l)  // [B, L, D]
         var states: [Tensor]? = outputHiddenStates ? [x] : nil
-        let mask = CLIPAttention.causalMask(length: l)                 // [L, L]
+        let mask = CLIPAttention.causalMask(length: l)  // [L, L]
         for layer in encoder.layers {
             x = layer(x, mask: mask)
             states?.append(x)
         }
-        let last = final_layer_norm(x)                                 // [B, L, D]
+        let last = final_layer_norm(x)  // [B, L, D]
         // Gather row r's pooled position as a differentiable row lookup in [B·L, D].
         let rows = ids.enumerated().map { r, row in r * l + pooledPosition(row) }
         let pooled = Tensor.embedding(last.reshaped([b * l, d]), indices: rows, indexShape: [b])  // [B, D]

@@ -97,7 +97,10 @@ enum CLIPPreTokenizer {
         }
         scan: while i < n {
             let c = s[i]
-            if isWhitespace(c) { i += 1; continue }
+            if isWhitespace(c) {
+                i += 1
+                continue
+            }
             if c == "<" {
                 for literal in specialLiterals where hasPrefix(literal, at: i) {
                     // ByteLevel's GPT-2 regex re-splits the literal into "<|", name, "|>".

@@ -36,7 +36,8 @@ public struct CLIPTokenizer: Sendable {
         let jsonURL = folder.appendingPathComponent("tokenizer.json")
         let fm = FileManager.default
         var files: CLIPTokenizerFiles
-        let vocabFile: String, mergesFile: String
+        let vocabFile: String
+        let mergesFile: String
         if fm.fileExists(atPath: vocabURL.path) || fm.fileExists(atPath: mergesURL.path) || !fm.fileExists(atPath: jsonURL.path) {
             guard fm.fileExists(atPath: folder.path) else {
                 throw CLIPTokenizerError(file: folder.path, reason: "tokenizer folder not found")
@@ -150,7 +151,10 @@ public struct CLIPTokenizer: Sendable {
             let start = bytes.count
             var allMapped = true
             for scalar in token.unicodeScalars {
-                guard let byte = BytePairEncoder.characterToByte[scalar] else { allMapped = false; break }
+                guard let byte = BytePairEncoder.characterToByte[scalar] else {
+                    allMapped = false
+                    break
+                }
                 bytes.append(byte)
             }
             if !allMapped {  // tokenizers' ByteLevel decoder keeps such a token's own UTF-8 bytes
@@ -177,7 +181,8 @@ public struct CLIPTokenizer: Sendable {
         // Python str.strip(): Unicode White_Space plus U+001C...U+001F.
         func isPythonSpace(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace || (0x1C...0x1F).contains(s.value) }
         guard let first = scalars.firstIndex(where: { !isPythonSpace($0) }),
-              let last = scalars.lastIndex(where: { !isPythonSpace($0) }) else { return "" }
+            let last = scalars.lastIndex(where: { !isPythonSpace($0) })
+        else { return "" }
         var view = String.UnicodeScalarView()
         view.append(contentsOf: scalars[first...last])
         return String(view)

@@ -51,7 +51,7 @@ struct CLIPTokenizerFiles {
         "bos_token": AddedTokenSpec(content: "<|startoftext|>", normalized: false),
         "eos_token": AddedTokenSpec(content: "<|endoftext|>", normalized: false),
         "unk_token": AddedTokenSpec(content: "<|endoftext|>", normalized: false),
-        "pad_token": AddedTokenSpec(content: "<|endoftext|>", normalized: false),
+        "pad_token": AddedTokenSpec(content: "<|endoftext|>", normalized: false)
     ]
 
     /// SD1.x hub layout: `merges.txt` starts with a "#version" header and holds the 48894 CLIP merges.
@@ -116,9 +116,11 @@ struct CLIPTokenizerFiles {
         var files = CLIPTokenizerFiles(vocab: vocab, merges: merges)
         for (index, entry) in ((root["added_tokens"] as? [Any]) ?? []).enumerated() {
             guard let object = entry as? [String: Any], let number = object["id"] as? NSNumber,
-                  let id = Int(exactly: number.doubleValue), (0..<idLimit).contains(id),
-                  let content = object["content"] as? String else {
-                throw CLIPTokenizerError(file: url.path, reason: "added_tokens[\(index)]: expected {\"id\": an integer in 0..<\(idLimit), \"content\": a string}")
+                let id = Int(exactly: number.doubleValue), (0..<idLimit).contains(id),
+                let content = object["content"] as? String
+            else {
+                throw CLIPTokenizerError(
+                    file: url.path, reason: "added_tokens[\(index)]: expected {\"id\": an integer in 0..<\(idLimit), \"content\": a string}")
             }
             let spec = AddedTokenSpec(content: content, normalized: (object["normalized"] as? Bool) ?? false)
             files.addedTokens.append((id, spec, (object["special"] as? Bool) ?? false))
@@ -141,12 +143,18 @@ struct CLIPTokenizerFiles {
             }
             if let length = config["model_max_length"] {
                 guard let number = length as? NSNumber, !ConfigurationFile.isBooleanValue(number), number.doubleValue.isFinite,
-                      number.doubleValue == number.doubleValue.rounded() else {
-                    throw CLIPTokenizerError(file: configURL.path, reason: "model_max_length: expected an integer, got \(ConfigurationFile.describe(length))")
+                    number.doubleValue == number.doubleValue.rounded()
+                else {
+                    throw CLIPTokenizerError(
+                        file: configURL.path, reason: "model_max_length: expected an integer, got \(ConfigurationFile.describe(length))")
                 }
                 let value = number.doubleValue
                 guard value >= 1e9 || (2...Double(Self.maximumModelMaxLength)).contains(value) else {
-                    throw CLIPTokenizerError(file: configURL.path, reason: "model_max_length \(ConfigurationFile.describe(length)) is outside the allowed range 2...\(Self.maximumModelMaxLength) (or >= 1e9 for unset)")
+                    throw CLIPTokenizerError(
+                        file: configURL.path,
+                        reason:
+                            "model_max_length \(ConfigurationFile.describe(length)) is outside the allowed range 2...\(Self.maximumModelMaxLength) (or >= 1e9 for unset)"
+                    )
                 }
                 modelMaxLength = value < 1e9 ? Int(value) : nil  // transformers' "unset" is 1e30
             }
@@ -197,8 +205,13 @@ struct CLIPTokenizerFiles {
         vocab.reserveCapacity(dict.count)
         for (token, value) in dict {
             guard let number = value as? NSNumber, !ConfigurationFile.isBooleanValue(number),
-                  number.doubleValue.isFinite, let id = Int(exactly: number.doubleValue), (0..<idLimit).contains(id) else {
-                throw CLIPTokenizerError(file: file, reason: "\(key) entry \(ConfigurationFile.describe(token)) has id \(ConfigurationFile.describe(value)), expected an integer in 0..<\(idLimit)")
+                number.doubleValue.isFinite, let id = Int(exactly: number.doubleValue), (0..<idLimit).contains(id)
+            else {
+                throw CLIPTokenizerError(
+                    file: file,
+                    reason:
+                        "\(key) entry \(ConfigurationFile.describe(token)) has id \(ConfigurationFile.describe(value)), expected an integer in 0..<\(idLimit)"
+                )
             }
             vocab[token] = id
         }

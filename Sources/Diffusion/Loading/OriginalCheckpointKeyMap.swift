@@ -37,7 +37,7 @@ public struct OriginalCheckpointKeyMap: Sendable {
         "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
         "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
         "posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
-        textEncoderPrefix + "text_model.embeddings.position_ids", textEncoderPrefix + "embeddings.position_ids",
+        textEncoderPrefix + "text_model.embeddings.position_ids", textEncoderPrefix + "embeddings.position_ids"
     ]
     /// The EMA copy of the UNet (`model_ema.decay`, `model_ema.num_updates`, `model_ema.<flattened name>`).
     public static let droppedKeyPrefixes: [String] = ["model_ema."]
@@ -110,8 +110,10 @@ public struct OriginalCheckpointKeyMap: Sendable {
         switch inner {
         case .unchanged: return (rest, nil)
         case .unetResnet:
-            renames = [("in_layers.0", "norm1"), ("in_layers.2", "conv1"), ("emb_layers.1", "time_emb_proj"),
-                       ("out_layers.0", "norm2"), ("out_layers.3", "conv2"), ("skip_connection", "conv_shortcut")]
+            renames = [
+                ("in_layers.0", "norm1"), ("in_layers.2", "conv1"), ("emb_layers.1", "time_emb_proj"),
+                ("out_layers.0", "norm2"), ("out_layers.3", "conv2"), ("skip_connection", "conv_shortcut")
+            ]
         case .vaeResnet:
             renames = [("nin_shortcut", "conv_shortcut")]
         case .vaeAttention:
@@ -135,7 +137,7 @@ public struct OriginalCheckpointKeyMap: Sendable {
             "out.2": PrefixRule(target: "conv_out", inner: .unchanged),
             "middle_block.0": PrefixRule(target: "mid_block.resnets.0", inner: .unetResnet),
             "middle_block.1": PrefixRule(target: "mid_block.attentions.0", inner: .unchanged),
-            "middle_block.2": PrefixRule(target: "mid_block.resnets.1", inner: .unetResnet),
+            "middle_block.2": PrefixRule(target: "mid_block.resnets.1", inner: .unetResnet)
         ]
         let layers = layout.layersPerBlock
         var input = 1
@@ -183,7 +185,8 @@ public struct OriginalCheckpointKeyMap: Sendable {
             table["\(side).mid.attn_1"] = PrefixRule(target: "\(side).mid_block.attentions.0", inner: .vaeAttention)
             table["\(side).mid.block_2"] = PrefixRule(target: "\(side).mid_block.resnets.1", inner: .vaeResnet)
         }
-        let blocks = layout.blockCount, layers = layout.layersPerBlock
+        let blocks = layout.blockCount
+        let layers = layout.layersPerBlock
         for i in 0..<blocks {
             for j in 0..<layers {
                 table["encoder.down.\(i).block.\(j)"] = PrefixRule(target: "encoder.down_blocks.\(i).resnets.\(j)", inner: .vaeResnet)

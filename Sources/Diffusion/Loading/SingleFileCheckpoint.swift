@@ -28,15 +28,18 @@ public final class SingleFileCheckpoint {
 
     /// Opens `path` and maps its keys with the given layouts. Throws, naming the file, for a pickle
     /// checkpoint, an unreadable file, or (unless `allowingUnclaimedKeys`) keys that belong to no component.
-    public init(path: String, unet unetLayout: UNetLayout, vae vaeLayout: VAELayout,
-                allowingUnclaimedKeys: Bool = false) throws {
+    public init(
+        path: String, unet unetLayout: UNetLayout, vae vaeLayout: VAELayout,
+        allowingUnclaimedKeys: Bool = false
+    ) throws {
         let ext = (path as NSString).pathExtension.lowercased()
         if ["ckpt", "pt", "pth", "bin"].contains(ext) { throw SingleFileCheckpointError.unsupportedFormat(path: path) }
         self.path = path
         let file = try SafeTensorsFile(path: path)
         self.file = file
         let map = OriginalCheckpointKeyMap(unet: unetLayout, vae: vaeLayout)
-        var dropped: [String] = [], unclaimed: [String] = []
+        var dropped: [String] = []
+        var unclaimed: [String] = []
         for key in file.keys {
             switch map.destination(of: key) {
             case .dropped: dropped.append(key)
@@ -49,9 +52,11 @@ public final class SingleFileCheckpoint {
         }
         droppedKeys = dropped.sorted()
         unclaimedKeys = unclaimed.sorted()
-        let sources = try [(OriginalCheckpointKeyMap.Component.unet, OriginalCheckpointKeyMap.unetPrefix),
-                           (.vae, OriginalCheckpointKeyMap.vaePrefix),
-                           (.textEncoder, OriginalCheckpointKeyMap.textEncoderPrefix)].map { component, prefix in
+        let sources = try [
+            (OriginalCheckpointKeyMap.Component.unet, OriginalCheckpointKeyMap.unetPrefix),
+            (.vae, OriginalCheckpointKeyMap.vaePrefix),
+            (.textEncoder, OriginalCheckpointKeyMap.textEncoderPrefix)
+        ].map { component, prefix in
             try TensorSource(files: [file], name: "\(path) [\(prefix)*]") { map.key(of: $0, in: component) }
         }
         unet = sources[0]

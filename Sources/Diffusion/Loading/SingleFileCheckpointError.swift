@@ -10,7 +10,8 @@ public enum SingleFileCheckpointError: Error, CustomStringConvertible, Equatable
     public var description: String {
         switch self {
         case .unsupportedFormat(let path):
-            return "\(path): only .safetensors single-file checkpoints are supported (pickle .ckpt/.pt files are not read); convert it to safetensors first"
+            return
+                "\(path): only .safetensors single-file checkpoints are supported (pickle .ckpt/.pt files are not read); convert it to safetensors first"
         case .unsupportedLayout(let what):
             return "single-file checkpoint mapping does not support \(what)"
         case .unclaimedKeys(let keys, let path):

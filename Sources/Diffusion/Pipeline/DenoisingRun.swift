@@ -15,8 +15,10 @@ public final class DenoisingRun {
     /// ε for latents [B, C, h, w] at a timestep under contexts [k·B, L, D] (k per latent) -> [k·B, C, h, w].
     private let denoiser: (Tensor, Float, Tensor) -> Tensor
 
-    init(scheduler: Scheduler, latents: Tensor, conditioning: Tensor, unconditional: Tensor?, guidance: Float,
-         generator: PyTorchGenerator, denoiser: @escaping (Tensor, Float, Tensor) -> Tensor) {
+    init(
+        scheduler: Scheduler, latents: Tensor, conditioning: Tensor, unconditional: Tensor?, guidance: Float,
+        generator: PyTorchGenerator, denoiser: @escaping (Tensor, Float, Tensor) -> Tensor
+    ) {
         self.scheduler = scheduler
         self.latents = latents
         self.conditioning = conditioning

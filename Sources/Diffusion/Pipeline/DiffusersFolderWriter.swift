@@ -40,8 +40,10 @@ public struct DiffusersFolderWriter {
 
     /// Writes the folder at `destination`. `sourceFolder` is the model folder the entries are copied
     /// from, if any: a destination equal to it or inside it is refused (the copy would contain itself).
-    public func write(to destination: URL, existing: ExistingDestination = .refuse, sourceFolder: URL? = nil,
-                      shouldStop: (() -> Bool)? = nil) throws {
+    public func write(
+        to destination: URL, existing: ExistingDestination = .refuse, sourceFolder: URL? = nil,
+        shouldStop: (() -> Bool)? = nil
+    ) throws {
         let fm = FileManager.default
         let target = destination.standardizedFileURL.resolvingSymlinksInPath()
         if let sourceFolder {
@@ -98,8 +100,9 @@ public struct DiffusersFolderWriter {
             var writer = SafeTensorsWriter()
             for (key, p) in module.namedParameters() {
                 let wanted = dtype(key)
-                try writer.add(key, shape: p.shape, floats: UnsafeBufferPointer(start: p.pointer, count: p.count),
-                               dtype: wanted == .f16 || wanted == .bf16 ? wanted : .f32)
+                try writer.add(
+                    key, shape: p.shape, floats: UnsafeBufferPointer(start: p.pointer, count: p.count),
+                    dtype: wanted == .f16 || wanted == .bf16 ? wanted : .f32)
             }
             try writer.write(to: url.path, metadata: metadata)
         case .produced(let produce):

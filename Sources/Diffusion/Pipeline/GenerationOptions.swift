@@ -15,9 +15,11 @@ public struct GenerationOptions: Sendable {
     /// Images per prompt (diffusers' num_images_per_prompt).
     public var imagesPerPrompt: Int
 
-    public init(prompts: [String], negativePrompt: String? = nil, seed: UInt64 = 0, steps: Int = 50,
-                guidance: Float = 7.5, width: Int? = nil, height: Int? = nil, scheduler: SamplerKind? = nil,
-                eta: Float = 0, imagesPerPrompt: Int = 1) {
+    public init(
+        prompts: [String], negativePrompt: String? = nil, seed: UInt64 = 0, steps: Int = 50,
+        guidance: Float = 7.5, width: Int? = nil, height: Int? = nil, scheduler: SamplerKind? = nil,
+        eta: Float = 0, imagesPerPrompt: Int = 1
+    ) {
         self.prompts = prompts
         self.negativePrompt = negativePrompt
         self.seed = seed

@@ -8,9 +8,13 @@ import TensorEngine
 public enum ImageTensorConversion {
     // pixels: [B, 3, H, W] -> B images
     public static func images(fromPixels pixels: Tensor) -> [RGBImage] {
-        precondition(pixels.rank == 4 && (pixels.shape[1] == 3 || pixels.shape[1] == 1),
-                     "expected [B, 3, H, W] pixels, got \(pixels.shape)")
-        let b = pixels.shape[0], c = pixels.shape[1], h = pixels.shape[2], w = pixels.shape[3]
+        precondition(
+            pixels.rank == 4 && (pixels.shape[1] == 3 || pixels.shape[1] == 1),
+            "expected [B, 3, H, W] pixels, got \(pixels.shape)")
+        let b = pixels.shape[0]
+        let c = pixels.shape[1]
+        let h = pixels.shape[2]
+        let w = pixels.shape[3]
         let p = pixels.pointer
         return (0..<b).map { n in
             var img = RGBImage(width: w, height: h)
@@ -33,7 +37,8 @@ public enum ImageTensorConversion {
     /// 8-bit images → [B, 3, H, W] in [-1, 1] (VaeImageProcessor.preprocess: x / 255 * 2 - 1).
     public static func pixels(fromImages images: [RGBImage]) -> Tensor {
         precondition(!images.isEmpty, "no images")
-        let h = images[0].height, w = images[0].width
+        let h = images[0].height
+        let w = images[0].width
         let out = Tensor(uninitialized: [images.count, 3, h, w])
         for (n, img) in images.enumerated() {
             precondition(img.width == w && img.height == h, "images of different sizes in one batch")

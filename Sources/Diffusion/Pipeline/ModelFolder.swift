@@ -52,8 +52,10 @@ public struct ModelFolder: Sendable {
         vae = try component("vae", required: false)
         let scheduler = try component("scheduler", required: true)!
         schedulerConfig = scheduler.appendingPathComponent("scheduler_config.json")
-        var required: [(URL, String)] = [(unet, "config.json"), (unet, "diffusion_pytorch_model.safetensors"),
-                                         (textEncoder, "config.json"), (textEncoder, "model.safetensors")]
+        var required: [(URL, String)] = [
+            (unet, "config.json"), (unet, "diffusion_pytorch_model.safetensors"),
+            (textEncoder, "config.json"), (textEncoder, "model.safetensors")
+        ]
         if let vae { required += [(vae, "config.json"), (vae, "diffusion_pytorch_model.safetensors")] }
         for (dir, file) in required {
             let p = dir.appendingPathComponent(file).path
@@ -71,7 +73,8 @@ public struct ModelFolder: Sendable {
     private static func readIndex(_ url: URL) throws -> [String: Any]? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         guard let data = FileManager.default.contents(atPath: url.path),
-              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
             throw Error.invalidModelIndex(url.path, reason: "not a JSON object")
         }
         // Entries like "unet": ["diffusers", "UNet2DConditionModel"]; null entries mean "absent".

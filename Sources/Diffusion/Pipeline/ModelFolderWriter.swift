@@ -10,8 +10,10 @@ public enum ModelFolderWriter {
     /// weight shift rounded back to half precision would move the weight by more than the shift.
     /// `shouldStop` is polled between files. The destination must not exist and must lie outside the
     /// source folder.
-    public static func copy(_ folder: ModelFolder, to destination: URL, replacingUNetWeightsFrom unet: Module,
-                            keepInFloat32: Set<String> = [], shouldStop: (() -> Bool)? = nil) throws {
+    public static func copy(
+        _ folder: ModelFolder, to destination: URL, replacingUNetWeightsFrom unet: Module,
+        keepInFloat32: Set<String> = [], shouldStop: (() -> Bool)? = nil
+    ) throws {
         let weights = folder.unet.appendingPathComponent(UNet2DConditionModel.weightsFileName).standardizedFileURL
         let original = try SafeTensorsFile(path: weights.path)
         var writer = DiffusersFolderWriter()
@@ -20,9 +22,11 @@ public enum ModelFolderWriter {
             let source = root.appendingPathComponent(relative)
             if source.standardizedFileURL.path == weights.path {
                 // Keep each tensor's stored precision (fp16 folders stay fp16).
-                writer.add(relative, .weights(unet, metadata: original.metadata) { key in
-                    keepInFloat32.contains(key) ? .f32 : ((try? original.info(key).dtype) ?? .f32)
-                })
+                writer.add(
+                    relative,
+                    .weights(unet, metadata: original.metadata) { key in
+                        keepInFloat32.contains(key) ? .f32 : ((try? original.info(key).dtype) ?? .f32)
+                    })
             } else {
                 writer.add(relative, .copy(source))
             }

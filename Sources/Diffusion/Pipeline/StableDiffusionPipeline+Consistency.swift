@@ -27,21 +27,24 @@ extension StableDiffusionPipeline {
         // validate() has checked that every block shares one cross-attention width.
         let cross = unet.crossAttentionDim.all.first ?? 0
         guard text.hiddenSize == cross else {
-            throw PipelineConsistencyError.textWidthMismatch(textEncoder: textSource, hiddenSize: text.hiddenSize,
-                                                             unet: unetSource, crossAttentionDim: cross)
+            throw PipelineConsistencyError.textWidthMismatch(
+                textEncoder: textSource, hiddenSize: text.hiddenSize,
+                unet: unetSource, crossAttentionDim: cross)
         }
         if let vae {
             for (field, channels) in [("in_channels", unet.inChannels), ("out_channels", unet.outChannels)] where channels != vae.latentChannels {
-                throw PipelineConsistencyError.latentChannelMismatch(unet: unetSource, field: field, channels: channels,
-                                                                     vae: vaeSource, latentChannels: vae.latentChannels)
+                throw PipelineConsistencyError.latentChannelMismatch(
+                    unet: unetSource, field: field, channels: channels,
+                    vae: vaeSource, latentChannels: vae.latentChannels)
             }
             guard vae.outChannels == 3 || vae.outChannels == 1 else {
                 throw PipelineConsistencyError.imageChannelMismatch(vae: vaeSource, outChannels: vae.outChannels)
             }
         } else {
             guard unet.inChannels == unet.outChannels, unet.inChannels == 3 || unet.inChannels == 1 else {
-                throw PipelineConsistencyError.pixelChannelMismatch(unet: unetSource, inChannels: unet.inChannels,
-                                                                    outChannels: unet.outChannels)
+                throw PipelineConsistencyError.pixelChannelMismatch(
+                    unet: unetSource, inChannels: unet.inChannels,
+                    outChannels: unet.outChannels)
             }
         }
     }
@@ -66,9 +69,10 @@ public struct FolderConfigurations {
         unet = try UNet2DConditionConfiguration.load(from: unetURL)
         vae = try vaeURL.map { try AutoencoderKLConfiguration.load(from: $0) }
         scheduler = try SchedulerConfiguration.load(from: folder.schedulerConfig)
-        try StableDiffusionPipeline.checkConsistency(tokenizer: tokenizer, tokenizerSource: folder.tokenizer.path,
-                                                     text: text, textSource: textURL.path,
-                                                     unet: unet, unetSource: unetURL.path,
-                                                     vae: vae, vaeSource: vaeURL?.path ?? "")
+        try StableDiffusionPipeline.checkConsistency(
+            tokenizer: tokenizer, tokenizerSource: folder.tokenizer.path,
+            text: text, textSource: textURL.path,
+            unet: unet, unetSource: unetURL.path,
+            vae: vae, vaeSource: vaeURL?.path ?? "")
     }
 }

@@ -25,7 +25,8 @@ extension StableDiffusionPipeline {
         guard options.eta.isFinite, (0...1).contains(options.eta) else {
             throw PipelineError.invalidOption(name: "eta", value: "\(options.eta)", allowed: "a number in 0...1")
         }
-        let width = options.width ?? defaultImageSize.width, height = options.height ?? defaultImageSize.height
+        let width = options.width ?? defaultImageSize.width
+        let height = options.height ?? defaultImageSize.height
         let f = vaeScaleFactor
         let side = GenerationOptions.maximumSide
         guard width > 0, height > 0, width <= side, height <= side, width % f == 0, height % f == 0 else {
@@ -35,8 +36,9 @@ extension StableDiffusionPipeline {
         let needed = estimatedBytes(batch: batch, width: width, height: height, guided: options.usesGuidance)
         let memory = ProcessInfo.processInfo.physicalMemory
         guard needed <= Double(memory) else {
-            throw PipelineError.requestTooLarge(bytes: UInt64(min(needed, Double(UInt64.max / 2))), physicalMemory: memory,
-                                                what: "generating \(batch) image(s) of \(width)x\(height)")
+            throw PipelineError.requestTooLarge(
+                bytes: UInt64(min(needed, Double(UInt64.max / 2))), physicalMemory: memory,
+                what: "generating \(batch) image(s) of \(width)x\(height)")
         }
         return (width, height)
     }
@@ -47,7 +49,8 @@ extension StableDiffusionPipeline {
     /// decoder's activations at image resolution (about 3 maps of its first block's width); latents.
     func estimatedBytes(batch: Int, width: Int, height: Int, guided: Bool) -> Double {
         let f = Double(vaeScaleFactor)
-        let b = Double(batch), k: Double = guided ? 2 : 1
+        let b = Double(batch)
+        let k: Double = guided ? 2 : 1
         let cells = (Double(height) / f) * (Double(width) / f)
         let c = unet.configuration
         let firstWidth = Double(c.blockOutChannels.first ?? 1)

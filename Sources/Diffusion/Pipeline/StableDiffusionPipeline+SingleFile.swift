@@ -22,12 +22,17 @@ extension StableDiffusionPipeline {
         guard path.lowercased().hasSuffix(".safetensors") else {
             throw PipelineError.invalidArgument("\(path): single-file checkpoints must be .safetensors (pickled .ckpt files are not read)")
         }
-        let unetConfig: UNet2DConditionConfiguration, vaeConfig: AutoencoderKLConfiguration
-        let textConfig: CLIPTextConfiguration, scheduler: SchedulerConfiguration, tokenizer: CLIPTokenizer
+        let unetConfig: UNet2DConditionConfiguration
+        let vaeConfig: AutoencoderKLConfiguration
+        let textConfig: CLIPTextConfiguration
+        let scheduler: SchedulerConfiguration
+        let tokenizer: CLIPTokenizer
         let sources: (tokenizer: String, text: String, unet: String, vae: String)
         if let dir = configurationFolder {
-            sources = (dir.appendingPathComponent("tokenizer").path, dir.appendingPathComponent("text_encoder/config.json").path,
-                       dir.appendingPathComponent("unet/config.json").path, dir.appendingPathComponent("vae/config.json").path)
+            sources = (
+                dir.appendingPathComponent("tokenizer").path, dir.appendingPathComponent("text_encoder/config.json").path,
+                dir.appendingPathComponent("unet/config.json").path, dir.appendingPathComponent("vae/config.json").path
+            )
             unetConfig = try .load(from: dir.appendingPathComponent("unet/config.json"))
             vaeConfig = try .load(from: dir.appendingPathComponent("vae/config.json"))
             textConfig = try .load(from: dir.appendingPathComponent("text_encoder/config.json"))
@@ -39,11 +44,14 @@ extension StableDiffusionPipeline {
             textConfig = .sd15
             scheduler = .stableDiffusion1
             tokenizer = try CLIPTokenizer.stableDiffusion1()
-            sources = (CLIPTokenizer.bundledStableDiffusion1Folder.path, "the embedded SD 1.5 text encoder configuration",
-                       "the embedded SD 1.4 UNet configuration", "the embedded SD 1.4 VAE configuration")
+            sources = (
+                CLIPTokenizer.bundledStableDiffusion1Folder.path, "the embedded SD 1.5 text encoder configuration",
+                "the embedded SD 1.4 UNet configuration", "the embedded SD 1.4 VAE configuration"
+            )
         }
-        try Self.checkConsistency(tokenizer: tokenizer, tokenizerSource: sources.tokenizer, text: textConfig, textSource: sources.text,
-                                  unet: unetConfig, unetSource: sources.unet, vae: vaeConfig, vaeSource: sources.vae)
+        try Self.checkConsistency(
+            tokenizer: tokenizer, tokenizerSource: sources.tokenizer, text: textConfig, textSource: sources.text,
+            unet: unetConfig, unetSource: sources.unet, vae: vaeConfig, vaeSource: sources.vae)
         guard let layers = unetConfig.layersPerBlock.values(count: unetConfig.downBlockTypes.count), Set(layers).count == 1 else {
             throw PipelineError.invalidArgument("\(path): single-file loading needs one layers_per_block for every UNet block")
         }
@@ -60,8 +68,9 @@ extension StableDiffusionPipeline {
         try vae.load(from: checkpoint.vae)
         let textEncoder = CLIPTextModel(configuration: textConfig)
         try textEncoder.load(from: checkpoint.textEncoder)
-        self.init(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
-                  schedulerConfiguration: scheduler, source: path)
+        self.init(
+            tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
+            schedulerConfiguration: scheduler, source: path)
     }
 }
 

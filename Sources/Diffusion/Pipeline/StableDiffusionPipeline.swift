@@ -15,8 +15,10 @@ public final class StableDiffusionPipeline {
     /// Where the model came from (folder or file), for messages and fingerprints.
     public let source: String
 
-    public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel,
-                vae: AutoencoderKL?, schedulerConfiguration: SchedulerConfiguration, source: String) {
+    public init(
+        tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel,
+        vae: AutoencoderKL?, schedulerConfiguration: SchedulerConfiguration, source: String
+    ) {
         self.tokenizer = tokenizer
         self.textEncoder = textEncoder
         self.unet = unet
@@ -29,12 +31,14 @@ public final class StableDiffusionPipeline {
     /// against each other (`checkConsistency`) before any weight is allocated or read.
     public convenience init(folder: ModelFolder) throws {
         let configurations = try FolderConfigurations(folder: folder)
-        let tokenizer = configurations.tokenizer, scheduler = configurations.scheduler
+        let tokenizer = configurations.tokenizer
+        let scheduler = configurations.scheduler
         let textEncoder = try CLIPTextModel.load(folder: folder.textEncoder)
         let unet = try UNet2DConditionModel.load(folder: folder.unet)
         let vae = try folder.vae.map { try AutoencoderKL.load(folder: $0) }
-        self.init(tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
-                  schedulerConfiguration: scheduler, source: folder.url.path)
+        self.init(
+            tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
+            schedulerConfiguration: scheduler, source: folder.url.path)
     }
 
     /// Spatial factor between image pixels and latents (1 without a VAE).
@@ -70,14 +74,18 @@ public final class StableDiffusionPipeline {
         try scheduler.setTimesteps(options.steps)
         let repeated = options.prompts.flatMap { [String](repeating: $0, count: options.imagesPerPrompt) }
         let conditioning = encode(prompts: repeated)
-        let unconditional = options.usesGuidance
+        let unconditional =
+            options.usesGuidance
             ? encode(prompts: [String](repeating: options.negativePrompt ?? "", count: repeated.count)) : nil
         // prepare_latents: one torch.randn(shape, generator) for the whole batch, times init_noise_sigma.
         var generator = PyTorchGenerator(seed: options.seed)
-        let latents = Tensor.randn([repeated.count, latentChannels, height / f, width / f], generator: &generator)
+        let latents =
+            Tensor.randn([repeated.count, latentChannels, height / f, width / f], generator: &generator)
             * scheduler.initNoiseSigma
-        return DenoisingRun(scheduler: scheduler, latents: latents, conditioning: conditioning,
-                            unconditional: unconditional, guidance: options.guidance, generator: generator) {
+        return DenoisingRun(
+            scheduler: scheduler, latents: latents, conditioning: conditioning,
+            unconditional: unconditional, guidance: options.guidance, generator: generator
+        ) {
             [unowned self] x, t, c in self.predictNoise(x, timestep: t, context: c)
         }
     }

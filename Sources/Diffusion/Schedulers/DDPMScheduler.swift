@@ -29,8 +29,10 @@ public final class DDPMScheduler: Scheduler {
         // 1. alphas and betas
         let alphaProd = schedule.alphasCumprod[t]
         let alphaProdPrev = prev >= 0 ? schedule.alphasCumprod[prev] : 1
-        let betaProd = 1 - alphaProd, betaProdPrev = 1 - alphaProdPrev
-        let currentAlpha = alphaProd / alphaProdPrev, currentBeta = 1 - currentAlpha
+        let betaProd = 1 - alphaProd
+        let betaProdPrev = 1 - alphaProdPrev
+        let currentAlpha = alphaProd / alphaProdPrev
+        let currentBeta = 1 - currentAlpha
         // 2. predicted x_0 (eq. 15), 3. clipped
         var (x0, _) = predictOriginal(modelOutput, sample: sample, alphaProd: alphaProd)
         if configuration.clipSample ?? true {

@@ -18,9 +18,13 @@ public struct NoiseSchedule: Sendable {
                 betas = NoiseSchedule.torchLinspace(Float(config.betaStart.squareRoot()), Float(config.betaEnd.squareRoot()), n).map { $0 * $0 }
             case .squaredCosCapV2:
                 // betas_for_alpha_bar (cosine), max beta 0.999.
-                func alphaBar(_ t: Double) -> Double { let c = cos((t + 0.008) / 1.008 * Double.pi / 2); return c * c }
+                func alphaBar(_ t: Double) -> Double {
+                    let c = cos((t + 0.008) / 1.008 * Double.pi / 2)
+                    return c * c
+                }
                 betas = (0..<n).map { i in
-                    let t1 = Double(i) / Double(n), t2 = Double(i + 1) / Double(n)
+                    let t1 = Double(i) / Double(n)
+                    let t2 = Double(i + 1) / Double(n)
                     return Float(min(1 - alphaBar(t2) / alphaBar(t1), 0.999))
                 }
             case .linear:
@@ -44,7 +48,10 @@ public struct NoiseSchedule: Sendable {
     /// torch.cumprod of float32 values on CPU: accumulated in double (acc_type), each entry rounded.
     static func cumulativeProduct(_ alphas: [Float]) -> [Float] {
         var acc: Double = 1
-        return alphas.map { acc *= Double($0); return Float(acc) }
+        return alphas.map {
+            acc *= Double($0)
+            return Float(acc)
+        }
     }
 
     /// Lin et al. 2023, Algorithm 1 (diffusers `rescale_zero_terminal_snr`) on float32 betas, with
@@ -52,7 +59,8 @@ public struct NoiseSchedule: Sendable {
     /// cumulative product to betas.
     static func rescaledToZeroTerminalSNR(betas: [Float]) -> [Float] {
         var root = cumulativeProduct(betas.map { 1 - $0 }).map { $0.squareRoot() }
-        let first = root[0], last = root[root.count - 1]
+        let first = root[0]
+        let last = root[root.count - 1]
         let scale = first / (first - last)
         root = root.map { ($0 - last) * scale }
         let bar = root.map { $0 * $0 }
@@ -65,8 +73,12 @@ public struct NoiseSchedule: Sendable {
     // x0, noise: [B, ...]
     public func addNoise(_ x0: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
         precondition(timesteps.count == x0.shape[0], "addNoise: \(timesteps.count) timesteps for batch \(x0.shape[0])")
-        var a = [Float](), b = [Float]()
-        for t in timesteps { a.append(alphasCumprod[t].squareRoot()); b.append((1 - alphasCumprod[t]).squareRoot()) }
+        var a = [Float]()
+        var b = [Float]()
+        for t in timesteps {
+            a.append(alphasCumprod[t].squareRoot())
+            b.append((1 - alphasCumprod[t]).squareRoot())
+        }
         let shape = [x0.shape[0]] + [Int](repeating: 1, count: x0.rank - 1)
         return x0 * Tensor(a, shape: shape) + noise * Tensor(b, shape: shape)
     }

@@ -17,7 +17,8 @@ public final class PNDMScheduler: Scheduler {
 
     public init(_ configuration: SchedulerConfiguration) throws {
         guard configuration.skipPrkSteps else {
-            throw SchedulerError.invalidConfig("PNDMScheduler", "skip_prk_steps false (Runge-Kutta warm-up steps) is not supported; Stable Diffusion folders set it to true")
+            throw SchedulerError.invalidConfig(
+                "PNDMScheduler", "skip_prk_steps false (Runge-Kutta warm-up steps) is not supported; Stable Diffusion folders set it to true")
         }
         self.configuration = configuration
         schedule = NoiseSchedule(configuration)
@@ -77,7 +78,8 @@ public final class PNDMScheduler: Scheduler {
     private func previousSample(_ sample: Tensor, timestep: Int, prev: Int, output: Tensor) -> Tensor {
         let a = schedule.alphasCumprod[timestep]
         let aPrev = prev >= 0 ? schedule.alphasCumprod[prev] : finalAlphaCumprod
-        let b = 1 - a, bPrev = 1 - aPrev
+        let b = 1 - a
+        let bPrev = 1 - aPrev
         var eps = output
         if configuration.predictionType == .vPrediction { eps = output * a.squareRoot() + sample * b.squareRoot() }
         let sampleCoeff = (aPrev / a).squareRoot()

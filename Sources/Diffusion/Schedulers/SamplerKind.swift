@@ -16,8 +16,10 @@ public enum SamplerKind: String, Codable, CaseIterable, Sendable {
     public init(from decoder: Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)
         guard let kind = SamplerKind(name: name) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "'\(name)' is not one of \(SamplerKind.allNames)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "'\(name)' is not one of \(SamplerKind.allNames)"))
         }
         self = kind
     }

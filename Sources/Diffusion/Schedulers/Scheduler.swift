@@ -19,7 +19,8 @@ extension Scheduler {
 
     /// Predicted x_0 and ε from the model output, by `prediction_type`.
     func predictOriginal(_ output: Tensor, sample: Tensor, alphaProd: Float) -> (x0: Tensor, eps: Tensor) {
-        let a = alphaProd.squareRoot(), b = (1 - alphaProd).squareRoot()
+        let a = alphaProd.squareRoot()
+        let b = (1 - alphaProd).squareRoot()
         switch configuration.predictionType {
         case .vPrediction:
             return (sample * a - output * b, output * a + sample * b)
@@ -47,7 +48,8 @@ extension Scheduler {
         case .trailing:
             // np.round(np.arange(T, 0, -T / steps)) − 1, with numpy's arange arithmetic: length
             // ceil(−T / step), values start + i · delta where delta = (start + step) − start.
-            let start = Double(T), step = -Double(T) / Double(steps)
+            let start = Double(T)
+            let step = -Double(T) / Double(steps)
             let length = Int((-start / step).rounded(.up))
             let delta = (start + step) - start
             return (0..<length).map { i in

@@ -73,11 +73,14 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         let file: ConfigurationFile
         do {
             file = try ConfigurationFile(url: url)
-            try file.check(integers: ["num_train_timesteps": 1...maximumTrainTimesteps,
-                                      "steps_offset": 0...maximumTrainTimesteps],
-                           numbers: ["beta_start", "beta_end", "clip_sample_range"],
-                           strings: ["_class_name", "beta_schedule", "prediction_type", "timestep_spacing", "variance_type"],
-                           booleans: ["clip_sample", "set_alpha_to_one", "thresholding", "rescale_betas_zero_snr", "skip_prk_steps"])
+            try file.check(
+                integers: [
+                    "num_train_timesteps": 1...maximumTrainTimesteps,
+                    "steps_offset": 0...maximumTrainTimesteps
+                ],
+                numbers: ["beta_start", "beta_end", "clip_sample_range"],
+                strings: ["_class_name", "beta_schedule", "prediction_type", "timestep_spacing", "variance_type"],
+                booleans: ["clip_sample", "set_alpha_to_one", "thresholding", "rescale_betas_zero_snr", "skip_prk_steps"])
         } catch let error as ConfigurationFileError {
             throw SchedulerError.unreadableConfig(path: url.path, reason: error.detail)
         }
@@ -129,8 +132,9 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         // Zero-terminal-SNR rescaling makes the last ᾱ 0 by design (Lin et al. 2023, §3.1).
         let checked = rescaleBetasZeroSnr ? schedule.alphasCumprod.dropLast() : schedule.alphasCumprod[...]
         if let i = checked.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
-            throw fail("the beta schedule makes the cumulative product of alphas \(schedule.alphasCumprod[i]) at timestep \(i); "
-                + "it must stay a positive finite number (lower beta_end or the trained_betas)")
+            throw fail(
+                "the beta schedule makes the cumulative product of alphas \(schedule.alphasCumprod[i]) at timestep \(i); "
+                    + "it must stay a positive finite number (lower beta_end or the trained_betas)")
         }
         if rescaleBetasZeroSnr, let last = schedule.alphasCumprod.last, !last.isFinite {
             throw fail("rescale_betas_zero_snr gives a non-finite cumulative product of alphas at the last timestep")
@@ -160,9 +164,12 @@ public enum SchedulerError: Error, CustomStringConvertible, Equatable {
         case .unreadableConfig(let path, let reason): return "\(path): \(reason)"
         case .invalidConfig(let source, let reason): return "\(source): \(reason)"
         case .unknownScheduler(let name):
-            return "scheduler '\(name)' is not supported (sepme samples with \(SamplerKind.allNames); choose one of them to sample from this folder's configuration)"
+            return
+                "scheduler '\(name)' is not supported (sepme samples with \(SamplerKind.allNames); choose one of them to sample from this folder's configuration)"
         case .invalidStepCount(let n, let maximum, let t):
-            let why = maximum == t ? "the scheduler's training timesteps" : "the most that the scheduler's \(t) training timesteps allow with its steps_offset"
+            let why =
+                maximum == t
+                ? "the scheduler's training timesteps" : "the most that the scheduler's \(t) training timesteps allow with its steps_offset"
             return "steps \(n) must be between 1 and \(maximum) (\(why))"
         }
     }

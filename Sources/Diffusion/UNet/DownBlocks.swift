@@ -10,8 +10,9 @@ public class DownBlock2D: Module {
 
     init(inChannels: Int, outChannels: Int, layers: Int, timeEmbedDim: Int, groups: Int, eps: Float, addDownsample: Bool) {
         resnets = (0..<layers).map { i in
-            ResnetBlock2D(inChannels: i == 0 ? inChannels : outChannels, outChannels: outChannels,
-                          timeEmbedDim: timeEmbedDim, groups: groups, eps: eps)
+            ResnetBlock2D(
+                inChannels: i == 0 ? inChannels : outChannels, outChannels: outChannels,
+                timeEmbedDim: timeEmbedDim, groups: groups, eps: eps)
         }
         downsamplers = addDownsample ? [Downsample2D(channels: outChannels)] : []
     }
@@ -47,14 +48,18 @@ public class DownBlock2D: Module {
 public final class CrossAttnDownBlock2D: DownBlock2D {
     public let attentions: [Transformer2DModel]
 
-    init(inChannels: Int, outChannels: Int, layers: Int, timeEmbedDim: Int, groups: Int, eps: Float, addDownsample: Bool,
-         heads: Int, crossAttentionDim: Int, transformerLayers: Int, useLinearProjection: Bool) {
+    init(
+        inChannels: Int, outChannels: Int, layers: Int, timeEmbedDim: Int, groups: Int, eps: Float, addDownsample: Bool,
+        heads: Int, crossAttentionDim: Int, transformerLayers: Int, useLinearProjection: Bool
+    ) {
         attentions = (0..<layers).map { _ in
-            Transformer2DModel(channels: outChannels, heads: heads, crossAttentionDim: crossAttentionDim,
-                               layers: transformerLayers, groups: groups, useLinearProjection: useLinearProjection)
+            Transformer2DModel(
+                channels: outChannels, heads: heads, crossAttentionDim: crossAttentionDim,
+                layers: transformerLayers, groups: groups, useLinearProjection: useLinearProjection)
         }
-        super.init(inChannels: inChannels, outChannels: outChannels, layers: layers, timeEmbedDim: timeEmbedDim,
-                   groups: groups, eps: eps, addDownsample: addDownsample)
+        super.init(
+            inChannels: inChannels, outChannels: outChannels, layers: layers, timeEmbedDim: timeEmbedDim,
+            groups: groups, eps: eps, addDownsample: addDownsample)
     }
 
     // h: [B, C, H, W] -> [B, C, H, W]
@@ -82,13 +87,19 @@ public final class UNetMidBlock2DCrossAttn: Module {
     public let attentions: [Transformer2DModel]
     public let resnets: [ResnetBlock2D]
 
-    init(channels: Int, timeEmbedDim: Int, groups: Int, eps: Float, outputScaleFactor: Float,
-         heads: Int, crossAttentionDim: Int, transformerLayers: Int, useLinearProjection: Bool) {
-        attentions = [Transformer2DModel(channels: channels, heads: heads, crossAttentionDim: crossAttentionDim,
-                                         layers: transformerLayers, groups: groups, useLinearProjection: useLinearProjection)]
+    init(
+        channels: Int, timeEmbedDim: Int, groups: Int, eps: Float, outputScaleFactor: Float,
+        heads: Int, crossAttentionDim: Int, transformerLayers: Int, useLinearProjection: Bool
+    ) {
+        attentions = [
+            Transformer2DModel(
+                channels: channels, heads: heads, crossAttentionDim: crossAttentionDim,
+                layers: transformerLayers, groups: groups, useLinearProjection: useLinearProjection)
+        ]
         resnets = (0..<2).map { _ in
-            ResnetBlock2D(inChannels: channels, outChannels: channels, timeEmbedDim: timeEmbedDim, groups: groups,
-                          eps: eps, outputScaleFactor: outputScaleFactor)
+            ResnetBlock2D(
+                inChannels: channels, outChannels: channels, timeEmbedDim: timeEmbedDim, groups: groups,
+                eps: eps, outputScaleFactor: outputScaleFactor)
         }
     }
 

@@ -26,7 +26,8 @@ public final class FeedForward: Module {
 
     // x: [..., dim] -> [..., dim]
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let geglu = net[0] as! GEGLU, out = net[2] as! Linear
+        let geglu = net[0] as! GEGLU
+        let out = net[2] as! Linear
         return out(geglu(x))
     }
 }

@@ -28,8 +28,9 @@ public final class Upsample2D: Module {
     public func callAsFunction(_ x: Tensor, outputSize: (Int, Int)? = nil) -> Tensor {
         var up = x.upsampleNearest2x()
         if let (h, w) = outputSize {
-            precondition(h <= up.shape[2] && w <= up.shape[3] && h >= up.shape[2] - 1 && w >= up.shape[3] - 1,
-                         "Upsample2D: output size \(h)x\(w) is not 2x (or 2x-1) of \(x.shape)")
+            precondition(
+                h <= up.shape[2] && w <= up.shape[3] && h >= up.shape[2] - 1 && w >= up.shape[3] - 1,
+                "Upsample2D: output size \(h)x\(w) is not 2x (or 2x-1) of \(x.shape)")
             if h < up.shape[2] { up = up.sliced(axis: 2, 0..<h) }
             if w < up.shape[3] { up = up.sliced(axis: 3, 0..<w) }
         }

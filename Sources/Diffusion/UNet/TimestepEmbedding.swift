@@ -6,8 +6,10 @@ import TensorEngine
 /// Float32 in the same order of operations as diffusers.
 public enum SinusoidalTimestepFeatures {
     // timesteps: B values -> [B, dim]
-    public static func make(_ timesteps: [Float], dim: Int, flipSinToCos: Bool, downscaleFreqShift: Float,
-                            scale: Float = 1, maxPeriod: Float = 10000) -> Tensor {
+    public static func make(
+        _ timesteps: [Float], dim: Int, flipSinToCos: Bool, downscaleFreqShift: Float,
+        scale: Float = 1, maxPeriod: Float = 10000
+    ) -> Tensor {
         let half = dim / 2
         let logPeriod = -Float(Foundation.log(Double(maxPeriod)))
         let divisor = Float(half) - downscaleFreqShift

@@ -31,8 +31,10 @@ public final class Transformer2DModel: Module {
     /// and the first block's self-attention.
     // x: [B, C, H, W] -> tokens [B, HW, inner]
     func textFreeStart(_ x: Tensor) -> Tensor {
-        let b = x.shape[0], height = x.shape[2], width = x.shape[3]
-        func tokens(_ t: Tensor) -> Tensor {                               // [B, C', H, W] -> [B, HW, C']
+        let b = x.shape[0]
+        let height = x.shape[2]
+        let width = x.shape[3]
+        func tokens(_ t: Tensor) -> Tensor {  // [B, C', H, W] -> [B, HW, C']
             t.permuted([0, 2, 3, 1]).reshaped([b, height * width, t.shape[1]])
         }
         let normed = norm(x)
@@ -44,11 +46,14 @@ public final class Transformer2DModel: Module {
     /// and may be `x`'s batch repeated (one sample under several contexts).
     // tokens: [B, HW, inner], residual x: [B, C, H, W], context: [B, Lc, Dc] -> [B, C, H, W]
     func finish(_ tokens: Tensor, residual x: Tensor, context: Tensor) -> Tensor {
-        let b = tokens.shape[0], c = x.shape[1], height = x.shape[2], width = x.shape[3]
+        let b = tokens.shape[0]
+        let c = x.shape[1]
+        let height = x.shape[2]
+        let width = x.shape[3]
         precondition(x.shape[0] == b, "Transformer2DModel: residual batch \(x.shape[0]) != token batch \(b)")
         var h = transformer_blocks[0].afterSelfAttention(tokens, context: context)
-        for block in transformer_blocks.dropFirst() { h = block(h, context: context) }   // [B, HW, inner]
-        func image(_ t: Tensor) -> Tensor {                                // [B, HW, C'] -> [B, C', H, W]
+        for block in transformer_blocks.dropFirst() { h = block(h, context: context) }  // [B, HW, inner]
+        func image(_ t: Tensor) -> Tensor {  // [B, HW, C'] -> [B, C', H, W]
             t.reshaped([b, height, width, t.shape[2]]).permuted([0, 3, 1, 2])
         }
         let out: Tensor

@@ -140,8 +140,9 @@ extension UNet2DConditionConfiguration {
                 throw unsupported(key, value.description, defaults.map(\.description).joined(separator: " or "))
             }
         }
-        return ResolvedUNetConfiguration(config: self, blockCount: n, layersPerBlock: layers, attentionHeads: heads,
-                                         crossAttentionDim: crossDim, transformerLayers: transformerLayers,
-                                         groups: groups, eps: Float(normEps))
+        return ResolvedUNetConfiguration(
+            config: self, blockCount: n, layersPerBlock: layers, attentionHeads: heads,
+            crossAttentionDim: crossDim, transformerLayers: transformerLayers,
+            groups: groups, eps: Float(normEps))
     }
 }

@@ -91,7 +91,7 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         "time_embedding_dim": [.null], "time_embedding_act_fn": [.null], "timestep_post_act": [.null],
         "time_cond_proj_dim": [.null], "projection_class_embeddings_input_dim": [.null],
         "attention_type": [.string("default")], "class_embeddings_concat": [.bool(false)],
-        "mid_block_only_cross_attention": [.null, .bool(false)], "cross_attention_norm": [.null],
+        "mid_block_only_cross_attention": [.null, .bool(false)], "cross_attention_norm": [.null]
     ]
     /// Fields with no effect on the (evaluation-mode) forward pass: dropout, and the number of heads
     /// of an addition embedding that is rejected anyway; diffusers' bookkeeping fields start with "_".
@@ -158,7 +158,7 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         "in_channels": 1...1_024, "out_channels": 1...1_024, "block_out_channels": 1...16_384,
         "layers_per_block": 1...64, "attention_head_dim": 1...4_096, "num_attention_heads": 1...4_096,
         "cross_attention_dim": 1...16_384, "norm_num_groups": 1...16_384, "transformer_layers_per_block": 1...64,
-        "sample_size": 1...8_192, "downsample_padding": 0...16, "encoder_hid_dim": 1...16_384,
+        "sample_size": 1...8_192, "downsample_padding": 0...16, "encoder_hid_dim": 1...16_384
     ]
     /// Most blocks (entries of `block_out_channels`): 16, a spatial factor of 2^15.
     public static let maximumBlockCount = 16
@@ -169,11 +169,13 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         let file: ConfigurationFile
         do {
             file = try ConfigurationFile(url: url)
-            try file.check(integers: allowedRanges, numbers: ["norm_eps", "freq_shift", "mid_block_scale_factor"],
-                           strings: ["act_fn", "mid_block_type", "resnet_time_scale_shift", "time_embedding_type"])
+            try file.check(
+                integers: allowedRanges, numbers: ["norm_eps", "freq_shift", "mid_block_scale_factor"],
+                strings: ["act_fn", "mid_block_type", "resnet_time_scale_shift", "time_embedding_type"])
             if let list = file.object["block_out_channels"] as? [Any], list.count > maximumBlockCount {
-                throw ConfigurationFileError.invalidField(path: url.path, field: "block_out_channels",
-                                                          reason: "\(list.count) blocks, at most \(maximumBlockCount) are allowed")
+                throw ConfigurationFileError.invalidField(
+                    path: url.path, field: "block_out_channels",
+                    reason: "\(list.count) blocks, at most \(maximumBlockCount) are allowed")
             }
         } catch let error as ConfigurationFileError {
             throw UNetConfigurationError.unreadable(path: url.path, reason: error.detail)

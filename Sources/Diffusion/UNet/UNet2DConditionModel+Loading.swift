@@ -25,12 +25,14 @@ extension UNet2DConditionModel {
 
     /// Refuses, before any allocation, a configuration that needs more parameters than `source` holds.
     public static func checkSize(_ config: UNet2DConditionConfiguration, against source: TensorSource, configFile: String) throws {
-        let needed = config.minimumParameterCount, held = source.elementCount
+        let needed = config.minimumParameterCount
+        let held = source.elementCount
         // Only a configuration far larger than its weights is refused here; a near miss reaches strict
         // loading, which names the first mis-shaped key.
         guard needed <= max(4 * held, held + (1 << 24)) else {
-            throw UNetConfigurationError.invalid(path: configFile, field: "block_out_channels",
-                                                 reason: "the configuration needs at least \(needed) parameters but \(source.name) holds \(held) values")
+            throw UNetConfigurationError.invalid(
+                path: configFile, field: "block_out_channels",
+                reason: "the configuration needs at least \(needed) parameters but \(source.name) holds \(held) values")
         }
     }
 
@@ -41,10 +43,12 @@ extension UNet2DConditionModel {
         var normParameters = Set<ObjectIdentifier>()
         for (_, module) in namedModules() {
             if let norm = module as? GroupNorm {
-                norm.weight.fill(1); norm.bias.fill(0)
+                norm.weight.fill(1)
+                norm.bias.fill(0)
                 normParameters.formUnion([ObjectIdentifier(norm.weight), ObjectIdentifier(norm.bias)])
             } else if let norm = module as? LayerNorm {
-                norm.weight.fill(1); norm.bias.fill(0)
+                norm.weight.fill(1)
+                norm.bias.fill(0)
                 normParameters.formUnion([ObjectIdentifier(norm.weight), ObjectIdentifier(norm.bias)])
             }
         }

@@ -22,7 +22,9 @@ public final class UNet2DConditionModel: Module {
     /// errors. Use `load(folder:)` for a checkpoint or `initializeRandomly(seed:)` for benchmarks.
     public init(configuration: UNet2DConditionConfiguration, source: String = "UNet2DConditionConfiguration") throws {
         let r = try configuration.resolved(source: source)
-        let c = configuration, n = r.blockCount, channels = c.blockOutChannels
+        let c = configuration
+        let n = r.blockCount
+        let channels = c.blockOutChannels
         let temb = r.timeEmbeddingDim
         self.configuration = configuration
         conv_in = Conv2d(c.inChannels, channels[0], kernelSize: 3, padding: 1)
@@ -32,18 +34,21 @@ public final class UNet2DConditionModel: Module {
             let input = i == 0 ? channels[0] : channels[i - 1]
             let last = i == n - 1
             if c.downBlockTypes[i] == "CrossAttnDownBlock2D" {
-                return CrossAttnDownBlock2D(inChannels: input, outChannels: channels[i], layers: r.layersPerBlock[i],
-                                            timeEmbedDim: temb, groups: r.groups, eps: r.eps, addDownsample: !last,
-                                            heads: r.attentionHeads[i], crossAttentionDim: r.crossAttentionDim,
-                                            transformerLayers: r.transformerLayers[i], useLinearProjection: c.useLinearProjection)
+                return CrossAttnDownBlock2D(
+                    inChannels: input, outChannels: channels[i], layers: r.layersPerBlock[i],
+                    timeEmbedDim: temb, groups: r.groups, eps: r.eps, addDownsample: !last,
+                    heads: r.attentionHeads[i], crossAttentionDim: r.crossAttentionDim,
+                    transformerLayers: r.transformerLayers[i], useLinearProjection: c.useLinearProjection)
             }
-            return DownBlock2D(inChannels: input, outChannels: channels[i], layers: r.layersPerBlock[i],
-                               timeEmbedDim: temb, groups: r.groups, eps: r.eps, addDownsample: !last)
+            return DownBlock2D(
+                inChannels: input, outChannels: channels[i], layers: r.layersPerBlock[i],
+                timeEmbedDim: temb, groups: r.groups, eps: r.eps, addDownsample: !last)
         }
-        mid_block = UNetMidBlock2DCrossAttn(channels: channels[n - 1], timeEmbedDim: temb, groups: r.groups, eps: r.eps,
-                                            outputScaleFactor: Float(c.midBlockScaleFactor), heads: r.attentionHeads[n - 1],
-                                            crossAttentionDim: r.crossAttentionDim, transformerLayers: r.transformerLayers[n - 1],
-                                            useLinearProjection: c.useLinearProjection)
+        mid_block = UNetMidBlock2DCrossAttn(
+            channels: channels[n - 1], timeEmbedDim: temb, groups: r.groups, eps: r.eps,
+            outputScaleFactor: Float(c.midBlockScaleFactor), heads: r.attentionHeads[n - 1],
+            crossAttentionDim: r.crossAttentionDim, transformerLayers: r.transformerLayers[n - 1],
+            useLinearProjection: c.useLinearProjection)
         // Up level j mirrors down level n-1-j (unet_2d_condition.py: reversed_* lists).
         up_blocks = (0..<n).map { j in
             let level = n - 1 - j
@@ -51,15 +56,17 @@ public final class UNet2DConditionModel: Module {
             let input = channels[max(level - 1, 0)]
             let last = j == n - 1
             if c.upBlockTypes[j] == "CrossAttnUpBlock2D" {
-                return CrossAttnUpBlock2D(inChannels: input, previousChannels: previous, outChannels: channels[level],
-                                          layers: r.layersPerBlock[level] + 1, timeEmbedDim: temb, groups: r.groups,
-                                          eps: r.eps, addUpsample: !last, heads: r.attentionHeads[level],
-                                          crossAttentionDim: r.crossAttentionDim, transformerLayers: r.transformerLayers[level],
-                                          useLinearProjection: c.useLinearProjection)
+                return CrossAttnUpBlock2D(
+                    inChannels: input, previousChannels: previous, outChannels: channels[level],
+                    layers: r.layersPerBlock[level] + 1, timeEmbedDim: temb, groups: r.groups,
+                    eps: r.eps, addUpsample: !last, heads: r.attentionHeads[level],
+                    crossAttentionDim: r.crossAttentionDim, transformerLayers: r.transformerLayers[level],
+                    useLinearProjection: c.useLinearProjection)
             }
-            return UpBlock2D(inChannels: input, previousChannels: previous, outChannels: channels[level],
-                             layers: r.layersPerBlock[level] + 1, timeEmbedDim: temb, groups: r.groups, eps: r.eps,
-                             addUpsample: !last)
+            return UpBlock2D(
+                inChannels: input, previousChannels: previous, outChannels: channels[level],
+                layers: r.layersPerBlock[level] + 1, timeEmbedDim: temb, groups: r.groups, eps: r.eps,
+                addUpsample: !last)
         }
         conv_norm_out = GroupNorm(groups: r.groups, channels: channels[0], eps: r.eps)
         conv_out = Conv2d(channels[0], c.outChannels, kernelSize: 3, padding: 1)
@@ -81,8 +88,10 @@ public final class UNet2DConditionModel: Module {
     /// `encoderHiddenStates`; diffusers `UNet2DConditionModel.forward` without the optional inputs.
     // sample: [B, Cin, H, W], encoderHiddenStates: [B, L, Dc] -> [B, Cout, H, W]
     public func callAsFunction(_ sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
-        precondition(encoderHiddenStates.rank == 3 && encoderHiddenStates.shape[0] == sample.shape.first,
-                     "UNet2DConditionModel: encoder hidden states must be [\(sample.shape.first ?? 0), L, \(crossAttentionDim)], got \(encoderHiddenStates.shape)")
+        precondition(
+            encoderHiddenStates.rank == 3 && encoderHiddenStates.shape[0] == sample.shape.first,
+            "UNet2DConditionModel: encoder hidden states must be [\(sample.shape.first ?? 0), L, \(crossAttentionDim)], got \(encoderHiddenStates.shape)"
+        )
         return self(continuing: textFreeStart(sample, timesteps: timesteps), encoderHiddenStates: encoderHiddenStates)
     }
 
@@ -102,20 +111,23 @@ public final class UNet2DConditionModel: Module {
     // sample: [B, Cin, H, W]
     public func textFreeStart(_ sample: Tensor, timesteps: [Float]) -> TextFreeStart {
         let c = configuration
-        precondition(sample.rank == 4 && sample.shape[1] == c.inChannels,
-                     "UNet2DConditionModel: sample must be [B, \(c.inChannels), H, W], got \(sample.shape)")
+        precondition(
+            sample.rank == 4 && sample.shape[1] == c.inChannels,
+            "UNet2DConditionModel: sample must be [B, \(c.inChannels), H, W], got \(sample.shape)")
         let b = sample.shape[0]
-        precondition(timesteps.count == b || timesteps.count == 1,
-                     "UNet2DConditionModel: \(timesteps.count) timesteps for a batch of \(b)")
+        precondition(
+            timesteps.count == b || timesteps.count == 1,
+            "UNet2DConditionModel: \(timesteps.count) timesteps for a batch of \(b)")
         // Timestep embedding (embeddings.py Timesteps + TimestepEmbedding).
         let perItem = timesteps.count == b ? timesteps : Array(repeating: timesteps[0], count: b)
-        let features = SinusoidalTimestepFeatures.make(perItem, dim: c.blockOutChannels[0], flipSinToCos: c.flipSinToCos,
-                                                      downscaleFreqShift: Float(c.freqShift))   // [B, C0]
-        let temb = time_embedding(features)                                                     // [B, 4·C0]
+        let features = SinusoidalTimestepFeatures.make(
+            perItem, dim: c.blockOutChannels[0], flipSinToCos: c.flipSinToCos,
+            downscaleFreqShift: Float(c.freqShift))  // [B, C0]
+        let temb = time_embedding(features)  // [B, 4·C0]
         // Sizes not divisible by the overall upsampling factor: upsample to each skip's size.
         let factor = 1 << (down_blocks.count - 1)
         let forwardUpsampleSize = sample.shape[2] % factor != 0 || sample.shape[3] % factor != 0
-        let h = conv_in(c.centerInputSample ? sample * 2 - 1 : sample)                          // [B, C0, H, W]
+        let h = conv_in(c.centerInputSample ? sample * 2 - 1 : sample)  // [B, C0, H, W]
         let first = (down_blocks[0] as? CrossAttnDownBlock2D).map { $0.textFreeStart(h, temb: temb) }
         return TextFreeStart(temb: temb, convIn: h, firstBlock: first, forwardUpsampleSize: forwardUpsampleSize)
     }
@@ -126,9 +138,10 @@ public final class UNet2DConditionModel: Module {
     // encoderHiddenStates: [k·B, L, Dc] -> [k·B, Cout, H, W]
     public func callAsFunction(continuing start: TextFreeStart, encoderHiddenStates context: Tensor) -> Tensor {
         let b = start.batch
-        precondition(context.rank == 3 && context.shape[0] % b == 0 && context.shape[0] > 0
-                     && context.shape[2] == crossAttentionDim,
-                     "UNet2DConditionModel: encoder hidden states must be [k·\(b), L, \(crossAttentionDim)], got \(context.shape)")
+        precondition(
+            context.rank == 3 && context.shape[0] % b == 0 && context.shape[0] > 0
+                && context.shape[2] == crossAttentionDim,
+            "UNet2DConditionModel: encoder hidden states must be [k·\(b), L, \(crossAttentionDim)], got \(context.shape)")
         let k = context.shape[0] / b
         func tiled(_ t: Tensor) -> Tensor { k == 1 ? t : Tensor.concat([Tensor](repeating: t, count: k), axis: 0) }
         let temb = tiled(start.temb)
@@ -146,7 +159,7 @@ public final class UNet2DConditionModel: Module {
             h = out
             skips += states
         }
-        h = mid_block.forward(h, temb: temb, context: context)                                  // [B, Cn, H/f, W/f]
+        h = mid_block.forward(h, temb: temb, context: context)  // [B, Cn, H/f, W/f]
         for (j, block) in up_blocks.enumerated() {
             let used = Array(skips.suffix(block.resnets.count))
             skips.removeLast(block.resnets.count)
@@ -154,7 +167,7 @@ public final class UNet2DConditionModel: Module {
             if start.forwardUpsampleSize, j < up_blocks.count - 1, let next = skips.last { size = (next.shape[2], next.shape[3]) }
             h = block.forward(h, skips: used, temb: temb, context: context, upsampleSize: size)
         }
-        h = conv_norm_out(h).silu()                                                             // [B, C0, H, W]
-        return conv_out(h)                                                                      // [B, Cout, H, W]
+        h = conv_norm_out(h).silu()  // [B, C0, H, W]
+        return conv_out(h)  // [B, Cout, H, W]
     }
 }

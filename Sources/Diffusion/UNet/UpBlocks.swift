@@ -10,13 +10,16 @@ public class UpBlock2D: Module {
 
     /// `inChannels`: width of this level's down block input (the last skip); `previousChannels`:
     /// width of the incoming state; `layers` = layers_per_block + 1.
-    init(inChannels: Int, previousChannels: Int, outChannels: Int, layers: Int, timeEmbedDim: Int,
-         groups: Int, eps: Float, addUpsample: Bool) {
+    init(
+        inChannels: Int, previousChannels: Int, outChannels: Int, layers: Int, timeEmbedDim: Int,
+        groups: Int, eps: Float, addUpsample: Bool
+    ) {
         resnets = (0..<layers).map { i in
             let skipChannels = i == layers - 1 ? inChannels : outChannels
             let stateChannels = i == 0 ? previousChannels : outChannels
-            return ResnetBlock2D(inChannels: stateChannels + skipChannels, outChannels: outChannels,
-                                 timeEmbedDim: timeEmbedDim, groups: groups, eps: eps)
+            return ResnetBlock2D(
+                inChannels: stateChannels + skipChannels, outChannels: outChannels,
+                timeEmbedDim: timeEmbedDim, groups: groups, eps: eps)
         }
         upsamplers = addUpsample ? [Upsample2D(channels: outChannels)] : []
     }
@@ -43,15 +46,19 @@ public class UpBlock2D: Module {
 public final class CrossAttnUpBlock2D: UpBlock2D {
     public let attentions: [Transformer2DModel]
 
-    init(inChannels: Int, previousChannels: Int, outChannels: Int, layers: Int, timeEmbedDim: Int,
-         groups: Int, eps: Float, addUpsample: Bool,
-         heads: Int, crossAttentionDim: Int, transformerLayers: Int, useLinearProjection: Bool) {
+    init(
+        inChannels: Int, previousChannels: Int, outChannels: Int, layers: Int, timeEmbedDim: Int,
+        groups: Int, eps: Float, addUpsample: Bool,
+        heads: Int, crossAttentionDim: Int, transformerLayers: Int, useLinearProjection: Bool
+    ) {
         attentions = (0..<layers).map { _ in
-            Transformer2DModel(channels: outChannels, heads: heads, crossAttentionDim: crossAttentionDim,
-                               layers: transformerLayers, groups: groups, useLinearProjection: useLinearProjection)
+            Transformer2DModel(
+                channels: outChannels, heads: heads, crossAttentionDim: crossAttentionDim,
+                layers: transformerLayers, groups: groups, useLinearProjection: useLinearProjection)
         }
-        super.init(inChannels: inChannels, previousChannels: previousChannels, outChannels: outChannels, layers: layers,
-                   timeEmbedDim: timeEmbedDim, groups: groups, eps: eps, addUpsample: addUpsample)
+        super.init(
+            inChannels: inChannels, previousChannels: previousChannels, outChannels: outChannels, layers: layers,
+            timeEmbedDim: timeEmbedDim, groups: groups, eps: eps, addUpsample: addUpsample)
     }
 
     // h: [B, C, H, W] -> [B, C, H, W]

@@ -49,12 +49,14 @@ public final class AutoencoderKL: Module {
 
     /// Refuses, before any allocation, a configuration that needs more parameters than `source` holds.
     public static func checkSize(_ configuration: AutoencoderKLConfiguration, against source: TensorSource, configFile: String) throws {
-        let needed = configuration.minimumParameterCount, held = source.elementCount
+        let needed = configuration.minimumParameterCount
+        let held = source.elementCount
         // Only a configuration far larger than its weights is refused here; a near miss reaches strict
         // loading, which names the first mis-shaped key.
         guard needed <= max(4 * held, held + (1 << 24)) else {
-            throw AutoencoderKLError.invalidConfig(path: configFile, field: "block_out_channels",
-                                                   reason: "needs at least \(needed) parameters but \(source.name) holds \(held) values")
+            throw AutoencoderKLError.invalidConfig(
+                path: configFile, field: "block_out_channels",
+                reason: "needs at least \(needed) parameters but \(source.name) holds \(held) values")
         }
     }
 
@@ -66,7 +68,8 @@ public final class AutoencoderKL: Module {
     public func encode(_ x: Tensor) throws -> DiagonalGaussian {
         let f = spatialScaleFactor
         guard x.rank == 4, x.shape[1] == configuration.inChannels, x.shape[2] % f == 0, x.shape[3] % f == 0,
-              x.shape[2] > 0, x.shape[3] > 0 else {
+            x.shape[2] > 0, x.shape[3] > 0
+        else {
             throw AutoencoderKLError.invalidInput(
                 "VAE encode: expected images [B, \(configuration.inChannels), H, W] with H and W multiples of \(f), got \(x.shape)")
         }

@@ -90,7 +90,7 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
     public static let allowedRanges: [String: ClosedRange<Int>] = [
         "in_channels": 1...1_024, "out_channels": 1...1_024, "latent_channels": 1...1_024,
         "block_out_channels": 1...16_384, "layers_per_block": 1...64, "norm_num_groups": 1...16_384,
-        "sample_size": 1...65_536,
+        "sample_size": 1...65_536
     ]
     /// Most blocks: 16 (a spatial factor of 2^15).
     public static let maximumBlockCount = 16
@@ -113,8 +113,9 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
         let file: ConfigurationFile
         do {
             file = try ConfigurationFile(url: url)
-            try file.check(integers: allowedRanges, numbers: ["scaling_factor", "shift_factor"], strings: ["act_fn"],
-                           booleans: ["use_quant_conv", "use_post_quant_conv", "mid_block_add_attention"])
+            try file.check(
+                integers: allowedRanges, numbers: ["scaling_factor", "shift_factor"], strings: ["act_fn"],
+                booleans: ["use_quant_conv", "use_post_quant_conv", "mid_block_add_attention"])
         } catch let error as ConfigurationFileError {
             if case .invalidField(_, let field, let reason) = error {
                 throw AutoencoderKLError.invalidConfig(path: url.path, field: field, reason: reason)
@@ -126,11 +127,13 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
         do {
             config = try JSONDecoder().decode(AutoencoderKLConfiguration.self, from: data)
         } catch let DecodingError.typeMismatch(type, context) {
-            throw AutoencoderKLError.invalidConfig(path: url.path, field: Self.fieldName(context.codingPath),
-                                                   reason: "expected a value of type \(type): \(context.debugDescription)")
+            throw AutoencoderKLError.invalidConfig(
+                path: url.path, field: Self.fieldName(context.codingPath),
+                reason: "expected a value of type \(type): \(context.debugDescription)")
         } catch let DecodingError.valueNotFound(type, context) {
-            throw AutoencoderKLError.invalidConfig(path: url.path, field: Self.fieldName(context.codingPath),
-                                                   reason: "expected a value of type \(type), found null")
+            throw AutoencoderKLError.invalidConfig(
+                path: url.path, field: Self.fieldName(context.codingPath),
+                reason: "expected a value of type \(type), found null")
         } catch {
             throw AutoencoderKLError.unreadableConfig(path: url.path, reason: file.explain(error).detail)
         }

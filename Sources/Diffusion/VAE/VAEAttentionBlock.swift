@@ -25,7 +25,9 @@ public final class VAEAttentionBlock: Module {
         let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         // tokens: [B, H·W, C]
         let tokens = group_norm(x).reshaped([b, c, h * w]).transposed(1, 2)
-        let q = to_q(tokens), k = to_k(tokens), v = to_v(tokens)
+        let q = to_q(tokens)
+        let k = to_k(tokens)
+        let v = to_v(tokens)
         // single head: [B, L, C] is the [B·heads, L, D] layout with heads = 1, scale 1/√C
         let attended = Tensor.scaledDotProductAttention(q, k, v)
         let projected = (to_out[0] as! Linear)(attended)

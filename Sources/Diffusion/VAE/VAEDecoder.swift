@@ -42,12 +42,14 @@ public final class VAEDecoder: Module {
     let conv_out: Conv2d
 
     public init(_ config: AutoencoderKLConfiguration) {
-        let reversed = Array(config.blockOutChannels.reversed()), groups = config.normNumGroups
+        let reversed = Array(config.blockOutChannels.reversed())
+        let groups = config.normNumGroups
         conv_in = Conv2d(config.latentChannels, reversed[0], kernelSize: 3, padding: 1)
         mid_block = VAEMidBlock(channels: reversed[0], groups: groups, addAttention: config.midBlockAddAttention)
         up_blocks = reversed.indices.map { i in
-            VAEUpDecoderBlock(inChannels: i == 0 ? reversed[0] : reversed[i - 1], outChannels: reversed[i],
-                              layers: config.layersPerBlock + 1, groups: groups, addUpsample: i < reversed.count - 1)
+            VAEUpDecoderBlock(
+                inChannels: i == 0 ? reversed[0] : reversed[i - 1], outChannels: reversed[i],
+                layers: config.layersPerBlock + 1, groups: groups, addUpsample: i < reversed.count - 1)
         }
         conv_norm_out = GroupNorm(groups: groups, channels: reversed.last!, eps: 1e-6)
         conv_out = Conv2d(reversed.last!, config.outChannels, kernelSize: 3, padding: 1)

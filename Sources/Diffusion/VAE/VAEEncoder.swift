@@ -45,11 +45,13 @@ public final class VAEEncoder: Module {
     let conv_out: Conv2d
 
     public init(_ config: AutoencoderKLConfiguration) {
-        let channels = config.blockOutChannels, groups = config.normNumGroups
+        let channels = config.blockOutChannels
+        let groups = config.normNumGroups
         conv_in = Conv2d(config.inChannels, channels[0], kernelSize: 3, padding: 1)
         down_blocks = channels.indices.map { i in
-            VAEDownEncoderBlock(inChannels: i == 0 ? channels[0] : channels[i - 1], outChannels: channels[i],
-                                layers: config.layersPerBlock, groups: groups, addDownsample: i < channels.count - 1)
+            VAEDownEncoderBlock(
+                inChannels: i == 0 ? channels[0] : channels[i - 1], outChannels: channels[i],
+                layers: config.layersPerBlock, groups: groups, addDownsample: i < channels.count - 1)
         }
         mid_block = VAEMidBlock(channels: channels.last!, groups: groups, addAttention: config.midBlockAddAttention)
         conv_norm_out = GroupNorm(groups: groups, channels: channels.last!, eps: 1e-6)

@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A model configuration file (`config.json`, `scheduler_config.json`, tokenizer JSON), read safely and
@@ -49,7 +49,8 @@ public struct ConfigurationFile {
             throw ConfigurationFileError.unreadable(path: url.path, reason: "not a regular file")
         }
         guard Int(status.st_size) <= limit else {
-            throw ConfigurationFileError.unreadable(path: url.path, reason: "\(status.st_size) bytes, more than the \(limit) a configuration file may have")
+            throw ConfigurationFileError.unreadable(
+                path: url.path, reason: "\(status.st_size) bytes, more than the \(limit) a configuration file may have")
         }
         let descriptor = open(url.path, O_RDONLY | O_NONBLOCK)
         guard descriptor >= 0 else {
@@ -66,8 +67,10 @@ public struct ConfigurationFile {
     /// Checks the raw JSON types of the listed fields (absent and null fields pass): each integer
     /// field must hold an integer (or a list of integers) inside its range, each number field a finite
     /// number. Throws `ConfigurationFileError.invalidField` naming the first offending field.
-    public func check(integers: [String: ClosedRange<Int>] = [:], numbers: [String] = [], strings: [String] = [],
-                      booleans: [String] = []) throws {
+    public func check(
+        integers: [String: ClosedRange<Int>] = [:], numbers: [String] = [], strings: [String] = [],
+        booleans: [String] = []
+    ) throws {
         for key in integers.keys.sorted() {
             guard let value = object[key], !(value is NSNull) else { continue }
             let range = integers[key]!
@@ -129,8 +132,9 @@ public struct ConfigurationFile {
         }
         switch error {
         case .typeMismatch(let type, let context):
-            return .invalidField(path: path, field: field(context.codingPath),
-                                 reason: "expected \(Self.describe(type: type)), got \(rawDescription(context.codingPath))")
+            return .invalidField(
+                path: path, field: field(context.codingPath),
+                reason: "expected \(Self.describe(type: type)), got \(rawDescription(context.codingPath))")
         case .valueNotFound(let type, let context):
             return .invalidField(path: path, field: field(context.codingPath), reason: "expected \(Self.describe(type: type)), got null")
         case .keyNotFound(let key, let context):

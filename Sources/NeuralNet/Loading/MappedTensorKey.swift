@@ -19,7 +19,8 @@ public struct MappedTensorKey: Equatable, Hashable, Sendable {
     /// The shape this key has in the source, given the shape stored in the file.
     public func presentedShape(stored: [Int]) -> [Int] {
         guard let rank = droppingTrailingUnitDimensionsBeyondRank, rank >= 0, stored.count > rank,
-              stored[rank...].allSatisfy({ $0 == 1 }) else { return stored }
+            stored[rank...].allSatisfy({ $0 == 1 })
+        else { return stored }
         return Array(stored.prefix(rank))
     }
 }

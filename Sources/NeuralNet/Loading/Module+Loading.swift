@@ -5,12 +5,16 @@ extension Module {
     /// and nothing is written unless the whole checkpoint fits (missing, unexpected and mis-shaped keys).
     public func load(from source: TensorSource) throws {
         let params = namedParameters()
-        let ignored = Set(namedModules().flatMap { path, module in
-            module.ignoredCheckpointKeys.map { path.isEmpty ? $0 : path + "." + $0 }
-        })
+        let ignored = Set(
+            namedModules().flatMap { path, module in
+                module.ignoredCheckpointKeys.map { path.isEmpty ? $0 : path + "." + $0 }
+            })
         var missing: [String] = []
         for (key, p) in params {
-            guard source.contains(key) else { missing.append(key); continue }
+            guard source.contains(key) else {
+                missing.append(key)
+                continue
+            }
             let found = try source.shape(of: key)
             if found != p.shape {
                 throw WeightLoadingError.shapeMismatch(key: key, expected: p.shape, found: found, source: source.name)

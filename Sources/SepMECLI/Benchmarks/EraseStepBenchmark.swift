@@ -47,21 +47,26 @@ struct EraseStepBenchmark {
         let unet = try UNet2DConditionModel(configuration: configuration)
         let textWidth = CLIPTextConfiguration.sd15.hiddenSize
         guard unet.crossAttentionDim == textWidth else {
-            throw ValidationError("--config: the UNet's cross_attention_dim is \(unet.crossAttentionDim), the benchmark's text encoder (CLIP ViT-L/14) gives \(textWidth)")
+            throw ValidationError(
+                "--config: the UNet's cross_attention_dim is \(unet.crossAttentionDim), the benchmark's text encoder (CLIP ViT-L/14) gives \(textWidth)"
+            )
         }
         unet.initializeRandomly(seed: 1)
         let textEncoder = CLIPTextModel(configuration: .sd15)
         var g = PyTorchGenerator(seed: 2)
         textEncoder.initializeParameters(generator: &g)
-        let pipeline = StableDiffusionPipeline(tokenizer: try CLIPTokenizer.stableDiffusion1(), textEncoder: textEncoder,
-                                               unet: unet, vae: nil, schedulerConfiguration: .stableDiffusion1, source: "random")
+        let pipeline = StableDiffusionPipeline(
+            tokenizer: try CLIPTokenizer.stableDiffusion1(), textEncoder: textEncoder,
+            unet: unet, vae: nil, schedulerConfiguration: .stableDiffusion1, source: "random")
         var h = ErasureHyperparameters()
         h.beta = 1e-2
         let model = try ShiftSet(pipeline: pipeline)
         let concept = "a painting in the style of van gogh"
-        let cond = pipeline.encode(prompts: [concept]), blank = pipeline.encode(prompts: [""])
-        let decoupling = try ConceptDecoupling(concept: concept, conceptEmbedding: cond,
-                                               protectedEmbeddings: [blank, pipeline.encode(prompts: ["zq watermark"])], tolerance: nil)
+        let cond = pipeline.encode(prompts: [concept])
+        let blank = pipeline.encode(prompts: [""])
+        let decoupling = try ConceptDecoupling(
+            concept: concept, conceptEmbedding: cond,
+            protectedEmbeddings: [blank, pipeline.encode(prompts: ["zq watermark"])], tolerance: nil)
         let shift = ShiftWeights.trainable(projections: model.projections.keyValueProjections, basis: decoupling.basis, beta: Float(h.beta))
         let keys = shift.projectionKeys
         let optimizer = Adam(parameters: shift.trainableTensors, learningRate: 0.1)
@@ -82,38 +87,40 @@ struct EraseStepBenchmark {
         }
 
         return try model.withTrainingWeights([shift]) {
-        log("timing the sepme iteration")
-        let ours = measure {
-            let loss = objective(xt: xt, timestep: 500, conds: cond, blank: blank, weights: [shift]).loss
-            loss.backward()
-            optimizer.update()
-            optimizer.zeroGrad()
-        }
-
-        let original = try UNet2DConditionModel(configuration: configuration)
-        for ((_, dst), (_, src)) in zip(original.namedParameters(), unet.namedParameters()) { dst.assign(from: src) }
-        let referenceStep = {
-            let t: [Float] = [500]
-            let (oc, o0) = GradMode.withNoGrad {
-                (original(xt, timesteps: t, encoderHiddenStates: cond), original(xt, timesteps: t, encoderHiddenStates: blank))
+            log("timing the sepme iteration")
+            let ours = measure {
+                let loss = objective(xt: xt, timestep: 500, conds: cond, blank: blank, weights: [shift]).loss
+                loss.backward()
+                optimizer.update()
+                optimizer.zeroGrad()
             }
-            let ec = unet(xt, timesteps: t, encoderHiddenStates: cond)
-            let e0 = unet(xt, timesteps: t, encoderHiddenStates: blank)
-            let loss = ((ec - e0) * (oc - o0)).mean()
-                + SepMEObjective.l1Penalty(ofSum: [shift], keys: keys, layerCount: model.projections.layers.count) * Float(h.lambda)
-            loss.backward()
-            optimizer.update()
-            optimizer.zeroGrad()
-        }
-        log("timing the reference iteration (second UNet copy, 4 forwards + 2 backwards), backward into A only")
-        let lean = measure(referenceStep)
-        log("timing the reference iteration again, the backward also filling every UNet weight's gradient (as the authors' script)")
-        unet.setRequiresGrad(true)
-        let scripted = measure(referenceStep)
-        unet.setRequiresGrad(false)
-        for p in unet.parameters() { p.grad = nil }
-        return Result(sepme: ours, leanReference: lean, scriptedReference: scripted, nullSpaceDimension: decoupling.report.dimension,
-                      unetParameterCount: unet.parameterCount)
+
+            let original = try UNet2DConditionModel(configuration: configuration)
+            for ((_, dst), (_, src)) in zip(original.namedParameters(), unet.namedParameters()) { dst.assign(from: src) }
+            let referenceStep = {
+                let t: [Float] = [500]
+                let (oc, o0) = GradMode.withNoGrad {
+                    (original(xt, timesteps: t, encoderHiddenStates: cond), original(xt, timesteps: t, encoderHiddenStates: blank))
+                }
+                let ec = unet(xt, timesteps: t, encoderHiddenStates: cond)
+                let e0 = unet(xt, timesteps: t, encoderHiddenStates: blank)
+                let loss =
+                    ((ec - e0) * (oc - o0)).mean()
+                    + SepMEObjective.l1Penalty(ofSum: [shift], keys: keys, layerCount: model.projections.layers.count) * Float(h.lambda)
+                loss.backward()
+                optimizer.update()
+                optimizer.zeroGrad()
+            }
+            log("timing the reference iteration (second UNet copy, 4 forwards + 2 backwards), backward into A only")
+            let lean = measure(referenceStep)
+            log("timing the reference iteration again, the backward also filling every UNet weight's gradient (as the authors' script)")
+            unet.setRequiresGrad(true)
+            let scripted = measure(referenceStep)
+            unet.setRequiresGrad(false)
+            for p in unet.parameters() { p.grad = nil }
+            return Result(
+                sepme: ours, leanReference: lean, scriptedReference: scripted, nullSpaceDimension: decoupling.report.dimension,
+                unetParameterCount: unet.parameterCount)
         }
     }
 }

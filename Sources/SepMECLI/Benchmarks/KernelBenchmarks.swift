@@ -13,12 +13,16 @@ struct KernelBenchmarks {
     /// Best wall time of `body` over repetitions filling at least `minSeconds` (after one warm-up).
     func bestTime(_ body: () -> Void) -> Double {
         body()
-        var best = Double.infinity, spent = 0.0, reps = 0
+        var best = Double.infinity
+        var spent = 0.0
+        var reps = 0
         while spent < minSeconds || reps < 3 {
             let t0 = DispatchTime.now().uptimeNanoseconds
             body()
             let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            best = min(best, dt); spent += dt; reps += 1
+            best = min(best, dt)
+            spent += dt
+            reps += 1
             if reps >= 50 { break }
         }
         return best
@@ -37,10 +41,13 @@ struct KernelBenchmarks {
 
     /// GFLOP/s of C[m, n] = A[m, k] B[k, n].
     func sgemmRate(m: Int, n: Int, k: Int) -> Double {
-        let a = random([m, k]), b = random([k, n]), c = Tensor(uninitialized: [m, n])
+        let a = random([m, k])
+        let b = random([k, n])
+        let c = Tensor(uninitialized: [m, n])
         let t = bestTime {
-            BLAS.sgemm(transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k,
-                       b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+            BLAS.sgemm(
+                transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k,
+                b: b.pointer, ldb: n, c: c.pointer, ldc: n)
         }
         return 2 * Double(m * n * k) / t / 1e9
     }
@@ -55,8 +62,9 @@ struct KernelBenchmarks {
         let reference = referenceRate()
         let t = seconds()
         let rate = flops / t / 1e9
-        print(pad(name, 46) + pad(String(format: "%.2f", t * 1e3), 10) + pad(String(format: "%.1f", rate), 10)
-              + pad(String(format: "%.1f", reference), 15) + String(format: "%.0f%%", 100 * rate / reference))
+        print(
+            pad(name, 46) + pad(String(format: "%.2f", t * 1e3), 10) + pad(String(format: "%.1f", rate), 10)
+                + pad(String(format: "%.1f", reference), 15) + String(format: "%.0f%%", 100 * rate / reference))
     }
 
     private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
@@ -70,11 +78,14 @@ struct KernelBenchmarks {
     /// SGEMM at the shapes of SD1's linear layers (tokens × features).
     func gemm() {
         header()
-        for (m, n, k) in [(4096, 1280, 320), (4096, 320, 1280), (4096, 640, 640), (1024, 2560, 640),
-                          (256, 5120, 1280), (4096, 320, 320),
-                          // attention block GEMMs (128 query rows, 4096 keys, D 40): S = Q Kᵀ and O = P V
-                          (128, 4096, 40), (128, 40, 4096)] {
-            row("sgemm \(m)x\(n)x\(k)", seconds: 2 * Double(m * n * k) / sgemmRate(m: m, n: n, k: k) / 1e9,
+        for (m, n, k) in [
+            (4096, 1280, 320), (4096, 320, 1280), (4096, 640, 640), (1024, 2560, 640),
+            (256, 5120, 1280), (4096, 320, 320),
+            // attention block GEMMs (128 query rows, 4096 keys, D 40): S = Q Kᵀ and O = P V
+            (128, 4096, 40), (128, 40, 4096)
+        ] {
+            row(
+                "sgemm \(m)x\(n)x\(k)", seconds: 2 * Double(m * n * k) / sgemmRate(m: m, n: n, k: k) / 1e9,
                 flops: 2 * Double(m * n * k))
         }
     }
@@ -86,30 +97,44 @@ struct KernelBenchmarks {
         for (size, channels) in [(64, 320), (32, 640), (16, 1280)] {
             for batch in [1, 2] {
                 let x = random([batch, channels, size, size])
-                let w = random([channels, channels, 3, 3], scale: 0.02), b = random([channels])
+                let w = random([channels, channels, 3, 3], scale: 0.02)
+                let b = random([channels])
                 let flops = 2 * Double(batch * channels * size * size * channels * 9)
                 let name = "conv3x3 \(batch)x\(channels)x\(size)x\(size)->\(channels)"
-                row(name + " fwd", seconds: bestTime {
-                    _ = GradMode.withNoGrad { Tensor.conv2d(x, weight: w, bias: b, padding: 1) }
-                }, flops: flops)
+                row(
+                    name + " fwd",
+                    seconds: bestTime {
+                        _ = GradMode.withNoGrad { Tensor.conv2d(x, weight: w, bias: b, padding: 1) }
+                    }, flops: flops)
                 let dy = random([batch, channels, size, size])
                 x.requiresGrad = true
-                row(name + " fwd+bwd dx", seconds: bestTime {
-                    x.grad = nil
-                    Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
-                }, flops: 2 * flops)
+                row(
+                    name + " fwd+bwd dx",
+                    seconds: bestTime {
+                        x.grad = nil
+                        Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
+                    }, flops: 2 * flops)
                 w.requiresGrad = true
-                row(name + " fwd+bwd dx,dW", seconds: bestTime {
-                    x.grad = nil; w.grad = nil
-                    Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
-                }, flops: 3 * flops)
-                x.requiresGrad = false; w.requiresGrad = false; x.grad = nil; w.grad = nil
+                row(
+                    name + " fwd+bwd dx,dW",
+                    seconds: bestTime {
+                        x.grad = nil
+                        w.grad = nil
+                        Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
+                    }, flops: 3 * flops)
+                x.requiresGrad = false
+                w.requiresGrad = false
+                x.grad = nil
+                w.grad = nil
             }
         }
-        let x = random([2, 320, 64, 64]), w = random([640, 320, 1, 1], scale: 0.05)
-        row("conv1x1 2x320x64x64->640 fwd", seconds: bestTime {
-            _ = GradMode.withNoGrad { Tensor.conv2d(x, weight: w) }
-        }, flops: 2 * Double(2 * 640 * 4096 * 320))
+        let x = random([2, 320, 64, 64])
+        let w = random([640, 320, 1, 1], scale: 0.05)
+        row(
+            "conv1x1 2x320x64x64->640 fwd",
+            seconds: bestTime {
+                _ = GradMode.withNoGrad { Tensor.conv2d(x, weight: w) }
+            }, flops: 2 * Double(2 * 640 * 4096 * 320))
     }
 
     /// SD1 self-attention (4096 tokens, 8 heads, D 40) and cross-attention (4096 × 77), batch 2.
@@ -120,17 +145,23 @@ struct KernelBenchmarks {
         print("query block \(queryBlock.map(String.init) ?? "default (about 2^14 scores per tile)")")
         for (name, lq, lk) in [("self 4096x4096", 4096, 4096), ("cross 4096x77", 4096, 77), ("self 1024x1024", 1024, 1024)] {
             let (b, h, d) = (2, 8, 40)
-            let q = random([b, h, lq, d]), k = random([b, h, lk, d]), v = random([b, h, lk, d])
+            let q = random([b, h, lq, d])
+            let k = random([b, h, lk, d])
+            let v = random([b, h, lk, d])
             let unit = Double(b * h * lq * lk * d)
-            row("attention \(name) B2 H8 D40 fwd", seconds: bestTime {
-                _ = GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
-            }, flops: 4 * unit)
+            row(
+                "attention \(name) B2 H8 D40 fwd",
+                seconds: bestTime {
+                    _ = GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
+                }, flops: 4 * unit)
             let dy = random([b, h, lq, d])
             for t in [q, k, v] { t.requiresGrad = true }
-            row("attention \(name) B2 H8 D40 fwd+bwd", seconds: bestTime {
-                for t in [q, k, v] { t.grad = nil }
-                Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock).backward(gradient: dy)
-            }, flops: 12 * unit)
+            row(
+                "attention \(name) B2 H8 D40 fwd+bwd",
+                seconds: bestTime {
+                    for t in [q, k, v] { t.grad = nil }
+                    Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock).backward(gradient: dy)
+                }, flops: 12 * unit)
         }
     }
 
@@ -139,25 +170,38 @@ struct KernelBenchmarks {
     func geglu() {
         print("threads \(Parallel.threadCount)")
         let (rows, inner) = (4096, 1280)
-        let p = random([1, rows, 2 * inner], scale: 3), dy = random([1, rows, inner])
-        let invSqrt2: Float = 0.70710678118654752, invSqrt2Pi: Float = 0.39894228040143268
-        let libmOut = Tensor(uninitialized: [1, rows, inner]), libmGrad = Tensor(uninitialized: p.shape)
+        let p = random([1, rows, 2 * inner], scale: 3)
+        let dy = random([1, rows, inner])
+        let invSqrt2: Float = 0.70710678118654752
+        let invSqrt2Pi: Float = 0.39894228040143268
+        let libmOut = Tensor(uninitialized: [1, rows, inner])
+        let libmGrad = Tensor(uninitialized: p.shape)
         func libmForward() {
-            let src = p.pointer, dst = libmOut.pointer
+            let src = p.pointer
+            let dst = libmOut.pointer
             Parallel.forEachChunk(rows, minChunk: 16) { range in
                 for r in range {
-                    let h = src + r * 2 * inner, g = h + inner, o = dst + r * inner
+                    let h = src + r * 2 * inner
+                    let g = h + inner
+                    let o = dst + r * inner
                     for j in 0..<inner { o[j] = h[j] * 0.5 * g[j] * (1 + Foundation.erf(g[j] * invSqrt2)) }
                 }
             }
         }
         func libmBackward() {
-            let src = p.pointer, gp = dy.pointer, d = libmGrad.pointer
+            let src = p.pointer
+            let gp = dy.pointer
+            let d = libmGrad.pointer
             Parallel.forEachChunk(rows, minChunk: 16) { range in
                 for r in range {
-                    let h = src + r * 2 * inner, g = h + inner, gr = gp + r * inner, dh = d + r * 2 * inner, dg = dh + inner
+                    let h = src + r * 2 * inner
+                    let g = h + inner
+                    let gr = gp + r * inner
+                    let dh = d + r * 2 * inner
+                    let dg = dh + inner
                     for j in 0..<inner {
-                        let x = g[j], cdf = 0.5 * (1 + Foundation.erf(x * invSqrt2))
+                        let x = g[j]
+                        let cdf = 0.5 * (1 + Foundation.erf(x * invSqrt2))
                         dh[j] = gr[j] * x * cdf
                         dg[j] = gr[j] * h[j] * (cdf + x * invSqrt2Pi * Foundation.exp(-0.5 * x * x))
                     }
@@ -167,15 +211,27 @@ struct KernelBenchmarks {
         let ours = bestTime { _ = GradMode.withNoGrad { p.gatedGelu() } }
         let libm = bestTime { libmForward() }
         p.requiresGrad = true
-        let oursBoth = bestTime { p.grad = nil; p.gatedGelu().backward(gradient: dy) }
-        let libmBoth = bestTime { libmForward(); libmBackward() }
+        let oursBoth = bestTime {
+            p.grad = nil
+            p.gatedGelu().backward(gradient: dy)
+        }
+        let libmBoth = bestTime {
+            libmForward()
+            libmBackward()
+        }
         let out = GradMode.withNoGrad { p.gatedGelu() }
         p.requiresGrad = false
         libmForward()
         var worst: Float = 0
         for i in 0..<out.count { worst = Swift.max(worst, abs(out.pointer[i] - libmOut.pointer[i])) }
-        print(String(format: "GEGLU [1, %d, %d] fwd:     %7.2f ms, libm erff loop %7.2f ms, ratio %.2f", rows, 2 * inner, ours * 1e3, libm * 1e3, ours / libm))
-        print(String(format: "GEGLU [1, %d, %d] fwd+bwd: %7.2f ms, libm erff loop %7.2f ms, ratio %.2f", rows, 2 * inner, oursBoth * 1e3, libmBoth * 1e3, oursBoth / libmBoth))
+        print(
+            String(
+                format: "GEGLU [1, %d, %d] fwd:     %7.2f ms, libm erff loop %7.2f ms, ratio %.2f", rows, 2 * inner, ours * 1e3, libm * 1e3,
+                ours / libm))
+        print(
+            String(
+                format: "GEGLU [1, %d, %d] fwd+bwd: %7.2f ms, libm erff loop %7.2f ms, ratio %.2f", rows, 2 * inner, oursBoth * 1e3, libmBoth * 1e3,
+                oursBoth / libmBoth))
         print(String(format: "max |ours − libm| on the forward: %.2e (inputs in [-3, 3])", worst))
     }
 }

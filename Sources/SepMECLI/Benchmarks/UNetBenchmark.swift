@@ -37,7 +37,8 @@ struct UNetBenchmark {
 
         var generator = PyTorchGenerator(seed: seed + 1)
         let sample = Tensor.randn([batch, configuration.inChannels, size, size], generator: &generator)
-        let context = Tensor.concat([Tensor](repeating: Tensor.randn([1, tokens, model.crossAttentionDim], generator: &generator), count: batch), axis: 0)
+        let context = Tensor.concat(
+            [Tensor](repeating: Tensor.randn([1, tokens, model.crossAttentionDim], generator: &generator), count: batch), axis: 0)
 
         MemoryStatistics.shared.resetPeak()
         var forward = Double.infinity
@@ -51,7 +52,12 @@ struct UNetBenchmark {
 
         let trainable = model.crossAttentionLayers().flatMap { [$0.attention.to_k.weight, $0.attention.to_v.weight] }
         for w in trainable { w.requiresGrad = true }
-        defer { for w in trainable { w.requiresGrad = false; w.grad = nil } }
+        defer {
+            for w in trainable {
+                w.requiresGrad = false
+                w.grad = nil
+            }
+        }
         var forwardBackward = Double.infinity
         for _ in 0..<repeats {
             for w in trainable { w.grad = nil }
@@ -61,16 +67,19 @@ struct UNetBenchmark {
             out.square().mean().backward()
             let t2 = Date()
             forwardBackward = min(forwardBackward, t2.timeIntervalSince(t0))
-            log(String(format: "forward+backward: %.3f s (forward with graph %.3f s, backward %.3f s)",
-                       t2.timeIntervalSince(t0), t1.timeIntervalSince(t0), t2.timeIntervalSince(t1)))
+            log(
+                String(
+                    format: "forward+backward: %.3f s (forward with graph %.3f s, backward %.3f s)",
+                    t2.timeIntervalSince(t0), t1.timeIntervalSince(t0), t2.timeIntervalSince(t1)))
         }
         guard trainable.allSatisfy({ $0.grad != nil }) else {
             throw CommandLineError("UNet benchmark: a to_k / to_v weight got no gradient")
         }
-        return Result(forwardSeconds: forward, forwardBackwardSeconds: forwardBackward,
-                      peakTensorBytes: MemoryStatistics.shared.peakBytes,
-                      peakResidentBytes: MemoryStatistics.processPeakResidentBytes(),
-                      parameterCount: model.parameterCount,
-                      trainableParameterCount: trainable.reduce(0) { $0 + $1.count })
+        return Result(
+            forwardSeconds: forward, forwardBackwardSeconds: forwardBackward,
+            peakTensorBytes: MemoryStatistics.shared.peakBytes,
+            peakResidentBytes: MemoryStatistics.processPeakResidentBytes(),
+            parameterCount: model.parameterCount,
+            trainableParameterCount: trainable.reduce(0) { $0 + $1.count })
     }
 }

@@ -58,7 +58,9 @@ enum CommandFailure {
         case let e as CommandLineError: return e.description
         case let e as ValidationError: return e.message
         case SchedulerError.invalidStepCount(let requested, let maximum, let trainTimesteps):
-            let why = maximum == trainTimesteps ? "the model's training timesteps"
+            let why =
+                maximum == trainTimesteps
+                ? "the model's training timesteps"
                 : "the most the model's \(trainTimesteps) training timesteps allow with its steps_offset"
             return "\(flags.steps): \(requested) must be between 1 and \(maximum) (\(why))"
         case PipelineError.invalidSize:

@@ -20,16 +20,20 @@ struct ContactSheet {
         self.tileWidth = tileWidth
         self.tileHeight = tileHeight
         self.gap = gap
-        image = RGBImage(width: columns * tileWidth + (columns - 1) * gap, height: rows * tileHeight + (rows - 1) * gap,
-                         fill: background)
+        image = RGBImage(
+            width: columns * tileWidth + (columns - 1) * gap, height: rows * tileHeight + (rows - 1) * gap,
+            fill: background)
     }
 
     /// Places `picture` at position `index` (row-major).
     mutating func place(_ picture: RGBImage, at index: Int) {
-        let ox = (index % columns) * (tileWidth + gap), oy = (index / columns) * (tileHeight + gap)
-        let w = min(picture.width, tileWidth), sheetWidth = image.width
+        let ox = (index % columns) * (tileWidth + gap)
+        let oy = (index / columns) * (tileHeight + gap)
+        let w = min(picture.width, tileWidth)
+        let sheetWidth = image.width
         for y in 0..<min(picture.height, tileHeight) {
-            let src = y * picture.width * 3, dst = ((oy + y) * sheetWidth + ox) * 3
+            let src = y * picture.width * 3
+            let dst = ((oy + y) * sheetWidth + ox) * 3
             image.pixels.replaceSubrange(dst..<(dst + w * 3), with: picture.pixels[src..<(src + w * 3)])
         }
     }

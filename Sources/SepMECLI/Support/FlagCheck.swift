@@ -20,7 +20,8 @@ enum FlagCheck {
     /// `value` finite and within `range` (NaN and infinities are refused).
     static func finite<T: BinaryFloatingPoint>(_ flag: String, _ value: T, _ range: ClosedRange<T>) throws {
         guard value.isFinite, range.contains(value) else {
-            throw ValidationError("\(flag) must be a finite number in [\(format(range.lowerBound)), \(format(range.upperBound))], got \(format(value))")
+            throw ValidationError(
+                "\(flag) must be a finite number in [\(format(range.lowerBound)), \(format(range.upperBound))], got \(format(value))")
         }
     }
 
@@ -34,7 +35,8 @@ enum FlagCheck {
     /// `value` finite and in the half-open `range` (e.g. a probability below 1).
     static func finite<T: BinaryFloatingPoint>(_ flag: String, _ value: T, _ range: Range<T>) throws {
         guard value.isFinite, range.contains(value) else {
-            throw ValidationError("\(flag) must be a finite number in [\(format(range.lowerBound)), \(format(range.upperBound))), got \(format(value))")
+            throw ValidationError(
+                "\(flag) must be a finite number in [\(format(range.lowerBound)), \(format(range.upperBound))), got \(format(value))")
         }
     }
 

@@ -6,7 +6,8 @@ enum OutputPath {
     /// links, symbolic links), else the same absolute path once "." / ".." and the folder's symbolic
     /// links are resolved.
     static func same(_ a: String, _ b: String) -> Bool {
-        var sa = stat(), sb = stat()
+        var sa = stat()
+        var sb = stat()
         if stat(a, &sa) == 0, stat(b, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
         return normalised(a) == normalised(b)
     }

@@ -16,7 +16,10 @@ extension Tensor {
             var visited = Set<ObjectIdentifier>()
             var stack: [(GradNode, Bool)] = [(root, false)]
             while let (node, expanded) = stack.popLast() {
-                if expanded { order.append(node); continue }
+                if expanded {
+                    order.append(node)
+                    continue
+                }
                 guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
                 stack.append((node, true))
                 for case .node(let input, _) in node.edges where input.isLive && !visited.contains(ObjectIdentifier(input)) {
@@ -28,20 +31,23 @@ extension Tensor {
                 guard let g = grads.removeValue(forKey: ObjectIdentifier(node)), let rule = node.rule else { continue }
                 let edges = node.edges
                 let inputGrads = rule(g, edges.map(\.needsGrad))
-                precondition(inputGrads.count == edges.count,
-                             "backward rule of \(node.name) returned \(inputGrads.count) gradients for \(edges.count) inputs")
+                precondition(
+                    inputGrads.count == edges.count,
+                    "backward rule of \(node.name) returned \(inputGrads.count) gradients for \(edges.count) inputs")
                 for (edge, ig) in zip(edges, inputGrads) {
                     guard let ig else { continue }
                     switch edge {
                     case .node(let input, let shape):
-                        precondition(ig.shape == shape,
-                                     "backward rule of \(node.name): gradient shape \(ig.shape) for input \(shape)")
+                        precondition(
+                            ig.shape == shape,
+                            "backward rule of \(node.name): gradient shape \(ig.shape) for input \(shape)")
                         let id = ObjectIdentifier(input)
                         // A new tensor: rules may hand the same gradient object to several inputs.
                         grads[id] = grads[id].map { $0 + ig } ?? ig
                     case .leaf(let leaf):
-                        precondition(ig.shape == leaf.shape,
-                                     "backward rule of \(node.name): gradient shape \(ig.shape) for input \(leaf.shape)")
+                        precondition(
+                            ig.shape == leaf.shape,
+                            "backward rule of \(node.name): gradient shape \(ig.shape) for input \(leaf.shape)")
                         Tensor.accumulate(ig, into: leaf)
                     case .none:
                         break

@@ -45,8 +45,10 @@ extension Tensor {
     /// Returns `output` for chaining. The rule must return one entry per input; whatever it captures
     /// stays alive until backward, so rules should capture only the tensors their gradients need.
     @discardableResult
-    public static func record(_ name: String, inputs: [Tensor], output: Tensor,
-                              rule: @escaping (_ gradOutput: Tensor, _ needs: [Bool]) -> [Tensor?]) -> Tensor {
+    public static func record(
+        _ name: String, inputs: [Tensor], output: Tensor,
+        rule: @escaping (_ gradOutput: Tensor, _ needs: [Bool]) -> [Tensor?]
+    ) -> Tensor {
         guard GradMode.isEnabled, inputs.contains(where: { $0.needsGrad }) else { return output }
         let edges: [GradNode.Edge] = inputs.map { input in
             if let node = input.gradNode, node.isLive { return .node(node, input.shape) }

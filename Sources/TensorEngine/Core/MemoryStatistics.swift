@@ -7,17 +7,36 @@ public final class MemoryStatistics: @unchecked Sendable {
     private var live = 0
     private var peak = 0
 
-    public var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
-    public var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
-
-    /// Starts a new peak measurement from the current live size.
-    public func resetPeak() { lock.lock(); peak = live; lock.unlock() }
-
-    func allocated(bytes: Int) {
-        lock.lock(); live += bytes; if live > peak { peak = live }; lock.unlock()
+    public var liveBytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return live
+    }
+    public var peakBytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return peak
     }
 
-    func freed(bytes: Int) { lock.lock(); live -= bytes; lock.unlock() }
+    /// Starts a new peak measurement from the current live size.
+    public func resetPeak() {
+        lock.lock()
+        peak = live
+        lock.unlock()
+    }
+
+    func allocated(bytes: Int) {
+        lock.lock()
+        live += bytes
+        if live > peak { peak = live }
+        lock.unlock()
+    }
+
+    func freed(bytes: Int) {
+        lock.lock()
+        live -= bytes
+        lock.unlock()
+    }
 
     /// Resident set size of the whole process, from /proc/self/status (VmHWM = peak), in bytes.
     public static func processPeakResidentBytes() -> Int? {

@@ -18,7 +18,7 @@ public enum OpenBLASSpinTuning {
         guard BLASThreading.isOpenBLAS else { return }
         setenv(variable, value, 1)
         #if os(Linux)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+            execv("/proc/self/exe", CommandLine.unsafeArgv)
         #endif
         // Still here: no re-exec (or it failed); the setting applies to child processes only.
     }

@@ -32,8 +32,9 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     }
 
     public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
-        precondition(values.count == Tensor.elementCount(of: shape),
-                     "\(values.count) values do not fill shape \(shape)")
+        precondition(
+            values.count == Tensor.elementCount(of: shape),
+            "\(values.count) values do not fill shape \(shape)")
         let storage = TensorStorage(uninitializedCount: values.count)
         values.withUnsafeBufferPointer { src in
             if let base = src.baseAddress { storage.pointer.update(from: base, count: values.count) }
@@ -85,7 +86,10 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
     public static func strides(of shape: [Int]) -> [Int] {
         var s = [Int](repeating: 1, count: shape.count)
         var acc = 1
-        for i in stride(from: shape.count - 1, through: 0, by: -1) { s[i] = acc; acc *= shape[i] }
+        for i in stride(from: shape.count - 1, through: 0, by: -1) {
+            s[i] = acc
+            acc *= shape[i]
+        }
         return s
     }
 

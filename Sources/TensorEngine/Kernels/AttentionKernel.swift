@@ -38,17 +38,21 @@ enum AttentionKernel {
     /// `probabilities`, when given, receives P = softmax(scale · Q Kᵀ); only with all keys in one
     /// tile (Lk ≤ keyBlock).
     // q: [heads, Lq, D], k: [heads, Lk, D], v: [heads, Lk, Dv] -> out: [heads, Lq, Dv], lse: [heads, Lq], probabilities: [heads, Lq, Lk]
-    static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                        _ s: AttentionShape, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
-                        probabilities: UnsafeMutablePointer<Float>? = nil) {
+    static func forward(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        _ s: AttentionShape, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+        probabilities: UnsafeMutablePointer<Float>? = nil
+    ) {
         precondition(probabilities == nil || s.lk <= s.keyBlock, "AttentionKernel.forward: P is kept only for one key tile")
         let nb = s.blocksPerHead
         let kT = transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d)
         defer { kT.deallocate() }
         run(s.heads * nb) { item in
-            let h = item / nb, r0 = (item % nb) * s.block
-            forwardBlock(q: q, kT: kT, v: v, s, head: h, row0: r0, rows: Swift.min(s.block, s.lq - r0), out: out, lse: lse,
-                         probabilities: probabilities)
+            let h = item / nb
+            let r0 = (item % nb) * s.block
+            forwardBlock(
+                q: q, kT: kT, v: v, s, head: h, row0: r0, rows: Swift.min(s.block, s.lq - r0), out: out, lse: lse,
+                probabilities: probabilities)
         }
     }
 
@@ -59,7 +63,8 @@ enum AttentionKernel {
     static func transposedPerHead(_ x: UnsafePointer<Float>, heads: Int, rows: Int, columns: Int) -> UnsafeMutablePointer<Float> {
         let out = UnsafeMutablePointer<Float>.allocate(capacity: heads * rows * columns)
         run(heads) { h in
-            let src = x + h * rows * columns, dst = out + h * rows * columns
+            let src = x + h * rows * columns
+            let dst = out + h * rows * columns
             for r in 0..<rows {
                 for c in 0..<columns { dst[c * rows + r] = src[r * columns + c] }
             }
@@ -68,21 +73,26 @@ enum AttentionKernel {
     }
 
     /// One block of query rows against all key blocks (online softmax).
-    private static func forwardBlock(q: UnsafePointer<Float>, kT: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                                     _ s: AttentionShape, head h: Int, row0 r0: Int, rows: Int,
-                                     out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
-                                     probabilities: UnsafeMutablePointer<Float>?) {
+    private static func forwardBlock(
+        q: UnsafePointer<Float>, kT: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        _ s: AttentionShape, head h: Int, row0 r0: Int, rows: Int,
+        out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+        probabilities: UnsafeMutablePointer<Float>?
+    ) {
         let kb = Swift.min(s.keyBlock, s.lk)
         let tile = UnsafeMutablePointer<Float>.allocate(capacity: rows * kb + 2 * rows)
         defer { tile.deallocate() }
-        let rowMax = tile + rows * kb, rowSum = rowMax + rows
-        let qb = q + (h * s.lq + r0) * s.d, ob = out + (h * s.lq + r0) * s.dv
+        let rowMax = tile + rows * kb
+        let rowSum = rowMax + rows
+        let qb = q + (h * s.lq + r0) * s.d
+        let ob = out + (h * s.lq + r0) * s.dv
         var j0 = 0
         while j0 < s.lk {
             let cols = Swift.min(kb, s.lk - j0)
             // S = scale · Q_blk K_jᵀ
-            BLAS.sgemm(transA: false, transB: false, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
-                       b: kT + h * s.d * s.lk + j0, ldb: s.lk, c: tile, ldc: cols)
+            BLAS.sgemm(
+                transA: false, transB: false, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
+                b: kT + h * s.d * s.lk + j0, ldb: s.lk, c: tile, ldc: cols)
             for i in 0..<rows {
                 let row = tile + i * cols
                 let tileMax = VectorMath.rowMax(row, cols)
@@ -99,8 +109,9 @@ enum AttentionKernel {
                 }
             }
             // O_blk (+)= exp(S − m) V_j; normalised by 1 / l once all key blocks are in.
-            BLAS.sgemm(transA: false, transB: false, m: rows, n: s.dv, k: cols, a: tile, lda: cols,
-                       b: v + (h * s.lk + j0) * s.dv, ldb: s.dv, beta: j0 == 0 ? 0 : 1, c: ob, ldc: s.dv)
+            BLAS.sgemm(
+                transA: false, transB: false, m: rows, n: s.dv, k: cols, a: tile, lda: cols,
+                b: v + (h * s.lk + j0) * s.dv, ldb: s.dv, beta: j0 == 0 ? 0 : 1, c: ob, ldc: s.dv)
             j0 += cols
         }
         for i in 0..<rows {
@@ -120,11 +131,14 @@ enum AttentionKernel {
     /// are overwritten (the caller need not zero them).
     // dOut, out: [heads, Lq, Dv], lse: [heads, Lq], probabilities: [heads, Lq, Lk]
     //   -> dq: [heads, Lq, D], dk: [heads, Lk, D], dv: [heads, Lk, Dv]
-    static func backward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                         out: UnsafePointer<Float>, lse: UnsafePointer<Float>, probabilities: UnsafePointer<Float>? = nil,
-                         dOut: UnsafePointer<Float>, _ s: AttentionShape, dq: UnsafeMutablePointer<Float>?,
-                         dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
-        let source = probabilities.map { ProbabilitySource.saved($0) }
+    static func backward(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        out: UnsafePointer<Float>, lse: UnsafePointer<Float>, probabilities: UnsafePointer<Float>? = nil,
+        dOut: UnsafePointer<Float>, _ s: AttentionShape, dq: UnsafeMutablePointer<Float>?,
+        dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?
+    ) {
+        let source =
+            probabilities.map { ProbabilitySource.saved($0) }
             ?? .recomputed(kT: UnsafePointer(transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d)))
         let vT = dq != nil || dk != nil ? transposedPerHead(v, heads: s.heads, rows: s.lk, columns: s.dv) : nil
         defer {
@@ -133,8 +147,9 @@ enum AttentionKernel {
         }
         // Each head owns its dK and dV rows, so heads are the parallel work items.
         run(s.heads) { h in
-            backwardHead(q: q, k: k, source: source, vT: vT, out: out, lse: lse, dOut: dOut, s, head: h,
-                         dq: dq, dk: dk, dv: dv)
+            backwardHead(
+                q: q, k: k, source: source, vT: vT, out: out, lse: lse, dOut: dOut, s, head: h,
+                dq: dq, dk: dk, dv: dv)
         }
     }
 
@@ -146,26 +161,33 @@ enum AttentionKernel {
     }
 
     /// vT: [heads, Dv, Lk] when dq or dk is wanted.
-    private static func backwardHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, source: ProbabilitySource,
-                                     vT: UnsafePointer<Float>?,
-                                     out: UnsafePointer<Float>, lse: UnsafePointer<Float>,
-                                     dOut: UnsafePointer<Float>, _ s: AttentionShape, head h: Int, dq: UnsafeMutablePointer<Float>?,
-                                     dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
-        let kb = Swift.min(s.backwardKeyBlock, s.lk), block = s.backwardBlock
+    private static func backwardHead(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, source: ProbabilitySource,
+        vT: UnsafePointer<Float>?,
+        out: UnsafePointer<Float>, lse: UnsafePointer<Float>,
+        dOut: UnsafePointer<Float>, _ s: AttentionShape, head h: Int, dq: UnsafeMutablePointer<Float>?,
+        dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?
+    ) {
+        let kb = Swift.min(s.backwardKeyBlock, s.lk)
+        let block = s.backwardBlock
         // Scratch: the recomputed P tile (not needed when the forward kept P), dP, and delta.
         var pTile = 0
         if case .recomputed = source { pTile = block * kb }
         let p = UnsafeMutablePointer<Float>.allocate(capacity: pTile + block * kb + block)
         defer { p.deallocate() }
-        let dp = p + pTile, delta = dp + block * kb
-        let dkAcc = dk.map { $0 + h * s.lk * s.d }, dvAcc = dv.map { $0 + h * s.lk * s.dv }
+        let dp = p + pTile
+        let delta = dp + block * kb
+        let dkAcc = dk.map { $0 + h * s.lk * s.d }
+        let dvAcc = dv.map { $0 + h * s.lk * s.dv }
         dkAcc?.update(repeating: 0, count: s.lk * s.d)
         dvAcc?.update(repeating: 0, count: s.lk * s.dv)
         // dS is needed for dq or dk, exactly when the caller made vT.
         for r0 in stride(from: 0, to: s.lq, by: block) {
             let rows = Swift.min(block, s.lq - r0)
-            let qb = q + (h * s.lq + r0) * s.d, dqb = dq.map { $0 + (h * s.lq + r0) * s.d }
-            let dob = dOut + (h * s.lq + r0) * s.dv, ob = out + (h * s.lq + r0) * s.dv
+            let qb = q + (h * s.lq + r0) * s.d
+            let dqb = dq.map { $0 + (h * s.lq + r0) * s.d }
+            let dob = dOut + (h * s.lq + r0) * s.dv
+            let ob = out + (h * s.lq + r0) * s.dv
             let lseb = lse + h * s.lq + r0
             // delta_i = rowsum(dO ∘ O)_i = Σ_j P_ij dP_ij
             if vT != nil {
@@ -176,38 +198,44 @@ enum AttentionKernel {
                 let cols = Swift.min(kb, s.lk - j0)
                 let kj = k + (h * s.lk + j0) * s.d
                 // P = exp(scale · Q_blk K_jᵀ − lse), or the forward's P (row stride Lk).
-                let pt: UnsafePointer<Float>, ldp: Int
+                let pt: UnsafePointer<Float>
+                let ldp: Int
                 switch source {
                 case .saved(let probabilities):
                     pt = probabilities + (h * s.lq + r0) * s.lk + j0
                     ldp = s.lk
                 case .recomputed(let kT):
-                    BLAS.sgemm(transA: false, transB: false, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
-                               b: kT + h * s.d * s.lk + j0, ldb: s.lk, c: p, ldc: cols)
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
+                        b: kT + h * s.d * s.lk + j0, ldb: s.lk, c: p, ldc: cols)
                     for i in 0..<rows { VectorMath.expShiftedInPlace(p + i * cols, cols, shift: lseb[i]) }
                     pt = UnsafePointer(p)
                     ldp = cols
                 }
                 // dV_j += Pᵀ dO_blk
                 if let dvAcc {
-                    BLAS.sgemm(transA: true, transB: false, m: cols, n: s.dv, k: rows, a: pt, lda: ldp,
-                               b: dob, ldb: s.dv, beta: 1, c: dvAcc + j0 * s.dv, ldc: s.dv)
+                    BLAS.sgemm(
+                        transA: true, transB: false, m: cols, n: s.dv, k: rows, a: pt, lda: ldp,
+                        b: dob, ldb: s.dv, beta: 1, c: dvAcc + j0 * s.dv, ldc: s.dv)
                 }
                 if let vT {
                     // dP = dO_blk V_jᵀ; dS = P ∘ (dP − delta)
-                    BLAS.sgemm(transA: false, transB: false, m: rows, n: cols, k: s.dv, a: dob, lda: s.dv,
-                               b: vT + h * s.dv * s.lk + j0, ldb: s.lk, c: dp, ldc: cols)
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: rows, n: cols, k: s.dv, a: dob, lda: s.dv,
+                        b: vT + h * s.dv * s.lk + j0, ldb: s.lk, c: dp, ldc: cols)
                     for i in 0..<rows {
                         VectorMath.softmaxGradientInPlace(dp + i * cols, probabilities: pt + i * ldp, cols, delta: delta[i])
                     }
                     // dQ_blk (+)= scale · dS K_j; dK_j += scale · dSᵀ Q_blk
                     if let dqb {
-                        BLAS.sgemm(transA: false, transB: false, m: rows, n: s.d, k: cols, alpha: s.scale, a: dp,
-                                   lda: cols, b: kj, ldb: s.d, beta: j0 == 0 ? 0 : 1, c: dqb, ldc: s.d)
+                        BLAS.sgemm(
+                            transA: false, transB: false, m: rows, n: s.d, k: cols, alpha: s.scale, a: dp,
+                            lda: cols, b: kj, ldb: s.d, beta: j0 == 0 ? 0 : 1, c: dqb, ldc: s.d)
                     }
                     if let dkAcc {
-                        BLAS.sgemm(transA: true, transB: false, m: cols, n: s.d, k: rows, alpha: s.scale, a: dp,
-                                   lda: cols, b: qb, ldb: s.d, beta: 1, c: dkAcc + j0 * s.d, ldc: s.d)
+                        BLAS.sgemm(
+                            transA: true, transB: false, m: cols, n: s.d, k: rows, alpha: s.scale, a: dp,
+                            lda: cols, b: qb, ldb: s.d, beta: 1, c: dkAcc + j0 * s.d, ldc: s.d)
                     }
                 }
                 j0 += cols

@@ -16,7 +16,8 @@ enum BLASThreading {
         static let shared: OpenBLASThreads? = {
             let process = dlopen(nil, RTLD_NOW)
             guard let s = dlsym(process, "openblas_set_num_threads"),
-                  let g = dlsym(process, "openblas_get_num_threads") else { return nil }
+                let g = dlsym(process, "openblas_get_num_threads")
+            else { return nil }
             return OpenBLASThreads(set: unsafeBitCast(s, to: SetThreads.self), get: unsafeBitCast(g, to: GetThreads.self))
         }()
     }

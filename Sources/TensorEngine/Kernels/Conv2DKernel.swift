@@ -28,43 +28,53 @@ enum Conv2DKernel {
 
     /// out = W ⋆ x + bias.
     // x: [N, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]? -> out: [N, Cout, Hout, Wout]
-    static func forward(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
-                        bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
-                        columnBudget: Int = maxColumnElements) {
+    static func forward(
+        x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
+        bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
+        columnBudget: Int = maxColumnElements
+    ) {
         let plane = g.outH * g.outW
         let workers = workerCount(batch: batch, perImage: outChannels * g.patchSize * plane)
         let body = { (w: Int) in
-            forwardImages(x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: weight,
-                          outChannels: outChannels, bias: bias, g, out: out, columnBudget: columnBudget)
+            forwardImages(
+                x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: weight,
+                outChannels: outChannels, bias: bias, g, out: out, columnBudget: columnBudget)
         }
         if workers > 1 { BLASThreading.forEachItem(workers, body) } else { body(0) }
     }
 
-    private static func forwardImages(x: UnsafePointer<Float>, images: StrideTo<Int>, weight: UnsafePointer<Float>,
-                                      outChannels: Int, bias: UnsafePointer<Float>?, _ g: Conv2DGeometry,
-                                      out: UnsafeMutablePointer<Float>, columnBudget: Int) {
-        let plane = g.outH * g.outW, inImage = g.channels * g.height * g.width
+    private static func forwardImages(
+        x: UnsafePointer<Float>, images: StrideTo<Int>, weight: UnsafePointer<Float>,
+        outChannels: Int, bias: UnsafePointer<Float>?, _ g: Conv2DGeometry,
+        out: UnsafeMutablePointer<Float>, columnBudget: Int
+    ) {
+        let plane = g.outH * g.outW
+        let inImage = g.channels * g.height * g.width
         let k = g.patchSize
         let band = bandRows(g, budget: columnBudget)
         let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
         defer { cols?.deallocate() }
         for n in images {
-            let xn = x + n * inImage, on = out + n * outChannels * plane
+            let xn = x + n * inImage
+            let on = out + n * outChannels * plane
             if let bias {
                 for co in 0..<outChannels { (on + co * plane).update(repeating: bias[co], count: plane) }
             }
             let beta: Float = bias == nil ? 0 : 1
             guard let cols else {
-                BLAS.sgemm(transA: false, transB: false, m: outChannels, n: plane, k: g.channels,
-                           a: weight, lda: g.channels, b: xn, ldb: plane, beta: beta, c: on, ldc: plane)
+                BLAS.sgemm(
+                    transA: false, transB: false, m: outChannels, n: plane, k: g.channels,
+                    a: weight, lda: g.channels, b: xn, ldb: plane, beta: beta, c: on, ldc: plane)
                 continue
             }
             var r0 = 0
             while r0 < g.outH {
-                let r1 = Swift.min(g.outH, r0 + band), nc = (r1 - r0) * g.outW
+                let r1 = Swift.min(g.outH, r0 + band)
+                let nc = (r1 - r0) * g.outW
                 Im2Col.unfold(xn, g, rowStart: r0, rowEnd: r1, into: cols)
-                BLAS.sgemm(transA: false, transB: false, m: outChannels, n: nc, k: k, a: weight, lda: k,
-                           b: cols, ldb: nc, beta: beta, c: on + r0 * g.outW, ldc: plane)
+                BLAS.sgemm(
+                    transA: false, transB: false, m: outChannels, n: nc, k: k, a: weight, lda: k,
+                    b: cols, ldb: nc, beta: beta, c: on + r0 * g.outW, ldc: plane)
                 r0 = r1
             }
         }
@@ -74,63 +84,77 @@ enum Conv2DKernel {
     /// dW = Σ_n dy_n colsₙᵀ. `dx` and `dWeight` must be zero-filled by the caller. With parallel
     /// image groups, each group accumulates its own dW, summed at the end.
     // dy: [N, Cout, Hout, Wout] -> dx: [N, Cin, H, W], dWeight: [Cout, Cin, kh, kw]
-    static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int,
-                         weight: UnsafePointer<Float>, outChannels: Int, _ g: Conv2DGeometry,
-                         dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
-                         columnBudget: Int = maxColumnElements) {
-        let plane = g.outH * g.outW, wCount = outChannels * g.patchSize
+    static func backward(
+        dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int,
+        weight: UnsafePointer<Float>, outChannels: Int, _ g: Conv2DGeometry,
+        dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
+        columnBudget: Int = maxColumnElements
+    ) {
+        let plane = g.outH * g.outW
+        let wCount = outChannels * g.patchSize
         let workers = workerCount(batch: batch, perImage: wCount * plane)
         guard workers > 1 else {
-            backwardImages(dy: dy, x: x, images: Swift.stride(from: 0, to: batch, by: 1), weight: weight, outChannels: outChannels,
-                           g, dx: dx, dWeight: dWeight, columnBudget: columnBudget)
+            backwardImages(
+                dy: dy, x: x, images: Swift.stride(from: 0, to: batch, by: 1), weight: weight, outChannels: outChannels,
+                g, dx: dx, dWeight: dWeight, columnBudget: columnBudget)
             return
         }
         let partial = dWeight.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: workers * wCount) }
         partial?.initialize(repeating: 0, count: workers * wCount)
         defer { partial?.deallocate() }
         BLASThreading.forEachItem(workers) { w in
-            backwardImages(dy: dy, x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: weight,
-                           outChannels: outChannels, g, dx: dx, dWeight: partial.map { $0 + w * wCount }, columnBudget: columnBudget)
+            backwardImages(
+                dy: dy, x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: weight,
+                outChannels: outChannels, g, dx: dx, dWeight: partial.map { $0 + w * wCount }, columnBudget: columnBudget)
         }
         if let dWeight, let partial {
             for w in 0..<workers { BLAS.saxpy(wCount, alpha: 1, x: partial + w * wCount, y: dWeight) }
         }
     }
 
-    private static func backwardImages(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, images: StrideTo<Int>,
-                                       weight: UnsafePointer<Float>, outChannels: Int, _ g: Conv2DGeometry,
-                                       dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
-                                       columnBudget: Int) {
-        let plane = g.outH * g.outW, inImage = g.channels * g.height * g.width
+    private static func backwardImages(
+        dy: UnsafePointer<Float>, x: UnsafePointer<Float>, images: StrideTo<Int>,
+        weight: UnsafePointer<Float>, outChannels: Int, _ g: Conv2DGeometry,
+        dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
+        columnBudget: Int
+    ) {
+        let plane = g.outH * g.outW
+        let inImage = g.channels * g.height * g.width
         let k = g.patchSize
         let band = bandRows(g, budget: columnBudget)
         let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
         defer { cols?.deallocate() }
         for n in images {
-            let xn = x + n * inImage, dyn = dy + n * outChannels * plane
+            let xn = x + n * inImage
+            let dyn = dy + n * outChannels * plane
             guard let cols else {
                 if let dWeight {
-                    BLAS.sgemm(transA: false, transB: true, m: outChannels, n: g.channels, k: plane,
-                               a: dyn, lda: plane, b: xn, ldb: plane, beta: 1, c: dWeight, ldc: g.channels)
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: outChannels, n: g.channels, k: plane,
+                        a: dyn, lda: plane, b: xn, ldb: plane, beta: 1, c: dWeight, ldc: g.channels)
                 }
                 if let dx {
-                    BLAS.sgemm(transA: true, transB: false, m: g.channels, n: plane, k: outChannels,
-                               a: weight, lda: g.channels, b: dyn, ldb: plane, c: dx + n * inImage, ldc: plane)
+                    BLAS.sgemm(
+                        transA: true, transB: false, m: g.channels, n: plane, k: outChannels,
+                        a: weight, lda: g.channels, b: dyn, ldb: plane, c: dx + n * inImage, ldc: plane)
                 }
                 continue
             }
             var r0 = 0
             while r0 < g.outH {
-                let r1 = Swift.min(g.outH, r0 + band), nc = (r1 - r0) * g.outW
+                let r1 = Swift.min(g.outH, r0 + band)
+                let nc = (r1 - r0) * g.outW
                 if let dWeight {
                     Im2Col.unfold(xn, g, rowStart: r0, rowEnd: r1, into: cols)
-                    BLAS.sgemm(transA: false, transB: true, m: outChannels, n: k, k: nc, a: dyn + r0 * g.outW,
-                               lda: plane, b: cols, ldb: nc, beta: 1, c: dWeight, ldc: k)
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: outChannels, n: k, k: nc, a: dyn + r0 * g.outW,
+                        lda: plane, b: cols, ldb: nc, beta: 1, c: dWeight, ldc: k)
                 }
                 if let dx {
                     // The column buffer is reused for the column gradient Wᵀ dy of this band.
-                    BLAS.sgemm(transA: true, transB: false, m: k, n: nc, k: outChannels, a: weight, lda: k,
-                               b: dyn + r0 * g.outW, ldb: plane, c: cols, ldc: nc)
+                    BLAS.sgemm(
+                        transA: true, transB: false, m: k, n: nc, k: outChannels, a: weight, lda: k,
+                        b: dyn + r0 * g.outW, ldb: plane, c: cols, ldc: nc)
                     Im2Col.fold(cols, g, rowStart: r0, rowEnd: r1, into: dx + n * inImage)
                 }
                 r0 = r1
@@ -139,8 +163,10 @@ enum Conv2DKernel {
     }
 
     /// db[c] = Σ_{n, h, w} dy[n, c, h, w] (accumulated in Double).
-    static func biasGradient(dy: UnsafePointer<Float>, batch: Int, outChannels: Int, plane: Int,
-                             into db: UnsafeMutablePointer<Float>) {
+    static func biasGradient(
+        dy: UnsafePointer<Float>, batch: Int, outChannels: Int, plane: Int,
+        into db: UnsafeMutablePointer<Float>
+    ) {
         Parallel.forEachChunk(outChannels, minChunk: Swift.max(1, 16_384 / Swift.max(plane * batch, 1))) { chans in
             for c in chans {
                 var acc = 0.0

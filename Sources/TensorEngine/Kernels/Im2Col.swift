@@ -8,12 +8,19 @@ public struct Conv2DGeometry: Equatable, Sendable {
     public let strideH: Int, strideW: Int
     public let padH: Int, padW: Int
 
-    public init(channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int,
-                strideH: Int, strideW: Int, padH: Int, padW: Int) {
-        self.channels = channels; self.height = height; self.width = width
-        self.kernelH = kernelH; self.kernelW = kernelW
-        self.strideH = strideH; self.strideW = strideW
-        self.padH = padH; self.padW = padW
+    public init(
+        channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int,
+        strideH: Int, strideW: Int, padH: Int, padW: Int
+    ) {
+        self.channels = channels
+        self.height = height
+        self.width = width
+        self.kernelH = kernelH
+        self.kernelW = kernelW
+        self.strideH = strideH
+        self.strideW = strideW
+        self.padH = padH
+        self.padW = padW
     }
 
     /// Output height: floor((H + 2 pad - kh) / stride) + 1 (PyTorch Conv2d).
@@ -31,13 +38,18 @@ enum Im2Col {
     /// Writes cols[k, (oh - rowStart) * outW + ow] = x[c, oh*sh - ph + i, ow*sw - pw + j] (0 outside)
     /// for k = (c * kh + i) * kw + j and output rows oh in rowStart..<rowEnd.
     // x: [C, H, W] -> cols: [C*kh*kw, (rowEnd-rowStart)*outW]
-    static func unfold(_ x: UnsafePointer<Float>, _ g: Conv2DGeometry, rowStart: Int, rowEnd: Int,
-                       into cols: UnsafeMutablePointer<Float>) {
-        let ow = g.outW, nCols = (rowEnd - rowStart) * ow
+    static func unfold(
+        _ x: UnsafePointer<Float>, _ g: Conv2DGeometry, rowStart: Int, rowEnd: Int,
+        into cols: UnsafeMutablePointer<Float>
+    ) {
+        let ow = g.outW
+        let nCols = (rowEnd - rowStart) * ow
         let kk = g.kernelH * g.kernelW
         Parallel.forEachChunk(g.patchSize, minChunk: Swift.max(1, 8192 / Swift.max(nCols, 1))) { rows in
             for k in rows {
-                let c = k / kk, i = (k % kk) / g.kernelW, j = k % g.kernelW
+                let c = k / kk
+                let i = (k % kk) / g.kernelW
+                let j = k % g.kernelW
                 let plane = x + c * g.height * g.width
                 let dstRow = cols + k * nCols
                 // Output columns whose input column lies inside the image: lo..<hi.
@@ -45,7 +57,10 @@ enum Im2Col {
                 for oh in rowStart..<rowEnd {
                     let dst = dstRow + (oh - rowStart) * ow
                     let ih = oh * g.strideH - g.padH + i
-                    if ih < 0 || ih >= g.height || lo >= hi { dst.update(repeating: 0, count: ow); continue }
+                    if ih < 0 || ih >= g.height || lo >= hi {
+                        dst.update(repeating: 0, count: ow)
+                        continue
+                    }
                     if lo > 0 { dst.update(repeating: 0, count: lo) }
                     let src = plane + ih * g.width + (j - g.padW)
                     if g.strideW == 1 {
@@ -62,9 +77,12 @@ enum Im2Col {
     /// The adjoint of `unfold`: dx[c, ih, iw] += cols[k, ...] for every column that read it.
     /// Parallel over input channels (each channel's kh*kw rows write only its own plane).
     // cols: [C*kh*kw, (rowEnd-rowStart)*outW] -> dx: [C, H, W] (accumulated)
-    static func fold(_ cols: UnsafePointer<Float>, _ g: Conv2DGeometry, rowStart: Int, rowEnd: Int,
-                     into dx: UnsafeMutablePointer<Float>) {
-        let ow = g.outW, nCols = (rowEnd - rowStart) * ow
+    static func fold(
+        _ cols: UnsafePointer<Float>, _ g: Conv2DGeometry, rowStart: Int, rowEnd: Int,
+        into dx: UnsafeMutablePointer<Float>
+    ) {
+        let ow = g.outW
+        let nCols = (rowEnd - rowStart) * ow
         let kk = g.kernelH * g.kernelW
         Parallel.forEachChunk(g.channels, minChunk: Swift.max(1, 8192 / Swift.max(nCols * kk, 1))) { chans in
             for c in chans {

@@ -16,7 +16,10 @@ public enum Parallel {
     public static func forEachChunk(_ count: Int, minChunk: Int = 16_384, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = min(threadCount * 4, max(1, count / max(minChunk, 1)))
-        if chunks <= 1 { body(0..<count); return }
+        if chunks <= 1 {
+            body(0..<count)
+            return
+        }
         let size = (count + chunks - 1) / chunks
         withoutActuallyEscaping(body) { body in
             let task = ConcurrentBody(body)
@@ -31,7 +34,10 @@ public enum Parallel {
     /// Runs `body(i)` for every `i` in `0..<count` in parallel (each item is a sizable piece of work).
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         guard count > 0 else { return }
-        if count == 1 || threadCount == 1 { for i in 0..<count { body(i) }; return }
+        if count == 1 || threadCount == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
         withoutActuallyEscaping(body) { body in
             let task = ConcurrentBody(body)
             DispatchQueue.concurrentPerform(iterations: count) { i in task.run(i) }

@@ -33,8 +33,10 @@ enum VectorMath {
 
     /// Softmax backward on one row: g[i] = p[i] · (g[i] − delta), with delta = Σ p·g of the full row.
     @inline(__always)
-    static func softmaxGradientInPlace(_ g: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
-                                       _ n: Int, delta: Float) {
+    static func softmaxGradientInPlace(
+        _ g: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>,
+        _ n: Int, delta: Float
+    ) {
         sepme_softmax_gradient(g, p, n, delta)
     }
 
@@ -47,25 +49,42 @@ enum VectorMath {
     /// Backward of `gatedGelu` for the incoming gradient: dHidden = g · gelu(gate) (skipped when nil),
     /// dGate = g · hidden · (Φ + x φ)(gate) (hidden nil: 1).
     @inline(__always)
-    static func gatedGeluBackward(dHidden: UnsafeMutablePointer<Float>?, dGate: UnsafeMutablePointer<Float>,
-                                  hidden: UnsafePointer<Float>?, gate: UnsafePointer<Float>,
-                                  gradient: UnsafePointer<Float>, _ n: Int) {
+    static func gatedGeluBackward(
+        dHidden: UnsafeMutablePointer<Float>?, dGate: UnsafeMutablePointer<Float>,
+        hidden: UnsafePointer<Float>?, gate: UnsafePointer<Float>,
+        gradient: UnsafePointer<Float>, _ n: Int
+    ) {
         sepme_gated_gelu_backward(dHidden, dGate, hidden, gate, gradient, n)
     }
 
     /// Σ a[i]·b[i] with eight interleaved partial sums.
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
-        var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
+        var s0: Float = 0
+        var s1: Float = 0
+        var s2: Float = 0
+        var s3: Float = 0
+        var s4: Float = 0
+        var s5: Float = 0
+        var s6: Float = 0
+        var s7: Float = 0
         var i = 0
         while i + 8 <= n {
-            s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3]
-            s4 += a[i + 4] * b[i + 4]; s5 += a[i + 5] * b[i + 5]; s6 += a[i + 6] * b[i + 6]; s7 += a[i + 7] * b[i + 7]
+            s0 += a[i] * b[i]
+            s1 += a[i + 1] * b[i + 1]
+            s2 += a[i + 2] * b[i + 2]
+            s3 += a[i + 3] * b[i + 3]
+            s4 += a[i + 4] * b[i + 4]
+            s5 += a[i + 5] * b[i + 5]
+            s6 += a[i + 6] * b[i + 6]
+            s7 += a[i + 7] * b[i + 7]
             i += 8
         }
         var s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-        while i < n { s += a[i] * b[i]; i += 1 }
+        while i < n {
+            s += a[i] * b[i]
+            i += 1
+        }
         return s
     }
 

@@ -42,18 +42,20 @@ public struct Cholesky: Sendable {
         let op = "Cholesky.solve"
         let n = order
         guard b.rows == n else {
-            throw LinalgError.shapeMismatch(operation: op, expected: "right-hand side with \(n) rows",
-                                            actual: "\(b.rows) x \(b.cols)")
+            throw LinalgError.shapeMismatch(
+                operation: op, expected: "right-hand side with \(n) rows",
+                actual: "\(b.rows) x \(b.cols)")
         }
         try b.checkLAPACKSize(operation: op)
         try b.checkFinite(operation: op)
         guard n > 0, b.cols > 0 else { return b }
         // The factor is passed as column-major 'U' (= row-major L), the layout dpotrf produced.
-        var x = b.transposed.values           // B in column-major order (n x nrhs)
+        var x = b.transposed.values  // B in column-major order (n x nrhs)
         let info = lower.values.withUnsafeBufferPointer { lp in
             x.withUnsafeMutableBufferPointer { xp in
-                LAPACKE_dpotrs(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(n), Int32(b.cols),
-                               lp.baseAddress, Int32(n), xp.baseAddress, Int32(n))
+                LAPACKE_dpotrs(
+                    LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), Int32(n), Int32(b.cols),
+                    lp.baseAddress, Int32(n), xp.baseAddress, Int32(n))
             }
         }
         if info != 0 { throw LinalgError.lapackFailure(routine: "dpotrs", info: Int(info)) }
@@ -69,13 +71,16 @@ public struct Cholesky: Sendable {
         let n = a.rows
         let scale = a.maxAbsoluteValue
         var worst = (row: 0, col: 0, diff: 0.0)
-        for i in 0..<n { for j in (i + 1)..<n {
-            let d = abs(a.values[i * n + j] - a.values[j * n + i])
-            if d > worst.diff { worst = (i, j, d) }
-        } }
+        for i in 0..<n {
+            for j in (i + 1)..<n {
+                let d = abs(a.values[i * n + j] - a.values[j * n + i])
+                if d > worst.diff { worst = (i, j, d) }
+            }
+        }
         if worst.diff > symmetryTolerance * scale {
-            throw LinalgError.notSymmetric(operation: operation, row: worst.row, column: worst.col,
-                                           difference: worst.diff)
+            throw LinalgError.notSymmetric(
+                operation: operation, row: worst.row, column: worst.col,
+                difference: worst.diff)
         }
     }
 }

@@ -12,9 +12,10 @@ public struct DoubleMatrix: Equatable, Sendable, CustomStringConvertible {
     /// A matrix from row-major values; throws when `values.count != rows * cols` or a size is negative.
     public init(rows: Int, cols: Int, values: [Double]) throws {
         guard rows >= 0, cols >= 0, values.count == rows * cols else {
-            throw LinalgError.shapeMismatch(operation: "DoubleMatrix(rows:cols:values:)",
-                                            expected: "\(max(rows, 0) * max(cols, 0)) values for \(rows) x \(cols)",
-                                            actual: "\(values.count) values")
+            throw LinalgError.shapeMismatch(
+                operation: "DoubleMatrix(rows:cols:values:)",
+                expected: "\(max(rows, 0) * max(cols, 0)) values for \(rows) x \(cols)",
+                actual: "\(values.count) values")
         }
         self.rows = rows
         self.cols = cols
@@ -51,12 +52,14 @@ public struct DoubleMatrix: Equatable, Sendable, CustomStringConvertible {
     /// Widens a rank-2 Float32 tensor `[rows, cols]`; throws for any other rank.
     public init(_ tensor: Tensor) throws {
         guard tensor.rank == 2 else {
-            throw LinalgError.shapeMismatch(operation: "DoubleMatrix(Tensor)", expected: "a rank-2 tensor [rows, cols]",
-                                            actual: "shape \(tensor.shape)")
+            throw LinalgError.shapeMismatch(
+                operation: "DoubleMatrix(Tensor)", expected: "a rank-2 tensor [rows, cols]",
+                actual: "shape \(tensor.shape)")
         }
         let p = tensor.pointer
-        self.init(uncheckedRows: tensor.shape[0], cols: tensor.shape[1],
-                  values: (0..<tensor.count).map { Double(p[$0]) })
+        self.init(
+            uncheckedRows: tensor.shape[0], cols: tensor.shape[1],
+            values: (0..<tensor.count).map { Double(p[$0]) })
     }
 
     /// The matrix rounded to a Float32 tensor of shape `[rows, cols]`.
@@ -69,23 +72,27 @@ public struct DoubleMatrix: Equatable, Sendable, CustomStringConvertible {
 
     public subscript(row: Int, col: Int) -> Double {
         get {
-            precondition(row >= 0 && row < rows && col >= 0 && col < cols,
-                         "DoubleMatrix index (\(row), \(col)) out of range for \(rows) x \(cols)")
+            precondition(
+                row >= 0 && row < rows && col >= 0 && col < cols,
+                "DoubleMatrix index (\(row), \(col)) out of range for \(rows) x \(cols)")
             return values[row * cols + col]
         }
         set {
-            precondition(row >= 0 && row < rows && col >= 0 && col < cols,
-                         "DoubleMatrix index (\(row), \(col)) out of range for \(rows) x \(cols)")
+            precondition(
+                row >= 0 && row < rows && col >= 0 && col < cols,
+                "DoubleMatrix index (\(row), \(col)) out of range for \(rows) x \(cols)")
             values[row * cols + col] = newValue
         }
     }
 
     /// Rows `range` as a new `range.count x cols` matrix.
     public func rows(_ range: Range<Int>) -> DoubleMatrix {
-        precondition(range.lowerBound >= 0 && range.upperBound <= rows,
-                     "DoubleMatrix.rows(\(range)) out of range for \(rows) rows")
-        return DoubleMatrix(uncheckedRows: range.count, cols: cols,
-                            values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= rows,
+            "DoubleMatrix.rows(\(range)) out of range for \(rows) rows")
+        return DoubleMatrix(
+            uncheckedRows: range.count, cols: cols,
+            values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
     }
 
     /// Aᵀ (`cols x rows`).
@@ -97,8 +104,10 @@ public struct DoubleMatrix: Equatable, Sendable, CustomStringConvertible {
 
     /// op(self) · op(other) via `cblas_dgemm`, where op transposes when the flag is set.
     /// Throws when the inner dimensions differ.
-    public func multiplied(by other: DoubleMatrix, transposingSelf: Bool = false,
-                           transposingOther: Bool = false) throws -> DoubleMatrix {
+    public func multiplied(
+        by other: DoubleMatrix, transposingSelf: Bool = false,
+        transposingOther: Bool = false
+    ) throws -> DoubleMatrix {
         let m = transposingSelf ? cols : rows
         let k = transposingSelf ? rows : cols
         let k2 = transposingOther ? other.cols : other.rows
@@ -114,8 +123,9 @@ public struct DoubleMatrix: Equatable, Sendable, CustomStringConvertible {
             other.values.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { c in
                     guard let ap = a.baseAddress, let bp = b.baseAddress, let cp = c.baseAddress else { return }
-                    BLAS.dgemm(transA: transposingSelf, transB: transposingOther, m: m, n: n, k: k,
-                               a: ap, lda: max(cols, 1), b: bp, ldb: max(other.cols, 1), c: cp, ldc: max(n, 1))
+                    BLAS.dgemm(
+                        transA: transposingSelf, transB: transposingOther, m: m, n: n, k: k,
+                        a: ap, lda: max(cols, 1), b: bp, ldb: max(other.cols, 1), c: cp, ldc: max(n, 1))
                 }
             }
         }
@@ -125,8 +135,9 @@ public struct DoubleMatrix: Equatable, Sendable, CustomStringConvertible {
     /// Elementwise `self - other`; throws when the shapes differ.
     public func subtracting(_ other: DoubleMatrix) throws -> DoubleMatrix {
         guard rows == other.rows, cols == other.cols else {
-            throw LinalgError.shapeMismatch(operation: "DoubleMatrix.subtracting", expected: "\(rows) x \(cols)",
-                                            actual: "\(other.rows) x \(other.cols)")
+            throw LinalgError.shapeMismatch(
+                operation: "DoubleMatrix.subtracting", expected: "\(rows) x \(cols)",
+                actual: "\(other.rows) x \(other.cols)")
         }
         return DoubleMatrix(uncheckedRows: rows, cols: cols, values: zip(values, other.values).map { $0 - $1 })
     }
@@ -145,17 +156,19 @@ public struct DoubleMatrix: Equatable, Sendable, CustomStringConvertible {
     /// Throws `nonFiniteInput` naming the first NaN or infinite element.
     public func checkFinite(operation: String) throws {
         if let k = values.firstIndex(where: { !$0.isFinite }) {
-            throw LinalgError.nonFiniteInput(operation: operation, row: k / max(cols, 1), column: k % max(cols, 1),
-                                             value: values[k])
+            throw LinalgError.nonFiniteInput(
+                operation: operation, row: k / max(cols, 1), column: k % max(cols, 1),
+                value: values[k])
         }
     }
 
     /// Throws `invalidArgument` when a dimension or the element count does not fit LAPACK's 32-bit integers.
     public func checkLAPACKSize(operation: String) throws {
         guard rows <= Int(Int32.max), cols <= Int(Int32.max), values.count <= Int(Int32.max) else {
-            throw LinalgError.invalidArgument(operation: operation, argument: "matrix",
-                                              reason: "is \(rows) x \(cols); LAPACK here takes at most "
-                                                  + "\(Int32.max) elements and rows/cols")
+            throw LinalgError.invalidArgument(
+                operation: operation, argument: "matrix",
+                reason: "is \(rows) x \(cols); LAPACK here takes at most "
+                    + "\(Int32.max) elements and rows/cols")
         }
     }
 

@@ -40,9 +40,13 @@ public enum LinalgError: Error, CustomStringConvertible, Equatable {
             return "\(operation): matrix is singular (pivot U(\(pivot),\(pivot)) is exactly zero; dgesv info \(pivot))"
         case let .lapackFailure(routine, info):
             let meaning: String
-            if info == -1010 { meaning = "LAPACKE could not allocate its workspace" }
-            else if info < 0 { meaning = "argument \(-info) had an illegal value" }
-            else { meaning = "computation failed" }
+            if info == -1010 {
+                meaning = "LAPACKE could not allocate its workspace"
+            } else if info < 0 {
+                meaning = "argument \(-info) had an illegal value"
+            } else {
+                meaning = "computation failed"
+            }
             return "\(routine) returned info \(info): \(meaning)"
         }
     }

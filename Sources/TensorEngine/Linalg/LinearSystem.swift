@@ -8,13 +8,15 @@ public enum LinearSystem {
     public static func solve(_ a: DoubleMatrix, _ b: DoubleMatrix) throws -> DoubleMatrix {
         let op = "LinearSystem.solve"
         guard a.rows == a.cols else {
-            throw LinalgError.shapeMismatch(operation: op, expected: "a square coefficient matrix",
-                                            actual: "\(a.rows) x \(a.cols)")
+            throw LinalgError.shapeMismatch(
+                operation: op, expected: "a square coefficient matrix",
+                actual: "\(a.rows) x \(a.cols)")
         }
         let n = a.rows
         guard b.rows == n else {
-            throw LinalgError.shapeMismatch(operation: op, expected: "right-hand side with \(n) rows",
-                                            actual: "\(b.rows) x \(b.cols)")
+            throw LinalgError.shapeMismatch(
+                operation: op, expected: "right-hand side with \(n) rows",
+                actual: "\(b.rows) x \(b.cols)")
         }
         try a.checkLAPACKSize(operation: op + " (A)")
         try b.checkLAPACKSize(operation: op + " (B)")
@@ -29,8 +31,9 @@ public enum LinearSystem {
         let info = lu.withUnsafeMutableBufferPointer { ap in
             pivots.withUnsafeMutableBufferPointer { pp in
                 x.withUnsafeMutableBufferPointer { xp in
-                    LAPACKE_dgesv(LAPACK_COL_MAJOR, Int32(n), Int32(b.cols), ap.baseAddress, Int32(n),
-                                  pp.baseAddress, xp.baseAddress, Int32(n))
+                    LAPACKE_dgesv(
+                        LAPACK_COL_MAJOR, Int32(n), Int32(b.cols), ap.baseAddress, Int32(n),
+                        pp.baseAddress, xp.baseAddress, Int32(n))
                 }
             }
         }

@@ -48,8 +48,9 @@ public enum NullSpace {
     public static func basis(of m: DoubleMatrix, mode: Mode) throws -> NullSpaceBasis {
         let cols = m.cols
         if case let .relativeTolerance(tol) = mode, !(tol.isFinite && tol >= 0) {
-            throw LinalgError.invalidArgument(operation: "NullSpace.basis", argument: "relativeTolerance",
-                                              reason: "must be finite and >= 0, got \(tol)")
+            throw LinalgError.invalidArgument(
+                operation: "NullSpace.basis", argument: "relativeTolerance",
+                reason: "must be finite and >= 0, got \(tol)")
         }
         let svd = try SVD(m, kind: m.rows >= m.cols ? .thin : .full)
         let s = svd.singularValues
@@ -72,7 +73,8 @@ public enum NullSpace {
         let sigmaCut = rank < s.count ? s[rank] : 0
 
         precondition(svd.vt.rows == cols, "NullSpace: SVD returned Vᵀ with \(svd.vt.rows) rows, expected \(cols)")
-        return NullSpaceBasis(basis: svd.vt.rows(rank..<cols), rank: rank, singularValues: s, cutoff: cutoff,
-                              largestDiscardedSingularValue: sigmaCut)
+        return NullSpaceBasis(
+            basis: svd.vt.rows(rank..<cols), rank: rank, singularValues: s, cutoff: cutoff,
+            largestDiscardedSingularValue: sigmaCut)
     }
 }

@@ -39,11 +39,14 @@ public struct SVD: Sendable {
     public init(_ a: DoubleMatrix, kind: Kind = .thin, driver: Driver = .divideAndConquer) throws {
         try a.checkLAPACKSize(operation: "SVD")
         try a.checkFinite(operation: "SVD")
-        let rows = a.rows, cols = a.cols, k = min(rows, cols)
+        let rows = a.rows
+        let cols = a.cols
+        let k = min(rows, cols)
         // Column-major view: m' = cols, n' = rows (see the type comment).
-        let mP = cols, nP = rows
-        let uPCols = kind == .full ? mP : k           // U' is mP x uPCols
-        let vtPRows = kind == .full ? nP : k          // V'ᵀ is vtPRows x nP
+        let mP = cols
+        let nP = rows
+        let uPCols = kind == .full ? mP : k  // U' is mP x uPCols
+        let vtPRows = kind == .full ? nP : k  // V'ᵀ is vtPRows x nP
 
         if k == 0 {
             // Empty matrix: no singular values; full factors are identities, thin ones are empty.
@@ -59,17 +62,21 @@ public struct SVD: Sendable {
         var vtP = [Double](repeating: 0, count: vtPRows * nP)
         var work = a.values
         let jobz: CChar = kind == .full ? CChar(UInt8(ascii: "A")) : CChar(UInt8(ascii: "S"))
-        var info: Int32 = driver == .qrIteration ? 1 : work.withUnsafeMutableBufferPointer { ap in
-            s.withUnsafeMutableBufferPointer { sp in
-                uP.withUnsafeMutableBufferPointer { up in
-                    vtP.withUnsafeMutableBufferPointer { vp in
-                        LAPACKE_dgesdd(LAPACK_COL_MAJOR, jobz, Int32(mP), Int32(nP), ap.baseAddress, Int32(mP),
-                                       sp.baseAddress, up.baseAddress, Int32(mP), vp.baseAddress,
-                                       Int32(vtPRows))
+        var info: Int32 =
+            driver == .qrIteration
+            ? 1
+            : work.withUnsafeMutableBufferPointer { ap in
+                s.withUnsafeMutableBufferPointer { sp in
+                    uP.withUnsafeMutableBufferPointer { up in
+                        vtP.withUnsafeMutableBufferPointer { vp in
+                            LAPACKE_dgesdd(
+                                LAPACK_COL_MAJOR, jobz, Int32(mP), Int32(nP), ap.baseAddress, Int32(mP),
+                                sp.baseAddress, up.baseAddress, Int32(mP), vp.baseAddress,
+                                Int32(vtPRows))
+                        }
                     }
                 }
             }
-        }
         var used = "dgesdd"
         if info > 0 {
             // dgesdd's bidiagonal divide and conquer did not converge (or dgesvd was asked for):
@@ -81,9 +88,10 @@ public struct SVD: Sendable {
                     uP.withUnsafeMutableBufferPointer { up in
                         vtP.withUnsafeMutableBufferPointer { vp in
                             superb.withUnsafeMutableBufferPointer { wp in
-                                LAPACKE_dgesvd(LAPACK_COL_MAJOR, jobz, jobz, Int32(mP), Int32(nP), ap.baseAddress,
-                                               Int32(mP), sp.baseAddress, up.baseAddress, Int32(mP),
-                                               vp.baseAddress, Int32(vtPRows), wp.baseAddress)
+                                LAPACKE_dgesvd(
+                                    LAPACK_COL_MAJOR, jobz, jobz, Int32(mP), Int32(nP), ap.baseAddress,
+                                    Int32(mP), sp.baseAddress, up.baseAddress, Int32(mP),
+                                    vp.baseAddress, Int32(vtPRows), wp.baseAddress)
                             }
                         }
                     }

@@ -43,22 +43,31 @@ extension Tensor {
     /// `queryBlock` (query rows per block, default `attentionQueryBlock(queryLength:keyLength:)`)
     /// only affects speed and memory, not the result.
     // q: [..., Lq, D], k: [..., Lk, D], v: [..., Lk, Dv] -> [..., Lq, Dv]
-    public static func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil,
-                                                 queryBlock: Int? = nil) -> Tensor {
+    public static func scaledDotProductAttention(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float? = nil,
+        queryBlock: Int? = nil
+    ) -> Tensor {
         scaledDotProductAttention(q, k, v, scale: scale, queryBlock: queryBlock, keyBlock: nil)
     }
 
     /// The same with an explicit number of key columns per tile (default
     /// `attentionKeyBlock(keyLength:)`); internal, for tests of the online softmax.
     // q: [..., Lq, D], k: [..., Lk, D], v: [..., Lk, Dv] -> [..., Lq, Dv]
-    static func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float?,
-                                          queryBlock: Int?, keyBlock: Int?) -> Tensor {
-        precondition(q.rank >= 2 && k.rank == q.rank && v.rank == q.rank,
-                     "scaledDotProductAttention: q, k, v must share a rank >= 2, got \(q.shape), \(k.shape), \(v.shape)")
+    static func scaledDotProductAttention(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Float?,
+        queryBlock: Int?, keyBlock: Int?
+    ) -> Tensor {
+        precondition(
+            q.rank >= 2 && k.rank == q.rank && v.rank == q.rank,
+            "scaledDotProductAttention: q, k, v must share a rank >= 2, got \(q.shape), \(k.shape), \(v.shape)")
         let batchDims = Array(q.shape.dropLast(2))
-        precondition(Array(k.shape.dropLast(2)) == batchDims && Array(v.shape.dropLast(2)) == batchDims,
-                     "scaledDotProductAttention: batch dimensions differ: q \(q.shape), k \(k.shape), v \(v.shape)")
-        let lq = q.dim(-2), d = q.dim(-1), lk = k.dim(-2), dv = v.dim(-1)
+        precondition(
+            Array(k.shape.dropLast(2)) == batchDims && Array(v.shape.dropLast(2)) == batchDims,
+            "scaledDotProductAttention: batch dimensions differ: q \(q.shape), k \(k.shape), v \(v.shape)")
+        let lq = q.dim(-2)
+        let d = q.dim(-1)
+        let lk = k.dim(-2)
+        let dv = v.dim(-1)
         precondition(k.dim(-1) == d, "scaledDotProductAttention: key width \(k.dim(-1)) != query width \(d)")
         precondition(v.dim(-2) == lk, "scaledDotProductAttention: value length \(v.dim(-2)) != key length \(lk)")
         precondition(lk > 0, "scaledDotProductAttention: empty key sequence in \(k.shape)")
@@ -67,13 +76,15 @@ extension Tensor {
         let keys = keyBlock ?? attentionKeyBlock(keyLength: lk)
         precondition(keys >= 1, "scaledDotProductAttention: keyBlock must be >= 1, got \(keys)")
         // Explicit tiles apply to both passes; the default backward tile is taller (see AttentionShape).
-        let backwardTile = queryBlock == nil && keyBlock == nil
+        let backwardTile =
+            queryBlock == nil && keyBlock == nil
             ? attentionBackwardTile(queryLength: lq, keyLength: lk)
             : (rows: Swift.max(1, Swift.min(block, lq)), keys: Swift.min(keys, lk))
-        let shape = AttentionShape(heads: batchDims.reduce(1, *), lq: lq, lk: lk, d: d, dv: dv,
-                                   scale: scale ?? 1 / Float(d).squareRoot(),
-                                   block: Swift.max(1, Swift.min(block, lq)), keyBlock: Swift.min(keys, lk),
-                                   backwardBlock: backwardTile.rows, backwardKeyBlock: backwardTile.keys)
+        let shape = AttentionShape(
+            heads: batchDims.reduce(1, *), lq: lq, lk: lk, d: d, dv: dv,
+            scale: scale ?? 1 / Float(d).squareRoot(),
+            block: Swift.max(1, Swift.min(block, lq)), keyBlock: Swift.min(keys, lk),
+            backwardBlock: backwardTile.rows, backwardKeyBlock: backwardTile.keys)
         let out = Tensor(uninitialized: batchDims + [lq, dv])
         let lse = Tensor(uninitialized: batchDims + [lq])
         // Short key sequences (cross-attention: Lk = 77 text tokens) keep P for the backward pass when a
@@ -81,8 +92,9 @@ extension Tensor {
         // backward skips recomputing Q Kᵀ and its exponentials (a fifth of its GEMMs).
         let recording = GradMode.isEnabled && (q.needsGrad || k.needsGrad || v.needsGrad)
         let probabilities = recording && keepsProbabilities(shape) ? Tensor(uninitialized: batchDims + [lq, lk]) : nil
-        AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer,
-                                probabilities: probabilities?.pointer)
+        AttentionKernel.forward(
+            q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer,
+            probabilities: probabilities?.pointer)
         // The backward rule reads `out` (for rowsum(dO ∘ O)) through its storage, not the tensor
         // object, so the output does not keep itself alive through its own node.
         let outValues = out.storage
@@ -90,9 +102,10 @@ extension Tensor {
             let dq = needs[0] ? Tensor(uninitialized: q.shape) : nil
             let dk = needs[1] ? Tensor(uninitialized: k.shape) : nil
             let dvT = needs[2] ? Tensor(uninitialized: v.shape) : nil
-            AttentionKernel.backward(q: q.pointer, k: k.pointer, v: v.pointer, out: outValues.pointer,
-                                     lse: lse.pointer, probabilities: probabilities?.pointer, dOut: g.pointer, shape,
-                                     dq: dq?.pointer, dk: dk?.pointer, dv: dvT?.pointer)
+            AttentionKernel.backward(
+                q: q.pointer, k: k.pointer, v: v.pointer, out: outValues.pointer,
+                lse: lse.pointer, probabilities: probabilities?.pointer, dOut: g.pointer, shape,
+                dq: dq?.pointer, dk: dk?.pointer, dv: dvT?.pointer)
             return [dq, dk, dvT]
         }
     }

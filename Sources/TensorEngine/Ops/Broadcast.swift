@@ -43,9 +43,13 @@ enum Broadcast {
 
     /// Calls `body(rowIndex, offsetA, offsetB)` for each innermost row of a broadcast binary loop.
     /// `inner` is the innermost length; `innerStrideA/B` are 0 or 1.
-    static func binaryLoop(outShape: [Int], aShape: [Int], bShape: [Int],
-                           body: (_ outOffset: Int, _ aOffset: Int, _ bOffset: Int, _ inner: Int,
-                                  _ strideA: Int, _ strideB: Int) -> Void) {
+    static func binaryLoop(
+        outShape: [Int], aShape: [Int], bShape: [Int],
+        body: (
+            _ outOffset: Int, _ aOffset: Int, _ bOffset: Int, _ inner: Int,
+            _ strideA: Int, _ strideB: Int
+        ) -> Void
+    ) {
         let sa = strides(of: aShape, as: outShape)
         let sb = strides(of: bShape, as: outShape)
         let so = Tensor.strides(of: outShape)
@@ -58,13 +62,27 @@ enum Broadcast {
             var idx = [Int](repeating: 0, count: max(rank - 1, 0))
             // Decompose the first row index into a multi-index.
             var r = rows.lowerBound
-            for d in stride(from: rank - 2, through: 0, by: -1) { idx[d] = r % shape[d]; r /= shape[d] }
+            for d in stride(from: rank - 2, through: 0, by: -1) {
+                idx[d] = r % shape[d]
+                r /= shape[d]
+            }
             for _ in rows {
-                var oo = 0, oa = 0, ob = 0
-                for d in 0..<(rank - 1) { oo += idx[d] * st[0][d]; oa += idx[d] * st[1][d]; ob += idx[d] * st[2][d] }
+                var oo = 0
+                var oa = 0
+                var ob = 0
+                for d in 0..<(rank - 1) {
+                    oo += idx[d] * st[0][d]
+                    oa += idx[d] * st[1][d]
+                    ob += idx[d] * st[2][d]
+                }
                 body(oo, oa, ob, inner, st[1][rank - 1], st[2][rank - 1])
                 var d = rank - 2
-                while d >= 0 { idx[d] += 1; if idx[d] < shape[d] { break }; idx[d] = 0; d -= 1 }
+                while d >= 0 {
+                    idx[d] += 1
+                    if idx[d] < shape[d] { break }
+                    idx[d] = 0
+                    d -= 1
+                }
             }
         }
     }

@@ -5,47 +5,60 @@ extension Tensor {
     /// Σ_{ci, i, j} weight[co, ci, i, j] · x[n, ci, oh·sh − ph + i, ow·sw − pw + j] (zero padding).
     /// Gradients are computed only for the inputs that need them (a frozen weight costs no dW).
     // x: [N, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]? -> [N, Cout, Hout, Wout]
-    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
-                              stride: (Int, Int), padding: (Int, Int)) -> Tensor {
+    public static func conv2d(
+        _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+        stride: (Int, Int), padding: (Int, Int)
+    ) -> Tensor {
         precondition(x.rank == 4, "conv2d: input must be [N, Cin, H, W], got \(x.shape)")
-        precondition(weight.rank == 4 && weight.shape[1] == x.shape[1],
-                     "conv2d: weight must be [Cout, \(x.shape[1]), kh, kw] for input \(x.shape), got \(weight.shape)")
+        precondition(
+            weight.rank == 4 && weight.shape[1] == x.shape[1],
+            "conv2d: weight must be [Cout, \(x.shape[1]), kh, kw] for input \(x.shape), got \(weight.shape)")
         precondition(stride.0 >= 1 && stride.1 >= 1, "conv2d: stride must be >= 1, got \(stride)")
         precondition(padding.0 >= 0 && padding.1 >= 0, "conv2d: padding must be >= 0, got \(padding)")
-        let batch = x.shape[0], outChannels = weight.shape[0]
-        let g = Conv2DGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3],
-                               kernelH: weight.shape[2], kernelW: weight.shape[3],
-                               strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1)
-        precondition(g.height + 2 * g.padH >= g.kernelH && g.width + 2 * g.padW >= g.kernelW,
-                     "conv2d: kernel \(weight.shape[2])×\(weight.shape[3]) larger than padded input \(x.shape) (padding \(padding))")
+        let batch = x.shape[0]
+        let outChannels = weight.shape[0]
+        let g = Conv2DGeometry(
+            channels: x.shape[1], height: x.shape[2], width: x.shape[3],
+            kernelH: weight.shape[2], kernelW: weight.shape[3],
+            strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1)
+        precondition(
+            g.height + 2 * g.padH >= g.kernelH && g.width + 2 * g.padW >= g.kernelW,
+            "conv2d: kernel \(weight.shape[2])×\(weight.shape[3]) larger than padded input \(x.shape) (padding \(padding))")
         if let bias {
             precondition(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")
         }
         let out = Tensor(uninitialized: [batch, outChannels, g.outH, g.outW])
-        Conv2DKernel.forward(x: x.pointer, batch: batch, weight: weight.pointer, outChannels: outChannels,
-                             bias: bias?.pointer, g, out: out.pointer)
+        Conv2DKernel.forward(
+            x: x.pointer, batch: batch, weight: weight.pointer, outChannels: outChannels,
+            bias: bias?.pointer, g, out: out.pointer)
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         // Save only what the gradients need: x for dW, the weight for dx (a frozen weight keeps no x).
         let savedX = weight.needsGrad ? x : nil
         let savedWeight = x.needsGrad ? weight : nil
-        let xShape = x.shape, weightShape = weight.shape, hasBias = bias != nil
+        let xShape = x.shape
+        let weightShape = weight.shape
+        let hasBias = bias != nil
         return record("conv2d", inputs: inputs, output: out) { gy, needs in
             let dx = needs[0] && savedWeight != nil ? Tensor(zeros: xShape) : nil
             let dw = needs[1] && savedX != nil ? Tensor(zeros: weightShape) : nil
             if dx != nil || dw != nil {
                 // The kernel reads x only for dW and the weight only for dx.
-                Conv2DKernel.backward(dy: gy.pointer, x: savedX?.pointer ?? gy.pointer, batch: batch,
-                                      weight: savedWeight?.pointer ?? gy.pointer,
-                                      outChannels: outChannels, g, dx: dx?.pointer, dWeight: dw?.pointer)
+                Conv2DKernel.backward(
+                    dy: gy.pointer, x: savedX?.pointer ?? gy.pointer, batch: batch,
+                    weight: savedWeight?.pointer ?? gy.pointer,
+                    outChannels: outChannels, g, dx: dx?.pointer, dWeight: dw?.pointer)
             }
             var grads: [Tensor?] = [dx, dw]
             if hasBias {
                 if needs[2] {
                     let db = Tensor(uninitialized: [outChannels])
-                    Conv2DKernel.biasGradient(dy: gy.pointer, batch: batch, outChannels: outChannels,
-                                              plane: g.outH * g.outW, into: db.pointer)
+                    Conv2DKernel.biasGradient(
+                        dy: gy.pointer, batch: batch, outChannels: outChannels,
+                        plane: g.outH * g.outW, into: db.pointer)
                     grads.append(db)
-                } else { grads.append(nil) }
+                } else {
+                    grads.append(nil)
+                }
             }
             return grads
         }
@@ -53,8 +66,10 @@ extension Tensor {
 
     /// conv2d with the same stride and padding along height and width.
     // x: [N, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]? -> [N, Cout, Hout, Wout]
-    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
-                              stride: Int = 1, padding: Int = 0) -> Tensor {
+    public static func conv2d(
+        _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+        stride: Int = 1, padding: Int = 0
+    ) -> Tensor {
         conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding))
     }
 }

@@ -6,7 +6,8 @@ import Foundation
 @inline(__always)
 func mapKernel(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
     let out = Tensor(uninitialized: x.shape)
-    let src = x.pointer, dst = out.pointer
+    let src = x.pointer
+    let dst = out.pointer
     Parallel.forEachChunk(x.count) { r in for i in r { dst[i] = f(src[i]) } }
     return out
 }
@@ -16,7 +17,9 @@ func mapKernel(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
 func zipKernel(_ x: Tensor, _ y: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
     precondition(x.shape == y.shape, "elementwise: shapes \(x.shape) and \(y.shape) differ")
     let out = Tensor(uninitialized: x.shape)
-    let a = x.pointer, b = y.pointer, dst = out.pointer
+    let a = x.pointer
+    let b = y.pointer
+    let dst = out.pointer
     Parallel.forEachChunk(x.count) { r in for i in r { dst[i] = f(a[i], b[i]) } }
     return out
 }
@@ -27,7 +30,9 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> 
     if a.shape == b.shape { return zipKernel(a, b, f) }
     let outShape = Broadcast.shape(a.shape, b.shape)
     let out = Tensor(uninitialized: outShape)
-    let pa = a.pointer, pb = b.pointer, po = out.pointer
+    let pa = a.pointer
+    let pb = b.pointer
+    let po = out.pointer
     Broadcast.binaryLoop(outShape: outShape, aShape: a.shape, bShape: b.shape) { oo, oa, ob, n, sa, sb in
         if sa == 1 && sb == 1 {
             for j in 0..<n { po[oo + j] = f(pa[oa + j], pb[ob + j]) }
@@ -65,8 +70,10 @@ extension Tensor {
     public static func * (a: Tensor, b: Tensor) -> Tensor {
         let out = broadcastKernel(a, b, *)
         return record("mul", inputs: [a, b], output: out) { g, needs in
-            [needs[0] ? (g * b.detached()).sum(toShape: a.shape) : nil,
-             needs[1] ? (g * a.detached()).sum(toShape: b.shape) : nil]
+            [
+                needs[0] ? (g * b.detached()).sum(toShape: a.shape) : nil,
+                needs[1] ? (g * a.detached()).sum(toShape: b.shape) : nil
+            ]
         }
     }
 
@@ -74,8 +81,10 @@ extension Tensor {
         let out = broadcastKernel(a, b, /)
         return record("div", inputs: [a, b], output: out) { g, needs in
             let bd = b.detached()
-            return [needs[0] ? (g / bd).sum(toShape: a.shape) : nil,
-                    needs[1] ? (-(g * out.detached()) / bd).sum(toShape: b.shape) : nil]
+            return [
+                needs[0] ? (g / bd).sum(toShape: a.shape) : nil,
+                needs[1] ? (-(g * out.detached()) / bd).sum(toShape: b.shape) : nil
+            ]
         }
     }
 

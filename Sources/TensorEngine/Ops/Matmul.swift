@@ -9,26 +9,39 @@ func batchedMatmulKernel(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB:
     let kb = transB ? b.shape[b.rank - 1] : b.shape[b.rank - 2]
     let n = transB ? b.shape[b.rank - 2] : b.shape[b.rank - 1]
     precondition(ka == kb, "matmul: inner dimensions differ, \(a.shape)\(transA ? "ᵀ" : "") × \(b.shape)\(transB ? "ᵀ" : "")")
-    let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
+    let aBatch = Array(a.shape.dropLast(2))
+    let bBatch = Array(b.shape.dropLast(2))
     let batch = Broadcast.shape(aBatch, bBatch)
     let out = Tensor(uninitialized: batch + [m, n])
-    let lda = a.shape[a.rank - 1], ldb = b.shape[b.rank - 1]
-    let aMat = a.shape[a.rank - 2] * lda, bMat = b.shape[b.rank - 2] * ldb
+    let lda = a.shape[a.rank - 1]
+    let ldb = b.shape[b.rank - 1]
+    let aMat = a.shape[a.rank - 2] * lda
+    let bMat = b.shape[b.rank - 2] * ldb
     // Rows of a can be stacked into one GEMM when b has no batch of its own and a is not transposed.
     if bBatch.reduce(1, *) == 1 && !transA {
         let rows = aBatch.reduce(1, *) * m
-        BLAS.sgemm(transA: false, transB: transB, m: rows, n: n, k: ka, a: a.pointer, lda: lda,
-                   b: b.pointer, ldb: ldb, c: out.pointer, ldc: n)
+        BLAS.sgemm(
+            transA: false, transB: transB, m: rows, n: n, k: ka, a: a.pointer, lda: lda,
+            b: b.pointer, ldb: ldb, c: out.pointer, ldc: n)
         return out
     }
     let count = batch.reduce(1, *)
-    let aStrides = Broadcast.strides(of: aBatch, as: batch), bStrides = Broadcast.strides(of: bBatch, as: batch)
+    let aStrides = Broadcast.strides(of: aBatch, as: batch)
+    let bStrides = Broadcast.strides(of: bBatch, as: batch)
     let outStrides = Tensor.strides(of: batch)
     for i in 0..<count {
-        var ai = 0, bi = 0, r = i
-        for d in 0..<batch.count { let q = r / outStrides[d]; r %= outStrides[d]; ai += q * aStrides[d]; bi += q * bStrides[d] }
-        BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: ka, a: a.pointer + ai * aMat, lda: lda,
-                   b: b.pointer + bi * bMat, ldb: ldb, c: out.pointer + i * m * n, ldc: n)
+        var ai = 0
+        var bi = 0
+        var r = i
+        for d in 0..<batch.count {
+            let q = r / outStrides[d]
+            r %= outStrides[d]
+            ai += q * aStrides[d]
+            bi += q * bStrides[d]
+        }
+        BLAS.sgemm(
+            transA: transA, transB: transB, m: m, n: n, k: ka, a: a.pointer + ai * aMat, lda: lda,
+            b: b.pointer + bi * bMat, ldb: ldb, c: out.pointer + i * m * n, ldc: n)
     }
     return out
 }
@@ -39,44 +52,57 @@ extension Tensor {
     public static func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         let out = batchedMatmulKernel(a, b)
         return record("matmul", inputs: [a, b], output: out) { g, needs in
-            [needs[0] ? batchedMatmulKernel(g, b, transB: true).sum(toShape: a.shape) : nil,
-             needs[1] ? batchedMatmulKernel(a, g, transA: true).sum(toShape: b.shape) : nil]
+            [
+                needs[0] ? batchedMatmulKernel(g, b, transB: true).sum(toShape: a.shape) : nil,
+                needs[1] ? batchedMatmulKernel(a, g, transA: true).sum(toShape: b.shape) : nil
+            ]
         }
     }
 
     /// y = x Wᵀ + b (torch.nn.functional.linear). Weight gradients are computed only when needed.
     // x: [..., in], weight: [out, in], bias: [out] -> [..., out]
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        precondition(weight.rank == 2 && x.shape.last == weight.shape[1],
-                     "linear: input \(x.shape) does not match weight \(weight.shape)")
-        let inF = weight.shape[1], outF = weight.shape[0]
+        precondition(
+            weight.rank == 2 && x.shape.last == weight.shape[1],
+            "linear: input \(x.shape) does not match weight \(weight.shape)")
+        let inF = weight.shape[1]
+        let outF = weight.shape[0]
         let rows = x.count / Swift.max(inF, 1)
         let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
         if let bias {
             precondition(bias.shape == [outF], "linear: bias \(bias.shape) for \(outF) outputs")
             for r in 0..<rows { (out.pointer + r * outF).update(from: bias.pointer, count: outF) }
         }
-        BLAS.sgemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
-                   b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: out.pointer, ldc: outF)
+        BLAS.sgemm(
+            transA: false, transB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
+            b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: out.pointer, ldc: outF)
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         // Save only what the gradients need: x for dW, the weight for dx (a frozen weight keeps no x).
         let savedX = weight.needsGrad ? x : nil
         let savedWeight = x.needsGrad ? weight : nil
-        let xShape = x.shape, weightShape = weight.shape, hasBias = bias != nil
+        let xShape = x.shape
+        let weightShape = weight.shape
+        let hasBias = bias != nil
         return record("linear", inputs: inputs, output: out) { g, needs in
             var grads: [Tensor?] = []
             if needs[0], let w = savedWeight {
                 let gx = Tensor(uninitialized: xShape)
-                BLAS.sgemm(transA: false, transB: false, m: rows, n: inF, k: outF, a: g.pointer, lda: outF,
-                           b: w.pointer, ldb: inF, c: gx.pointer, ldc: inF)
+                BLAS.sgemm(
+                    transA: false, transB: false, m: rows, n: inF, k: outF, a: g.pointer, lda: outF,
+                    b: w.pointer, ldb: inF, c: gx.pointer, ldc: inF)
                 grads.append(gx)
-            } else { grads.append(nil) }
+            } else {
+                grads.append(nil)
+            }
             if needs[1], let xs = savedX {
                 let gw = Tensor(uninitialized: weightShape)
-                BLAS.sgemm(transA: true, transB: false, m: outF, n: inF, k: rows, a: g.pointer, lda: outF,
-                           b: xs.pointer, ldb: inF, c: gw.pointer, ldc: inF)
+                BLAS.sgemm(
+                    transA: true, transB: false, m: outF, n: inF, k: rows, a: g.pointer, lda: outF,
+                    b: xs.pointer, ldb: inF, c: gw.pointer, ldc: inF)
                 grads.append(gw)
-            } else { grads.append(nil) }
+            } else {
+                grads.append(nil)
+            }
             if hasBias {
                 grads.append(needs[2] ? g.reshaped([rows, outF]).sum(axes: [0]) : nil)
             }

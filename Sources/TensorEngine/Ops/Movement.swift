@@ -8,21 +8,31 @@ func permuteKernel(_ x: Tensor, _ perm: [Int]) -> Tensor {
     let gatherStrides = perm.map { inStrides[$0] }
     let (shape, st) = Broadcast.coalesce(shape: outShape, strides: [Tensor.strides(of: outShape), gatherStrides])
     let rank = shape.count
-    let inner = shape[rank - 1], si = st[1][rank - 1]
+    let inner = shape[rank - 1]
+    let si = st[1][rank - 1]
     let outer = x.count / Swift.max(inner, 1)
-    let src = x.pointer, dst = out.pointer
+    let src = x.pointer
+    let dst = out.pointer
     guard x.count > 0 else { return out }
     Parallel.forEachChunk(outer, minChunk: Swift.max(1, 16_384 / Swift.max(inner, 1))) { rows in
         var idx = [Int](repeating: 0, count: Swift.max(rank - 1, 0))
         var r = rows.lowerBound
-        for d in stride(from: rank - 2, through: 0, by: -1) { idx[d] = r % shape[d]; r /= shape[d] }
+        for d in stride(from: rank - 2, through: 0, by: -1) {
+            idx[d] = r % shape[d]
+            r /= shape[d]
+        }
         for row in rows {
             var oi = 0
             for d in 0..<(rank - 1) { oi += idx[d] * st[1][d] }
             let o = dst + row * inner
             if si == 1 { o.update(from: src + oi, count: inner) } else { for j in 0..<inner { o[j] = src[oi + j * si] } }
             var d = rank - 2
-            while d >= 0 { idx[d] += 1; if idx[d] < shape[d] { break }; idx[d] = 0; d -= 1 }
+            while d >= 0 {
+                idx[d] += 1
+                if idx[d] < shape[d] { break }
+                idx[d] = 0
+                d -= 1
+            }
         }
     }
     return out
@@ -69,22 +79,26 @@ extension Tensor {
     /// Elements `range` along `axis`.
     public func sliced(axis: Int, _ range: Range<Int>) -> Tensor {
         let a = normalizedAxis(axis)
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape[a],
-                     "slice: \(range) out of bounds for axis \(axis) of \(shape)")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= shape[a],
+            "slice: \(range) out of bounds for axis \(axis) of \(shape)")
         var outShape = shape
         outShape[a] = range.count
         let outer = shape[..<a].reduce(1, *)
         let inner = shape[(a + 1)...].reduce(1, *)
         let out = Tensor(uninitialized: outShape)
-        let src = pointer, dst = out.pointer
-        let rowIn = shape[a] * inner, rowOut = range.count * inner
+        let src = pointer
+        let dst = out.pointer
+        let rowIn = shape[a] * inner
+        let rowOut = range.count * inner
         Parallel.forEachChunk(outer, minChunk: Swift.max(1, 16_384 / Swift.max(rowOut, 1))) { rows in
             for o in rows { (dst + o * rowOut).update(from: src + o * rowIn + range.lowerBound * inner, count: rowOut) }
         }
         let inShape = shape
         return Tensor.record("slice", inputs: [self], output: out) { g, _ in
             let gi = Tensor(zeros: inShape)
-            let gs = g.pointer, gd = gi.pointer
+            let gs = g.pointer
+            let gd = gi.pointer
             for o in 0..<outer { (gd + o * rowIn + range.lowerBound * inner).update(from: gs + o * rowOut, count: rowOut) }
             return [gi]
         }
@@ -95,8 +109,9 @@ extension Tensor {
         precondition(!parts.isEmpty, "concat of no tensors")
         let a = parts[0].normalizedAxis(axis)
         for p in parts {
-            precondition(p.rank == parts[0].rank && (0..<p.rank).allSatisfy { $0 == a || p.shape[$0] == parts[0].shape[$0] },
-                         "concat along \(axis): shapes \(parts.map(\.shape)) disagree")
+            precondition(
+                p.rank == parts[0].rank && (0..<p.rank).allSatisfy { $0 == a || p.shape[$0] == parts[0].shape[$0] },
+                "concat along \(axis): shapes \(parts.map(\.shape)) disagree")
         }
         var outShape = parts[0].shape
         outShape[a] = parts.reduce(0) { $0 + $1.shape[a] }
@@ -109,7 +124,9 @@ extension Tensor {
         for p in parts {
             offsets.append(offset)
             let rowIn = p.shape[a] * inner
-            let src = p.pointer, dst = out.pointer, off = offset
+            let src = p.pointer
+            let dst = out.pointer
+            let off = offset
             Parallel.forEachChunk(outer, minChunk: Swift.max(1, 16_384 / Swift.max(rowIn, 1))) { rows in
                 for o in rows { (dst + o * rowOut + off).update(from: src + o * rowIn, count: rowIn) }
             }
@@ -125,9 +142,13 @@ extension Tensor {
     /// Splits along `axis` into pieces of the given sizes.
     public func split(sizes: [Int], axis: Int) -> [Tensor] {
         let a = normalizedAxis(axis)
-        precondition(sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) do not add up to \(shape[a]) on axis \(axis)")
+        precondition(
+            sizes.allSatisfy { $0 >= 0 } && sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) do not add up to \(shape[a]) on axis \(axis)")
         var start = 0
-        return sizes.map { n in defer { start += n }; return sliced(axis: a, start..<(start + n)) }
+        return sizes.map { n in
+            defer { start += n }
+            return sliced(axis: a, start..<(start + n))
+        }
     }
 
     /// Splits into `count` equal pieces along `axis` (torch.chunk with an exact divisor).
@@ -141,31 +162,41 @@ extension Tensor {
     // x: [B, C, H, W] -> [B, C, 2H, 2W]
     public func upsampleNearest2x() -> Tensor {
         precondition(rank >= 2, "upsampleNearest2x needs at least 2 dimensions, got \(shape)")
-        let h = shape[rank - 2], w = shape[rank - 1]
+        let h = shape[rank - 2]
+        let w = shape[rank - 1]
         let planes = count / Swift.max(h * w, 1)
         var outShape = shape
         outShape[rank - 2] = 2 * h
         outShape[rank - 1] = 2 * w
         let out = Tensor(uninitialized: outShape)
-        let src = pointer, dst = out.pointer
+        let src = pointer
+        let dst = out.pointer
         Parallel.forEachChunk(planes, minChunk: Swift.max(1, 4096 / Swift.max(h * w, 1))) { r in
             for p in r {
-                let s = src + p * h * w, d = dst + p * 4 * h * w
+                let s = src + p * h * w
+                let d = dst + p * 4 * h * w
                 for y in 0..<h {
                     let row = d + 2 * y * 2 * w
-                    for x in 0..<w { let v = s[y * w + x]; row[2 * x] = v; row[2 * x + 1] = v }
+                    for x in 0..<w {
+                        let v = s[y * w + x]
+                        row[2 * x] = v
+                        row[2 * x + 1] = v
+                    }
                     (row + 2 * w).update(from: row, count: 2 * w)
                 }
             }
         }
         return Tensor.record("upsample_nearest2x", inputs: [self], output: out) { g, _ in
             let gi = Tensor(uninitialized: self.shape)
-            let gs = g.pointer, gd = gi.pointer
+            let gs = g.pointer
+            let gd = gi.pointer
             Parallel.forEachChunk(planes, minChunk: Swift.max(1, 4096 / Swift.max(h * w, 1))) { r in
                 for p in r {
-                    let s = gs + p * 4 * h * w, d = gd + p * h * w
+                    let s = gs + p * 4 * h * w
+                    let d = gd + p * h * w
                     for y in 0..<h {
-                        let r0 = s + 2 * y * 2 * w, r1 = r0 + 2 * w
+                        let r0 = s + 2 * y * 2 * w
+                        let r1 = r0 + 2 * w
                         for x in 0..<w { d[y * w + x] = r0[2 * x] + r0[2 * x + 1] + r1[2 * x] + r1[2 * x + 1] }
                     }
                 }
@@ -178,14 +209,16 @@ extension Tensor {
     public static func embedding(_ table: Tensor, indices: [Int], indexShape: [Int]) -> Tensor {
         precondition(table.rank == 2, "embedding table must be [V, D], got \(table.shape)")
         precondition(indices.count == indexShape.reduce(1, *), "embedding: \(indices.count) indices for shape \(indexShape)")
-        let v = table.shape[0], d = table.shape[1]
+        let v = table.shape[0]
+        let d = table.shape[1]
         for i in indices { precondition(i >= 0 && i < v, "embedding index \(i) outside vocabulary of \(v)") }
         let out = Tensor(uninitialized: indexShape + [d])
         for (row, i) in indices.enumerated() { (out.pointer + row * d).update(from: table.pointer + i * d, count: d) }
         return record("embedding", inputs: [table], output: out) { g, _ in
             let gt = Tensor(zeros: table.shape)
             for (row, i) in indices.enumerated() {
-                let gs = g.pointer + row * d, gd = gt.pointer + i * d
+                let gs = g.pointer + row * d
+                let gd = gt.pointer + i * d
                 for j in 0..<d { gd[j] += gs[j] }
             }
             return [gt]

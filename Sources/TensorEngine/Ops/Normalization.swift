@@ -4,18 +4,25 @@ import Foundation
 
 /// Normalises `rows` rows of length `n` (stride n) in place from `src` into `dst`:
 /// dst = (src - mean) * rstd; returns per-row (mean, rstd) in Double-accumulated Float.
-private func normalizeRows(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-                           rows: Range<Int>, n: Int, eps: Float,
-                           mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+private func normalizeRows(
+    _ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+    rows: Range<Int>, n: Int, eps: Float,
+    mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
+) {
     for r in rows {
-        let x = src + r * n, y = dst + r * n
+        let x = src + r * n
+        let y = dst + r * n
         var s = 0.0
         for j in 0..<n { s += Double(x[j]) }
         let mu = s / Double(n)
         var v = 0.0
-        for j in 0..<n { let d = Double(x[j]) - mu; v += d * d }
+        for j in 0..<n {
+            let d = Double(x[j]) - mu
+            v += d * d
+        }
         let rs = 1 / (v / Double(n) + Double(eps)).squareRoot()
-        let muF = Float(mu), rsF = Float(rs)
+        let muF = Float(mu)
+        let rsF = Float(rs)
         for j in 0..<n { y[j] = (x[j] - muF) * rsF }
         mean[r] = muF
         rstd[r] = rsF
@@ -24,14 +31,24 @@ private func normalizeRows(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMuta
 
 /// Backward of y = xhat for rows normalised over n elements: given dxhat, xhat and rstd,
 /// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
-private func normalizeRowsBackward(dxhat: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>,
-                                   rstd: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                   rows: Range<Int>, n: Int) {
+private func normalizeRowsBackward(
+    dxhat: UnsafeMutablePointer<Float>, xhat: UnsafeMutablePointer<Float>,
+    rstd: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
+    rows: Range<Int>, n: Int
+) {
     for r in rows {
-        let g = dxhat + r * n, h = xhat + r * n, o = dx + r * n
-        var sg = 0.0, sgh = 0.0
-        for j in 0..<n { sg += Double(g[j]); sgh += Double(g[j]) * Double(h[j]) }
-        let mg = Float(sg / Double(n)), mgh = Float(sgh / Double(n)), rs = rstd[r]
+        let g = dxhat + r * n
+        let h = xhat + r * n
+        let o = dx + r * n
+        var sg = 0.0
+        var sgh = 0.0
+        for j in 0..<n {
+            sg += Double(g[j])
+            sgh += Double(g[j]) * Double(h[j])
+        }
+        let mg = Float(sg / Double(n))
+        let mgh = Float(sgh / Double(n))
+        let rs = rstd[r]
         for j in 0..<n { o[j] = rs * (g[j] - mg - h[j] * mgh) }
     }
 }
@@ -42,14 +59,20 @@ extension Tensor {
         let n = shape.last ?? 1
         let rows = count / Swift.max(n, 1)
         let out = Tensor(uninitialized: shape)
-        let src = pointer, dst = out.pointer
+        let src = pointer
+        let dst = out.pointer
         Parallel.forEachChunk(rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
             for r in range {
-                let x = src + r * n, y = dst + r * n
+                let x = src + r * n
+                let y = dst + r * n
                 var m = -Float.infinity
                 for j in 0..<n { m = Swift.max(m, x[j]) }
                 var s: Float = 0
-                for j in 0..<n { let e = Foundation.exp(x[j] - m); y[j] = e; s += e }
+                for j in 0..<n {
+                    let e = Foundation.exp(x[j] - m)
+                    y[j] = e
+                    s += e
+                }
                 let inv = 1 / s
                 for j in 0..<n { y[j] *= inv }
             }
@@ -57,10 +80,14 @@ extension Tensor {
         return Tensor.record("softmax", inputs: [self], output: out) { g, _ in
             // dx = y * (g - sum(g * y))
             let gx = Tensor(uninitialized: self.shape)
-            let gp = g.pointer, yp = out.pointer, dp = gx.pointer
+            let gp = g.pointer
+            let yp = out.pointer
+            let dp = gx.pointer
             Parallel.forEachChunk(rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
                 for r in range {
-                    let gr = gp + r * n, yr = yp + r * n, dr = dp + r * n
+                    let gr = gp + r * n
+                    let yr = yp + r * n
+                    let dr = dp + r * n
                     var dot: Float = 0
                     for j in 0..<n { dot += gr[j] * yr[j] }
                     for j in 0..<n { dr[j] = yr[j] * (gr[j] - dot) }
@@ -78,7 +105,8 @@ extension Tensor {
         if let weight { precondition(weight.shape == [n], "layerNorm: weight \(weight.shape) for last dimension \(n)") }
         if let bias { precondition(bias.shape == [n], "layerNorm: bias \(bias.shape) for last dimension \(n)") }
         let xhat = Tensor(uninitialized: x.shape)
-        let mean = Tensor(uninitialized: [rows]), rstd = Tensor(uninitialized: [rows])
+        let mean = Tensor(uninitialized: [rows])
+        let rstd = Tensor(uninitialized: [rows])
         Parallel.forEachChunk(rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { r in
             normalizeRows(x.pointer, xhat.pointer, rows: r, n: n, eps: eps, mean: mean.pointer, rstd: rstd.pointer)
         }
@@ -87,8 +115,9 @@ extension Tensor {
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         return record("layer_norm", inputs: inputs, output: out) { g, needs in
-            affineBackward(g, xhat: xhat, rstd: rstd, weight: weight, bias: bias, needs: needs,
-                           rows: rows, channels: n, spatial: 1, groupRows: rows, groupSize: n)
+            affineBackward(
+                g, xhat: xhat, rstd: rstd, weight: weight, bias: bias, needs: needs,
+                rows: rows, channels: n, spatial: 1, groupRows: rows, groupSize: n)
         }
     }
 
@@ -96,14 +125,17 @@ extension Tensor {
     // x: [B, C, *], weight/bias: [C]
     public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
         precondition(x.rank >= 2, "groupNorm needs [B, C, ...], got \(x.shape)")
-        let b = x.shape[0], c = x.shape[1]
+        let b = x.shape[0]
+        let c = x.shape[1]
         precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels do not split into \(groups) groups")
         if let weight { precondition(weight.shape == [c], "groupNorm: weight \(weight.shape) for \(c) channels") }
         if let bias { precondition(bias.shape == [c], "groupNorm: bias \(bias.shape) for \(c) channels") }
         let spatial = x.count / Swift.max(b * c, 1)
-        let groupRows = b * groups, groupSize = (c / groups) * spatial
+        let groupRows = b * groups
+        let groupSize = (c / groups) * spatial
         let xhat = Tensor(uninitialized: x.shape)
-        let mean = Tensor(uninitialized: [groupRows]), rstd = Tensor(uninitialized: [groupRows])
+        let mean = Tensor(uninitialized: [groupRows])
+        let rstd = Tensor(uninitialized: [groupRows])
         Parallel.forEachChunk(groupRows, minChunk: 1) { r in
             normalizeRows(x.pointer, xhat.pointer, rows: r, n: groupSize, eps: eps, mean: mean.pointer, rstd: rstd.pointer)
         }
@@ -112,20 +144,24 @@ extension Tensor {
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         return record("group_norm", inputs: inputs, output: out) { g, needs in
-            affineBackward(g, xhat: xhat, rstd: rstd, weight: weight, bias: bias, needs: needs,
-                           rows: b, channels: c, spatial: spatial, groupRows: groupRows, groupSize: groupSize)
+            affineBackward(
+                g, xhat: xhat, rstd: rstd, weight: weight, bias: bias, needs: needs,
+                rows: b, channels: c, spatial: spatial, groupRows: groupRows, groupSize: groupSize)
         }
     }
 
     /// y[r, c, s] = xhat[r, c, s] * w[c] + b[c]
     private static func affine(_ xhat: Tensor, weight: Tensor?, bias: Tensor?, rows: Int, channels: Int, spatial: Int) -> Tensor {
         let out = Tensor(uninitialized: xhat.shape)
-        let h = xhat.pointer, o = out.pointer
-        let w = weight?.pointer, bb = bias?.pointer
+        let h = xhat.pointer
+        let o = out.pointer
+        let w = weight?.pointer
+        let bb = bias?.pointer
         Parallel.forEachChunk(rows * channels, minChunk: Swift.max(1, 8192 / Swift.max(spatial, 1))) { range in
             for rc in range {
                 let ch = rc % channels
-                let scale = w?[ch] ?? 1, shift = bb?[ch] ?? 0
+                let scale = w?[ch] ?? 1
+                let shift = bb?[ch] ?? 0
                 let base = rc * spatial
                 for s in 0..<spatial { o[base + s] = h[base + s] * scale + shift }
             }
@@ -134,19 +170,24 @@ extension Tensor {
     }
 
     /// Gradients of (normalise rows, then per-channel affine) for x, weight, bias in `needs` order.
-    private static func affineBackward(_ g: Tensor, xhat: Tensor, rstd: Tensor, weight: Tensor?, bias: Tensor?,
-                                       needs: [Bool], rows: Int, channels: Int, spatial: Int,
-                                       groupRows: Int, groupSize: Int) -> [Tensor?] {
+    private static func affineBackward(
+        _ g: Tensor, xhat: Tensor, rstd: Tensor, weight: Tensor?, bias: Tensor?,
+        needs: [Bool], rows: Int, channels: Int, spatial: Int,
+        groupRows: Int, groupSize: Int
+    ) -> [Tensor?] {
         var result: [Tensor?] = []
-        let gp = g.pointer, hp = xhat.pointer
+        let gp = g.pointer
+        let hp = xhat.pointer
         if needs[0] {
             let dxhat: Tensor
             if let weight {
                 dxhat = Tensor(uninitialized: g.shape)
-                let w = weight.pointer, d = dxhat.pointer
+                let w = weight.pointer
+                let d = dxhat.pointer
                 Parallel.forEachChunk(rows * channels, minChunk: Swift.max(1, 8192 / Swift.max(spatial, 1))) { range in
                     for rc in range {
-                        let scale = w[rc % channels], base = rc * spatial
+                        let scale = w[rc % channels]
+                        let base = rc * spatial
                         for s in 0..<spatial { d[base + s] = gp[base + s] * scale }
                     }
                 }
@@ -162,14 +203,19 @@ extension Tensor {
             result.append(nil)
         }
         // dweight[c] = Σ g·xhat and dbias[c] = Σ g over the rows and positions of channel c, in one pass.
-        let wantWeight = weight != nil && needs[1], wantBias = bias != nil && needs[weight != nil ? 2 : 1]
+        let wantWeight = weight != nil && needs[1]
+        let wantBias = bias != nil && needs[weight != nil ? 2 : 1]
         var dWeight = [Double](repeating: 0, count: wantWeight ? channels : 0)
         var dBias = [Double](repeating: 0, count: wantBias ? channels : 0)
         if wantWeight || wantBias {
             for rc in 0..<(rows * channels) {
-                var sgh = 0.0, sg = 0.0
+                var sgh = 0.0
+                var sg = 0.0
                 let base = rc * spatial
-                for j in 0..<spatial { sgh += Double(gp[base + j]) * Double(hp[base + j]); sg += Double(gp[base + j]) }
+                for j in 0..<spatial {
+                    sgh += Double(gp[base + j]) * Double(hp[base + j])
+                    sg += Double(gp[base + j])
+                }
                 if wantWeight { dWeight[rc % channels] += sgh }
                 if wantBias { dBias[rc % channels] += sg }
             }

@@ -5,7 +5,8 @@
 func sumKernel(_ x: Tensor, reducing axes: Set<Int>) -> Tensor {
     let outShape = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
     let out = Tensor(zeros: outShape)
-    let src = x.pointer, dst = out.pointer
+    let src = x.pointer
+    let dst = out.pointer
     if x.count == 0 { return out }
     let firstReduced = axes.min() ?? x.rank
     let trailing = axes.count == x.rank - firstReduced && (firstReduced..<x.rank).allSatisfy(axes.contains)
@@ -46,11 +47,17 @@ func sumKernel(_ x: Tensor, reducing axes: Set<Int>) -> Tensor {
     let rank = shape.count
     var idx = [Int](repeating: 0, count: rank)
     acc.withUnsafeMutableBufferPointer { a in
-        let inner = shape[rank - 1], si = st[0][rank - 1], so = st[1][rank - 1]
+        let inner = shape[rank - 1]
+        let si = st[0][rank - 1]
+        let so = st[1][rank - 1]
         let outer = x.count / inner
         for _ in 0..<outer {
-            var oi = 0, oo = 0
-            for d in 0..<(rank - 1) { oi += idx[d] * st[0][d]; oo += idx[d] * st[1][d] }
+            var oi = 0
+            var oo = 0
+            for d in 0..<(rank - 1) {
+                oi += idx[d] * st[0][d]
+                oo += idx[d] * st[1][d]
+            }
             if so == 0 {
                 var s = 0.0
                 for j in 0..<inner { s += Double(src[oi + j * si]) }
@@ -59,7 +66,12 @@ func sumKernel(_ x: Tensor, reducing axes: Set<Int>) -> Tensor {
                 for j in 0..<inner { a[oo + j * so] += Double(src[oi + j * si]) }
             }
             var d = rank - 2
-            while d >= 0 { idx[d] += 1; if idx[d] < shape[d] { break }; idx[d] = 0; d -= 1 }
+            while d >= 0 {
+                idx[d] += 1
+                if idx[d] < shape[d] { break }
+                idx[d] = 0
+                d -= 1
+            }
         }
     }
     for i in 0..<out.count { dst[i] = Float(acc[i]) }
@@ -83,7 +95,8 @@ extension Tensor {
         let kept = sumKernel(self, reducing: set)
         let outShape = keepDims ? kept.shape : shape.enumerated().filter { !set.contains($0.offset) }.map(\.element)
         let out = Tensor(storage: kept.storage, shape: outShape)
-        let keptShape = kept.shape, inShape = shape
+        let keptShape = kept.shape
+        let inShape = shape
         return Tensor.record("sum_axes", inputs: [self], output: out) { g, _ in
             [g.reshaped(keptShape).expanded(to: inShape)]
         }
@@ -118,7 +131,8 @@ extension Tensor {
         if shape == target { return self }
         let out = Tensor(uninitialized: Broadcast.shape(target, shape))
         precondition(out.shape == target, "expand: \(shape) does not broadcast to \(target)")
-        let src = pointer, dst = out.pointer
+        let src = pointer
+        let dst = out.pointer
         Broadcast.binaryLoop(outShape: target, aShape: target, bShape: shape) { oo, _, ob, n, _, sb in
             if sb == 1 { (dst + oo).update(from: src + ob, count: n) } else { (dst + oo).update(repeating: src[ob], count: n) }
         }

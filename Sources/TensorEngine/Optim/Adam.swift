@@ -10,8 +10,10 @@ public final class Adam: Optimizer {
     private var m: [Tensor]
     private var v: [Tensor]
 
-    public init(parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                eps: Float = 1e-8, weightDecay: Float = 0) {
+    public init(
+        parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+        eps: Float = 1e-8, weightDecay: Float = 0
+    ) {
         self.parameters = parameters
         self.learningRate = learningRate
         self.beta1 = beta1
@@ -30,8 +32,14 @@ public final class Adam: Optimizer {
         let bc2Sqrt = Float(bc2.squareRoot())
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
-            let pp = p.pointer, gp = g.pointer, mp = m[i].pointer, vp = v[i].pointer
-            let b1 = beta1, b2 = beta2, e = eps, wd = weightDecay
+            let pp = p.pointer
+            let gp = g.pointer
+            let mp = m[i].pointer
+            let vp = v[i].pointer
+            let b1 = beta1
+            let b2 = beta2
+            let e = eps
+            let wd = weightDecay
             Parallel.forEachChunk(p.count) { r in
                 for j in r {
                     let grad = gp[j] + wd * pp[j]
@@ -50,8 +58,9 @@ public final class Adam: Optimizer {
     /// Restores moments saved by `state` (shapes must match the parameters).
     public func restore(step: Int, m: [Tensor], v: [Tensor]) throws {
         guard m.count == parameters.count, v.count == parameters.count,
-              zip(m, parameters).allSatisfy({ $0.shape == $1.shape }),
-              zip(v, parameters).allSatisfy({ $0.shape == $1.shape }) else {
+            zip(m, parameters).allSatisfy({ $0.shape == $1.shape }),
+            zip(v, parameters).allSatisfy({ $0.shape == $1.shape })
+        else {
             throw OptimizerError.stateMismatch("Adam state does not match the \(parameters.count) parameters")
         }
         self.step = step
@@ -63,7 +72,9 @@ public final class Adam: Optimizer {
 public enum OptimizerError: Error, CustomStringConvertible {
     case stateMismatch(String)
     public var description: String {
-        switch self { case .stateMismatch(let s): return s }
+        switch self {
+        case .stateMismatch(let s): return s
+        }
     }
 }
 

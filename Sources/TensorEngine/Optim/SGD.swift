@@ -16,8 +16,11 @@ public final class SGD: Optimizer {
     public func update() {
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
-            let pp = p.pointer, gp = g.pointer
-            let lr = learningRate, mu = momentum, wd = weightDecay
+            let pp = p.pointer
+            let gp = g.pointer
+            let lr = learningRate
+            let mu = momentum
+            let wd = weightDecay
             if mu == 0 {
                 Parallel.forEachChunk(p.count) { r in for j in r { pp[j] -= lr * (gp[j] + wd * pp[j]) } }
                 continue

@@ -25,10 +25,12 @@ enum CephesFloatMath {
         /// `y2 * x + x` of the sine polynomial.
         var sineTail: Bool
 
-        static let none = FusedSteps(horner: false, logTail: false, logExponent: false,
-                                     reduction: false, cosineTail: false, sineTail: false)
-        static let all = FusedSteps(horner: true, logTail: true, logExponent: true,
-                                    reduction: true, cosineTail: true, sineTail: true)
+        static let none = FusedSteps(
+            horner: false, logTail: false, logExponent: false,
+            reduction: false, cosineTail: false, sineTail: false)
+        static let all = FusedSteps(
+            horner: true, logTail: true, logExponent: true,
+            reduction: true, cosineTail: true, sineTail: true)
     }
 
     /// `a * b + c`, rounded once when `fused`, twice otherwise.
@@ -41,7 +43,7 @@ enum CephesFloatMath {
     static let sqrtHalf: Float = 0.707106781186547524
     static let logP: [Float] = [
         7.0376836292E-2, -1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
-        -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1,
+        -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1
     ]
     static let logQ1: Float = -2.12194440e-4
     static let logQ2: Float = 0.693359375

@@ -44,7 +44,8 @@ public struct MersenneTwister: Sendable {
 
     /// Twists all 624 words at once (the reference `next_state`).
     private mutating func regenerate() {
-        let n = Self.stateSize, m = Self.shiftSize
+        let n = Self.stateSize
+        let m = Self.shiftSize
         state.withUnsafeMutableBufferPointer { s in
             for k in 0..<n {
                 let mixed = (s[k] & Self.upperMask) | (s[(k + 1) % n] & Self.lowerMask)

@@ -24,8 +24,10 @@ public enum NormalFillKernel: String, Sendable, CaseIterable {
     /// Turns 16 uniforms in [0, 1) at `data` into 16 standard normals in place: lanes 0..<8 supply
     /// `u1` and receive `r cos(theta)`, lanes 8..<16 supply `u2` and receive `r sin(theta)`.
     // data: [16]
-    func transform16(_ data: UnsafeMutablePointer<Float>,
-                     contraction: CephesFloatMath.FusedSteps = NormalFillKernel.avx2Contraction) {
+    func transform16(
+        _ data: UnsafeMutablePointer<Float>,
+        contraction: CephesFloatMath.FusedSteps = NormalFillKernel.avx2Contraction
+    ) {
         switch self {
         case .scalar:
             for j in 0..<8 {

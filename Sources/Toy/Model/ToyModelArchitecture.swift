@@ -56,23 +56,23 @@ public struct ToyModelArchitecture: Codable, Equatable, Sendable {
     /// guidance washes this small model's colours out and loses the logo; the stochastic steps
     /// correct its errors (docs/toy-model.md).
     public static let schedulerConfigJSON = """
-    {
-      "_class_name": "DDPMScheduler",
-      "_diffusers_version": "0.30.0",
-      "beta_end": 0.02,
-      "beta_schedule": "linear",
-      "beta_start": 0.0001,
-      "clip_sample": true,
-      "clip_sample_range": 1.0,
-      "num_train_timesteps": 1000,
-      "prediction_type": "epsilon",
-      "steps_offset": 0,
-      "thresholding": false,
-      "timestep_spacing": "leading",
-      "trained_betas": null,
-      "variance_type": "fixed_small"
-    }
-    """
+        {
+          "_class_name": "DDPMScheduler",
+          "_diffusers_version": "0.30.0",
+          "beta_end": 0.02,
+          "beta_schedule": "linear",
+          "beta_start": 0.0001,
+          "clip_sample": true,
+          "clip_sample_range": 1.0,
+          "num_train_timesteps": 1000,
+          "prediction_type": "epsilon",
+          "steps_offset": 0,
+          "thresholding": false,
+          "timestep_spacing": "leading",
+          "trained_betas": null,
+          "variance_type": "fixed_small"
+        }
+        """
 
     public var schedulerConfiguration: SchedulerConfiguration {
         get throws { try JSONDecoder().decode(SchedulerConfiguration.self, from: Data(Self.schedulerConfigJSON.utf8)) }
@@ -106,9 +106,11 @@ public struct ToyModelArchitecture: Codable, Equatable, Sendable {
                 uniform(linear.weight, bound: bound)
                 if let b = linear.bias { uniform(b, bound: bound) }
             } else if let norm = m as? GroupNorm {
-                norm.weight.fill(1); norm.bias.fill(0)
+                norm.weight.fill(1)
+                norm.bias.fill(0)
             } else if let norm = m as? LayerNorm {
-                norm.weight.fill(1); norm.bias.fill(0)
+                norm.weight.fill(1)
+                norm.bias.fill(0)
             }
         }
     }

@@ -18,8 +18,10 @@ public enum ToyModelFolder {
     /// Writes the folder with `DiffusersFolderWriter` (an existing destination is replaced once the
     /// new folder is complete). `shouldStop` is polled between files; a stop throws
     /// `DiffusersFolderWriterError.interrupted` and leaves the destination as it was.
-    public static func write(text: CLIPTextModel, unet: UNet2DConditionModel, architecture: ToyModelArchitecture,
-                             to destination: URL, metadata: [String: String], shouldStop: (() -> Bool)? = nil) throws {
+    public static func write(
+        text: CLIPTextModel, unet: UNet2DConditionModel, architecture: ToyModelArchitecture,
+        to destination: URL, metadata: [String: String], shouldStop: (() -> Bool)? = nil
+    ) throws {
         let parent = destination.deletingLastPathComponent()
         guard FileManager.default.fileExists(atPath: parent.path) else {
             throw ToyError("\(destination.path): parent folder \(parent.path) does not exist")
@@ -52,7 +54,7 @@ public enum ToyModelFolder {
             "unet": ["diffusers", "UNet2DConditionModel"], "text_encoder": ["transformers", "CLIPTextModel"],
             "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDPMScheduler"],
             "vae": [NSNull(), NSNull()], "safety_checker": [NSNull(), NSNull()],
-            "feature_extractor": [NSNull(), NSNull()], "requires_safety_checker": false,
+            "feature_extractor": [NSNull(), NSNull()], "requires_safety_checker": false
         ]
     }
 

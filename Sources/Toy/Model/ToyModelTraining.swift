@@ -48,7 +48,8 @@ public final class ToyModelTraining {
         tokenizer = try CLIPTokenizer(folder: folder)
         (textEncoder, unet) = try settings.architecture.makeModels(seed: settings.seed)
         schedule = NoiseSchedule(try settings.architecture.schedulerConfiguration)
-        parameters = textEncoder.namedParameters().map { ("text_encoder." + $0.0, $0.1) }
+        parameters =
+            textEncoder.namedParameters().map { ("text_encoder." + $0.0, $0.1) }
             + unet.namedParameters().map { ("unet." + $0.0, $0.1) }
         textEncoder.setRequiresGrad(true)
         unet.setRequiresGrad(true)
@@ -90,8 +91,9 @@ public final class ToyModelTraining {
         let context = textEncoder(captions.map { tokenizer.encode($0) }).lastHiddenState  // [B, L, d]
         let predicted = unet(xt, timesteps: timesteps.map(Float.init), encoderHiddenStates: context)  // [B, 3, 32, 32]
         let diff = predicted - noise
-        let weights = Tensor(timesteps.map { Self.lossWeight(alphaCumprod: schedule.alphasCumprod[$0], gamma: settings.minSNRGamma) },
-                             shape: [b, 1, 1, 1])
+        let weights = Tensor(
+            timesteps.map { Self.lossWeight(alphaCumprod: schedule.alphasCumprod[$0], gamma: settings.minSNRGamma) },
+            shape: [b, 1, 1, 1])
         let loss = (diff * diff * weights).mean()
         loss.backward()
         optimizer.update()
@@ -104,7 +106,8 @@ public final class ToyModelTraining {
         let n = Float(optimizer.step)
         let d = min(settings.emaDecay, (1 + n) / (10 + n))
         for (i, (_, p)) in parameters.enumerated() {
-            let e = ema[i].pointer, q = p.pointer
+            let e = ema[i].pointer
+            let q = p.pointer
             for j in 0..<p.count { e[j] = d * e[j] + (1 - d) * q[j] }
         }
     }
@@ -122,15 +125,20 @@ public final class ToyModelTraining {
             try w.add("adam_v." + key, shape: p.shape, floats: adam.v[i].scalars)
         }
         let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
-        try w.write(to: path, metadata: ["step": String(step), "adam_step": String(adam.step), "settings": json,
-                                         "seconds": String(secondsTrained)])
+        try w.write(
+            to: path,
+            metadata: [
+                "step": String(step), "adam_step": String(adam.step), "settings": json,
+                "seconds": String(secondsTrained)
+            ])
     }
 
     /// Restores a checkpoint written by `saveCheckpoint` with the same settings.
     public func loadCheckpoint(path: String) throws {
         let file = try SafeTensorsFile(path: path)
         guard let json = file.metadata["settings"],
-              let saved = try? JSONDecoder().decode(Settings.self, from: Data(json.utf8)) else {
+            let saved = try? JSONDecoder().decode(Settings.self, from: Data(json.utf8))
+        else {
             throw ToyError("\(path): not a train-toy checkpoint (metadata 'settings' missing or invalid)")
         }
         guard saved.architecture == settings.architecture, saved.seed == settings.seed, saved.batchSize == settings.batchSize else {
@@ -139,14 +147,17 @@ public final class ToyModelTraining {
         guard let s = file.metadata["step"].flatMap(Int.init), let a = file.metadata["adam_step"].flatMap(Int.init) else {
             throw ToyError("\(path): metadata 'step' missing")
         }
-        var m: [Tensor] = [], v: [Tensor] = []
+        var m: [Tensor] = []
+        var v: [Tensor] = []
         for (i, (key, p)) in parameters.enumerated() {
             try file.copyFloats("param." + key, into: p.pointer, count: p.count)
             try file.copyFloats("ema." + key, into: ema[i].pointer, count: p.count)
-            let mi = Tensor(zeros: p.shape), vi = Tensor(zeros: p.shape)
+            let mi = Tensor(zeros: p.shape)
+            let vi = Tensor(zeros: p.shape)
             try file.copyFloats("adam_m." + key, into: mi.pointer, count: p.count)
             try file.copyFloats("adam_v." + key, into: vi.pointer, count: p.count)
-            m.append(mi); v.append(vi)
+            m.append(mi)
+            v.append(vi)
         }
         try optimizer.restore(step: a, m: m, v: v)
         step = s

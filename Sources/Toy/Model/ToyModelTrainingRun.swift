@@ -36,8 +36,10 @@ public final class ToyModelTrainingRun {
     public var log: (String) -> Void = { _ in }
 
     /// `resumeFrom`: a checkpoint written by an earlier run with the same settings.
-    public init(settings: ToyModelTraining.Settings, destination: URL, checkpointPath: String, saveEvery: Int,
-                timeLimitMinutes: Double?, resumeFrom: String?) throws {
+    public init(
+        settings: ToyModelTraining.Settings, destination: URL, checkpointPath: String, saveEvery: Int,
+        timeLimitMinutes: Double?, resumeFrom: String?
+    ) throws {
         guard saveEvery >= 1 else { throw ToyError("save interval \(saveEvery) must be at least 1 step") }
         if let t = timeLimitMinutes, !(t > 0 && t.isFinite) { throw ToyError("time limit \(t) minutes must be positive") }
         trainer = try ToyModelTraining(settings: settings)
@@ -61,11 +63,13 @@ public final class ToyModelTrainingRun {
             try trainer.saveCheckpoint(path: checkpointPath)
             let (text, unet) = try trainer.emaModels()
             let json = String(decoding: try JSONEncoder().encode(trainer.settings), as: UTF8.self)
-            try ToyModelFolder.write(text: text, unet: unet, architecture: trainer.settings.architecture, to: destination, metadata: [
-                "sepme_train_toy": json, "steps_done": String(trainer.step), "stop_reason": reason.rawValue,
-                "final_loss_ema": String(average),
-                "training_minutes": String(format: "%.1f", trainer.secondsTrained / 60),
-            ])
+            try ToyModelFolder.write(
+                text: text, unet: unet, architecture: trainer.settings.architecture, to: destination,
+                metadata: [
+                    "sepme_train_toy": json, "steps_done": String(trainer.step), "stop_reason": reason.rawValue,
+                    "final_loss_ema": String(average),
+                    "training_minutes": String(format: "%.1f", trainer.secondsTrained / 60)
+                ])
             log("step \(trainer.step): wrote \(destination.path) (EMA weights) and \(checkpointPath) [\(reason.rawValue)]")
         }
         while trainer.step < steps {
@@ -76,8 +80,14 @@ public final class ToyModelTrainingRun {
             average = trainer.step == firstStep + 1 ? loss : 0.99 * average + 0.01 * loss
             let minutes = Date().timeIntervalSince(start) / 60
             progress(Progress(step: trainer.step, totalSteps: steps, averageLoss: average, minutes: minutes))
-            if shouldStop() { try export(.interrupted); return .interrupted }
-            if let timeLimitMinutes, minutes >= timeLimitMinutes { try export(.timeLimit); return .timeLimit }
+            if shouldStop() {
+                try export(.interrupted)
+                return .interrupted
+            }
+            if let timeLimitMinutes, minutes >= timeLimitMinutes {
+                try export(.timeLimit)
+                return .timeLimit
+            }
             if trainer.step % saveEvery == 0 && trainer.step < steps { try export(.periodic) }
         }
         try export(.completed)
