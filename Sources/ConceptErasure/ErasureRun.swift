@@ -28,6 +28,7 @@ public struct ErasureRun {
         let lock = try OutputFolder.Lock(folder: output)
         defer { lock.release() }
         let context = ErasureContext(directory: output, resume: resume, checkpoints: checkpoints, observer: observer)
+        // Training starts from the base model: shifts installed on `model` are set aside meanwhile.
         let shifts = try model.withTrainingWeights([]) {
             try plan.method.implementation.erase(plan: plan, model: model, context: context)
         }

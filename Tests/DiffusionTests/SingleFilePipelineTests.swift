@@ -40,33 +40,53 @@ final class SingleFilePipelineTests: XCTestCase {
         }
     }
 
-    /// The fixture's text encoder is 32 wide but its UNet attends to 8-wide context: a model that could
-    /// not generate. The pipeline now refuses it at load (issue 12); the weight comparison below runs
-    /// once scripts/make_single_file_fixture.py writes a consistent fixture.
+    /// The modules a single file loads into, built as `StableDiffusionPipeline(singleFile:)` builds
+    /// them, without the pipeline's consistency check (see below).
+    private func modules(_ name: String) throws -> (unet: UNet2DConditionModel, vae: AutoencoderKL, text: CLIPTextModel) {
+        let configs = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: Self.dir.appendingPathComponent("configs.json"))) as? [String: Any])
+        func config<T: Decodable>(_ key: String, _: T.Type) throws -> T {
+            try JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: try XCTUnwrap(configs[key])))
+        }
+        let unetConfig = try config("unet", UNet2DConditionConfiguration.self)
+        let vaeConfig = try config("vae", AutoencoderKLConfiguration.self)
+        let textConfig = try config("text_encoder", CLIPTextConfiguration.self)
+        let layers = try XCTUnwrap(unetConfig.layersPerBlock.values(count: unetConfig.downBlockTypes.count))
+        let checkpoint = try SingleFileCheckpoint(
+            path: Self.dir.appendingPathComponent(name).path,
+            unet: UNetLayout(downBlockTypes: unetConfig.downBlockTypes, upBlockTypes: unetConfig.upBlockTypes, layersPerBlock: layers[0]),
+            vae: VAELayout(blockCount: vaeConfig.blockOutChannels.count, layersPerBlock: vaeConfig.layersPerBlock))
+        let unet = try UNet2DConditionModel(configuration: unetConfig)
+        try unet.load(from: checkpoint.unet)
+        let vae = try AutoencoderKL(vaeConfig)
+        try vae.load(from: checkpoint.vae)
+        let text = CLIPTextModel(configuration: textConfig)
+        try text.load(from: checkpoint.textEncoder)
+        return (unet, vae, text)
+    }
+
+    /// The single file's key mapping gives exactly the diffusers state dicts, fp32 and fp16.
     func testSingleFileAndDiffusersWeightsAreIdentical() throws {
-        for name in ["tiny-sd1.safetensors", "tiny-sd1-fp16.safetensors"] {
-            let folder = try configurationFolder()
-            let loaded: StableDiffusionPipeline
-            do {
-                loaded = try StableDiffusionPipeline(singleFile: Self.dir.appendingPathComponent(name).path, configurationFolder: folder)
-            } catch let error as PipelineConsistencyError {
-                guard case .textWidthMismatch(_, 32, _, 8) = error else { throw error }
-                continue
-            }
-            let pipeline = loaded
-            let fp16 = name.contains("fp16")
-            if !fp16 {
-                try assertSameWeights(pipeline.unet, "unet.safetensors")
-                try assertSameWeights(pipeline.vae!, "vae.safetensors")
-                try assertSameWeights(pipeline.textEncoder, "text_encoder.safetensors")
-            } else {
-                // fp16 storage: equal to the fp32 weights rounded to half precision.
-                let reference = try SafeTensorsFile(path: Self.dir.appendingPathComponent("unet.safetensors").path)
-                for (key, p) in pipeline.unet.namedParameters() {
-                    let ref = try reference.floats(key).map { Float(Float16($0)) }
-                    XCTAssertEqual(p.scalars, ref, key)
-                }
-            }
+        let fp32 = try modules("tiny-sd1.safetensors")
+        try assertSameWeights(fp32.unet, "unet.safetensors")
+        try assertSameWeights(fp32.vae, "vae.safetensors")
+        try assertSameWeights(fp32.text, "text_encoder.safetensors")
+        // fp16 storage: equal to the fp32 weights rounded to half precision.
+        let fp16 = try modules("tiny-sd1-fp16.safetensors")
+        let reference = try SafeTensorsFile(path: Self.dir.appendingPathComponent("unet.safetensors").path)
+        for (key, p) in fp16.unet.namedParameters() {
+            XCTAssertEqual(p.scalars, try reference.floats(key).map { Float(Float16($0)) }, key)
+        }
+    }
+
+    /// The fixture pairs a 32-wide text encoder with a UNet attending to 8-wide context: a model that
+    /// could not generate, which the pipeline refuses at load, naming both widths.
+    func testInconsistentSingleFileModelIsRefused() throws {
+        XCTAssertThrowsError(
+            try StableDiffusionPipeline(
+                singleFile: Self.dir.appendingPathComponent("tiny-sd1.safetensors").path, configurationFolder: configurationFolder())
+        ) { e in
+            guard case PipelineConsistencyError.textWidthMismatch(_, 32, _, 8) = e else { return XCTFail("\(e)") }
         }
     }
 
