@@ -52,9 +52,7 @@ public final class CLIPTextModel: Module {
     public static func checkSize(_ configuration: CLIPTextConfiguration, against source: TensorSource, configFile: String) throws {
         let needed = configuration.minimumParameterCount
         let held = source.elementCount
-        // Only a configuration far larger than its weights is refused here; a near miss reaches strict
-        // loading, which names the first mis-shaped key.
-        guard needed <= max(4 * held, held + (1 << 24)) else {
+        guard source.plausiblyHolds(parameterCount: needed) else {
             throw CLIPTextModelError.invalidConfiguration(
                 file: configFile, field: "",
                 reason: "the configuration needs at least \(needed) parameters but \(source.name) holds \(held) values")

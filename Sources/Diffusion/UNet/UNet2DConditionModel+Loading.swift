@@ -27,9 +27,7 @@ extension UNet2DConditionModel {
     public static func checkSize(_ config: UNet2DConditionConfiguration, against source: TensorSource, configFile: String) throws {
         let needed = config.minimumParameterCount
         let held = source.elementCount
-        // Only a configuration far larger than its weights is refused here; a near miss reaches strict
-        // loading, which names the first mis-shaped key.
-        guard needed <= max(4 * held, held + (1 << 24)) else {
+        guard source.plausiblyHolds(parameterCount: needed) else {
             throw UNetConfigurationError.invalid(
                 path: configFile, field: "block_out_channels",
                 reason: "the configuration needs at least \(needed) parameters but \(source.name) holds \(held) values")

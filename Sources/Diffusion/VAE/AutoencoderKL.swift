@@ -51,9 +51,7 @@ public final class AutoencoderKL: Module {
     public static func checkSize(_ configuration: AutoencoderKLConfiguration, against source: TensorSource, configFile: String) throws {
         let needed = configuration.minimumParameterCount
         let held = source.elementCount
-        // Only a configuration far larger than its weights is refused here; a near miss reaches strict
-        // loading, which names the first mis-shaped key.
-        guard needed <= max(4 * held, held + (1 << 24)) else {
+        guard source.plausiblyHolds(parameterCount: needed) else {
             throw AutoencoderKLError.invalidConfig(
                 path: configFile, field: "block_out_channels",
                 reason: "needs at least \(needed) parameters but \(source.name) holds \(held) values")

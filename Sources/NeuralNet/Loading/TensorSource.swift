@@ -118,3 +118,12 @@ public final class TensorSource {
 
     private init(name: String) { self.name = name }
 }
+
+extension TensorSource {
+    /// Whether a configuration that needs at least `needed` parameters could describe these weights.
+    /// Only a configuration far larger than its weights is refused before allocation; a near miss
+    /// reaches strict loading, which names the first mis-shaped key.
+    public func plausiblyHolds(parameterCount needed: Int) -> Bool {
+        needed <= max(4 * elementCount, elementCount + (1 << 24))
+    }
+}
