@@ -42,9 +42,9 @@ struct SepMEMethod: ErasureMethod {
             pipeline: model.pipeline, hyperparameters: plan.hyperparameters,
             fingerprint: model.fingerprint, cache: context.imageCache,
             observer: context.observer)
-        let latents = try plan.concepts.map { c in
-            try plan.imagesFolder.map { try images.fromFolder(URL(fileURLWithPath: $0)) } ?? images.generated(prompt: c)
-        }
+        // The user's images (encoded once, shared by every concept), or each concept's generated ones.
+        let userImages = try plan.imagesFolder.map { try images.fromFolder(URL(fileURLWithPath: $0)) }
+        let latents = try plan.concepts.map { c in try userImages ?? images.generated(prompt: c) }
         let training = SepMETraining(plan: plan, model: model, context: context)
         var shifts = [ConceptShift?](repeating: nil, count: plan.concepts.count)
         for group in plan.variant.strategy.groups(conceptCount: plan.concepts.count) {
