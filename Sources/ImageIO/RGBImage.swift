@@ -95,17 +95,19 @@ public struct RGBImage: Equatable, Sendable {
         var out: [RGBImage] = []
         out.reserveCapacity(columns * rows)
         for r in 0..<rows {
-            for c in 0..<columns {
-                var tile = RGBImage(width: tileWidth, height: tileHeight)
-                let ox = c * stepX
-                let oy = r * stepY
-                for y in 0..<tileHeight {
-                    let src = ((oy + y) * width + ox) * 3
-                    let dst = y * tileWidth * 3
-                    tile.pixels[dst..<(dst + tileWidth * 3)] = pixels[src..<(src + tileWidth * 3)]
-                }
-                out.append(tile)
-            }
+            for c in 0..<columns { out.append(crop(x: c * stepX, y: r * stepY, width: tileWidth, height: tileHeight)) }
+        }
+        return out
+    }
+
+    /// The `width` x `height` picture whose top-left pixel is (`x`, `y`); the caller keeps it inside
+    /// the image (as `tiles` does, and `sepme classify` for one tile at a time).
+    public func crop(x: Int, y: Int, width cropWidth: Int, height cropHeight: Int) -> RGBImage {
+        var out = RGBImage(width: cropWidth, height: cropHeight)
+        for row in 0..<cropHeight {
+            let src = ((y + row) * width + x) * 3
+            let dst = row * cropWidth * 3
+            out.pixels[dst..<(dst + cropWidth * 3)] = pixels[src..<(src + cropWidth * 3)]
         }
         return out
     }

@@ -73,15 +73,7 @@ struct ClassifyCommand: ParsableCommand {
 
     /// Picture `index` (row-major) of a sheet of `size` x `size` pictures `gap` pixels apart.
     static func tile(_ index: Int, of sheet: RGBImage, columns: Int, size: Int, gap: Int) -> RGBImage {
-        var tile = RGBImage(width: size, height: size)
-        let ox = (index % columns) * (size + gap)
-        let oy = (index / columns) * (size + gap)
-        for y in 0..<size {
-            let src = ((oy + y) * sheet.width + ox) * 3
-            let dst = y * size * 3
-            tile.pixels[dst..<(dst + size * 3)] = sheet.pixels[src..<(src + size * 3)]
-        }
-        return tile
+        sheet.crop(x: (index % columns) * (size + gap), y: (index / columns) * (size + gap), width: size, height: size)
     }
 
     static func format(_ p: Float) -> String { String(format: "%.3f", Double(p)) }
