@@ -33,14 +33,8 @@ final class ErasureRunTests: XCTestCase {
         let expected = try TinyErasure.train(p, model: model, latents: latents)[0]
 
         let dir = try temporaryDirectory()
-        var calls = 0
         XCTAssertThrowsError(
-            try TinyErasure.train(
-                p, model: model, latents: latents, directory: dir,
-                shouldStop: {
-                    calls += 1
-                    return calls > 5
-                })
+            try TinyErasure.train(p, model: model, latents: latents, directory: dir, shouldStop: TinyErasure.stop(afterPolls: 5))
         ) { e in
             guard case ErasureError.interrupted(let path?) = e else { return XCTFail("\(e)") }
             XCTAssertTrue(FileManager.default.fileExists(atPath: path), "the checkpoint is on disk")
@@ -59,14 +53,8 @@ final class ErasureRunTests: XCTestCase {
         let p = try plan([c1])
         let latents = try TinyErasure.latents(p, model: model)
         let dir = try temporaryDirectory()
-        var calls = 0
         XCTAssertThrowsError(
-            try TinyErasure.train(
-                p, model: model, latents: latents, directory: dir,
-                shouldStop: {
-                    calls += 1
-                    return calls > 3
-                }))
+            try TinyErasure.train(p, model: model, latents: latents, directory: dir, shouldStop: TinyErasure.stop(afterPolls: 3)))
         let otherLR = try plan([c1], lr: 0.05)
         XCTAssertThrowsError(try TinyErasure.train(otherLR, model: model, latents: latents, directory: dir, resume: true)) { e in
             XCTAssertTrue("\(e)".contains("lr 0.1") && "\(e)".contains("this run: 0.05"), "\(e)")

@@ -50,6 +50,15 @@ enum TinyErasure {
         return shifts
     }
 
+    /// A stop request that turns true after `polls` polls (an interruption part-way through a run).
+    static func stop(afterPolls polls: Int) -> () -> Bool {
+        var calls = 0
+        return {
+            calls += 1
+            return calls > polls
+        }
+    }
+
     static func temporaryDirectory(_ label: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-\(label)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
