@@ -7,7 +7,7 @@ import TensorEngine
 ///
 /// File layout (`<slug>.sepme.safetensors`), factorised: `basis` [m, d], `beta` [] and
 /// `<projection key>.A` [d_out, m] per edited projection; dense: `<projection key>.delta`
-/// [d_out, d_in]. Metadata key `format` holds the format tag, `sepme` the ShiftMetadata JSON.
+/// [d_out, d_in], and `<projection key>.bias_delta` [d_out] where the bias changes too. Metadata key `format` holds the format tag, `sepme` the ShiftMetadata JSON.
 /// Reading checks every tensor's rank and shape against the others and the metadata, and that
 /// every value is finite, so a shift that would read memory it does not own or poison a model is
 /// refused with the file and the key; `ShiftSet` then checks the shapes against the model.
@@ -50,7 +50,11 @@ public final class ConceptShift {
         return [:]
     }
     public var deltas: [String: Tensor] {
-        if case .dense(let d) = weights { return d }
+        if case .dense(let d, _) = weights { return d }
+        return [:]
+    }
+    public var biasDeltas: [String: Tensor] {
+        if case .dense(_, let b) = weights { return b }
         return [:]
     }
 
@@ -64,8 +68,9 @@ public final class ConceptShift {
             try w.add("basis", shape: basis.shape, floats: basis.scalars)
             for (k, a) in factors.sorted(by: { $0.key < $1.key }) { try w.add(k + ".A", shape: a.shape, floats: a.scalars) }
             try w.add("beta", shape: [], floats: [beta])
-        case .dense(let deltas):
+        case .dense(let deltas, let biases):
             for (k, d) in deltas.sorted(by: { $0.key < $1.key }) { try w.add(k + ".delta", shape: d.shape, floats: d.scalars) }
+            for (k, b) in biases.sorted(by: { $0.key < $1.key }) { try w.add(k + ".bias_delta", shape: b.shape, floats: b.scalars) }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

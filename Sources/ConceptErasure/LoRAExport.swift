@@ -7,13 +7,15 @@ import TensorEngine
 /// is as small as the shift allows and exact to float rounding.
 ///
 /// - `diffusers`: PEFT-style keys `unet.<module>.lora_A.weight` [r, in] / `lora_B.weight` [out, r]
-///   (what `StableDiffusionPipeline.load_lora_weights` reads; no alphas, so the scale is 1).
+///   (what `StableDiffusionPipeline.load_lora_weights` reads; no alphas, so the scale is 1); a bias
+///   change (the `full` variant's output projection) as `lora_B.bias` [out] (PEFT's `lora_bias`).
 /// - `kohya`: `lora_unet_<module with _>.lora_down.weight` / `.lora_up.weight` / `.alpha`
 ///   (A1111, ComfyUI, diffusers' kohya converter). Every module carries the same alpha, the largest
 ///   rank R, and its up factor is scaled by r/R so that (alpha/r)·up·down = ΔW. A per-module alpha = r
 ///   would mean the same to A1111 and ComfyUI, but diffusers (0.42, `get_peft_kwargs`) drops the
 ///   alphas that differ from the most common one for kohya SD1 files and then scales those modules
-///   by the wrong factor; a uniform alpha avoids that path (scripts/check_lora_export.py).
+///   by the wrong factor; a uniform alpha avoids that path (scripts/check_lora_export.py). A bias
+///   change is written as `<name>.diff_b` [out], the key A1111 and ComfyUI read as a bias difference.
 public enum LoRAExport {
     public enum Format: String, Codable, CaseIterable, Sendable { case diffusers, kohya }
 
@@ -46,7 +48,7 @@ public enum LoRAExport {
             )
         }
         let keys = Array(Set(shifts.flatMap(\.projectionKeys))).sorted()
-        var factors: [(key: String, up: Tensor, down: Tensor)] = []
+        var factors: [(key: String, up: Tensor, down: Tensor, bias: Tensor?)] = []
         for key in keys {
             var total: Tensor?
             var owner: ConceptShift?
@@ -60,8 +62,14 @@ public enum LoRAExport {
                 owner = owner ?? s
             }
             guard let dw = total else { continue }
+            let biases = shifts.compactMap { $0.weights.biasDelta(for: key) }
+            if let b = biases.first, let bad = biases.first(where: { $0.shape != b.shape }) {
+                throw ErasureError.incompatibleShift(
+                    path: first.displayName, reason: "'\(key)' bias changes of shapes \(b.shape) and \(bad.shape); the shifts are not for one model")
+            }
+            let bias = biases.isEmpty ? nil : GradMode.withNoGrad { biases.dropFirst().reduce(biases[0], +) }
             let (up, down) = try factorize(dw, relativeTolerance: relativeTolerance)
-            if down.shape[0] > 0 { factors.append((key, up, down)) }
+            if down.shape[0] > 0 || bias != nil { factors.append((key, up, down, bias)) }
         }
         guard !factors.isEmpty else {
             throw ErasureError.invalidPlan(
@@ -69,22 +77,28 @@ public enum LoRAExport {
         }
         var writer = SafeTensorsWriter()
         var summary = Summary(projections: 0, maxRank: factors.map { $0.down.shape[0] }.max() ?? 0, parameters: 0)
-        for (key, up, down) in factors {
+        for (key, up, down, bias) in factors {
             let r = down.shape[0]
             switch format {
             case .diffusers:
-                try writer.add("unet.\(key).lora_A.weight", shape: down.shape, floats: down.scalars)
-                try writer.add("unet.\(key).lora_B.weight", shape: up.shape, floats: up.scalars)
+                if r > 0 {
+                    try writer.add("unet.\(key).lora_A.weight", shape: down.shape, floats: down.scalars)
+                    try writer.add("unet.\(key).lora_B.weight", shape: up.shape, floats: up.scalars)
+                }
+                if let bias { try writer.add("unet.\(key).lora_B.bias", shape: bias.shape, floats: bias.scalars) }
             case .kohya:
                 // Uniform alpha = R; (R/r)·(r/R · up)·down = up·down.
                 let name = "lora_unet_" + key.replacingOccurrences(of: ".", with: "_")
-                let scaledUp = r == summary.maxRank ? up : up * (Float(r) / Float(summary.maxRank))
-                try writer.add(name + ".lora_down.weight", shape: down.shape, floats: down.scalars)
-                try writer.add(name + ".lora_up.weight", shape: up.shape, floats: scaledUp.scalars)
-                try writer.add(name + ".alpha", shape: [], floats: [Float(summary.maxRank)])
+                if r > 0 {
+                    let scaledUp = r == summary.maxRank ? up : up * (Float(r) / Float(summary.maxRank))
+                    try writer.add(name + ".lora_down.weight", shape: down.shape, floats: down.scalars)
+                    try writer.add(name + ".lora_up.weight", shape: up.shape, floats: scaledUp.scalars)
+                    try writer.add(name + ".alpha", shape: [], floats: [Float(summary.maxRank)])
+                }
+                if let bias { try writer.add(name + ".diff_b", shape: bias.shape, floats: bias.scalars) }
             }
             summary.projections += 1
-            summary.parameters += up.count + down.count
+            summary.parameters += up.count + down.count + (bias?.count ?? 0)
         }
         var metadata = [
             "sepme.concepts": shifts.map(\.name).joined(separator: "\n"),

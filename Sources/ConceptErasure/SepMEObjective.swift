@@ -2,9 +2,12 @@ import Diffusion
 import Foundation
 import TensorEngine
 
-/// SepME's training objective for one iteration (method.md §2-3): for K concepts at one timestep,
-/// Σ_k η_k Lcor_k + λ · P, where Lcor_k = mean(r_edit ⊙ r_orig) correlates the edited model's
-/// concept-specific noise direction with the original model's, and P is the variant's L1 term.
+/// SepME's training objective for one iteration (method.md §2-3; paper Eq. 35): for the K concepts
+/// of a group at one timestep, Σ_k η_k Lcor_k + λ · P(Σ_k dW_k), where Lcor_k = mean(r_edit ⊙ r_orig)
+/// correlates the edited model's concept-specific noise direction with the original model's,
+/// η_k = max_j |Lcor_j| / |Lcor_k| balances the concepts (1 for a single concept), and P is the L1
+/// term averaged over the changed tensors. The value the stop rule is fed is the weighted sum of
+/// the correlations alone (paper Eq. 37): the penalty drives the gradient, not the stopping.
 /// The original representations come from the same model with every shift suspended, in one
 /// batched gradient-free call that shares the UNet's text-free start with the edited call.
 public struct SepMEObjective {
@@ -13,8 +16,12 @@ public struct SepMEObjective {
         public let loss: Tensor
         /// Lcor_k per concept.
         public let correlations: [Double]
-        /// Each concept's own (1/M) Σ_l |dW_l|₁.
-        public let penalties: [Double]
+        /// η_k per concept (no gradient).
+        public let weights: [Double]
+        /// Σ_k η_k Lcor_k: what the group's stop statistic is fed.
+        public let weightedCorrelation: Double
+        /// P(Σ_k dW_k), the L1 term before λ.
+        public let penalty: Double
     }
 
     public let model: ShiftSet
@@ -41,12 +48,27 @@ public struct SepMEObjective {
         let rEdit = strategy.editedRepresentation(unet: unet, start: start, conds: conds, blank: blank, originalBlankEps: blankEps)
         let lcor = Self.correlation(rEdit, rOrig)
         let values = lcor.scalars.map(Double.init)
-        let keys = weights.first?.projectionKeys(inModelOrder: model.projections) ?? []
-        let layers = model.projections.layers.count
-        let own = weights.map { Self.l1Penalty(ofSum: [$0], keys: keys, layerCount: layers) }
-        let penalty = strategy.penalty(own: own, weights: weights, keys: keys, layerCount: layers)
-        let loss = strategy.combinedCorrelation(lcor, values: values) + penalty * Float(lambda)
-        return Value(loss: loss, correlations: values, penalties: GradMode.withNoGrad { own.map { Double($0.item) } })
+        let eta = Self.balancingWeights(values)
+        let weighted = (lcor * Tensor(eta.map(Float.init), shape: [eta.count])).sum()
+        let penalty = Self.l1Penalty(ofSum: weights)
+        let loss = weighted + penalty * Float(lambda)
+        return Value(
+            loss: loss, correlations: values, weights: eta,
+            weightedCorrelation: Self.weightedCorrelation(values),
+            penalty: GradMode.withNoGrad { Double(penalty.item) })
+    }
+
+    /// Σ_k η_k L_k: the value a group's stop statistic is fed (paper Eq. 37).
+    static func weightedCorrelation(_ values: [Double]) -> Double {
+        zip(balancingWeights(values), values).map { $0 * $1 }.reduce(0, +)
+    }
+
+    /// η_k = max_j |L_j| / |L_k| (paper Eq. 35), used as constants; 1 for a single concept and for
+    /// a concept whose L_k is 0.
+    static func balancingWeights(_ values: [Double]) -> [Double] {
+        guard values.count > 1 else { return values.map { _ in 1 } }
+        let maxAbs = values.map(abs).max() ?? 0
+        return values.map { abs($0) > 0 ? maxAbs / abs($0) : 1 }
     }
 
     /// r_c(x_t; θ) and ε(x_t, c0; θ) for K concepts in one batched, gradient-free call with every
@@ -71,18 +93,20 @@ public struct SepMEObjective {
         return (rEdit * rOrig).reshaped([k, -1]).mean(axes: [1])
     }
 
-    /// (1/M) Σ_l |Σ_k dW_k,l|₁ over the projections `keys` (method.md §2, L1 term), M the number of
-    /// cross-attention layers. Every weight set must edit the same projections. -> []
-    public static func l1Penalty(ofSum weights: [ShiftWeights], keys: [String], layerCount: Int) -> Tensor {
+    /// (1/M) Σ_i |Σ_k T_k,i|₁ over the M tensors T_i a shift changes (method.md §2, L1 term): for
+    /// decoupled shifts the key and value matrices dW of every cross-attention layer (2 per layer,
+    /// as the authors' `SRS_ME.py` divides), for `full` every weight and bias change of the blocks
+    /// (the authors' `CiE.py`). Every weight set must change the same tensors. -> []
+    public static func l1Penalty(ofSum weights: [ShiftWeights]) -> Tensor {
+        guard let first = weights.first else { return Tensor(scalar: 0) }
+        let tensors = weights.map(\.changedTensors)
         var total: Tensor?
-        for key in keys {
-            var sum: Tensor?
-            for w in weights { if let dw = w.weightDelta(for: key) { sum = sum.map { $0 + dw } ?? dw } }
-            guard let sum else { continue }
+        for i in tensors[0].indices {
+            let sum = tensors.dropFirst().reduce(tensors[0][i]) { $0 + $1[i] }
             let l1 = sum.abs().sum()
             total = total.map { $0 + l1 } ?? l1
         }
-        return (total ?? Tensor(scalar: 0)) * (1 / Float(max(layerCount, 1)))
+        return (total ?? Tensor(scalar: 0)) * (1 / Float(max(first.changedTensorCount, 1)))
     }
 
     /// Per-iteration randomness: timestep and noise from a generator seeded by (seed, concepts,
@@ -93,13 +117,5 @@ public struct SepMEObjective {
         var g = PyTorchGenerator(seed: (seed &+ h &+ UInt64(iteration) &* 0x9E37_79B9) & 0xFFFF_FFFF)
         let t = Int((try? g.randint(low: 0, high: Int64(trainTimesteps), count: 1))?.first ?? 0)
         return (t, Tensor.randn(shape, generator: &g))
-    }
-}
-
-extension ShiftWeights {
-    /// This shift's projection keys in the model's order (layer by layer, q/k/v/out).
-    func projectionKeys(inModelOrder projections: CrossAttentionProjections) -> [String] {
-        let mine = Set(projectionKeys)
-        return projections.allProjections.map(\.0).filter { mine.contains($0) }
     }
 }

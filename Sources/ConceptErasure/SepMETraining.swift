@@ -2,9 +2,10 @@ import Diffusion
 import Foundation
 import TensorEngine
 
-/// The unlearning loop of SepME (method.md §2, Algorithm 1) for one group of concepts trained
-/// together: per iteration a training latent per active concept, a random timestep and noise, the
-/// objective, one Adam step on the trainable weights, and each concept's momentum stop rule.
+/// The unlearning loop of SepME (method.md §2, paper Algorithm 1) for one group of concepts trained
+/// together: per iteration a training latent per concept, a random timestep and noise, the
+/// objective, one Adam step on the trainable weights, and the group's momentum stop rule fed the
+/// weighted correlation (paper Eq. 37), so a group's concepts stop together.
 /// Checkpoints follow the run's policy and are always written on interruption or a failed loss;
 /// a resumed run continues bit-identically.
 struct SepMETraining {
@@ -16,6 +17,7 @@ struct SepMETraining {
 
     func train(group: [Int], decouplings: [ConceptDecoupling?], latents: [TrainingLatents]) throws -> [ConceptShift] {
         let names = group.map { plan.concepts[$0] }
+        let label = names.joined(separator: ", ")
         let strategy = plan.variant.strategy
         let weights = decouplings.map {
             strategy.trainableWeights(projections: model.projections, basis: $0?.basis, beta: Float(h.beta))
@@ -28,74 +30,63 @@ struct SepMETraining {
         if context.resume {
             if let restored = try checkpoint.load(expected: state, weights: weights, optimizer: optimizer) {
                 state = restored
-                context.observer.message("\(names.joined(separator: ", ")): resuming from iteration \(state.iteration) (\(checkpoint.url.path))")
+                context.observer.message("\(label): resuming from iteration \(state.iteration) (\(checkpoint.url.path))")
             } else {
-                context.observer.message(
-                    "\(names.joined(separator: ", ")): no checkpoint to resume in \(context.directory.path); starting from iteration 0")
+                context.observer.message("\(label): no checkpoint to resume in \(context.directory.path); starting from iteration 0")
             }
         }
-        var rules = names.indices.map { i in
-            var r = MomentumStopRule(alpha: h.alpha, tau: h.tau, minIterations: h.minIterations, maxIterations: h.maxIterations)
-            r.restore(iterations: state.iterations[i], momentum: state.momenta[i])
-            return r
-        }
+        var rule = MomentumStopRule(alpha: h.alpha, tau: h.tau, minIterations: h.minIterations, maxIterations: h.maxIterations)
+        rule.restore(iterations: state.iteration, momentum: state.momentum)
+        if state.stopReason == nil, state.iteration >= h.maxIterations { state.stopReason = .maxIterations }
         let objective = SepMEObjective(model: model, variant: plan.variant, lambda: h.lambda)
         let blank = model.pipeline.encode(prompts: [""])
-        let conds = names.map { model.pipeline.encode(prompts: [$0]) }
+        let conds = Tensor.concat(names.map { model.pipeline.encode(prompts: [$0]) }, axis: 0)
         let schedule = NoiseSchedule(model.pipeline.schedulerConfiguration)
         let started = Date()
         let secondsAtStart = state.secondsBefore
         var lastSave = Date()
         func save() throws {
-            state.capture(rules)
+            state.capture(rule)
             state.secondsBefore = secondsAtStart + Date().timeIntervalSince(started)
             try checkpoint.save(state, weights: weights, optimizer: optimizer)
             lastSave = Date()
         }
         try model.withTrainingWeights(weights) {
-            while true {
-                let active = names.indices.filter { state.stopReasons[$0] == nil }
-                if active.isEmpty { break }
+            while state.stopReason == nil {
                 if context.observer.shouldStop() {
                     try save()
                     throw ErasureError.interrupted(checkpoint: checkpoint.url.path)
                 }
                 let it = state.iteration
-                // x_t for every active concept: its next x_0, a random training timestep, fresh noise.
-                let x0 = Tensor.concat(active.map { latents[$0].latents[it % latents[$0].latents.count] }, axis: 0)
+                // x_t for every concept: its next x_0, a random training timestep, fresh noise.
+                let x0 = Tensor.concat(names.indices.map { latents[$0].latents[it % latents[$0].latents.count] }, axis: 0)
                 let (t, noise) = SepMEObjective.iterationDraws(
                     seed: h.seed, concepts: names.joined(separator: "+"), iteration: it,
                     trainTimesteps: model.pipeline.schedulerConfiguration.numTrainTimesteps,
                     shape: x0.shape)
-                let xt = schedule.addNoise(x0, noise: noise, timesteps: [Int](repeating: t, count: active.count))
-                let value = objective(
-                    xt: xt, timestep: t, conds: Tensor.concat(active.map { conds[$0] }, axis: 0),
-                    blank: blank, weights: active.map { weights[$0] })
+                let xt = schedule.addNoise(x0, noise: noise, timesteps: [Int](repeating: t, count: names.count))
+                let value = objective(xt: xt, timestep: t, conds: conds, blank: blank, weights: weights)
                 guard value.loss.item.isFinite else {
                     try save()
-                    throw ErasureError.nonFiniteLoss(
-                        concept: active.map { names[$0] }.joined(separator: ", "),
-                        iteration: it + 1, checkpoint: checkpoint.url.path)
+                    throw ErasureError.nonFiniteLoss(concept: label, iteration: it + 1, checkpoint: checkpoint.url.path)
                 }
                 value.loss.backward()
-                for k in names.indices where !active.contains(k) { for p in weights[k].trainableTensors { p.grad = nil } }
                 optimizer.update()
                 optimizer.zeroGrad()
-                state.iteration += 1
-                // Each concept's stopping statistic, on its own Lcor and penalty.
-                for (i, k) in active.enumerated() {
-                    let lk = value.correlations[i] + h.lambda * value.penalties[i]
-                    state.curves[k].append(lk)
-                    switch rules[k].record(lk) {
-                    case .converged: state.stopReasons[k] = .converged
-                    case .reachedMaxIterations: state.stopReasons[k] = .maxIterations
-                    case .continueTraining: break
-                    }
-                    context.observer.iteration(names[k], rules[k].iterations, lk, rules[k].momentum)
+                for k in names.indices { state.curves[k].append(value.correlations[k]) }
+                // The stop statistic is fed Σ η_k Lcor_k alone (paper Eq. 37), not the L1 term.
+                let decision = rule.record(value.weightedCorrelation)
+                state.iteration = rule.iterations
+                switch decision {
+                case .converged: state.stopReason = .converged
+                case .reachedMaxIterations: state.stopReason = .maxIterations
+                case .continueTraining: break
                 }
+                context.observer.iteration(label, rule.iterations, value.weightedCorrelation, rule.momentum)
                 let p = context.checkpoints
-                if (p.iterations > 0 && state.iteration % p.iterations == 0)
-                    || (p.seconds > 0 && Date().timeIntervalSince(lastSave) >= p.seconds)
+                if state.stopReason == nil,
+                    (p.iterations > 0 && state.iteration % p.iterations == 0)
+                        || (p.seconds > 0 && Date().timeIntervalSince(lastSave) >= p.seconds)
                 {
                     try save()
                 }
@@ -104,8 +95,8 @@ struct SepMETraining {
         let seconds = secondsAtStart + Date().timeIntervalSince(started)
         let shifts = names.indices.map { k in
             makeShift(
-                conceptAt: group[k], weights: weights[k], decoupling: decouplings[k], rule: rules[k],
-                curve: state.curves[k], stopReason: state.stopReasons[k] ?? .maxIterations,
+                conceptAt: group[k], weights: weights[k], decoupling: decouplings[k], rule: rule,
+                curve: state.curves[k], stopReason: state.stopReason ?? .maxIterations,
                 seconds: seconds, latents: latents[k])
         }
         checkpoint.remove()

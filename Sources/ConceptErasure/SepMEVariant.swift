@@ -3,8 +3,9 @@ import NeuralNet
 import TensorEngine
 
 /// What distinguishes SepME's variants (method.md §3) inside one training loop: which concepts
-/// train together, which projections they edit and in which form, how the edited representation is
-/// taken, and how the concepts' losses and penalties combine. One conforming type per variant.
+/// train together, which tensors they change and in which form, and how the edited representation
+/// is taken. The loss (η-weighted correlations plus the L1 term on the summed shift) and the one stop
+/// statistic per group are the same for every variant (`SepMEObjective`). One type per variant.
 protocol SepMEVariantStrategy {
     var variant: ErasureVariant { get }
     /// Concept indices trained together, in order.
@@ -17,10 +18,6 @@ protocol SepMEVariantStrategy {
         unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
         blank: Tensor, originalBlankEps: Tensor
     ) -> Tensor
-    /// Σ_k η_k Lcor_k: the concepts' correlations combined. lcor: [K] -> []
-    func combinedCorrelation(_ lcor: Tensor, values: [Double]) -> Tensor
-    /// The L1 term of the loss (before λ), given each concept's own penalty `own`. -> []
-    func penalty(own: [Tensor], weights: [ShiftWeights], keys: [String], layerCount: Int) -> Tensor
 }
 
 extension SepMEVariantStrategy {
@@ -33,51 +30,37 @@ extension SepMEVariantStrategy {
         unet(continuing: start, encoderHiddenStates: conds) - originalBlankEps
     }
 
-    func combinedCorrelation(_ lcor: Tensor, values: [Double]) -> Tensor { lcor.sum() }
-
-    /// Each concept's own (1/M) Σ_l |dW_l|₁, summed over the group.
-    func penalty(own: [Tensor], weights: [ShiftWeights], keys: [String], layerCount: Int) -> Tensor {
-        own.dropFirst().reduce(own[0], +)
-    }
-
+    /// Decoupled variants: factors A over the concept's basis on every key and value projection.
     func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float) -> ShiftWeights {
         .trainable(projections: projections.keyValueProjections, basis: basis, beta: beta)
     }
 }
 
-/// SRS-ME: each concept alone, one after the other, each in its own null space.
+/// SRS-ME: each concept alone, one after the other, each in its own null space and with its own
+/// stop statistic of its Lcor (paper Eq. 37 with one concept).
 struct SeparateVariant: SepMEVariantStrategy {
     var variant: ErasureVariant { .separate }
     func groups(conceptCount: Int) -> [[Int]] { (0..<conceptCount).map { [$0] } }
 }
 
-/// SRS-ME†: all concepts at once, loss Σ η_k Lcor_k with η_k = max_j |Lcor_j| / |Lcor_k|, and the
-/// L1 term on the summed shift; each concept frozen once its own momentum statistic reaches τ.
+/// SRS-ME† (paper Eq. 35, 37, Algorithm 1): all concepts at once, loss Σ η_k Lcor_k with
+/// η_k = max_j |Lcor_j| / |Lcor_k| and the L1 term on the summed shift; one stop statistic over the
+/// weighted sum, so every concept stops at the same iteration.
 struct JointVariant: SepMEVariantStrategy {
     var variant: ErasureVariant { .joint }
     func groups(conceptCount: Int) -> [[Int]] { [Array(0..<conceptCount)] }
-
-    func combinedCorrelation(_ lcor: Tensor, values: [Double]) -> Tensor {
-        let k = values.count
-        let maxAbs = values.map(abs).max() ?? 0
-        let eta = values.map { v -> Float in (k > 1 && abs(v) > 0) ? Float(maxAbs / abs(v)) : 1 }
-        return (lcor * Tensor(eta, shape: [k])).sum()
-    }
-
-    /// (1/M) Σ_l |Σ_j dW_j,l|₁ on the summed shift.
-    func penalty(own: [Tensor], weights: [ShiftWeights], keys: [String], layerCount: Int) -> Tensor {
-        weights.count > 1 ? SepMEObjective.l1Penalty(ofSum: weights, keys: keys, layerCount: layerCount) : own[0]
-    }
 }
 
-/// SRS-ME‡: dense deltas on every cross-attention projection (q, k, v, out), no decoupling, β = 1;
-/// not restorable. The blank prompt must run through the edited model too.
+/// SRS-ME‡ (the authors' `CiE.py`): every parameter of every cross-attention block (the q, k, v and
+/// output weights and the output bias) as a dense, zero-initialised change; no decoupling, β = 1;
+/// not restorable. The concepts train together as in `joint`. The blank prompt must run through
+/// the edited model too.
 struct FullVariant: SepMEVariantStrategy {
     var variant: ErasureVariant { .full }
     func groups(conceptCount: Int) -> [[Int]] { [Array(0..<conceptCount)] }
 
     func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float) -> ShiftWeights {
-        .trainable(projections: projections.allProjections, basis: nil, beta: 1)
+        .trainable(projections: projections.allProjections, basis: nil, beta: 1, biases: true)
     }
 
     func editedRepresentation(

@@ -2,7 +2,7 @@ import NeuralNet
 import TensorEngine
 
 /// The sum of the shifts installed on one projection, added to its output without touching W:
-/// y += Σ_k β_k (x S_kᵀ) A_kᵀ + Σ x Dᵀ. Since E(p) S_kᵀ = 0 for every protected prompt p, the term
+/// y += Σ_k β_k (x S_kᵀ) A_kᵀ + Σ (x Dᵀ + Δb). Since E(p) S_kᵀ = 0 for every protected prompt p, the term
 /// vanishes on them in exact arithmetic. In float32, x S_kᵀ of such a token is rounding noise
 /// (of order ε_float32·|x|) that would still flip the last bits of the keys; tokens whose projection onto the
 /// basis is below `exactZeroTolerance` · |x| are therefore snapped to an exact zero, so protected
@@ -12,8 +12,8 @@ public final class ShiftAdapter: LinearAdapter {
     public enum Term {
         /// β (x Sᵀ) Aᵀ with S: [m, d], A: [d_out, m].
         case factorised(basis: Tensor, factor: Tensor, beta: Float)
-        /// x ΔWᵀ with ΔW: [d_out, d_in].
-        case dense(Tensor)
+        /// x ΔWᵀ + Δb with ΔW: [d_out, d_in], Δb: [d_out] (nil: no bias change).
+        case dense(weight: Tensor, bias: Tensor?)
     }
 
     public internal(set) var terms: [Term]
@@ -62,8 +62,8 @@ public final class ShiftAdapter: LinearAdapter {
                 var projected = Tensor.linear(x, weight: basis)  // [..., m]
                 if let mask = Self.reachMask(x, projected: projected) { projected = projected * mask }
                 y = Tensor.linear(projected, weight: factor) * beta  // [..., d_out]
-            case .dense(let delta):
-                y = Tensor.linear(x, weight: delta)  // [..., d_out]
+            case .dense(let delta, let bias):
+                y = Tensor.linear(x, weight: delta, bias: bias)  // [..., d_out]
             }
             out = out.map { $0 + y } ?? y
         }

@@ -81,18 +81,27 @@ public final class ShiftSet {
         return try body()
     }
 
-    /// Adds Σ dW of the installed shifts to the base weights and removes the adapters; returns the
-    /// changed weights' keys (`<projection>.weight`). The fingerprint is that of the fused model.
+    /// Adds Σ dW (and Σ Δb) of the installed shifts to the base weights and removes the adapters;
+    /// returns the changed tensors' keys (`<projection>.weight`, `<projection>.bias`). The
+    /// fingerprint is that of the fused model.
     @discardableResult
     public func fuse() -> [String] {
         var changed: [String] = []
         GradMode.withNoGrad {
             for (key, linear) in projections.allProjections {
                 var total: Tensor?
-                for s in installed { if let d = s.weightDelta(for: key) { total = total.map { $0 + d } ?? d } }
+                var totalBias: Tensor?
+                for s in installed {
+                    if let d = s.weightDelta(for: key) { total = total.map { $0 + d } ?? d }
+                    if let b = s.weights.biasDelta(for: key) { totalBias = totalBias.map { $0 + b } ?? b }
+                }
                 if let total {
                     linear.weight.addInPlace(total)
                     changed.append(key + ".weight")
+                }
+                if let totalBias, let bias = linear.bias {
+                    bias.addInPlace(totalBias)
+                    changed.append(key + ".bias")
                 }
             }
         }
@@ -129,8 +138,8 @@ public final class ShiftSet {
             switch w {
             case .factorised(let beta, let basis, let factors):
                 for (key, a) in factors { terms[key, default: []].append(.factorised(basis: basis, factor: a, beta: beta)) }
-            case .dense(let deltas):
-                for (key, d) in deltas { terms[key, default: []].append(.dense(d)) }
+            case .dense(let deltas, let biases):
+                for (key, d) in deltas { terms[key, default: []].append(.dense(weight: d, bias: biases[key])) }
             }
         }
         for (key, linear) in projections.allProjections {
@@ -154,12 +163,21 @@ public final class ShiftSet {
                         path: name, reason: "'\(key)' would be \(a.shape[0])x\(basis.shape[1]), the model's projection is \(linear.weight.shape)")
                 }
             }
-        case .dense(let deltas):
+        case .dense(let deltas, let biases):
             for (key, d) in deltas.sorted(by: { $0.key < $1.key }) {
                 let linear = try projection(key)
                 guard d.shape == linear.weight.shape else {
                     throw ErasureError.incompatibleShift(
                         path: name, reason: "'\(key)' delta is \(d.shape), the model's projection is \(linear.weight.shape)")
+                }
+            }
+            for (key, b) in biases.sorted(by: { $0.key < $1.key }) {
+                guard let bias = try projection(key).bias else {
+                    throw ErasureError.incompatibleShift(path: name, reason: "'\(key)' has a bias change, but the model's projection has no bias")
+                }
+                guard b.shape == bias.shape else {
+                    throw ErasureError.incompatibleShift(
+                        path: name, reason: "'\(key)' bias change is \(b.shape), the model's bias is \(bias.shape)")
                 }
             }
         }

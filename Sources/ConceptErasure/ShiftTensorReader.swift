@@ -40,13 +40,25 @@ struct ShiftTensorReader {
     func weights(metadata: ShiftMetadata) throws -> ShiftWeights {
         var factors: [String: Tensor] = [:]
         var deltas: [String: Tensor] = [:]
+        var biases: [String: Tensor] = [:]
         for key in file.keys where key != "beta" && key != "basis" {
             if key.hasSuffix(".A"), key.count > 2 {
                 factors[String(key.dropLast(2))] = try tensor(key, rank: 2)
+            } else if key.hasSuffix(".bias_delta"), key.count > 11 {
+                biases[String(key.dropLast(11))] = try tensor(key, rank: 1)
             } else if key.hasSuffix(".delta"), key.count > 6 {
                 deltas[String(key.dropLast(6))] = try tensor(key, rank: 2)
             } else {
-                throw invalid("unexpected tensor '\(key)' (a shift holds 'basis', 'beta', '<projection>.A' or '<projection>.delta')")
+                throw invalid(
+                    "unexpected tensor '\(key)' (a shift holds 'basis', 'beta', '<projection>.A', '<projection>.delta' or '<projection>.bias_delta')")
+            }
+        }
+        for (key, b) in biases.sorted(by: { $0.key < $1.key }) {
+            guard let d = deltas[key] else {
+                throw invalid("'\(key).bias_delta' has no '\(key).delta'; a bias change comes with its projection's dense delta")
+            }
+            guard b.shape[0] == d.shape[0] else {
+                throw invalid("'\(key).bias_delta' has shape \(b.shape), expected [\(d.shape[0])] to match '\(key).delta' \(d.shape)")
             }
         }
         switch (factors.isEmpty, deltas.isEmpty) {
@@ -56,7 +68,7 @@ struct ShiftTensorReader {
             guard !file.keys.contains("basis") else { throw invalid("dense deltas with a 'basis' tensor") }
             // Projections of different blocks differ in d_out and d_in; each is checked against its
             // projection's weight shape when the shift is installed.
-            return .dense(deltas)
+            return .dense(deltas: deltas, biases: biases)
         case (false, true):
             guard file.keys.contains("basis") else { throw invalid("factors without a 'basis' tensor") }
             let basis = try tensor("basis", rank: 2)

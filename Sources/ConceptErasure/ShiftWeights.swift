@@ -7,50 +7,78 @@ import TensorEngine
 ///   [m, d] of the concept's null space, shared by every projection, and a factor A_l [d_out, m]
 ///   per projection. Decoupled by construction: dW_l E(p)ᵀ = 0 for every protected prompt p.
 /// - `dense`: a full ΔW_l [d_out, d_in] per projection (SepME's `full` variant; the baseline
-///   methods, which have no factorised form).
+///   methods, which have no factorised form), and optionally a bias change Δb_l [d_out] for
+///   projections that have a bias (the `full` variant trains the output projection's bias).
 ///
 /// Projection keys are module paths in diffusers order without the `.weight` suffix, e.g.
 /// `down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k`.
 public enum ShiftWeights {
     case factorised(beta: Float, basis: Tensor, factors: [String: Tensor])
-    case dense([String: Tensor])
+    case dense(deltas: [String: Tensor], biases: [String: Tensor])
 
     /// Every projection this shift edits, sorted.
     public var projectionKeys: [String] {
         switch self {
         case .factorised(_, _, let factors): return factors.keys.sorted()
-        case .dense(let deltas): return deltas.keys.sorted()
+        case .dense(let deltas, _): return deltas.keys.sorted()
         }
     }
 
-    /// The tensors an optimiser trains (A factors, or the dense deltas), in projection-key order.
-    public var trainableTensors: [Tensor] {
+    /// The tensors an optimiser trains (A factors, or the dense deltas then the bias changes), each
+    /// with a name unique within this shift (`<projection>` or `<projection>.bias`), in key order.
+    public var namedTrainableTensors: [(name: String, tensor: Tensor)] {
+        func sorted(_ d: [String: Tensor], suffix: String = "") -> [(name: String, tensor: Tensor)] {
+            d.sorted { $0.key < $1.key }.map { (name: $0.key + suffix, tensor: $0.value) }
+        }
         switch self {
-        case .factorised(_, _, let factors): return factors.sorted { $0.key < $1.key }.map(\.value)
-        case .dense(let deltas): return deltas.sorted { $0.key < $1.key }.map(\.value)
+        case .factorised(_, _, let factors): return sorted(factors)
+        case .dense(let deltas, let biases): return sorted(deltas) + sorted(biases, suffix: ".bias")
         }
     }
+
+    /// The tensors an optimiser trains, in the order of `namedTrainableTensors`.
+    public var trainableTensors: [Tensor] { namedTrainableTensors.map(\.tensor) }
+
+    /// Number of tensors the shift changes: the M of the L1 term (method.md §2).
+    public var changedTensorCount: Int { namedTrainableTensors.count }
 
     /// dW for one projection, with gradient history when the factors require gradients. [d_out, d_in]
     public func weightDelta(for key: String) -> Tensor? {
         switch self {
         case .factorised(let beta, let basis, let factors):
             return factors[key].map { Tensor.matmul($0, basis) * beta }
-        case .dense(let deltas):
+        case .dense(let deltas, _):
             return deltas[key]
         }
     }
 
+    /// Δb for one projection (dense shifts only). [d_out]
+    public func biasDelta(for key: String) -> Tensor? {
+        if case .dense(_, let biases) = self { return biases[key] }
+        return nil
+    }
+
+    /// Every changed tensor (dW per projection, then Δb), with gradient history. For the L1 term.
+    public var changedTensors: [Tensor] {
+        switch self {
+        case .factorised: return projectionKeys.compactMap { weightDelta(for: $0) }
+        case .dense: return trainableTensors
+        }
+    }
+
     /// Zero-initialised trainable weights for `projections` (method.md §2: "A initialised to zero"):
-    /// factorised over `basis` [m, d] when given, dense otherwise.
-    public static func trainable(projections: [(String, Linear)], basis: Tensor?, beta: Float) -> ShiftWeights {
+    /// factorised over `basis` [m, d] when given, dense otherwise; dense shifts also change the bias
+    /// of every projection that has one when `biases` is set (the `full` variant, method.md §3).
+    public static func trainable(projections: [(String, Linear)], basis: Tensor?, beta: Float, biases: Bool = false) -> ShiftWeights {
         var tensors: [String: Tensor] = [:]
+        var biasTensors: [String: Tensor] = [:]
         for (key, linear) in projections {
             let shape = basis.map { [linear.outFeatures, $0.shape[0]] } ?? linear.weight.shape
             tensors[key] = Tensor(zeros: shape, requiresGrad: true)
+            if basis == nil, biases, let b = linear.bias { biasTensors[key] = Tensor(zeros: b.shape, requiresGrad: true) }
         }
         if let basis { return .factorised(beta: beta, basis: basis, factors: tensors) }
-        return .dense(tensors)
+        return .dense(deltas: tensors, biases: biasTensors)
     }
 
     /// A detached copy (for writing a trained shift while its trainable tensors live on).
@@ -58,7 +86,7 @@ public enum ShiftWeights {
         func copy(_ d: [String: Tensor]) -> [String: Tensor] { d.mapValues { $0.detached().copy() } }
         switch self {
         case .factorised(let beta, let basis, let factors): return .factorised(beta: beta, basis: basis, factors: copy(factors))
-        case .dense(let deltas): return .dense(copy(deltas))
+        case .dense(let deltas, let biases): return .dense(deltas: copy(deltas), biases: copy(biases))
         }
     }
 

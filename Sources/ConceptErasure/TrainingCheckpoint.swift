@@ -3,19 +3,21 @@ import SafeTensors
 import TensorEngine
 
 /// The resumable state of one SepME training group in one safetensors file (written atomically):
-/// every trainable tensor, Adam's moments and step, each concept's stop-rule state and loss curve,
-/// and the settings of the run, so that a resume with other settings is refused instead of
+/// every trainable tensor, Adam's moments and step, the group's stop statistic, each concept's loss
+/// curve, and the settings of the run, so that a resume with other settings is refused instead of
 /// producing a shift whose metadata misstates how it was made.
 struct TrainingCheckpoint {
     let url: URL
 
     /// What a checkpoint records besides the tensors.
     struct State: Codable, Equatable {
+        /// Iterations done; also the group's stop-rule count.
         var iteration = 0
-        var iterations: [Int]
-        var momenta: [Double?]
+        /// The group's stop statistic m_n (nil before the first iteration).
+        var momentum: Double?
+        /// Each concept's Lcor per iteration.
         var curves: [[Double]]
-        var stopReasons: [StopReason?]
+        var stopReason: StopReason?
         /// Training seconds before this checkpoint, over every process that worked on the run.
         var secondsBefore: Double = 0
         var concepts: [String]
@@ -32,18 +34,15 @@ struct TrainingCheckpoint {
 
         init(plan: ErasurePlan, concepts: [String]) {
             self.concepts = concepts
-            iterations = concepts.map { _ in 0 }
-            momenta = concepts.map { _ in nil }
             curves = concepts.map { _ in [] }
-            stopReasons = concepts.map { _ in nil }
             settings = Settings(
                 variant: plan.variant, protectedPrompts: plan.protectedPrompts, decoupleFrom: plan.decoupleFrom,
                 hyperparameters: plan.hyperparameters, imagesFolder: plan.imagesFolder)
         }
 
-        mutating func capture(_ rules: [MomentumStopRule]) {
-            iterations = rules.map(\.iterations)
-            momenta = rules.map(\.momentum)
+        mutating func capture(_ rule: MomentumStopRule) {
+            iteration = rule.iterations
+            momentum = rule.momentum
         }
     }
 
@@ -54,7 +53,7 @@ struct TrainingCheckpoint {
         let (step, m, v) = optimizer.state
         var i = 0
         for (k, shift) in weights.enumerated() {
-            for (key, p) in zip(shift.projectionKeys, shift.trainableTensors) {
+            for (key, p) in shift.namedTrainableTensors {
                 try w.add("\(k).\(key)", shape: p.shape, floats: p.scalars)
                 try w.add("\(k).\(key).adam_m", shape: p.shape, floats: m[i].scalars)
                 try w.add("\(k).\(key).adam_v", shape: p.shape, floats: v[i].scalars)
@@ -84,15 +83,13 @@ struct TrainingCheckpoint {
         }
         guard state.concepts == expected.concepts else { throw mismatch("it is a checkpoint of the concepts \(state.concepts)") }
         try Self.compare(state.settings, expected.settings).map { throw mismatch($0) }
-        guard state.iterations.count == state.concepts.count, state.momenta.count == state.concepts.count,
-            state.curves.count == state.concepts.count, state.stopReasons.count == state.concepts.count
-        else {
-            throw mismatch("its per-concept records do not match its \(state.concepts.count) concepts")
+        guard state.curves.count == state.concepts.count, state.curves.allSatisfy({ $0.count == state.iteration }) else {
+            throw mismatch("its loss curves do not match its \(state.concepts.count) concepts and \(state.iteration) iterations")
         }
         var m: [Tensor] = []
         var v: [Tensor] = []
         for (k, shift) in weights.enumerated() {
-            for (key, p) in zip(shift.projectionKeys, shift.trainableTensors) {
+            for (key, p) in shift.namedTrainableTensors {
                 let name = "\(k).\(key)"
                 let values: [Float]
                 let mv: [Float]

@@ -46,8 +46,8 @@ struct InspectCommand: ParsableCommand {
         switch shift.weights {
         case .factorised(let beta, let basis, let factors):
             print("projections:    \(factors.count), factorised (basis \(basis.shape), beta \(beta))")
-        case .dense(let deltas):
-            print("projections:    \(deltas.count), dense deltas")
+        case .dense(let deltas, let biases):
+            print("projections:    \(deltas.count), dense deltas" + (biases.isEmpty ? "" : ", \(biases.count) with a bias change"))
         }
         print("tool:           sepme \(TerminalText.sanitized(m.toolVersion))")
     }

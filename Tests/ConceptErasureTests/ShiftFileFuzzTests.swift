@@ -27,12 +27,17 @@ final class ShiftFileFuzzTests: XCTestCase {
             factors[key] = rng.tensor([linear.outFeatures, basis.shape[0]])
             deltas[key] = rng.tensor(linear.weight.shape, -1e-3, 1e-3)
         }
+        var biases: [String: Tensor] = [:]
+        if let layer = model.projections.layers.first, let out = layer.toOut {
+            deltas[layer.key + ".to_out.0"] = rng.tensor(out.weight.shape, -1e-3, 1e-3)
+            biases[layer.key + ".to_out.0"] = rng.tensor([out.outFeatures], -1e-3, 1e-3)
+        }
         var dense = metadata
         dense.variant = .full
         dense.restorable = false
         let shifts = [
             ConceptShift(metadata: metadata, beta: 0.01, basis: basis, factors: factors),
-            ConceptShift(metadata: dense, weights: .dense(deltas))
+            ConceptShift(metadata: dense, weights: .dense(deltas: deltas, biases: biases))
         ]
         return try shifts.enumerated().map { i, s in
             let path = dir.appendingPathComponent("valid-\(i).sepme.safetensors").path

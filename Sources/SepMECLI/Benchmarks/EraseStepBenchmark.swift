@@ -68,7 +68,6 @@ struct EraseStepBenchmark {
             concept: concept, conceptEmbedding: cond,
             protectedEmbeddings: [blank, pipeline.encode(prompts: ["zq watermark"])], tolerance: nil)
         let shift = ShiftWeights.trainable(projections: model.projections.keyValueProjections, basis: decoupling.basis, beta: Float(h.beta))
-        let keys = shift.projectionKeys
         let optimizer = Adam(parameters: shift.trainableTensors, learningRate: 0.1)
         let objective = SepMEObjective(model: model, variant: .separate, lambda: h.lambda)
         var noise = PyTorchGenerator(seed: 3)
@@ -106,7 +105,7 @@ struct EraseStepBenchmark {
                 let e0 = unet(xt, timesteps: t, encoderHiddenStates: blank)
                 let loss =
                     ((ec - e0) * (oc - o0)).mean()
-                    + SepMEObjective.l1Penalty(ofSum: [shift], keys: keys, layerCount: model.projections.layers.count) * Float(h.lambda)
+                    + SepMEObjective.l1Penalty(ofSum: [shift]) * Float(h.lambda)
                 loss.backward()
                 optimizer.update()
                 optimizer.zeroGrad()
