@@ -16,7 +16,8 @@ Pass criteria (exit status 1 otherwise):
   - on each erased prompt the LoRA'd output differs from the base output by more than 10x that tolerance
     (so the comparison above is not vacuous);
   - on the blank prompt the LoRA'd output equals the base output within 1e-5 relative (decoupling: the
-    shift lies in the null space of the blank prompt's embedding, method.md §1);
+    shift lies in the null space of the blank prompt's embedding, method.md §1); not for `--variant full`,
+    whose dense changes (every attn2 weight and the output bias, method.md §3) act on every prompt;
   - the kohya file's key names follow the `lora_unet_<diffusers module with . -> _>` convention.
 
 Kohya names (what was verified here and what was not): the kohya file must use sd-scripts' SD1.x naming,
@@ -62,7 +63,7 @@ A1111_UNET_PATTERNS = [
     re.compile(r"^lora_unet_mid_block_attentions_\d+_.+$"),
     re.compile(r"^lora_unet_up_blocks_\d+_attentions_\d+_.+$"),
 ]
-KOHYA_KEY = re.compile(r"^(lora_unet_[A-Za-z0-9_]+)\.(lora_down\.weight|lora_up\.weight|alpha)$")
+KOHYA_KEY = re.compile(r"^(lora_unet_[A-Za-z0-9_]+)\.(lora_down\.weight|lora_up\.weight|alpha|diff_b)$")
 
 
 def run(cmd):
@@ -87,6 +88,9 @@ def parse_args():
     p.add_argument("--workdir", default="/tmp/lora-check", help="folder for shifts, LoRA files and the applied model")
     p.add_argument("--max-iterations", type=int, default=30)
     p.add_argument("--beta", type=float, default=0.01)
+    p.add_argument("--variant", default="separate", choices=["separate", "joint", "full"],
+                   help="erasure variant; `full` also changes q, out and the output bias (diff_b / lora_B.bias)")
+    p.add_argument("--lr", type=float, help="learning rate of the erase step (default: the variant's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timesteps", default="999,500,10", help="comma-separated UNet timesteps")
     p.add_argument("--keep-dtype", action="store_true",
@@ -122,10 +126,14 @@ def make_artifacts(args):
         cmd = [args.sepme, "erase", "--model", args.model]
         for c in concepts:
             cmd += ["--concept", c]
-        for p in args.protect or ["zq watermark"]:
+        for p in args.protect or (["zq watermark"] if args.variant != "full" else []):
             cmd += ["--protect", p]
         cmd += ["--images", "2", "--generation-steps", "4", "--max-iterations", str(args.max_iterations),
-                "--beta", str(args.beta), "--output", args.workdir, "--quiet"]
+                "--variant", args.variant, "--output", args.workdir, "--quiet"]
+        if args.variant != "full":
+            cmd += ["--beta", str(args.beta)]
+        if args.lr is not None:
+            cmd += ["--lr", str(args.lr)]
         run(cmd)
         shifts = sorted(glob.glob(os.path.join(args.workdir, "*.sepme.safetensors")))
         if not shifts:
@@ -155,27 +163,33 @@ def erased_prompts(shift_files):
     return prompts
 
 
-def check_kohya_keys(path, unet):
+def shifted_module(name, variant):
+    pattern = r"\.attn2\.(to_q|to_k|to_v|to_out\.0)$" if variant == "full" else r"\.attn2\.to_[kv]$"
+    return re.search(pattern, name) is not None
+
+
+def check_kohya_keys(path, unet, variant):
     """Returns a list of problems with the kohya file's names (empty when all is well)."""
     problems = []
     modules = {name: m for name, m in unet.named_modules()}
-    expected = {"_".join(["lora_unet"] + name.split(".")): name for name in modules
-                if re.search(r"\.attn2\.to_[kv]$", name)}
+    expected = {"_".join(["lora_unet"] + name.split(".")): name for name in modules if shifted_module(name, variant)}
     with safe_open(path, "pt") as f:
         keys = list(f.keys())
         groups, alphas = {}, set()
         for key in keys:
             m = KOHYA_KEY.match(key)
             if not m:
-                problems.append(f"{key}: not lora_unet_<module>.lora_down.weight / .lora_up.weight / .alpha")
+                problems.append(f"{key}: not lora_unet_<module>.lora_down.weight / .lora_up.weight / .alpha / .diff_b")
                 continue
             groups.setdefault(m.group(1), set()).add(m.group(2))
         for name, parts in sorted(groups.items()):
-            if parts != {"lora_down.weight", "lora_up.weight", "alpha"}:
+            if parts - {"diff_b"} != {"lora_down.weight", "lora_up.weight", "alpha"}:
                 problems.append(f"{name}: has {sorted(parts)}, expected lora_down.weight, lora_up.weight, alpha")
             if name not in expected:
-                problems.append(f"{name}: no attn2.to_k / attn2.to_v module of this UNet has that kohya name")
+                problems.append(f"{name}: no shifted attn2 module of this UNet has that kohya name")
                 continue
+            if "diff_b" in parts and tuple(f.get_tensor(name + ".diff_b").shape) != (modules[expected[name]].out_features,):
+                problems.append(f"{name}.diff_b: shape is not [out_features]")
             if not any(p.match(name) for p in A1111_UNET_PATTERNS):
                 problems.append(f"{name}: matches none of A1111's diffusers-style UNet name patterns")
             linear = modules[expected[name]]
@@ -244,13 +258,18 @@ def main():
         return max(float((a[k] - b[k]).abs().max() / b[k].abs().max()) for k in b)
 
     failures = []
-    kohya_problems, kohya_modules = check_kohya_keys(lora["kohya"], base)
+    kohya_problems, kohya_modules = check_kohya_keys(lora["kohya"], base, args.variant)
     failures += [f"kohya names: {p}" for p in kohya_problems]
 
     ref_base, ref_baked = predict(base), predict(baked)
-    shifted_modules = sorted(n for n, _ in base.named_modules() if re.search(r"\.attn2\.to_[kv]$", n))
+    shifted_modules = sorted(n for n, _ in base.named_modules() if shifted_module(n, args.variant))
     results = {}
     for fmt in ("diffusers", "kohya"):
+        if fmt == "kohya" and args.variant == "full":
+            # diffusers' kohya converter (0.42) refuses the `diff_b` bias keys that A1111 and ComfyUI
+            # read; a full shift's bias change loads in diffusers from the diffusers-format file.
+            print("kohya file: not loaded in diffusers (its converter refuses `diff_b` keys); names checked only")
+            continue
         unet, wrapped = load_lora_unet(unet_dir, lora[fmt], f"sepme_{fmt}")
         if wrapped != shifted_modules:
             failures.append(f"{fmt}: adapter wraps {len(wrapped)} modules {wrapped}, expected {shifted_modules}")
@@ -272,7 +291,8 @@ def main():
         moved = rel(pick(ref_baked), pick(ref_base))
         errs = {fmt: rel(pick(results[fmt]), pick(ref_baked)) for fmt in results}
         blank_err = rel(pick(results["diffusers"]), pick(ref_base))
-        print(f"{repr(prompt):<24} {kind:<9} {moved:>14.3e} {errs['diffusers']:>19.3e} {errs['kohya']:>15.3e} {blank_err:>18.3e}")
+        print(f"{repr(prompt):<24} {kind:<9} {moved:>14.3e} {errs['diffusers']:>19.3e} {errs.get('kohya', float('nan')):>15.3e} "
+              f"{blank_err:>18.3e}")
         for fmt, e in errs.items():
             if not e <= MATCH_TOLERANCE:
                 failures.append(f"{fmt} LoRA vs sepme apply on {prompt!r}: {e:.3e} > {MATCH_TOLERANCE:g}")
@@ -282,7 +302,7 @@ def main():
                 if not d > NON_VACUOUS_FACTOR * MATCH_TOLERANCE:
                     failures.append(f"{fmt} LoRA barely changes erased prompt {prompt!r}: {d:.3e} <= "
                                     f"{NON_VACUOUS_FACTOR * MATCH_TOLERANCE:g}; the check would be vacuous")
-        if kind == "blank":
+        if kind == "blank" and args.variant != "full":
             for fmt in results:
                 d = rel(pick(results[fmt]), pick(ref_base))
                 if not d <= BLANK_TOLERANCE:
