@@ -29,8 +29,8 @@ final class SingleFileTests: XCTestCase {
         let unet = try XCTUnwrap(configs["unet"] as? [String: Any])
         let vae = try XCTUnwrap(configs["vae"] as? [String: Any])
         let unetLayout = try UNetLayout(
-            downBlockTypes: try XCTUnwrap(unet["down_block_types"] as? [String]),
-            upBlockTypes: try XCTUnwrap(unet["up_block_types"] as? [String]),
+            downBlockTypes: try XCTUnwrap(unet["down_block_types"] as? [String]).map { try XCTUnwrap(UNetDownBlockType(rawValue: $0)) },
+            upBlockTypes: try XCTUnwrap(unet["up_block_types"] as? [String]).map { try XCTUnwrap(UNetUpBlockType(rawValue: $0)) },
             layersPerBlock: try XCTUnwrap(unet["layers_per_block"] as? Int))
         let vaeLayout = VAELayout(
             blockCount: try XCTUnwrap(vae["block_out_channels"] as? [Int]).count,
@@ -224,10 +224,16 @@ final class SingleFileTests: XCTestCase {
         XCTAssertThrowsError(try SingleFileCheckpoint(path: "/models/v1-5.ckpt", unet: .stableDiffusion1, vae: .stableDiffusion1)) { e in
             XCTAssertEqual(e as? SingleFileCheckpointError, .unsupportedFormat(path: "/models/v1-5.ckpt"))
         }
-        XCTAssertThrowsError(try UNetLayout(downBlockTypes: ["CrossAttnDownBlock2D", "SimpleDown"], upBlockTypes: ["UpBlock2D"], layersPerBlock: 2)) {
+        // Block types are enums: an unknown one is refused when the configuration is decoded.
+        XCTAssertThrowsError(try JSONDecoder().decode([UNetDownBlockType].self, from: Data(#"["CrossAttnDownBlock2D", "SimpleDown"]"#.utf8))) {
             e in
             XCTAssertTrue("\(e)".contains("SimpleDown"), "\(e)")
         }
+        XCTAssertEqual(
+            try UNetLayout(
+                downBlockTypes: UNet2DConditionConfiguration.sd14.downBlockTypes, upBlockTypes: UNet2DConditionConfiguration.sd14.upBlockTypes,
+                layersPerBlock: 2),
+            .stableDiffusion1)
     }
 }
 

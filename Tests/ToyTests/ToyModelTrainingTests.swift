@@ -70,6 +70,12 @@ final class ToyModelTrainingTests: XCTestCase {
         try ToyModelFolder.write(text: text, unet: unet, architecture: settings.architecture, to: folder, metadata: ["test": "1"])
         let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: folder.path))
         XCTAssertNil(pipeline.vae)
+        // The UNet configuration is written with diffusers' block class names and reads back equal.
+        let unetConfig = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("unet/config.json"))) as? [String: Any]
+        XCTAssertEqual(unetConfig?["down_block_types"] as? [String], ["DownBlock2D", "CrossAttnDownBlock2D"])
+        XCTAssertEqual(unetConfig?["up_block_types"] as? [String], ["CrossAttnUpBlock2D", "UpBlock2D"])
+        XCTAssertEqual(unetConfig?["mid_block_type"] as? String, "UNetMidBlock2DCrossAttn")
+        XCTAssertEqual(pipeline.unet.configuration, settings.architecture.unetConfiguration)
         XCTAssertEqual(pipeline.defaultImageSize.height, ToyConcepts.imageSize)
         let ids = [pipeline.tokenizer.encode("a striped red circle")]
         XCTAssertEqual(ids[0].count, ToyVocabulary.maxLength)

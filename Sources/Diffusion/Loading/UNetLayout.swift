@@ -20,22 +20,14 @@ public struct UNetLayout: Equatable, Sendable {
     }
 
     /// From diffusers' config values `down_block_types`, `up_block_types`, `layers_per_block`.
-    /// Throws for block types other than (CrossAttn)Down/UpBlock2D, naming the type.
-    public init(downBlockTypes: [String], upBlockTypes: [String], layersPerBlock: Int) throws {
-        func attention(_ type: String, _ plain: String, _ cross: String) throws -> Bool {
-            switch type {
-            case plain: return false
-            case cross: return true
-            default:
-                throw SingleFileCheckpointError.unsupportedLayout("UNet block type '\(type)' (expected \(plain) or \(cross))")
-            }
-        }
+    /// Throws for `layers_per_block` below 1.
+    public init(downBlockTypes: [UNetDownBlockType], upBlockTypes: [UNetUpBlockType], layersPerBlock: Int) throws {
         guard layersPerBlock >= 1 else {
             throw SingleFileCheckpointError.unsupportedLayout("UNet layers_per_block \(layersPerBlock) (expected >= 1)")
         }
         self.init(
-            downBlocksWithAttention: try downBlockTypes.map { try attention($0, "DownBlock2D", "CrossAttnDownBlock2D") },
-            upBlocksWithAttention: try upBlockTypes.map { try attention($0, "UpBlock2D", "CrossAttnUpBlock2D") },
+            downBlocksWithAttention: downBlockTypes.map(\.hasCrossAttention),
+            upBlocksWithAttention: upBlockTypes.map(\.hasCrossAttention),
             layersPerBlock: layersPerBlock)
     }
 

@@ -54,7 +54,7 @@ extension StableDiffusionPipeline {
         let cells = (Double(height) / f) * (Double(width) / f)
         let c = unet.configuration
         let firstWidth = Double(c.blockOutChannels.first ?? 1)
-        let attended = c.downBlockTypes.firstIndex(of: "CrossAttnDownBlock2D") ?? max(c.blockOutChannels.count - 1, 0)
+        let attended = c.downBlockTypes.firstIndex(of: .crossAttention) ?? max(c.blockOutChannels.count - 1, 0)
         let heads = Double((c.numAttentionHeads ?? c.attentionHeadDim)?.all.first ?? 8)
         let attendedCells = cells / pow(4, Double(attended))
         let unetBytes = 4 * b * k * (8 * firstWidth * cells + heads * attendedCells * attendedCells)

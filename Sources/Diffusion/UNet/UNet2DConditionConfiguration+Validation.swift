@@ -16,10 +16,6 @@ struct ResolvedUNetConfiguration {
 }
 
 extension UNet2DConditionConfiguration {
-    static let supportedDownBlocks = ["CrossAttnDownBlock2D", "DownBlock2D"]
-    static let supportedUpBlocks = ["CrossAttnUpBlock2D", "UpBlock2D"]
-    static let supportedMidBlock = "UNetMidBlock2DCrossAttn"
-
     /// Throws `UNetConfigurationError` naming `source` and the field for every unsupported or
     /// inconsistent value.
     public func validate(source: String) throws {
@@ -60,15 +56,8 @@ extension UNet2DConditionConfiguration {
         guard upBlockTypes.count == n else {
             throw invalid("up_block_types", "has \(upBlockTypes.count) entries, down_block_types has \(n)")
         }
-        for (i, t) in downBlockTypes.enumerated() where !Self.supportedDownBlocks.contains(t) {
-            throw unsupported("down_block_types[\(i)]", "\"\(t)\"", Self.supportedDownBlocks.joined(separator: ", "))
-        }
-        for (i, t) in upBlockTypes.enumerated() where !Self.supportedUpBlocks.contains(t) {
-            throw unsupported("up_block_types[\(i)]", "\"\(t)\"", Self.supportedUpBlocks.joined(separator: ", "))
-        }
-        guard midBlockType == Self.supportedMidBlock else {
-            throw unsupported("mid_block_type", midBlockType.map { "\"\($0)\"" } ?? "null", Self.supportedMidBlock)
-        }
+        // Every down/up/mid block type the enums hold is built; only the absent mid block is not.
+        guard midBlockType != nil else { throw unsupported("mid_block_type", "null", UNetMidBlockType.acceptedValues) }
         guard let layers = layersPerBlock.values(count: n) else {
             throw invalid("layers_per_block", "list \(layersPerBlock.all) needs \(n) entries, one per down block")
         }
@@ -107,7 +96,7 @@ extension UNet2DConditionConfiguration {
         }
         // Cross-attention blocks split their channels into heads (mid block: the last block's heads).
         for i in 0..<n {
-            let usesAttention = downBlockTypes[i] == "CrossAttnDownBlock2D" || upBlockTypes[n - 1 - i] == "CrossAttnUpBlock2D" || i == n - 1
+            let usesAttention = downBlockTypes[i].hasCrossAttention || upBlockTypes[n - 1 - i].hasCrossAttention || i == n - 1
             guard usesAttention else { continue }
             guard heads[i] > 0, blockOutChannels[i] % heads[i] == 0 else {
                 throw invalid(headsField, "\(heads[i]) heads do not divide block_out_channels[\(i)] = \(blockOutChannels[i])")

@@ -5,16 +5,19 @@ import NeuralNet
 ///
 /// Supported: the Stable Diffusion v1 family — CrossAttnDownBlock2D / DownBlock2D, UNetMidBlock2DCrossAttn,
 /// UpBlock2D / CrossAttnUpBlock2D, GEGLU feed-forward, any number of blocks, channels, heads and
-/// cross-attention width. `validate(source:)` rejects every other non-default value by field name.
+/// cross-attention width. The block types are enums (`UNetDownBlockType`, `UNetUpBlockType`,
+/// `UNetMidBlockType`), so `load(from:)` refuses another block type before decoding; `validate(source:)`
+/// rejects every other non-default value by field name.
 ///
 /// Naming quirk kept from diffusers: when `num_attention_heads` is null, `attention_head_dim` holds the
 /// number of heads (diffusers issue 2011); the head width is then `channels / heads`.
 public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
     public var inChannels: Int = 4
     public var outChannels: Int = 4
-    public var downBlockTypes: [String] = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
-    public var upBlockTypes: [String] = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
-    public var midBlockType: String? = "UNetMidBlock2DCrossAttn"
+    public var downBlockTypes: [UNetDownBlockType] = [.crossAttention, .crossAttention, .crossAttention, .plain]
+    public var upBlockTypes: [UNetUpBlockType] = [.plain, .crossAttention, .crossAttention, .crossAttention]
+    /// diffusers allows null (no mid block); `validate(source:)` refuses it.
+    public var midBlockType: UNetMidBlockType? = .crossAttention
     public var blockOutChannels: [Int] = [320, 640, 1280, 1280]
     public var layersPerBlock: OneOrMany<Int> = .one(2)
     public var attentionHeadDim: OneOrMany<Int>? = .one(8)
@@ -108,7 +111,7 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         outChannels = try value(.outChannels, outChannels)
         downBlockTypes = try value(.downBlockTypes, downBlockTypes)
         upBlockTypes = try value(.upBlockTypes, upBlockTypes)
-        midBlockType = c.contains(.midBlockType) ? try c.decodeIfPresent(String.self, forKey: .midBlockType) : midBlockType
+        midBlockType = c.contains(.midBlockType) ? try c.decodeIfPresent(UNetMidBlockType.self, forKey: .midBlockType) : midBlockType
         blockOutChannels = try value(.blockOutChannels, blockOutChannels)
         layersPerBlock = try value(.layersPerBlock, layersPerBlock)
         attentionHeadDim = c.contains(.attentionHeadDim) ? try c.decodeIfPresent(OneOrMany<Int>.self, forKey: .attentionHeadDim) : attentionHeadDim
@@ -180,6 +183,7 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         } catch let error as ConfigurationFileError {
             throw UNetConfigurationError.unreadable(path: url.path, reason: error.detail)
         }
+        try checkBlockTypes(file)
         let config: UNet2DConditionConfiguration
         do { config = try JSONDecoder().decode(UNet2DConditionConfiguration.self, from: file.data) } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
@@ -191,6 +195,21 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         }
         try config.validate(source: url.path)
         return config
+    }
+
+    /// Refuses a block type this implementation does not build before decoding, as `unsupported`
+    /// with the field ("down_block_types[1]"), the value and the supported types; decoding alone
+    /// would only say that the value is not one of the cases.
+    static func checkBlockTypes(_ file: ConfigurationFile) throws {
+        func refuse(_ key: CodingKeys, _ unknown: (index: Int?, name: String)?, _ supported: String) throws {
+            guard let unknown else { return }
+            let field = unknown.index.map { "\(key.rawValue)[\($0)]" } ?? key.rawValue
+            throw UNetConfigurationError.unsupported(path: file.path, field: field, value: "\"\(unknown.name)\"", supported: supported)
+        }
+        let object = file.object
+        try refuse(.downBlockTypes, UNetDownBlockType.firstUnknown(in: object[CodingKeys.downBlockTypes.rawValue]), UNetDownBlockType.acceptedValues)
+        try refuse(.upBlockTypes, UNetUpBlockType.firstUnknown(in: object[CodingKeys.upBlockTypes.rawValue]), UNetUpBlockType.acceptedValues)
+        try refuse(.midBlockType, UNetMidBlockType.firstUnknown(in: object[CodingKeys.midBlockType.rawValue]), UNetMidBlockType.acceptedValues)
     }
 
     /// A lower bound of the parameter count (the 3×3 convolutions of every resnet: per block

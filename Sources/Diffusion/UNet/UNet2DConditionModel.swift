@@ -33,16 +33,18 @@ public final class UNet2DConditionModel: Module {
         down_blocks = (0..<n).map { i in
             let input = i == 0 ? channels[0] : channels[i - 1]
             let last = i == n - 1
-            if c.downBlockTypes[i] == "CrossAttnDownBlock2D" {
+            switch c.downBlockTypes[i] {
+            case .crossAttention:
                 return CrossAttnDownBlock2D(
                     inChannels: input, outChannels: channels[i], layers: r.layersPerBlock[i],
                     timeEmbedDim: temb, groups: r.groups, eps: r.eps, addDownsample: !last,
                     heads: r.attentionHeads[i], crossAttentionDim: r.crossAttentionDim,
                     transformerLayers: r.transformerLayers[i], useLinearProjection: c.useLinearProjection)
+            case .plain:
+                return DownBlock2D(
+                    inChannels: input, outChannels: channels[i], layers: r.layersPerBlock[i],
+                    timeEmbedDim: temb, groups: r.groups, eps: r.eps, addDownsample: !last)
             }
-            return DownBlock2D(
-                inChannels: input, outChannels: channels[i], layers: r.layersPerBlock[i],
-                timeEmbedDim: temb, groups: r.groups, eps: r.eps, addDownsample: !last)
         }
         mid_block = UNetMidBlock2DCrossAttn(
             channels: channels[n - 1], timeEmbedDim: temb, groups: r.groups, eps: r.eps,
@@ -55,18 +57,20 @@ public final class UNet2DConditionModel: Module {
             let previous = j == 0 ? channels[n - 1] : channels[level + 1]
             let input = channels[max(level - 1, 0)]
             let last = j == n - 1
-            if c.upBlockTypes[j] == "CrossAttnUpBlock2D" {
+            switch c.upBlockTypes[j] {
+            case .crossAttention:
                 return CrossAttnUpBlock2D(
                     inChannels: input, previousChannels: previous, outChannels: channels[level],
                     layers: r.layersPerBlock[level] + 1, timeEmbedDim: temb, groups: r.groups,
                     eps: r.eps, addUpsample: !last, heads: r.attentionHeads[level],
                     crossAttentionDim: r.crossAttentionDim, transformerLayers: r.transformerLayers[level],
                     useLinearProjection: c.useLinearProjection)
+            case .plain:
+                return UpBlock2D(
+                    inChannels: input, previousChannels: previous, outChannels: channels[level],
+                    layers: r.layersPerBlock[level] + 1, timeEmbedDim: temb, groups: r.groups, eps: r.eps,
+                    addUpsample: !last)
             }
-            return UpBlock2D(
-                inChannels: input, previousChannels: previous, outChannels: channels[level],
-                layers: r.layersPerBlock[level] + 1, timeEmbedDim: temb, groups: r.groups, eps: r.eps,
-                addUpsample: !last)
         }
         conv_norm_out = GroupNorm(groups: r.groups, channels: channels[0], eps: r.eps)
         conv_out = Conv2d(channels[0], c.outChannels, kernelSize: 3, padding: 1)

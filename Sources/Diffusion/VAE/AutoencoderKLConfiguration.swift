@@ -8,8 +8,8 @@ import NeuralNet
 public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
     public var inChannels: Int = 3
     public var outChannels: Int = 3
-    public var downBlockTypes: [String] = ["DownEncoderBlock2D"]
-    public var upBlockTypes: [String] = ["UpDecoderBlock2D"]
+    public var downBlockTypes: [VAEEncoderBlockType] = [.downEncoder]
+    public var upBlockTypes: [VAEDecoderBlockType] = [.upDecoder]
     public var blockOutChannels: [Int] = [64]
     public var layersPerBlock: Int = 1
     public var latentChannels: Int = 4
@@ -73,8 +73,8 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
 
     /// The VAE of Stable Diffusion 1.4 / 1.5 (`vae/config.json` of CompVis/stable-diffusion-v1-4).
     public static let sd14 = AutoencoderKLConfiguration {
-        $0.downBlockTypes = Array(repeating: "DownEncoderBlock2D", count: 4)
-        $0.upBlockTypes = Array(repeating: "UpDecoderBlock2D", count: 4)
+        $0.downBlockTypes = Array(repeating: .downEncoder, count: 4)
+        $0.upBlockTypes = Array(repeating: .upDecoder, count: 4)
         $0.blockOutChannels = [128, 256, 512, 512]
         $0.layersPerBlock = 2
         $0.sampleSize = 512
@@ -122,6 +122,7 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
             }
             throw AutoencoderKLError.unreadableConfig(path: url.path, reason: error.detail)
         }
+        try checkBlockTypes(file)
         let data = file.data
         let config: AutoencoderKLConfiguration
         do {
@@ -139,6 +140,22 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
         }
         try config.validate(source: url.path)
         return config
+    }
+
+    /// Refuses a block type the model does not build before decoding, as `invalidConfig` naming the
+    /// entry ("down_block_types[1]"), the value and the supported types; decoding alone would only say
+    /// that the value is not one of the cases.
+    static func checkBlockTypes(_ file: ConfigurationFile) throws {
+        func refuse(_ key: CodingKeys, _ unknown: (index: Int?, name: String)?, _ supported: String) throws {
+            guard let unknown else { return }
+            throw AutoencoderKLError.invalidConfig(
+                path: file.path, field: unknown.index.map { "\(key.rawValue)[\($0)]" } ?? key.rawValue,
+                reason: "'\(unknown.name)' is not supported (only \(supported))")
+        }
+        let object = file.object
+        try refuse(
+            .downBlockTypes, VAEEncoderBlockType.firstUnknown(in: object[CodingKeys.downBlockTypes.rawValue]), VAEEncoderBlockType.acceptedValues)
+        try refuse(.upBlockTypes, VAEDecoderBlockType.firstUnknown(in: object[CodingKeys.upBlockTypes.rawValue]), VAEDecoderBlockType.acceptedValues)
     }
 
     private static func fieldName(_ path: [CodingKey]) -> String {
@@ -183,12 +200,6 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
         }
         guard upBlockTypes.count == blockOutChannels.count else {
             throw fail(.upBlockTypes, "has \(upBlockTypes.count) entries for \(blockOutChannels.count) block_out_channels")
-        }
-        if let bad = downBlockTypes.first(where: { $0 != "DownEncoderBlock2D" }) {
-            throw fail(.downBlockTypes, "'\(bad)' is not supported (only DownEncoderBlock2D)")
-        }
-        if let bad = upBlockTypes.first(where: { $0 != "UpDecoderBlock2D" }) {
-            throw fail(.upBlockTypes, "'\(bad)' is not supported (only UpDecoderBlock2D)")
         }
         guard actFn == "silu" else { throw fail(.actFn, "'\(actFn)' is not supported (only silu)") }
         guard scalingFactor.isFinite && scalingFactor > 0 else {

@@ -40,8 +40,9 @@ public struct ToyModelArchitecture: Codable, Equatable, Sendable {
         c.inChannels = 3
         c.outChannels = 3
         c.sampleSize = .one(ToyConcepts.imageSize)
-        c.downBlockTypes = ["DownBlock2D"] + [String](repeating: "CrossAttnDownBlock2D", count: channels.count - 1)
-        c.upBlockTypes = [String](repeating: "CrossAttnUpBlock2D", count: channels.count - 1) + ["UpBlock2D"]
+        let attended = max(channels.count - 1, 0)
+        c.downBlockTypes = [.plain] + Array(repeating: .crossAttention, count: attended)
+        c.upBlockTypes = Array(repeating: .crossAttention, count: attended) + [.plain]
         c.blockOutChannels = channels
         c.layersPerBlock = .one(1)
         c.attentionHeadDim = .one(unetHeads)
