@@ -6,9 +6,11 @@ Usage:
       Tests/ToyTests/Resources/toy-tokenizer-ids.json
 
 Writes {"captions": [...], "ids": [[bos, ..., eos]], "padded": [[16 ids]]} for every caption of the
-caption list (ToyCaption.coveringCaptions(): each template with every attribute word).
+caption list (ToyCaption.coveringCaptions(): each training and held-out template with every attribute
+word).
 """
 import json
+import re
 import sys
 
 from transformers import CLIPTokenizer
@@ -22,7 +24,8 @@ def main(folder, captions_path, out_path):
     unk = tok.unk_token_id
     for c, i in zip(captions, ids):
         assert len(i) <= 16, (c, i)
-        assert len(i) == len(c.split()) + 2, ("a word is not a single token", c, i)
+        # Words as CLIP's pre-tokenizer splits them: letter runs, and punctuation runs (",").
+        assert len(i) == len(re.findall(r"[a-z]+|[^\sa-z]+", c)) + 2, ("a word is not a single token", c, i)
         assert unk not in i[1:-1], (c, i)
     with open(out_path, "w", encoding="utf-8") as f:
         f.write("{\n")

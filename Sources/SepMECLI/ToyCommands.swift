@@ -48,6 +48,10 @@ struct ToySamplesCommand: ParsableCommand {
     @Option(help: "Number of samples.") var count: Int = 64
     @Option(help: "Samples per row.") var columns: Int = 8
     @Option(help: "Output PNG file.") var output: String
+    @Flag(
+        help:
+            "Draw every (style, shape) pair instead: one row per style, one column per shape, colours in turn (ignores --start, --count, --columns).")
+    var grid = false
 
     func validate() throws {
         try FlagCheck.range("--columns", columns, 1...Self.maxColumns)
@@ -60,6 +64,7 @@ struct ToySamplesCommand: ParsableCommand {
         try CommandFailure.reporting {
             try OutputPath.checkWritable("--output", output)
             let data = ToyDataset(seed: seed)
+            if grid { return try drawGrid(data) }
             // Each picture goes into the sheet as it is drawn; only the captions are kept.
             var sheet = ContactSheet(
                 count: count, columns: columns, tileWidth: Self.tile, tileHeight: Self.tile,
@@ -75,6 +80,24 @@ struct ToySamplesCommand: ParsableCommand {
             for (i, caption) in captions.enumerated() { print("\(start + i)\t\(caption)") }
         }
     }
+
+    /// The (style, shape) grid: row r is style r, column c shape c, in colour (r + c) mod 7.
+    private func drawGrid(_ data: ToyDataset) throws {
+        let shapes = ToyConcepts.shapes.count
+        let styles = ToyConcepts.styles.count
+        var sheet = ContactSheet(
+            count: shapes * styles, columns: shapes, tileWidth: Self.tile, tileHeight: Self.tile, gap: Self.gap, background: 128)
+        for style in 0..<styles {
+            for shape in 0..<shapes {
+                let colour = (style + shape) % ToyConcepts.colours.count
+                let sample = data.sample(shape: shape, colour: colour, style: style, index: style * shapes + shape)
+                sheet.place(sample.image, at: style * shapes + shape)
+            }
+        }
+        try PNG.write(sheet.image, to: output)
+        print("rows (styles): " + ToyConcepts.styles.joined(separator: ", "))
+        print("columns (shapes): " + ToyConcepts.shapes.joined(separator: ", "))
+    }
 }
 
 /// `sepme train-classifier`: trains the toy attribute classifier and reports its test accuracy.
@@ -88,14 +111,17 @@ struct TrainClassifierCommand: ParsableCommand {
     @Option(help: "Batch size.") var batchSize: Int = 64
     @Option(help: "Peak learning rate (Adam).") var learningRate: Float = 2e-3
     @Option(help: "Seed of the weights and of the training data.") var seed: UInt64 = 0
-    @Option(help: "Channels of the first convolution.") var width: Int = 24
+    @Option(help: "Channels of the first convolution.") var width: Int = 32
     @Option(help: "Test samples (from a different data seed).") var testCount: Int = 4096
+    @Option(help: "Test pictures per (style, shape) pair for the per-pair accuracy.") var pairCount: Int = 32
     @Flag(help: "Train on clean pictures only (default: also on noisy, blurred, tone-shifted ones, as generated images are).") var noAugment = false
     @OptionGroup var verbosity: QuietOption
 
     static let maxSteps = 100_000_000
     static let maxBatchSize = 4096
     static let maxTestCount = 1_000_000
+    /// Pictures of one style, every shape, are scored in one batch.
+    static let maxPairCount = 256
 
     func validate() throws {
         try FlagCheck.suffix("--output", output, ".safetensors")
@@ -104,6 +130,7 @@ struct TrainClassifierCommand: ParsableCommand {
         try FlagCheck.range("--width", width, 1...1024)
         try FlagCheck.finite("--learning-rate", learningRate, above: 0, atMost: 10)
         try FlagCheck.range("--test-count", testCount, 1...Self.maxTestCount)
+        try FlagCheck.range("--pair-count", pairCount, 1...Self.maxPairCount)
         // The widest training batch: pictures and the first convolution's activations with their graph.
         try FlagCheck.memory(
             "--batch-size \(batchSize) with --width \(width)",
@@ -133,13 +160,16 @@ struct TrainClassifierCommand: ParsableCommand {
             return !Interrupt.requested
         }
         let accuracy = ToyClassifierTraining.evaluate(model, dataset: ToyDataset(seed: Self.testSeed(seed)), count: testCount)
+        let pairs = ToyClassifierPairAccuracy.measure(model, dataset: ToyDataset(seed: Self.testSeed(seed)), picturesPerPair: pairCount)
         try model.save(
             path: output,
             extraMetadata: [
                 "training": "steps=\(steps) batch_size=\(batchSize) learning_rate=\(learningRate) seed=\(seed) augment=\(!noAugment)",
-                "test_accuracy": accuracy.description
+                "test_accuracy": accuracy.description,
+                "pair_accuracy": pairs.summary
             ])
         print("test accuracy: \(accuracy)")
+        print("per pair: \(pairs.summary)")
         print("wrote \(output) (\(model.parameterCount) parameters)")
     }
 }

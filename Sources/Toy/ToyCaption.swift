@@ -21,6 +21,16 @@ public struct ToyCaptionTemplate: Sendable, Equatable {
         return ToyCaptionTemplate.fixArticles(filled)
     }
 
+    /// The caption for the given attributes if this template names exactly those (non-nil) and no
+    /// others (and each is a valid index into its `ToyConcepts` list); nil otherwise.
+    public func prompt(shape: Int?, colour: Int?, style: Int?) -> String? {
+        guard mentionsShape == (shape != nil), mentionsColour == (colour != nil), mentionsStyle == (style != nil) else { return nil }
+        guard shape.map(ToyConcepts.shapes.indices.contains) ?? true, colour.map(ToyConcepts.colours.indices.contains) ?? true,
+            style.map(ToyConcepts.styles.indices.contains) ?? true
+        else { return nil }
+        return caption(shape: shape ?? 0, colour: colour ?? 0, style: style ?? 0)
+    }
+
     /// "a" before a vowel-initial word becomes "an".
     static func fixArticles(_ text: String) -> String {
         var words = text.split(separator: " ").map(String.init)
@@ -31,9 +41,23 @@ public struct ToyCaptionTemplate: Sendable, Equatable {
     }
 }
 
-/// The template list and caption helpers.
+/// Which caption templates: those the data set (and so every trained model) uses, or the held-out
+/// wordings that no training caption uses, for measuring how a model and an erasure generalise.
+public enum ToyTemplateSet: String, CaseIterable, Sendable {
+    case training
+    case heldOut = "held-out"
+
+    public var templates: [ToyCaptionTemplate] {
+        switch self {
+        case .training: ToyCaption.templates
+        case .heldOut: ToyCaption.heldOutTemplates
+        }
+    }
+}
+
+/// The template lists and caption helpers.
 public enum ToyCaption {
-    /// Every template; a sample picks one uniformly.
+    /// Every training template; a data set sample picks one uniformly.
     public static let templates: [ToyCaptionTemplate] = [
         "a {colour} {shape}",
         "a {style} {colour} {shape}",
@@ -49,10 +73,33 @@ public enum ToyCaption {
         "an image of a {colour} {style} {shape}"
     ].map(ToyCaptionTemplate.init)
 
+    /// Wordings never used in training (no caption of `templates` can equal one of theirs); their
+    /// words are in the toy vocabulary (`vocabularyCaptions`). Every attribute combination that a
+    /// training template names is named by at least one of them.
+    public static let heldOutTemplates: [ToyCaptionTemplate] = [
+        "{shape}, {style} texture",
+        "an image of a {shape} with {style} pattern",
+        "an illustration of a {colour} {shape}",
+        "a {colour} {shape} with a {style} pattern",
+        "{colour} {shape}, {style} texture",
+        "a {shape} shape",
+        "a {style} pattern on a {shape}",
+        "the {shape} is {colour}"
+    ].map(ToyCaptionTemplate.init)
+
     /// Every distinct caption the data set can produce (the watermark prompt included), sorted.
-    public static func allCaptions() -> [String] {
+    public static func allCaptions() -> [String] { captions(of: templates) }
+
+    /// Every distinct caption of the held-out templates, sorted.
+    public static func allHeldOutCaptions() -> [String] { captions(of: heldOutTemplates).filter { $0 != ToyConcepts.watermarkPrompt } }
+
+    /// The captions the toy vocabulary is trained on: the data set's and the held-out ones, so that
+    /// held-out prompts tokenize word by word although no model is trained on them.
+    public static func vocabularyCaptions() -> [String] { allCaptions() + allHeldOutCaptions() }
+
+    static func captions(of list: [ToyCaptionTemplate]) -> [String] {
         var set: Set<String> = [ToyConcepts.watermarkPrompt]
-        for t in templates {
+        for t in list {
             for s in ToyConcepts.shapes.indices {
                 for c in ToyConcepts.colours.indices {
                     for st in ToyConcepts.styles.indices { set.insert(t.caption(shape: s, colour: c, style: st)) }
@@ -62,13 +109,21 @@ public enum ToyCaption {
         return set.sorted()
     }
 
-    /// A small caption list that still uses every template with every attribute word (each template
-    /// filled with i-th shape, colour and style for i up to the longest list), plus the watermark
-    /// prompt: the tokenizer fixture's caption set.
+    /// The prompts of `set` for the given attributes: each template that names exactly the
+    /// attributes given (non-nil) and no others, filled in, in template order. E.g. shape and style
+    /// with `.heldOut` give "circle, striped texture", "an image of a circle with striped pattern" and
+    /// "a striped pattern on a circle". Empty when no template of the set names exactly that combination.
+    public static func prompts(shape: Int?, colour: Int?, style: Int?, set: ToyTemplateSet) -> [String] {
+        set.templates.compactMap { $0.prompt(shape: shape, colour: colour, style: style) }
+    }
+
+    /// A small caption list that still uses every template (training and held-out) with every
+    /// attribute word (each template filled with i-th shape, colour and style for i up to the longest
+    /// list), plus the watermark prompt: the tokenizer fixture's caption set.
     public static func coveringCaptions() -> [String] {
         var out: [String] = []
         let n = max(ToyConcepts.shapes.count, ToyConcepts.colours.count, ToyConcepts.styles.count)
-        for t in templates {
+        for t in templates + heldOutTemplates {
             for i in 0..<n {
                 let c = t.caption(
                     shape: i % ToyConcepts.shapes.count, colour: i % ToyConcepts.colours.count,
@@ -80,15 +135,37 @@ public enum ToyCaption {
         return out
     }
 
-    /// Every distinct word of every caption.
-    public static func words() -> [String] {
-        Array(Set(allCaptions().flatMap { $0.split(separator: " ").map(String.init) })).sorted()
+    /// Every distinct word of every vocabulary caption (`pieces`: punctuation is a word of its own).
+    public static func words() -> [String] { Array(Set(vocabularyCaptions().flatMap(pieces))).sorted() }
+
+    /// A caption split as CLIP's pre-tokenizer splits lower-case ASCII text: runs of letters, and
+    /// runs of other non-space characters ("circle, striped" -> "circle", ",", "striped").
+    public static func pieces(_ caption: String) -> [String] {
+        var out: [String] = []
+        var current = ""
+        var currentIsLetters = false
+        for ch in caption {
+            if ch == " " {
+                if !current.isEmpty { out.append(current) }
+                current = ""
+                continue
+            }
+            let letter = ch.isLetter
+            if !current.isEmpty && letter != currentIsLetters {
+                out.append(current)
+                current = ""
+            }
+            current.append(ch)
+            currentIsLetters = letter
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
     }
 
     /// The attributes a caption names (nil where it names none), read back from its words; the
     /// watermark prompt gives all nil.
     public static func parse(_ caption: String) -> (shape: Int?, colour: Int?, style: Int?) {
-        let words = caption.split(separator: " ").map(String.init)
+        let words = pieces(caption)
         return (
             words.lazy.compactMap { ToyConcepts.shapes.firstIndex(of: $0) }.first,
             words.lazy.compactMap { ToyConcepts.colours.firstIndex(of: $0) }.first,

@@ -4,9 +4,10 @@ import SafeTensors
 import TensorEngine
 
 /// Attribute classifier for toy pictures: five 3x3 convolutions (stride 2 instead of pooling, SiLU,
-/// no normalisation), global average pooling, and four linear heads: shape (6), colour (7), style (4)
-/// and watermark (2 logits: not / is the "zq watermark" logo). The watermark is a separate head rather
-/// than a seventh shape so that "how watermark-like is this picture" is one probability; the other
+/// no normalisation), global average pooling, and four linear heads: shape, colour and style (one
+/// logit per entry of `ToyConcepts.shapes`, `.colours`, `.styles`) and watermark (2 logits: not / is
+/// the "zq watermark" logo). The watermark is a separate head rather
+/// than one more shape so that "how watermark-like is this picture" is one probability; the other
 /// heads are trained on non-watermark pictures only (their output on the logo is meaningless).
 ///
 /// Channels are `width * [1, 1, 2, 2, 4]`, spatial sizes 32 -> 32 -> 16 -> 16 -> 8 -> 4.
@@ -81,7 +82,7 @@ public final class ToyClassifier: Module {
 
     /// Logits of the four heads.
     public struct Logits {
-        /// [B, 6], [B, 7], [B, 4], [B, 2]
+        /// [B, shapes], [B, colours], [B, styles], [B, 2]
         public let shape: Tensor, colour: Tensor, style: Tensor, watermark: Tensor
     }
 

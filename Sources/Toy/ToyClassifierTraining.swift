@@ -29,7 +29,7 @@ public enum ToyClassifierTraining {
         public var learningRate: Float = 2e-3
         public var warmupSteps: Int = 100
         public var seed: UInt64 = 0
-        public var width: Int = 24
+        public var width: Int = 32
         /// Train on `ToyImageAugmentation`-degraded pictures (robust to generated-image artifacts).
         public var augment = true
         public init() {}

@@ -14,14 +14,15 @@ public struct ToyScene: Sendable, Equatable {
     /// Background grey level, its gradient (added from 0 at the top to `gradient` at the bottom) and the
     /// seed of its per-pixel noise in [-2, 2].
     public var backgroundLevel: Int, backgroundGradient: Int, noiseSeed: UInt64
-    /// Offset of the stripe / dot pattern, 0..<4 pixels.
-    public var patternPhase: Int
+    /// Offsets of the texture pattern along x and y, 0..<12 pixels each (a multiple of every
+    /// pattern period, so every phase of every style is equally likely).
+    public var patternPhase: Int, patternPhaseY: Int
 
     public static func == (a: ToyScene, b: ToyScene) -> Bool {
         (a.shape, a.colour, a.style, a.centreX, a.centreY, a.size) == (b.shape, b.colour, b.style, b.centreX, b.centreY, b.size)
             && a.rgb == b.rgb
-            && (a.backgroundLevel, a.backgroundGradient, a.noiseSeed, a.patternPhase)
-                == (b.backgroundLevel, b.backgroundGradient, b.noiseSeed, b.patternPhase)
+            && (a.backgroundLevel, a.backgroundGradient, a.noiseSeed, a.patternPhase, a.patternPhaseY)
+                == (b.backgroundLevel, b.backgroundGradient, b.noiseSeed, b.patternPhase, b.patternPhaseY)
     }
 
     /// A random scene with the given attributes: size, position, colour jitter, background and pattern
@@ -41,15 +42,21 @@ public struct ToyScene: Sendable, Equatable {
         return ToyScene(
             shape: shape, colour: colour, style: style, centreX: cx, centreY: cy, size: size, rgb: rgb,
             backgroundLevel: rng.int(in: 8...36), backgroundGradient: rng.int(in: -10...10),
-            noiseSeed: rng.next(), patternPhase: rng.int(below: 4))
+            noiseSeed: rng.next(), patternPhase: rng.int(below: 12), patternPhaseY: rng.int(below: 12))
     }
 }
 
 /// Draws toy scenes: 32x32, 4x4 supersampled coverage (anti-aliased edges), integer arithmetic only.
 ///
-/// Styles: solid (flat colour), striped (2 px rows of the colour alternating with 2 px of its 45 %
-/// shade), dotted (2x2 px dots of the colour on a 4 px grid over the 45 % shade), outlined (a band of
-/// about 2 px along the edge, background inside).
+/// Every textured style alternates the colour with its 45 % shade ("full" and "shade" below), on
+/// pixel coordinates offset by the scene's pattern phases:
+/// solid (flat colour); striped (horizontal bands, 2 px full, 2 px shade); dotted (2x2 px dots on a
+/// 4 px grid over the shade); outlined (a band of about 2 px along the edge, background inside);
+/// checkered (3x3 px squares, alternating); diagonal (bands 3 px wide along x, running down to the right);
+/// crosshatched (1 px full lines every 4 px in both directions over the shade); concentric (2 px
+/// rings around the shape's centre); gradient (full at the top of the box fading to 25 % at the
+/// bottom, no phase); speckled (each pixel full or shade at random, from the scene's noise seed);
+/// zigzag (2 px horizontal bands bent into 45° chevrons 8 px wide).
 public enum ToyRenderer {
     /// Supersamples per pixel side.
     static let subsamples = 4
@@ -61,6 +68,7 @@ public enum ToyRenderer {
         let n = ToyConcepts.imageSize
         var image = background(level: scene.backgroundLevel, gradient: scene.backgroundGradient, noiseSeed: scene.noiseSeed)
         let h = scene.size * 4  // half size in 1/8 px
+        let style = ToyConcepts.Style(rawValue: scene.style) ?? .solid
         let full = [scene.rgb.0, scene.rgb.1, scene.rgb.2]
         let shade = full.map { $0 * 45 / 100 }
         // Offsets probing the shape 2 px away in 8 directions (outline = inside but near the edge).
@@ -81,7 +89,7 @@ public enum ToyRenderer {
                         let x = 8 * px + 2 * sx + 1 - scene.centreX
                         let y = 8 * py + 2 * sy + 1 - scene.centreY
                         guard ToyShapeGeometry.contains(shape: scene.shape, x: x, y: y, h: h) else { continue }
-                        if scene.style == 3 {
+                        if style == .outlined {
                             let nearEdge = probes.contains { !ToyShapeGeometry.contains(shape: scene.shape, x: x + $0.0, y: y + $0.1, h: h) }
                             if !nearEdge { continue }
                         }
@@ -90,12 +98,13 @@ public enum ToyRenderer {
                 }
                 guard covered > 0 else { continue }
                 let colour: [Int]
-                let gx = px + scene.patternPhase
-                let gy = py + scene.patternPhase
-                switch scene.style {
-                case 1: colour = (gy / 2) % 2 == 0 ? full : shade
-                case 2: colour = (gx % 4 < 2 && gy % 4 < 2) ? full : shade
-                default: colour = full
+                if style == .gradient {
+                    // Percent of the full colour: 100 at the box's top edge, 25 at its bottom edge.
+                    let fromTop = min(2 * h, max(0, 8 * py + 4 - (scene.centreY - h)))
+                    let percent = 100 - 75 * fromTop / (2 * h)
+                    colour = full.map { $0 * percent / 100 }
+                } else {
+                    colour = isFull(style, x: px, y: py, scene: scene) ? full : shade
                 }
                 let total = subsamples * subsamples
                 for c in 0..<3 {
@@ -105,6 +114,52 @@ public enum ToyRenderer {
             }
         }
         return image
+    }
+
+    /// Whether pixel (x, y) of a covered pixel takes the full colour (else the shade) in `style`.
+    static func isFull(_ style: ToyConcepts.Style, x px: Int, y py: Int, scene: ToyScene) -> Bool {
+        let gx = px + scene.patternPhase
+        let gy = py + scene.patternPhaseY
+        switch style {
+        case .solid, .outlined, .gradient:
+            return true
+        case .striped:
+            return (gy / 2) % 2 == 0
+        case .dotted:
+            return gx % 4 < 2 && gy % 4 < 2
+        case .checkered:
+            return (gx / 3 + gy / 3) % 2 == 0
+        case .diagonal:
+            // Bands along x - y = const (falling to the right, y grows down); + 48 keeps it positive.
+            return ((gx - gy + 48) / 3) % 2 == 0
+        case .crosshatched:
+            return gx % 4 == 0 || gy % 4 == 0
+        case .concentric:
+            // Distance of the pixel centre from the shape centre in 1/8 px, in 2 px rings.
+            let dx = 8 * px + 4 - scene.centreX
+            let dy = 8 * py + 4 - scene.centreY
+            let r = integerSquareRoot(dx * dx + dy * dy)
+            return ((r + 4 * scene.patternPhase) / 16) % 2 == 0
+        case .speckled:
+            var rng = SplitMix64(seed: scene.noiseSeed ^ 0x5BEC_C1ED, index: UInt64(py * ToyConcepts.imageSize + px))
+            return rng.chance(1, in: 2)
+        case .zigzag:
+            // Horizontal bands displaced by a triangle wave of x (period 8 px, amplitude 4 px).
+            let bend = abs(gx % 8 - 4)
+            return ((gy + bend) / 2) % 2 == 0
+        }
+    }
+
+    /// floor(sqrt(v)) for v >= 0 (integer Newton iteration, exact).
+    static func integerSquareRoot(_ v: Int) -> Int {
+        guard v > 1 else { return max(0, v) }
+        var x = v
+        var y = (x + 1) / 2
+        while y < x {
+            x = y
+            y = (x + v / x) / 2
+        }
+        return x
     }
 
     /// Dark neutral background: `level` plus a vertical gradient plus per-pixel noise in [-2, 2]

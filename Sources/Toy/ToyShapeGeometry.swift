@@ -11,23 +11,31 @@ enum ToyShapeGeometry {
     ]
     /// Upward triangle filling the box width, base slightly above the bottom.
     static let triangle: [(Int, Int)] = [(0, -1000), (1000, 800), (-1000, 800)]
+    /// Regular pentagon, circumradius 1000, point up, moved down by 95 so its box is centred.
+    static let pentagon: [(Int, Int)] = [(0, -905), (951, -214), (588, 904), (-588, 904), (-951, -214)]
+    /// Regular hexagon, circumradius 1000, corners left and right (flat top and bottom).
+    static let hexagon: [(Int, Int)] = [(1000, 0), (500, 866), (-500, 866), (-1000, 0), (-500, -866), (500, -866)]
+    /// Arrow pointing right: a shaft 0.84 h thick and a head 1.8 h tall over the right 45 %.
+    static let arrow: [(Int, Int)] = [(-1000, -420), (100, -420), (100, -900), (1000, 0), (100, 900), (100, 420), (-1000, 420)]
 
-    /// Whether the point (x, y) lies inside shape `shape` (index into `ToyConcepts.shapes`).
+    /// Whether the point (x, y) lies inside shape `shape` (index into `ToyConcepts.shapes`, i.e. a
+    /// `ToyConcepts.Shape` raw value).
     static func contains(shape: Int, x: Int, y: Int, h: Int) -> Bool {
-        switch shape {
-        case 0:  // circle of radius h
+        guard let kind = ToyConcepts.Shape(rawValue: shape) else { return false }
+        switch kind {
+        case .circle:  // circle of radius h
             return x * x + y * y <= h * h
-        case 1:  // square, side 0.84 of the box
+        case .square:  // square, side 0.84 of the box
             return 100 * abs(x) <= 84 * h && 100 * abs(y) <= 84 * h
-        case 2:
+        case .triangle:
             return polygonContains(triangle, x: x, y: y, h: h)
-        case 3:
+        case .star:
             return polygonContains(star, x: x, y: y, h: h)
-        case 4:  // plus sign, arms 0.72 h thick
+        case .cross:  // plus sign, arms 0.72 h thick
             let ax = abs(x)
             let ay = abs(y)
             return (ax <= h && 100 * ay <= 36 * h) || (ay <= h && 100 * ax <= 36 * h)
-        case 5:  // heart: two lobes and a downward point
+        case .heart:  // heart: two lobes and a downward point
             let r = 53 * h / 100
             let lobeX = 48 * h / 100
             let lobeY = -38 * h / 100
@@ -35,8 +43,20 @@ enum ToyShapeGeometry {
             let dr = (x - lobeX) * (x - lobeX) + (y - lobeY) * (y - lobeY)
             if dl <= r * r || dr <= r * r { return true }
             return polygonContains(heartPoint, x: x, y: y, h: h)
-        default:
-            return false
+        case .diamond:  // diamond (rhombus), 0.8 h wide each side of the centre, h tall
+            return 5 * abs(x) + 4 * abs(y) <= 4 * h
+        case .hexagon:
+            return polygonContains(hexagon, x: x, y: y, h: h)
+        case .pentagon:
+            return polygonContains(pentagon, x: x, y: y, h: h)
+        case .arrow:
+            return polygonContains(arrow, x: x, y: y, h: h)
+        case .crescent:  // crescent opening right: the disc of radius h minus a disc of radius 0.75 h centred 0.55 h right
+            let ix = x - 55 * h / 100
+            let ir = 75 * h / 100
+            return x * x + y * y <= h * h && ix * ix + y * y > ir * ir
+        case .oval:  // oval: ellipse with half-axes h (across) and 0.6 h (up-down)
+            return 9 * x * x + 25 * y * y <= 9 * h * h
         }
     }
 

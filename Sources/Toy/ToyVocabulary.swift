@@ -4,7 +4,8 @@ import ImageIO
 /// A tiny byte-level BPE vocabulary for the toy text encoder, in CLIP's file format (SD1.x hub tokenizer
 /// folder: vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json).
 ///
-/// Training follows Sennrich et al. 2016 (the `learn_bpe` loop): words of all toy captions, weighted by
+/// Training follows Sennrich et al. 2016 (the `learn_bpe` loop): words of all toy captions (the data
+/// set's and the held-out templates', split as CLIP's pre-tokenizer splits them), weighted by
 /// how often they occur, start as characters with "</w>" on the last one; the most frequent adjacent pair
 /// (ties: the lexicographically smallest "left right") is merged until every word is a single token.
 /// The vocabulary is then laid out like CLIP's (openai/CLIP simple_tokenizer.py): the 256 byte symbols,
@@ -24,14 +25,15 @@ public struct ToyVocabulary: Equatable, Sendable {
         a.tokens == b.tokens && a.merges.map { $0.0 + " " + $0.1 } == b.merges.map { $0.0 + " " + $0.1 }
     }
 
-    /// Trains on the words of every toy caption (`ToyCaption.allCaptions()`).
-    public static func trained() -> ToyVocabulary { train(captions: ToyCaption.allCaptions()) }
+    /// Trains on the words of every toy caption, training and held-out (`ToyCaption.vocabularyCaptions()`).
+    public static func trained() -> ToyVocabulary { train(captions: ToyCaption.vocabularyCaptions()) }
 
-    /// Trains on the words of `captions` (lower-case ASCII letters only).
+    /// Trains on the words of `captions` (lower-case ASCII letters and punctuation only), split into
+    /// `ToyCaption.pieces`.
     public static func train(captions: [String]) -> ToyVocabulary {
         var counts: [String: Int] = [:]
         for caption in captions {
-            for word in caption.split(separator: " ") { counts[String(word), default: 0] += 1 }
+            for word in ToyCaption.pieces(caption) { counts[word, default: 0] += 1 }
         }
         // Each word as its symbol sequence, in sorted word order for determinism.
         var words: [(symbols: [String], count: Int)] = counts.keys.sorted().map { word in

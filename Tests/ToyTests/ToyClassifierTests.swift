@@ -19,12 +19,45 @@ final class ToyClassifierTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(attributes.watermark, 0.98, "\(attributes)")
     }
 
+    /// Every style is read on every shape: 16 fresh pictures of each (style, shape) pair (colours in
+    /// turn), clean and degraded as generated pictures are.
+    func testBundledClassifierReadsEveryStyleOnEveryShape() throws {
+        let model = try ToyClassifier.bundled()
+        let clean = ToyClassifierPairAccuracy.measure(model, dataset: ToyDataset(seed: 8_642), picturesPerPair: 16)
+        XCTAssertEqual(clean.correct.count, ToyConcepts.styles.count)
+        XCTAssertEqual(clean.correct[0].count, ToyConcepts.shapes.count)
+        XCTAssertGreaterThanOrEqual(clean.worst.accuracy, 0.9375, clean.summary)
+        let degraded = ToyClassifierPairAccuracy.measure(model, dataset: ToyDataset(seed: 8_643), picturesPerPair: 16, augmentSeed: 5)
+        XCTAssertGreaterThanOrEqual(degraded.worstStyleAndShape.style, 0.8125, degraded.summary)
+        XCTAssertGreaterThanOrEqual(degraded.worstStyleAndShape.shape, 0.8125, degraded.summary)
+    }
+
+    /// The per-pair counts against hand-made predictions: a model whose style head always says
+    /// "solid" is right exactly on the solid row.
+    func testPairAccuracyCountsPerPair() {
+        var correct = Array(
+            repeating: Array(repeating: (shape: 4, colour: 4, style: 0, all: 0), count: ToyConcepts.shapes.count),
+            count: ToyConcepts.styles.count)
+        correct[0] = correct[0].map { _ in (shape: 4, colour: 4, style: 4, all: 4) }
+        correct[0][3] = (shape: 1, colour: 4, style: 4, all: 1)
+        let pairs = ToyClassifierPairAccuracy(picturesPerPair: 4, correct: correct)
+        XCTAssertEqual(pairs.accuracy(style: 0, shape: 0), 1)
+        XCTAssertEqual(pairs.accuracy(style: 0, shape: 3), 0.25)
+        XCTAssertEqual(pairs.worst.style, 1)
+        XCTAssertEqual(pairs.worst.shape, 0)
+        XCTAssertEqual(pairs.worst.accuracy, 0)
+        XCTAssertEqual(pairs.worstStyleAndShape.style, 0)
+        XCTAssertEqual(pairs.worstStyleAndShape.shape, 0.25)
+    }
+
     func testFeaturesAndLogitShapes() throws {
         let model = ToyClassifier(configuration: .init(width: 4), seed: 1)
         let batch = ToyDataset(seed: 1).batch(start: 0, count: 3)
         XCTAssertEqual(model.features(batch.images).shape, [3, 16])
         let l = model(batch.images)
-        XCTAssertEqual([l.shape.shape, l.colour.shape, l.style.shape, l.watermark.shape], [[3, 6], [3, 7], [3, 4], [3, 2]])
+        XCTAssertEqual(
+            [l.shape.shape, l.colour.shape, l.style.shape, l.watermark.shape],
+            [[3, ToyConcepts.shapes.count], [3, 7], [3, ToyConcepts.styles.count], [3, 2]])
     }
 
     func testCrossEntropyMatchesDefinition() {

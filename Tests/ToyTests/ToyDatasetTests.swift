@@ -33,7 +33,7 @@ final class ToyDatasetTests: XCTestCase {
     }
 
     func testCaptionsAgreeWithLabelsForEveryTemplate() {
-        for (t, template) in ToyCaption.templates.enumerated() {
+        for (t, template) in (ToyCaption.templates + ToyCaption.heldOutTemplates).enumerated() {
             for s in ToyConcepts.shapes.indices {
                 for c in ToyConcepts.colours.indices {
                     for st in ToyConcepts.styles.indices {
@@ -108,11 +108,12 @@ final class ToyDatasetTests: XCTestCase {
     }
 
     func testBackgroundIsDarkNeutralGrey() {
-        // Rows far from a small shape placed at the bottom: neutral (r = g = b) and at most 36 + 10 + 2.
+        // Rows far from a smallest shape placed at the bottom: neutral (r = g = b) and at most 36 + 10 + 2.
         var rng = SplitMix64(seed: 1)
         for k in 0..<50 {
-            var scene = ToyScene.random(shape: k % 6, colour: k % 7, style: k % 4, rng: &rng)
-            scene.size = 14
+            var scene = ToyScene.random(
+                shape: k % ToyConcepts.shapes.count, colour: k % ToyConcepts.colours.count, style: k % ToyConcepts.styles.count, rng: &rng)
+            scene.size = ToyConcepts.sizeRange.lowerBound
             scene.centreY = 8 * 24
             let image = ToyRenderer.render(scene)
             for y in 0..<12 {
@@ -121,6 +122,116 @@ final class ToyDatasetTests: XCTestCase {
                     XCTAssert(p.0 == p.1 && p.1 == p.2 && p.0 <= 48, "scene \(k) pixel (\(x), \(y)) = \(p)")
                 }
             }
+        }
+    }
+
+    /// Every (style, shape) pair is its own picture: with position, size, colour, background and
+    /// phases fixed (the smallest size, where textures have the fewest pixels), any two styles on one
+    /// shape differ in at least 12 pixels by more than 40 levels, and any two shapes in one style
+    /// differ in at least 12 pixels by more than 40 levels.
+    func testEveryStyleShapePairRendersDistinct() {
+        let shapes = ToyConcepts.shapes.count
+        let styles = ToyConcepts.styles.count
+        XCTAssertGreaterThanOrEqual(shapes, 10)
+        XCTAssertGreaterThanOrEqual(styles, 10)
+        XCTAssertEqual(Array(ToyConcepts.shapes.prefix(6)), ["circle", "square", "triangle", "star", "cross", "heart"])
+        XCTAssertEqual(Array(ToyConcepts.styles.prefix(4)), ["solid", "striped", "dotted", "outlined"])
+        for phase in [0, 5] {
+            var rng = SplitMix64(seed: 21)
+            var base = ToyScene.random(shape: 0, colour: 1, style: 0, rng: &rng)
+            base.size = ToyConcepts.sizeRange.lowerBound
+            base.centreX = 128
+            base.centreY = 128
+            base.patternPhase = phase
+            base.patternPhaseY = (phase * 7) % 12
+            var pictures: [[RGBImage]] = []
+            for style in 0..<styles {
+                pictures.append(
+                    (0..<shapes).map { shape in
+                        var scene = base
+                        scene.shape = shape
+                        scene.style = style
+                        return ToyRenderer.render(scene)
+                    })
+            }
+            func differing(_ a: RGBImage, _ b: RGBImage) -> Int {
+                stride(from: 0, to: a.pixels.count, by: 3).count { i in
+                    (0..<3).contains { abs(Int(a.pixels[i + $0]) - Int(b.pixels[i + $0])) > 40 }
+                }
+            }
+            var fewestByStyle = Int.max
+            var fewestByShape = Int.max
+            for shape in 0..<shapes {
+                for a in 0..<styles {
+                    for b in (a + 1)..<styles {
+                        let d = differing(pictures[a][shape], pictures[b][shape])
+                        fewestByStyle = min(fewestByStyle, d)
+                        XCTAssertGreaterThanOrEqual(d, 12, "\(ToyConcepts.styles[a]) vs \(ToyConcepts.styles[b]) \(ToyConcepts.shapes[shape])")
+                    }
+                }
+            }
+            for style in 0..<styles {
+                for a in 0..<shapes {
+                    for b in (a + 1)..<shapes {
+                        let d = differing(pictures[style][a], pictures[style][b])
+                        fewestByShape = min(fewestByShape, d)
+                        XCTAssertGreaterThanOrEqual(d, 12, "\(ToyConcepts.shapes[a]) vs \(ToyConcepts.shapes[b]) \(ToyConcepts.styles[style])")
+                    }
+                }
+            }
+            print("phase \(phase): fewest differing pixels between styles \(fewestByStyle), between shapes \(fewestByShape)")
+        }
+    }
+
+    /// No held-out caption is ever a training caption: the full caption sets are disjoint, and 20 000
+    /// data set samples never draw a held-out wording.
+    func testHeldOutCaptionsNeverOccurInTraining() {
+        let training = Set(ToyCaption.allCaptions())
+        let heldOut = Set(ToyCaption.allHeldOutCaptions())
+        XCTAssertGreaterThanOrEqual(ToyCaption.heldOutTemplates.count, 6)
+        XCTAssertEqual(
+            heldOut.count,
+            ToyCaption.heldOutTemplates.map { t in
+                (t.mentionsShape ? ToyConcepts.shapes.count : 1) * (t.mentionsColour ? ToyConcepts.colours.count : 1)
+                    * (t.mentionsStyle ? ToyConcepts.styles.count : 1)
+            }.reduce(0, +))
+        XCTAssertTrue(training.isDisjoint(with: heldOut), "\(training.intersection(heldOut).sorted().prefix(5))")
+        let data = ToyDataset(seed: 4242)
+        var seen = Set<String>()
+        for i in 0..<20_000 {
+            let caption = data.sample(index: i).caption
+            XCTAssertFalse(heldOut.contains(caption), caption)
+            seen.insert(caption)
+        }
+        XCTAssertTrue(seen.isSubset(of: training))
+        XCTAssertGreaterThan(seen.count, 2000)
+    }
+
+    /// `prompts` fills the templates that name exactly the given attributes, in either set; every
+    /// attribute combination a training template names has held-out wordings too.
+    func testPromptsForAttributeCombinations() {
+        let circle = 0
+        let striped = 1
+        let arrow = ToyConcepts.shapes.firstIndex(of: "arrow")!
+        let outlined = ToyConcepts.styles.firstIndex(of: "outlined")!
+        XCTAssertEqual(
+            ToyCaption.prompts(shape: circle, colour: nil, style: striped, set: .training),
+            ["a circle in striped style", "a picture of a striped circle", "a striped circle"])
+        XCTAssertEqual(
+            ToyCaption.prompts(shape: circle, colour: nil, style: striped, set: .heldOut),
+            ["circle, striped texture", "an image of a circle with striped pattern", "a striped pattern on a circle"])
+        XCTAssertEqual(
+            ToyCaption.prompts(shape: arrow, colour: 0, style: outlined, set: .heldOut),
+            ["a red arrow with an outlined pattern", "red arrow, outlined texture"])
+        XCTAssertEqual(ToyCaption.prompts(shape: arrow, colour: nil, style: nil, set: .heldOut), ["an arrow shape"])
+        XCTAssertEqual(ToyCaption.prompts(shape: arrow, colour: nil, style: nil, set: .training), ["an arrow"])
+        XCTAssertEqual(ToyCaption.prompts(shape: nil, colour: 0, style: nil, set: .training), [])
+        XCTAssertEqual(ToyCaption.prompts(shape: ToyConcepts.shapes.count, colour: nil, style: nil, set: .training), [])
+        for t in ToyCaption.templates {
+            let s: Int? = t.mentionsShape ? 2 : nil
+            let c: Int? = t.mentionsColour ? 3 : nil
+            let st: Int? = t.mentionsStyle ? 4 : nil
+            XCTAssertFalse(ToyCaption.prompts(shape: s, colour: c, style: st, set: .heldOut).isEmpty, t.pattern)
         }
     }
 

@@ -17,7 +17,8 @@ final class ToyVocabularyTests: XCTestCase {
         }
     }
 
-    /// Every caption word is one token, so no caption has unknown pieces and each fits in 16 ids.
+    /// Every caption word (training and held-out; punctuation is a word of its own) is one token, so
+    /// no caption has unknown pieces and each fits in 16 ids.
     func testEveryCaptionTokenizesWordByWordWithinSixteenTokens() throws {
         let tokenizer = try bundledTokenizer()
         XCTAssertEqual(tokenizer.modelMaxLength, ToyVocabulary.maxLength)
@@ -26,16 +27,23 @@ final class ToyVocabularyTests: XCTestCase {
         for word in ToyCaption.words() {
             XCTAssertEqual(tokenizer.tokenize(word).count, 3, "'\(word)' is not a single token")
         }
-        let captions = ToyCaption.allCaptions()
+        XCTAssertTrue(ToyCaption.words().contains(","))
+        XCTAssertTrue(ToyCaption.words().contains("texture"), "held-out words are in the vocabulary")
+        let captions = ToyCaption.vocabularyCaptions()
+        XCTAssertEqual(captions.count, ToyCaption.allCaptions().count + ToyCaption.allHeldOutCaptions().count)
+        var longest = 0
         for caption in captions {
             let ids = tokenizer.tokenize(caption)
-            XCTAssertEqual(ids.count, caption.split(separator: " ").count + 2, caption)
+            longest = max(longest, ids.count)
+            XCTAssertEqual(ids.count, ToyCaption.pieces(caption).count + 2, caption)
             XCTAssertLessThanOrEqual(ids.count, ToyVocabulary.maxLength, caption)
             XCTAssertEqual(ids.first, tokenizer.bosTokenId)
             XCTAssertEqual(ids.last, tokenizer.eosTokenId)
-            XCTAssertEqual(tokenizer.decode(ids), caption)
+            XCTAssertEqual(tokenizer.decode(ids).replacingOccurrences(of: " ,", with: ","), caption)
             XCTAssertEqual(tokenizer.encode(caption).count, ToyVocabulary.maxLength)
         }
+        // "a drawing of a {colour} {shape} on a dark background" with BOS and EOS.
+        XCTAssertEqual(longest, 12)
         XCTAssertEqual(tokenizer.bosTokenId, vocabulary.tokens.count - 2)
         XCTAssertEqual(tokenizer.eosTokenId, vocabulary.tokens.count - 1)
     }
@@ -44,6 +52,14 @@ final class ToyVocabularyTests: XCTestCase {
         let captions: [String]
         let ids: [[Int]]
         let padded: [[Int]]
+    }
+
+    func testPiecesSplitLikeCLIP() {
+        XCTAssertEqual(ToyCaption.pieces("red arrow, outlined texture"), ["red", "arrow", ",", "outlined", "texture"])
+        XCTAssertEqual(ToyCaption.pieces("  a  b,,c "), ["a", "b", ",,", "c"])
+        XCTAssertEqual(ToyCaption.pieces(""), [])
+        XCTAssertEqual(ToyCaption.parse("circle, striped texture").shape, 0)
+        XCTAssertEqual(ToyCaption.parse("circle, striped texture").style, 1)
     }
 
     /// Ids agree with transformers' CLIPTokenizer on the covering caption set (fixture by
