@@ -121,8 +121,9 @@ final class ToyCommandLineTests: XCTestCase {
                 ? 0
                 : captions[i].split(separator: " ").count(where: { word in
                     [
-                        "circle", "square", "triangle", "star", "cross", "heart", "red", "green", "blue", "yellow", "purple", "orange", "white",
-                        "solid", "striped", "dotted", "outlined"
+                        "circle", "square", "triangle", "star", "cross", "heart", "diamond", "hexagon", "pentagon", "arrow", "crescent",
+                        "oval", "red", "green", "blue", "yellow", "purple", "orange", "white", "solid", "striped", "dotted", "outlined",
+                        "checkered", "diagonal", "crosshatched", "concentric", "gradient", "speckled", "zigzag"
                     ].contains(String(word))
                 })
         }
