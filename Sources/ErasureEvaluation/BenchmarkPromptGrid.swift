@@ -1,0 +1,84 @@
+import Toy
+
+/// The prompts one benchmark target is scored on, for one template set (UnlearnCanvas's protocol,
+/// Zhang et al. 2024, on the toy testbed):
+///
+/// - style target s: UA = every object × s; IRA = every object × every other style; CRA = every
+///   object × every colour (prompts that name no style).
+/// - object target o: UA = o × every style; IRA = every other object × every colour; CRA = every
+///   other object × every style.
+///
+/// Each combination is one prompt: of the set's templates that name exactly those attributes, the
+/// one at (sum of the attributes' labels) modulo their count, so the wordings vary over the grid
+/// and a combination's prompt is the same in every target's grid (the original model's images are
+/// made once for `union`). Combinations the set has no template for are left out.
+public struct BenchmarkPromptGrid: Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case style, object }
+
+    /// A concept to erase: a style or a shape of `ToyConcepts`, by label.
+    public struct Target: Equatable, Sendable {
+        public let kind: Kind
+        public let label: Int
+        public init(kind: Kind, label: Int) {
+            self.kind = kind
+            self.label = label
+        }
+        public var name: String { kind == .style ? ToyConcepts.styles[label] : ToyConcepts.shapes[label] }
+    }
+
+    /// One prompt and the attribute labels it names.
+    public struct Prompt: Hashable, Sendable {
+        public let prompt: String
+        public let shape: Int
+        public let colour: Int?
+        public let style: Int?
+    }
+
+    public let target: Target
+    public let templateSet: ToyTemplateSet
+    public let ua: [Prompt]
+    public let ira: [Prompt]
+    public let cra: [Prompt]
+
+    /// The grid of `target` over the given shape, style and colour labels (the target among them).
+    public init(target: Target, templateSet: ToyTemplateSet, shapes: [Int], styles: [Int], colours: [Int]) {
+        self.target = target
+        self.templateSet = templateSet
+        let styled = { (shapes: [Int], styles: [Int]) in
+            shapes.flatMap { sh in styles.compactMap { Self.prompt(shape: sh, colour: nil, style: $0, set: templateSet) } }
+        }
+        let coloured = { (shapes: [Int]) in
+            shapes.flatMap { sh in colours.compactMap { Self.prompt(shape: sh, colour: $0, style: nil, set: templateSet) } }
+        }
+        switch target.kind {
+        case .style:
+            ua = styled(shapes, [target.label])
+            ira = styled(shapes, styles.filter { $0 != target.label })
+            cra = coloured(shapes)
+        case .object:
+            let others = shapes.filter { $0 != target.label }
+            ua = styled([target.label], styles)
+            ira = coloured(others)
+            cra = styled(others, styles)
+        }
+    }
+
+    /// UA, IRA and CRA prompts together (retained = IRA + CRA).
+    public var all: [Prompt] { ua + ira + cra }
+    public var retained: [Prompt] { ira + cra }
+
+    /// Every prompt any target's grid over these labels can use: each shape × style and each
+    /// shape × colour combination, in that order.
+    public static func union(templateSet: ToyTemplateSet, shapes: [Int], styles: [Int], colours: [Int]) -> [Prompt] {
+        shapes.flatMap { sh in styles.compactMap { prompt(shape: sh, colour: nil, style: $0, set: templateSet) } }
+            + shapes.flatMap { sh in colours.compactMap { prompt(shape: sh, colour: $0, style: nil, set: templateSet) } }
+    }
+
+    /// The prompt of one combination (see the type's comment); nil when no template of the set names it.
+    static func prompt(shape: Int, colour: Int?, style: Int?, set: ToyTemplateSet) -> Prompt? {
+        let texts = ToyCaption.prompts(shape: shape, colour: colour, style: style, set: set)
+        guard !texts.isEmpty else { return nil }
+        let text = texts[(shape + (colour ?? 0) + (style ?? 0)) % texts.count]
+        return Prompt(prompt: text, shape: shape, colour: colour, style: style)
+    }
+}

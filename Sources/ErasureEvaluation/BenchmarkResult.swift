@@ -1,0 +1,152 @@
+import Foundation
+
+/// What `ErasureBenchmark` reports (`benchmark.json`): per target the accuracies on the training
+/// and held-out templates, the specificity of the retained prompts against the original model's
+/// images, and the erasure's cost; their means in `summary`.
+public struct BenchmarkResult: Codable, Equatable, Sendable {
+    /// One erased target.
+    public struct Target: Codable, Equatable, Sendable {
+        public var target: String
+        public var kind: BenchmarkPromptGrid.Kind
+        public var ua: Double
+        public var ira: Double
+        public var cra: Double
+        /// nil when the held-out templates are not scored (or name none of the grid's combinations).
+        public var uaHeldout: Double?
+        public var iraHeldout: Double?
+        public var craHeldout: Double?
+        /// Mean SSIM and mean absolute pixel difference (full range 1) of the retained (IRA + CRA)
+        /// images of every scored template set against the original model's for the same seeds.
+        public var ssimRetained: Double
+        public var pixelDiffRetained: Double
+        /// Fréchet distance of the classifier features of all retained images to the original's.
+        public var frechetRetained: Double
+        /// Wall time of the erasure (training images and unlearning), and its iterations.
+        public var seconds: Double
+        public var iterations: Int
+
+        public var harmonicMean: Double { BenchmarkScores.harmonicMean([ua, ira, cra]) }
+
+        enum CodingKeys: String, CodingKey {
+            case target, kind, ua, ira, cra, seconds, iterations
+            case uaHeldout = "ua_heldout"
+            case iraHeldout = "ira_heldout"
+            case craHeldout = "cra_heldout"
+            case ssimRetained = "ssim_retained"
+            case pixelDiffRetained = "pixel_diff_retained"
+            case frechetRetained = "frechet_retained"
+        }
+
+        // Held-out columns are written as null rather than left out, so every row has every key.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(target, forKey: .target)
+            try c.encode(kind, forKey: .kind)
+            try c.encode(ua, forKey: .ua)
+            try c.encode(ira, forKey: .ira)
+            try c.encode(cra, forKey: .cra)
+            try c.encode(uaHeldout, forKey: .uaHeldout)
+            try c.encode(iraHeldout, forKey: .iraHeldout)
+            try c.encode(craHeldout, forKey: .craHeldout)
+            try c.encode(ssimRetained, forKey: .ssimRetained)
+            try c.encode(pixelDiffRetained, forKey: .pixelDiffRetained)
+            try c.encode(frechetRetained, forKey: .frechetRetained)
+            try c.encode(seconds, forKey: .seconds)
+            try c.encode(iterations, forKey: .iterations)
+        }
+    }
+
+    /// Means over the targets.
+    public struct Summary: Codable, Equatable, Sendable {
+        public var targets: Int
+        public var ua: Double
+        public var ira: Double
+        public var cra: Double
+        /// Harmonic mean of the mean UA, IRA and CRA.
+        public var harmonicMean: Double
+        public var ssimRetained: Double
+        public var pixelDiffRetained: Double
+        public var frechetRetained: Double
+        public var seconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case targets, ua, ira, cra, seconds
+            case harmonicMean = "harmonic_mean"
+            case ssimRetained = "ssim_retained"
+            case pixelDiffRetained = "pixel_diff_retained"
+            case frechetRetained = "frechet_retained"
+        }
+
+        public init(_ rows: [Target]) {
+            let n = Double(max(1, rows.count))
+            func mean(_ f: (Target) -> Double) -> Double { rows.reduce(0) { $0 + f($1) } / n }
+            targets = rows.count
+            ua = mean(\.ua)
+            ira = mean(\.ira)
+            cra = mean(\.cra)
+            harmonicMean = BenchmarkScores.harmonicMean([ua, ira, cra])
+            ssimRetained = mean(\.ssimRetained)
+            pixelDiffRetained = mean(\.pixelDiffRetained)
+            frechetRetained = mean(\.frechetRetained)
+            seconds = rows.reduce(0) { $0 + $1.seconds }
+        }
+    }
+
+    public var method: String
+    public var settings: BenchmarkSettings
+    public var targets: [Target]
+    /// Composition and restoration columns (method.md §5); not measured yet: empty objects.
+    public var composition: [String: Double]
+    public var restoration: [String: Double]
+    public var summary: Summary
+
+    public init(settings: BenchmarkSettings, targets: [Target]) {
+        method = settings.method.rawValue
+        self.settings = settings
+        self.targets = targets
+        composition = [:]
+        restoration = [:]
+        summary = Summary(targets)
+    }
+
+    public func json() throws -> Data { try Self.encoder.encode(self) + Data("\n".utf8) }
+
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        // A degenerate Fréchet distance must not make the whole report unwritable.
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
+
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
+    /// The tables of `benchmark.md`.
+    public func markdown() -> String {
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "–" }
+        var out = "# sepme benchmark\n\n"
+        out += "Method `\(method)` (variant `\(settings.variant.rawValue)`), \(settings.seedsPerPrompt) seeds per prompt, "
+        out += "\(settings.steps) steps, guidance \(settings.guidance)\(settings.quick ? ", quick mode" : ""). "
+        out += "UA: the target is no longer read; IRA: the other concepts of its domain are; CRA: the other domain is (percent). "
+        out += "SSIM, pixel difference and Fréchet distance: retained prompts against the original model's images for the same seeds.\n\n"
+        out +=
+            "| target | kind | UA | IRA | CRA | H-mean | UA held-out | IRA held-out | CRA held-out | SSIM | pixel diff | Fréchet | seconds | iterations |\n"
+        out += "|" + String(repeating: "---|", count: 14) + "\n"
+        for t in targets {
+            out += "| \(t.target) | \(t.kind.rawValue) | \(pct(t.ua)) | \(pct(t.ira)) | \(pct(t.cra)) | \(pct(t.harmonicMean)) | "
+            out += "\(pct(t.uaHeldout)) | \(pct(t.iraHeldout)) | \(pct(t.craHeldout)) | "
+            out += String(
+                format: "%.4f | %.4f | %.3f | %.1f | %d |\n", t.ssimRetained, t.pixelDiffRetained, t.frechetRetained, t.seconds, t.iterations)
+        }
+        let s = summary
+        out += "\nMean over \(s.targets) targets: UA \(pct(s.ua)), IRA \(pct(s.ira)), CRA \(pct(s.cra)), harmonic mean \(pct(s.harmonicMean)); "
+        out += String(
+            format: "SSIM %.4f, pixel diff %.4f, Fréchet %.3f; erasure time %.1f s.\n", s.ssimRetained, s.pixelDiffRetained, s.frechetRetained,
+            s.seconds)
+        return out
+    }
+}

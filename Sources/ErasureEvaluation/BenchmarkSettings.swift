@@ -1,0 +1,129 @@
+import ConceptErasure
+import Diffusion
+import Toy
+
+/// Everything `ErasureBenchmark` does, fixed before it starts: which targets are erased (styles,
+/// objects), the concept vocabulary the prompt grid is built from, the seeds per prompt, the
+/// template sets scored, and the erasure's method, variant and hyper-parameters. Recorded in
+/// `benchmark.json` and in every finished target's file, so that a resumed run can check that it
+/// continues the same benchmark.
+public struct BenchmarkSettings: Codable, Equatable, Sendable {
+    /// Style targets (names of `ToyConcepts.styles`), erased one after the other.
+    public var styles: [String] = []
+    /// Object targets (names of `ToyConcepts.shapes`).
+    public var objects: [String] = []
+    /// The concepts the prompt grid draws on, by name: the model must know each word (a model
+    /// trained on data set v1 knows only the first six shapes and four styles).
+    public var gridShapes: [String] = BenchmarkSettings.firstDataSetShapes
+    public var gridStyles: [String] = BenchmarkSettings.firstDataSetStyles
+    public var gridColours: [String] = ToyConcepts.colours
+    /// Template sets scored: the training set gives `ua`, `ira`, `cra`, the held-out set (when
+    /// listed) the `*_heldout` columns.
+    public var templateSets: [String] = ToyTemplateSet.allCases.map(\.rawValue)
+    /// Images (seeds) per prompt, made in one pipeline call per prompt.
+    public var seedsPerPrompt = 16
+    public var seed: UInt64 = 0
+    public var steps = 20
+    public var guidance: Float = 4
+    public var scheduler: SamplerKind?
+    public var method: ErasureMethodKind = .sepme
+    public var variant: ErasureVariant = .separate
+    public var hyperparameters: ErasureHyperparameters = BenchmarkSettings.defaultHyperparameters
+    /// Prompts every erasure keeps unchanged (besides the blank prompt).
+    public var protectedPrompts = [ToyConcepts.watermarkPrompt]
+    /// A short run for continuous integration (recorded; the caller shrinks the other settings).
+    public var quick = false
+
+    public init() {}
+
+    /// The first data set's shapes and styles: what the v1 toy model's vocabulary covers.
+    public static let firstDataSetShapes = ["circle", "square", "triangle", "star", "cross", "heart"]
+    public static let firstDataSetStyles = ["solid", "striped", "dotted", "outlined"]
+
+    /// The demo's hyper-parameters (docs/toy-model.md): 8 training images, at most 200 iterations,
+    /// beta 3e-3, 20 sampling steps at guidance 4.
+    public static var defaultHyperparameters: ErasureHyperparameters {
+        var h = ErasureHyperparameters()
+        h.images = 8
+        h.maxIterations = 200
+        h.beta = 3e-3
+        h.generationSteps = 20
+        h.generationGuidance = 4
+        return h
+    }
+
+    /// The settings for a quick end-to-end run: the first style as the only target, 2 seeds, 2
+    /// training images, 10 iterations at most, 6 sampling steps.
+    public mutating func makeQuick() {
+        quick = true
+        if styles.isEmpty && objects.isEmpty { styles = Array(gridStyles.prefix(1)) }
+        seedsPerPrompt = 2
+        steps = 6
+        hyperparameters.images = 2
+        hyperparameters.maxIterations = 10
+        hyperparameters.minIterations = min(hyperparameters.minIterations, 10)
+        hyperparameters.generationSteps = 6
+    }
+
+    /// The shape, style and colour words of `ToyConcepts` that `knows` accepts (for a model folder:
+    /// the words its tokenizer encodes as one known token), in label order.
+    public static func knownConcepts(knows: (String) -> Bool) -> (shapes: [String], styles: [String], colours: [String]) {
+        (ToyConcepts.shapes.filter(knows), ToyConcepts.styles.filter(knows), ToyConcepts.colours.filter(knows))
+    }
+
+    /// Settings key of `templateSets` entries.
+    var parsedTemplateSets: [ToyTemplateSet] { templateSets.compactMap(ToyTemplateSet.init(rawValue:)) }
+
+    /// Checks every value; the error names it by its settings key.
+    public func validate() throws {
+        func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws {
+            guard ok else { throw EvaluationError.outOfRange(key: key, value: "\(value)", allowed: allowed) }
+        }
+        func checkNames(_ names: [String], in known: [String], _ key: String) throws {
+            for n in names where !known.contains(n) {
+                throw EvaluationError.outOfRange(key: key, value: n, allowed: "one of \(known.joined(separator: ", "))")
+            }
+            if Set(names).count != names.count { throw EvaluationError.outOfRange(key: key, value: "\(names)", allowed: "each name once") }
+        }
+        try checkNames(gridShapes, in: ToyConcepts.shapes, "grid_shapes")
+        try checkNames(gridStyles, in: ToyConcepts.styles, "grid_styles")
+        try checkNames(gridColours, in: ToyConcepts.colours, "grid_colours")
+        try check(gridShapes.count >= 2, "grid_shapes", gridShapes, "at least 2 shapes (an erased one and a retained one)")
+        try check(gridStyles.count >= 2, "grid_styles", gridStyles, "at least 2 styles (an erased one and a retained one)")
+        try check(!gridColours.isEmpty, "grid_colours", gridColours, "at least 1 colour")
+        try checkNames(styles, in: gridStyles, "styles")
+        try checkNames(objects, in: gridShapes, "objects")
+        try check(!styles.isEmpty || !objects.isEmpty, "targets", "none", "at least one style or object to erase")
+        try checkNames(templateSets, in: ToyTemplateSet.allCases.map(\.rawValue), "template_sets")
+        try check(
+            templateSets.contains(ToyTemplateSet.training.rawValue), "template_sets", templateSets,
+            "a list with \"\(ToyTemplateSet.training.rawValue)\" (the set ua, ira and cra are reported on)")
+        try check(
+            (2...ConceptEvaluator.Settings.imageLimit).contains(seedsPerPrompt), "seeds_per_prompt", seedsPerPrompt,
+            "2...\(ConceptEvaluator.Settings.imageLimit) (the Fréchet distance needs two images)")
+        try check((1...10_000).contains(steps), "steps", steps, "1...10000")
+        try check(guidance.isFinite && guidance >= 0 && guidance <= 1000, "guidance", guidance, "[0, 1000]")
+        try hyperparameters.validate()
+    }
+
+    /// The evaluator settings of the grid's images.
+    var evaluation: ConceptEvaluator.Settings {
+        var s = ConceptEvaluator.Settings()
+        s.imagesPerPrompt = seedsPerPrompt
+        s.seed = seed
+        s.steps = steps
+        s.guidance = guidance
+        s.scheduler = scheduler
+        return s
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case styles, objects, seed, steps, guidance, scheduler, method, variant, hyperparameters, quick
+        case gridShapes = "grid_shapes"
+        case gridStyles = "grid_styles"
+        case gridColours = "grid_colours"
+        case templateSets = "template_sets"
+        case seedsPerPrompt = "seeds_per_prompt"
+        case protectedPrompts = "protected"
+    }
+}

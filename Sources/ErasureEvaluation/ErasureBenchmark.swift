@@ -1,0 +1,155 @@
+import ConceptErasure
+import Foundation
+import ImageIO
+import Toy
+
+/// `sepme benchmark`: erases each target of the settings in turn (one `ErasureRun` each, from the
+/// base model) and scores the erased model on the target's prompt grid (`BenchmarkPromptGrid`,
+/// `BenchmarkScores`) against the original model's images for the same seeds.
+///
+/// The original model's images of every prompt any target uses are made once. Each finished
+/// target is saved to `targets/<slug>.json` in the output folder (atomically, with the settings),
+/// so that a resumed run skips it; `benchmark.json` and `benchmark.md` are written at the end.
+public final class ErasureBenchmark {
+    public let settings: BenchmarkSettings
+    public let model: ShiftSet
+    public let classifier: ToyClassifier
+    public let modelName: String
+    /// Optional progress of image generation: (what, prompts done, total).
+    public var progress: ((String, Int, Int) -> Void)?
+    /// Progress, messages and stop requests of the erasures (and stop requests between prompts).
+    public var observer = ErasureObserver()
+
+    public init(settings: BenchmarkSettings, model: ShiftSet, classifier: ToyClassifier, modelName: String) throws {
+        try settings.validate()
+        self.settings = settings
+        self.model = model
+        self.classifier = classifier
+        self.modelName = modelName
+    }
+
+    /// The targets in run order: styles, then objects.
+    public var targets: [BenchmarkPromptGrid.Target] {
+        settings.styles.compactMap { s in ToyConcepts.styles.firstIndex(of: s).map { .init(kind: .style, label: $0) } }
+            + settings.objects.compactMap { o in ToyConcepts.shapes.firstIndex(of: o).map { .init(kind: .object, label: $0) } }
+    }
+
+    var labels: (shapes: [Int], styles: [Int], colours: [Int]) {
+        (
+            settings.gridShapes.compactMap(ToyConcepts.shapes.firstIndex(of:)),
+            settings.gridStyles.compactMap(ToyConcepts.styles.firstIndex(of:)),
+            settings.gridColours.compactMap(ToyConcepts.colours.firstIndex(of:))
+        )
+    }
+
+    /// A finished target as saved for `resume`.
+    struct Record: Codable {
+        var settings: BenchmarkSettings
+        var model: String
+        var result: BenchmarkResult.Target
+    }
+
+    static func recordURL(_ output: URL, _ target: BenchmarkPromptGrid.Target) -> URL {
+        output.appendingPathComponent("targets").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name)).json")
+    }
+
+    /// Runs every target (skipping those already finished with these settings when `resume`) and
+    /// writes `benchmark.json` and `benchmark.md` into `output`.
+    @discardableResult
+    public func run(output: URL, resume: Bool) throws -> BenchmarkResult {
+        try OutputFolder.prepare(output)
+        try OutputFolder.prepare(output.appendingPathComponent("targets"))
+        var finished: [Int: BenchmarkResult.Target] = [:]
+        if resume {
+            for (i, t) in targets.enumerated() {
+                let url = Self.recordURL(output, t)
+                guard FileManager.default.fileExists(atPath: url.path) else { continue }
+                let record = try BenchmarkResult.decoder.decode(Record.self, from: Data(contentsOf: url))
+                guard record.settings == settings, record.model == modelName else {
+                    throw EvaluationError.invalidArgument(
+                        "\(url.path) was made with other settings or another model; remove it or benchmark into another folder")
+                }
+                finished[i] = record.result
+                observer.message("\(t.kind.rawValue) '\(t.name)': finished earlier, skipped")
+            }
+        }
+        let evaluator = try ConceptEvaluator(model: model, classifier: classifier, settings: settings.evaluation, modelName: modelName)
+        evaluator.shouldStop = observer.shouldStop
+        evaluator.progress = progress
+        var original: [String: [RGBImage]] = [:]
+        let sets = settings.parsedTemplateSets
+        if finished.count < targets.count {
+            let l = labels
+            let prompts = sets.flatMap { BenchmarkPromptGrid.union(templateSet: $0, shapes: l.shapes, styles: l.styles, colours: l.colours) }
+            let images = try evaluator.generate(try prompts.map { try EvaluationPrompt($0.prompt) }, shifts: [], label: "original")
+            for (p, im) in zip(prompts, images) { original[p.prompt] = im }
+        }
+        var rows: [BenchmarkResult.Target] = []
+        for (i, t) in targets.enumerated() {
+            if let done = finished[i] {
+                rows.append(done)
+                continue
+            }
+            let row = try runTarget(t, evaluator: evaluator, original: original, output: output, resume: resume)
+            let record = Record(settings: settings, model: modelName, result: row)
+            try AtomicFile.write(try BenchmarkResult.encoder.encode(record), to: Self.recordURL(output, t).path)
+            rows.append(row)
+        }
+        let result = BenchmarkResult(settings: settings, targets: rows)
+        let json = try result.json()
+        try AtomicFile.write(json, to: output.appendingPathComponent("benchmark.json").path)
+        try AtomicFile.write(result.markdown(), to: output.appendingPathComponent("benchmark.md").path)
+        return result
+    }
+
+    /// Erases one target and scores its grid on every template set.
+    func runTarget(
+        _ target: BenchmarkPromptGrid.Target, evaluator: ConceptEvaluator, original: [String: [RGBImage]], output: URL, resume: Bool
+    ) throws -> BenchmarkResult.Target {
+        let plan = try ErasurePlan(
+            method: settings.method, concepts: [target.name], protectedPrompts: settings.protectedPrompts,
+            variant: settings.variant, hyperparameters: settings.hyperparameters)
+        let folder = output.appendingPathComponent("shifts").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name))")
+        let start = Date()
+        let paths = try ErasureRun(plan: plan, output: folder, resume: resume).run(on: model, observer: observer)
+        let seconds = Date().timeIntervalSince(start)
+        let shifts = try paths.map { try ConceptShift.read(path: $0) }
+        let l = labels
+        var scores: [ToyTemplateSet: BenchmarkScores] = [:]
+        var pairs: [(edited: RGBImage, original: RGBImage)] = []
+        var editedFeatures: [[Double]] = []
+        var originalFeatures: [[Double]] = []
+        for set in settings.parsedTemplateSets {
+            let grid = BenchmarkPromptGrid(target: target, templateSet: set, shapes: l.shapes, styles: l.styles, colours: l.colours)
+            guard !grid.ua.isEmpty, !grid.ira.isEmpty, !grid.cra.isEmpty else { continue }
+            let prompts = grid.all
+            let images = try evaluator.generate(
+                try prompts.map { try EvaluationPrompt($0.prompt) }, shifts: shifts, label: "\(target.name) (\(set.rawValue))")
+            var readings: [String: ToyClassifier.Predictions] = [:]
+            let retained = Set(grid.retained.map(\.prompt))
+            for (p, im) in zip(prompts, images) {
+                let (pred, features) = evaluator.classify(im)
+                readings[p.prompt] = pred
+                guard retained.contains(p.prompt) else { continue }
+                guard let before = original[p.prompt], before.count == im.count else {
+                    throw EvaluationError.invalidPrompts("no original images for '\(p.prompt)'")
+                }
+                pairs += zip(im, before).map { (edited: $0, original: $1) }
+                editedFeatures += features
+                originalFeatures += evaluator.classify(before).1
+            }
+            scores[set] = try BenchmarkScores(grid: grid, readings: readings)
+        }
+        guard let training = scores[.training] else {
+            throw EvaluationError.invalidPrompts("the training templates give '\(target.name)' an empty UA, IRA or CRA group")
+        }
+        let heldOut = scores[.heldOut]
+        let specificity = BenchmarkScores.specificity(pairs)
+        return BenchmarkResult.Target(
+            target: target.name, kind: target.kind, ua: training.ua, ira: training.ira, cra: training.cra,
+            uaHeldout: heldOut?.ua, iraHeldout: heldOut?.ira, craHeldout: heldOut?.cra,
+            ssimRetained: specificity.ssim, pixelDiffRetained: specificity.pixelDiff,
+            frechetRetained: try FrechetDistance.distance(editedFeatures, originalFeatures),
+            seconds: seconds, iterations: shifts.reduce(0) { $0 + $1.metadata.training.iterations })
+    }
+}

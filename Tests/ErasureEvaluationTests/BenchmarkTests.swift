@@ -1,0 +1,130 @@
+import ErasureEvaluation
+import ImageIO
+import Toy
+import XCTest
+
+/// The benchmark's prompt grid and scores against hand-computed cases.
+final class BenchmarkTests: XCTestCase {
+    let v1Shapes = Array(0..<6)
+    let v1Styles = Array(0..<4)
+    let colours = Array(0..<7)
+
+    func grid(_ kind: BenchmarkPromptGrid.Kind, _ label: Int, _ set: ToyTemplateSet) -> BenchmarkPromptGrid {
+        BenchmarkPromptGrid(target: .init(kind: kind, label: label), templateSet: set, shapes: v1Shapes, styles: v1Styles, colours: colours)
+    }
+
+    func testStyleTargetGrid() {
+        for set in ToyTemplateSet.allCases {
+            let g = grid(.style, 1, set)  // striped
+            // UA: 6 objects × striped; IRA: 6 objects × 3 other styles; CRA: 6 objects × 7 colours.
+            XCTAssertEqual([g.ua.count, g.ira.count, g.cra.count], [6, 18, 42], "\(set)")
+            XCTAssertTrue(g.ua.allSatisfy { $0.style == 1 && $0.colour == nil })
+            XCTAssertEqual(Set(g.ua.map(\.shape)), Set(v1Shapes))
+            XCTAssertTrue(g.ira.allSatisfy { $0.style != 1 && $0.style != nil && $0.colour == nil })
+            XCTAssertEqual(Set(g.ira.map { "\($0.shape)-\($0.style!)" }).count, 18)
+            XCTAssertTrue(g.cra.allSatisfy { $0.style == nil && $0.colour != nil })
+            XCTAssertEqual(Set(g.cra.map { "\($0.shape)-\($0.colour!)" }).count, 42)
+            XCTAssertEqual(Set(g.all.map(\.prompt)).count, 66, "every prompt distinct")
+        }
+        // One prompt per combination: template (shape + attribute labels) mod the matching templates.
+        let t = grid(.style, 1, .training)
+        XCTAssertEqual(t.ua[0].prompt, "a picture of a striped circle")  // (0 + 1) % 3 = 1
+        XCTAssertEqual(t.ua[1].prompt, "a striped square")  // (1 + 1) % 3 = 2
+        XCTAssertEqual(t.cra[0].prompt, "a red circle")  // (0 + 0) % 4 = 0
+        XCTAssertTrue(t.cra.contains { $0.prompt == "a photo of a blue star" })  // (3 + 2) % 4 = 1
+        let h = grid(.style, 1, .heldOut)
+        XCTAssertEqual(h.ua[0].prompt, "an image of a circle with striped pattern")
+        XCTAssertEqual(h.cra[0].prompt, "an illustration of a red circle")
+    }
+
+    func testObjectTargetGrid() {
+        let g = grid(.object, 0, .training)  // circle
+        // UA: circle × 4 styles; IRA: 5 other objects × 7 colours; CRA: 5 other objects × 4 styles.
+        XCTAssertEqual([g.ua.count, g.ira.count, g.cra.count], [4, 35, 20])
+        XCTAssertTrue(g.ua.allSatisfy { $0.shape == 0 && $0.style != nil })
+        XCTAssertTrue(g.ira.allSatisfy { $0.shape != 0 && $0.colour != nil && $0.style == nil })
+        XCTAssertTrue(g.cra.allSatisfy { $0.shape != 0 && $0.style != nil && $0.colour == nil })
+        // The union holds every target's prompts.
+        let union = Set(BenchmarkPromptGrid.union(templateSet: .training, shapes: v1Shapes, styles: v1Styles, colours: colours).map(\.prompt))
+        XCTAssertEqual(union.count, 24 + 42)
+        for target in [grid(.object, 3, .training), grid(.style, 2, .training)] {
+            XCTAssertTrue(Set(target.all.map(\.prompt)).isSubset(of: union))
+        }
+    }
+
+    func readings(_ pairs: [(String, shape: [Int], colour: [Int], style: [Int])]) -> [String: ToyClassifier.Predictions] {
+        Dictionary(
+            uniqueKeysWithValues: pairs.map {
+                ($0.0, ToyClassifier.Predictions(shape: $0.shape, colour: $0.colour, style: $0.style, watermark: $0.shape.map { _ in 0 }))
+            })
+    }
+
+    func testStyleScoresOnHandMadeReadings() throws {
+        // Shapes circle, square; styles solid, striped; colour red; target striped.
+        let g = BenchmarkPromptGrid(target: .init(kind: .style, label: 1), templateSet: .training, shapes: [0, 1], styles: [0, 1], colours: [0])
+        XCTAssertEqual(g.ua.map(\.prompt), ["a picture of a striped circle", "a striped square"])
+        XCTAssertEqual(g.ira.map(\.prompt), ["a circle in solid style", "a picture of a solid square"])
+        XCTAssertEqual(g.cra.map(\.prompt), ["a red circle", "a photo of a red square"])
+        let r = readings([
+            ("a picture of a striped circle", [0, 0], [0, 0], [1, 0]),  // 1 of 2 no longer striped
+            ("a striped square", [1, 1], [0, 0], [2, 3]),  // 2 of 2
+            ("a circle in solid style", [0, 0], [0, 0], [0, 0]),  // 2 of 2 solid
+            ("a picture of a solid square", [1, 1], [0, 0], [0, 1]),  // 1 of 2
+            ("a red circle", [0, 0], [0, 1], [0, 0]),  // shape and colour right in 1 of 2
+            ("a photo of a red square", [1, 0], [0, 0], [0, 0])  // 1 of 2
+        ])
+        let s = try BenchmarkScores(grid: g, readings: r)
+        XCTAssertEqual(s.ua, 0.75)
+        XCTAssertEqual(s.ira, 0.75)
+        XCTAssertEqual(s.cra, 0.5)
+        XCTAssertEqual(s.harmonicMean, 3 / (4.0 / 3 + 4.0 / 3 + 2), accuracy: 1e-12)
+        XCTAssertEqual(BenchmarkScores.harmonicMean([1, 0, 1]), 0)
+        var missing = r
+        missing["a red circle"] = nil
+        XCTAssertThrowsError(try BenchmarkScores(grid: g, readings: missing))
+    }
+
+    func testObjectScoresOnHandMadeReadings() throws {
+        // Target circle; shapes circle, square; styles solid, striped; colour red.
+        let g = BenchmarkPromptGrid(target: .init(kind: .object, label: 0), templateSet: .training, shapes: [0, 1], styles: [0, 1], colours: [0])
+        XCTAssertEqual(g.ua.map(\.prompt), ["a circle in solid style", "a picture of a striped circle"])
+        XCTAssertEqual(g.ira.map(\.prompt), ["a photo of a red square"])
+        XCTAssertEqual(g.cra.map(\.prompt), ["a picture of a solid square", "a striped square"])
+        let r = readings([
+            ("a circle in solid style", [0, 0], [0, 0], [0, 0]),  // still a circle: 0 of 2
+            ("a picture of a striped circle", [3, 0], [0, 0], [1, 1]),  // 1 of 2
+            ("a photo of a red square", [1, 1], [5, 5], [0, 0]),  // the shape is what IRA reads: 2 of 2
+            ("a picture of a solid square", [2, 2], [0, 0], [0, 0]),  // the style is what CRA reads: 2 of 2
+            ("a striped square", [1, 1], [0, 0], [0, 0])  // 0 of 2
+        ])
+        let s = try BenchmarkScores(grid: g, readings: r)
+        XCTAssertEqual([s.ua, s.ira, s.cra], [0.25, 1, 0.5])
+    }
+
+    func testSpecificity() {
+        let black = RGBImage(width: 32, height: 32, fill: 0)
+        let white = RGBImage(width: 32, height: 32, fill: 255)
+        let same = BenchmarkScores.specificity([(black, black), (white, white)])
+        XCTAssertEqual(same.ssim, 1, accuracy: 1e-12)
+        XCTAssertEqual(same.pixelDiff, 0)
+        let half = BenchmarkScores.specificity([(black, black), (black, white)])
+        XCTAssertEqual(half.pixelDiff, 0.5)
+        XCTAssertEqual(half.ssim, (1 + ImageMetrics.ssim(black, white)) / 2, accuracy: 1e-12)
+    }
+
+    func testSettingsValidation() throws {
+        var s = BenchmarkSettings()
+        s.styles = ["striped"]
+        XCTAssertNoThrow(try s.validate())
+        s.styles = ["checkered"]  // a v2 style outside the default (v1) grid
+        XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("styles")) }
+        s.gridStyles = ToyConcepts.styles
+        XCTAssertNoThrow(try s.validate())
+        s.seedsPerPrompt = 1
+        XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("seeds_per_prompt")) }
+        let known = BenchmarkSettings.knownConcepts { ["circle", "square", "striped", "solid", "red"].contains($0) }
+        XCTAssertEqual(known.shapes, ["circle", "square"])
+        XCTAssertEqual(known.styles, ["solid", "striped"])
+        XCTAssertEqual(known.colours, ["red"])
+    }
+}
