@@ -52,17 +52,27 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
         return h
     }
 
-    /// The settings for a quick end-to-end run: the first style as the only target, 2 seeds, 2
-    /// training images, 10 iterations at most, 6 sampling steps.
+    /// The settings for a quick end-to-end run: a grid of the first three shapes, two styles and
+    /// two colours (the targets kept in it), the first style as the target unless one is given, 2
+    /// seeds, 2 training images, 10 iterations at most, 6 sampling steps.
     public mutating func makeQuick() {
         quick = true
         if styles.isEmpty && objects.isEmpty { styles = Array(gridStyles.prefix(1)) }
+        gridShapes = Self.shortened(gridShapes, keeping: objects, to: 3)
+        gridStyles = Self.shortened(gridStyles, keeping: styles, to: 2)
+        gridColours = Array(gridColours.prefix(2))
         seedsPerPrompt = 2
         steps = 6
         hyperparameters.images = 2
         hyperparameters.maxIterations = 10
         hyperparameters.minIterations = min(hyperparameters.minIterations, 10)
         hyperparameters.generationSteps = 6
+    }
+
+    /// The first `count` names, with every one of `kept` that is in the list among them.
+    static func shortened(_ names: [String], keeping kept: [String], to count: Int) -> [String] {
+        let must = names.filter(kept.contains)
+        return must + names.filter { !must.contains($0) }.prefix(max(0, count - must.count))
     }
 
     /// The shape, style and colour words of `ToyConcepts` that `knows` accepts (for a model folder:

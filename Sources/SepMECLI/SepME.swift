@@ -12,7 +12,8 @@ struct SepME: ParsableCommand {
         subcommands: [
             GenerateCommand.self, EraseCommand.self, ApplyCommand.self, InspectCommand.self,
             ExportLoRACommand.self, BenchCommand.self, ToyVocabCommand.self, ToySamplesCommand.self,
-            TrainClassifierCommand.self, TrainToyCommand.self, ClassifyCommand.self, EvalCommand.self, DemoCommand.self
+            TrainClassifierCommand.self, TrainToyCommand.self, ClassifyCommand.self, EvalCommand.self, DemoCommand.self,
+            BenchmarkCommand.self
         ]
     )
 

@@ -133,3 +133,61 @@ final class ToyCommandLineTests: XCTestCase {
         try assertFails(["classify", "--gap", "5", sheet.path], mentions: ["sheet.png", "--gap"])
     }
 }
+
+/// `sepme benchmark --quick` end to end on the embedded model: one style target, 2 seeds.
+final class BenchmarkCommandLineTests: XCTestCase {
+    func testQuickBenchmarkEndToEnd() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-benchmark-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try CommandLineTests.run(["benchmark", "--quick", "--styles", "striped", "--output", out.path, "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for f in ["benchmark.json", "benchmark.md", "targets/style-striped.json", "shifts/style-striped/striped.sepme.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
+        }
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
+        XCTAssertEqual(Set(json.keys), ["method", "settings", "targets", "composition", "restoration", "summary"])
+        XCTAssertEqual(json["method"] as? String, "sepme")
+        let settings = try XCTUnwrap(json["settings"] as? [String: Any])
+        XCTAssertEqual(settings["seeds_per_prompt"] as? Int, 2)
+        // The embedded (v1) model does not know the v2 styles: the grid leaves them out.
+        XCTAssertEqual(settings["grid_styles"] as? [String], ["striped", "solid"])
+        let targets = try XCTUnwrap(json["targets"] as? [[String: Any]])
+        XCTAssertEqual(targets.count, 1)
+        let t = targets[0]
+        XCTAssertEqual(
+            Set(t.keys),
+            [
+                "target", "kind", "ua", "ira", "cra", "ua_heldout", "ira_heldout", "cra_heldout", "ssim_retained", "pixel_diff_retained",
+                "frechet_retained", "seconds", "iterations"
+            ])
+        XCTAssertEqual(t["target"] as? String, "striped")
+        XCTAssertEqual(t["kind"] as? String, "style")
+        for key in ["ua", "ira", "cra", "ua_heldout", "ira_heldout", "cra_heldout", "ssim_retained", "pixel_diff_retained"] {
+            let v = try XCTUnwrap(t[key] as? Double, key)
+            XCTAssertTrue((0...1).contains(v), "\(key) \(v)")
+        }
+        // The retained prompts hardly move under a 10-iteration shift; they are not all unchanged either.
+        XCTAssertGreaterThan(try XCTUnwrap(t["ssim_retained"] as? Double), 0.5)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(t["frechet_retained"] as? Double), 0)
+        XCTAssertTrue((1...10).contains(try XCTUnwrap(t["iterations"] as? Int)))
+        XCTAssertGreaterThan(try XCTUnwrap(t["seconds"] as? Double), 0)
+        let summary = try XCTUnwrap(json["summary"] as? [String: Any])
+        XCTAssertEqual(summary["targets"] as? Int, 1)
+        XCTAssertEqual(try XCTUnwrap(summary["ua"] as? Double), try XCTUnwrap(t["ua"] as? Double), accuracy: 1e-12)
+
+        // A resumed run skips the finished target (no erasure, no image) and reports the same row.
+        let again = try CommandLineTests.run(["benchmark", "--quick", "--styles", "striped", "--output", out.path, "--resume"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("finished earlier, skipped"), again.stderr)
+        XCTAssertFalse(again.stderr.contains("evaluating"), again.stderr)
+        let json2 = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
+        XCTAssertEqual((json2["targets"] as? [[String: Any]])?.first?["ua"] as? Double, t["ua"] as? Double)
+
+        // A style the model does not know is refused with the flag named.
+        let v2 = try CommandLineTests.run(["benchmark", "--quick", "--styles", "checkered", "--output", out.path, "--quiet"])
+        XCTAssertNotEqual(v2.status, 0)
+        XCTAssertTrue(v2.stderr.contains("--styles") && v2.stderr.contains("checkered"), v2.stderr)
+    }
+}

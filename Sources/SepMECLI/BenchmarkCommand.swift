@@ -1,0 +1,110 @@
+import ArgumentParser
+import ConceptErasure
+import Diffusion
+import ErasureEvaluation
+import Foundation
+import Toy
+
+extension ErasureMethodKind: ExpressibleByArgument {}
+
+/// `sepme benchmark`: erase each style (and object) target in turn and score UA, IRA, CRA and the
+/// specificity of the retained prompts on the toy testbed (not `sepme bench`, the speed benchmarks).
+struct BenchmarkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "benchmark",
+        abstract: "Erase each target style or object and score UA, IRA, CRA and the retained prompts' SSIM, pixel difference and Fréchet distance.",
+        discussion: """
+            The prompt grid uses the shapes and styles the model's tokenizer knows as words (or --grid-shapes, --grid-styles) \
+            and every colour. Writes benchmark.json and benchmark.md; finished targets are kept under targets/ for --resume.
+            """)
+
+    @OptionGroup var modelOptions: ToyModelOptions
+    @Option(parsing: .upToNextOption, help: "Styles to erase, one run each (default: every style of the grid).") var styles: [String] = []
+    @Option(parsing: .upToNextOption, help: "Objects (shapes) to erase, one run each (default: none).") var objects: [String] = []
+    @Option(parsing: .upToNextOption, help: "Shapes of the prompt grid (default: those the model's tokenizer knows).") var gridShapes: [String] = []
+    @Option(parsing: .upToNextOption, help: "Styles of the prompt grid (default: those the model's tokenizer knows).") var gridStyles: [String] = []
+    @Option(help: "Images (seeds) per prompt.") var seeds: Int = 16
+    @Option(help: "Seed of the first image of each prompt.") var seed: UInt64 = 0
+    @Option(help: "Erasure method.") var method: ErasureMethodKind = .sepme
+    @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡).") var variant: ErasureVariant = .separate
+    @Option(help: "Maximum unlearning iterations per target.") var maxIterations: Int?
+    @Option(help: "Training images generated per target.") var images: Int?
+    @Option(help: "Shift scale beta in dW = beta A S (default: the demo's).") var beta: Double?
+    @Option(help: "Adam learning rate of the unlearning.") var lr: Double?
+    @OptionGroup var sampling: SamplingOptions<ToySamplingDefaults>
+    @Option(help: "Output folder.") var output: String = "benchmark-output"
+    @Flag(help: "Skip the targets an interrupted run with the same settings finished.") var resume = false
+    @Flag(help: "A short run: the first grid style only (unless targets are given), 2 seeds, 6 steps, 2 training images, 10 iterations.")
+    var quick = false
+    @OptionGroup var verbosity: QuietOption
+
+    static let flags: [String: String] = ErasureFlags.erase.merging([
+        "styles": "--styles", "objects": "--objects", "grid_shapes": "--grid-shapes", "grid_styles": "--grid-styles",
+        "targets": "--styles/--objects", "seeds_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance",
+        "generation_steps": "--steps", "generation_guidance": "--guidance"
+    ]) { _, new in new }
+
+    /// The settings these flags describe, for a model whose tokenizer knows the words `knows` accepts.
+    func settings(knows: (String) -> Bool) -> BenchmarkSettings {
+        var s = BenchmarkSettings()
+        let known = BenchmarkSettings.knownConcepts(knows: knows)
+        s.gridShapes = gridShapes.isEmpty ? known.shapes : gridShapes
+        s.gridStyles = gridStyles.isEmpty ? known.styles : gridStyles
+        s.gridColours = known.colours
+        s.objects = objects
+        s.styles = styles.isEmpty && objects.isEmpty && !quick ? s.gridStyles : styles
+        s.seedsPerPrompt = seeds
+        s.seed = seed
+        s.steps = sampling.steps
+        s.guidance = sampling.guidance
+        s.scheduler = sampling.scheduler
+        s.method = method
+        s.variant = variant
+        var h = BenchmarkSettings.defaultHyperparameters
+        if variant == .full { h.learningRate = ErasureHyperparameters.defaults(for: .full).learningRate }
+        if let maxIterations { h.maxIterations = maxIterations }
+        if let images { h.images = images }
+        if let beta { h.beta = beta }
+        if let lr { h.learningRate = lr }
+        h.generationSteps = sampling.steps
+        h.generationGuidance = Double(sampling.guidance)
+        h.generationScheduler = sampling.scheduler
+        s.hyperparameters = h
+        if quick { s.makeQuick() }
+        return s
+    }
+
+    func validate() throws {
+        // Without the model's tokenizer: every name must at least be a toy concept.
+        _ = try ErasureFlags.mapping(Self.flags) {
+            var s = settings { _ in true }
+            if gridShapes.isEmpty { s.gridShapes = ToyConcepts.shapes }
+            if gridStyles.isEmpty { s.gridStyles = ToyConcepts.styles }
+            try s.validate()
+        }
+    }
+
+    func run() throws {
+        let started = Date()
+        let out = URL(fileURLWithPath: output)
+        let result = try CommandFailure.reporting {
+            try ErasureFlags.mapping(Self.flags) {
+                let modelPath = try modelOptions.path()
+                let pipeline = try modelOptions.pipeline(quiet: verbosity.quiet)
+                // A word the tokenizer encodes as one token (BOS, word, EOS) is one the model was trained on.
+                let settings = settings { pipeline.tokenizer.tokenize($0).count == 3 }
+                try settings.validate()
+                let model = try ShiftSet(pipeline: pipeline)
+                let benchmark = try ErasureBenchmark(settings: settings, model: model, classifier: ToyClassifier.bundled(), modelName: modelPath)
+                benchmark.observer = ToyCommandSupport.erasureObserver(
+                    label: "benchmark", maxIterations: settings.hyperparameters.maxIterations, quiet: verbosity.quiet)
+                benchmark.progress = ToyCommandSupport.EvaluationBars(quiet: verbosity.quiet).update
+                return try benchmark.run(output: out, resume: resume)
+            }
+        }
+        print(result.markdown())
+        print(
+            "wrote \(out.appendingPathComponent("benchmark.json").path) and benchmark.md "
+                + String(format: "in %.1f min", Date().timeIntervalSince(started) / 60))
+    }
+}
