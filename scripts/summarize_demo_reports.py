@@ -36,7 +36,7 @@ def row(folder):
     regular = by_group.get("regular", [])
     reg_acc = sum(c["accuracy"] for c in regular) / max(len(regular), 1)
     ssims = [c["ssim"] for c in regular]
-    protected = all(c["identical8bit"] for c in by_group.get("protected", []))
+    protected = all(c["identical_8bit"] for c in by_group.get("protected", []))
     seconds = (folder / "seconds").read_text().strip() if (folder / "seconds").exists() else "-"
     return (
         f"| {images} | {folder.name} | {erased_acc} | {pct(reg_acc)} | {sum(ssims) / max(len(ssims), 1):.3f} (min {min(ssims):.3f}) "
