@@ -188,6 +188,8 @@ def main():
     import transformers
     diffusers.utils.logging.set_verbosity_error()
     transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.disable_progress_bar()
     warnings.simplefilter("ignore", FutureWarning)
     os.makedirs(args.workdir, exist_ok=True)
 
