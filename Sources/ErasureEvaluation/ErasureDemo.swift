@@ -5,7 +5,9 @@ import Toy
 
 /// `sepme demo`: the whole claim of the method on the embedded model, as a timeline (method.md §5):
 /// erase a style and a colour with the `separate` variant and the watermark protected, restore the
-/// colour, and evaluate the three states (original, erased, restored) against the original model.
+/// colour, and evaluate the three states (original, erased, restored) against the original model;
+/// then the prompts the kept shift should leave alone again with that shift baked into the weights
+/// as `sepme apply` writes it (the report's `baked` section).
 public struct ErasureDemo {
     /// Concept prompts erased in the first event; `restore` must be one of them.
     public var erase = ["a striped square", "a red circle"]
@@ -26,6 +28,7 @@ public struct ErasureDemo {
 
     public init() {
         evaluation.imagesPerPrompt = 16
+        evaluation.compareBaked = true
     }
 
     /// Every evaluated prompt, in report order: erased, regular, protected, blank.

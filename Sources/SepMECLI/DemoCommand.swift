@@ -64,6 +64,7 @@ struct DemoCommand: ParsableCommand {
             }
         }
         print(report.summaryTable())
+        if let baked = report.baked { print(baked.summaryLine(imagesPerPrompt: report.settings.imagesPerPrompt)) }
         print(
             "wrote \(out.appendingPathComponent("report.json").path), report.md, grid.png and shifts/ "
                 + String(format: "in %.1f min", Date().timeIntervalSince(started) / 60))
