@@ -2,7 +2,7 @@ import Foundation
 import ImageIO
 
 /// The `baked` section of `report.json`: the kept shifts baked into the weights as `sepme apply`
-/// writes them (`BakedShifts`), on the prompts they should leave alone, compared in 8 bits with the
+/// writes them (`ShiftSet.withShiftsFused`), on the prompts they should leave alone, compared in 8 bits with the
 /// original model's images and with the adapter path's images for the same seeds.
 public struct BakedComparison: Codable, Equatable, Sendable {
     public struct PromptResult: Codable, Equatable, Sendable {

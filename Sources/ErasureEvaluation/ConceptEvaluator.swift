@@ -13,7 +13,7 @@ import Toy
 /// States for `--shift S... --restore R...`: "original" (no shifts), "erased" (S and R applied:
 /// every concept erased) and, when R is not empty, "restored" (R removed again). With
 /// `Settings.compareBaked`, the prompts S should leave alone are also generated with S baked into
-/// the weights (`BakedShifts`, as `sepme apply` writes them) and compared in 8 bits with the
+/// the weights (`ShiftSet.withShiftsFused`, as `sepme apply` writes them) and compared in 8 bits with the
 /// original and the adapter path (`EvaluationReport.baked`).
 public final class ConceptEvaluator {
     public struct Settings: Sendable {
@@ -76,10 +76,10 @@ public final class ConceptEvaluator {
         try model.withShifts(shifts, force: settings.force) { try images(prompts, label: label) }
     }
 
-    /// The same with `shifts` baked into the weights instead of applied as adapters (`BakedShifts`);
+    /// The same with `shifts` baked into the weights instead of applied as adapters (`ShiftSet.withShiftsFused`);
     /// the model's weights are bit-identical afterwards.
     public func generateBaked(_ prompts: [EvaluationPrompt], shifts: [ConceptShift], label: String) throws -> [[RGBImage]] {
-        try BakedShifts.with(shifts, on: model, force: settings.force) { try images(prompts, label: label) }
+        try model.withShiftsFused(shifts, force: settings.force) { try images(prompts, label: label) }
     }
 
     /// Every prompt's images on the model as it is now.

@@ -9,10 +9,10 @@ import TestSupport
 import Toy
 import XCTest
 
-/// Shifts baked into the weights for the evaluation (`BakedShifts`): done on the evaluator's model
+/// Shifts baked into the weights for the evaluation (`ShiftSet.withShiftsFused`): done on the evaluator's model
 /// and undone bit-exactly, equal to what `ShiftSet.fuse` (`sepme apply`) makes, and reported as a
 /// direct comparison with a fused model gives it.
-final class BakedShiftsTests: XCTestCase {
+final class FusedShiftsTests: XCTestCase {
     static let striped = "a striped square"
     static let red = "a red circle"
 
@@ -65,7 +65,7 @@ final class BakedShiftsTests: XCTestCase {
         defer { model.remove() }
         let before = weights(model)
         let fingerprint = model.fingerprint
-        let changedInside = try BakedShifts.with([kept], on: model, force: false) { () -> Int in
+        let changedInside = try model.withShiftsFused([kept]) { () -> Int in
             XCTAssertTrue(model.projections.allProjections.allSatisfy { $0.1.adapter == nil }, "adapters act while baked")
             return weights(model).filter { before[$0.key] != $0.value }.count
         }
@@ -76,13 +76,13 @@ final class BakedShiftsTests: XCTestCase {
         XCTAssertNotNil(model.projections.keyValueProjections[0].1.adapter)
 
         struct Failure: Error {}
-        XCTAssertThrowsError(try BakedShifts.with([kept, restored], on: model, force: false) { () -> Int in throw Failure() })
+        XCTAssertThrowsError(try model.withShiftsFused([kept, restored]) { () -> Int in throw Failure() })
         XCTAssertEqual(weights(model), before, "a throwing body must leave the weights as they were")
     }
 
     func testBakedWeightsAreThoseOfAFusedModel() throws {
         let fused = weights(try fusedModel([kept, restored]))
-        let baked = try BakedShifts.with([kept, restored], on: model, force: false) { weights(model) }
+        let baked = try model.withShiftsFused([kept, restored]) { weights(model) }
         XCTAssertEqual(baked, fused)
         XCTAssertNotEqual(baked, weights(model))
     }
