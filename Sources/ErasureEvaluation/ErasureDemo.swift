@@ -17,7 +17,7 @@ public struct ErasureDemo {
     public var regular = ["a blue star", "a green triangle", "a dotted heart", "an outlined cross", "a yellow square"]
     public var hyperparameters: ErasureHyperparameters = {
         var h = ErasureHyperparameters()
-        h.images = 8
+        h.images = 64
         h.maxIterations = 200
         h.beta = 3e-3  // smaller values do not erase within 200 iterations, larger ones move regular prompts: docs/toy-model.md
         h.generationSteps = 20
