@@ -24,6 +24,12 @@ The stochastic variants share one generator over the chain, so the noise draws m
 exactly like diffusers' randn_tensor (one torch.randn(shape, generator) per stochastic step: DDPM,
 DDIM with eta > 0, and every step of Euler ancestral, the last included).
 
+Also writes Tests/DiffusionTests/Resources/scheduler-pipelines.safetensors: diffusers'
+StableDiffusionPipeline on the committed tiny random-weight folder (Resources/pipeline/tiny-sd, made
+by scripts/make_pipeline_fixtures.py) with each new sampler built by `from_config` from the folder's
+scheduler, as `--scheduler NAME` does. For every case C (metadata "cases", JSON of its arguments):
+  tensors   C.latents [steps, 1, 4, 8, 8]   the latents after each step (callback_on_step_end)
+
 Run: python3 scripts/make_scheduler_fixtures.py
 """
 import json
@@ -34,7 +40,9 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
                        EulerDiscreteScheduler, PNDMScheduler)
 from safetensors.torch import save_file
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "DiffusionTests", "Resources", "schedulers.safetensors")
+RESOURCES = os.path.join(os.path.dirname(__file__), "..", "Tests", "DiffusionTests", "Resources")
+OUT = os.path.join(RESOURCES, "schedulers.safetensors")
+PIPELINE_OUT = os.path.join(RESOURCES, "scheduler-pipelines.safetensors")
 
 SD1 = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
            set_alpha_to_one=False, clip_sample=False)
@@ -169,5 +177,46 @@ def main():
     print(OUT, os.path.getsize(OUT), "bytes,", len(VARIANTS), "variants")
 
 
+PIPELINE_CASES = {
+    # name: sampler name in sepme, diffusers class, extra config, prompt, seed, steps, guidance
+    "euler_a": dict(sampler="euler-a", cls="EulerAncestralDiscreteScheduler", config={}, prompt="a red circle",
+                    seed=21, steps=4, guidance=7.5),
+    "euler": dict(sampler="euler", cls="EulerDiscreteScheduler", config={}, prompt="a striped blue star",
+                  seed=22, steps=4, guidance=5.0),
+    "euler_karras": dict(sampler="euler-karras", cls="EulerDiscreteScheduler", config=dict(use_karras_sigmas=True),
+                         prompt="a heart in dotted style", seed=23, steps=4, guidance=7.5),
+    "dpmpp_2m": dict(sampler="dpm++2m", cls="DPMSolverMultistepScheduler", config={}, prompt="a yellow cross",
+                     seed=24, steps=5, guidance=7.5),
+    "dpmpp_2m_karras": dict(sampler="dpm++2m-karras", cls="DPMSolverMultistepScheduler",
+                            config=dict(use_karras_sigmas=True), prompt="an orange triangle", seed=25, steps=5, guidance=4.0),
+}
+
+
+def pipelines():
+    import diffusers
+    from diffusers import StableDiffusionPipeline
+    folder = os.path.join(RESOURCES, "pipeline", "tiny-sd")
+    pipe = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, safety_checker=None,
+                                                   requires_safety_checker=False)
+    folder_config = pipe.scheduler.config
+    tensors = {}
+    for name, c in PIPELINE_CASES.items():
+        pipe.scheduler = getattr(diffusers, c["cls"]).from_config(folder_config, **c["config"])
+        steps = []
+
+        def record(p, i, t, kwargs):
+            steps.append(kwargs["latents"].clone())
+            return kwargs
+
+        g = torch.Generator("cpu").manual_seed(c["seed"])
+        with torch.no_grad():
+            pipe(c["prompt"], num_inference_steps=c["steps"], guidance_scale=c["guidance"], generator=g,
+                 output_type="latent", callback_on_step_end=record)
+        tensors[f"{name}.latents"] = torch.stack(steps).contiguous()
+    save_file(tensors, PIPELINE_OUT, metadata={"cases": json.dumps(PIPELINE_CASES)})
+    print(PIPELINE_OUT, os.path.getsize(PIPELINE_OUT), "bytes,", len(PIPELINE_CASES), "cases")
+
+
 if __name__ == "__main__":
     main()
+    pipelines()
