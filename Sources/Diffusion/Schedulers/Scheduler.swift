@@ -24,8 +24,8 @@ public protocol Scheduler: AnyObject {
     func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor
 }
 
-/// The variance-preserving samplers (DDIM, DDPM, PNDM): integer training timesteps, unit initial
-/// noise and an unscaled model input.
+/// Samplers on integer training timesteps with unit initial noise and an unscaled model input:
+/// DDIM, DDPM, PNDM and DPM-Solver.
 public protocol DiscreteTimestepScheduler: Scheduler {
     /// The training timesteps of the current run, from noisiest to cleanest.
     var discreteTimesteps: [Int] { get }
