@@ -52,3 +52,39 @@ public enum VarianceType: String, SchedulerOption {
     case fixedSmallLog = "fixed_small_log"
     case fixedLarge = "fixed_large"
 }
+
+/// The sigma that ends the sampling run of the sigma-based samplers (diffusers `final_sigmas_type`):
+/// 0 (a fully denoised last step) or the smallest training sigma.
+public enum FinalSigmasType: String, SchedulerOption {
+    case zero
+    case sigmaMin = "sigma_min"
+}
+
+/// How EulerDiscreteScheduler places the inference sigmas between training sigmas (diffusers
+/// `interpolation_type`); only `linear` is implemented, `log_linear` is refused.
+public enum SigmaInterpolation: String, SchedulerOption {
+    case linear
+    case logLinear = "log_linear"
+}
+
+/// EulerDiscreteScheduler's timestep input to the UNet (diffusers `timestep_type`): the training
+/// timestep, or 0.25 log σ (continuous, with v-prediction only; refused).
+public enum TimestepType: String, SchedulerOption {
+    case discrete, continuous
+}
+
+/// DPM-Solver variant (diffusers `algorithm_type`): Lu et al. 2022a (`dpmsolver`, noise prediction),
+/// Lu et al. 2022b (`dpmsolver++`, data prediction) and their SDE forms. sepme samples with
+/// `dpmsolver++`; the others are read and refused when a DPM-Solver sampler is built.
+public enum DPMSolverAlgorithm: String, SchedulerOption {
+    case dpmsolver
+    case dpmsolverPlusPlus = "dpmsolver++"
+    case sdeDpmsolver = "sde-dpmsolver"
+    case sdeDpmsolverPlusPlus = "sde-dpmsolver++"
+}
+
+/// The second-order term of multistep DPM-Solver (diffusers `solver_type`; Lu et al. 2022b, §4 and
+/// Appendix B): the midpoint or the Heun form of the same correction.
+public enum DPMSolverType: String, SchedulerOption {
+    case midpoint, heun
+}
