@@ -36,18 +36,16 @@ public final class EulerAncestralDiscreteScheduler: Scheduler {
 
     // sample: [B, C, H, W] -> [B, C, H, W]
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        return sample / (sigma * sigma + 1).squareRoot()
+        SigmaSchedule.scaledModelInput(sample, sigma: sigmas[stepIndex])
     }
 
     // modelOutput, sample: [B, C, H, W]
     public func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor {
         let sigma = sigmas[stepIndex]
         let next = sigmas[stepIndex + 1]
-        let denoised =
-            configuration.predictionType == .vPrediction
-            ? modelOutput * (-sigma / (sigma * sigma + 1).squareRoot()) + sample / (sigma * sigma + 1)
-            : sample - modelOutput * sigma
+        // `sample` prediction is refused when the scheduler is made, as diffusers does.
+        let denoised = SigmaSchedule.denoised(
+            modelOutput: modelOutput, sample: sample, sigma: sigma, prediction: configuration.predictionType)
         let sigmaUp = (next * next * (sigma * sigma - next * next) / (sigma * sigma)).squareRoot()
         // σ_next² − σ_up² is σ_next⁴ / σ² ≥ 0; float32 rounding must not make it negative.
         let sigmaDown = max(next * next - sigmaUp * sigmaUp, 0).squareRoot()

@@ -43,21 +43,14 @@ public final class EulerDiscreteScheduler: Scheduler {
 
     // sample: [B, C, H, W] -> [B, C, H, W]
     public func scaleModelInput(_ sample: Tensor, stepIndex: Int) -> Tensor {
-        let sigma = sigmas[stepIndex]
-        return sample / (sigma * sigma + 1).squareRoot()
+        SigmaSchedule.scaledModelInput(sample, sigma: sigmas[stepIndex])
     }
 
     // modelOutput, sample: [B, C, H, W]
     public func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor {
         let sigma = sigmas[stepIndex]
-        // Predicted x_0 (the denoised estimate D(x; σ) of Karras et al.).
-        let denoised: Tensor
-        switch configuration.predictionType {
-        case .epsilon: denoised = sample - modelOutput * sigma
-        case .vPrediction:
-            denoised = modelOutput * (-sigma / (sigma * sigma + 1).squareRoot()) + sample / (sigma * sigma + 1)
-        case .sample: denoised = modelOutput
-        }
+        let denoised = SigmaSchedule.denoised(
+            modelOutput: modelOutput, sample: sample, sigma: sigma, prediction: configuration.predictionType)
         // dx/dσ = (x − D) / σ (Karras et al. eq. 3 with σ(t) = t), one Euler step to the next σ.
         let derivative = (sample - denoised) / sigma
         return sample + derivative * (sigmas[stepIndex + 1] - sigma)

@@ -1,26 +1,7 @@
 /// The string-valued options of diffusers' `scheduler_config.json` as enums. Each decodes the exact
 /// diffusers string and refuses any other value with a `DecodingError` at its key listing the accepted
 /// ones (`SchedulerConfiguration.load` reports it with the file).
-public protocol SchedulerOption: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {}
-
-extension SchedulerOption {
-    /// "a, b, c": the accepted spellings, for messages.
-    public static var acceptedValues: String { allCases.map(\.rawValue).joined(separator: ", ") }
-
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let name = try container.decode(String.self)
-        guard let value = Self(rawValue: name) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(name)' is not one of \(Self.acceptedValues)")
-        }
-        self = value
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-}
+public protocol SchedulerOption: DiffusersConfigValue {}
 
 /// What the UNet predicts (diffusers `prediction_type`): the noise ε, the velocity v (Salimans & Ho
 /// 2022, §4), or the clean sample x_0.

@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 
 /// The noise levels σ = sqrt((1 − ᾱ) / ᾱ) of the sigma-based samplers (Karras et al. 2022, §2:
 /// x_σ = x_0 + σ ε is the variance-preserving x_t scaled by sqrt(1 + σ²)), with the numerics of
@@ -111,6 +112,23 @@ extension SigmaSchedule {
         guard config.numTrainTimesteps >= 2 else {
             throw SchedulerError.invalidConfig(
                 sampler, "num_train_timesteps \(config.numTrainTimesteps) is too small for this sampler (at least 2)")
+        }
+    }
+
+    /// x / sqrt(σ² + 1): the model input of the sigma-based samplers (diffusers' `scale_model_input`).
+    // sample: [B, C, H, W] -> [B, C, H, W]
+    static func scaledModelInput(_ sample: Tensor, sigma: Float) -> Tensor {
+        sample / (sigma * sigma + 1).squareRoot()
+    }
+
+    /// The predicted x_0 at σ (the denoised estimate D(x; σ) of Karras et al.; diffusers'
+    /// `pred_original_sample`) for each prediction type.
+    // modelOutput, sample: [B, C, H, W] -> [B, C, H, W]
+    static func denoised(modelOutput: Tensor, sample: Tensor, sigma: Float, prediction: PredictionType) -> Tensor {
+        switch prediction {
+        case .epsilon: return sample - modelOutput * sigma
+        case .vPrediction: return modelOutput * (-sigma / (sigma * sigma + 1).squareRoot()) + sample / (sigma * sigma + 1)
+        case .sample: return modelOutput
         }
     }
 }
