@@ -37,7 +37,7 @@ public struct ConceptDecoupling {
         }
         basis = ns.basis.toTensor()
         report = NullSpaceReport(
-            mode: tolerance == nil ? "exact" : "tolerance", tolerance: tolerance, rows: m.rows,
+            mode: tolerance == nil ? .exact : .tolerance, tolerance: tolerance, rows: m.rows,
             rank: ns.rank, dimension: ns.dimension,
             largestDiscardedSingularValue: ns.largestDiscardedSingularValue,
             largestSingularValue: ns.singularValues.first ?? 0, leakBound: nil)

@@ -16,8 +16,9 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
     public var minIterations: Int = 10
     /// nil: exact null space; a value: singular values below tolerance * sigma_max count as zero.
     public var nullSpaceTolerance: Double?
-    /// Training images generated per concept.
-    public var images: Int = 8
+    /// Training images generated per concept, cycled over the iterations (method.md §2; the
+    /// default comes from the training-images study in docs/toy-model.md).
+    public var images: Int = 64
     /// Sampling steps and guidance used to generate the training images.
     public var generationSteps: Int = 20
     public var generationGuidance: Double = 7.5

@@ -112,10 +112,22 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     private func otherConcepts(_ k: Int) -> [String] { concepts.indices.filter { $0 != k }.map { concepts[$0] } }
 }
 
-/// The erasure methods `ErasureRun` can run.
+/// The erasure methods `ErasureRun` can run; recorded in every plan and shift file (`method`).
 public enum ErasureMethodKind: String, Codable, CaseIterable, Sendable {
     /// SepME / SRS-ME (method.md).
     case sepme
+
+    /// Reads the raw value; shift files of sepme 0.1.0 wrote SepME as "SRS-ME".
+    public init(from decoder: Decoder) throws {
+        let raw = try decoder.singleValueContainer().decode(String.self)
+        guard let kind = raw == "SRS-ME" ? .sepme : ErasureMethodKind(rawValue: raw) else {
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "'\(raw)' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))"))
+        }
+        self = kind
+    }
 
     /// The method's implementation.
     var implementation: ErasureMethod {

@@ -1,7 +1,14 @@
+/// How a null space was found (method.md §1, §4).
+public enum NullSpaceMode: String, Codable, Sendable {
+    /// Singular values below the float64 rounding threshold count as zero.
+    case exact
+    /// Singular values below `tolerance` · σ_1 count as zero too.
+    case tolerance
+}
+
 /// The decoupling of one concept (method.md §1, §4).
 public struct NullSpaceReport: Codable, Equatable, Sendable {
-    /// "exact" or "tolerance".
-    public var mode: String
+    public var mode: NullSpaceMode
     public var tolerance: Double?
     /// Rows of M_k (token embeddings of every prompt the shift must not touch).
     public var rows: Int

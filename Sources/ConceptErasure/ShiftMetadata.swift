@@ -5,7 +5,7 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
     public static let currentFormat = "sepme-shift/1"
 
     public var format: String = ShiftMetadata.currentFormat
-    public var method: String = "SRS-ME"
+    public var method: ErasureMethodKind = .sepme
     public var variant: ErasureVariant
     /// The prompt(s) of the erased concept; the first names it.
     public var concepts: [String]

@@ -9,7 +9,8 @@ import TensorEngine
 /// - `install` replaces the installed set (checked in full before anything changes);
 /// - `remove` returns to the base model (restoring every concept);
 /// - `withShifts` installs a set for the duration of a closure and always restores the previous set;
-/// - `fuse` adds the installed shifts to the base weights (for writing a model folder).
+/// - `fuse` adds the installed shifts to the base weights (for writing a model folder);
+/// - `withShiftsFused` bakes a set in for the duration of a closure (what a fused model computes).
 ///
 /// Shifts made for another base model are refused unless forced; a shift whose projections or
 /// shapes do not fit the model, or the same concept installed twice, is refused always.
@@ -86,27 +87,47 @@ public final class ShiftSet {
     /// fingerprint is that of the fused model.
     @discardableResult
     public func fuse() -> [String] {
-        var changed: [String] = []
+        let changed = addToBaseWeights(installed).map(\.key)
+        remove()
+        fingerprint = ModelFingerprint.of(textEncoder: pipeline.textEncoder, crossAttention: projections)
+        return changed
+    }
+
+    /// Runs `body` with Σ dW of `shifts` baked into the base weights as `fuse` bakes them (float32
+    /// W + Σ dW, no adapter, hence no reach mask), then restores the original weights bit for bit
+    /// from copies (subtracting Σ dW again would not give the original bits back) and the shifts
+    /// installed before, also when `body` throws.
+    public func withShiftsFused<R>(_ shifts: [ConceptShift], force: Bool = false, _ body: () throws -> R) throws -> R {
+        try check(shifts, force: force)
+        return try withShifts([], force: force) {
+            let originals = addToBaseWeights(shifts)
+            defer { GradMode.withNoGrad { for o in originals { o.tensor.assign(from: o.original) } } }
+            return try body()
+        }
+    }
+
+    /// Adds each projection's Σ dW (and Σ Δb), summed in the shifts' order before the one addition,
+    /// to its base tensors. Returns the changed tensors with copies of their values before.
+    private func addToBaseWeights(_ shifts: [ConceptShift]) -> [(key: String, tensor: Tensor, original: Tensor)] {
+        var changed: [(key: String, tensor: Tensor, original: Tensor)] = []
         GradMode.withNoGrad {
             for (key, linear) in projections.allProjections {
                 var total: Tensor?
                 var totalBias: Tensor?
-                for s in installed {
+                for s in shifts {
                     if let d = s.weightDelta(for: key) { total = total.map { $0 + d } ?? d }
                     if let b = s.weights.biasDelta(for: key) { totalBias = totalBias.map { $0 + b } ?? b }
                 }
                 if let total {
+                    changed.append((key + ".weight", linear.weight, linear.weight.copy()))
                     linear.weight.addInPlace(total)
-                    changed.append(key + ".weight")
                 }
                 if let totalBias, let bias = linear.bias {
+                    changed.append((key + ".bias", bias, bias.copy()))
                     bias.addInPlace(totalBias)
-                    changed.append(key + ".bias")
                 }
             }
         }
-        remove()
-        fingerprint = ModelFingerprint.of(textEncoder: pipeline.textEncoder, crossAttention: projections)
         return changed
     }
 

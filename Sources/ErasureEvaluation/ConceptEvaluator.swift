@@ -11,7 +11,10 @@ import Toy
 /// a Fréchet distance on classifier features and 8-bit identity.
 ///
 /// States for `--shift S... --restore R...`: "original" (no shifts), "erased" (S and R applied:
-/// every concept erased) and, when R is not empty, "restored" (R removed again).
+/// every concept erased) and, when R is not empty, "restored" (R removed again). With
+/// `Settings.compareBaked`, the prompts S should leave alone are also generated with S baked into
+/// the weights (`ShiftSet.withShiftsFused`, as `sepme apply` writes them) and compared in 8 bits with the
+/// original and the adapter path (`EvaluationReport.baked`).
 public final class ConceptEvaluator {
     public struct Settings: Sendable {
         public var imagesPerPrompt = 32
@@ -21,6 +24,9 @@ public final class ConceptEvaluator {
         public var scheduler: SamplerKind?
         /// Apply shifts made for another base model (fingerprint mismatch).
         public var force = false
+        /// Also generate the prompts the kept shifts should leave alone with those shifts baked
+        /// into the weights, and compare them in 8 bits (the report's `baked` section).
+        public var compareBaked = false
         public init() {}
 
         /// Checks every value; the error names it by its report key.
@@ -67,20 +73,29 @@ public final class ConceptEvaluator {
     /// One set of images for every prompt (seed `settings.seed`, `imagesPerPrompt` images each, as
     /// `sepme generate --seed S --batch-size N` makes them).
     public func generate(_ prompts: [EvaluationPrompt], shifts: [ConceptShift], label: String) throws -> [[RGBImage]] {
-        try model.withShifts(shifts, force: settings.force) {
-            var out: [[RGBImage]] = []
-            for (i, p) in prompts.enumerated() {
-                if shouldStop() { throw CancellationError() }
-                progress?(label, i, prompts.count)
-                let options = GenerationOptions(
-                    prompts: [p.prompt], seed: settings.seed, steps: settings.steps,
-                    guidance: settings.guidance, scheduler: settings.scheduler,
-                    imagesPerPrompt: settings.imagesPerPrompt)
-                out.append(try pipeline.generate(options).images)
-            }
-            progress?(label, prompts.count, prompts.count)
-            return out
+        try model.withShifts(shifts, force: settings.force) { try images(prompts, label: label) }
+    }
+
+    /// The same with `shifts` baked into the weights instead of applied as adapters (`ShiftSet.withShiftsFused`);
+    /// the model's weights are bit-identical afterwards.
+    public func generateBaked(_ prompts: [EvaluationPrompt], shifts: [ConceptShift], label: String) throws -> [[RGBImage]] {
+        try model.withShiftsFused(shifts, force: settings.force) { try images(prompts, label: label) }
+    }
+
+    /// Every prompt's images on the model as it is now.
+    private func images(_ prompts: [EvaluationPrompt], label: String) throws -> [[RGBImage]] {
+        var out: [[RGBImage]] = []
+        for (i, p) in prompts.enumerated() {
+            if shouldStop() { throw CancellationError() }
+            progress?(label, i, prompts.count)
+            let options = GenerationOptions(
+                prompts: [p.prompt], seed: settings.seed, steps: settings.steps,
+                guidance: settings.guidance, scheduler: settings.scheduler,
+                imagesPerPrompt: settings.imagesPerPrompt)
+            out.append(try pipeline.generate(options).images)
         }
+        progress?(label, prompts.count, prompts.count)
+        return out
     }
 
     /// Classifier predictions and pooled features of a set of images.
@@ -162,6 +177,11 @@ public final class ConceptEvaluator {
             states.append(try score(state: "restored", prompts: prompts, images: restored, original: original, applied: shifts, restored: restore))
             all.append(restored)
         }
+        var baked: BakedComparison?
+        if settings.compareBaked, !shifts.isEmpty, let adapterState = states.last, let adapterImages = all.last {
+            baked = try compareBaked(
+                prompts: prompts, shifts: shifts, adapterState: adapterState, adapterImages: adapterImages, original: original)
+        }
         var retention: [String: Double] = [:]
         for s in states { if let w = s.concepts.first(where: { $0.concept == "watermark" }) { retention[s.name] = w.accuracy } }
         let report = EvaluationReport(
@@ -169,8 +189,37 @@ public final class ConceptEvaluator {
             settings: .init(
                 model: modelName, seed: settings.seed, imagesPerPrompt: settings.imagesPerPrompt,
                 steps: settings.steps, guidance: settings.guidance, scheduler: settings.scheduler),
-            states: states, watermarkRetention: retention, seconds: Date().timeIntervalSince(start))
+            states: states, watermarkRetention: retention, baked: baked, seconds: Date().timeIntervalSince(start))
         return (report, all)
+    }
+
+    /// The prompts `shifts` should leave alone, in `state` (where exactly `shifts` act): the
+    /// protected ones, the restored concepts, and concepts every shift is decoupled from.
+    static func leftAlone(_ prompts: [EvaluationPrompt], by shifts: [ConceptShift], in state: EvaluationReport.State) -> [Int] {
+        prompts.indices.filter { i in
+            let key = prompts[i].prompt.lowercased()
+            switch state.concepts[i].group {
+            case "protected", "restored": return true
+            case "regular": return shifts.allSatisfy { $0.metadata.decoupledFrom.map { $0.lowercased() }.contains(key) }
+            default: return false
+            }
+        }
+    }
+
+    /// Generates the prompts `shifts` should leave alone with `shifts` baked in and compares them
+    /// with the original and the adapter state's images.
+    func compareBaked(
+        prompts: [EvaluationPrompt], shifts: [ConceptShift], adapterState: EvaluationReport.State,
+        adapterImages: [[RGBImage]], original: [[RGBImage]]
+    ) throws -> BakedComparison {
+        let picked = Self.leftAlone(prompts, by: shifts, in: adapterState)
+        let baked = try generateBaked(picked.map { prompts[$0] }, shifts: shifts, label: "baked")
+        let rows = zip(picked, baked).map { i, images in
+            BakedComparison.PromptResult(
+                prompt: prompts[i].prompt, group: adapterState.concepts[i].group, baked: images,
+                adapter: adapterImages[i], original: original[i])
+        }
+        return BakedComparison(shifts: shifts.map(\.name), adapterState: adapterState.name, prompts: rows)
     }
 
     /// Creates the report folder if needed and fails with a named error when it cannot be written

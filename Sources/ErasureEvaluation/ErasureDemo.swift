@@ -5,7 +5,9 @@ import Toy
 
 /// `sepme demo`: the whole claim of the method on the embedded model, as a timeline (method.md §5):
 /// erase a style and a colour with the `separate` variant and the watermark protected, restore the
-/// colour, and evaluate the three states (original, erased, restored) against the original model.
+/// colour, and evaluate the three states (original, erased, restored) against the original model;
+/// then the prompts the kept shift should leave alone again with that shift baked into the weights
+/// as `sepme apply` writes it (the report's `baked` section).
 public struct ErasureDemo {
     /// Concept prompts erased in the first event; `restore` must be one of them.
     public var erase = ["a striped square", "a red circle"]
@@ -15,7 +17,7 @@ public struct ErasureDemo {
     public var regular = ["a blue star", "a green triangle", "a dotted heart", "an outlined cross", "a yellow square"]
     public var hyperparameters: ErasureHyperparameters = {
         var h = ErasureHyperparameters()
-        h.images = 8
+        h.images = 64
         h.maxIterations = 200
         h.beta = 3e-3  // smaller values do not erase within 200 iterations, larger ones move regular prompts: docs/toy-model.md
         h.generationSteps = 20
@@ -26,6 +28,7 @@ public struct ErasureDemo {
 
     public init() {
         evaluation.imagesPerPrompt = 16
+        evaluation.compareBaked = true
     }
 
     /// Every evaluated prompt, in report order: erased, regular, protected, blank.

@@ -99,10 +99,12 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
     public var states: [State]
     /// Fraction of the watermark prompt's images that show the logo, per state name.
     public var watermarkRetention: [String: Double]
+    /// The kept shifts baked into the weights (absent unless the evaluation compared them).
+    public var baked: BakedComparison? = nil
     public var seconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case tool, settings, states, seconds
+        case tool, settings, states, seconds, baked
         case watermarkRetention = "watermark_retention"
     }
 
@@ -136,6 +138,7 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
                     "\(g) \(pct(v.accuracy)) (original \(pct(v.accuracyOriginal)), \(v.prompts) prompts\(v.identical8bit ? ", identical" : ""))"
                 }.joined(separator: "; ") + "\n\n"
         }
+        if let baked { out += baked.markdown(imagesPerPrompt: settings.imagesPerPrompt) }
         if !watermarkRetention.isEmpty {
             out +=
                 "Watermark retention: " + watermarkRetention.sorted { $0.key < $1.key }.map { "\($0.key) \(pct($0.value))" }.joined(separator: ", ")

@@ -66,6 +66,14 @@ public enum ImageMetrics {
         return total / Double(count)
     }
 
+    /// Largest |a − b| over all pixels and channels, in 8-bit levels (0 when identical).
+    public static func maxAbsoluteLevelDifference(_ a: RGBImage, _ b: RGBImage) -> Int {
+        precondition(a.width == b.width && a.height == b.height, "images of different sizes")
+        var worst = 0
+        for i in a.pixels.indices { worst = max(worst, abs(Int(a.pixels[i]) - Int(b.pixels[i]))) }
+        return worst
+    }
+
     /// True when every 8-bit value agrees.
     public static func identical(_ a: RGBImage, _ b: RGBImage) -> Bool { a == b }
 }

@@ -17,7 +17,7 @@ struct DemoCommand: ParsableCommand {
     @OptionGroup var modelOptions: ToyModelOptions
     @Option(help: "Images (seeds) per prompt in the evaluation.") var seeds: Int = 16
     @Option(help: "Maximum unlearning iterations per concept.") var maxIterations: Int = 200
-    @Option(help: "Training images generated per concept.") var images: Int = 8
+    @Option(help: "Training images generated per concept (default: the demo's).") var images: Int?
     @Option(help: "Shift scale beta in dW = beta A S (default: the demo's).") var beta: Double?
     @Option(help: "Adam learning rate of the unlearning (default: the demo's).") var lr: Double?
     /// `--steps`, `--guidance`, `--scheduler`: the evaluation's and the training images' sampling.
@@ -37,7 +37,7 @@ struct DemoCommand: ParsableCommand {
         demo.evaluation.scheduler = sampling.scheduler
         demo.hyperparameters.generationScheduler = sampling.scheduler
         demo.hyperparameters.maxIterations = maxIterations
-        demo.hyperparameters.images = images
+        if let images { demo.hyperparameters.images = images }
         if let beta { demo.hyperparameters.beta = beta }
         if let lr { demo.hyperparameters.learningRate = lr }
         demo.hyperparameters.generationSteps = sampling.steps
@@ -64,6 +64,7 @@ struct DemoCommand: ParsableCommand {
             }
         }
         print(report.summaryTable())
+        if let baked = report.baked { print(baked.summaryLine(imagesPerPrompt: report.settings.imagesPerPrompt)) }
         print(
             "wrote \(out.appendingPathComponent("report.json").path), report.md, grid.png and shifts/ "
                 + String(format: "in %.1f min", Date().timeIntervalSince(started) / 60))

@@ -15,7 +15,7 @@ struct EraseCommand: ParsableCommand {
     @Option(help: "A prompt whose output must not change, e.g. a watermark trigger (repeatable).") var protect: [String] = []
     @Option(help: "An existing shift file whose concept the new shifts must not disturb (repeatable).") var decoupleFrom: [String] = []
     @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡, not restorable).") var variant: ErasureVariant = .separate
-    @Option(help: "Training images generated per concept.") var images: Int = 8
+    @Option(help: "Training images generated per concept (default \(ErasureHyperparameters().images)).") var images: Int?
     @Option(help: "Folder of the user's PNG images to train on instead of generated ones.") var imagesFolder: String?
     @Option(help: "Maximum training iterations per concept.") var maxIterations: Int = 1000
     @Option(help: "Adam learning rate (default: the variant's, 0.1, or 1e-5 for full).") var lr: Double?
@@ -47,7 +47,7 @@ struct EraseCommand: ParsableCommand {
         h.alpha = alpha
         h.maxIterations = maxIterations
         h.nullSpaceTolerance = tolerance
-        h.images = images
+        if let images { h.images = images }
         h.generationSteps = generationSteps
         h.generationGuidance = generationGuidance
         h.generationScheduler = generationScheduler

@@ -10,7 +10,9 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Evaluate shifts: classifier accuracy, pixel difference, SSIM, Fréchet distance and 8-bit identity per prompt and state.",
-        discussion: "States: original (no shifts), erased (--shift and --restore files applied), restored (--restore files removed again).")
+        discussion:
+            "States: original (no shifts), erased (--shift and --restore files applied), restored (--restore files removed again). With --baked, the prompts the --shift files should leave alone are generated again with those shifts added to the weights (as `sepme apply` writes them) and compared in 8 bits with the original and the adapter path."
+    )
 
     @OptionGroup var modelOptions: ToyModelOptions
     @Option(help: "A shift that stays applied (repeatable).") var shift: [String] = []
@@ -23,6 +25,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Classifier file (default: the bundled toy classifier).") var classifier: String?
     @Option(help: "Output folder for report.json, report.md and grid.png.") var output: String = "eval-report"
     @Flag(help: "Apply shifts made for another base model.") var force = false
+    @Flag(help: "Also compare the --shift files baked into the weights (report section 'baked').") var baked = false
     @OptionGroup var verbosity: QuietOption
 
     func validate() throws {
@@ -40,6 +43,7 @@ struct EvalCommand: ParsableCommand {
         settings.guidance = sampling.guidance
         settings.scheduler = sampling.scheduler
         settings.force = force
+        settings.compareBaked = baked
         return settings
     }
 

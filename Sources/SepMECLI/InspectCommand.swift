@@ -23,7 +23,7 @@ struct InspectCommand: ParsableCommand {
         func list(_ items: [String]) -> String { items.isEmpty ? "-" : items.map(TerminalText.sanitized).joined(separator: " | ") }
         func number(_ v: Double?) -> String { v.map { String(format: "%.4g", $0) } ?? "-" }
         print("concept:        \(list(m.concepts))")
-        print("variant:        \(m.variant.rawValue) (\(TerminalText.sanitized(m.method)))\(m.restorable ? "" : ", NOT restorable")")
+        print("variant:        \(m.variant.rawValue) (\(m.method.rawValue))\(m.restorable ? "" : ", NOT restorable")")
         print("protected:      \(list(m.protectedPrompts))")
         print("decoupled from: \(list(m.decoupledFrom))")
         print("base model:     \(m.baseFingerprint)")
@@ -31,7 +31,7 @@ struct InspectCommand: ParsableCommand {
             print(
                 String(
                     format: "null space:     %@, dimension %d (rank %d of %d rows), sigma_cut %.3g, leak bound %@",
-                    TerminalText.sanitized(ns.mode), ns.dimension, ns.rank, ns.rows, ns.largestDiscardedSingularValue,
+                    ns.mode.rawValue, ns.dimension, ns.rank, ns.rows, ns.largestDiscardedSingularValue,
                     ns.leakBound.map { String(format: "%.3g", $0) } ?? "-"))
         }
         let t = m.training

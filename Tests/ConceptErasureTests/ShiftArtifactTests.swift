@@ -79,6 +79,22 @@ final class ShiftArtifactTests: XCTestCase {
         XCTAssertEqual(ConceptShift.slug("Van Gogh!"), "van-gogh")
     }
 
+    /// `method` is typed: files of sepme 0.1.0 ("SRS-ME") still read as SepME; an unknown method is
+    /// refused with its key named.
+    func testMethodFieldIsTypedAndReadsEarlierFiles() throws {
+        let encoded = try JSONEncoder().encode(metadata("striped"))
+        var json = try XCTUnwrap(try JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        XCTAssertEqual(json["method"] as? String, "sepme")
+        json["method"] = "SRS-ME"
+        let legacy = try JSONDecoder().decode(ShiftMetadata.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertEqual(legacy.method, .sepme)
+        json["method"] = "magic"
+        XCTAssertThrowsError(try JSONDecoder().decode(ShiftMetadata.self, from: JSONSerialization.data(withJSONObject: json))) { e in
+            let text = ShiftMetadata.describe(decodingError: e)
+            XCTAssertTrue(text.contains("method") && text.contains("magic") && text.contains("sepme"), text)
+        }
+    }
+
     func testUnreadableShiftFilesAreNamed() throws {
         let path = NSTemporaryDirectory() + "sepme-bad-\(UUID().uuidString).safetensors"
         try Data("not a safetensors file".utf8).write(to: URL(fileURLWithPath: path))

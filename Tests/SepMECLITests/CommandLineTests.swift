@@ -122,8 +122,8 @@ final class CommandLineTests: XCTestCase {
 
     func testUnknownScheduler() throws {
         try assertFails(
-            ["generate", "--model", Self.tinySD.path, "--prompt", "x", "--scheduler", "euler", "--output", output],
-            mentions: ["euler"])
+            ["generate", "--model", Self.tinySD.path, "--prompt", "x", "--scheduler", "lms", "--output", output],
+            mentions: ["lms"])
     }
 
     func testSizeNotDivisibleByTheScaleFactor() throws {
@@ -154,9 +154,9 @@ final class CommandLineTests: XCTestCase {
             mentions: ["--images"])
         try assertFails(
             [
-                "erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--generation-scheduler", "euler",
+                "erase", "--model", Self.tinySepME.path, "--concept", "a red circle", "--generation-scheduler", "lms",
                 "--output", out
-            ], mentions: ["--generation-scheduler", "euler"])
+            ], mentions: ["--generation-scheduler", "lms"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output for a refused request")
         let bogus = scratch.appendingPathComponent("bogus.sepme.safetensors")
         try Data("nope".utf8).write(to: bogus)

@@ -86,7 +86,7 @@ final class ToyCommandLineTests: XCTestCase {
         try assertFails(
             ["demo", "--output", file.appendingPathComponent("sub").path, "--seeds", "2"], mentions: [file.appendingPathComponent("sub").path])
         try assertFails(["demo", "--seeds", "1", "--output", scratch.appendingPathComponent("d").path], mentions: ["--seeds"])
-        try assertFails(["demo", "--scheduler", "euler", "--output", scratch.appendingPathComponent("d").path], mentions: ["--scheduler", "euler"])
+        try assertFails(["demo", "--scheduler", "lms", "--output", scratch.appendingPathComponent("d").path], mentions: ["--scheduler", "lms"])
         try assertFails(
             ["demo", "--model", scratch.appendingPathComponent("nowhere").path, "--output", scratch.appendingPathComponent("d").path],
             mentions: ["nowhere"])

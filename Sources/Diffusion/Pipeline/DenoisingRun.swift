@@ -28,17 +28,19 @@ public final class DenoisingRun {
         self.denoiser = denoiser
     }
 
-    public var timesteps: [Int] { scheduler.timesteps }
+    /// The UNet's timestep at each step (fractional for some samplers, e.g. Euler's linspace spacing).
+    public var timesteps: [Float] { scheduler.timesteps }
     public var isFinished: Bool { stepIndex >= scheduler.timesteps.count }
     /// The timestep the next `step()` will denoise.
-    public var currentTimestep: Int? { isFinished ? nil : scheduler.timesteps[stepIndex] }
+    public var currentTimestep: Float? { isFinished ? nil : scheduler.timesteps[stepIndex] }
 
     /// ε̂(x_t, t) with classifier-free guidance: ε_u + g (ε_c − ε_u), both halves in one batched call
     /// (x_t once, two contexts per latent: the denoiser shares what does not read the text).
+    /// `x` is the UNet input: the latents after the scheduler's `scaleModelInput`.
     // latents: [B, C, h, w] -> [B, C, h, w]
-    public func guidedNoisePrediction(_ x: Tensor, timestep t: Int) -> Tensor {
-        guard let unconditional else { return denoiser(x, Float(t), conditioning) }
-        let both = denoiser(x, Float(t), Tensor.concat([unconditional, conditioning], axis: 0))
+    public func guidedNoisePrediction(_ x: Tensor, timestep t: Float) -> Tensor {
+        guard let unconditional else { return denoiser(x, t, conditioning) }
+        let both = denoiser(x, t, Tensor.concat([unconditional, conditioning], axis: 0))
         let halves = both.chunked(2, axis: 0)
         return halves[0] + (halves[1] - halves[0]) * guidance
     }
@@ -47,8 +49,11 @@ public final class DenoisingRun {
     @discardableResult
     public func step() -> Bool {
         guard let t = currentTimestep else { return false }
-        let noise = GradMode.withNoGrad { guidedNoisePrediction(latents, timestep: t) }
-        latents = scheduler.step(modelOutput: noise, timestep: t, sample: latents, generator: &generator)
+        // The model input is scaled per step (σ-based samplers: 1 / sqrt(σ² + 1)); the step itself
+        // advances the unscaled latents, as diffusers' StableDiffusionPipeline loop.
+        let input = scheduler.scaleModelInput(latents, stepIndex: stepIndex)
+        let noise = GradMode.withNoGrad { guidedNoisePrediction(input, timestep: t) }
+        latents = scheduler.step(modelOutput: noise, stepIndex: stepIndex, sample: latents, generator: &generator)
         stepIndex += 1
         return true
     }

@@ -46,7 +46,7 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
     /// `physicalMemory`.
     case requestTooLarge(bytes: UInt64, physicalMemory: UInt64, what: String)
     /// The latents stopped being finite after sampling step `step` of `steps` (at `timestep`).
-    case nonFiniteLatents(step: Int, steps: Int, timestep: Int)
+    case nonFiniteLatents(step: Int, steps: Int, timestep: Float)
     /// The decoded image holds NaN or an infinity (the model at `source` diverged while decoding).
     case nonFinitePixels(source: String)
 
@@ -66,7 +66,7 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
             return "\(what) would need about \(Self.gibibytes(bytes)) of memory for latents and activations; "
                 + "this machine has \(Self.gibibytes(memory))"
         case .nonFiniteLatents(let step, let steps, let t):
-            return "the latents became NaN or infinite at sampling step \(step) of \(steps) (timestep \(t)); "
+            return "the latents became NaN or infinite at sampling step \(step) of \(steps) (timestep \(Self.timestepText(t))); "
                 + "the model or its scheduler configuration diverges"
         case .nonFinitePixels(let source):
             return "\(source): the VAE decoded NaN or infinite pixels; the model diverges"
@@ -75,6 +75,11 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
 
     static func gibibytes(_ bytes: UInt64) -> String {
         String(format: "%.1f GiB", Double(bytes) / Double(1 << 30))
+    }
+
+    /// "999" for an integral timestep, "974.97" for a fractional one (Euler's linspace spacing).
+    static func timestepText(_ t: Float) -> String {
+        t == t.rounded() && abs(t) < 1e9 ? String(Int(t)) : String(format: "%.2f", Double(t))
     }
 }
 

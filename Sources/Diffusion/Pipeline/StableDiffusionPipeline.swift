@@ -69,8 +69,14 @@ public final class StableDiffusionPipeline {
     public func makeRun(_ options: GenerationOptions) throws -> DenoisingRun {
         let (width, height) = try validate(options)
         let f = vaeScaleFactor
-        let scheduler = try SamplerKind.resolve(options.scheduler, config: schedulerConfiguration)
-            .makeScheduler(config: schedulerConfiguration, eta: options.eta)
+        let scheduler: Scheduler
+        do {
+            scheduler = try SamplerKind.resolve(options.scheduler, config: schedulerConfiguration)
+                .makeScheduler(config: schedulerConfiguration, eta: options.eta)
+        } catch SchedulerError.invalidConfig(let sampler, let reason) {
+            // A setting of the model's scheduler configuration that the chosen sampler cannot use.
+            throw SchedulerError.invalidConfig("\(source): scheduler configuration for \(sampler)", reason)
+        }
         try scheduler.setTimesteps(options.steps)
         let repeated = options.prompts.flatMap { [String](repeating: $0, count: options.imagesPerPrompt) }
         let conditioning = encode(prompts: repeated)

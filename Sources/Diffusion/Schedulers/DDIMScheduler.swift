@@ -1,10 +1,10 @@
 import TensorEngine
 
 /// DDIM (Song et al. 2021, eq. 12), following diffusers `scheduling_ddim.py` step by step.
-public final class DDIMScheduler: Scheduler {
+public final class DDIMScheduler: DiscreteTimestepScheduler {
     public let configuration: SchedulerConfiguration
     public let schedule: NoiseSchedule
-    public private(set) var timesteps: [Int] = []
+    public private(set) var discreteTimesteps: [Int] = []
     /// η: 0 is deterministic DDIM, 1 is DDPM-like ancestral noise.
     public let eta: Float
     private let finalAlphaCumprod: Float
@@ -18,12 +18,13 @@ public final class DDIMScheduler: Scheduler {
     }
 
     public func setTimesteps(_ steps: Int) throws {
-        timesteps = try spacedTimesteps(steps)
+        discreteTimesteps = try configuration.spacedTimesteps(steps)
         stepCount = steps
     }
 
     // modelOutput, sample: [B, C, H, W]
-    public func step(modelOutput: Tensor, timestep: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor {
+    public func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor {
+        let timestep = discreteTimesteps[stepIndex]
         // 1. previous timestep
         let prev = timestep - configuration.numTrainTimesteps / max(stepCount, 1)
         // 2. alphas and betas

@@ -2,10 +2,10 @@ import Foundation
 import TensorEngine
 
 /// DDPM ancestral sampling (Ho et al. 2020, eq. 6-7), following diffusers `scheduling_ddpm.py`.
-public final class DDPMScheduler: Scheduler {
+public final class DDPMScheduler: DiscreteTimestepScheduler {
     public let configuration: SchedulerConfiguration
     public let schedule: NoiseSchedule
-    public private(set) var timesteps: [Int] = []
+    public private(set) var discreteTimesteps: [Int] = []
 
     public init(_ configuration: SchedulerConfiguration) {
         self.configuration = configuration
@@ -13,19 +13,15 @@ public final class DDPMScheduler: Scheduler {
     }
 
     public func setTimesteps(_ steps: Int) throws {
-        timesteps = try spacedTimesteps(steps)
-    }
-
-    /// The timestep after `t` in the current list, −1 after the last (diffusers `previous_timestep`;
-    /// for trailing / linspace spacing the gap is not T / steps). Without a list: t − 1.
-    private func previousTimestep(_ t: Int) -> Int {
-        guard let index = timesteps.firstIndex(of: t) else { return t - 1 }
-        return index + 1 < timesteps.count ? timesteps[index + 1] : -1
+        discreteTimesteps = try configuration.spacedTimesteps(steps)
     }
 
     // modelOutput, sample: [B, C, H, W]
-    public func step(modelOutput: Tensor, timestep t: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor {
-        let prev = previousTimestep(t)
+    public func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor {
+        // The next timestep of the list, −1 after the last (diffusers `previous_timestep`: for
+        // trailing / linspace spacing the gap is not T / steps).
+        let t = discreteTimesteps[stepIndex]
+        let prev = stepIndex + 1 < discreteTimesteps.count ? discreteTimesteps[stepIndex + 1] : -1
         // 1. alphas and betas
         let alphaProd = schedule.alphasCumprod[t]
         let alphaProdPrev = prev >= 0 ? schedule.alphasCumprod[prev] : 1

@@ -4,10 +4,10 @@ import TensorEngine
 /// Diffusion v1 folders, following diffusers `scheduling_pndm.py` with `skip_prk_steps` (the PRK
 /// warm-up is not implemented and refused). Timesteps: the leading spacing with the second-to-last
 /// step repeated, so n steps take n + 1 model evaluations, as in diffusers.
-public final class PNDMScheduler: Scheduler {
+public final class PNDMScheduler: DiscreteTimestepScheduler {
     public let configuration: SchedulerConfiguration
     public let schedule: NoiseSchedule
-    public private(set) var timesteps: [Int] = []
+    public private(set) var discreteTimesteps: [Int] = []
     private let finalAlphaCumprod: Float
     private var stepRatio = 0
     /// The last up-to-four ε predictions, the PLMS history.
@@ -19,6 +19,11 @@ public final class PNDMScheduler: Scheduler {
         guard configuration.skipPrkSteps else {
             throw SchedulerError.invalidConfig(
                 "PNDMScheduler", "skip_prk_steps false (Runge-Kutta warm-up steps) is not supported; Stable Diffusion folders set it to true")
+        }
+        // diffusers' `_get_prev_sample` takes ε or v only and raises for any other prediction type.
+        guard configuration.predictionType != .sample else {
+            throw SchedulerError.invalidConfig(
+                "PNDMScheduler", "prediction_type sample is not supported by PNDM (as in diffusers); use epsilon or v_prediction, or another sampler")
         }
         self.configuration = configuration
         schedule = NoiseSchedule(configuration)
@@ -37,14 +42,15 @@ public final class PNDMScheduler: Scheduler {
         var plms = Array(base.dropLast())
         if steps >= 2 { plms.append(base[steps - 2]) }
         plms.append(base[steps - 1])
-        timesteps = plms.reversed()
+        discreteTimesteps = plms.reversed()
         history = []
         counter = 0
         firstSample = nil
     }
 
     // modelOutput, sample: [B, C, H, W]
-    public func step(modelOutput: Tensor, timestep t: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor {
+    public func step(modelOutput: Tensor, stepIndex: Int, sample: Tensor, generator: inout PyTorchGenerator) -> Tensor {
+        let t = discreteTimesteps[stepIndex]
         var timestep = t
         var prev = t - stepRatio
         if counter != 1 {

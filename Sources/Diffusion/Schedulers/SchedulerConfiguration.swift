@@ -1,8 +1,11 @@
 import Foundation
 import NeuralNet
 
-/// diffusers' `scheduler_config.json` (DDIMScheduler / DDPMScheduler / PNDMScheduler fields).
-/// Unknown fields are ignored, as `from_config` does; absent fields take diffusers' defaults.
+/// diffusers' `scheduler_config.json` (the fields of DDIMScheduler, DDPMScheduler, PNDMScheduler,
+/// EulerDiscreteScheduler, EulerAncestralDiscreteScheduler and DPMSolverMultistepScheduler). Unknown
+/// fields are ignored, as `from_config` does; absent fields take diffusers' defaults, which for
+/// `timestep_spacing` depend on the file's `_class_name` (linspace for the Euler and DPM-Solver
+/// classes, leading otherwise).
 public struct SchedulerConfiguration: Codable, Equatable, Sendable {
     public var className: String?
     public var numTrainTimesteps: Int = 1000
@@ -21,6 +24,31 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
     public var rescaleBetasZeroSnr: Bool = false
     /// PNDM: skip the Runge-Kutta warm-up (true in Stable Diffusion folders; diffusers' default false).
     public var skipPrkSteps: Bool = false
+    // Sigma-based samplers (Euler, Euler ancestral, DPM-Solver).
+    /// Karras et al. 2022 noise levels (eq. 5, ρ = 7) instead of the training schedule's.
+    public var useKarrasSigmas: Bool = false
+    /// Other sigma ramps of diffusers (exponential, beta, Lu lambdas, flow matching): refused.
+    public var useExponentialSigmas: Bool = false
+    public var useBetaSigmas: Bool = false
+    public var useLuLambdas: Bool = false
+    public var useFlowSigmas: Bool = false
+    /// Euler with Karras sigmas: the ramp's ends (nil: the schedule's own).
+    public var sigmaMin: Double?
+    public var sigmaMax: Double?
+    public var interpolationType: SigmaInterpolation = .linear
+    public var timestepType: TimestepType = .discrete
+    public var finalSigmasType: FinalSigmasType = .zero
+    // DPM-Solver (multistep).
+    public var algorithmType: DPMSolverAlgorithm = .dpmsolverPlusPlus
+    public var solverOrder: Int = 2
+    public var solverType: DPMSolverType = .midpoint
+    /// First-order steps at the end of short runs (fewer than 15 steps), as diffusers.
+    public var lowerOrderFinal: Bool = true
+    public var eulerAtFinal: Bool = false
+    /// Clipping of log-SNR λ at the end of the run; nil is diffusers' −inf (no clipping), the only
+    /// value sepme supports.
+    public var lambdaMinClipped: Double?
+    public var useDynamicShifting: Bool = false
 
     enum CodingKeys: String, CodingKey {
         case className = "_class_name"
@@ -39,6 +67,30 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         case varianceType = "variance_type"
         case rescaleBetasZeroSnr = "rescale_betas_zero_snr"
         case skipPrkSteps = "skip_prk_steps"
+        case useKarrasSigmas = "use_karras_sigmas"
+        case useExponentialSigmas = "use_exponential_sigmas"
+        case useBetaSigmas = "use_beta_sigmas"
+        case useLuLambdas = "use_lu_lambdas"
+        case useFlowSigmas = "use_flow_sigmas"
+        case sigmaMin = "sigma_min"
+        case sigmaMax = "sigma_max"
+        case interpolationType = "interpolation_type"
+        case timestepType = "timestep_type"
+        case finalSigmasType = "final_sigmas_type"
+        case algorithmType = "algorithm_type"
+        case solverOrder = "solver_order"
+        case solverType = "solver_type"
+        case lowerOrderFinal = "lower_order_final"
+        case eulerAtFinal = "euler_at_final"
+        case lambdaMinClipped = "lambda_min_clipped"
+        case useDynamicShifting = "use_dynamic_shifting"
+    }
+
+    /// diffusers' default `timestep_spacing` of a scheduler class: linspace for the Euler and
+    /// DPM-Solver classes, leading for DDIM, DDPM and PNDM.
+    static func defaultTimestepSpacing(className: String?) -> TimestepSpacing {
+        let sigmaClasses = ["EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler"]
+        return sigmaClasses.contains(className ?? "") ? .linspace : .leading
     }
 
     public init() {}
@@ -56,11 +108,38 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
         setAlphaToOne = try c.decodeIfPresent(Bool.self, forKey: .setAlphaToOne) ?? setAlphaToOne
         stepsOffset = try c.decodeIfPresent(Int.self, forKey: .stepsOffset) ?? stepsOffset
         predictionType = try c.decodeIfPresent(PredictionType.self, forKey: .predictionType) ?? predictionType
-        timestepSpacing = try c.decodeIfPresent(TimestepSpacing.self, forKey: .timestepSpacing) ?? timestepSpacing
+        timestepSpacing =
+            try c.decodeIfPresent(TimestepSpacing.self, forKey: .timestepSpacing) ?? Self.defaultTimestepSpacing(className: className)
         thresholding = try c.decodeIfPresent(Bool.self, forKey: .thresholding) ?? thresholding
         varianceType = try c.decodeIfPresent(VarianceType.self, forKey: .varianceType)
         rescaleBetasZeroSnr = try c.decodeIfPresent(Bool.self, forKey: .rescaleBetasZeroSnr) ?? rescaleBetasZeroSnr
         skipPrkSteps = try c.decodeIfPresent(Bool.self, forKey: .skipPrkSteps) ?? skipPrkSteps
+        try decodeSigmaSamplerFields(c)
+    }
+
+    private mutating func decodeSigmaSamplerFields(_ c: KeyedDecodingContainer<CodingKeys>) throws {
+        useKarrasSigmas = try c.decodeIfPresent(Bool.self, forKey: .useKarrasSigmas) ?? useKarrasSigmas
+        useExponentialSigmas = try c.decodeIfPresent(Bool.self, forKey: .useExponentialSigmas) ?? useExponentialSigmas
+        useBetaSigmas = try c.decodeIfPresent(Bool.self, forKey: .useBetaSigmas) ?? useBetaSigmas
+        useLuLambdas = try c.decodeIfPresent(Bool.self, forKey: .useLuLambdas) ?? useLuLambdas
+        useFlowSigmas = try c.decodeIfPresent(Bool.self, forKey: .useFlowSigmas) ?? useFlowSigmas
+        sigmaMin = try c.decodeIfPresent(Double.self, forKey: .sigmaMin)
+        sigmaMax = try c.decodeIfPresent(Double.self, forKey: .sigmaMax)
+        interpolationType = try c.decodeIfPresent(SigmaInterpolation.self, forKey: .interpolationType) ?? interpolationType
+        timestepType = try c.decodeIfPresent(TimestepType.self, forKey: .timestepType) ?? timestepType
+        finalSigmasType = try c.decodeIfPresent(FinalSigmasType.self, forKey: .finalSigmasType) ?? finalSigmasType
+        algorithmType = try c.decodeIfPresent(DPMSolverAlgorithm.self, forKey: .algorithmType) ?? algorithmType
+        solverOrder = try c.decodeIfPresent(Int.self, forKey: .solverOrder) ?? solverOrder
+        solverType = try c.decodeIfPresent(DPMSolverType.self, forKey: .solverType) ?? solverType
+        lowerOrderFinal = try c.decodeIfPresent(Bool.self, forKey: .lowerOrderFinal) ?? lowerOrderFinal
+        eulerAtFinal = try c.decodeIfPresent(Bool.self, forKey: .eulerAtFinal) ?? eulerAtFinal
+        useDynamicShifting = try c.decodeIfPresent(Bool.self, forKey: .useDynamicShifting) ?? useDynamicShifting
+        // Python's json writes −inf as the bare literal -Infinity, which `load` quotes.
+        if (try? c.decodeIfPresent(String.self, forKey: .lambdaMinClipped)) == "-Infinity" {
+            lambdaMinClipped = nil
+        } else {
+            lambdaMinClipped = try c.decodeIfPresent(Double.self, forKey: .lambdaMinClipped)
+        }
     }
 
     /// Largest `num_train_timesteps` accepted: 100,000 (diffusers' models use 1,000; the schedule
@@ -72,15 +151,24 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
     public static func load(from url: URL) throws -> SchedulerConfiguration {
         let file: ConfigurationFile
         do {
-            file = try ConfigurationFile(url: url)
+            file = try ConfigurationFile(
+                path: url.path, data: PythonJSONLiterals.quoted(ConfigurationFile.readRegularFile(url, limit: ConfigurationFile.maximumSize)))
             try file.check(
                 integers: [
                     "num_train_timesteps": 1...maximumTrainTimesteps,
-                    "steps_offset": 0...maximumTrainTimesteps
+                    "steps_offset": 0...maximumTrainTimesteps,
+                    "solver_order": 1...3
                 ],
-                numbers: ["beta_start", "beta_end", "clip_sample_range"],
-                strings: ["_class_name", "beta_schedule", "prediction_type", "timestep_spacing", "variance_type"],
-                booleans: ["clip_sample", "set_alpha_to_one", "thresholding", "rescale_betas_zero_snr", "skip_prk_steps"])
+                numbers: ["beta_start", "beta_end", "clip_sample_range", "sigma_min", "sigma_max"],
+                strings: [
+                    "_class_name", "beta_schedule", "prediction_type", "timestep_spacing", "variance_type", "interpolation_type",
+                    "timestep_type", "final_sigmas_type", "algorithm_type", "solver_type"
+                ],
+                booleans: [
+                    "clip_sample", "set_alpha_to_one", "thresholding", "rescale_betas_zero_snr", "skip_prk_steps", "use_karras_sigmas",
+                    "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas", "use_flow_sigmas", "lower_order_final",
+                    "euler_at_final", "use_dynamic_shifting"
+                ])
         } catch let error as ConfigurationFileError {
             throw SchedulerError.unreadableConfig(path: url.path, reason: error.detail)
         }
@@ -104,6 +192,11 @@ public struct SchedulerConfiguration: Codable, Equatable, Sendable {
             throw fail("steps_offset \(stepsOffset) must be between 0 and \(numTrainTimesteps - 1) (num_train_timesteps - 1)")
         }
         if thresholding { throw fail("thresholding (dynamic thresholding) is not supported") }
+        for (key, value) in [("sigma_min", sigmaMin), ("sigma_max", sigmaMax)] {
+            if let value, !(value.isFinite && value > 0) { throw fail("\(key) must be a positive number, got \(value)") }
+        }
+        if let sigmaMin, let sigmaMax, sigmaMin > sigmaMax { throw fail("sigma_min \(sigmaMin) is larger than sigma_max \(sigmaMax)") }
+        guard (1...3).contains(solverOrder) else { throw fail("solver_order \(solverOrder) is outside the allowed range 1...3") }
         guard clipSampleRange.isFinite, clipSampleRange > 0 else {
             throw fail("clip_sample_range must be a positive number, got \(clipSampleRange)")
         }

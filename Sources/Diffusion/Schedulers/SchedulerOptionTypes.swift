@@ -1,26 +1,7 @@
 /// The string-valued options of diffusers' `scheduler_config.json` as enums. Each decodes the exact
 /// diffusers string and refuses any other value with a `DecodingError` at its key listing the accepted
 /// ones (`SchedulerConfiguration.load` reports it with the file).
-public protocol SchedulerOption: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {}
-
-extension SchedulerOption {
-    /// "a, b, c": the accepted spellings, for messages.
-    public static var acceptedValues: String { allCases.map(\.rawValue).joined(separator: ", ") }
-
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let name = try container.decode(String.self)
-        guard let value = Self(rawValue: name) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(name)' is not one of \(Self.acceptedValues)")
-        }
-        self = value
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-}
+public protocol SchedulerOption: DiffusersConfigValue {}
 
 /// What the UNet predicts (diffusers `prediction_type`): the noise ε, the velocity v (Salimans & Ho
 /// 2022, §4), or the clean sample x_0.
@@ -51,4 +32,40 @@ public enum VarianceType: String, SchedulerOption {
     case fixedSmall = "fixed_small"
     case fixedSmallLog = "fixed_small_log"
     case fixedLarge = "fixed_large"
+}
+
+/// The sigma that ends the sampling run of the sigma-based samplers (diffusers `final_sigmas_type`):
+/// 0 (a fully denoised last step) or the smallest training sigma.
+public enum FinalSigmasType: String, SchedulerOption {
+    case zero
+    case sigmaMin = "sigma_min"
+}
+
+/// How EulerDiscreteScheduler places the inference sigmas between training sigmas (diffusers
+/// `interpolation_type`); only `linear` is implemented, `log_linear` is refused.
+public enum SigmaInterpolation: String, SchedulerOption {
+    case linear
+    case logLinear = "log_linear"
+}
+
+/// EulerDiscreteScheduler's timestep input to the UNet (diffusers `timestep_type`): the training
+/// timestep, or 0.25 log σ (continuous, with v-prediction only; refused).
+public enum TimestepType: String, SchedulerOption {
+    case discrete, continuous
+}
+
+/// DPM-Solver variant (diffusers `algorithm_type`): Lu et al. 2022a (`dpmsolver`, noise prediction),
+/// Lu et al. 2022b (`dpmsolver++`, data prediction) and their SDE forms. sepme samples with
+/// `dpmsolver++`; the others are read and refused when a DPM-Solver sampler is built.
+public enum DPMSolverAlgorithm: String, SchedulerOption {
+    case dpmsolver
+    case dpmsolverPlusPlus = "dpmsolver++"
+    case sdeDpmsolver = "sde-dpmsolver"
+    case sdeDpmsolverPlusPlus = "sde-dpmsolver++"
+}
+
+/// The second-order term of multistep DPM-Solver (diffusers `solver_type`; Lu et al. 2022b, §4 and
+/// Appendix B): the midpoint or the Heun form of the same correction.
+public enum DPMSolverType: String, SchedulerOption {
+    case midpoint, heun
 }

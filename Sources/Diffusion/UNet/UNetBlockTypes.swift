@@ -3,26 +3,9 @@
 /// those names and refuses any other with a `DecodingError` at its key listing the accepted ones; the
 /// configuration loaders check the raw file first (`firstUnknown(in:)`) so that an unknown type is
 /// reported with the file, the field, the value and the supported types. Encoding writes the name.
-public protocol DiffusersBlockType: RawRepresentable, CaseIterable, Codable, Hashable, Sendable where RawValue == String {}
+public protocol DiffusersBlockType: DiffusersConfigValue, Hashable {}
 
 extension DiffusersBlockType {
-    /// "A, B": the accepted diffusers names, for messages.
-    public static var acceptedValues: String { allCases.map(\.rawValue).joined(separator: ", ") }
-
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let name = try container.decode(String.self)
-        guard let value = Self(rawValue: name) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(name)' is not one of \(Self.acceptedValues)")
-        }
-        self = value
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-
     /// The first string of a raw JSON value (one string, or a list of them) that names no case: its
     /// list index (nil for a single string) and the string. Entries that are not strings are left to
     /// decoding, which reports their type.

@@ -24,8 +24,14 @@ public struct ConfigurationFile {
 
     /// Reads `url` and parses it as a JSON object.
     public init(url: URL) throws {
-        path = url.path
-        data = try Self.readRegularFile(url, limit: Self.maximumSize)
+        try self.init(path: url.path, data: Self.readRegularFile(url, limit: Self.maximumSize))
+    }
+
+    /// Parses `data`, read from `path` (a loader that rewrites the bytes first, such as the scheduler
+    /// configuration's Python literals), as a JSON object.
+    public init(path: String, data: Data) throws {
+        self.path = path
+        self.data = data
         let parsed: Any
         do { parsed = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
             throw ConfigurationFileError.invalidJSON(path: path, reason: "not valid JSON")

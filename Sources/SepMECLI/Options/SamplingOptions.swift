@@ -21,7 +21,7 @@ enum ToySamplingDefaults: SamplingDefaults {
 
 /// How images are sampled. Provides: `--steps` (1...`maxSteps`), `--guidance` (finite, 0...`maxGuidance`;
 /// values <= 1 turn classifier-free guidance off, as diffusers' `guidance_scale > 1` test),
-/// `--scheduler` (ddim, ddpm or pndm; default the model folder's). Defaults come from `Defaults`.
+/// `--scheduler` (a `SamplerKind` name, listed in --help; default the model folder's). Defaults come from `Defaults`.
 /// The seed is a separate group (`SeedOption`): not every sampling command takes one.
 struct SamplingOptions<Defaults: SamplingDefaults>: ParsableArguments {
     /// Upper bound on --steps before the model is read (the model's training timesteps bound it further).
