@@ -9,6 +9,10 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     public let method: ErasureMethodKind
     /// The concept prompts to erase, one shift each, in this order.
     public let concepts: [String]
+    /// Further wordings of a concept, by concept: its shift is trained on the concept prompt and
+    /// these (training images and conditionings cycled over them) and every other shift of the
+    /// plan is decoupled from all of them. A concept not listed is erased on its own prompt alone.
+    public let conceptPrompts: [String: [String]]
     /// Prompts every shift must leave unchanged (besides the blank prompt), e.g. a watermark trigger.
     public let protectedPrompts: [String]
     /// Concepts of existing shifts the new shifts must not disturb.
@@ -20,12 +24,13 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
 
     /// Checks the plan; every problem is a named error.
     public init(
-        method: ErasureMethodKind = .sepme, concepts: [String], protectedPrompts: [String] = [],
+        method: ErasureMethodKind = .sepme, concepts: [String], conceptPrompts: [String: [String]] = [:], protectedPrompts: [String] = [],
         decoupleFrom: [String] = [], variant: ErasureVariant = .separate,
         hyperparameters: ErasureHyperparameters? = nil, imagesFolder: String? = nil
     ) throws {
         self.method = method
         self.concepts = concepts
+        self.conceptPrompts = conceptPrompts
         self.protectedPrompts = protectedPrompts
         self.decoupleFrom = decoupleFrom
         self.variant = variant
@@ -38,6 +43,7 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         method = try c.decode(ErasureMethodKind.self, forKey: .method)
         concepts = try c.decode([String].self, forKey: .concepts)
+        conceptPrompts = try c.decodeIfPresent([String: [String]].self, forKey: .conceptPrompts) ?? [:]
         protectedPrompts = try c.decode([String].self, forKey: .protectedPrompts)
         decoupleFrom = try c.decode([String].self, forKey: .decoupleFrom)
         variant = try c.decode(ErasureVariant.self, forKey: .variant)
@@ -48,6 +54,7 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case method, concepts
+        case conceptPrompts = "concept_prompts"
         case protectedPrompts = "protected"
         case decoupleFrom = "decouple_from"
         case variant
@@ -76,14 +83,33 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
             }
             byFile[file] = c
         }
+        for (concept, prompts) in conceptPrompts.sorted(by: { $0.key < $1.key }) {
+            guard concepts.contains(concept) else {
+                throw ErasureError.invalidPlan(field: "concept_prompts", reason: "'\(concept)' is not one of the concepts to erase")
+            }
+            if prompts.contains(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
+                throw ErasureError.invalidPlan(
+                    field: "concept_prompts", reason: "'\(concept)' lists an empty prompt: the blank prompt is what every shift keeps unchanged")
+            }
+        }
+        var owner: [String: String] = [:]
+        for k in concepts.indices {
+            for p in prompts(ofConceptAt: k) {
+                if let other = owner[Self.key(p)], other != concepts[k] {
+                    throw ErasureError.invalidPlan(
+                        field: "concept_prompts", reason: "the prompt '\(p)' belongs to both '\(other)' and '\(concepts[k])'")
+                }
+                owner[Self.key(p)] = concepts[k]
+            }
+        }
         for p in protectedPrompts {
-            if let c = byKey[Self.key(p)] {
+            if let c = owner[Self.key(p)] {
                 throw ErasureError.invalidPlan(
                     field: "protected", reason: "the concept '\(c)' is also listed as protected: a shift cannot both change and keep it")
             }
         }
         for d in decoupleFrom {
-            if let c = byKey[Self.key(d)] {
+            if let c = owner[Self.key(d)] {
                 throw ErasureError.invalidPlan(
                     field: "decouple_from", reason: "the concept '\(c)' is also a concept to decouple from (an existing shift erases it already)")
             }
@@ -96,20 +122,27 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     /// The file name of a concept's shift: `<slug>.sepme.safetensors`.
     public static func shiftFileName(_ concept: String) -> String { "\(ConceptShift.slug(concept)).sepme.safetensors" }
 
+    /// The prompts concept k is erased on: the concept prompt, then its further wordings
+    /// (`conceptPrompts`) without repeats.
+    public func prompts(ofConceptAt k: Int) -> [String] {
+        var seen: Set<String> = []
+        return ([concepts[k]] + (conceptPrompts[concepts[k]] ?? [])).filter { seen.insert(Self.key($0)).inserted }
+    }
+
     /// The prompts whose embeddings concept k's null space excludes, besides the blank prompt, in
-    /// the order they are stacked (method.md §1): protected prompts, the other concepts of this
-    /// plan, then the concepts of existing shifts.
+    /// the order they are stacked (method.md §1): protected prompts, every prompt of the other
+    /// concepts of this plan, then the concepts of existing shifts.
     public func decouplingPrompts(forConceptAt k: Int) -> [String] {
-        protectedPrompts + otherConcepts(k) + decoupleFrom
+        protectedPrompts + otherConceptPrompts(k) + decoupleFrom
     }
 
-    /// The concepts concept k's shift is recorded as decoupled from: existing shifts' concepts, then
-    /// the plan's others; none for the `full` variant, which is not decoupled.
+    /// The prompts concept k's shift is recorded as decoupled from: existing shifts' concepts, then
+    /// the plan's other concepts' prompts; none for the `full` variant, which is not decoupled.
     public func decoupledFrom(conceptAt k: Int) -> [String] {
-        variant.isDecoupled ? decoupleFrom + otherConcepts(k) : []
+        variant.isDecoupled ? decoupleFrom + otherConceptPrompts(k) : []
     }
 
-    private func otherConcepts(_ k: Int) -> [String] { concepts.indices.filter { $0 != k }.map { concepts[$0] } }
+    private func otherConceptPrompts(_ k: Int) -> [String] { concepts.indices.filter { $0 != k }.flatMap(prompts(ofConceptAt:)) }
 }
 
 /// The erasure methods `ErasureRun` can run; recorded in every plan and shift file (`method`).

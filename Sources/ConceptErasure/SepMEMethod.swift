@@ -44,7 +44,7 @@ struct SepMEMethod: ErasureMethod {
             observer: context.observer)
         // The user's images (encoded once, shared by every concept), or each concept's generated ones.
         let userImages = try plan.imagesFolder.map { try images.fromFolder(URL(fileURLWithPath: $0)) }
-        let latents = try plan.concepts.map { c in try userImages ?? images.generated(prompt: c) }
+        let latents = try plan.concepts.indices.map { k in try userImages ?? images.generated(prompts: plan.prompts(ofConceptAt: k)) }
         let training = SepMETraining(plan: plan, model: model, context: context)
         var shifts = [ConceptShift?](repeating: nil, count: plan.concepts.count)
         for group in plan.variant.strategy.groups(conceptCount: plan.concepts.count) {
@@ -69,7 +69,8 @@ struct SepMEMethod: ErasureMethod {
         }
         return try plan.concepts.indices.map { k in
             try ConceptDecoupling(
-                concept: plan.concepts[k], conceptEmbedding: embedding(plan.concepts[k]),
+                concept: plan.concepts[k],
+                conceptEmbedding: Tensor.concat(plan.prompts(ofConceptAt: k).map(embedding), axis: 0),
                 protectedEmbeddings: [embedding("")] + plan.decouplingPrompts(forConceptAt: k).map(embedding),
                 tolerance: plan.hyperparameters.nullSpaceTolerance)
         }

@@ -40,7 +40,9 @@ struct SepMETraining {
         if state.stopReason == nil, state.iteration >= h.maxIterations { state.stopReason = .maxIterations }
         let objective = SepMEObjective(model: model, variant: plan.variant, lambda: h.lambda)
         let blank = model.pipeline.encode(prompts: [""])
-        let conds = Tensor.concat(names.map { model.pipeline.encode(prompts: [$0]) }, axis: 0)
+        // Each concept's prompts' conditionings, [1, L, d] each.
+        let prompts = group.map(plan.prompts(ofConceptAt:))
+        let conditionings = prompts.map { $0.map { model.pipeline.encode(prompts: [$0]) } }
         let schedule = NoiseSchedule(model.pipeline.schedulerConfiguration)
         let started = Date()
         let secondsAtStart = state.secondsBefore
@@ -58,8 +60,11 @@ struct SepMETraining {
                     throw ErasureError.interrupted(checkpoint: checkpoint.url.path)
                 }
                 let it = state.iteration
-                // x_t for every concept: its next x_0, a random training timestep, fresh noise.
-                let x0 = Tensor.concat(names.indices.map { latents[$0].latents[it % latents[$0].latents.count] }, axis: 0)
+                // x_t for every concept: its next x_0 (and the prompt it shows), a random training
+                // timestep, fresh noise.
+                let draws = names.indices.map { latents[$0].draw(iteration: it, promptCount: prompts[$0].count) }
+                let x0 = Tensor.concat(draws.map(\.latent), axis: 0)
+                let conds = Tensor.concat(names.indices.map { conditionings[$0][draws[$0].prompt] }, axis: 0)
                 let (t, noise) = SepMEObjective.iterationDraws(
                     seed: h.seed, concepts: names.joined(separator: "+"), iteration: it,
                     trainTimesteps: model.pipeline.schedulerConfiguration.numTrainTimesteps,
@@ -121,7 +126,7 @@ struct SepMETraining {
         var hp = h
         if !plan.variant.isDecoupled { hp.beta = 1 }
         let metadata = ShiftMetadata(
-            variant: plan.variant, concepts: [plan.concepts[k]], protectedPrompts: plan.protectedPrompts,
+            variant: plan.variant, concepts: plan.prompts(ofConceptAt: k), protectedPrompts: plan.protectedPrompts,
             decoupledFrom: plan.decoupledFrom(conceptAt: k), baseFingerprint: model.fingerprint,
             hyperparameters: hp, training: record, nullSpace: report,
             restorable: plan.variant.isDecoupled, toolVersion: SepMEInfo.version)

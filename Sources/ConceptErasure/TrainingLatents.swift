@@ -10,10 +10,21 @@ public struct TrainingLatents {
     public let latents: [Tensor]
     /// Seeds of generated images (empty for user images).
     public let seeds: [UInt64]
+    /// How many prompts generated images cycle over (image i shows prompt i mod `prompts`).
+    public let prompts: Int
 
-    public init(latents: [Tensor], seeds: [UInt64]) {
+    public init(latents: [Tensor], seeds: [UInt64], prompts: Int = 1) {
         self.latents = latents
         self.seeds = seeds
+        self.prompts = max(1, prompts)
+    }
+
+    /// The x_0 of `iteration` (the images in turn) and the index of the prompt it is conditioned
+    /// on among `promptCount`: the prompt a generated image was made from; for user images (no
+    /// prompt of their own) the prompts in turn.
+    func draw(iteration: Int, promptCount: Int) -> (latent: Tensor, prompt: Int) {
+        let j = iteration % latents.count
+        return (latents[j], (seeds.isEmpty ? iteration : j) % max(1, promptCount))
     }
 }
 
@@ -29,8 +40,10 @@ struct TrainingImages {
     let cache: URL?
     let observer: ErasureObserver
 
-    /// `hyperparameters.images` generated images of `prompt`, seeds seed, seed + 1, ...
-    func generated(prompt: String) throws -> TrainingLatents {
+    /// `hyperparameters.images` generated images, seeds seed, seed + 1, ..., image i of
+    /// `prompts[i % prompts.count]` (one prompt: every image of it, as for a single-prompt concept).
+    func generated(prompts: [String]) throws -> TrainingLatents {
+        guard !prompts.isEmpty else { throw ErasureError.invalidPlan(field: "concepts", reason: "a concept has no prompt") }
         let h = hyperparameters
         if let cache {
             do { try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true) } catch {
@@ -42,6 +55,7 @@ struct TrainingImages {
         var out: [Tensor] = []
         var seeds: [UInt64] = []
         for i in 0..<h.images {
+            let prompt = prompts[i % prompts.count]
             let seed = h.seed &+ UInt64(i)
             seeds.append(seed)
             let name =
@@ -58,9 +72,9 @@ struct TrainingImages {
                     try w.write(to: cached.path, metadata: ["prompt": prompt, "seed": String(seed)])
                 }
             }
-            observer.images(prompt, i + 1, h.images)
+            observer.images(prompts[0], i + 1, h.images)
         }
-        return TrainingLatents(latents: out, seeds: seeds)
+        return TrainingLatents(latents: out, seeds: seeds, prompts: prompts.count)
     }
 
     /// One image's final latents (no VAE decoding: training needs x_0 in latent space). [1, C, h, w]

@@ -81,4 +81,23 @@ public struct BenchmarkPromptGrid: Equatable, Sendable {
         let text = texts[(shape + (colour ?? 0) + (style ?? 0)) % texts.count]
         return Prompt(prompt: text, shape: shape, colour: colour, style: style)
     }
+
+    /// The further wordings `target` is erased on (`BenchmarkSettings.conceptTemplates`): each
+    /// template with the target in its own placeholder and every other placeholder expanded over
+    /// the given labels, "a"/"an" agreeing; in template order, without repeats or the target's name.
+    public static func conceptPrompts(target: Target, templates: [String], shapes: [Int], styles: [Int], colours: [Int]) -> [String] {
+        var out: [String] = []
+        var seen: Set<String> = [target.name]
+        for template in templates {
+            var texts = [template]
+            func expand(_ placeholder: String, _ words: [String]) {
+                texts = texts.flatMap { t in t.contains(placeholder) ? words.map { t.replacingOccurrences(of: placeholder, with: $0) } : [t] }
+            }
+            expand("{shape}", target.kind == .object ? [target.name] : shapes.map { ToyConcepts.shapes[$0] })
+            expand("{style}", target.kind == .style ? [target.name] : styles.map { ToyConcepts.styles[$0] })
+            expand("{colour}", colours.map { ToyConcepts.colours[$0] })
+            for t in texts.map(ToyCaptionTemplate.fixArticles) where seen.insert(t).inserted { out.append(t) }
+        }
+        return out
+    }
 }

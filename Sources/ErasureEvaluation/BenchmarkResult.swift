@@ -95,18 +95,35 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
     public var method: String
     public var settings: BenchmarkSettings
     public var targets: [Target]
-    /// Composition and restoration columns (method.md §5); not measured yet: empty objects.
-    public var composition: [String: Double]
-    public var restoration: [String: Double]
+    /// SepME's own columns (`BenchmarkComposition`); null when fewer than two targets of one kind
+    /// are benchmarked or `compose` is 0.
+    public var composition: BenchmarkComposition?
+    public var restoration: BenchmarkRestoration?
+    public var protection: BenchmarkProtection?
     public var summary: Summary
 
-    public init(settings: BenchmarkSettings, targets: [Target]) {
+    public init(settings: BenchmarkSettings, targets: [Target], columns: ErasureBenchmark.CompositionColumns? = nil) {
         method = settings.method.rawValue
         self.settings = settings
         self.targets = targets
-        composition = [:]
-        restoration = [:]
+        composition = columns?.composition
+        restoration = columns?.restoration
+        protection = columns?.protection
         summary = Summary(targets)
+    }
+
+    enum CodingKeys: String, CodingKey { case method, settings, targets, composition, restoration, protection, summary }
+
+    // Absent columns are written as null, so every report has every key.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(method, forKey: .method)
+        try c.encode(settings, forKey: .settings)
+        try c.encode(targets, forKey: .targets)
+        try c.encode(composition, forKey: .composition)
+        try c.encode(restoration, forKey: .restoration)
+        try c.encode(protection, forKey: .protection)
+        try c.encode(summary, forKey: .summary)
     }
 
     public func json() throws -> Data { try Self.encoder.encode(self) + Data("\n".utf8) }
@@ -147,6 +164,35 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         out += String(
             format: "SSIM %.4f, pixel diff %.4f, Fréchet %.3f; erasure time %.1f s.\n", s.ssimRetained, s.pixelDiffRetained, s.frechetRetained,
             s.seconds)
+        out += compositionMarkdown()
+        return out
+    }
+
+    /// The composition, restoration and protection tables of `benchmark.md`.
+    func compositionMarkdown() -> String {
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "–" }
+        guard let c = composition else { return "" }
+        var out = "\n## Composition\n\n"
+        out += "\(c.targets.joined(separator: ", ")) erased by one plan and applied together "
+        out += "(training templates; IRA over the \(c.kind.rawValue)s not erased).\n\n"
+        out += "| UA " + c.targets.map { "(\($0)) | " }.joined(separator: "UA ") + "IRA | CRA | SSIM | pixel diff | seconds | iterations |\n"
+        out += "|" + String(repeating: "---|", count: c.targets.count + 6) + "\n"
+        out += "| " + c.targets.map { pct(c.ua[$0]) + " | " }.joined() + "\(pct(c.ira)) | \(pct(c.cra)) | "
+        out += String(format: "%.4f | %.4f | %.1f | %d |\n", c.ssimRetained, c.pixelDiffRetained, c.seconds, c.iterations)
+        if let r = restoration {
+            out += "\n## Restoration\n\n"
+            out += "Shift of '\(r.restored)' removed, \(r.kept.map { "'\($0)'" }.joined(separator: ", ")) kept.\n\n"
+            out += "| concept-prompt images identical (8 bit) | UA-prompt images identical | '\(r.restored)' shown (original) | "
+            out += r.kept.map { "UA '\($0)' | " }.joined() + "\n"
+            out += "|" + String(repeating: "---|", count: 3 + r.kept.count) + "\n"
+            out += "| \(r.conceptImagesIdentical)/\(r.conceptImages) | \(r.gridImagesIdentical)/\(r.gridImages) | "
+            out += "\(pct(r.restoredAccuracy)) (\(pct(r.originalAccuracy))) | " + r.kept.map { pct(r.stillErasedUA[$0]) + " | " }.joined() + "\n"
+        }
+        if let p = protection {
+            out += "\n## Protection\n\nWith every composed shift applied, images identical to the original model's in 8 bits:\n\n"
+            out += "| prompt | identical |\n|---|---|\n"
+            for q in p.prompts { out += "| \(q.prompt.isEmpty ? "(blank)" : q.prompt) | \(q.identical)/\(q.images) |\n" }
+        }
         return out
     }
 }

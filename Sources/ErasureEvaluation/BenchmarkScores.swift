@@ -31,32 +31,46 @@ public struct BenchmarkScores: Codable, Equatable, Sendable {
 
     /// Scores of a grid from the classifier's readings of each prompt's images, by prompt text.
     public init(grid: BenchmarkPromptGrid, readings: [String: ToyClassifier.Predictions]) throws {
-        func share(_ prompts: [BenchmarkPromptGrid.Prompt], _ ok: (BenchmarkPromptGrid.Prompt, ToyClassifier.Predictions, Int) -> Bool) throws
-            -> Double
-        {
-            var hits = 0
-            var total = 0
-            for p in prompts {
-                guard let r = readings[p.prompt] else { throw EvaluationError.invalidPrompts("no images were scored for '\(p.prompt)'") }
-                for i in r.shape.indices where ok(p, r, i) { hits += 1 }
-                total += r.shape.count
-            }
-            guard total > 0 else {
-                throw EvaluationError.invalidPrompts("the \(grid.templateSet.rawValue) grid of '\(grid.target.name)' has an empty group")
-            }
-            return Double(hits) / Double(total)
-        }
         let target = grid.target
-        switch target.kind {
-        case .style:
-            ua = try share(grid.ua) { _, r, i in r.style[i] != target.label }
-            ira = try share(grid.ira) { p, r, i in r.style[i] == p.style }
-            cra = try share(grid.cra) { p, r, i in r.shape[i] == p.shape && r.colour[i] == p.colour }
-        case .object:
-            ua = try share(grid.ua) { _, r, i in r.shape[i] != target.label }
-            ira = try share(grid.ira) { p, r, i in r.shape[i] == p.shape }
-            cra = try share(grid.cra) { p, r, i in r.style[i] == p.style }
+        ua = try Self.share(.ua, grid.ua, target: target, readings: readings, grid: grid.templateSet)
+        ira = try Self.share(.ira, grid.ira, target: target, readings: readings, grid: grid.templateSet)
+        cra = try Self.share(.cra, grid.cra, target: target, readings: readings, grid: grid.templateSet)
+    }
+
+    /// The three prompt groups of a grid.
+    public enum Group: String, Sendable { case ua, ira, cra }
+
+    /// Whether image `i` of a prompt of `group` counts for its score (see the type's comment).
+    static func hit(
+        _ group: Group, target: BenchmarkPromptGrid.Target, prompt p: BenchmarkPromptGrid.Prompt, reading r: ToyClassifier.Predictions,
+        index i: Int
+    ) -> Bool {
+        switch (target.kind, group) {
+        case (.style, .ua): return r.style[i] != target.label
+        case (.style, .ira): return r.style[i] == p.style
+        case (.style, .cra): return r.shape[i] == p.shape && r.colour[i] == p.colour
+        case (.object, .ua): return r.shape[i] != target.label
+        case (.object, .ira): return r.shape[i] == p.shape
+        case (.object, .cra): return r.style[i] == p.style
         }
+    }
+
+    /// The share of the images of `prompts` that count for `group`'s score.
+    static func share(
+        _ group: Group, _ prompts: [BenchmarkPromptGrid.Prompt], target: BenchmarkPromptGrid.Target,
+        readings: [String: ToyClassifier.Predictions], grid: ToyTemplateSet
+    ) throws -> Double {
+        var hits = 0
+        var total = 0
+        for p in prompts {
+            guard let r = readings[p.prompt] else { throw EvaluationError.invalidPrompts("no images were scored for '\(p.prompt)'") }
+            for i in r.shape.indices where hit(group, target: target, prompt: p, reading: r, index: i) { hits += 1 }
+            total += r.shape.count
+        }
+        guard total > 0 else {
+            throw EvaluationError.invalidPrompts("the \(grid.rawValue) \(group.rawValue) group of '\(target.name)' is empty")
+        }
+        return Double(hits) / Double(total)
     }
 
     /// Mean SSIM and mean absolute pixel difference (full range 1) over every pair of an edited and

@@ -31,6 +31,14 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     public var hyperparameters: ErasureHyperparameters = BenchmarkSettings.defaultHyperparameters
     /// Prompts every erasure keeps unchanged (besides the blank prompt).
     public var protectedPrompts = [ToyConcepts.watermarkPrompt]
+    /// Further wordings each target is erased on, besides its name (`ErasurePlan.conceptPrompts`),
+    /// as templates: the target fills its own placeholder (`{style}` of a style target, `{shape}`
+    /// of an object target) and each other placeholder (`{shape}`, `{style}`, `{colour}`) is
+    /// expanded over the grid's concepts; "a {style} {shape}" erases a style on every grid shape.
+    public var conceptTemplates: [String] = []
+    /// Targets of one kind erased together for the composition, restoration and protection
+    /// columns (the first `compose` styles, else objects); 0 skips them.
+    public var compose = 3
     /// A short run for continuous integration (recorded; the caller shrinks the other settings).
     public var quick = false
 
@@ -40,26 +48,18 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     public static let firstDataSetShapes = ["circle", "square", "triangle", "star", "cross", "heart"]
     public static let firstDataSetStyles = ["solid", "striped", "dotted", "outlined"]
 
-    /// The demo's hyper-parameters (docs/toy-model.md): 8 training images, at most 200 iterations,
-    /// beta 3e-3, 20 sampling steps at guidance 4.
-    public static var defaultHyperparameters: ErasureHyperparameters {
-        var h = ErasureHyperparameters()
-        h.images = 8
-        h.maxIterations = 200
-        h.beta = 3e-3
-        h.generationSteps = 20
-        h.generationGuidance = 4
-        return h
-    }
+    /// The demo's hyper-parameters (`ErasureDemo.hyperparameters`).
+    public static var defaultHyperparameters: ErasureHyperparameters { ErasureDemo().hyperparameters }
 
-    /// The settings for a quick end-to-end run: a grid of the first three shapes, two styles and
-    /// two colours (the targets kept in it), the first style as the target unless one is given, 2
-    /// seeds, 2 training images, 10 iterations at most, 6 sampling steps.
+    /// The settings for a quick end-to-end run: a grid of the first three shapes, three styles and
+    /// two colours (the targets kept in it), the first two styles as the targets unless some are
+    /// given (composed together), 2 seeds, 2 training images, 10 iterations at most, 6 sampling steps.
     public mutating func makeQuick() {
         quick = true
-        if styles.isEmpty && objects.isEmpty { styles = Array(gridStyles.prefix(1)) }
+        if styles.isEmpty && objects.isEmpty { styles = Array(gridStyles.prefix(2)) }
+        compose = min(compose, 2)
         gridShapes = Self.shortened(gridShapes, keeping: objects, to: 3)
-        gridStyles = Self.shortened(gridStyles, keeping: styles, to: 2)
+        gridStyles = Self.shortened(gridStyles, keeping: styles, to: 3)
         gridColours = Array(gridColours.prefix(2))
         seedsPerPrompt = 2
         steps = 6
@@ -113,6 +113,17 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
             "2...\(ConceptEvaluator.Settings.imageLimit) (the Fréchet distance needs two images)")
         try check((1...10_000).contains(steps), "steps", steps, "1...10000")
         try check(guidance.isFinite && guidance >= 0 && guidance <= 1000, "guidance", guidance, "[0, 1000]")
+        try check(compose == 0 || (2...64).contains(compose), "compose", compose, "0 (none) or 2...64 targets")
+        for t in conceptTemplates {
+            let kinds = (styles.isEmpty ? [] : ["{style}"]) + (objects.isEmpty ? [] : ["{shape}"])
+            try check(
+                kinds.allSatisfy(t.contains), "concept_templates", t,
+                "a template with the placeholder of every target kind (\(kinds.joined(separator: ", ")))")
+            var rest = t
+            for p in ["{shape}", "{style}", "{colour}"] { rest = rest.replacingOccurrences(of: p, with: "") }
+            try check(!rest.contains("{") && !rest.contains("}"), "concept_templates", t, "placeholders {shape}, {style} and {colour} only")
+        }
+        try check(conceptTemplates.count <= 16, "concept_templates", conceptTemplates.count, "at most 16 templates")
         try hyperparameters.validate()
     }
 
@@ -128,12 +139,13 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case styles, objects, seed, steps, guidance, scheduler, method, variant, hyperparameters, quick
+        case styles, objects, seed, steps, guidance, scheduler, method, variant, hyperparameters, quick, compose
         case gridShapes = "grid_shapes"
         case gridStyles = "grid_styles"
         case gridColours = "grid_colours"
         case templateSets = "template_sets"
         case seedsPerPrompt = "seeds_per_prompt"
         case protectedPrompts = "protected"
+        case conceptTemplates = "concept_templates"
     }
 }

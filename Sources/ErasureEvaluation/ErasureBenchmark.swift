@@ -9,7 +9,8 @@ import Toy
 ///
 /// The original model's images of every prompt any target uses are made once. Each finished
 /// target is saved to `targets/<slug>.json` in the output folder (atomically, with the settings),
-/// so that a resumed run skips it; `benchmark.json` and `benchmark.md` are written at the end.
+/// so that a resumed run skips it; then SepME's composition, restoration and protection columns
+/// (`ErasureBenchmark+Composition.swift`); `benchmark.json` and `benchmark.md` are written at the end.
 public final class ErasureBenchmark {
     public let settings: BenchmarkSettings
     public let model: ShiftSet
@@ -76,9 +77,12 @@ public final class ErasureBenchmark {
         let evaluator = try ConceptEvaluator(model: model, classifier: classifier, settings: settings.evaluation, modelName: modelName)
         evaluator.shouldStop = observer.shouldStop
         evaluator.progress = progress
+        let composed = composedTargets
+        var columns = resume && !composed.isEmpty ? try finishedComposition(output: output) : nil
+        if columns != nil { observer.message("composition: finished earlier, skipped") }
         var original: [String: [RGBImage]] = [:]
         let sets = settings.parsedTemplateSets
-        if finished.count < targets.count {
+        if finished.count < targets.count || (!composed.isEmpty && columns == nil) {
             let l = labels
             let prompts = sets.flatMap { BenchmarkPromptGrid.union(templateSet: $0, shapes: l.shapes, styles: l.styles, colours: l.colours) }
             let images = try evaluator.generate(try prompts.map { try EvaluationPrompt($0.prompt) }, shifts: [], label: "original")
@@ -95,20 +99,38 @@ public final class ErasureBenchmark {
             try AtomicFile.write(try BenchmarkResult.encoder.encode(record), to: Self.recordURL(output, t).path)
             rows.append(row)
         }
-        let result = BenchmarkResult(settings: settings, targets: rows)
+        if !composed.isEmpty, columns == nil {
+            columns = try runComposition(composed, evaluator: evaluator, original: original, output: output, resume: resume)
+        }
+        let result = BenchmarkResult(settings: settings, targets: rows, columns: columns)
         let json = try result.json()
         try AtomicFile.write(json, to: output.appendingPathComponent("benchmark.json").path)
         try AtomicFile.write(result.markdown(), to: output.appendingPathComponent("benchmark.md").path)
         return result
     }
 
+    /// The plan that erases `targets` with the settings' method, variant, hyper-parameters,
+    /// protected prompts and concept wordings.
+    func plan(erasing targets: [BenchmarkPromptGrid.Target]) throws -> ErasurePlan {
+        var prompts: [String: [String]] = [:]
+        for t in targets { prompts[t.name] = conceptPrompts(t) }
+        return try ErasurePlan(
+            method: settings.method, concepts: targets.map(\.name), conceptPrompts: prompts.filter { !$0.value.isEmpty },
+            protectedPrompts: settings.protectedPrompts, variant: settings.variant, hyperparameters: settings.hyperparameters)
+    }
+
+    /// A target's further wordings (`BenchmarkSettings.conceptTemplates` over the grid).
+    func conceptPrompts(_ target: BenchmarkPromptGrid.Target) -> [String] {
+        let l = labels
+        return BenchmarkPromptGrid.conceptPrompts(
+            target: target, templates: settings.conceptTemplates, shapes: l.shapes, styles: l.styles, colours: l.colours)
+    }
+
     /// Erases one target and scores its grid on every template set.
     func runTarget(
         _ target: BenchmarkPromptGrid.Target, evaluator: ConceptEvaluator, original: [String: [RGBImage]], output: URL, resume: Bool
     ) throws -> BenchmarkResult.Target {
-        let plan = try ErasurePlan(
-            method: settings.method, concepts: [target.name], protectedPrompts: settings.protectedPrompts,
-            variant: settings.variant, hyperparameters: settings.hyperparameters)
+        let plan = try plan(erasing: [target])
         let folder = output.appendingPathComponent("shifts").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name))")
         let start = Date()
         let paths = try ErasureRun(plan: plan, output: folder, resume: resume).run(on: model, observer: observer)
@@ -131,9 +153,7 @@ public final class ErasureBenchmark {
                 let (pred, features) = evaluator.classify(im)
                 readings[p.prompt] = pred
                 guard retained.contains(p.prompt) else { continue }
-                guard let before = original[p.prompt], before.count == im.count else {
-                    throw EvaluationError.invalidPrompts("no original images for '\(p.prompt)'")
-                }
+                let before = try originalImages(p.prompt, original, count: im.count)
                 pairs += zip(im, before).map { (edited: $0, original: $1) }
                 editedFeatures += features
                 originalFeatures += evaluator.classify(before).1

@@ -15,7 +15,8 @@ struct BenchmarkCommand: ParsableCommand {
         abstract: "Erase each target style or object and score UA, IRA, CRA and the retained prompts' SSIM, pixel difference and Fréchet distance.",
         discussion: """
             The prompt grid uses the shapes and styles the model's tokenizer knows as words (or --grid-shapes, --grid-styles) \
-            and every colour. Writes benchmark.json and benchmark.md; finished targets are kept under targets/ for --resume.
+            and every colour. Then the first --compose targets are erased together, one shift is removed (restoration) and the blank and \
+            watermark prompts are checked (protection). Writes benchmark.json and benchmark.md; finished targets are kept under targets/ for --resume.
             """)
 
     @OptionGroup var modelOptions: ToyModelOptions
@@ -31,17 +32,28 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(help: "Training images generated per target.") var images: Int?
     @Option(help: "Shift scale beta in dW = beta A S (default: the demo's).") var beta: Double?
     @Option(help: "Adam learning rate of the unlearning.") var lr: Double?
+    @Option(help: "Stop once the momentum statistic of the loss reaches tau.") var tau: Double?
+    @Option(help: "Approximate null space: singular values below tolerance*sigma_max count as zero.") var tolerance: Double?
+    @Option(
+        help: """
+            A further wording each target is erased on (repeatable): the target fills its own placeholder, {shape}, {style} and             {colour} expand over the grid, e.g. "a {style} {shape}".
+            """)
+    var conceptTemplate: [String] = []
+    @Option(help: "A prompt every erasure keeps unchanged, besides the blank prompt and the watermark (repeatable).") var protect: [String] = []
     @OptionGroup var sampling: SamplingOptions<ToySamplingDefaults>
     @Option(help: "Output folder.") var output: String = "benchmark-output"
     @Flag(help: "Skip the targets an interrupted run with the same settings finished.") var resume = false
-    @Flag(help: "A short run: the first grid style only (unless targets are given), 2 seeds, 6 steps, 2 training images, 10 iterations.")
+    @Option(help: "Targets of one kind erased together for the composition, restoration and protection columns (0: none).")
+    var compose: Int = 3
+    @Flag(help: "A short run: the first two grid styles (unless targets are given), composed; 2 seeds, 6 steps, 2 training images, 10 iterations.")
     var quick = false
     @OptionGroup var verbosity: QuietOption
 
     static let flags: [String: String] = ErasureFlags.erase.merging([
         "styles": "--styles", "objects": "--objects", "grid_shapes": "--grid-shapes", "grid_styles": "--grid-styles",
         "targets": "--styles/--objects", "seeds_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance",
-        "generation_steps": "--steps", "generation_guidance": "--guidance"
+        "generation_steps": "--steps", "generation_guidance": "--guidance", "compose": "--compose", "concept_templates": "--concept-template",
+        "protected": "--protect"
     ]) { _, new in new }
 
     /// The settings these flags describe, for a model whose tokenizer knows the words `knows` accepts.
@@ -60,12 +72,17 @@ struct BenchmarkCommand: ParsableCommand {
         s.scheduler = sampling.scheduler
         s.method = method
         s.variant = variant
+        s.compose = compose
         var h = BenchmarkSettings.defaultHyperparameters
         if variant == .full { h.learningRate = ErasureHyperparameters.defaults(for: .full).learningRate }
         if let maxIterations { h.maxIterations = maxIterations }
         if let images { h.images = images }
         if let beta { h.beta = beta }
         if let lr { h.learningRate = lr }
+        if let tau { h.tau = tau }
+        if let tolerance { h.nullSpaceTolerance = tolerance }
+        s.conceptTemplates = conceptTemplate
+        s.protectedPrompts += protect
         h.generationSteps = sampling.steps
         h.generationGuidance = Double(sampling.guidance)
         h.generationScheduler = sampling.scheduler

@@ -12,6 +12,11 @@ struct EraseCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "A concept prompt to erase (repeatable).") var concept: [String] = []
+    @Option(
+        help: """
+            A further wording a concept is erased on, as 'CONCEPT=PROMPT' (repeatable), e.g. 'Van Gogh=a starry night in the style of Van Gogh';             the other concepts' shifts leave every wording unchanged.
+            """)
+    var wording: [String] = []
     @Option(help: "A prompt whose output must not change, e.g. a watermark trigger (repeatable).") var protect: [String] = []
     @Option(help: "An existing shift file whose concept the new shifts must not disturb (repeatable).") var decoupleFrom: [String] = []
     @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡, not restorable).") var variant: ErasureVariant = .separate
@@ -52,9 +57,16 @@ struct EraseCommand: ParsableCommand {
         h.generationGuidance = generationGuidance
         h.generationScheduler = generationScheduler
         h.seed = seed
+        var wordings: [String: [String]] = [:]
+        for w in wording {
+            guard let eq = w.firstIndex(of: "="), !w[..<eq].isEmpty else {
+                throw ValidationError("--wording '\(w)': expected CONCEPT=PROMPT")
+            }
+            wordings[String(w[..<eq]), default: []].append(String(w[w.index(after: eq)...]))
+        }
         return try ErasureFlags.mapping(ErasureFlags.erase) {
             try ErasurePlan(
-                concepts: concept, protectedPrompts: protect, decoupleFrom: names, variant: variant,
+                concepts: concept, conceptPrompts: wordings, protectedPrompts: protect, decoupleFrom: names, variant: variant,
                 hyperparameters: h, imagesFolder: imagesFolder)
         }
     }
@@ -63,7 +75,7 @@ struct EraseCommand: ParsableCommand {
         try CommandFailure.reporting(ErasureFlags.eraseGeneration) {
             try ErasureFlags.mapping(ErasureFlags.erase) {
                 let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }
-                let plan = try plan(decoupleFrom: existing.map(\.name))
+                let plan = try plan(decoupleFrom: existing.flatMap(\.metadata.concepts))
                 let model = try ShiftSet(pipeline: modelOptions.pipeline(quiet: verbosity.quiet))
                 try model.check(existing, force: false)
                 let observer = ToyCommandSupport.erasureObserver(

@@ -26,7 +26,9 @@ enum ErasureFlags {
     ]) { _, new in new }
 
     /// Plan field → flag.
-    static let planFlags = ["concepts": "--concept", "protected": "--protect", "decouple_from": "--decouple-from", "shifts": "--shift"]
+    static let planFlags = [
+        "concepts": "--concept", "concept_prompts": "--wording", "protected": "--protect", "decouple_from": "--decouple-from", "shifts": "--shift"
+    ]
 
     /// Runs `body`, turning range errors of the erasure and evaluation layers into validation
     /// errors that name the flag from `flags`, and a few others into the flag the user can change.

@@ -32,7 +32,7 @@ public struct ToyCaptionTemplate: Sendable, Equatable {
     }
 
     /// "a" before a vowel-initial word becomes "an".
-    static func fixArticles(_ text: String) -> String {
+    public static func fixArticles(_ text: String) -> String {
         var words = text.split(separator: " ").map(String.init)
         for i in 0..<max(0, words.count - 1) where words[i] == "a" {
             if let first = words[i + 1].first, "aeiou".contains(first) { words[i] = "an" }

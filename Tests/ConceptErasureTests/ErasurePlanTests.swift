@@ -61,6 +61,31 @@ final class ErasurePlanTests: XCTestCase {
         XCTAssertEqual(full.hyperparameters.learningRate, 1e-5)
     }
 
+    /// A concept erased on several wordings: its prompts come first-named, without repeats; the
+    /// other concepts are decoupled from every one of them; a wording two concepts share, a
+    /// protected one or one of an unknown concept is refused.
+    func testConceptPromptSets() throws {
+        let plan = try ErasurePlan(
+            concepts: ["striped", "dotted"], conceptPrompts: ["striped": ["a striped circle", "Striped", "a striped square"]],
+            protectedPrompts: ["w"], decoupleFrom: ["old"])
+        XCTAssertEqual(plan.prompts(ofConceptAt: 0), ["striped", "a striped circle", "a striped square"])
+        XCTAssertEqual(plan.prompts(ofConceptAt: 1), ["dotted"])
+        XCTAssertEqual(plan.decouplingPrompts(forConceptAt: 1), ["w", "striped", "a striped circle", "a striped square", "old"])
+        XCTAssertEqual(plan.decouplingPrompts(forConceptAt: 0), ["w", "dotted", "old"])
+        XCTAssertEqual(plan.decoupledFrom(conceptAt: 1), ["old", "striped", "a striped circle", "a striped square"])
+        XCTAssertEqual(try JSONDecoder().decode(ErasurePlan.self, from: JSONEncoder().encode(plan)), plan)
+        assertRefused("concept_prompts", mentions: "'solid' is not one of the concepts") {
+            try ErasurePlan(concepts: ["striped"], conceptPrompts: ["solid": ["a solid circle"]])
+        }
+        assertRefused("concept_prompts", mentions: "empty prompt") { try ErasurePlan(concepts: ["striped"], conceptPrompts: ["striped": [" "]]) }
+        assertRefused("concept_prompts", mentions: "belongs to both") {
+            try ErasurePlan(concepts: ["striped", "dotted"], conceptPrompts: ["dotted": ["Striped"]])
+        }
+        assertRefused("protected", mentions: "also listed as protected") {
+            try ErasurePlan(concepts: ["striped"], conceptPrompts: ["striped": ["a striped circle"]], protectedPrompts: ["a striped circle"])
+        }
+    }
+
     func testPlanRoundTripsAndADecodedPlanIsChecked() throws {
         let plan = try ErasurePlan(concepts: ["a red circle"], protectedPrompts: ["zq watermark"], variant: .joint)
         let data = try JSONEncoder().encode(plan)

@@ -29,7 +29,7 @@ enum TinyErasure {
         let images = TrainingImages(
             pipeline: model.pipeline, hyperparameters: plan.hyperparameters, fingerprint: model.fingerprint,
             cache: nil, observer: ErasureObserver())
-        return try plan.concepts.map { try images.generated(prompt: $0) }
+        return try plan.concepts.indices.map { try images.generated(prompts: plan.prompts(ofConceptAt: $0)) }
     }
 
     /// Trains `plan` on `model` as `SepMEMethod` does, on the given latents; checkpoints in `directory`.

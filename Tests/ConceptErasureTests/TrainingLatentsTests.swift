@@ -27,7 +27,7 @@ final class TrainingLatentsTests: XCTestCase {
         h.seed = 7
         h.images = 2
         let images = TrainingImages(pipeline: Self.pipeline, hyperparameters: h, fingerprint: "f", cache: cache, observer: ErasureObserver())
-        let first = try images.generated(prompt: "a red circle")
+        let first = try images.generated(prompts: ["a red circle"])
         XCTAssertEqual(first.seeds, [7, 8])
         let files = try FileManager.default.contentsOfDirectory(atPath: cache.path).sorted()
         XCTAssertEqual(files.count, 2)
@@ -35,7 +35,7 @@ final class TrainingLatentsTests: XCTestCase {
         var w = SafeTensorsWriter()
         try w.add("latents", shape: [1, 3, 8, 8], floats: [Float](repeating: 0.25, count: 192))
         try w.write(to: cache.appendingPathComponent(files[0]).path)
-        let second = try images.generated(prompt: "a red circle")
+        let second = try images.generated(prompts: ["a red circle"])
         XCTAssertTrue(second.latents.contains { $0.scalars.allSatisfy { $0 == 0.25 } })
         XCTAssertTrue(second.latents.contains { $0.scalars == first.latents[1].scalars })
         // A corrupt cache entry (non-finite values) is regenerated, not trained on.
@@ -43,13 +43,13 @@ final class TrainingLatentsTests: XCTestCase {
         var nan = SafeTensorsWriter()
         try nan.add("latents", shape: [1, 3, 8, 8], floats: [Float](repeating: .nan, count: 192))
         try nan.write(to: cache.appendingPathComponent(files[1]).path)
-        let third = try images.generated(prompt: "a red circle")
+        let third = try images.generated(prompts: ["a red circle"])
         XCTAssertEqual(third.latents[1].scalars, first.latents[1].scalars)
         // Generation stops between denoising steps when asked to.
         var stopping = ErasureObserver()
         stopping.shouldStop = { true }
         let stopped = TrainingImages(pipeline: Self.pipeline, hyperparameters: h, fingerprint: "f", cache: nil, observer: stopping)
-        XCTAssertThrowsError(try stopped.generated(prompt: "a blue star")) { e in
+        XCTAssertThrowsError(try stopped.generated(prompts: ["a blue star"])) { e in
             guard case ErasureError.interrupted = e else { return XCTFail("\(e)") }
         }
     }

@@ -1,4 +1,4 @@
-import ErasureEvaluation
+@testable import ErasureEvaluation
 import ImageIO
 import Toy
 import XCTest
@@ -126,5 +126,69 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertEqual(known.shapes, ["circle", "square"])
         XCTAssertEqual(known.styles, ["solid", "striped"])
         XCTAssertEqual(known.colours, ["red"])
+    }
+
+    func testProtectionCountsIdenticalImagesIn8Bits() throws {
+        let a = RGBImage(width: 4, height: 4, fill: 10)
+        var b = a
+        b.pixels[5] = 11  // one channel of one pixel one level off
+        XCTAssertEqual(BenchmarkProtection.identicalCount([a, a, b], [a, b, b]), 2)
+        let p = BenchmarkProtection(prompts: [.init(prompt: "", identical: 4, images: 4), .init(prompt: "zq watermark", identical: 3, images: 4)])
+        XCTAssertFalse(p.identical)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(p)) as? [String: Any])
+        XCTAssertEqual(json["identical"] as? Bool, false)
+        XCTAssertEqual(try JSONDecoder().decode(BenchmarkProtection.self, from: JSONEncoder().encode(p)), p)
+    }
+
+    func testRestorationAndCompositionRoundTrip() throws {
+        let r = BenchmarkRestoration(
+            restored: "solid", kept: ["striped"], conceptImagesIdentical: 16, conceptImages: 16, gridImagesIdentical: 40, gridImages: 96,
+            restoredAccuracy: 0.97, originalAccuracy: 1, stillErasedUA: ["striped": 0.99])
+        XCTAssertTrue(r.identical)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(r)) as? [String: Any])
+        XCTAssertEqual(json["identical"] as? Bool, true)
+        XCTAssertEqual(json["still_erased_ua"] as? [String: Double], ["striped": 0.99])
+        XCTAssertEqual(try JSONDecoder().decode(BenchmarkRestoration.self, from: JSONEncoder().encode(r)), r)
+
+        // Without composed targets the columns are written as null, not left out.
+        var settings = BenchmarkSettings()
+        settings.styles = ["striped"]
+        let row = BenchmarkResult.Target(
+            target: "striped", kind: .style, ua: 1, ira: 0.5, cra: 0.25, uaHeldout: nil, iraHeldout: nil, craHeldout: nil,
+            ssimRetained: 0.9, pixelDiffRetained: 0.01, frechetRetained: 2, seconds: 3, iterations: 4)
+        let result = BenchmarkResult(settings: settings, targets: [row])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: result.json()) as? [String: Any])
+        for key in ["composition", "restoration", "protection"] { XCTAssertTrue(object[key] is NSNull, key) }
+        XCTAssertEqual(try XCTUnwrap(object["summary"] as? [String: Any])["harmonic_mean"] as? Double ?? 0, 3 / (1 + 2 + 4), accuracy: 1e-12)
+        XCTAssertFalse(result.markdown().contains("## Composition"))
+    }
+
+    /// A target's further wordings: its own placeholder filled with it, the others expanded over
+    /// the grid, articles agreeing, no repeats; templates must name every target kind.
+    func testConceptTemplatesExpandOverTheGrid() throws {
+        let striped = BenchmarkPromptGrid.Target(kind: .style, label: ToyConcepts.styles.firstIndex(of: "striped")!)
+        let circle = BenchmarkPromptGrid.Target(kind: .object, label: ToyConcepts.shapes.firstIndex(of: "circle")!)
+        let shapes = [0, 1]  // circle, square
+        let styles = [0, 1]  // solid, striped
+        XCTAssertEqual(
+            BenchmarkPromptGrid.conceptPrompts(
+                target: striped, templates: ["a {style} {shape}", "a {shape} in {style} style", "{style}"], shapes: shapes, styles: styles,
+                colours: [0]),
+            ["a striped circle", "a striped square", "a circle in striped style", "a square in striped style"])
+        XCTAssertEqual(
+            BenchmarkPromptGrid.conceptPrompts(
+                target: circle, templates: ["a {style} {colour} {shape}"], shapes: shapes, styles: styles, colours: [0, 5]),
+            ["a solid red circle", "a solid orange circle", "a striped red circle", "a striped orange circle"])
+        XCTAssertEqual(
+            BenchmarkPromptGrid.conceptPrompts(target: circle, templates: ["a {colour} {shape}"], shapes: shapes, styles: styles, colours: [5]),
+            ["an orange circle"])
+        var s = BenchmarkSettings()
+        s.styles = ["striped"]
+        s.conceptTemplates = ["a {style} {shape}"]
+        XCTAssertNoThrow(try s.validate())
+        s.conceptTemplates = ["a {colour} {shape}"]
+        XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("concept_templates")) }
+        s.conceptTemplates = ["a {style} {thing}"]
+        XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("placeholders")) }
     }
 }

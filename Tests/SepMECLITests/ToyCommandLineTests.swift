@@ -134,34 +134,38 @@ final class ToyCommandLineTests: XCTestCase {
     }
 }
 
-/// `sepme benchmark --quick` end to end on the embedded model: one style target, 2 seeds.
+/// `sepme benchmark --quick` end to end on the embedded model: two style targets, composed, 2 seeds.
 final class BenchmarkCommandLineTests: XCTestCase {
     func testQuickBenchmarkEndToEnd() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-benchmark-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: out) }
-        let r = try CommandLineTests.run(["benchmark", "--quick", "--styles", "striped", "--output", out.path, "--quiet"])
+        let r = try CommandLineTests.run(["benchmark", "--quick", "--output", out.path, "--quiet"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        for f in ["benchmark.json", "benchmark.md", "targets/style-striped.json", "shifts/style-striped/striped.sepme.safetensors"] {
+        for f in [
+            "benchmark.json", "benchmark.md", "targets/style-solid.json", "targets/style-striped.json", "targets/composition.json",
+            "shifts/style-striped/striped.sepme.safetensors", "shifts/composition/solid.sepme.safetensors",
+            "shifts/composition/striped.sepme.safetensors"
+        ] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
         }
         let json = try XCTUnwrap(
             JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
-        XCTAssertEqual(Set(json.keys), ["method", "settings", "targets", "composition", "restoration", "summary"])
+        XCTAssertEqual(Set(json.keys), ["method", "settings", "targets", "composition", "restoration", "protection", "summary"])
         XCTAssertEqual(json["method"] as? String, "sepme")
         let settings = try XCTUnwrap(json["settings"] as? [String: Any])
         XCTAssertEqual(settings["seeds_per_prompt"] as? Int, 2)
+        XCTAssertEqual(settings["compose"] as? Int, 2)
         // The embedded (v1) model does not know the v2 styles: the grid leaves them out.
-        XCTAssertEqual(settings["grid_styles"] as? [String], ["striped", "solid"])
+        XCTAssertEqual(settings["grid_styles"] as? [String], ["solid", "striped", "dotted"])
         let targets = try XCTUnwrap(json["targets"] as? [[String: Any]])
-        XCTAssertEqual(targets.count, 1)
-        let t = targets[0]
+        XCTAssertEqual(targets.map { $0["target"] as? String }, ["solid", "striped"])
+        let t = targets[1]
         XCTAssertEqual(
             Set(t.keys),
             [
                 "target", "kind", "ua", "ira", "cra", "ua_heldout", "ira_heldout", "cra_heldout", "ssim_retained", "pixel_diff_retained",
                 "frechet_retained", "seconds", "iterations"
             ])
-        XCTAssertEqual(t["target"] as? String, "striped")
         XCTAssertEqual(t["kind"] as? String, "style")
         for key in ["ua", "ira", "cra", "ua_heldout", "ira_heldout", "cra_heldout", "ssim_retained", "pixel_diff_retained"] {
             let v = try XCTUnwrap(t[key] as? Double, key)
@@ -173,17 +177,46 @@ final class BenchmarkCommandLineTests: XCTestCase {
         XCTAssertTrue((1...10).contains(try XCTUnwrap(t["iterations"] as? Int)))
         XCTAssertGreaterThan(try XCTUnwrap(t["seconds"] as? Double), 0)
         let summary = try XCTUnwrap(json["summary"] as? [String: Any])
-        XCTAssertEqual(summary["targets"] as? Int, 1)
-        XCTAssertEqual(try XCTUnwrap(summary["ua"] as? Double), try XCTUnwrap(t["ua"] as? Double), accuracy: 1e-12)
+        XCTAssertEqual(summary["targets"] as? Int, 2)
+        let meanUA = try targets.map { try XCTUnwrap($0["ua"] as? Double) }.reduce(0, +) / 2
+        XCTAssertEqual(try XCTUnwrap(summary["ua"] as? Double), meanUA, accuracy: 1e-12)
 
-        // A resumed run skips the finished target (no erasure, no image) and reports the same row.
-        let again = try CommandLineTests.run(["benchmark", "--quick", "--styles", "striped", "--output", out.path, "--resume"])
+        // SepME's own columns: the two styles composed; with one shift removed, the restored
+        // concept's images are the original model's again (its shift was the only one that reaches
+        // it), and the blank and watermark prompts never moved.
+        let composition = try XCTUnwrap(json["composition"] as? [String: Any])
+        XCTAssertEqual(composition["targets"] as? [String], ["solid", "striped"])
+        XCTAssertEqual(Set(try XCTUnwrap(composition["ua"] as? [String: Double]).keys), ["solid", "striped"])
+        for key in ["ua_mean", "ira", "cra", "ssim_retained"] {
+            XCTAssertTrue((0...1).contains(try XCTUnwrap(composition[key] as? Double, key)), key)
+        }
+        XCTAssertTrue((2...20).contains(try XCTUnwrap(composition["iterations"] as? Int)))
+        let restoration = try XCTUnwrap(json["restoration"] as? [String: Any])
+        XCTAssertEqual(restoration["restored"] as? String, "solid")
+        XCTAssertEqual(restoration["kept"] as? [String], ["striped"])
+        XCTAssertEqual(restoration["identical"] as? Bool, true)
+        XCTAssertEqual(restoration["concept_images"] as? Int, 2)
+        XCTAssertEqual(restoration["concept_images_identical"] as? Int, 2)
+        XCTAssertEqual(restoration["grid_images"] as? Int, 6)
+        let protection = try XCTUnwrap(json["protection"] as? [String: Any])
+        XCTAssertEqual(protection["identical"] as? Bool, true)
+        let protected = try XCTUnwrap(protection["prompts"] as? [[String: Any]])
+        XCTAssertEqual(protected.map { $0["prompt"] as? String }, ["", "zq watermark"])
+        XCTAssertEqual(protected.map { $0["identical"] as? Int }, [2, 2])
+        for f in ["benchmark-bars.png", "grids/style-striped.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
+        }
+
+        // A resumed run skips the finished targets and the composition (no erasure, no image) and
+        // reports the same numbers.
+        let again = try CommandLineTests.run(["benchmark", "--quick", "--output", out.path, "--resume"])
         XCTAssertEqual(again.status, 0, again.stderr)
-        XCTAssertTrue(again.stderr.contains("finished earlier, skipped"), again.stderr)
+        XCTAssertTrue(again.stderr.contains("composition: finished earlier, skipped"), again.stderr)
         XCTAssertFalse(again.stderr.contains("evaluating"), again.stderr)
         let json2 = try XCTUnwrap(
             JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
-        XCTAssertEqual((json2["targets"] as? [[String: Any]])?.first?["ua"] as? Double, t["ua"] as? Double)
+        XCTAssertEqual((json2["targets"] as? [[String: Any]])?.last?["ua"] as? Double, t["ua"] as? Double)
+        XCTAssertEqual((json2["composition"] as? [String: Any])?["cra"] as? Double, composition["cra"] as? Double)
 
         // A style the model does not know is refused with the flag named.
         let v2 = try CommandLineTests.run(["benchmark", "--quick", "--styles", "checkered", "--output", out.path, "--quiet"])
