@@ -113,16 +113,18 @@ public struct BarChart: Sendable {
             image.draw(text: referenceLabel(line), x: l.plotLeft + l.plotWidth + 5, y: row - 3, colour: line.colour)
         }
 
-        // Values above their bars where the number fits the bar, on a white patch over grid and dashes.
+        // Values above their bars where the number fits the bar, on a white patch over grid and dashes;
+        // "n/a" on the axis for a value that is NaN or infinite.
         for (g, group) in groups.enumerated() {
             for s in 0..<min(group.values.count, series.count) {
-                guard let value = Self.drawable(group.values[s]) else { continue }
-                let text = "\(Int((value * 100).rounded()))"
+                let value = Self.drawable(group.values[s]) ?? 0
+                let text = group.values[s].isFinite ? "\(Int((value * 100).rounded()))" : "n/a"
                 let textWidth = font.width(of: text, scale: 1)
                 guard textWidth <= l.barWidth + l.barGap else { continue }
-                let x = l.barLeft(group: g, series: s) + (l.barWidth - textWidth + 1) / 2
+                let left = l.barLeft(group: g, series: s)
+                let x = left + (l.barWidth - textWidth + 1) / 2
                 let y = l.row(forValue: value) - 9
-                image.fill(x: x - 1, y: y - 1, width: textWidth + 2, height: 9, colour: .white)
+                image.fill(x: min(left, x - 1), y: y - 1, width: max(l.barWidth, textWidth + 2), height: 9, colour: .white)
                 image.draw(text: text, x: x, y: y, colour: .darkGrey)
             }
         }
