@@ -73,7 +73,9 @@ public struct BarChart: Sendable {
         self.referenceLines = referenceLines
     }
 
-    /// The chart as an image of `layout().width * scale` x `layout().height * scale` pixels.
+    /// The chart, laid out in base pixels and upscaled by `scale`; at most `maximumWidth` pixels wide.
+    /// Throws `.invalidLayout` for a scale, plot height or maximum width out of range and
+    /// `.tooManyGroups` when not even one-pixel bars fit.
     public func render() throws -> RGBImage {
         let l = try layout()
         let font = BitmapFont.standard
