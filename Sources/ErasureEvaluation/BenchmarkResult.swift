@@ -1,3 +1,4 @@
+import ConceptErasure
 import Foundation
 
 /// What `ErasureBenchmark` reports (`benchmark.json`): per target the accuracies on the training
@@ -150,11 +151,12 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         out += "\(settings.steps) steps, guidance \(settings.guidance)\(settings.quick ? ", quick mode" : ""). "
         out += "UA: the target is no longer read; IRA: the other concepts of its domain are; CRA: the other domain is (percent). "
         out += "SSIM, pixel difference and Fréchet distance: retained prompts against the original model's images for the same seeds.\n\n"
+        out += "![UA / IRA / CRA per target](benchmark-bars.png)\n\n"
         out +=
             "| target | kind | UA | IRA | CRA | H-mean | UA held-out | IRA held-out | CRA held-out | SSIM | pixel diff | Fréchet | seconds | iterations |\n"
         out += "|" + String(repeating: "---|", count: 14) + "\n"
         for t in targets {
-            out += "| \(t.target) | \(t.kind.rawValue) | \(pct(t.ua)) | \(pct(t.ira)) | \(pct(t.cra)) | \(pct(t.harmonicMean)) | "
+            out += "| [\(t.target)](grids/\(t.kind.rawValue)-\(ConceptShift.slug(t.target)).png) | \(t.kind.rawValue) | \(pct(t.ua)) | \(pct(t.ira)) | \(pct(t.cra)) | \(pct(t.harmonicMean)) | "
             out += "\(pct(t.uaHeldout)) | \(pct(t.iraHeldout)) | \(pct(t.craHeldout)) | "
             out += String(
                 format: "%.4f | %.4f | %.3f | %.1f | %d |\n", t.ssimRetained, t.pixelDiffRetained, t.frechetRetained, t.seconds, t.iterations)

@@ -50,6 +50,10 @@ public final class ErasureBenchmark {
         var result: BenchmarkResult.Target
     }
 
+    static func figureURL(_ output: URL, _ target: BenchmarkPromptGrid.Target) -> URL {
+        output.appendingPathComponent("grids").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name)).png")
+    }
+
     static func recordURL(_ output: URL, _ target: BenchmarkPromptGrid.Target) -> URL {
         output.appendingPathComponent("targets").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name)).json")
     }
@@ -106,6 +110,7 @@ public final class ErasureBenchmark {
         let json = try result.json()
         try AtomicFile.write(json, to: output.appendingPathComponent("benchmark.json").path)
         try AtomicFile.write(result.markdown(), to: output.appendingPathComponent("benchmark.md").path)
+        try BenchmarkFigures.write(try BenchmarkFigures.bars(result), to: output.appendingPathComponent("benchmark-bars.png"))
         return result
     }
 
@@ -141,6 +146,8 @@ public final class ErasureBenchmark {
         var pairs: [(edited: RGBImage, original: RGBImage)] = []
         var editedFeatures: [[Double]] = []
         var originalFeatures: [[Double]] = []
+        var figureGrids: [BenchmarkPromptGrid] = []
+        var edited: [String: [RGBImage]] = [:]
         for set in settings.parsedTemplateSets {
             let grid = BenchmarkPromptGrid(target: target, templateSet: set, shapes: l.shapes, styles: l.styles, colours: l.colours)
             guard !grid.ua.isEmpty, !grid.ira.isEmpty, !grid.cra.isEmpty else { continue }
@@ -149,7 +156,9 @@ public final class ErasureBenchmark {
                 try prompts.map { try EvaluationPrompt($0.prompt) }, shifts: shifts, label: "\(target.name) (\(set.rawValue))")
             var readings: [String: ToyClassifier.Predictions] = [:]
             let retained = Set(grid.retained.map(\.prompt))
+            figureGrids.append(grid)
             for (p, im) in zip(prompts, images) {
+                edited[p.prompt] = im
                 let (pred, features) = evaluator.classify(im)
                 readings[p.prompt] = pred
                 guard retained.contains(p.prompt) else { continue }
@@ -164,6 +173,11 @@ public final class ErasureBenchmark {
             throw EvaluationError.invalidPrompts("the training templates give '\(target.name)' an empty UA, IRA or CRA group")
         }
         let heldOut = scores[.heldOut]
+        try BenchmarkFigures.write(
+            try BenchmarkFigures.targetGrid(
+                target: target, grids: figureGrids, edited: edited, original: original,
+                title: "Erasing \(target.kind.rawValue) '\(target.name)' (\(settings.method.rawValue), \(settings.variant.rawValue))"),
+            to: Self.figureURL(output, target))
         let specificity = BenchmarkScores.specificity(pairs)
         return BenchmarkResult.Target(
             target: target.name, kind: target.kind, ua: training.ua, ira: training.ira, cra: training.cra,
