@@ -101,9 +101,16 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
     public var composition: BenchmarkComposition?
     public var restoration: BenchmarkRestoration?
     public var protection: BenchmarkProtection?
+    /// The original model's per-concept accuracy on the grid (nil when a resumed run had nothing
+    /// left to generate and no earlier run saved it).
+    public var original: BenchmarkOriginalAccuracy?
     public var summary: Summary
 
-    public init(settings: BenchmarkSettings, targets: [Target], columns: ErasureBenchmark.CompositionColumns? = nil) {
+    public init(
+        settings: BenchmarkSettings, targets: [Target], columns: ErasureBenchmark.CompositionColumns? = nil,
+        original: BenchmarkOriginalAccuracy? = nil
+    ) {
+        self.original = original
         method = settings.method.rawValue
         self.settings = settings
         self.targets = targets
@@ -113,7 +120,7 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         summary = Summary(targets)
     }
 
-    enum CodingKeys: String, CodingKey { case method, settings, targets, composition, restoration, protection, summary }
+    enum CodingKeys: String, CodingKey { case method, settings, targets, composition, restoration, protection, original, summary }
 
     // Absent columns are written as null, so every report has every key.
     public func encode(to encoder: Encoder) throws {
@@ -124,6 +131,7 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         try c.encode(composition, forKey: .composition)
         try c.encode(restoration, forKey: .restoration)
         try c.encode(protection, forKey: .protection)
+        try c.encode(original, forKey: .original)
         try c.encode(summary, forKey: .summary)
     }
 
@@ -147,6 +155,10 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
     public func markdown() -> String {
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "–" }
         var out = "# sepme benchmark\n\n"
+        if targets.isEmpty {
+            out += "The original model only (\(settings.seedsPerPrompt) seeds per prompt, \(settings.steps) steps, guidance \(settings.guidance)).\n"
+            return out + (original?.markdown() ?? "")
+        }
         out += "Method `\(method)` (variant `\(settings.variant.rawValue)`), \(settings.seedsPerPrompt) seeds per prompt, "
         out += "\(settings.steps) steps, guidance \(settings.guidance)\(settings.quick ? ", quick mode" : ""). "
         out += "UA: the target is no longer read; IRA: the other concepts of its domain are; CRA: the other domain is (percent). "
@@ -168,6 +180,7 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
             format: "SSIM %.4f, pixel diff %.4f, Fréchet %.3f; erasure time %.1f s.\n", s.ssimRetained, s.pixelDiffRetained, s.frechetRetained,
             s.seconds)
         out += compositionMarkdown()
+        if let original { out += original.markdown() }
         return out
     }
 

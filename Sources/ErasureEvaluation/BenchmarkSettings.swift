@@ -41,6 +41,8 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     public var compose = 3
     /// A short run for continuous integration (recorded; the caller shrinks the other settings).
     public var quick = false
+    /// Score the original model only (its per-concept accuracy on the grid): no target is erased.
+    public var originalOnly = false
 
     public init() {}
 
@@ -56,7 +58,7 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     /// given (composed together), 2 seeds, 2 training images, 10 iterations at most, 6 sampling steps.
     public mutating func makeQuick() {
         quick = true
-        if styles.isEmpty && objects.isEmpty { styles = Array(gridStyles.prefix(2)) }
+        if styles.isEmpty && objects.isEmpty && !originalOnly { styles = Array(gridStyles.prefix(2)) }
         compose = min(compose, 2)
         gridShapes = Self.shortened(gridShapes, keeping: objects, to: 3)
         gridStyles = Self.shortened(gridStyles, keeping: styles, to: 3)
@@ -103,7 +105,11 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
         try check(!gridColours.isEmpty, "grid_colours", gridColours, "at least 1 colour")
         try checkNames(styles, in: gridStyles, "styles")
         try checkNames(objects, in: gridShapes, "objects")
-        try check(!styles.isEmpty || !objects.isEmpty, "targets", "none", "at least one style or object to erase")
+        if originalOnly {
+            try check(styles.isEmpty && objects.isEmpty, "targets", styles + objects, "none when only the original model is scored")
+        } else {
+            try check(!styles.isEmpty || !objects.isEmpty, "targets", "none", "at least one style or object to erase")
+        }
         try checkNames(templateSets, in: ToyTemplateSet.allCases.map(\.rawValue), "template_sets")
         try check(
             templateSets.contains(ToyTemplateSet.training.rawValue), "template_sets", templateSets,
@@ -147,5 +153,6 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
         case seedsPerPrompt = "seeds_per_prompt"
         case protectedPrompts = "protected"
         case conceptTemplates = "concept_templates"
+        case originalOnly = "original_only"
     }
 }

@@ -50,6 +50,29 @@ public final class ErasureBenchmark {
         var result: BenchmarkResult.Target
     }
 
+    /// The original model's accuracy as saved for `resume`.
+    struct OriginalRecord: Codable {
+        var settings: BenchmarkSettings
+        var model: String
+        var result: BenchmarkOriginalAccuracy
+    }
+
+    static func originalURL(_ output: URL) -> URL {
+        output.appendingPathComponent("targets").appendingPathComponent("original.json")
+    }
+
+    /// The original model's accuracy saved by an earlier run with the same settings and model, if any.
+    func finishedOriginal(output: URL) throws -> BenchmarkOriginalAccuracy? {
+        let url = Self.originalURL(output)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let record = try BenchmarkResult.decoder.decode(OriginalRecord.self, from: Data(contentsOf: url))
+        guard record.settings == settings, record.model == modelName else {
+            throw EvaluationError.invalidArgument(
+                "\(url.path) was made with other settings or another model; remove it or benchmark into another folder")
+        }
+        return record.result
+    }
+
     static func figureURL(_ output: URL, _ target: BenchmarkPromptGrid.Target) -> URL {
         output.appendingPathComponent("grids").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name)).png")
     }
@@ -86,11 +109,21 @@ public final class ErasureBenchmark {
         if columns != nil { observer.message("composition: finished earlier, skipped") }
         var original: [String: [RGBImage]] = [:]
         let sets = settings.parsedTemplateSets
-        if finished.count < targets.count || (!composed.isEmpty && columns == nil) {
+        var originalAccuracy = resume ? try finishedOriginal(output: output) : nil
+        if finished.count < targets.count || (!composed.isEmpty && columns == nil) || originalAccuracy == nil {
             let l = labels
-            let prompts = sets.flatMap { BenchmarkPromptGrid.union(templateSet: $0, shapes: l.shapes, styles: l.styles, colours: l.colours) }
+            let grids = sets.map { ($0, BenchmarkPromptGrid.union(templateSet: $0, shapes: l.shapes, styles: l.styles, colours: l.colours)) }
+            let prompts = grids.flatMap(\.1)
             let images = try evaluator.generate(try prompts.map { try EvaluationPrompt($0.prompt) }, shifts: [], label: "original")
-            for (p, im) in zip(prompts, images) { original[p.prompt] = im }
+            var readings: [String: ToyClassifier.Predictions] = [:]
+            for (p, im) in zip(prompts, images) {
+                original[p.prompt] = im
+                readings[p.prompt] = evaluator.classify(im).0
+            }
+            let accuracy = try BenchmarkOriginalAccuracy(grids: grids.map { (set: $0.0, prompts: $0.1) }, readings: readings)
+            let record = OriginalRecord(settings: settings, model: modelName, result: accuracy)
+            try AtomicFile.write(try BenchmarkResult.encoder.encode(record), to: Self.originalURL(output).path)
+            originalAccuracy = accuracy
         }
         var rows: [BenchmarkResult.Target] = []
         for (i, t) in targets.enumerated() {
@@ -106,11 +139,13 @@ public final class ErasureBenchmark {
         if !composed.isEmpty, columns == nil {
             columns = try runComposition(composed, evaluator: evaluator, original: original, output: output, resume: resume)
         }
-        let result = BenchmarkResult(settings: settings, targets: rows, columns: columns)
+        let result = BenchmarkResult(settings: settings, targets: rows, columns: columns, original: originalAccuracy)
         let json = try result.json()
         try AtomicFile.write(json, to: output.appendingPathComponent("benchmark.json").path)
         try AtomicFile.write(result.markdown(), to: output.appendingPathComponent("benchmark.md").path)
-        try BenchmarkFigures.write(try BenchmarkFigures.bars(result), to: output.appendingPathComponent("benchmark-bars.png"))
+        if !rows.isEmpty {
+            try BenchmarkFigures.write(try BenchmarkFigures.bars(result), to: output.appendingPathComponent("benchmark-bars.png"))
+        }
         return result
     }
 

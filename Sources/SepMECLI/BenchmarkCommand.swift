@@ -42,6 +42,7 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(help: "A prompt every erasure keeps unchanged, besides the blank prompt and the watermark (repeatable).") var protect: [String] = []
     @OptionGroup var sampling: SamplingOptions<ToySamplingDefaults>
     @Option(help: "Output folder.") var output: String = "benchmark-output"
+    @Flag(help: "Score the original model only: each concept's accuracy on the grid, no erasure.") var originalOnly = false
     @Flag(help: "Skip the targets an interrupted run with the same settings finished.") var resume = false
     @Option(help: "Targets of one kind erased together for the composition, restoration and protection columns (0: none).")
     var compose: Int = 3
@@ -51,7 +52,7 @@ struct BenchmarkCommand: ParsableCommand {
 
     static let flags: [String: String] = ErasureFlags.erase.merging([
         "styles": "--styles", "objects": "--objects", "grid_shapes": "--grid-shapes", "grid_styles": "--grid-styles",
-        "targets": "--styles/--objects", "seeds_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance",
+        "targets": "--styles/--objects/--original-only", "seeds_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance",
         "generation_steps": "--steps", "generation_guidance": "--guidance", "compose": "--compose", "concept_templates": "--concept-template",
         "protected": "--protect"
     ]) { _, new in new }
@@ -64,7 +65,8 @@ struct BenchmarkCommand: ParsableCommand {
         s.gridStyles = gridStyles.isEmpty ? known.styles : gridStyles
         s.gridColours = known.colours
         s.objects = objects
-        s.styles = styles.isEmpty && objects.isEmpty && !quick ? s.gridStyles : styles
+        s.styles = styles.isEmpty && objects.isEmpty && !quick && !originalOnly ? s.gridStyles : styles
+        s.originalOnly = originalOnly
         s.seedsPerPrompt = seeds
         s.seed = seed
         s.steps = sampling.steps

@@ -150,7 +150,15 @@ final class BenchmarkCommandLineTests: XCTestCase {
         }
         let json = try XCTUnwrap(
             JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
-        XCTAssertEqual(Set(json.keys), ["method", "settings", "targets", "composition", "restoration", "protection", "summary"])
+        XCTAssertEqual(Set(json.keys), ["method", "settings", "targets", "composition", "restoration", "protection", "original", "summary"])
+        // The original model's per-concept accuracy, per template set, over the grid's concepts.
+        let original = try XCTUnwrap((json["original"] as? [String: Any])?["sets"] as? [[String: Any]])
+        XCTAssertEqual(original.map { $0["templates"] as? String }, ["training", "held-out"])
+        for set in original {
+            XCTAssertEqual(Set(try XCTUnwrap(set["styles"] as? [String: Double]).keys), ["solid", "striped", "dotted"])
+            XCTAssertEqual(Set(try XCTUnwrap(set["shapes"] as? [String: Double]).keys), ["circle", "square", "triangle"])
+            XCTAssertTrue((0...1).contains(try XCTUnwrap(set["worst_accuracy"] as? Double)))
+        }
         XCTAssertEqual(json["method"] as? String, "sepme")
         let settings = try XCTUnwrap(json["settings"] as? [String: Any])
         XCTAssertEqual(settings["seeds_per_prompt"] as? Int, 2)
@@ -217,6 +225,16 @@ final class BenchmarkCommandLineTests: XCTestCase {
             JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
         XCTAssertEqual((json2["targets"] as? [[String: Any]])?.last?["ua"] as? Double, t["ua"] as? Double)
         XCTAssertEqual((json2["composition"] as? [String: Any])?["cra"] as? Double, composition["cra"] as? Double)
+
+        // The original model alone: no target, no erasure, its accuracy table.
+        let only = out.appendingPathComponent("original-only")
+        let o = try CommandLineTests.run(["benchmark", "--quick", "--original-only", "--output", only.path, "--quiet"])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        let onlyJSON = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: only.appendingPathComponent("benchmark.json"))) as? [String: Any])
+        XCTAssertEqual((onlyJSON["targets"] as? [Any])?.count, 0)
+        XCTAssertEqual((onlyJSON["original"] as? [String: Any]).flatMap { $0["sets"] as? [Any] }?.count, 2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: only.appendingPathComponent("shifts").path))
 
         // A style the model does not know is refused with the flag named.
         let v2 = try CommandLineTests.run(["benchmark", "--quick", "--styles", "checkered", "--output", out.path, "--quiet"])
