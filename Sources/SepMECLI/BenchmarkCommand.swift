@@ -24,6 +24,7 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Objects (shapes) to erase, one run each (default: none).") var objects: [String] = []
     @Option(parsing: .upToNextOption, help: "Shapes of the prompt grid (default: those the model's tokenizer knows).") var gridShapes: [String] = []
     @Option(parsing: .upToNextOption, help: "Styles of the prompt grid (default: those the model's tokenizer knows).") var gridStyles: [String] = []
+    @Option(help: "Caption templates scored: training, held-out (repeatable; default both).") var templateSet: [String] = []
     @Option(help: "Images (seeds) per prompt.") var seeds: Int = 16
     @Option(help: "Seed of the first image of each prompt.") var seed: UInt64 = 0
     @Option(help: "Erasure method.") var method: ErasureMethodKind = .sepme
@@ -53,7 +54,8 @@ struct BenchmarkCommand: ParsableCommand {
     static let flags: [String: String] = ErasureFlags.erase.merging([
         "styles": "--styles", "objects": "--objects", "grid_shapes": "--grid-shapes", "grid_styles": "--grid-styles",
         "targets": "--styles/--objects/--original-only", "seeds_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance",
-        "generation_steps": "--steps", "generation_guidance": "--guidance", "compose": "--compose", "concept_templates": "--concept-template",
+        "generation_steps": "--steps", "generation_guidance": "--guidance", "compose": "--compose", "template_sets": "--template-set",
+        "concept_templates": "--concept-template",
         "protected": "--protect"
     ]) { _, new in new }
 
@@ -67,6 +69,7 @@ struct BenchmarkCommand: ParsableCommand {
         s.objects = objects
         s.styles = styles.isEmpty && objects.isEmpty && !quick && !originalOnly ? s.gridStyles : styles
         s.originalOnly = originalOnly
+        if !templateSet.isEmpty { s.templateSets = templateSet }
         s.seedsPerPrompt = seeds
         s.seed = seed
         s.steps = sampling.steps

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The lever study of docs/erasure-benchmark.md: sepme benchmark over a few styles with each of
+# SepME's levers changed from the defaults, on the training wordings only (the defaults are picked
+# there), then one table (study.md). Every run resumes: rerun the script after an interruption.
+#
+#   scripts/benchmark_study.sh [MODEL_FOLDER]      # env: SEPME, OUT, SEEDS, STYLES
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEPME=${SEPME:-.build/release/sepme}
+OUT=${OUT:-benchmark-study}
+SEEDS=${SEEDS:-8}
+read -r -a STYLES <<< "${STYLES:-checkered dotted striped}"
+MODEL=()
+if [[ $# -gt 0 ]]; then MODEL=(--model "$1"); fi
+mkdir -p "$OUT"
+
+run() {
+    local name=$1
+    shift
+    echo "== $name: $*" >&2
+    "$SEPME" benchmark "${MODEL[@]}" --styles "${STYLES[@]}" --seeds "$SEEDS" --template-set training \
+        --compose 0 --output "$OUT/$name" --resume --quiet "$@" > /dev/null
+}
+
+run defaults
+run wordings --concept-template "a {style} {shape}"
+run wordings-beta-1e-3 --concept-template "a {style} {shape}" --beta 1e-3
+run wordings-beta-1e-2 --concept-template "a {style} {shape}" --beta 1e-2
+run wordings-tau-1e-5 --concept-template "a {style} {shape}" --tau 1e-5
+run wordings-protect-colours --concept-template "a {style} {shape}" \
+    --protect "a red circle" --protect "a green square" --protect "a blue triangle" --protect "a yellow star"
+run wordings-protect-styles-tolerance --concept-template "a {style} {shape}" --tolerance 1e-3 \
+    --protect "a solid circle" --protect "a diagonal square" --protect "a concentric triangle" --protect "a gradient star" \
+    --protect "a zigzag heart" --protect "a speckled cross" --protect "a crosshatched diamond" --protect "an outlined hexagon"
+
+scripts/summarize_benchmarks.py "$OUT"/*/benchmark.json | tee "$OUT/study.md"
