@@ -21,12 +21,14 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     public let hyperparameters: ErasureHyperparameters
     /// A folder of the user's PNG images to train on instead of generated ones.
     public let imagesFolder: String?
+    /// The settings of UCE (`method` uce only; the defaults when the plan gives none).
+    public let uce: UCEOptions?
 
     /// Checks the plan; every problem is a named error.
     public init(
         method: ErasureMethodKind = .sepme, concepts: [String], conceptPrompts: [String: [String]] = [:], protectedPrompts: [String] = [],
         decoupleFrom: [String] = [], variant: ErasureVariant = .separate,
-        hyperparameters: ErasureHyperparameters? = nil, imagesFolder: String? = nil
+        hyperparameters: ErasureHyperparameters? = nil, imagesFolder: String? = nil, uce: UCEOptions? = nil
     ) throws {
         self.method = method
         self.concepts = concepts
@@ -36,6 +38,7 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         self.variant = variant
         self.hyperparameters = hyperparameters ?? .defaults(for: variant)
         self.imagesFolder = imagesFolder
+        self.uce = method == .uce ? uce ?? UCEOptions() : uce
         try validate()
     }
 
@@ -49,6 +52,8 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         variant = try c.decode(ErasureVariant.self, forKey: .variant)
         hyperparameters = try c.decode(ErasureHyperparameters.self, forKey: .hyperparameters)
         imagesFolder = try c.decodeIfPresent(String.self, forKey: .imagesFolder)
+        let uce = try c.decodeIfPresent(UCEOptions.self, forKey: .uce)
+        self.uce = method == .uce ? uce ?? UCEOptions() : uce
         try validate()
     }
 
@@ -60,6 +65,7 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         case variant
         case hyperparameters
         case imagesFolder = "images_folder"
+        case uce
     }
 
     private func validate() throws {
@@ -114,6 +120,28 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
                     field: "decouple_from", reason: "the concept '\(c)' is also a concept to decouple from (an existing shift erases it already)")
             }
         }
+        try validateMethodSettings()
+    }
+
+    /// The variant is SepME's; the settings under `uce` are UCE's. Another method refuses them.
+    private func validateMethodSettings() throws {
+        if method != .sepme, variant != .separate {
+            throw ErasureError.invalidPlan(
+                field: "variant",
+                reason: "the variant '\(variant.rawValue)' is a SepME variant; the method '\(method.rawValue)' erases each concept on its own")
+        }
+        guard let uce else { return }
+        guard method == .uce else {
+            let setting = uce.firstChangedSetting
+            throw ErasureError.invalidPlan(
+                field: setting.key, reason: "the method '\(method.rawValue)' has no \(setting.name); it belongs to the method 'uce'")
+        }
+        try uce.validate()
+        let erased = Set(concepts.indices.flatMap(prompts(ofConceptAt:)).map(Self.key))
+        if let p = uce.preserve.first(where: { erased.contains(Self.key($0)) }) {
+            throw ErasureError.invalidPlan(
+                field: UCEOptions.preserveKey, reason: "'\(p)' is erased and preserved at once: a shift cannot both change and keep it")
+        }
     }
 
     /// Prompts compare by their trimmed, case-folded text.
@@ -149,6 +177,8 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
 public enum ErasureMethodKind: String, Codable, CaseIterable, Sendable {
     /// SepME / SRS-ME (method.md).
     case sepme
+    /// UCE, the closed-form edit of Gandikota et al. (WACV 2024): `UCEMethod`.
+    case uce
 
     /// Reads the raw value; shift files of sepme 0.1.0 wrote SepME as "SRS-ME".
     public init(from decoder: Decoder) throws {
@@ -166,6 +196,7 @@ public enum ErasureMethodKind: String, Codable, CaseIterable, Sendable {
     var implementation: ErasureMethod {
         switch self {
         case .sepme: return SepMEMethod()
+        case .uce: return UCEMethod()
         }
     }
 }

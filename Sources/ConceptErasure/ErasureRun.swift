@@ -37,7 +37,10 @@ public struct ErasureRun {
             try shift.write(to: path)
             written.append(path)
             let t = shift.metadata.training
-            observer.message("wrote \(path) (\(t.iterations) iterations, \(t.stopReason.rawValue.replacingOccurrences(of: "_", with: " ")))")
+            let how =
+                t.stopReason == .closedForm
+                ? "closed form" : "\(t.iterations) iterations, \(t.stopReason.rawValue.replacingOccurrences(of: "_", with: " "))"
+            observer.message("wrote \(path) (\(how))")
         }
         return written
     }

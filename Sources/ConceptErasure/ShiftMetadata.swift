@@ -20,6 +20,8 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
     /// False for the `full` variant: it changes shared weights and cannot be removed independently.
     public var restorable: Bool
     public var toolVersion: String
+    /// The settings of a UCE shift (`method` uce), with the preserve set it kept; nil otherwise.
+    public var uce: UCEOptions?
 
     public var name: String { concepts.first ?? "" }
 
@@ -35,6 +37,7 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
             throw invalid("base_fingerprint '\(baseFingerprint)' is not 16 hexadecimal digits")
         }
         do { try hyperparameters.validate() } catch { throw invalid("hyperparameters: \(error)") }
+        do { try uce?.validate() } catch { throw invalid("\(error)") }
     }
 
     /// One line for a JSON decoding error: the key path and what was expected, instead of
@@ -81,5 +84,6 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
         case nullSpace = "null_space"
         case restorable
         case toolVersion = "tool_version"
+        case uce
     }
 }

@@ -4,6 +4,8 @@ public enum StopReason: String, Codable, Sendable {
     case converged
     /// The iteration budget ran out first.
     case maxIterations = "max_iterations"
+    /// No iterations: the shift is a closed-form solution (UCE).
+    case closedForm = "closed_form"
 }
 
 /// The run that produced a shift.

@@ -8,9 +8,10 @@ import Foundation
 struct EraseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "erase",
-        abstract: "Erase concepts: one restorable <slug>.sepme.safetensors shift per concept (SepME / SRS-ME).")
+        abstract: "Erase concepts: one <slug>.sepme.safetensors shift per concept (SepME / SRS-ME: restorable; or the UCE baseline).")
 
     @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Erasure method: sepme, or uce (the closed-form baseline of Gandikota et al.).") var method: ErasureMethodKind = .sepme
     @Option(help: "A concept prompt to erase (repeatable).") var concept: [String] = []
     @Option(
         help: """
@@ -19,7 +20,8 @@ struct EraseCommand: ParsableCommand {
     var wording: [String] = []
     @Option(help: "A prompt whose output must not change, e.g. a watermark trigger (repeatable).") var protect: [String] = []
     @Option(help: "An existing shift file whose concept the new shifts must not disturb (repeatable).") var decoupleFrom: [String] = []
-    @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡, not restorable).") var variant: ErasureVariant = .separate
+    @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡, not restorable); sepme only.") var variant: ErasureVariant = .separate
+    @OptionGroup var uce: UCEFlags
     @Option(help: "Training images generated per concept (default \(ErasureHyperparameters().images)).") var images: Int?
     @Option(help: "Folder of the user's PNG images to train on instead of generated ones.") var imagesFolder: String?
     @Option(help: "Maximum training iterations per concept.") var maxIterations: Int = 1000
@@ -66,8 +68,8 @@ struct EraseCommand: ParsableCommand {
         }
         return try ErasureFlags.mapping(ErasureFlags.erase) {
             try ErasurePlan(
-                concepts: concept, conceptPrompts: wordings, protectedPrompts: protect, decoupleFrom: names, variant: variant,
-                hyperparameters: h, imagesFolder: imagesFolder)
+                method: method, concepts: concept, conceptPrompts: wordings, protectedPrompts: protect, decoupleFrom: names, variant: variant,
+                hyperparameters: h, imagesFolder: imagesFolder, uce: uce.options(method: method))
         }
     }
 

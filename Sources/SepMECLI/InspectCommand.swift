@@ -39,10 +39,16 @@ struct InspectCommand: ParsableCommand {
             "training:       \(t.iterations) iterations, \(t.stopReason.rawValue), loss \(number(t.initialLoss)) -> \(number(t.finalLoss)), "
                 + String(format: "%.1f s, %d images", t.seconds, t.trainingImages))
         let h = m.hyperparameters
-        print(
-            String(
-                format: "hyper-params:   lr %g, beta %g, lambda %g, tau %g, alpha %g, max %d", h.learningRate, h.beta, h.lambda, h.tau, h.alpha,
-                h.maxIterations))
+        if let u = m.uce {
+            print(
+                "uce:            guide '\(TerminalText.sanitized(u.guide))', preserve \(list(u.preserve.map { $0.isEmpty ? "(blank)" : $0 })), "
+                    + String(format: "lambda %g, erase scale %g, preserve scale %g", u.lambda, u.eraseScale, u.preserveScale))
+        } else {
+            print(
+                String(
+                    format: "hyper-params:   lr %g, beta %g, lambda %g, tau %g, alpha %g, max %d", h.learningRate, h.beta, h.lambda, h.tau,
+                    h.alpha, h.maxIterations))
+        }
         switch shift.weights {
         case .factorised(let beta, let basis, let factors):
             print("projections:    \(factors.count), factorised (basis \(basis.shape), beta \(beta))")

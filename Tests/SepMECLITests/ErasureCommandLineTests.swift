@@ -90,6 +90,43 @@ final class ErasureCommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: applied.path))
     }
 
+    /// UCE through the commands: SepME's variant and UCE's settings with the wrong method are refused
+    /// by flag before any work; a UCE shift file is read by inspect, generate --shift and export-lora.
+    func testUCEShiftThroughTheCommands() throws {
+        try assertFails(erase(["--concept", "x", "--method", "uce", "--variant", "joint"]), mentions: ["--variant", "joint", "uce"])
+        try assertFails(erase(["--concept", "x", "--preserve", "y"]), mentions: ["--preserve", "no preserve set"])
+        try assertFails(erase(["--concept", "x", "--guide", "y"]), mentions: ["--guide", "sepme"])
+        try assertFails(erase(["--concept", "x", "--method", "uce", "--uce-lambda", "0"]), mentions: ["--uce-lambda"])
+        try assertFails(erase(["--concept", "x", "--method", "uce", "--erase-scale", "nan"]), mentions: ["--erase-scale"])
+        try assertFails(erase(["--concept", "x", "--method", "uce", "--preserve-scale", "1e9"]), mentions: ["--preserve-scale"])
+        try assertFails(erase(["--concept", "x", "--method", "uce", "--preserve", "X"]), mentions: ["--preserve", "erased and preserved"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("shifts").path), "nothing written")
+
+        let out = scratch.appendingPathComponent("uce")
+        let r = try CommandLineTests.run([
+            "erase", "--model", Self.model, "--method", "uce", "--concept", "a red circle", "--guide", "a blue square",
+            "--preserve", "zq watermark", "--output", out.path, "--quiet"
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let shift = out.appendingPathComponent("a-red-circle.sepme.safetensors")
+        let inspected = try CommandLineTests.run(["inspect", shift.path])
+        XCTAssertEqual(inspected.status, 0, inspected.stderr)
+        for needle in ["(uce)", "guide 'a blue square'", "preserve zq watermark", "lambda 0.5", "dense deltas", "closed_form"] {
+            XCTAssertTrue(inspected.stdout.contains(needle), "inspect should show '\(needle)': \(inspected.stdout)")
+        }
+        let image = scratch.appendingPathComponent("uce.png")
+        let generated = try CommandLineTests.run([
+            "generate", "--model", Self.model, "--prompt", "a red circle", "--shift", shift.path, "--steps", "2", "--output", image.path,
+            "--quiet"
+        ])
+        XCTAssertEqual(generated.status, 0, generated.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: image.path))
+        let lora = scratch.appendingPathComponent("uce-lora.safetensors")
+        let exported = try CommandLineTests.run(["export-lora", "--shift", shift.path, "--format", "diffusers", "--output", lora.path])
+        XCTAssertEqual(exported.status, 0, exported.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: lora.path))
+    }
+
     /// Control characters and bidirectional overrides in a shift's metadata are printed escaped.
     func testInspectEscapesTerminalControls() throws {
         let shift = try trainedShift()
