@@ -35,9 +35,13 @@ struct InspectCommand: ParsableCommand {
                     ns.leakBound.map { String(format: "%.3g", $0) } ?? "-"))
         }
         let t = m.training
-        print(
-            "training:       \(t.iterations) iterations, \(t.stopReason.rawValue), loss \(number(t.initialLoss)) -> \(number(t.finalLoss)), "
-                + String(format: "%.1f s, %d images", t.seconds, t.trainingImages))
+        if t.stopReason == .closedForm {
+            print(String(format: "training:       closed form, %.2f s", t.seconds))
+        } else {
+            print(
+                "training:       \(t.iterations) iterations, \(t.stopReason.rawValue), loss \(number(t.initialLoss)) -> \(number(t.finalLoss)), "
+                    + String(format: "%.1f s, %d images", t.seconds, t.trainingImages))
+        }
         let h = m.hyperparameters
         if let u = m.uce {
             print(

@@ -111,7 +111,7 @@ final class ErasureCommandLineTests: XCTestCase {
         let shift = out.appendingPathComponent("a-red-circle.sepme.safetensors")
         let inspected = try CommandLineTests.run(["inspect", shift.path])
         XCTAssertEqual(inspected.status, 0, inspected.stderr)
-        for needle in ["(uce)", "guide 'a blue square'", "preserve zq watermark", "lambda 0.5", "dense deltas", "closed_form"] {
+        for needle in ["(uce)", "guide 'a blue square'", "preserve zq watermark", "lambda 0.5", "dense deltas", "closed form"] {
             XCTAssertTrue(inspected.stdout.contains(needle), "inspect should show '\(needle)': \(inspected.stdout)")
         }
         let image = scratch.appendingPathComponent("uce.png")
