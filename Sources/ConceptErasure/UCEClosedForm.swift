@@ -1,6 +1,6 @@
 import TensorEngine
 
-/// The closed form of UCE (Gandikota et al., WACV 2024, Eq. 7; `edit_model` of the authors'
+/// The closed form of UCE (Gandikota et al., WACV 2024; `edit_model` of the authors'
 /// `train_erase.py`, technique `replace`) for one set of token rows, in double precision:
 ///
 ///     W' = (λ W + s_e W Gᵀ K + s_p W Pᵀ P) A⁻¹,   A = λ I + s_e Kᵀ K + s_p Pᵀ P,

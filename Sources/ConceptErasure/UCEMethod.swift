@@ -9,7 +9,7 @@ import TensorEngine
 ///
 ///     W' = (λ W + s_e Σ_i v*_i k_iᵀ + s_p Σ_j W k_j k_jᵀ) (λ I + s_e Σ_i k_i k_iᵀ + s_p Σ_j k_j k_jᵀ)⁻¹,  v*_i = W g_i
 ///
-/// (paper Eq. 7 with the erase/preserve weights of the script). With A = λ I + s_e Σ k_i k_iᵀ +
+/// (the paper's closed-form update with the erase/preserve weights of the script). With A = λ I + s_e Σ k_i k_iᵀ +
 /// s_p Σ k_j k_jᵀ, the change is ΔW = W' − W = s_e Σ_i (W g_i − W k_i) (A⁻¹ k_i)ᵀ exactly: the
 /// preserve terms cancel from the numerator and act only through A. A is shared by every
 /// projection, so one double-precision Cholesky solve A X = Kᵀ serves them all, and ΔW is formed
