@@ -13,13 +13,6 @@ extension ErasureBenchmark {
         public var protection: BenchmarkProtection
     }
 
-    /// A finished composition as saved for `resume`.
-    struct CompositionRecord: Codable {
-        var settings: BenchmarkSettings
-        var model: String
-        var result: CompositionColumns
-    }
-
     /// The composed targets: the first `settings.compose` targets of the first kind that has at
     /// least two (styles before objects); empty when none has or `compose` is 0.
     public var composedTargets: [BenchmarkPromptGrid.Target] {
@@ -35,22 +28,11 @@ extension ErasureBenchmark {
         output.appendingPathComponent("targets").appendingPathComponent("composition.json")
     }
 
-    /// The columns saved by an earlier run with the same settings and model, if any.
-    func finishedComposition(output: URL) throws -> CompositionColumns? {
-        let url = Self.compositionURL(output)
-        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        let record = try BenchmarkResult.decoder.decode(CompositionRecord.self, from: Data(contentsOf: url))
-        guard record.settings == settings, record.model == modelName else {
-            throw EvaluationError.invalidArgument(
-                "\(url.path) was made with other settings or another model; remove it or benchmark into another folder")
-        }
-        return record.result
-    }
-
     /// Erases the composed targets with one plan, scores them together, then removes the first
     /// one's shift; saves the columns for `resume`.
     func runComposition(
-        _ composed: [BenchmarkPromptGrid.Target], evaluator: ConceptEvaluator, original: [String: [RGBImage]], output: URL, resume: Bool
+        _ composed: [BenchmarkPromptGrid.Target], evaluator: ConceptEvaluator, original: [String: [RGBImage]],
+        originalClassified: [String: (ToyClassifier.Predictions, [[Double]])], output: URL, resume: Bool
     ) throws -> CompositionColumns {
         guard let first = composed.first, composed.count >= 2 else {
             throw EvaluationError.invalidArgument("composition needs at least two targets of one kind")
@@ -95,18 +77,17 @@ extension ErasureBenchmark {
             seconds: seconds, iterations: shifts.reduce(0) { $0 + $1.metadata.training.iterations })
 
         let restoration = try restore(
-            composed, shifts: shifts, grids: grids, evaluator: evaluator, original: original)
+            composed, shifts: shifts, grids: grids, evaluator: evaluator, original: original, originalClassified: originalClassified)
         let protection = try protect(shifts: shifts, evaluator: evaluator)
         let columns = CompositionColumns(composition: composition, restoration: restoration, protection: protection)
-        let record = CompositionRecord(settings: settings, model: modelName, result: columns)
-        try AtomicFile.write(try BenchmarkResult.encoder.encode(record), to: Self.compositionURL(output).path)
+        try save(columns, at: Self.compositionURL(output))
         return columns
     }
 
     /// Removes the first composed target's shift and compares its images with the original's.
     private func restore(
         _ composed: [BenchmarkPromptGrid.Target], shifts: [ConceptShift], grids: [BenchmarkPromptGrid], evaluator: ConceptEvaluator,
-        original: [String: [RGBImage]]
+        original: [String: [RGBImage]], originalClassified: [String: (ToyClassifier.Predictions, [[Double]])]
     ) throws -> BenchmarkRestoration {
         let restored = composed[0]
         let kept = Array(shifts.dropFirst())
@@ -125,7 +106,7 @@ extension ErasureBenchmark {
             readings[p.prompt] = evaluator.classify(im).0
             guard grids[0].ua.contains(p) else { continue }
             let before = try originalImages(p.prompt, original, count: im.count)
-            originalReadings[p.prompt] = evaluator.classify(before).0
+            originalReadings[p.prompt] = (originalClassified[p.prompt] ?? evaluator.classify(before)).0
             gridIdentical += BenchmarkProtection.identicalCount(im, before)
             gridImages += im.count
         }

@@ -43,34 +43,34 @@ public final class ErasureBenchmark {
         )
     }
 
-    /// A finished target as saved for `resume`.
-    struct Record: Codable {
+    /// A finished piece of the run (a target's row, the composition columns, the original model's
+    /// accuracy) as saved for `resume`, with the settings and model it was made with.
+    struct Record<Result: Codable>: Codable {
         var settings: BenchmarkSettings
         var model: String
-        var result: BenchmarkResult.Target
+        var result: Result
     }
 
-    /// The original model's accuracy as saved for `resume`.
-    struct OriginalRecord: Codable {
-        var settings: BenchmarkSettings
-        var model: String
-        var result: BenchmarkOriginalAccuracy
-    }
-
-    static func originalURL(_ output: URL) -> URL {
-        output.appendingPathComponent("targets").appendingPathComponent("original.json")
-    }
-
-    /// The original model's accuracy saved by an earlier run with the same settings and model, if any.
-    func finishedOriginal(output: URL) throws -> BenchmarkOriginalAccuracy? {
-        let url = Self.originalURL(output)
+    /// The result an earlier run saved at `url`, if there is one; an error when it was made with
+    /// other settings or another model.
+    func saved<Result: Codable>(_: Result.Type, at url: URL) throws -> Result? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        let record = try BenchmarkResult.decoder.decode(OriginalRecord.self, from: Data(contentsOf: url))
+        let record = try BenchmarkResult.decoder.decode(Record<Result>.self, from: Data(contentsOf: url))
         guard record.settings == settings, record.model == modelName else {
             throw EvaluationError.invalidArgument(
                 "\(url.path) was made with other settings or another model; remove it or benchmark into another folder")
         }
         return record.result
+    }
+
+    /// Saves a finished result for `resume` (atomically).
+    func save<Result: Codable>(_ result: Result, at url: URL) throws {
+        let record = Record(settings: settings, model: modelName, result: result)
+        try AtomicFile.write(try BenchmarkResult.encoder.encode(record), to: url.path)
+    }
+
+    static func originalURL(_ output: URL) -> URL {
+        output.appendingPathComponent("targets").appendingPathComponent("original.json")
     }
 
     static func figureURL(_ output: URL, _ target: BenchmarkPromptGrid.Target) -> URL {
@@ -90,14 +90,8 @@ public final class ErasureBenchmark {
         var finished: [Int: BenchmarkResult.Target] = [:]
         if resume {
             for (i, t) in targets.enumerated() {
-                let url = Self.recordURL(output, t)
-                guard FileManager.default.fileExists(atPath: url.path) else { continue }
-                let record = try BenchmarkResult.decoder.decode(Record.self, from: Data(contentsOf: url))
-                guard record.settings == settings, record.model == modelName else {
-                    throw EvaluationError.invalidArgument(
-                        "\(url.path) was made with other settings or another model; remove it or benchmark into another folder")
-                }
-                finished[i] = record.result
+                guard let row = try saved(BenchmarkResult.Target.self, at: Self.recordURL(output, t)) else { continue }
+                finished[i] = row
                 observer.message("\(t.kind.rawValue) '\(t.name)': finished earlier, skipped")
             }
         }
@@ -105,11 +99,13 @@ public final class ErasureBenchmark {
         evaluator.shouldStop = observer.shouldStop
         evaluator.progress = progress
         let composed = composedTargets
-        var columns = resume && !composed.isEmpty ? try finishedComposition(output: output) : nil
+        var columns = resume && !composed.isEmpty ? try saved(CompositionColumns.self, at: Self.compositionURL(output)) : nil
         if columns != nil { observer.message("composition: finished earlier, skipped") }
         var original: [String: [RGBImage]] = [:]
+        // The classifier's reading of each original prompt's images, made once for every target.
+        var originalClassified: [String: (ToyClassifier.Predictions, [[Double]])] = [:]
         let sets = settings.parsedTemplateSets
-        var originalAccuracy = resume ? try finishedOriginal(output: output) : nil
+        var originalAccuracy = resume ? try saved(BenchmarkOriginalAccuracy.self, at: Self.originalURL(output)) : nil
         if finished.count < targets.count || (!composed.isEmpty && columns == nil) || originalAccuracy == nil {
             let l = labels
             let grids = sets.map { ($0, BenchmarkPromptGrid.union(templateSet: $0, shapes: l.shapes, styles: l.styles, colours: l.colours)) }
@@ -118,11 +114,12 @@ public final class ErasureBenchmark {
             var readings: [String: ToyClassifier.Predictions] = [:]
             for (p, im) in zip(prompts, images) {
                 original[p.prompt] = im
-                readings[p.prompt] = evaluator.classify(im).0
+                let classified = evaluator.classify(im)
+                originalClassified[p.prompt] = classified
+                readings[p.prompt] = classified.0
             }
             let accuracy = try BenchmarkOriginalAccuracy(grids: grids.map { (set: $0.0, prompts: $0.1) }, readings: readings)
-            let record = OriginalRecord(settings: settings, model: modelName, result: accuracy)
-            try AtomicFile.write(try BenchmarkResult.encoder.encode(record), to: Self.originalURL(output).path)
+            try save(accuracy, at: Self.originalURL(output))
             originalAccuracy = accuracy
         }
         var rows: [BenchmarkResult.Target] = []
@@ -131,13 +128,14 @@ public final class ErasureBenchmark {
                 rows.append(done)
                 continue
             }
-            let row = try runTarget(t, evaluator: evaluator, original: original, output: output, resume: resume)
-            let record = Record(settings: settings, model: modelName, result: row)
-            try AtomicFile.write(try BenchmarkResult.encoder.encode(record), to: Self.recordURL(output, t).path)
+            let row = try runTarget(
+                t, evaluator: evaluator, original: original, originalClassified: originalClassified, output: output, resume: resume)
+            try save(row, at: Self.recordURL(output, t))
             rows.append(row)
         }
         if !composed.isEmpty, columns == nil {
-            columns = try runComposition(composed, evaluator: evaluator, original: original, output: output, resume: resume)
+            columns = try runComposition(
+                composed, evaluator: evaluator, original: original, originalClassified: originalClassified, output: output, resume: resume)
         }
         let result = BenchmarkResult(settings: settings, targets: rows, columns: columns, original: originalAccuracy)
         let json = try result.json()
@@ -168,7 +166,8 @@ public final class ErasureBenchmark {
 
     /// Erases one target and scores its grid on every template set.
     func runTarget(
-        _ target: BenchmarkPromptGrid.Target, evaluator: ConceptEvaluator, original: [String: [RGBImage]], output: URL, resume: Bool
+        _ target: BenchmarkPromptGrid.Target, evaluator: ConceptEvaluator, original: [String: [RGBImage]],
+        originalClassified: [String: (ToyClassifier.Predictions, [[Double]])], output: URL, resume: Bool
     ) throws -> BenchmarkResult.Target {
         let plan = try plan(erasing: [target])
         let folder = output.appendingPathComponent("shifts").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name))")
@@ -200,7 +199,7 @@ public final class ErasureBenchmark {
                 let before = try originalImages(p.prompt, original, count: im.count)
                 pairs += zip(im, before).map { (edited: $0, original: $1) }
                 editedFeatures += features
-                originalFeatures += evaluator.classify(before).1
+                originalFeatures += (originalClassified[p.prompt] ?? evaluator.classify(before)).1
             }
             scores[set] = try BenchmarkScores(grid: grid, readings: readings)
         }
