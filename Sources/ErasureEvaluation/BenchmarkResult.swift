@@ -25,6 +25,8 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         /// Wall time of the erasure (training images and unlearning), and its iterations.
         public var seconds: Double
         public var iterations: Int
+        /// Size of the target's shift files (nil in rows saved before it was recorded).
+        public var shiftBytes: Int?
 
         public var harmonicMean: Double { BenchmarkScores.harmonicMean([ua, ira, cra]) }
 
@@ -36,6 +38,7 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
             case ssimRetained = "ssim_retained"
             case pixelDiffRetained = "pixel_diff_retained"
             case frechetRetained = "frechet_retained"
+            case shiftBytes = "shift_bytes"
         }
 
         // Held-out columns are written as null rather than left out, so every row has every key.
@@ -54,6 +57,7 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
             try c.encode(frechetRetained, forKey: .frechetRetained)
             try c.encode(seconds, forKey: .seconds)
             try c.encode(iterations, forKey: .iterations)
+            try c.encode(shiftBytes, forKey: .shiftBytes)
         }
     }
 
@@ -69,6 +73,12 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         public var pixelDiffRetained: Double
         public var frechetRetained: Double
         public var seconds: Double
+        /// Means of the held-out columns over the targets that have them (nil when none has).
+        public var uaHeldout: Double?
+        public var iraHeldout: Double?
+        public var craHeldout: Double?
+        /// Mean size of a target's shift files (nil when no row records it).
+        public var shiftBytes: Double?
 
         enum CodingKeys: String, CodingKey {
             case targets, ua, ira, cra, seconds
@@ -76,6 +86,28 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
             case ssimRetained = "ssim_retained"
             case pixelDiffRetained = "pixel_diff_retained"
             case frechetRetained = "frechet_retained"
+            case uaHeldout = "ua_heldout"
+            case iraHeldout = "ira_heldout"
+            case craHeldout = "cra_heldout"
+            case shiftBytes = "shift_bytes"
+        }
+
+        // Optional means are written as null rather than left out.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(targets, forKey: .targets)
+            try c.encode(ua, forKey: .ua)
+            try c.encode(ira, forKey: .ira)
+            try c.encode(cra, forKey: .cra)
+            try c.encode(harmonicMean, forKey: .harmonicMean)
+            try c.encode(ssimRetained, forKey: .ssimRetained)
+            try c.encode(pixelDiffRetained, forKey: .pixelDiffRetained)
+            try c.encode(frechetRetained, forKey: .frechetRetained)
+            try c.encode(seconds, forKey: .seconds)
+            try c.encode(uaHeldout, forKey: .uaHeldout)
+            try c.encode(iraHeldout, forKey: .iraHeldout)
+            try c.encode(craHeldout, forKey: .craHeldout)
+            try c.encode(shiftBytes, forKey: .shiftBytes)
         }
 
         public init(_ rows: [Target]) {
@@ -90,6 +122,14 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
             pixelDiffRetained = mean(\.pixelDiffRetained)
             frechetRetained = mean(\.frechetRetained)
             seconds = rows.reduce(0) { $0 + $1.seconds }
+            func optionalMean(_ f: (Target) -> Double?) -> Double? {
+                let values = rows.compactMap(f)
+                return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+            }
+            uaHeldout = optionalMean(\.uaHeldout)
+            iraHeldout = optionalMean(\.iraHeldout)
+            craHeldout = optionalMean(\.craHeldout)
+            shiftBytes = optionalMean { $0.shiftBytes.map(Double.init) }
         }
     }
 

@@ -31,8 +31,7 @@ extension ErasureBenchmark {
     /// Erases the composed targets with one plan, scores them together, then removes the first
     /// one's shift; saves the columns for `resume`.
     func runComposition(
-        _ composed: [BenchmarkPromptGrid.Target], evaluator: ConceptEvaluator, original: [String: [RGBImage]],
-        originalClassified: [String: (ToyClassifier.Predictions, [[Double]])], output: URL, resume: Bool
+        _ composed: [BenchmarkPromptGrid.Target], evaluator: ConceptEvaluator, originals: BenchmarkOriginals, output: URL, resume: Bool
     ) throws -> CompositionColumns {
         guard let first = composed.first, composed.count >= 2 else {
             throw EvaluationError.invalidArgument("composition needs at least two targets of one kind")
@@ -64,7 +63,7 @@ extension ErasureBenchmark {
         let retainedPrompts = Set((ira + cra).map(\.prompt))
         for (p, im) in zip(prompts, images) {
             readings[p.prompt] = evaluator.classify(im).0
-            if retainedPrompts.contains(p.prompt) { pairs += zip(im, try originalImages(p.prompt, original, count: im.count)).map { ($0, $1) } }
+            if retainedPrompts.contains(p.prompt) { pairs += zip(im, try originals.images(of: p.prompt, count: im.count)).map { ($0, $1) } }
         }
         var ua: [String: Double] = [:]
         for (t, g) in zip(composed, grids) { ua[t.name] = try BenchmarkScores.share(.ua, g.ua, target: t, readings: readings, grid: .training) }
@@ -77,7 +76,7 @@ extension ErasureBenchmark {
             seconds: seconds, iterations: shifts.reduce(0) { $0 + $1.metadata.training.iterations })
 
         let restoration = try restore(
-            composed, shifts: shifts, grids: grids, evaluator: evaluator, original: original, originalClassified: originalClassified)
+            composed, shifts: shifts, grids: grids, evaluator: evaluator, originals: originals)
         let protection = try protect(shifts: shifts, evaluator: evaluator)
         let columns = CompositionColumns(composition: composition, restoration: restoration, protection: protection)
         try save(columns, at: Self.compositionURL(output))
@@ -87,7 +86,7 @@ extension ErasureBenchmark {
     /// Removes the first composed target's shift and compares its images with the original's.
     private func restore(
         _ composed: [BenchmarkPromptGrid.Target], shifts: [ConceptShift], grids: [BenchmarkPromptGrid], evaluator: ConceptEvaluator,
-        original: [String: [RGBImage]], originalClassified: [String: (ToyClassifier.Predictions, [[Double]])]
+        originals: BenchmarkOriginals
     ) throws -> BenchmarkRestoration {
         let restored = composed[0]
         let kept = Array(shifts.dropFirst())
@@ -105,8 +104,8 @@ extension ErasureBenchmark {
         for (p, im) in zip(prompts, images.dropFirst(concept.count)) {
             readings[p.prompt] = evaluator.classify(im).0
             guard grids[0].ua.contains(p) else { continue }
-            let before = try originalImages(p.prompt, original, count: im.count)
-            originalReadings[p.prompt] = (originalClassified[p.prompt] ?? evaluator.classify(before)).0
+            let before = try originals.images(of: p.prompt, count: im.count)
+            originalReadings[p.prompt] = (originals.readings[p.prompt] ?? evaluator.classify(before)).0
             gridIdentical += BenchmarkProtection.identicalCount(im, before)
             gridImages += im.count
         }
@@ -135,13 +134,5 @@ extension ErasureBenchmark {
             prompts: zip(prompts, zip(after, before)).map { p, pair in
                 .init(prompt: p.prompt, identical: BenchmarkProtection.identicalCount(pair.0, pair.1), images: pair.0.count)
             })
-    }
-
-    /// The original model's images of a grid prompt (made once for every target).
-    func originalImages(_ prompt: String, _ original: [String: [RGBImage]], count: Int) throws -> [RGBImage] {
-        guard let before = original[prompt], before.count == count else {
-            throw EvaluationError.invalidPrompts("no original images for '\(prompt)'")
-        }
-        return before
     }
 }

@@ -20,6 +20,10 @@ public final class ErasureBenchmark {
     public var progress: ((String, Int, Int) -> Void)?
     /// Progress, messages and stop requests of the erasures (and stop requests between prompts).
     public var observer = ErasureObserver()
+    /// The original model's images of the grid: made by `run` when nil (or made with other
+    /// sampling settings or another grid), kept afterwards so that another benchmark of the same
+    /// model and grid (another method) can reuse them.
+    public var originals: BenchmarkOriginals?
 
     public init(settings: BenchmarkSettings, model: ShiftSet, classifier: ToyClassifier, modelName: String) throws {
         try settings.validate()
@@ -101,26 +105,15 @@ public final class ErasureBenchmark {
         let composed = composedTargets
         var columns = resume && !composed.isEmpty ? try saved(CompositionColumns.self, at: Self.compositionURL(output)) : nil
         if columns != nil { observer.message("composition: finished earlier, skipped") }
-        var original: [String: [RGBImage]] = [:]
-        // The classifier's reading of each original prompt's images, made once for every target.
-        var originalClassified: [String: (ToyClassifier.Predictions, [[Double]])] = [:]
-        let sets = settings.parsedTemplateSets
         var originalAccuracy = resume ? try saved(BenchmarkOriginalAccuracy.self, at: Self.originalURL(output)) : nil
         if finished.count < targets.count || (!composed.isEmpty && columns == nil) || originalAccuracy == nil {
-            let l = labels
-            let grids = sets.map { ($0, BenchmarkPromptGrid.union(templateSet: $0, shapes: l.shapes, styles: l.styles, colours: l.colours)) }
-            let prompts = grids.flatMap(\.1)
-            let images = try evaluator.generate(try prompts.map { try EvaluationPrompt($0.prompt) }, shifts: [], label: "original")
-            var readings: [String: ToyClassifier.Predictions] = [:]
-            for (p, im) in zip(prompts, images) {
-                original[p.prompt] = im
-                let classified = evaluator.classify(im)
-                originalClassified[p.prompt] = classified
-                readings[p.prompt] = classified.0
-            }
-            let accuracy = try BenchmarkOriginalAccuracy(grids: grids.map { (set: $0.0, prompts: $0.1) }, readings: readings)
-            try save(accuracy, at: Self.originalURL(output))
-            originalAccuracy = accuracy
+            let key = BenchmarkOriginals.Key(settings)
+            let made =
+                try originals.flatMap { $0.key == key ? $0 : nil }
+                ?? BenchmarkOriginals.make(evaluator: evaluator, sets: settings.parsedTemplateSets, labels: labels, key: key)
+            originals = made
+            try save(made.accuracy, at: Self.originalURL(output))
+            originalAccuracy = made.accuracy
         }
         var rows: [BenchmarkResult.Target] = []
         for (i, t) in targets.enumerated() {
@@ -128,14 +121,14 @@ public final class ErasureBenchmark {
                 rows.append(done)
                 continue
             }
-            let row = try runTarget(
-                t, evaluator: evaluator, original: original, originalClassified: originalClassified, output: output, resume: resume)
+            guard let originals else { throw EvaluationError.invalidArgument("the original model's images were not made") }
+            let row = try runTarget(t, evaluator: evaluator, originals: originals, output: output, resume: resume)
             try save(row, at: Self.recordURL(output, t))
             rows.append(row)
         }
         if !composed.isEmpty, columns == nil {
-            columns = try runComposition(
-                composed, evaluator: evaluator, original: original, originalClassified: originalClassified, output: output, resume: resume)
+            guard let originals else { throw EvaluationError.invalidArgument("the original model's images were not made") }
+            columns = try runComposition(composed, evaluator: evaluator, originals: originals, output: output, resume: resume)
         }
         let result = BenchmarkResult(settings: settings, targets: rows, columns: columns, original: originalAccuracy)
         let json = try result.json()
@@ -166,8 +159,7 @@ public final class ErasureBenchmark {
 
     /// Erases one target and scores its grid on every template set.
     func runTarget(
-        _ target: BenchmarkPromptGrid.Target, evaluator: ConceptEvaluator, original: [String: [RGBImage]],
-        originalClassified: [String: (ToyClassifier.Predictions, [[Double]])], output: URL, resume: Bool
+        _ target: BenchmarkPromptGrid.Target, evaluator: ConceptEvaluator, originals: BenchmarkOriginals, output: URL, resume: Bool
     ) throws -> BenchmarkResult.Target {
         let plan = try plan(erasing: [target])
         let folder = output.appendingPathComponent("shifts").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name))")
@@ -196,10 +188,10 @@ public final class ErasureBenchmark {
                 let (pred, features) = evaluator.classify(im)
                 readings[p.prompt] = pred
                 guard retained.contains(p.prompt) else { continue }
-                let before = try originalImages(p.prompt, original, count: im.count)
+                let before = try originals.images(of: p.prompt, count: im.count)
                 pairs += zip(im, before).map { (edited: $0, original: $1) }
                 editedFeatures += features
-                originalFeatures += (originalClassified[p.prompt] ?? evaluator.classify(before)).1
+                originalFeatures += (originals.readings[p.prompt] ?? evaluator.classify(before)).1
             }
             scores[set] = try BenchmarkScores(grid: grid, readings: readings)
         }
@@ -209,7 +201,7 @@ public final class ErasureBenchmark {
         let heldOut = scores[.heldOut]
         try BenchmarkFigures.write(
             try BenchmarkFigures.targetGrid(
-                target: target, grids: figureGrids, edited: edited, original: original,
+                target: target, grids: figureGrids, edited: edited, original: originals.images,
                 title: "Erasing \(target.kind.rawValue) '\(target.name)' (\(settings.method.rawValue), \(settings.variant.rawValue))"),
             to: Self.figureURL(output, target))
         let specificity = BenchmarkScores.specificity(pairs)
@@ -218,6 +210,7 @@ public final class ErasureBenchmark {
             uaHeldout: heldOut?.ua, iraHeldout: heldOut?.ira, craHeldout: heldOut?.cra,
             ssimRetained: specificity.ssim, pixelDiffRetained: specificity.pixelDiff,
             frechetRetained: try FrechetDistance.distance(editedFeatures, originalFeatures),
-            seconds: seconds, iterations: shifts.reduce(0) { $0 + $1.metadata.training.iterations })
+            seconds: seconds, iterations: shifts.reduce(0) { $0 + $1.metadata.training.iterations },
+            shiftBytes: try paths.reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int ?? 0) })
     }
 }

@@ -7,6 +7,34 @@ import Toy
 
 extension ErasureMethodKind: ExpressibleByArgument {}
 
+/// A `--method` value of `benchmark`: one method, or `all` of them.
+enum BenchmarkMethodChoice: ExpressibleByArgument, Equatable {
+    case one(ErasureMethodKind)
+    case all
+
+    init?(argument: String) {
+        if argument == "all" {
+            self = .all
+        } else if let kind = ErasureMethodKind(rawValue: argument) {
+            self = .one(kind)
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { ErasureMethodKind.allCases.map(\.rawValue) + ["all"] }
+
+    /// The methods of the choices, in the order given (`all` in `ErasureMethodKind` order), each once.
+    static func methods(_ choices: [BenchmarkMethodChoice]) -> [ErasureMethodKind] {
+        var out: [ErasureMethodKind] = []
+        for c in choices {
+            let kinds: [ErasureMethodKind] = { if case .one(let k) = c { return [k] } else { return ErasureMethodKind.allCases } }()
+            for k in kinds where !out.contains(k) { out.append(k) }
+        }
+        return out.isEmpty ? [.sepme] : out
+    }
+}
+
 /// `sepme benchmark`: erase each style (and object) target in turn and score UA, IRA, CRA and the
 /// specificity of the retained prompts on the toy testbed (not `sepme bench`, the speed benchmarks).
 struct BenchmarkCommand: ParsableCommand {
@@ -27,7 +55,11 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(help: "Caption templates scored: training, held-out (repeatable; default both).") var templateSet: [String] = []
     @Option(help: "Images (seeds) per prompt.") var seeds: Int = 16
     @Option(help: "Seed of the first image of each prompt.") var seed: UInt64 = 0
-    @Option(help: "Erasure method.") var method: ErasureMethodKind = .sepme
+    @Option(
+        help: """
+            Erasure method (repeatable), or all: with more than one, each method's benchmark is written to <output>/<method>/ and             comparison.json, comparison.md and comparison.png compare them.
+            """)
+    var method: [BenchmarkMethodChoice] = []
     @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡).") var variant: ErasureVariant = .separate
     @Option(help: "Maximum unlearning iterations per target.") var maxIterations: Int?
     @Option(help: "Training images generated per target.") var images: Int?
@@ -75,7 +107,7 @@ struct BenchmarkCommand: ParsableCommand {
         s.steps = sampling.steps
         s.guidance = sampling.guidance
         s.scheduler = sampling.scheduler
-        s.method = method
+        s.method = methods[0]
         s.variant = variant
         s.compose = compose
         var h = BenchmarkSettings.defaultHyperparameters
@@ -95,6 +127,9 @@ struct BenchmarkCommand: ParsableCommand {
         if quick { s.makeQuick() }
         return s
     }
+
+    /// The methods to benchmark (sepme when none is given).
+    var methods: [ErasureMethodKind] { BenchmarkMethodChoice.methods(method) }
 
     func validate() throws {
         // Without the model's tokenizer: every name must at least be a toy concept.
@@ -117,16 +152,25 @@ struct BenchmarkCommand: ParsableCommand {
                 let settings = settings { pipeline.tokenizer.tokenize($0).count == 3 }
                 try settings.validate()
                 let model = try ShiftSet(pipeline: pipeline)
-                let benchmark = try ErasureBenchmark(settings: settings, model: model, classifier: ToyClassifier.bundled(), modelName: modelPath)
-                benchmark.observer = ToyCommandSupport.erasureObserver(
-                    label: "benchmark", maxIterations: settings.hyperparameters.maxIterations, quiet: verbosity.quiet)
-                benchmark.progress = ToyCommandSupport.EvaluationBars(quiet: verbosity.quiet).update
-                return try benchmark.run(output: out, resume: resume)
+                let classifier = try ToyClassifier.bundled()
+                let configure = { (benchmark: ErasureBenchmark) in
+                    benchmark.observer = ToyCommandSupport.erasureObserver(
+                        label: "benchmark", maxIterations: settings.hyperparameters.maxIterations, quiet: verbosity.quiet)
+                    benchmark.progress = ToyCommandSupport.EvaluationBars(quiet: verbosity.quiet).update
+                }
+                if methods.count > 1 {
+                    let run = try BenchmarkComparison.run(
+                        settings: settings, methods: methods, model: model, classifier: classifier, modelName: modelPath, output: out,
+                        resume: resume, configure: configure)
+                    return run.comparison.markdown()
+                }
+                let benchmark = try ErasureBenchmark(settings: settings, model: model, classifier: classifier, modelName: modelPath)
+                configure(benchmark)
+                return try benchmark.run(output: out, resume: resume).markdown()
             }
         }
-        print(result.markdown())
-        print(
-            "wrote \(out.appendingPathComponent("benchmark.json").path) and benchmark.md "
-                + String(format: "in %.1f min", Date().timeIntervalSince(started) / 60))
+        print(result)
+        let written = methods.count > 1 ? "comparison.json, comparison.md and <method>/benchmark.json" : "benchmark.json and benchmark.md"
+        print("wrote \(written) into \(out.path) " + String(format: "in %.1f min", Date().timeIntervalSince(started) / 60))
     }
 }

@@ -192,3 +192,65 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("placeholders")) }
     }
 }
+
+/// The comparison of methods: one row per method from its result, null for the columns a result
+/// lacks, the table and the figure.
+final class BenchmarkComparisonTests: XCTestCase {
+    func testRowsReadEachMethodsResult() throws {
+        var settings = BenchmarkSettings()
+        settings.styles = ["solid", "striped"]
+        func row(_ name: String, ua: Double, heldout: Double?, bytes: Int?) -> BenchmarkResult.Target {
+            BenchmarkResult.Target(
+                target: name, kind: .style, ua: ua, ira: 0.5, cra: 1, uaHeldout: heldout, iraHeldout: nil, craHeldout: nil,
+                ssimRetained: 0.9, pixelDiffRetained: 0.01, frechetRetained: 2, seconds: 4, iterations: 10, shiftBytes: bytes)
+        }
+        let composition = BenchmarkComposition(
+            kind: .style, targets: ["solid", "striped"], ua: ["solid": 1, "striped": 0.5], uaMean: 0.75, ira: 0.8, cra: 0.9,
+            ssimRetained: 0.7, pixelDiffRetained: 0.02, seconds: 9, iterations: 20)
+        let restoration = BenchmarkRestoration(
+            restored: "solid", kept: ["striped"], conceptImagesIdentical: 3, conceptImages: 4, gridImagesIdentical: 0, gridImages: 8,
+            restoredAccuracy: 0.9, originalAccuracy: 1, stillErasedUA: ["striped": 0.25])
+        let protection = BenchmarkProtection(prompts: [.init(prompt: "", identical: 2, images: 2)])
+        let columns = ErasureBenchmark.CompositionColumns(composition: composition, restoration: restoration, protection: protection)
+        var uceSettings = settings
+        uceSettings.method = .uce
+        let sepme = BenchmarkResult(
+            settings: settings, targets: [row("solid", ua: 1, heldout: 0.5, bytes: 2048), row("striped", ua: 0.5, heldout: nil, bytes: nil)],
+            columns: columns)
+        let uce = BenchmarkResult(settings: uceSettings, targets: [row("solid", ua: 0.25, heldout: nil, bytes: 1024)])
+        let comparison = try BenchmarkComparison(results: [sepme, uce])
+        XCTAssertEqual(comparison.methods.map(\.method), ["sepme", "uce"])
+        let a = comparison.methods[0]
+        XCTAssertEqual(a.summary.ua, 0.75, accuracy: 1e-12)
+        // Held-out and size means over the rows that have them.
+        XCTAssertEqual(try XCTUnwrap(a.summary.uaHeldout), 0.5, accuracy: 1e-12)
+        XCTAssertNil(a.summary.iraHeldout)
+        XCTAssertEqual(try XCTUnwrap(a.summary.shiftBytes), 2048, accuracy: 1e-12)
+        XCTAssertEqual(a.composedUA, 0.75)
+        XCTAssertEqual(a.restoredIdentical, false)
+        XCTAssertEqual(a.restoredImagesIdentical, 3)
+        XCTAssertEqual(a.stillErasedUA, 0.25)
+        XCTAssertEqual(a.protectedIdentical, true)
+        let b = comparison.methods[1]
+        XCTAssertNil(b.composedUA)
+        XCTAssertNil(b.restoredIdentical)
+
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(comparison)) as? [String: Any])
+        let rows = try XCTUnwrap(json["methods"] as? [[String: Any]])
+        for key in ["composed_ua", "composed_ira", "composed_cra", "restored_identical", "still_erased_ua", "protected_identical"] {
+            XCTAssertTrue(rows[1][key] is NSNull, key)
+        }
+        let summary = try XCTUnwrap(rows[1]["summary"] as? [String: Any])
+        XCTAssertTrue(summary["ira_heldout"] is NSNull)
+        XCTAssertEqual(summary["shift_bytes"] as? Double, 1024)
+        XCTAssertEqual(try JSONDecoder().decode(BenchmarkComparison.self, from: JSONEncoder().encode(comparison)), comparison)
+
+        let table = comparison.markdown()
+        XCTAssertTrue(table.contains("| sepme | 75.0 | 50.0 | 100.0 |"), table)
+        XCTAssertTrue(table.contains("no (3/4) | 25.0 | yes |"), table)
+        XCTAssertTrue(table.contains("| uce | 25.0 |"), table)
+        let figure = try comparison.figure()
+        XCTAssertGreaterThan(figure.width, 200)
+        XCTAssertThrowsError(try BenchmarkComparison(results: []))
+    }
+}

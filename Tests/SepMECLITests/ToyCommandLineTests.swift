@@ -172,7 +172,7 @@ final class BenchmarkCommandLineTests: XCTestCase {
             Set(t.keys),
             [
                 "target", "kind", "ua", "ira", "cra", "ua_heldout", "ira_heldout", "cra_heldout", "ssim_retained", "pixel_diff_retained",
-                "frechet_retained", "seconds", "iterations"
+                "frechet_retained", "seconds", "iterations", "shift_bytes"
             ])
         XCTAssertEqual(t["kind"] as? String, "style")
         for key in ["ua", "ira", "cra", "ua_heldout", "ira_heldout", "cra_heldout", "ssim_retained", "pixel_diff_retained"] {
@@ -184,6 +184,8 @@ final class BenchmarkCommandLineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(t["frechet_retained"] as? Double), 0)
         XCTAssertTrue((1...10).contains(try XCTUnwrap(t["iterations"] as? Int)))
         XCTAssertGreaterThan(try XCTUnwrap(t["seconds"] as? Double), 0)
+        let shiftFile = out.appendingPathComponent("shifts/style-striped/striped.sepme.safetensors").path
+        XCTAssertEqual(t["shift_bytes"] as? Int, try FileManager.default.attributesOfItem(atPath: shiftFile)[.size] as? Int)
         let summary = try XCTUnwrap(json["summary"] as? [String: Any])
         XCTAssertEqual(summary["targets"] as? Int, 2)
         let meanUA = try targets.map { try XCTUnwrap($0["ua"] as? Double) }.reduce(0, +) / 2
