@@ -18,17 +18,17 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
         public var method: String
         public var summary: BenchmarkResult.Summary
         /// Mean UA of the composed targets, and the IRA / CRA with all of them applied.
-        public var composedUA: Double?
-        public var composedIRA: Double?
-        public var composedCRA: Double?
+        @NullWhenAbsent public var composedUA: Double? = nil
+        @NullWhenAbsent public var composedIRA: Double? = nil
+        @NullWhenAbsent public var composedCRA: Double? = nil
         /// After removing the first composed shift: whether its concept prompts' images are all
         /// back to the original model's in 8 bits, how many are, and the mean UA of the kept ones.
-        public var restoredIdentical: Bool?
-        public var restoredImagesIdentical: Int?
-        public var restoredImages: Int?
-        public var stillErasedUA: Double?
+        @NullWhenAbsent public var restoredIdentical: Bool? = nil
+        @NullWhenAbsent public var restoredImagesIdentical: Int? = nil
+        @NullWhenAbsent public var restoredImages: Int? = nil
+        @NullWhenAbsent public var stillErasedUA: Double? = nil
         /// With every composed shift applied: the blank and protected prompts' images identical.
-        public var protectedIdentical: Bool?
+        @NullWhenAbsent public var protectedIdentical: Bool? = nil
 
         enum CodingKeys: String, CodingKey {
             case method, summary
@@ -53,21 +53,6 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
             restoredImages = r.restoration?.conceptImages
             stillErasedUA = r.restoration.map { $0.stillErasedUA.isEmpty ? 0 : $0.stillErasedUA.values.reduce(0, +) / Double($0.stillErasedUA.count) }
             protectedIdentical = r.protection?.identical
-        }
-
-        // Absent columns are written as null, so every row has every key.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(method, forKey: .method)
-            try c.encode(summary, forKey: .summary)
-            try c.encode(composedUA, forKey: .composedUA)
-            try c.encode(composedIRA, forKey: .composedIRA)
-            try c.encode(composedCRA, forKey: .composedCRA)
-            try c.encode(restoredIdentical, forKey: .restoredIdentical)
-            try c.encode(restoredImagesIdentical, forKey: .restoredImagesIdentical)
-            try c.encode(restoredImages, forKey: .restoredImages)
-            try c.encode(stillErasedUA, forKey: .stillErasedUA)
-            try c.encode(protectedIdentical, forKey: .protectedIdentical)
         }
     }
 

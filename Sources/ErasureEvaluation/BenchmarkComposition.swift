@@ -18,7 +18,7 @@ public struct BenchmarkComposition: Codable, Equatable, Sendable {
     public var ua: [String: Double]
     public var uaMean: Double
     /// nil when every concept of the domain is composed (no retained prompt of the domain is left).
-    public var ira: Double?
+    @NullWhenAbsent public var ira: Double? = nil
     public var cra: Double
     /// Retained images (IRA and CRA prompts) against the original model's, same seeds.
     public var ssimRetained: Double
@@ -32,21 +32,6 @@ public struct BenchmarkComposition: Codable, Equatable, Sendable {
         case uaMean = "ua_mean"
         case ssimRetained = "ssim_retained"
         case pixelDiffRetained = "pixel_diff_retained"
-    }
-
-    // The IRA is written as null rather than left out, so the object always has every key.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(targets, forKey: .targets)
-        try c.encode(ua, forKey: .ua)
-        try c.encode(uaMean, forKey: .uaMean)
-        try c.encode(ira, forKey: .ira)
-        try c.encode(cra, forKey: .cra)
-        try c.encode(ssimRetained, forKey: .ssimRetained)
-        try c.encode(pixelDiffRetained, forKey: .pixelDiffRetained)
-        try c.encode(seconds, forKey: .seconds)
-        try c.encode(iterations, forKey: .iterations)
     }
 }
 

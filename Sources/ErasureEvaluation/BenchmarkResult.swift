@@ -13,9 +13,9 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         public var ira: Double
         public var cra: Double
         /// nil when the held-out templates are not scored (or name none of the grid's combinations).
-        public var uaHeldout: Double?
-        public var iraHeldout: Double?
-        public var craHeldout: Double?
+        @NullWhenAbsent public var uaHeldout: Double? = nil
+        @NullWhenAbsent public var iraHeldout: Double? = nil
+        @NullWhenAbsent public var craHeldout: Double? = nil
         /// Mean SSIM and mean absolute pixel difference (full range 1) of the retained (IRA + CRA)
         /// images of every scored template set against the original model's for the same seeds.
         public var ssimRetained: Double
@@ -26,7 +26,7 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         public var seconds: Double
         public var iterations: Int
         /// Size of the target's shift files (nil in rows saved before it was recorded).
-        public var shiftBytes: Int?
+        @NullWhenAbsent public var shiftBytes: Int? = nil
 
         public var harmonicMean: Double { BenchmarkScores.harmonicMean([ua, ira, cra]) }
 
@@ -39,25 +39,6 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
             case pixelDiffRetained = "pixel_diff_retained"
             case frechetRetained = "frechet_retained"
             case shiftBytes = "shift_bytes"
-        }
-
-        // Held-out columns are written as null rather than left out, so every row has every key.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(target, forKey: .target)
-            try c.encode(kind, forKey: .kind)
-            try c.encode(ua, forKey: .ua)
-            try c.encode(ira, forKey: .ira)
-            try c.encode(cra, forKey: .cra)
-            try c.encode(uaHeldout, forKey: .uaHeldout)
-            try c.encode(iraHeldout, forKey: .iraHeldout)
-            try c.encode(craHeldout, forKey: .craHeldout)
-            try c.encode(ssimRetained, forKey: .ssimRetained)
-            try c.encode(pixelDiffRetained, forKey: .pixelDiffRetained)
-            try c.encode(frechetRetained, forKey: .frechetRetained)
-            try c.encode(seconds, forKey: .seconds)
-            try c.encode(iterations, forKey: .iterations)
-            try c.encode(shiftBytes, forKey: .shiftBytes)
         }
     }
 
@@ -74,11 +55,11 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         public var frechetRetained: Double
         public var seconds: Double
         /// Means of the held-out columns over the targets that have them (nil when none has).
-        public var uaHeldout: Double?
-        public var iraHeldout: Double?
-        public var craHeldout: Double?
+        @NullWhenAbsent public var uaHeldout: Double? = nil
+        @NullWhenAbsent public var iraHeldout: Double? = nil
+        @NullWhenAbsent public var craHeldout: Double? = nil
         /// Mean size of a target's shift files (nil when no row records it).
-        public var shiftBytes: Double?
+        @NullWhenAbsent public var shiftBytes: Double? = nil
 
         enum CodingKeys: String, CodingKey {
             case targets, ua, ira, cra, seconds
@@ -90,24 +71,6 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
             case iraHeldout = "ira_heldout"
             case craHeldout = "cra_heldout"
             case shiftBytes = "shift_bytes"
-        }
-
-        // Optional means are written as null rather than left out.
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(targets, forKey: .targets)
-            try c.encode(ua, forKey: .ua)
-            try c.encode(ira, forKey: .ira)
-            try c.encode(cra, forKey: .cra)
-            try c.encode(harmonicMean, forKey: .harmonicMean)
-            try c.encode(ssimRetained, forKey: .ssimRetained)
-            try c.encode(pixelDiffRetained, forKey: .pixelDiffRetained)
-            try c.encode(frechetRetained, forKey: .frechetRetained)
-            try c.encode(seconds, forKey: .seconds)
-            try c.encode(uaHeldout, forKey: .uaHeldout)
-            try c.encode(iraHeldout, forKey: .iraHeldout)
-            try c.encode(craHeldout, forKey: .craHeldout)
-            try c.encode(shiftBytes, forKey: .shiftBytes)
         }
 
         public init(_ rows: [Target]) {
@@ -138,12 +101,12 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
     public var targets: [Target]
     /// SepME's own columns (`BenchmarkComposition`); null when fewer than two targets of one kind
     /// are benchmarked or `compose` is 0.
-    public var composition: BenchmarkComposition?
-    public var restoration: BenchmarkRestoration?
-    public var protection: BenchmarkProtection?
+    @NullWhenAbsent public var composition: BenchmarkComposition? = nil
+    @NullWhenAbsent public var restoration: BenchmarkRestoration? = nil
+    @NullWhenAbsent public var protection: BenchmarkProtection? = nil
     /// The original model's per-concept accuracy on the grid (nil when a resumed run had nothing
     /// left to generate and no earlier run saved it).
-    public var original: BenchmarkOriginalAccuracy?
+    @NullWhenAbsent public var original: BenchmarkOriginalAccuracy? = nil
     public var summary: Summary
 
     public init(
@@ -161,19 +124,6 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case method, settings, targets, composition, restoration, protection, original, summary }
-
-    // Absent columns are written as null, so every report has every key.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(method, forKey: .method)
-        try c.encode(settings, forKey: .settings)
-        try c.encode(targets, forKey: .targets)
-        try c.encode(composition, forKey: .composition)
-        try c.encode(restoration, forKey: .restoration)
-        try c.encode(protection, forKey: .protection)
-        try c.encode(original, forKey: .original)
-        try c.encode(summary, forKey: .summary)
-    }
 
     public func json() throws -> Data { try Self.encoder.encode(self) + Data("\n".utf8) }
 

@@ -253,4 +253,23 @@ final class BenchmarkComparisonTests: XCTestCase {
         XCTAssertGreaterThan(figure.width, 200)
         XCTAssertThrowsError(try BenchmarkComparison(results: []))
     }
+
+    /// Optional fields are written as null and read back from null or from a missing key (a
+    /// target saved before `shift_bytes` existed).
+    func testOptionalFieldsAreNullNeverMissing() throws {
+        let row = BenchmarkResult.Target(
+            target: "solid", kind: .style, ua: 1, ira: 1, cra: 1, uaHeldout: nil, iraHeldout: 0.5, craHeldout: nil,
+            ssimRetained: 1, pixelDiffRetained: 0, frechetRetained: 0, seconds: 1, iterations: 1)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(row)) as? [String: Any])
+        XCTAssertTrue(object["ua_heldout"] is NSNull)
+        XCTAssertTrue(object["shift_bytes"] is NSNull)
+        XCTAssertEqual(object["ira_heldout"] as? Double, 0.5)
+        var old = object
+        old["shift_bytes"] = nil
+        old["ua_heldout"] = nil
+        let decoded = try JSONDecoder().decode(BenchmarkResult.Target.self, from: JSONSerialization.data(withJSONObject: old))
+        XCTAssertEqual(decoded, row)
+        old["ira"] = nil
+        XCTAssertThrowsError(try JSONDecoder().decode(BenchmarkResult.Target.self, from: JSONSerialization.data(withJSONObject: old)))
+    }
 }
