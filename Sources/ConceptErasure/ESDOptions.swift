@@ -41,7 +41,8 @@ public struct ESDOptions: Codable, Equatable, Sendable {
         func check(_ ok: Bool, _ key: String, _ value: Any, _ allowed: String) throws {
             guard ok else { throw ErasureError.outOfRange(key: key, value: "\(value)", allowed: allowed) }
         }
-        try check(negativeGuidance.isFinite && negativeGuidance >= 0 && negativeGuidance <= 100, Self.negativeGuidanceKey, negativeGuidance, "[0, 100]")
+        try check(
+            negativeGuidance.isFinite && negativeGuidance >= 0 && negativeGuidance <= 100, Self.negativeGuidanceKey, negativeGuidance, "[0, 100]")
         try check(startGuidance.isFinite && startGuidance >= 0 && startGuidance <= 1000, Self.startGuidanceKey, startGuidance, "[0, 1000]")
         try check(learningRate.isFinite && learningRate > 0 && learningRate <= 100, Self.learningRateKey, learningRate, "(0, 100]")
         let limit = ErasureHyperparameters.iterationLimit

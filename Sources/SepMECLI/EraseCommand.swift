@@ -40,7 +40,9 @@ struct EraseCommand: ParsableCommand {
             """)
     var maxIterations: Int?
     @Option(
-        help: "Adam learning rate (default: sepme 0.1, or 1e-5 for the full variant; esd-x \(ESDOptions().learningRate); ca \(CAOptions(anchor: "").learningRate)).")
+        help:
+            "Adam learning rate (default: sepme 0.1, or 1e-5 for the full variant; esd-x \(ESDOptions().learningRate); ca \(CAOptions(anchor: "").learningRate))."
+    )
     var lr: Double?
     @Option(help: "sepme: shift scale beta in dW = beta A S (default \(ErasureHyperparameters().beta)).") var beta: Double?
     @Option(name: .customLong("lambda"), help: "sepme: L1 regulariser weight (default \(ErasureHyperparameters().lambda)).")
