@@ -97,11 +97,12 @@ struct TrainingImages {
         return run.latents
     }
 
-    /// A cached image's latents, or nil when the file is missing, not a sound cache entry, or made
-    /// from another prompt with the same slug ("" and "concept" share one); it is then regenerated
-    /// and rewritten.
+    /// A cached image's latents, or nil when the file is missing, not a sound cache entry, or
+    /// recorded as made from another prompt with the same slug ("" and "concept" share one); it is
+    /// then regenerated and rewritten.
     private static func readCached(_ url: URL, prompt: String) -> Tensor? {
-        guard let file = try? SafeTensorsFile(path: url.path), file.metadata["prompt"] == prompt, let info = try? file.info("latents"),
+        guard let file = try? SafeTensorsFile(path: url.path), file.metadata["prompt"].map({ $0 == prompt }) ?? true,
+            let info = try? file.info("latents"),
             info.shape.count == 4, info.shape[0] == 1, let values = try? file.floats("latents"),
             values.allSatisfy(\.isFinite)
         else { return nil }
