@@ -23,12 +23,17 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     public let imagesFolder: String?
     /// The settings of UCE (`method` uce only; the defaults when the plan gives none).
     public let uce: UCEOptions?
+    /// The settings of ESD-x (`method` esd-x only; the defaults when the plan gives none).
+    public let esd: ESDOptions?
+    /// The settings of CA (`method` ca only, and required there: the anchor has no default).
+    public let ca: CAOptions?
 
     /// Checks the plan; every problem is a named error.
     public init(
         method: ErasureMethodKind = .sepme, concepts: [String], conceptPrompts: [String: [String]] = [:], protectedPrompts: [String] = [],
         decoupleFrom: [String] = [], variant: ErasureVariant = .separate,
-        hyperparameters: ErasureHyperparameters? = nil, imagesFolder: String? = nil, uce: UCEOptions? = nil
+        hyperparameters: ErasureHyperparameters? = nil, imagesFolder: String? = nil, uce: UCEOptions? = nil,
+        esd: ESDOptions? = nil, ca: CAOptions? = nil
     ) throws {
         self.method = method
         self.concepts = concepts
@@ -39,6 +44,8 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         self.hyperparameters = hyperparameters ?? .defaults(for: variant)
         self.imagesFolder = imagesFolder
         self.uce = method == .uce ? uce ?? UCEOptions() : uce
+        self.esd = method == .esdX ? esd ?? ESDOptions() : esd
+        self.ca = ca
         try validate()
     }
 
@@ -54,6 +61,9 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         imagesFolder = try c.decodeIfPresent(String.self, forKey: .imagesFolder)
         let uce = try c.decodeIfPresent(UCEOptions.self, forKey: .uce)
         self.uce = method == .uce ? uce ?? UCEOptions() : uce
+        let esd = try c.decodeIfPresent(ESDOptions.self, forKey: .esd)
+        self.esd = method == .esdX ? esd ?? ESDOptions() : esd
+        ca = try c.decodeIfPresent(CAOptions.self, forKey: .ca)
         try validate()
     }
 
@@ -66,6 +76,8 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         case hyperparameters
         case imagesFolder = "images_folder"
         case uce
+        case esd = "esd_x"
+        case ca
     }
 
     private func validate() throws {
@@ -123,13 +135,15 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         try validateMethodSettings()
     }
 
-    /// The variant is SepME's; the settings under `uce` are UCE's. Another method refuses them.
+    /// The variant is SepME's; the settings under `uce`, `esd_x` and `ca` are UCE's, ESD-x's and
+    /// CA's. Another method refuses them.
     private func validateMethodSettings() throws {
         if method != .sepme, variant != .separate {
             throw ErasureError.invalidPlan(
                 field: "variant",
                 reason: "the variant '\(variant.rawValue)' is a SepME variant; the method '\(method.rawValue)' erases each concept on its own")
         }
+        try validateFineTuningSettings()
         guard let uce else { return }
         guard method == .uce else {
             let setting = uce.firstChangedSetting
@@ -141,6 +155,51 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         if let p = uce.preserve.first(where: { erased.contains(Self.key($0)) }) {
             throw ErasureError.invalidPlan(
                 field: UCEOptions.preserveKey, reason: "'\(p)' is erased and preserved at once: a shift cannot both change and keep it")
+        }
+    }
+
+    /// ESD-x and CA: their settings with their method only; CA needs an anchor that differs from
+    /// every wording it replaces. Both fine-tune each concept from the base model on generated data,
+    /// so protected prompts, existing shifts to decouple from and a folder of training images have
+    /// no role in them and are refused rather than ignored.
+    private func validateFineTuningSettings() throws {
+        if let esd {
+            guard method == .esdX else {
+                let setting = esd.firstChangedSetting
+                throw ErasureError.invalidPlan(
+                    field: setting.key, reason: "the method '\(method.rawValue)' has no \(setting.name); it belongs to the method 'esd-x'")
+            }
+            try esd.validate()
+        }
+        if method == .ca, ca == nil {
+            throw ErasureError.invalidPlan(
+                field: CAOptions.anchorKey,
+                reason: "the method 'ca' needs an anchor prompt that the concept is ablated to, e.g. the concept prompt without its style word")
+        }
+        if let ca {
+            guard method == .ca else {
+                throw ErasureError.invalidPlan(
+                    field: CAOptions.anchorKey, reason: "the method '\(method.rawValue)' has no anchor prompt; it belongs to the method 'ca'")
+            }
+            try ca.validate()
+            for k in concepts.indices {
+                for p in prompts(ofConceptAt: k) where Self.key(ca.anchor(ofWording: p, concept: concepts[k])) == Self.key(p) {
+                    throw ErasureError.invalidPlan(
+                        field: CAOptions.anchorKey,
+                        reason: "the anchor '\(ca.anchor)' leaves '\(p)' as it is: the anchor must differ from the concept it replaces")
+                }
+            }
+        }
+        guard method == .esdX || method == .ca else { return }
+        let refusal = "the method '\(method.rawValue)' fine-tunes each concept on its own from the base model"
+        if !protectedPrompts.isEmpty {
+            throw ErasureError.invalidPlan(field: "protected", reason: "\(refusal) and keeps no protected prompt")
+        }
+        if !decoupleFrom.isEmpty {
+            throw ErasureError.invalidPlan(field: "decouple_from", reason: "\(refusal) and is not decoupled from existing shifts")
+        }
+        if imagesFolder != nil {
+            throw ErasureError.invalidPlan(field: "images_folder", reason: "\(refusal) on data it generates and takes no training images")
         }
     }
 
@@ -179,6 +238,10 @@ public enum ErasureMethodKind: String, Codable, CaseIterable, Sendable {
     case sepme
     /// UCE, the closed-form edit of Gandikota et al. (WACV 2024): `UCEMethod`.
     case uce
+    /// ESD-x, the cross-attention variant of ESD, Gandikota et al. (ICCV 2023): `ESDMethod`.
+    case esdX = "esd-x"
+    /// CA, model-based concept ablation of Kumari et al. (ICCV 2023): `CAMethod`.
+    case ca
 
     /// Reads the raw value; shift files of sepme 0.1.0 wrote SepME as "SRS-ME".
     public init(from decoder: Decoder) throws {
@@ -197,6 +260,8 @@ public enum ErasureMethodKind: String, Codable, CaseIterable, Sendable {
         switch self {
         case .sepme: return SepMEMethod()
         case .uce: return UCEMethod()
+        case .esdX: return ESDMethod()
+        case .ca: return CAMethod()
         }
     }
 }

@@ -22,6 +22,10 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
     public var toolVersion: String
     /// The settings of a UCE shift (`method` uce), with the preserve set it kept; nil otherwise.
     public var uce: UCEOptions?
+    /// The settings of an ESD-x shift (`method` esd-x); nil otherwise.
+    public var esd: ESDOptions?
+    /// The settings of a CA shift (`method` ca); nil otherwise.
+    public var ca: CAOptions?
 
     public var name: String { concepts.first ?? "" }
 
@@ -37,7 +41,11 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
             throw invalid("base_fingerprint '\(baseFingerprint)' is not 16 hexadecimal digits")
         }
         do { try hyperparameters.validate() } catch { throw invalid("hyperparameters: \(error)") }
-        do { try uce?.validate() } catch { throw invalid("\(error)") }
+        do {
+            try uce?.validate()
+            try esd?.validate()
+            try ca?.validate()
+        } catch { throw invalid("\(error)") }
     }
 
     /// One line for a JSON decoding error: the key path and what was expected, instead of
@@ -85,5 +93,7 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
         case restorable
         case toolVersion = "tool_version"
         case uce
+        case esd = "esd_x"
+        case ca
     }
 }

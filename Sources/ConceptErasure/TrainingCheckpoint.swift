@@ -2,7 +2,7 @@ import Foundation
 import SafeTensors
 import TensorEngine
 
-/// The resumable state of one SepME training group in one safetensors file (written atomically):
+/// The resumable state of one training group (SepME's, or one concept of ESD-x or CA) in one safetensors file (written atomically):
 /// every trainable tensor, Adam's moments and step, the group's stop statistic, each concept's loss
 /// curve, and the settings of the run, so that a resume with other settings is refused instead of
 /// producing a shift whose metadata misstates how it was made.
@@ -30,6 +30,11 @@ struct TrainingCheckpoint {
             var decoupleFrom: [String]
             var hyperparameters: ErasureHyperparameters
             var imagesFolder: String?
+            /// The method and its settings without the iteration budget (nil in checkpoints
+            /// written before other methods existed: SepME's).
+            var method: ErasureMethodKind?
+            var esd: ESDOptions?
+            var ca: CAOptions?
         }
 
         init(plan: ErasurePlan, concepts: [String]) {
@@ -37,7 +42,8 @@ struct TrainingCheckpoint {
             curves = concepts.map { _ in [] }
             settings = Settings(
                 variant: plan.variant, protectedPrompts: plan.protectedPrompts, decoupleFrom: plan.decoupleFrom,
-                hyperparameters: plan.hyperparameters, imagesFolder: plan.imagesFolder)
+                hyperparameters: plan.hyperparameters, imagesFolder: plan.imagesFolder, method: plan.method,
+                esd: plan.esd?.withoutIterationBudget, ca: plan.ca?.withoutIterationBudget)
         }
 
         mutating func capture(_ rule: MomentumStopRule) {
@@ -121,6 +127,16 @@ struct TrainingCheckpoint {
         var b = expected.hyperparameters
         a.maxIterations = 0
         b.maxIterations = 0
+        if (found.method ?? .sepme) != (expected.method ?? .sepme) {
+            return "it was made by the method \((found.method ?? .sepme).rawValue)"
+        }
+        if found.esd != expected.esd || found.ca != expected.ca {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            func json(_ value: some Encodable) -> String { (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "?" }
+            let made = found.esd.map(json) ?? found.ca.map(json) ?? "none"
+            return "it was made with the \((found.method ?? .sepme).rawValue) settings \(made) (iteration count aside)"
+        }
         if found.variant != expected.variant { return "it was made with the \(found.variant.rawValue) variant" }
         if found.protectedPrompts != expected.protectedPrompts { return "it was made with the protected prompts \(found.protectedPrompts)" }
         if found.decoupleFrom != expected.decoupleFrom { return "it was made decoupled from \(found.decoupleFrom)" }

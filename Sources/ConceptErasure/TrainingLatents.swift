@@ -61,7 +61,7 @@ struct TrainingImages {
             let name =
                 "\(ConceptShift.slug(prompt))-\(fingerprint)-\(sampler.rawValue)-s\(h.generationSteps)-g\(h.generationGuidance)-seed\(seed).safetensors"
             let cached = cache?.appendingPathComponent(name)
-            if let cached, let latents = Self.readCached(cached) {
+            if let cached, let latents = Self.readCached(cached, prompt: prompt) {
                 out.append(latents)
             } else {
                 let latents = try generate(prompt: prompt, seed: seed, sampler: sampler)
@@ -97,10 +97,12 @@ struct TrainingImages {
         return run.latents
     }
 
-    /// A cached image's latents, or nil when the file is missing or not a sound cache entry (it is
-    /// then regenerated and rewritten).
-    private static func readCached(_ url: URL) -> Tensor? {
-        guard let file = try? SafeTensorsFile(path: url.path), let info = try? file.info("latents"),
+    /// A cached image's latents, or nil when the file is missing, not a sound cache entry, or
+    /// recorded as made from another prompt with the same slug ("" and "concept" share one); it is
+    /// then regenerated and rewritten.
+    private static func readCached(_ url: URL, prompt: String) -> Tensor? {
+        guard let file = try? SafeTensorsFile(path: url.path), file.metadata["prompt"].map({ $0 == prompt }) ?? true,
+            let info = try? file.info("latents"),
             info.shape.count == 4, info.shape[0] == 1, let values = try? file.floats("latents"),
             values.allSatisfy(\.isFinite)
         else { return nil }

@@ -12,7 +12,7 @@ enum ErasureFlags {
         "max_iterations": "--max-iterations", "min_iterations": "--max-iterations", "images": "--images",
         "generation_steps": "--generation-steps", "generation_guidance": "--generation-guidance",
         "tolerance": "--tolerance"
-    ].merging(UCEFlags.flags) { a, _ in a }
+    ].merging(UCEFlags.flags) { a, _ in a }.merging(BaselineFlags.flags) { a, _ in a }
     /// The pipeline's own checks while `erase` generates its training images (`CommandFailure`).
     static let eraseGeneration = FlagNames(
         steps: "--generation-steps", imageSize: "--width/--height",
@@ -29,7 +29,7 @@ enum ErasureFlags {
     static let planFlags = [
         "concepts": "--concept", "concept_prompts": "--wording", "protected": "--protect", "decouple_from": "--decouple-from", "shifts": "--shift",
         "variant": "--variant", "images_folder": "--images-folder"
-    ].merging(UCEFlags.flags) { a, _ in a }
+    ].merging(UCEFlags.flags) { a, _ in a }.merging(BaselineFlags.flags) { a, _ in a }
 
     /// Runs `body`, turning range errors of the erasure and evaluation layers into validation
     /// errors that name the flag from `flags`, and a few others into the flag the user can change.

@@ -30,7 +30,9 @@ enum ToyCommandSupport {
         observer.iteration = { c, it, loss, m in
             let bar = bars[c] ?? ProgressBar("unlearning '\(c)'", quiet: quiet)
             bars[c] = bar
-            bar.update(it, maxIterations, suffix: String(format: "loss %.3g momentum %.3g", loss, m ?? .nan))
+            // The baselines have no stop statistic: their iterations report no momentum.
+            let suffix = m.map { String(format: "loss %.3g momentum %.3g", loss, $0) } ?? String(format: "loss %.3g", loss)
+            bar.update(it, maxIterations, suffix: suffix)
         }
         Interrupt.install()
         observer.shouldStop = { Interrupt.requested }

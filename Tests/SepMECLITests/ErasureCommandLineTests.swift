@@ -127,6 +127,50 @@ final class ErasureCommandLineTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: lora.path))
     }
 
+    /// ESD-x and CA through the commands: a missing or unchanged anchor, settings of another method,
+    /// and flags the chosen method does not use are refused by flag before any work; the methods'
+    /// own --lr and --max-iterations reach their settings, and each writes a dense shift that
+    /// generate --shift reads.
+    func testBaselineFlagsThroughTheCommands() throws {
+        try assertFails(erase(["--concept", "x", "--method", "ca"]), mentions: ["--anchor", "needs an anchor"])
+        try assertFails(erase(["--concept", "a cat", "--method", "ca", "--anchor", "A cat"]), mentions: ["--anchor", "must differ"])
+        try assertFails(erase(["--concept", "x", "--anchor", "y"]), mentions: ["--anchor", "'ca'"])
+        try assertFails(erase(["--concept", "x", "--negative-guidance", "2"]), mentions: ["--negative-guidance", "esd-x"])
+        try assertFails(erase(["--concept", "x", "--method", "esd-x", "--negative-guidance", "nan"]), mentions: ["--negative-guidance"])
+        try assertFails(erase(["--concept", "x", "--method", "esd-x", "--lr", "0"]), mentions: ["--lr"])
+        try assertFails(erase(["--concept", "x", "--method", "ca", "--anchor", "", "--images", "0"]), mentions: ["--images"])
+        try assertFails(erase(["--concept", "x", "--method", "esd-x", "--preserve", "y"]), mentions: ["--preserve", "no preserve set"])
+        try assertFails(erase(["--concept", "x", "--method", "esd-x", "--protect", "w"]), mentions: ["--protect", "esd-x"])
+        try assertFails(erase(["--concept", "x", "--method", "ca", "--anchor", "", "--variant", "joint"]), mentions: ["--variant", "joint"])
+        for flag in [["--beta", "1e-2"], ["--tau", "0"], ["--tolerance", "1e-3"], ["--lambda", "0"], ["--alpha", "0.5"]] {
+            try assertFails(erase(["--concept", "x", "--method", "esd-x"] + flag), mentions: [flag[0], "'esd-x' has no use"])
+        }
+        try assertFails(erase(["--concept", "x", "--method", "esd-x", "--images", "4"]), mentions: ["--images", "sepme, ca"])
+        try assertFails(erase(["--concept", "x", "--method", "uce", "--max-iterations", "4"]), mentions: ["--max-iterations"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("shifts").path), "nothing written")
+
+        for (method, extra) in [("esd-x", ["--negative-guidance", "2"]), ("ca", ["--anchor", "a circle", "--images", "1"])] {
+            let out = scratch.appendingPathComponent(method)
+            let r = try CommandLineTests.run(
+                [
+                    "erase", "--model", Self.model, "--method", method, "--concept", "a red circle", "--generation-steps", "2",
+                    "--max-iterations", "2", "--lr", "1e-3", "--output", out.path, "--quiet"
+                ] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let shift = out.appendingPathComponent("a-red-circle.sepme.safetensors")
+            let json = try XCTUnwrap(String(data: Data(contentsOf: shift), encoding: .isoLatin1))
+            for needle in ["\\\"method\\\":\\\"\(method)\\\"", "\\\"iterations\\\":2", "\\\"lr\\\":0.001", ".delta"] {
+                XCTAssertTrue(json.contains(needle), "\(method): the shift should hold \(needle)")
+            }
+            let image = scratch.appendingPathComponent("\(method).png")
+            let generated = try CommandLineTests.run([
+                "generate", "--model", Self.model, "--prompt", "a red circle", "--shift", shift.path, "--steps", "2", "--output",
+                image.path, "--quiet"
+            ])
+            XCTAssertEqual(generated.status, 0, generated.stderr)
+        }
+    }
+
     /// Control characters and bidirectional overrides in a shift's metadata are printed escaped.
     func testInspectEscapesTerminalControls() throws {
         let shift = try trainedShift()
