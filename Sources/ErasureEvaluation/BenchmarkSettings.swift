@@ -28,7 +28,14 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     public var scheduler: SamplerKind?
     public var method: ErasureMethodKind = .sepme
     public var variant: ErasureVariant = .separate
+    /// SepME's hyper-parameters (the baselines take theirs from `uce`, `esd`, `ca`).
     public var hyperparameters: ErasureHyperparameters = BenchmarkSettings.defaultHyperparameters
+    /// The baselines' settings; nil: the authors' defaults (`UCEOptions()`, `ESDOptions()`), and for
+    /// CA the blank anchor, so that each wording loses the target's word ("a striped circle" is
+    /// ablated to "a circle", `CAOptions.anchor(ofWording:concept:)`).
+    public var uce: UCEOptions?
+    public var esd: ESDOptions?
+    public var ca: CAOptions?
     /// Prompts every erasure keeps unchanged (besides the blank prompt).
     public var protectedPrompts = [ToyConcepts.watermarkPrompt]
     /// Further wordings each target is erased on, besides its name (`ErasurePlan.conceptPrompts`),
@@ -69,6 +76,37 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
         hyperparameters.maxIterations = 10
         hyperparameters.minIterations = min(hyperparameters.minIterations, 10)
         hyperparameters.generationSteps = 6
+        var e = esd ?? ESDOptions()
+        e.iterations = min(e.iterations, 10)
+        esd = e
+        var c = ca ?? CAOptions(anchor: "")
+        c.iterations = min(c.iterations, 10)
+        c.images = min(c.images, 2)
+        ca = c
+    }
+
+    /// The settings of `method`'s plan: its options (the defaults described at `uce`, `esd`, `ca`)
+    /// and what it keeps. ESD-x and CA keep no protected prompt (they fine-tune each concept on its
+    /// own); SepME and UCE keep `protectedPrompts`. Only SepME has variants.
+    func planSettings(for method: ErasureMethodKind) -> (
+        uce: UCEOptions?, esd: ESDOptions?, ca: CAOptions?, protected: [String], variant: ErasureVariant
+    ) {
+        switch method {
+        case .sepme: return (nil, nil, nil, protectedPrompts, variant)
+        case .uce: return (uce ?? UCEOptions(), nil, nil, protectedPrompts, .separate)
+        case .esdX: return (nil, esd ?? ESDOptions(), nil, [], .separate)
+        case .ca: return (nil, nil, ca ?? CAOptions(anchor: ""), [], .separate)
+        }
+    }
+
+    /// Iterations one erasure of `method` runs at most (0 for UCE's closed form), for progress.
+    public func iterationBudget(for method: ErasureMethodKind) -> Int {
+        switch method {
+        case .sepme: return hyperparameters.maxIterations
+        case .uce: return 0
+        case .esdX: return (esd ?? ESDOptions()).iterations
+        case .ca: return (ca ?? CAOptions(anchor: "")).iterations
+        }
     }
 
     /// The first `count` names, with every one of `kept` that is in the list among them.
@@ -131,6 +169,9 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
         }
         try check(conceptTemplates.count <= 16, "concept_templates", conceptTemplates.count, "at most 16 templates")
         try hyperparameters.validate()
+        try uce?.validate()
+        try esd?.validate()
+        try ca?.validate()
     }
 
     /// The evaluator settings of the grid's images.
@@ -145,7 +186,8 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case styles, objects, seed, steps, guidance, scheduler, method, variant, hyperparameters, quick, compose
+        case styles, objects, seed, steps, guidance, scheduler, method, variant, hyperparameters, quick, compose, uce, ca
+        case esd = "esd_x"
         case gridShapes = "grid_shapes"
         case gridStyles = "grid_styles"
         case gridColours = "grid_colours"

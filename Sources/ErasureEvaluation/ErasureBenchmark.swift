@@ -140,14 +140,15 @@ public final class ErasureBenchmark {
         return result
     }
 
-    /// The plan that erases `targets` with the settings' method, variant, hyper-parameters,
-    /// protected prompts and concept wordings.
+    /// The plan that erases `targets` with the settings' method and that method's settings
+    /// (`BenchmarkSettings.planSettings(for:)`), and the concept wordings.
     func plan(erasing targets: [BenchmarkPromptGrid.Target]) throws -> ErasurePlan {
         var prompts: [String: [String]] = [:]
         for t in targets { prompts[t.name] = conceptPrompts(t) }
+        let m = settings.planSettings(for: settings.method)
         return try ErasurePlan(
             method: settings.method, concepts: targets.map(\.name), conceptPrompts: prompts.filter { !$0.value.isEmpty },
-            protectedPrompts: settings.protectedPrompts, variant: settings.variant, hyperparameters: settings.hyperparameters)
+            protectedPrompts: m.protected, variant: m.variant, hyperparameters: settings.hyperparameters, uce: m.uce, esd: m.esd, ca: m.ca)
     }
 
     /// A target's further wordings (`BenchmarkSettings.conceptTemplates` over the grid).

@@ -57,10 +57,12 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(help: "Seed of the first image of each prompt.") var seed: UInt64 = 0
     @Option(
         help: """
-            Erasure method (repeatable), or all: with more than one, each method's benchmark is written to <output>/<method>/ and             comparison.json, comparison.md and comparison.png compare them.
+            Erasure method, sepme, uce, esd-x or ca (repeatable), or all: the baselines with their authors' defaults (ca: each wording \
+            without the target's word as its anchor). With more than one, each method's benchmark is written to <output>/<method>/ and \
+            comparison.json, comparison.md and comparison.png compare them.
             """)
     var method: [BenchmarkMethodChoice] = []
-    @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡).") var variant: ErasureVariant = .separate
+    @Option(help: "sepme's variant: separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡).") var variant: ErasureVariant = .separate
     @Option(help: "Maximum unlearning iterations per target.") var maxIterations: Int?
     @Option(help: "Training images generated per target.") var images: Int?
     @Option(help: "Shift scale beta in dW = beta A S (default: the demo's).") var beta: Double?
@@ -69,7 +71,8 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(help: "Approximate null space: singular values below tolerance*sigma_max count as zero.") var tolerance: Double?
     @Option(
         help: """
-            A further wording each target is erased on (repeatable): the target fills its own placeholder, {shape}, {style} and             {colour} expand over the grid, e.g. "a {style} {shape}".
+            A further wording each target is erased on (repeatable): the target fills its own placeholder, {shape}, {style} and \
+            {colour} expand over the grid, e.g. "a {style} {shape}".
             """)
     var conceptTemplate: [String] = []
     @Option(help: "A prompt every erasure keeps unchanged, besides the blank prompt and the watermark (repeatable).") var protect: [String] = []
@@ -155,7 +158,7 @@ struct BenchmarkCommand: ParsableCommand {
                 let classifier = try ToyClassifier.bundled()
                 let configure = { (benchmark: ErasureBenchmark) in
                     benchmark.observer = ToyCommandSupport.erasureObserver(
-                        label: "benchmark", maxIterations: settings.hyperparameters.maxIterations, quiet: verbosity.quiet)
+                        label: "benchmark", maxIterations: settings.iterationBudget(for: benchmark.settings.method), quiet: verbosity.quiet)
                     benchmark.progress = ToyCommandSupport.EvaluationBars(quiet: verbosity.quiet).update
                 }
                 if methods.count > 1 {

@@ -20,7 +20,8 @@ struct EraseCommand: ParsableCommand {
     @Option(help: "A concept prompt to erase (repeatable).") var concept: [String] = []
     @Option(
         help: """
-            A further wording a concept is erased on, as 'CONCEPT=PROMPT' (repeatable), e.g. 'Van Gogh=a starry night in the style of Van Gogh';             the other concepts' shifts leave every wording unchanged.
+            A further wording a concept is erased on, as 'CONCEPT=PROMPT' (repeatable), e.g. 'Van Gogh=a starry night in the style of Van Gogh'; \
+            the other concepts' shifts leave every wording unchanged.
             """)
     var wording: [String] = []
     @Option(help: "A prompt whose output must not change, e.g. a watermark trigger (repeatable).") var protect: [String] = []

@@ -243,4 +243,46 @@ final class BenchmarkCommandLineTests: XCTestCase {
         XCTAssertNotEqual(v2.status, 0)
         XCTAssertTrue(v2.stderr.contains("--styles") && v2.stderr.contains("checkered"), v2.stderr)
     }
+
+    /// `--method all`: every method on the same quick grid, one folder each, one comparison. SepME's
+    /// removed shift leaves its concept's images exactly as the original drew them; UCE's does not
+    /// (the kept shift is not decoupled from it), which is what the restoration column exists to show.
+    func testQuickComparisonOfEveryMethod() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-compare-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try CommandLineTests.run(["benchmark", "--quick", "--method", "all", "--template-set", "training", "--output", out.path, "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let methods = ["sepme", "uce", "esd-x", "ca"]
+        for f in ["comparison.json", "comparison.md", "comparison.png"] + methods.map({ "\($0)/benchmark.json" }) {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
+        }
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("comparison.json"))) as? [String: Any])
+        let rows = try XCTUnwrap(json["methods"] as? [[String: Any]])
+        XCTAssertEqual(rows.map { $0["method"] as? String }, methods)
+        for row in rows {
+            let summary = try XCTUnwrap(row["summary"] as? [String: Any])
+            XCTAssertEqual(summary["targets"] as? Int, 2)
+            for key in ["ua", "ira", "cra", "ssim_retained"] {
+                XCTAssertTrue((0...1).contains(try XCTUnwrap(summary[key] as? Double, key)), key)
+            }
+            XCTAssertTrue(summary["ua_heldout"] is NSNull)
+            XCTAssertGreaterThan(try XCTUnwrap(summary["shift_bytes"] as? Double), 0)
+            XCTAssertNotNil(row["restored_identical"] as? Bool)
+            XCTAssertNotNil(row["protected_identical"] as? Bool)
+            // Each method's own report records its method and the baselines' settings.
+            let own = try XCTUnwrap(
+                JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("\(row["method"] as? String ?? "")/benchmark.json")))
+                    as? [String: Any])
+            XCTAssertEqual(own["method"] as? String, row["method"] as? String)
+        }
+        XCTAssertEqual(rows[0]["restored_identical"] as? Bool, true)
+        XCTAssertEqual(rows[0]["protected_identical"] as? Bool, true)
+        XCTAssertEqual(rows[1]["restored_identical"] as? Bool, false)
+        let settings = try XCTUnwrap(json["settings"] as? [String: Any])
+        XCTAssertEqual((settings["ca"] as? [String: Any])?["anchor"] as? String, "")
+        XCTAssertEqual((settings["esd_x"] as? [String: Any])?["iterations"] as? Int, 10)
+        let table = try String(contentsOf: out.appendingPathComponent("comparison.md"), encoding: .utf8)
+        for m in methods { XCTAssertTrue(table.contains("| \(m) |"), table) }
+    }
 }
