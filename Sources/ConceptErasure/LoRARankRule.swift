@@ -64,6 +64,12 @@ public struct LoRARankRule: Equatable, Sendable {
         /// Σ_{i≤rank} σ_i² / Σ_i σ_i² (1 for a zero matrix: nothing is lost).
         public var energyKept: Double
 
+        public init(numericalRank: Int, rank: Int, energyKept: Double) {
+            self.numericalRank = numericalRank
+            self.rank = rank
+            self.energyKept = energyKept
+        }
+
         enum CodingKeys: String, CodingKey {
             case numericalRank = "numerical_rank"
             case rank

@@ -222,20 +222,20 @@ final class LoRAExportTests: XCTestCase {
 
     /// The default rule on a dense shift: the smallest rank keeping 99.9 % of each projection's energy.
     /// to_k σ = 10, 5, 1, 0.3, 0.1, 0.05: σ² sums to 126.1025, 0.999 of it is 125.976, partial sums
-    /// 100, 125, 126, 126.09: rank 4, kept 126.09/126.1025. to_v σ = 2, 1, 1e-3: σ² = 4, 1, 1e-6, rank 2,
-    /// kept 5/5.000001. Different ranks per projection, so kohya's uniform alpha (4) scales to_v's up by 2/4.
+    /// 100, 125, 126: rank 3, kept 126/126.1025. to_v σ = 2, 1, 1e-3: σ² = 4, 1, 1e-6, rank 2,
+    /// kept 5/5.000001. Different ranks per projection, so kohya's uniform alpha (3) scales to_v's up by 2/3.
     func testDefaultExportOfADenseShiftKeeps999PerMilleOfTheEnergy() throws {
         let k = try spectral(out: 32, in: width, sigma: [10, 5, 1, 0.3, 0.1, 0.05])
         let v = try spectral(out: 16, in: width, sigma: [2, 1, 1e-3])
         let s = denseShift("a red circle", [toK: k.full, toV: v.full])
         let expected: [String: (rank: Int, kept: Double, truncated: Tensor, full: Tensor)] = [
-            toK: (4, 126.09 / 126.1025, k.truncated(4), k.full), toV: (2, 5 / 5.000001, v.truncated(2), v.full)
+            toK: (3, 126 / 126.1025, k.truncated(3), k.full), toV: (2, 5 / 5.000001, v.truncated(2), v.full)
         ]
         for format in LoRAExport.Format.allCases {
             let (deltas, summary) = try export([s], format: format, rule: .automatic)
             XCTAssertEqual(summary.energy, 0.999, "\(format): a dense shift gets the energy rule")
-            XCTAssertEqual(summary.maxRank, 4)
-            XCTAssertEqual(summary.parameters, 4 * (32 + width) + 2 * (16 + width))
+            XCTAssertEqual(summary.maxRank, 3)
+            XCTAssertEqual(summary.parameters, 3 * (32 + width) + 2 * (16 + width))
             for (key, want) in expected {
                 guard let got = deltas[key], let choice = summary.choices[key] else {
                     XCTFail("\(format) \(key) missing")
@@ -249,8 +249,8 @@ final class LoRAExportTests: XCTestCase {
                 XCTAssertEqual(1 - relativeSquaredError(got.delta, want.full), choice.energyKept, accuracy: 1e-6, "\(format) \(key)")
                 XCTAssertLessThan(relativeError(got.delta, want.truncated), 1e-5, "\(format) \(key): up·down vs U_r Σ_r V_rᵀ")
             }
-            XCTAssertEqual(summary.minEnergyKept, 126.09 / 126.1025, accuracy: 1e-6)
-            XCTAssertEqual(summary.meanEnergyKept, (126.09 / 126.1025 + 5 / 5.000001) / 2, accuracy: 1e-6)
+            XCTAssertEqual(summary.minEnergyKept, 126 / 126.1025, accuracy: 1e-6)
+            XCTAssertEqual(summary.meanEnergyKept, (126 / 126.1025 + 5 / 5.000001) / 2, accuracy: 1e-6)
         }
     }
 

@@ -11,11 +11,11 @@ final class LoRARankRuleTests: XCTestCase {
     /// σ² = 999, 1: Σσ² = 1000 and r = 1 keeps 999/1000 = 0.999 exactly, so the default keeps one
     /// direction; σ² = 998.99, 1.01 keeps 0.99899 with one, below the boundary, so it needs both.
     func testEnergyExactlyAtTheBoundaryKeepsThatRank() {
-        let at = choose([999.0.squareRoot(), 1], energy: LoRARankRule.defaultEnergy)
+        let at = choose([Double(999).squareRoot(), 1], energy: LoRARankRule.defaultEnergy)
         XCTAssertEqual(at.rank, 1)
         XCTAssertEqual(at.numericalRank, 2)
         XCTAssertEqual(at.energyKept, 0.999, accuracy: 1e-12)
-        let below = choose([998.99.squareRoot(), 1.01.squareRoot()], energy: LoRARankRule.defaultEnergy)
+        let below = choose([Double(998.99).squareRoot(), Double(1.01).squareRoot()], energy: LoRARankRule.defaultEnergy)
         XCTAssertEqual(below.rank, 2)
         XCTAssertEqual(below.energyKept, 1, accuracy: 1e-12)
     }
