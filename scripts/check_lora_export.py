@@ -2,8 +2,12 @@
 """End-to-end check of `sepme export-lora` against diffusers' own LoRA loaders.
 
 Flow (every step can be skipped by passing its result):
-  1. `sepme erase` makes shift files for a few concepts on the tiny SD-layout model (unless --shift is given);
-  2. `sepme export-lora` writes them as one LoRA in the diffusers (PEFT) and the kohya format;
+  1. `sepme erase --method M` makes shift files for a few concepts on the tiny SD-layout model (unless --shift
+     is given): SepME (`--variant separate|joint|full`) or a baseline (`--method uce`, dense ΔW per K/V
+     projection; other methods' own flags pass through `--erase-arg`);
+  2. `sepme export-lora --rank full` writes them as one exact LoRA in the diffusers (PEFT) and the kohya format,
+     and `sepme export-lora` with its default rank rule (exact for SepME's factorised shifts, the smallest rank
+     keeping 99.9 % of each projection's Frobenius energy once a shift is dense) as a diffusers file;
   3. `sepme apply` writes a diffusers folder with the shifts baked into the UNet weights (the reference);
   4. diffusers loads the base UNet, injects each LoRA file with its own loaders
      (`StableDiffusionPipeline.lora_state_dict` -> `UNet2DConditionModel.load_lora_adapter(prefix="unet")`;
@@ -12,13 +16,16 @@ Flow (every step can be skipped by passing its result):
      from the tiny text encoder) with the UNet of the `sepme apply` folder.
 
 Pass criteria (exit status 1 otherwise):
-  - LoRA'd UNet vs `sepme apply` UNet: max|diff| / max|reference| <= 1e-4 for every prompt and format;
+  - exact LoRA'd UNet vs `sepme apply` UNet: max|diff| / max|reference| <= 1e-4 for every prompt and format;
   - on each erased prompt the LoRA'd output differs from the base output by more than 10x that tolerance
     (so the comparison above is not vacuous);
   - on the blank prompt the LoRA'd output equals the base output within 1e-5 relative (decoupling: the
-    shift lies in the null space of the blank prompt's embedding, method.md §1); not for `--variant full`,
-    whose dense changes (every attn2 weight and the output bias, method.md §3) act on every prompt;
+    shift lies in the null space of the blank prompt's embedding, method.md §1); only for SepME's separate
+    and joint variants: `--variant full` changes every attn2 weight and the output bias (method.md §3), and
+    the baselines' dense ΔW acts on every prompt (UCE keeps its preserve set only in the least-squares sense);
   - the kohya file's key names follow the `lora_unet_<diffusers module with . -> _>` convention.
+Reported, not a criterion: the default export's error vs `sepme apply` (column "default vs apply"), i.e. what
+its truncation costs on the UNet output, with its rank and the energy it kept (export-lora's summary).
 
 Kohya names (what was verified here and what was not): the kohya file must use sd-scripts' SD1.x naming,
 `lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight` / `.lora_up.weight` /
@@ -72,9 +79,10 @@ def run(cmd):
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"command failed with status {done.returncode}: {cmd[0]} {cmd[1]}")
-    last = [l for l in done.stdout.splitlines() if l.strip()]
-    if last:
-        print("  " + last[-1])
+    for line in done.stdout.splitlines()[-2:]:
+        if line.strip():
+            print("  " + line)
+    return done.stdout
 
 
 def parse_args():
@@ -82,6 +90,13 @@ def parse_args():
     p.add_argument("--model", default=DEFAULT_MODEL, help="diffusers folder of the base model (tiny SD layout)")
     p.add_argument("--sepme", default=DEFAULT_SEPME, help="path of the sepme binary")
     p.add_argument("--shift", action="append", default=[], help="shift file (repeatable); default: erase --concept")
+    p.add_argument("--method", default="sepme",
+                   help="erasure method of the erase step (sepme, uce, or any other `sepme erase --method`)")
+    p.add_argument("--preserve", action="append", default=[],
+                   help="uce: preserved prompt (repeatable; default 'zq watermark', so not the blank prompt)")
+    p.add_argument("--guide", help="uce: the guide prompt (default: sepme's, the blank prompt)")
+    p.add_argument("--erase-arg", action="append", default=[],
+                   help="extra argument passed verbatim to `sepme erase` (repeatable), e.g. --erase-arg=--anchor")
     p.add_argument("--concept", action="append", default=[], help="concept to erase when no --shift is given")
     p.add_argument("--protect", action="append", default=[], help="protected prompt for the erase step")
     p.add_argument("--prompt", action="append", default=[], help="extra prompt to compare on")
@@ -89,7 +104,7 @@ def parse_args():
     p.add_argument("--max-iterations", type=int, default=30)
     p.add_argument("--beta", type=float, default=0.01)
     p.add_argument("--variant", default="separate", choices=["separate", "joint", "full"],
-                   help="erasure variant; `full` also changes q, out and the output bias (diff_b / lora_B.bias)")
+                   help="sepme's erasure variant; `full` also changes q, out and the output bias (diff_b / lora_B.bias)")
     p.add_argument("--lr", type=float, help="learning rate of the erase step (default: the variant's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timesteps", default="999,500,10", help="comma-separated UNet timesteps")
@@ -123,44 +138,59 @@ def make_artifacts(args):
     if not shifts:
         for old in glob.glob(os.path.join(args.workdir, "*.sepme.safetensors")):
             os.remove(old)
-        cmd = [args.sepme, "erase", "--model", args.model]
+        cmd = [args.sepme, "erase", "--model", args.model, "--method", args.method]
         for c in concepts:
             cmd += ["--concept", c]
-        for p in args.protect or (["zq watermark"] if args.variant != "full" else []):
-            cmd += ["--protect", p]
-        cmd += ["--images", "2", "--generation-steps", "4", "--max-iterations", str(args.max_iterations),
-                "--variant", args.variant, "--output", args.workdir, "--quiet"]
-        if args.variant != "full":
-            cmd += ["--beta", str(args.beta)]
-        if args.lr is not None:
-            cmd += ["--lr", str(args.lr)]
+        if args.method == "sepme":
+            for p in args.protect or (["zq watermark"] if args.variant != "full" else []):
+                cmd += ["--protect", p]
+            cmd += ["--images", "2", "--generation-steps", "4", "--max-iterations", str(args.max_iterations),
+                    "--variant", args.variant]
+            if args.variant != "full":
+                cmd += ["--beta", str(args.beta)]
+            if args.lr is not None:
+                cmd += ["--lr", str(args.lr)]
+        elif args.method == "uce":
+            for p in args.preserve or ["zq watermark"]:
+                cmd += ["--preserve", p]
+            if args.guide is not None:
+                cmd += ["--guide", args.guide]
+        cmd += args.erase_arg + ["--output", args.workdir, "--quiet"]
         run(cmd)
         shifts = sorted(glob.glob(os.path.join(args.workdir, "*.sepme.safetensors")))
         if not shifts:
             raise SystemExit(f"sepme erase wrote no *.sepme.safetensors into {args.workdir}")
     lora = {}
-    for fmt in ("diffusers", "kohya"):
-        lora[fmt] = os.path.join(args.workdir, f"lora-{fmt}.safetensors")
-        cmd = [args.sepme, "export-lora", "--format", fmt, "--output", lora[fmt]]
+    # The exact exports (every projection at its numerical rank) for the parity check, and the default one.
+    for name, fmt, rank in (("diffusers", "diffusers", ["--rank", "full"]), ("kohya", "kohya", ["--rank", "full"]),
+                            ("default", "diffusers", [])):
+        lora[name] = os.path.join(args.workdir, f"lora-{name}.safetensors")
+        cmd = [args.sepme, "export-lora", "--format", fmt, "--output", lora[name]] + rank
         for s in shifts:
             cmd += ["--shift", s]
-        run(cmd)
+        printed = run(cmd)
+    # export-lora's summary of the default export: "wrote <file>: ..., rank up to R ..." / "energy kept ...".
+    default_summary = "; ".join(l.split(": ", 1)[-1] if l.startswith("wrote ") else l for l in printed.splitlines() if l.strip())
     applied = os.path.join(args.workdir, "applied")
     shutil.rmtree(applied, ignore_errors=True)
     cmd = [args.sepme, "apply", "--model", args.model, "--output", applied, "--quiet"]
     for s in shifts:
         cmd += ["--shift", s]
     run(cmd)
-    return shifts, lora, applied
+    return shifts, lora, applied, default_summary
 
 
-def erased_prompts(shift_files):
-    prompts = []
+def shift_metadata(shift_files):
+    metas = []
     for path in shift_files:
         with safe_open(path, "pt") as f:
-            meta = json.loads(f.metadata()["sepme"])
-        prompts += meta["concepts"]
-    return prompts
+            metas.append(json.loads(f.metadata()["sepme"]))
+    return metas
+
+
+def decoupled(metas):
+    """True when every shift is SepME's factorised kind, which leaves the blank prompt unchanged."""
+    return all(m.get("method", "sepme") == "sepme" and m["variant"] != "full" for m in metas)
 
 
 def shifted_module(name, variant):
@@ -221,16 +251,18 @@ def load_lora_unet(unet_dir, lora_path, adapter):
 
 def main():
     args = parse_args()
-    shifts, lora, applied = make_artifacts(args)
+    shifts, lora, applied, default_summary = make_artifacts(args)
 
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizerFast
 
     tokenizer = CLIPTokenizerFast.from_pretrained(os.path.join(args.model, "tokenizer"))
     text_encoder = CLIPTextModel.from_pretrained(os.path.join(args.model, "text_encoder"), dtype=torch.float32).eval()
-    erased = erased_prompts(shifts)
-    with safe_open(shifts[0], "pt") as f:
-        protected = json.loads(f.metadata()["sepme"])["protected"]
+    metas = shift_metadata(shifts)
+    erased = [c for m in metas for c in m["concepts"]]
+    protected = list(dict.fromkeys(p for m in metas for p in m["protected"] + ((m.get("uce") or {}).get("preserve") or [])))
+    protected = [p for p in protected if p != "" and p not in erased]
+    blank_check = decoupled(metas)
     prompts = [""] + erased + protected + (args.prompt or ["a green square"])
     tokens = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
                        truncation=True, return_tensors="pt")
@@ -258,14 +290,15 @@ def main():
         return max(float((a[k] - b[k]).abs().max() / b[k].abs().max()) for k in b)
 
     failures = []
+    default_errors = []
     kohya_problems, kohya_modules = check_kohya_keys(lora["kohya"], base, args.variant)
     failures += [f"kohya names: {p}" for p in kohya_problems]
 
     ref_base, ref_baked = predict(base), predict(baked)
     shifted_modules = sorted(n for n, _ in base.named_modules() if shifted_module(n, args.variant))
     results = {}
-    for fmt in ("diffusers", "kohya"):
-        if fmt == "kohya" and args.variant == "full":
+    for fmt in ("diffusers", "kohya", "default"):
+        if fmt == "kohya" and args.variant == "full" and args.method == "sepme":
             # diffusers' kohya converter (0.42) refuses the `diff_b` bias keys that A1111 and ComfyUI
             # read; a full shift's bias change loads in diffusers from the diffusers-format file.
             print("kohya file: not loaded in diffusers (its converter refuses `diff_b` keys); names checked only")
@@ -281,7 +314,8 @@ def main():
     print(f"model {args.model} (stored {stored}); shifts: {', '.join(os.path.basename(s) for s in shifts)}")
     print(f"sample [1, {cfg.in_channels}, {cfg.sample_size}, {cfg.sample_size}] seed {args.seed}; timesteps {timesteps}; "
           f"kohya file: {kohya_modules} modules, names {'OK' if not kohya_problems else 'WRONG'}")
-    header = f"{'prompt':<24} {'kind':<9} {'base vs apply':>14} {'diffusers vs apply':>19} {'kohya vs apply':>15} {'diffusers vs base':>18}"
+    header = (f"{'prompt':<24} {'kind':<9} {'base vs apply':>14} {'diffusers vs apply':>19} {'kohya vs apply':>15} "
+              f"{'diffusers vs base':>18} {'default vs apply':>17}")
     print(header)
     print("-" * len(header))
     for i, prompt in enumerate(prompts):
@@ -292,24 +326,28 @@ def main():
         errs = {fmt: rel(pick(results[fmt]), pick(ref_baked)) for fmt in results}
         blank_err = rel(pick(results["diffusers"]), pick(ref_base))
         print(f"{repr(prompt):<24} {kind:<9} {moved:>14.3e} {errs['diffusers']:>19.3e} {errs.get('kohya', float('nan')):>15.3e} "
-              f"{blank_err:>18.3e}")
+              f"{blank_err:>18.3e} {errs['default']:>17.3e}")
+        default_errors.append(errs.pop("default"))
         for fmt, e in errs.items():
             if not e <= MATCH_TOLERANCE:
                 failures.append(f"{fmt} LoRA vs sepme apply on {prompt!r}: {e:.3e} > {MATCH_TOLERANCE:g}")
         if kind == "erased":
-            for fmt in results:
+            for fmt in errs:
                 d = rel(pick(results[fmt]), pick(ref_base))
                 if not d > NON_VACUOUS_FACTOR * MATCH_TOLERANCE:
                     failures.append(f"{fmt} LoRA barely changes erased prompt {prompt!r}: {d:.3e} <= "
                                     f"{NON_VACUOUS_FACTOR * MATCH_TOLERANCE:g}; the check would be vacuous")
-        if kind == "blank" and args.variant != "full":
-            for fmt in results:
+        if kind == "blank" and blank_check:
+            for fmt in errs:
                 d = rel(pick(results[fmt]), pick(ref_base))
                 if not d <= BLANK_TOLERANCE:
                     failures.append(f"{fmt} LoRA changes the blank prompt: {d:.3e} > {BLANK_TOLERANCE:g}")
-    print("(figures: max over timesteps of max|a - b| / max|b|)")
-    print(f"criteria: LoRA vs apply <= {MATCH_TOLERANCE:g}; erased prompts: LoRA vs base > "
-          f"{NON_VACUOUS_FACTOR * MATCH_TOLERANCE:g}; blank prompt: LoRA vs base <= {BLANK_TOLERANCE:g}")
+    print("(figures: max over timesteps of max|a - b| / max|b|; diffusers and kohya: the exact export, --rank full; "
+          "default: export-lora's default rank rule)")
+    print(f"default export: {default_summary}; its largest error vs apply over prompts {max(default_errors):.3e}")
+    print(f"criteria: exact LoRA vs apply <= {MATCH_TOLERANCE:g}; erased prompts: LoRA vs base > "
+          f"{NON_VACUOUS_FACTOR * MATCH_TOLERANCE:g}; blank prompt: LoRA vs base <= {BLANK_TOLERANCE:g}"
+          + ("" if blank_check else " (not checked: a dense or baseline shift acts on every prompt)"))
     if failures:
         print("\nFAILED:")
         for f in failures:

@@ -46,12 +46,19 @@ final class LoRAExportTests: XCTestCase {
     }
 
     /// Reads back every projection's product (scale included) and rank from an exported file.
-    private func exportedDeltas(_ shifts: [ConceptShift], format: LoRAExport.Format)
+    private func exportedDeltas(_ shifts: [ConceptShift], format: LoRAExport.Format, rule: LoRARankRule = .automatic)
         throws -> [String: (delta: Tensor, rank: Int)]
+    {
+        try export(shifts, format: format, rule: rule).deltas
+    }
+
+    /// The exported products and the summary `write` returned.
+    private func export(_ shifts: [ConceptShift], format: LoRAExport.Format, rule: LoRARankRule)
+        throws -> (deltas: [String: (delta: Tensor, rank: Int)], summary: LoRAExport.Summary)
     {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try LoRAExport.write(shifts, format: format, to: path)
+        let summary = try LoRAExport.write(shifts, format: format, to: path, rule: rule)
         let file = try SafeTensorsFile(path: path)
         var out: [String: (delta: Tensor, rank: Int)] = [:]
         switch format {
@@ -88,8 +95,9 @@ final class LoRAExportTests: XCTestCase {
             }
             XCTAssertEqual(file.keys.count, 3 * out.count, "kohya file has only lora_down / lora_up / alpha: \(file.keys)")
             XCTAssertEqual(alphas.count, 1, "one alpha for all modules (diffusers mis-scales mixed alphas): \(alphas)")
+            XCTAssertEqual(alphas.first, Float(summary.maxRank), "the alpha is the largest rank")
         }
-        return out
+        return (out, summary)
     }
 
     /// max|actual − expected| / max|expected|
@@ -183,5 +191,114 @@ final class LoRAExportTests: XCTestCase {
             XCTAssertTrue("\(e)".contains(toK) && "\(e)".contains("[24,"), "\(e)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+    }
+    // MARK: Dense shifts and the rank rule
+
+    private func denseShift(_ name: String, _ deltas: [String: Tensor]) -> ConceptShift {
+        let metadata = ShiftMetadata(
+            variant: .full, concepts: [name], protectedPrompts: [], decoupledFrom: [], baseFingerprint: "0123456789abcdef",
+            hyperparameters: ErasureHyperparameters(), training: TrainingRecord(iterations: 1, stopReason: .converged),
+            nullSpace: nil, restorable: false, toolVersion: "test")
+        return ConceptShift(metadata: metadata, weights: .dense(deltas: deltas, biases: [:]))
+    }
+
+    /// U diag(σ) Vᵀ [out, in] with random orthonormal U [out, k], V [in, k] (k = σ.count), and its
+    /// truncation to the first r directions.
+    private func spectral(out: Int, in inF: Int, sigma: [Double]) throws -> (full: Tensor, truncated: (Int) -> Tensor) {
+        let k = sigma.count
+        let u = try SVD(DoubleMatrix(rng.tensor([out, k])), kind: .thin).u
+        let v = try SVD(DoubleMatrix(rng.tensor([inF, k])), kind: .thin).u
+        func product(_ r: Int) -> Tensor {
+            DoubleMatrix(rows: out, cols: inF) { i, j in (0..<r).reduce(0.0) { $0 + u[i, $1] * sigma[$1] * v[j, $1] } }.toTensor()
+        }
+        return (product(k), product)
+    }
+
+    /// |actual − expected|²_F / |expected|²_F: 1 − the energy a truncation keeps.
+    private func relativeSquaredError(_ actual: Tensor, _ expected: Tensor) -> Double {
+        let e = (actual - expected).square().sum().item
+        return Double(e) / Double(expected.square().sum().item)
+    }
+
+    /// The default rule on a dense shift: the smallest rank keeping 99.9 % of each projection's energy.
+    /// to_k σ = 10, 5, 1, 0.3, 0.1, 0.05: σ² sums to 126.1025, 0.999 of it is 125.976, partial sums
+    /// 100, 125, 126: rank 3, kept 126/126.1025. to_v σ = 2, 1, 1e-3: σ² = 4, 1, 1e-6, rank 2,
+    /// kept 5/5.000001. Different ranks per projection, so kohya's uniform alpha (3) scales to_v's up by 2/3.
+    func testDefaultExportOfADenseShiftKeeps999PerMilleOfTheEnergy() throws {
+        let k = try spectral(out: 32, in: width, sigma: [10, 5, 1, 0.3, 0.1, 0.05])
+        let v = try spectral(out: 16, in: width, sigma: [2, 1, 1e-3])
+        let s = denseShift("a red circle", [toK: k.full, toV: v.full])
+        let expected: [String: (rank: Int, kept: Double, truncated: Tensor, full: Tensor)] = [
+            toK: (3, 126 / 126.1025, k.truncated(3), k.full), toV: (2, 5 / 5.000001, v.truncated(2), v.full)
+        ]
+        for format in LoRAExport.Format.allCases {
+            let (deltas, summary) = try export([s], format: format, rule: .automatic)
+            XCTAssertEqual(summary.energy, 0.999, "\(format): a dense shift gets the energy rule")
+            XCTAssertEqual(summary.maxRank, 3)
+            XCTAssertEqual(summary.parameters, 3 * (32 + width) + 2 * (16 + width))
+            for (key, want) in expected {
+                guard let got = deltas[key], let choice = summary.choices[key] else {
+                    XCTFail("\(format) \(key) missing")
+                    continue
+                }
+                XCTAssertEqual(got.rank, want.rank, "\(format) \(key)")
+                XCTAssertEqual(choice.rank, want.rank)
+                XCTAssertEqual(choice.numericalRank, key == toK ? 6 : 3)
+                XCTAssertEqual(choice.energyKept, want.kept, accuracy: 1e-6, "\(format) \(key) reported energy")
+                // The reported energy is what the file keeps: 1 − |ΔW − up·down|²/|ΔW|².
+                XCTAssertEqual(1 - relativeSquaredError(got.delta, want.full), choice.energyKept, accuracy: 1e-6, "\(format) \(key)")
+                XCTAssertLessThan(relativeError(got.delta, want.truncated), 1e-5, "\(format) \(key): up·down vs U_r Σ_r V_rᵀ")
+            }
+            XCTAssertEqual(summary.minEnergyKept, 126 / 126.1025, accuracy: 1e-6)
+            XCTAssertEqual(summary.meanEnergyKept, (126 / 126.1025 + 5 / 5.000001) / 2, accuracy: 1e-6)
+        }
+    }
+
+    /// `maxRank` N on a random full-rank dense ΔW: the product is ΔW's own rank-N truncated SVD (computed
+    /// here independently of the export), and the energy reported is Σ_{i≤N} σ_i² / Σ σ_i² of that SVD.
+    func testRankCappedExportOfADenseShiftIsItsTruncatedSVD() throws {
+        let dw = rng.tensor([32, width])
+        let svd = try SVD(DoubleMatrix(dw), kind: .thin)
+        let sigma = svd.singularValues
+        let n = 3
+        let truncated = DoubleMatrix(rows: 32, cols: width) { i, j in
+            (0..<n).reduce(0.0) { $0 + svd.u[i, $1] * sigma[$1] * svd.vt[$1, j] }
+        }.toTensor()
+        let kept = sigma.prefix(n).map { $0 * $0 }.reduce(0, +) / sigma.map { $0 * $0 }.reduce(0, +)
+        let s = denseShift("x", [toK: dw])
+        for format in LoRAExport.Format.allCases {
+            let (deltas, summary) = try export([s], format: format, rule: try LoRARankRule(maxRank: n))
+            let got = try XCTUnwrap(deltas[toK])
+            XCTAssertEqual(got.rank, n)
+            XCTAssertEqual(summary.energy, 1, "a rank cap alone caps the exact export")
+            XCTAssertEqual(summary.choices[toK]?.numericalRank, width)
+            XCTAssertEqual(summary.choices[toK]?.energyKept ?? 0, kept, accuracy: 1e-9)
+            XCTAssertLessThan(relativeError(got.delta, truncated), 1e-5, "\(format)")
+            XCTAssertEqual(1 - relativeSquaredError(got.delta, dw), kept, accuracy: 1e-5, "\(format)")
+            // Not vacuous: the truncation drops a visible part of ΔW.
+            XCTAssertLessThan(kept, 0.9)
+            // Exact on request: every direction, ΔW to float rounding.
+            let exact = try XCTUnwrap(try exportedDeltas([s], format: format, rule: .exact)[toK])
+            XCTAssertEqual(exact.rank, width)
+            XCTAssertLessThan(relativeError(exact.delta, dw), 1e-5, "\(format) exact")
+        }
+    }
+
+    /// Factorised shifts stay exact by default; once a dense shift is in the sum, the energy rule applies
+    /// to every projection. `summary(of:)` reports what `write` does, without a file.
+    func testDefaultRuleFollowsTheKindsOfShiftsSummed() throws {
+        let f = shift("a red circle", basis: try randomBasis(protectedRows: 6), beta: 0.05, outputs: [toK: 32])
+        let factorisedOnly = try LoRAExport.summary(of: [f])
+        XCTAssertEqual(factorisedOnly.energy, 1)
+        XCTAssertEqual(factorisedOnly.choices[toK]?.rank, 18)
+        XCTAssertEqual(factorisedOnly.minEnergyKept, 1, accuracy: 1e-9)
+        let d = denseShift("a blue star", [toK: try spectral(out: 32, in: width, sigma: [1, 1e-3]).full])
+        let mixed = try LoRAExport.summary(of: [f, d])
+        XCTAssertEqual(mixed.energy, 0.999)
+        let written = try export([f, d], format: .diffusers, rule: .automatic).summary
+        XCTAssertEqual(written.choices, mixed.choices)
+        XCTAssertEqual(written.parameters, mixed.parameters)
+        XCTAssertGreaterThanOrEqual(mixed.minEnergyKept, 0.999)
+        XCTAssertLessThan(mixed.choices[toK]?.rank ?? 0, mixed.choices[toK]?.numericalRank ?? 0, "the sum is truncated")
     }
 }
