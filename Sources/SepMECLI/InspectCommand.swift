@@ -51,6 +51,15 @@ struct InspectCommand: ParsableCommand {
             print(
                 "uce:            guide '\(TerminalText.sanitized(u.guide))', preserve \(list(u.preserve.map { $0.isEmpty ? "(blank)" : $0 })), "
                     + String(format: "lambda %g, erase scale %g, preserve scale %g", u.lambda, u.eraseScale, u.preserveScale))
+        } else if let e = m.esd {
+            print(
+                String(
+                    format: "esd-x:          negative guidance %g, start guidance %g, lr %g, %d iterations", e.negativeGuidance, e.startGuidance,
+                    e.learningRate, e.iterations))
+        } else if let c = m.ca {
+            print(
+                "ca:             anchor '\(TerminalText.sanitized(c.anchor))'"
+                    + String(format: ", lr %g, %d iterations, %d images", c.learningRate, c.iterations, c.images))
         } else {
             print(
                 String(

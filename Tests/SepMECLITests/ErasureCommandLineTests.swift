@@ -168,6 +168,14 @@ final class ErasureCommandLineTests: XCTestCase {
                 image.path, "--quiet"
             ])
             XCTAssertEqual(generated.status, 0, generated.stderr)
+            let inspected = try CommandLineTests.run(["inspect", shift.path])
+            XCTAssertEqual(inspected.status, 0, inspected.stderr)
+            let line =
+                method == "esd-x"
+                ? "esd-x:          negative guidance 2, start guidance 3, lr 0.001, 2 iterations"
+                : "ca:             anchor 'a circle', lr 0.001, 2 iterations, 1 images"
+            XCTAssertTrue(inspected.stdout.contains(line), inspected.stdout)
+            XCTAssertTrue(inspected.stdout.contains("(\(method)), NOT restorable"), inspected.stdout)
         }
     }
 
