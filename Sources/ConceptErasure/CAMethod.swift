@@ -73,7 +73,7 @@ struct CAMethod: ErasureMethod {
         let concept = plan.concepts[k]
         return { iteration in
             let draw = latents.draw(iteration: iteration, promptCount: prompts.count)
-            var g = DenseFineTuning.generator(seed: seed, concept: concept, iteration: iteration)
+            var g = PyTorchGenerator(trainingSeed: seed, concepts: concept, iteration: iteration)
             let t = DenseFineTuning.draw(&g, 0, trainSteps)
             let noise = Tensor.randn(draw.latent.shape, generator: &g)
             let xt = schedule.addNoise(draw.latent, noise: noise, timesteps: [t])

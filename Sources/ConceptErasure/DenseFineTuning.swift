@@ -5,8 +5,8 @@ import TensorEngine
 /// The fine-tuning loop the baselines ESD-x and CA share: one concept at a time from the base
 /// model, Adam on a dense ΔW per cross-attention key and value projection (zero at the start, no
 /// bias change), a fixed number of iterations, each method supplying only its per-iteration loss.
-/// Every random draw of an iteration comes from `generator(iteration:)`, seeded by (seed, concept,
-/// iteration), so a run resumed from its checkpoint continues bit-identically. Checkpoints follow
+/// Every random draw of an iteration comes from `PyTorchGenerator(trainingSeed:concepts:iteration:)`,
+/// seeded by (seed, concept, iteration), so a run resumed from its checkpoint continues bit-identically. Checkpoints follow
 /// the run's policy and are always written on interruption or a non-finite loss.
 struct DenseFineTuning {
     let plan: ErasurePlan
@@ -111,14 +111,6 @@ struct DenseFineTuning {
         metadata.method = plan.method
         configure(&metadata)
         return ConceptShift(metadata: metadata, weights: result.weights)
-    }
-
-    /// The generator of one iteration's random draws, seeded by (seed, concept, iteration) as
-    /// `SepMEObjective.iterationDraws` seeds SepME's.
-    static func generator(seed: UInt64, concept: String, iteration: Int) -> PyTorchGenerator {
-        var h: UInt64 = 1469598103934665603  // FNV-1a offset basis
-        for b in concept.utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
-        return PyTorchGenerator(seed: (seed &+ h &+ UInt64(iteration) &* 0x9E37_79B9) & 0xFFFF_FFFF)
     }
 
     /// An integer drawn uniformly from low..<high (low when the range is empty).

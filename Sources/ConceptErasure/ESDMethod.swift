@@ -62,7 +62,7 @@ struct ESDMethod: ErasureMethod {
         let eta = Float(options.negativeGuidance)
         return { iteration in
             let p = iteration % prompts.count
-            var g = DenseFineTuning.generator(seed: seed, concept: concept, iteration: iteration)
+            var g = PyTorchGenerator(trainingSeed: seed, concepts: concept, iteration: iteration)
             let tEnc = DenseFineTuning.draw(&g, 0, steps)
             let (low, high) = timestepRange(step: tEnc, steps: steps, trainTimesteps: trainSteps)
             let t = DenseFineTuning.draw(&g, low, high)

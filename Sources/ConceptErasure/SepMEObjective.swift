@@ -112,9 +112,7 @@ public struct SepMEObjective {
     /// Per-iteration randomness: timestep and noise from a generator seeded by (seed, concepts,
     /// iteration), so a resumed run continues exactly where it stopped.
     static func iterationDraws(seed: UInt64, concepts: String, iteration: Int, trainTimesteps: Int, shape: [Int]) -> (timestep: Int, noise: Tensor) {
-        var h: UInt64 = 1469598103934665603  // FNV-1a offset basis
-        for b in concepts.utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
-        var g = PyTorchGenerator(seed: (seed &+ h &+ UInt64(iteration) &* 0x9E37_79B9) & 0xFFFF_FFFF)
+        var g = PyTorchGenerator(trainingSeed: seed, concepts: concepts, iteration: iteration)
         let t = Int((try? g.randint(low: 0, high: Int64(trainTimesteps), count: 1))?.first ?? 0)
         return (t, Tensor.randn(shape, generator: &g))
     }

@@ -41,6 +41,24 @@ final class CommandLineTests: XCTestCase {
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
+    /// Fails unless `args` fails cleanly (status 1, or 64 for a usage error: never a signal) with one
+    /// `Error:` line that contains every one of `needles`; with `unchanged`, nothing in that folder
+    /// may appear, vanish or be renamed.
+    static func assertFails(
+        _ args: [String], mentions needles: [String], unchanged folder: URL? = nil, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let before = try folder.map { try FileManager.default.contentsOfDirectory(atPath: $0.path).sorted() }
+        let r = try run(args)
+        XCTAssertTrue([1, 64].contains(r.status), "expected a clean failure, got \(r.status): \(args)\n\(r.stderr)", file: file, line: line)
+        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+        XCTAssertEqual(errorLines.count, 1, "one error line expected, got: \(r.stderr)", file: file, line: line)
+        for n in needles { XCTAssertTrue(r.stderr.contains(n), "error should mention '\(n)': \(r.stderr)", file: file, line: line) }
+        if let folder, let before {
+            let after = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+            XCTAssertEqual(after, before, "nothing may be written", file: file, line: line)
+        }
+    }
+
     var scratch: URL!
 
     override func setUpWithError() throws {
@@ -56,16 +74,9 @@ final class CommandLineTests: XCTestCase {
         return dst
     }
 
-    /// Fails unless `args` exits non-zero, prints one error line containing every `needles`, writes nothing.
+    /// Fails unless `args` fails cleanly with one error line containing every `needles`, writing nothing.
     private func assertFails(_ args: [String], mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let before = try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted()
-        let r = try run(args)
-        XCTAssertNotEqual(r.status, 0, "expected failure: \(args)", file: file, line: line)
-        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
-        XCTAssertEqual(errorLines.count, 1, "one error line expected, got: \(r.stderr)", file: file, line: line)
-        for n in needles { XCTAssertTrue(r.stderr.contains(n), "error should mention '\(n)': \(r.stderr)", file: file, line: line) }
-        let after = try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted()
-        XCTAssertEqual(after, before, "nothing may be written", file: file, line: line)
+        try Self.assertFails(args, mentions: needles, unchanged: scratch, file: file, line: line)
     }
 
     private var output: String { scratch.appendingPathComponent("out.png").path }

@@ -16,11 +16,7 @@ final class LoRAExportCommandLineTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
     private func assertFails(_ args: [String], mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try CommandLineTests.run(args)
-        XCTAssertTrue([1, 64].contains(r.status), "expected a clean failure, got \(r.status): \(args)\n\(r.stderr)", file: file, line: line)
-        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
-        XCTAssertEqual(errorLines.count, 1, "one error line expected, got: \(r.stderr)", file: file, line: line)
-        for n in needles { XCTAssertTrue(r.stderr.contains(n), "error should mention '\(n)': \(r.stderr)", file: file, line: line) }
+        try CommandLineTests.assertFails(args, mentions: needles, file: file, line: line)
     }
 
     private func succeeds(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {

@@ -18,11 +18,7 @@ final class ToyCommandLineTests: XCTestCase {
     }
 
     func assertFails(_ args: [String], mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try run(args)
-        XCTAssertNotEqual(r.status, 0, "expected failure: \(args)", file: file, line: line)
-        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
-        XCTAssertEqual(errorLines.count, 1, "one error line expected, got: \(r.stderr)", file: file, line: line)
-        for n in needles { XCTAssertTrue(r.stderr.contains(n), "error should mention '\(n)': \(r.stderr)", file: file, line: line) }
+        try CommandLineTests.assertFails(args, mentions: needles, file: file, line: line)
     }
 
     func testShortenedDemoEndToEnd() throws {
