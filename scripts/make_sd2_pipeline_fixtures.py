@@ -118,14 +118,19 @@ def main():
                                    scheduler=scheduler(), safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.to(torch.float16).save_pretrained(folder, safe_serialization=True)
-    pipe.to(torch.float32)
     # The hub's stable-diffusion-2-1 scheduler_config.json also carries PNDM's skip_prk_steps, which
     # DDIMScheduler ignores; keep it so a reader of the folder meets the key as it is published.
     path = os.path.join(folder, "scheduler", "scheduler_config.json")
     sched = json.load(open(path))
     sched["skip_prk_steps"] = True
     json.dump(sched, open(path, "w"), indent=2, sort_keys=True)
+    # The references run on the folder as a user loads it: an in-memory scheduler's config lists the
+    # arguments it was not given (timestep_spacing, ...) as defaults, which from_config would then take
+    # from the new class instead of from the folder's file.
+    pipe = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32, safety_checker=None,
+                                                   requires_safety_checker=False)
     folder_config = pipe.scheduler.config
+    assert folder_config.timestep_spacing == "leading" and folder_config.skip_prk_steps
     assert folder_config.prediction_type == "v_prediction"
 
     refs = {}
