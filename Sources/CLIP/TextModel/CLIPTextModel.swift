@@ -29,16 +29,18 @@ public final class CLIPTextModel: Module {
     /// Throws `CLIPTextModelError.invalidInput` naming the first offending row / id.
     public func validate(_ ids: [[Int]]) throws { try text_model.validate(ids) }
 
-    /// Loads a transformers folder: `config.json` + `model.safetensors` (F32, F16 or BF16 weights).
+    /// Loads a transformers folder: `config.json` + `model.safetensors` or, when that is absent, its
+    /// fp16 variant `model.fp16.safetensors` (F32, F16 or BF16 weights; `ComponentWeightsFile`).
     /// Keys may be in the SD1.x / transformers 4.x layout (`text_model.` prefix, optional `position_ids`
     /// buffer) or in transformers 5.x's layout (no prefix). Loading is strict: a weight that is missing,
     /// unexpected or shaped otherwise than the config says throws `WeightLoadingError` naming the key.
     public static func load(folder: URL) throws -> CLIPTextModel {
         let configURL = folder.appendingPathComponent("config.json")
-        let weightsURL = folder.appendingPathComponent("model.safetensors")
         let configuration = try CLIPTextConfiguration.load(from: configURL)
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
-            throw CLIPTextModelError.fileNotFound(path: weightsURL.path, what: "text encoder weights model.safetensors")
+        guard let weightsURL = ComponentWeightsFile.locate("model.safetensors", in: folder) else {
+            throw CLIPTextModelError.fileNotFound(
+                path: folder.appendingPathComponent("model.safetensors").path,
+                what: "text encoder weights " + ComponentWeightsFile.expectedNames("model.safetensors"))
         }
         let source = try weightSource(files: [SafeTensorsFile(path: weightsURL.path)])
         try checkSize(configuration, against: source, configFile: configURL.path)

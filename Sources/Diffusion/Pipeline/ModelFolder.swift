@@ -1,4 +1,5 @@
 import Foundation
+import NeuralNet
 
 /// A diffusers model folder (`model_index.json`, `unet/`, `text_encoder/`, `tokenizer/`, optional
 /// `vae/`, `scheduler/`), checked up front so that a missing piece is named before any work starts.
@@ -10,6 +11,11 @@ public struct ModelFolder: Sendable {
     /// nil for pixel-space models: their latents are the image.
     public let vae: URL?
     public let schedulerConfig: URL
+    /// The weights files, each the plain file or, when that is absent, its fp16 variant
+    /// (`ComponentWeightsFile`): what the loaders read and `ModelFolderWriter` replaces.
+    public let unetWeights: URL
+    public let textEncoderWeights: URL
+    public let vaeWeights: URL?
 
     public enum Error: Swift.Error, CustomStringConvertible, Equatable {
         case notAFolder(String)
@@ -52,18 +58,23 @@ public struct ModelFolder: Sendable {
         vae = try component("vae", required: false)
         let scheduler = try component("scheduler", required: true)!
         schedulerConfig = scheduler.appendingPathComponent("scheduler_config.json")
-        var required: [(URL, String)] = [
-            (unet, "config.json"), (unet, "diffusion_pytorch_model.safetensors"),
-            (textEncoder, "config.json"), (textEncoder, "model.safetensors")
-        ]
-        if let vae { required += [(vae, "config.json"), (vae, "diffusion_pytorch_model.safetensors")] }
-        for (dir, file) in required {
-            let p = dir.appendingPathComponent(file).path
+        for dir in [unet, textEncoder] + (vae.map { [$0] } ?? []) {
+            let p = dir.appendingPathComponent("config.json").path
             guard FileManager.default.fileExists(atPath: p) else {
-                let what = file.hasSuffix(".json") ? "configuration" : "weights in safetensors format"
-                throw Error.missingFile(p, what: "\(dir.lastPathComponent) \(what)")
+                throw Error.missingFile(p, what: "\(dir.lastPathComponent) configuration")
             }
         }
+        func weights(_ dir: URL, _ name: String) throws -> URL {
+            guard let file = ComponentWeightsFile.locate(name, in: dir) else {
+                throw Error.missingFile(
+                    dir.appendingPathComponent(name).path,
+                    what: "\(dir.lastPathComponent) weights in safetensors format, \(ComponentWeightsFile.expectedNames(name))")
+            }
+            return file
+        }
+        unetWeights = try weights(unet, "diffusion_pytorch_model.safetensors")
+        textEncoderWeights = try weights(textEncoder, "model.safetensors")
+        vaeWeights = try vae.map { try weights($0, "diffusion_pytorch_model.safetensors") }
         guard FileManager.default.fileExists(atPath: schedulerConfig.path) else {
             throw Error.missingFile(schedulerConfig.path, what: "scheduler configuration")
         }

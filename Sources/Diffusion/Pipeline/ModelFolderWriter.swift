@@ -14,7 +14,7 @@ public enum ModelFolderWriter {
         _ folder: ModelFolder, to destination: URL, replacingUNetWeightsFrom unet: Module,
         keepInFloat32: Set<String> = [], shouldStop: (() -> Bool)? = nil
     ) throws {
-        let weights = folder.unet.appendingPathComponent(UNet2DConditionModel.weightsFileName).standardizedFileURL
+        let weights = folder.unetWeights.standardizedFileURL
         let original = try SafeTensorsFile(path: weights.path)
         var writer = DiffusersFolderWriter()
         let root = folder.url.standardizedFileURL

@@ -8,13 +8,12 @@ extension UNet2DConditionModel {
     public static let weightsFileName = "diffusion_pytorch_model.safetensors"
 
     /// Loads a diffusers unet folder: `config.json` (validated) and `diffusion_pytorch_model.safetensors`
-    /// (fp32, fp16 or bf16), strictly — every key must match the configuration's architecture.
+    /// or its fp16 variant (`ComponentWeightsFile`; fp32, fp16 or bf16 tensors), strictly — every key must match the configuration's architecture.
     public static func load(folder: URL) throws -> UNet2DConditionModel {
         let configURL = folder.appendingPathComponent("config.json")
         let config = try UNet2DConditionConfiguration.load(from: configURL)
-        let weights = folder.appendingPathComponent(weightsFileName)
-        guard FileManager.default.fileExists(atPath: weights.path) else {
-            throw SafeTensorsError.fileNotFound(path: weights.path)
+        guard let weights = ComponentWeightsFile.locate(weightsFileName, in: folder) else {
+            throw SafeTensorsError.fileNotFound(path: folder.appendingPathComponent(weightsFileName).path)
         }
         let source = try TensorSource(path: weights.path)
         try checkSize(config, against: source, configFile: configURL.path)

@@ -28,16 +28,18 @@ public final class AutoencoderKL: Module {
         post_quant_conv = configuration.usePostQuantConv ? Conv2d(l, l, kernelSize: 1) : nil
     }
 
-    /// Reads `config.json` and `diffusion_pytorch_model.safetensors` (fp32 or fp16) from a diffusers
-    /// `vae` folder, strictly: every weight must be present with the configured shape and no other.
+    /// Reads `config.json` and `diffusion_pytorch_model.safetensors` (fp32 or fp16), or its fp16 variant
+    /// when that is the one file (`ComponentWeightsFile`), from a diffusers `vae` folder, strictly: every weight must be present with the configured shape and no other.
     public static func load(folder: URL) throws -> AutoencoderKL {
         let configURL = folder.appendingPathComponent("config.json")
-        let weightsURL = folder.appendingPathComponent("diffusion_pytorch_model.safetensors")
+        let weightsName = "diffusion_pytorch_model.safetensors"
         guard FileManager.default.fileExists(atPath: configURL.path) else {
             throw AutoencoderKLError.missingFile(path: configURL.path, expected: "the VAE's config.json")
         }
-        guard FileManager.default.fileExists(atPath: weightsURL.path) else {
-            throw AutoencoderKLError.missingFile(path: weightsURL.path, expected: "the VAE's weights in safetensors format")
+        guard let weightsURL = ComponentWeightsFile.locate(weightsName, in: folder) else {
+            throw AutoencoderKLError.missingFile(
+                path: folder.appendingPathComponent(weightsName).path,
+                expected: "the VAE's weights in safetensors format, " + ComponentWeightsFile.expectedNames(weightsName))
         }
         let configuration = try AutoencoderKLConfiguration.load(from: configURL)
         let source = try TensorSource(path: weightsURL.path)
