@@ -1,6 +1,6 @@
 import NeuralNet
 
-/// Maps the keys of an original-layout (CompVis / A1111) Stable Diffusion 1.x single-file checkpoint
+/// Maps the keys of an original-layout (CompVis / A1111 / Stability) Stable Diffusion 1.x or 2.x single-file checkpoint
 /// to diffusers' `UNet2DConditionModel` / `AutoencoderKL` keys and transformers' `CLIPTextModel` keys.
 ///
 /// The same correspondence as diffusers' `loaders/single_file_utils.py` (`convert_ldm_unet_checkpoint`,
@@ -20,6 +20,8 @@ public struct OriginalCheckpointKeyMap: Sendable {
     public enum Destination: Equatable, Sendable {
         /// A tensor of `component`, under `key` in the diffusers / transformers key space.
         case component(Component, MappedTensorKey)
+        /// Several tensors of `component` stored fused in one (OpenCLIP's `in_proj`), each a row block.
+        case fusedComponent(Component, [MappedTensorKey])
         /// A known extra the models do not use (EMA copies, schedule buffers, position ids).
         case dropped
         /// A key outside every component that is not a known extra.
@@ -45,12 +47,19 @@ public struct OriginalCheckpointKeyMap: Sendable {
     /// transformers' `CLIPTextModel` top-level modules; older checkpoints store them without `text_model.`.
     static let textModelChildren = ["embeddings.", "encoder.", "final_layer_norm."]
 
+    /// Where SD 2.x files keep their OpenCLIP text encoder (`OpenCLIPTextKeyMap`).
+    public static let openCLIPTextEncoderPrefix = OpenCLIPTextKeyMap.prefix
+
     private let unetTable: [String: PrefixRule]
     private let vaeTable: [String: PrefixRule]
+    private let openCLIP: OpenCLIPTextKeyMap
 
-    public init(unet: UNetLayout, vae: VAELayout) {
+    /// `textLayerCount`: the configured text encoder's layers; an SD 2.x file's OpenCLIP resblocks at
+    /// or beyond it are dropped (SD 2.x uses the penultimate layer). nil maps every resblock.
+    public init(unet: UNetLayout, vae: VAELayout, textLayerCount: Int? = nil) {
         unetTable = Self.unetPrefixes(unet)
         vaeTable = Self.vaePrefixes(vae)
+        openCLIP = OpenCLIPTextKeyMap(layerCount: textLayerCount)
     }
 
     /// Where the single-file key `originalKey` goes.
@@ -69,13 +78,30 @@ public struct OriginalCheckpointKeyMap: Sendable {
             let isOldLayout = Self.textModelChildren.contains(where: key.hasPrefix)
             return .component(.textEncoder, MappedTensorKey(isOldLayout ? "text_model." + key : key))
         }
+        if originalKey.hasPrefix(Self.openCLIPTextEncoderPrefix) {
+            let keys = openCLIP.keys(of: String(originalKey.dropFirst(Self.openCLIPTextEncoderPrefix.count)))
+            switch keys.count {
+            case 0: return .dropped
+            case 1: return .component(.textEncoder, keys[0])
+            default: return .fusedComponent(.textEncoder, keys)
+            }
+        }
         return .unclaimed
     }
 
-    /// The diffusers / transformers key of `originalKey` if it belongs to `component`.
+    /// The diffusers / transformers key of `originalKey` if it belongs to `component` as one tensor.
     public func key(of originalKey: String, in component: Component) -> MappedTensorKey? {
         guard case .component(component, let key) = destination(of: originalKey) else { return nil }
         return key
+    }
+
+    /// Every diffusers / transformers key `originalKey` holds for `component` (several for a fused tensor).
+    public func keys(of originalKey: String, in component: Component) -> [MappedTensorKey] {
+        switch destination(of: originalKey) {
+        case .component(component, let key): return [key]
+        case .fusedComponent(component, let keys): return keys
+        default: return []
+        }
     }
 
     // MARK: Prefix table

@@ -2,8 +2,8 @@ import Foundation
 import NeuralNet
 import SafeTensors
 
-/// A Stable Diffusion 1.x single-file checkpoint (one .safetensors with the original CompVis / A1111
-/// key names), opened once and seen as three `TensorSource`s in diffusers / transformers key space.
+/// A Stable Diffusion 1.x or 2.x single-file checkpoint (one .safetensors with the original CompVis /
+/// A1111 / Stability key names; 2.x keeps an OpenCLIP text encoder, `OpenCLIPTextKeyMap`), opened once and seen as three `TensorSource`s in diffusers / transformers key space.
 ///
 /// The file carries no configuration: the caller supplies the layouts (from embedded SD1.x configs or a
 /// diffusers folder's configs). Each source is named after the file and component in error messages;
@@ -19,7 +19,8 @@ public final class SingleFileCheckpoint {
     public let unet: TensorSource
     /// `first_stage_model.*` as `AutoencoderKL` keys (attention 1x1-conv weights load into [C, C]).
     public let vae: TensorSource
-    /// `cond_stage_model.transformer.*` as `CLIPTextModel` keys (`text_model.*`).
+    /// `cond_stage_model.transformer.*` (SD 1.x) or `cond_stage_model.model.*` (SD 2.x, fused
+    /// attention projections split) as `CLIPTextModel` keys (`text_model.*`).
     public let textEncoder: TensorSource
     /// Keys of the file that no model uses and that were dropped as known extras (EMA, schedule buffers).
     public let droppedKeys: [String]
@@ -29,7 +30,7 @@ public final class SingleFileCheckpoint {
     /// Opens `path` and maps its keys with the given layouts. Throws, naming the file, for a pickle
     /// checkpoint, an unreadable file, or (unless `allowingUnclaimedKeys`) keys that belong to no component.
     public init(
-        path: String, unet unetLayout: UNetLayout, vae vaeLayout: VAELayout,
+        path: String, unet unetLayout: UNetLayout, vae vaeLayout: VAELayout, textLayerCount: Int? = nil,
         allowingUnclaimedKeys: Bool = false
     ) throws {
         let ext = (path as NSString).pathExtension.lowercased()
@@ -37,14 +38,14 @@ public final class SingleFileCheckpoint {
         self.path = path
         let file = try SafeTensorsFile(path: path)
         self.file = file
-        let map = OriginalCheckpointKeyMap(unet: unetLayout, vae: vaeLayout)
+        let map = OriginalCheckpointKeyMap(unet: unetLayout, vae: vaeLayout, textLayerCount: textLayerCount)
         var dropped: [String] = []
         var unclaimed: [String] = []
         for key in file.keys {
             switch map.destination(of: key) {
             case .dropped: dropped.append(key)
             case .unclaimed: unclaimed.append(key)
-            case .component: break
+            case .component, .fusedComponent: break
             }
         }
         if !unclaimed.isEmpty && !allowingUnclaimedKeys {
@@ -55,13 +56,21 @@ public final class SingleFileCheckpoint {
         let sources = try [
             (OriginalCheckpointKeyMap.Component.unet, OriginalCheckpointKeyMap.unetPrefix),
             (.vae, OriginalCheckpointKeyMap.vaePrefix),
-            (.textEncoder, OriginalCheckpointKeyMap.textEncoderPrefix)
+            (
+                .textEncoder,
+                Self.hasOpenCLIPTextEncoder(file) ? OriginalCheckpointKeyMap.openCLIPTextEncoderPrefix : OriginalCheckpointKeyMap.textEncoderPrefix
+            )
         ].map { component, prefix in
-            try TensorSource(files: [file], name: "\(path) [\(prefix)*]") { map.key(of: $0, in: component) }
+            try TensorSource(files: [file], name: "\(path) [\(prefix)*]", keyMappings: { map.keys(of: $0, in: component) })
         }
         unet = sources[0]
         vae = sources[1]
         textEncoder = sources[2]
+    }
+
+    /// Whether `file` holds an SD 2.x OpenCLIP text encoder (`cond_stage_model.model.*` keys).
+    public static func hasOpenCLIPTextEncoder(_ file: SafeTensorsFile) -> Bool {
+        file.keys.contains { $0.hasPrefix(OriginalCheckpointKeyMap.openCLIPTextEncoderPrefix) }
     }
 
     /// Whether `file` looks like an original-layout single file (it has `model.diffusion_model.*` keys).

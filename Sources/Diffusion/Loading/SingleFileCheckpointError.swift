@@ -17,7 +17,7 @@ public enum SingleFileCheckpointError: Error, CustomStringConvertible, Equatable
         case .unclaimedKeys(let keys, let path):
             let shown = keys.prefix(8).joined(separator: ", ")
             return "\(path): \(keys.count) key(s) belong to none of model.diffusion_model.*, first_stage_model.*, "
-                + "cond_stage_model.transformer.* and are not known extras: "
+                + "cond_stage_model.transformer.* (SD 2.x: cond_stage_model.model.*) and are not known extras: "
                 + (keys.count > 8 ? "\(shown), ... (\(keys.count) in all)" : shown)
         }
     }

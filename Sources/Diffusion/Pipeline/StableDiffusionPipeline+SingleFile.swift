@@ -1,10 +1,11 @@
 import CLIP
 import Foundation
 import NeuralNet
+import SafeTensors
 
 extension StableDiffusionPipeline {
     /// Loads `path`: a diffusers folder, or a single-file SD1.x checkpoint (`.safetensors` with the
-    /// original CompVis / A1111 key names).
+    /// original CompVis / A1111 key names; SD 2.x files need `init(singleFile:configurationFolder:)`).
     public convenience init(path: String) throws {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue {
@@ -39,6 +40,14 @@ extension StableDiffusionPipeline {
             scheduler = try .load(from: dir.appendingPathComponent("scheduler/scheduler_config.json"))
             tokenizer = try CLIPTokenizer(folder: dir.appendingPathComponent("tokenizer"))
         } else {
+            // The embedded configurations are SD 1.x's; an SD 2.x file's architecture (and whether it
+            // predicts v or ε) is not stored in it.
+            if SingleFileCheckpoint.hasOpenCLIPTextEncoder(try SafeTensorsFile(path: path)) {
+                throw PipelineError.invalidArgument(
+                    "\(path): a Stable Diffusion 2.x checkpoint (OpenCLIP text encoder, cond_stage_model.model.* keys); "
+                        + "its architecture and prediction type are not in the file: load it with the configuration "
+                        + "folder of a matching diffusers SD 2.x model")
+            }
             unetConfig = .sd14
             vaeConfig = .sd14
             textConfig = .sd15
@@ -58,7 +67,8 @@ extension StableDiffusionPipeline {
         let checkpoint = try SingleFileCheckpoint(
             path: path,
             unet: UNetLayout(downBlockTypes: unetConfig.downBlockTypes, upBlockTypes: unetConfig.upBlockTypes, layersPerBlock: layers[0]),
-            vae: VAELayout(blockCount: vaeConfig.blockOutChannels.count, layersPerBlock: vaeConfig.layersPerBlock))
+            vae: VAELayout(blockCount: vaeConfig.blockOutChannels.count, layersPerBlock: vaeConfig.layersPerBlock),
+            textLayerCount: textConfig.layerCount)
         try UNet2DConditionModel.checkSize(unetConfig, against: checkpoint.unet, configFile: sources.unet)
         try AutoencoderKL.checkSize(vaeConfig, against: checkpoint.vae, configFile: sources.vae)
         try CLIPTextModel.checkSize(textConfig, against: checkpoint.textEncoder, configFile: sources.text)

@@ -10,14 +10,38 @@ public struct MappedTensorKey: Equatable, Hashable, Sendable {
     /// A stored tensor whose extra trailing dimensions are not all 1 keeps its stored shape, so strict
     /// loading reports it as mis-shaped by key.
     public var droppingTrailingUnitDimensionsBeyondRank: Int?
+    /// When set, the key is one of `count` equal blocks of rows (first axis) of the stored tensor: a
+    /// fused projection such as OpenCLIP's `in_proj_weight` `[3D, D]`, whose blocks 0, 1, 2 are the
+    /// query, key and value weights `[D, D]`.
+    public var rowBlock: RowBlock?
 
-    public init(_ name: String, droppingTrailingUnitDimensionsBeyondRank rank: Int? = nil) {
-        self.name = name
-        droppingTrailingUnitDimensionsBeyondRank = rank
+    /// Block `index` of `count` equal blocks along the first axis.
+    public struct RowBlock: Equatable, Hashable, Sendable {
+        public var index: Int
+        public var count: Int
+
+        public init(index: Int, count: Int) {
+            self.index = index
+            self.count = count
+        }
     }
 
-    /// The shape this key has in the source, given the shape stored in the file.
+    public init(_ name: String, droppingTrailingUnitDimensionsBeyondRank rank: Int? = nil, rowBlock: RowBlock? = nil) {
+        self.name = name
+        droppingTrailingUnitDimensionsBeyondRank = rank
+        self.rowBlock = rowBlock
+    }
+
+    /// The shape this key has in the source, given the shape stored in the file. A row block of a
+    /// tensor whose first axis does not divide into `count` blocks keeps the stored shape, so strict
+    /// loading reports it as mis-shaped by key.
     public func presentedShape(stored: [Int]) -> [Int] {
+        if let block = rowBlock {
+            guard block.count > 0, block.index >= 0, block.index < block.count, let rows = stored.first,
+                rows % block.count == 0
+            else { return stored }
+            return [rows / block.count] + stored.dropFirst()
+        }
         guard let rank = droppingTrailingUnitDimensionsBeyondRank, rank >= 0, stored.count > rank,
             stored[rank...].allSatisfy({ $0 == 1 })
         else { return stored }

@@ -9,11 +9,27 @@ public final class TensorSource {
         let fileKey: String
         /// Set when the stored tensor may carry trailing unit dimensions (see `MappedTensorKey`).
         var presentedRank: Int? = nil
+        /// Set when the key is a block of rows of the stored tensor (see `MappedTensorKey`).
+        var rowBlock: MappedTensorKey.RowBlock? = nil
 
         func shape() throws -> [Int] {
             let stored = try file.info(fileKey).shape
-            guard let rank = presentedRank else { return stored }
-            return MappedTensorKey(fileKey, droppingTrailingUnitDimensionsBeyondRank: rank).presentedShape(stored: stored)
+            guard presentedRank != nil || rowBlock != nil else { return stored }
+            return MappedTensorKey(fileKey, droppingTrailingUnitDimensionsBeyondRank: presentedRank, rowBlock: rowBlock)
+                .presentedShape(stored: stored)
+        }
+
+        /// Copies the presented tensor (the whole stored tensor, or its row block) into `destination`.
+        func copy(into destination: Tensor) throws {
+            guard let block = rowBlock else {
+                try file.copyFloats(fileKey, into: destination.pointer, count: destination.count)
+                return
+            }
+            // shape() has matched destination.shape: the stored tensor is `block.count` such blocks.
+            let whole = Tensor(zeros: try file.info(fileKey).shape)
+            try file.copyFloats(fileKey, into: whole.pointer, count: whole.count)
+            let start = block.index * destination.count
+            withExtendedLifetime(whole) { destination.pointer.update(from: whole.pointer + start, count: destination.count) }
         }
     }
 
@@ -34,15 +50,25 @@ public final class TensorSource {
     /// Keys of the files mapped by `map`, which may also mark a key as stored with trailing unit
     /// dimensions (`MappedTensorKey`); nil drops a key: it is neither loaded nor reported.
     /// `name` (default: the file paths) is what error messages call this source.
-    public init(files: [SafeTensorsFile], name: String? = nil, keyMapping map: (String) -> MappedTensorKey?) throws {
+    public convenience init(files: [SafeTensorsFile], name: String? = nil, keyMapping map: (String) -> MappedTensorKey?) throws {
+        try self.init(files: files, name: name, keyMappings: { key in map(key).map { [$0] } ?? [] })
+    }
+
+    /// Keys of the files mapped by `map` to any number of keys each (none drops a key; several split
+    /// a fused tensor into row blocks, `MappedTensorKey.rowBlock`).
+    public init(files: [SafeTensorsFile], name: String? = nil, keyMappings map: (String) -> [MappedTensorKey]) throws {
         self.name = name ?? files.map(\.path).joined(separator: ", ")
         for file in files {
             for key in file.keys {
-                guard let mapped = map(key) else { continue }
-                if let other = entries[mapped.name] {
-                    throw WeightLoadingError.duplicateKey(mapped.name, sources: [other.file.path + ":" + other.fileKey, file.path + ":" + key])
+                for mapped in map(key) {
+                    if let other = entries[mapped.name] {
+                        throw WeightLoadingError.duplicateKey(
+                            mapped.name, sources: [other.file.path + ":" + other.fileKey, file.path + ":" + key])
+                    }
+                    entries[mapped.name] = Entry(
+                        file: file, fileKey: key, presentedRank: mapped.droppingTrailingUnitDimensionsBeyondRank,
+                        rowBlock: mapped.rowBlock)
                 }
-                entries[mapped.name] = Entry(file: file, fileKey: key, presentedRank: mapped.droppingTrailingUnitDimensionsBeyondRank)
             }
         }
     }
@@ -70,7 +96,7 @@ public final class TensorSource {
         guard found == destination.shape else {
             throw WeightLoadingError.shapeMismatch(key: key, expected: destination.shape, found: found, source: e.file.path)
         }
-        try e.file.copyFloats(e.fileKey, into: destination.pointer, count: destination.count)
+        try e.copy(into: destination)
         if let index = Self.firstNonFinite(destination.pointer, count: destination.count) {
             throw WeightLoadingError.nonFiniteValue(key: e.fileKey, index: index, value: destination.pointer[index], source: e.file.path)
         }
@@ -79,7 +105,8 @@ public final class TensorSource {
     /// Total number of elements of all tensors the source offers (a header-only figure).
     public var elementCount: Int {
         entries.values.reduce(0) { total, e in
-            let count = (try? e.file.info(e.fileKey).elementCount) ?? 0
+            let stored = (try? e.file.info(e.fileKey).elementCount) ?? 0
+            let count = e.rowBlock.map { stored / max($0.count, 1) } ?? stored
             return total.addingReportingOverflow(count).overflow ? Int.max : total + count
         }
     }
