@@ -39,7 +39,10 @@ public struct ModelFolder: Sendable {
         }
         self.url = url
         let index = url.appendingPathComponent("model_index.json")
-        let components = try ModelFolder.readIndex(index)
+        let (components, pipelineClass) = try ModelFolder.readIndex(index)
+        if let pipelineClass, let family = ModelFamily.family(ofPipelineClass: pipelineClass), !family.isSupported {
+            throw UnsupportedModelFamilyError(path: index.path, family: family, evidence: "_class_name \(pipelineClass)")
+        }
         func component(_ name: String, required: Bool) throws -> URL? {
             let dir = url.appendingPathComponent(name)
             if let components, components[name] == nil {
@@ -80,19 +83,20 @@ public struct ModelFolder: Sendable {
         }
     }
 
-    /// The component names listed in model_index.json (nil when the file is absent).
-    private static func readIndex(_ url: URL) throws -> [String: Any]? {
-        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+    /// The component names listed in model_index.json and its `_class_name` (nil when the file is absent).
+    private static func readIndex(_ url: URL) throws -> (components: [String: Any]?, pipelineClass: String?) {
+        guard FileManager.default.fileExists(atPath: url.path) else { return (nil, nil) }
         guard let data = FileManager.default.contents(atPath: url.path),
             let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else {
             throw Error.invalidModelIndex(url.path, reason: "not a JSON object")
         }
         // Entries like "unet": ["diffusers", "UNet2DConditionModel"]; null entries mean "absent".
-        return obj.filter { entry in
+        let components = obj.filter { entry in
             guard !entry.key.hasPrefix("_") else { return false }
             if let pair = entry.value as? [Any], pair.allSatisfy({ $0 is NSNull }) { return false }
             return !(entry.value is NSNull)
         }
+        return (components, obj["_class_name"] as? String)
     }
 }

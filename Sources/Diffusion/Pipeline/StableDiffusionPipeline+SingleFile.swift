@@ -23,6 +23,10 @@ extension StableDiffusionPipeline {
         guard path.lowercased().hasSuffix(".safetensors") else {
             throw PipelineError.invalidArgument("\(path): single-file checkpoints must be .safetensors (pickled .ckpt files are not read)")
         }
+        let file = try SafeTensorsFile(path: path)
+        if let found = ModelFamily.detect(singleFileKeys: file.keys), !found.family.isSupported {
+            throw UnsupportedModelFamilyError(path: path, family: found.family, evidence: "key \(found.evidence)")
+        }
         let unetConfig: UNet2DConditionConfiguration
         let vaeConfig: AutoencoderKLConfiguration
         let textConfig: CLIPTextConfiguration
@@ -42,7 +46,7 @@ extension StableDiffusionPipeline {
         } else {
             // The embedded configurations are SD 1.x's; an SD 2.x file's architecture (and whether it
             // predicts v or ε) is not stored in it.
-            if SingleFileCheckpoint.hasOpenCLIPTextEncoder(try SafeTensorsFile(path: path)) {
+            if SingleFileCheckpoint.hasOpenCLIPTextEncoder(file) {
                 throw PipelineError.invalidArgument(
                     "\(path): a Stable Diffusion 2.x checkpoint (OpenCLIP text encoder, cond_stage_model.model.* keys); "
                         + "its architecture and prediction type are not in the file: load it with the configuration "
