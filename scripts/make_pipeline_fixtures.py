@@ -14,24 +14,14 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from safetensors.torch import save_file
+
+from fixture_weights import reinit
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 OUT = os.path.join(ROOT, "Tests", "DiffusionTests", "Resources", "pipeline")
 VOCAB = os.path.join(ROOT, "Tests", "CLIPTests", "Resources", "small-bpe")
 torch.manual_seed(1234)
-
-
-def reinit(model, scale=0.15):
-    """Random weights that make every block matter, rounded to float16 values so the folders can be
-    stored in fp16 (half the size) while the reference runs in float32 on exactly those values."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
-                p.copy_(1 + 0.1 * torch.randn_like(p))
-            else:
-                p.copy_(scale * torch.randn_like(p))
-            p.copy_(p.half().float())
 
 
 def text_encoder():

@@ -26,24 +26,14 @@ import torch
 import diffusers
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from safetensors.torch import save_file
+
+from fixture_weights import reinit
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 OUT = os.path.join(ROOT, "Tests", "DiffusionTests", "Resources", "pipeline-sd2")
 VOCAB = os.path.join(ROOT, "Tests", "CLIPTests", "Resources", "small-bpe")
 torch.manual_seed(2024)
-
-
-def reinit(model, scale):
-    """Random weights large enough that every block changes the output, rounded to fp16 values so the
-    folder is stored in fp16 while the references run in fp32 on exactly those values."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
-                p.copy_(1 + 0.1 * torch.randn_like(p))
-            else:
-                p.copy_(scale * torch.randn_like(p))
-            p.copy_(p.half().float())
 
 
 def text_encoder():

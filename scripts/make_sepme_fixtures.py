@@ -10,19 +10,14 @@ import torch
 from diffusers import DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from fixture_weights import reinit
+
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 OUT = os.path.join(ROOT, "Tests", "ConceptErasureTests", "Resources", "tiny-sepme")
 VOCAB = os.path.join(ROOT, "Tests", "CLIPTests", "Resources", "small-bpe")
 torch.manual_seed(99)
 if os.path.exists(OUT):
     shutil.rmtree(OUT)
-
-
-def reinit(model, scale):
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_((1 + 0.1 * torch.randn_like(p)) if ("norm" in name and name.endswith("weight")) else scale * torch.randn_like(p))
-            p.copy_(p.half().float())
 
 
 vocab = len(json.load(open(os.path.join(VOCAB, "vocab.json"))))
