@@ -28,7 +28,7 @@ struct CAMethod: ErasureMethod {
                 scheduler: h.generationScheduler))
     }
 
-    func erase(plan: ErasurePlan, model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
+    func erase(plan: ErasurePlan, concepts: [Int], model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
         model.pipeline.unet.setRequiresGrad(false)
         model.pipeline.textEncoder.setRequiresGrad(false)
         guard let options = plan.ca else {
@@ -40,7 +40,7 @@ struct CAMethod: ErasureMethod {
             pipeline: model.pipeline, hyperparameters: h, fingerprint: model.fingerprint, cache: context.imageCache,
             observer: context.observer)
         let training = DenseFineTuning(plan: plan, model: model, context: context)
-        return try plan.concepts.indices.map { k in
+        return try concepts.map { k in
             let anchors = Self.anchors(plan: plan, conceptAt: k, options: options)
             let latents = try images.generated(prompts: anchors)
             let weights = DenseFineTuning.trainableWeights(model: model)

@@ -11,6 +11,11 @@ public struct ConceptDecoupling {
     /// Fraction of the concept's own embedding energy inside the null space, |E(c_k) S_kᵀ|_F / |E(c_k)|_F:
     /// how much of the concept the shift can reach at all.
     public let conceptReach: Double
+    /// The plan's leak bound ℓ_k: the largest fraction of any row r of M_k inside the null space,
+    /// max_r |S_k r| / |r|. Any shift dW = B S_k changes that row's keys or values by at most
+    /// ℓ_k |dW|_F |r| (since |dW|_F = |B|_F), so |dW E(p)ᵀ|_F ≤ ℓ_k |dW|_F |E(p)|_F for every prompt p
+    /// of M_k. About 1e-15 in exact mode; up to σ_cut / min_r |r| in tolerance mode.
+    public let relativeLeak: Double
 
     /// - Parameters:
     ///   - concept: name for messages.
@@ -41,8 +46,23 @@ public struct ConceptDecoupling {
             rank: ns.rank, dimension: ns.dimension,
             largestDiscardedSingularValue: ns.largestDiscardedSingularValue,
             largestSingularValue: ns.singularValues.first ?? 0, leakBound: nil)
+        let inside = try m.multiplied(by: ns.basis, transposingOther: true)  // [rows, m_k]
+        relativeLeak = Self.largestRowFraction(inside, of: m)
         let e = try DoubleMatrix(conceptEmbedding.reshaped([-1, d]))
         let projected = try e.multiplied(by: ns.basis, transposingOther: true)
         conceptReach = e.frobeniusNorm > 0 ? projected.frobeniusNorm / e.frobeniusNorm : 0
+    }
+
+    /// max_i |a_i| / |m_i| over the rows of `m` that are not zero.
+    static func largestRowFraction(_ a: DoubleMatrix, of m: DoubleMatrix) -> Double {
+        var largest = 0.0
+        for i in 0..<m.rows {
+            var inside = 0.0
+            var whole = 0.0
+            for j in 0..<a.cols { inside += a[i, j] * a[i, j] }
+            for j in 0..<m.cols { whole += m[i, j] * m[i, j] }
+            if whole > 0 { largest = max(largest, (inside / whole).squareRoot()) }
+        }
+        return largest
     }
 }

@@ -30,12 +30,12 @@ struct ESDMethod: ErasureMethod {
     /// The sampler of the partial denoising: the plan's generation sampler, else DDIM (the script's).
     static func sampler(_ plan: ErasurePlan) -> SamplerKind { plan.hyperparameters.generationScheduler ?? .ddim }
 
-    func erase(plan: ErasurePlan, model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
+    func erase(plan: ErasurePlan, concepts: [Int], model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
         model.pipeline.unet.setRequiresGrad(false)
         model.pipeline.textEncoder.setRequiresGrad(false)
         let options = plan.esd ?? ESDOptions()
         let training = DenseFineTuning(plan: plan, model: model, context: context)
-        return try plan.concepts.indices.map { k in
+        return try concepts.map { k in
             let weights = DenseFineTuning.trainableWeights(model: model)
             let loss = try Self.loss(plan: plan, conceptAt: k, model: model, options: options, shouldStop: context.observer.shouldStop)
             let result = try training.train(

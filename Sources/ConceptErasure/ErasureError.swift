@@ -20,6 +20,8 @@ public enum ErasureError: Error, CustomStringConvertible, Equatable {
     case output(path: String, reason: String)
     case checkpoint(path: String, reason: String)
     case interrupted(checkpoint: String?)
+    /// A plan file (`plan.json`) that cannot be read, or does not describe a plan sepme can run.
+    case planFile(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -39,6 +41,7 @@ public enum ErasureError: Error, CustomStringConvertible, Equatable {
         case .trainingImages(let p, let r): return "\(p): \(r)"
         case .output(let p, let r): return "\(p): \(r)"
         case .checkpoint(let p, let r): return "\(p): \(r)"
+        case .planFile(let p, let r): return "\(p): not a usable sepme plan: \(r)"
         case .interrupted(let ckpt):
             return "interrupted" + (ckpt.map { "; the run can be resumed from its checkpoint \($0)" } ?? "")
         }

@@ -8,8 +8,11 @@ protocol ErasureMethod {
     /// Checks the plan against the model before anything is written (e.g. the sampling settings
     /// of training images against the model's scheduler).
     func check(plan: ErasurePlan, model: ShiftSet) throws
-    /// Trains every concept of `plan` on `model`; returns one shift per concept, in plan order.
-    func erase(plan: ErasurePlan, model: ShiftSet, context: ErasureContext) throws -> [ConceptShift]
+    /// Trains the concepts of `plan` at the plan indices `concepts` (ascending) on `model`; returns
+    /// one shift per index, in that order. A subset is only asked for when the plan trains its
+    /// concepts independently (`ErasurePlan.trainsConceptsIndependently`), and each of its shifts
+    /// must then be bit-identical to the same concept's shift from a run of the whole plan.
+    func erase(plan: ErasurePlan, concepts: [Int], model: ShiftSet, context: ErasureContext) throws -> [ConceptShift]
 }
 
 /// Callbacks for progress and interruption of an erasure (all optional).

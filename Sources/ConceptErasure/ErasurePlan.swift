@@ -203,6 +203,20 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         }
     }
 
+    /// Whether each concept's shift depends only on the plan, not on the other concepts' training:
+    /// then its concepts can be trained one per process (`ErasureRun.index`). Every method but
+    /// SepME's joint and full variants, which train all concepts in one loop.
+    public var trainsConceptsIndependently: Bool { method != .sepme || variant == .separate }
+
+    /// The same plan with the null space found with relative tolerance `tolerance` (nil: exact).
+    public func withNullSpaceTolerance(_ tolerance: Double?) throws -> ErasurePlan {
+        var h = hyperparameters
+        h.nullSpaceTolerance = tolerance
+        return try ErasurePlan(
+            method: method, concepts: concepts, conceptPrompts: conceptPrompts, protectedPrompts: protectedPrompts,
+            decoupleFrom: decoupleFrom, variant: variant, hyperparameters: h, imagesFolder: imagesFolder, uce: uce, esd: esd, ca: ca)
+    }
+
     /// Prompts compare by their trimmed, case-folded text.
     static func key(_ prompt: String) -> String { prompt.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() }
 

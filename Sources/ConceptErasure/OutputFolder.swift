@@ -28,18 +28,22 @@ public enum OutputFolder {
         unlink(probe)
     }
 
-    /// `.sepme-lock` in the folder, holding the owner's process id. A lock whose process is gone is
-    /// taken over; one whose process runs is an error naming it.
+    /// A lock file in the folder (`.sepme-lock` for a whole plan, `.sepme-lock-<slug>` for one index
+    /// of it), holding the owner's host name and process id. A lock whose process is gone is taken
+    /// over; one whose process runs is an error naming it. A lock written on another host (a
+    /// cluster's shared folder) cannot be checked and is taken over: the scheduler runs each index
+    /// once at a time, and a task it restarts elsewhere must not wait for the one it killed.
     final class Lock {
         let path: String
         private var held = false
 
-        init(folder: URL) throws {
-            path = folder.appendingPathComponent(".sepme-lock").path
+        init(folder: URL, name: String? = nil) throws {
+            path = folder.appendingPathComponent(name ?? ".sepme-lock").path
+            let host = ProcessInfo.processInfo.hostName
             for _ in 0..<2 {
                 let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
                 if fd >= 0 {
-                    let text = "\(getpid())\n"
+                    let text = "\(getpid()) \(host)\n"
                     _ = text.withCString { write(fd, $0, strlen($0)) }
                     close(fd)
                     held = true
@@ -48,13 +52,15 @@ public enum OutputFolder {
                 guard errno == EEXIST else {
                     throw ErasureError.output(path: path, reason: "cannot create the lock file (\(String(cString: strerror(errno))))")
                 }
-                let owner = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-                if let owner, owner != getpid(), kill(owner, 0) == 0 || errno == EPERM {
+                let fields = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace)
+                let owner = fields.first.flatMap { Int32($0) }
+                let ownerHost = fields.count > 1 ? String(fields[1]) : host
+                if let owner, ownerHost == host, owner != getpid(), kill(owner, 0) == 0 || errno == EPERM {
                     throw ErasureError.output(
                         path: path,
                         reason: "another sepme run (process \(owner)) is writing into this folder; wait for it or choose another output folder")
                 }
-                unlink(path)  // stale: its process is gone
+                unlink(path)  // stale: its process is gone, or it ran on another host
             }
             throw ErasureError.output(path: path, reason: "cannot take over the stale lock file")
         }

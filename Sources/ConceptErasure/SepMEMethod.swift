@@ -25,12 +25,13 @@ struct SepMEMethod: ErasureMethod {
                 guidance: Float(h.generationGuidance), scheduler: h.generationScheduler))
     }
 
-    func erase(plan: ErasurePlan, model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
+    func erase(plan: ErasurePlan, concepts: [Int], model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
         model.pipeline.unet.setRequiresGrad(false)
         model.pipeline.textEncoder.setRequiresGrad(false)
-        let decouplings = try decouple(plan: plan, model: model)
-        for (c, d) in zip(plan.concepts, decouplings) {
-            guard let d else { continue }
+        let decouplings = try Self.decouple(plan: plan, concepts: concepts, model: model)
+        for k in concepts {
+            guard let d = decouplings[k] else { continue }
+            let c = plan.concepts[k]
             let r = d.report
             context.observer.message(
                 String(
@@ -44,22 +45,25 @@ struct SepMEMethod: ErasureMethod {
             observer: context.observer)
         // The user's images (encoded once, shared by every concept), or each concept's generated ones.
         let userImages = try plan.imagesFolder.map { try images.fromFolder(URL(fileURLWithPath: $0)) }
-        let latents = try plan.concepts.indices.map { k in try userImages ?? images.generated(prompts: plan.prompts(ofConceptAt: k)) }
+        var latents: [Int: TrainingLatents] = [:]
+        for k in concepts { latents[k] = try userImages ?? images.generated(prompts: plan.prompts(ofConceptAt: k)) }
         let training = SepMETraining(plan: plan, model: model, context: context)
-        var shifts = [ConceptShift?](repeating: nil, count: plan.concepts.count)
-        for group in plan.variant.strategy.groups(conceptCount: plan.concepts.count) {
+        var shifts: [Int: ConceptShift] = [:]
+        let wanted = Set(concepts)
+        for group in plan.variant.strategy.groups(conceptCount: plan.concepts.count) where group.allSatisfy(wanted.contains) {
             let trained = try training.train(
                 group: group, decouplings: group.map { decouplings[$0] },
-                latents: group.map { latents[$0] })
+                latents: group.compactMap { latents[$0] })
             for (k, s) in zip(group, trained) { shifts[k] = s }
         }
-        return shifts.compactMap { $0 }
+        return concepts.compactMap { shifts[$0] }
     }
 
-    /// The null-space decoupling of every concept (method.md §1), nil for variants that are not
-    /// decoupled. Each concept is decoupled from the blank prompt and `plan.decouplingPrompts`.
-    func decouple(plan: ErasurePlan, model: ShiftSet) throws -> [ConceptDecoupling?] {
-        guard plan.variant.isDecoupled else { return plan.concepts.map { _ in nil } }
+    /// The null-space decoupling of the concepts at `concepts` (method.md §1), by plan index; none for
+    /// variants that are not decoupled. Each concept is decoupled from the blank prompt and
+    /// `plan.decouplingPrompts`.
+    static func decouple(plan: ErasurePlan, concepts: [Int], model: ShiftSet) throws -> [Int: ConceptDecoupling] {
+        guard plan.variant.isDecoupled else { return [:] }
         var embeddings: [String: Tensor] = [:]
         func embedding(_ prompt: String) -> Tensor {
             if let e = embeddings[prompt] { return e }
@@ -67,12 +71,14 @@ struct SepMEMethod: ErasureMethod {
             embeddings[prompt] = e
             return e
         }
-        return try plan.concepts.indices.map { k in
-            try ConceptDecoupling(
+        var decouplings: [Int: ConceptDecoupling] = [:]
+        for k in concepts {
+            decouplings[k] = try ConceptDecoupling(
                 concept: plan.concepts[k],
                 conceptEmbedding: Tensor.concat(plan.prompts(ofConceptAt: k).map(embedding), axis: 0),
                 protectedEmbeddings: [embedding("")] + plan.decouplingPrompts(forConceptAt: k).map(embedding),
                 tolerance: plan.hyperparameters.nullSpaceTolerance)
         }
+        return decouplings
     }
 }

@@ -33,13 +33,13 @@ struct UCEMethod: ErasureMethod {
         }
     }
 
-    func erase(plan: ErasurePlan, model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
+    func erase(plan: ErasurePlan, concepts: [Int], model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
         let options = plan.uce ?? UCEOptions()
         let preserve = Self.preserveSet(plan: plan)
         var recorded = options
         recorded.preserve = preserve
         var shifts: [ConceptShift] = []
-        for k in plan.concepts.indices {
+        for k in concepts {
             if context.observer.shouldStop() { throw ErasureError.interrupted(checkpoint: nil) }
             let start = Date()
             let prompts = plan.prompts(ofConceptAt: k)

@@ -3,20 +3,24 @@ import ConceptErasure
 import Diffusion
 import Foundation
 
-/// `sepme erase`: builds the erasure plan from the flags (checked before the model is loaded) and
-/// runs it: one restorable shift file per concept.
+/// `sepme erase`: builds the erasure plan from the flags (checked before the model is loaded), fixes
+/// it on the model (`ErasurePlanFile`: the null spaces, and a tolerance where the exact null space
+/// is empty) and runs it: one shift file per concept. `--plan-only` writes the plan as
+/// `<output>/plan.json` instead; `--plan FILE [--index N]` runs a written plan, or one concept of it
+/// (`EraseCommand+Plan.swift`).
 struct EraseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "erase",
         abstract:
             "Erase concepts: one <slug>.sepme.safetensors shift per concept (SepME / SRS-ME: restorable; or the ESD-x, UCE or CA baseline).")
 
-    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Model: a diffusers folder or a single-file checkpoint (default: the plan's model with --plan, else the embedded toy model).")
+    var model: String?
     @Option(
         help: """
             Erasure method: sepme; or a baseline: esd-x (Gandikota et al. 2023), uce (Gandikota et al. 2024) or ca (concept ablation, Kumari et al. 2023, needs --anchor).
             """)
-    var method: ErasureMethodKind = .sepme
+    var method: ErasureMethodKind?
     @Option(help: "A concept prompt to erase (repeatable).") var concept: [String] = []
     @Option(
         help: """
@@ -26,7 +30,8 @@ struct EraseCommand: ParsableCommand {
     var wording: [String] = []
     @Option(help: "A prompt whose output must not change, e.g. a watermark trigger (repeatable).") var protect: [String] = []
     @Option(help: "An existing shift file whose concept the new shifts must not disturb (repeatable).") var decoupleFrom: [String] = []
-    @Option(help: "separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡, not restorable); sepme only.") var variant: ErasureVariant = .separate
+    @Option(help: "separate (SRS-ME, the default), joint (SRS-ME†) or full (SRS-ME‡, not restorable); sepme only.")
+    var variant: ErasureVariant?
     @OptionGroup var uce: UCEFlags
     @OptionGroup var baseline: BaselineFlags
     @Option(
@@ -58,11 +63,31 @@ struct EraseCommand: ParsableCommand {
     var generationGuidance: Double?
     @Option(help: "Sampler of the training images (default: the model folder's; esd-x: ddim).") var generationScheduler: SamplerKind?
     @Option(help: "Seed of training images and of the training loop (default 0).") var seed: UInt64?
-    @Option(help: "Output folder for the shift files.") var output: String
-    @Flag(help: "Continue an interrupted run from its last checkpoint.") var resume = false
+    @Option(help: "Output folder for the shift files (with --plan: the plan's folder).") var output: String?
+    @Flag(help: "Continue an interrupted run from its last checkpoint (always so with --plan).") var resume = false
+    @Flag(help: "Write <output>/plan.json (the checked plan, each concept's null space and leak bound) and train nothing.")
+    var planOnly = false
+    @Option(help: "Run a plan written by --plan-only (every concept, or the one given by --index).") var plan: String?
+    @Option(
+        help: """
+            With --plan: train only the concept at this index of the plan (0-based; default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX when set, else every concept).
+            """)
+    var index: Int?
     @OptionGroup var verbosity: QuietOption
 
+    /// The method and variant, defaults applied.
+    var chosenMethod: ErasureMethodKind { method ?? .sepme }
+    var chosenVariant: ErasureVariant { variant ?? .separate }
+
     func validate() throws {
+        if let model { try FlagCheck.nonEmpty("--model", model) }
+        if let plan {
+            try FlagCheck.nonEmpty("--plan", plan)
+            try refuseFlagsWithPlan()
+            return
+        }
+        if let index { throw ValidationError("--index \(index): only with --plan (a plan written by --plan-only)") }
+        guard let output else { throw ValidationError("--output: required (the folder the shift files, or with --plan-only the plan, go to)") }
         try FlagCheck.nonEmpty("--output", output)
         try refuseFlagsWithoutMeaning()
         _ = try plan(decoupleFrom: [])
@@ -81,6 +106,7 @@ struct EraseCommand: ParsableCommand {
             ("--generation-guidance", generationGuidance != nil, [.sepme, .ca]),
             ("--generation-scheduler", generationScheduler != nil, trained), ("--resume", resume, trained)
         ]
+        let method = chosenMethod
         for (flag, given, methods) in flags where given && !methods.contains(method) {
             let users = ErasureMethodKind.allCases.filter(methods.contains).map(\.rawValue).joined(separator: ", ")
             throw ValidationError("\(flag): the method '\(method.rawValue)' has no use for it (it applies to \(users))")
@@ -89,7 +115,8 @@ struct EraseCommand: ParsableCommand {
 
     /// The plan these flags describe; `decoupleFrom` are the concepts of the `--decouple-from` files.
     func plan(decoupleFrom names: [String]) throws -> ErasurePlan {
-        var h = ErasureHyperparameters.defaults(for: variant)
+        let method = chosenMethod
+        var h = ErasureHyperparameters.defaults(for: chosenVariant)
         // --lr, --max-iterations and --images are SepME's hyper-parameters for sepme, the method's own settings otherwise.
         if method == .sepme {
             if let lr { h.learningRate = lr }
@@ -114,7 +141,7 @@ struct EraseCommand: ParsableCommand {
         }
         return try ErasureFlags.mapping(ErasureFlags.erase) {
             try ErasurePlan(
-                method: method, concepts: concept, conceptPrompts: wordings, protectedPrompts: protect, decoupleFrom: names, variant: variant,
+                method: method, concepts: concept, conceptPrompts: wordings, protectedPrompts: protect, decoupleFrom: names, variant: chosenVariant,
                 hyperparameters: h, imagesFolder: imagesFolder, uce: uce.options(method: method),
                 esd: baseline.esdOptions(method: method, learningRate: lr, iterations: maxIterations),
                 ca: baseline.caOptions(method: method, learningRate: lr, iterations: maxIterations, images: images))
@@ -122,16 +149,27 @@ struct EraseCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let plan {
+            try runPlan(at: plan)
+            return
+        }
+        guard let output else { return }
         try CommandFailure.reporting(ErasureFlags.eraseGeneration) {
             try ErasureFlags.mapping(ErasureFlags.erase) {
                 let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }
-                let plan = try plan(decoupleFrom: existing.flatMap(\.metadata.concepts))
-                let model = try ShiftSet(pipeline: modelOptions.pipeline(quiet: verbosity.quiet))
-                try model.check(existing, force: false)
-                let observer = ToyCommandSupport.erasureObserver(
-                    label: "erase", maxIterations: plan.esd?.iterations ?? plan.ca?.iterations ?? plan.hyperparameters.maxIterations,
-                    quiet: verbosity.quiet)
-                try ErasureRun(plan: plan, output: URL(fileURLWithPath: output), resume: resume).run(on: model, observer: observer)
+                let flagsPlan = try plan(decoupleFrom: existing.flatMap(\.metadata.concepts))
+                let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
+                let shifts = try ShiftSet(pipeline: ModelLoading.pipeline(modelPath, quiet: verbosity.quiet))
+                try shifts.check(existing, force: false)
+                let file = try ErasurePlanFile.make(
+                    plan: flagsPlan, modelPath: URL(fileURLWithPath: modelPath).standardizedFileURL.path, model: shifts)
+                reportResolution(file, requested: flagsPlan)
+                if planOnly {
+                    try writePlan(file, into: URL(fileURLWithPath: output))
+                    return
+                }
+                try ErasureRun(plan: file.plan, output: URL(fileURLWithPath: output), resume: resume)
+                    .run(on: shifts, observer: observer(for: file.plan))
             }
         }
     }

@@ -11,7 +11,7 @@ enum ErasureFlags {
         "lr": "--lr", "alpha": "--alpha", "beta": "--beta", "lambda": "--lambda", "tau": "--tau",
         "max_iterations": "--max-iterations", "min_iterations": "--max-iterations", "images": "--images",
         "generation_steps": "--generation-steps", "generation_guidance": "--generation-guidance",
-        "tolerance": "--tolerance"
+        "tolerance": "--tolerance", "index": "--index"
     ].merging(UCEFlags.flags) { a, _ in a }.merging(BaselineFlags.flags) { a, _ in a }
     /// The pipeline's own checks while `erase` generates its training images (`CommandFailure`).
     static let eraseGeneration = FlagNames(

@@ -13,7 +13,7 @@ struct SepME: ParsableCommand {
             GenerateCommand.self, EraseCommand.self, ApplyCommand.self, InspectCommand.self,
             ExportLoRACommand.self, BenchCommand.self, ToyVocabCommand.self, ToySamplesCommand.self,
             TrainClassifierCommand.self, TrainToyCommand.self, ClassifyCommand.self, EvalCommand.self, DemoCommand.self,
-            BenchmarkCommand.self
+            BenchmarkCommand.self, ComposeCommand.self, ClusterCommand.self
         ]
     )
 

@@ -103,7 +103,7 @@ final class ErasureInvariantTests: XCTestCase {
     /// ∂loss/∂A by central differences on the tiny model (one fixed x_t and timestep).
     func testLossGradientWithRespectToA() throws {
         let plan = try ErasurePlan(concepts: [c1], protectedPrompts: [watermark])
-        let dec = try SepMEMethod().decouple(plan: plan, model: model)[0]
+        let dec = try SepMEMethod.decouple(plan: plan, concepts: [0], model: model)[0]
         let shift = ShiftWeights.trainable(projections: model.projections.keyValueProjections, basis: dec?.basis, beta: 1e-2)
         var rng = TestRNG(seed: 4)
         for a in shift.trainableTensors { a.assign(from: rng.tensor(a.shape, -2, 2)) }

@@ -41,7 +41,7 @@ enum TinyErasure {
         let context = ErasureContext(
             directory: directory ?? FileManager.default.temporaryDirectory, resume: resume,
             checkpoints: .onInterruption, observer: ErasureObserver(shouldStop: shouldStop))
-        let decouplings = try SepMEMethod().decouple(plan: plan, model: model)
+        let decouplings = try SepMEMethod.decouple(plan: plan, concepts: Array(plan.concepts.indices), model: model)
         let training = SepMETraining(plan: plan, model: model, context: context)
         var shifts: [ConceptShift] = []
         for group in plan.variant.strategy.groups(conceptCount: plan.concepts.count) {
