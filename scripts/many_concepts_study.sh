@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Many concepts (issue 18): for K = 6, 12, 18, 24 concepts ("a <colour> <shape>", 4 colours × 6
+# shapes) on the embedded model, with the watermark protected: the plan's tolerance and leak bounds,
+# the interference `sepme compose` measures, each concept's erasure with every shift applied, and
+# each concept restored (its own shift removed, the other K-1 applied) compared in 8 bits with the
+# original model. Resumable: finished plans, shifts and reports are kept; rerun to continue.
+#   scripts/many_concepts_study.sh [OUT]        (default OUT: many-concepts)
+#   SEEDS=4 IMAGES=4 ITERATIONS=60 SEPME=.build/release/sepme    (the defaults)
+# Then: python3 scripts/summarize_many_concepts.py OUT
+set -euo pipefail
+SEPME=${SEPME:-.build/release/sepme}
+OUT=${1:-many-concepts}
+SEEDS=${SEEDS:-4}
+IMAGES=${IMAGES:-4}
+ITERATIONS=${ITERATIONS:-60}
+all=()
+for shape in circle square triangle star cross heart; do
+    for colour in red green blue yellow; do all+=("a $colour $shape"); done
+done
+for K in 6 12 18 24; do
+    dir="$OUT/k$K"
+    concepts=("${all[@]:0:$K}")
+    if [ ! -f "$dir/plan.json" ]; then
+        args=()
+        for c in "${concepts[@]}"; do args+=(--concept "$c"); done
+        "$SEPME" erase "${args[@]}" --protect "zq watermark" --images "$IMAGES" --max-iterations "$ITERATIONS" \
+            --plan-only --output "$dir" --quiet
+    fi
+    "$SEPME" erase --plan "$dir/plan.json" --quiet
+    "$SEPME" compose "$dir" --quiet > "$dir/compose.txt" 2>&1 && echo pass > "$dir/compose.status" || echo fail > "$dir/compose.status"
+    shifts=()
+    for c in "${concepts[@]}"; do shifts+=("$dir/${c// /-}.sepme.safetensors"); done
+    if [ ! -f "$dir/erased/report.json" ]; then
+        args=()
+        for s in "${shifts[@]}"; do args+=(--shift "$s"); done
+        for c in "${concepts[@]}"; do args+=(--concepts "$c"); done
+        "$SEPME" eval "${args[@]}" --concepts "zq watermark" --seeds "$SEEDS" --output "$dir/erased" --quiet
+    fi
+    for i in "${!concepts[@]}"; do
+        [ -f "$dir/restored-$i/report.json" ] && continue
+        args=()
+        for j in "${!shifts[@]}"; do [ "$j" = "$i" ] || args+=(--shift "${shifts[$j]}"); done
+        "$SEPME" eval "${args[@]}" --concepts "${concepts[$i]}" --seeds "$SEEDS" --output "$dir/restored-$i" --quiet
+    done
+    echo "k$K done"
+done
