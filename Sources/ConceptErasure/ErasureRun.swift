@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 
 /// One erasure from a plan to files: checks and locks the output folder, runs the plan's method,
 /// and writes one `<slug>.sepme.safetensors` per concept (each atomically). Nothing is written
@@ -9,8 +10,15 @@ public struct ErasureRun {
     public let output: URL
     public let resume: Bool
     public let checkpoints: CheckpointPolicy
+    /// Precision of the original model's gradient-free predictions in SepME's training loop
+    /// (`PrecisionMode`); the model being trained stays fp32.
+    public let originalPrecision: ComputePrecision
 
-    public init(plan: ErasurePlan, output: URL, resume: Bool = false, checkpoints: CheckpointPolicy = CheckpointPolicy()) {
+    public init(
+        plan: ErasurePlan, output: URL, resume: Bool = false, checkpoints: CheckpointPolicy = CheckpointPolicy(),
+        originalPrecision: ComputePrecision = .fp32
+    ) {
+        self.originalPrecision = originalPrecision
         self.plan = plan
         self.output = output
         self.resume = resume
@@ -27,7 +35,8 @@ public struct ErasureRun {
         try OutputFolder.prepare(output)
         let lock = try OutputFolder.Lock(folder: output)
         defer { lock.release() }
-        let context = ErasureContext(directory: output, resume: resume, checkpoints: checkpoints, observer: observer)
+        let context = ErasureContext(
+            directory: output, resume: resume, checkpoints: checkpoints, observer: observer, originalPrecision: originalPrecision)
         // Training starts from the base model: shifts installed on `model` are set aside meanwhile.
         let shifts = try model.withTrainingWeights([]) {
             try plan.method.implementation.erase(plan: plan, model: model, context: context)

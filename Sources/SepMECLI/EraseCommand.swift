@@ -60,6 +60,7 @@ struct EraseCommand: ParsableCommand {
     @Option(help: "Seed of training images and of the training loop (default 0).") var seed: UInt64?
     @Option(help: "Output folder for the shift files.") var output: String
     @Flag(help: "Continue an interrupted run from its last checkpoint.") var resume = false
+    @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var verbosity: QuietOption
 
     func validate() throws {
@@ -79,7 +80,8 @@ struct EraseCommand: ParsableCommand {
             ("--lr", lr != nil, trained), ("--max-iterations", maxIterations != nil, trained), ("--seed", seed != nil, trained),
             ("--images", images != nil, [.sepme, .ca]), ("--generation-steps", generationSteps != nil, trained),
             ("--generation-guidance", generationGuidance != nil, [.sepme, .ca]),
-            ("--generation-scheduler", generationScheduler != nil, trained), ("--resume", resume, trained)
+            ("--generation-scheduler", generationScheduler != nil, trained), ("--resume", resume, trained),
+            ("--precision", precisionOption.precision != .fp32, [.sepme])
         ]
         for (flag, given, methods) in flags where given && !methods.contains(method) {
             let users = ErasureMethodKind.allCases.filter(methods.contains).map(\.rawValue).joined(separator: ", ")
@@ -131,7 +133,9 @@ struct EraseCommand: ParsableCommand {
                 let observer = ToyCommandSupport.erasureObserver(
                     label: "erase", maxIterations: plan.esd?.iterations ?? plan.ca?.iterations ?? plan.hyperparameters.maxIterations,
                     quiet: verbosity.quiet)
-                try ErasureRun(plan: plan, output: URL(fileURLWithPath: output), resume: resume).run(on: model, observer: observer)
+                try ErasureRun(
+                    plan: plan, output: URL(fileURLWithPath: output), resume: resume, originalPrecision: precisionOption.precision
+                ).run(on: model, observer: observer)
             }
         }
     }
