@@ -3,7 +3,7 @@
 // column panel's slice (NR x 2 KC_PAIRS bf16, 16 KiB) stays in L1 while the row panels of a block of
 // MC_PANELS panels (about 96 KiB) stream from L2; the micro-kernel keeps an MR x NR tile of C in registers
 // and starts from C after the first slice, so the slicing does not change the result.
-#include "sepme_matrix_kernels.h"
+#include "bf16_internal.h"
 
 #include <string.h>
 
@@ -161,7 +161,7 @@ AVX512BF16 static void kernel_avx512bf16(ptrdiff_t kp, const uint32_t *a, const 
     }
 }
 
-static int best_path, path_limit = 2;
+static int best_path, path_limit = 3;
 __attribute__((constructor)) static void detect_bf16_path(void) {
     __builtin_cpu_init();
     best_path = 0;
@@ -174,12 +174,16 @@ static micro_kernel kernel_for(int path) {
     return path >= 2 ? kernel_avx512bf16 : (path == 1 ? kernel_avx2 : kernel_scalar);
 }
 #else
-static int best_path, path_limit = 2;
+static int best_path, path_limit = 3;
 static micro_kernel kernel_for(int path) { (void)path; return kernel_scalar; }
 #endif
 
-int sepme_bf16_gemm_best_path(void) { return best_path; }
-int sepme_bf16_gemm_path(void) { return best_path < path_limit ? best_path : path_limit; }
+// AMX (path 3) on top of AVX-512 BF16 when the tile unit was granted (asked for by another constructor).
+int sepme_bf16_gemm_best_path(void) { return best_path == 2 && sepme_bf16_amx_available() ? 3 : best_path; }
+int sepme_bf16_gemm_path(void) {
+    int best = sepme_bf16_gemm_best_path();
+    return best < path_limit ? best : path_limit;
+}
 int sepme_bf16_gemm_set_path(int path) {
     int previous = path_limit;
     path_limit = path < 0 ? 0 : path;
@@ -190,7 +194,14 @@ void sepme_bf16_gemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const uint16_t *left
                      ptrdiff_t ldc, int accumulate, ptrdiff_t row_panel_begin, ptrdiff_t row_panel_end,
                      ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end) {
     if (m <= 0 || n <= 0 || k < 0) return;
-    micro_kernel kernel = kernel_for(sepme_bf16_gemm_path());
+    int path = sepme_bf16_gemm_path();
+    if (path == 3) {
+        ptrdiff_t row_end = row_panel_end * MR < m ? row_panel_end * MR : m;
+        sepme_bf16_gemm_amx(m, n, k, left, right, c, ldc, accumulate, row_panel_begin * MR, row_end, column_panel_begin,
+                            column_panel_end);
+        return;
+    }
+    micro_kernel kernel = kernel_for(path);
     ptrdiff_t kp = pairs(k);
     const uint32_t *a = (const uint32_t *)(const void *)left;
     const uint32_t *b = (const uint32_t *)(const void *)right;

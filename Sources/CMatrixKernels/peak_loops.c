@@ -2,7 +2,9 @@
 // latency on two vector units), with operands that keep every chain bounded and normal (a <- a m + c
 // converges to c / (1 - m) = 1; the dot-product chains grow by 2^-19 per round). The results go to a
 // volatile sink so that the loops cannot be removed.
-#include "sepme_matrix_kernels.h"
+#include "bf16_internal.h"
+
+#include <string.h>
 
 static volatile float sink;
 
@@ -65,6 +67,48 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) static double loop_avx512
     return 64.0 * CHAINS * (double)iterations;
 }
 
+// tdpbf16ps: a 16 x 16 fp32 tile += (16 x 32 bf16) (32 x 16 bf16), 8192 products and additions per
+// instruction; six independent C tiles.
+struct peak_tile_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+};
+
+__attribute__((target("amx-tile,amx-bf16"))) static double loop_amx(long iterations) {
+    struct peak_tile_config config;
+    memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        config.colsb[t] = 64;
+        config.rows[t] = 16;
+    }
+    _Alignas(64) uint16_t operand[512];
+    for (int i = 0; i < 512; i++) operand[i] = 0x3A80;  // 2^-10 in bf16
+    _Alignas(64) float out[256];
+    _tile_loadconfig(&config);
+    _tile_loadd(6, operand, 64);
+    _tile_loadd(7, operand, 64);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_zero(4);
+    _tile_zero(5);
+    for (long i = 0; i < iterations; i++) {
+        _tile_dpbf16ps(0, 6, 7);
+        _tile_dpbf16ps(1, 6, 7);
+        _tile_dpbf16ps(2, 6, 7);
+        _tile_dpbf16ps(3, 6, 7);
+        _tile_dpbf16ps(4, 6, 7);
+        _tile_dpbf16ps(5, 6, 7);
+    }
+    _tile_stored(0, out, 64);
+    _tile_release();
+    sink = out[0];
+    return 2.0 * 8192 * 6 * (double)iterations;
+}
+
 static int fp32_isa, has_bf16;
 __attribute__((constructor)) static void detect_peak_isa(void) {
     __builtin_cpu_init();
@@ -78,6 +122,7 @@ __attribute__((constructor)) static void detect_peak_isa(void) {
 double sepme_peak_loop(int kind, long iterations) {
     if (iterations <= 0) return 0;
     if (kind == 1) return has_bf16 ? loop_avx512_bf16(iterations) : 0;
+    if (kind == 2) return sepme_bf16_amx_available() ? loop_amx(iterations) : 0;
     if (kind != 0) return 0;
     if (fp32_isa == 3) return loop_avx512(iterations);
     if (fp32_isa == 2) return loop_avx2(iterations);
@@ -85,10 +130,12 @@ double sepme_peak_loop(int kind, long iterations) {
 }
 int sepme_peak_fp32_isa(void) { return fp32_isa; }
 int sepme_cpu_has_avx512_bf16(void) { return has_bf16; }
+int sepme_cpu_has_amx_bf16(void) { return sepme_bf16_amx_available(); }
 #else
 double sepme_peak_loop(int kind, long iterations) {
     return kind == 0 && iterations > 0 ? loop_scalar(iterations) : 0;
 }
 int sepme_peak_fp32_isa(void) { return 1; }
 int sepme_cpu_has_avx512_bf16(void) { return 0; }
+int sepme_cpu_has_amx_bf16(void) { return 0; }
 #endif

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import TensorEngine
 
-/// `sepme bench peak`: the machine's fp32 FMA peak and, where the CPU has AVX-512 BF16, its BF16
-/// dot-product peak, on the engine's threads.
+/// `sepme bench peak`: the machine's fp32 FMA peak and, where the CPU has them, its BF16 dot-product
+/// (AVX-512 BF16) and BF16 tile (AMX) peaks, on the engine's threads.
 struct BenchPeakCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peak", abstract: "Measured fp32 FMA peak and BF16 dot-product peak (GFLOP/s) on the engine's threads.")
@@ -17,6 +17,9 @@ struct BenchPeakCommand: ParsableCommand {
             print(String(format: "BF16 dot-product peak (AVX-512 BF16 vdpbf16ps): %.1f GFLOP/s, %.2f× the fp32 peak", bf16, bf16 / max(fp32, 1e-9)))
         } else {
             print("BF16 dot-product peak: this CPU has no AVX-512 BF16")
+        }
+        if let amx = PeakRate.measure(.amx, seconds: seconds / 4, repeats: 4) {
+            print(String(format: "BF16 tile peak (AMX-BF16 tdpbf16ps): %.1f GFLOP/s, %.2f× the fp32 peak", amx, amx / max(fp32, 1e-9)))
         }
     }
 }

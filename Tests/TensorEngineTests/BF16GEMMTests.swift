@@ -3,8 +3,8 @@ import XCTest
 @testable import TensorEngine
 
 /// The BF16 matrix product (Sources/CMatrixKernels) on every path this CPU has: the scalar and AVX2 paths
-/// (bf16 widened to fp32) always where present, the AVX-512 BF16 path (vdpbf16ps) where the CPU has it;
-/// each test prints the paths it ran.
+/// (bf16 widened to fp32) always where present, the AVX-512 BF16 path (vdpbf16ps) and the AMX-BF16 tile
+/// path where the CPU (and, for AMX, the OS) has them; each test prints the paths it ran.
 ///
 /// Tolerance. The inputs are rounded to bf16 first and the fp64 reference uses the same rounded values,
 /// so only the accumulation differs: each product of two bf16 values is exact in fp32, and each output
@@ -14,7 +14,7 @@ import XCTest
 final class BF16GEMMTests: XCTestCase {
     /// The paths to test on this CPU, slowest first.
     static var paths: [BF16GEMM.Path] {
-        [.scalar, .avx2, .avx512BF16].filter { $0.rawValue <= BF16GEMM.bestPath.rawValue }
+        [.scalar, .avx2, .avx512BF16, .amx].filter { $0.rawValue <= BF16GEMM.bestPath.rawValue }
     }
 
     func forEachPath(_ body: (BF16GEMM.Path) throws -> Void) rethrows {

@@ -10,7 +10,7 @@
 // inputs become signed zeros (as vdpbf16ps reads them), NaN stays NaN, values above the bf16 range round
 // to infinity.
 //
-// Every path computes each output element the same way: starting from C (accumulate) or 0, for q in
+// Every path but AMX computes each output element the same way: starting from C (accumulate) or 0, for q in
 // order: s += a[2q+1] b[2q+1], then s += a[2q] b[2q], each sum rounded to fp32. Products of two bf16
 // values are exact in fp32, so a fused and an unfused multiply-add give the same sum.
 #ifndef SEPME_MATRIX_KERNELS_H
@@ -42,7 +42,8 @@ void sepme_bf16_gemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const uint16_t *left
                      ptrdiff_t ldc, int accumulate, ptrdiff_t row_panel_begin, ptrdiff_t row_panel_end,
                      ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end);
 
-/// Kernel path in use: 2 = AVX-512 BF16 (vdpbf16ps), 1 = AVX2 + FMA (bf16 widened to fp32), 0 = scalar.
+/// Kernel path in use: 3 = AMX-BF16 tiles (tdpbf16ps; its own summation order, see bf16_amx.c),
+/// 2 = AVX-512 BF16 (vdpbf16ps), 1 = AVX2 + FMA (bf16 widened to fp32), 0 = scalar.
 int sepme_bf16_gemm_path(void);
 /// Tests: the highest path to use (honoured only up to what the CPU has); returns the previous limit.
 /// Not for use while products run on other threads.
@@ -53,11 +54,14 @@ int sepme_bf16_gemm_best_path(void);
 /// Peak-rate loops, run on the calling thread: `iterations` rounds of independent multiply-add chains.
 /// Returns the floating-point operations done (a multiply-add counts 2), or 0 when the CPU lacks the
 /// instructions. kind 0: fp32 FMA with the widest vectors this CPU has (AVX-512F, AVX2 + FMA, or scalar
-/// multiply and add); kind 1: BF16 dot products (vdpbf16ps, 32 products and 32 additions per instruction).
+/// multiply and add); kind 1: BF16 dot products (vdpbf16ps, 32 products and 32 additions per instruction);
+/// kind 2: AMX-BF16 tile products (tdpbf16ps, 8192 products and 8192 additions per instruction).
 double sepme_peak_loop(int kind, long iterations);
 /// Instruction set kind 0 uses: 3 = AVX-512F, 2 = AVX2 + FMA, 1 = scalar.
 int sepme_peak_fp32_isa(void);
 /// 1 when the CPU has AVX-512 BF16.
 int sepme_cpu_has_avx512_bf16(void);
+/// 1 when the CPU has AMX-BF16 and the OS granted this process the tile state.
+int sepme_cpu_has_amx_bf16(void);
 
 #endif

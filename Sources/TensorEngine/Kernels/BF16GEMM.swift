@@ -1,10 +1,12 @@
 import CMatrixKernels
 
 /// BF16 matrix product with fp32 accumulation: C (+)= A · B for A and B packed as `BF16PackedMatrix`.
-/// The micro-kernel is picked at run time: vdpbf16ps on CPUs with AVX-512 BF16, otherwise bf16 widened to
-/// fp32 and multiply-added with AVX2 + FMA (or scalar code). Every path sums each output element in the
-/// same order, and a product of two bf16 values is exact in fp32, so all paths give the same fp32 result
-/// (inputs and results in the normal range; vdpbf16ps flushes subnormal results to zero).
+/// The kernel is picked at run time: the AMX tile unit where the CPU has AMX-BF16 and the OS grants it,
+/// else vdpbf16ps on CPUs with AVX-512 BF16, else bf16 widened to fp32 and multiply-added with AVX2 + FMA
+/// (or scalar code). The vector paths sum each output element in the same order, and a product of two
+/// bf16 values is exact in fp32, so they give the same fp32 result (inputs and results in the normal
+/// range; vdpbf16ps flushes subnormal results to zero); the tile unit sums in its own order, within the
+/// same rounding bound.
 ///
 /// Threading: the tiles of C are split into chunks of row panels (or column panels, whichever side has
 /// more) that run on `Parallel`; each chunk writes only its own rows (or columns) of C.
@@ -13,12 +15,14 @@ public enum BF16GEMM {
         case scalar = 0
         case avx2 = 1
         case avx512BF16 = 2
+        case amx = 3
 
         public var description: String {
             switch self {
             case .scalar: "scalar (bf16 widened to fp32)"
             case .avx2: "AVX2 + FMA (bf16 widened to fp32)"
             case .avx512BF16: "AVX-512 BF16 (vdpbf16ps)"
+            case .amx: "AMX-BF16 tiles (tdpbf16ps)"
             }
         }
     }
@@ -57,12 +61,16 @@ public enum BF16GEMM {
         let work = m * n * Swift.max(k, 1)
         let splitRows = rowPanels >= columnPanels
         let panels = splitRows ? rowPanels : columnPanels
-        let chunks = Swift.min(panels, Parallel.threadCount * 4)
+        // The tile unit works on blocks of 32 rows and gathers the left rows once per chunk: row chunks of
+        // whole blocks (8 panels of 12 rows = 3 blocks), column chunks one per thread.
+        let amx = path == .amx
+        let chunks = Swift.min(panels, Parallel.threadCount * (amx && !splitRows ? 1 : 4))
         guard Parallel.threadCount > 1, work >= parallelThreshold, chunks > 1 else {
             sepme_bf16_gemm(m, n, k, left.storage, right.storage, c, ldc, add, 0, rowPanels, 0, columnPanels)
             return
         }
-        let size = (panels + chunks - 1) / chunks
+        let align = amx && splitRows ? 8 : 1
+        let size = ((panels + chunks - 1) / chunks + align - 1) / align * align
         let (a, b) = (left.storage, right.storage)
         Parallel.forEach(chunks) { chunk in
             let lo = chunk * size

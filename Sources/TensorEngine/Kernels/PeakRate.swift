@@ -3,14 +3,17 @@ import Dispatch
 
 /// The machine's measured arithmetic peak: independent multiply-add chains (no memory traffic) run on
 /// `Parallel.threadCount` threads at once, in C with the widest instructions the CPU has (picked at run
-/// time): fp32 FMA with AVX-512F, AVX2 + FMA or scalar code, and the BF16 dot product (vdpbf16ps) where the
-/// CPU has AVX-512 BF16. A multiply-add counts as 2 floating-point operations.
+/// time): fp32 FMA with AVX-512F, AVX2 + FMA or scalar code, the BF16 dot product (vdpbf16ps) where the
+/// CPU has AVX-512 BF16, and the AMX-BF16 tile product where the CPU has AMX. A multiply-add counts as 2
+/// floating-point operations.
 public enum PeakRate {
     public enum Loop: Int32, Sendable {
         /// fp32 fused multiply-add.
         case fp32 = 0
         /// BF16 pair dot products into fp32 sums (vdpbf16ps).
         case bf16 = 1
+        /// BF16 tile products into fp32 tiles (AMX tdpbf16ps).
+        case amx = 2
     }
 
     /// The instructions of the fp32 loop on this CPU.
@@ -25,13 +28,20 @@ public enum PeakRate {
     /// True when the CPU has AVX-512 BF16 (the `bf16` loop and the fast `BF16GEMM` path).
     public static var hasBF16DotProduct: Bool { sepme_cpu_has_avx512_bf16() != 0 }
 
+    /// True when the CPU has AMX-BF16 and the OS granted it (the `amx` loop and the tile `BF16GEMM` path).
+    public static var hasAMX: Bool { sepme_cpu_has_amx_bf16() != 0 }
+
     /// GFLOP/s of `loop` on `threads` threads at once: the best of `repeats` runs of about `seconds`
     /// each (the iteration count is calibrated on one thread first). nil when the CPU lacks the loop's
     /// instructions.
     public static func measure(
         _ loop: Loop, threads: Int = Parallel.threadCount, seconds: Double = 0.25, repeats: Int = 3
     ) -> Double? {
-        guard loop == .fp32 || hasBF16DotProduct else { return nil }
+        switch loop {
+        case .fp32: break
+        case .bf16: guard hasBF16DotProduct else { return nil }
+        case .amx: guard hasAMX else { return nil }
+        }
         let threads = Swift.max(1, threads)
         // Calibrate: grow the iteration count until one run takes at least 20 ms.
         var iterations = 1 << 16
