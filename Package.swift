@@ -28,9 +28,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         // Softmax row kernels in C, built for baseline x86-64 and for AVX2 + FMA (picked from cpuid).
         .target(name: "CVectorMath"),
+        // BF16 matrix product (AVX-512 BF16, AVX2 + FMA or scalar micro-kernels) and the peak-rate loops,
+        // in C with target attributes, picked from cpuid at run time.
+        .target(name: "CMatrixKernels"),
         // Built with the package's ordinary optimisation in every configuration: its preconditions
         // (shapes, ranks, axes) stay live in release builds.
-        .target(name: "TensorEngine", dependencies: ["CBLAS", "CVectorMath"], swiftSettings: strict),
+        .target(name: "TensorEngine", dependencies: ["CBLAS", "CVectorMath", "CMatrixKernels"], swiftSettings: strict),
         // The one atomic file writer (temporary file, fsync, rename, folder fsync); no dependencies.
         .target(name: "FileOutput", swiftSettings: strict),
         .target(name: "SafeTensors", dependencies: ["FileOutput"], swiftSettings: strict),

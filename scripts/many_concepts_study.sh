@@ -5,25 +5,27 @@
 # each concept restored (its own shift removed, the other K-1 applied) compared in 8 bits with the
 # original model. Resumable: finished plans, shifts and reports are kept; rerun to continue.
 #   scripts/many_concepts_study.sh [OUT]        (default OUT: many-concepts)
-#   SEEDS=4 IMAGES=4 ITERATIONS=60 SEPME=.build/release/sepme    (the defaults)
+#   SEEDS=4 IMAGES=8 ITERATIONS=200 BETA=3e-3 SEPME=.build/release/sepme    (the defaults; β and the
+#   iteration budget are the demo's, which erase on the embedded model)
 # Then: python3 scripts/summarize_many_concepts.py OUT
 set -euo pipefail
 SEPME=${SEPME:-.build/release/sepme}
 OUT=${1:-many-concepts}
 SEEDS=${SEEDS:-4}
-IMAGES=${IMAGES:-4}
-ITERATIONS=${ITERATIONS:-60}
+IMAGES=${IMAGES:-8}
+ITERATIONS=${ITERATIONS:-200}
+BETA=${BETA:-3e-3}
 all=()
 for shape in circle square triangle star cross heart; do
     for colour in red green blue yellow; do all+=("a $colour $shape"); done
 done
-for K in 6 12 18 24; do
+for K in 6 18 12 24; do
     dir="$OUT/k$K"
     concepts=("${all[@]:0:$K}")
     if [ ! -f "$dir/plan.json" ]; then
         args=()
         for c in "${concepts[@]}"; do args+=(--concept "$c"); done
-        "$SEPME" erase "${args[@]}" --protect "zq watermark" --images "$IMAGES" --max-iterations "$ITERATIONS" \
+        "$SEPME" erase "${args[@]}" --protect "zq watermark" --images "$IMAGES" --max-iterations "$ITERATIONS" --beta "$BETA" \
             --plan-only --output "$dir" --quiet
     fi
     "$SEPME" erase --plan "$dir/plan.json" --quiet
@@ -34,13 +36,13 @@ for K in 6 12 18 24; do
         args=()
         for s in "${shifts[@]}"; do args+=(--shift "$s"); done
         for c in "${concepts[@]}"; do args+=(--concepts "$c"); done
-        "$SEPME" eval "${args[@]}" --concepts "zq watermark" --seeds "$SEEDS" --output "$dir/erased" --quiet
+        "$SEPME" eval "${args[@]}" --concepts "zq watermark" --seeds "$SEEDS" --output "$dir/erased" --quiet > /dev/null
     fi
     for i in "${!concepts[@]}"; do
         [ -f "$dir/restored-$i/report.json" ] && continue
         args=()
         for j in "${!shifts[@]}"; do [ "$j" = "$i" ] || args+=(--shift "${shifts[$j]}"); done
-        "$SEPME" eval "${args[@]}" --concepts "${concepts[$i]}" --seeds "$SEEDS" --output "$dir/restored-$i" --quiet
+        "$SEPME" eval "${args[@]}" --concepts "${concepts[$i]}" --seeds "$SEEDS" --output "$dir/restored-$i" --quiet > /dev/null
     done
     echo "k$K done"
 done

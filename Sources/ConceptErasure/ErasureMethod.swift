@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 
 /// One erasure method: turns a plan into one shift per concept on a model. SepME is one
 /// (`SepMEMethod`); a baseline (ESD, UCE, concept ablation) is another conforming type plus a case
@@ -59,6 +60,8 @@ struct ErasureContext {
     let resume: Bool
     let checkpoints: CheckpointPolicy
     let observer: ErasureObserver
+    /// Precision of the original model's gradient-free predictions while training (SepME).
+    var originalPrecision: ComputePrecision = .fp32
 
     var imageCache: URL { directory.appendingPathComponent(".sepme-cache") }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 
 /// One erasure from a plan to files: checks and locks the output folder, runs the plan's method,
 /// and writes one `<slug>.sepme.safetensors` per concept (each atomically). Nothing is written
@@ -11,10 +12,15 @@ public struct ErasureRun {
     public let checkpoints: CheckpointPolicy
     /// The one plan index this run trains (`sepme erase --plan FILE --index N`), or nil for all.
     public let index: Int?
+    /// Precision of the original model's gradient-free predictions in SepME's training loop
+    /// (`PrecisionMode`); the model being trained stays fp32.
+    public let originalPrecision: ComputePrecision
 
     public init(
-        plan: ErasurePlan, output: URL, resume: Bool = false, checkpoints: CheckpointPolicy = CheckpointPolicy(), index: Int? = nil
+        plan: ErasurePlan, output: URL, resume: Bool = false, checkpoints: CheckpointPolicy = CheckpointPolicy(), index: Int? = nil,
+        originalPrecision: ComputePrecision = .fp32
     ) {
+        self.originalPrecision = originalPrecision
         self.plan = plan
         self.output = output
         self.resume = resume
@@ -53,7 +59,8 @@ public struct ErasureRun {
             return [done]
         }
         let context = ErasureContext(
-            directory: output, resume: resume || index != nil, checkpoints: checkpoints, observer: observer)
+            directory: output, resume: resume || index != nil, checkpoints: checkpoints, observer: observer,
+            originalPrecision: originalPrecision)
         let indices = conceptIndices
         // Training starts from the base model: shifts installed on `model` are set aside meanwhile.
         let shifts = try model.withTrainingWeights([]) {

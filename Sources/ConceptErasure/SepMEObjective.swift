@@ -27,12 +27,19 @@ public struct SepMEObjective {
     public let model: ShiftSet
     public let variant: ErasureVariant
     public let lambda: Double
+    /// Precision of the original model's predictions (gradient-free; `PrecisionMode`).
+    public let originalPrecision: ComputePrecision
     let strategy: SepMEVariantStrategy
+    /// The UNet's bf16 weights for the original predictions, converted on first use: the base weights
+    /// do not change while a group trains (the trained shifts act through adapters).
+    private let originalWeights: BF16WeightCache?
 
-    public init(model: ShiftSet, variant: ErasureVariant, lambda: Double) {
+    public init(model: ShiftSet, variant: ErasureVariant, lambda: Double, originalPrecision: ComputePrecision = .fp32) {
         self.model = model
         self.variant = variant
         self.lambda = lambda
+        self.originalPrecision = originalPrecision
+        originalWeights = originalPrecision == .bf16 ? BF16WeightCache() : nil
         strategy = variant.strategy
     }
 
@@ -78,10 +85,12 @@ public struct SepMEObjective {
         let k = start.batch
         return model.withShiftsSuspended {
             GradMode.withNoGrad {
-                let blanks = Tensor.concat([Tensor](repeating: blank, count: k), axis: 0)
-                let eps = model.pipeline.unet(continuing: start, encoderHiddenStates: Tensor.concat([conds, blanks], axis: 0))
-                let halves = eps.chunked(2, axis: 0)
-                return (halves[0] - halves[1], halves[1])
+                PrecisionMode.with(originalPrecision, cache: originalWeights) {
+                    let blanks = Tensor.concat([Tensor](repeating: blank, count: k), axis: 0)
+                    let eps = model.pipeline.unet(continuing: start, encoderHiddenStates: Tensor.concat([conds, blanks], axis: 0))
+                    let halves = eps.chunked(2, axis: 0)
+                    return (halves[0] - halves[1], halves[1])
+                }
             }
         }
     }

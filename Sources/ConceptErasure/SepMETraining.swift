@@ -38,7 +38,8 @@ struct SepMETraining {
         var rule = MomentumStopRule(alpha: h.alpha, tau: h.tau, minIterations: h.minIterations, maxIterations: h.maxIterations)
         rule.restore(iterations: state.iteration, momentum: state.momentum)
         if state.stopReason == nil, state.iteration >= h.maxIterations { state.stopReason = .maxIterations }
-        let objective = SepMEObjective(model: model, variant: plan.variant, lambda: h.lambda)
+        let objective = SepMEObjective(
+            model: model, variant: plan.variant, lambda: h.lambda, originalPrecision: context.originalPrecision)
         let blank = model.pipeline.encode(prompts: [""])
         // Each concept's prompts' conditionings, [1, L, d] each.
         let prompts = group.map(plan.prompts(ofConceptAt:))

@@ -51,9 +51,15 @@ public final class ShiftAdapter: LinearAdapter {
         return any ? Tensor(mask, shape: Array(x.shape.dropLast()) + [1]) : nil
     }
 
+    /// Always in fp32, also inside a bf16 scope (`PrecisionMode`): the reach mask needs fp32 projections.
     // x: [..., d] -> [..., d_out]
     public func delta(_ x: Tensor) -> Tensor? {
         guard isEnabled else { return nil }
+        return PrecisionMode.withFP32 { terms.isEmpty ? nil : sum(x) }
+    }
+
+    // x: [..., d] -> [..., d_out]
+    private func sum(_ x: Tensor) -> Tensor? {
         var out: Tensor?
         for term in terms {
             let y: Tensor

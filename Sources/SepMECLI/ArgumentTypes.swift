@@ -1,6 +1,7 @@
 import ArgumentParser
 import ConceptErasure
 import Diffusion
+import TensorEngine
 
 /// Library enums as typed command-line choices: the parser lists the allowed values in `--help`
 /// and names the flag and the value in its error ("The value 'euler' is invalid for '--scheduler'").
@@ -26,6 +27,9 @@ extension SamplerKind: ExpressibleByArgument {
 
 /// `erase --variant separate|joint|full`.
 extension ErasureVariant: ExpressibleByArgument {}
+
+/// `--precision fp32|bf16`.
+extension ComputePrecision: ExpressibleByArgument {}
 
 /// `export-lora --format diffusers|kohya`.
 extension LoRAExport.Format: ExpressibleByArgument {}

@@ -4,9 +4,10 @@ import ArgumentParser
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks: kernels against the machine's SGEMM rate, the UNet, SepME's training step.",
+        abstract: "Benchmarks: the machine's peak, kernels against its SGEMM rate and peak, the UNet, SepME's training step.",
         subcommands: [
-            BenchGemmCommand.self, BenchConvCommand.self, BenchAttentionCommand.self, BenchGEGLUCommand.self,
+            BenchPeakCommand.self, BenchGemmCommand.self, BenchGenerateCommand.self, BenchConvCommand.self, BenchAttentionCommand.self,
+            BenchGEGLUCommand.self,
             BenchNullSpaceCommand.self, BenchUNetCommand.self, BenchEraseStepCommand.self
         ])
 }

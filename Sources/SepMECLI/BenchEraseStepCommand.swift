@@ -18,6 +18,7 @@ struct BenchEraseStepCommand: ParsableCommand {
     var config = "sd14"
     @Option(help: "Latent height and width (64 for 512x512 images).") var size = 64
     @Option(help: "Timed repetitions of each way (after one warm-up); the fastest is reported.") var repeats = 1
+    @OptionGroup var precisionOption: PrecisionOption
     @Flag(help: "Print the figures as JSON (seconds, peak tensor bytes, ratios) instead of a table.") var json = false
 
     func validate() throws {
@@ -32,7 +33,8 @@ struct BenchEraseStepCommand: ParsableCommand {
         let configuration: UNet2DConditionConfiguration = config == "sd14" ? .sd14 : try .load(from: URL(fileURLWithPath: config))
         // Two UNets' activations with their graph (the reference layout's four forwards).
         try BenchLimits.checkMemory("--size \(size)", configuration: configuration, size: size, batch: 4)
-        let bench = EraseStepBenchmark(configuration: configuration, size: size, repeats: repeats)
+        let bench = EraseStepBenchmark(
+            configuration: configuration, size: size, repeats: repeats, originalPrecision: precisionOption.precision)
         let r = try bench.run { StandardError.write($0 + "\n") }
         if json {
             struct Report: Encodable {
@@ -52,7 +54,7 @@ struct BenchEraseStepCommand: ParsableCommand {
         }
         func gb(_ b: Int) -> String { String(format: "%.2f GB", Double(b) / 1e9) }
         print(
-            "SepME iteration, config \(config), \(size)x\(size) latent, batch 1, fp32, \(Parallel.threadCount) threads; null space dimension \(r.nullSpaceDimension)"
+            "SepME iteration, config \(config), \(size)x\(size) latent, batch 1, fp32 (sepme's original predictions \(precisionOption.precision.rawValue)), \(Parallel.threadCount) threads; null space dimension \(r.nullSpaceDimension)"
         )
         print(String(format: "  sepme:                  %8.3f s   peak tensor memory %@ (one UNet)", r.sepme.seconds, gb(r.sepme.peakTensorBytes)))
         print(

@@ -1,10 +1,36 @@
 import ArgumentParser
+import Foundation
+import TensorEngine
 
-/// `sepme bench gemm`: SGEMM at the UNet's matrix shapes.
-struct BenchGemmCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gemm", abstract: "SGEMM GFLOP/s at SD1 UNet shapes.")
+/// `sepme bench peak`: the machine's fp32 FMA peak and, where the CPU has them, its BF16 dot-product
+/// (AVX-512 BF16) and BF16 tile (AMX) peaks, on the engine's threads.
+struct BenchPeakCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peak", abstract: "Measured fp32 FMA peak and BF16 dot-product peak (GFLOP/s) on the engine's threads.")
     @OptionGroup var options: KernelBenchOptions
-    func run() throws { options.benchmarks.gemm() }
+    func run() throws {
+        let seconds = Swift.min(options.seconds, 10)
+        print("threads \(Parallel.threadCount)")
+        let fp32 = PeakRate.measure(.fp32, seconds: seconds / 4, repeats: 4) ?? 0
+        print("fp32 FMA peak (\(PeakRate.fp32Instructions)): " + String(format: "%.1f GFLOP/s", fp32))
+        if let bf16 = PeakRate.measure(.bf16, seconds: seconds / 4, repeats: 4) {
+            print(String(format: "BF16 dot-product peak (AVX-512 BF16 vdpbf16ps): %.1f GFLOP/s, %.2f× the fp32 peak", bf16, bf16 / max(fp32, 1e-9)))
+        } else {
+            print("BF16 dot-product peak: this CPU has no AVX-512 BF16")
+        }
+        if let amx = PeakRate.measure(.amx, seconds: seconds / 4, repeats: 4) {
+            print(String(format: "BF16 tile peak (AMX-BF16 tdpbf16ps): %.1f GFLOP/s, %.2f× the fp32 peak", amx, amx / max(fp32, 1e-9)))
+        }
+    }
+}
+
+/// `sepme bench gemm`: SGEMM and the BF16 product at the UNet's matrix shapes.
+struct BenchGemmCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm", abstract: "SGEMM and BF16-product GFLOP/s at SD1 UNet shapes.")
+    @OptionGroup var options: KernelBenchOptions
+    @Flag(help: "Only SGEMM (no bf16 rows).") var fp32Only = false
+    func run() throws { options.benchmarks.gemm(bf16: !fp32Only) }
 }
 
 /// `sepme bench conv`: conv2d forward/backward at SD1 shapes next to SGEMM.

@@ -27,6 +27,9 @@ struct BenchUNetCommand: ParsableCommand {
     @Option(help: "Seed of the random weights and inputs.")
     var seed: UInt64 = 0
 
+    @Flag(help: "Also time the no-grad forward in bf16 (--precision bf16), after each fp32 forward.")
+    var bf16 = false
+
     func validate() throws {
         try FlagCheck.nonEmpty("--config", config)
         try FlagCheck.range("--size", size, 1...BenchLimits.maxLatentSize)
@@ -46,10 +49,17 @@ struct BenchUNetCommand: ParsableCommand {
         }
         try BenchLimits.checkMemory("--size \(size) with --batch \(batch)", configuration: configuration, size: size, batch: batch)
         print("UNet benchmark: config \(config), batch \(batch), \(size)x\(size) latent, \(tokens) tokens, fp32, \(Parallel.threadCount) threads")
-        let benchmark = UNetBenchmark(configuration: configuration, size: size, tokens: tokens, seed: seed, repeats: repeats, batch: batch)
+        let benchmark = UNetBenchmark(
+            configuration: configuration, size: size, tokens: tokens, seed: seed, repeats: repeats, batch: batch, bf16: bf16)
         let r = try benchmark.run()
         func gb(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
         print(String(format: "forward:          %.3f s", r.forwardSeconds))
+        if let t = r.bf16ForwardSeconds, let e = r.bf16RelativeError {
+            print(
+                String(
+                    format: "forward bf16:     %.3f s (bf16 / fp32 time %.3f; max |bf16 - fp32| / max |fp32| of the output %.2e; ",
+                    t, t / r.forwardSeconds, e) + "\(BF16GEMM.path))")
+        }
         print(
             String(
                 format: "forward+backward: %.3f s (%d trainable of %d parameters)",

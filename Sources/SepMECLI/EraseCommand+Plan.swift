@@ -59,7 +59,7 @@ extension EraseCommand {
                     throw ErasureError.fingerprintMismatch(path: path, expected: file.model.fingerprint, found: shifts.fingerprint)
                 }
                 let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
-                try ErasureRun(plan: file.plan, output: folder, resume: true, index: index)
+                try ErasureRun(plan: file.plan, output: folder, resume: true, index: index, originalPrecision: precisionOption.precision)
                     .run(on: shifts, observer: observer(for: file.plan))
             }
         }
@@ -83,13 +83,27 @@ extension EraseCommand {
         print("train one concept with: sepme erase --plan \(path) --index N   (or every concept: without --index)")
     }
 
-    /// Says when the plan's null space mode differs from the one asked for.
+    /// Says when the plan's null space mode differs from the one asked for, and names the concepts
+    /// whose shift can reach little of their own embedding (their prompts are nearly spanned by the
+    /// prompts they must leave unchanged), whose erasure will then be weak.
     func reportResolution(_ file: ErasurePlanFile, requested: ErasurePlan) {
-        guard let tolerance = file.plan.hyperparameters.nullSpaceTolerance, requested.hyperparameters.nullSpaceTolerance == nil else { return }
-        ProgressBar("erase", quiet: verbosity.quiet).message(
-            "the exact null space is empty for some concept (more prompts than the text width holds): using tolerance \(tolerance); each concept's leak bound is in the plan"
-        )
+        let bar = ProgressBar("erase", quiet: verbosity.quiet)
+        if let tolerance = file.plan.hyperparameters.nullSpaceTolerance, requested.hyperparameters.nullSpaceTolerance == nil {
+            bar.message(
+                "the exact null space is empty for some concept (more prompts than the text width holds): using tolerance \(tolerance); each concept's leak bound is in the plan"
+            )
+        }
+        let weak = file.concepts.filter { ($0.conceptReach ?? 1) < Self.weakReach }
+        if !weak.isEmpty {
+            let list = weak.prefix(4).map { String(format: "'%@' %.0f %%", $0.concept, 100 * ($0.conceptReach ?? 0)) }.joined(separator: ", ")
+            bar.message(
+                "\(weak.count) concepts' shifts can reach under \(Int(100 * Self.weakReach)) % of their own embedding (\(list)\(weak.count > 4 ? ", ..." : "")): their erasure will be weak; erase fewer concepts at once, protect fewer prompts, or raise --tolerance"
+            )
+        }
     }
+
+    /// Below this concept reach a plan warns that the erasure will be weak.
+    static let weakReach = 0.1
 
     func observer(for plan: ErasurePlan) -> ErasureObserver {
         ToyCommandSupport.erasureObserver(

@@ -73,6 +73,7 @@ struct EraseCommand: ParsableCommand {
             With --plan: train only the concept at this index of the plan (0-based; default: $SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX when set, else every concept).
             """)
     var index: Int?
+    @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var verbosity: QuietOption
 
     /// The method and variant, defaults applied.
@@ -104,7 +105,8 @@ struct EraseCommand: ParsableCommand {
             ("--lr", lr != nil, trained), ("--max-iterations", maxIterations != nil, trained), ("--seed", seed != nil, trained),
             ("--images", images != nil, [.sepme, .ca]), ("--generation-steps", generationSteps != nil, trained),
             ("--generation-guidance", generationGuidance != nil, [.sepme, .ca]),
-            ("--generation-scheduler", generationScheduler != nil, trained), ("--resume", resume, trained)
+            ("--generation-scheduler", generationScheduler != nil, trained), ("--resume", resume, trained),
+            ("--precision", precisionOption.precision != .fp32, [.sepme])
         ]
         let method = chosenMethod
         for (flag, given, methods) in flags where given && !methods.contains(method) {
@@ -168,8 +170,10 @@ struct EraseCommand: ParsableCommand {
                     try writePlan(file, into: URL(fileURLWithPath: output))
                     return
                 }
-                try ErasureRun(plan: file.plan, output: URL(fileURLWithPath: output), resume: resume)
-                    .run(on: shifts, observer: observer(for: file.plan))
+                try ErasureRun(
+                    plan: file.plan, output: URL(fileURLWithPath: output), resume: resume, originalPrecision: precisionOption.precision
+                )
+                .run(on: shifts, observer: observer(for: file.plan))
             }
         }
     }

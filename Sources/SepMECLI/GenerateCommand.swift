@@ -31,6 +31,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Negative prompt (classifier-free guidance's unconditional text).") var negativePrompt: String?
     @OptionGroup var seedOption: SeedOption
     @OptionGroup var sampling: SamplingOptions<StableDiffusionSamplingDefaults>
+    @OptionGroup var precisionOption: PrecisionOption
     @Option(help: "Image width in pixels (default: the model's).") var width: Int?
     @Option(help: "Image height in pixels (default: the model's).") var height: Int?
     @Option(help: "DDIM eta in [0, 1] (0 = deterministic).") var eta: Float = 0
@@ -109,7 +110,7 @@ struct GenerateCommand: ParsableCommand {
             let options = GenerationOptions(
                 prompts: group, negativePrompt: negativePrompt, seed: seedOption.seed &+ UInt64(k),
                 steps: sampling.steps, guidance: sampling.guidance, width: width, height: height,
-                scheduler: sampling.scheduler, eta: eta, imagesPerPrompt: batchSize)
+                scheduler: sampling.scheduler, eta: eta, imagesPerPrompt: batchSize, precision: precisionOption.precision)
             let run = try pipeline.makeRun(options)
             let total = run.timesteps.count * groups.count
             while let t = run.currentTimestep {

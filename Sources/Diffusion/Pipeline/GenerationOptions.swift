@@ -1,3 +1,5 @@
+import TensorEngine
+
 /// What to generate: the arguments of diffusers' `StableDiffusionPipeline.__call__` that sepme supports.
 public struct GenerationOptions: Sendable {
     public var prompts: [String]
@@ -14,12 +16,16 @@ public struct GenerationOptions: Sendable {
     public var eta: Float
     /// Images per prompt (diffusers' num_images_per_prompt).
     public var imagesPerPrompt: Int
+    /// Precision of the UNet's linear layers and convolutions while denoising (`PrecisionMode`); the text
+    /// encoder, the shifts and the VAE run in fp32 either way.
+    public var precision: ComputePrecision
 
     public init(
         prompts: [String], negativePrompt: String? = nil, seed: UInt64 = 0, steps: Int = 50,
         guidance: Float = 7.5, width: Int? = nil, height: Int? = nil, scheduler: SamplerKind? = nil,
-        eta: Float = 0, imagesPerPrompt: Int = 1
+        eta: Float = 0, imagesPerPrompt: Int = 1, precision: ComputePrecision = .fp32
     ) {
+        self.precision = precision
         self.prompts = prompts
         self.negativePrompt = negativePrompt
         self.seed = seed

@@ -88,11 +88,15 @@ public final class StableDiffusionPipeline {
         let latents =
             Tensor.randn([repeated.count, latentChannels, height / f, width / f], generator: &generator)
             * scheduler.initNoiseSigma
+        // bf16: the UNet's weights are converted once per run, on its first step.
+        let precision = options.precision
+        let cache = precision == .bf16 ? BF16WeightCache() : nil
         return DenoisingRun(
             scheduler: scheduler, latents: latents, conditioning: conditioning,
             unconditional: unconditional, guidance: options.guidance, generator: generator
         ) {
-            [unowned self] x, t, c in self.predictNoise(x, timestep: t, context: c)
+            [unowned self] x, t, c in
+            PrecisionMode.with(precision, cache: cache) { self.predictNoise(x, timestep: t, context: c) }
         }
     }
 

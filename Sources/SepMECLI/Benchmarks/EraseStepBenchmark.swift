@@ -29,6 +29,8 @@ struct EraseStepBenchmark {
     let configuration: UNet2DConditionConfiguration
     let size: Int
     let repeats: Int
+    /// Precision of sepme's original predictions (the reference layout stays fp32).
+    var originalPrecision: ComputePrecision = .fp32
 
     struct Result: Codable {
         var sepme: Figures
@@ -69,7 +71,7 @@ struct EraseStepBenchmark {
             protectedEmbeddings: [blank, pipeline.encode(prompts: ["zq watermark"])], tolerance: nil)
         let shift = ShiftWeights.trainable(projections: model.projections.keyValueProjections, basis: decoupling.basis, beta: Float(h.beta))
         let optimizer = Adam(parameters: shift.trainableTensors, learningRate: 0.1)
-        let objective = SepMEObjective(model: model, variant: .separate, lambda: h.lambda)
+        let objective = SepMEObjective(model: model, variant: .separate, lambda: h.lambda, originalPrecision: originalPrecision)
         var noise = PyTorchGenerator(seed: 3)
         let xt = Tensor.randn([1, configuration.inChannels, size, size], generator: &noise)
 

@@ -3,12 +3,20 @@ import TensorEngine
 
 /// GFLOP/s of the engine's hot kernels at Stable Diffusion v1 UNet shapes, each next to the plain
 /// SGEMM rate of this machine (a 2048³ GEMM through BLAS.sgemm) measured right before that row, so
-/// the ratio stays meaningful on a machine whose load changes during the run.
+/// the ratio stays meaningful on a machine whose load changes during the run, and as a fraction of the
+/// fp32 FMA peak (`PeakRate`) measured at the start of the same invocation.
 struct KernelBenchmarks {
     /// Minimum wall time spent per measurement; the best repetition is reported.
     var minSeconds: Double = 1.0
     /// Query rows per attention block (nil: the kernel's default for each shape).
     var queryBlock: Int? = nil
+    /// The fp32 peak of this invocation, measured by `header()`.
+    private let peak = PeakReference()
+
+    /// Holds the peak measured once per invocation.
+    private final class PeakReference {
+        var gflops: Double?
+    }
 
     /// Best wall time of `body` over repetitions filling at least `minSeconds` (after one warm-up).
     func bestTime(_ body: () -> Void) -> Double {
@@ -52,9 +60,12 @@ struct KernelBenchmarks {
         return 2 * Double(m * n * k) / t / 1e9
     }
 
+    /// Measures the fp32 peak of this invocation and prints the column heads.
     private func header() {
         print("threads \(Parallel.threadCount), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
-        print(pad("case", 46) + pad("ms", 10) + pad("GFLOP/s", 10) + pad("SGEMM GFLOP/s", 15) + "ratio")
+        peak.gflops = PeakRate.measure(.fp32)
+        print("fp32 peak (\(PeakRate.fp32Instructions), \(Parallel.threadCount) threads): " + String(format: "%.1f GFLOP/s", peak.gflops ?? 0))
+        print(pad("case", 46) + pad("ms", 10) + pad("GFLOP/s", 10) + pad("SGEMM GFLOP/s", 15) + pad("ratio", 7) + "of peak")
     }
 
     /// Prints one result; the SGEMM reference (2048³) is measured again just before `seconds` was.
@@ -62,9 +73,10 @@ struct KernelBenchmarks {
         let reference = referenceRate()
         let t = seconds()
         let rate = flops / t / 1e9
+        let ofPeak = peak.gflops.map { String(format: "%.0f%%", 100 * rate / $0) } ?? "-"
         print(
             pad(name, 46) + pad(String(format: "%.2f", t * 1e3), 10) + pad(String(format: "%.1f", rate), 10)
-                + pad(String(format: "%.1f", reference), 15) + String(format: "%.0f%%", 100 * rate / reference))
+                + pad(String(format: "%.1f", reference), 15) + pad(String(format: "%.0f%%", 100 * rate / reference), 7) + ofPeak)
     }
 
     private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
@@ -75,19 +87,39 @@ struct KernelBenchmarks {
         return short.sgemmRate(m: 2048, n: 2048, k: 2048)
     }
 
-    /// SGEMM at the shapes of SD1's linear layers (tokens × features).
-    func gemm() {
+    /// SGEMM at the shapes of SD1's linear layers (tokens × features), convolutions and attention,
+    /// each followed by the BF16 product at the same shape (`bf16` rows: the right operand packed
+    /// once, as a cached weight is; the left operand packed in every call, as activations are).
+    func gemm(bf16: Bool = true) {
         header()
+        if bf16 { print("bf16 rows: \(BF16GEMM.path)") }
         for (m, n, k) in [
             (4096, 1280, 320), (4096, 320, 1280), (4096, 640, 640), (1024, 2560, 640),
             (256, 5120, 1280), (4096, 320, 320),
-            // attention block GEMMs (128 query rows, 4096 keys, D 40): S = Q Kᵀ and O = P V
-            (128, 4096, 40), (128, 40, 4096)
+            // the cross-attention projections of 77 text tokens
+            (77, 320, 768), (77, 1280, 768),
+            // im2col convolutions: [Cout, Cin·9] × [Cin·9, pixels]
+            (320, 4096, 2880), (1280, 256, 11520),
+            // attention block GEMMs (128 query rows, 4096 keys, D 40): S = Q Kᵀ and O = P V; cross: 4096 × 77 × 40
+            (128, 4096, 40), (128, 40, 4096), (4096, 77, 40)
         ] {
-            row(
-                "sgemm \(m)x\(n)x\(k)", seconds: 2 * Double(m * n * k) / sgemmRate(m: m, n: n, k: k) / 1e9,
-                flops: 2 * Double(m * n * k))
+            let flops = 2 * Double(m * n * k)
+            row("sgemm \(m)x\(n)x\(k)", seconds: flops / sgemmRate(m: m, n: n, k: k) / 1e9, flops: flops)
+            if bf16 { row("bf16 \(m)x\(n)x\(k)", seconds: flops / bf16Rate(m: m, n: n, k: k) / 1e9, flops: flops) }
         }
+    }
+
+    /// GFLOP/s of C[m, n] = A[m, k] B[k, n] as a BF16 product, packing A in every call.
+    func bf16Rate(m: Int, n: Int, k: Int) -> Double {
+        let a = random([m, k])
+        let b = random([k, n])
+        let c = Tensor(uninitialized: [m, n])
+        let right = BF16PackedMatrix(right: b.pointer, depth: k, columns: n, depthStride: n, columnStride: 1)
+        let t = bestTime {
+            let left = BF16PackedMatrix(left: a.pointer, rows: m, depth: k, rowStride: k, depthStride: 1)
+            BF16GEMM.multiply(left, right, into: c.pointer, ldc: n, accumulate: false)
+        }
+        return 2 * Double(m * n * k) / t / 1e9
     }
 
     /// 3×3 padding-1 convolutions of the UNet's three widest levels, forward and forward+backward

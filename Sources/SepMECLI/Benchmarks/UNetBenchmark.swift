@@ -15,6 +15,10 @@ struct UNetBenchmark {
         var peakResidentBytes: Int?
         var parameterCount: Int
         var trainableParameterCount: Int
+        /// The no-grad forward in bf16 (`bf16`), timed after each fp32 forward; weights converted before.
+        var bf16ForwardSeconds: Double?
+        /// max |bf16 − fp32| / max |fp32| of the forward's output.
+        var bf16RelativeError: Float?
     }
 
     var configuration: UNet2DConditionConfiguration
@@ -26,6 +30,8 @@ struct UNetBenchmark {
     var repeats = 1
     /// Samples per call; all share one context.
     var batch = 1
+    /// Also time the forward in bf16 (`PrecisionMode`), interleaved with the fp32 forward.
+    var bf16 = false
     /// Prints each phase as it finishes.
     var log: (String) -> Void = { print($0) }
 
@@ -41,12 +47,37 @@ struct UNetBenchmark {
             [Tensor](repeating: Tensor.randn([1, tokens, model.crossAttentionDim], generator: &generator), count: batch), axis: 0)
 
         MemoryStatistics.shared.resetPeak()
+        let timesteps = [Float](repeating: timestep, count: batch)
+        let cache = BF16WeightCache()
+        if bf16 {
+            let t0 = Date()
+            _ = PrecisionMode.with(.bf16, cache: cache) { GradMode.withNoGrad { model(sample, timesteps: timesteps, encoderHiddenStates: context) } }
+            log(
+                String(
+                    format: "bf16: first forward (converts %d weights, %.2f GB) %.3f s", cache.count, Double(cache.byteCount) / 1e9,
+                    Date().timeIntervalSince(t0)))
+        }
         var forward = Double.infinity
+        var bf16Forward = Double.infinity
+        var bf16Error: Float?
         for _ in 0..<repeats {
             let t0 = Date()
-            let out = GradMode.withNoGrad { model(sample, timesteps: [Float](repeating: timestep, count: batch), encoderHiddenStates: context) }
+            let out = GradMode.withNoGrad { model(sample, timesteps: timesteps, encoderHiddenStates: context) }
             forward = min(forward, Date().timeIntervalSince(t0))
             guard out.isFinite else { throw CommandLineError("UNet benchmark: the forward produced NaN or infinite values") }
+            guard bf16 else { continue }
+            let t1 = Date()
+            let reduced = PrecisionMode.with(.bf16, cache: cache) {
+                GradMode.withNoGrad { model(sample, timesteps: timesteps, encoderHiddenStates: context) }
+            }
+            bf16Forward = min(bf16Forward, Date().timeIntervalSince(t1))
+            var worst: Float = 0
+            var reference: Float = 0
+            for i in 0..<out.count {
+                worst = max(worst, abs(reduced.pointer[i] - out.pointer[i]))
+                reference = max(reference, abs(out.pointer[i]))
+            }
+            bf16Error = worst / max(reference, 1e-30)
         }
         log(String(format: "forward: %.3f s", forward))
 
@@ -80,6 +111,7 @@ struct UNetBenchmark {
             peakTensorBytes: MemoryStatistics.shared.peakBytes,
             peakResidentBytes: MemoryStatistics.processPeakResidentBytes(),
             parameterCount: model.parameterCount,
-            trainableParameterCount: trainable.reduce(0) { $0 + $1.count })
+            trainableParameterCount: trainable.reduce(0) { $0 + $1.count },
+            bf16ForwardSeconds: bf16 ? bf16Forward : nil, bf16RelativeError: bf16Error)
     }
 }

@@ -26,19 +26,20 @@ enum Conv2DKernel {
         return Swift.min(batch, Parallel.threadCount)
     }
 
-    /// out = W ⋆ x + bias.
+    /// out = W ⋆ x + bias. With `bf16Weight` (the weight packed for `BF16GEMM`), each band is a BF16
+    /// product (images one at a time, the product threaded).
     // x: [N, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]? -> out: [N, Cout, Hout, Wout]
     static func forward(
         x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
         bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
-        columnBudget: Int = maxColumnElements
+        columnBudget: Int = maxColumnElements, bf16Weight: BF16PackedMatrix? = nil
     ) {
         let plane = g.outH * g.outW
-        let workers = workerCount(batch: batch, perImage: outChannels * g.patchSize * plane)
+        let workers = bf16Weight != nil ? 1 : workerCount(batch: batch, perImage: outChannels * g.patchSize * plane)
         let body = { (w: Int) in
             forwardImages(
                 x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: weight,
-                outChannels: outChannels, bias: bias, g, out: out, columnBudget: columnBudget)
+                outChannels: outChannels, bias: bias, g, out: out, columnBudget: columnBudget, bf16Weight: bf16Weight)
         }
         if workers > 1 { BLASThreading.forEachItem(workers, body) } else { body(0) }
     }
@@ -46,7 +47,7 @@ enum Conv2DKernel {
     private static func forwardImages(
         x: UnsafePointer<Float>, images: StrideTo<Int>, weight: UnsafePointer<Float>,
         outChannels: Int, bias: UnsafePointer<Float>?, _ g: Conv2DGeometry,
-        out: UnsafeMutablePointer<Float>, columnBudget: Int
+        out: UnsafeMutablePointer<Float>, columnBudget: Int, bf16Weight: BF16PackedMatrix?
     ) {
         let plane = g.outH * g.outW
         let inImage = g.channels * g.height * g.width
@@ -61,6 +62,10 @@ enum Conv2DKernel {
                 for co in 0..<outChannels { (on + co * plane).update(repeating: bias[co], count: plane) }
             }
             let beta: Float = bias == nil ? 0 : 1
+            if let bf16Weight {
+                bf16Band(xn, cols: cols, weight: bf16Weight, g, band: band, accumulate: bias != nil, out: on)
+                continue
+            }
             guard let cols else {
                 BLAS.sgemm(
                     transA: false, transB: false, m: outChannels, n: plane, k: g.channels,
@@ -77,6 +82,29 @@ enum Conv2DKernel {
                     b: cols, ldb: nc, beta: beta, c: on + r0 * g.outW, ldc: plane)
                 r0 = r1
             }
+        }
+    }
+
+    /// One image's output as BF16 products, band by band (pointwise: the input planes are the columns).
+    // xn: [Cin, H, W] -> on: [Cout, Hout, Wout]
+    private static func bf16Band(
+        _ xn: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>?, weight: BF16PackedMatrix,
+        _ g: Conv2DGeometry, band: Int, accumulate: Bool, out on: UnsafeMutablePointer<Float>
+    ) {
+        let plane = g.outH * g.outW
+        guard let cols else {
+            let right = BF16PackedMatrix(right: xn, depth: g.channels, columns: plane, depthStride: plane, columnStride: 1)
+            BF16GEMM.multiply(weight, right, into: on, ldc: plane, accumulate: accumulate)
+            return
+        }
+        var r0 = 0
+        while r0 < g.outH {
+            let r1 = Swift.min(g.outH, r0 + band)
+            let nc = (r1 - r0) * g.outW
+            Im2Col.unfold(xn, g, rowStart: r0, rowEnd: r1, into: cols)
+            let right = BF16PackedMatrix(right: cols, depth: g.patchSize, columns: nc, depthStride: nc, columnStride: 1)
+            BF16GEMM.multiply(weight, right, into: on + r0 * g.outW, ldc: plane, accumulate: accumulate)
+            r0 = r1
         }
     }
 

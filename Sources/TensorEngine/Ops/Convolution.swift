@@ -28,9 +28,12 @@ extension Tensor {
             precondition(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")
         }
         let out = Tensor(uninitialized: [batch, outChannels, g.outH, g.outW])
+        // A gradient-free convolution inside a bf16 scope (`PrecisionMode`) uses the weight's bf16 copy.
+        let packedWeight = PrecisionMode.bf16Cache(inputs: [x, weight, bias]).map { $0.convolutionWeight(weight) }
         Conv2DKernel.forward(
             x: x.pointer, batch: batch, weight: weight.pointer, outChannels: outChannels,
-            bias: bias?.pointer, g, out: out.pointer)
+            bias: bias?.pointer, g, out: out.pointer, bf16Weight: packedWeight)
+        if packedWeight != nil { return out }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         // Save only what the gradients need: x for dW, the weight for dx (a frozen weight keeps no x).
         let savedX = weight.needsGrad ? x : nil

@@ -59,7 +59,8 @@ extension Tensor {
         }
     }
 
-    /// y = x Wᵀ + b (torch.nn.functional.linear). Weight gradients are computed only when needed.
+    /// y = x Wᵀ + b (torch.nn.functional.linear). Weight gradients are computed only when needed. In a
+    /// bf16 scope without gradient recording, a BF16 product with the weight converted once (`PrecisionMode`).
     // x: [..., in], weight: [out, in], bias: [out] -> [..., out]
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         precondition(
@@ -72,6 +73,12 @@ extension Tensor {
         if let bias {
             precondition(bias.shape == [outF], "linear: bias \(bias.shape) for \(outF) outputs")
             for r in 0..<rows { (out.pointer + r * outF).update(from: bias.pointer, count: outF) }
+        }
+        // A gradient-free product inside a bf16 scope (`PrecisionMode`): nothing to record.
+        if let cache = PrecisionMode.bf16Cache(inputs: [x, weight, bias]) {
+            let packedX = BF16PackedMatrix(left: x.pointer, rows: rows, depth: inF, rowStride: inF, depthStride: 1)
+            BF16GEMM.multiply(packedX, cache.linearWeight(weight), into: out.pointer, ldc: outF, accumulate: bias != nil)
+            return out
         }
         BLAS.sgemm(
             transA: false, transB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,

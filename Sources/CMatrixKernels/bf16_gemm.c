@@ -1,0 +1,232 @@
+// BF16 matrix product with fp32 accumulation (see sepme_matrix_kernels.h for the packed layouts and the
+// summation order every path shares). Blocking: the k range is cut into slices of KC_PAIRS pairs, so a
+// column panel's slice (NR x 2 KC_PAIRS bf16, 16 KiB) stays in L1 while the row panels of a block of
+// MC_PANELS panels (about 96 KiB) stream from L2; the micro-kernel keeps an MR x NR tile of C in registers
+// and starts from C after the first slice, so the slicing does not change the result.
+#include "bf16_internal.h"
+
+#include <string.h>
+
+#define MR SEPME_BF16_MR
+#define NR SEPME_BF16_NR
+#define KC_PAIRS 128
+#define MC_PANELS 16
+
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7F800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);        // zero, subnormal: signed zero
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);  // NaN: quiet NaN
+    u += 0x7FFFu + ((u >> 16) & 1u);                                             // round to nearest even
+    return (uint16_t)(u >> 16);
+}
+
+static inline float low_half(uint32_t w) {
+    uint32_t u = w << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline float high_half(uint32_t w) {
+    uint32_t u = w & 0xFFFF0000u;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline ptrdiff_t pairs(ptrdiff_t k) { return (k + 1) / 2; }
+
+size_t sepme_bf16_packed_left_count(ptrdiff_t m, ptrdiff_t k) {
+    return (size_t)((m + MR - 1) / MR) * (size_t)pairs(k) * 2 * MR;
+}
+
+size_t sepme_bf16_packed_right_count(ptrdiff_t k, ptrdiff_t n) {
+    return (size_t)((n + NR - 1) / NR) * (size_t)pairs(k) * 2 * NR;
+}
+
+// One panel of `width` lines (rows of the left operand, columns of the right one); line t of the panel is
+// line `first + t` of the matrix, element l of a line at src[line * line_stride + l * k_stride].
+static void pack_panel(uint16_t *dst, const float *src, ptrdiff_t lines, ptrdiff_t k, ptrdiff_t line_stride,
+                       ptrdiff_t k_stride, ptrdiff_t first, int width) {
+    ptrdiff_t kp = pairs(k);
+    ptrdiff_t live = lines - first < width ? lines - first : width;
+    for (ptrdiff_t q = 0; q < kp; q++) {
+        uint16_t *out = dst + q * 2 * width;
+        ptrdiff_t l0 = 2 * q, l1 = 2 * q + 1;
+        for (ptrdiff_t t = 0; t < live; t++) {
+            const float *line = src + (first + t) * line_stride;
+            out[2 * t] = to_bf16(line[l0 * k_stride]);
+            out[2 * t + 1] = l1 < k ? to_bf16(line[l1 * k_stride]) : 0;
+        }
+        for (ptrdiff_t t = live; t < width; t++) out[2 * t] = out[2 * t + 1] = 0;
+    }
+}
+
+void sepme_bf16_pack_left(uint16_t *dst, const float *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t row_stride,
+                          ptrdiff_t k_stride, ptrdiff_t panel_begin, ptrdiff_t panel_end) {
+    size_t panel = (size_t)pairs(k) * 2 * MR;
+    for (ptrdiff_t p = panel_begin; p < panel_end; p++)
+        pack_panel(dst + (size_t)p * panel, src, m, k, row_stride, k_stride, p * MR, MR);
+}
+
+void sepme_bf16_pack_right(uint16_t *dst, const float *src, ptrdiff_t k, ptrdiff_t n, ptrdiff_t k_stride,
+                           ptrdiff_t column_stride, ptrdiff_t panel_begin, ptrdiff_t panel_end) {
+    size_t panel = (size_t)pairs(k) * 2 * NR;
+    for (ptrdiff_t p = panel_begin; p < panel_end; p++)
+        pack_panel(dst + (size_t)p * panel, src, n, k, column_stride, k_stride, p * NR, NR);
+}
+
+// Micro-kernels: C tile (mr <= MR rows, nr <= NR columns, leading dimension ldc) (+)= the product of
+// kp pairs of the left panel slice a (MR words per pair) and the right panel slice b (NR words per pair).
+typedef void (*micro_kernel)(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c, ptrdiff_t ldc, int mr,
+                             int nr, int accumulate);
+
+static void kernel_scalar(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c, ptrdiff_t ldc, int mr,
+                          int nr, int accumulate) {
+    for (int r = 0; r < mr; r++) {
+        for (int j = 0; j < nr; j++) {
+            float s = accumulate ? c[r * ldc + j] : 0.f;
+            for (ptrdiff_t q = 0; q < kp; q++) {
+                uint32_t x = a[q * MR + r], y = b[q * NR + j];
+                float odd = high_half(x) * high_half(y);
+                s = s + odd;
+                float even = low_half(x) * low_half(y);
+                s = s + even;
+            }
+            c[r * ldc + j] = s;
+        }
+    }
+}
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+// Eight columns at a time: a vector of 8 right-operand words splits into the even-k and odd-k halves.
+AVX2 static void kernel_avx2(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c, ptrdiff_t ldc, int mr,
+                             int nr, int accumulate) {
+    const __m256i high_mask = _mm256_set1_epi32((int)0xFFFF0000u);
+    for (int g = 0; g < NR / 8 && 8 * g < nr; g++) {
+        int cols = nr - 8 * g < 8 ? nr - 8 * g : 8;
+        __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lanes);
+        __m256 acc[MR];
+        for (int r = 0; r < MR; r++)
+            acc[r] = accumulate && r < mr ? _mm256_maskload_ps(c + r * ldc + 8 * g, mask) : _mm256_setzero_ps();
+        for (ptrdiff_t q = 0; q < kp; q++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)(b + q * NR + 8 * g));
+            __m256 be = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+            __m256 bo = _mm256_castsi256_ps(_mm256_and_si256(w, high_mask));
+            for (int r = 0; r < MR; r++) {
+                uint32_t x = a[q * MR + r];
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(high_half(x)), bo, acc[r]);
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(low_half(x)), be, acc[r]);
+            }
+        }
+        for (int r = 0; r < MR; r++)
+            if (r < mr) _mm256_maskstore_ps(c + r * ldc + 8 * g, mask, acc[r]);
+    }
+}
+
+AVX512BF16 static void kernel_avx512bf16(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c,
+                                         ptrdiff_t ldc, int mr, int nr, int accumulate) {
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) {
+        if (accumulate && r < mr) {
+            acc[r][0] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+            acc[r][1] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+        } else {
+            acc[r][0] = _mm512_setzero_ps();
+            acc[r][1] = _mm512_setzero_ps();
+        }
+    }
+    for (ptrdiff_t q = 0; q < kp; q++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + q * NR));
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + q * NR + 16));
+        for (int r = 0; r < MR; r++) {
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[q * MR + r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        if (r < mr) {
+            _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);
+            _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[r][1]);
+        }
+    }
+}
+
+static int best_path, path_limit = 3;
+__attribute__((constructor)) static void detect_bf16_path(void) {
+    __builtin_cpu_init();
+    best_path = 0;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best_path = 1;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512bf16"))
+        best_path = 2;
+}
+static micro_kernel kernel_for(int path) {
+    return path >= 2 ? kernel_avx512bf16 : (path == 1 ? kernel_avx2 : kernel_scalar);
+}
+#else
+static int best_path, path_limit = 3;
+static micro_kernel kernel_for(int path) { (void)path; return kernel_scalar; }
+#endif
+
+// AMX (path 3) on top of AVX-512 BF16 when the tile unit was granted (asked for by another constructor).
+int sepme_bf16_gemm_best_path(void) { return best_path == 2 && sepme_bf16_amx_available() ? 3 : best_path; }
+int sepme_bf16_gemm_path(void) {
+    int best = sepme_bf16_gemm_best_path();
+    return best < path_limit ? best : path_limit;
+}
+int sepme_bf16_gemm_set_path(int path) {
+    int previous = path_limit;
+    path_limit = path < 0 ? 0 : path;
+    return previous;
+}
+
+void sepme_bf16_gemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const uint16_t *left, const uint16_t *right, float *c,
+                     ptrdiff_t ldc, int accumulate, ptrdiff_t row_panel_begin, ptrdiff_t row_panel_end,
+                     ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end) {
+    if (m <= 0 || n <= 0 || k < 0) return;
+    int path = sepme_bf16_gemm_path();
+    if (path == 3) {
+        ptrdiff_t row_end = row_panel_end * MR < m ? row_panel_end * MR : m;
+        sepme_bf16_gemm_amx(m, n, k, left, right, c, ldc, accumulate, row_panel_begin * MR, row_end, column_panel_begin,
+                            column_panel_end);
+        return;
+    }
+    micro_kernel kernel = kernel_for(path);
+    ptrdiff_t kp = pairs(k);
+    const uint32_t *a = (const uint32_t *)(const void *)left;
+    const uint32_t *b = (const uint32_t *)(const void *)right;
+    if (kp == 0) {  // empty sum: C = 0 or unchanged
+        for (ptrdiff_t ip = row_panel_begin; ip < row_panel_end; ip++) {
+            for (ptrdiff_t jp = column_panel_begin; jp < column_panel_end; jp++)
+                kernel(0, a, b, c + ip * MR * ldc + jp * NR, ldc, (int)(m - ip * MR < MR ? m - ip * MR : MR),
+                       (int)(n - jp * NR < NR ? n - jp * NR : NR), accumulate);
+        }
+        return;
+    }
+    for (ptrdiff_t q0 = 0; q0 < kp; q0 += KC_PAIRS) {
+        ptrdiff_t qc = kp - q0 < KC_PAIRS ? kp - q0 : KC_PAIRS;
+        int add = accumulate || q0 > 0;
+        for (ptrdiff_t i0 = row_panel_begin; i0 < row_panel_end; i0 += MC_PANELS) {
+            ptrdiff_t i1 = i0 + MC_PANELS < row_panel_end ? i0 + MC_PANELS : row_panel_end;
+            for (ptrdiff_t jp = column_panel_begin; jp < column_panel_end; jp++) {
+                const uint32_t *bp = b + jp * kp * NR + q0 * NR;
+                int nr = (int)(n - jp * NR < NR ? n - jp * NR : NR);
+                for (ptrdiff_t ip = i0; ip < i1; ip++) {
+                    const uint32_t *ap = a + ip * kp * MR + q0 * MR;
+                    int mr = (int)(m - ip * MR < MR ? m - ip * MR : MR);
+                    kernel(qc, ap, bp, c + ip * MR * ldc + jp * NR, ldc, mr, nr, add);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import TensorEngine
+
+/// `sepme bench generate`: whole generations in fp32 and in bf16 (`--precision bf16`), interleaved in one
+/// run, with the bf16 latents' error against fp32's.
+struct BenchGenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Time generation in fp32 and bf16 (interleaved) and compare the final latents.",
+        discussion: """
+            Each repetition generates the same prompt and seed once in fp32 and once in bf16 (the bf16 run \
+            converts the UNet's weights in its first step, as `generate --precision bf16` does); the fastest \
+            of each is reported. The error is that of the final latents (before VAE decoding).
+            """)
+
+    @OptionGroup var modelOptions: ToyModelOptions
+    @Option(help: "The prompt.") var prompt = "a striped red circle"
+    @Option(help: "Denoising steps.") var steps = 20
+    @Option(help: "Classifier-free guidance scale; 1 or less turns guidance off.") var guidance: Float = 4
+    @Option(help: "Image width and height in pixels (default: the model's).") var size: Int?
+    @Option(help: "Images per generation.") var batch = 1
+    @Option(help: "Repetitions of the fp32 / bf16 pair; the fastest of each is reported.") var repeats = 3
+    @Option(help: "Seed of the initial noise.") var seed: UInt64 = 0
+
+    func validate() throws {
+        try FlagCheck.range("--steps", steps, 1...10_000)
+        try FlagCheck.finite("--guidance", guidance, 0...GenerationOptions.maximumGuidance)
+        if let size { try FlagCheck.range("--size", size, 1...GenerationOptions.maximumSide) }
+        try FlagCheck.range("--batch", batch, 1...GenerationOptions.maximumBatch)
+        try FlagCheck.range("--repeats", repeats, 1...BenchLimits.maxRepeats)
+    }
+
+    func run() throws { try CommandFailure.reporting { try measure() } }
+
+    private func measure() throws {
+        let pipeline = try modelOptions.pipeline(quiet: true)
+        print(
+            "generate benchmark: \(try modelOptions.path()), \(steps) steps, guidance \(guidance), batch \(batch), "
+                + "\(Parallel.threadCount) threads, bf16 products: \(BF16GEMM.path)")
+        func options(_ precision: ComputePrecision) -> GenerationOptions {
+            GenerationOptions(
+                prompts: [prompt], seed: seed, steps: steps, guidance: guidance, width: size, height: size,
+                imagesPerPrompt: batch, precision: precision)
+        }
+        var best: [ComputePrecision: Double] = [:]
+        var latents: [ComputePrecision: Tensor] = [:]
+        for _ in 0..<repeats {
+            for precision in ComputePrecision.allCases {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let result = try pipeline.generate(options(precision))
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                best[precision] = min(best[precision] ?? .infinity, seconds)
+                latents[precision] = result.latents
+            }
+        }
+        guard let fp32 = best[.fp32], let bf16 = best[.bf16], let a = latents[.fp32], let b = latents[.bf16] else { return }
+        print(String(format: "fp32: %.3f s   bf16: %.3f s   bf16 / fp32 time: %.3f   speed-up %.2f×", fp32, bf16, bf16 / fp32, fp32 / bf16))
+        var worst: Float = 0
+        var reference: Float = 0
+        var squared = 0.0
+        var norm = 0.0
+        for i in 0..<a.count {
+            let d = b.pointer[i] - a.pointer[i]
+            worst = max(worst, abs(d))
+            reference = max(reference, abs(a.pointer[i]))
+            squared += Double(d * d)
+            norm += Double(a.pointer[i] * a.pointer[i])
+        }
+        print(
+            String(
+                format: "final latents: max |bf16 - fp32| / max |fp32| = %.2e, RMS(bf16 - fp32) / RMS(fp32) = %.2e",
+                worst / max(reference, 1e-30), (squared / max(norm, 1e-30)).squareRoot()))
+    }
+}

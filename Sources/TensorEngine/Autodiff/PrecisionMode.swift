@@ -1,0 +1,90 @@
+import Foundation
+
+/// Arithmetic precision of the engine's matrix products.
+public enum ComputePrecision: String, Sendable, CaseIterable {
+    /// fp32 throughout (BLAS SGEMM).
+    case fp32
+    /// Linear layers and convolutions as BF16 products with fp32 accumulation (`BF16GEMM`): weights and
+    /// activations rounded to bf16, sums and everything between the products in fp32.
+    case bf16
+}
+
+/// The opt-in reduced-precision scope, like `GradMode` a per-task setting. Inside `with(.bf16)`,
+/// `Tensor.linear` and `Tensor.conv2d` run as BF16 products whenever they record no gradient (so work
+/// that trains stays fp32 even inside the scope); weights are converted once per `BF16WeightCache`.
+/// `withFP32` restores fp32 for a part of such work (the shift adapters, whose exact zeros on protected
+/// prompts need fp32 projections).
+public enum PrecisionMode {
+    @TaskLocal static var cache: BF16WeightCache?
+
+    /// The precision of gradient-free products in the current scope.
+    public static var current: ComputePrecision { cache == nil ? .fp32 : .bf16 }
+
+    /// Runs `body` with gradient-free products in `precision`. Weights are converted into `cache`
+    /// (default: a new one, released with the scope); pass one cache to several scopes over the same,
+    /// unchanged weights to convert them once.
+    public static func with<T>(
+        _ precision: ComputePrecision, cache: BF16WeightCache? = nil, _ body: () throws -> T
+    ) rethrows -> T {
+        switch precision {
+        case .fp32: return try $cache.withValue(nil) { try body() }
+        case .bf16: return try $cache.withValue(cache ?? BF16WeightCache()) { try body() }
+        }
+    }
+
+    /// Runs `body` in fp32 (inside a bf16 scope too).
+    public static func withFP32<T>(_ body: () throws -> T) rethrows -> T { try $cache.withValue(nil) { try body() } }
+
+    /// The cache of the current bf16 scope when a product with these inputs may run in bf16: the scope is
+    /// bf16 and no gradient will be recorded through it.
+    static func bf16Cache(inputs: [Tensor?]) -> BF16WeightCache? {
+        guard let cache else { return nil }
+        if GradMode.isEnabled && inputs.contains(where: { $0?.needsGrad ?? false }) { return nil }
+        return cache
+    }
+}
+
+/// Packed bf16 copies of weight tensors, made on first use and kept while the cache lives. Keyed by the
+/// tensor's storage (a strong reference is kept, so the key cannot be reused); the weights must not be
+/// modified in place while the cache is in use (a shift fused into the weights needs a new cache).
+public final class BF16WeightCache: @unchecked Sendable {
+    private struct Key: Hashable {
+        let storage: ObjectIdentifier
+        let shape: [Int]
+        let convolution: Bool
+    }
+
+    private struct Entry {
+        let storage: TensorStorage
+        let packed: BF16PackedMatrix
+    }
+
+    private var entries: [Key: Entry] = [:]
+    private let lock = NSLock()
+
+    public init() {}
+
+    /// Number of weights converted so far.
+    public var count: Int { lock.withLock { entries.count } }
+
+    /// Bytes held by the converted weights.
+    public var byteCount: Int { lock.withLock { entries.values.reduce(0) { $0 + $1.packed.byteCount } } }
+
+    /// `weight` ([out, in]) packed as the right operand of x Wᵀ.
+    func linearWeight(_ weight: Tensor) -> BF16PackedMatrix {
+        packed(weight, convolution: false) { BF16PackedMatrix(linearWeight: weight) }
+    }
+
+    /// `weight` ([Cout, Cin, kh, kw]) packed as the left operand of W · columns.
+    func convolutionWeight(_ weight: Tensor) -> BF16PackedMatrix {
+        packed(weight, convolution: true) { BF16PackedMatrix(convolutionWeight: weight) }
+    }
+
+    private func packed(_ weight: Tensor, convolution: Bool, make: () -> BF16PackedMatrix) -> BF16PackedMatrix {
+        let key = Key(storage: ObjectIdentifier(weight.storage), shape: weight.shape, convolution: convolution)
+        if let hit = lock.withLock({ entries[key] }) { return hit.packed }
+        let made = make()
+        lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made) }
+        return made
+    }
+}

@@ -1,0 +1,89 @@
+import CMatrixKernels
+
+/// A matrix rounded to bf16 (nearest even; subnormals to signed zero) and packed for `BF16GEMM` as its
+/// left operand (m × k, rows in panels of 12) or its right operand (k × n, columns in panels of 32),
+/// pairs of consecutive k indices interleaved (the operand layout of vdpbf16ps; see
+/// sepme_matrix_kernels.h). Packing runs on all cores; the buffer is immutable afterwards and is
+/// counted in `MemoryStatistics` while it lives.
+public final class BF16PackedMatrix: @unchecked Sendable {
+    public enum Side: Sendable { case left, right }
+
+    public let side: Side
+    /// Rows of the product this operand contributes (m for a left operand, n for a right one).
+    public let lines: Int
+    /// Length of the summed dimension.
+    public let depth: Int
+    let storage: UnsafeMutablePointer<UInt16>
+    let count: Int
+
+    /// Lines per panel on this side.
+    static func panelWidth(_ side: Side) -> Int { side == .left ? Int(SEPME_BF16_MR) : Int(SEPME_BF16_NR) }
+
+    var panels: Int { (lines + Self.panelWidth(side) - 1) / Self.panelWidth(side) }
+
+    /// Packs the m × k left operand whose element (i, l) is `source[i * rowStride + l * depthStride]`.
+    // source: [m, k] (strided) -> packed left operand
+    public convenience init(left source: UnsafePointer<Float>, rows m: Int, depth k: Int, rowStride: Int, depthStride: Int) {
+        self.init(side: .left, lines: m, depth: k)
+        fill(source, lineStride: rowStride, depthStride: depthStride)
+    }
+
+    /// Packs the k × n right operand whose element (l, j) is `source[l * depthStride + j * columnStride]`.
+    // source: [k, n] (strided) -> packed right operand
+    public convenience init(right source: UnsafePointer<Float>, depth k: Int, columns n: Int, depthStride: Int, columnStride: Int) {
+        self.init(side: .right, lines: n, depth: k)
+        fill(source, lineStride: columnStride, depthStride: depthStride)
+    }
+
+    /// The weight of `Tensor.linear` ([out, in]) as the right operand of x Wᵀ: k = in, n = out.
+    // weight: [out, in] -> packed right operand [in, out]
+    public convenience init(linearWeight weight: Tensor) {
+        precondition(weight.rank == 2, "BF16PackedMatrix: a linear weight is [out, in], got \(weight.shape)")
+        let (outF, inF) = (weight.shape[0], weight.shape[1])
+        self.init(right: weight.pointer, depth: inF, columns: outF, depthStride: 1, columnStride: inF)
+    }
+
+    /// The weight of a convolution ([Cout, Cin, kh, kw]) as the left operand of W · columns: m = Cout,
+    /// k = Cin·kh·kw.
+    // weight: [Cout, Cin, kh, kw] -> packed left operand [Cout, Cin·kh·kw]
+    public convenience init(convolutionWeight weight: Tensor) {
+        precondition(weight.rank == 4, "BF16PackedMatrix: a convolution weight is [Cout, Cin, kh, kw], got \(weight.shape)")
+        let m = weight.shape[0]
+        let k = weight.shape[1] * weight.shape[2] * weight.shape[3]
+        self.init(left: weight.pointer, rows: m, depth: k, rowStride: k, depthStride: 1)
+    }
+
+    private init(side: Side, lines: Int, depth: Int) {
+        precondition(lines >= 0 && depth >= 0, "BF16PackedMatrix: negative size \(lines)×\(depth)")
+        self.side = side
+        self.lines = lines
+        self.depth = depth
+        count =
+            side == .left
+            ? sepme_bf16_packed_left_count(lines, depth) : sepme_bf16_packed_right_count(depth, lines)
+        storage = .allocate(capacity: Swift.max(count, 1))
+        MemoryStatistics.shared.allocated(bytes: Swift.max(count, 1) * 2)
+    }
+
+    deinit {
+        storage.deallocate()
+        MemoryStatistics.shared.freed(bytes: Swift.max(count, 1) * 2)
+    }
+
+    /// Bytes held by the packed values.
+    public var byteCount: Int { count * 2 }
+
+    private func fill(_ source: UnsafePointer<Float>, lineStride: Int, depthStride: Int) {
+        let (side, lines, depth, storage) = (self.side, self.lines, self.depth, self.storage)
+        // A chunk of panels covers at least about 2^16 values.
+        let perPanel = Swift.max(1, Self.panelWidth(side) * Swift.max(depth, 1))
+        Parallel.forEachChunk(panels, minChunk: Swift.max(1, (1 << 16) / perPanel)) { range in
+            switch side {
+            case .left:
+                sepme_bf16_pack_left(storage, source, lines, depth, lineStride, depthStride, range.lowerBound, range.upperBound)
+            case .right:
+                sepme_bf16_pack_right(storage, source, depth, lines, depthStride, lineStride, range.lowerBound, range.upperBound)
+            }
+        }
+    }
+}

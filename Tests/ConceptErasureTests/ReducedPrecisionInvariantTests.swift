@@ -1,0 +1,54 @@
+@testable import ConceptErasure
+import Diffusion
+import Foundation
+import TensorEngine
+import TestSupport
+import XCTest
+
+/// The SepME invariant under `--precision bf16`: with a trained shift installed, prompts it protects
+/// generate bit-identical latents in bf16 (the text encoder and the shift's projections stay fp32, so
+/// the protected tokens' shift is an exact zero, and the bf16 UNet sees the same inputs), while the
+/// erased concept still changes; and SepME's original predictions in bf16 stay close to fp32's.
+final class ReducedPrecisionInvariantTests: XCTestCase {
+    let c1 = "a red circle", c2 = "a striped blue star", watermark = "zq watermark"
+
+    var model: ShiftSet { ErasureInvariantTests.trained.value.model }
+    var shifts: [ConceptShift] { ErasureInvariantTests.trained.value.shifts }
+
+    private func latents(_ prompt: String) throws -> [Float] {
+        try model.pipeline.generate(GenerationOptions(prompts: [prompt], seed: 3, steps: 10, guidance: 5, precision: .bf16)).latents.scalars
+    }
+
+    func testProtectedPromptsExactlyUnchangedUnderBF16() throws {
+        model.remove()
+        let protected = [c2, watermark, ""]
+        let originals = try protected.map(latents)
+        let originalC1 = try latents(c1)
+        try model.install([shifts[0]])
+        defer { model.remove() }
+        for (prompt, original) in zip(protected, originals) {
+            XCTAssertEqual(
+                try latents(prompt).map(\.bitPattern), original.map(\.bitPattern), "'\(prompt)' changed under the shift of '\(c1)' in bf16")
+        }
+        XCTAssertNotEqual(try latents(c1), originalC1, "the erased concept's bf16 generation must change")
+    }
+
+    func testOriginalPredictionsInBF16StayCloseToFP32() {
+        var g = PyTorchGenerator(seed: 9)
+        let xt = Tensor.randn([1, 3, 8, 8], generator: &g)
+        let conds = model.pipeline.encode(prompts: [c1])
+        let blank = model.pipeline.encode(prompts: [""])
+        func predictions(_ precision: ComputePrecision) -> (Tensor, Tensor) {
+            let objective = SepMEObjective(model: model, variant: .separate, lambda: 1e-6, originalPrecision: precision)
+            let start = GradMode.withNoGrad { model.pipeline.unet.textFreeStart(xt, timesteps: [400]) }
+            return objective.originalPredictions(start: start, conds: conds, blank: blank)
+        }
+        let (r32, eps32) = predictions(.fp32)
+        let (r16, eps16) = predictions(.bf16)
+        let e = maxErrors(eps16, eps32)
+        XCTAssertGreaterThan(e.abs, 0, "the bf16 products were used")
+        XCTAssertLessThan(e.abs / max(e.refMax, 1e-12), 0.02, "blank prediction")
+        let r = maxErrors(r16, r32)
+        XCTAssertLessThan(r.abs, 0.02 * max(e.refMax, 1e-12), "concept direction, relative to the prediction's scale")
+    }
+}

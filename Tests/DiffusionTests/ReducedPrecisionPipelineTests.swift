@@ -1,0 +1,34 @@
+import Diffusion
+import Foundation
+import TensorEngine
+import TestSupport
+import XCTest
+
+/// `GenerationOptions.precision = .bf16` on the tiny SD-shaped pipeline (tiny-sd: UNet widths 16 / 32,
+/// VAE, CLIP text encoder): the final latents after 20 steps stay within a stated bound of fp32's. The
+/// figures it prints are the ones docs/benchmarks.md states.
+final class ReducedPrecisionPipelineTests: XCTestCase {
+    /// Largest |bf16 − fp32| over the latents, relative to max |fp32 latent|.
+    static let maxRelativeError: Float = 0.05
+    /// RMS(bf16 − fp32) / RMS(fp32) over the latents.
+    static let maxRMSRatio: Float = 0.05
+
+    func testBF16LatentsStayCloseToFP32() throws {
+        let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: ModelFolderFuzzTests.tinySD.path))
+        func latents(_ precision: ComputePrecision) throws -> Tensor {
+            try pipeline.generate(
+                GenerationOptions(prompts: ["a photo of a cat", "a red car"], seed: 3, steps: 20, guidance: 7.5, precision: precision)
+            ).latents
+        }
+        let fp32 = try latents(.fp32)
+        let bf16 = try latents(.bf16)
+        let e = maxErrors(bf16, fp32)
+        let relative = e.abs / max(e.refMax, 1e-12)
+        let rms = (bf16 - fp32).square().mean().item.squareRoot() / max(fp32.square().mean().item.squareRoot(), 1e-12)
+        print(String(format: "tiny-sd, 20 steps: max |bf16 - fp32| / max |fp32| = %.2e, RMS ratio %.2e", relative, rms))
+        XCTAssertGreaterThan(e.abs, 0, "the bf16 products were used")
+        XCTAssertLessThan(relative, Self.maxRelativeError)
+        XCTAssertLessThan(rms, Self.maxRMSRatio)
+        XCTAssertEqual(try latents(.bf16).scalars, bf16.scalars, "bf16 generation is deterministic")
+    }
+}

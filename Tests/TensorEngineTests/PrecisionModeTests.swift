@@ -1,0 +1,86 @@
+import Foundation
+import XCTest
+@testable import TensorEngine
+
+/// The bf16 scope (`PrecisionMode`): which products it changes (gradient-free linear layers and
+/// convolutions), which it leaves in fp32 (recorded ones, `withFP32`), and that weights are converted once.
+///
+/// Convolution tolerance: against the fp32 convolution of the bf16-rounded inputs, both results are
+/// sums of the same exact products in different orders, each within γ_n Σ|terms| of the exact sum
+/// (n = K + 2 additions with the bias, u = 2^-24), so they differ by at most 2 γ_n Σ|terms|;
+/// Σ|terms| is the convolution of |x| with |W| plus |b|.
+final class PrecisionModeTests: XCTestCase {
+    private func random(_ shape: [Int], seed: UInt64, scale: Double = 1) -> Tensor {
+        var g = SplitMix64(seed: seed)
+        let n = shape.reduce(1, *)
+        return Tensor((0..<n).map { _ in Float((g.nextUnitDouble() * 2 - 1) * scale) }, shape: shape)
+    }
+
+    private func rounded(_ t: Tensor) -> Tensor { Tensor(t.scalars.map(BF16GEMM.rounded), shape: t.shape) }
+
+    func testLinearInScopeIsTheBF16ProductAndConvertsTheWeightOnce() {
+        let x = random([2, 77, 96], seed: 1)
+        let w = random([40, 96], seed: 2)
+        let b = random([40], seed: 3)
+        let cache = BF16WeightCache()
+        let y1 = PrecisionMode.with(.bf16, cache: cache) { GradMode.withNoGrad { Tensor.linear(x, weight: w, bias: b) } }
+        let y2 = PrecisionMode.with(.bf16, cache: cache) { Tensor.linear(x, weight: w, bias: b) }
+        XCTAssertEqual(cache.count, 1, "one weight, converted once")
+        XCTAssertEqual(y1.scalars, y2.scalars)
+        var expected = [Float](repeating: 0, count: 2 * 77 * 40)
+        for r in 0..<(2 * 77) { for j in 0..<40 { expected[r * 40 + j] = b.scalars[j] } }
+        let wT = w.transposed(0, 1)
+        BF16GEMM.multiply(
+            m: 2 * 77, n: 40, k: 96, a: x.pointer, lda: 96, b: wT.pointer, ldb: 40, c: &expected, ldc: 40, accumulate: true)
+        XCTAssertEqual(y1.scalars, expected, "the scope's linear is the BF16 product with the bias as its start")
+        let fp32 = Tensor.linear(x, weight: w, bias: b)
+        XCTAssertNotEqual(y1.scalars, fp32.scalars, "bf16 rounding shows")
+        XCTAssertEqual(PrecisionMode.current, .fp32)
+    }
+
+    func testRecordedProductsAndWithFP32StayFP32() {
+        let x = random([5, 33], seed: 4)
+        let w = random([7, 33], seed: 5)
+        let fp32 = Tensor.linear(x, weight: w)
+        w.requiresGrad = true
+        let recorded = PrecisionMode.with(.bf16) { Tensor.linear(x, weight: w) }
+        XCTAssertEqual(recorded.scalars, fp32.scalars, "a product that records a gradient stays fp32")
+        XCTAssertNotNil(recorded.gradNode)
+        w.requiresGrad = false
+        let inner = PrecisionMode.with(.bf16) {
+            PrecisionMode.withFP32 { (PrecisionMode.current, Tensor.linear(x, weight: w)) }
+        }
+        XCTAssertEqual(inner.0, .fp32)
+        XCTAssertEqual(inner.1.scalars, fp32.scalars, "withFP32 inside a bf16 scope")
+    }
+
+    func testConvolutionsInScopeWithinTheSummationBound() {
+        // 3×3 padded (im2col, several bands with a small column budget is not needed: the kernel bands
+        // by its own budget), strided, and pointwise (the input planes are the columns).
+        let cases: [(cin: Int, cout: Int, size: Int, kernel: Int, stride: Int, padding: Int, bias: Bool)] = [
+            (8, 13, 9, 3, 1, 1, true), (5, 33, 11, 3, 2, 1, false), (16, 20, 7, 1, 1, 0, true), (3, 2, 4, 3, 1, 0, true)
+        ]
+        for (index, c) in cases.enumerated() {
+            let x = random([2, c.cin, c.size, c.size], seed: UInt64(10 + index))
+            let w = random([c.cout, c.cin, c.kernel, c.kernel], seed: UInt64(20 + index), scale: 0.5)
+            let b = c.bias ? random([c.cout], seed: UInt64(30 + index)) : nil
+            let cache = BF16WeightCache()
+            let y = PrecisionMode.with(.bf16, cache: cache) {
+                Tensor.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+            }
+            XCTAssertEqual(cache.count, 1)
+            let reference = Tensor.conv2d(rounded(x), weight: rounded(w), bias: b, stride: c.stride, padding: c.padding)
+            let magnitude = Tensor.conv2d(rounded(x).abs(), weight: rounded(w).abs(), bias: b?.abs(), stride: c.stride, padding: c.padding)
+            let terms = Double(c.cin * c.kernel * c.kernel + 2)
+            let bound = 2 * 1.01 * terms * 0x1p-24
+            XCTAssertEqual(y.shape, reference.shape)
+            for i in 0..<y.count {
+                let error = Double(abs(y.pointer[i] - reference.pointer[i]))
+                if error > bound * Double(magnitude.pointer[i]) {
+                    XCTFail("case \(index) element \(i): \(y.pointer[i]) vs \(reference.pointer[i])")
+                    break
+                }
+            }
+        }
+    }
+}
