@@ -77,7 +77,7 @@ public struct ShiftInterference: Codable, Equatable, Sendable {
         try c.encode(columns, forKey: .columns)
         try c.encode(relativeChange, forKey: .relativeChange)
         try c.encode(normalisedLeak, forKey: .normalisedLeak)
-        try c.encode(leakBounds.map { $0.map(JSONNumber.value) ?? .null }, forKey: .leakBounds)
+        try c.encode(leakBounds, forKey: .leakBounds)  // a shift without a bound is null
         try c.encode(violations, forKey: .violations)
         try c.encode(checkedPairs, forKey: .checkedPairs)
         try c.encode(Self.roundingFloor, forKey: .roundingFloor)
@@ -142,18 +142,4 @@ public struct ShiftInterference: Codable, Equatable, Sendable {
 
     private static func squaredNorm(_ t: Tensor) -> Double { t.scalars.reduce(0.0) { $0 + Double($1) * Double($1) } }
     private static func norm(_ t: Tensor) -> Double { squaredNorm(t).squareRoot() }
-}
-
-/// A JSON number or null, for optional numbers that must appear as null rather than be left out.
-enum JSONNumber: Encodable {
-    case value(Double)
-    case null
-
-    func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .value(let v): try c.encode(v)
-        case .null: try c.encodeNil()
-        }
-    }
 }

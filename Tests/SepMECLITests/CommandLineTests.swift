@@ -25,11 +25,13 @@ final class CommandLineTests: XCTestCase {
 
     func run(_ args: [String]) throws -> Result { try Self.run(args) }
 
-    /// Runs the built executable and collects its exit status and output.
-    static func run(_ args: [String]) throws -> Result {
+    /// Runs the built executable (with `environment` added to this process's) and collects its exit
+    /// status and output.
+    static func run(_ args: [String], environment: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = Self.executable
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         let out = Pipe()
         let err = Pipe()
         p.standardOutput = out

@@ -53,9 +53,9 @@ final class PlanCommandLineTests: XCTestCase {
             let r = try CommandLineTests.run(["erase", "--plan", plan, "--index", index, "--quiet"])
             XCTAssertEqual(r.status, 0, r.stderr)
         }
-        let viaEnvironment = try run(["erase", "--plan", plan, "--quiet"], environment: ["SLURM_ARRAY_TASK_ID": "1"])
+        let viaEnvironment = try CommandLineTests.run(["erase", "--plan", plan, "--quiet"], environment: ["SLURM_ARRAY_TASK_ID": "1"])
         XCTAssertEqual(viaEnvironment.status, 0, viaEnvironment.stderr)
-        let again = try run(["erase", "--plan", plan], environment: ["JOB_COMPLETION_INDEX": "1"])
+        let again = try CommandLineTests.run(["erase", "--plan", plan], environment: ["JOB_COMPLETION_INDEX": "1"])
         XCTAssertTrue(again.stderr.contains("already erased"), again.stderr)
         let all = try CommandLineTests.run(["erase", "--plan", whole.appendingPathComponent("plan.json").path, "--quiet"])
         XCTAssertEqual(all.status, 0, all.stderr)
@@ -102,7 +102,7 @@ final class PlanCommandLineTests: XCTestCase {
         try CommandLineTests.assertFails(
             ["erase", "--model", Self.model, "--concept", "x", "--index", "0", "--output", scratch.path], mentions: ["--index", "--plan"])
         try CommandLineTests.assertFails(["erase", "--model", Self.model, "--concept", "x"], mentions: ["--output"])
-        let garbage = try run(["erase", "--plan", plan, "--quiet"], environment: ["SLURM_ARRAY_TASK_ID": "seven"])
+        let garbage = try CommandLineTests.run(["erase", "--plan", plan, "--quiet"], environment: ["SLURM_ARRAY_TASK_ID": "seven"])
         XCTAssertNotEqual(garbage.status, 0)
         XCTAssertTrue(garbage.stderr.contains("SLURM_ARRAY_TASK_ID"), garbage.stderr)
         try CommandLineTests.assertFails(["compose", scratch.path], mentions: ["plan.json"])
@@ -154,22 +154,5 @@ final class PlanCommandLineTests: XCTestCase {
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         }
         return nil
-    }
-
-    /// Runs the executable with extra environment variables.
-    func run(_ args: [String], environment: [String: String]) throws -> CommandLineTests.Result {
-        let p = Process()
-        p.executableURL = CommandLineTests.executable
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return .init(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 }
