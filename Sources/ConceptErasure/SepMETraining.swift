@@ -119,11 +119,12 @@ struct SepMETraining {
         if let sigmaCut = report?.largestDiscardedSingularValue {
             report?.leakBound = sigmaCut * weights.largestDeltaNorm()
         }
-        let record = TrainingRecord(
+        var record = TrainingRecord(
             iterations: rule.iterations, initialLoss: curve.first, finalLoss: curve.last,
             finalMomentum: rule.momentum, stopReason: stopReason, lossCurve: compact,
             lossStride: stride, seconds: seconds, trainingImages: latents.latents.count,
             imageSeeds: latents.seeds)
+        record.originalPrecision = context.originalPrecision.rawValue
         var hp = h
         if !plan.variant.isDecoupled { hp.beta = 1 }
         let metadata = ShiftMetadata(

@@ -1,3 +1,5 @@
+import TensorEngine
+
 /// Why training of a concept ended.
 public enum StopReason: String, Codable, Sendable {
     /// The momentum statistic reached τ (method.md §2, stop rule).
@@ -21,6 +23,9 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
     public var seconds: Double
     public var trainingImages: Int
     public var imageSeeds: [UInt64]
+    /// Precision of the original model's predictions in the loop (`erase --precision`); files written
+    /// before this field existed read as fp32.
+    public var originalPrecision: String = ComputePrecision.fp32.rawValue
 
     public init(
         iterations: Int = 0, initialLoss: Double? = nil, finalLoss: Double? = nil, finalMomentum: Double? = nil,
@@ -50,5 +55,27 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
         case seconds
         case trainingImages = "training_images"
         case imageSeeds = "image_seeds"
+        case originalPrecision = "original_precision"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        iterations = try c.decode(Int.self, forKey: .iterations)
+        initialLoss = try c.decodeIfPresent(Double.self, forKey: .initialLoss)
+        finalLoss = try c.decodeIfPresent(Double.self, forKey: .finalLoss)
+        finalMomentum = try c.decodeIfPresent(Double.self, forKey: .finalMomentum)
+        stopReason = try c.decode(StopReason.self, forKey: .stopReason)
+        lossCurve = try c.decode([Double].self, forKey: .lossCurve)
+        lossStride = try c.decode(Int.self, forKey: .lossStride)
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        trainingImages = try c.decode(Int.self, forKey: .trainingImages)
+        imageSeeds = try c.decode([UInt64].self, forKey: .imageSeeds)
+        let precision = try c.decodeIfPresent(String.self, forKey: .originalPrecision) ?? ComputePrecision.fp32.rawValue
+        guard ComputePrecision(rawValue: precision) != nil else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .originalPrecision, in: c,
+                debugDescription: "'\(precision)' is not one of \(ComputePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        originalPrecision = precision
     }
 }

@@ -44,7 +44,8 @@ struct InspectCommand: ParsableCommand {
         } else {
             print(
                 "training:       \(t.iterations) iterations, \(t.stopReason.rawValue), loss \(number(t.initialLoss)) -> \(number(t.finalLoss)), "
-                    + String(format: "%.1f s, %d images", t.seconds, t.trainingImages))
+                    + String(format: "%.1f s, %d images", t.seconds, t.trainingImages)
+                    + (t.originalPrecision == "fp32" ? "" : ", original predictions in \(t.originalPrecision)"))
         }
         let h = m.hyperparameters
         if let u = m.uce {

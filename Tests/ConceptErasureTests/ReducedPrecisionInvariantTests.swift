@@ -51,4 +51,24 @@ final class ReducedPrecisionInvariantTests: XCTestCase {
         let r = maxErrors(r16, r32)
         XCTAssertLessThan(r.abs, 0.02 * max(e.refMax, 1e-12), "concept direction, relative to the prediction's scale")
     }
+
+    /// A shift records the precision of the original predictions it was trained against; files
+    /// without the key read as fp32, and an unknown value is refused.
+    func testShiftRecordsTheOriginalPredictionsPrecision() throws {
+        let dir = try TinyErasure.temporaryDirectory("bf16-record")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var h = TinyErasure.hyperparameters(maxIterations: 2)
+        h.beta = 1e-2
+        let plan = try ErasurePlan(concepts: [c1], protectedPrompts: [watermark], hyperparameters: h)
+        let model = try TinyErasure.model()
+        let path = try XCTUnwrap(
+            try ErasureRun(plan: plan, output: dir, checkpoints: .onInterruption, originalPrecision: .bf16).run(on: model).first)
+        XCTAssertEqual(try ConceptShift.read(path: path).metadata.training.originalPrecision, "bf16")
+        var json = try XCTUnwrap(JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainingRecord())) as? [String: Any])
+        json["original_precision"] = nil
+        let old = try JSONDecoder().decode(TrainingRecord.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertEqual(old.originalPrecision, "fp32")
+        json["original_precision"] = "fp8"
+        XCTAssertThrowsError(try JSONDecoder().decode(TrainingRecord.self, from: JSONSerialization.data(withJSONObject: json)))
+    }
 }
