@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Many concepts (issue 18): for K = 6, 12, 18, 24 concepts ("a <colour> <shape>", 4 colours × 6
-# shapes) on the embedded model, with the watermark protected: the plan's tolerance and leak bounds,
+# Many concepts (issue 18): for K = 6, 12, 18, 24 concepts on the embedded model: SERIES=combos
+# (default) takes "a <colour> <shape>" (4 colours × 6 shapes), SERIES=words single attributes
+# (shapes, colours and styles taken in turn: "a circle", "red", "striped", ...), with the watermark protected: the plan's tolerance and leak bounds,
 # the interference `sepme compose` measures, each concept's erasure with every shift applied, and
 # each concept restored (its own shift removed, the other K-1 applied) compared in 8 bits with the
 # original model. Resumable: finished plans, shifts and reports are kept; rerun to continue.
 #   scripts/many_concepts_study.sh [OUT]        (default OUT: many-concepts)
-#   SEEDS=4 IMAGES=8 ITERATIONS=200 BETA=3e-3 SEPME=.build/release/sepme    (the defaults; β and the
+#   SERIES=combos SEEDS=4 IMAGES=8 ITERATIONS=200 BETA=3e-3 SEPME=.build/release/sepme    (the defaults; β and the
 #   iteration budget are the demo's, which erase on the embedded model)
 # Then: python3 scripts/summarize_many_concepts.py OUT
 set -euo pipefail
@@ -15,10 +16,22 @@ SEEDS=${SEEDS:-4}
 IMAGES=${IMAGES:-8}
 ITERATIONS=${ITERATIONS:-200}
 BETA=${BETA:-3e-3}
+SERIES=${SERIES:-combos}
 all=()
-for shape in circle square triangle star cross heart; do
-    for colour in red green blue yellow; do all+=("a $colour $shape"); done
-done
+if [ "$SERIES" = words ]; then
+    shapes=(circle square triangle star cross heart diamond hexagon)
+    colours=(red green blue yellow purple orange white)
+    styles=(striped dotted outlined solid checkered zigzag speckled gradient crosshatched)
+    for i in 0 1 2 3 4 5 6 7 8; do
+        [ $i -lt ${#shapes[@]} ] && all+=("a ${shapes[$i]}")
+        [ $i -lt ${#colours[@]} ] && all+=("${colours[$i]}")
+        [ $i -lt ${#styles[@]} ] && all+=("${styles[$i]}")
+    done
+else
+    for shape in circle square triangle star cross heart; do
+        for colour in red green blue yellow; do all+=("a $colour $shape"); done
+    done
+fi
 for K in 6 18 12 24; do
     dir="$OUT/k$K"
     concepts=("${all[@]:0:$K}")
