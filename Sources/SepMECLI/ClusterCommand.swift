@@ -69,10 +69,7 @@ struct ClusterJobOptions: ParsableArguments {
                 let modelPath = model ?? file.model.path
                 var estimate: ErasureCostEstimate?
                 if memory == nil || minutes == nil {
-                    let set = try ShiftSet(pipeline: ModelLoading.pipeline(modelPath, quiet: verbosity.quiet))
-                    guard set.fingerprint == file.model.fingerprint else {
-                        throw ErasureError.fingerprintMismatch(path: planPath, expected: file.model.fingerprint, found: set.fingerprint)
-                    }
+                    let set = try ModelLoading.shiftSet(for: file, planPath: planPath, path: modelPath, quiet: verbosity.quiet)
                     ProgressBar("cluster", quiet: verbosity.quiet).message("measuring one task's needs on this machine")
                     estimate = try ErasureCostEstimate.measure(plan: file.plan, model: set)
                 }

@@ -45,10 +45,7 @@ struct ComposeCommand: ParsableCommand {
                 for (shift, path) in zip(shifts, paths) where shift.metadata.baseFingerprint != file.model.fingerprint {
                     throw ErasureError.fingerprintMismatch(path: path, expected: file.model.fingerprint, found: shift.metadata.baseFingerprint)
                 }
-                let set = try ShiftSet(pipeline: ModelLoading.pipeline(model ?? file.model.path, quiet: verbosity.quiet))
-                guard set.fingerprint == file.model.fingerprint else {
-                    throw ErasureError.fingerprintMismatch(path: planPath, expected: file.model.fingerprint, found: set.fingerprint)
-                }
+                let set = try ModelLoading.shiftSet(for: file, planPath: planPath, path: model, quiet: verbosity.quiet)
                 let result = try ShiftInterference(
                     model: set, shifts: Array(zip(shifts, file.concepts.map(\.leakBound))), protectedPrompts: file.plan.protectedPrompts)
                 try write(result, file: file, directory: directory)

@@ -54,10 +54,7 @@ extension EraseCommand {
                     throw ValidationError(
                         "--index \(index): the plan \(path) has \(file.plan.concepts.count) concepts (indices 0...\(file.plan.concepts.count - 1))")
                 }
-                let shifts = try ShiftSet(pipeline: ModelLoading.pipeline(model ?? file.model.path, quiet: verbosity.quiet))
-                guard shifts.fingerprint == file.model.fingerprint else {
-                    throw ErasureError.fingerprintMismatch(path: path, expected: file.model.fingerprint, found: shifts.fingerprint)
-                }
+                let shifts = try ModelLoading.shiftSet(for: file, planPath: path, path: model, quiet: verbosity.quiet)
                 let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
                 try ErasureRun(plan: file.plan, output: folder, resume: true, index: index, originalPrecision: precisionOption.precision)
                     .run(on: shifts, observer: observer(for: file.plan))

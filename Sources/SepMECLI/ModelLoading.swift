@@ -1,3 +1,4 @@
+import ConceptErasure
 import Diffusion
 import Foundation
 
@@ -9,5 +10,15 @@ enum ModelLoading {
         let pipeline = try StableDiffusionPipeline(path: path)
         bar.message(String(format: "loaded %@ in %.1f s", path, Date().timeIntervalSince(started)))
         return pipeline
+    }
+
+    /// The model a plan file (at `planPath`) was made on, from `path` (`--model`) or the plan's own
+    /// path, checked to be that model by its fingerprint.
+    static func shiftSet(for file: ErasurePlanFile, planPath: String, path: String?, quiet: Bool) throws -> ShiftSet {
+        let set = try ShiftSet(pipeline: pipeline(path ?? file.model.path, quiet: quiet))
+        guard set.fingerprint == file.model.fingerprint else {
+            throw ErasureError.fingerprintMismatch(path: planPath, expected: file.model.fingerprint, found: set.fingerprint)
+        }
+        return set
     }
 }
