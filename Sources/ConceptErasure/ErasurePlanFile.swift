@@ -128,12 +128,12 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
         do { file = try JSONDecoder().decode(ErasurePlanFile.self, from: data) } catch let error as ErasureError {
             throw ErasureError.planFile(path: path, reason: error.description)
         } catch let DecodingError.keyNotFound(key, context) {
-            throw ErasureError.planFile(path: path, reason: "missing key '\(Self.keyPath(context.codingPath + [key]))'")
+            throw ErasureError.planFile(path: path, reason: "missing key '\(ShiftMetadata.keyPath(context.codingPath + [key]))'")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
             let DecodingError.dataCorrupted(context)
         {
             throw ErasureError.planFile(
-                path: path, reason: "'\(Self.keyPath(context.codingPath))': \(context.debugDescription)")
+                path: path, reason: "'\(ShiftMetadata.keyPath(context.codingPath))': \(context.debugDescription)")
         } catch {
             throw ErasureError.planFile(path: path, reason: "not JSON (\(error.localizedDescription))")
         }
@@ -147,10 +147,6 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
             throw ErasureError.planFile(path: path, reason: "'concepts' does not list the plan's concepts in order")
         }
         return file
-    }
-
-    private static func keyPath(_ path: [CodingKey]) -> String {
-        path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
 }
 

@@ -51,10 +51,7 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
     /// One line for a JSON decoding error: the key path and what was expected, instead of
     /// Foundation's debug description.
     public static func describe(decodingError error: Error) -> String {
-        func path(_ keys: [CodingKey]) -> String {
-            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-                .replacingOccurrences(of: ".[", with: "[")
-        }
+        let path = keyPath
         guard let e = error as? DecodingError else { return "\(error)" }
         switch e {
         case .typeMismatch(let type, let c): return "\(path(c.codingPath)): expected \(type)"
@@ -64,6 +61,11 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
             return c.codingPath.isEmpty ? "not valid JSON" : "\(path(c.codingPath)): \(c.debugDescription)"
         @unknown default: return "\(error)"
         }
+    }
+
+    /// A JSON key path as a reader writes it: `concepts[0].prompt`.
+    static func keyPath(_ keys: [CodingKey]) -> String {
+        keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
     }
 
     public init(
