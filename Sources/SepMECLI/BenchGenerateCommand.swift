@@ -57,20 +57,10 @@ struct BenchGenerateCommand: ParsableCommand {
         }
         guard let fp32 = best[.fp32], let bf16 = best[.bf16], let a = latents[.fp32], let b = latents[.bf16] else { return }
         print(String(format: "fp32: %.3f s   bf16: %.3f s   bf16 / fp32 time: %.3f   speed-up %.2f×", fp32, bf16, bf16 / fp32, fp32 / bf16))
-        var worst: Float = 0
-        var reference: Float = 0
-        var squared = 0.0
-        var norm = 0.0
-        for i in 0..<a.count {
-            let d = b.pointer[i] - a.pointer[i]
-            worst = max(worst, abs(d))
-            reference = max(reference, abs(a.pointer[i]))
-            squared += Double(d * d)
-            norm += Double(a.pointer[i] * a.pointer[i])
-        }
+        let deviation = PrecisionDeviation(of: b, from: a)
         print(
             String(
                 format: "final latents: max |bf16 - fp32| / max |fp32| = %.2e, RMS(bf16 - fp32) / RMS(fp32) = %.2e",
-                worst / max(reference, 1e-30), (squared / max(norm, 1e-30)).squareRoot()))
+                deviation.largestRelative, deviation.rmsRatio))
     }
 }

@@ -24,21 +24,11 @@ final class ReducedPrecisionToyTests: XCTestCase {
         }
         let fp32 = try latents(.fp32)
         let bf16 = try latents(.bf16)
-        var worst: Float = 0
-        var reference: Float = 0
-        var squared: Double = 0
-        var norm: Double = 0
-        for i in 0..<fp32.count {
-            let d = bf16.pointer[i] - fp32.pointer[i]
-            worst = max(worst, abs(d))
-            reference = max(reference, abs(fp32.pointer[i]))
-            squared += Double(d * d)
-            norm += Double(fp32.pointer[i] * fp32.pointer[i])
-        }
-        let relative = worst / max(reference, 1e-12)
-        let rms = (squared / max(norm, 1e-30)).squareRoot()
+        let deviation = PrecisionDeviation(of: bf16, from: fp32)
+        let relative = deviation.largestRelative
+        let rms = deviation.rmsRatio
         print(String(format: "toy model, 20 steps: max |bf16 - fp32| / max |fp32| = %.2e, RMS ratio %.2e", relative, rms))
-        XCTAssertGreaterThan(worst, 0, "the bf16 products were used")
+        XCTAssertGreaterThan(deviation.largestDifference, 0, "the bf16 products were used")
         XCTAssertLessThan(rms, Self.maxRMSRatio)
         XCTAssertLessThan(relative, Self.maxRelativeError)
     }
