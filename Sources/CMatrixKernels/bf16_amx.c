@@ -42,6 +42,17 @@ struct tile_config {
     uint8_t rows[16];
 };
 
+AMX void sepme_amx_load_full_tiles(void) {
+    struct tile_config config;
+    memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        config.colsb[t] = 64;
+        config.rows[t] = 16;
+    }
+    _tile_loadconfig(&config);
+}
+
 // Left rows [r0, r0 + 32) (rows >= m read as zero), pair words [q0, q0 + count16) (pairs >= kp read as
 // zero), as A tiles: block kb, tile t holds rows r0 + 16 t ... at a[(kb * 2 + t) * 256 + row * 16 + word].
 static void gather_left(uint32_t *a, const uint32_t *left, ptrdiff_t m, ptrdiff_t kp, ptrdiff_t q0, ptrdiff_t count16,
@@ -69,14 +80,7 @@ AMX void sepme_bf16_gemm_amx(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const uint16
     if (!a) return;
     _Alignas(64) uint32_t tail[2][256];  // the last, partial block of pair rows of a B tile, zero-padded
     _Alignas(64) float out[32][32];
-    struct tile_config config;
-    memset(&config, 0, sizeof config);
-    config.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        config.colsb[t] = 64;
-        config.rows[t] = 16;
-    }
-    _tile_loadconfig(&config);
+    sepme_amx_load_full_tiles();
     ptrdiff_t q0 = 0;
     do {  // at least once: k = 0 still writes C
         ptrdiff_t qc = kp - q0 < KC_PAIRS ? kp - q0 : KC_PAIRS;
@@ -135,6 +139,7 @@ AMX void sepme_bf16_gemm_amx(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const uint16
 }
 #else
 int sepme_bf16_amx_available(void) { return 0; }
+void sepme_amx_load_full_tiles(void) {}
 void sepme_bf16_gemm_amx(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const uint16_t *left_packed,
                          const uint16_t *right_packed, float *c, ptrdiff_t ldc, int accumulate, ptrdiff_t row_begin,
                          ptrdiff_t row_end, ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end) {

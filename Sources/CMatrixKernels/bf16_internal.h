@@ -13,4 +13,8 @@ void sepme_bf16_gemm_amx(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const uint16_t *
                          const uint16_t *right_packed, float *c, ptrdiff_t ldc, int accumulate, ptrdiff_t row_begin,
                          ptrdiff_t row_end, ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end);
 
+/// Configures the AMX tile unit for the kernels here: tiles 0-7 of 16 rows of 64 bytes (palette 1).
+/// Only where sepme_bf16_amx_available() is 1.
+void sepme_amx_load_full_tiles(void);
+
 #endif

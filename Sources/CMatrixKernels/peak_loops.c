@@ -4,8 +4,6 @@
 // volatile sink so that the loops cannot be removed.
 #include "bf16_internal.h"
 
-#include <string.h>
-
 static volatile float sink;
 
 #define CHAINS 12
@@ -69,24 +67,11 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) static double loop_avx512
 
 // tdpbf16ps: a 16 x 16 fp32 tile += (16 x 32 bf16) (32 x 16 bf16), 8192 products and additions per
 // instruction; six independent C tiles.
-struct peak_tile_config {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-};
-
 __attribute__((target("amx-tile,amx-bf16"))) static double loop_amx(long iterations) {
-    struct peak_tile_config config;
-    memset(&config, 0, sizeof config);
-    config.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        config.colsb[t] = 64;
-        config.rows[t] = 16;
-    }
     _Alignas(64) uint16_t operand[512];
     for (int i = 0; i < 512; i++) operand[i] = 0x3A80;  // 2^-10 in bf16
     _Alignas(64) float out[256];
-    _tile_loadconfig(&config);
+    sepme_amx_load_full_tiles();
     _tile_loadd(6, operand, 64);
     _tile_loadd(7, operand, 64);
     _tile_zero(0);
