@@ -15,7 +15,16 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
     /// The base model the plan was made on.
     public struct Model: Codable, Equatable, Sendable {
         public var path: String
+        /// The diffusers folder describing a single-file checkpoint's architecture (`--config`);
+        /// nil for a diffusers folder or an SD1 single file.
+        public var configuration: String?
         public var fingerprint: String
+
+        public init(path: String, configuration: String? = nil, fingerprint: String) {
+            self.path = path
+            self.configuration = configuration
+            self.fingerprint = fingerprint
+        }
     }
 
     /// One concept of the plan, at its index.
@@ -66,7 +75,7 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
     /// tolerance whose exact null space is empty for some concept (more prompts than the text width
     /// holds, method.md §4) gets the smallest tolerance of `NullSpaceTolerance.ladder` that leaves
     /// every concept a null space; the plan records it, and each concept's leak bound states what it costs.
-    public static func make(plan: ErasurePlan, modelPath: String, model: ShiftSet) throws -> ErasurePlanFile {
+    public static func make(plan: ErasurePlan, modelPath: String, configuration: String? = nil, model: ShiftSet) throws -> ErasurePlanFile {
         let all = Array(plan.concepts.indices)
         var resolved = plan
         var decouplings: [Int: ConceptDecoupling] = [:]
@@ -82,7 +91,7 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
         let imageCount = resolved.method == .ca ? (resolved.ca?.images ?? h.images) : h.images
         return ErasurePlanFile(
             format: formatName, version: currentVersion, toolVersion: SepMEInfo.version,
-            model: Model(path: modelPath, fingerprint: model.fingerprint), plan: resolved,
+            model: Model(path: modelPath, configuration: configuration, fingerprint: model.fingerprint), plan: resolved,
             trainingSeed: h.seed, imageSeeds: (0..<UInt64(imageCount)).map { h.seed &+ $0 },
             concepts: all.map { k in
                 let d = decouplings[k]

@@ -19,6 +19,7 @@ struct ClusterJobOptions: ParsableArguments {
     @Option(help: "The plan written by 'sepme erase --plan-only'.") var plan: String
     @Option(help: "The sepme executable the tasks run (default: slurm: this one; k8s: sepme on the image's PATH).") var sepme: String?
     @Option(help: "Model path the tasks load (default: the plan's).") var model: String?
+    @Option(help: ModelOptions.configHelp) var config: String?
     @Option(help: "CPU cores per task (default: the cores of this machine, where the needs are measured).") var cpus: Int?
     @Option(help: "Memory per task in GiB (default: measured peak plus half).") var memory: Int?
     @Option(help: "Time limit per task in minutes (default: from the measured iteration and sampling times).") var minutes: Int?
@@ -29,6 +30,7 @@ struct ClusterJobOptions: ParsableArguments {
         try FlagCheck.nonEmpty("--plan", plan)
         if let sepme { try FlagCheck.nonEmpty("--sepme", sepme) }
         if let model { try FlagCheck.nonEmpty("--model", model) }
+        if let config { try FlagCheck.nonEmpty("--config", config) }
         if let cpus { try FlagCheck.range("--cpus", cpus, 1...4096) }
         if let memory { try FlagCheck.range("--memory", memory, 1...65536) }
         if let minutes { try FlagCheck.range("--minutes", minutes, 1...525_600) }
@@ -42,6 +44,7 @@ struct ClusterJobOptions: ParsableArguments {
         let folder: String
         let executable: String
         let model: String
+        let config: String?
         let cpus: Int
         let memoryGiB: Int
         let seconds: Int
@@ -56,7 +59,8 @@ struct ClusterJobOptions: ParsableArguments {
         }
         /// A task's command: its index given, or (nil) read by sepme from the scheduler's environment.
         func command(index: String?) -> [String] {
-            [executable, "erase", "--plan", planPath, "--model", model] + (index.map { ["--index", $0] } ?? []) + ["--quiet"]
+            [executable, "erase", "--plan", planPath, "--model", model] + (config.map { ["--config", $0] } ?? [])
+                + (index.map { ["--index", $0] } ?? []) + ["--quiet"]
         }
     }
 
@@ -66,10 +70,10 @@ struct ClusterJobOptions: ParsableArguments {
             try ErasureFlags.mapping(ErasureFlags.erase) {
                 let planPath = URL(fileURLWithPath: plan).standardizedFileURL.path
                 let file = try ErasurePlanFile.read(path: planPath)
-                let modelPath = model ?? file.model.path
+                let (modelPath, configPath) = ModelLoading.reference(of: file, path: model, config: config)
                 var estimate: ErasureCostEstimate?
                 if memory == nil || minutes == nil {
-                    let set = try ModelLoading.shiftSet(for: file, planPath: planPath, path: modelPath, quiet: verbosity.quiet)
+                    let set = try ModelLoading.shiftSet(for: file, planPath: planPath, path: modelPath, config: configPath, quiet: verbosity.quiet)
                     ProgressBar("cluster", quiet: verbosity.quiet).message("measuring one task's needs on this machine")
                     estimate = try ErasureCostEstimate.measure(plan: file.plan, model: set)
                 }
@@ -77,7 +81,7 @@ struct ClusterJobOptions: ParsableArguments {
                 let seconds = minutes.map { $0 * 60 } ?? Int((estimate?.timeLimitSeconds(threads: cores) ?? 3600).rounded(.up))
                 return Job(
                     file: file, planPath: planPath, folder: URL(fileURLWithPath: planPath).deletingLastPathComponent().path,
-                    executable: sepme ?? defaultExecutable ?? Self.currentExecutable(), model: modelPath, cpus: cores,
+                    executable: sepme ?? defaultExecutable ?? Self.currentExecutable(), model: modelPath, config: configPath, cpus: cores,
                     memoryGiB: memory ?? estimate?.memoryGiB ?? 8, seconds: seconds, estimate: estimate)
             }
         }

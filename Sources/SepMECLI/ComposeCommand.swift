@@ -17,6 +17,7 @@ struct ComposeCommand: ParsableCommand {
 
     @Argument(help: "The plan's folder (holding plan.json and the shift files).") var folder: String
     @Option(help: "Model (default: the plan's).") var model: String?
+    @Option(help: ModelOptions.configHelp) var config: String?
     @OptionGroup var verbosity: QuietOption
 
     static let reportName = "composition.json"
@@ -25,6 +26,7 @@ struct ComposeCommand: ParsableCommand {
     func validate() throws {
         try FlagCheck.nonEmpty("DIR", folder)
         if let model { try FlagCheck.nonEmpty("--model", model) }
+        if let config { try FlagCheck.nonEmpty("--config", config) }
     }
 
     func run() throws {
@@ -45,7 +47,7 @@ struct ComposeCommand: ParsableCommand {
                 for (shift, path) in zip(shifts, paths) where shift.metadata.baseFingerprint != file.model.fingerprint {
                     throw ErasureError.fingerprintMismatch(path: path, expected: file.model.fingerprint, found: shift.metadata.baseFingerprint)
                 }
-                let set = try ModelLoading.shiftSet(for: file, planPath: planPath, path: model, quiet: verbosity.quiet)
+                let set = try ModelLoading.shiftSet(for: file, planPath: planPath, path: model, config: config, quiet: verbosity.quiet)
                 let result = try ShiftInterference(
                     model: set, shifts: Array(zip(shifts, file.concepts.map(\.leakBound))), protectedPrompts: file.plan.protectedPrompts)
                 try write(result, file: file, directory: directory)

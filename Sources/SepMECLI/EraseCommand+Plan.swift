@@ -54,7 +54,7 @@ extension EraseCommand {
                     throw ValidationError(
                         "--index \(index): the plan \(path) has \(file.plan.concepts.count) concepts (indices 0...\(file.plan.concepts.count - 1))")
                 }
-                let shifts = try ModelLoading.shiftSet(for: file, planPath: path, path: model, quiet: verbosity.quiet)
+                let shifts = try ModelLoading.shiftSet(for: file, planPath: path, path: model, config: config, quiet: verbosity.quiet)
                 let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
                 try ErasureRun(plan: file.plan, output: folder, resume: true, index: index, originalPrecision: precisionOption.precision)
                     .run(on: shifts, observer: observer(for: file.plan))

@@ -16,6 +16,7 @@ struct EraseCommand: ParsableCommand {
 
     @Option(help: "Model: a diffusers folder or a single-file checkpoint (default: the plan's model with --plan, else the embedded toy model).")
     var model: String?
+    @Option(help: ModelOptions.configHelp) var config: String?
     @Option(
         help: """
             Erasure method: sepme; or a baseline: esd-x (Gandikota et al. 2023), uce (Gandikota et al. 2024) or ca (concept ablation, Kumari et al. 2023, needs --anchor).
@@ -82,6 +83,10 @@ struct EraseCommand: ParsableCommand {
 
     func validate() throws {
         if let model { try FlagCheck.nonEmpty("--model", model) }
+        if let config {
+            try FlagCheck.nonEmpty("--config", config)
+            if model == nil, plan == nil { throw ValidationError("--config needs --model (a single-file checkpoint)") }
+        }
         if let plan {
             try FlagCheck.nonEmpty("--plan", plan)
             try refuseFlagsWithPlan()
@@ -161,10 +166,11 @@ struct EraseCommand: ParsableCommand {
                 let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }
                 let flagsPlan = try plan(decoupleFrom: existing.flatMap(\.metadata.concepts))
                 let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
-                let shifts = try ShiftSet(pipeline: ModelLoading.pipeline(modelPath, quiet: verbosity.quiet))
+                let shifts = try ShiftSet(pipeline: ModelLoading.pipeline(modelPath, config: config, quiet: verbosity.quiet))
                 try shifts.check(existing, force: false)
                 let file = try ErasurePlanFile.make(
-                    plan: flagsPlan, modelPath: URL(fileURLWithPath: modelPath).standardizedFileURL.path, model: shifts)
+                    plan: flagsPlan, modelPath: URL(fileURLWithPath: modelPath).standardizedFileURL.path,
+                    configuration: config.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, model: shifts)
                 reportResolution(file, requested: flagsPlan)
                 if planOnly {
                     try writePlan(file, into: URL(fileURLWithPath: output))

@@ -4,13 +4,19 @@ import NeuralNet
 import SafeTensors
 
 extension StableDiffusionPipeline {
-    /// Loads `path`: a diffusers folder, or a single-file SD1.x checkpoint (`.safetensors` with the
-    /// original CompVis / A1111 key names; SD 2.x files need `init(singleFile:configurationFolder:)`).
-    public convenience init(path: String) throws {
+    /// Loads `path`: a diffusers folder, or a single-file checkpoint (`.safetensors` with the
+    /// original CompVis / A1111 key names) whose architectures come from `configurationFolder` (see
+    /// `init(singleFile:configurationFolder:)`; needed for SD 2.x files, refused for folders).
+    public convenience init(path: String, configurationFolder: URL? = nil) throws {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue {
-            try self.init(singleFile: path, configurationFolder: nil)
+            try self.init(singleFile: path, configurationFolder: configurationFolder)
         } else {
+            if let configurationFolder {
+                throw PipelineError.invalidArgument(
+                    "\(path): a configuration folder (\(configurationFolder.path)) only applies to a single-file checkpoint; "
+                        + "a diffusers folder carries its own configuration")
+            }
             try self.init(folder: ModelFolder(path: path))
         }
     }

@@ -3,29 +3,42 @@ import Diffusion
 import Foundation
 import Toy
 
-/// `--model PATH` (required): a diffusers folder or a single-file SD1.x `.safetensors` checkpoint.
-/// Provides: `--model`. Validation refuses an empty value up front, so no error can later name a
-/// path the user never typed.
+/// `--model PATH` (required): a diffusers folder or a single-file `.safetensors` checkpoint, and
+/// `--config DIR` for a single file whose architecture the embedded SD1 configuration does not
+/// describe (SD 2.x). Provides: `--model`, `--config`. Validation refuses an empty value up
+/// front, so no error can later name a path the user never typed.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model: a diffusers folder or a single-file SD1.x .safetensors checkpoint.") var model: String
+    @Option(help: "Model: a diffusers folder or a single-file .safetensors checkpoint.") var model: String
+    @Option(help: ModelOptions.configHelp) var config: String?
 
-    func validate() throws { try FlagCheck.nonEmpty("--model", model) }
+    static let configHelp = ArgumentHelp(
+        "A diffusers folder whose configs, tokenizer and scheduler describe a single-file --model (needed for SD 2.x files; its weights are not read).",
+        valueName: "dir")
+
+    func validate() throws {
+        try FlagCheck.nonEmpty("--model", model)
+        if let config { try FlagCheck.nonEmpty("--config", config) }
+    }
 
     /// The loaded pipeline (timed on stderr unless `quiet`).
-    func pipeline(quiet: Bool) throws -> StableDiffusionPipeline { try ModelLoading.pipeline(model, quiet: quiet) }
+    func pipeline(quiet: Bool) throws -> StableDiffusionPipeline { try ModelLoading.pipeline(model, config: config, quiet: quiet) }
 }
 
 /// `--model PATH` (optional): as `ModelOptions`, but absent means the embedded toy model.
-/// Provides: `--model`.
+/// Provides: `--model`, `--config`.
 struct ToyModelOptions: ParsableArguments {
-    @Option(help: "Model: a diffusers folder (default: the embedded toy model).") var model: String?
+    @Option(help: "Model: a diffusers folder or a single-file .safetensors checkpoint (default: the embedded toy model).")
+    var model: String?
+    @Option(help: ModelOptions.configHelp) var config: String?
 
     func validate() throws {
         if let model { try FlagCheck.nonEmpty("--model", model) }
+        if let config { try FlagCheck.nonEmpty("--config", config) }
+        if config != nil, model == nil { throw ValidationError("--config needs --model (a single-file checkpoint)") }
     }
 
     /// `--model`, or the embedded toy model's folder.
     func path() throws -> String { try model ?? ToyCommandSupport.bundledModelPath() }
 
-    func pipeline(quiet: Bool) throws -> StableDiffusionPipeline { try ModelLoading.pipeline(path(), quiet: quiet) }
+    func pipeline(quiet: Bool) throws -> StableDiffusionPipeline { try ModelLoading.pipeline(path(), config: config, quiet: quiet) }
 }
