@@ -90,9 +90,12 @@ final class SDXLPipelineTests: XCTestCase {
             let expected = try references.tensor("\(name).latents")  // [steps, B, 4, h, w]
             XCTAssertEqual(run.timesteps.count, expected.shape[0], name)
             var i = 0
+            var worstLatent: Float = 0
             while run.step() {
                 let reference = expected.sliced(axis: 0, i..<(i + 1)).reshaped(Array(expected.shape.dropFirst()))
                 assertClose(run.latents, reference, rtol: 1e-3, "\(name) latents after step \(i + 1)")
+                let e = maxErrors(run.latents, reference)
+                worstLatent = max(worstLatent, e.abs / e.refMax)
                 i += 1
             }
             XCTAssertEqual(i, c.steps, name)
@@ -106,6 +109,26 @@ final class SDXLPipelineTests: XCTestCase {
                 for j in 0..<img.pixels.count { worst = max(worst, abs(Int(img.pixels[j]) - Int(image.pointer[base + j]))) }
             }
             XCTAssertLessThanOrEqual(worst, 1, "\(name): 8-bit images differ by up to \(worst) levels")
+            print("SDXL \(name): latents relative max error \(worstLatent) over \(i) steps, images differ by \(worst) levels")
+        }
+    }
+
+    /// Without `_class_name`, a `text_encoder_2` component marks SDXL; an SDXL class without one is
+    /// refused naming the missing component.
+    func testFamilyDetectionFromComponents() throws {
+        let source = try XCTUnwrap(Self.directory).appendingPathComponent("tiny-sdxl")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sdxl-detect-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: source, to: dir)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("model_index.json"))
+        XCTAssertTrue(try ModelFolder(path: dir.path).isStableDiffusionXL)
+        try FileManager.default.copyItem(
+            at: source.appendingPathComponent("model_index.json"), to: dir.appendingPathComponent("model_index.json"))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("text_encoder_2"))
+        XCTAssertThrowsError(try ModelFolder(path: dir.path)) { error in
+            XCTAssertEqual(
+                error as? ModelFolder.Error,
+                .missingFile(dir.appendingPathComponent("text_encoder_2").path, what: "the text_encoder_2 component"))
         }
     }
 
@@ -135,5 +158,77 @@ final class SDXLPipelineTests: XCTestCase {
                 return XCTFail("\(error)")
             }
         }
+    }
+
+    /// The configuration files of stabilityai/stable-diffusion-xl-base-1.0 (as published; the tiny
+    /// folder's weights and tokenizers stand in, since only configurations are read) pass every
+    /// check: the UNet's options, 768 + 1280 = 2048 context width, 1280 + 6 × 256 = 2816 pooled and
+    /// time-id width, 1024 px default size.
+    func testSDXLBase10ConfigurationsAreAccepted() throws {
+        let source = try XCTUnwrap(Self.directory).appendingPathComponent("tiny-sdxl")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sdxl-base-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: source, to: dir)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let unet = """
+            {"_class_name": "UNet2DConditionModel", "_diffusers_version": "0.19.0.dev0", "act_fn": "silu",
+             "addition_embed_type": "text_time", "addition_embed_type_num_heads": 64, "addition_time_embed_dim": 256,
+             "attention_head_dim": [5, 10, 20], "block_out_channels": [320, 640, 1280], "center_input_sample": false,
+             "class_embed_type": null, "class_embeddings_concat": false, "conv_in_kernel": 3, "conv_out_kernel": 3,
+             "cross_attention_dim": 2048, "cross_attention_norm": null,
+             "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+             "downsample_padding": 1, "dual_cross_attention": false, "encoder_hid_dim": null, "encoder_hid_dim_type": null,
+             "flip_sin_to_cos": true, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+             "mid_block_only_cross_attention": null, "mid_block_scale_factor": 1, "mid_block_type": "UNetMidBlock2DCrossAttn",
+             "norm_eps": 1e-05, "norm_num_groups": 32, "num_attention_heads": null, "num_class_embeds": null,
+             "only_cross_attention": false, "out_channels": 4, "projection_class_embeddings_input_dim": 2816,
+             "resnet_out_scale_factor": 1.0, "resnet_skip_time_act": false, "resnet_time_scale_shift": "default",
+             "sample_size": 128, "time_cond_proj_dim": null, "time_embedding_act_fn": null, "time_embedding_dim": null,
+             "time_embedding_type": "positional", "timestep_post_act": null, "transformer_layers_per_block": [1, 2, 10],
+             "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "upcast_attention": null,
+             "use_linear_projection": true}
+            """
+        func text(hidden: Int, intermediate: Int, layers: Int, heads: Int, act: String, architecture: String) -> String {
+            """
+            {"architectures": ["\(architecture)"], "attention_dropout": 0.0, "bos_token_id": 0, "dropout": 0.0,
+             "eos_token_id": 2, "hidden_act": "\(act)", "hidden_size": \(hidden), "initializer_factor": 1.0,
+             "initializer_range": 0.02, "intermediate_size": \(intermediate), "layer_norm_eps": 1e-05,
+             "max_position_embeddings": 77, "model_type": "clip_text_model", "num_attention_heads": \(heads),
+             "num_hidden_layers": \(layers), "pad_token_id": 1, "projection_dim": \(hidden), "torch_dtype": "float16",
+             "transformers_version": "4.32.0.dev0", "vocab_size": 49408}
+            """
+        }
+        let vae = """
+            {"_class_name": "AutoencoderKL", "_diffusers_version": "0.20.0.dev0", "act_fn": "silu",
+             "block_out_channels": [128, 256, 512, 512], "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D",
+             "DownEncoderBlock2D", "DownEncoderBlock2D"], "force_upcast": true, "in_channels": 3, "latent_channels": 4,
+             "layers_per_block": 2, "norm_num_groups": 32, "out_channels": 3, "sample_size": 1024, "scaling_factor": 0.13025,
+             "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]}
+            """
+        let scheduler = """
+            {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", "beta_end": 0.012,
+             "beta_schedule": "scaled_linear", "beta_start": 0.00085, "clip_sample": false, "interpolation_type": "linear",
+             "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": false,
+             "skip_prk_steps": true, "steps_offset": 1, "timestep_spacing": "leading", "trained_betas": null,
+             "use_karras_sigmas": false}
+            """
+        let files = [
+            ("unet/config.json", unet), ("vae/config.json", vae), ("scheduler/scheduler_config.json", scheduler),
+            (
+                "text_encoder/config.json",
+                text(hidden: 768, intermediate: 3072, layers: 12, heads: 12, act: "quick_gelu", architecture: "CLIPTextModel")
+            ),
+            (
+                "text_encoder_2/config.json",
+                text(hidden: 1280, intermediate: 5120, layers: 32, heads: 20, act: "gelu", architecture: "CLIPTextModelWithProjection")
+            )
+        ]
+        for (path, json) in files { try Data(json.utf8).write(to: dir.appendingPathComponent(path)) }
+        let configurations = try SDXLFolderConfigurations(folder: ModelFolder(path: dir.path))
+        XCTAssertEqual(configurations.unet.transformerLayersPerBlock, .many([1, 2, 10]))
+        XCTAssertEqual(configurations.text.hiddenSize + configurations.text2.hiddenSize, 2048)
+        XCTAssertEqual(configurations.text2.projectionWidth + 6 * (configurations.unet.additionTimeEmbedDim ?? 0), 2816)
+        XCTAssertEqual((configurations.unet.sampleSize?.all.first ?? 0) * configurations.vae.spatialScaleFactor, 1024)
+        XCTAssertEqual(configurations.vae.scalingFactor, 0.13025)
+        XCTAssertEqual(try SamplerKind.resolve(nil, config: configurations.scheduler), .euler)
     }
 }

@@ -46,4 +46,14 @@ final class SDXLCommandLineTests: XCTestCase {
             ],
             mentions: ["--shift", "Stable Diffusion XL"], unchanged: scratch)
     }
+
+    /// Erasure builds SD 1.x / 2.x pipelines only: an SDXL folder is refused with its family named.
+    func testEraseOnSDXLIsRefusedByName() throws {
+        try CommandLineTests.assertFails(
+            [
+                "erase", "--model", Self.tinySDXL.path, "--concept", "a red circle", "--output",
+                scratch.appendingPathComponent("shifts").path, "--quiet"
+            ],
+            mentions: [Self.tinySDXL.path, "Stable Diffusion XL"], unchanged: scratch)
+    }
 }
