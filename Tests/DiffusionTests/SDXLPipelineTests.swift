@@ -1,6 +1,7 @@
 import CLIP
 import Diffusion
 import Foundation
+import NeuralNet
 import TensorEngine
 import TestSupport
 import XCTest
@@ -230,5 +231,31 @@ final class SDXLPipelineTests: XCTestCase {
         XCTAssertEqual((configurations.unet.sampleSize?.all.first ?? 0) * configurations.vae.spatialScaleFactor, 1024)
         XCTAssertEqual(configurations.vae.scalingFactor, 0.13025)
         XCTAssertEqual(try SamplerKind.resolve(nil, config: configurations.scheduler), .euler)
+    }
+
+    /// A hub folder holding only `*.fp16.safetensors` variant files (both text encoders included)
+    /// gives the plain folder's latents bit for bit.
+    func testFolderOfOnlyFP16VariantsGivesTheSameLatents() throws {
+        let source = try XCTUnwrap(Self.directory).appendingPathComponent("tiny-sdxl")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sdxl-fp16-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: source, to: dir)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let files = [
+            "unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "text_encoder_2/model.safetensors",
+            "vae/diffusion_pytorch_model.safetensors"
+        ]
+        for relative in files {
+            let plain = dir.appendingPathComponent(relative)
+            let variant = plain.deletingLastPathComponent().appendingPathComponent(ComponentWeightsFile.variantName(of: plain.lastPathComponent))
+            try FileManager.default.moveItem(at: plain, to: variant)
+        }
+        let folder = try ModelFolder(path: dir.path)
+        XCTAssertEqual(folder.textEncoder2Weights?.lastPathComponent, "model.fp16.safetensors")
+        let options = GenerationOptions(prompts: ["a red circle"], seed: 3, steps: 2, guidance: 5)
+        let variant = try StableDiffusionXLPipeline(folder: folder).makeRun(options)
+        let plain = try Self.pipeline.value.get().makeRun(options)
+        variant.run()
+        plain.run()
+        XCTAssertEqual(variant.latents.scalars, plain.latents.scalars)
     }
 }

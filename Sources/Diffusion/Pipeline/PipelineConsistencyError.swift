@@ -16,6 +16,9 @@ public enum PipelineConsistencyError: Error, CustomStringConvertible, Equatable 
     case imageChannelMismatch(vae: String, outChannels: Int)
     /// SDXL: the two text encoders' widths do not add up to the UNet's cross-attention width.
     case textWidthSumMismatch(textEncoders: [String], hiddenSizes: [Int], unet: String, crossAttentionDim: Int)
+    /// SDXL: the two tokenizers pad prompts to different lengths, so their embeddings cannot be
+    /// concatenated along the features.
+    case tokenizerLengthMismatch(tokenizers: [String], modelMaxLengths: [Int])
     /// SDXL: the UNet has no `addition_embed_type` "text_time" for the pooled text and time ids.
     case missingTextTimeEmbedding(unet: String)
     /// SDXL: the second encoder's `projection_dim` plus `timeIds` × `addition_time_embed_dim` differs
@@ -43,6 +46,9 @@ public enum PipelineConsistencyError: Error, CustomStringConvertible, Equatable 
         case let .textWidthSumMismatch(encoders, sizes, unet, cross):
             return "\(encoders.joined(separator: " and ")): hidden_size \(sizes.map(String.init).joined(separator: " + ")) = "
                 + "\(sizes.reduce(0, +)) differs from the UNet's cross_attention_dim \(cross) (\(unet)); expected them equal"
+        case let .tokenizerLengthMismatch(tokenizers, lengths):
+            return "\(tokenizers.joined(separator: " and ")): model_max_length \(lengths.map(String.init).joined(separator: " and ")) "
+                + "differ; the two prompt embeddings are concatenated, so expected them equal"
         case let .missingTextTimeEmbedding(unet):
             return "\(unet): a Stable Diffusion XL UNet needs addition_embed_type \"text_time\" (pooled text and time ids); found none"
         case let .pooledWidthMismatch(textEncoder, projection, ids, unet, timeDim, inputDim):

@@ -41,9 +41,9 @@ public struct SDXLFolderConfigurations {
         try StableDiffusionPipeline.checkTokenizer(tokenizer2, tokenizerSource: tokenizer2Folder.path, text: text2, textSource: text2URL.path)
         // The two prompt embeddings are concatenated along the features: equal lengths are needed.
         guard tokenizer.modelMaxLength == tokenizer2.modelMaxLength else {
-            throw PipelineError.invalidArgument(
-                "\(tokenizer2Folder.path): model_max_length \(tokenizer2.modelMaxLength) differs from \(folder.tokenizer.path)'s "
-                    + "\(tokenizer.modelMaxLength); the two prompt embeddings must have the same length")
+            throw PipelineConsistencyError.tokenizerLengthMismatch(
+                tokenizers: [folder.tokenizer.path, tokenizer2Folder.path],
+                modelMaxLengths: [tokenizer.modelMaxLength, tokenizer2.modelMaxLength])
         }
         let cross = unet.crossAttentionDim.all.first ?? 0
         guard text.hiddenSize + text2.hiddenSize == cross else {

@@ -136,12 +136,12 @@ public final class StableDiffusionXLPipeline: TextToImagePipeline {
             scheduler: scheduler, latents: latents, conditioning: conditioning.context,
             unconditional: unconditional?.context, guidance: options.guidance, generator: generator
         ) {
-            [unowned self] x, t, c in
+            [unet] x, t, c in
             // DenoisingRun passes [unconditional, conditioning] under guidance, else the conditioning:
-            // the added conditions were concatenated in that order.
+            // the added conditions were concatenated in that order. The run holds the UNet itself.
             PrecisionMode.with(precision, cache: cache) {
-                let start = self.unet.textFreeStart(x, timesteps: [Float](repeating: t, count: x.shape[0]))
-                return self.unet(continuing: start, encoderHiddenStates: c, addedConditions: added)
+                let start = unet.textFreeStart(x, timesteps: [Float](repeating: t, count: x.shape[0]))
+                return unet(continuing: start, encoderHiddenStates: c, addedConditions: added)
             }
         }
     }
