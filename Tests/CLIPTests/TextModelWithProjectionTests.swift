@@ -26,7 +26,7 @@ final class TextModelWithProjectionTests: XCTestCase {
 
     func testProjectedPooledAndPenultimateStatesMatchTransformers() throws {
         let model = try CLIPTextModelWithProjection.load(folder: Self.folder)
-        XCTAssertEqual(model.configuration.projectionDimension, 24)
+        XCTAssertEqual(model.projectionDimension, 24)
         XCTAssertNil(model.text_projection.bias)
         let (ref, _, ids) = try Self.reference()
         let out = GradMode.withNoGrad { model(ids, outputHiddenStates: true) }
@@ -53,8 +53,10 @@ final class TextModelWithProjectionTests: XCTestCase {
     }
 
     func testKeysEqualTransformersStateDict() throws {
+        let config = Self.folder.appendingPathComponent("config.json")
         let model = CLIPTextModelWithProjection(
-            configuration: try CLIPTextConfiguration.load(from: Self.folder.appendingPathComponent("config.json")))
+            configuration: try CLIPTextConfiguration.load(from: config),
+            projectionDimension: try CLIPTextModelWithProjection.projectionDimension(configFile: config))
         let keys = try SafeTensorsFile(path: Self.folder.appendingPathComponent("model.safetensors").path).keys
         XCTAssertEqual(Set(model.namedParameters().map(\.0)), Set(keys))
         XCTAssertTrue(keys.contains("text_projection.weight"))

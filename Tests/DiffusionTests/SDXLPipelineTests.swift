@@ -227,7 +227,7 @@ final class SDXLPipelineTests: XCTestCase {
         let configurations = try SDXLFolderConfigurations(folder: ModelFolder(path: dir.path))
         XCTAssertEqual(configurations.unet.transformerLayersPerBlock, .many([1, 2, 10]))
         XCTAssertEqual(configurations.text.hiddenSize + configurations.text2.hiddenSize, 2048)
-        XCTAssertEqual(configurations.text2.projectionWidth + 6 * (configurations.unet.additionTimeEmbedDim ?? 0), 2816)
+        XCTAssertEqual(configurations.projectionDimension + 6 * (configurations.unet.additionTimeEmbedDim ?? 0), 2816)
         XCTAssertEqual((configurations.unet.sampleSize?.all.first ?? 0) * configurations.vae.spatialScaleFactor, 1024)
         XCTAssertEqual(configurations.vae.scalingFactor, 0.13025)
         XCTAssertEqual(try SamplerKind.resolve(nil, config: configurations.scheduler), .euler)

@@ -3,8 +3,7 @@ import NeuralNet
 
 /// Hyper-parameters of a CLIP text encoder, read from a transformers `config.json` (CLIPTextConfig,
 /// transformers models/clip/configuration_clip.py). Absent fields take CLIPTextConfig's defaults;
-/// `projection_dim` is read for `CLIPTextModelWithProjection`; other fields that do not change the
-/// text model are ignored.
+/// `projection_dim` and other fields that do not change the text model are ignored.
 public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
     /// `vocab_size`: rows of the token embedding.
     public var vocabularySize: Int
@@ -28,15 +27,12 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
     public var eosTokenId: Int
     /// `pad_token_id`.
     public var padTokenId: Int
-    /// `projection_dim`: output width of `CLIPTextModelWithProjection`'s `text_projection`; nil when
-    /// the file has none (CLIPTextConfig's default 512 then applies, `projectionWidth`).
-    public var projectionDimension: Int?
 
     public init(
         vocabularySize: Int = 49408, hiddenSize: Int = 512, intermediateSize: Int = 2048,
         layerCount: Int = 12, headCount: Int = 8, maxPositionEmbeddings: Int = 77,
         hiddenActivation: CLIPActivation = .quickGelu, layerNormEps: Float = 1e-5,
-        bosTokenId: Int = 49406, eosTokenId: Int = 49407, padTokenId: Int = 1, projectionDimension: Int? = nil
+        bosTokenId: Int = 49406, eosTokenId: Int = 49407, padTokenId: Int = 1
     ) {
         self.vocabularySize = vocabularySize
         self.hiddenSize = hiddenSize
@@ -49,7 +45,6 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
         self.bosTokenId = bosTokenId
         self.eosTokenId = eosTokenId
         self.padTokenId = padTokenId
-        self.projectionDimension = projectionDimension
     }
 
     /// The SD1.x text encoder, OpenAI CLIP ViT-L/14's text tower: 768 wide, 12 layers of 12 heads,
@@ -62,9 +57,6 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
 
     /// Same as `sd15`.
     public static let vitL14 = sd15
-
-    /// Output width of `text_projection`: `projection_dim`, or CLIPTextConfig's default 512.
-    public var projectionWidth: Int { projectionDimension ?? 512 }
 
     /// Width of one attention head.
     public var headDimension: Int { hiddenSize / headCount }
@@ -81,7 +73,6 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
         case bosTokenId = "bos_token_id"
         case eosTokenId = "eos_token_id"
         case padTokenId = "pad_token_id"
-        case projectionDimension = "projection_dim"
     }
 
     /// Decodes and validates; unsupported values throw `DecodingError.dataCorrupted` at their key.
@@ -111,7 +102,6 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
         layerCount = try positive(.layerCount, d.layerCount)
         headCount = try positive(.headCount, d.headCount)
         maxPositionEmbeddings = try positive(.maxPositionEmbeddings, d.maxPositionEmbeddings)
-        projectionDimension = try c.decodeIfPresent(Int.self, forKey: .projectionDimension) == nil ? nil : positive(.projectionDimension, 0)
         if let name = try c.decodeIfPresent(String.self, forKey: .hiddenActivation) {
             guard let act = CLIPActivation(rawValue: name) else {
                 let known = CLIPActivation.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
@@ -145,8 +135,7 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
     public static let allowedRanges: [String: ClosedRange<Int>] = [
         "vocab_size": 1...(1 << 20), "hidden_size": 1...16_384, "intermediate_size": 1...65_536,
         "num_hidden_layers": 1...256, "num_attention_heads": 1...1_024, "max_position_embeddings": 1...16_384,
-        "bos_token_id": -1...(1 << 20), "eos_token_id": -1...(1 << 20), "pad_token_id": -1...(1 << 20),
-        "projection_dim": 1...16_384
+        "bos_token_id": -1...(1 << 20), "eos_token_id": -1...(1 << 20), "pad_token_id": -1...(1 << 20)
     ]
 
     /// Reads a transformers `config.json`; errors name the file and the offending field

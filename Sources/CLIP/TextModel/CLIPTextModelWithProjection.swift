@@ -21,13 +21,37 @@ public final class CLIPTextModelWithProjection: Module {
     public let text_model: CLIPTextTransformer
     public let text_projection: Linear
 
-    /// A model of the given shape with placeholder weights (zeros; LayerNorm 1/0), to be loaded.
-    public init(configuration: CLIPTextConfiguration) {
+    /// CLIPTextConfig's `projection_dim` when a config.json has none.
+    public static let defaultProjectionDimension = 512
+
+    /// A model of the given shape with placeholder weights (zeros; LayerNorm 1/0), to be loaded;
+    /// `projectionDimension` is `text_projection`'s output width (`projection_dim`).
+    public init(configuration: CLIPTextConfiguration, projectionDimension: Int) {
         text_model = CLIPTextTransformer(configuration)
-        text_projection = Linear(configuration.hiddenSize, configuration.projectionWidth, bias: false)
+        text_projection = Linear(configuration.hiddenSize, projectionDimension, bias: false)
     }
 
     public var configuration: CLIPTextConfiguration { text_model.configuration }
+    /// Width of `textEmbeds` (`projection_dim`).
+    public var projectionDimension: Int { text_projection.weight.shape[0] }
+
+    /// `projection_dim` of a transformers `config.json` (`CLIPTextConfiguration` leaves it out, as
+    /// it does not change the text model), CLIPTextConfig's default 512 when absent or null.
+    public static func projectionDimension(configFile url: URL) throws -> Int {
+        let key = "projection_dim"
+        do {
+            let file = try ConfigurationFile(url: url)
+            try file.check(integers: [key: 1...16_384])
+            return (file.object[key] as? NSNumber)?.intValue ?? defaultProjectionDimension
+        } catch ConfigurationFileError.notFound {
+            throw CLIPTextModelError.fileNotFound(path: url.path, what: "text encoder config.json")
+        } catch let error as ConfigurationFileError {
+            if case .invalidField(_, let field, let reason) = error {
+                throw CLIPTextModelError.invalidConfiguration(file: url.path, field: field, reason: reason)
+            }
+            throw CLIPTextModelError.invalidConfiguration(file: url.path, field: "", reason: error.detail)
+        }
+    }
 
     /// Throws `CLIPTextModelError.invalidInput` naming the first offending row / id.
     public func validate(_ ids: [[Int]]) throws { try text_model.validate(ids) }
@@ -40,12 +64,13 @@ public final class CLIPTextModelWithProjection: Module {
         return CLIPTextModelWithProjectionOutput(textEmbeds: text_projection(text.pooled), text: text)
     }
 
-    /// Loads a transformers folder: `config.json` and `model.safetensors` or its fp16 variant
+    /// Loads a transformers folder: `config.json` (with `projection_dim`) and `model.safetensors` or its fp16 variant
     /// (`ComponentWeightsFile`), strictly. Keys as transformers 4.x writes them (`text_model.` prefix)
     /// or without that prefix (as `CLIPTextModel.weightSource` accepts); `text_projection.weight` in both.
     public static func load(folder: URL) throws -> CLIPTextModelWithProjection {
         let configURL = folder.appendingPathComponent("config.json")
         let configuration = try CLIPTextConfiguration.load(from: configURL)
+        let projection = try projectionDimension(configFile: configURL)
         guard let weightsURL = ComponentWeightsFile.locate("model.safetensors", in: folder) else {
             throw CLIPTextModelError.fileNotFound(
                 path: folder.appendingPathComponent("model.safetensors").path,
@@ -57,7 +82,7 @@ public final class CLIPTextModelWithProjection: Module {
             prefixed || key.hasPrefix("text_projection.") ? key : "text_model." + key
         }
         try CLIPTextModel.checkSize(configuration, against: source, configFile: configURL.path)
-        let model = CLIPTextModelWithProjection(configuration: configuration)
+        let model = CLIPTextModelWithProjection(configuration: configuration, projectionDimension: projection)
         try model.load(from: source)
         return model
     }

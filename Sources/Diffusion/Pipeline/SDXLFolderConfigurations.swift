@@ -11,6 +11,8 @@ public struct SDXLFolderConfigurations {
     public let tokenizer2: CLIPTokenizer
     public let text: CLIPTextConfiguration
     public let text2: CLIPTextConfiguration
+    /// `text_encoder_2`'s `projection_dim`: the pooled embedding's width.
+    public let projectionDimension: Int
     public let unet: UNet2DConditionConfiguration
     public let vae: AutoencoderKLConfiguration
     public let scheduler: SchedulerConfiguration
@@ -33,6 +35,7 @@ public struct SDXLFolderConfigurations {
         let vaeURL = vaeFolder.appendingPathComponent("config.json")
         text = try CLIPTextConfiguration.load(from: textURL)
         text2 = try CLIPTextConfiguration.load(from: text2URL)
+        projectionDimension = try CLIPTextModelWithProjection.projectionDimension(configFile: text2URL)
         unet = try UNet2DConditionConfiguration.load(from: unetURL)
         vae = try AutoencoderKLConfiguration.load(from: vaeURL)
         scheduler = try SchedulerConfiguration.load(from: folder.schedulerConfig)
@@ -54,9 +57,9 @@ public struct SDXLFolderConfigurations {
         guard unet.additionEmbedType == "text_time", let timeDim = unet.additionTimeEmbedDim,
             let inputDim = unet.projectionClassEmbeddingsInputDim
         else { throw PipelineConsistencyError.missingTextTimeEmbedding(unet: unetURL.path) }
-        guard text2.projectionWidth + Self.timeIdCount * timeDim == inputDim else {
+        guard projectionDimension + Self.timeIdCount * timeDim == inputDim else {
             throw PipelineConsistencyError.pooledWidthMismatch(
-                textEncoder: text2URL.path, projectionDim: text2.projectionWidth, timeIds: Self.timeIdCount,
+                textEncoder: text2URL.path, projectionDim: projectionDimension, timeIds: Self.timeIdCount,
                 unet: unetURL.path, timeEmbedDim: timeDim, projectionInputDim: inputDim)
         }
         try StableDiffusionPipeline.checkLatents(unet: unet, unetSource: unetURL.path, vae: vae, vaeSource: vaeURL.path)
