@@ -4,8 +4,8 @@ extension GenerateCommand {
     /// Refuses a request whose pictures, kept until the end, exceed this machine's memory, before any
     /// tensor is made: the sheet of every picture (with the PNG encoder's row copy and compressed
     /// output) and, with --latents-out, every latent. One pipeline call's own need (latents,
-    /// activations) is checked by the pipeline (`StableDiffusionPipeline.validate`).
-    func checkMemory(_ pipeline: StableDiffusionPipeline, prompts: Int, size: (width: Int, height: Int)) throws {
+    /// activations) is checked by the pipeline (`TextToImagePipeline.validate`).
+    func checkMemory(_ pipeline: any TextToImagePipeline, prompts: Int, size: (width: Int, height: Int)) throws {
         let all = Double(prompts) * Double(batchSize)
         let f = Double(pipeline.vaeScaleFactor)
         let latentPixels = Double(size.width) / f * (Double(size.height) / f)

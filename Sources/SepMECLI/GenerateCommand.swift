@@ -86,17 +86,22 @@ struct GenerateCommand: ParsableCommand {
             let prompts = try readPrompts()
             try OutputPath.checkWritable("--output", output)
             if let latentsOut { try OutputPath.checkWritable("--latents-out", latentsOut) }
-            let pipeline = try modelOptions.pipeline(quiet: quiet)
-            let shifts = try shift.map { try ConceptShift.read(path: $0) }
-            let model = try ShiftSet(pipeline: pipeline)
-            if !shifts.isEmpty { try ErasureFlags.mapping([:]) { try model.install(shifts, force: force) } }
+            let pipeline = try ModelLoading.textToImagePipeline(modelOptions.model, config: modelOptions.config, quiet: quiet)
+            if let pipeline = pipeline as? StableDiffusionPipeline {
+                let shifts = try shift.map { try ConceptShift.read(path: $0) }
+                let model = try ShiftSet(pipeline: pipeline)
+                if !shifts.isEmpty { try ErasureFlags.mapping([:]) { try model.install(shifts, force: force) } }
+            } else if !shift.isEmpty {
+                throw CommandLineError(
+                    "--shift: \(modelOptions.model) is a Stable Diffusion XL model; shift files apply to Stable Diffusion 1.x and 2.x models only")
+            }
             try generate(prompts, with: pipeline)
         }
     }
 
     /// Generates `prompts` in groups of `promptsPerCall`, filling the contact sheet (and the latents)
     /// as each group finishes; writes both files at the end, each atomically.
-    private func generate(_ prompts: [String], with pipeline: StableDiffusionPipeline) throws {
+    private func generate(_ prompts: [String], with pipeline: any TextToImagePipeline) throws {
         let size = (width: width ?? pipeline.defaultImageSize.width, height: height ?? pipeline.defaultImageSize.height)
         try checkMemory(pipeline, prompts: prompts.count, size: size)
         let groups = stride(from: 0, to: prompts.count, by: Self.promptsPerCall).map {

@@ -13,6 +13,22 @@ enum ModelLoading {
         return pipeline
     }
 
+    /// Loads `--model` for text-to-image: a Stable Diffusion XL diffusers folder into
+    /// `StableDiffusionXLPipeline`, anything else as `pipeline(_:config:quiet:)` does.
+    static func textToImagePipeline(_ path: String, config: String?, quiet: Bool) throws -> any TextToImagePipeline {
+        var isDirectory: ObjCBool = false
+        guard config == nil, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return try pipeline(path, config: config, quiet: quiet)
+        }
+        let folder = try ModelFolder(path: path)
+        guard folder.isStableDiffusionXL else { return try pipeline(path, quiet: quiet) }
+        let bar = ProgressBar("loading", quiet: quiet)
+        let started = Date()
+        let pipeline = try StableDiffusionXLPipeline(folder: folder)
+        bar.message(String(format: "loaded %@ in %.1f s", path, Date().timeIntervalSince(started)))
+        return pipeline
+    }
+
     /// The model a plan file (at `planPath`) was made on, from `path` (`--model`, with `config`) or
     /// the plan's own path and configuration folder, checked to be that model by its fingerprint.
     static func shiftSet(for file: ErasurePlanFile, planPath: String, path: String?, config: String?, quiet: Bool) throws -> ShiftSet {

@@ -12,8 +12,10 @@ public enum ModelFamily: String, Sendable, Equatable, CaseIterable {
     case stableDiffusion3 = "Stable Diffusion 3"
     case flux = "Flux"
 
-    /// The families sepme loads and samples.
-    public var isSupported: Bool { self == .stableDiffusion1 || self == .stableDiffusion2 }
+    /// The families sepme loads and samples from diffusers folders.
+    public var isSupported: Bool { self == .stableDiffusion1 || self == .stableDiffusion2 || self == .stableDiffusionXL }
+    /// The families sepme also reads as single-file checkpoints.
+    public var readsSingleFiles: Bool { self == .stableDiffusion1 || self == .stableDiffusion2 }
 
     /// A key prefix that marks each family in a single file, first match wins (SD3's and SDXL's
     /// files share `model.diffusion_model.` with SD 1.x/2.x, so their own marks come first).
@@ -46,21 +48,50 @@ public enum ModelFamily: String, Sendable, Equatable, CaseIterable {
     }
 }
 
-/// A model of a family sepme does not run, named with what identified it.
+/// A model of a family sepme does not run (in this form), named with what identified it.
 public struct UnsupportedModelFamilyError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let family: ModelFamily
     /// What showed the family: a key of the file or the pipeline class of model_index.json.
     public let evidence: String
+    /// Whether the model is a single file (some supported families are read only as folders).
+    public let singleFile: Bool
 
-    public init(path: String, family: ModelFamily, evidence: String) {
+    public init(path: String, family: ModelFamily, evidence: String, singleFile: Bool = false) {
         self.path = path
         self.family = family
         self.evidence = evidence
+        self.singleFile = singleFile
     }
 
     public var description: String {
-        let supported = ModelFamily.allCases.filter(\.isSupported).map(\.rawValue).joined(separator: " and ")
-        return "\(path): a \(family.rawValue) model (found \(evidence)); sepme runs \(supported) models only"
+        func names(_ families: [ModelFamily]) -> String {
+            let all = families.map(\.rawValue)
+            return all.count < 2 ? all.joined() : all.dropLast().joined(separator: ", ") + " and " + all[all.count - 1]
+        }
+        if singleFile && family.isSupported {
+            return "\(path): a \(family.rawValue) single-file checkpoint (found \(evidence)); sepme reads single files of "
+                + "\(names(ModelFamily.allCases.filter(\.readsSingleFiles))) only: use a diffusers folder of this model"
+        }
+        return "\(path): a \(family.rawValue) model (found \(evidence)); sepme runs \(names(ModelFamily.allCases.filter(\.isSupported))) models only"
+    }
+}
+
+/// A model of a supported family given to code that takes other families (an SDXL folder where
+/// only Stable Diffusion 1.x / 2.x pipelines are built, e.g. concept erasure).
+public struct ModelFamilyMismatchError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let family: ModelFamily
+    /// The families the code takes.
+    public let accepted: [ModelFamily]
+
+    public init(path: String, family: ModelFamily, accepted: [ModelFamily]) {
+        self.path = path
+        self.family = family
+        self.accepted = accepted
+    }
+
+    public var description: String {
+        "\(path): a \(family.rawValue) model; this takes \(accepted.map(\.rawValue).joined(separator: " and ")) models only"
     }
 }

@@ -14,6 +14,16 @@ public enum PipelineConsistencyError: Error, CustomStringConvertible, Equatable 
     case pixelChannelMismatch(unet: String, inChannels: Int, outChannels: Int)
     /// The VAE decodes to a channel count that is not an image (1 or 3).
     case imageChannelMismatch(vae: String, outChannels: Int)
+    /// SDXL: the two text encoders' widths do not add up to the UNet's cross-attention width.
+    case textWidthSumMismatch(textEncoders: [String], hiddenSizes: [Int], unet: String, crossAttentionDim: Int)
+    /// SDXL: the two tokenizers pad prompts to different lengths, so their embeddings cannot be
+    /// concatenated along the features.
+    case tokenizerLengthMismatch(tokenizers: [String], modelMaxLengths: [Int])
+    /// SDXL: the UNet has no `addition_embed_type` "text_time" for the pooled text and time ids.
+    case missingTextTimeEmbedding(unet: String)
+    /// SDXL: the second encoder's `projection_dim` plus `timeIds` × `addition_time_embed_dim` differs
+    /// from the UNet's `projection_class_embeddings_input_dim`.
+    case pooledWidthMismatch(textEncoder: String, projectionDim: Int, timeIds: Int, unet: String, timeEmbedDim: Int, projectionInputDim: Int)
 
     public var description: String {
         switch self {
@@ -33,6 +43,18 @@ public enum PipelineConsistencyError: Error, CustomStringConvertible, Equatable 
                 + "found \(inChannels) and \(outChannels)"
         case let .imageChannelMismatch(vae, out):
             return "\(vae): out_channels \(out) is not an image's channel count (expected 1 or 3)"
+        case let .textWidthSumMismatch(encoders, sizes, unet, cross):
+            return "\(encoders.joined(separator: " and ")): hidden_size \(sizes.map(String.init).joined(separator: " + ")) = "
+                + "\(sizes.reduce(0, +)) differs from the UNet's cross_attention_dim \(cross) (\(unet)); expected them equal"
+        case let .tokenizerLengthMismatch(tokenizers, lengths):
+            return "\(tokenizers.joined(separator: " and ")): model_max_length \(lengths.map(String.init).joined(separator: " and ")) "
+                + "differ; the two prompt embeddings are concatenated, so expected them equal"
+        case let .missingTextTimeEmbedding(unet):
+            return "\(unet): a Stable Diffusion XL UNet needs addition_embed_type \"text_time\" (pooled text and time ids); found none"
+        case let .pooledWidthMismatch(textEncoder, projection, ids, unet, timeDim, inputDim):
+            return "\(textEncoder): projection_dim \(projection) + \(ids) time ids × addition_time_embed_dim \(timeDim) = "
+                + "\(projection + ids * timeDim) differs from the UNet's projection_class_embeddings_input_dim \(inputDim) (\(unet)); "
+                + "expected them equal"
         }
     }
 }

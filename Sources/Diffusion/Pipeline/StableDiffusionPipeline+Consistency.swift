@@ -14,6 +14,22 @@ extension StableDiffusionPipeline {
         unet: UNet2DConditionConfiguration, unetSource: String,
         vae: AutoencoderKLConfiguration?, vaeSource: String
     ) throws {
+        try checkTokenizer(tokenizer, tokenizerSource: tokenizerSource, text: text, textSource: textSource)
+        // validate() has checked that every block shares one cross-attention width.
+        let cross = unet.crossAttentionDim.all.first ?? 0
+        guard text.hiddenSize == cross else {
+            throw PipelineConsistencyError.textWidthMismatch(
+                textEncoder: textSource, hiddenSize: text.hiddenSize,
+                unet: unetSource, crossAttentionDim: cross)
+        }
+        try checkLatents(unet: unet, unetSource: unetSource, vae: vae, vaeSource: vaeSource)
+    }
+
+    /// A tokenizer's ids inside its text encoder's vocabulary and its padded length inside the
+    /// encoder's positions.
+    static func checkTokenizer(
+        _ tokenizer: CLIPTokenizer, tokenizerSource: String, text: CLIPTextConfiguration, textSource: String
+    ) throws {
         guard tokenizer.vocabularySize <= text.vocabularySize else {
             throw PipelineConsistencyError.tokenizerVocabularyTooLarge(
                 tokenizer: tokenizerSource, largestTokenId: tokenizer.vocabularySize - 1,
@@ -24,13 +40,12 @@ extension StableDiffusionPipeline {
                 tokenizer: tokenizerSource, modelMaxLength: tokenizer.modelMaxLength, assumed: tokenizer.modelMaxLengthIsAssumed,
                 textEncoder: textSource, maxPositionEmbeddings: text.maxPositionEmbeddings)
         }
-        // validate() has checked that every block shares one cross-attention width.
-        let cross = unet.crossAttentionDim.all.first ?? 0
-        guard text.hiddenSize == cross else {
-            throw PipelineConsistencyError.textWidthMismatch(
-                textEncoder: textSource, hiddenSize: text.hiddenSize,
-                unet: unetSource, crossAttentionDim: cross)
-        }
+    }
+
+    /// The UNet's channels equal to the VAE's latent channels (or an image's, without a VAE).
+    static func checkLatents(
+        unet: UNet2DConditionConfiguration, unetSource: String, vae: AutoencoderKLConfiguration?, vaeSource: String
+    ) throws {
         if let vae {
             for (field, channels) in [("in_channels", unet.inChannels), ("out_channels", unet.outChannels)] where channels != vae.latentChannels {
                 throw PipelineConsistencyError.latentChannelMismatch(

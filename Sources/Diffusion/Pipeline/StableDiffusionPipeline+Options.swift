@@ -1,6 +1,6 @@
 import Foundation
 
-extension StableDiffusionPipeline {
+extension TextToImagePipeline {
     /// Checks `options` before anything is allocated and returns the image size (width, height):
     /// prompts and batch sizes, finite guidance and eta in their ranges, a positive image size that
     /// the scale factor divides, and a rough memory need (latents, UNet activations and attention
@@ -58,7 +58,7 @@ extension StableDiffusionPipeline {
         let heads = Double((c.numAttentionHeads ?? c.attentionHeadDim)?.all.first ?? 8)
         let attendedCells = cells / pow(4, Double(attended))
         let unetBytes = 4 * b * k * (8 * firstWidth * cells + heads * attendedCells * attendedCells)
-        let vaeBytes = vae.map { 4 * b * 3 * Double($0.configuration.blockOutChannels.first ?? 1) * Double(width) * Double(height) } ?? 0
+        let vaeBytes = vaeConfiguration.map { 4 * b * 3 * Double($0.blockOutChannels.first ?? 1) * Double(width) * Double(height) } ?? 0
         let latentBytes = 4 * b * Double(latentChannels) * cells
         return max(unetBytes, vaeBytes) + latentBytes
     }

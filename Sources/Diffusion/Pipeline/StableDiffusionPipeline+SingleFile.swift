@@ -30,8 +30,8 @@ extension StableDiffusionPipeline {
             throw PipelineError.invalidArgument("\(path): single-file checkpoints must be .safetensors (pickled .ckpt files are not read)")
         }
         let file = try SafeTensorsFile(path: path)
-        if let found = ModelFamily.detect(singleFileKeys: file.keys), !found.family.isSupported {
-            throw UnsupportedModelFamilyError(path: path, family: found.family, evidence: "key \(found.evidence)")
+        if let found = ModelFamily.detect(singleFileKeys: file.keys), !found.family.readsSingleFiles {
+            throw UnsupportedModelFamilyError(path: path, family: found.family, evidence: "key \(found.evidence)", singleFile: true)
         }
         let unetConfig: UNet2DConditionConfiguration
         let vaeConfig: AutoencoderKLConfiguration

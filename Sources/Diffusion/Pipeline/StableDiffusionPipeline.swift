@@ -6,7 +6,7 @@ import TensorEngine
 
 /// Text-to-image with a Stable Diffusion v1-family model (diffusers `StableDiffusionPipeline`):
 /// tokenizer → CLIP text encoder → UNet + scheduler loop → VAE decoder (or none, for pixel-space models).
-public final class StableDiffusionPipeline {
+public final class StableDiffusionPipeline: TextToImagePipeline {
     public let tokenizer: CLIPTokenizer
     public let textEncoder: CLIPTextModel
     public let unet: UNet2DConditionModel
@@ -29,7 +29,12 @@ public final class StableDiffusionPipeline {
 
     /// Loads every component of a diffusers folder strictly: all configurations are read and checked
     /// against each other (`checkConsistency`) before any weight is allocated or read.
+    /// An SDXL folder throws `ModelFamilyMismatchError` (it is `StableDiffusionXLPipeline`'s).
     public convenience init(folder: ModelFolder) throws {
+        if folder.isStableDiffusionXL {
+            throw ModelFamilyMismatchError(
+                path: folder.url.path, family: .stableDiffusionXL, accepted: [.stableDiffusion1, .stableDiffusion2])
+        }
         let configurations = try FolderConfigurations(folder: folder)
         let tokenizer = configurations.tokenizer
         let scheduler = configurations.scheduler
@@ -41,6 +46,7 @@ public final class StableDiffusionPipeline {
             schedulerConfiguration: scheduler, source: folder.url.path)
     }
 
+    public var vaeConfiguration: AutoencoderKLConfiguration? { vae?.configuration }
     /// Spatial factor between image pixels and latents (1 without a VAE).
     public var vaeScaleFactor: Int { vae?.spatialScaleFactor ?? 1 }
     public var latentChannels: Int { unet.configuration.inChannels }

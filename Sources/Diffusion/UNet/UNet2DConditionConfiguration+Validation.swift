@@ -11,6 +11,8 @@ struct ResolvedUNetConfiguration {
     let transformerLayers: [Int]
     let groups: Int
     let eps: Float
+    /// SDXL's "text_time" addition embedding, nil without one.
+    let textTime: UNetTextTimeEmbedding?
     /// Width of the timestep embedding fed to every resnet (block_out_channels[0] * 4).
     var timeEmbeddingDim: Int { config.blockOutChannels[0] * 4 }
 }
@@ -114,7 +116,7 @@ extension UNet2DConditionConfiguration {
         }
         guard downsamplePadding == 1 else { throw unsupported("downsample_padding", "\(downsamplePadding)", "1") }
         if let classEmbedType { throw unsupported("class_embed_type", "\"\(classEmbedType)\"", "null") }
-        if let additionEmbedType { throw unsupported("addition_embed_type", "\"\(additionEmbedType)\"", "null") }
+        let textTime = try resolvedTextTime(source: source)
         if let encoderHidDim { throw unsupported("encoder_hid_dim", "\(encoderHidDim)", "null") }
         if dualCrossAttention { throw unsupported("dual_cross_attention", "true", "false") }
         if let sampleSize, sampleSize.all.isEmpty || sampleSize.all.contains(where: { $0 <= 0 }) {
@@ -132,6 +134,58 @@ extension UNet2DConditionConfiguration {
         return ResolvedUNetConfiguration(
             config: self, blockCount: n, layersPerBlock: layers, attentionHeads: heads,
             crossAttentionDim: crossDim, transformerLayers: transformerLayers,
-            groups: groups, eps: Float(normEps))
+            groups: groups, eps: Float(normEps), textTime: textTime)
+    }
+
+    /// `addition_embed_type` null (SD 1.x / 2.x), with both "text_time" widths null too, or
+    /// "text_time" (SDXL) with both set (diffusers raises without `projection_class_embeddings_input_dim`).
+    private func resolvedTextTime(source: String) throws -> UNetTextTimeEmbedding? {
+        let timeKey = CodingKeys.additionTimeEmbedDim.rawValue
+        let projectionKey = CodingKeys.projectionClassEmbeddingsInputDim.rawValue
+        guard let additionEmbedType else {
+            for (key, value) in [(timeKey, additionTimeEmbedDim), (projectionKey, projectionClassEmbeddingsInputDim)] {
+                if let value {
+                    throw UNetConfigurationError.unsupported(
+                        path: source, field: key, value: "\(value)", supported: "null unless addition_embed_type is \"text_time\"")
+                }
+            }
+            return nil
+        }
+        guard additionEmbedType == "text_time" else {
+            throw UNetConfigurationError.unsupported(
+                path: source, field: "addition_embed_type", value: "\"\(additionEmbedType)\"", supported: "null or \"text_time\"")
+        }
+        func required(_ key: String, _ value: Int?) throws -> Int {
+            guard let value else {
+                throw UNetConfigurationError.invalid(path: source, field: key, reason: "addition_embed_type \"text_time\" needs a width, got null")
+            }
+            guard let range = Self.allowedRanges[key], range.contains(value) else {
+                throw UNetConfigurationError.invalid(path: source, field: key, reason: "\(value) is outside the allowed range")
+            }
+            return value
+        }
+        return UNetTextTimeEmbedding(
+            timeEmbedDim: try required(timeKey, additionTimeEmbedDim),
+            projectionInputDim: try required(projectionKey, projectionClassEmbeddingsInputDim))
+    }
+}
+
+/// The widths of SDXL's "text_time" addition embedding (unet_2d_condition.py `_set_add_embedding`).
+public struct UNetTextTimeEmbedding: Equatable, Sendable {
+    /// `addition_time_embed_dim`: sinusoidal features per time id.
+    public let timeEmbedDim: Int
+    /// `projection_class_embeddings_input_dim`: pooled text width + time ids × `timeEmbedDim`.
+    public let projectionInputDim: Int
+
+    public init(timeEmbedDim: Int, projectionInputDim: Int) {
+        self.timeEmbedDim = timeEmbedDim
+        self.projectionInputDim = projectionInputDim
+    }
+
+    /// Width of the pooled text embedding that goes with `timeIdCount` time ids, nil when they
+    /// leave no positive width.
+    public func pooledWidth(timeIdCount: Int) -> Int? {
+        let width = projectionInputDim - timeIdCount * timeEmbedDim
+        return width > 0 ? width : nil
     }
 }

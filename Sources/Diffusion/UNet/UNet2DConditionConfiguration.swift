@@ -3,9 +3,10 @@ import NeuralNet
 
 /// diffusers' unet `config.json` (UNet2DConditionModel, diffusers/models/unets/unet_2d_condition.py).
 ///
-/// Supported: the Stable Diffusion v1 family — CrossAttnDownBlock2D / DownBlock2D, UNetMidBlock2DCrossAttn,
-/// UpBlock2D / CrossAttnUpBlock2D, GEGLU feed-forward, any number of blocks, channels, heads and
-/// cross-attention width. The block types are enums (`UNetDownBlockType`, `UNetUpBlockType`,
+/// Supported: the Stable Diffusion 1.x, 2.x and XL families — CrossAttnDownBlock2D / DownBlock2D,
+/// UNetMidBlock2DCrossAttn, UpBlock2D / CrossAttnUpBlock2D, GEGLU feed-forward, any number of blocks,
+/// channels, heads, transformer layers and cross-attention width, and SDXL's `addition_embed_type`
+/// "text_time" (pooled text embedding and size/crop time ids added to the timestep embedding). The block types are enums (`UNetDownBlockType`, `UNetUpBlockType`,
 /// `UNetMidBlockType`), so `load(from:)` refuses another block type before decoding; `validate(source:)`
 /// rejects every other non-default value by field name.
 ///
@@ -41,6 +42,11 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
     public var classEmbedType: String?
     public var additionEmbedType: String?
     public var encoderHidDim: Int?
+    /// `addition_time_embed_dim`: width of the sinusoidal features of each "text_time" time id.
+    public var additionTimeEmbedDim: Int?
+    /// `projection_class_embeddings_input_dim`: input width of the "text_time" `add_embedding`
+    /// (pooled text width + time ids × `addition_time_embed_dim`).
+    public var projectionClassEmbeddingsInputDim: Int?
     public var dualCrossAttention: Bool = false
     /// Other fields of the file (diffusers options this implementation does not model); each must
     /// hold its diffusers default, see `validate(source:)`. Not encoded.
@@ -75,6 +81,8 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         case classEmbedType = "class_embed_type"
         case additionEmbedType = "addition_embed_type"
         case encoderHidDim = "encoder_hid_dim"
+        case additionTimeEmbedDim = "addition_time_embed_dim"
+        case projectionClassEmbeddingsInputDim = "projection_class_embeddings_input_dim"
         case dualCrossAttention = "dual_cross_attention"
     }
 
@@ -89,10 +97,10 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
     static let defaultedFields: [String: [JSONValue]] = [
         "conv_in_kernel": [.number(3)], "conv_out_kernel": [.number(3)],
         "encoder_hid_dim_type": [.null], "reverse_transformer_layers_per_block": [.null],
-        "addition_time_embed_dim": [.null], "num_class_embeds": [.null],
+        "num_class_embeds": [.null],
         "resnet_skip_time_act": [.bool(false)], "resnet_out_scale_factor": [.number(1)],
         "time_embedding_dim": [.null], "time_embedding_act_fn": [.null], "timestep_post_act": [.null],
-        "time_cond_proj_dim": [.null], "projection_class_embeddings_input_dim": [.null],
+        "time_cond_proj_dim": [.null],
         "attention_type": [.string("default")], "class_embeddings_concat": [.bool(false)],
         "mid_block_only_cross_attention": [.null, .bool(false)], "cross_attention_norm": [.null]
     ]
@@ -135,6 +143,8 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         classEmbedType = try c.decodeIfPresent(String.self, forKey: .classEmbedType)
         additionEmbedType = try c.decodeIfPresent(String.self, forKey: .additionEmbedType)
         encoderHidDim = try c.decodeIfPresent(Int.self, forKey: .encoderHidDim)
+        additionTimeEmbedDim = try c.decodeIfPresent(Int.self, forKey: .additionTimeEmbedDim)
+        projectionClassEmbeddingsInputDim = try c.decodeIfPresent(Int.self, forKey: .projectionClassEmbeddingsInputDim)
         dualCrossAttention = try value(.dualCrossAttention, dualCrossAttention)
 
         let all = try decoder.container(keyedBy: AnyKey.self)
@@ -161,7 +171,8 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
         "in_channels": 1...1_024, "out_channels": 1...1_024, "block_out_channels": 1...16_384,
         "layers_per_block": 1...64, "attention_head_dim": 1...4_096, "num_attention_heads": 1...4_096,
         "cross_attention_dim": 1...16_384, "norm_num_groups": 1...16_384, "transformer_layers_per_block": 1...64,
-        "sample_size": 1...8_192, "downsample_padding": 0...16, "encoder_hid_dim": 1...16_384
+        "sample_size": 1...8_192, "downsample_padding": 0...16, "encoder_hid_dim": 1...16_384,
+        "addition_time_embed_dim": 1...4_096, "projection_class_embeddings_input_dim": 1...65_536
     ]
     /// Most blocks (entries of `block_out_channels`): 16, a spatial factor of 2^15.
     public static let maximumBlockCount = 16
@@ -174,7 +185,7 @@ public struct UNet2DConditionConfiguration: Codable, Equatable, Sendable {
             file = try ConfigurationFile(url: url)
             try file.check(
                 integers: allowedRanges, numbers: ["norm_eps", "freq_shift", "mid_block_scale_factor"],
-                strings: ["act_fn", "mid_block_type", "resnet_time_scale_shift", "time_embedding_type"])
+                strings: ["act_fn", "mid_block_type", "resnet_time_scale_shift", "time_embedding_type", "addition_embed_type"])
             if let list = file.object["block_out_channels"] as? [Any], list.count > maximumBlockCount {
                 throw ConfigurationFileError.invalidField(
                     path: url.path, field: "block_out_channels",

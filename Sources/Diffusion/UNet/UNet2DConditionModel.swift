@@ -1,14 +1,19 @@
 import NeuralNet
 import TensorEngine
 
-/// diffusers unets/unet_2d_condition.py `UNet2DConditionModel` for the Stable Diffusion v1 family:
-/// the noise-prediction network ε(x_t, t, c). Property names are diffusers' state-dict keys.
+/// diffusers unets/unet_2d_condition.py `UNet2DConditionModel` for the Stable Diffusion 1.x, 2.x and
+/// XL families: the noise-prediction network ε(x_t, t, c). Property names are diffusers' state-dict keys.
 ///
 /// All parameters start frozen (`requiresGrad == false`); gradients flow through the frozen network
 /// to whatever requires them (encoder states, `Linear.adapter` shifts, or chosen weights).
 public final class UNet2DConditionModel: Module {
     public let conv_in: Conv2d
     public let time_embedding: TimestepEmbedding
+    /// SDXL's "text_time" `add_embedding` (pooled text + time-id features -> timestep width); nil
+    /// without `addition_embed_type`. Its sinusoidal `add_time_proj` has no weights.
+    public let add_embedding: TimestepEmbedding?
+    /// The "text_time" widths, nil without `addition_embed_type`.
+    public let textTime: UNetTextTimeEmbedding?
     /// `DownBlock2D` or `CrossAttnDownBlock2D` per level.
     public let down_blocks: [DownBlock2D]
     public let mid_block: UNetMidBlock2DCrossAttn
@@ -29,6 +34,8 @@ public final class UNet2DConditionModel: Module {
         self.configuration = configuration
         conv_in = Conv2d(c.inChannels, channels[0], kernelSize: 3, padding: 1)
         time_embedding = TimestepEmbedding(inChannels: channels[0], timeEmbedDim: temb)
+        textTime = r.textTime
+        add_embedding = r.textTime.map { TimestepEmbedding(inChannels: $0.projectionInputDim, timeEmbedDim: temb) }
 
         down_blocks = (0..<n).map { i in
             let input = i == 0 ? channels[0] : channels[i - 1]
@@ -89,19 +96,25 @@ public final class UNet2DConditionModel: Module {
     }
 
     /// Predicted noise ε for `sample` at `timesteps` (one per batch item, or one for all) under
-    /// `encoderHiddenStates`; diffusers `UNet2DConditionModel.forward` without the optional inputs.
+    /// `encoderHiddenStates`; diffusers `UNet2DConditionModel.forward` with `added_cond_kwargs`
+    /// (`addedConditions`, required exactly when the model has "text_time") and no other optional input.
     // sample: [B, Cin, H, W], encoderHiddenStates: [B, L, Dc] -> [B, Cout, H, W]
-    public func callAsFunction(_ sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor) -> Tensor {
+    public func callAsFunction(
+        _ sample: Tensor, timesteps: [Float], encoderHiddenStates: Tensor, addedConditions: UNetAddedConditions? = nil
+    ) -> Tensor {
         precondition(
             encoderHiddenStates.rank == 3 && encoderHiddenStates.shape[0] == sample.shape.first,
             "UNet2DConditionModel: encoder hidden states must be [\(sample.shape.first ?? 0), L, \(crossAttentionDim)], got \(encoderHiddenStates.shape)"
         )
-        return self(continuing: textFreeStart(sample, timesteps: timesteps), encoderHiddenStates: encoderHiddenStates)
+        return self(
+            continuing: textFreeStart(sample, timesteps: timesteps), encoderHiddenStates: encoderHiddenStates,
+            addedConditions: addedConditions)
     }
 
     /// The start of a forward pass, which does not read the text: the timestep embedding, conv_in
-    /// and, when the first down block has cross-attention, its first resnet and its first
-    /// transformer up to the first cross-attention (norm, proj_in, self-attention). One SepME step
+    /// and, when the first down block has cross-attention and the timestep embedding has no text in
+    /// it (no "text_time"), its first resnet and its first transformer up to the first
+    /// cross-attention (norm, proj_in, self-attention). One SepME step
     /// evaluates the same x_t under three contexts (original concept and blank, edited concept) and
     /// computes this once.
     public struct TextFreeStart {
@@ -132,15 +145,19 @@ public final class UNet2DConditionModel: Module {
         let factor = 1 << (down_blocks.count - 1)
         let forwardUpsampleSize = sample.shape[2] % factor != 0 || sample.shape[3] % factor != 0
         let h = conv_in(c.centerInputSample ? sample * 2 - 1 : sample)  // [B, C0, H, W]
-        let first = (down_blocks[0] as? CrossAttnDownBlock2D).map { $0.textFreeStart(h, temb: temb) }
+        // With "text_time" the resnets' embedding holds the pooled text: nothing after conv_in is text-free.
+        let first = add_embedding == nil ? (down_blocks[0] as? CrossAttnDownBlock2D).map { $0.textFreeStart(h, temb: temb) } : nil
         return TextFreeStart(temb: temb, convIn: h, firstBlock: first, forwardUpsampleSize: forwardUpsampleSize)
     }
 
     /// The forward pass from `start` under `encoderHiddenStates`, whose batch is the start's batch
     /// times k: the sample is then evaluated under each context, in the order of
-    /// `concat([sample] * k)` (e.g. [concept, blank] contexts for one x_t).
-    // encoderHiddenStates: [k·B, L, Dc] -> [k·B, Cout, H, W]
-    public func callAsFunction(continuing start: TextFreeStart, encoderHiddenStates context: Tensor) -> Tensor {
+    /// `concat([sample] * k)` (e.g. [concept, blank] contexts for one x_t). `addedConditions` (batch
+    /// k·B, in the contexts' order) must be given exactly when the model has "text_time".
+    // encoderHiddenStates: [k·B, L, Dc], addedConditions: [k·B, P] + [k·B, N] -> [k·B, Cout, H, W]
+    public func callAsFunction(
+        continuing start: TextFreeStart, encoderHiddenStates context: Tensor, addedConditions: UNetAddedConditions? = nil
+    ) -> Tensor {
         let b = start.batch
         precondition(
             context.rank == 3 && context.shape[0] % b == 0 && context.shape[0] > 0
@@ -148,7 +165,16 @@ public final class UNet2DConditionModel: Module {
             "UNet2DConditionModel: encoder hidden states must be [k·\(b), L, \(crossAttentionDim)], got \(context.shape)")
         let k = context.shape[0] / b
         func tiled(_ t: Tensor) -> Tensor { k == 1 ? t : Tensor.concat([Tensor](repeating: t, count: k), axis: 0) }
-        let temb = tiled(start.temb)
+        var temb = tiled(start.temb)  // [k·B, T]
+        precondition(
+            (add_embedding == nil) == (addedConditions == nil),
+            "UNet2DConditionModel: added conditions are required exactly for addition_embed_type \"text_time\"")
+        if let addedConditions {
+            precondition(
+                addedConditions.batch == context.shape[0],
+                "UNet2DConditionModel: added conditions for \(addedConditions.batch) items, contexts for \(context.shape[0])")
+            temb = temb + additionEmbedding(addedConditions)  // unet_2d_condition.py: emb = emb + aug_emb
+        }
         var h = tiled(start.convIn)
         var skips: [Tensor] = [h]
         var remaining = down_blocks[...]

@@ -2,7 +2,7 @@ import Foundation
 import NeuralNet
 
 /// diffusers' AutoencoderKL `config.json` (models/autoencoders/autoencoder_kl.py `__init__` arguments).
-/// Absent fields take diffusers' defaults; fields sepme has no use for (`_class_name`, `force_upcast`,
+/// Absent fields take diffusers' defaults; fields sepme has no use for (`_class_name`,
 /// `latents_mean`, ...) are ignored, as `from_config` does. Values the model cannot implement are
 /// rejected by `validate(source:)` with the file and field named.
 public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
@@ -23,6 +23,10 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
     public var usePostQuantConv: Bool = true
     public var midBlockAddAttention: Bool = true
     public var actFn: String = "silu"
+    /// `force_upcast` (nil when absent; diffusers' default true): diffusers decodes an fp16 VAE in
+    /// fp32 when set (SDXL's VAE overflows in fp16). sepme's VAE always runs in fp32, so the flag is
+    /// read, kept when a folder is written, and has no further effect.
+    public var forceUpcast: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case inChannels = "in_channels"
@@ -40,6 +44,7 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
         case usePostQuantConv = "use_post_quant_conv"
         case midBlockAddAttention = "mid_block_add_attention"
         case actFn = "act_fn"
+        case forceUpcast = "force_upcast"
     }
 
     public init() {}
@@ -69,6 +74,7 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
         usePostQuantConv = try read(.usePostQuantConv, usePostQuantConv)
         midBlockAddAttention = try read(.midBlockAddAttention, midBlockAddAttention)
         actFn = try read(.actFn, actFn)
+        forceUpcast = try c.decodeIfPresent(Bool.self, forKey: .forceUpcast)
     }
 
     /// The VAE of Stable Diffusion 1.4 / 1.5 (`vae/config.json` of CompVis/stable-diffusion-v1-4).
@@ -115,7 +121,7 @@ public struct AutoencoderKLConfiguration: Codable, Equatable, Sendable {
             file = try ConfigurationFile(url: url)
             try file.check(
                 integers: allowedRanges, numbers: ["scaling_factor", "shift_factor"], strings: ["act_fn"],
-                booleans: ["use_quant_conv", "use_post_quant_conv", "mid_block_add_attention"])
+                booleans: ["use_quant_conv", "use_post_quant_conv", "mid_block_add_attention", "force_upcast"])
         } catch let error as ConfigurationFileError {
             if case .invalidField(_, let field, let reason) = error {
                 throw AutoencoderKLError.invalidConfig(path: url.path, field: field, reason: reason)
