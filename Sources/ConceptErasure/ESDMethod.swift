@@ -23,8 +23,7 @@ struct ESDMethod: ErasureMethod {
         let options = plan.esd ?? ESDOptions()
         let config = model.pipeline.schedulerConfiguration
         try Self.sampler(plan).makeScheduler(config: config).setTimesteps(h.generationSteps)
-        try model.pipeline.validate(
-            GenerationOptions(prompts: [plan.concepts[0]], steps: h.generationSteps, guidance: Float(options.startGuidance)))
+        try model.pipeline.validate(h.generation(prompt: plan.concepts[0], guidance: options.startGuidance, scheduler: nil))
     }
 
     /// The sampler of the partial denoising: the plan's generation sampler, else DDIM (the script's).
@@ -69,8 +68,8 @@ struct ESDMethod: ErasureMethod {
             let noiseSeed = UInt64(DenseFineTuning.draw(&g, 0, Int(Int32.max)))
             // x_t by the model being trained, no gradient (`DenseFineTuning` has its weights in place).
             let run = try pipeline.makeRun(
-                GenerationOptions(
-                    prompts: [prompts[p]], seed: noiseSeed, steps: steps, guidance: Float(options.startGuidance), scheduler: sampler))
+                plan.hyperparameters.generation(
+                    prompt: prompts[p], seed: noiseSeed, steps: steps, guidance: options.startGuidance, scheduler: sampler))
             for _ in 0..<(steps - tEnc) {
                 if shouldStop() { return nil }
                 run.step()

@@ -43,9 +43,7 @@ public struct ErasureCostEstimate: Codable, Equatable, Sendable {
         pipeline.textEncoder.setRequiresGrad(false)
         // Generation: one step of a guided training-image sampling run, after a warm-up step.
         let run = try pipeline.makeRun(
-            GenerationOptions(
-                prompts: [concept], seed: h.seed, steps: max(4, h.generationSteps), guidance: Float(h.generationGuidance),
-                scheduler: h.generationScheduler))
+            h.generation(prompt: concept, seed: h.seed, steps: max(4, h.generationSteps), scheduler: h.generationScheduler))
         _ = run.step()
         let generation = best(of: 2) { _ = run.step() }
         // Training: SepME's iteration on the concept's decoupling (or a dense shift for the baselines).

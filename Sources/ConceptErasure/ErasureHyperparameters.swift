@@ -26,6 +26,10 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
     public var generationScheduler: SamplerKind?
     /// Seed of image generation and of the training loop's timesteps and noise.
     public var seed: UInt64 = 0
+    /// Side in pixels of the square images the concept is learned on, below the model's native size
+    /// to save CPU time (`erase --train-size`); nil: the model's default size. The latents, and so
+    /// the UNet's spatial work per iteration, shrink with it; the K/V shift itself has no size.
+    public var trainSize: Int?
 
     public init() {}
 
@@ -40,6 +44,7 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
         case generationGuidance = "generation_guidance"
         case generationScheduler = "generation_scheduler"
         case seed
+        case trainSize = "train_size"
     }
 
     /// Checks every value against its allowed range; the error names the value by its JSON key
@@ -61,10 +66,22 @@ public struct ErasureHyperparameters: Codable, Equatable, Sendable {
             generationGuidance.isFinite && generationGuidance >= 0 && generationGuidance <= 1000,
             "generation_guidance", generationGuidance, "[0, 1000]")
         if let t = nullSpaceTolerance { try check(t > 0 && t < 1, "tolerance", t, "(0, 1)") }
+        if let s = trainSize {
+            try check((1...GenerationOptions.maximumSide).contains(s), "train_size", s, "1...\(GenerationOptions.maximumSide) pixels")
+        }
     }
 
     /// Upper bounds that keep a run within what a machine can finish (and every count within Int).
     public static let iterationLimit = 10_000_000
     public static let imageLimit = 100_000
     public static let generationStepLimit = 10_000
+
+    /// The `GenerationOptions` of one training-image (or x_t) sampling run at `trainSize`.
+    public func generation(prompt: String, seed: UInt64 = 0, steps: Int? = nil, guidance: Double? = nil, scheduler: SamplerKind?)
+        -> GenerationOptions
+    {
+        GenerationOptions(
+            prompts: [prompt], seed: seed, steps: steps ?? generationSteps, guidance: Float(guidance ?? generationGuidance),
+            width: trainSize, height: trainSize, scheduler: scheduler)
+    }
 }

@@ -19,10 +19,7 @@ struct SepMEMethod: ErasureMethod {
         }
         let config = model.pipeline.schedulerConfiguration
         try SamplerKind.resolve(h.generationScheduler, config: config).makeScheduler(config: config).setTimesteps(h.generationSteps)
-        try model.pipeline.validate(
-            GenerationOptions(
-                prompts: [plan.concepts[0]], steps: h.generationSteps,
-                guidance: Float(h.generationGuidance), scheduler: h.generationScheduler))
+        try model.pipeline.validate(h.generation(prompt: plan.concepts[0], scheduler: h.generationScheduler))
     }
 
     func erase(plan: ErasurePlan, concepts: [Int], model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {

@@ -58,8 +58,9 @@ struct TrainingImages {
             let prompt = prompts[i % prompts.count]
             let seed = h.seed &+ UInt64(i)
             seeds.append(seed)
+            let size = h.trainSize.map { "-px\($0)" } ?? ""
             let name =
-                "\(ConceptShift.slug(prompt))-\(fingerprint)-\(sampler.rawValue)-s\(h.generationSteps)-g\(h.generationGuidance)-seed\(seed).safetensors"
+                "\(ConceptShift.slug(prompt))-\(fingerprint)-\(sampler.rawValue)-s\(h.generationSteps)-g\(h.generationGuidance)\(size)-seed\(seed).safetensors"
             let cached = cache?.appendingPathComponent(name)
             if let cached, let latents = Self.readCached(cached, prompt: prompt) {
                 out.append(latents)
@@ -80,10 +81,7 @@ struct TrainingImages {
     /// One image's final latents (no VAE decoding: training needs x_0 in latent space). [1, C, h, w]
     private func generate(prompt: String, seed: UInt64, sampler: SamplerKind) throws -> Tensor {
         let h = hyperparameters
-        let options = GenerationOptions(
-            prompts: [prompt], seed: seed, steps: h.generationSteps,
-            guidance: Float(h.generationGuidance), scheduler: sampler)
-        let run = try pipeline.makeRun(options)
+        let run = try pipeline.makeRun(h.generation(prompt: prompt, seed: seed, scheduler: sampler))
         while run.step() {
             if observer.shouldStop() { throw ErasureError.interrupted(checkpoint: nil) }
         }
@@ -109,8 +107,8 @@ struct TrainingImages {
         return Tensor(values, shape: info.shape)
     }
 
-    /// Every PNG in `folder`, encoded by the VAE (images must have the model's size: sepme does not
-    /// resize them).
+    /// Every PNG in `folder`, encoded by the VAE (images must have the training size, `trainSize` or
+    /// the model's: sepme does not resize them).
     func fromFolder(_ folder: URL) throws -> TrainingLatents {
         let entries: [String]
         do { entries = try FileManager.default.contentsOfDirectory(atPath: folder.path) } catch {
@@ -118,7 +116,8 @@ struct TrainingImages {
         }
         let files = entries.filter { $0.lowercased().hasSuffix(".png") }.sorted()
         guard !files.isEmpty else { throw ErasureError.trainingImages(path: folder.path, reason: "no PNG images to train on") }
-        let size = pipeline.defaultImageSize
+        let native = pipeline.defaultImageSize
+        let size = (width: hyperparameters.trainSize ?? native.width, height: hyperparameters.trainSize ?? native.height)
         var out: [Tensor] = []
         for f in files {
             if observer.shouldStop() { throw ErasureError.interrupted(checkpoint: nil) }

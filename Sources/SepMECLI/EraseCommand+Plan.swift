@@ -19,7 +19,7 @@ extension EraseCommand {
             ("--lr", lr != nil), ("--beta", beta != nil), ("--lambda", lambdaValue != nil), ("--tau", tau != nil),
             ("--alpha", alpha != nil), ("--tolerance", tolerance != nil), ("--generation-steps", generationSteps != nil),
             ("--generation-guidance", generationGuidance != nil), ("--generation-scheduler", generationScheduler != nil),
-            ("--seed", seed != nil), ("--output", output != nil), ("--plan-only", planOnly),
+            ("--seed", seed != nil), ("--train-size", trainSize != nil), ("--output", output != nil), ("--plan-only", planOnly),
             ("--guide", uce.guide != nil), ("--preserve", !uce.preserve.isEmpty), ("--uce-lambda", uce.lambda != nil),
             ("--erase-scale", uce.eraseScale != nil), ("--preserve-scale", uce.preserveScale != nil),
             ("--anchor", baseline.anchor != nil), ("--negative-guidance", baseline.negativeGuidance != nil),

@@ -11,11 +11,11 @@ enum ErasureFlags {
         "lr": "--lr", "alpha": "--alpha", "beta": "--beta", "lambda": "--lambda", "tau": "--tau",
         "max_iterations": "--max-iterations", "min_iterations": "--max-iterations", "images": "--images",
         "generation_steps": "--generation-steps", "generation_guidance": "--generation-guidance",
-        "tolerance": "--tolerance", "index": "--index"
+        "tolerance": "--tolerance", "index": "--index", "train_size": "--train-size"
     ].merging(UCEFlags.flags) { a, _ in a }.merging(BaselineFlags.flags) { a, _ in a }
     /// The pipeline's own checks while `erase` generates its training images (`CommandFailure`).
     static let eraseGeneration = FlagNames(
-        steps: "--generation-steps", imageSize: "--width/--height",
+        steps: "--generation-steps", imageSize: "--train-size",
         generationOption: ["guidance": "--generation-guidance"])
     /// Evaluation setting key → flag for `eval`.
     static let eval: [String: String] = ["images_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance"]

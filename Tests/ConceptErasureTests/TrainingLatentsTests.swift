@@ -78,4 +78,32 @@ final class TrainingLatentsTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("9x8") && "\(e)".contains("8x8"), "\(e)")
         }
     }
+
+    /// `trainSize` (erase --train-size): images are generated at that side, cached apart from the
+    /// native size's, and user images must have it.
+    func testTrainSizeGeneratesSmallerOrLargerImagesCachedApart() throws {
+        let cache = try temporaryDirectory()
+        var h = ErasureHyperparameters()
+        h.generationSteps = 2
+        h.images = 1
+        let native = try TrainingImages(pipeline: Self.pipeline, hyperparameters: h, fingerprint: "f", cache: cache, observer: ErasureObserver())
+            .generated(prompts: ["a red circle"])
+        h.trainSize = 16
+        let sized = TrainingImages(pipeline: Self.pipeline, hyperparameters: h, fingerprint: "f", cache: cache, observer: ErasureObserver())
+        let large = try sized.generated(prompts: ["a red circle"])
+        XCTAssertEqual(native.latents[0].shape, [1, 3, 8, 8])
+        XCTAssertEqual(large.latents[0].shape, [1, 3, 16, 16])
+        let files = try FileManager.default.contentsOfDirectory(atPath: cache.path).sorted()
+        XCTAssertEqual(files.count, 2, "each size has its own cache entry: \(files)")
+        XCTAssertEqual(files.filter { $0.contains("-px16-") }.count, 1, "\(files)")
+        XCTAssertEqual(try sized.generated(prompts: ["a red circle"]).latents[0].scalars, large.latents[0].scalars)
+
+        let dir = try temporaryDirectory()
+        try PNG.write(RGBImage(width: 8, height: 8), to: dir.appendingPathComponent("a.png").path)
+        XCTAssertThrowsError(try sized.fromFolder(dir)) { e in
+            XCTAssertTrue("\(e)".contains("8x8") && "\(e)".contains("16x16"), "\(e)")
+        }
+        h.trainSize = 0
+        XCTAssertThrowsError(try h.validate()) { e in XCTAssertTrue("\(e)".contains("train_size"), "\(e)") }
+    }
 }

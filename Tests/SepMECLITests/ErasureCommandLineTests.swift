@@ -55,6 +55,29 @@ final class ErasureCommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("d").path))
     }
 
+    /// `--train-size`: the concept is learned at another image size, which the shift records; bad
+    /// sizes are refused by flag before any work, and it is no setting of a plan run or of UCE.
+    func testTrainSizeIsRecordedAndBadSizesNamed() throws {
+        let out = scratch.appendingPathComponent("sized")
+        let r = try CommandLineTests.run([
+            "erase", "--model", Self.model, "--concept", "a red circle", "--protect", "zq watermark", "--train-size", "16",
+            "--images", "1", "--generation-steps", "2", "--max-iterations", "3", "--beta", "1e-2", "--output", out.path, "--quiet"
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let inspected = try CommandLineTests.run(["inspect", "--json", out.appendingPathComponent("a-red-circle.sepme.safetensors").path])
+        XCTAssertEqual(inspected.status, 0, inspected.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as? [String: Any])
+        let h = try XCTUnwrap(json["hyperparameters"] as? [String: Any], inspected.stdout)
+        XCTAssertEqual(h["train_size"] as? Int, 16)
+        try assertFails(erase(["--concept", "x", "--train-size", "0"]), mentions: ["--train-size"])
+        try assertFails(erase(["--concept", "x", "--train-size", "100000"]), mentions: ["--train-size"])
+        try assertFails(erase(["--concept", "x", "--method", "uce", "--train-size", "16"]), mentions: ["--train-size", "uce"])
+        // A VAE model needs a multiple of its scale factor.
+        try assertFails(
+            ["erase", "--model", CommandLineTests.tinySD.path, "--concept", "x", "--train-size", "17", "--output", out.path + "2", "--quiet"],
+            mentions: ["--train-size"])
+    }
+
     func testShiftFilesThatWouldPoisonOrRepeatAreRefused() throws {
         let shift = try trainedShift()
         // The same shift twice is not stacked.
