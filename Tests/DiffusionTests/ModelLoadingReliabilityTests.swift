@@ -75,6 +75,19 @@ final class ModelLoadingReliabilityTests: XCTestCase {
         }
     }
 
+    /// An SDXL UNet ("text_time") in an SD 1.x / 2.x folder is refused at load, before any weight:
+    /// this pipeline has no pooled text embedding to give it.
+    func testTextTimeUNetWithoutASecondEncoderIsRefused() throws {
+        let folder = try copyOfTinySD()
+        try edit(folder, "unet/config.json", "addition_embed_type", "text_time")
+        try edit(folder, "unet/config.json", "addition_time_embed_dim", 8)
+        try edit(folder, "unet/config.json", "projection_class_embeddings_input_dim", 80)
+        let e = try XCTUnwrap(loadError(folder))
+        XCTAssertEqual(
+            e as? PipelineConsistencyError, .textTimeWithoutPooledText(unet: folder.appendingPathComponent("unet/config.json").path))
+        XCTAssertTrue("\(e)".contains("text_encoder_2"), "\(e)")
+    }
+
     // MARK: sizes and types
 
     func testAbsurdSizesAreRefusedWithKeyValueAndRange() throws {

@@ -19,6 +19,9 @@ public enum PipelineConsistencyError: Error, CustomStringConvertible, Equatable 
     /// SDXL: the two tokenizers pad prompts to different lengths, so their embeddings cannot be
     /// concatenated along the features.
     case tokenizerLengthMismatch(tokenizers: [String], modelMaxLengths: [Int])
+    /// SD 1.x / 2.x: the UNet has `addition_embed_type` "text_time", which needs the pooled text
+    /// embedding and time ids that only an SDXL folder (`text_encoder_2`) provides.
+    case textTimeWithoutPooledText(unet: String)
     /// SDXL: the UNet has no `addition_embed_type` "text_time" for the pooled text and time ids.
     case missingTextTimeEmbedding(unet: String)
     /// SDXL: the second encoder's `projection_dim` plus `timeIds` × `addition_time_embed_dim` differs
@@ -49,6 +52,9 @@ public enum PipelineConsistencyError: Error, CustomStringConvertible, Equatable 
         case let .tokenizerLengthMismatch(tokenizers, lengths):
             return "\(tokenizers.joined(separator: " and ")): model_max_length \(lengths.map(String.init).joined(separator: " and ")) "
                 + "differ; the two prompt embeddings are concatenated, so expected them equal"
+        case let .textTimeWithoutPooledText(unet):
+            return "\(unet): addition_embed_type \"text_time\" is a Stable Diffusion XL UNet's; it needs the pooled embedding of a "
+                + "second text encoder (text_encoder_2), which this Stable Diffusion 1.x / 2.x model does not have"
         case let .missingTextTimeEmbedding(unet):
             return "\(unet): a Stable Diffusion XL UNet needs addition_embed_type \"text_time\" (pooled text and time ids); found none"
         case let .pooledWidthMismatch(textEncoder, projection, ids, unet, timeDim, inputDim):

@@ -22,6 +22,9 @@ extension StableDiffusionPipeline {
                 textEncoder: textSource, hiddenSize: text.hiddenSize,
                 unet: unetSource, crossAttentionDim: cross)
         }
+        // The UNet's forward requires added conditions exactly when it has "text_time"; this
+        // pipeline has none to give.
+        guard unet.additionEmbedType == nil else { throw PipelineConsistencyError.textTimeWithoutPooledText(unet: unetSource) }
         try checkLatents(unet: unet, unetSource: unetSource, vae: vae, vaeSource: vaeSource)
     }
 
