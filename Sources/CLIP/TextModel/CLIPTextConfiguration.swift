@@ -138,13 +138,13 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
         "bos_token_id": -1...(1 << 20), "eos_token_id": -1...(1 << 20), "pad_token_id": -1...(1 << 20)
     ]
 
-    /// Reads a transformers `config.json`; errors name the file and the offending field
-    /// ("num_hidden_layers: expected an integer, got 2.5", "vocab_size: ... outside the allowed range").
-    public static func load(from url: URL) throws -> CLIPTextConfiguration {
-        let file: ConfigurationFile
+    /// A text encoder's `config.json`, read and passed through `check`; its errors become
+    /// `CLIPTextModelError`s naming the file and the field.
+    static func configurationFile(_ url: URL, check: (ConfigurationFile) throws -> Void) throws -> ConfigurationFile {
         do {
-            file = try ConfigurationFile(url: url)
-            try file.check(integers: allowedRanges, numbers: ["layer_norm_eps"], strings: ["hidden_act"])
+            let file = try ConfigurationFile(url: url)
+            try check(file)
+            return file
         } catch ConfigurationFileError.notFound {
             throw CLIPTextModelError.fileNotFound(path: url.path, what: "text encoder config.json")
         } catch let error as ConfigurationFileError {
@@ -152,6 +152,14 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
                 throw CLIPTextModelError.invalidConfiguration(file: url.path, field: field, reason: reason)
             }
             throw CLIPTextModelError.invalidConfiguration(file: url.path, field: "", reason: error.detail)
+        }
+    }
+
+    /// Reads a transformers `config.json`; errors name the file and the offending field
+    /// ("num_hidden_layers: expected an integer, got 2.5", "vocab_size: ... outside the allowed range").
+    public static func load(from url: URL) throws -> CLIPTextConfiguration {
+        let file = try configurationFile(url) {
+            try $0.check(integers: allowedRanges, numbers: ["layer_norm_eps"], strings: ["hidden_act"])
         }
         do {
             return try JSONDecoder().decode(CLIPTextConfiguration.self, from: file.data)

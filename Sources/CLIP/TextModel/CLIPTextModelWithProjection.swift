@@ -39,18 +39,8 @@ public final class CLIPTextModelWithProjection: Module {
     /// it does not change the text model), CLIPTextConfig's default 512 when absent or null.
     public static func projectionDimension(configFile url: URL) throws -> Int {
         let key = "projection_dim"
-        do {
-            let file = try ConfigurationFile(url: url)
-            try file.check(integers: [key: 1...16_384])
-            return (file.object[key] as? NSNumber)?.intValue ?? defaultProjectionDimension
-        } catch ConfigurationFileError.notFound {
-            throw CLIPTextModelError.fileNotFound(path: url.path, what: "text encoder config.json")
-        } catch let error as ConfigurationFileError {
-            if case .invalidField(_, let field, let reason) = error {
-                throw CLIPTextModelError.invalidConfiguration(file: url.path, field: field, reason: reason)
-            }
-            throw CLIPTextModelError.invalidConfiguration(file: url.path, field: "", reason: error.detail)
-        }
+        let file = try CLIPTextConfiguration.configurationFile(url) { try $0.check(integers: [key: 1...16_384]) }
+        return (file.object[key] as? NSNumber)?.intValue ?? defaultProjectionDimension
     }
 
     /// Throws `CLIPTextModelError.invalidInput` naming the first offending row / id.

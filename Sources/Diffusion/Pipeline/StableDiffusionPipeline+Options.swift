@@ -1,6 +1,46 @@
 import Foundation
+import ImageIO
+import TensorEngine
 
 extension TextToImagePipeline {
+    /// The sampler of a run: `options.scheduler` (else the folder's own) built from the folder's
+    /// scheduler configuration, with its timesteps set. A setting the sampler cannot use names the
+    /// model it came from.
+    func runScheduler(_ options: GenerationOptions) throws -> Scheduler {
+        let scheduler: Scheduler
+        do {
+            scheduler = try SamplerKind.resolve(options.scheduler, config: schedulerConfiguration)
+                .makeScheduler(config: schedulerConfiguration, eta: options.eta)
+        } catch SchedulerError.invalidConfig(let sampler, let reason) {
+            throw SchedulerError.invalidConfig("\(source): scheduler configuration for \(sampler)", reason)
+        }
+        try scheduler.setTimesteps(options.steps)
+        return scheduler
+    }
+
+    /// Runs a whole generation. Latents that stop being finite (a model or schedule that diverges)
+    /// throw `PipelineError.nonFiniteLatents` naming the step, as do non-finite decoded pixels;
+    /// no NaN reaches image conversion.
+    public func generate(_ options: GenerationOptions, progress: ((Int, Int) -> Void)? = nil) throws -> GenerationResult {
+        let run = try makeRun(options)
+        try run.runChecked(progress: progress)
+        let pixels = try decodeToPixels(run.latents)
+        guard StableDiffusionPipeline.allFinite(pixels) else { throw PipelineError.nonFinitePixels(source: source) }
+        return GenerationResult(latents: run.latents, images: ImageTensorConversion.images(fromPixels: pixels))
+    }
+
+    /// diffusers' `prepare_latents`: one torch.randn(shape, generator) for the whole batch, times
+    /// `init_noise_sigma`; the generator goes on into the run (the ancestral samplers' noise).
+    // -> latents [batch, C, height / f, width / f]
+    func initialLatents(batch: Int, width: Int, height: Int, seed: UInt64, scheduler: Scheduler) -> (
+        latents: Tensor, generator: PyTorchGenerator
+    ) {
+        var generator = PyTorchGenerator(seed: seed)
+        let f = vaeScaleFactor
+        let latents = Tensor.randn([batch, latentChannels, height / f, width / f], generator: &generator) * scheduler.initNoiseSigma
+        return (latents, generator)
+    }
+
     /// Checks `options` before anything is allocated and returns the image size (width, height):
     /// prompts and batch sizes, finite guidance and eta in their ranges, a positive image size that
     /// the scale factor divides, and a rough memory need (latents, UNet activations and attention

@@ -74,26 +74,14 @@ public final class StableDiffusionPipeline: TextToImagePipeline {
     /// Prepares a run: prompt embeddings (negative first, as diffusers), seeded initial noise, timesteps.
     public func makeRun(_ options: GenerationOptions) throws -> DenoisingRun {
         let (width, height) = try validate(options)
-        let f = vaeScaleFactor
-        let scheduler: Scheduler
-        do {
-            scheduler = try SamplerKind.resolve(options.scheduler, config: schedulerConfiguration)
-                .makeScheduler(config: schedulerConfiguration, eta: options.eta)
-        } catch SchedulerError.invalidConfig(let sampler, let reason) {
-            // A setting of the model's scheduler configuration that the chosen sampler cannot use.
-            throw SchedulerError.invalidConfig("\(source): scheduler configuration for \(sampler)", reason)
-        }
-        try scheduler.setTimesteps(options.steps)
+        let scheduler = try runScheduler(options)
         let repeated = options.prompts.flatMap { [String](repeating: $0, count: options.imagesPerPrompt) }
         let conditioning = encode(prompts: repeated)
         let unconditional =
             options.usesGuidance
             ? encode(prompts: [String](repeating: options.negativePrompt ?? "", count: repeated.count)) : nil
-        // prepare_latents: one torch.randn(shape, generator) for the whole batch, times init_noise_sigma.
-        var generator = PyTorchGenerator(seed: options.seed)
-        let latents =
-            Tensor.randn([repeated.count, latentChannels, height / f, width / f], generator: &generator)
-            * scheduler.initNoiseSigma
+        let (latents, generator) = initialLatents(
+            batch: repeated.count, width: width, height: height, seed: options.seed, scheduler: scheduler)
         // bf16: the UNet's weights are converted once per run, on its first step.
         let precision = options.precision
         let cache = precision == .bf16 ? BF16WeightCache() : nil
@@ -118,17 +106,6 @@ public final class StableDiffusionPipeline: TextToImagePipeline {
     public func encodeFromPixels(_ pixels: Tensor) throws -> Tensor {
         guard let vae else { return pixels }
         return try GradMode.withNoGrad { try vae.encode(pixels).mean * Float(vae.configuration.scalingFactor) }
-    }
-
-    /// Runs a whole generation. Latents that stop being finite (a model or schedule that diverges)
-    /// throw `PipelineError.nonFiniteLatents` naming the step, as do non-finite decoded pixels;
-    /// no NaN reaches image conversion.
-    public func generate(_ options: GenerationOptions, progress: ((Int, Int) -> Void)? = nil) throws -> GenerationResult {
-        let run = try makeRun(options)
-        try run.runChecked(progress: progress)
-        let pixels = try decodeToPixels(run.latents)
-        guard Self.allFinite(pixels) else { throw PipelineError.nonFinitePixels(source: source) }
-        return GenerationResult(latents: run.latents, images: ImageTensorConversion.images(fromPixels: pixels))
     }
 
     static func allFinite(_ t: Tensor) -> Bool {

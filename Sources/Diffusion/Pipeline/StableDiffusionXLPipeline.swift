@@ -100,15 +100,7 @@ public final class StableDiffusionXLPipeline: TextToImagePipeline {
     /// prompt under `forceZerosForEmptyPrompt`), time ids, seeded initial noise, timesteps.
     public func makeRun(_ options: GenerationOptions) throws -> DenoisingRun {
         let (width, height) = try validate(options)
-        let f = vaeScaleFactor
-        let scheduler: Scheduler
-        do {
-            scheduler = try SamplerKind.resolve(options.scheduler, config: schedulerConfiguration)
-                .makeScheduler(config: schedulerConfiguration, eta: options.eta)
-        } catch SchedulerError.invalidConfig(let sampler, let reason) {
-            throw SchedulerError.invalidConfig("\(source): scheduler configuration for \(sampler)", reason)
-        }
-        try scheduler.setTimesteps(options.steps)
+        let scheduler = try runScheduler(options)
         let repeated = options.prompts.flatMap { [String](repeating: $0, count: options.imagesPerPrompt) }
         let conditioning = encode(prompts: repeated)
         var unconditional: SDXLPromptEmbeddings? = nil
@@ -125,11 +117,8 @@ public final class StableDiffusionXLPipeline: TextToImagePipeline {
         guard let added = UNetAddedConditions(textEmbeds: pooled, sharedTimeIds: ids) else {
             throw PipelineError.invalidArgument("\(source): the pooled text embedding is not [B, P]")
         }
-        // prepare_latents: one torch.randn(shape, generator) for the whole batch, times init_noise_sigma.
-        var generator = PyTorchGenerator(seed: options.seed)
-        let latents =
-            Tensor.randn([repeated.count, latentChannels, height / f, width / f], generator: &generator)
-            * scheduler.initNoiseSigma
+        let (latents, generator) = initialLatents(
+            batch: repeated.count, width: width, height: height, seed: options.seed, scheduler: scheduler)
         let precision = options.precision
         let cache = precision == .bf16 ? BF16WeightCache() : nil
         return DenoisingRun(
@@ -151,14 +140,5 @@ public final class StableDiffusionXLPipeline: TextToImagePipeline {
     // latents: [B, C, h, w] -> [B, 3, H, W]
     public func decodeToPixels(_ latents: Tensor) throws -> Tensor {
         try GradMode.withNoGrad { try vae.decode(latents * Float(1 / vae.configuration.scalingFactor)) }
-    }
-
-    /// Runs a whole generation; non-finite latents or pixels throw `PipelineError`.
-    public func generate(_ options: GenerationOptions, progress: ((Int, Int) -> Void)? = nil) throws -> GenerationResult {
-        let run = try makeRun(options)
-        try run.runChecked(progress: progress)
-        let pixels = try decodeToPixels(run.latents)
-        guard StableDiffusionPipeline.allFinite(pixels) else { throw PipelineError.nonFinitePixels(source: source) }
-        return GenerationResult(latents: run.latents, images: ImageTensorConversion.images(fromPixels: pixels))
     }
 }

@@ -9,6 +9,8 @@ public protocol TextToImagePipeline: AnyObject {
     var vaeConfiguration: AutoencoderKLConfiguration? { get }
     /// Where the model came from (folder or file), for messages.
     var source: String { get }
+    /// The folder's scheduler configuration, from which every sampler is built.
+    var schedulerConfiguration: SchedulerConfiguration { get }
     /// Spatial factor between image pixels and latents (1 without a VAE).
     var vaeScaleFactor: Int { get }
     /// Channels of the latents the UNet denoises.
