@@ -89,6 +89,22 @@ static void gated_gelu_backward_scalar(float *d_hidden, float *d_gate, const flo
     }
 }
 
+// SiLU (torch.nn.functional.silu): x σ(x), σ(x) = 1 / (1 + e^(−x)); the clamped exp keeps both tails
+// finite (σ → 0 below about −88, → 1 above about 87).
+static inline float sigmoid_scalar(float x) { return 1.f / (1.f + exp_scalar(-x)); }
+
+static void silu_scalar(float *out, const float *x, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] * sigmoid_scalar(x[i]);
+}
+
+// d/dx x σ(x) = σ(x) (1 + x (1 − σ(x))).
+static void silu_backward_scalar(float *dx, const float *x, const float *g, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        float s = sigmoid_scalar(x[i]);
+        dx[i] = g[i] * s * fmaf(x[i], 1.f - s, 1.f);
+    }
+}
+
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -201,6 +217,31 @@ AVX2 static void gated_gelu_backward_avx2(float *d_hidden, float *d_gate, const 
     gated_gelu_backward_scalar(d_hidden ? d_hidden + i : NULL, d_gate + i, hidden ? hidden + i : NULL, gate + i, g + i, n - i);
 }
 
+AVX2 static inline __m256 sigmoid8(__m256 x) {
+    __m256 one = _mm256_set1_ps(1.f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+AVX2 static void silu_avx2(float *out, const float *x, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(v, sigmoid8(v)));
+    }
+    silu_scalar(out + i, x + i, n - i);
+}
+
+AVX2 static void silu_backward_avx2(float *dx, const float *x, const float *g, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    __m256 one = _mm256_set1_ps(1.f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i), s = sigmoid8(v);
+        __m256 slope = _mm256_mul_ps(s, _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one));
+        _mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_loadu_ps(g + i), slope));
+    }
+    silu_backward_scalar(dx + i, x + i, g + i, n - i);
+}
+
 static int avx2_available, avx2_enabled;
 __attribute__((constructor)) static void detect_avx2(void) {
     __builtin_cpu_init();
@@ -221,6 +262,8 @@ static int set_avx2(int enabled) { (void)enabled; return 0; }
 #define softmax_gradient_avx2 softmax_gradient_scalar
 #define gated_gelu_avx2 gated_gelu_scalar
 #define gated_gelu_backward_avx2 gated_gelu_backward_scalar
+#define silu_avx2 silu_scalar
+#define silu_backward_avx2 silu_backward_scalar
 #endif
 
 int sepme_vector_math_uses_avx2(void) { return has_avx2(); }
@@ -250,4 +293,12 @@ void sepme_gated_gelu_backward(float *d_hidden, float *d_gate, const float *hidd
                                const float *g, ptrdiff_t n) {
     if (has_avx2()) gated_gelu_backward_avx2(d_hidden, d_gate, hidden, gate, g, n);
     else gated_gelu_backward_scalar(d_hidden, d_gate, hidden, gate, g, n);
+}
+
+void sepme_silu(float *out, const float *x, ptrdiff_t n) {
+    if (has_avx2()) silu_avx2(out, x, n); else silu_scalar(out, x, n);
+}
+
+void sepme_silu_backward(float *dx, const float *x, const float *g, ptrdiff_t n) {
+    if (has_avx2()) silu_backward_avx2(dx, x, g, n); else silu_backward_scalar(dx, x, g, n);
 }

@@ -106,4 +106,36 @@ final class VectorMathTests: XCTestCase {
             }
         }
     }
+
+    /// SiLU rows against double precision over [-100, 100] (both saturated tails, zero, every row
+    /// tail): forward (also in place) and backward.
+    func testSiluAgainstDoublePrecision() {
+        var g = SplitMix64(seed: 6)
+        forEachPath { path in
+            for n in Self.lengths {
+                var x = (0..<n).map { _ in Float(g.nextUnitDouble() * 24 - 12) }
+                if n > 4 {
+                    x[0] = 0
+                    x[1] = -100
+                    x[2] = 100
+                    x[3] = -0.0
+                }
+                let grad = (0..<n).map { _ in Float(g.nextUnitDouble() * 2 - 1) }
+                var y = [Float](repeating: .nan, count: n)
+                var dx = y
+                VectorMath.silu(&y, x, n)
+                VectorMath.siluBackward(&dx, x, gradient: grad, n)
+                var inPlace = x
+                inPlace.withUnsafeMutableBufferPointer { VectorMath.silu($0.baseAddress!, $0.baseAddress!, n) }
+                for i in 0..<n {
+                    let v = Double(x[i])
+                    let s = 1 / (1 + Foundation.exp(-v))
+                    let at = "\(path) n \(n) x \(x[i])"
+                    XCTAssertEqual(Double(y[i]), v * s, accuracy: 3e-7 * Swift.max(1, abs(v)), at)
+                    XCTAssertEqual(inPlace[i], y[i], at)
+                    XCTAssertEqual(Double(dx[i]), Double(grad[i]) * s * (1 + v * (1 - s)), accuracy: 5e-7 * Swift.max(1, abs(v)), at)
+                }
+            }
+        }
+    }
 }

@@ -1,4 +1,4 @@
-// Row kernels of sepme's fused attention (softmax rows) and of GELU, in C so that they can be compiled twice:
+// Row kernels of sepme's fused attention (softmax rows), of GELU and of SiLU, in C so that they can be compiled twice:
 // for baseline x86-64 and for AVX2 + FMA, picked once at run time from the CPU's feature bits.
 // Swift code in this package is built for baseline x86-64 (SSE2), which these loops outgrow.
 #ifndef SEPME_VECTOR_MATH_H
@@ -23,6 +23,10 @@ void sepme_gated_gelu(float *out, const float *hidden, const float *gate, ptrdif
 /// (skipped when d_hidden is NULL), d_gate[i] = g[i] · hidden[i] · (Φ + x φ)(gate[i]) (hidden NULL: 1).
 void sepme_gated_gelu_backward(float *d_hidden, float *d_gate, const float *hidden, const float *gate,
                                const float *g, ptrdiff_t n);
+/// out[i] = x[i] σ(x[i]) (SiLU); out may alias x.
+void sepme_silu(float *out, const float *x, ptrdiff_t n);
+/// dx[i] = g[i] σ(x[i]) (1 + x[i] (1 − σ(x[i]))), the SiLU backward; dx may alias g.
+void sepme_silu_backward(float *dx, const float *x, const float *g, ptrdiff_t n);
 /// 1 when the AVX2 + FMA versions are in use.
 int sepme_vector_math_uses_avx2(void);
 /// Tests: use (enabled = 1, honoured only where the CPU has AVX2 + FMA) or avoid (0) the AVX2

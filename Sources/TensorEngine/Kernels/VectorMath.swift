@@ -57,6 +57,16 @@ enum VectorMath {
         sepme_gated_gelu_backward(dHidden, dGate, hidden, gate, gradient, n)
     }
 
+    /// out[i] = x[i] · σ(x[i]) (SiLU); out may alias x.
+    @inline(__always)
+    static func silu(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) { sepme_silu(out, x, n) }
+
+    /// SiLU backward: dx[i] = g[i] · σ(x[i]) · (1 + x[i] (1 − σ(x[i]))); dx may alias g.
+    @inline(__always)
+    static func siluBackward(_ dx: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, gradient g: UnsafePointer<Float>, _ n: Int) {
+        sepme_silu_backward(dx, x, g, n)
+    }
+
     /// Σ a[i]·b[i] with eight interleaved partial sums.
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {

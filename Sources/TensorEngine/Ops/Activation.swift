@@ -23,16 +23,19 @@ extension Tensor {
         }
     }
 
-    /// SiLU / swish: x * sigmoid(x) (torch.nn.functional.silu).
+    /// SiLU / swish: x * sigmoid(x) (torch.nn.functional.silu), vectorised in vector_math.c.
     public func silu() -> Tensor {
-        let out = mapKernel(self) { $0 / (1 + Foundation.exp(-$0)) }
+        let out = Tensor(uninitialized: shape)
+        let x = pointer
+        let y = out.pointer
+        Parallel.forEachChunk(count) { r in VectorMath.silu(y + r.lowerBound, x + r.lowerBound, r.count) }
         return Tensor.record("silu", inputs: [self], output: out) { g, _ in
-            [
-                zipKernel(g, self) { gv, x in
-                    let s = 1 / (1 + Foundation.exp(-x))
-                    return gv * s * (1 + x * (1 - s))
-                }
-            ]
+            let dx = Tensor(uninitialized: self.shape)
+            let gp = g.pointer
+            let d = dx.pointer
+            Parallel.forEachChunk(self.count) { r in VectorMath.siluBackward(d + r.lowerBound, x + r.lowerBound, gradient: gp + r.lowerBound, r.count)
+            }
+            return [dx]
         }
     }
 
