@@ -83,10 +83,10 @@ struct UCEMethod: ErasureMethod {
     /// The token rows of the closed form as double matrices: the erased prompts' windows [n_e, d]
     /// and the guide rows aligned with them [n_e, d], and every row of the preserved prompts [n_p, d].
     static func tokenRows(
-        pipeline: StableDiffusionPipeline, erase: [String], guide: String, preserve: [String]
+        pipeline: any PromptConditionedPipeline, erase: [String], guide: String, preserve: [String]
     ) throws -> (erased: DoubleMatrix, guides: DoubleMatrix, preserved: DoubleMatrix) {
         func embedding(_ prompt: String) throws -> DoubleMatrix {
-            let e = pipeline.encode(prompts: [prompt])  // [1, L, d]
+            let e = pipeline.conditioning(prompts: [prompt]).context  // [1, L, d]
             return try DoubleMatrix(e.reshaped([e.shape[1], e.shape[2]]))
         }
         // Word tokens: the ids between BOS and EOS.
