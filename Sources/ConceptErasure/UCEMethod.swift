@@ -53,7 +53,7 @@ struct UCEMethod: ErasureMethod {
                 restorable: false, toolVersion: SepMEInfo.version)
             metadata.method = .uce
             metadata.uce = recorded
-            shifts.append(ConceptShift(metadata: metadata, weights: .dense(deltas: deltas, biases: [:])))
+            shifts.append(ConceptShift(metadata: model.recordingModel(in: metadata), weights: .dense(deltas: deltas, biases: [:])))
             context.observer.message(String(format: "%@: closed form on %d projections in %.2f s", plan.concepts[k], deltas.count, seconds))
         }
         return shifts
