@@ -26,8 +26,7 @@ struct CAMethod: ErasureMethod {
     }
 
     func erase(plan: ErasurePlan, concepts: [Int], model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
-        model.pipeline.unet.setRequiresGrad(false)
-        model.pipeline.textEncoder.setRequiresGrad(false)
+        model.freezeBaseWeights()
         guard let options = plan.ca else {
             throw ErasureError.invalidPlan(field: CAOptions.anchorKey, reason: "the method 'ca' needs an anchor prompt")
         }
@@ -62,8 +61,8 @@ struct CAMethod: ErasureMethod {
     ) -> (Int) throws -> Tensor? {
         let pipeline = model.pipeline
         let prompts = plan.prompts(ofConceptAt: k)
-        let conditionings = prompts.map { pipeline.encode(prompts: [$0]) }  // [1, L, d] each
-        let anchorConditionings = anchors.map { pipeline.encode(prompts: [$0]) }  // [1, L, d] each
+        let conditionings = prompts.map { pipeline.conditioning(prompts: [$0]) }  // [1, L, d] (+ [1, P]) each
+        let anchorConditionings = anchors.map { pipeline.conditioning(prompts: [$0]) }  // [1, L, d] (+ [1, P]) each
         let schedule = NoiseSchedule(pipeline.schedulerConfiguration)
         let trainSteps = pipeline.schedulerConfiguration.numTrainTimesteps
         let seed = plan.hyperparameters.seed
@@ -81,12 +80,14 @@ struct CAMethod: ErasureMethod {
 
     /// MSE(ε_θ'(x_t, c), ε_θ(x_t, c*)) at timestep t, with gradient history into the training
     /// weights acting on `model`.
-    // xt: [1, C, h, w], conditioning, anchor: [1, L, d] -> []
-    static func loss(model: ShiftSet, xt: Tensor, timestep t: Int, conditioning: Tensor, anchor: Tensor) -> Tensor {
-        let unet = model.pipeline.unet
-        let start = unet.textFreeStart(xt, timesteps: [Float(t)])
-        let target = model.withShiftsSuspended { GradMode.withNoGrad { unet(continuing: start, encoderHiddenStates: anchor) } }
-        let edited = unet(continuing: start, encoderHiddenStates: conditioning)
+    // xt: [1, C, h, w], conditioning, anchor: [1, L, d] (+ [1, P]) -> []
+    static func loss(model: ShiftSet, xt: Tensor, timestep t: Int, conditioning: PromptConditioning, anchor: PromptConditioning) -> Tensor {
+        let pipeline = model.pipeline
+        let start = pipeline.unet.textFreeStart(xt, timesteps: [Float(t)])
+        let target = model.withShiftsSuspended {
+            GradMode.withNoGrad { pipeline.predictNoise(continuing: start, conditioning: anchor) }
+        }
+        let edited = pipeline.predictNoise(continuing: start, conditioning: conditioning)
         return DenseFineTuning.meanSquaredError(edited, target)
     }
 }

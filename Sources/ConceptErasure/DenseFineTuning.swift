@@ -110,7 +110,7 @@ struct DenseFineTuning {
             restorable: false, toolVersion: SepMEInfo.version)
         metadata.method = plan.method
         configure(&metadata)
-        return ConceptShift(metadata: metadata, weights: result.weights)
+        return ConceptShift(metadata: model.recordingModel(in: metadata), weights: result.weights)
     }
 
     /// An integer drawn uniformly from low..<high (low when the range is empty).

@@ -30,8 +30,7 @@ struct ESDMethod: ErasureMethod {
     static func sampler(_ plan: ErasurePlan) -> SamplerKind { plan.hyperparameters.generationScheduler ?? .ddim }
 
     func erase(plan: ErasurePlan, concepts: [Int], model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
-        model.pipeline.unet.setRequiresGrad(false)
-        model.pipeline.textEncoder.setRequiresGrad(false)
+        model.freezeBaseWeights()
         let options = plan.esd ?? ESDOptions()
         let training = DenseFineTuning(plan: plan, model: model, context: context)
         return try concepts.map { k in
@@ -51,8 +50,8 @@ struct ESDMethod: ErasureMethod {
     ) throws -> (Int) throws -> Tensor? {
         let pipeline = model.pipeline
         let prompts = plan.prompts(ofConceptAt: k)
-        let blank = pipeline.encode(prompts: [""])  // [1, L, d]
-        let conditionings = prompts.map { pipeline.encode(prompts: [$0]) }  // [1, L, d] each
+        let blank = pipeline.unconditionalConditioning(count: 1)  // [1, L, d] (+ [1, P])
+        let conditionings = prompts.map { pipeline.conditioning(prompts: [$0]) }  // [1, L, d] (+ [1, P]) each
         let steps = plan.hyperparameters.generationSteps
         let trainSteps = pipeline.schedulerConfiguration.numTrainTimesteps
         let sampler = sampler(plan)
@@ -81,22 +80,22 @@ struct ESDMethod: ErasureMethod {
 
     /// MSE(ε_θ'(x_t, c), ε_θ(x_t, "") − η (ε_θ(x_t, c) − ε_θ(x_t, ""))) at timestep t, with gradient
     /// history into the training weights acting on `model`.
-    // xt: [1, C, h, w], conditioning, blank: [1, L, d] -> []
-    static func loss(model: ShiftSet, xt: Tensor, timestep t: Int, conditioning: Tensor, blank: Tensor, negativeGuidance eta: Float)
-        -> Tensor
-    {
-        let unet = model.pipeline.unet
-        // The UNet's start before its first cross-attention reads no text and no shift: shared by
-        // the original and the edited evaluations.
-        let start = unet.textFreeStart(xt, timesteps: [Float(t)])
+    // xt: [1, C, h, w], conditioning, blank: [1, L, d] (+ [1, P]) -> []
+    static func loss(
+        model: ShiftSet, xt: Tensor, timestep t: Int, conditioning: PromptConditioning, blank: PromptConditioning,
+        negativeGuidance eta: Float
+    ) -> Tensor {
+        let pipeline = model.pipeline
+        // The UNet's start reads no text and no shift: shared by the original and the edited evaluations.
+        let start = pipeline.unet.textFreeStart(xt, timesteps: [Float(t)])
         let target = model.withShiftsSuspended {
             GradMode.withNoGrad {
-                let both = unet(continuing: start, encoderHiddenStates: Tensor.concat([blank, conditioning], axis: 0))
+                let both = pipeline.predictNoise(continuing: start, conditioning: PromptConditioning.concat([blank, conditioning]))
                 let halves = both.chunked(2, axis: 0)  // e_0, e_p: [1, C, h, w] each
                 return halves[0] - (halves[1] - halves[0]) * eta
             }
         }
-        let edited = unet(continuing: start, encoderHiddenStates: conditioning)
+        let edited = pipeline.predictNoise(continuing: start, conditioning: conditioning)
         return DenseFineTuning.meanSquaredError(edited, target)
     }
 

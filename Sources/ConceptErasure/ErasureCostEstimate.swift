@@ -39,16 +39,15 @@ public struct ErasureCostEstimate: Codable, Equatable, Sendable {
         let h = plan.hyperparameters
         let concept = plan.concepts[0]
         let pipeline = model.pipeline
-        pipeline.unet.setRequiresGrad(false)
-        pipeline.textEncoder.setRequiresGrad(false)
+        model.freezeBaseWeights()
         // Generation: one step of a guided training-image sampling run, after a warm-up step.
         let run = try pipeline.makeRun(
             h.generation(prompt: concept, seed: h.seed, steps: max(4, h.generationSteps), scheduler: h.generationScheduler))
         _ = run.step()
         let generation = best(of: 2) { _ = run.step() }
         // Training: SepME's iteration on the concept's decoupling (or a dense shift for the baselines).
-        let cond = pipeline.encode(prompts: [concept])
-        let blank = pipeline.encode(prompts: [""])
+        let cond = pipeline.conditioning(prompts: [concept])
+        let blank = pipeline.unconditionalConditioning(count: 1)
         let decoupling =
             plan.method == .sepme && plan.variant.isDecoupled
             ? try SepMEMethod.decouple(plan: plan, concepts: [0], model: model)[0] : nil

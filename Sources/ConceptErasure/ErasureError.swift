@@ -13,6 +13,9 @@ public enum ErasureError: Error, CustomStringConvertible, Equatable {
     case nonFiniteLoss(concept: String, iteration: Int, checkpoint: String?)
     case invalidShiftFile(path: String, reason: String)
     case fingerprintMismatch(path: String, expected: String, found: String)
+    /// A shift made for another model family or cross-attention context width (an SD 1.x shift on
+    /// SDXL, or the reverse); `shiftFamily` is nil for a file that does not record its family.
+    case modelFamilyMismatch(path: String, shiftFamily: String?, shiftWidth: Int, modelFamily: String, modelWidth: Int)
     /// A shift that cannot act on this model, or a set of shifts that cannot be combined.
     case incompatibleShift(path: String, reason: String)
     case noCrossAttention
@@ -35,6 +38,10 @@ public enum ErasureError: Error, CustomStringConvertible, Equatable {
         case .invalidShiftFile(let p, let r): return "\(p): not a valid sepme shift file: \(r)"
         case .fingerprintMismatch(let p, let e, let f):
             return "\(p): made for a base model with fingerprint \(e), but this model's is \(f) (it can be forced onto this model)"
+        case .modelFamilyMismatch(let p, let sf, let sw, let mf, let mw):
+            let made = sf.map { "a \($0) model with cross-attention context width \(sw)" } ?? "a model with cross-attention context width \(sw)"
+            return
+                "\(p): made for \(made), but this model is \(mf) with context width \(mw); a shift acts only on the family and width it was made for"
         case .incompatibleShift(let p, let r): return "\(p): \(r)"
         case .noCrossAttention:
             return "the model has no cross-attention layers (no '*.attn2.to_k' / 'to_v' projections)"

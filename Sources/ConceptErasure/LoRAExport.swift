@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 import SafeTensors
 import TensorEngine
@@ -10,8 +11,9 @@ import TensorEngine
 /// - `diffusers`: PEFT-style keys `unet.<module>.lora_A.weight` [r, in] / `lora_B.weight` [out, r]
 ///   (what `StableDiffusionPipeline.load_lora_weights` reads; no alphas, so the scale is 1); a bias
 ///   change (the `full` variant's output projection) as `lora_B.bias` [out] (PEFT's `lora_bias`).
-/// - `kohya`: `lora_unet_<module with _>.lora_down.weight` / `.lora_up.weight` / `.alpha`
-///   (A1111, ComfyUI, diffusers' kohya converter). Every module carries the same alpha, the largest
+/// - `kohya`: `lora_unet_<module>.lora_down.weight` / `.lora_up.weight` / `.alpha` (A1111, ComfyUI,
+///   diffusers' kohya converter), `<module>` as kohya names it for the shifts' model family
+///   (`KohyaModuleName`: the diffusers path with `_` for SD 1.x / 2.x, SGM block numbers for SDXL). Every module carries the same alpha, the largest
 ///   rank R, and its up factor is scaled by r/R so that (alpha/r)·up·down = ΔW whatever its own rank
 ///   r. A per-module alpha = r would mean the same to A1111 and ComfyUI, but diffusers (0.42,
 ///   `get_peft_kwargs`) drops the alphas that differ from the most common one for kohya SD1 files and
@@ -57,6 +59,8 @@ public enum LoRAExport {
         relativeTolerance: Double? = nil
     ) throws -> Summary {
         let (factors, summary) = try factorised(shifts, rule: rule, relativeTolerance: relativeTolerance)
+        // One base model (checked by `factorised`), hence one family; files that do not record it are SD 1.x / 2.x.
+        let family = shifts[0].metadata.modelFamily ?? .stableDiffusion
         var writer = SafeTensorsWriter()
         for (key, up, down, bias) in factors {
             let r = down.shape[0]
@@ -69,7 +73,7 @@ public enum LoRAExport {
                 if let bias { try writer.add("unet.\(key).lora_B.bias", shape: bias.shape, floats: bias.scalars) }
             case .kohya:
                 // Uniform alpha = R; (R/r)·(r/R · up)·down = up·down.
-                let name = "lora_unet_" + key.replacingOccurrences(of: ".", with: "_")
+                let name = try KohyaModuleName.name(ofProjection: key, family: family, source: shifts[0].displayName)
                 if r > 0 {
                     let scaledUp = r == summary.maxRank ? up : up * (Float(r) / Float(summary.maxRank))
                     try writer.add(name + ".lora_down.weight", shape: down.shape, floats: down.scalars)
@@ -83,6 +87,7 @@ public enum LoRAExport {
             "sepme.concepts": shifts.map(\.name).joined(separator: "\n"),
             "sepme.tool_version": SepMEInfo.version,
             "sepme.base_fingerprint": shifts[0].metadata.baseFingerprint,
+            "sepme.model_family": family.rawValue,
             "sepme.energy_rule": String(summary.energy),
             "sepme.min_energy_kept": String(summary.minEnergyKept)
         ]
@@ -91,6 +96,7 @@ public enum LoRAExport {
             metadata["ss_network_module"] = "networks.lora"
             metadata["ss_network_dim"] = String(summary.maxRank)
             metadata["ss_network_alpha"] = String(summary.maxRank)
+            if family == .stableDiffusionXL { metadata["ss_base_model_version"] = "sdxl_base_v1-0" }
         }
         try writer.write(to: path, metadata: metadata)
         return summary

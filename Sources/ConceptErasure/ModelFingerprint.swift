@@ -1,12 +1,15 @@
 import NeuralNet
 import TensorEngine
 
-/// A fingerprint of the weights a shift depends on: the text encoder and the cross-attention
-/// projections (a 64-bit mixing hash over the raw float bits, in key order, printed as hex).
+/// A fingerprint of the weights a shift depends on: the text encoder(s) and the cross-attention
+/// projections (a 64-bit mixing hash over the raw float bits, in key order, printed as hex). One
+/// text encoder (SD 1.x / 2.x) hashes as it always has; SDXL's two are hashed one after the other.
 public enum ModelFingerprint {
-    public static func of(textEncoder: Module, crossAttention: CrossAttentionProjections) -> String {
+    public static func of(textEncoders: [Module], crossAttention: CrossAttentionProjections) -> String {
         var h = Hasher64()
-        for (key, p) in textEncoder.namedParameters() { h.add(key: key, tensor: p) }
+        for encoder in textEncoders {
+            for (key, p) in encoder.namedParameters() { h.add(key: key, tensor: p) }
+        }
         for (key, linear) in crossAttention.keyValueProjections { h.add(key: key, tensor: linear.weight) }
         return h.hex
     }

@@ -23,8 +23,7 @@ struct SepMEMethod: ErasureMethod {
     }
 
     func erase(plan: ErasurePlan, concepts: [Int], model: ShiftSet, context: ErasureContext) throws -> [ConceptShift] {
-        model.pipeline.unet.setRequiresGrad(false)
-        model.pipeline.textEncoder.setRequiresGrad(false)
+        model.freezeBaseWeights()
         let decouplings = try Self.decouple(plan: plan, concepts: concepts, model: model)
         for k in concepts {
             guard let d = decouplings[k] else { continue }
@@ -64,7 +63,7 @@ struct SepMEMethod: ErasureMethod {
         var embeddings: [String: Tensor] = [:]
         func embedding(_ prompt: String) -> Tensor {
             if let e = embeddings[prompt] { return e }
-            let e = model.pipeline.encode(prompts: [prompt])
+            let e = model.pipeline.conditioning(prompts: [prompt]).context
             embeddings[prompt] = e
             return e
         }

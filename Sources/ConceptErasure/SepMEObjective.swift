@@ -9,7 +9,10 @@ import TensorEngine
 /// term averaged over the changed tensors. The value the stop rule is fed is the weighted sum of
 /// the correlations alone (paper Eq. 37): the penalty drives the gradient, not the stopping.
 /// The original representations come from the same model with every shift suspended, in one
-/// batched gradient-free call that shares the UNet's text-free start with the edited call.
+/// batched gradient-free call that shares the UNet's text-free start with the edited call. On SDXL
+/// each evaluation carries its own pooled embedding (the concept's for both concept evaluations,
+/// the unconditional one's for c0) into the timestep embedding after that start.
+/// `conds` and `blank` are `PromptConditioning`s of any family (`PromptConditionedPipeline`).
 public struct SepMEObjective {
     public struct Value {
         /// The loss, with gradient history into the trainable weights. []
@@ -45,14 +48,17 @@ public struct SepMEObjective {
 
     /// The objective for concepts whose trainable weights (`weights`, acting on the model through
     /// `ShiftSet.withTrainingWeights`) are being learned.
-    // xt: [K, C, h, w], conds: [K, L, d], blank: [1, L, d]
-    public func callAsFunction(xt: Tensor, timestep t: Int, conds: Tensor, blank: Tensor, weights: [ShiftWeights]) -> Value {
-        let unet = model.pipeline.unet
-        // The UNet's start before its first cross-attention reads no text and no shift: computed
-        // once for the three evaluations of x_t (original c, original c0, edited c).
-        let start = unet.textFreeStart(xt, timesteps: [Float(t)])
+    // xt: [K, C, h, w], conds: [K, L, d] (+ [K, P]), blank: [1, L, d] (+ [1, P])
+    public func callAsFunction(
+        xt: Tensor, timestep t: Int, conds: PromptConditioning, blank: PromptConditioning, weights: [ShiftWeights]
+    ) -> Value {
+        let pipeline = model.pipeline
+        // The UNet's start reads no text and no shift: computed once for the three evaluations of
+        // x_t (original c, original c0, edited c).
+        let start = pipeline.unet.textFreeStart(xt, timesteps: [Float(t)])
         let (rOrig, blankEps) = originalPredictions(start: start, conds: conds, blank: blank)
-        let rEdit = strategy.editedRepresentation(unet: unet, start: start, conds: conds, blank: blank, originalBlankEps: blankEps)
+        let rEdit = strategy.editedRepresentation(
+            pipeline: pipeline, start: start, conds: conds, blank: blank, originalBlankEps: blankEps)
         let lcor = Self.correlation(rEdit, rOrig)
         let values = lcor.scalars.map(Double.init)
         let eta = Self.balancingWeights(values)
@@ -80,14 +86,16 @@ public struct SepMEObjective {
 
     /// r_c(x_t; θ) and ε(x_t, c0; θ) for K concepts in one batched, gradient-free call with every
     /// shift suspended, continuing from the text-free start of x_t.
-    // start: of xt [K, C, h, w]; conds: [K, L, d] -> ([K, C, h, w], [K, C, h, w])
-    func originalPredictions(start: UNet2DConditionModel.TextFreeStart, conds: Tensor, blank: Tensor) -> (r: Tensor, blankEps: Tensor) {
+    // start: of xt [K, C, h, w]; conds: [K, L, d] (+ [K, P]) -> ([K, C, h, w], [K, C, h, w])
+    func originalPredictions(
+        start: UNet2DConditionModel.TextFreeStart, conds: PromptConditioning, blank: PromptConditioning
+    ) -> (r: Tensor, blankEps: Tensor) {
         let k = start.batch
         return model.withShiftsSuspended {
             GradMode.withNoGrad {
                 PrecisionMode.with(originalPrecision, cache: originalWeights) {
-                    let blanks = Tensor.concat([Tensor](repeating: blank, count: k), axis: 0)
-                    let eps = model.pipeline.unet(continuing: start, encoderHiddenStates: Tensor.concat([conds, blanks], axis: 0))
+                    let both = PromptConditioning.concat([conds, blank.repeated(k)])
+                    let eps = model.pipeline.predictNoise(continuing: start, conditioning: both)
                     let halves = eps.chunked(2, axis: 0)
                     return (halves[0] - halves[1], halves[1])
                 }

@@ -40,10 +40,12 @@ struct SepMETraining {
         if state.stopReason == nil, state.iteration >= h.maxIterations { state.stopReason = .maxIterations }
         let objective = SepMEObjective(
             model: model, variant: plan.variant, lambda: h.lambda, originalPrecision: context.originalPrecision)
-        let blank = model.pipeline.encode(prompts: [""])
-        // Each concept's prompts' conditionings, [1, L, d] each.
+        // The unconditional conditioning guidance uses (method.md §2, c0): the blank prompt's, or
+        // SDXL's zeros under force_zeros_for_empty_prompt. [1, L, d] (+ [1, P])
+        let blank = model.pipeline.unconditionalConditioning(count: 1)
+        // Each concept's prompts' conditionings, [1, L, d] (+ [1, P]) each.
         let prompts = group.map(plan.prompts(ofConceptAt:))
-        let conditionings = prompts.map { $0.map { model.pipeline.encode(prompts: [$0]) } }
+        let conditionings = prompts.map { $0.map { model.pipeline.conditioning(prompts: [$0]) } }
         let schedule = NoiseSchedule(model.pipeline.schedulerConfiguration)
         let started = Date()
         let secondsAtStart = state.secondsBefore
@@ -65,7 +67,7 @@ struct SepMETraining {
                 // timestep, fresh noise.
                 let draws = names.indices.map { latents[$0].draw(iteration: it, promptCount: prompts[$0].count) }
                 let x0 = Tensor.concat(draws.map(\.latent), axis: 0)
-                let conds = Tensor.concat(names.indices.map { conditionings[$0][draws[$0].prompt] }, axis: 0)
+                let conds = PromptConditioning.concat(names.indices.map { conditionings[$0][draws[$0].prompt] })
                 let (t, noise) = SepMEObjective.iterationDraws(
                     seed: h.seed, concepts: names.joined(separator: "+"), iteration: it,
                     trainTimesteps: model.pipeline.schedulerConfiguration.numTrainTimesteps,
@@ -132,7 +134,7 @@ struct SepMETraining {
             decoupledFrom: plan.decoupledFrom(conceptAt: k), baseFingerprint: model.fingerprint,
             hyperparameters: hp, training: record, nullSpace: report,
             restorable: plan.variant.isDecoupled, toolVersion: SepMEInfo.version)
-        return ConceptShift(metadata: metadata, weights: weights.detachedCopy())
+        return ConceptShift(metadata: model.recordingModel(in: metadata), weights: weights.detachedCopy())
     }
 }
 

@@ -13,10 +13,11 @@ protocol SepMEVariantStrategy {
     /// Zero-initialised trainable weights for one concept (its null-space basis when decoupled).
     func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float) -> ShiftWeights
     /// r_c(x_t; θ + dW) for the group's K concepts, continuing from the shared text-free start.
-    // start: of x_t [K, C, h, w]; conds: [K, L, d]; blank: [1, L, d]; blankEps: ε(x_t, c0; θ) [K, C, h, w] -> [K, C, h, w]
+    // start: of x_t [K, C, h, w]; conds: [K, L, d] (+ [K, P]); blank: [1, L, d] (+ [1, P]);
+    // blankEps: ε(x_t, c0; θ) [K, C, h, w] -> [K, C, h, w]
     func editedRepresentation(
-        unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
-        blank: Tensor, originalBlankEps: Tensor
+        pipeline: any PromptConditionedPipeline, start: UNet2DConditionModel.TextFreeStart, conds: PromptConditioning,
+        blank: PromptConditioning, originalBlankEps: Tensor
     ) -> Tensor
 }
 
@@ -24,10 +25,10 @@ extension SepMEVariantStrategy {
     /// Decoupled variants: the blank prompt's prediction is unchanged by the shifts, so only the
     /// concept prompts run through the edited model.
     func editedRepresentation(
-        unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
-        blank: Tensor, originalBlankEps: Tensor
+        pipeline: any PromptConditionedPipeline, start: UNet2DConditionModel.TextFreeStart, conds: PromptConditioning,
+        blank: PromptConditioning, originalBlankEps: Tensor
     ) -> Tensor {
-        unet(continuing: start, encoderHiddenStates: conds) - originalBlankEps
+        pipeline.predictNoise(continuing: start, conditioning: conds) - originalBlankEps
     }
 
     /// Decoupled variants: factors A over the concept's basis on every key and value projection.
@@ -64,12 +65,11 @@ struct FullVariant: SepMEVariantStrategy {
     }
 
     func editedRepresentation(
-        unet: UNet2DConditionModel, start: UNet2DConditionModel.TextFreeStart, conds: Tensor,
-        blank: Tensor, originalBlankEps: Tensor
+        pipeline: any PromptConditionedPipeline, start: UNet2DConditionModel.TextFreeStart, conds: PromptConditioning,
+        blank: PromptConditioning, originalBlankEps: Tensor
     ) -> Tensor {
-        let k = conds.shape[0]
-        let blanks = Tensor.concat([Tensor](repeating: blank, count: k), axis: 0)
-        let eps = unet(continuing: start, encoderHiddenStates: Tensor.concat([conds, blanks], axis: 0)).chunked(2, axis: 0)
+        let both = PromptConditioning.concat([conds, blank.repeated(conds.batch)])
+        let eps = pipeline.predictNoise(continuing: start, conditioning: both).chunked(2, axis: 0)
         return eps[0] - eps[1]
     }
 }

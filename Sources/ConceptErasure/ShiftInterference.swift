@@ -98,7 +98,9 @@ public struct ShiftInterference: Codable, Equatable, Sendable {
         // E_j [n·L, d], and W_l E_jᵀ energies per layer.
         let embeddings = columns.map { column in
             GradMode.withNoGrad {
-                Tensor.concat(column.prompts.map { model.pipeline.encode(prompts: [$0]) }, axis: 0).reshaped([-1, model.projections.textWidth])
+                Tensor.concat(column.prompts.map { model.pipeline.conditioning(prompts: [$0]).context }, axis: 0).reshaped([
+                    -1, model.projections.textWidth
+                ])
             }
         }
         let embeddingNorms = embeddings.map { Self.norm($0) }

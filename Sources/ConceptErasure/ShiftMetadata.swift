@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 
 /// Everything a shift file says about how it was made (stored as JSON in the safetensors metadata).
@@ -12,8 +13,12 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
     public var protectedPrompts: [String]
     /// Other concepts (of this request or of existing shift files) this shift leaves unchanged.
     public var decoupledFrom: [String]
-    /// Fingerprint of the base model's text encoder and cross-attention weights.
+    /// Fingerprint of the base model's text encoder(s) and cross-attention weights.
     public var baseFingerprint: String
+    /// The family of the base model and the width of its cross-attention context (the text width d
+    /// of the basis); nil in files written before they were recorded.
+    public var modelFamily: ConditioningFamily?
+    public var contextWidth: Int?
     public var hyperparameters: ErasureHyperparameters
     public var training: TrainingRecord
     public var nullSpace: NullSpaceReport?
@@ -29,6 +34,9 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
 
     public var name: String { concepts.first ?? "" }
 
+    /// The widest cross-attention context a shift file may record (SDXL's is 2048).
+    public static let maximumContextWidth = 65_536
+
     /// Checks what the JSON types cannot: a named concept, a fingerprint of the form sepme writes,
     /// hyper-parameters in range. `path` names the file in the error.
     public func validate(path: String) throws {
@@ -39,6 +47,9 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
         }
         guard baseFingerprint.count == 16, baseFingerprint.allSatisfy(\.isHexDigit) else {
             throw invalid("base_fingerprint '\(baseFingerprint)' is not 16 hexadecimal digits")
+        }
+        if let contextWidth, !(1...Self.maximumContextWidth).contains(contextWidth) {
+            throw invalid("context_width \(contextWidth), expected 1...\(Self.maximumContextWidth)")
         }
         do { try hyperparameters.validate() } catch { throw invalid("hyperparameters: \(error)") }
         do {
@@ -90,6 +101,8 @@ public struct ShiftMetadata: Codable, Equatable, Sendable {
         case protectedPrompts = "protected"
         case decoupledFrom = "decoupled_from"
         case baseFingerprint = "base_fingerprint"
+        case modelFamily = "model_family"
+        case contextWidth = "context_width"
         case hyperparameters, training
         case nullSpace = "null_space"
         case restorable

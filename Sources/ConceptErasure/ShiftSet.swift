@@ -3,8 +3,9 @@ import NeuralNet
 import TensorEngine
 
 /// The one way shifts are put on a loaded model: θ_S = θ + Σ_{k∈S} dW_k (method.md §1, "combining
-/// and removing shifts"). Create one per loaded pipeline; it finds the edited projections and
-/// computes the model's fingerprint once, and owns the adapters on those projections.
+/// and removing shifts"). Create one per loaded pipeline of any family (`PromptConditionedPipeline`:
+/// SD 1.x / 2.x, SDXL); it finds the edited projections and computes the model's fingerprint once,
+/// and owns the adapters on those projections.
 ///
 /// - `install` replaces the installed set (checked in full before anything changes);
 /// - `remove` returns to the base model (restoring every concept);
@@ -12,10 +13,11 @@ import TensorEngine
 /// - `fuse` adds the installed shifts to the base weights (for writing a model folder);
 /// - `withShiftsFused` bakes a set in for the duration of a closure (what a fused model computes).
 ///
-/// Shifts made for another base model are refused unless forced; a shift whose projections or
-/// shapes do not fit the model, or the same concept installed twice, is refused always.
+/// Shifts made for another base model are refused unless forced; a shift made for another model
+/// family or context width, a shift whose projections or shapes do not fit the model, or the same
+/// concept installed twice, is refused always.
 public final class ShiftSet {
-    public let pipeline: StableDiffusionPipeline
+    public let pipeline: any PromptConditionedPipeline
     public let projections: CrossAttentionProjections
     /// Fingerprint of the weights a shift depends on (text encoder, cross-attention K/V).
     public private(set) var fingerprint: String
@@ -23,21 +25,35 @@ public final class ShiftSet {
     public private(set) var installed: [ConceptShift] = []
     private let linearByKey: [String: Linear]
 
-    public init(pipeline: StableDiffusionPipeline) throws {
+    public init(pipeline: any PromptConditionedPipeline) throws {
         self.pipeline = pipeline
         projections = try CrossAttentionProjections(in: pipeline.unet)
-        fingerprint = ModelFingerprint.of(textEncoder: pipeline.textEncoder, crossAttention: projections)
+        fingerprint = ModelFingerprint.of(textEncoders: pipeline.textEncoders, crossAttention: projections)
         linearByKey = Dictionary(uniqueKeysWithValues: projections.allProjections)
         place([])
     }
 
     // MARK: Installed shift files
 
+    /// The family and context width this model's shifts are made for, as shift files record them.
+    public var family: ConditioningFamily { pipeline.conditioningFamily }
+    public var contextWidth: Int { projections.textWidth }
+
+    /// `metadata` with this model's family and context width recorded (every shift made on it).
+    func recordingModel(in metadata: ShiftMetadata) -> ShiftMetadata {
+        var m = metadata
+        m.modelFamily = family
+        m.contextWidth = contextWidth
+        return m
+    }
+
     /// Checks that every shift fits this model and that no concept comes twice; throws the first
-    /// problem, naming the file.
+    /// problem, naming the file. A shift of another family or context width is refused even when
+    /// forced: its basis and projections mean nothing on this model.
     public func check(_ shifts: [ConceptShift], force: Bool) throws {
         try Self.checkDistinct(shifts)
         for s in shifts {
+            try checkFamily(s)
             if s.metadata.baseFingerprint != fingerprint && !force {
                 throw ErasureError.fingerprintMismatch(path: s.displayName, expected: s.metadata.baseFingerprint, found: fingerprint)
             }
@@ -89,7 +105,7 @@ public final class ShiftSet {
     public func fuse() -> [String] {
         let changed = addToBaseWeights(installed).map(\.key)
         remove()
-        fingerprint = ModelFingerprint.of(textEncoder: pipeline.textEncoder, crossAttention: projections)
+        fingerprint = ModelFingerprint.of(textEncoders: pipeline.textEncoders, crossAttention: projections)
         return changed
     }
 
@@ -133,6 +149,12 @@ public final class ShiftSet {
 
     // MARK: Training
 
+    /// Freezes every base weight of the UNet and the text encoders: training changes shifts only.
+    public func freezeBaseWeights() {
+        pipeline.unet.setRequiresGrad(false)
+        for encoder in pipeline.textEncoders { encoder.setRequiresGrad(false) }
+    }
+
     /// Runs `body` with `weights` (trainable, not yet a shift file) acting on the model instead of
     /// the installed shifts, which are restored afterwards. The caller made them for this model.
     public func withTrainingWeights<R>(_ weights: [ShiftWeights], _ body: () throws -> R) rethrows -> R {
@@ -165,6 +187,18 @@ public final class ShiftSet {
         }
         for (key, linear) in projections.allProjections {
             linear.adapter = terms[key].map { ShiftAdapter(terms: $0) }
+        }
+    }
+
+    /// The family the shift records (files written before families were recorded have none) and the
+    /// width its weights take must be this model's.
+    private func checkFamily(_ shift: ConceptShift) throws {
+        let width = shift.weights.inputWidth
+        let family = shift.metadata.modelFamily
+        guard (family.map { $0 == self.family } ?? true) && (width.map { $0 == contextWidth } ?? true) else {
+            throw ErasureError.modelFamilyMismatch(
+                path: shift.displayName, shiftFamily: family?.displayName, shiftWidth: width ?? 0,
+                modelFamily: self.family.displayName, modelWidth: contextWidth)
         }
     }
 

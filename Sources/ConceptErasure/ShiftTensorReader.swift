@@ -61,6 +61,17 @@ struct ShiftTensorReader {
                 throw invalid("'\(key).bias_delta' has shape \(b.shape), expected [\(d.shape[0])] to match '\(key).delta' \(d.shape)")
             }
         }
+        let weights = try form(factors: factors, deltas: deltas, biases: biases, metadata: metadata)
+        if let recorded = metadata.contextWidth, let width = weights.inputWidth, recorded != width {
+            throw invalid("the metadata's context_width is \(recorded), but the shift's weights take a text width of \(width)")
+        }
+        return weights
+    }
+
+    /// The factorised or dense form the tensors hold, checked.
+    private func form(
+        factors: [String: Tensor], deltas: [String: Tensor], biases: [String: Tensor], metadata: ShiftMetadata
+    ) throws -> ShiftWeights {
         switch (factors.isEmpty, deltas.isEmpty) {
         case (true, true): throw invalid("no shift tensors")
         case (false, false): throw invalid("holds both factors ('.A') and dense deltas ('.delta'); a shift has one form")

@@ -52,6 +52,18 @@ public enum ShiftWeights {
         }
     }
 
+    /// The text width d the key and value projections' changes take as input: the basis's columns,
+    /// or the columns of a dense key or value delta (nil for a dense shift without one; the `full`
+    /// variant's query and output deltas take the attention's own width).
+    public var inputWidth: Int? {
+        switch self {
+        case .factorised(_, let basis, _): return basis.shape[1]
+        case .dense(let deltas, _):
+            let keyValue = deltas.filter { $0.key.hasSuffix(".to_k") || $0.key.hasSuffix(".to_v") }
+            return keyValue.min { $0.key < $1.key }?.value.shape[1]
+        }
+    }
+
     /// Δb for one projection (dense shifts only). [d_out]
     public func biasDelta(for key: String) -> Tensor? {
         if case .dense(_, let biases) = self { return biases[key] }

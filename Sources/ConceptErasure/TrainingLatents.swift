@@ -33,7 +33,7 @@ public struct TrainingLatents {
 /// user's own images encoded by the VAE. Generation polls the observer's stop request between
 /// denoising steps.
 struct TrainingImages {
-    let pipeline: StableDiffusionPipeline
+    let pipeline: any PromptConditionedPipeline
     let hyperparameters: ErasureHyperparameters
     let fingerprint: String
     /// nil: no cache.

@@ -53,7 +53,7 @@ struct UCEMethod: ErasureMethod {
                 restorable: false, toolVersion: SepMEInfo.version)
             metadata.method = .uce
             metadata.uce = recorded
-            shifts.append(ConceptShift(metadata: metadata, weights: .dense(deltas: deltas, biases: [:])))
+            shifts.append(ConceptShift(metadata: model.recordingModel(in: metadata), weights: .dense(deltas: deltas, biases: [:])))
             context.observer.message(String(format: "%@: closed form on %d projections in %.2f s", plan.concepts[k], deltas.count, seconds))
         }
         return shifts
@@ -83,10 +83,10 @@ struct UCEMethod: ErasureMethod {
     /// The token rows of the closed form as double matrices: the erased prompts' windows [n_e, d]
     /// and the guide rows aligned with them [n_e, d], and every row of the preserved prompts [n_p, d].
     static func tokenRows(
-        pipeline: StableDiffusionPipeline, erase: [String], guide: String, preserve: [String]
+        pipeline: any PromptConditionedPipeline, erase: [String], guide: String, preserve: [String]
     ) throws -> (erased: DoubleMatrix, guides: DoubleMatrix, preserved: DoubleMatrix) {
         func embedding(_ prompt: String) throws -> DoubleMatrix {
-            let e = pipeline.encode(prompts: [prompt])  // [1, L, d]
+            let e = pipeline.conditioning(prompts: [prompt]).context  // [1, L, d]
             return try DoubleMatrix(e.reshaped([e.shape[1], e.shape[2]]))
         }
         // Word tokens: the ids between BOS and EOS.

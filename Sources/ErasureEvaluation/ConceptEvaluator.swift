@@ -46,7 +46,7 @@ public final class ConceptEvaluator {
     }
 
     public let model: ShiftSet
-    public var pipeline: StableDiffusionPipeline { model.pipeline }
+    public var pipeline: any PromptConditionedPipeline { model.pipeline }
     public let classifier: ToyClassifier
     public let settings: Settings
     public let modelName: String

@@ -8,7 +8,7 @@ struct ApplyCommand: ParsableCommand {
         commandName: "apply",
         abstract: "Write a complete diffusers folder with shifts baked into the cross-attention weights.")
 
-    @Option(help: "Model: a diffusers folder.") var model: String
+    @Option(help: "Model: a diffusers folder (SD 1.x, 2.x or XL).") var model: String
     @Option(help: "A shift file (repeatable).") var shift: [String] = []
     @Option(help: "Output folder (must not exist yet).") var output: String
     @Flag(help: "Apply shifts even if they were made for another base model.") var force = false
@@ -25,7 +25,8 @@ struct ApplyCommand: ParsableCommand {
             try ErasureFlags.mapping([:]) {
                 let shifts = try shift.map { try ConceptShift.read(path: $0) }
                 let folder = try ModelFolder(path: model)
-                let pipeline = try StableDiffusionPipeline(folder: folder)
+                let pipeline: any PromptConditionedPipeline =
+                    folder.isStableDiffusionXL ? try StableDiffusionXLPipeline(folder: folder) : try StableDiffusionPipeline(folder: folder)
                 let shiftSet = try ShiftSet(pipeline: pipeline)
                 try shiftSet.install(shifts, force: force)
                 let changed = shiftSet.fuse()

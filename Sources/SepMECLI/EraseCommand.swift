@@ -173,7 +173,7 @@ struct EraseCommand: ParsableCommand {
                 let existing = try decoupleFrom.map { try ConceptShift.read(path: $0) }
                 let flagsPlan = try plan(decoupleFrom: existing.flatMap(\.metadata.concepts))
                 let modelPath = try model ?? ToyCommandSupport.bundledModelPath()
-                let shifts = try ShiftSet(pipeline: ModelLoading.pipeline(modelPath, config: config, quiet: verbosity.quiet))
+                let shifts = try ShiftSet(pipeline: ModelLoading.textToImagePipeline(modelPath, config: config, quiet: verbosity.quiet))
                 try shifts.check(existing, force: false)
                 let file = try ErasurePlanFile.make(
                     plan: flagsPlan, modelPath: URL(fileURLWithPath: modelPath).standardizedFileURL.path,

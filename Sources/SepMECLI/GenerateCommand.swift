@@ -87,14 +87,9 @@ struct GenerateCommand: ParsableCommand {
             try OutputPath.checkWritable("--output", output)
             if let latentsOut { try OutputPath.checkWritable("--latents-out", latentsOut) }
             let pipeline = try ModelLoading.textToImagePipeline(modelOptions.model, config: modelOptions.config, quiet: quiet)
-            if let pipeline = pipeline as? StableDiffusionPipeline {
-                let shifts = try shift.map { try ConceptShift.read(path: $0) }
-                let model = try ShiftSet(pipeline: pipeline)
-                if !shifts.isEmpty { try ErasureFlags.mapping([:]) { try model.install(shifts, force: force) } }
-            } else if !shift.isEmpty {
-                throw CommandLineError(
-                    "--shift: \(modelOptions.model) is a Stable Diffusion XL model; shift files apply to Stable Diffusion 1.x and 2.x models only")
-            }
+            let shifts = try shift.map { try ConceptShift.read(path: $0) }
+            let model = try ShiftSet(pipeline: pipeline)
+            if !shifts.isEmpty { try ErasureFlags.mapping([:]) { try model.install(shifts, force: force) } }
             try generate(prompts, with: pipeline)
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConceptErasure
+import Diffusion
 import Foundation
 
 /// `sepme inspect`: what a shift file erases, how it was made, and what it leaves alone. Every
@@ -13,6 +14,11 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "A .sepme.safetensors shift file.") var file: String
     @Flag(help: "Print the full metadata as JSON, with a \"lora_export\" object (per-projection ranks).") var json = false
     @Flag(help: "List every projection's numerical rank, default LoRA rank and energy kept.") var verbose = false
+
+    /// ", Stable Diffusion XL, context width 2048", or nothing for a file that does not record them.
+    static func family(_ m: ShiftMetadata) -> String {
+        (m.modelFamily.map { ", \($0.displayName)" } ?? "") + (m.contextWidth.map { ", context width \($0)" } ?? "")
+    }
 
     func run() throws {
         let shift = try CommandFailure.reporting { try ConceptShift.read(path: file) }
@@ -30,7 +36,7 @@ struct InspectCommand: ParsableCommand {
         print("variant:        \(m.variant.rawValue) (\(m.method.rawValue))\(m.restorable ? "" : ", NOT restorable")")
         print("protected:      \(list(m.protectedPrompts))")
         print("decoupled from: \(list(m.decoupledFrom))")
-        print("base model:     \(m.baseFingerprint)")
+        print("base model:     \(m.baseFingerprint)" + Self.family(m))
         if let ns = m.nullSpace {
             print(
                 String(

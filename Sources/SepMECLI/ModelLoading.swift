@@ -13,9 +13,9 @@ enum ModelLoading {
         return pipeline
     }
 
-    /// Loads `--model` for text-to-image: a Stable Diffusion XL diffusers folder into
+    /// Loads `--model` for text-to-image and erasure: a Stable Diffusion XL diffusers folder into
     /// `StableDiffusionXLPipeline`, anything else as `pipeline(_:config:quiet:)` does.
-    static func textToImagePipeline(_ path: String, config: String?, quiet: Bool) throws -> any TextToImagePipeline {
+    static func textToImagePipeline(_ path: String, config: String?, quiet: Bool) throws -> any PromptConditionedPipeline {
         var isDirectory: ObjCBool = false
         guard config == nil, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             return try pipeline(path, config: config, quiet: quiet)
@@ -33,7 +33,7 @@ enum ModelLoading {
     /// the plan's own path and configuration folder, checked to be that model by its fingerprint.
     static func shiftSet(for file: ErasurePlanFile, planPath: String, path: String?, config: String?, quiet: Bool) throws -> ShiftSet {
         let model = reference(of: file, path: path, config: config)
-        let set = try ShiftSet(pipeline: pipeline(model.path, config: model.config, quiet: quiet))
+        let set = try ShiftSet(pipeline: textToImagePipeline(model.path, config: model.config, quiet: quiet))
         guard set.fingerprint == file.model.fingerprint else {
             throw ErasureError.fingerprintMismatch(path: planPath, expected: file.model.fingerprint, found: set.fingerprint)
         }

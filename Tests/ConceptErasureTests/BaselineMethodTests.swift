@@ -71,8 +71,8 @@ final class BaselineMethodTests: XCTestCase {
         let weights = randomWeights(model)
         var g = PyTorchGenerator(seed: 11)
         let xt = Tensor.randn([1, model.pipeline.latentChannels, 8, 8], generator: &g)
-        let c = model.pipeline.encode(prompts: [concept])
-        let blank = model.pipeline.encode(prompts: [""])
+        let c = model.pipeline.conditioning(prompts: [concept])
+        let blank = model.pipeline.unconditionalConditioning(count: 1)
         checkGradient(model: model, weights: weights) {
             ESDMethod.loss(model: model, xt: xt, timestep: 400, conditioning: c, blank: blank, negativeGuidance: 1)
         }
@@ -84,8 +84,8 @@ final class BaselineMethodTests: XCTestCase {
         let weights = randomWeights(model)
         var g = PyTorchGenerator(seed: 12)
         let xt = Tensor.randn([1, model.pipeline.latentChannels, 8, 8], generator: &g)
-        let c = model.pipeline.encode(prompts: [concept])
-        let anchor = model.pipeline.encode(prompts: ["a circle"])
+        let c = model.pipeline.conditioning(prompts: [concept])
+        let anchor = model.pipeline.conditioning(prompts: ["a circle"])
         checkGradient(model: model, weights: weights) {
             CAMethod.loss(model: model, xt: xt, timestep: 600, conditioning: c, anchor: anchor)
         }
@@ -96,13 +96,13 @@ final class BaselineMethodTests: XCTestCase {
         let model = try TinyErasure.model()
         var g = PyTorchGenerator(seed: 13)
         let xt = Tensor.randn([1, model.pipeline.latentChannels, 8, 8], generator: &g)
-        let c = model.pipeline.encode(prompts: [concept])
-        let anchor = model.pipeline.encode(prompts: ["a circle"])
-        let original = GradMode.withNoGrad { model.pipeline.unet(xt, timesteps: [600], encoderHiddenStates: anchor) }
+        let c = model.pipeline.conditioning(prompts: [concept])
+        let anchor = model.pipeline.conditioning(prompts: ["a circle"])
+        let original = GradMode.withNoGrad { model.pipeline.unet(xt, timesteps: [600], encoderHiddenStates: anchor.context) }
         let weights = randomWeights(model, scale: 1)
         let (withShift, unshifted) = GradMode.withNoGrad {
             model.withTrainingWeights([weights]) {
-                let edited = model.pipeline.unet(xt, timesteps: [600], encoderHiddenStates: c)
+                let edited = model.pipeline.unet(xt, timesteps: [600], encoderHiddenStates: c.context)
                 let loss = CAMethod.loss(model: model, xt: xt, timestep: 600, conditioning: c, anchor: anchor)
                 return (loss.item, DenseFineTuning.meanSquaredError(edited, original).item)
             }
@@ -193,8 +193,8 @@ final class BaselineMethodTests: XCTestCase {
         XCTAssertEqual(shift.metadata.esd, options)
         XCTAssertEqual(shift.metadata.hyperparameters.learningRate, 1e-2)
         let model = try TinyErasure.model()
-        let c = model.pipeline.encode(prompts: [concept])
-        let blank = model.pipeline.encode(prompts: [""])
+        let c = model.pipeline.conditioning(prompts: [concept])
+        let blank = model.pipeline.unconditionalConditioning(count: 1)
         func loss(_ xt: Tensor, _ t: Int) -> Tensor {
             ESDMethod.loss(model: model, xt: xt, timestep: t, conditioning: c, blank: blank, negativeGuidance: 1)
         }
@@ -215,8 +215,8 @@ final class BaselineMethodTests: XCTestCase {
         XCTAssertEqual(shift.metadata.ca, options)
         XCTAssertEqual(shift.metadata.training.trainingImages, 2)
         let model = try TinyErasure.model()
-        let c = model.pipeline.encode(prompts: [concept])
-        let anchor = model.pipeline.encode(prompts: ["a circle"])
+        let c = model.pipeline.conditioning(prompts: [concept])
+        let anchor = model.pipeline.conditioning(prompts: ["a circle"])
         func loss(_ xt: Tensor, _ t: Int) -> Tensor { CAMethod.loss(model: model, xt: xt, timestep: t, conditioning: c, anchor: anchor) }
         let before = try meanLoss(model, shift: nil, loss)
         let after = try meanLoss(model, shift: shift, loss)

@@ -29,7 +29,7 @@ final class ConceptPromptSetTests: XCTestCase {
         XCTAssertEqual(shifts[0].name, c1)
         XCTAssertEqual(shifts[1].metadata.decoupledFrom, [c1, c1b])
 
-        let pipeline = model.pipeline
+        let pipeline = try XCTUnwrap(model.pipeline as? StableDiffusionPipeline)
         let layers = model.projections.keyValueProjections
         for prompt in [c1, c1b] {
             let e = pipeline.encode(prompts: [prompt])

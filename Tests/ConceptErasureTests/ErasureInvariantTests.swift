@@ -24,7 +24,7 @@ final class ErasureInvariantTests: XCTestCase {
     }
 
     var model: ShiftSet { Self.trained.value.model }
-    var pipeline: StableDiffusionPipeline { Self.trained.value.model.pipeline }
+    var pipeline: StableDiffusionPipeline { Self.trained.value.model.pipeline as! StableDiffusionPipeline }
     var shifts: [ConceptShift] { Self.trained.value.shifts }
 
     private func noisePrediction(_ prompt: String, seed: UInt64 = 5, timestep: Float = 500) -> Tensor {
@@ -109,8 +109,8 @@ final class ErasureInvariantTests: XCTestCase {
         for a in shift.trainableTensors { a.assign(from: rng.tensor(a.shape, -2, 2)) }
         var g = PyTorchGenerator(seed: 8)
         let xt = Tensor.randn([1, 3, 8, 8], generator: &g)
-        let cond = pipeline.encode(prompts: [c1])
-        let blank = pipeline.encode(prompts: [""])
+        let cond = pipeline.conditioning(prompts: [c1])
+        let blank = pipeline.unconditionalConditioning(count: 1)
         let probe = [shift.trainableTensors[0], shift.trainableTensors[shift.trainableTensors.count - 1]]
         let objective = SepMEObjective(model: model, variant: .separate, lambda: 1e-6)
         _ = model.withTrainingWeights([shift]) {
@@ -144,13 +144,17 @@ final class ErasureInvariantTests: XCTestCase {
     func testFusedWeightsMatchTheAdapters() throws {
         let copy = try TinyErasure.model()
         try copy.install(shifts)
-        let adapted = GradMode.withNoGrad { copy.pipeline.predictNoise(Self.latent(), timestep: 500, context: copy.pipeline.encode(prompts: [c1])) }
+        let adapted = GradMode.withNoGrad {
+            copy.pipeline.predictNoise(Self.latent(), timestep: 500, conditioning: copy.pipeline.conditioning(prompts: [c1]))
+        }
         let fingerprint = copy.fingerprint
         let changed = copy.fuse()
         XCTAssertEqual(changed.count, 2 * copy.projections.layers.count)
         XCTAssertTrue(copy.installed.isEmpty)
         XCTAssertNotEqual(copy.fingerprint, fingerprint, "the fused model is another base model")
-        let fused = GradMode.withNoGrad { copy.pipeline.predictNoise(Self.latent(), timestep: 500, context: copy.pipeline.encode(prompts: [c1])) }
+        let fused = GradMode.withNoGrad {
+            copy.pipeline.predictNoise(Self.latent(), timestep: 500, conditioning: copy.pipeline.conditioning(prompts: [c1]))
+        }
         XCTAssertLessThanOrEqual(relativeChange(fused, adapted), 1e-5)
     }
 

@@ -100,7 +100,7 @@ final class ErasureRunTests: XCTestCase {
         let model = try TinyErasure.model()
         let shift = try TinyErasure.train(plan([c1], maxIterations: 10), model: model)[0]
         // Another base model: same architecture, a perturbed text encoder.
-        let pipeline = model.pipeline
+        let pipeline = try XCTUnwrap(model.pipeline as? StableDiffusionPipeline)
         pipeline.textEncoder.parameters()[0].pointer[0] += 0.5
         let other = try ShiftSet(pipeline: pipeline)
         XCTAssertThrowsError(try other.install([shift])) { e in

@@ -36,8 +36,8 @@ final class ReducedPrecisionInvariantTests: XCTestCase {
     func testOriginalPredictionsInBF16StayCloseToFP32() {
         var g = PyTorchGenerator(seed: 9)
         let xt = Tensor.randn([1, 3, 8, 8], generator: &g)
-        let conds = model.pipeline.encode(prompts: [c1])
-        let blank = model.pipeline.encode(prompts: [""])
+        let conds = model.pipeline.conditioning(prompts: [c1])
+        let blank = model.pipeline.unconditionalConditioning(count: 1)
         func predictions(_ precision: ComputePrecision) -> (Tensor, Tensor) {
             let objective = SepMEObjective(model: model, variant: .separate, lambda: 1e-6, originalPrecision: precision)
             let start = GradMode.withNoGrad { model.pipeline.unet.textFreeStart(xt, timesteps: [400]) }

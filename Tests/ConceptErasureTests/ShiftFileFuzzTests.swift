@@ -150,7 +150,7 @@ final class ShiftFileFuzzTests: XCTestCase {
             if counts.read % 5 == 0 { _ = try? LoRAExport.write([shift], format: .kohya, to: lora) }
             if (try? model.install([shift], force: true)) != nil {
                 counts.installed += 1
-                let y = GradMode.withNoGrad { model.pipeline.encode(prompts: ["a red circle"]) }
+                let y = GradMode.withNoGrad { model.pipeline.conditioning(prompts: ["a red circle"]).context }
                 XCTAssertTrue(model.projections.keyValueProjections[0].1(y).isFinite, "case \(i)")
                 model.remove()
             }

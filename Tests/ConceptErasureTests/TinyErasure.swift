@@ -3,12 +3,21 @@ import Diffusion
 import Foundation
 import TensorEngine
 
-/// Erasure runs on the tiny test model (text width 64, 8-token prompts, 8×8 pixel-space latents).
+/// Erasure runs on the tiny test models: SD-layout (text width 64, 8-token prompts, 8×8 pixel-space
+/// latents) and SDXL (`sdxlModel`).
 enum TinyErasure {
     static let folder = Bundle.module.url(forResource: "Resources/tiny-sepme", withExtension: nil)!.path
 
     static func model() throws -> ShiftSet {
         try ShiftSet(pipeline: StableDiffusionPipeline(folder: ModelFolder(path: folder)))
+    }
+
+    /// The tiny SDXL folder (scripts/make_sdxl_sepme_fixtures.py): SDXL base's UNet block layout,
+    /// context [B, 8, 32 + 32], pooled [B, 32], 8×8 latents of 16×16 images.
+    static let sdxlFolder = Bundle.module.url(forResource: "Resources/tiny-sdxl-sepme", withExtension: nil)!.path
+
+    static func sdxlModel() throws -> ShiftSet {
+        try ShiftSet(pipeline: StableDiffusionXLPipeline(folder: ModelFolder(path: sdxlFolder)))
     }
 
     static func hyperparameters(

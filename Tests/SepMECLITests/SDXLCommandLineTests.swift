@@ -4,8 +4,8 @@ import TestSupport
 import XCTest
 
 /// `sepme generate` on the tiny SDXL folder of Tests/DiffusionTests/Resources/pipeline-sdxl
-/// (scripts/make_sdxl_pipeline_fixtures.py): the final latents equal diffusers' within 1e-3 relative,
-/// and shift files, made for SD 1.x / 2.x, are refused by name.
+/// (scripts/make_sdxl_pipeline_fixtures.py): the final latents equal diffusers' within 1e-3 relative.
+/// Erasure on SDXL from the command line: SDXLErasureCommandLineTests.
 final class SDXLCommandLineTests: XCTestCase {
     static let fixtures = CommandLineTests.packageRoot.appendingPathComponent("Tests/DiffusionTests/Resources/pipeline-sdxl")
     static let tinySDXL = fixtures.appendingPathComponent("tiny-sdxl")
@@ -35,25 +35,5 @@ final class SDXLCommandLineTests: XCTestCase {
             .tensor("euler_zero_negative.latents")  // [3, 1, 4, 8, 8]
         let last = steps.sliced(axis: 0, 2..<3).reshaped(Array(steps.shape.dropFirst()))
         assertClose(written, last, rtol: 1e-3, "generate --model tiny-sdxl final latents")
-    }
-
-    func testShiftOnSDXLIsRefusedByName() throws {
-        let output = scratch.appendingPathComponent("out.png").path
-        try CommandLineTests.assertFails(
-            [
-                "generate", "--model", Self.tinySDXL.path, "--prompt", "x", "--steps", "1", "--output", output,
-                "--shift", scratch.appendingPathComponent("none.safetensors").path
-            ],
-            mentions: ["--shift", "Stable Diffusion XL"], unchanged: scratch)
-    }
-
-    /// Erasure builds SD 1.x / 2.x pipelines only: an SDXL folder is refused with its family named.
-    func testEraseOnSDXLIsRefusedByName() throws {
-        try CommandLineTests.assertFails(
-            [
-                "erase", "--model", Self.tinySDXL.path, "--concept", "a red circle", "--output",
-                scratch.appendingPathComponent("shifts").path, "--quiet"
-            ],
-            mentions: [Self.tinySDXL.path, "Stable Diffusion XL"], unchanged: scratch)
     }
 }

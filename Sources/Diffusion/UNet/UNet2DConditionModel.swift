@@ -123,6 +123,9 @@ public final class UNet2DConditionModel: Module {
         let forwardUpsampleSize: Bool
         /// The sample's batch size.
         public var batch: Int { convIn.shape[0] }
+        /// The sample's height and width (conv_in keeps them).
+        public var sampleHeight: Int { convIn.shape[2] }
+        public var sampleWidth: Int { convIn.shape[3] }
     }
 
     // sample: [B, Cin, H, W]

@@ -90,7 +90,9 @@ struct EraseStepBenchmark {
         return try model.withTrainingWeights([shift]) {
             log("timing the sepme iteration")
             let ours = measure {
-                let loss = objective(xt: xt, timestep: 500, conds: cond, blank: blank, weights: [shift]).loss
+                let loss = objective(
+                    xt: xt, timestep: 500, conds: PromptConditioning(context: cond), blank: PromptConditioning(context: blank), weights: [shift]
+                ).loss
                 loss.backward()
                 optimizer.update()
                 optimizer.zeroGrad()

@@ -21,7 +21,9 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The loaded pipeline (timed on stderr unless `quiet`).
-    func pipeline(quiet: Bool) throws -> StableDiffusionPipeline { try ModelLoading.pipeline(model, config: config, quiet: quiet) }
+    func pipeline(quiet: Bool) throws -> any PromptConditionedPipeline {
+        try ModelLoading.textToImagePipeline(model, config: config, quiet: quiet)
+    }
 }
 
 /// `--model PATH` (optional): as `ModelOptions`, but absent means the embedded toy model.
@@ -40,5 +42,7 @@ struct ToyModelOptions: ParsableArguments {
     /// `--model`, or the embedded toy model's folder.
     func path() throws -> String { try model ?? ToyCommandSupport.bundledModelPath() }
 
-    func pipeline(quiet: Bool) throws -> StableDiffusionPipeline { try ModelLoading.pipeline(path(), config: config, quiet: quiet) }
+    func pipeline(quiet: Bool) throws -> any PromptConditionedPipeline {
+        try ModelLoading.textToImagePipeline(path(), config: config, quiet: quiet)
+    }
 }
