@@ -12,7 +12,7 @@ final class SingleFilePipelineTests: XCTestCase {
     static let dir = Bundle.module.url(forResource: "Resources/single-file", withExtension: nil)!
 
     /// A diffusers-layout configuration folder built from configs.json. The tokenizer must fit the
-    /// 1000-token text encoder (the pipeline checks it at load): the toy model's 625-token one.
+    /// 1000-token text encoder (the pipeline checks it at load): the toy model's 702-token one.
     private func configurationFolder() throws -> URL {
         let configs = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.dir.appendingPathComponent("configs.json"))) as! [String: Any]
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-sf-\(UUID().uuidString)")

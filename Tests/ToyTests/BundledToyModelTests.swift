@@ -13,10 +13,10 @@ final class BundledToyModelTests: XCTestCase {
         return try StableDiffusionPipeline(folder: ModelFolder(path: url.path))
     }
 
-    /// The documented architecture. The committed model was trained on the first data set and keeps
-    /// that data set's tokenizer in its folder (625 tokens): the vocabulary fields come from the
-    /// folder's tokenizer, every other text encoder field is the architecture's. Its tokenizer still
-    /// reads every caption of the first data set's words as one token per word.
+    /// The documented architecture, trained on data set v2 with its tokenizer (702 tokens, the words
+    /// of the training and held-out captions): the vocabulary fields come from the folder's
+    /// tokenizer, every other text encoder field is the architecture's; every caption word, new
+    /// shapes and styles and held-out wordings included, is one token.
     func testArchitectureIsTheDocumentedOne() throws {
         let p = try pipeline()
         let a = ToyModelArchitecture()
@@ -26,8 +26,19 @@ final class BundledToyModelTests: XCTestCase {
         expected.eosTokenId = p.tokenizer.eosTokenId
         expected.padTokenId = p.tokenizer.eosTokenId
         XCTAssertEqual(p.textEncoder.configuration, expected)
-        XCTAssertEqual(p.tokenizer.vocabularySize, 625)
-        for prompt in ["a striped red circle", "an outlined heart in dotted style", "a drawing of a white star on a dark background"] {
+        XCTAssertEqual(p.tokenizer.vocabularySize, 702)
+        // The folder's tokenizer is the data set's (`sepme toy-vocab`, Sources/Toy/Resources/tokenizer).
+        let folder = try XCTUnwrap(ToyModelFolder.bundled)
+        let dataSetTokenizer = try XCTUnwrap(ToyVocabulary.bundledFolder)
+        for file in ["vocab.json", "merges.txt"] {
+            XCTAssertEqual(
+                try Data(contentsOf: folder.appendingPathComponent("tokenizer/\(file)")),
+                try Data(contentsOf: dataSetTokenizer.appendingPathComponent(file)), file)
+        }
+        for prompt in [
+            "a striped red circle", "an outlined heart in dotted style", "a drawing of a white star on a dark background",
+            "a crosshatched orange crescent", "an image of a hexagon with zigzag pattern"
+        ] {
             XCTAssertEqual(p.tokenizer.tokenize(prompt).count, prompt.split(separator: " ").count + 2, prompt)
         }
         XCTAssertEqual(p.unet.configuration.blockOutChannels, a.channels)
