@@ -6,7 +6,8 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmarks: the machine's peak, kernels against its SGEMM rate and peak, the UNet, SepME's training step.",
         subcommands: [
-            BenchPeakCommand.self, BenchGemmCommand.self, BenchGenerateCommand.self, BenchConvCommand.self, BenchAttentionCommand.self,
+            BenchPeakCommand.self, BenchGemmCommand.self, BenchGenerateCommand.self, BenchToyCommand.self, BenchConvCommand.self,
+            BenchAttentionCommand.self,
             BenchGEGLUCommand.self,
             BenchNullSpaceCommand.self, BenchUNetCommand.self, BenchEraseStepCommand.self
         ])

@@ -27,6 +27,14 @@ void sepme_gated_gelu_backward(float *d_hidden, float *d_gate, const float *hidd
 void sepme_silu(float *out, const float *x, ptrdiff_t n);
 /// dx[i] = g[i] σ(x[i]) (1 + x[i] (1 − σ(x[i]))), the SiLU backward; dx may alias g.
 void sepme_silu_backward(float *dx, const float *x, const float *g, ptrdiff_t n);
+/// Statistics of one normalisation row (torch's layer_norm / group_norm): mean = Σx / n and
+/// rstd = 1 / sqrt(Σ(x − mean)² / n + eps), both sums in double, rounded to float at the end.
+void sepme_norm_statistics(const float *x, ptrdiff_t n, float eps, float *mean, float *rstd);
+/// out[i] = ((x[i] − mean) · rstd) · scale + shift; out may alias x.
+void sepme_norm_apply(float *out, const float *x, ptrdiff_t n, float mean, float rstd, float scale, float shift);
+/// out[i] = ((x[i] − mean) · rstd) · w[i] + b[i] (w NULL: 1, b NULL: 0), LayerNorm's per-element affine.
+void sepme_norm_apply_row(float *out, const float *x, ptrdiff_t n, float mean, float rstd, const float *w,
+                          const float *b);
 /// 1 when the AVX2 + FMA versions are in use.
 int sepme_vector_math_uses_avx2(void);
 /// Tests: use (enabled = 1, honoured only where the CPU has AVX2 + FMA) or avoid (0) the AVX2

@@ -25,10 +25,10 @@ public final class ResnetBlock2D: Module {
 
     // x: [B, Cin, H, W], temb: [B, T] -> [B, Cout, H, W]
     public func callAsFunction(_ x: Tensor, temb: Tensor) -> Tensor {
-        var h = conv1(norm1(x).silu())  // [B, Cout, H, W]
+        var h = conv1(norm1(x, silu: true))  // [B, Cout, H, W]
         let t = time_emb_proj(temb.silu())  // [B, Cout]
         h = h + t.reshaped([t.shape[0], t.shape[1], 1, 1])
-        h = conv2(norm2(h).silu())  // dropout: identity in eval
+        h = conv2(norm2(h, silu: true))  // dropout: identity in eval
         let shortcut = conv_shortcut.map { $0(x) } ?? x
         let out = shortcut + h
         return outputScaleFactor == 1 ? out : out / outputScaleFactor

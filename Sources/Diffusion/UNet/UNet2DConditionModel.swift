@@ -200,7 +200,7 @@ public final class UNet2DConditionModel: Module {
             if start.forwardUpsampleSize, j < up_blocks.count - 1, let next = skips.last { size = (next.shape[2], next.shape[3]) }
             h = block.forward(h, skips: used, temb: temb, context: context, upsampleSize: size)
         }
-        h = conv_norm_out(h).silu()  // [B, C0, H, W]
+        h = conv_norm_out(h, silu: true)  // [B, C0, H, W]
         return conv_out(h)  // [B, Cout, H, W]
     }
 }

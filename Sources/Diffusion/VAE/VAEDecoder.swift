@@ -59,6 +59,6 @@ public final class VAEDecoder: Module {
     public func callAsFunction(_ z: Tensor) -> Tensor {
         var h = mid_block(conv_in(z))
         for block in up_blocks { h = block(h) }
-        return conv_out(conv_norm_out(h).silu())
+        return conv_out(conv_norm_out(h, silu: true))
     }
 }

@@ -63,6 +63,6 @@ public final class VAEEncoder: Module {
         var h = conv_in(x)
         for block in down_blocks { h = block(h) }
         h = mid_block(h)
-        return conv_out(conv_norm_out(h).silu())
+        return conv_out(conv_norm_out(h, silu: true))
     }
 }

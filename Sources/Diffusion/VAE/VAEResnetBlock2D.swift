@@ -20,8 +20,8 @@ public final class VAEResnetBlock2D: Module {
 
     // x: [B, Cin, H, W] -> [B, Cout, H, W]
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv1(norm1(x).silu())
-        h = conv2(norm2(h).silu())  // dropout is the identity at inference
+        var h = conv1(norm1(x, silu: true))
+        h = conv2(norm2(h, silu: true))  // dropout is the identity at inference
         let residual = conv_shortcut.map { $0(x) } ?? x
         return residual + h
     }

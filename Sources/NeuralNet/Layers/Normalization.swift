@@ -14,9 +14,10 @@ public final class GroupNorm: Module {
         self.eps = eps
     }
 
-    // x: [B, C, ...]
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        Tensor.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps)
+    /// With `silu`, SiLU of the result (the resnets' pre-activation), fused when nothing records a gradient.
+    // x: [B, C, ...] -> [B, C, ...]
+    public func callAsFunction(_ x: Tensor, silu: Bool = false) -> Tensor {
+        Tensor.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu)
     }
 }
 

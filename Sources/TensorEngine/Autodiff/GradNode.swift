@@ -41,6 +41,12 @@ public final class GradNode {
 }
 
 extension Tensor {
+    /// True when an operation on `inputs` would record a gradient (`record` keeps its rule): kernels
+    /// that save intermediate values only for the backward pass can skip them otherwise.
+    static func recordsGradient(_ inputs: [Tensor?]) -> Bool {
+        GradMode.isEnabled && inputs.contains { $0?.needsGrad ?? false }
+    }
+
     /// Attaches gradient history to `output` when recording is on and some input needs a gradient.
     /// Returns `output` for chaining. The rule must return one entry per input; whatever it captures
     /// stays alive until backward, so rules should capture only the tensors their gradients need.

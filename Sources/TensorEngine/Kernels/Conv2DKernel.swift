@@ -5,6 +5,8 @@
 // buffer of at most `maxColumnElements` floats and one SGEMM writes the band of the output
 // (ldc = Hout*Wout), so memory stays bounded (64×64×320 3×3 would need 47 MB of columns per image
 // unbanded). 1×1 stride-1 unpadded convolutions skip im2col: the input planes already are the columns.
+// 3×3 stride-1 padding-1 convolutions (forward and input gradient) go to `DirectConv3x3` where the CPU
+// has its kernel; their weight gradient stays here.
 
 enum Conv2DKernel {
     /// Upper bound on the column buffer (floats): 4 Mi floats = 16 MiB.
@@ -34,6 +36,10 @@ enum Conv2DKernel {
         bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
         columnBudget: Int = maxColumnElements, bf16Weight: BF16PackedMatrix? = nil
     ) {
+        if bf16Weight == nil, DirectConv3x3.applies(g) {
+            DirectConv3x3.forward(x: x, batch: batch, weight: weight, outChannels: outChannels, bias: bias, g, out: out)
+            return
+        }
         let plane = g.outH * g.outW
         let workers = bf16Weight != nil ? 1 : workerCount(batch: batch, perImage: outChannels * g.patchSize * plane)
         let body = { (w: Int) in
@@ -118,6 +124,12 @@ enum Conv2DKernel {
         dx: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
         columnBudget: Int = maxColumnElements
     ) {
+        var dx = dx
+        if let gradient = dx, DirectConv3x3.applies(g) {
+            DirectConv3x3.inputGradient(dy: dy, batch: batch, weight: weight, outChannels: outChannels, g, dx: gradient)
+            dx = nil
+            if dWeight == nil { return }
+        }
         let plane = g.outH * g.outW
         let wCount = outChannels * g.patchSize
         let workers = workerCount(batch: batch, perImage: wCount * plane)

@@ -87,6 +87,7 @@ extension Tensor {
             backwardBlock: backwardTile.rows, backwardKeyBlock: backwardTile.keys)
         let out = Tensor(uninitialized: batchDims + [lq, dv])
         let lse = Tensor(uninitialized: batchDims + [lq])
+        FlopTally.add(multiplyAdds: shape.heads * lq * lk * (d + dv))
         // Short key sequences (cross-attention: Lk = 77 text tokens) keep P for the backward pass when a
         // graph is recorded: at most `keptProbabilityKeys / Dv` times the output's memory, and the
         // backward skips recomputing Q Kᵀ and its exponentials (a fifth of its GEMMs).

@@ -28,6 +28,7 @@ extension Tensor {
             precondition(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")
         }
         let out = Tensor(uninitialized: [batch, outChannels, g.outH, g.outW])
+        FlopTally.add(multiplyAdds: batch * outChannels * g.patchSize * g.outH * g.outW)
         // A gradient-free convolution inside a bf16 scope (`PrecisionMode`) uses the weight's bf16 copy.
         let packedWeight = PrecisionMode.bf16Cache(inputs: [x, weight, bias]).map { $0.convolutionWeight(weight) }
         Conv2DKernel.forward(

@@ -24,10 +24,36 @@ func zipKernel(_ x: Tensor, _ y: Tensor, _ f: (Float, Float) -> Float) -> Tensor
     return out
 }
 
-/// Broadcasting binary kernel.
-@inline(__always)
-func broadcastKernel(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
-    if a.shape == b.shape { return zipKernel(a, b, f) }
+/// The arithmetic of a broadcasting binary kernel, as a type: the kernel is specialised for it, so its
+/// loops run without a call per element (a closure handed through `Parallel` stayed one).
+protocol ElementwiseArithmetic {
+    static func apply(_ a: Float, _ b: Float) -> Float
+}
+
+enum Addition: ElementwiseArithmetic {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b }
+}
+
+enum Subtraction: ElementwiseArithmetic {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b }
+}
+
+enum Multiplication: ElementwiseArithmetic {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b }
+}
+
+enum Division: ElementwiseArithmetic {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b }
+}
+
+/// Broadcasting binary kernel: out = F.apply(a, b) elementwise.
+func broadcastKernel<F: ElementwiseArithmetic>(_ a: Tensor, _ b: Tensor, _: F.Type) -> Tensor {
+    if a.shape == b.shape {
+        let out = Tensor(uninitialized: a.shape)
+        let (pa, pb, po) = (a.pointer, b.pointer, out.pointer)
+        Parallel.forEachChunk(a.count) { r in for i in r { po[i] = F.apply(pa[i], pb[i]) } }
+        return out
+    }
     let outShape = Broadcast.shape(a.shape, b.shape)
     let out = Tensor(uninitialized: outShape)
     let pa = a.pointer
@@ -35,15 +61,15 @@ func broadcastKernel(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> 
     let po = out.pointer
     Broadcast.binaryLoop(outShape: outShape, aShape: a.shape, bShape: b.shape) { oo, oa, ob, n, sa, sb in
         if sa == 1 && sb == 1 {
-            for j in 0..<n { po[oo + j] = f(pa[oa + j], pb[ob + j]) }
+            for j in 0..<n { po[oo + j] = F.apply(pa[oa + j], pb[ob + j]) }
         } else if sa == 1 {
             let bv = pb[ob]
-            for j in 0..<n { po[oo + j] = f(pa[oa + j], bv) }
+            for j in 0..<n { po[oo + j] = F.apply(pa[oa + j], bv) }
         } else if sb == 1 {
             let av = pa[oa]
-            for j in 0..<n { po[oo + j] = f(av, pb[ob + j]) }
+            for j in 0..<n { po[oo + j] = F.apply(av, pb[ob + j]) }
         } else {
-            let v = f(pa[oa], pb[ob])
+            let v = F.apply(pa[oa], pb[ob])
             for j in 0..<n { po[oo + j] = v }
         }
     }
@@ -54,21 +80,21 @@ extension Tensor {
     // MARK: Binary, broadcasting
 
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let out = broadcastKernel(a, b, +)
+        let out = broadcastKernel(a, b, Addition.self)
         return record("add", inputs: [a, b], output: out) { g, needs in
             [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? g.sum(toShape: b.shape) : nil]
         }
     }
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let out = broadcastKernel(a, b, -)
+        let out = broadcastKernel(a, b, Subtraction.self)
         return record("sub", inputs: [a, b], output: out) { g, needs in
             [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? (-g).sum(toShape: b.shape) : nil]
         }
     }
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let out = broadcastKernel(a, b, *)
+        let out = broadcastKernel(a, b, Multiplication.self)
         return record("mul", inputs: [a, b], output: out) { g, needs in
             [
                 needs[0] ? (g * b.detached()).sum(toShape: a.shape) : nil,
@@ -78,7 +104,7 @@ extension Tensor {
     }
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let out = broadcastKernel(a, b, /)
+        let out = broadcastKernel(a, b, Division.self)
         return record("div", inputs: [a, b], output: out) { g, needs in
             let bd = b.detached()
             return [

@@ -51,6 +51,7 @@ extension Tensor {
     // a: [..., M, K], b: [..., K, N] -> [..., M, N]
     public static func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         let out = batchedMatmulKernel(a, b)
+        FlopTally.add(multiplyAdds: out.count * a.shape[a.rank - 1])
         return record("matmul", inputs: [a, b], output: out) { g, needs in
             [
                 needs[0] ? batchedMatmulKernel(g, b, transB: true).sum(toShape: a.shape) : nil,
@@ -70,6 +71,7 @@ extension Tensor {
         let outF = weight.shape[0]
         let rows = x.count / Swift.max(inF, 1)
         let out = Tensor(uninitialized: Array(x.shape.dropLast()) + [outF])
+        FlopTally.add(multiplyAdds: rows * inF * outF)
         if let bias {
             precondition(bias.shape == [outF], "linear: bias \(bias.shape) for \(outF) outputs")
             for r in 0..<rows { (out.pointer + r * outF).update(from: bias.pointer, count: outF) }

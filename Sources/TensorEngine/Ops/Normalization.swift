@@ -1,31 +1,18 @@
+import CVectorMath
 import Foundation
 
 // Softmax, LayerNorm and GroupNorm as fused row kernels with hand-written backward rules.
 
-/// Normalises `rows` rows of length `n` (stride n) in place from `src` into `dst`:
-/// dst = (src - mean) * rstd; returns per-row (mean, rstd) in Double-accumulated Float.
+/// Normalises `rows` rows of length `n` (stride n) from `src` into `dst`: dst = (src - mean) * rstd;
+/// returns per-row (mean, rstd), the sums in Double (CVectorMath/norm_rows.c).
 private func normalizeRows(
     _ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
     rows: Range<Int>, n: Int, eps: Float,
     mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
 ) {
     for r in rows {
-        let x = src + r * n
-        let y = dst + r * n
-        var s = 0.0
-        for j in 0..<n { s += Double(x[j]) }
-        let mu = s / Double(n)
-        var v = 0.0
-        for j in 0..<n {
-            let d = Double(x[j]) - mu
-            v += d * d
-        }
-        let rs = 1 / (v / Double(n) + Double(eps)).squareRoot()
-        let muF = Float(mu)
-        let rsF = Float(rs)
-        for j in 0..<n { y[j] = (x[j] - muF) * rsF }
-        mean[r] = muF
-        rstd[r] = rsF
+        sepme_norm_statistics(src + r * n, n, eps, mean + r, rstd + r)
+        sepme_norm_apply(dst + r * n, src + r * n, n, mean[r], rstd[r], 1, 0)
     }
 }
 
@@ -104,6 +91,20 @@ extension Tensor {
         let rows = x.count / Swift.max(n, 1)
         if let weight { precondition(weight.shape == [n], "layerNorm: weight \(weight.shape) for last dimension \(n)") }
         if let bias { precondition(bias.shape == [n], "layerNorm: bias \(bias.shape) for last dimension \(n)") }
+        if !recordsGradient([x, weight, bias]) {
+            // Nothing to save for a backward pass: statistics and affine in one pass per row.
+            let out = Tensor(uninitialized: x.shape)
+            let (src, dst, w, b) = (x.pointer, out.pointer, weight?.pointer, bias?.pointer)
+            Parallel.forEachChunk(rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
+                var mean: Float = 0
+                var rstd: Float = 0
+                for r in range {
+                    sepme_norm_statistics(src + r * n, n, eps, &mean, &rstd)
+                    sepme_norm_apply_row(dst + r * n, src + r * n, n, mean, rstd, w, b)
+                }
+            }
+            return out
+        }
         let xhat = Tensor(uninitialized: x.shape)
         let mean = Tensor(uninitialized: [rows])
         let rstd = Tensor(uninitialized: [rows])
@@ -121,9 +122,13 @@ extension Tensor {
         }
     }
 
-    /// GroupNorm (torch.nn.functional.group_norm): statistics over (C/G × spatial) per sample and group.
+    /// GroupNorm (torch.nn.functional.group_norm): statistics over (C/G × spatial) per sample and group;
+    /// with `silu`, followed by SiLU (F.silu(F.group_norm(...)), the pre-activation of SD's resnets),
+    /// in one pass over the data when no gradient is recorded.
     // x: [B, C, *], weight/bias: [C]
-    public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+    public static func groupNorm(
+        _ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5, silu: Bool = false
+    ) -> Tensor {
         precondition(x.rank >= 2, "groupNorm needs [B, C, ...], got \(x.shape)")
         let b = x.shape[0]
         let c = x.shape[1]
@@ -133,6 +138,11 @@ extension Tensor {
         let spatial = x.count / Swift.max(b * c, 1)
         let groupRows = b * groups
         let groupSize = (c / groups) * spatial
+        if !recordsGradient([x, weight, bias]) {
+            return groupNormInference(
+                x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu, spatial: spatial)
+        }
+        if silu { return groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps).silu() }
         let xhat = Tensor(uninitialized: x.shape)
         let mean = Tensor(uninitialized: [groupRows])
         let rstd = Tensor(uninitialized: [groupRows])
@@ -148,6 +158,33 @@ extension Tensor {
                 g, xhat: xhat, rstd: rstd, weight: weight, bias: bias, needs: needs,
                 rows: b, channels: c, spatial: spatial, groupRows: groupRows, groupSize: groupSize)
         }
+    }
+
+    /// GroupNorm (and SiLU) without a recorded gradient: per (sample, group) the statistics, then each
+    /// channel's affine (and SiLU) written straight into the output, no normalised copy kept.
+    // x: [B, C, *], weight/bias: [C] -> [B, C, *]
+    private static func groupNormInference(
+        _ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float, silu: Bool, spatial: Int
+    ) -> Tensor {
+        let c = x.shape[1]
+        let perGroup = c / groups
+        let out = Tensor(uninitialized: x.shape)
+        let (src, dst, w, bb) = (x.pointer, out.pointer, weight?.pointer, bias?.pointer)
+        Parallel.forEachChunk(x.shape[0] * groups, minChunk: 1) { range in
+            var mean: Float = 0
+            var rstd: Float = 0
+            for r in range {
+                let base = r * perGroup * spatial
+                sepme_norm_statistics(src + base, perGroup * spatial, eps, &mean, &rstd)
+                for k in 0..<perGroup {
+                    let ch = (r % groups) * perGroup + k
+                    let o = dst + base + k * spatial
+                    sepme_norm_apply(o, src + base + k * spatial, spatial, mean, rstd, w?[ch] ?? 1, bb?[ch] ?? 0)
+                    if silu { VectorMath.silu(o, o, spatial) }
+                }
+            }
+        }
+        return out
     }
 
     /// y[r, c, s] = xhat[r, c, s] * w[c] + b[c]
