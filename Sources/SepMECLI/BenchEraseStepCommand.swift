@@ -14,8 +14,14 @@ struct BenchEraseStepCommand: ParsableCommand {
             the gradient of every UNet weight).
             """)
 
-    @Option(help: "'sd14' or the path of a diffusers unet config.json (cross_attention_dim 768: the text encoder is CLIP ViT-L/14).")
+    @Option(
+        help: ArgumentHelp(
+            BenchModelConfiguration.help
+                + " The text encoders are random CLIP ViT-L/14 (cross_attention_dim 768), or for a text_time UNet SDXL's CLIP ViT-L/14 and OpenCLIP bigG (2048)."
+        ))
     var config = "sd14"
+    @Flag(help: "Time sepme's iteration only, not the reference layout (which holds a second copy of the UNet).")
+    var sepmeOnly = false
     @Option(help: "Latent height and width (64 for 512x512 images).") var size = 64
     @Option(help: "Timed repetitions of each way (after one warm-up); the fastest is reported.") var repeats = 1
     @OptionGroup var precisionOption: PrecisionOption
@@ -30,17 +36,18 @@ struct BenchEraseStepCommand: ParsableCommand {
     func run() throws { try CommandFailure.reporting { try measure() } }
 
     private func measure() throws {
-        let configuration: UNet2DConditionConfiguration = config == "sd14" ? .sd14 : try .load(from: URL(fileURLWithPath: config))
-        // Two UNets' activations with their graph (the reference layout's four forwards).
-        try BenchLimits.checkMemory("--size \(size)", configuration: configuration, size: size, batch: 4)
+        let configuration = try BenchModelConfiguration.unet(config)
+        // Two UNets' activations with their graph (the reference layout's four forwards), or sepme's three evaluations.
+        try BenchLimits.checkMemory("--size \(size)", configuration: configuration, size: size, batch: sepmeOnly ? 3 : 4)
         let bench = EraseStepBenchmark(
-            configuration: configuration, size: size, repeats: repeats, originalPrecision: precisionOption.precision)
+            configuration: configuration, size: size, repeats: repeats, originalPrecision: precisionOption.precision,
+            includesReference: !sepmeOnly)
         let r = try bench.run { StandardError.write($0 + "\n") }
         if json {
             struct Report: Encodable {
                 let config: String, size: Int, threads: Int
                 let result: EraseStepBenchmark.Result
-                let ratioToScriptedReference: Double, ratioToLeanReference: Double
+                let ratioToScriptedReference: Double?, ratioToLeanReference: Double?
                 let processPeakResidentBytes: Int?
             }
             let encoder = JSONEncoder()
@@ -57,16 +64,20 @@ struct BenchEraseStepCommand: ParsableCommand {
             "SepME iteration, config \(config), \(size)x\(size) latent, batch 1, fp32 (sepme's original predictions \(precisionOption.precision.rawValue)), \(Parallel.threadCount) threads; null space dimension \(r.nullSpaceDimension)"
         )
         print(String(format: "  sepme:                  %8.3f s   peak tensor memory %@ (one UNet)", r.sepme.seconds, gb(r.sepme.peakTensorBytes)))
-        print(
-            String(
-                format: "  reference, lean:        %8.3f s   peak tensor memory %@ (two UNets; backward into A only)",
-                r.leanReference.seconds, gb(r.leanReference.peakTensorBytes)))
-        print(
-            String(
-                format: "  reference, as scripted: %8.3f s   peak tensor memory %@ (two UNets; backward also fills every UNet weight's gradient)",
-                r.scriptedReference.seconds, gb(r.scriptedReference.peakTensorBytes)))
-        print(String(format: "  ratio sepme/reference as scripted: %.2f", r.ratioToScriptedReference))
-        print(String(format: "  ratio sepme/reference lean:        %.2f", r.ratioToLeanReference))
+        if let lean = r.leanReference, let scripted = r.scriptedReference, let toLean = r.ratioToLeanReference,
+            let toScripted = r.ratioToScriptedReference
+        {
+            print(
+                String(
+                    format: "  reference, lean:        %8.3f s   peak tensor memory %@ (two UNets; backward into A only)",
+                    lean.seconds, gb(lean.peakTensorBytes)))
+            print(
+                String(
+                    format: "  reference, as scripted: %8.3f s   peak tensor memory %@ (two UNets; backward also fills every UNet weight's gradient)",
+                    scripted.seconds, gb(scripted.peakTensorBytes)))
+            print(String(format: "  ratio sepme/reference as scripted: %.2f", toScripted))
+            print(String(format: "  ratio sepme/reference lean:        %.2f", toLean))
+        }
         print("  process peak resident (VmHWM, both phases): \(MemoryStatistics.processPeakResidentBytes().map(gb) ?? "unavailable")")
     }
 }

@@ -3,13 +3,14 @@ import Diffusion
 import Foundation
 import TensorEngine
 
-/// `sepme bench unet`: UNet forward and forward+backward time and peak memory (batch 1, fp32).
+/// `sepme bench unet`: UNet forward and forward+backward time and peak memory (batch 1, fp32); an
+/// SDXL UNet ("text_time") also gets a random pooled embedding and the six time ids of its latent size.
 struct BenchUNetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unet",
         abstract: "Time the UNet forward and forward+backward (gradients into cross-attention to_k/to_v only).")
 
-    @Option(help: "'sd14' or the path of a diffusers unet config.json.")
+    @Option(help: ArgumentHelp(BenchModelConfiguration.help))
     var config = "sd14"
 
     @Option(help: "Latent height and width (64 for 512x512 images).")
@@ -41,12 +42,7 @@ struct BenchUNetCommand: ParsableCommand {
     func run() throws { try CommandFailure.reporting { try measure() } }
 
     private func measure() throws {
-        let configuration: UNet2DConditionConfiguration
-        if config == "sd14" {
-            configuration = .sd14
-        } else {
-            configuration = try UNet2DConditionConfiguration.load(from: URL(fileURLWithPath: config))
-        }
+        let configuration = try BenchModelConfiguration.unet(config)
         try BenchLimits.checkMemory("--size \(size) with --batch \(batch)", configuration: configuration, size: size, batch: batch)
         print("UNet benchmark: config \(config), batch \(batch), \(size)x\(size) latent, \(tokens) tokens, fp32, \(Parallel.threadCount) threads")
         let benchmark = UNetBenchmark(

@@ -5,26 +5,13 @@ import Foundation
 /// Loads `--model` (a diffusers folder, or a single-file checkpoint with `--config`'s folder for
 /// its architecture) into a pipeline, timing it on stderr.
 enum ModelLoading {
-    static func pipeline(_ path: String, config: String? = nil, quiet: Bool) throws -> StableDiffusionPipeline {
-        let bar = ProgressBar("loading", quiet: quiet)
-        let started = Date()
-        let pipeline = try StableDiffusionPipeline(path: path, configurationFolder: config.map { URL(fileURLWithPath: $0) })
-        bar.message(String(format: "loaded %@ in %.1f s", path, Date().timeIntervalSince(started)))
-        return pipeline
-    }
-
-    /// Loads `--model` for text-to-image and erasure: a Stable Diffusion XL diffusers folder into
-    /// `StableDiffusionXLPipeline`, anything else as `pipeline(_:config:quiet:)` does.
+    /// Loads `--model` for text-to-image and erasure as the pipeline of its family (`PipelineLoader`):
+    /// SDXL folders and SDXL single files (with `--config`) into `StableDiffusionXLPipeline`, SD 1.x /
+    /// 2.x into `StableDiffusionPipeline`.
     static func textToImagePipeline(_ path: String, config: String?, quiet: Bool) throws -> any PromptConditionedPipeline {
-        var isDirectory: ObjCBool = false
-        guard config == nil, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            return try pipeline(path, config: config, quiet: quiet)
-        }
-        let folder = try ModelFolder(path: path)
-        guard folder.isStableDiffusionXL else { return try pipeline(path, quiet: quiet) }
         let bar = ProgressBar("loading", quiet: quiet)
         let started = Date()
-        let pipeline = try StableDiffusionXLPipeline(folder: folder)
+        let pipeline = try PipelineLoader.promptConditionedPipeline(path: path, configurationFolder: config.map { URL(fileURLWithPath: $0) })
         bar.message(String(format: "loaded %@ in %.1f s", path, Date().timeIntervalSince(started)))
         return pipeline
     }

@@ -3,8 +3,8 @@ import Foundation
 import SafeTensors
 import XCTest
 
-/// Models of families sepme does not run (SD3, Flux; SDXL as a single file) are refused by name, with
-/// what showed the family, before anything else is read; SD 1.x and 2.x files are recognised as such.
+/// Models of families sepme does not run (SD3, Flux, the SDXL refiner) are refused by name, with
+/// what showed the family, before anything else is read; SD 1.x, 2.x and SDXL files are recognised as such.
 final class ModelFamilyTests: XCTestCase {
     private func temporary(_ name: String) -> URL {
         FileManager.default.temporaryDirectory.appendingPathComponent("sepme-family-\(UUID().uuidString)-\(name)")
@@ -23,7 +23,7 @@ final class ModelFamilyTests: XCTestCase {
             ("model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight", .stableDiffusion3),
             ("double_blocks.0.img_attn.qkv.weight", .flux),
             ("model.diffusion_model.double_blocks.0.img_attn.qkv.weight", .flux),
-            ("conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight", .stableDiffusionXL)
+            ("conditioner.embedders.0.model.transformer.resblocks.0.attn.in_proj_weight", .stableDiffusionXLRefiner)
         ]
         for (key, family) in cases {
             // The marking key beside ordinary UNet keys: the family mark decides.
@@ -65,6 +65,8 @@ final class ModelFamilyTests: XCTestCase {
         let sd2 = try SafeTensorsFile(path: resources.appendingPathComponent("pipeline-sd2/tiny-sd2-original.safetensors").path)
         XCTAssertEqual(ModelFamily.detect(singleFileKeys: sd1.keys)?.family, .stableDiffusion1)
         XCTAssertEqual(ModelFamily.detect(singleFileKeys: sd2.keys)?.family, .stableDiffusion2)
+        let sdxl = try SafeTensorsFile(path: resources.appendingPathComponent("pipeline-sdxl/tiny-sdxl-original.safetensors").path)
+        XCTAssertEqual(ModelFamily.detect(singleFileKeys: sdxl.keys)?.family, .stableDiffusionXL)
         XCTAssertNil(ModelFamily.detect(singleFileKeys: ["weight", "bias"]))
         XCTAssertNil(ModelFamily.family(ofPipelineClass: "StableDiffusionPipeline"))
         XCTAssertNoThrow(try ModelFolder(path: resources.appendingPathComponent("pipeline-sd2/tiny-sd2").path))

@@ -231,6 +231,18 @@ final class SDXLPipelineTests: XCTestCase {
         XCTAssertEqual((configurations.unet.sampleSize?.all.first ?? 0) * configurations.vae.spatialScaleFactor, 1024)
         XCTAssertEqual(configurations.vae.scalingFactor, 0.13025)
         XCTAssertEqual(try SamplerKind.resolve(nil, config: configurations.scheduler), .euler)
+        // The benchmarks' built-in SDXL base configurations are these files' (every field a UNet reads).
+        let unetValues = { (c: UNet2DConditionConfiguration) in
+            "\([c.blockOutChannels, c.inChannels, c.outChannels]) \(c.downBlockTypes) \(c.upBlockTypes) \(c.layersPerBlock) "
+                + "\(String(describing: c.attentionHeadDim)) \(String(describing: c.numAttentionHeads)) \(c.crossAttentionDim) "
+                + "\(c.transformerLayersPerBlock) \(c.useLinearProjection) \(String(describing: c.additionEmbedType)) "
+                + "\(String(describing: c.additionTimeEmbedDim)) \(String(describing: c.projectionClassEmbeddingsInputDim)) "
+                + "\(String(describing: c.sampleSize)) \(String(describing: c.normNumGroups)) \(c.flipSinToCos) \(c.freqShift) \(c.upcastAttention)"
+        }
+        XCTAssertEqual(unetValues(.sdxlBase), unetValues(configurations.unet))
+        XCTAssertEqual(CLIPTextConfiguration.openCLIPBigG, configurations.text2)
+        XCTAssertEqual(CLIPTextConfiguration.sd15, configurations.text)
+        XCTAssertEqual(configurations.projectionDimension, CLIPTextConfiguration.openCLIPBigG.hiddenSize)
     }
 
     /// A hub folder holding only `*.fp16.safetensors` variant files (both text encoders included)

@@ -52,6 +52,33 @@ final class BenchCommandLineTests: XCTestCase {
         XCTAssertLessThan(dimension, 768)
     }
 
+    /// `--sepme-only`: the reference layout (a second UNet) is neither timed nor reported.
+    func testEraseStepSepMEOnly() throws {
+        let r = try CommandLineTests.run([
+            "bench", "erase-step", "--config", try tinyConfig(crossAttentionDim: 768).path, "--size", "8", "--json", "--sepme-only"
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let result = try XCTUnwrap(report["result"] as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap((result["sepme"] as? [String: Any])?["seconds"] as? Double), 0)
+        XCTAssertNil(result["leanReference"])
+        XCTAssertNil(result["scriptedReference"])
+        XCTAssertNil(report["ratioToScriptedReference"])
+        XCTAssertFalse(r.stderr.contains("timing the reference"), r.stderr)
+    }
+
+    /// An SDXL ("text_time") UNet: `bench unet` feeds it a pooled embedding and time ids; `erase-step`
+    /// needs SDXL's encoders' widths and names what it found.
+    func testBenchOnATextTimeUNet() throws {
+        let config = CommandLineTests.packageRoot.appendingPathComponent("Tests/DiffusionTests/Resources/pipeline-sdxl/tiny-sdxl/unet/config.json")
+        let unet = try CommandLineTests.run(["bench", "unet", "--config", config.path, "--size", "8"])
+        XCTAssertEqual(unet.status, 0, unet.stderr)
+        XCTAssertTrue(unet.stdout.contains("forward+backward:"), unet.stdout)
+        let step = try CommandLineTests.run(["bench", "erase-step", "--config", config.path, "--size", "8"])
+        XCTAssertNotEqual(step.status, 0)
+        XCTAssertTrue(step.stderr.contains("cross_attention_dim 2048") && step.stderr.contains("got 64 and 32"), step.stderr)
+    }
+
     func testEraseStepRefusesAnotherTextWidth() throws {
         let r = try CommandLineTests.run(["bench", "erase-step", "--config", try tinyConfig(crossAttentionDim: 32).path, "--size", "8"])
         XCTAssertNotEqual(r.status, 0)

@@ -58,6 +58,14 @@ public struct CLIPTextConfiguration: Codable, Equatable, Sendable {
     /// Same as `sd15`.
     public static let vitL14 = sd15
 
+    /// SDXL's second text encoder, OpenCLIP ViT-bigG/14's text tower as diffusers stores it
+    /// (stable-diffusion-xl-base-1.0, text_encoder_2/config.json): 1280 wide, 32 layers of 20 heads,
+    /// MLP 5120, 77 positions, GELU, 49408 tokens; its projection_dim is 1280.
+    public static let openCLIPBigG = CLIPTextConfiguration(
+        vocabularySize: 49408, hiddenSize: 1280, intermediateSize: 5120, layerCount: 32, headCount: 20,
+        maxPositionEmbeddings: 77, hiddenActivation: .gelu, layerNormEps: 1e-5,
+        bosTokenId: 0, eosTokenId: 2, padTokenId: 1)
+
     /// Width of one attention head.
     public var headDimension: Int { hiddenSize / headCount }
 

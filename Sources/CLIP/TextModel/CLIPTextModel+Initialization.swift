@@ -8,6 +8,23 @@ extension CLIPTextModel {
     /// fc2 N(0, D^-½·(2N)^-½·f); biases 0; LayerNorm weight 1, bias 0 (D hidden size, N layers).
     /// The values are drawn from `generator` in parameter order, so they do not equal torch's draws.
     public func initializeParameters(generator: inout PyTorchGenerator, factor: Float = 1) {
+        text_model.initializeParameters(generator: &generator, factor: factor)
+    }
+}
+
+extension CLIPTextModelWithProjection {
+    /// As `CLIPTextModel.initializeParameters`, then `text_projection` N(0, D^-½·f) (transformers'
+    /// `CLIPTextModelWithProjection` branch of `_init_weights`).
+    public func initializeParameters(generator: inout PyTorchGenerator, factor: Float = 1) {
+        text_model.initializeParameters(generator: &generator, factor: factor)
+        let values = Tensor.randn(text_projection.weight.shape, generator: &generator)
+        let std = 1 / Float(configuration.hiddenSize).squareRoot() * factor
+        for i in 0..<values.count { text_projection.weight.pointer[i] = values.pointer[i] * std }
+    }
+}
+
+extension CLIPTextTransformer {
+    func initializeParameters(generator: inout PyTorchGenerator, factor: Float) {
         let c = configuration
         let d = Float(c.hiddenSize)
         let n = Float(c.layerCount)
@@ -24,7 +41,7 @@ extension CLIPTextModel {
             l.weight.fill(1)
             l.bias.fill(0)
         }
-        let t = text_model
+        let t = self
         normal(t.embeddings.token_embedding.weight, std: 0.02 * factor)
         normal(t.embeddings.position_embedding.weight, std: 0.02 * factor)
         for layer in t.encoder.layers {

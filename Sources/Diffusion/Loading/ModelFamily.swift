@@ -9,21 +9,26 @@ public enum ModelFamily: String, Sendable, Equatable, CaseIterable {
     case stableDiffusion1 = "Stable Diffusion 1.x"
     case stableDiffusion2 = "Stable Diffusion 2.x"
     case stableDiffusionXL = "Stable Diffusion XL"
+    /// SDXL's refiner: one text encoder (OpenCLIP bigG, `conditioner.embedders.0.model.`), image-to-image only.
+    case stableDiffusionXLRefiner = "Stable Diffusion XL refiner"
     case stableDiffusion3 = "Stable Diffusion 3"
     case flux = "Flux"
 
     /// The families sepme loads and samples from diffusers folders.
     public var isSupported: Bool { self == .stableDiffusion1 || self == .stableDiffusion2 || self == .stableDiffusionXL }
     /// The families sepme also reads as single-file checkpoints.
-    public var readsSingleFiles: Bool { self == .stableDiffusion1 || self == .stableDiffusion2 }
+    public var readsSingleFiles: Bool { isSupported }
 
     /// A key prefix that marks each family in a single file, first match wins (SD3's and SDXL's
-    /// files share `model.diffusion_model.` with SD 1.x/2.x, so their own marks come first).
+    /// files share `model.diffusion_model.` with SD 1.x/2.x, so their own marks come first; the SDXL
+    /// refiner's only encoder is OpenCLIP under `conditioner.embedders.0.model.`, where SDXL base has
+    /// CLIP ViT-L under `conditioner.embedders.0.transformer.`).
     static let singleFileMarks: [(prefix: String, family: ModelFamily)] = [
         ("model.diffusion_model.joint_blocks.", .stableDiffusion3),
         ("model.diffusion_model.double_blocks.", .flux),
         ("double_blocks.", .flux),
         ("joint_blocks.", .stableDiffusion3),
+        ("conditioner.embedders.0.model.", .stableDiffusionXLRefiner),
         ("conditioner.embedders.", .stableDiffusionXL),
         ("cond_stage_model.model.", .stableDiffusion2),
         ("cond_stage_model.transformer.", .stableDiffusion1)

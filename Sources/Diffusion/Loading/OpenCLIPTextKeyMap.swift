@@ -14,6 +14,12 @@ import NeuralNet
 ///   OpenCLIP tower (23 of 24), so resblocks at or beyond `layerCount` are known extras and dropped,
 ///   as are `text_projection` and `logit_scale` (contrastive-training heads the pipeline never uses).
 ///
+/// SDXL's second encoder (OpenCLIP ViT-bigG/14 under `conditioner.embedders.1.model.`,
+/// `keepsProjection`) is transformers' `CLIPTextModelWithProjection`: every resblock is kept, and
+/// `text_projection` `[D, P]`, which OpenCLIP applies as `x @ P`, becomes the bias-free
+/// `text_projection.weight` `[P, D]` of a Linear (`x @ Wᵀ`): the stored matrix transposed
+/// (`MappedTensorKey.transposed`), as `convert_open_clip_checkpoint` does for SDXL.
+///
 /// A key under the prefix that matches nothing keeps its OpenCLIP name, so strict loading reports it
 /// as unexpected by name.
 struct OpenCLIPTextKeyMap: Sendable {
@@ -21,6 +27,8 @@ struct OpenCLIPTextKeyMap: Sendable {
 
     /// The encoder layers the configured text encoder has (nil: every resblock is mapped).
     let layerCount: Int?
+    /// Whether `text_projection` is a weight of the model (SDXL) rather than a dropped extra (SD 2.x).
+    var keepsProjection = false
 
     /// The keys of `key`, the part after `prefix`: empty for a known extra.
     func keys(of key: String) -> [MappedTensorKey] {
@@ -29,6 +37,7 @@ struct OpenCLIPTextKeyMap: Sendable {
         case "positional_embedding": return [MappedTensorKey("text_model.embeddings.position_embedding.weight")]
         case "ln_final.weight": return [MappedTensorKey("text_model.final_layer_norm.weight")]
         case "ln_final.bias": return [MappedTensorKey("text_model.final_layer_norm.bias")]
+        case "text_projection" where keepsProjection: return [MappedTensorKey("text_projection.weight", transposed: true)]
         case "text_projection", "logit_scale", "attn_mask": return []
         default: break
         }

@@ -165,6 +165,11 @@ public struct OriginalCheckpointKeyMap: Sendable {
             "middle_block.1": PrefixRule(target: "mid_block.attentions.0", inner: .unchanged),
             "middle_block.2": PrefixRule(target: "mid_block.resnets.1", inner: .unetResnet)
         ]
+        if layout.hasTextTimeEmbedding {
+            // SGM's `label_emb` = Sequential(Sequential(Linear, SiLU, Linear)) (diffusers `add_embedding`).
+            table["label_emb.0.0"] = PrefixRule(target: "add_embedding.linear_1", inner: .unchanged)
+            table["label_emb.0.2"] = PrefixRule(target: "add_embedding.linear_2", inner: .unchanged)
+        }
         let layers = layout.layersPerBlock
         var input = 1
         for (i, hasAttention) in layout.downBlocksWithAttention.enumerated() {

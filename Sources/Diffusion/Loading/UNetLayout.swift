@@ -12,23 +12,29 @@ public struct UNetLayout: Equatable, Sendable {
     public var upBlocksWithAttention: [Bool]
     /// `layers_per_block`: resnets per down block; up blocks have one more.
     public var layersPerBlock: Int
+    /// Whether the UNet has SDXL's `addition_embed_type: "text_time"` embedding, which the original
+    /// layout stores as `label_emb.0.0` / `label_emb.0.2` (diffusers' `add_embedding.linear_1` / `linear_2`).
+    public var hasTextTimeEmbedding: Bool
 
-    public init(downBlocksWithAttention: [Bool], upBlocksWithAttention: [Bool], layersPerBlock: Int) {
+    public init(downBlocksWithAttention: [Bool], upBlocksWithAttention: [Bool], layersPerBlock: Int, hasTextTimeEmbedding: Bool = false) {
         self.downBlocksWithAttention = downBlocksWithAttention
         self.upBlocksWithAttention = upBlocksWithAttention
         self.layersPerBlock = max(0, layersPerBlock)
+        self.hasTextTimeEmbedding = hasTextTimeEmbedding
     }
 
-    /// From diffusers' config values `down_block_types`, `up_block_types`, `layers_per_block`.
-    /// Throws for `layers_per_block` below 1.
-    public init(downBlockTypes: [UNetDownBlockType], upBlockTypes: [UNetUpBlockType], layersPerBlock: Int) throws {
+    /// From diffusers' config values `down_block_types`, `up_block_types`, `layers_per_block`
+    /// (and whether `addition_embed_type` is "text_time"). Throws for `layers_per_block` below 1.
+    public init(
+        downBlockTypes: [UNetDownBlockType], upBlockTypes: [UNetUpBlockType], layersPerBlock: Int, hasTextTimeEmbedding: Bool = false
+    ) throws {
         guard layersPerBlock >= 1 else {
             throw SingleFileCheckpointError.unsupportedLayout("UNet layers_per_block \(layersPerBlock) (expected >= 1)")
         }
         self.init(
             downBlocksWithAttention: downBlockTypes.map(\.hasCrossAttention),
             upBlocksWithAttention: upBlockTypes.map(\.hasCrossAttention),
-            layersPerBlock: layersPerBlock)
+            layersPerBlock: layersPerBlock, hasTextTimeEmbedding: hasTextTimeEmbedding)
     }
 
     /// Stable Diffusion 1.x: three attention down blocks and a plain one, mirrored going up, 2 layers.

@@ -106,7 +106,7 @@ public struct ModelFolder: Sendable {
 
     /// The component names listed in model_index.json, its `_class_name` (nil when the file is
     /// absent) and `force_zeros_for_empty_prompt` (true when absent, as diffusers' default).
-    private static func readIndex(_ url: URL) throws -> (components: [String: Any]?, pipelineClass: String?, forceZeros: Bool) {
+    static func readIndex(_ url: URL) throws -> (components: [String: Any]?, pipelineClass: String?, forceZeros: Bool) {
         guard FileManager.default.fileExists(atPath: url.path) else { return (nil, nil, true) }
         guard let data = FileManager.default.contents(atPath: url.path),
             let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any]

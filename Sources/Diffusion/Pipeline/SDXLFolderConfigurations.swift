@@ -6,6 +6,10 @@ import Foundation
 /// positions, the two encoders' widths adding up to the UNet's cross-attention width, the UNet's
 /// "text_time" embedding taking the second encoder's `projection_dim` plus six time ids, the UNet's
 /// channels equal to the VAE's latent channels. Mismatches throw `PipelineConsistencyError`.
+///
+/// Read from a diffusers folder (`init(folder:)`) or from a configuration folder
+/// (`init(configurationFolder:)`: the same layout, weights not needed), which gives a single-file
+/// checkpoint the architecture its file does not store.
 public struct SDXLFolderConfigurations {
     public let tokenizer: CLIPTokenizer
     public let tokenizer2: CLIPTokenizer
@@ -16,6 +20,13 @@ public struct SDXLFolderConfigurations {
     public let unet: UNet2DConditionConfiguration
     public let vae: AutoencoderKLConfiguration
     public let scheduler: SchedulerConfiguration
+    /// model_index.json's `force_zeros_for_empty_prompt` (true when absent, diffusers' default).
+    public let forceZerosForEmptyPrompt: Bool
+    /// The configuration files read, for messages: unet, vae, text_encoder, text_encoder_2 config.json.
+    public let unetFile: URL
+    public let vaeFile: URL
+    public let textFile: URL
+    public let text2File: URL
 
     /// Time ids SDXL base passes (original size, crop top-left, target size).
     public static let timeIdCount = 6
@@ -27,25 +38,60 @@ public struct SDXLFolderConfigurations {
         guard let vaeFolder = folder.vae else {
             throw ModelFolder.Error.missingFile(folder.url.appendingPathComponent("vae").path, what: "the vae component")
         }
-        tokenizer = try CLIPTokenizer(folder: folder.tokenizer)
+        try self.init(
+            tokenizerFolder: folder.tokenizer, tokenizer2Folder: tokenizer2Folder,
+            textFile: folder.textEncoder.appendingPathComponent("config.json"),
+            text2File: textEncoder2.appendingPathComponent("config.json"), unetFile: folder.unet.appendingPathComponent("config.json"),
+            vaeFile: vaeFolder.appendingPathComponent("config.json"), schedulerFile: folder.schedulerConfig,
+            forceZerosForEmptyPrompt: folder.forceZerosForEmptyPrompt)
+    }
+
+    /// The configurations of a folder laid out as a diffusers SDXL folder (`tokenizer/`, `tokenizer_2/`,
+    /// `text_encoder/config.json`, `text_encoder_2/config.json`, `unet/config.json`, `vae/config.json`,
+    /// `scheduler/scheduler_config.json`, optional `model_index.json`); no weights are read or needed.
+    /// A missing file throws `ModelFolder.Error.missingFile` naming it.
+    public init(configurationFolder dir: URL) throws {
+        func file(_ relative: String, _ what: String) throws -> URL {
+            let url = dir.appendingPathComponent(relative)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw ModelFolder.Error.missingFile(url.path, what: what + " (an SDXL configuration folder)")
+            }
+            return url
+        }
+        let index = dir.appendingPathComponent("model_index.json")
+        let forceZeros = try ModelFolder.readIndex(index).forceZeros
+        try self.init(
+            tokenizerFolder: try file("tokenizer", "the first tokenizer"), tokenizer2Folder: try file("tokenizer_2", "the second tokenizer"),
+            textFile: try file("text_encoder/config.json", "the first text encoder's configuration"),
+            text2File: try file("text_encoder_2/config.json", "the second text encoder's configuration"),
+            unetFile: try file("unet/config.json", "the UNet configuration"), vaeFile: try file("vae/config.json", "the VAE configuration"),
+            schedulerFile: try file("scheduler/scheduler_config.json", "the scheduler configuration"), forceZerosForEmptyPrompt: forceZeros)
+    }
+
+    private init(
+        tokenizerFolder: URL, tokenizer2Folder: URL, textFile textURL: URL, text2File text2URL: URL, unetFile unetURL: URL,
+        vaeFile vaeURL: URL, schedulerFile: URL, forceZerosForEmptyPrompt: Bool
+    ) throws {
+        tokenizer = try CLIPTokenizer(folder: tokenizerFolder)
         tokenizer2 = try CLIPTokenizer(folder: tokenizer2Folder)
-        let textURL = folder.textEncoder.appendingPathComponent("config.json")
-        let text2URL = textEncoder2.appendingPathComponent("config.json")
-        let unetURL = folder.unet.appendingPathComponent("config.json")
-        let vaeURL = vaeFolder.appendingPathComponent("config.json")
+        textFile = textURL
+        text2File = text2URL
+        unetFile = unetURL
+        vaeFile = vaeURL
+        self.forceZerosForEmptyPrompt = forceZerosForEmptyPrompt
         text = try CLIPTextConfiguration.load(from: textURL)
         text2 = try CLIPTextConfiguration.load(from: text2URL)
         projectionDimension = try CLIPTextModelWithProjection.projectionDimension(configFile: text2URL)
         unet = try UNet2DConditionConfiguration.load(from: unetURL)
         vae = try AutoencoderKLConfiguration.load(from: vaeURL)
-        scheduler = try SchedulerConfiguration.load(from: folder.schedulerConfig)
+        scheduler = try SchedulerConfiguration.load(from: schedulerFile)
 
-        try StableDiffusionPipeline.checkTokenizer(tokenizer, tokenizerSource: folder.tokenizer.path, text: text, textSource: textURL.path)
+        try StableDiffusionPipeline.checkTokenizer(tokenizer, tokenizerSource: tokenizerFolder.path, text: text, textSource: textURL.path)
         try StableDiffusionPipeline.checkTokenizer(tokenizer2, tokenizerSource: tokenizer2Folder.path, text: text2, textSource: text2URL.path)
         // The two prompt embeddings are concatenated along the features: equal lengths are needed.
         guard tokenizer.modelMaxLength == tokenizer2.modelMaxLength else {
             throw PipelineConsistencyError.tokenizerLengthMismatch(
-                tokenizers: [folder.tokenizer.path, tokenizer2Folder.path],
+                tokenizers: [tokenizerFolder.path, tokenizer2Folder.path],
                 modelMaxLengths: [tokenizer.modelMaxLength, tokenizer2.modelMaxLength])
         }
         let cross = unet.crossAttentionDim.all.first ?? 0

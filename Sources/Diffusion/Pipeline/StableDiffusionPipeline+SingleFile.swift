@@ -30,8 +30,13 @@ extension StableDiffusionPipeline {
             throw PipelineError.invalidArgument("\(path): single-file checkpoints must be .safetensors (pickled .ckpt files are not read)")
         }
         let file = try SafeTensorsFile(path: path)
-        if let found = ModelFamily.detect(singleFileKeys: file.keys), !found.family.readsSingleFiles {
-            throw UnsupportedModelFamilyError(path: path, family: found.family, evidence: "key \(found.evidence)", singleFile: true)
+        if let found = ModelFamily.detect(singleFileKeys: file.keys) {
+            guard found.family.readsSingleFiles else {
+                throw UnsupportedModelFamilyError(path: path, family: found.family, evidence: "key \(found.evidence)", singleFile: true)
+            }
+            guard found.family == .stableDiffusion1 || found.family == .stableDiffusion2 else {
+                throw ModelFamilyMismatchError(path: path, family: found.family, accepted: [.stableDiffusion1, .stableDiffusion2])
+            }
         }
         let unetConfig: UNet2DConditionConfiguration
         let vaeConfig: AutoencoderKLConfiguration

@@ -14,6 +14,10 @@ public struct MappedTensorKey: Equatable, Hashable, Sendable {
     /// fused projection such as OpenCLIP's `in_proj_weight` `[3D, D]`, whose blocks 0, 1, 2 are the
     /// query, key and value weights `[D, D]`.
     public var rowBlock: RowBlock?
+    /// When set, the key is the transpose of a stored matrix `[R, C]` -> `[C, R]`: OpenCLIP's
+    /// `text_projection`, applied as `x @ P`, where transformers' `Linear` computes `x @ Wᵀ`. A stored
+    /// tensor that is not a matrix keeps its stored shape, so strict loading reports it by key.
+    public var transposed: Bool
 
     /// Block `index` of `count` equal blocks along the first axis.
     public struct RowBlock: Equatable, Hashable, Sendable {
@@ -26,16 +30,22 @@ public struct MappedTensorKey: Equatable, Hashable, Sendable {
         }
     }
 
-    public init(_ name: String, droppingTrailingUnitDimensionsBeyondRank rank: Int? = nil, rowBlock: RowBlock? = nil) {
+    public init(
+        _ name: String, droppingTrailingUnitDimensionsBeyondRank rank: Int? = nil, rowBlock: RowBlock? = nil, transposed: Bool = false
+    ) {
         self.name = name
         droppingTrailingUnitDimensionsBeyondRank = rank
         self.rowBlock = rowBlock
+        self.transposed = transposed
     }
 
     /// The shape this key has in the source, given the shape stored in the file. A row block of a
     /// tensor whose first axis does not divide into `count` blocks keeps the stored shape, so strict
     /// loading reports it as mis-shaped by key.
     public func presentedShape(stored: [Int]) -> [Int] {
+        if transposed {
+            return stored.count == 2 ? [stored[1], stored[0]] : stored
+        }
         if let block = rowBlock {
             guard block.count > 0, block.index >= 0, block.index < block.count, let rows = stored.first,
                 rows % block.count == 0

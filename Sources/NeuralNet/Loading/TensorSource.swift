@@ -11,16 +11,31 @@ public final class TensorSource {
         var presentedRank: Int? = nil
         /// Set when the key is a block of rows of the stored tensor (see `MappedTensorKey`).
         var rowBlock: MappedTensorKey.RowBlock? = nil
+        /// Set when the key is the transpose of a stored matrix (see `MappedTensorKey`).
+        var transposed = false
 
         func shape() throws -> [Int] {
             let stored = try file.info(fileKey).shape
-            guard presentedRank != nil || rowBlock != nil else { return stored }
-            return MappedTensorKey(fileKey, droppingTrailingUnitDimensionsBeyondRank: presentedRank, rowBlock: rowBlock)
+            guard presentedRank != nil || rowBlock != nil || transposed else { return stored }
+            return MappedTensorKey(fileKey, droppingTrailingUnitDimensionsBeyondRank: presentedRank, rowBlock: rowBlock, transposed: transposed)
                 .presentedShape(stored: stored)
         }
 
-        /// Copies the presented tensor (the whole stored tensor, or its row block) into `destination`.
+        /// Copies the presented tensor (the whole stored tensor, its row block, or its transpose) into `destination`.
         func copy(into destination: Tensor) throws {
+            if transposed {
+                // shape() has matched destination.shape: the stored tensor is [C, R] for a [R, C] destination.
+                let stored = try file.info(fileKey).shape
+                let whole = Tensor(zeros: stored)
+                try file.copyFloats(fileKey, into: whole.pointer, count: whole.count)
+                let (rows, columns) = (stored[0], stored[1])
+                withExtendedLifetime(whole) {
+                    for r in 0..<rows {
+                        for c in 0..<columns { destination.pointer[c * rows + r] = whole.pointer[r * columns + c] }
+                    }
+                }
+                return
+            }
             guard let block = rowBlock else {
                 try file.copyFloats(fileKey, into: destination.pointer, count: destination.count)
                 return
@@ -67,7 +82,7 @@ public final class TensorSource {
                     }
                     entries[mapped.name] = Entry(
                         file: file, fileKey: key, presentedRank: mapped.droppingTrailingUnitDimensionsBeyondRank,
-                        rowBlock: mapped.rowBlock)
+                        rowBlock: mapped.rowBlock, transposed: mapped.transposed)
                 }
             }
         }

@@ -31,44 +31,73 @@ struct EraseStepBenchmark {
     let repeats: Int
     /// Precision of sepme's original predictions (the reference layout stays fp32).
     var originalPrecision: ComputePrecision = .fp32
+    /// Times the reference layout too (it holds a second UNet: twice the weights' memory).
+    var includesReference = true
 
     struct Result: Codable {
         var sepme: Figures
-        /// The reference layout, backward into A only.
-        var leanReference: Figures
+        /// The reference layout, backward into A only (nil when not timed).
+        var leanReference: Figures?
         /// The reference layout with every edited-UNet weight gradient filled, as the authors' script does.
-        var scriptedReference: Figures
+        var scriptedReference: Figures?
         var nullSpaceDimension: Int
         var unetParameterCount: Int
-        var ratioToScriptedReference: Double { sepme.seconds / scriptedReference.seconds }
-        var ratioToLeanReference: Double { sepme.seconds / leanReference.seconds }
+        var ratioToScriptedReference: Double? { scriptedReference.map { sepme.seconds / $0.seconds } }
+        var ratioToLeanReference: Double? { leanReference.map { sepme.seconds / $0.seconds } }
+    }
+
+    /// A random-weight pipeline around `configuration`'s UNet: SD 1.x's CLIP ViT-L/14 text encoder, or
+    /// for a "text_time" UNet SDXL's two (CLIP ViT-L/14 and OpenCLIP bigG with its projection; both
+    /// tokenizers SD1's vocabulary: the second's pad token, "!" in SDXL, does not change the cost).
+    func makePipeline(log: (String) -> Void) throws -> any PromptConditionedPipeline {
+        let unet = try UNet2DConditionModel(configuration: configuration)
+        unet.initializeRandomly(seed: 1)
+        var g = PyTorchGenerator(seed: 2)
+        let textEncoder = CLIPTextModel(configuration: .sd15)
+        textEncoder.initializeParameters(generator: &g)
+        let tokenizer = try CLIPTokenizer.stableDiffusion1()
+        guard let textTime = unet.textTime else {
+            log("built random-weight models (UNet \(configuration.blockOutChannels), CLIP ViT-L/14 text encoder)")
+            let width = CLIPTextConfiguration.sd15.hiddenSize
+            guard unet.crossAttentionDim == width else {
+                throw ValidationError(
+                    "--config: the UNet's cross_attention_dim is \(unet.crossAttentionDim), the benchmark's text encoder (CLIP ViT-L/14) gives \(width)"
+                )
+            }
+            return StableDiffusionPipeline(
+                tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: nil, schedulerConfiguration: .stableDiffusion1,
+                source: "random")
+        }
+        let second = CLIPTextConfiguration.openCLIPBigG
+        let widths = [CLIPTextConfiguration.sd15.hiddenSize, second.hiddenSize]
+        guard unet.crossAttentionDim == widths.reduce(0, +),
+            textTime.pooledWidth(timeIdCount: SDXLFolderConfigurations.timeIdCount) == second.hiddenSize
+        else {
+            throw ValidationError(
+                "--config: a text_time UNet needs cross_attention_dim \(widths.reduce(0, +)) and a \(second.hiddenSize)-wide pooled embedding "
+                    + "(SDXL's encoders, CLIP ViT-L/14 and OpenCLIP bigG), got \(unet.crossAttentionDim) and "
+                    + "\(textTime.pooledWidth(timeIdCount: SDXLFolderConfigurations.timeIdCount) ?? 0)")
+        }
+        let textEncoder2 = CLIPTextModelWithProjection(configuration: second, projectionDimension: second.hiddenSize)
+        textEncoder2.initializeParameters(generator: &g)
+        log("built random-weight models (UNet \(configuration.blockOutChannels), CLIP ViT-L/14 and OpenCLIP bigG text encoders)")
+        return StableDiffusionXLPipeline(
+            tokenizer: tokenizer, tokenizer2: tokenizer, textEncoder: textEncoder, textEncoder2: textEncoder2, unet: unet,
+            vae: try AutoencoderKL(.sd14), schedulerConfiguration: .stableDiffusion1, forceZerosForEmptyPrompt: true, source: "random")
     }
 
     func run(log: (String) -> Void) throws -> Result {
-        log("building random-weight models (UNet \(configuration.blockOutChannels), CLIP ViT-L/14 text encoder)")
-        let unet = try UNet2DConditionModel(configuration: configuration)
-        let textWidth = CLIPTextConfiguration.sd15.hiddenSize
-        guard unet.crossAttentionDim == textWidth else {
-            throw ValidationError(
-                "--config: the UNet's cross_attention_dim is \(unet.crossAttentionDim), the benchmark's text encoder (CLIP ViT-L/14) gives \(textWidth)"
-            )
-        }
-        unet.initializeRandomly(seed: 1)
-        let textEncoder = CLIPTextModel(configuration: .sd15)
-        var g = PyTorchGenerator(seed: 2)
-        textEncoder.initializeParameters(generator: &g)
-        let pipeline = StableDiffusionPipeline(
-            tokenizer: try CLIPTokenizer.stableDiffusion1(), textEncoder: textEncoder,
-            unet: unet, vae: nil, schedulerConfiguration: .stableDiffusion1, source: "random")
+        let pipeline = try makePipeline(log: log)
+        let unet = pipeline.unet
         var h = ErasureHyperparameters()
         h.beta = 1e-2
         let model = try ShiftSet(pipeline: pipeline)
         let concept = "a painting in the style of van gogh"
-        let cond = pipeline.encode(prompts: [concept])
-        let blank = pipeline.encode(prompts: [""])
+        let cond = pipeline.conditioning(prompts: [concept])
+        let blank = pipeline.conditioning(prompts: [""])
         let decoupling = try ConceptDecoupling(
-            concept: concept, conceptEmbedding: cond,
-            protectedEmbeddings: [blank, pipeline.encode(prompts: ["zq watermark"])], tolerance: nil)
+            concept: concept, conceptEmbedding: cond.context,
+            protectedEmbeddings: [blank.context, pipeline.conditioning(prompts: ["zq watermark"]).context], tolerance: nil)
         let shift = ShiftWeights.trainable(projections: model.projections.keyValueProjections, basis: decoupling.basis, beta: Float(h.beta))
         let optimizer = Adam(parameters: shift.trainableTensors, learningRate: 0.1)
         let objective = SepMEObjective(model: model, variant: .separate, lambda: h.lambda, originalPrecision: originalPrecision)
@@ -90,23 +119,31 @@ struct EraseStepBenchmark {
         return try model.withTrainingWeights([shift]) {
             log("timing the sepme iteration")
             let ours = measure {
-                let loss = objective(
-                    xt: xt, timestep: 500, conds: PromptConditioning(context: cond), blank: PromptConditioning(context: blank), weights: [shift]
-                ).loss
+                let loss = objective(xt: xt, timestep: 500, conds: cond, blank: blank, weights: [shift]).loss
                 loss.backward()
                 optimizer.update()
                 optimizer.zeroGrad()
             }
 
+            guard includesReference else {
+                return Result(
+                    sepme: ours, leanReference: nil, scriptedReference: nil, nullSpaceDimension: decoupling.report.dimension,
+                    unetParameterCount: unet.parameterCount)
+            }
             let original = try UNet2DConditionModel(configuration: configuration)
             for ((_, dst), (_, src)) in zip(original.namedParameters(), unet.namedParameters()) { dst.assign(from: src) }
+            let addedCond = pipeline.addedConditions(for: cond, latentHeight: size, latentWidth: size)
+            let addedBlank = pipeline.addedConditions(for: blank, latentHeight: size, latentWidth: size)
             let referenceStep = {
                 let t: [Float] = [500]
                 let (oc, o0) = GradMode.withNoGrad {
-                    (original(xt, timesteps: t, encoderHiddenStates: cond), original(xt, timesteps: t, encoderHiddenStates: blank))
+                    (
+                        original(xt, timesteps: t, encoderHiddenStates: cond.context, addedConditions: addedCond),
+                        original(xt, timesteps: t, encoderHiddenStates: blank.context, addedConditions: addedBlank)
+                    )
                 }
-                let ec = unet(xt, timesteps: t, encoderHiddenStates: cond)
-                let e0 = unet(xt, timesteps: t, encoderHiddenStates: blank)
+                let ec = unet(xt, timesteps: t, encoderHiddenStates: cond.context, addedConditions: addedCond)
+                let e0 = unet(xt, timesteps: t, encoderHiddenStates: blank.context, addedConditions: addedBlank)
                 let loss =
                     ((ec - e0) * (oc - o0)).mean()
                     + SepMEObjective.l1Penalty(ofSum: [shift]) * Float(h.lambda)

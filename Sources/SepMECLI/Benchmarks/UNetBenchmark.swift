@@ -45,13 +45,28 @@ struct UNetBenchmark {
         let sample = Tensor.randn([batch, configuration.inChannels, size, size], generator: &generator)
         let context = Tensor.concat(
             [Tensor](repeating: Tensor.randn([1, tokens, model.crossAttentionDim], generator: &generator), count: batch), axis: 0)
+        // SDXL: a random pooled embedding and the time ids of a size × size latent (8 pixels per latent).
+        let added = try model.textTime.map { textTime in
+            guard let width = textTime.pooledWidth(timeIdCount: SDXLFolderConfigurations.timeIdCount),
+                let conditions = UNetAddedConditions(
+                    textEmbeds: Tensor.concat(
+                        [Tensor](repeating: Tensor.randn([1, width], generator: &generator), count: batch), axis: 0),
+                    sharedTimeIds: StableDiffusionXLPipeline.timeIds(width: 8 * size, height: 8 * size))
+            else { throw CommandLineError("UNet benchmark: the configuration's text_time widths leave no pooled embedding") }
+            return conditions
+        }
+        let timesteps = [Float](repeating: timestep, count: batch)
+        let forwardPass = { (precision: ComputePrecision, cache: BF16WeightCache?) -> Tensor in
+            PrecisionMode.with(precision, cache: cache) {
+                GradMode.withNoGrad { model(sample, timesteps: timesteps, encoderHiddenStates: context, addedConditions: added) }
+            }
+        }
 
         MemoryStatistics.shared.resetPeak()
-        let timesteps = [Float](repeating: timestep, count: batch)
         let cache = BF16WeightCache()
         if bf16 {
             let t0 = Date()
-            _ = PrecisionMode.with(.bf16, cache: cache) { GradMode.withNoGrad { model(sample, timesteps: timesteps, encoderHiddenStates: context) } }
+            _ = forwardPass(.bf16, cache)
             log(
                 String(
                     format: "bf16: first forward (converts %d weights, %.2f GB) %.3f s", cache.count, Double(cache.byteCount) / 1e9,
@@ -62,14 +77,12 @@ struct UNetBenchmark {
         var bf16Error: Float?
         for _ in 0..<repeats {
             let t0 = Date()
-            let out = GradMode.withNoGrad { model(sample, timesteps: timesteps, encoderHiddenStates: context) }
+            let out = forwardPass(.fp32, nil)
             forward = min(forward, Date().timeIntervalSince(t0))
             guard out.isFinite else { throw CommandLineError("UNet benchmark: the forward produced NaN or infinite values") }
             guard bf16 else { continue }
             let t1 = Date()
-            let reduced = PrecisionMode.with(.bf16, cache: cache) {
-                GradMode.withNoGrad { model(sample, timesteps: timesteps, encoderHiddenStates: context) }
-            }
+            let reduced = forwardPass(.bf16, cache)
             bf16Forward = min(bf16Forward, Date().timeIntervalSince(t1))
             var worst: Float = 0
             var reference: Float = 0
@@ -93,7 +106,7 @@ struct UNetBenchmark {
         for _ in 0..<repeats {
             for w in trainable { w.grad = nil }
             let t0 = Date()
-            let out = model(sample, timesteps: [Float](repeating: timestep, count: batch), encoderHiddenStates: context)
+            let out = model(sample, timesteps: timesteps, encoderHiddenStates: context, addedConditions: added)
             let t1 = Date()
             out.square().mean().backward()
             let t2 = Date()

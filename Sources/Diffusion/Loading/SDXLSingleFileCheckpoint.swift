@@ -1,0 +1,64 @@
+import Foundation
+import NeuralNet
+import SafeTensors
+
+/// A Stable Diffusion XL base single-file checkpoint (one .safetensors in Stability's `sgm` key
+/// layout, `SDXLCheckpointKeyMap`), opened once and seen as four `TensorSource`s in diffusers /
+/// transformers key space.
+///
+/// Like `SingleFileCheckpoint`, the file carries no configuration: the caller supplies the layouts
+/// (from a diffusers folder's configs). Each source is named after the file and component in error
+/// messages; `module.load(from:)` then reports missing / unexpected / mis-shaped keys by name.
+public final class SDXLSingleFileCheckpoint {
+    public let path: String
+    /// The opened file (memory-mapped once, shared by the four sources).
+    public let file: SafeTensorsFile
+    /// `model.diffusion_model.*` as `UNet2DConditionModel` keys (with `add_embedding.*`).
+    public let unet: TensorSource
+    /// `first_stage_model.*` as `AutoencoderKL` keys.
+    public let vae: TensorSource
+    /// `conditioner.embedders.0.transformer.*` as `CLIPTextModel` keys (`text_model.*`).
+    public let textEncoder: TensorSource
+    /// `conditioner.embedders.1.model.*` as `CLIPTextModelWithProjection` keys (`text_model.*`,
+    /// `text_projection.weight`).
+    public let textEncoder2: TensorSource
+    /// Keys dropped as known extras (position ids, `logit_scale`, `denoiser.sigmas`, EMA copies).
+    public let droppedKeys: [String]
+
+    /// Opens `path` and maps its keys with the given layouts. Throws, naming the file, for a pickle
+    /// checkpoint, an unreadable file, or keys that belong to no component and are not known extras.
+    public init(path: String, unet unetLayout: UNetLayout, vae vaeLayout: VAELayout) throws {
+        let ext = (path as NSString).pathExtension.lowercased()
+        if ["ckpt", "pt", "pth", "bin"].contains(ext) { throw SingleFileCheckpointError.unsupportedFormat(path: path) }
+        self.path = path
+        let file = try SafeTensorsFile(path: path)
+        self.file = file
+        let map = SDXLCheckpointKeyMap(unet: unetLayout, vae: vaeLayout)
+        var dropped: [String] = []
+        var unclaimed: [String] = []
+        for key in file.keys {
+            switch map.destination(of: key) {
+            case .dropped: dropped.append(key)
+            case .unclaimed: unclaimed.append(key)
+            case .component: break
+            }
+        }
+        if !unclaimed.isEmpty {
+            throw SingleFileCheckpointError.unclaimedKeys(unclaimed.sorted(), path: path, family: .stableDiffusionXL)
+        }
+        droppedKeys = dropped.sorted()
+        let prefixes: [SDXLCheckpointKeyMap.Component: String] = [
+            .unet: OriginalCheckpointKeyMap.unetPrefix, .vae: OriginalCheckpointKeyMap.vaePrefix,
+            .textEncoder: SDXLCheckpointKeyMap.textEncoderPrefix, .textEncoder2: SDXLCheckpointKeyMap.textEncoder2Prefix
+        ]
+        func source(_ component: SDXLCheckpointKeyMap.Component) throws -> TensorSource {
+            try TensorSource(files: [file], name: "\(path) [\(prefixes[component] ?? component.rawValue)*]") {
+                map.keys(of: $0, in: component)
+            }
+        }
+        unet = try source(.unet)
+        vae = try source(.vae)
+        textEncoder = try source(.textEncoder)
+        textEncoder2 = try source(.textEncoder2)
+    }
+}
