@@ -2,7 +2,7 @@
 the process's maximum resident set size (resource.getrusage), weights included.
 
   --what unet (default)   `sepme bench unet`: diffusers UNet2DConditionModel with the SD1.4 or SDXL base
-                          configuration (--config sd14|sdxl; SDXL also gets a random pooled embedding and
+                          configuration (--config sd14|sdxl|config.json; SDXL also gets a random pooled embedding and
                           the six time ids of the latent size), batch 1; a no-grad forward, and
                           forward+backward with gradients only into every cross-attention (attn2) to_k /
                           to_v weight.
@@ -51,7 +51,10 @@ def peak_gb():
 
 def random_unet(config):
     torch.manual_seed(0)
-    model = UNet2DConditionModel(**CONFIGS[config]).eval()
+    if config in CONFIGS:
+        model = UNet2DConditionModel(**CONFIGS[config]).eval()
+    else:  # a diffusers unet config.json
+        model = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(config)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.02) if p.ndim > 1 else p.zero_()
@@ -181,7 +184,7 @@ def bench_generate(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--what", choices=["unet", "erase-step", "generate"], default="unet")
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="sd14")
+    parser.add_argument("--config", default="sd14", help="sd14, sdxl or the path of a diffusers unet config.json")
     parser.add_argument("--size", type=int, default=64, help="latent side (unet, erase-step) or image side (generate)")
     parser.add_argument("--tokens", type=int, default=77)
     parser.add_argument("--repeats", type=int, default=1)
