@@ -58,7 +58,7 @@ struct BenchUNetCommand: ParsableCommand {
         }
         print(
             String(
-                format: "forward+backward: %.3f s (%d trainable of %d parameters)",
+                format: "forward+backward: %.3f s (%ld trainable of %ld parameters)",
                 r.forwardBackwardSeconds, r.trainableParameterCount, r.parameterCount))
         print("peak tensor memory: \(gb(r.peakTensorBytes))")
         print("peak resident memory (VmHWM): \(r.peakResidentBytes.map(gb) ?? "unavailable")")

@@ -39,7 +39,7 @@ struct UNetBenchmark {
         let start = Date()
         let model = try UNet2DConditionModel(configuration: configuration, source: "benchmark configuration")
         model.initializeRandomly(seed: seed)
-        log(String(format: "built and initialised %d parameters in %.1f s", model.parameterCount, Date().timeIntervalSince(start)))
+        log(String(format: "built and initialised %ld parameters in %.1f s", model.parameterCount, Date().timeIntervalSince(start)))
 
         var generator = PyTorchGenerator(seed: seed + 1)
         let sample = Tensor.randn([batch, configuration.inChannels, size, size], generator: &generator)
@@ -69,7 +69,7 @@ struct UNetBenchmark {
             _ = forwardPass(.bf16, cache)
             log(
                 String(
-                    format: "bf16: first forward (converts %d weights, %.2f GB) %.3f s", cache.count, Double(cache.byteCount) / 1e9,
+                    format: "bf16: first forward (converts %ld weights, %.2f GB) %.3f s", cache.count, Double(cache.byteCount) / 1e9,
                     Date().timeIntervalSince(t0)))
         }
         var forward = Double.infinity
