@@ -28,10 +28,8 @@ public final class SDXLSingleFileCheckpoint {
     /// Opens `path` and maps its keys with the given layouts. Throws, naming the file, for a pickle
     /// checkpoint, an unreadable file, or keys that belong to no component and are not known extras.
     public init(path: String, unet unetLayout: UNetLayout, vae vaeLayout: VAELayout) throws {
-        let ext = (path as NSString).pathExtension.lowercased()
-        if ["ckpt", "pt", "pth", "bin"].contains(ext) { throw SingleFileCheckpointError.unsupportedFormat(path: path) }
         self.path = path
-        let file = try SafeTensorsFile(path: path)
+        let file = try SingleFileCheckpoint.openSafeTensors(path)
         self.file = file
         let map = SDXLCheckpointKeyMap(unet: unetLayout, vae: vaeLayout)
         var dropped: [String] = []

@@ -27,16 +27,22 @@ public final class SingleFileCheckpoint {
     /// Keys outside every component that are not known extras (empty unless `allowingUnclaimedKeys`).
     public let unclaimedKeys: [String]
 
+    /// The safetensors file at `path`; a pickle checkpoint (.ckpt, .pt, .pth, .bin) is refused by
+    /// name before it is opened. Shared by the SD 1.x / 2.x and the SDXL single-file readers.
+    static func openSafeTensors(_ path: String) throws -> SafeTensorsFile {
+        let ext = (path as NSString).pathExtension.lowercased()
+        if ["ckpt", "pt", "pth", "bin"].contains(ext) { throw SingleFileCheckpointError.unsupportedFormat(path: path) }
+        return try SafeTensorsFile(path: path)
+    }
+
     /// Opens `path` and maps its keys with the given layouts. Throws, naming the file, for a pickle
     /// checkpoint, an unreadable file, or (unless `allowingUnclaimedKeys`) keys that belong to no component.
     public init(
         path: String, unet unetLayout: UNetLayout, vae vaeLayout: VAELayout, textLayerCount: Int? = nil,
         allowingUnclaimedKeys: Bool = false
     ) throws {
-        let ext = (path as NSString).pathExtension.lowercased()
-        if ["ckpt", "pt", "pth", "bin"].contains(ext) { throw SingleFileCheckpointError.unsupportedFormat(path: path) }
         self.path = path
-        let file = try SafeTensorsFile(path: path)
+        let file = try Self.openSafeTensors(path)
         self.file = file
         let map = OriginalCheckpointKeyMap(unet: unetLayout, vae: vaeLayout, textLayerCount: textLayerCount)
         var dropped: [String] = []
