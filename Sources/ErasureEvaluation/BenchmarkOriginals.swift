@@ -15,7 +15,7 @@ public struct BenchmarkOriginals {
     public let key: Key
 
     /// What the images depend on.
-    public struct Key: Equatable, Sendable {
+    public struct Key: Codable, Equatable, Sendable {
         var shapes: [String]
         var styles: [String]
         var colours: [String]
@@ -39,23 +39,39 @@ public struct BenchmarkOriginals {
         }
     }
 
+    /// The union of every template set's grid over `labels`, set by set.
+    static func grids(sets: [ToyTemplateSet], labels: (shapes: [Int], styles: [Int], colours: [Int])) -> [(
+        set: ToyTemplateSet, prompts: [BenchmarkPromptGrid.Prompt]
+    )] {
+        sets.map {
+            (set: $0, prompts: BenchmarkPromptGrid.union(templateSet: $0, shapes: labels.shapes, styles: labels.styles, colours: labels.colours))
+        }
+    }
+
     /// Generates and classifies the union of every template set's grid with the original model.
     // The grid of `labels` on each of `sets`; images [prompts][seeds].
     static func make(
         evaluator: ConceptEvaluator, sets: [ToyTemplateSet], labels: (shapes: [Int], styles: [Int], colours: [Int]), key: Key
     ) throws -> BenchmarkOriginals {
-        let grids = sets.map {
-            ($0, BenchmarkPromptGrid.union(templateSet: $0, shapes: labels.shapes, styles: labels.styles, colours: labels.colours))
-        }
-        let prompts = grids.flatMap(\.1)
+        let grids = grids(sets: sets, labels: labels)
+        let prompts = grids.flatMap(\.prompts)
         let generated = try evaluator.generate(try prompts.map { try EvaluationPrompt($0.prompt) }, shifts: [], label: "original")
         var images: [String: [RGBImage]] = [:]
+        for (p, im) in zip(prompts, generated) { images[p.prompt] = im }
+        return try classified(images, evaluator: evaluator, grids: grids, key: key)
+    }
+
+    /// Originals from images made earlier (`BenchmarkOriginalsFile`): the classifier reads them again.
+    static func classified(
+        _ images: [String: [RGBImage]], evaluator: ConceptEvaluator,
+        grids: [(set: ToyTemplateSet, prompts: [BenchmarkPromptGrid.Prompt])], key: Key
+    ) throws -> BenchmarkOriginals {
         var readings: [String: (ToyClassifier.Predictions, [[Double]])] = [:]
-        for (p, im) in zip(prompts, generated) {
-            images[p.prompt] = im
+        for p in grids.flatMap(\.prompts) {
+            guard let im = images[p.prompt] else { throw EvaluationError.invalidPrompts("no original images for '\(p.prompt)'") }
             readings[p.prompt] = evaluator.classify(im)
         }
-        let accuracy = try BenchmarkOriginalAccuracy(grids: grids.map { (set: $0.0, prompts: $0.1) }, readings: readings.mapValues(\.0))
+        let accuracy = try BenchmarkOriginalAccuracy(grids: grids, readings: readings.mapValues(\.0))
         return BenchmarkOriginals(images: images, readings: readings, accuracy: accuracy, key: key)
     }
 

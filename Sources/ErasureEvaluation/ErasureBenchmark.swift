@@ -109,8 +109,7 @@ public final class ErasureBenchmark {
         if finished.count < targets.count || (!composed.isEmpty && columns == nil) || originalAccuracy == nil {
             let key = BenchmarkOriginals.Key(settings)
             let made =
-                try originals.flatMap { $0.key == key ? $0 : nil }
-                ?? BenchmarkOriginals.make(evaluator: evaluator, sets: settings.parsedTemplateSets, labels: labels, key: key)
+                try originals.flatMap { $0.key == key ? $0 : nil } ?? originalImages(evaluator: evaluator, key: key, output: output, resume: resume)
             originals = made
             try save(made.accuracy, at: Self.originalURL(output))
             originalAccuracy = made.accuracy
@@ -138,6 +137,26 @@ public final class ErasureBenchmark {
             try BenchmarkFigures.write(try BenchmarkFigures.bars(result), to: output.appendingPathComponent("benchmark-bars.png"))
         }
         return result
+    }
+
+    /// The original model's images of the grid: when resuming, those an earlier run saved in
+    /// `output` (`BenchmarkOriginalsFile`) if they match; else made now and saved there.
+    func originalImages(evaluator: ConceptEvaluator, key: BenchmarkOriginals.Key, output: URL, resume: Bool) throws -> BenchmarkOriginals {
+        let grids = BenchmarkOriginals.grids(sets: settings.parsedTemplateSets, labels: labels)
+        let url = BenchmarkOriginalsFile.url(output)
+        let stored =
+            !resume
+            ? nil
+            : BenchmarkOriginalsFile.read(
+                at: url, model: modelName, key: key, prompts: grids.flatMap(\.prompts).map(\.prompt),
+                skipped: { observer.message("\($0); making the original images again") })
+        if let stored {
+            observer.message("original images: read from \(url.path)")
+            return try BenchmarkOriginals.classified(stored, evaluator: evaluator, grids: grids, key: key)
+        }
+        let made = try BenchmarkOriginals.make(evaluator: evaluator, sets: settings.parsedTemplateSets, labels: labels, key: key)
+        try BenchmarkOriginalsFile.write(made, prompts: grids.flatMap(\.prompts).map(\.prompt), model: modelName, to: url)
+        return made
     }
 
     /// The plan that erases `targets` with the settings' method and that method's settings

@@ -72,6 +72,12 @@ public struct SafeTensorsWriter {
         appendChecked(name, dtype: .i64, shape: shape, bytes: bytes)
     }
 
+    /// Adds a U8 tensor (e.g. 8-bit image pixels), stored as given.
+    public mutating func add(_ name: String, shape: [Int], bytes: [UInt8]) throws {
+        try checkNew(name, shape: shape, valueCount: bytes.count)
+        appendChecked(name, dtype: .u8, shape: shape, bytes: bytes)
+    }
+
     /// Writes the file atomically (`AtomicFile`: a temporary file in the destination's folder, fsynced and
     /// renamed over `path`). On failure nothing is left at `path` (an existing file there is untouched) and
     /// no temporary remains. Tensor data is streamed from the writer's buffers (no second copy of the

@@ -191,6 +191,47 @@ final class BenchmarkTests: XCTestCase {
         s.conceptTemplates = ["a {style} {thing}"]
         XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("placeholders")) }
     }
+
+    /// The original images saved for `--resume` come back pixel for pixel, and a file made by
+    /// another model, with other sampling settings, without a prompt of the grid, or that is not
+    /// such a file at all is not used (nil, with the reason).
+    func testOriginalImagesFileRoundTripAndMismatches() throws {
+        var settings = BenchmarkSettings()
+        settings.seedsPerPrompt = 2
+        let key = BenchmarkOriginals.Key(settings)
+        let a = RGBImage(width: 2, height: 3, pixels: (0..<18).map { UInt8($0 * 7) })
+        let b = RGBImage(width: 2, height: 3, pixels: (0..<18).map { UInt8(255 - $0) })
+        let originals = BenchmarkOriginals(
+            images: ["a red circle": [a, b], "a striped square": [b, a]], readings: [:],
+            accuracy: try BenchmarkOriginalAccuracy(grids: [], readings: [:]), key: key)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-originals-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("original-images.safetensors")
+        try BenchmarkOriginalsFile.write(originals, prompts: ["a red circle", "a striped square"], model: "toy", to: url)
+
+        var reasons: [String] = []
+        let skip = { (reason: String) in reasons.append(reason) }
+        let back = BenchmarkOriginalsFile.read(at: url, model: "toy", key: key, prompts: ["a striped square"], skipped: skip)
+        XCTAssertEqual(back?["a red circle"], [a, b])
+        XCTAssertEqual(back?["a striped square"], [b, a])
+        XCTAssertEqual(reasons, [])
+
+        var other = settings
+        other.steps = 10
+        XCTAssertNil(BenchmarkOriginalsFile.read(at: url, model: "toy", key: .init(other), prompts: [], skipped: skip))
+        XCTAssertNil(BenchmarkOriginalsFile.read(at: url, model: "sd15", key: key, prompts: [], skipped: skip))
+        XCTAssertNil(BenchmarkOriginalsFile.read(at: url, model: "toy", key: key, prompts: ["a blue star"], skipped: skip))
+        XCTAssertEqual(reasons.count, 3)
+        XCTAssertTrue(reasons[2].contains("lacks"), reasons[2])
+
+        try Data("not a safetensors file".utf8).write(to: url)
+        XCTAssertNil(BenchmarkOriginalsFile.read(at: url, model: "toy", key: key, prompts: [], skipped: skip))
+        XCTAssertEqual(reasons.count, 4)
+        XCTAssertTrue(reasons[3].contains("could not be read"), reasons[3])
+        XCTAssertNil(BenchmarkOriginalsFile.read(at: folder.appendingPathComponent("absent"), model: "toy", key: key, prompts: [], skipped: skip))
+        XCTAssertEqual(reasons.count, 4, "a missing file is not a reason to report")
+    }
 }
 
 /// The comparison of methods: one row per method from its result, null for the columns a result

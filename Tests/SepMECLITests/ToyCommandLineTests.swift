@@ -139,6 +139,7 @@ final class BenchmarkCommandLineTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         for f in [
             "benchmark.json", "benchmark.md", "targets/style-solid.json", "targets/style-striped.json", "targets/composition.json",
+            "targets/original-images.safetensors",
             "shifts/style-striped/striped.sepme.safetensors", "shifts/composition/solid.sepme.safetensors",
             "shifts/composition/striped.sepme.safetensors"
         ] {
@@ -159,7 +160,7 @@ final class BenchmarkCommandLineTests: XCTestCase {
         let settings = try XCTUnwrap(json["settings"] as? [String: Any])
         XCTAssertEqual(settings["seeds_per_prompt"] as? Int, 2)
         XCTAssertEqual(settings["compose"] as? Int, 2)
-        // The embedded (v1) model does not know the v2 styles: the grid leaves them out.
+        // The quick grid keeps the first three styles.
         XCTAssertEqual(settings["grid_styles"] as? [String], ["solid", "striped", "dotted"])
         let targets = try XCTUnwrap(json["targets"] as? [[String: Any]])
         XCTAssertEqual(targets.map { $0["target"] as? String }, ["solid", "striped"])
@@ -223,6 +224,22 @@ final class BenchmarkCommandLineTests: XCTestCase {
             JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
         XCTAssertEqual((json2["targets"] as? [[String: Any]])?.last?["ua"] as? Double, t["ua"] as? Double)
         XCTAssertEqual((json2["composition"] as? [String: Any])?["cra"] as? Double, composition["cra"] as? Double)
+
+        // With one target's record gone, a resumed run erases that target again but reads the
+        // original model's images back from the folder instead of generating them, and scores the
+        // target as before.
+        try FileManager.default.removeItem(at: out.appendingPathComponent("targets/style-striped.json"))
+        let third = try CommandLineTests.run(["benchmark", "--quick", "--output", out.path, "--resume"])
+        XCTAssertEqual(third.status, 0, third.stderr)
+        XCTAssertTrue(third.stderr.contains("original images: read from"), third.stderr)
+        XCTAssertFalse(third.stderr.contains("evaluating original"), third.stderr)
+        let json3 = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
+        let striped = try XCTUnwrap((json3["targets"] as? [[String: Any]])?.first { $0["target"] as? String == "striped" })
+        let before = try XCTUnwrap(targets.first { $0["target"] as? String == "striped" })
+        for field in ["ua", "ira", "cra", "ssim_retained", "pixel_diff_retained"] {
+            XCTAssertEqual(striped[field] as? Double, before[field] as? Double, field)
+        }
 
         // The original model alone: no target, no erasure, its accuracy table.
         let only = out.appendingPathComponent("original-only")
