@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "ImageIO", dependencies: ["CZlib", "FileOutput"], swiftSettings: strict),
         .target(name: "NeuralNet", dependencies: ["TensorEngine", "SafeTensors"], swiftSettings: strict),
         .target(name: "CLIP", dependencies: ["NeuralNet"], resources: [.copy("Resources")], swiftSettings: strict),
-        .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"], swiftSettings: strict),
+        .target(name: "Diffusion", dependencies: ["NeuralNet", "CLIP", "ImageIO"], resources: [.copy("Resources")], swiftSettings: strict),
         .target(name: "ConceptErasure", dependencies: ["Diffusion", "FileOutput"], swiftSettings: strict),
         // Procedural shapes data set, its tokenizer vocabulary and attribute classifier (toy model, issue 5).
         .target(name: "Toy", dependencies: ["NeuralNet", "ImageIO", "CLIP", "Diffusion"], resources: [.copy("Resources")], swiftSettings: strict),

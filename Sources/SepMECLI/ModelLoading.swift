@@ -2,11 +2,11 @@ import ConceptErasure
 import Diffusion
 import Foundation
 
-/// Loads `--model` (a diffusers folder, or a single-file checkpoint with `--config`'s folder for
-/// its architecture) into a pipeline, timing it on stderr.
+/// Loads `--model` (a diffusers folder, or a single-file checkpoint with `--config`'s folder or the
+/// embedded SD 1.x / SDXL base configuration for its architecture) into a pipeline, timing it on stderr.
 enum ModelLoading {
     /// Loads `--model` for text-to-image and erasure as the pipeline of its family (`PipelineLoader`):
-    /// SDXL folders and SDXL single files (with `--config`) into `StableDiffusionXLPipeline`, SD 1.x /
+    /// SDXL folders and SDXL single files into `StableDiffusionXLPipeline`, SD 1.x /
     /// 2.x into `StableDiffusionPipeline`.
     static func textToImagePipeline(_ path: String, config: String?, quiet: Bool) throws -> any PromptConditionedPipeline {
         let bar = ProgressBar("loading", quiet: quiet)

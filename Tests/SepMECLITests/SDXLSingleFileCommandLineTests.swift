@@ -5,7 +5,7 @@ import XCTest
 /// An SDXL single file in Stability's `sgm` layout (the fixture of SDXLSingleFileTests) from the
 /// command line: with `--config` (its diffusers folder) it generates the folder's latents bit for bit,
 /// SepME erases on it (`--train-size` below the native size) with the same shift as on the folder,
-/// and without `--config` it is refused by name.
+/// and without `--config` it is read with the embedded SDXL base configuration.
 final class SDXLSingleFileCommandLineTests: XCTestCase {
     static let sdxl = CommandLineTests.packageRoot.appendingPathComponent("Tests/DiffusionTests/Resources/pipeline-sdxl")
     static var singleFile: String { sdxl.appendingPathComponent("tiny-sdxl-original.safetensors").path }
@@ -65,9 +65,11 @@ final class SDXLSingleFileCommandLineTests: XCTestCase {
         XCTAssertEqual(json["model_family"] as? String, "stable-diffusion-xl", inspected.stdout)
     }
 
-    func testSingleFileWithoutConfigIsNamed() throws {
+    /// Without `--config` the file is read with the embedded SDXL base configuration, which this tiny
+    /// file does not fit: refused naming the file and that configuration.
+    func testSingleFileWithoutConfigUsesTheEmbeddedBaseConfiguration() throws {
         try CommandLineTests.assertFails(
             ["generate", "--model", Self.singleFile, "--prompt", "x", "--output", scratch.appendingPathComponent("x.png").path],
-            mentions: [Self.singleFile, "Stable Diffusion XL", "conditioner.embedders."], unchanged: scratch)
+            mentions: [Self.singleFile, "sdxl-base-1.0/unet/config.json", "parameters"], unchanged: scratch)
     }
 }

@@ -6,8 +6,9 @@ import SafeTensors
 ///
 /// - a folder: `ModelFolder`; an SDXL folder (`model_index.json`'s class or a `text_encoder_2`) becomes
 ///   a `StableDiffusionXLPipeline`, any other a `StableDiffusionPipeline`; a configuration folder is refused.
-/// - a file: its family from its keys (`ModelFamily.detect`); SDXL base needs `configurationFolder`
-///   (`StableDiffusionXLPipeline.init(singleFile:configurationFolder:)`), SD 1.x / 2.x files load as
+/// - a file: its family from its keys (`ModelFamily.detect`); SDXL base loads with `configurationFolder`
+///   or the embedded SDXL base 1.0 configuration (`StableDiffusionXLPipeline.init(singleFile:configurationFolder:)`),
+///   SD 1.x / 2.x files load as
 ///   `StableDiffusionPipeline.init(singleFile:configurationFolder:)` does; other families are refused by name.
 public enum PipelineLoader {
     public static func promptConditionedPipeline(path: String, configurationFolder: URL?) throws -> any PromptConditionedPipeline {
@@ -16,11 +17,6 @@ public enum PipelineLoader {
         if exists && !isDirectory.boolValue && path.lowercased().hasSuffix(".safetensors") {
             let file = try SafeTensorsFile(path: path)
             if let found = ModelFamily.detect(singleFileKeys: file.keys), found.family == .stableDiffusionXL {
-                guard let configurationFolder else {
-                    throw PipelineError.invalidArgument(
-                        "\(path): a Stable Diffusion XL checkpoint (found key \(found.evidence)); its architecture, tokenizers and "
-                            + "scheduler are not in the file: load it with the configuration folder of a diffusers SDXL model")
-                }
                 return try StableDiffusionXLPipeline(singleFile: path, configurationFolder: configurationFolder)
             }
             return try StableDiffusionPipeline(singleFile: path, configurationFolder: configurationFolder)

@@ -68,12 +68,46 @@ public struct SDXLFolderConfigurations {
             schedulerFile: try file("scheduler/scheduler_config.json", "the scheduler configuration"), forceZerosForEmptyPrompt: forceZeros)
     }
 
+    /// The folder of the embedded SDXL base 1.0 configuration (`stableDiffusionXLBase()`).
+    public static var bundledBaseFolder: URL {
+        Bundle.module.url(forResource: "Resources/sdxl-base-1.0", withExtension: nil)!
+    }
+
+    /// The configurations of stabilityai/stable-diffusion-xl-base-1.0, embedded (its `model_index.json`,
+    /// `unet/`, `vae/`, `text_encoder/`, `text_encoder_2/` and `scheduler/` configuration files, and
+    /// both tokenizers from the bundled CLIP vocabulary: `CLIPTokenizer.stableDiffusion1()` and
+    /// `CLIPTokenizer.stableDiffusionXLSecond()`). What a single-file SDXL checkpoint is read with when
+    /// no configuration folder is given: every SDXL base fine-tune shares this architecture, the
+    /// ε prediction and the Euler scheduler.
+    public static func stableDiffusionXLBase() throws -> SDXLFolderConfigurations {
+        let dir = bundledBaseFolder
+        return try SDXLFolderConfigurations(
+            tokenizer: try CLIPTokenizer.stableDiffusion1(), tokenizerSource: CLIPTokenizer.bundledStableDiffusion1Folder.path,
+            tokenizer2: try CLIPTokenizer.stableDiffusionXLSecond(),
+            tokenizer2Source: CLIPTokenizer.bundledStableDiffusionXLSecondFolder.path,
+            textFile: dir.appendingPathComponent("text_encoder/config.json"),
+            text2File: dir.appendingPathComponent("text_encoder_2/config.json"), unetFile: dir.appendingPathComponent("unet/config.json"),
+            vaeFile: dir.appendingPathComponent("vae/config.json"), schedulerFile: dir.appendingPathComponent("scheduler/scheduler_config.json"),
+            forceZerosForEmptyPrompt: try ModelFolder.readIndex(dir.appendingPathComponent("model_index.json")).forceZeros)
+    }
+
     private init(
-        tokenizerFolder: URL, tokenizer2Folder: URL, textFile textURL: URL, text2File text2URL: URL, unetFile unetURL: URL,
-        vaeFile vaeURL: URL, schedulerFile: URL, forceZerosForEmptyPrompt: Bool
+        tokenizerFolder: URL, tokenizer2Folder: URL, textFile: URL, text2File: URL, unetFile: URL,
+        vaeFile: URL, schedulerFile: URL, forceZerosForEmptyPrompt: Bool
     ) throws {
-        tokenizer = try CLIPTokenizer(folder: tokenizerFolder)
-        tokenizer2 = try CLIPTokenizer(folder: tokenizer2Folder)
+        try self.init(
+            tokenizer: try CLIPTokenizer(folder: tokenizerFolder), tokenizerSource: tokenizerFolder.path,
+            tokenizer2: try CLIPTokenizer(folder: tokenizer2Folder), tokenizer2Source: tokenizer2Folder.path, textFile: textFile,
+            text2File: text2File, unetFile: unetFile, vaeFile: vaeFile, schedulerFile: schedulerFile,
+            forceZerosForEmptyPrompt: forceZerosForEmptyPrompt)
+    }
+
+    private init(
+        tokenizer: CLIPTokenizer, tokenizerSource: String, tokenizer2: CLIPTokenizer, tokenizer2Source: String, textFile textURL: URL,
+        text2File text2URL: URL, unetFile unetURL: URL, vaeFile vaeURL: URL, schedulerFile: URL, forceZerosForEmptyPrompt: Bool
+    ) throws {
+        self.tokenizer = tokenizer
+        self.tokenizer2 = tokenizer2
         textFile = textURL
         text2File = text2URL
         unetFile = unetURL
@@ -86,12 +120,12 @@ public struct SDXLFolderConfigurations {
         vae = try AutoencoderKLConfiguration.load(from: vaeURL)
         scheduler = try SchedulerConfiguration.load(from: schedulerFile)
 
-        try StableDiffusionPipeline.checkTokenizer(tokenizer, tokenizerSource: tokenizerFolder.path, text: text, textSource: textURL.path)
-        try StableDiffusionPipeline.checkTokenizer(tokenizer2, tokenizerSource: tokenizer2Folder.path, text: text2, textSource: text2URL.path)
+        try StableDiffusionPipeline.checkTokenizer(tokenizer, tokenizerSource: tokenizerSource, text: text, textSource: textURL.path)
+        try StableDiffusionPipeline.checkTokenizer(tokenizer2, tokenizerSource: tokenizer2Source, text: text2, textSource: text2URL.path)
         // The two prompt embeddings are concatenated along the features: equal lengths are needed.
         guard tokenizer.modelMaxLength == tokenizer2.modelMaxLength else {
             throw PipelineConsistencyError.tokenizerLengthMismatch(
-                tokenizers: [tokenizerFolder.path, tokenizer2Folder.path],
+                tokenizers: [tokenizerSource, tokenizer2Source],
                 modelMaxLengths: [tokenizer.modelMaxLength, tokenizer2.modelMaxLength])
         }
         let cross = unet.crossAttentionDim.all.first ?? 0

@@ -8,17 +8,20 @@ extension StableDiffusionXLPipeline {
     /// as diffusers' `StableDiffusionXLPipeline.from_single_file(path, config=folder)` loads it: the
     /// architectures, both tokenizers, the scheduler and `force_zeros_for_empty_prompt` come from
     /// `configurationFolder` (an SDXL diffusers folder or one with only its configuration files;
-    /// `SDXLFolderConfigurations.init(configurationFolder:)`), the weights from the file. Loading is
+    /// `SDXLFolderConfigurations.init(configurationFolder:)`), or when nil from the embedded SDXL base
+    /// 1.0 configuration (`SDXLFolderConfigurations.stableDiffusionXLBase()`, what diffusers uses for
+    /// a file without `config=`); the weights from the file. Loading is
     /// strict: the file's keys must be exactly those of the configured models. A file of another family
     /// throws `ModelFamilyMismatchError` (SD 1.x / 2.x) or `UnsupportedModelFamilyError` (the SDXL
     /// refiner, SD3, Flux) naming the key that shows it.
-    public convenience init(singleFile path: String, configurationFolder: URL) throws {
+    public convenience init(singleFile path: String, configurationFolder: URL?) throws {
         guard path.lowercased().hasSuffix(".safetensors") else {
             throw PipelineError.invalidArgument("\(path): single-file checkpoints must be .safetensors (pickled .ckpt files are not read)")
         }
         let file = try SafeTensorsFile(path: path)
         try Self.checkFamily(of: file, path: path)
-        let configurations = try SDXLFolderConfigurations(configurationFolder: configurationFolder)
+        let configurations =
+            try configurationFolder.map { try SDXLFolderConfigurations(configurationFolder: $0) } ?? SDXLFolderConfigurations.stableDiffusionXLBase()
         let unetConfig = configurations.unet
         guard let layers = unetConfig.layersPerBlock.values(count: unetConfig.downBlockTypes.count), Set(layers).count == 1 else {
             throw PipelineError.invalidArgument("\(path): single-file loading needs one layers_per_block for every UNet block")
