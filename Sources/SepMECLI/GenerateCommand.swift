@@ -109,7 +109,7 @@ struct GenerateCommand: ParsableCommand {
         for (k, group) in groups.enumerated() {
             let options = GenerationOptions(
                 prompts: group, negativePrompt: negativePrompt, seed: seedOption.seed &+ UInt64(k),
-                steps: sampling.steps, guidance: sampling.guidance, width: width, height: height,
+                steps: sampling.steps, guidance: sampling.guidance(pipelineDefault: pipeline.defaultGuidanceScale), width: width, height: height,
                 scheduler: sampling.scheduler, eta: eta, imagesPerPrompt: batchSize, precision: precisionOption.precision)
             let run = try pipeline.makeRun(options)
             let total = run.timesteps.count * groups.count

@@ -20,13 +20,14 @@ final class SDXLCommandLineTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
     /// The case "euler_zero_negative" of the fixtures: the folder's Euler, no negative prompt (zero
-    /// embeddings), guidance 5, 3 steps, seed 0, the default 16×16 size.
+    /// embeddings), guidance 5, 3 steps, seed 0, the default 16×16 size. No `--guidance` is given:
+    /// an SDXL model's default is diffusers' `StableDiffusionXLPipeline` default, 5.
     func testGenerateMatchesDiffusersLatents() throws {
         let output = scratch.appendingPathComponent("out.png").path
         let latents = scratch.appendingPathComponent("lat.safetensors").path
         let r = try CommandLineTests.run([
             "generate", "--model", Self.tinySDXL.path, "--prompt", "a red circle", "--seed", "0", "--steps", "3",
-            "--guidance", "5", "--output", output, "--latents-out", latents, "--quiet"
+            "--output", output, "--latents-out", latents, "--quiet"
         ])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: output))

@@ -50,6 +50,8 @@ public final class StableDiffusionPipeline: TextToImagePipeline {
     /// Spatial factor between image pixels and latents (1 without a VAE).
     public var vaeScaleFactor: Int { vae?.spatialScaleFactor ?? 1 }
     public var latentChannels: Int { unet.configuration.inChannels }
+    /// `StableDiffusionPipeline.__call__`'s default `guidance_scale`.
+    public var defaultGuidanceScale: Float { 7.5 }
     /// diffusers' default output size: unet.sample_size × vae scale factor, as (height, width).
     public var defaultImageSize: (height: Int, width: Int) {
         let s = unet.configuration.sampleSize?.values(count: 2) ?? [64, 64]

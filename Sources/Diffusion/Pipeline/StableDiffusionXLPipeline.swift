@@ -70,6 +70,8 @@ public final class StableDiffusionXLPipeline: TextToImagePipeline {
     public var vaeConfiguration: AutoencoderKLConfiguration? { vae.configuration }
     public var vaeScaleFactor: Int { vae.spatialScaleFactor }
     public var latentChannels: Int { unet.configuration.inChannels }
+    /// `StableDiffusionXLPipeline.__call__`'s default `guidance_scale`.
+    public var defaultGuidanceScale: Float { 5.0 }
     /// diffusers' `default_sample_size * vae_scale_factor` (1024 × 1024 for SDXL base).
     public var defaultImageSize: (height: Int, width: Int) {
         let s = unet.configuration.sampleSize?.values(count: 2) ?? [128, 128]

@@ -17,6 +17,9 @@ public protocol TextToImagePipeline: AnyObject {
     var latentChannels: Int { get }
     /// diffusers' default output size: unet.sample_size × vae scale factor, as (height, width).
     var defaultImageSize: (height: Int, width: Int) { get }
+    /// diffusers' default `guidance_scale` of the family's pipeline (7.5 for `StableDiffusionPipeline`,
+    /// 5.0 for `StableDiffusionXLPipeline`), used when a caller gives none.
+    var defaultGuidanceScale: Float { get }
     /// Prepares a run (checked with `validate` first): prompt embeddings, seeded noise, timesteps.
     func makeRun(_ options: GenerationOptions) throws -> DenoisingRun
     /// Latents → images in [-1, 1].
