@@ -60,7 +60,11 @@ public final class CLIPTextTransformer: Module {
         return row.firstIndex(of: configuration.eosTokenId) ?? 0
     }
 
-    /// Runs the encoder. `ids` must pass `validate` (violations stop the program with that message).
+    /// Runs the encoder. `ids` must pass `validate` (violations stop the program with that message):
+    /// no file or argument reaches that stop, since every pipeline refuses at load a tokenizer whose
+    /// ids or length exceed its encoder (`PipelineConsistencyError.tokenizerVocabularyTooLarge`,
+    /// `.sequenceLongerThanPositions`; ModelLoadingReliabilityTests), and callers with their own ids
+    /// call `validate` first.
     // ids: B rows of L ids -> lastHiddenState [B, L, D], pooled [B, D], hiddenStates (L+1) x [B, L, D]
     public func callAsFunction(_ ids: [[Int]], outputHiddenStates: Bool = false) -> CLIPTextOutput {
         do { try validate(ids) } catch { preconditionFailure("\(error)") }

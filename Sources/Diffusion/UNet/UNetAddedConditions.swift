@@ -36,7 +36,10 @@ extension UNet2DConditionModel {
     /// The "text_time" addition to the timestep embedding (unet_2d_condition.py `get_aug_embed`):
     /// sinusoidal features of every time id (`add_time_proj`, the model's flip_sin_to_cos and
     /// freq_shift), flattened per item, after the pooled text, through `add_embedding`.
-    /// The model must have "text_time" and `added` the widths its `projection_class_embeddings_input_dim` sums.
+    /// The model must have "text_time" and `added` the widths its `projection_class_embeddings_input_dim` sums:
+    /// the SDXL pipeline refuses at load a folder or file where they differ
+    /// (`PipelineConsistencyError.missingTextTimeEmbedding`, `.pooledWidthMismatch`; SDXLPipelineTests),
+    /// so the stops below are reached only by a programming error.
     // added: [B, P] + [B, N] -> [B, T]
     func additionEmbedding(_ added: UNetAddedConditions) -> Tensor {
         guard let add_embedding, let textTime else { preconditionFailure("UNet2DConditionModel: no addition embedding") }
