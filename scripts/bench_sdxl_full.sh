@@ -26,6 +26,6 @@ run sepme-generate "$sepme" generate --model "$model" --prompt "a castle on a hi
 grep -E "loaded" "$out/sepme-generate.err" | tail -n 1 || true
 run torch-generate "$python" "$root/scripts/bench_torch.py" --what generate --model "$model" --size 1024 --steps 1
 run sepme-erase-step "$sepme" bench erase-step --config sdxl --size 64 --sepme-only --json
-# sepme's null-space rank for the PyTorch run (1895 with SDXL's encoders and these prompts, if sepme's run failed).
-rank=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['result']['nullSpaceDimension'])" "$out/sepme-erase-step.out" 2> /dev/null || echo 1895)
+# sepme's null-space rank for the PyTorch run (1967 with the benchmark's encoders and prompts, if sepme's run failed).
+rank=$("$python" -c "import json,sys; print(json.load(open(sys.argv[1]))['result']['nullSpaceDimension'])" "$out/sepme-erase-step.out" 2> /dev/null || echo 1967)
 run torch-erase-step "$python" "$root/scripts/bench_torch.py" --what erase-step --config sdxl --size 64 --rank "$rank"

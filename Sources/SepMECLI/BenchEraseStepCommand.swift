@@ -17,7 +17,7 @@ struct BenchEraseStepCommand: ParsableCommand {
     @Option(
         help: ArgumentHelp(
             BenchModelConfiguration.help
-                + " The text encoders are random CLIP ViT-L/14 (cross_attention_dim 768), or for a text_time UNet SDXL's CLIP ViT-L/14 and OpenCLIP bigG (2048)."
+                + " The text encoders are random CLIP ViT-L/14 (cross_attention_dim 768), or for a text_time UNet SDXL's CLIP ViT-L/14 and OpenCLIP bigG (2048), one layer deep (they only make the prompts' embeddings)."
         ))
     var config = "sd14"
     @Flag(help: "Time sepme's iteration only, not the reference layout (which holds a second copy of the UNet).")

@@ -49,11 +49,16 @@ struct EraseStepBenchmark {
     /// A random-weight pipeline around `configuration`'s UNet: SD 1.x's CLIP ViT-L/14 text encoder, or
     /// for a "text_time" UNet SDXL's two (CLIP ViT-L/14 and OpenCLIP bigG with its projection; both
     /// tokenizers SD1's vocabulary: the second's pad token, "!" in SDXL, does not change the cost).
+    /// SDXL's encoders are built one layer deep: they only make the three prompts' embeddings, whose
+    /// widths (768 + 1280) and token counts set the iteration's cost and null-space rank, and at full
+    /// depth they would hold 3.3 GB that the iteration never uses (PyTorch's counterpart holds none).
     func makePipeline(log: (String) -> Void) throws -> any PromptConditionedPipeline {
         let unet = try UNet2DConditionModel(configuration: configuration)
         unet.initializeRandomly(seed: 1)
         var g = PyTorchGenerator(seed: 2)
-        let textEncoder = CLIPTextModel(configuration: .sd15)
+        var firstConfiguration = CLIPTextConfiguration.sd15
+        if unet.textTime != nil { firstConfiguration.layerCount = 1 }
+        let textEncoder = CLIPTextModel(configuration: firstConfiguration)
         textEncoder.initializeParameters(generator: &g)
         let tokenizer = try CLIPTokenizer.stableDiffusion1()
         guard let textTime = unet.textTime else {
@@ -68,7 +73,8 @@ struct EraseStepBenchmark {
                 tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: nil, schedulerConfiguration: .stableDiffusion1,
                 source: "random")
         }
-        let second = CLIPTextConfiguration.openCLIPBigG
+        var second = CLIPTextConfiguration.openCLIPBigG
+        second.layerCount = 1
         let widths = [CLIPTextConfiguration.sd15.hiddenSize, second.hiddenSize]
         guard unet.crossAttentionDim == widths.reduce(0, +),
             textTime.pooledWidth(timeIdCount: SDXLFolderConfigurations.timeIdCount) == second.hiddenSize
@@ -80,7 +86,7 @@ struct EraseStepBenchmark {
         }
         let textEncoder2 = CLIPTextModelWithProjection(configuration: second, projectionDimension: second.hiddenSize)
         textEncoder2.initializeParameters(generator: &g)
-        log("built random-weight models (UNet \(configuration.blockOutChannels), CLIP ViT-L/14 and OpenCLIP bigG text encoders)")
+        log("built random-weight models (UNet \(configuration.blockOutChannels), CLIP ViT-L/14 and OpenCLIP bigG text encoders, one layer each)")
         return StableDiffusionXLPipeline(
             tokenizer: tokenizer, tokenizer2: tokenizer, textEncoder: textEncoder, textEncoder2: textEncoder2, unet: unet,
             vae: try AutoencoderKL(.sd14), schedulerConfiguration: .stableDiffusion1, forceZerosForEmptyPrompt: true, source: "random")
