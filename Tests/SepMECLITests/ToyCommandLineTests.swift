@@ -216,12 +216,9 @@ final class BenchmarkCommandLineTests: XCTestCase {
 
         // A resumed run skips the finished targets and the composition (no erasure, no image) and
         // reports the same numbers.
-        let again = try CommandLineTests.run(["benchmark", "--quick", "--output", out.path, "--resume"])
-        XCTAssertEqual(again.status, 0, again.stderr)
-        XCTAssertTrue(again.stderr.contains("composition: finished earlier, skipped"), again.stderr)
-        XCTAssertFalse(again.stderr.contains("evaluating"), again.stderr)
-        let json2 = try XCTUnwrap(
-            JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
+        let (again, json2) = try resumeQuickBenchmark(out)
+        XCTAssertTrue(again.contains("composition: finished earlier, skipped"), again)
+        XCTAssertFalse(again.contains("evaluating"), again)
         XCTAssertEqual((json2["targets"] as? [[String: Any]])?.last?["ua"] as? Double, t["ua"] as? Double)
         XCTAssertEqual((json2["composition"] as? [String: Any])?["cra"] as? Double, composition["cra"] as? Double)
 
@@ -229,12 +226,9 @@ final class BenchmarkCommandLineTests: XCTestCase {
         // original model's images back from the folder instead of generating them, and scores the
         // target as before.
         try FileManager.default.removeItem(at: out.appendingPathComponent("targets/style-striped.json"))
-        let third = try CommandLineTests.run(["benchmark", "--quick", "--output", out.path, "--resume"])
-        XCTAssertEqual(third.status, 0, third.stderr)
-        XCTAssertTrue(third.stderr.contains("original images: read from"), third.stderr)
-        XCTAssertFalse(third.stderr.contains("evaluating original"), third.stderr)
-        let json3 = try XCTUnwrap(
-            JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
+        let (third, json3) = try resumeQuickBenchmark(out)
+        XCTAssertTrue(third.contains("original images: read from"), third)
+        XCTAssertFalse(third.contains("evaluating original"), third)
         let striped = try XCTUnwrap((json3["targets"] as? [[String: Any]])?.first { $0["target"] as? String == "striped" })
         let before = try XCTUnwrap(targets.first { $0["target"] as? String == "striped" })
         for field in ["ua", "ira", "cra", "ssim_retained", "pixel_diff_retained"] {
@@ -255,6 +249,15 @@ final class BenchmarkCommandLineTests: XCTestCase {
         let unknown = try CommandLineTests.run(["benchmark", "--quick", "--styles", "plaid", "--output", out.path, "--quiet"])
         XCTAssertNotEqual(unknown.status, 0)
         XCTAssertTrue(unknown.stderr.contains("--styles") && unknown.stderr.contains("plaid"), unknown.stderr)
+    }
+
+    /// `benchmark --quick --resume` into `out`, which must succeed: its stderr and benchmark.json.
+    private func resumeQuickBenchmark(_ out: URL) throws -> (stderr: String, json: [String: Any]) {
+        let r = try CommandLineTests.run(["benchmark", "--quick", "--output", out.path, "--resume"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
+        return (r.stderr, json)
     }
 
     /// `--method all`: every method on the same quick grid, one folder each, one comparison. SepME's
