@@ -3,7 +3,7 @@ import Diffusion
 import Foundation
 
 /// Loads `--model` (a diffusers folder, or a single-file checkpoint with `--config`'s folder or the
-/// embedded SD 1.x / SDXL base configuration for its architecture) into a pipeline, timing it on stderr.
+/// embedded SD 1.x / SD 2.1 / SDXL base configuration for its architecture) into a pipeline, timing it on stderr.
 enum ModelLoading {
     /// Loads `--model` for text-to-image and erasure as the pipeline of its family (`PipelineLoader`):
     /// SDXL folders and SDXL single files into `StableDiffusionXLPipeline`, SD 1.x /

@@ -9,25 +9,27 @@ extension CLIPTokenizer {
         Bundle.module.url(forResource: "Resources/clip-vit-large-patch14", withExtension: nil)!
     }
 
-    /// The configuration of SDXL base's second tokenizer (`tokenizer_2/tokenizer_config.json` and
-    /// `special_tokens_map.json`): the same vocabulary, padded with "!" (id 0) instead of the end
-    /// token, as `CLIPTokenizer.from_pretrained(..., pad_token="!")` saves it.
-    public static var bundledStableDiffusionXLSecondFolder: URL {
-        Bundle.module.url(forResource: "Resources/sdxl-tokenizer-2", withExtension: nil)!
-    }
-
     /// The SD1.x tokenizer (77 tokens, BOS 49406, EOS/pad 49407); also SDXL's first tokenizer.
     public static func stableDiffusion1() throws -> CLIPTokenizer {
         try CLIPTokenizer(folder: bundledStableDiffusion1Folder)
     }
 
-    /// SDXL base's second tokenizer: the SD1.x vocabulary (`bundledStableDiffusion1Folder`) with
-    /// the configuration of `bundledStableDiffusionXLSecondFolder` (77 tokens, pad "!" = id 0).
-    public static func stableDiffusionXLSecond() throws -> CLIPTokenizer {
+    /// The configuration of OpenCLIP's tokenizer as Stable Diffusion folders store it (SD 2.x's
+    /// `tokenizer/`, SDXL's `tokenizer_2/`: `tokenizer_config.json` and `special_tokens_map.json`):
+    /// CLIP's vocabulary padded with "!" (id 0) instead of the end token, as
+    /// `CLIPTokenizer.from_pretrained(..., pad_token="!")` saves it.
+    public static var bundledOpenCLIPFolder: URL {
+        Bundle.module.url(forResource: "Resources/openclip-tokenizer", withExtension: nil)!
+    }
+
+    /// OpenCLIP's tokenizer: SD 2.x's, and SDXL base's second. The SD1.x vocabulary
+    /// (`bundledStableDiffusion1Folder`) with the configuration of `bundledOpenCLIPFolder`
+    /// (77 tokens, pad "!" = id 0).
+    public static func openCLIP() throws -> CLIPTokenizer {
         let vocab = bundledStableDiffusion1Folder.appendingPathComponent("vocab.json")
         let merges = bundledStableDiffusion1Folder.appendingPathComponent("merges.txt")
         var files = try CLIPTokenizerFiles.load(vocabURL: vocab, mergesURL: merges)
-        try files.applyConfiguration(folder: bundledStableDiffusionXLSecondFolder)
+        try files.applyConfiguration(folder: bundledOpenCLIPFolder)
         return try CLIPTokenizer(files: files, vocabFile: vocab.path, mergesFile: merges.path)
     }
 }

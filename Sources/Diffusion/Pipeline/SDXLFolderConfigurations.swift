@@ -76,15 +76,15 @@ public struct SDXLFolderConfigurations {
     /// The configurations of stabilityai/stable-diffusion-xl-base-1.0, embedded (its `model_index.json`,
     /// `unet/`, `vae/`, `text_encoder/`, `text_encoder_2/` and `scheduler/` configuration files, and
     /// both tokenizers from the bundled CLIP vocabulary: `CLIPTokenizer.stableDiffusion1()` and
-    /// `CLIPTokenizer.stableDiffusionXLSecond()`). What a single-file SDXL checkpoint is read with when
+    /// `CLIPTokenizer.openCLIP()`). What a single-file SDXL checkpoint is read with when
     /// no configuration folder is given: every SDXL base fine-tune shares this architecture, the
     /// ε prediction and the Euler scheduler.
     public static func stableDiffusionXLBase() throws -> SDXLFolderConfigurations {
         let dir = bundledBaseFolder
         return try SDXLFolderConfigurations(
             tokenizer: try CLIPTokenizer.stableDiffusion1(), tokenizerSource: CLIPTokenizer.bundledStableDiffusion1Folder.path,
-            tokenizer2: try CLIPTokenizer.stableDiffusionXLSecond(),
-            tokenizer2Source: CLIPTokenizer.bundledStableDiffusionXLSecondFolder.path,
+            tokenizer2: try CLIPTokenizer.openCLIP(),
+            tokenizer2Source: CLIPTokenizer.bundledOpenCLIPFolder.path,
             textFile: dir.appendingPathComponent("text_encoder/config.json"),
             text2File: dir.appendingPathComponent("text_encoder_2/config.json"), unetFile: dir.appendingPathComponent("unet/config.json"),
             vaeFile: dir.appendingPathComponent("vae/config.json"), schedulerFile: dir.appendingPathComponent("scheduler/scheduler_config.json"),

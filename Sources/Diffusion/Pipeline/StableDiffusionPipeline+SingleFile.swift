@@ -23,7 +23,9 @@ extension StableDiffusionPipeline {
 
     /// A single-file checkpoint. Architectures come from `configurationFolder` (a diffusers folder
     /// whose config files, tokenizer and scheduler configuration are used; its weights are not read),
-    /// or, when nil, from the embedded Stable Diffusion v1 configurations and CLIP vocabulary.
+    /// or, when nil, from the embedded configurations: SD 2.1 (`bundledStableDiffusion21Folder`, 768 px,
+    /// v prediction, OpenCLIP's tokenizer) for a file with an OpenCLIP text encoder, as diffusers'
+    /// `from_single_file` does without `config=`; the Stable Diffusion v1 ones and CLIP vocabulary otherwise.
     /// Loading is strict: the file's keys must be exactly those of the configured models.
     public convenience init(singleFile path: String, configurationFolder: URL?) throws {
         guard path.lowercased().hasSuffix(".safetensors") else {
@@ -44,25 +46,22 @@ extension StableDiffusionPipeline {
         let scheduler: SchedulerConfiguration
         let tokenizer: CLIPTokenizer
         let sources: (tokenizer: String, text: String, unet: String, vae: String)
-        if let dir = configurationFolder {
+        // A configuration folder, else the embedded configuration of the file's family: SD 2.1 (768 px,
+        // v prediction) for an OpenCLIP text encoder, as diffusers' from_single_file defaults to
+        // stabilityai/stable-diffusion-2-1; SD 1.x otherwise.
+        let embeddedSD2 = configurationFolder == nil && SingleFileCheckpoint.hasOpenCLIPTextEncoder(file)
+        if let dir = configurationFolder ?? (embeddedSD2 ? Self.bundledStableDiffusion21Folder : nil) {
+            let tokenizerSource = embeddedSD2 ? CLIPTokenizer.bundledOpenCLIPFolder.path : dir.appendingPathComponent("tokenizer").path
             sources = (
-                dir.appendingPathComponent("tokenizer").path, dir.appendingPathComponent("text_encoder/config.json").path,
+                tokenizerSource, dir.appendingPathComponent("text_encoder/config.json").path,
                 dir.appendingPathComponent("unet/config.json").path, dir.appendingPathComponent("vae/config.json").path
             )
             unetConfig = try .load(from: dir.appendingPathComponent("unet/config.json"))
             vaeConfig = try .load(from: dir.appendingPathComponent("vae/config.json"))
             textConfig = try .load(from: dir.appendingPathComponent("text_encoder/config.json"))
             scheduler = try .load(from: dir.appendingPathComponent("scheduler/scheduler_config.json"))
-            tokenizer = try CLIPTokenizer(folder: dir.appendingPathComponent("tokenizer"))
+            tokenizer = embeddedSD2 ? try CLIPTokenizer.openCLIP() : try CLIPTokenizer(folder: dir.appendingPathComponent("tokenizer"))
         } else {
-            // The embedded configurations are SD 1.x's; an SD 2.x file's architecture (and whether it
-            // predicts v or ε) is not stored in it.
-            if SingleFileCheckpoint.hasOpenCLIPTextEncoder(file) {
-                throw PipelineError.invalidArgument(
-                    "\(path): a Stable Diffusion 2.x checkpoint (OpenCLIP text encoder, cond_stage_model.model.* keys); "
-                        + "its architecture and prediction type are not in the file: load it with the configuration "
-                        + "folder of a matching diffusers SD 2.x model")
-            }
             unetConfig = .sd14
             vaeConfig = .sd14
             textConfig = .sd15
@@ -96,6 +95,14 @@ extension StableDiffusionPipeline {
         self.init(
             tokenizer: tokenizer, textEncoder: textEncoder, unet: unet, vae: vae,
             schedulerConfiguration: scheduler, source: path)
+    }
+}
+
+extension StableDiffusionPipeline {
+    /// The configuration files of stabilityai/stable-diffusion-2-1, embedded (`unet/`, `vae/`,
+    /// `text_encoder/`, `scheduler/`; its tokenizer is `CLIPTokenizer.openCLIP()`).
+    public static var bundledStableDiffusion21Folder: URL {
+        Bundle.module.url(forResource: "Resources/sd-2.1", withExtension: nil)!
     }
 }
 

@@ -4,15 +4,15 @@ import Foundation
 import Toy
 
 /// `--model PATH` (required): a diffusers folder or a single-file `.safetensors` checkpoint, and
-/// `--config DIR` for a single file whose architecture the embedded SD1 and SDXL base
-/// configurations do not describe (SD 2.x, or an SDXL file with other configs). Provides: `--model`, `--config`. Validation refuses an empty value up
+/// `--config DIR` for a single file whose architecture the embedded SD 1.x, SD 2.1 and SDXL base
+/// configurations do not describe (an SD 2.x 512-base file, say). Provides: `--model`, `--config`. Validation refuses an empty value up
 /// front, so no error can later name a path the user never typed.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model: a diffusers folder or a single-file .safetensors checkpoint.") var model: String
     @Option(help: ModelOptions.configHelp) var config: String?
 
     static let configHelp = ArgumentHelp(
-        "A diffusers folder whose configs, tokenizer and scheduler describe a single-file --model (needed for SD 2.x files; SD 1.x and SDXL base files use embedded ones; its weights are not read).",
+        "A diffusers folder whose configs, tokenizer and scheduler describe a single-file --model (default: the embedded SD 1.x, SD 2.1 or SDXL base configuration, by the file's family; its weights are not read).",
         valueName: "dir")
 
     func validate() throws {

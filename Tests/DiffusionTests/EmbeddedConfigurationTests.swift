@@ -3,12 +3,12 @@ import Diffusion
 import Foundation
 import XCTest
 
-/// The embedded SDXL base 1.0 configuration that single files without `--config` are read with:
-/// its files pass the same reading and cross-checks as a folder's, describe SDXL base's architecture
-/// (scripts/check_sdxl_base_config.py builds each component from them with diffusers and
-/// transformers and checks the published parameter counts), and its second tokenizer pads as
-/// transformers' `CLIPTokenizer(pad_token="!")` does.
-final class SDXLEmbeddedConfigurationTests: XCTestCase {
+/// The embedded SDXL base 1.0 and SD 2.1 configurations that single files without `--config` are
+/// read with: their files pass the same reading and cross-checks as a folder's and describe those
+/// architectures (scripts/check_embedded_configs.py builds each component from them with diffusers
+/// and transformers and checks the published parameter counts), and OpenCLIP's tokenizer (SD 2.x's,
+/// SDXL's second) pads as transformers' `CLIPTokenizer(pad_token="!")` does.
+final class EmbeddedConfigurationTests: XCTestCase {
     func testEmbeddedConfigurationIsSDXLBase() throws {
         let c = try SDXLFolderConfigurations.stableDiffusionXLBase()
         XCTAssertEqual(c.unet.blockOutChannels, [320, 640, 1280])
@@ -41,13 +41,35 @@ final class SDXLEmbeddedConfigurationTests: XCTestCase {
         XCTAssertTrue(c.unetFile.path.hasSuffix("sdxl-base-1.0/unet/config.json"), c.unetFile.path)
     }
 
+    /// SD 2.1 (768 px, v prediction): OpenCLIP ViT-H's text tower as transformers stores it for
+    /// diffusers (23 of its 24 layers: SD 2.x reads the penultimate one), 1024-wide context.
+    func testEmbeddedConfigurationIsSD21() throws {
+        let dir = StableDiffusionPipeline.bundledStableDiffusion21Folder
+        let unet = try UNet2DConditionConfiguration.load(from: dir.appendingPathComponent("unet/config.json"))
+        XCTAssertEqual(unet.blockOutChannels, [320, 640, 1280, 1280])
+        XCTAssertEqual(unet.attentionHeadDim, .many([5, 10, 20, 20]))
+        XCTAssertEqual(unet.crossAttentionDim, .one(1024))
+        XCTAssertTrue(unet.useLinearProjection)
+        XCTAssertTrue(unet.upcastAttention)
+        XCTAssertEqual(unet.sampleSize, .one(96))
+        let text = try CLIPTextConfiguration.load(from: dir.appendingPathComponent("text_encoder/config.json"))
+        XCTAssertEqual([text.hiddenSize, text.layerCount, text.headCount, text.intermediateSize], [1024, 23, 16, 4096])
+        XCTAssertEqual(text.hiddenActivation, .gelu)
+        let scheduler = try SchedulerConfiguration.load(from: dir.appendingPathComponent("scheduler/scheduler_config.json"))
+        XCTAssertEqual(scheduler.predictionType, .vPrediction)
+        XCTAssertEqual(scheduler.stepsOffset, 1)
+        XCTAssertEqual(scheduler.betaSchedule, .scaledLinear)
+        let vae = try AutoencoderKLConfiguration.load(from: dir.appendingPathComponent("vae/config.json"))
+        XCTAssertEqual(vae.scalingFactor, 0.18215)
+    }
+
     /// Both tokenizers share CLIP's vocabulary; the first pads with the end token (49407), the second
     /// with "!" (id 0): the same ids up to the end token, then only the padding differs. A "!" in the
     /// text is the second tokenizer's pad token, read as id 0 as transformers reads it (the ids
-    /// scripts/check_sdxl_base_config.py prints).
+    /// scripts/check_embedded_configs.py prints).
     func testSecondTokenizerPadsWithExclamationMark() throws {
         let first = try CLIPTokenizer.stableDiffusion1()
-        let second = try CLIPTokenizer.stableDiffusionXLSecond()
+        let second = try CLIPTokenizer.openCLIP()  // SDXL's second tokenizer, SD 2.x's only one
         XCTAssertEqual(first.padTokenId, 49407)
         XCTAssertEqual(second.padTokenId, 0)
         XCTAssertEqual(second.modelMaxLength, 77)
