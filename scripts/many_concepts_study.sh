@@ -8,6 +8,8 @@
 #   scripts/many_concepts_study.sh [OUT]        (default OUT: many-concepts)
 #   SERIES=combos SEEDS=4 IMAGES=8 ITERATIONS=200 BETA=3e-3 SEPME=.build/release/sepme    (the defaults; β and the
 #   iteration budget are the demo's, which erase on the embedded model)
+#   KS="6 18 12 24" TOLERANCE=    (the K values run; TOLERANCE, when set, is passed as --tolerance to every
+#   plan instead of the plan's own choice, the smallest that leaves every concept a null space)
 # Then: python3 scripts/summarize_many_concepts.py OUT
 set -euo pipefail
 SEPME=${SEPME:-.build/release/sepme}
@@ -17,6 +19,8 @@ IMAGES=${IMAGES:-8}
 ITERATIONS=${ITERATIONS:-200}
 BETA=${BETA:-3e-3}
 SERIES=${SERIES:-combos}
+KS=${KS:-6 18 12 24}
+TOLERANCE=${TOLERANCE:-}
 all=()
 if [ "$SERIES" = words ]; then
     shapes=(circle square triangle star cross heart diamond hexagon)
@@ -32,12 +36,13 @@ else
         for colour in red green blue yellow; do all+=("a $colour $shape"); done
     done
 fi
-for K in 6 18 12 24; do
+for K in $KS; do
     dir="$OUT/k$K"
     concepts=("${all[@]:0:$K}")
     if [ ! -f "$dir/plan.json" ]; then
         args=()
         for c in "${concepts[@]}"; do args+=(--concept "$c"); done
+        [ -n "$TOLERANCE" ] && args+=(--tolerance "$TOLERANCE")
         "$SEPME" erase "${args[@]}" --protect "zq watermark" --images "$IMAGES" --max-iterations "$ITERATIONS" --beta "$BETA" \
             --plan-only --output "$dir" --quiet
     fi
