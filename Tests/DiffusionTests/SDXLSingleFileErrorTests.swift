@@ -14,23 +14,7 @@ final class SDXLSingleFileErrorTests: XCTestCase {
 
     /// The fixture without `removed` keys, with `added` keys (0.5 everywhere), or a file of only `added` when `base` is false.
     private func file(removing removed: Set<String> = [], adding added: [String: [Int]] = [:], base: Bool = true) throws -> String {
-        var writer = SafeTensorsWriter()
-        if base {
-            let source = try SafeTensorsFile(path: try resources().file)
-            for key in source.keys where !removed.contains(key) {
-                let info = try source.info(key)
-                if info.dtype.isInteger {
-                    try writer.add(key, shape: info.shape, int64s: try source.int64s(key))
-                } else {
-                    try writer.add(key, shape: info.shape, floats: try source.floats(key))
-                }
-            }
-        }
-        for (key, shape) in added { try writer.add(key, shape: shape, floats: [Float](repeating: 0.5, count: shape.reduce(1, *))) }
-        let path = NSTemporaryDirectory() + "sepme-sdxl-single-\(UUID().uuidString).safetensors"
-        try writer.write(to: path)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
+        try editedCopy(of: base ? try resources().file : nil, removing: removed, adding: added)
     }
 
     func testRefinerIsRefusedByName() throws {

@@ -146,21 +146,7 @@ final class SingleFileTests: XCTestCase {
 
     /// Copies the tiny single file with keys removed and (float32) keys added.
     private func modifiedCopy(removing removed: Set<String> = [], adding added: [String: [Int]] = [:]) throws -> String {
-        let source = try SafeTensorsFile(path: try resource("tiny-sd1"))
-        var writer = SafeTensorsWriter()
-        for key in source.keys where !removed.contains(key) {
-            let info = try source.info(key)
-            if info.dtype.isInteger {
-                try writer.add(key, shape: info.shape, int64s: try source.int64s(key))
-            } else {
-                try writer.add(key, shape: info.shape, floats: try source.floats(key))
-            }
-        }
-        for (key, shape) in added { try writer.add(key, shape: shape, floats: [Float](repeating: 0.5, count: shape.reduce(1, *))) }
-        let path = NSTemporaryDirectory() + "sepme-single-file-\(UUID().uuidString).safetensors"
-        try writer.write(to: path)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        return path
+        try editedCopy(of: try resource("tiny-sd1"), removing: removed, adding: added)
     }
 
     func testUnknownKeysAreReportedAsUnexpectedByName() throws {

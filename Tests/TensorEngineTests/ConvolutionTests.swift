@@ -7,6 +7,12 @@ import XCTest
 final class ConvolutionTests: XCTestCase {
     /// Forward parity: max abs error <= 1e-5 · max |reference|.
     func testForwardMatchesTorch() throws {
+        try Self.assertMatchesTorchFixtures(label: "")
+    }
+
+    /// Every conv2d fixture through `Tensor.conv2d` as the engine now dispatches it: max abs error
+    /// <= 1e-5 · max |reference| (`label` is appended to each case's name in failures).
+    static func assertMatchesTorchFixtures(label: String) throws {
         let cases = try KernelFixtures().cases(op: "conv2d")
         XCTAssertEqual(cases.count, 8)
         for c in cases {
@@ -16,7 +22,7 @@ final class ConvolutionTests: XCTestCase {
             let y = Tensor.conv2d(
                 try c.tensor("x"), weight: try c.tensor("weight"), bias: bias,
                 stride: (stride[0], stride[1]), padding: (padding[0], padding[1]))
-            assertClose(y, try c.tensor("out"), rtol: 1e-5, c.name)
+            assertClose(y, try c.tensor("out"), rtol: 1e-5, c.name + label)
         }
     }
 

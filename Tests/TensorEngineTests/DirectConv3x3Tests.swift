@@ -77,19 +77,7 @@ final class DirectConv3x3Tests: XCTestCase {
     /// torch.nn.functional.conv2d fixtures (every geometry; the 3×3 stride-1 padding-1 ones take the
     /// direct kernel) on each path: max abs error ≤ 1e-5 · max |reference|.
     func testTorchFixturesOnEachPath() throws {
-        let fixtures = try KernelFixtures().cases(op: "conv2d")
-        XCTAssertEqual(fixtures.count, 8)
-        try forEachPath { path in
-            for c in fixtures {
-                let stride = try c.ints("stride")
-                let padding = try c.ints("padding")
-                let bias = c.entry["bias"] == nil ? nil : try c.tensor("bias")
-                let y = Tensor.conv2d(
-                    try c.tensor("x"), weight: try c.tensor("weight"), bias: bias,
-                    stride: (stride[0], stride[1]), padding: (padding[0], padding[1]))
-                assertClose(y, try c.tensor("out"), rtol: 1e-5, "\(c.name), path \(path)")
-            }
-        }
+        try forEachPath { path in try ConvolutionTests.assertMatchesTorchFixtures(label: ", path \(path)") }
     }
 
     /// Central differences through conv2d on each path (3×3, stride 1, padding 1): the recorded
