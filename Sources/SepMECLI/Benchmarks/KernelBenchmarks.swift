@@ -63,6 +63,7 @@ struct KernelBenchmarks {
     /// Measures the fp32 peak of this invocation and prints the column heads.
     private func header() {
         print("threads \(Parallel.threadCount), OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        print("sgemm rows: \(SGEMMKernel.path)")
         peak.gflops = PeakRate.measure(.fp32)
         print("fp32 peak (\(PeakRate.fp32Instructions), \(Parallel.threadCount) threads): " + String(format: "%.1f GFLOP/s", peak.gflops ?? 0))
         print(pad("case", 46) + pad("ms", 10) + pad("GFLOP/s", 10) + pad("SGEMM GFLOP/s", 15) + pad("ratio", 7) + "of peak")
@@ -88,7 +89,8 @@ struct KernelBenchmarks {
     }
 
     /// SGEMM at the shapes of SD1's linear layers (tokens × features), convolutions and attention,
-    /// each followed by the BF16 product at the same shape (`bf16` rows: the right operand packed
+    /// each followed by the linked OpenBLAS at the same shape where sepme's own kernels take the
+    /// products (`openblas` rows), and by the BF16 product (`bf16` rows: the right operand packed
     /// once, as a cached weight is; the left operand packed in every call, as activations are).
     func gemm(bf16: Bool = true) {
         header()
@@ -105,6 +107,10 @@ struct KernelBenchmarks {
         ] {
             let flops = 2 * Double(m * n * k)
             row("sgemm \(m)x\(n)x\(k)", seconds: flops / sgemmRate(m: m, n: n, k: k) / 1e9, flops: flops)
+            if SGEMMKernel.path != .blas {
+                let rate = SGEMMKernel.withPathLimit(.blas) { sgemmRate(m: m, n: n, k: k) }
+                row("openblas \(m)x\(n)x\(k)", seconds: flops / rate / 1e9, flops: flops)
+            }
             if bf16 { row("bf16 \(m)x\(n)x\(k)", seconds: flops / bf16Rate(m: m, n: n, k: k) / 1e9, flops: flops) }
         }
     }

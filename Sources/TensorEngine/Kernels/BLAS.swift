@@ -2,6 +2,7 @@ import CBLAS
 
 /// The engine's only door to CBLAS: row-major single- and double-precision GEMM.
 /// C[m, n] = alpha * op(A) * op(B) + beta * C, with leading dimensions of the row-major layout.
+/// Single-precision products run on `SGEMMKernel` where the CPU has AVX-512F, else on CBLAS.
 public enum BLAS {
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -16,6 +17,12 @@ public enum BLAS {
             } else if beta != 1 {
                 for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
             }
+            return
+        }
+        if SGEMMKernel.path == .avx512 {
+            SGEMMKernel.multiply(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                beta: beta, c: c, ldc: ldc)
             return
         }
         cblas_sgemm(

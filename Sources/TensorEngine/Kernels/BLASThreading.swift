@@ -3,7 +3,8 @@ import Foundation
 /// Work items that each run small GEMMs: OpenBLAS threads split such GEMMs poorly and, when the
 /// items themselves run in parallel, oversubscribe the cores (and busy-wait between calls). So when
 /// the linked BLAS is OpenBLAS (found at run time with dlsym; the package links the generic `blas`),
-/// its thread count is set to 1 while the items run on `Parallel.forEach`. Without OpenBLAS, or
+/// its thread count is set to 1 (and `SGEMMKernel` runs each product on its calling thread) while the
+/// items run on `Parallel.forEach`. Without OpenBLAS, or
 /// with one item or one thread, the items run serially and BLAS threads each GEMM.
 enum BLASThreading {
     /// OpenBLAS's thread-count controls, if the process has them.
@@ -37,6 +38,6 @@ enum BLASThreading {
         let previous = blas.get()
         blas.set(1)
         defer { blas.set(previous) }
-        Parallel.forEach(count, body)
+        SGEMMKernel.serially { Parallel.forEach(count, body) }
     }
 }

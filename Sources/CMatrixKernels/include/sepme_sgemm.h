@@ -1,0 +1,49 @@
+// Single-precision matrix product with AVX-512F micro-kernels, for CPUs where the linked BLAS does not run
+// at the processor's peak (an OpenBLAS limited to its AVX2 kernels, as OPENBLAS_CORETYPE=Haswell makes it,
+// reaches about half of an AVX-512 core's FMA rate).
+//
+// C[i, j] = alpha * sum_l A[i, l] B[l, j] + beta * C[i, j], A (m x k) element (i, l) at
+// a[i * a_row_stride + l * a_k_stride], B (k x n) element (l, j) at b[l * b_k_stride + j * b_column_stride],
+// C row-major with leading dimension ldc (any of the four transpose cases is a choice of strides).
+//
+// Blocking (after Goto and van de Geijn, "Anatomy of high-performance matrix multiplication", 2008): the
+// k range is cut into slices of equal depth, at most SEPME_SGEMM_KC; for each slice, a block of at most
+// SEPME_SGEMM_MC rows of A is packed into row panels of SEPME_SGEMM_MR (and stays in L2), then each column
+// panel of SEPME_SGEMM_NR columns of B is packed (k-major, it stays in L1) and met by every row panel of
+// the block; the micro-kernel keeps an MR x NR tile of C in 24 vector registers.
+//
+// Summation order, the same for every element whatever the split into tasks: for each k slice in order,
+// s = sum over the slice's l in order (fused multiply-adds from zero), then C = C + s (C = beta C + s for
+// the first slice; C = s when beta is 0).
+#ifndef SEPME_SGEMM_H
+#define SEPME_SGEMM_H
+
+#include <stddef.h>
+
+#define SEPME_SGEMM_MR 12
+#define SEPME_SGEMM_NR 32
+#define SEPME_SGEMM_KC 256
+#define SEPME_SGEMM_MC 384
+
+typedef struct {
+    ptrdiff_t m, n, k;
+    float alpha, beta;
+    const float *a;
+    ptrdiff_t a_row_stride, a_k_stride;
+    const float *b;
+    ptrdiff_t b_k_stride, b_column_stride;
+    float *c;
+    ptrdiff_t ldc;
+} sepme_sgemm_problem;
+
+/// 1 when this CPU has AVX-512F (the micro-kernels' instruction set).
+int sepme_sgemm_available(void);
+
+/// One task: the rows [row_begin, row_end) and the column panels [column_panel_begin, column_panel_end)
+/// of C, over the whole k range. Tasks with disjoint rows or column panels may run at the same time; each
+/// packs into its thread's own buffers (allocated on the thread's first task, kept for its life).
+/// Returns 0, or -1 when that buffer could not be allocated or the CPU lacks AVX-512F (C untouched).
+int sepme_sgemm_task(const sepme_sgemm_problem *problem, ptrdiff_t row_begin, ptrdiff_t row_end,
+                     ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end);
+
+#endif

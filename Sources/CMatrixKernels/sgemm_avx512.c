@@ -1,0 +1,267 @@
+// Single-precision product on AVX-512F micro-kernels (see sepme_sgemm.h for the layout, the blocking and
+// the summation order).
+#include "sepme_sgemm.h"
+
+#include <stdlib.h>
+
+#define MR SEPME_SGEMM_MR
+#define NR SEPME_SGEMM_NR
+#define KC SEPME_SGEMM_KC
+#define MC SEPME_SGEMM_MC
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+#define AVX512 __attribute__((target("avx512f")))
+
+static int has_avx512f;
+__attribute__((constructor)) static void detect_sgemm_path(void) {
+    __builtin_cpu_init();
+    has_avx512f = __builtin_cpu_supports("avx512f");
+}
+int sepme_sgemm_available(void) { return has_avx512f; }
+
+// In-register transpose of a 16 x 16 block: on return r[c] holds column c of the rows given.
+static inline AVX512 void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4g + c], 128-bit lane j: rows 4g ... 4g + 3 of column 4j + c.
+    for (int g = 0; g < 4; g++) {
+        u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 v = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), w = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        __m512 x = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), y = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        r[c] = _mm512_shuffle_f32x4(v, x, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(w, y, 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(v, x, 0xDD);
+        r[12 + c] = _mm512_shuffle_f32x4(w, y, 0xDD);
+    }
+}
+
+// Column panels [p0, p1) of the slice [l0, l0 + kc) of B: panel p holds, for each l, NR values of the
+// columns p NR ... p NR + NR - 1 (zeros past n). Where B's column stride is 1, its rows are read in order
+// (contiguous runs), the panels written a row at a time.
+static AVX512 void pack_right(float *dst, const sepme_sgemm_problem *pr, ptrdiff_t l0, ptrdiff_t kc, ptrdiff_t p0,
+                              ptrdiff_t p1) {
+    if (pr->b_column_stride == 1) {
+        for (ptrdiff_t l = 0; l < kc; l++) {
+            const float *src = pr->b + (l0 + l) * pr->b_k_stride;
+            for (ptrdiff_t p = p0; p < p1; p++) {
+                ptrdiff_t j0 = p * NR, live = pr->n - j0 < NR ? pr->n - j0 : NR;
+                __mmask16 m0 = live >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << live) - 1);
+                __mmask16 m1 = live >= 32 ? (__mmask16)0xFFFF : (live > 16 ? (__mmask16)((1u << (live - 16)) - 1) : 0);
+                float *out = dst + (p - p0) * kc * NR + l * NR;
+                _mm512_store_ps(out, _mm512_maskz_loadu_ps(m0, src + j0));
+                _mm512_store_ps(out + 16, _mm512_maskz_loadu_ps(m1, src + j0 + 16));
+            }
+        }
+        return;
+    }
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        float *panel = dst + (p - p0) * kc * NR;
+        ptrdiff_t j0 = p * NR, live = pr->n - j0 < NR ? pr->n - j0 : NR;
+        if (pr->b_k_stride == 1) {
+            // Transposed B (a weight W[out, in] used as W^T): each column is contiguous; 16 columns at a time
+            // are transposed in registers.
+            for (ptrdiff_t l = 0; l < kc; l += 16) {
+                ptrdiff_t width = kc - l < 16 ? kc - l : 16;
+                __mmask16 m = width == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
+                for (int g = 0; g < NR / 16; g++) {
+                    __m512 r[16];
+                    for (int t = 0; t < 16; t++) {
+                        ptrdiff_t j = 16 * g + t;
+                        r[t] = j < live ? _mm512_maskz_loadu_ps(m, pr->b + (j0 + j) * pr->b_column_stride + l0 + l)
+                                        : _mm512_setzero_ps();
+                    }
+                    transpose16(r);
+                    for (int u = 0; u < width; u++) _mm512_store_ps(panel + (l + u) * NR + 16 * g, r[u]);
+                }
+            }
+            continue;
+        }
+        for (ptrdiff_t t = 0; t < NR; t++) {
+            const float *src = pr->b + (j0 + t) * pr->b_column_stride + l0 * pr->b_k_stride;
+            for (ptrdiff_t l = 0; l < kc; l++) panel[l * NR + t] = t < live ? src[l * pr->b_k_stride] : 0;
+        }
+    }
+}
+
+// Asks for the source lines of rows [l, l + count) (at most `left` of them) of column panel p of B, so that
+// packing that panel, next, finds them in cache.
+static inline void prefetch_right(const sepme_sgemm_problem *pr, ptrdiff_t l, ptrdiff_t count, ptrdiff_t left,
+                                  ptrdiff_t p) {
+    if (pr->b_column_stride != 1) return;
+    ptrdiff_t end = count < left ? count : left;
+    const float *src = pr->b + l * pr->b_k_stride + p * NR;
+    for (ptrdiff_t t = 0; t < end; t++) {
+        _mm_prefetch((const char *)(src + t * pr->b_k_stride), _MM_HINT_T0);
+        _mm_prefetch((const char *)(src + t * pr->b_k_stride + 16), _MM_HINT_T0);
+    }
+}
+
+// Rows [i0, i0 + mc) of the slice [l0, l0 + kc) of A, times alpha, in row panels of MR (zeros past mc).
+// Row-major A (k stride 1) is transposed 16 columns at a time in registers; transposed A (row stride 1)
+// is copied MR values per l.
+static AVX512 void pack_left(float *dst, const sepme_sgemm_problem *pr, ptrdiff_t i0, ptrdiff_t mc, ptrdiff_t l0,
+                             ptrdiff_t kc) {
+    const __mmask16 panel_mask = (__mmask16)((1u << MR) - 1);
+    const __m512 alpha = _mm512_set1_ps(pr->alpha);
+    const int scale = pr->alpha != 1.0f;
+    for (ptrdiff_t q = 0; q * MR < mc; q++) {
+        float *panel = dst + q * kc * MR;
+        ptrdiff_t live = mc - q * MR < MR ? mc - q * MR : MR;
+        const float *rows = pr->a + (i0 + q * MR) * pr->a_row_stride + l0 * pr->a_k_stride;
+        if (pr->a_k_stride == 1) {
+            for (ptrdiff_t l = 0; l < kc; l += 16) {
+                ptrdiff_t width = kc - l < 16 ? kc - l : 16;
+                __mmask16 m = width == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
+                __m512 r[16];
+                for (int t = 0; t < 16; t++) {
+                    r[t] = t < live ? _mm512_maskz_loadu_ps(m, rows + t * pr->a_row_stride + l) : _mm512_setzero_ps();
+                    if (scale) r[t] = _mm512_mul_ps(r[t], alpha);
+                }
+                transpose16(r);
+                for (int t = 0; t < width; t++) _mm512_mask_storeu_ps(panel + (l + t) * MR, panel_mask, r[t]);
+            }
+        } else if (pr->a_row_stride == 1) {
+            __mmask16 m = (__mmask16)((1u << live) - 1);
+            for (ptrdiff_t l = 0; l < kc; l++) {
+                __m512 v = _mm512_maskz_loadu_ps(m, rows + l * pr->a_k_stride);
+                if (scale) v = _mm512_mul_ps(v, alpha);
+                _mm512_mask_storeu_ps(panel + l * MR, panel_mask, v);
+            }
+        } else {
+            for (ptrdiff_t r = 0; r < MR; r++)
+                for (ptrdiff_t l = 0; l < kc; l++)
+                    panel[l * MR + r] = r < live ? pr->alpha * rows[r * pr->a_row_stride + l * pr->a_k_stride] : 0;
+        }
+    }
+}
+
+// How the slice's sums meet C: 0 C = s, 1 C = C + s, 2 C = beta C + s.
+enum { STORE = 0, ADD = 1, SCALE_ADD = 2 };
+
+static inline AVX512 void finish(float *c, __mmask16 mask, __m512 s, int mode, __m512 beta) {
+    if (mode == STORE) {
+        _mm512_mask_storeu_ps(c, mask, s);
+        return;
+    }
+    __m512 old = _mm512_maskz_loadu_ps(mask, c);
+    __m512 v = mode == ADD ? _mm512_add_ps(old, s) : _mm512_fmadd_ps(beta, old, s);
+    _mm512_mask_storeu_ps(c, mask, v);
+}
+
+// C tile (mr <= MR rows, nr <= NR columns) from kc steps of a row panel a (MR per step) and a column
+// panel b (NR per step). Two vectors of columns.
+static AVX512 void kernel_12x32(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
+                                int nr, int mode, float beta) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    // The C tile is read (or written) only at the end: ask for its lines now.
+    for (int r = 0; r < mr; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+    }
+    for (ptrdiff_t l = 0; l < kc; l++) {
+        _mm_prefetch((const char *)(b + (l + 8) * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + (l + 8) * NR + 16), _MM_HINT_T0);
+        __m512 b0 = _mm512_load_ps(b + l * NR);
+        __m512 b1 = _mm512_load_ps(b + l * NR + 16);
+        const float *al = a + l * MR;
+        for (int r = 0; r < MR; r++) {
+            __m512 x = _mm512_set1_ps(al[r]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+        }
+    }
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
+    __m512 vb = _mm512_set1_ps(beta);
+    for (int r = 0; r < MR; r++) {
+        if (r >= mr) break;
+        finish(c + r * ldc, m0, acc[r][0], mode, vb);
+        if (m1) finish(c + r * ldc + 16, m1, acc[r][1], mode, vb);
+    }
+}
+
+// The same for a tile of at most 16 columns: one vector of columns.
+static AVX512 void kernel_12x16(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
+                                int nr, int mode, float beta) {
+    __m512 acc[MR];
+    for (int r = 0; r < MR; r++) acc[r] = _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+    for (ptrdiff_t l = 0; l < kc; l++) {
+        __m512 b0 = _mm512_load_ps(b + l * NR);
+        const float *al = a + l * MR;
+        for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(al[r]), b0, acc[r]);
+    }
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __m512 vb = _mm512_set1_ps(beta);
+    for (int r = 0; r < MR; r++) {
+        if (r >= mr) break;
+        finish(c + r * ldc, m0, acc[r], mode, vb);
+    }
+}
+
+// Each thread's packing buffers, allocated on its first product and kept for the thread's life (a fresh
+// allocation per product would map and clear its pages every time).
+static _Thread_local float *thread_scratch;
+
+int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff_t row_end,
+                     ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end) {
+    if (row_end <= row_begin || column_panel_end <= column_panel_begin) return 0;
+    if (!thread_scratch) {
+        thread_scratch = aligned_alloc(64, sizeof(float) * (size_t)(MC * KC + KC * NR));
+        if (!thread_scratch) return -1;
+    }
+    float *scratch = thread_scratch;
+    float *packed_left = scratch;
+    float *packed_right = scratch + MC * KC;
+    // Slices of equal depth (at most KC): a short last slice would pay the C tile's loads and stores
+    // for little work.
+    ptrdiff_t slices = (pr->k + KC - 1) / KC, depth = (pr->k + slices - 1) / slices;
+    // Row blocks of equal size (whole panels, at most MC rows), for the same reason.
+    ptrdiff_t blocks = (row_end - row_begin + MC - 1) / MC;
+    ptrdiff_t block = ((row_end - row_begin + blocks - 1) / blocks + MR - 1) / MR * MR;
+    for (ptrdiff_t l0 = 0; l0 < pr->k; l0 += depth) {
+        ptrdiff_t kc = pr->k - l0 < depth ? pr->k - l0 : depth;
+        int mode = l0 > 0 ? ADD : (pr->beta == 0.0f ? STORE : (pr->beta == 1.0f ? ADD : SCALE_ADD));
+        for (ptrdiff_t i0 = row_begin; i0 < row_end; i0 += block) {
+            ptrdiff_t mc = row_end - i0 < block ? row_end - i0 : block;
+            // The block of A stays in L2; each panel of B is packed just before its use and stays in L1
+            // while every row panel of the block meets it.
+            pack_left(packed_left, pr, i0, mc, l0, kc);
+            for (ptrdiff_t p = column_panel_begin; p < column_panel_end; p++) {
+                ptrdiff_t j0 = p * NR;
+                int nr = pr->n - j0 < NR ? (int)(pr->n - j0) : NR;
+                pack_right(packed_right, pr, l0, kc, p, p + 1);
+                ptrdiff_t row_panels = (mc + MR - 1) / MR, step = (kc + row_panels - 1) / row_panels;
+                for (ptrdiff_t q = 0; q * MR < mc; q++) {
+                    int mr = mc - q * MR < MR ? (int)(mc - q * MR) : MR;
+                    if (p + 1 < column_panel_end) prefetch_right(pr, l0 + q * step, step, kc - q * step, p + 1);
+                    float *c = pr->c + (i0 + q * MR) * pr->ldc + j0;
+                    const float *a = packed_left + q * kc * MR;
+                    if (nr > 16)
+                        kernel_12x32(kc, a, packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
+                    else
+                        kernel_12x16(kc, a, packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
+                }
+            }
+        }
+    }
+    return 0;
+}
+#else
+int sepme_sgemm_available(void) { return 0; }
+int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff_t row_end,
+                     ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end) {
+    (void)pr, (void)row_begin, (void)row_end, (void)column_panel_begin, (void)column_panel_end;
+    return -1;
+}
+#endif

@@ -1,0 +1,145 @@
+import CBLAS
+import CMatrixKernels
+import Foundation
+
+/// sepme's own single-precision product on AVX-512F micro-kernels (`sgemm_avx512.c`), used by
+/// `BLAS.sgemm` on CPUs that have AVX-512F. The linked OpenBLAS cannot be relied on for those: Debian's
+/// 0.3.21 is weak on thin products, and where `OPENBLAS_CORETYPE=Haswell` is set (a setting users and
+/// machines make, and the tests keep) it runs AVX2 kernels, which reach about half of an AVX-512 core's
+/// multiply-add rate. On CPUs without AVX-512F products go to OpenBLAS, whose AVX2 kernels are near
+/// such a CPU's peak.
+///
+/// Threading: C is cut into tasks of whole row panels (or, when A has few rows, of column panels) that run
+/// on `Parallel`; each task writes only its own part of C and packs the operands it reads into its own
+/// scratch. Inside `BLASThreading.forEachItem` (many small products at once) every product runs on
+/// its calling thread. Each element of C is summed in the same order however the tasks are cut, so the
+/// result does not depend on the thread count.
+public enum SGEMMKernel {
+    public enum Path: Int, Sendable, CustomStringConvertible {
+        /// The linked BLAS (OpenBLAS).
+        case blas = 0
+        /// sepme's AVX-512F micro-kernels.
+        case avx512 = 1
+
+        public var description: String {
+            switch self {
+            case .blas: "OpenBLAS"
+            case .avx512: "sepme AVX-512F micro-kernels"
+            }
+        }
+    }
+
+    /// The fastest path this CPU has.
+    public static let bestPath: Path = sepme_sgemm_available() == 1 ? .avx512 : .blas
+
+    private final class Settings: @unchecked Sendable {
+        // Written only by `withPathLimit` / `BLASThreading.forEachItem` on the thread that then starts
+        // the products (never while products run on other threads), read by the products.
+        var limit: Path = Settings.environmentLimit
+        var serial = false
+
+        /// `SEPME_SGEMM=openblas` in the environment keeps every product on OpenBLAS (to compare the two
+        /// in the same session, or to sidestep the own kernels); any other value, or none, lets them run.
+        static var environmentLimit: Path {
+            ProcessInfo.processInfo.environment["SEPME_SGEMM"]?.lowercased() == "openblas" ? .blas : .avx512
+        }
+    }
+    private static let settings = Settings()
+
+    /// The path products take now.
+    public static var path: Path { min(bestPath.rawValue, settings.limit.rawValue) == 1 ? .avx512 : .blas }
+
+    /// Runs `body` with products on at most `limit` (tests and benchmarks: OpenBLAS on an AVX-512 CPU).
+    /// Not for use while products run on other threads.
+    public static func withPathLimit<T>(_ limit: Path, _ body: () throws -> T) rethrows -> T {
+        let previous = settings.limit
+        settings.limit = limit
+        defer { settings.limit = previous }
+        return try body()
+    }
+
+    /// Runs `body` with every product on its calling thread (see the type's comment).
+    static func serially<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = settings.serial
+        settings.serial = true
+        defer { settings.serial = previous }
+        return try body()
+    }
+
+    static let rowPanel = Int(SEPME_SGEMM_MR)
+    static let columnPanel = Int(SEPME_SGEMM_NR)
+
+    /// Multiply-adds below which a product runs on the calling thread only.
+    static let parallelThreshold = 1 << 19
+
+    /// C = alpha · op(A) · op(B) + beta · C, row-major with the leading dimensions of `BLAS.sgemm`; k > 0.
+    // a: [m, k] (or [k, m] when transA), b: [k, n] (or [n, k] when transB) -> c: [m, n] (row stride ldc)
+    static func multiply(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        var problem = sepme_sgemm_problem(
+            m: m, n: n, k: k, alpha: alpha, beta: beta,
+            a: a, a_row_stride: transA ? 1 : lda, a_k_stride: transA ? lda : 1,
+            b: b, b_k_stride: transB ? 1 : ldb, b_column_stride: transB ? ldb : 1,
+            c: c, ldc: ldc)
+        let columnPanels = (n + columnPanel - 1) / columnPanel
+        let rowPanels = (m + rowPanel - 1) / rowPanel
+        let threads = settings.serial ? 1 : Parallel.threadCount
+        guard threads > 1, m * n * k >= parallelThreshold else {
+            runTask(&problem, rows: 0..<m, columnPanels: 0..<columnPanels)
+            return
+        }
+        // Two tasks of equal size per thread, so that a thread slowed by other work does not hold up the
+        // product. Each task packs the whole of the operand it does not split (B's k n when rows are split,
+        // A's k m when columns are), so the longer side is split, if it has enough panels.
+        let wanted = 2 * threads
+        let splitRows = m >= n ? rowPanels >= wanted || rowPanels >= columnPanels : columnPanels < wanted && rowPanels > columnPanels
+        let units = splitRows ? rowPanels : columnPanels
+        let tasks = Swift.min(units, wanted)
+        let perTask = (units + tasks - 1) / tasks
+        withUnsafePointer(to: problem) { shared in
+            let view = SharedProblem(pointer: shared)
+            Parallel.forEach(tasks) { t in
+                let lo = t * perTask
+                let hi = Swift.min(units, lo + perTask)
+                guard lo < hi else { return }
+                if splitRows {
+                    runTask(view.pointer, rows: lo * rowPanel..<Swift.min(m, hi * rowPanel), columnPanels: 0..<columnPanels)
+                } else {
+                    runTask(view.pointer, rows: 0..<m, columnPanels: lo..<hi)
+                }
+            }
+        }
+    }
+
+    /// One task of `sepme_sgemm_task`; where its packing buffer cannot be had, the same part of C from CBLAS.
+    private static func runTask(
+        _ problem: UnsafePointer<sepme_sgemm_problem>, rows: Range<Int>, columnPanels: Range<Int>
+    ) {
+        guard
+            sepme_sgemm_task(
+                problem, rows.lowerBound, rows.upperBound, columnPanels.lowerBound, columnPanels.upperBound) != 0
+        else { return }
+        let p = problem.pointee
+        let j0 = columnPanels.lowerBound * columnPanel
+        let columns = Swift.min(p.n, columnPanels.upperBound * columnPanel) - j0
+        // Which layout the strides came from (see `multiply`): a transposed A has a_row_stride 1 and
+        // a_k_stride lda >= m, an untransposed one a_k_stride 1 and a_row_stride lda >= k; when both strides
+        // are 1, only one reading is a valid CBLAS call. Likewise for B.
+        let transA = p.a_k_stride != 1 || (p.a_row_stride == 1 && p.k > 1)
+        let transB = p.b_column_stride != 1 || (p.b_k_stride == 1 && p.n > 1)
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(rows.count), Int32(columns), Int32(p.k), p.alpha,
+            p.a + rows.lowerBound * p.a_row_stride, Int32(transA ? p.a_k_stride : p.a_row_stride),
+            p.b + j0 * p.b_column_stride, Int32(transB ? p.b_column_stride : p.b_k_stride), p.beta,
+            p.c + rows.lowerBound * p.ldc + j0, Int32(p.ldc))
+    }
+
+    /// The problem shared, read-only, by the tasks of one product.
+    // @unchecked Sendable: the tasks only read the problem; each writes its own part of C.
+    private struct SharedProblem: @unchecked Sendable {
+        let pointer: UnsafePointer<sepme_sgemm_problem>
+    }
+}
