@@ -190,6 +190,39 @@ static AVX512 void kernel_12x32(ptrdiff_t kc, const float *a, const float *b, fl
     }
 }
 
+// kernel_12x32 reading A where it lies (row-major, row r of the tile at a + r lda, k contiguous) instead of
+// from a packed panel: the 12 rows are 12 sequential streams, which the caches serve as well as a packed
+// panel, and the transposition that packing them needs is saved (it costs about as much as the products
+// when n is small). Rows past mr read row 0 (their sums are not stored).
+static AVX512 void kernel_12x32_rows(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, float *c,
+                                     ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
+    const float *row[MR];
+    for (int r = 0; r < MR; r++) row[r] = a + (r < mr ? r : 0) * lda;
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+    }
+    for (ptrdiff_t l = 0; l < kc; l++) {
+        __m512 b0 = _mm512_load_ps(b + l * NR);
+        __m512 b1 = _mm512_load_ps(b + l * NR + 16);
+        for (int r = 0; r < MR; r++) {
+            __m512 x = _mm512_set1_ps(row[r][l]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+        }
+    }
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
+    __m512 vb = _mm512_set1_ps(beta);
+    for (int r = 0; r < MR; r++) {
+        if (r >= mr) break;
+        finish(c + r * ldc, m0, acc[r][0], mode, vb);
+        if (m1) finish(c + r * ldc + 16, m1, acc[r][1], mode, vb);
+    }
+}
+
 // The same for a tile of at most 16 columns: one vector of columns.
 static AVX512 void kernel_12x16(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
                                 int nr, int mode, float beta) {
@@ -200,6 +233,26 @@ static AVX512 void kernel_12x16(ptrdiff_t kc, const float *a, const float *b, fl
         __m512 b0 = _mm512_load_ps(b + l * NR);
         const float *al = a + l * MR;
         for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(al[r]), b0, acc[r]);
+    }
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __m512 vb = _mm512_set1_ps(beta);
+    for (int r = 0; r < MR; r++) {
+        if (r >= mr) break;
+        finish(c + r * ldc, m0, acc[r], mode, vb);
+    }
+}
+
+// kernel_12x16 reading A where it lies (see kernel_12x32_rows).
+static AVX512 void kernel_12x16_rows(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, float *c,
+                                     ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
+    const float *row[MR];
+    for (int r = 0; r < MR; r++) row[r] = a + (r < mr ? r : 0) * lda;
+    __m512 acc[MR];
+    for (int r = 0; r < MR; r++) acc[r] = _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+    for (ptrdiff_t l = 0; l < kc; l++) {
+        __m512 b0 = _mm512_load_ps(b + l * NR);
+        for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][l]), b0, acc[r]);
     }
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
     __m512 vb = _mm512_set1_ps(beta);
@@ -229,6 +282,8 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
     // Row blocks of equal size (whole panels, at most MC rows), for the same reason.
     ptrdiff_t blocks = (row_end - row_begin + MC - 1) / MC;
     ptrdiff_t block = ((row_end - row_begin + blocks - 1) / blocks + MR - 1) / MR * MR;
+    // Row-major A is read in place (see kernel_12x32_rows); transposed A, or A scaled by alpha, is packed.
+    int direct_left = pr->a_k_stride == 1 && pr->alpha == 1.0f;
     for (ptrdiff_t l0 = 0; l0 < pr->k; l0 += depth) {
         ptrdiff_t kc = pr->k - l0 < depth ? pr->k - l0 : depth;
         int mode = l0 > 0 ? ADD : (pr->beta == 0.0f ? STORE : (pr->beta == 1.0f ? ADD : SCALE_ADD));
@@ -236,7 +291,7 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
             ptrdiff_t mc = row_end - i0 < block ? row_end - i0 : block;
             // The block of A stays in L2; each panel of B is packed just before its use and stays in L1
             // while every row panel of the block meets it.
-            pack_left(packed_left, pr, i0, mc, l0, kc);
+            if (!direct_left) pack_left(packed_left, pr, i0, mc, l0, kc);
             for (ptrdiff_t p = column_panel_begin; p < column_panel_end; p++) {
                 ptrdiff_t j0 = p * NR;
                 int nr = pr->n - j0 < NR ? (int)(pr->n - j0) : NR;
@@ -247,7 +302,13 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
                     if (p + 1 < column_panel_end) prefetch_right(pr, l0 + q * step, step, kc - q * step, p + 1);
                     float *c = pr->c + (i0 + q * MR) * pr->ldc + j0;
                     const float *a = packed_left + q * kc * MR;
-                    if (nr > 16)
+                    if (direct_left && nr > 16)
+                        kernel_12x32_rows(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride,
+                                          packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
+                    else if (direct_left)
+                        kernel_12x16_rows(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride,
+                                          packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
+                    else if (nr > 16)
                         kernel_12x32(kc, a, packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
                     else
                         kernel_12x16(kc, a, packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
