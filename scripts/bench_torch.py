@@ -16,8 +16,13 @@ the process's maximum resident set size (resource.getrusage), weights included.
   --what generate         `sepme generate`: diffusers StableDiffusionXLPipeline.from_pretrained(--model) in fp32,
                           one prompt, --steps, guidance 5, --size pixels; the load and the generation timed apart.
 
-Usage: scripts/.venv/bin/python scripts/bench_torch.py [--what unet|erase-step|generate] [--config sd14|sdxl]
-       [--size 64] [--tokens 77] [--repeats 1] [--rank 10] [--model DIR]
+  --what vae              `sepme bench vae`: diffusers AutoencoderKL with SD1.4's configuration, decode of one
+                          --size x --size latent; one warm-up call, then the fastest of --repeats.
+  --what clip             `sepme bench clip`: transformers CLIPTextModel, ViT-L/14 (SD 1.x), --batch rows of
+                          --tokens random ids; one warm-up call, then the fastest of --repeats.
+
+Usage: scripts/.venv/bin/python scripts/bench_torch.py [--what unet|erase-step|generate|vae|clip]
+       [--config sd14|sdxl] [--size 64] [--tokens 77] [--batch 1] [--repeats 1] [--rank 10] [--model DIR]
 """
 import argparse
 import resource
@@ -181,9 +186,56 @@ def bench_generate(args):
     print(f"peak resident memory (maxrss): {peak_gb():.2f} GB")
 
 
+def fastest(call, repeats):
+    """One warm-up call, then the fastest of `repeats` calls."""
+    call()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_vae(args):
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(  # Stable Diffusion 1.4's VAE configuration (diffusers' defaults but the blocks)
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, norm_num_groups=32,
+        block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, sample_size=512).eval()
+    vae.requires_grad_(False)
+    latent = torch.randn(1, 4, args.size, args.size)
+    print(f"VAE decode: torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{sum(p.numel() for p in vae.parameters())} parameters, {args.size}x{args.size} latent")
+    with torch.no_grad():
+        seconds = fastest(lambda: vae.decode(latent), args.repeats)
+    print(f"forward:          {seconds:.4f} s")
+    print(f"peak resident memory (maxrss): {peak_gb():.2f} GB")
+
+
+def bench_clip(args):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    config = CLIPTextConfig(  # ViT-L/14, Stable Diffusion 1.x's text encoder
+        vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+        max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768)
+    model = CLIPTextModel(config).eval()
+    model.requires_grad_(False)
+    ids = torch.randint(0, config.vocab_size, (args.batch, args.tokens))
+    print(f"CLIP text encoder: torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{sum(p.numel() for p in model.parameters())} parameters, batch {args.batch}, {args.tokens} tokens")
+    with torch.no_grad():
+        seconds = fastest(lambda: model(ids), args.repeats)
+    print(f"forward:          {seconds:.4f} s")
+    print(f"peak resident memory (maxrss): {peak_gb():.2f} GB")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--what", choices=["unet", "erase-step", "generate"], default="unet")
+    parser.add_argument("--what", choices=["unet", "erase-step", "generate", "vae", "clip"], default="unet")
     parser.add_argument("--config", default="sd14", help="sd14, sdxl or the path of a diffusers unet config.json")
     parser.add_argument("--size", type=int, default=64, help="latent side (unet, erase-step) or image side (generate)")
     parser.add_argument("--tokens", type=int, default=77)
@@ -191,9 +243,11 @@ def main():
     parser.add_argument("--rank", type=int, default=10, help="erase-step: the null-space basis rank (sepme prints its own)")
     parser.add_argument("--model", help="generate: a diffusers SDXL folder")
     parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=1, help="clip: rows per call")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    {"unet": bench_unet, "erase-step": bench_erase_step, "generate": bench_generate}[args.what](args)
+    {"unet": bench_unet, "erase-step": bench_erase_step, "generate": bench_generate, "vae": bench_vae,
+     "clip": bench_clip}[args.what](args)
 
 
 if __name__ == "__main__":

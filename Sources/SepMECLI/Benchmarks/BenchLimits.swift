@@ -8,6 +8,8 @@ enum BenchLimits {
     static let maxBatch = 256
     static let maxRepeats = 1000
     static let maxMatrixSide = 16384
+    /// VAE decode latent side (--size): 128 is a 1024x1024 image.
+    static let maxVAELatentSize = 128
 
     /// Refuses a UNet benchmark whose activations (kept for the backward: the top level's width at
     /// every one of its layers, the transformer's feed-forward 8 times wider) exceed this machine's memory.
