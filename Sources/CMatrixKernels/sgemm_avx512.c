@@ -157,27 +157,34 @@ static inline AVX512 void finish(float *c, __mmask16 mask, __m512 s, int mode, _
     _mm512_mask_storeu_ps(c, mask, v);
 }
 
-// C tile (mr <= MR rows, nr <= NR columns) from kc steps of a row panel a (MR per step) and a column
-// panel b (NR per step). Two vectors of columns.
-static AVX512 void kernel_12x32(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
-                                int nr, int mode, float beta) {
+// The micro-kernels. C tile (mr <= MR rows, nr <= NR columns) from kc steps of A and of a packed column
+// panel b (NR per step). Element (r, l) of the tile's A is at a[r * rs + l * ls]: a packed row panel
+// (rs 1, ls MR; its padding rows are zeros) or the rows where they lie (rs lda, ls 1): 12 sequential
+// streams, which the caches serve as well as a packed panel, without the transposition packing a
+// row-major A needs (which costs about as much as the products when n is small). Rows from `readable`
+// on read row 0 instead (their sums are not stored). Two vectors of columns (wide) or one (nr <= 16).
+static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, const float *a, ptrdiff_t rs,
+                                                               ptrdiff_t ls, int readable, const float *b, float *c,
+                                                               ptrdiff_t ldc, int mr, int nr, int mode, float beta,
+                                                               const int wide) {
+    const float *row[MR];
+    for (int r = 0; r < MR; r++) row[r] = a + (r < readable ? r : 0) * rs;
     __m512 acc[MR][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     // The C tile is read (or written) only at the end: ask for its lines now.
     for (int r = 0; r < mr; r++) {
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
+        if (wide) _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
     }
     for (ptrdiff_t l = 0; l < kc; l++) {
         _mm_prefetch((const char *)(b + (l + 8) * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + (l + 8) * NR + 16), _MM_HINT_T0);
+        if (wide) _mm_prefetch((const char *)(b + (l + 8) * NR + 16), _MM_HINT_T0);
         __m512 b0 = _mm512_load_ps(b + l * NR);
-        __m512 b1 = _mm512_load_ps(b + l * NR + 16);
-        const float *al = a + l * MR;
+        __m512 b1 = wide ? _mm512_load_ps(b + l * NR + 16) : b0;
         for (int r = 0; r < MR; r++) {
-            __m512 x = _mm512_set1_ps(al[r]);
+            __m512 x = _mm512_set1_ps(row[r][l * ls]);
             acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+            if (wide) acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
         }
     }
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
@@ -186,80 +193,25 @@ static AVX512 void kernel_12x32(ptrdiff_t kc, const float *a, const float *b, fl
     for (int r = 0; r < MR; r++) {
         if (r >= mr) break;
         finish(c + r * ldc, m0, acc[r][0], mode, vb);
-        if (m1) finish(c + r * ldc + 16, m1, acc[r][1], mode, vb);
+        if (wide && m1) finish(c + r * ldc + 16, m1, acc[r][1], mode, vb);
     }
 }
 
-// kernel_12x32 reading A where it lies (row-major, row r of the tile at a + r lda, k contiguous) instead of
-// from a packed panel: the 12 rows are 12 sequential streams, which the caches serve as well as a packed
-// panel, and the transposition that packing them needs is saved (it costs about as much as the products
-// when n is small). Rows past mr read row 0 (their sums are not stored).
-static AVX512 void kernel_12x32_rows(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, float *c,
-                                     ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
-    const float *row[MR];
-    for (int r = 0; r < MR; r++) row[r] = a + (r < mr ? r : 0) * lda;
-    __m512 acc[MR][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int r = 0; r < mr; r++) {
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
-    }
-    for (ptrdiff_t l = 0; l < kc; l++) {
-        __m512 b0 = _mm512_load_ps(b + l * NR);
-        __m512 b1 = _mm512_load_ps(b + l * NR + 16);
-        for (int r = 0; r < MR; r++) {
-            __m512 x = _mm512_set1_ps(row[r][l]);
-            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-        }
-    }
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
-    __m512 vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < MR; r++) {
-        if (r >= mr) break;
-        finish(c + r * ldc, m0, acc[r][0], mode, vb);
-        if (m1) finish(c + r * ldc + 16, m1, acc[r][1], mode, vb);
-    }
+static AVX512 void kernel_packed_32(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
+                                    int nr, int mode, float beta) {
+    tile(kc, a, 1, MR, MR, b, c, ldc, mr, nr, mode, beta, 1);
 }
-
-// The same for a tile of at most 16 columns: one vector of columns.
-static AVX512 void kernel_12x16(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
-                                int nr, int mode, float beta) {
-    __m512 acc[MR];
-    for (int r = 0; r < MR; r++) acc[r] = _mm512_setzero_ps();
-    for (int r = 0; r < mr; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-    for (ptrdiff_t l = 0; l < kc; l++) {
-        __m512 b0 = _mm512_load_ps(b + l * NR);
-        const float *al = a + l * MR;
-        for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(al[r]), b0, acc[r]);
-    }
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __m512 vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < MR; r++) {
-        if (r >= mr) break;
-        finish(c + r * ldc, m0, acc[r], mode, vb);
-    }
+static AVX512 void kernel_packed_16(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
+                                    int nr, int mode, float beta) {
+    tile(kc, a, 1, MR, MR, b, c, ldc, mr, nr, mode, beta, 0);
 }
-
-// kernel_12x16 reading A where it lies (see kernel_12x32_rows).
-static AVX512 void kernel_12x16_rows(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, float *c,
-                                     ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
-    const float *row[MR];
-    for (int r = 0; r < MR; r++) row[r] = a + (r < mr ? r : 0) * lda;
-    __m512 acc[MR];
-    for (int r = 0; r < MR; r++) acc[r] = _mm512_setzero_ps();
-    for (int r = 0; r < mr; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-    for (ptrdiff_t l = 0; l < kc; l++) {
-        __m512 b0 = _mm512_load_ps(b + l * NR);
-        for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(row[r][l]), b0, acc[r]);
-    }
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __m512 vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < MR; r++) {
-        if (r >= mr) break;
-        finish(c + r * ldc, m0, acc[r], mode, vb);
-    }
+static AVX512 void kernel_rows_32(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, float *c,
+                                  ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
+    tile(kc, a, lda, 1, mr, b, c, ldc, mr, nr, mode, beta, 1);
+}
+static AVX512 void kernel_rows_16(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, float *c,
+                                  ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
+    tile(kc, a, lda, 1, mr, b, c, ldc, mr, nr, mode, beta, 0);
 }
 
 // Each thread's packing buffers, allocated on its first product and kept for the thread's life (a fresh
@@ -282,7 +234,7 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
     // Row blocks of equal size (whole panels, at most MC rows), for the same reason.
     ptrdiff_t blocks = (row_end - row_begin + MC - 1) / MC;
     ptrdiff_t block = ((row_end - row_begin + blocks - 1) / blocks + MR - 1) / MR * MR;
-    // Row-major A is read in place (see kernel_12x32_rows); transposed A, or A scaled by alpha, is packed.
+    // Row-major A is read in place (see tile); transposed A, or A scaled by alpha, is packed.
     int direct_left = pr->a_k_stride == 1 && pr->alpha == 1.0f;
     for (ptrdiff_t l0 = 0; l0 < pr->k; l0 += depth) {
         ptrdiff_t kc = pr->k - l0 < depth ? pr->k - l0 : depth;
@@ -303,15 +255,15 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
                     float *c = pr->c + (i0 + q * MR) * pr->ldc + j0;
                     const float *a = packed_left + q * kc * MR;
                     if (direct_left && nr > 16)
-                        kernel_12x32_rows(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride,
+                        kernel_rows_32(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride,
                                           packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
                     else if (direct_left)
-                        kernel_12x16_rows(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride,
+                        kernel_rows_16(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride,
                                           packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
                     else if (nr > 16)
-                        kernel_12x32(kc, a, packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
+                        kernel_packed_32(kc, a, packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
                     else
-                        kernel_12x16(kc, a, packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
+                        kernel_packed_16(kc, a, packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
                 }
             }
         }

@@ -10,15 +10,10 @@ struct BenchVAECommand: ParsableCommand {
     @Option(help: "Latent height and width (64 for a 512x512 image).")
     var size = 64
 
-    @Option(help: "Measurements after one warm-up call; the fastest is reported.")
-    var repeats = 1
-
-    @Option(help: "Seed of the random weights and inputs.")
-    var seed: UInt64 = 0
+    @OptionGroup var measurement: ComponentBenchOptions
 
     func validate() throws {
         try FlagCheck.range("--size", size, 1...BenchLimits.maxVAELatentSize)
-        try FlagCheck.range("--repeats", repeats, 1...BenchLimits.maxRepeats)
     }
 
     func run() throws {
@@ -26,7 +21,7 @@ struct BenchVAECommand: ParsableCommand {
             print(
                 "VAE decode benchmark: SD1.4 configuration, \(size)x\(size) latent -> \(8 * size)x\(8 * size) image, fp32, \(Parallel.threadCount) threads, \(SGEMMKernel.path)"
             )
-            let r = try ComponentBenchmark(repeats: repeats, seed: seed).vaeDecode(size: size)
+            let r = try measurement.benchmark.vaeDecode(size: size)
             ComponentBenchmark.printResult(r)
         }
     }
@@ -43,26 +38,34 @@ struct BenchCLIPCommand: ParsableCommand {
     @Option(help: "Rows per call.")
     var batch = 1
 
-    @Option(help: "Measurements after one warm-up call; the fastest is reported.")
-    var repeats = 1
-
-    @Option(help: "Seed of the random weights and token ids.")
-    var seed: UInt64 = 0
+    @OptionGroup var measurement: ComponentBenchOptions
 
     func validate() throws {
         try FlagCheck.range("--tokens", tokens, 1...77)
         try FlagCheck.range("--batch", batch, 1...BenchLimits.maxBatch)
-        try FlagCheck.range("--repeats", repeats, 1...BenchLimits.maxRepeats)
     }
 
     func run() throws {
         try CommandFailure.reporting {
             print(
                 "CLIP text encoder benchmark: ViT-L/14, batch \(batch), \(tokens) tokens, fp32, \(Parallel.threadCount) threads, \(SGEMMKernel.path)")
-            let r = try ComponentBenchmark(repeats: repeats, seed: seed).textEncoder(tokens: tokens, batch: batch)
+            let r = try measurement.benchmark.textEncoder(tokens: tokens, batch: batch)
             ComponentBenchmark.printResult(r)
         }
     }
+}
+
+/// Options shared by `bench vae` and `bench clip`.
+struct ComponentBenchOptions: ParsableArguments {
+    @Option(help: "Measurements after one warm-up call; the fastest is reported.")
+    var repeats = 1
+
+    @Option(help: "Seed of the random weights and inputs.")
+    var seed: UInt64 = 0
+
+    func validate() throws { try FlagCheck.range("--repeats", repeats, 1...BenchLimits.maxRepeats) }
+
+    var benchmark: ComponentBenchmark { ComponentBenchmark(repeats: repeats, seed: seed) }
 }
 
 extension ComponentBenchmark {
