@@ -8,6 +8,9 @@
 #define NR SEPME_SGEMM_NR
 #define KC SEPME_SGEMM_KC
 #define MC SEPME_SGEMM_MC
+#ifndef DIRECT_RIGHT_ROWS
+#define DIRECT_RIGHT_ROWS 48
+#endif
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
@@ -164,9 +167,9 @@ static inline AVX512 void finish(float *c, __mmask16 mask, __m512 s, int mode, _
 // row-major A needs (which costs about as much as the products when n is small). Rows from `readable`
 // on read row 0 instead (their sums are not stored). Two vectors of columns (wide) or one (nr <= 16).
 static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, const float *a, ptrdiff_t rs,
-                                                               ptrdiff_t ls, int readable, const float *b, float *c,
-                                                               ptrdiff_t ldc, int mr, int nr, int mode, float beta,
-                                                               const int wide) {
+                                                               ptrdiff_t ls, int readable, const float *b,
+                                                               ptrdiff_t bs, float *c, ptrdiff_t ldc, int mr, int nr,
+                                                               int mode, float beta, const int wide) {
     const float *row[MR];
     for (int r = 0; r < MR; r++) row[r] = a + (r < readable ? r : 0) * rs;
     __m512 acc[MR][2];
@@ -176,19 +179,20 @@ static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, cons
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
         if (wide) _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
     }
+    // Columns past nr: zeros in a packed panel; masked off where B is read in place (bs != NR).
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
     for (ptrdiff_t l = 0; l < kc; l++) {
-        _mm_prefetch((const char *)(b + (l + 8) * NR), _MM_HINT_T0);
-        if (wide) _mm_prefetch((const char *)(b + (l + 8) * NR + 16), _MM_HINT_T0);
-        __m512 b0 = _mm512_load_ps(b + l * NR);
-        __m512 b1 = wide ? _mm512_load_ps(b + l * NR + 16) : b0;
+        _mm_prefetch((const char *)(b + (l + 8) * bs), _MM_HINT_T0);
+        if (wide) _mm_prefetch((const char *)(b + (l + 8) * bs + 16), _MM_HINT_T0);
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, b + l * bs);
+        __m512 b1 = wide ? _mm512_maskz_loadu_ps(m1, b + l * bs + 16) : b0;
         for (int r = 0; r < MR; r++) {
             __m512 x = _mm512_set1_ps(row[r][l * ls]);
             acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
             if (wide) acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
         }
     }
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
     __m512 vb = _mm512_set1_ps(beta);
     for (int r = 0; r < MR; r++) {
         if (r >= mr) break;
@@ -199,19 +203,20 @@ static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, cons
 
 static AVX512 void kernel_packed_32(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
                                     int nr, int mode, float beta) {
-    tile(kc, a, 1, MR, MR, b, c, ldc, mr, nr, mode, beta, 1);
+    tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 1);
 }
 static AVX512 void kernel_packed_16(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
                                     int nr, int mode, float beta) {
-    tile(kc, a, 1, MR, MR, b, c, ldc, mr, nr, mode, beta, 0);
+    tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 0);
 }
-static AVX512 void kernel_rows_32(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, float *c,
-                                  ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
-    tile(kc, a, lda, 1, mr, b, c, ldc, mr, nr, mode, beta, 1);
+// A's rows in place; B packed (ldb NR) or, for products of few rows, read in place (ldb its row stride).
+static AVX512 void kernel_rows_32(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                                  float *c, ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
+    tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 1);
 }
-static AVX512 void kernel_rows_16(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, float *c,
-                                  ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
-    tile(kc, a, lda, 1, mr, b, c, ldc, mr, nr, mode, beta, 0);
+static AVX512 void kernel_rows_16(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                                  float *c, ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
+    tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 0);
 }
 
 // Each thread's packing buffers, allocated on its first product and kept for the thread's life (a fresh
@@ -236,6 +241,9 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
     ptrdiff_t block = ((row_end - row_begin + blocks - 1) / blocks + MR - 1) / MR * MR;
     // Row-major A is read in place (see tile); transposed A, or A scaled by alpha, is packed.
     int direct_left = pr->a_k_stride == 1 && pr->alpha == 1.0f;
+    // With A in place and few rows (an attention tile's 32 queries), each panel of B would meet only a few
+    // row panels, too few to repay packing it: row-major B is then read in place too.
+    int direct_right = direct_left && pr->b_column_stride == 1 && row_end - row_begin <= DIRECT_RIGHT_ROWS;
     for (ptrdiff_t l0 = 0; l0 < pr->k; l0 += depth) {
         ptrdiff_t kc = pr->k - l0 < depth ? pr->k - l0 : depth;
         int mode = l0 > 0 ? ADD : (pr->beta == 0.0f ? STORE : (pr->beta == 1.0f ? ADD : SCALE_ADD));
@@ -247,19 +255,27 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
             for (ptrdiff_t p = column_panel_begin; p < column_panel_end; p++) {
                 ptrdiff_t j0 = p * NR;
                 int nr = pr->n - j0 < NR ? (int)(pr->n - j0) : NR;
-                pack_right(packed_right, pr, l0, kc, p, p + 1);
+                const float *b = packed_right;
+                ptrdiff_t ldb = NR;
+                if (direct_right) {
+                    b = pr->b + l0 * pr->b_k_stride + j0;
+                    ldb = pr->b_k_stride;
+                } else {
+                    pack_right(packed_right, pr, l0, kc, p, p + 1);
+                }
                 ptrdiff_t row_panels = (mc + MR - 1) / MR, step = (kc + row_panels - 1) / row_panels;
                 for (ptrdiff_t q = 0; q * MR < mc; q++) {
                     int mr = mc - q * MR < MR ? (int)(mc - q * MR) : MR;
-                    if (p + 1 < column_panel_end) prefetch_right(pr, l0 + q * step, step, kc - q * step, p + 1);
+                    if (!direct_right && p + 1 < column_panel_end)
+                        prefetch_right(pr, l0 + q * step, step, kc - q * step, p + 1);
                     float *c = pr->c + (i0 + q * MR) * pr->ldc + j0;
                     const float *a = packed_left + q * kc * MR;
                     if (direct_left && nr > 16)
-                        kernel_rows_32(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride,
-                                          packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
+                        kernel_rows_32(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride, b, ldb,
+                                       c, pr->ldc, mr, nr, mode, pr->beta);
                     else if (direct_left)
-                        kernel_rows_16(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride,
-                                          packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
+                        kernel_rows_16(kc, pr->a + (i0 + q * MR) * pr->a_row_stride + l0, pr->a_row_stride, b, ldb,
+                                       c, pr->ldc, mr, nr, mode, pr->beta);
                     else if (nr > 16)
                         kernel_packed_32(kc, a, packed_right, c, pr->ldc, mr, nr, mode, pr->beta);
                     else

@@ -11,7 +11,8 @@
 // SEPME_SGEMM_MC rows of A (packed into row panels of SEPME_SGEMM_MR where A is transposed or scaled by
 // alpha, read in place where it is row-major) stays in L2, then each column panel of SEPME_SGEMM_NR columns
 // of B is packed (k-major; it stays in L1) and met by every row panel of the block; the micro-kernel keeps
-// an MR x NR tile of C in 24 vector registers.
+// an MR x NR tile of C in 24 vector registers. A task of at most 48 rows with both operands row-major reads
+// B in place too (its panels would meet too few row panels to repay packing).
 //
 // Summation order, the same for every element whatever the split into tasks: for each k slice in order,
 // s = sum over the slice's l in order (fused multiply-adds from zero), then C = C + s (C = beta C + s for
