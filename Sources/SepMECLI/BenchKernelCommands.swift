@@ -27,7 +27,8 @@ struct BenchPeakCommand: ParsableCommand {
 /// `sepme bench gemm`: SGEMM and the BF16 product at the UNet's matrix shapes.
 struct BenchGemmCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gemm", abstract: "SGEMM and BF16-product GFLOP/s at SD1 UNet shapes.")
+        commandName: "gemm",
+        abstract: "SGEMM and BF16-product GFLOP/s at SD1 UNet shapes (and OpenBLAS's SGEMM where sepme's kernels run).")
     @OptionGroup var options: KernelBenchOptions
     @Flag(help: "Only SGEMM (no bf16 rows).") var fp32Only = false
     func run() throws { options.benchmarks.gemm(bf16: !fp32Only) }
