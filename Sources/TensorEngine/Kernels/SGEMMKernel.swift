@@ -1,4 +1,3 @@
-import CBLAS
 import CMatrixKernels
 import Foundation
 
@@ -78,16 +77,18 @@ public enum SGEMMKernel {
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        var problem = sepme_sgemm_problem(
-            m: m, n: n, k: k, alpha: alpha, beta: beta,
-            a: a, a_row_stride: transA ? 1 : lda, a_k_stride: transA ? lda : 1,
-            b: b, b_k_stride: transB ? 1 : ldb, b_column_stride: transB ? ldb : 1,
-            c: c, ldc: ldc)
+        let product = Product(
+            problem: sepme_sgemm_problem(
+                m: m, n: n, k: k, alpha: alpha, beta: beta,
+                a: a, a_row_stride: transA ? 1 : lda, a_k_stride: transA ? lda : 1,
+                b: b, b_k_stride: transB ? 1 : ldb, b_column_stride: transB ? ldb : 1,
+                c: c, ldc: ldc),
+            transA: transA, transB: transB, lda: lda, ldb: ldb)
         let columnPanels = (n + columnPanel - 1) / columnPanel
         let rowPanels = (m + rowPanel - 1) / rowPanel
         let threads = settings.serial ? 1 : Parallel.threadCount
         guard threads > 1, m * n * k >= parallelThreshold else {
-            runTask(&problem, rows: 0..<m, columnPanels: 0..<columnPanels)
+            product.run(rows: 0..<m, columnPanels: 0..<columnPanels)
             return
         }
         // Two tasks of equal size per thread, so that a thread slowed by other work does not hold up the
@@ -98,48 +99,37 @@ public enum SGEMMKernel {
         let units = splitRows ? rowPanels : columnPanels
         let tasks = Swift.min(units, wanted)
         let perTask = (units + tasks - 1) / tasks
-        withUnsafePointer(to: problem) { shared in
-            let view = SharedProblem(pointer: shared)
-            Parallel.forEach(tasks) { t in
-                let lo = t * perTask
-                let hi = Swift.min(units, lo + perTask)
-                guard lo < hi else { return }
-                if splitRows {
-                    runTask(view.pointer, rows: lo * rowPanel..<Swift.min(m, hi * rowPanel), columnPanels: 0..<columnPanels)
-                } else {
-                    runTask(view.pointer, rows: 0..<m, columnPanels: lo..<hi)
-                }
+        Parallel.forEach(tasks) { t in
+            let lo = t * perTask
+            let hi = Swift.min(units, lo + perTask)
+            guard lo < hi else { return }
+            if splitRows {
+                product.run(rows: lo * rowPanel..<Swift.min(m, hi * rowPanel), columnPanels: 0..<columnPanels)
+            } else {
+                product.run(rows: 0..<m, columnPanels: lo..<hi)
             }
         }
     }
 
-    /// One task of `sepme_sgemm_task`; where its packing buffer cannot be had, the same part of C from CBLAS.
-    private static func runTask(
-        _ problem: UnsafePointer<sepme_sgemm_problem>, rows: Range<Int>, columnPanels: Range<Int>
-    ) {
-        guard
-            sepme_sgemm_task(
-                problem, rows.lowerBound, rows.upperBound, columnPanels.lowerBound, columnPanels.upperBound) != 0
-        else { return }
-        let p = problem.pointee
-        let j0 = columnPanels.lowerBound * columnPanel
-        let columns = Swift.min(p.n, columnPanels.upperBound * columnPanel) - j0
-        // Which layout the strides came from (see `multiply`): a transposed A has a_row_stride 1 and
-        // a_k_stride lda >= m, an untransposed one a_k_stride 1 and a_row_stride lda >= k; when both strides
-        // are 1, only one reading is a valid CBLAS call. Likewise for B.
-        let transA = p.a_k_stride != 1 || (p.a_row_stride == 1 && p.k > 1)
-        let transB = p.b_column_stride != 1 || (p.b_k_stride == 1 && p.n > 1)
-        cblas_sgemm(
-            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-            Int32(rows.count), Int32(columns), Int32(p.k), p.alpha,
-            p.a + rows.lowerBound * p.a_row_stride, Int32(transA ? p.a_k_stride : p.a_row_stride),
-            p.b + j0 * p.b_column_stride, Int32(transB ? p.b_column_stride : p.b_k_stride), p.beta,
-            p.c + rows.lowerBound * p.ldc + j0, Int32(p.ldc))
-    }
+    /// One product: the C kernels' problem, and the call it came from (for the CBLAS fallback).
+    // @unchecked Sendable: the tasks only read the problem's operands; each writes its own part of C.
+    private struct Product: @unchecked Sendable {
+        let problem: sepme_sgemm_problem
+        let transA: Bool, transB: Bool, lda: Int, ldb: Int
 
-    /// The problem shared, read-only, by the tasks of one product.
-    // @unchecked Sendable: the tasks only read the problem; each writes its own part of C.
-    private struct SharedProblem: @unchecked Sendable {
-        let pointer: UnsafePointer<sepme_sgemm_problem>
+        /// One task of `sepme_sgemm_task`; where its packing buffer cannot be had, the same part of C
+        /// from CBLAS.
+        func run(rows: Range<Int>, columnPanels: Range<Int>) {
+            var p = problem
+            guard
+                sepme_sgemm_task(
+                    &p, rows.lowerBound, rows.upperBound, columnPanels.lowerBound, columnPanels.upperBound) != 0
+            else { return }
+            let j0 = columnPanels.lowerBound * SGEMMKernel.columnPanel
+            BLAS.cblasSgemm(
+                transA: transA, transB: transB, m: rows.count, n: Swift.min(p.n, columnPanels.upperBound * SGEMMKernel.columnPanel) - j0,
+                k: p.k, alpha: p.alpha, a: p.a + rows.lowerBound * p.a_row_stride, lda: lda,
+                b: p.b + j0 * p.b_column_stride, ldb: ldb, beta: p.beta, c: p.c + rows.lowerBound * p.ldc + j0, ldc: p.ldc)
+        }
     }
 }
