@@ -1,6 +1,6 @@
 /// Contiguous Float32 buffer owned by one or more tensors.
 ///
-/// Storage is 64-byte aligned so BLAS and vectorised loops see aligned rows. A storage may also wrap
+/// Storage is 64-byte aligned (large buffers come from `LargeBlockCache`) so BLAS and vectorised loops see aligned rows. A storage may also wrap
 /// memory owned by someone else (a memory-mapped weight file); `owner` keeps that alive.
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
@@ -12,7 +12,7 @@ public final class TensorStorage: @unchecked Sendable {
     public init(count: Int) {
         precondition(count >= 0, "negative element count \(count)")
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let raw = LargeBlockCache.allocate(byteCount: bytes)
         raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
         self.pointer = raw.assumingMemoryBound(to: Float.self)
         self.count = count
@@ -25,7 +25,7 @@ public final class TensorStorage: @unchecked Sendable {
     public init(uninitializedCount count: Int) {
         precondition(count >= 0, "negative element count \(count)")
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let raw = LargeBlockCache.allocate(byteCount: bytes)
         self.pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
         self.ownsMemory = true
@@ -43,8 +43,9 @@ public final class TensorStorage: @unchecked Sendable {
 
     deinit {
         if ownsMemory {
-            MemoryStatistics.shared.freed(bytes: max(count, 1) * MemoryLayout<Float>.stride)
-            UnsafeMutableRawPointer(pointer).deallocate()
+            let bytes = max(count, 1) * MemoryLayout<Float>.stride
+            MemoryStatistics.shared.freed(bytes: bytes)
+            LargeBlockCache.deallocate(UnsafeMutableRawPointer(pointer), byteCount: bytes)
         }
     }
 

@@ -61,12 +61,12 @@ public final class BF16PackedMatrix: @unchecked Sendable {
         count =
             side == .left
             ? sepme_bf16_packed_left_count(lines, depth) : sepme_bf16_packed_right_count(depth, lines)
-        storage = .allocate(capacity: Swift.max(count, 1))
+        storage = LargeBlockCache.allocate(byteCount: Swift.max(count, 1) * 2).bindMemory(to: UInt16.self, capacity: Swift.max(count, 1))
         MemoryStatistics.shared.allocated(bytes: Swift.max(count, 1) * 2)
     }
 
     deinit {
-        storage.deallocate()
+        LargeBlockCache.deallocate(UnsafeMutableRawPointer(storage), byteCount: Swift.max(count, 1) * 2)
         MemoryStatistics.shared.freed(bytes: Swift.max(count, 1) * 2)
     }
 

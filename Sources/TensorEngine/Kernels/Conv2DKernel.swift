@@ -59,8 +59,8 @@ enum Conv2DKernel {
         let inImage = g.channels * g.height * g.width
         let k = g.patchSize
         let band = bandRows(g, budget: columnBudget)
-        let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
-        defer { cols?.deallocate() }
+        let cols = g.isPointwise ? nil : LargeBlockCache.allocateFloats(k * band * g.outW)
+        defer { cols.map { LargeBlockCache.deallocateFloats($0, count: k * band * g.outW) } }
         for n in images {
             let xn = x + n * inImage
             let on = out + n * outChannels * plane
@@ -139,9 +139,9 @@ enum Conv2DKernel {
                 g, dx: dx, dWeight: dWeight, columnBudget: columnBudget)
             return
         }
-        let partial = dWeight.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: workers * wCount) }
+        let partial = dWeight.map { _ in LargeBlockCache.allocateFloats(workers * wCount) }
         partial?.initialize(repeating: 0, count: workers * wCount)
-        defer { partial?.deallocate() }
+        defer { partial.map { LargeBlockCache.deallocateFloats($0, count: workers * wCount) } }
         BLASThreading.forEachItem(workers) { w in
             backwardImages(
                 dy: dy, x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: weight,
@@ -162,8 +162,8 @@ enum Conv2DKernel {
         let inImage = g.channels * g.height * g.width
         let k = g.patchSize
         let band = bandRows(g, budget: columnBudget)
-        let cols = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
-        defer { cols?.deallocate() }
+        let cols = g.isPointwise ? nil : LargeBlockCache.allocateFloats(k * band * g.outW)
+        defer { cols.map { LargeBlockCache.deallocateFloats($0, count: k * band * g.outW) } }
         for n in images {
             let xn = x + n * inImage
             let dyn = dy + n * outChannels * plane

@@ -85,11 +85,10 @@ enum DirectConv3x3 {
         let inImage = inChannels * height * width
         let outImage = outChannels * height * width
         if batch > 1 {
-            // The workers' buffers come from the calling thread (the main heap keeps freed blocks, see
-            // `AllocatorTuning`; worker threads' arenas would hand back freshly zeroed pages).
+            // The workers' buffers come from the calling thread, as one block `LargeBlockCache` reuses.
             let workers = Swift.min(batch, Parallel.threadCount)
-            let buffers = UnsafeMutablePointer<Float>.allocate(capacity: workers * paddedCount)
-            defer { buffers.deallocate() }
+            let buffers = LargeBlockCache.allocateFloats(workers * paddedCount)
+            defer { LargeBlockCache.deallocateFloats(buffers, count: workers * paddedCount) }
             Parallel.forEach(workers) { w in
                 let padded = buffers + w * paddedCount
                 for n in Swift.stride(from: w, to: batch, by: workers) {
@@ -100,8 +99,8 @@ enum DirectConv3x3 {
             }
             return
         }
-        let padded = UnsafeMutablePointer<Float>.allocate(capacity: paddedCount)
-        defer { padded.deallocate() }
+        let padded = LargeBlockCache.allocateFloats(paddedCount)
+        defer { LargeBlockCache.deallocateFloats(padded, count: paddedCount) }
         sepme_conv3x3_pad(padded, input, inChannels, height, width)
         let mr = Int(SEPME_CONV3X3_MR)
         let blocks = (outChannels + mr - 1) / mr
