@@ -12,6 +12,9 @@
 #define KC_PAIRS 128
 #define MC_PANELS 16
 
+// The fastest path products may take (sepme_bf16_gemm_set_path); below AVX2, packing stays scalar too.
+static int path_limit = 3;
+
 static inline uint16_t to_bf16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -63,18 +66,117 @@ static void pack_panel(uint16_t *dst, const float *src, ptrdiff_t lines, ptrdiff
     }
 }
 
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+#define PACK_AVX2 __attribute__((target("avx2")))
+
+// to_bf16 of eight floats, each result in the low half of its 32-bit lane (the same bits as to_bf16).
+PACK_AVX2 static inline __m256i to_bf16_8(__m256 x) {
+    __m256i u = _mm256_castps_si256(x);
+    __m256i high = _mm256_srli_epi32(u, 16);
+    __m256i zero = _mm256_and_si256(high, _mm256_set1_epi32(0x8000));
+    __m256i nan = _mm256_or_si256(high, _mm256_set1_epi32(0x0040));
+    __m256i round = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)),
+                                     _mm256_and_si256(high, _mm256_set1_epi32(1)));
+    __m256i out = _mm256_srli_epi32(round, 16);
+    __m256i is_small = _mm256_cmpeq_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7F800000)), _mm256_setzero_si256());
+    __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)),
+                                        _mm256_set1_epi32(0x7F800000));
+    out = _mm256_blendv_epi8(out, zero, is_small);
+    return _mm256_blendv_epi8(out, nan, is_nan);
+}
+
+// pack_panel for lines that are adjacent in memory (line_stride 1, e.g. im2col columns): each pair of k
+// rows gives `width` words from two contiguous runs. Full panels only; returns how many pairs were packed
+// (every whole pair), leaving an odd k's last one to the scalar loop.
+PACK_AVX2 static ptrdiff_t pack_adjacent_lines_avx2(uint16_t *dst, const float *src, ptrdiff_t lines, ptrdiff_t k,
+                                                    ptrdiff_t k_stride, ptrdiff_t first, int width) {
+    ptrdiff_t live = lines - first < width ? lines - first : width;
+    if (live < width) return 0;
+    ptrdiff_t full = k / 2;
+    for (ptrdiff_t q = 0; q < full; q++) {
+        const float *even = src + (2 * q) * k_stride + first;
+        const float *odd = even + k_stride;
+        uint32_t *out = (uint32_t *)(void *)(dst + q * 2 * width);
+        int t = 0;
+        for (; t + 8 <= width; t += 8) {
+            __m256i lo = to_bf16_8(_mm256_loadu_ps(even + t));
+            __m256i hi = to_bf16_8(_mm256_loadu_ps(odd + t));
+            _mm256_storeu_si256((__m256i *)(void *)(out + t), _mm256_or_si256(lo, _mm256_slli_epi32(hi, 16)));
+        }
+        for (; t < width; t++) out[t] = (uint32_t)to_bf16(even[t]) | (uint32_t)to_bf16(odd[t]) << 16;
+    }
+    return full;
+}
+
+// pack_panel for lines whose k values are adjacent (k_stride 1, e.g. activation rows): eight pairs of a
+// line at a time, each word stored at its pair's place in the panel. Returns the pairs packed completely.
+PACK_AVX2 static ptrdiff_t pack_adjacent_k_avx2(uint16_t *dst, const float *src, ptrdiff_t lines, ptrdiff_t k,
+                                                ptrdiff_t line_stride, ptrdiff_t first, int width) {
+    ptrdiff_t live = lines - first < width ? lines - first : width;
+    if (live < width) return 0;
+    ptrdiff_t blocks = (k / 2) / 8;
+    uint32_t *out = (uint32_t *)(void *)dst;
+    for (int t = 0; t < width; t++) {
+        const float *line = src + (first + t) * line_stride;
+        for (ptrdiff_t b = 0; b < blocks; b++) {
+            __m256i lo = to_bf16_8(_mm256_loadu_ps(line + 16 * b));      // k 16b .. 16b+7
+            __m256i hi = to_bf16_8(_mm256_loadu_ps(line + 16 * b + 8));  // k 16b+8 .. 16b+15
+            // Values fit in 16 bits: packus gives [lo 0-3, hi 0-3 | lo 4-7, hi 4-7] as uint16, and the
+            // lane permute puts the 16 halves in k order, i.e. the 8 words of pairs 8b .. 8b+7.
+            __m256i words = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8);
+            uint32_t tmp[8];
+            _mm256_storeu_si256((__m256i *)(void *)tmp, words);
+            for (int j = 0; j < 8; j++) out[(8 * b + j) * width + t] = tmp[j];
+        }
+    }
+    return 8 * blocks;
+}
+
+static int pack_vectorized = -1;
+static int pack_has_avx2(void) {
+    if (pack_vectorized < 0) {
+        __builtin_cpu_init();
+        pack_vectorized = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return pack_vectorized;
+}
+#endif
+
+// pack_panel with the vectorized loops where the layout allows them and the CPU has AVX2; the scalar loop
+// finishes the pairs they leave.
+static void pack_panel_fast(uint16_t *dst, const float *src, ptrdiff_t lines, ptrdiff_t k, ptrdiff_t line_stride,
+                            ptrdiff_t k_stride, ptrdiff_t first, int width) {
+    ptrdiff_t done = 0;
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    if (path_limit >= 1 && pack_has_avx2()) {
+        if (line_stride == 1)
+            done = pack_adjacent_lines_avx2(dst, src, lines, k, k_stride, first, width);
+        else if (k_stride == 1)
+            done = pack_adjacent_k_avx2(dst, src, lines, k, line_stride, first, width);
+    }
+#endif
+    if (done == 0) {
+        pack_panel(dst, src, lines, k, line_stride, k_stride, first, width);
+        return;
+    }
+    // The remaining pairs start at k index 2 done: a panel of the same lines over k - 2 done values.
+    pack_panel(dst + done * 2 * width, src + 2 * done * k_stride, lines, k - 2 * done, line_stride, k_stride, first,
+               width);
+}
+
 void sepme_bf16_pack_left(uint16_t *dst, const float *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t row_stride,
                           ptrdiff_t k_stride, ptrdiff_t panel_begin, ptrdiff_t panel_end) {
     size_t panel = (size_t)pairs(k) * 2 * MR;
     for (ptrdiff_t p = panel_begin; p < panel_end; p++)
-        pack_panel(dst + (size_t)p * panel, src, m, k, row_stride, k_stride, p * MR, MR);
+        pack_panel_fast(dst + (size_t)p * panel, src, m, k, row_stride, k_stride, p * MR, MR);
 }
 
 void sepme_bf16_pack_right(uint16_t *dst, const float *src, ptrdiff_t k, ptrdiff_t n, ptrdiff_t k_stride,
                            ptrdiff_t column_stride, ptrdiff_t panel_begin, ptrdiff_t panel_end) {
     size_t panel = (size_t)pairs(k) * 2 * NR;
     for (ptrdiff_t p = panel_begin; p < panel_end; p++)
-        pack_panel(dst + (size_t)p * panel, src, n, k, column_stride, k_stride, p * NR, NR);
+        pack_panel_fast(dst + (size_t)p * panel, src, n, k, column_stride, k_stride, p * NR, NR);
 }
 
 // Micro-kernels: C tile (mr <= MR rows, nr <= NR columns, leading dimension ldc) (+)= the product of
@@ -161,7 +263,7 @@ AVX512BF16 static void kernel_avx512bf16(ptrdiff_t kp, const uint32_t *a, const 
     }
 }
 
-static int best_path, path_limit = 3;
+static int best_path;
 __attribute__((constructor)) static void detect_bf16_path(void) {
     __builtin_cpu_init();
     best_path = 0;
@@ -174,7 +276,7 @@ static micro_kernel kernel_for(int path) {
     return path >= 2 ? kernel_avx512bf16 : (path == 1 ? kernel_avx2 : kernel_scalar);
 }
 #else
-static int best_path, path_limit = 3;
+static int best_path;
 static micro_kernel kernel_for(int path) { (void)path; return kernel_scalar; }
 #endif
 

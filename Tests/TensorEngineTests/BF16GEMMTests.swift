@@ -133,6 +133,53 @@ final class BF16GEMMTests: XCTestCase {
         }
     }
 
+    /// The AVX2 packing loops (full panels, whole pairs; lines adjacent in memory as im2col columns are,
+    /// or k values adjacent as activation rows are) give the same words as the scalar packing, special
+    /// values included: rounding ties, subnormals, NaN, infinities, values that round to infinity.
+    func testVectorizedPackingMatchesScalarBitForBit() throws {
+        guard Self.paths.contains(.avx2) else { throw XCTSkip("no AVX2 on this CPU") }
+        let specials: [Float] = [
+            .nan, -.nan, .infinity, -.infinity, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+            .leastNonzeroMagnitude, -Float.leastNormalMagnitude / 2, 0, -0.0, Float(bitPattern: 0x3F80_8000),
+            Float(bitPattern: 0x3F81_8000), Float(bitPattern: 0x7F7F_8000), Float(bitPattern: 0x7FA0_0001)
+        ]
+        var values = randomMatrix(80 * 71, seed: 11, scale: 1e3)
+        for (i, x) in specials.enumerated() { values[i * 37 % values.count] = x }
+        func packed(_ path: BF16GEMM.Path, _ make: (UnsafePointer<Float>) -> BF16PackedMatrix) -> [UInt16] {
+            BF16GEMM.withPathLimit(path) {
+                values.withUnsafeBufferPointer { source in
+                    let matrix = make(source.baseAddress!)
+                    return Array(UnsafeBufferPointer(start: matrix.storage, count: matrix.count))
+                }
+            }
+        }
+        // (lines, depth) pairs: full and partial panels, even and odd k, k shorter than one vector block.
+        for (lines, depth) in [(41, 37), (71, 80), (36, 16), (64, 3), (24, 70)] {
+            let rowsKAdjacent = { (p: UnsafePointer<Float>) in
+                BF16PackedMatrix(left: p, rows: lines, depth: depth, rowStride: depth, depthStride: 1)
+            }
+            let columnsAdjacent = { (p: UnsafePointer<Float>) in
+                BF16PackedMatrix(right: p, depth: depth, columns: lines, depthStride: lines, columnStride: 1)
+            }
+            let rightKAdjacent = { (p: UnsafePointer<Float>) in
+                BF16PackedMatrix(right: p, depth: depth, columns: lines, depthStride: 1, columnStride: depth)
+            }
+            let leftLinesAdjacent = { (p: UnsafePointer<Float>) in
+                BF16PackedMatrix(left: p, rows: lines, depth: depth, rowStride: 1, depthStride: lines)
+            }
+            for (name, make) in [
+                ("left, k adjacent", rowsKAdjacent), ("right, columns adjacent", columnsAdjacent),
+                ("right, k adjacent", rightKAdjacent), ("left, rows adjacent", leftLinesAdjacent)
+            ] {
+                let scalar = packed(.scalar, make)
+                let vector = packed(.avx2, make)
+                XCTAssertEqual(scalar.count, vector.count)
+                let first = scalar.indices.first { scalar[$0] != vector[$0] }
+                XCTAssertNil(first, "\(name) \(lines)×\(depth): word \(first ?? -1) differs")
+            }
+        }
+    }
+
     /// NaN, infinities and overflowing values run through without a trap and reach only their own rows.
     func testNonFiniteInputsStayInTheirRows() {
         let (m, n, k) = (14, 35, 9)
