@@ -1,7 +1,8 @@
 import XCTest
 @testable import TensorEngine
 
-/// `LargeBlockCache`: freed blocks come back for the same size, the bytes it maps never exceed the peak
+/// `LargeBlockCache`: freed blocks come back for the same size, other sizes resize the closest cached
+/// block, the bytes it maps never exceed the peak
 /// of the bytes in use (so the process's peak memory is what it would be without the cache), and tensor
 /// storage built on a reused block is still zero-filled.
 final class LargeBlockCacheTests: XCTestCase {
@@ -21,36 +22,35 @@ final class LargeBlockCacheTests: XCTestCase {
         XCTAssertEqual(cache.statistics.hits, 2)
         XCTAssertEqual(cache.statistics.misses, 2)
         XCTAssertEqual(cache.statistics.cachedBytes, 0)
-        // Another size is not served from a cached block of a different size.
+        XCTAssertEqual(cache.statistics.resized, 0)
         cache.give(a, bytes: 2 * mib)
-        let c = cache.take(bytes: 3 * mib)
-        XCTAssertEqual(cache.statistics.misses, 3)
-        cache.give(c, bytes: 3 * mib)
         cache.give(b, bytes: 2 * mib)
     }
 
-    func testMappedBytesStayUnderThePeakInUse() {
+    func testOtherSizesResizeTheClosestBlockAndMappedBytesStayUnderThePeakInUse() {
         let cache = LargeBlockCache(enabled: true)
         defer { cache.release() }
-        // Peak in use: 6 MiB (two blocks at once).
+        // Peak in use: 14 MiB.
         let a = cache.take(bytes: 4 * mib)
         let b = cache.take(bytes: 2 * mib)
-        cache.give(a, bytes: 4 * mib)
-        cache.give(b, bytes: 2 * mib)
-        XCTAssertEqual(cache.statistics.cachedBytes, 6 * mib)
-        // 5 MiB more needs room under the 6 MiB peak: both cached blocks go (oldest first, 4 MiB, is not
-        // enough on its own: 2 + 5 > 6).
-        let c = cache.take(bytes: 5 * mib)
+        let c = cache.take(bytes: 8 * mib)
+        for (block, size) in [(a, 4), (b, 2), (c, 8)] { cache.give(block, bytes: size * mib) }
+        XCTAssertEqual(cache.statistics.cachedBytes, 14 * mib)
+        // No 3 MiB block: the smallest larger one (4 MiB) shrinks in place; nothing needs evicting.
+        let d = cache.take(bytes: 3 * mib)
+        XCTAssertEqual(d, a)
+        XCTAssertEqual(cache.statistics.resized, 1)
+        XCTAssertEqual(cache.statistics.cachedBytes, 10 * mib)
+        d.storeBytes(of: 1, toByteOffset: 3 * mib - 8, as: Int64.self)
+        // No larger block: the largest (8 MiB) grows to 16; 3 in use + 2 cached + 16 exceeds the new peak
+        // of 3 + 16, so the oldest cached block (2 MiB) is unmapped.
+        let e = cache.take(bytes: 16 * mib)
+        XCTAssertEqual(cache.statistics.resized, 2)
         XCTAssertEqual(cache.statistics.cachedBytes, 0)
-        cache.give(c, bytes: 5 * mib)
-        // A request that raises the peak evicts nothing it does not have to: 5 cached + 1 new = 6 ≤ 6.
-        let d = cache.take(bytes: 1 * mib)
-        XCTAssertEqual(cache.statistics.cachedBytes, 5 * mib)
-        // 5 in the cache + 1 in use + 3 new = 9 > max(6, 1 + 3): the 5 MiB block goes.
-        let e = cache.take(bytes: 3 * mib)
-        XCTAssertEqual(cache.statistics.cachedBytes, 0)
-        cache.give(d, bytes: 1 * mib)
-        cache.give(e, bytes: 3 * mib)
+        e.storeBytes(of: 2, toByteOffset: 16 * mib - 8, as: Int64.self)
+        XCTAssertEqual(cache.statistics.misses, 5)
+        cache.give(d, bytes: 3 * mib)
+        cache.give(e, bytes: 16 * mib)
     }
 
     func testDisabledCacheUnmapsOnFree() {
@@ -65,7 +65,7 @@ final class LargeBlockCacheTests: XCTestCase {
     }
 
     func testReusedStorageIsZeroFilledAndBlocksAreWritable() {
-        let count = 3 * mib / 4 + 17  // above the cache's minimum, not a whole number of pages
+        let count = LargeBlockCache.minimumBytes / 4 + 17  // above the cache's minimum, not a whole number of pages
         for round in 0..<3 {
             let storage = TensorStorage(count: count)
             XCTAssertEqual(Int(bitPattern: storage.pointer) % 64, 0)

@@ -1,18 +1,21 @@
+import CMatrixKernels
 import Foundation
 
 /// Keeps freed large buffers (tensor storage, packed operands, kernel scratch of at least
-/// `minimumBytes`) for the next request of the same size, so that a loop which allocates the same
-/// activation sizes every step (diffusion steps, training iterations, the convolutions of a decoder)
-/// reuses memory whose pages are already mapped instead of asking the kernel for fresh zeroed pages
-/// each time. glibc maps every block above its mmap threshold (at most 32 MiB) on its own and unmaps
-/// it on free, and a 512 × 512 decoder activation is 134 MB.
+/// `minimumBytes`) for the next request, so that a loop which allocates the same activation sizes every
+/// step (diffusion steps, training iterations, the convolutions of a decoder) reuses memory whose pages
+/// are already mapped instead of asking the kernel for fresh zeroed pages each time. glibc maps every
+/// block at or above its mmap threshold (at most 32 MiB, the value `AllocatorTuning` sets) on its own
+/// and unmaps it on free, and a 512 × 512 decoder activation is 134 MB; smaller blocks stay with glibc,
+/// whose heap already reuses them.
 ///
-/// Blocks are mapped directly (`mmap`, page-aligned) and matched by exact size (rounded up to a
-/// page), most recently freed first. The cache never lets the bytes it maps exceed the peak of the
-/// bytes in use seen so far, counting the request at hand: on a miss it unmaps the oldest cached blocks
-/// until the new block fits under that bound, so the process's peak resident memory stays what it
-/// would be without the cache. `release()` unmaps every cached block. `SEPME_BLOCK_CACHE=off` (read
-/// once) sends every request to the system allocator instead.
+/// Blocks are mapped directly (`mmap`, page-aligned). A request takes a cached block of its size
+/// (rounded up to a page), most recently freed first; failing that, a cached block of another size
+/// resized with `mremap` (only the pages it grows by are faulted in); failing that, a new mapping. The
+/// cache never lets the bytes it maps exceed the peak of the bytes in use seen so far, counting the
+/// request at hand: it unmaps the oldest cached blocks until the request fits under that bound, so the
+/// process's peak resident memory stays what it would be without the cache. `release()` unmaps every
+/// cached block. `SEPME_BLOCK_CACHE=off` (read once) sends every request to the system allocator.
 ///
 /// The same role as PyTorch's caching allocator (c10/cuda/CUDACachingAllocator.cpp), on the CPU.
 public final class LargeBlockCache: @unchecked Sendable {
@@ -20,7 +23,7 @@ public final class LargeBlockCache: @unchecked Sendable {
         enabled: ProcessInfo.processInfo.environment["SEPME_BLOCK_CACHE"]?.lowercased() != "off")
 
     /// Requests below this size go to the system allocator.
-    public static let minimumBytes = 1 << 20
+    public static let minimumBytes = 32 << 20
 
     private static let pageBytes = 4096
 
@@ -35,16 +38,19 @@ public final class LargeBlockCache: @unchecked Sendable {
     private var systemBlocks: Set<UnsafeMutableRawPointer> = []
     private var hits = 0
     private var misses = 0
+    private var resizes = 0
 
     init(enabled: Bool) {
         self.enabled = enabled
     }
 
-    /// Counters since the process started: blocks served from the cache and blocks newly mapped.
-    public var statistics: (hits: Int, misses: Int, cachedBytes: Int) {
+    /// Counters since the process started: requests served by a cached block of their size, requests
+    /// that found none (`resized` of them served by resizing a cached block of another size), and the
+    /// bytes now cached.
+    public var statistics: (hits: Int, misses: Int, resized: Int, cachedBytes: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return (hits, misses, cachedBytes)
+        return (hits, misses, resizes, cachedBytes)
     }
 
     /// `byteCount` bytes aligned to at least 64 bytes, uninitialised (a reused block holds old data).
@@ -86,12 +92,13 @@ public final class LargeBlockCache: @unchecked Sendable {
 
     private static func roundedSize(_ bytes: Int) -> Int { (bytes + pageBytes - 1) / pageBytes * pageBytes }
 
-    /// A block of `bytes` (a multiple of the page size), from the cache when one of that size is there,
-    /// else newly mapped. Where the system refuses the mapping even after the cache is emptied, the block
-    /// comes from the system allocator (which reports an exhausted memory as it does for any allocation)
-    /// and is remembered, so that `give` frees it the same way.
+    /// A block of `bytes` (a multiple of the page size): a cached block of that size when there is one;
+    /// else a cached block of another size resized (`mremap`: the pages it keeps stay resident, only
+    /// growth is faulted in), the smallest larger one or else the largest; else a new mapping. Where
+    /// the system refuses even after the cache is emptied, the block comes from the system allocator
+    /// (which reports an exhausted memory as it does for any allocation) and is remembered, so that
+    /// `give` frees it the same way.
     func take(bytes: Int) -> UnsafeMutableRawPointer {
-        var evicted: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
         lock.lock()
         if let index = cachedBlocks.lastIndex(where: { $0.bytes == bytes }) {
             let block = cachedBlocks.remove(at: index)
@@ -101,29 +108,49 @@ public final class LargeBlockCache: @unchecked Sendable {
             lock.unlock()
             return block.pointer
         }
+        misses += 1
+        var donor: (bytes: Int, pointer: UnsafeMutableRawPointer)?
+        let larger = cachedBlocks.indices.filter { cachedBlocks[$0].bytes > bytes }
+        if let index = larger.min(by: { cachedBlocks[$0].bytes < cachedBlocks[$1].bytes })
+            ?? cachedBlocks.indices.max(by: { cachedBlocks[$0].bytes < cachedBlocks[$1].bytes })
+        {
+            donor = cachedBlocks.remove(at: index)
+            cachedBytes -= donor!.bytes
+        }
         let bound = Swift.max(peakLiveBytes, liveBytes + bytes)
         var dropped = 0
         while dropped < cachedBlocks.count, liveBytes + cachedBytes + bytes > bound {
-            evicted.append(cachedBlocks[dropped])
             cachedBytes -= cachedBlocks[dropped].bytes
             dropped += 1
         }
+        let evicted = cachedBlocks.prefix(dropped)
         cachedBlocks.removeFirst(dropped)
-        misses += 1
+        liveBytes += bytes
+        peakLiveBytes = Swift.max(peakLiveBytes, liveBytes)
         lock.unlock()
         for block in evicted { munmap(block.pointer, block.bytes) }
+        if let donor {
+            if let resized = sepme_block_resize(donor.pointer, donor.bytes, bytes) {
+                lock.lock()
+                resizes += 1
+                lock.unlock()
+                return resized
+            }
+            munmap(donor.pointer, donor.bytes)
+        }
         var mapped = Self.map(bytes)
         if mapped == nil {
             release()
             mapped = Self.map(bytes)
         }
-        let block = mapped ?? .allocate(byteCount: bytes, alignment: 64)
-        lock.lock()
-        if mapped == nil { systemBlocks.insert(block) }
-        liveBytes += bytes
-        peakLiveBytes = Swift.max(peakLiveBytes, liveBytes)
-        lock.unlock()
-        return block
+        guard let mapped else {
+            let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            lock.lock()
+            systemBlocks.insert(block)
+            lock.unlock()
+            return block
+        }
+        return mapped
     }
 
     private static func map(_ bytes: Int) -> UnsafeMutableRawPointer? {

@@ -85,7 +85,8 @@ enum DirectConv3x3 {
         let inImage = inChannels * height * width
         let outImage = outChannels * height * width
         if batch > 1 {
-            // The workers' buffers come from the calling thread, as one block `LargeBlockCache` reuses.
+            // The workers' buffers come from the calling thread as one block, which `LargeBlockCache` or the
+            // main heap (`AllocatorTuning`) reuses; worker threads' arenas would hand back fresh pages.
             let workers = Swift.min(batch, Parallel.threadCount)
             let buffers = LargeBlockCache.allocateFloats(workers * paddedCount)
             defer { LargeBlockCache.deallocateFloats(buffers, count: workers * paddedCount) }
