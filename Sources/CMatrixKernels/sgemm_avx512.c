@@ -2,6 +2,7 @@
 // the summation order).
 #include "sepme_sgemm.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 
 #define MR SEPME_SGEMM_MR
@@ -91,6 +92,73 @@ static AVX512 void pack_right(float *dst, const sepme_sgemm_problem *pr, ptrdiff
         for (ptrdiff_t t = 0; t < NR; t++) {
             const float *src = pr->b + (j0 + t) * pr->b_column_stride + l0 * pr->b_k_stride;
             for (ptrdiff_t l = 0; l < kc; l++) panel[l * NR + t] = t < live ? src[l * pr->b_k_stride] : 0;
+        }
+    }
+}
+
+// Column panel p of the implicit im2col B (pr->b_columns), rows [l0, l0 + kc), in the layout of pack_right.
+// A panel whose 32 output pixels lie in one output row at stride 1 reads each row of B as one run of the
+// image row (masked at the image's left and right edges); any other panel is gathered value by value.
+static AVX512 void pack_columns(float *dst, const sepme_sgemm_problem *pr, ptrdiff_t l0, ptrdiff_t kc, ptrdiff_t p) {
+    const sepme_sgemm_columns *g = pr->b_columns;
+    ptrdiff_t j0 = p * NR, live = pr->n - j0 < NR ? pr->n - j0 : NR;
+    ptrdiff_t taps = g->kernel_h * g->kernel_w;
+    ptrdiff_t oy0 = g->row_begin + j0 / g->out_w, ox0 = j0 % g->out_w;
+    // (c, ky, kx) of row l0 + l, stepped along with l (no division per row).
+    ptrdiff_t c = l0 / taps, ky = (l0 % taps) / g->kernel_w, kx = l0 % g->kernel_w;
+    if (g->stride_w == 1 && live == NR && ox0 + NR <= g->out_w) {
+        // Per kx: the lanes [lo, hi) that fall inside an image row, as two 16-lane masks.
+        __mmask16 low[16], high[16];
+        int masks = g->kernel_w <= 16;
+        for (ptrdiff_t x = 0; masks && x < g->kernel_w; x++) {
+            ptrdiff_t ix0 = ox0 - g->pad_w + x;
+            ptrdiff_t lo = ix0 < 0 ? -ix0 : 0, hi = g->width - ix0 < NR ? g->width - ix0 : NR;
+            uint32_t bits = lo >= hi ? 0 : (uint32_t)(((uint64_t)1 << hi) - ((uint64_t)1 << lo));
+            low[x] = (__mmask16)(bits & 0xFFFF);
+            high[x] = (__mmask16)(bits >> 16);
+        }
+        if (masks) {
+            for (ptrdiff_t l = 0; l < kc; l++) {
+                float *out = dst + l * NR;
+                ptrdiff_t iy = oy0 * g->stride_h - g->pad_h + ky;
+                if (iy >= 0 && iy < g->height) {
+                    // Masked-off lanes are not read, so the run may start before the row or end after it.
+                    const float *run = g->image + (c * g->height + iy) * g->width + ox0 - g->pad_w + kx;
+                    _mm512_store_ps(out, _mm512_maskz_loadu_ps(low[kx], run));
+                    _mm512_store_ps(out + 16, _mm512_maskz_loadu_ps(high[kx], run + 16));
+                    // The next panel's run of the same row (the hardware prefetchers lose track of this
+                    // many interleaved rows).
+                    if (kx == 0) {
+                        _mm_prefetch((const char *)(run + NR), _MM_HINT_T0);
+                        _mm_prefetch((const char *)(run + NR + 16), _MM_HINT_T0);
+                    }
+                } else {
+                    _mm512_store_ps(out, _mm512_setzero_ps());
+                    _mm512_store_ps(out + 16, _mm512_setzero_ps());
+                }
+                if (++kx == g->kernel_w) {
+                    kx = 0;
+                    if (++ky == g->kernel_h) ky = 0, c++;
+                }
+            }
+            return;
+        }
+    }
+    for (ptrdiff_t l = 0; l < kc; l++) {
+        float *out = dst + l * NR;
+        const float *plane = g->image + c * g->height * g->width;
+        for (ptrdiff_t t = 0; t < NR; t++) {
+            float v = 0.0f;
+            if (t < live) {
+                ptrdiff_t j = j0 + t, oy = g->row_begin + j / g->out_w, ox = j % g->out_w;
+                ptrdiff_t iy = oy * g->stride_h - g->pad_h + ky, ix = ox * g->stride_w - g->pad_w + kx;
+                if (iy >= 0 && iy < g->height && ix >= 0 && ix < g->width) v = plane[iy * g->width + ix];
+            }
+            out[t] = v;
+        }
+        if (++kx == g->kernel_w) {
+            kx = 0;
+            if (++ky == g->kernel_h) ky = 0, c++;
         }
     }
 }
@@ -243,7 +311,8 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
     int direct_left = pr->a_k_stride == 1 && pr->alpha == 1.0f;
     // With A in place and few rows (an attention tile's 32 queries), each panel of B would meet only a few
     // row panels, too few to repay packing it: row-major B is then read in place too.
-    int direct_right = direct_left && pr->b_column_stride == 1 && row_end - row_begin <= DIRECT_RIGHT_ROWS;
+    int direct_right = direct_left && !pr->b_columns && pr->b_column_stride == 1 &&
+                       row_end - row_begin <= DIRECT_RIGHT_ROWS;
     for (ptrdiff_t l0 = 0; l0 < pr->k; l0 += depth) {
         ptrdiff_t kc = pr->k - l0 < depth ? pr->k - l0 : depth;
         int mode = l0 > 0 ? ADD : (pr->beta == 0.0f ? STORE : (pr->beta == 1.0f ? ADD : SCALE_ADD));
@@ -260,13 +329,15 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
                 if (direct_right) {
                     b = pr->b + l0 * pr->b_k_stride + j0;
                     ldb = pr->b_k_stride;
+                } else if (pr->b_columns) {
+                    pack_columns(packed_right, pr, l0, kc, p);
                 } else {
                     pack_right(packed_right, pr, l0, kc, p, p + 1);
                 }
                 ptrdiff_t row_panels = (mc + MR - 1) / MR, step = (kc + row_panels - 1) / row_panels;
                 for (ptrdiff_t q = 0; q * MR < mc; q++) {
                     int mr = mc - q * MR < MR ? (int)(mc - q * MR) : MR;
-                    if (!direct_right && p + 1 < column_panel_end)
+                    if (!direct_right && !pr->b_columns && p + 1 < column_panel_end)
                         prefetch_right(pr, l0 + q * step, step, kc - q * step, p + 1);
                     float *c = pr->c + (i0 + q * MR) * pr->ldc + j0;
                     const float *a = packed_left + q * kc * MR;

@@ -27,6 +27,18 @@
 #define SEPME_SGEMM_KC 256
 #define SEPME_SGEMM_MC 384
 
+/// B given implicitly as the im2col columns of one image (PyTorch Conv2d, no dilation): B (k x n) element
+/// (l, j), with l = (c kernel_h + ky) kernel_w + kx and output pixel (oy, ox) = (row_begin + j / out_w,
+/// j % out_w), is image[c][oy stride_h - pad_h + ky][ox stride_w - pad_w + kx], zero outside the image.
+/// Each panel of B is gathered from the image as it is packed, so the column matrix is never written;
+/// the packed values, and so the results, are those of an explicit im2col.
+typedef struct {
+    const float *image;  // [channels, height, width]
+    ptrdiff_t height, width;
+    ptrdiff_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    ptrdiff_t out_w, row_begin;
+} sepme_sgemm_columns;
+
 typedef struct {
     ptrdiff_t m, n, k;
     float alpha, beta;
@@ -36,6 +48,7 @@ typedef struct {
     ptrdiff_t b_k_stride, b_column_stride;
     float *c;
     ptrdiff_t ldc;
+    const sepme_sgemm_columns *b_columns;  // when not NULL, B is these columns (b and its strides unused)
 } sepme_sgemm_problem;
 
 /// 1 when this CPU has AVX-512F (the micro-kernels' instruction set).

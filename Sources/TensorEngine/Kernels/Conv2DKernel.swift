@@ -59,7 +59,8 @@ enum Conv2DKernel {
         let inImage = g.channels * g.height * g.width
         let k = g.patchSize
         let band = bandRows(g, budget: columnBudget)
-        let cols = g.isPointwise ? nil : LargeBlockCache.allocateFloats(k * band * g.outW)
+        let needsColumns = !g.isPointwise && (bf16Weight != nil || !implicitColumns(g))
+        let cols = needsColumns ? LargeBlockCache.allocateFloats(k * band * g.outW) : nil
         defer { cols.map { LargeBlockCache.deallocateFloats($0, count: k * band * g.outW) } }
         for n in images {
             let xn = x + n * inImage
@@ -70,6 +71,10 @@ enum Conv2DKernel {
             let beta: Float = bias == nil ? 0 : 1
             if let bf16Weight {
                 bf16Band(xn, cols: cols, weight: bf16Weight, g, band: band, accumulate: bias != nil, out: on)
+                continue
+            }
+            if implicitColumns(g) {
+                SGEMMKernel.convolve(weight: weight, outChannels: outChannels, image: xn, g, beta: beta, out: on)
                 continue
             }
             guard let cols else {
@@ -89,6 +94,14 @@ enum Conv2DKernel {
                 r0 = r1
             }
         }
+    }
+
+    /// Whether the fp32 forward gathers its columns from the image inside the product
+    /// (`SGEMMKernel.convolve`) instead of writing them with `Im2Col.unfold`: on sepme's own kernels, at
+    /// stride 1 along rows, when every 32-column panel of B lies in one output row (so each of its k rows
+    /// is one run of an image row).
+    static func implicitColumns(_ g: Conv2DGeometry) -> Bool {
+        !g.isPointwise && SGEMMKernel.path == .avx512 && g.strideW == 1 && g.outW % SGEMMKernel.columnPanel == 0
     }
 
     /// One image's output as BF16 products, band by band (pointwise: the input planes are the columns).

@@ -74,6 +74,25 @@ enum Im2Col {
         }
     }
 
+    /// Columns [firstColumn, firstColumn + columns) of the whole image's column matrix (what `unfold`
+    /// writes for rows 0..<outH), one value at a time: the CBLAS fallback of `SGEMMKernel.convolve`.
+    // x: [C, H, W] -> cols: [C*kh*kw, columns]
+    static func gather(
+        _ x: UnsafePointer<Float>, _ g: Conv2DGeometry, firstColumn: Int, columns: Int,
+        into cols: UnsafeMutablePointer<Float>
+    ) {
+        let kk = g.kernelH * g.kernelW
+        for k in 0..<g.patchSize {
+            let (c, i, j) = (k / kk, (k % kk) / g.kernelW, k % g.kernelW)
+            for t in 0..<columns {
+                let (oh, ow) = ((firstColumn + t) / g.outW, (firstColumn + t) % g.outW)
+                let (ih, iw) = (oh * g.strideH - g.padH + i, ow * g.strideW - g.padW + j)
+                let inside = ih >= 0 && ih < g.height && iw >= 0 && iw < g.width
+                cols[k * columns + t] = inside ? x[(c * g.height + ih) * g.width + iw] : 0
+            }
+        }
+    }
+
     /// The adjoint of `unfold`: dx[c, ih, iw] += cols[k, ...] for every column that read it.
     /// Parallel over input channels (each channel's kh*kw rows write only its own plane).
     // cols: [C*kh*kw, (rowEnd-rowStart)*outW] -> dx: [C, H, W] (accumulated)

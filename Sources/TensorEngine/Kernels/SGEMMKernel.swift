@@ -82,13 +82,41 @@ public enum SGEMMKernel {
                 m: m, n: n, k: k, alpha: alpha, beta: beta,
                 a: a, a_row_stride: transA ? 1 : lda, a_k_stride: transA ? lda : 1,
                 b: b, b_k_stride: transB ? 1 : ldb, b_column_stride: transB ? ldb : 1,
-                c: c, ldc: ldc),
+                c: c, ldc: ldc, b_columns: nil),
             transA: transA, transB: transB, lda: lda, ldb: ldb)
+        run(product)
+    }
+
+    /// out = W · columns(x) + beta · out for one image, the im2col columns gathered from the image as
+    /// each panel is packed (`sepme_sgemm_columns`): the same values, summed in the same order, as
+    /// `BLAS.sgemm` on an explicit `Im2Col.unfold` of the whole image, without writing the column matrix.
+    // weight: [Cout, Cin·kh·kw], image: [Cin, H, W] -> out: [Cout, Hout·Wout]
+    static func convolve(
+        weight: UnsafePointer<Float>, outChannels: Int, image: UnsafePointer<Float>, _ g: Conv2DGeometry, beta: Float,
+        out: UnsafeMutablePointer<Float>
+    ) {
+        var columns = sepme_sgemm_columns(
+            image: image, height: g.height, width: g.width, kernel_h: g.kernelH, kernel_w: g.kernelW,
+            stride_h: g.strideH, stride_w: g.strideW, pad_h: g.padH, pad_w: g.padW, out_w: g.outW, row_begin: 0)
+        let n = g.outH * g.outW
+        withUnsafePointer(to: &columns) { columns in
+            let product = Product(
+                problem: sepme_sgemm_problem(
+                    m: outChannels, n: n, k: g.patchSize, alpha: 1, beta: beta, a: weight, a_row_stride: g.patchSize,
+                    a_k_stride: 1, b: nil, b_k_stride: 0, b_column_stride: 0, c: out, ldc: n, b_columns: columns),
+                transA: false, transB: false, lda: g.patchSize, ldb: n)
+            run(product, geometry: g)
+        }
+    }
+
+    /// Runs a product's tasks (see the type's comment for how they are cut).
+    private static func run(_ product: Product, geometry: Conv2DGeometry? = nil) {
+        let (m, n, k) = (product.problem.m, product.problem.n, product.problem.k)
         let columnPanels = (n + columnPanel - 1) / columnPanel
         let rowPanels = (m + rowPanel - 1) / rowPanel
         let threads = settings.serial ? 1 : Parallel.threadCount
         guard threads > 1, m * n * k >= parallelThreshold else {
-            product.run(rows: 0..<m, columnPanels: 0..<columnPanels)
+            product.run(rows: 0..<m, columnPanels: 0..<columnPanels, geometry: geometry)
             return
         }
         // Two tasks of equal size per thread, so that a thread slowed by other work does not hold up the
@@ -104,9 +132,10 @@ public enum SGEMMKernel {
             let hi = Swift.min(units, lo + perTask)
             guard lo < hi else { return }
             if splitRows {
-                product.run(rows: lo * rowPanel..<Swift.min(m, hi * rowPanel), columnPanels: 0..<columnPanels)
+                product.run(
+                    rows: lo * rowPanel..<Swift.min(m, hi * rowPanel), columnPanels: 0..<columnPanels, geometry: geometry)
             } else {
-                product.run(rows: 0..<m, columnPanels: lo..<hi)
+                product.run(rows: 0..<m, columnPanels: lo..<hi, geometry: geometry)
             }
         }
     }
@@ -118,18 +147,30 @@ public enum SGEMMKernel {
         let transA: Bool, transB: Bool, lda: Int, ldb: Int
 
         /// One task of `sepme_sgemm_task`; where its packing buffer cannot be had, the same part of C
-        /// from CBLAS.
-        func run(rows: Range<Int>, columnPanels: Range<Int>) {
+        /// from CBLAS (implicit columns gathered into a buffer first).
+        func run(rows: Range<Int>, columnPanels: Range<Int>, geometry: Conv2DGeometry?) {
             var p = problem
             guard
                 sepme_sgemm_task(
                     &p, rows.lowerBound, rows.upperBound, columnPanels.lowerBound, columnPanels.upperBound) != 0
             else { return }
             let j0 = columnPanels.lowerBound * SGEMMKernel.columnPanel
+            let width = Swift.min(p.n, columnPanels.upperBound * SGEMMKernel.columnPanel) - j0
+            let a = p.a + rows.lowerBound * p.a_row_stride
+            let c = p.c + rows.lowerBound * p.ldc + j0
+            guard let columns = p.b_columns?.pointee, let geometry else {
+                BLAS.cblasSgemm(
+                    transA: transA, transB: transB, m: rows.count, n: width, k: p.k, alpha: p.alpha, a: a, lda: lda,
+                    b: p.b + j0 * p.b_column_stride, ldb: ldb, beta: p.beta, c: c, ldc: p.ldc)
+                return
+            }
+            let gathered = [Float](unsafeUninitializedCapacity: p.k * width) { buffer, count in
+                Im2Col.gather(columns.image, geometry, firstColumn: j0, columns: width, into: buffer.baseAddress!)
+                count = p.k * width
+            }
             BLAS.cblasSgemm(
-                transA: transA, transB: transB, m: rows.count, n: Swift.min(p.n, columnPanels.upperBound * SGEMMKernel.columnPanel) - j0,
-                k: p.k, alpha: p.alpha, a: p.a + rows.lowerBound * p.a_row_stride, lda: lda,
-                b: p.b + j0 * p.b_column_stride, ldb: ldb, beta: p.beta, c: p.c + rows.lowerBound * p.ldc + j0, ldc: p.ldc)
+                transA: false, transB: false, m: rows.count, n: width, k: p.k, alpha: p.alpha, a: a, lda: lda,
+                b: gathered, ldb: width, beta: p.beta, c: c, ldc: p.ldc)
         }
     }
 }

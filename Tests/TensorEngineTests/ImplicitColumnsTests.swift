@@ -1,0 +1,90 @@
+import XCTest
+@testable import TensorEngine
+
+/// `SGEMMKernel.convolve` gathers the im2col columns from the image while packing B
+/// (`sepme_sgemm_columns`). It packs the same values an explicit `Im2Col.unfold` writes and sums them in
+/// the same order, so its output must equal `BLAS.sgemm` on the unfolded columns bit for bit: on panels
+/// that lie in one output row (runs of an image row, masked at the edges) and on panels gathered value
+/// by value (rows that wrap, stride 2, a partial last panel).
+final class ImplicitColumnsTests: XCTestCase {
+    private func random(_ count: Int, seed: UInt64) -> [Float] {
+        var g = SplitMix64(seed: seed)
+        return (0..<count).map { _ in Float(g.nextUnitDouble() * 2 - 1) }
+    }
+
+    func testMatchesExplicitIm2ColBitForBit() throws {
+        guard SGEMMKernel.bestPath == .avx512 else { throw XCTSkip("sepme's kernels need AVX-512F") }
+        let geometries = [
+            // Runs of image rows: widths that are multiples of 32, padding 1 and 2, a 5x5 and a 1x3 kernel.
+            Conv2DGeometry(channels: 3, height: 9, width: 64, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1),
+            Conv2DGeometry(channels: 5, height: 6, width: 32, kernelH: 5, kernelW: 5, strideH: 1, strideW: 1, padH: 2, padW: 2),
+            Conv2DGeometry(channels: 4, height: 7, width: 34, kernelH: 1, kernelW: 3, strideH: 2, strideW: 1, padH: 0, padW: 0),
+            // Gathered value by value: rows that wrap inside a panel, stride 2, a partial last panel.
+            Conv2DGeometry(channels: 3, height: 11, width: 20, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1),
+            Conv2DGeometry(channels: 2, height: 13, width: 17, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1),
+            Conv2DGeometry(channels: 300, height: 4, width: 32, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1)
+        ]
+        for (index, g) in geometries.enumerated() {
+            let outChannels = 13
+            let (k, n) = (g.patchSize, g.outH * g.outW)
+            let image = random(g.channels * g.height * g.width, seed: UInt64(index))
+            let weight = random(outChannels * k, seed: UInt64(index) + 100)
+            let start = random(outChannels * n, seed: UInt64(index) + 200)
+            var columns = [Float](repeating: .nan, count: k * n)
+            Im2Col.unfold(image, g, rowStart: 0, rowEnd: g.outH, into: &columns)
+            var gathered = [Float](repeating: .nan, count: k * 7)
+            Im2Col.gather(image, g, firstColumn: n - 7, columns: 7, into: &gathered)
+            for row in 0..<k {
+                XCTAssertEqual(Array(gathered[(row * 7)..<(row * 7 + 7)]), Array(columns[(row * n + n - 7)..<(row * n + n)]))
+            }
+            for beta: Float in [0, 1] {
+                var explicit = start
+                var implicit = start
+                SGEMMKernel.withPathLimit(.avx512) {
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: outChannels, n: n, k: k, a: weight, lda: k, b: columns, ldb: n,
+                        beta: beta, c: &explicit, ldc: n)
+                    image.withUnsafeBufferPointer { x in
+                        weight.withUnsafeBufferPointer { w in
+                            SGEMMKernel.convolve(
+                                weight: w.baseAddress!, outChannels: outChannels, image: x.baseAddress!, g, beta: beta,
+                                out: &implicit)
+                        }
+                    }
+                }
+                let first = explicit.indices.first { explicit[$0].bitPattern != implicit[$0].bitPattern }
+                XCTAssertNil(first, "geometry \(index), beta \(beta): element \(first ?? -1) differs")
+            }
+        }
+    }
+
+    /// The forward convolution takes the implicit path where it applies and still matches the explicit one.
+    func testConvolutionForwardUsesImplicitColumnsAndMatchesTheBandedPath() throws {
+        guard SGEMMKernel.bestPath == .avx512 else { throw XCTSkip("sepme's kernels need AVX-512F") }
+        let g = Conv2DGeometry(channels: 6, height: 12, width: 32, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1)
+        XCTAssertTrue(Conv2DKernel.implicitColumns(g))
+        XCTAssertFalse(DirectConv3x3.applies(g))
+        let x = random(2 * g.channels * g.height * g.width, seed: 7)
+        let w = random(8 * g.patchSize, seed: 8)
+        let bias = random(8, seed: 9)
+        let plane = g.outH * g.outW
+        var implicit = [Float](repeating: 0, count: 2 * 8 * plane)
+        var banded = implicit
+        SGEMMKernel.withPathLimit(.avx512) {
+            Conv2DKernel.forward(x: x, batch: 2, weight: w, outChannels: 8, bias: bias, g, out: &implicit)
+        }
+        // The explicit banded im2col path, as the OpenBLAS path runs it, on the same kernels.
+        for n in 0..<2 {
+            var columns = [Float](repeating: 0, count: g.patchSize * plane)
+            Im2Col.unfold(Array(x[(n * g.channels * g.height * g.width)...]), g, rowStart: 0, rowEnd: g.outH, into: &columns)
+            var out = (0..<8).flatMap { [Float](repeating: bias[$0], count: plane) }
+            SGEMMKernel.withPathLimit(.avx512) {
+                BLAS.sgemm(
+                    transA: false, transB: false, m: 8, n: plane, k: g.patchSize, a: w, lda: g.patchSize, b: columns, ldb: plane,
+                    beta: 1, c: &out, ldc: plane)
+            }
+            banded.replaceSubrange((n * 8 * plane)..<((n + 1) * 8 * plane), with: out)
+        }
+        XCTAssertEqual(implicit.map(\.bitPattern), banded.map(\.bitPattern))
+    }
+}
