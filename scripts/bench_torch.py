@@ -5,7 +5,8 @@ the process's maximum resident set size (resource.getrusage), weights included.
                           configuration (--config sd14|sdxl|config.json; SDXL also gets a random pooled embedding and
                           the six time ids of the latent size), batch 1; a no-grad forward, and
                           forward+backward with gradients only into every cross-attention (attn2) to_k /
-                          to_v weight.
+                          to_v weight. With --bf16, also the no-grad forward under torch.autocast("cpu",
+                          bfloat16), after one warm-up call (`sepme bench unet --bf16`).
   --what erase-step       `sepme bench erase-step`: one SepME iteration as sepme runs it (method.md §1-2),
                           in PyTorch: each attn2 to_k / to_v gets a factorised shift beta * A S (S an
                           orthonormal [rank, d] basis, A trainable, initialised as after some training), applied by
@@ -22,7 +23,7 @@ the process's maximum resident set size (resource.getrusage), weights included.
                           --tokens random ids; one warm-up call, then the fastest of --repeats.
 
 Usage: scripts/.venv/bin/python scripts/bench_torch.py [--what unet|erase-step|generate|vae|clip]
-       [--config sd14|sdxl] [--size 64] [--tokens 77] [--batch 1] [--repeats 1] [--rank 10] [--model DIR]
+       [--config sd14|sdxl] [--size 64] [--tokens 77] [--batch 1] [--repeats 1] [--rank 10] [--model DIR] [--bf16]
 """
 import argparse
 import resource
@@ -91,6 +92,16 @@ def bench_unet(args):
             model(sample, 500, encoder_hidden_states=context, added_cond_kwargs=added)
         forward = min(forward, time.perf_counter() - t0)
     print(f"forward:          {forward:.3f} s")
+    if args.bf16:
+        # PyTorch's CPU mixed precision: matmuls and convolutions in bfloat16 (oneDNN), fp32 elsewhere.
+        forward_bf16 = float("inf")
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            model(sample, 500, encoder_hidden_states=context, added_cond_kwargs=added)  # warm-up: weight casts
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                model(sample, 500, encoder_hidden_states=context, added_cond_kwargs=added)
+                forward_bf16 = min(forward_bf16, time.perf_counter() - t0)
+        print(f"forward bf16:     {forward_bf16:.3f} s (torch.autocast cpu bfloat16)")
 
     weights = [w for name, m in model.named_modules() if name.endswith("attn2") for w in (m.to_k.weight, m.to_v.weight)]
     for w in weights:
@@ -244,6 +255,7 @@ def main():
     parser.add_argument("--model", help="generate: a diffusers SDXL folder")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1, help="clip: rows per call")
+    parser.add_argument("--bf16", action="store_true", help="unet: also time the forward under bfloat16 autocast")
     args = parser.parse_args()
     torch.set_num_threads(2)
     {"unet": bench_unet, "erase-step": bench_erase_step, "generate": bench_generate, "vae": bench_vae,

@@ -9,6 +9,8 @@ the per-round time ratios sepme / PyTorch and both sides' peak resident memory.
          cross-attention to_k / to_v weights (`sepme bench unet`)
   vae    SD1.4 VAE decoder, 64x64 latent -> 512x512 image (`sepme bench vae`)
   clip   SD1.x CLIP text encoder (ViT-L/14), one row of 77 tokens (`sepme bench clip`)
+  unet-bf16  the UNet's no-grad forward with bf16 products: `sepme bench unet --bf16` against PyTorch's
+         torch.autocast("cpu", bfloat16) (not in the default set)
 
 Usage: scripts/.venv/bin/python scripts/bench_vs_torch.py [--sepme .build/release/sepme] [--rounds 2]
        [--repeats 3] [--components unet,vae,clip]
@@ -26,6 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 COMPONENTS = {
     "unet": (["bench", "unet", "--config", "sd14", "--size", "64"], ["--what", "unet", "--size", "64"],
              ["forward", "forward+backward"]),
+    "unet-bf16": (["bench", "unet", "--config", "sd14", "--size", "64", "--bf16"],
+                  ["--what", "unet", "--size", "64", "--bf16"], ["forward bf16"]),
     "vae": (["bench", "vae", "--size", "64"], ["--what", "vae", "--size", "64"], ["forward"]),
     "clip": (["bench", "clip", "--tokens", "77"], ["--what", "clip", "--tokens", "77"], ["forward"]),
 }
@@ -37,7 +41,7 @@ def run(command):
         sys.exit(f"{' '.join(command)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     figures = {}
     for line in out.stdout.splitlines():
-        m = re.match(r"^(forward|forward\+backward):\s+([0-9.]+) s", line)
+        m = re.match(r"^(forward|forward bf16|forward\+backward):\s+([0-9.]+) s", line)
         if m:
             figures[m.group(1)] = float(m.group(2))
         m = re.match(r"^peak resident memory \((?:VmHWM|maxrss)\): ([0-9.]+) GB", line)
