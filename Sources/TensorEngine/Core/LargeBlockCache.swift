@@ -114,8 +114,9 @@ public final class LargeBlockCache: @unchecked Sendable {
         if let index = larger.min(by: { cachedBlocks[$0].bytes < cachedBlocks[$1].bytes })
             ?? cachedBlocks.indices.max(by: { cachedBlocks[$0].bytes < cachedBlocks[$1].bytes })
         {
-            donor = cachedBlocks.remove(at: index)
-            cachedBytes -= donor!.bytes
+            let block = cachedBlocks.remove(at: index)
+            cachedBytes -= block.bytes
+            donor = block
         }
         let bound = Swift.max(peakLiveBytes, liveBytes + bytes)
         var dropped = 0

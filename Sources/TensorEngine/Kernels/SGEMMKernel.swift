@@ -83,7 +83,7 @@ public enum SGEMMKernel {
                 a: a, a_row_stride: transA ? 1 : lda, a_k_stride: transA ? lda : 1,
                 b: b, b_k_stride: transB ? 1 : ldb, b_column_stride: transB ? ldb : 1,
                 c: c, ldc: ldc, b_columns: nil),
-            transA: transA, transB: transB, lda: lda, ldb: ldb)
+            transA: transA, transB: transB, lda: lda, ldb: ldb, geometry: nil)
         run(product)
     }
 
@@ -104,19 +104,19 @@ public enum SGEMMKernel {
                 problem: sepme_sgemm_problem(
                     m: outChannels, n: n, k: g.patchSize, alpha: 1, beta: beta, a: weight, a_row_stride: g.patchSize,
                     a_k_stride: 1, b: nil, b_k_stride: 0, b_column_stride: 0, c: out, ldc: n, b_columns: columns),
-                transA: false, transB: false, lda: g.patchSize, ldb: n)
-            run(product, geometry: g)
+                transA: false, transB: false, lda: g.patchSize, ldb: n, geometry: g)
+            run(product)
         }
     }
 
     /// Runs a product's tasks (see the type's comment for how they are cut).
-    private static func run(_ product: Product, geometry: Conv2DGeometry? = nil) {
+    private static func run(_ product: Product) {
         let (m, n, k) = (product.problem.m, product.problem.n, product.problem.k)
         let columnPanels = (n + columnPanel - 1) / columnPanel
         let rowPanels = (m + rowPanel - 1) / rowPanel
         let threads = settings.serial ? 1 : Parallel.threadCount
         guard threads > 1, m * n * k >= parallelThreshold else {
-            product.run(rows: 0..<m, columnPanels: 0..<columnPanels, geometry: geometry)
+            product.run(rows: 0..<m, columnPanels: 0..<columnPanels)
             return
         }
         // Two tasks of equal size per thread, so that a thread slowed by other work does not hold up the
@@ -132,10 +132,9 @@ public enum SGEMMKernel {
             let hi = Swift.min(units, lo + perTask)
             guard lo < hi else { return }
             if splitRows {
-                product.run(
-                    rows: lo * rowPanel..<Swift.min(m, hi * rowPanel), columnPanels: 0..<columnPanels, geometry: geometry)
+                product.run(rows: lo * rowPanel..<Swift.min(m, hi * rowPanel), columnPanels: 0..<columnPanels)
             } else {
-                product.run(rows: 0..<m, columnPanels: lo..<hi, geometry: geometry)
+                product.run(rows: 0..<m, columnPanels: lo..<hi)
             }
         }
     }
@@ -145,10 +144,12 @@ public enum SGEMMKernel {
     private struct Product: @unchecked Sendable {
         let problem: sepme_sgemm_problem
         let transA: Bool, transB: Bool, lda: Int, ldb: Int
+        /// The convolution whose columns `problem.b_columns` describes.
+        let geometry: Conv2DGeometry?
 
         /// One task of `sepme_sgemm_task`; where its packing buffer cannot be had, the same part of C
         /// from CBLAS (implicit columns gathered into a buffer first).
-        func run(rows: Range<Int>, columnPanels: Range<Int>, geometry: Conv2DGeometry?) {
+        func run(rows: Range<Int>, columnPanels: Range<Int>) {
             var p = problem
             guard
                 sepme_sgemm_task(
