@@ -44,7 +44,7 @@ public struct ErasureCostEstimate: Codable, Equatable, Sendable {
         let run = try pipeline.makeRun(
             h.generation(prompt: concept, seed: h.seed, steps: max(4, h.generationSteps), scheduler: h.generationScheduler))
         _ = run.step()
-        let generation = best(of: 2) { _ = run.step() }
+        let generation = WallClock.fastest(of: 2) { _ = run.step() }
         // Training: SepME's iteration on the concept's decoupling (or a dense shift for the baselines).
         let cond = pipeline.conditioning(prompts: [concept])
         let blank = pipeline.unconditionalConditioning(count: 1)
@@ -59,7 +59,7 @@ public struct ErasureCostEstimate: Codable, Equatable, Sendable {
         let x0 = run.latents
         let xt = Tensor.randn(x0.shape, generator: &g)
         let iteration = model.withTrainingWeights([weights]) {
-            best(of: 2) {
+            WallClock.fastest(of: 2) {
                 let loss = objective(xt: xt, timestep: 500, conds: cond, blank: blank, weights: [weights]).loss
                 loss.backward()
                 optimizer.update()
@@ -85,15 +85,5 @@ public struct ErasureCostEstimate: Codable, Equatable, Sendable {
             return (iterations * (h.generationSteps + 1) / 2, iterations)
         case .ca: return ((plan.ca?.images ?? 0) * h.generationSteps, plan.ca?.iterations ?? 0)
         }
-    }
-
-    private static func best(of repeats: Int, _ body: () throws -> Void) rethrows -> Double {
-        var fastest = Double.infinity
-        for _ in 0..<repeats {
-            let start = Date()
-            try body()
-            fastest = min(fastest, Date().timeIntervalSince(start))
-        }
-        return fastest
     }
 }

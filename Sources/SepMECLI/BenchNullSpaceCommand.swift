@@ -31,26 +31,16 @@ struct BenchNullSpaceCommand: ParsableCommand {
         let full = try random(rows, width)
         let deficient = try random(rows, rows * 2 / 3).multiplied(by: try random(rows * 2 / 3, width))
         // Baseline in the same run: one dgemm of the same size.
-        let gemmTime = try best { _ = try full.multiplied(by: full, transposingOther: true) }
+        let gemmTime = try WallClock.fastest(of: repeats) { _ = try full.multiplied(by: full, transposingOther: true) }
         print("null space of \(rows)x\(width) (SVD in double precision, LAPACK), best of \(repeats):")
         for (name, m) in [("full rank", full), ("rank \(rows * 2 / 3)", deficient)] {
             var basis: NullSpaceBasis?
-            let t = try best { basis = try NullSpace.basis(of: m, mode: .exact) }
+            let t = try WallClock.fastest(of: repeats) { basis = try NullSpace.basis(of: m, mode: .exact) }
             guard let b = basis else { throw CommandLineError("no null-space basis was computed") }
             let residual = try m.multiplied(by: b.basis, transposingOther: true).maxAbsoluteValue / m.maxAbsoluteValue
             print(String(format: "  %-10@ %7.1f ms  dimension %d  |M S^T|/|M| %.1e", name, t * 1000, b.dimension, residual))
         }
         print(String(format: "  baseline: M M^T dgemm %.2f ms", gemmTime * 1000))
-    }
-
-    private func best(_ body: () throws -> Void) throws -> Double {
-        var bestTime = Double.infinity
-        for _ in 0..<max(1, repeats) {
-            let start = Date()
-            try body()
-            bestTime = min(bestTime, Date().timeIntervalSince(start))
-        }
-        return bestTime
     }
 }
 

@@ -55,14 +55,9 @@ struct ComponentBenchmark {
             seconds: seconds, parameterCount: encoder.parameterCount, peakResidentBytes: MemoryStatistics.processPeakResidentBytes())
     }
 
+    /// One warm-up call, then the fastest of `repeats`.
     private func fastest(_ body: () throws -> Void) throws -> Double {
         try body()
-        var best = Double.infinity
-        for _ in 0..<repeats {
-            let t0 = Date()
-            try body()
-            best = min(best, Date().timeIntervalSince(t0))
-        }
-        return best
+        return try WallClock.fastest(of: repeats, body)
     }
 }

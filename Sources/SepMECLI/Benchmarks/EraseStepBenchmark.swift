@@ -112,14 +112,9 @@ struct EraseStepBenchmark {
 
         func measure(_ step: () -> Void) -> Figures {
             step()  // warm-up (allocator, BLAS buffers)
-            var best = Double.infinity
             MemoryStatistics.shared.resetPeak()
-            for _ in 0..<max(1, repeats) {
-                let start = Date()
-                step()
-                best = min(best, Date().timeIntervalSince(start))
-            }
-            return Figures(seconds: best, peakTensorBytes: MemoryStatistics.shared.peakBytes)
+            let seconds = WallClock.fastest(of: repeats, step)
+            return Figures(seconds: seconds, peakTensorBytes: MemoryStatistics.shared.peakBytes)
         }
 
         return try model.withTrainingWeights([shift]) {
