@@ -14,6 +14,9 @@
 
 // The fastest path products may take (sepme_bf16_gemm_set_path); below AVX2, packing stays scalar too.
 static int path_limit = 3;
+// The fastest path this CPU has (0 scalar, 1 AVX2 + FMA, 2 AVX-512 BF16), and whether it has AVX2 for the
+// packing loops; both set once at load (detect_bf16_path).
+static int best_path, has_avx2;
 
 static inline uint16_t to_bf16(float f) {
     uint32_t u;
@@ -133,14 +136,6 @@ PACK_AVX2 static ptrdiff_t pack_adjacent_k_avx2(uint16_t *dst, const float *src,
     return 8 * blocks;
 }
 
-static int pack_vectorized = -1;
-static int pack_has_avx2(void) {
-    if (pack_vectorized < 0) {
-        __builtin_cpu_init();
-        pack_vectorized = __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return pack_vectorized;
-}
 #endif
 
 // pack_panel with the vectorized loops where the layout allows them and the CPU has AVX2; the scalar loop
@@ -149,7 +144,7 @@ static void pack_panel_fast(uint16_t *dst, const float *src, ptrdiff_t lines, pt
                             ptrdiff_t k_stride, ptrdiff_t first, int width) {
     ptrdiff_t done = 0;
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-    if (path_limit >= 1 && pack_has_avx2()) {
+    if (path_limit >= 1 && has_avx2) {
         if (line_stride == 1)
             done = pack_adjacent_lines_avx2(dst, src, lines, k, k_stride, first, width);
         else if (k_stride == 1)
@@ -263,11 +258,11 @@ AVX512BF16 static void kernel_avx512bf16(ptrdiff_t kp, const uint32_t *a, const 
     }
 }
 
-static int best_path;
 __attribute__((constructor)) static void detect_bf16_path(void) {
     __builtin_cpu_init();
     best_path = 0;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best_path = 1;
+    has_avx2 = __builtin_cpu_supports("avx2");
+    if (has_avx2 && __builtin_cpu_supports("fma")) best_path = 1;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512bf16"))
         best_path = 2;
@@ -276,7 +271,6 @@ static micro_kernel kernel_for(int path) {
     return path >= 2 ? kernel_avx512bf16 : (path == 1 ? kernel_avx2 : kernel_scalar);
 }
 #else
-static int best_path;
 static micro_kernel kernel_for(int path) { (void)path; return kernel_scalar; }
 #endif
 

@@ -1,7 +1,8 @@
 /// Contiguous Float32 buffer owned by one or more tensors.
 ///
-/// Storage is 64-byte aligned (large buffers come from `LargeBlockCache`) so BLAS and vectorised loops see aligned rows. A storage may also wrap
-/// memory owned by someone else (a memory-mapped weight file); `owner` keeps that alive.
+/// Storage is 64-byte aligned so BLAS and vectorised loops see aligned rows; large buffers come from
+/// `LargeBlockCache`. A storage may also wrap memory owned by someone else (a memory-mapped weight
+/// file); `owner` keeps that alive.
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int

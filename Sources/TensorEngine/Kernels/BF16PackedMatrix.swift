@@ -62,13 +62,16 @@ public final class BF16PackedMatrix: @unchecked Sendable {
             side == .left
             ? sepme_bf16_packed_left_count(lines, depth) : sepme_bf16_packed_right_count(depth, lines)
         storage = LargeBlockCache.allocate(byteCount: Swift.max(count, 1) * 2).bindMemory(to: UInt16.self, capacity: Swift.max(count, 1))
-        MemoryStatistics.shared.allocated(bytes: Swift.max(count, 1) * 2)
+        MemoryStatistics.shared.allocated(bytes: allocatedBytes)
     }
 
     deinit {
-        LargeBlockCache.deallocate(UnsafeMutableRawPointer(storage), byteCount: Swift.max(count, 1) * 2)
-        MemoryStatistics.shared.freed(bytes: Swift.max(count, 1) * 2)
+        LargeBlockCache.deallocate(UnsafeMutableRawPointer(storage), byteCount: allocatedBytes)
+        MemoryStatistics.shared.freed(bytes: allocatedBytes)
     }
+
+    /// Bytes of the buffer (at least one value, so that an empty matrix still owns a valid pointer).
+    private var allocatedBytes: Int { Swift.max(count, 1) * 2 }
 
     /// Bytes held by the packed values.
     public var byteCount: Int { count * 2 }
