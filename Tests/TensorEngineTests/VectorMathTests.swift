@@ -11,9 +11,33 @@ final class VectorMathTests: XCTestCase {
 
     func forEachPath(_ body: (String) throws -> Void) rethrows {
         let previous = sepme_vector_math_set_avx2(0)
-        defer { _ = sepme_vector_math_set_avx2(previous) }
+        let previous512 = sepme_vector_math_set_avx512(0)
+        defer {
+            _ = sepme_vector_math_set_avx2(previous)
+            _ = sepme_vector_math_set_avx512(previous512)
+        }
         try body("scalar")
         if sepme_vector_math_set_avx2(1) == 0, VectorMath.usesAVX2 { try body("avx2") }
+        if sepme_vector_math_set_avx512(1) == 0, sepme_vector_math_uses_avx512() != 0 { try body("avx512") }
+    }
+
+    /// The AVX-512F exponential rows keep the AVX2 loop's lanes and order: the same bits, values and sum.
+    func testExpShiftedSumAVX512MatchesAVX2BitForBit() throws {
+        let previous = sepme_vector_math_set_avx512(1)
+        defer { _ = sepme_vector_math_set_avx512(previous) }
+        try XCTSkipUnless(sepme_vector_math_uses_avx512() != 0, "the CPU lacks AVX-512F (or AVX2 + FMA)")
+        var g = SplitMix64(seed: 11)
+        for n in Self.lengths {
+            let x = (0..<n).map { _ in Float(g.nextUnitDouble() * 60 - 40) }
+            var wide = x
+            let wideSum = wide.withUnsafeMutableBufferPointer { sepme_exp_shifted_sum($0.baseAddress!, n, 3.5) }
+            _ = sepme_vector_math_set_avx512(0)
+            var narrow = x
+            let narrowSum = narrow.withUnsafeMutableBufferPointer { sepme_exp_shifted_sum($0.baseAddress!, n, 3.5) }
+            _ = sepme_vector_math_set_avx512(1)
+            XCTAssertEqual(wide.map(\.bitPattern), narrow.map(\.bitPattern), "n \(n)")
+            XCTAssertEqual(wideSum.bitPattern, narrowSum.bitPattern, "n \(n): row sum")
+        }
     }
 
     func testExpShiftedSumIsAccurate() {

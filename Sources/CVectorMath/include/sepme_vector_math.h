@@ -1,5 +1,6 @@
 // Row kernels of sepme's fused attention (softmax rows), of GELU and of SiLU, in C so that they can be compiled twice:
-// for baseline x86-64 and for AVX2 + FMA, picked once at run time from the CPU's feature bits.
+// for baseline x86-64 and for AVX2 + FMA (the exponential rows also for AVX-512F), picked once at run
+// time from the CPU's feature bits.
 // Swift code in this package is built for baseline x86-64 (SSE2), which these loops outgrow.
 #ifndef SEPME_VECTOR_MATH_H
 #define SEPME_VECTOR_MATH_H
@@ -40,5 +41,10 @@ int sepme_vector_math_uses_avx2(void);
 /// Tests: use (enabled = 1, honoured only where the CPU has AVX2 + FMA) or avoid (0) the AVX2
 /// versions; returns the previous setting. Not for use while kernels run on other threads.
 int sepme_vector_math_set_avx2(int enabled);
+/// 1 when the AVX-512F exponential rows are in use (only together with the AVX2 versions).
+int sepme_vector_math_uses_avx512(void);
+/// Tests: use (1, where the CPU has AVX-512F) or avoid (0) the AVX-512F exponential rows; returns the
+/// previous setting. Not for use while kernels run on other threads.
+int sepme_vector_math_set_avx512(int enabled);
 
 #endif

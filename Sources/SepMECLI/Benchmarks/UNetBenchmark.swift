@@ -19,6 +19,8 @@ struct UNetBenchmark {
         var bf16ForwardSeconds: Double?
         /// max |bf16 − fp32| / max |fp32| of the forward's output.
         var bf16RelativeError: Float?
+        /// Operations of one forward as `FlopTally` counts them (the matrix products).
+        var forwardFlops: Double
     }
 
     var configuration: UNet2DConditionConfiguration
@@ -75,9 +77,11 @@ struct UNetBenchmark {
         var forward = Double.infinity
         var bf16Forward = Double.infinity
         var bf16Error: Float?
+        var forwardFlops = 0.0
         for _ in 0..<repeats {
             let t0 = Date()
-            let out = forwardPass(.fp32, nil)
+            let (out, flops) = FlopTally.counting { forwardPass(.fp32, nil) }
+            forwardFlops = flops
             forward = min(forward, Date().timeIntervalSince(t0))
             guard out.isFinite else { throw CommandLineError("UNet benchmark: the forward produced NaN or infinite values") }
             guard bf16 else { continue }
@@ -125,6 +129,6 @@ struct UNetBenchmark {
             peakResidentBytes: MemoryStatistics.processPeakResidentBytes(),
             parameterCount: model.parameterCount,
             trainableParameterCount: trainable.reduce(0) { $0 + $1.count },
-            bf16ForwardSeconds: bf16 ? bf16Forward : nil, bf16RelativeError: bf16Error)
+            bf16ForwardSeconds: bf16 ? bf16Forward : nil, bf16RelativeError: bf16Error, forwardFlops: forwardFlops)
     }
 }

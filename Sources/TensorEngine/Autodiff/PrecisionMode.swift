@@ -4,14 +4,16 @@ import Foundation
 public enum ComputePrecision: String, Sendable, CaseIterable {
     /// fp32 throughout (BLAS SGEMM).
     case fp32
-    /// Linear layers and convolutions as BF16 products with fp32 accumulation (`BF16GEMM`): weights and
-    /// activations rounded to bf16, sums and everything between the products in fp32.
+    /// Linear layers, convolutions and attention as BF16 products with fp32 accumulation (`BF16GEMM`):
+    /// weights and activations (attention: q, k, v and the unnormalised probabilities) rounded to bf16,
+    /// sums and everything between the products in fp32.
     case bf16
 }
 
 /// The opt-in reduced-precision scope, like `GradMode` a per-task setting. Inside `with(.bf16)`,
-/// `Tensor.linear` and `Tensor.conv2d` run as BF16 products whenever they record no gradient (so work
-/// that trains stays fp32 even inside the scope); weights are converted once per `BF16WeightCache`.
+/// `Tensor.linear`, `Tensor.conv2d` and `Tensor.scaledDotProductAttention` run as BF16 products whenever
+/// they record no gradient (so work that trains stays fp32 even inside the scope); weights are converted
+/// once per `BF16WeightCache`.
 /// `withFP32` restores fp32 for a part of such work (the shift adapters, whose exact zeros on protected
 /// prompts need fp32 projections).
 public enum PrecisionMode {

@@ -93,9 +93,14 @@ extension Tensor {
         // backward skips recomputing Q Kᵀ and its exponentials (a fifth of its GEMMs).
         let recording = GradMode.isEnabled && (q.needsGrad || k.needsGrad || v.needsGrad)
         let probabilities = recording && keepsProbabilities(shape) ? Tensor(uninitialized: batchDims + [lq, lk]) : nil
-        AttentionKernel.forward(
-            q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer,
-            probabilities: probabilities?.pointer)
+        if PrecisionMode.bf16Cache(inputs: [q, k, v]) != nil {
+            // Gradient-free inside a bf16 scope: both products in bf16 (nothing is recorded below).
+            BF16AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer)
+        } else {
+            AttentionKernel.forward(
+                q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer,
+                probabilities: probabilities?.pointer)
+        }
         // The backward rule reads `out` (for rowsum(dO ∘ O)) through its storage, not the tensor
         // object, so the output does not keep itself alive through its own node.
         let outValues = out.storage

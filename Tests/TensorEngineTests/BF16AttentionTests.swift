@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+@testable import TensorEngine
+
+/// Attention inside a bf16 scope (`BF16AttentionKernel`): both products in bf16 when no gradient is
+/// recorded, fp32 otherwise.
+///
+/// Tolerance: against fp32 attention of the bf16-rounded q, k, v, the only bf16 rounding left is that
+/// of the unnormalised probabilities e_j = exp(s_j − m) before the value product, |ẽ_j − e_j| ≤ 2⁻⁹ e_j,
+/// so out_i moves by at most 2⁻⁹ Σ_j P_ij |v_j|; fp32 sums in another order (scores over D terms, the
+/// value product over Lk terms) add a few (Lk + D) 2⁻²⁴ of the same magnitude, scaled by the largest
+/// |score| for the exponentials.
+final class BF16AttentionTests: XCTestCase {
+    private func random(_ shape: [Int], seed: UInt64, scale: Double = 1) -> Tensor {
+        var g = SplitMix64(seed: seed)
+        let n = shape.reduce(1, *)
+        return Tensor((0..<n).map { _ in Float((g.nextUnitDouble() * 2 - 1) * scale) }, shape: shape)
+    }
+
+    private func rounded(_ t: Tensor) -> Tensor { Tensor(t.scalars.map(BF16GEMM.rounded), shape: t.shape) }
+
+    private struct Case {
+        let heads, lq, lk, d, dv: Int
+        let queryBlock: Int?, keyBlock: Int?
+    }
+
+    // Cross-attention (one key tile), several key tiles with a partial last one, tiles that are not
+    // whole 32-key panels (rounded down), odd D, Dv below and above a 12-row panel.
+    private let cases = [
+        Case(heads: 3, lq: 70, lk: 77, d: 40, dv: 40, queryBlock: nil, keyBlock: nil),
+        Case(heads: 2, lq: 45, lk: 1100, d: 24, dv: 33, queryBlock: nil, keyBlock: nil),
+        Case(heads: 1, lq: 7, lk: 130, d: 7, dv: 13, queryBlock: 5, keyBlock: 50),
+        Case(heads: 2, lq: 20, lk: 64, d: 16, dv: 160, queryBlock: 12, keyBlock: 33)
+    ]
+
+    private func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ c: Case) -> Tensor {
+        Tensor.scaledDotProductAttention(q, k, v, scale: nil, queryBlock: c.queryBlock, keyBlock: c.keyBlock)
+    }
+
+    func testWithinTheProbabilityRoundingBoundOfTheRoundedInputs() {
+        for (index, c) in cases.enumerated() {
+            let seed = UInt64(100 * index)
+            let q = random([c.heads, c.lq, c.d], seed: seed + 1, scale: 2)
+            let k = random([c.heads, c.lk, c.d], seed: seed + 2, scale: 2)
+            let v = random([c.heads, c.lk, c.dv], seed: seed + 3)
+            let y = PrecisionMode.with(.bf16) { attention(q, k, v, c) }
+            let (rq, rk, rv) = (rounded(q), rounded(k), rounded(v))
+            let reference = attention(rq, rk, rv, c)
+            let magnitude = attention(rq, rk, rv.abs(), c)
+            var largestScore: Float = 0
+            let scale = 1 / Float(c.d).squareRoot()
+            for h in 0..<c.heads {
+                for i in 0..<c.lq {
+                    for j in 0..<c.lk {
+                        var s: Float = 0
+                        for l in 0..<c.d {
+                            s += abs(rq.pointer[(h * c.lq + i) * c.d + l] * rk.pointer[(h * c.lk + j) * c.d + l])
+                        }
+                        largestScore = Swift.max(largestScore, s * scale)
+                    }
+                }
+            }
+            let bound = 0x1p-9 * 1.01 + 4 * Double(c.lk + c.d + 4) * 0x1p-24 * (1 + Double(largestScore))
+            XCTAssertEqual(y.shape, reference.shape)
+            var worst = 0.0
+            for i in 0..<y.count {
+                let error = Double(abs(y.pointer[i] - reference.pointer[i]))
+                worst = Swift.max(worst, error / Double(magnitude.pointer[i]))
+                if error > bound * Double(magnitude.pointer[i]) {
+                    XCTFail("case \(index) element \(i): \(y.pointer[i]) vs \(reference.pointer[i]) (bound \(bound))")
+                    break
+                }
+            }
+            XCTAssertGreaterThan(worst, 0, "case \(index): the probabilities' bf16 rounding shows")
+        }
+    }
+
+    func testEveryKernelPathGivesTheSameResult() throws {
+        try XCTSkipIf(BF16GEMM.bestPath == .amx, "the tile unit sums in its own order")
+        for (index, c) in cases.enumerated() {
+            let seed = UInt64(100 * index + 50)
+            let q = random([c.heads, c.lq, c.d], seed: seed + 1)
+            let k = random([c.heads, c.lk, c.d], seed: seed + 2)
+            let v = random([c.heads, c.lk, c.dv], seed: seed + 3)
+            let best = PrecisionMode.with(.bf16) { attention(q, k, v, c) }
+            for limit in [BF16GEMM.Path.scalar, .avx2] {
+                let other = BF16GEMM.withPathLimit(limit) { PrecisionMode.with(.bf16) { attention(q, k, v, c) } }
+                XCTAssertEqual(other.scalars, best.scalars, "case \(index), \(limit)")
+            }
+        }
+    }
+
+    func testRecordedAttentionStaysFP32() {
+        let c = cases[0]
+        let q = random([c.heads, c.lq, c.d], seed: 7)
+        let k = random([c.heads, c.lk, c.d], seed: 8)
+        let v = random([c.heads, c.lk, c.dv], seed: 9)
+        let fp32 = attention(q, k, v, c)
+        k.requiresGrad = true
+        let recorded = PrecisionMode.with(.bf16) { attention(q, k, v, c) }
+        XCTAssertEqual(recorded.scalars, fp32.scalars, "attention that records a gradient stays fp32")
+        XCTAssertNotNil(recorded.gradNode)
+        k.requiresGrad = false
+        let noGrad = PrecisionMode.with(.bf16) { attention(q, k, v, c) }
+        XCTAssertNotEqual(noGrad.scalars, fp32.scalars)
+    }
+}
