@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Full-size SDXL (real architecture, random weights) against PyTorch in one run, one process at a
 # time (sepme, then PyTorch), each under /usr/bin/time -v (wall time, peak resident set):
-#   1. generate: 1024 x 1024, 1 step, guidance 5, from the folder of scripts/make_sdxl_random_folder.py
+#   1. generate: 1024 x 1024, 1 step, guidance 5, from the folder of scripts/make_random_sd_folder.py
 #   2. one SepME iteration at --train-size 512 (64 x 64 latents): `sepme bench erase-step --config sdxl
 #      --sepme-only` and bench_torch.py --what erase-step with the same null-space rank
 # Usage: scripts/bench_sdxl_full.sh RANDOM_SDXL_FOLDER OUT_DIR   (prints free memory before each run)

@@ -24,13 +24,13 @@ run() {
 
 run defaults
 run wordings --concept-template "a {style} {shape}"
-run wordings-beta-1e-3 --concept-template "a {style} {shape}" --beta 1e-3
-run wordings-beta-1e-2 --concept-template "a {style} {shape}" --beta 1e-2
-run wordings-tau-1e-5 --concept-template "a {style} {shape}" --tau 1e-5
-run wordings-protect-colours --concept-template "a {style} {shape}" \
-    --protect "a red circle" --protect "a green square" --protect "a blue triangle" --protect "a yellow star"
 run wordings-protect-styles-tolerance --concept-template "a {style} {shape}" --tolerance 1e-3 \
     --protect "a solid circle" --protect "a diagonal square" --protect "a concentric triangle" --protect "a gradient star" \
     --protect "a zigzag heart" --protect "a speckled cross" --protect "a crosshatched diamond" --protect "an outlined hexagon"
+run wordings-protect-colours --concept-template "a {style} {shape}" \
+    --protect "a red circle" --protect "a green square" --protect "a blue triangle" --protect "a yellow star"
+run wordings-beta-1e-2 --concept-template "a {style} {shape}" --beta 1e-2
+run wordings-beta-1e-3 --concept-template "a {style} {shape}" --beta 1e-3
+run wordings-tau-1e-5 --concept-template "a {style} {shape}" --tau 1e-5
 
 scripts/summarize_benchmarks.py "$OUT"/*/benchmark.json | tee "$OUT/study.md"

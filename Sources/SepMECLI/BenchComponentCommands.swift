@@ -2,15 +2,17 @@ import ArgumentParser
 import Foundation
 import TensorEngine
 
-/// `sepme bench vae`: the SD1.4 VAE decoder's time and peak memory (fp32, random weights).
+/// `sepme bench vae`: the SD1.4 VAE decoder's time and peak memory (fp32 or `--precision bf16`, random
+/// weights).
 struct BenchVAECommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "vae", abstract: "Time the SD1.4 VAE decoder (one latent to one image; fp32, random weights).")
+        commandName: "vae", abstract: "Time the SD1.4 VAE decoder (one latent to one image; random weights).")
 
     @Option(help: "Latent height and width (64 for a 512x512 image).")
     var size = 64
 
     @OptionGroup var measurement: ComponentBenchOptions
+    @OptionGroup var precisionOption: PrecisionOption
 
     func validate() throws {
         try FlagCheck.range("--size", size, 1...BenchLimits.maxVAELatentSize)
@@ -19,9 +21,10 @@ struct BenchVAECommand: ParsableCommand {
     func run() throws {
         try CommandFailure.reporting {
             print(
-                "VAE decode benchmark: SD1.4 configuration, \(size)x\(size) latent -> \(8 * size)x\(8 * size) image, fp32, \(Parallel.threadCount) threads, \(SGEMMKernel.path)"
+                "VAE decode benchmark: SD1.4 configuration, \(size)x\(size) latent -> \(8 * size)x\(8 * size) image, "
+                    + "\(precisionOption.precision.rawValue), \(Parallel.threadCount) threads, \(SGEMMKernel.path)"
             )
-            let r = try measurement.benchmark.vaeDecode(size: size)
+            let r = try measurement.benchmark.vaeDecode(size: size, precision: precisionOption.precision)
             ComponentBenchmark.printResult(r)
         }
     }

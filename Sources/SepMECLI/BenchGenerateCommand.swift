@@ -1,6 +1,7 @@
 import ArgumentParser
 import Diffusion
 import Foundation
+import ImageIO
 import TensorEngine
 
 /// `sepme bench generate`: whole generations in fp32 and in bf16 (`--precision bf16`), interleaved in one
@@ -8,11 +9,12 @@ import TensorEngine
 struct BenchGenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Time generation in fp32 and bf16 (interleaved) and compare the final latents.",
+        abstract: "Time generation in fp32 and bf16 (interleaved) and compare the final latents and images.",
         discussion: """
             Each repetition generates the same prompt and seed once in fp32 and once in bf16 (the bf16 run \
-            converts the UNet's weights in its first step, as `generate --precision bf16` does); the fastest \
-            of each is reported. The error is that of the final latents (before VAE decoding).
+            converts the UNet's weights in its first step and the VAE decoder's when it decodes, as `generate \
+            --precision bf16` does); the fastest of each is reported. The errors are those of the final latents \
+            (before VAE decoding) and of the decoded 8-bit images.
             """)
 
     @OptionGroup var modelOptions: ToyModelOptions
@@ -46,6 +48,7 @@ struct BenchGenerateCommand: ParsableCommand {
         }
         var best: [ComputePrecision: Double] = [:]
         var latents: [ComputePrecision: Tensor] = [:]
+        var images: [ComputePrecision: [RGBImage]] = [:]
         for _ in 0..<repeats {
             for precision in ComputePrecision.allCases {
                 let t0 = DispatchTime.now().uptimeNanoseconds
@@ -53,6 +56,7 @@ struct BenchGenerateCommand: ParsableCommand {
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 best[precision] = min(best[precision] ?? .infinity, seconds)
                 latents[precision] = result.latents
+                images[precision] = result.images
             }
         }
         guard let fp32 = best[.fp32], let bf16 = best[.bf16], let a = latents[.fp32], let b = latents[.bf16] else { return }
@@ -62,5 +66,13 @@ struct BenchGenerateCommand: ParsableCommand {
             String(
                 format: "final latents: max |bf16 - fp32| / max |fp32| = %.2e, RMS(bf16 - fp32) / RMS(fp32) = %.2e",
                 deviation.largestRelative, deviation.rmsRatio))
+        if let x = images[.fp32], let y = images[.bf16], x.count == y.count, zip(x, y).allSatisfy({ $0.pixels.count == $1.pixels.count }) {
+            let differences = zip(x, y).flatMap { zip($0.pixels, $1.pixels).map { abs(Int($0) - Int($1)) } }
+            let mean = Double(differences.reduce(0, +)) / Double(Swift.max(differences.count, 1))
+            print(
+                String(
+                    format: "decoded images: max |bf16 - fp32| %ld of 255, mean %.3f (the VAE decoder in bf16 too)",
+                    differences.max() ?? 0, mean))
+        }
     }
 }

@@ -121,7 +121,7 @@ struct GenerateCommand: ParsableCommand {
                 bar.update(k * run.timesteps.count + run.stepIndex, total)
                 try Interrupt.check(outcome: "nothing was written")
             }
-            let pixels = try pipeline.decodeToPixels(run.latents)
+            let pixels = try pipeline.decodeToPixels(run.latents, precision: precisionOption.precision)
             guard pixels.isFinite else {
                 throw CommandLineError("the model produced non-finite values (NaN or infinity) for prompt '\(group[0])'; nothing was written")
             }

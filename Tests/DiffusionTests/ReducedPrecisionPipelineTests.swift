@@ -1,5 +1,6 @@
 import Diffusion
 import Foundation
+import ImageIO
 import TensorEngine
 import XCTest
 
@@ -29,5 +30,19 @@ final class ReducedPrecisionPipelineTests: XCTestCase {
         XCTAssertLessThan(relative, Self.maxRelativeError)
         XCTAssertLessThan(rms, Self.maxRMSRatio)
         XCTAssertEqual(try latents(.bf16).scalars, bf16.scalars, "bf16 generation is deterministic")
+    }
+
+    /// A bf16 generation decodes in bf16 too: its images are the bf16 decode of its latents, which differs
+    /// from the fp32 decode of the same latents by at most a few 8-bit levels.
+    func testBF16GenerationDecodesInBF16() throws {
+        let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: ModelFolderFuzzTests.tinySD.path))
+        let result = try pipeline.generate(
+            GenerationOptions(prompts: ["a photo of a cat"], seed: 4, steps: 4, guidance: 7.5, precision: .bf16))
+        let bf16Images = ImageTensorConversion.images(fromPixels: try pipeline.decodeToPixels(result.latents, precision: .bf16))
+        let fp32Images = ImageTensorConversion.images(fromPixels: try pipeline.decodeToPixels(result.latents, precision: .fp32))
+        XCTAssertEqual(result.images, bf16Images)
+        let pixelDifferences = zip(result.images[0].pixels, fp32Images[0].pixels).map { abs(Int($0) - Int($1)) }
+        XCTAssertGreaterThan(pixelDifferences.max() ?? 0, 0, "the decoder's bf16 products were used")
+        XCTAssertLessThanOrEqual(pixelDifferences.max() ?? 0, 8, "bf16 decoding stays within a few levels of fp32's")
     }
 }

@@ -18,13 +18,20 @@ extension TextToImagePipeline {
         return scheduler
     }
 
-    /// Runs a whole generation. Latents that stop being finite (a model or schedule that diverges)
+    /// Latents → images in [-1, 1] with the decoder's gradient-free products in `precision` (bf16:
+    /// `PrecisionMode`, the decoder's weights converted for this call).
+    // latents: [B, C, h, w] -> [B, 3, H, W]
+    public func decodeToPixels(_ latents: Tensor, precision: ComputePrecision) throws -> Tensor {
+        try PrecisionMode.with(precision) { try decodeToPixels(latents) }
+    }
+
+    /// Runs a whole generation (`options.precision` applies to the UNet and the VAE decoder). Latents that stop being finite (a model or schedule that diverges)
     /// throw `PipelineError.nonFiniteLatents` naming the step, as do non-finite decoded pixels;
     /// no NaN reaches image conversion.
     public func generate(_ options: GenerationOptions, progress: ((Int, Int) -> Void)? = nil) throws -> GenerationResult {
         let run = try makeRun(options)
         try run.runChecked(progress: progress)
-        let pixels = try decodeToPixels(run.latents)
+        let pixels = try decodeToPixels(run.latents, precision: options.precision)
         guard StableDiffusionPipeline.allFinite(pixels) else { throw PipelineError.nonFinitePixels(source: source) }
         return GenerationResult(latents: run.latents, images: ImageTensorConversion.images(fromPixels: pixels))
     }

@@ -137,8 +137,8 @@ public final class StableDiffusionXLPipeline: TextToImagePipeline {
         }
     }
 
-    /// Latents → images in [-1, 1]: VAE decode of latents / scaling_factor (in fp32, so
-    /// `force_upcast` changes nothing).
+    /// Latents → images in [-1, 1]: VAE decode of latents / scaling_factor (in fp32, or with bf16
+    /// products and fp32 sums, both with fp32's exponent range, so `force_upcast` changes nothing).
     // latents: [B, C, h, w] -> [B, 3, H, W]
     public func decodeToPixels(_ latents: Tensor) throws -> Tensor {
         try GradMode.withNoGrad { try vae.decode(latents * Float(1 / vae.configuration.scalingFactor)) }

@@ -4,7 +4,7 @@ import Foundation
 import NeuralNet
 import TensorEngine
 
-/// Times the other two components of a Stable Diffusion 1.x pipeline, fp32, random weights (no
+/// Times the other two components of a Stable Diffusion 1.x pipeline, fp32 (the VAE also in bf16), random weights (no
 /// checkpoint needed), the fastest of `repeats` no-grad calls after one warm-up call: the VAE decoder
 /// (`AutoencoderKL.decode`, SD1.4's configuration) and the CLIP text encoder (ViT-L/14, SD1.5's).
 /// `scripts/bench_torch.py --what vae|clip` times diffusers / transformers on the same shapes.
@@ -19,15 +19,17 @@ struct ComponentBenchmark {
     var repeats = 1
     var seed: UInt64 = 0
 
-    /// Decodes one latent of `size` × `size` (an image of 8 `size` pixels a side).
+    /// Decodes one latent of `size` × `size` (an image of 8 `size` pixels a side), with the decoder's
+    /// products in `precision` (bf16: weights converted in the warm-up call).
     // latent: [1, 4, size, size] -> image [1, 3, 8 size, 8 size]
-    func vaeDecode(size: Int) throws -> Result {
+    func vaeDecode(size: Int, precision: ComputePrecision = .fp32) throws -> Result {
         let vae = try AutoencoderKL(.sd14)
         vae.initializeRandomly(seed: seed)
         var generator = PyTorchGenerator(seed: seed + 1)
         let latent = Tensor.randn([1, vae.configuration.latentChannels, size, size], generator: &generator)
+        let cache = BF16WeightCache()
         let seconds = try fastest {
-            let image = try GradMode.withNoGrad { try vae.decode(latent) }
+            let image = try PrecisionMode.with(precision, cache: cache) { try GradMode.withNoGrad { try vae.decode(latent) } }
             guard image.isFinite else { throw CommandLineError("VAE benchmark: the decoder produced NaN or infinite values") }
         }
         return Result(seconds: seconds, parameterCount: vae.parameterCount, peakResidentBytes: MemoryStatistics.processPeakResidentBytes())

@@ -175,7 +175,8 @@ struct KernelBenchmarks {
             }, flops: 2 * Double(2 * 640 * 4096 * 320))
     }
 
-    /// SD1 self-attention (4096 tokens, 8 heads, D 40) and cross-attention (4096 × 77), batch 2.
+    /// SD1 self-attention (4096 tokens, 8 heads, D 40) and cross-attention (4096 × 77), batch 2; the
+    /// forward also with bf16 products (`BF16AttentionKernel`).
     /// FLOPs counted as 4·Lq·Lk·D per head forward and 8·Lq·Lk·D backward (no credit for the
     /// recomputation of P).
     func attention() {
@@ -191,6 +192,13 @@ struct KernelBenchmarks {
                 "attention \(name) B2 H8 D40 fwd",
                 seconds: bestTime {
                     _ = GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
+                }, flops: 4 * unit)
+            row(
+                "attention \(name) B2 H8 D40 fwd bf16",
+                seconds: bestTime {
+                    _ = PrecisionMode.with(.bf16) {
+                        GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
+                    }
                 }, flops: 4 * unit)
             let dy = random([b, h, lq, d])
             for t in [q, k, v] { t.requiresGrad = true }
