@@ -8,15 +8,12 @@ counted by torch.utils.flop_counter on a first, untimed generation).
     scripts/.venv/bin/python scripts/bench_toy_torch.py Sources/Toy/Resources/toy-model --seeds 16 --repeats 5
 """
 import argparse
-import json
-import os
 import time
 
-import diffusers
 import torch
-from diffusers import UNet2DConditionModel
 from torch.utils.flop_counter import FlopCounterMode
-from transformers import CLIPTextModel, CLIPTokenizer
+
+from toy_sampling import ToyModel
 
 parser = argparse.ArgumentParser()
 parser.add_argument("model")
@@ -29,32 +26,11 @@ parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
 
 torch.set_num_threads(2)
-unet = UNet2DConditionModel.from_pretrained(os.path.join(args.model, "unet")).eval()
-text_encoder = CLIPTextModel.from_pretrained(os.path.join(args.model, "text_encoder")).eval()
-tokenizer = CLIPTokenizer.from_pretrained(os.path.join(args.model, "tokenizer"))
-with open(os.path.join(args.model, "scheduler", "scheduler_config.json")) as f:
-    scheduler = getattr(diffusers, json.load(f)["_class_name"]).from_pretrained(os.path.join(args.model, "scheduler"))
-
-
-def embed(texts):
-    ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                    return_tensors="pt").input_ids
-    return text_encoder(ids)[0]
+model = ToyModel(args.model)
 
 
 def generate():
-    with torch.no_grad():
-        b = args.seeds
-        context = torch.cat([embed([""] * b), embed([args.prompt] * b)])
-        g = torch.Generator("cpu").manual_seed(args.seed)
-        size = unet.config.sample_size
-        latents = torch.randn((b, unet.config.in_channels, size, size), generator=g) * scheduler.init_noise_sigma
-        scheduler.set_timesteps(args.steps)
-        for t in scheduler.timesteps:
-            eps = unet(torch.cat([latents] * 2), t, encoder_hidden_states=context).sample
-            e_u, e_c = eps.chunk(2)
-            latents = scheduler.step(e_u + args.guidance * (e_c - e_u), t, latents, generator=g).prev_sample
-    return latents
+    return model.sample(args.prompt, args.seeds, args.seed, args.steps, args.guidance)
 
 
 print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, \"{args.prompt}\", {args.seeds} seeds per call, "

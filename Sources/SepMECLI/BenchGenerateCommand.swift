@@ -71,8 +71,8 @@ struct BenchGenerateCommand: ParsableCommand {
             let mean = Double(differences.reduce(0, +)) / Double(Swift.max(differences.count, 1))
             print(
                 String(
-                    format: "decoded images: max |bf16 - fp32| %ld of 255, mean %.3f (the VAE decoder in bf16 too)",
-                    differences.max() ?? 0, mean))
+                    format: "decoded images: max |bf16 - fp32| %ld of 255, mean %.3f", differences.max() ?? 0, mean)
+                    + (pipeline.vaeConfiguration != nil ? " (the VAE decoder in bf16 too)" : " (a pixel-space model: no decoder)"))
         }
     }
 }

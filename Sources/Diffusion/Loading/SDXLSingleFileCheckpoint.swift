@@ -32,19 +32,17 @@ public final class SDXLSingleFileCheckpoint {
         let file = try SingleFileCheckpoint.openSafeTensors(path)
         self.file = file
         let map = SDXLCheckpointKeyMap(unet: unetLayout, vae: vaeLayout)
-        var dropped: [String] = []
-        var unclaimed: [String] = []
-        for key in file.keys {
+        let (dropped, unclaimed) = SingleFileCheckpoint.partitionKeys(of: file) { key in
             switch map.destination(of: key) {
-            case .dropped: dropped.append(key)
-            case .unclaimed: unclaimed.append(key)
-            case .component: break
+            case .dropped: .dropped
+            case .unclaimed: .unclaimed
+            case .component: .loaded
             }
         }
         if !unclaimed.isEmpty {
-            throw SingleFileCheckpointError.unclaimedKeys(unclaimed.sorted(), path: path, family: .stableDiffusionXL)
+            throw SingleFileCheckpointError.unclaimedKeys(unclaimed, path: path, family: .stableDiffusionXL)
         }
-        droppedKeys = dropped.sorted()
+        droppedKeys = dropped
         let prefixes: [SDXLCheckpointKeyMap.Component: String] = [
             .unet: OriginalCheckpointKeyMap.unetPrefix, .vae: OriginalCheckpointKeyMap.vaePrefix,
             .textEncoder: SDXLCheckpointKeyMap.textEncoderPrefix, .textEncoder2: SDXLCheckpointKeyMap.textEncoder2Prefix

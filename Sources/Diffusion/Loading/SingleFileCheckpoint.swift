@@ -35,6 +35,24 @@ public final class SingleFileCheckpoint {
         return try SafeTensorsFile(path: path)
     }
 
+    /// What a single-file reader does with one key of the file.
+    enum KeyFate { case loaded, dropped, unclaimed }
+
+    /// The file's keys dropped as known extras and those that belong to no component, each sorted.
+    /// Shared by the SD 1.x / 2.x and the SDXL single-file readers.
+    static func partitionKeys(of file: SafeTensorsFile, _ fate: (String) -> KeyFate) -> (dropped: [String], unclaimed: [String]) {
+        var dropped: [String] = []
+        var unclaimed: [String] = []
+        for key in file.keys {
+            switch fate(key) {
+            case .dropped: dropped.append(key)
+            case .unclaimed: unclaimed.append(key)
+            case .loaded: break
+            }
+        }
+        return (dropped.sorted(), unclaimed.sorted())
+    }
+
     /// Opens `path` and maps its keys with the given layouts. Throws, naming the file, for a pickle
     /// checkpoint, an unreadable file, or (unless `allowingUnclaimedKeys`) keys that belong to no component.
     public init(
@@ -45,20 +63,18 @@ public final class SingleFileCheckpoint {
         let file = try Self.openSafeTensors(path)
         self.file = file
         let map = OriginalCheckpointKeyMap(unet: unetLayout, vae: vaeLayout, textLayerCount: textLayerCount)
-        var dropped: [String] = []
-        var unclaimed: [String] = []
-        for key in file.keys {
+        let (dropped, unclaimed) = Self.partitionKeys(of: file) { key in
             switch map.destination(of: key) {
-            case .dropped: dropped.append(key)
-            case .unclaimed: unclaimed.append(key)
-            case .component, .fusedComponent: break
+            case .dropped: .dropped
+            case .unclaimed: .unclaimed
+            case .component, .fusedComponent: .loaded
             }
         }
         if !unclaimed.isEmpty && !allowingUnclaimedKeys {
-            throw SingleFileCheckpointError.unclaimedKeys(unclaimed.sorted(), path: path)
+            throw SingleFileCheckpointError.unclaimedKeys(unclaimed, path: path)
         }
-        droppedKeys = dropped.sorted()
-        unclaimedKeys = unclaimed.sorted()
+        droppedKeys = dropped
+        unclaimedKeys = unclaimed
         let sources = try [
             (OriginalCheckpointKeyMap.Component.unet, OriginalCheckpointKeyMap.unetPrefix),
             (.vae, OriginalCheckpointKeyMap.vaePrefix),
