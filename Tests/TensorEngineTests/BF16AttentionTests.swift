@@ -12,12 +12,10 @@ import XCTest
 /// |score| for the exponentials.
 final class BF16AttentionTests: XCTestCase {
     private func random(_ shape: [Int], seed: UInt64, scale: Double = 1) -> Tensor {
-        var g = SplitMix64(seed: seed)
-        let n = shape.reduce(1, *)
-        return Tensor((0..<n).map { _ in Float((g.nextUnitDouble() * 2 - 1) * scale) }, shape: shape)
+        RandomTensors.uniform(shape, seed: seed, scale: scale)
     }
 
-    private func rounded(_ t: Tensor) -> Tensor { Tensor(t.scalars.map(BF16GEMM.rounded), shape: t.shape) }
+    private func rounded(_ t: Tensor) -> Tensor { RandomTensors.bf16Rounded(t) }
 
     private struct Case {
         let heads, lq, lk, d, dv: Int

@@ -93,20 +93,8 @@ enum AttentionKernel {
             BLAS.sgemm(
                 transA: false, transB: false, m: rows, n: cols, k: s.d, alpha: s.scale, a: qb, lda: s.d,
                 b: kT + h * s.d * s.lk + j0, ldb: s.lk, c: tile, ldc: cols)
-            for i in 0..<rows {
-                let row = tile + i * cols
-                let tileMax = VectorMath.rowMax(row, cols)
-                if j0 == 0 {
-                    rowMax[i] = tileMax
-                    rowSum[i] = VectorMath.expShiftedSum(row, cols, shift: tileMax)
-                } else {
-                    // Online softmax: rescale what earlier key blocks contributed to the new maximum.
-                    let m = Swift.max(rowMax[i], tileMax)
-                    let correction = VectorMath.exp(rowMax[i] - m)
-                    rowSum[i] = rowSum[i] * correction + VectorMath.expShiftedSum(row, cols, shift: m)
-                    if correction != 1 { VectorMath.scaleInPlace(ob + i * s.dv, s.dv, by: correction) }
-                    rowMax[i] = m
-                }
+            softmaxTile(tile, rows: rows, cols: cols, first: j0 == 0, rowMax: rowMax, rowSum: rowSum) { i, correction in
+                VectorMath.scaleInPlace(ob + i * s.dv, s.dv, by: correction)
             }
             // O_blk (+)= exp(S − m) V_j; normalised by 1 / l once all key blocks are in.
             BLAS.sgemm(
@@ -123,6 +111,31 @@ enum AttentionKernel {
             let pb = probabilities + (h * s.lq + r0) * s.lk
             pb.update(from: tile, count: rows * s.lk)
             for i in 0..<rows { VectorMath.scaleInPlace(pb + i * s.lk, s.lk, by: 1 / rowSum[i]) }
+        }
+    }
+
+    /// One key tile of the online softmax (FlashAttention-2, Algorithm 1, lines 9–10): each row of
+    /// `tile` becomes exp(S − m) against the running maximum m, the running sums take the tile's sums,
+    /// and where a row's maximum rose, `rescale(i, e^(m_old − m_new))` scales what earlier tiles added
+    /// to that row's output. `first`: the first tile, which sets m and the sums.
+    // tile: [rows, cols] in place; rowMax, rowSum: [rows]
+    static func softmaxTile(
+        _ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int, first: Bool, rowMax: UnsafeMutablePointer<Float>,
+        rowSum: UnsafeMutablePointer<Float>, rescale: (Int, Float) -> Void
+    ) {
+        for i in 0..<rows {
+            let row = tile + i * cols
+            let tileMax = VectorMath.rowMax(row, cols)
+            if first {
+                rowMax[i] = tileMax
+                rowSum[i] = VectorMath.expShiftedSum(row, cols, shift: tileMax)
+            } else {
+                let m = Swift.max(rowMax[i], tileMax)
+                let correction = VectorMath.exp(rowMax[i] - m)
+                rowSum[i] = rowSum[i] * correction + VectorMath.expShiftedSum(row, cols, shift: m)
+                if correction != 1 { rescale(i, correction) }
+                rowMax[i] = m
+            }
         }
     }
 

@@ -128,22 +128,9 @@ enum BF16AttentionKernel {
             // S = Q_blk K_jᵀ, then scaled: [rows, cols]
             sepme_bf16_gemm(rows, cols, s.d, qPacked, keys.keysT(head: h, from: j0), tile, cols, 0, 0, rowPanels, 0, (cols + nr - 1) / nr)
             VectorMath.scaleInPlace(tile, rows * cols, by: s.scale)
-            for i in 0..<rows {
-                let row = tile + i * cols
-                let tileMax = VectorMath.rowMax(row, cols)
-                if b == 0 {
-                    rowMax[i] = tileMax
-                    rowSum[i] = VectorMath.expShiftedSum(row, cols, shift: tileMax)
-                } else {
-                    // Online softmax: rescale what earlier key blocks contributed (column i of Oᵀ).
-                    let m = Swift.max(rowMax[i], tileMax)
-                    let correction = VectorMath.exp(rowMax[i] - m)
-                    rowSum[i] = rowSum[i] * correction + VectorMath.expShiftedSum(row, cols, shift: m)
-                    if correction != 1 {
-                        for c in 0..<s.dv { oT[c * rows + i] *= correction }
-                    }
-                    rowMax[i] = m
-                }
+            // Online softmax; a risen maximum rescales column i of Oᵀ.
+            AttentionKernel.softmaxTile(tile, rows: rows, cols: cols, first: b == 0, rowMax: rowMax, rowSum: rowSum) { i, correction in
+                for c in 0..<s.dv { oT[c * rows + i] *= correction }
             }
             // Oᵀ (+)= V_jᵀ exp(S − m)ᵀ; exp(S − m)ᵀ element (l, i) = tile[i, l]: depth stride 1, column stride cols.
             sepme_bf16_pack_right(pPacked, tile, cols, rows, 1, cols, 0, queryPanels)
