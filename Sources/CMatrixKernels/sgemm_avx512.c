@@ -98,7 +98,8 @@ static AVX512 void pack_right(float *dst, const sepme_sgemm_problem *pr, ptrdiff
 
 // Column panel p of the implicit im2col B (pr->b_columns), rows [l0, l0 + kc), in the layout of pack_right.
 // A panel whose 32 output pixels lie in one output row at stride 1 reads each row of B as one run of the
-// image row (masked at the image's left and right edges); any other panel is gathered value by value.
+// image row (masked at the image's left and right edges); a full panel of two or four whole output rows of
+// 16 or 8 pixels (stride 1) reads one such run per output row; any other panel is gathered value by value.
 static AVX512 void pack_columns(float *dst, const sepme_sgemm_problem *pr, ptrdiff_t l0, ptrdiff_t kc, ptrdiff_t p) {
     const sepme_sgemm_columns *g = pr->b_columns;
     ptrdiff_t j0 = p * NR, live = pr->n - j0 < NR ? pr->n - j0 : NR;
@@ -143,6 +144,34 @@ static AVX512 void pack_columns(float *dst, const sepme_sgemm_problem *pr, ptrdi
             }
             return;
         }
+    }
+    if (g->stride_w == 1 && live == NR && (g->out_w == 16 || g->out_w == 8) && g->kernel_w <= 16) {
+        // Output rows of 16 or 8 pixels: the panel holds NR / out_w whole output rows (panels start at a
+        // row, as 32 is a multiple of out_w), each k row one masked run of out_w lanes per output row.
+        ptrdiff_t w = g->out_w, rows = NR / w;
+        __mmask16 mask[16];
+        for (ptrdiff_t x = 0; x < g->kernel_w; x++) {
+            ptrdiff_t ix0 = x - g->pad_w;
+            ptrdiff_t lo = ix0 < 0 ? -ix0 : 0, hi = g->width - ix0 < w ? g->width - ix0 : w;
+            mask[x] = lo >= hi ? 0 : (__mmask16)((1u << hi) - (1u << lo));
+        }
+        for (ptrdiff_t l = 0; l < kc; l++) {
+            float *out = dst + l * NR;
+            for (ptrdiff_t r = 0; r < rows; r++) {
+                ptrdiff_t iy = (oy0 + r) * g->stride_h - g->pad_h + ky;
+                __m512 v = _mm512_setzero_ps();
+                // Masked-off lanes are not read, so the run may start before the row or end after it.
+                if (iy >= 0 && iy < g->height)
+                    v = _mm512_maskz_loadu_ps(mask[kx], g->image + (c * g->height + iy) * g->width + kx - g->pad_w);
+                if (w == 16) _mm512_store_ps(out + 16 * r, v);
+                else _mm256_store_ps(out + 8 * r, _mm512_castps512_ps256(v));
+            }
+            if (++kx == g->kernel_w) {
+                kx = 0;
+                if (++ky == g->kernel_h) ky = 0, c++;
+            }
+        }
+        return;
     }
     for (ptrdiff_t l = 0; l < kc; l++) {
         float *out = dst + l * NR;

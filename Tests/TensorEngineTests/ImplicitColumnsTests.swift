@@ -19,6 +19,11 @@ final class ImplicitColumnsTests: XCTestCase {
             Conv2DGeometry(channels: 3, height: 9, width: 64, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1),
             Conv2DGeometry(channels: 5, height: 6, width: 32, kernelH: 5, kernelW: 5, strideH: 1, strideW: 1, padH: 2, padW: 2),
             Conv2DGeometry(channels: 4, height: 7, width: 34, kernelH: 1, kernelW: 3, strideH: 2, strideW: 1, padH: 0, padW: 0),
+            // Panels of whole output rows of 16 and 8 pixels (an odd row count leaves a partial last panel).
+            Conv2DGeometry(channels: 3, height: 16, width: 16, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1),
+            Conv2DGeometry(channels: 2, height: 9, width: 18, kernelH: 3, kernelW: 3, strideH: 2, strideW: 1, padH: 0, padW: 0),
+            Conv2DGeometry(channels: 5, height: 8, width: 8, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1),
+            Conv2DGeometry(channels: 2, height: 9, width: 12, kernelH: 5, kernelW: 5, strideH: 1, strideW: 1, padH: 0, padW: 0),
             // Gathered value by value: rows that wrap inside a panel, stride 2, a partial last panel.
             Conv2DGeometry(channels: 3, height: 11, width: 20, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1),
             Conv2DGeometry(channels: 2, height: 13, width: 17, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1),

@@ -101,7 +101,8 @@ enum Conv2DKernel {
     /// stride 1 along rows, when every 32-column panel of B lies in one output row (so each of its k rows
     /// is one run of an image row).
     static func implicitColumns(_ g: Conv2DGeometry) -> Bool {
-        !g.isPointwise && SGEMMKernel.path == .avx512 && g.strideW == 1 && g.outW % SGEMMKernel.columnPanel == 0
+        !g.isPointwise && SGEMMKernel.path == .avx512 && g.strideW == 1
+            && (g.outW % SGEMMKernel.columnPanel == 0 || g.outW == 16 || g.outW == 8)
     }
 
     /// One image's output as BF16 products, band by band (pointwise: the input planes are the columns).
