@@ -18,6 +18,13 @@ run() {
     local name=$1
     shift
     echo "== $name: $*" >&2
+    # Every run draws the same original images (same model, sampling settings and grid): later runs
+    # start from the first run's cache file instead of generating them again.
+    local cache=targets/original-images.safetensors
+    if [[ $name != defaults && -f "$OUT/defaults/$cache" && ! -f "$OUT/$name/$cache" ]]; then
+        mkdir -p "$OUT/$name/targets"
+        cp "$OUT/defaults/$cache" "$OUT/$name/$cache"
+    fi
     "$SEPME" benchmark "${MODEL[@]}" --styles "${STYLES[@]}" --seeds "$SEEDS" --template-set training \
         --compose 0 --output "$OUT/$name" --resume --quiet "$@" > /dev/null
 }
