@@ -136,6 +136,50 @@ PACK_AVX2 static ptrdiff_t pack_adjacent_k_avx2(uint16_t *dst, const float *src,
     return 8 * blocks;
 }
 
+// One column panel of the implicit im2col right operand whose 32 output pixels lie in one output row at
+// stride 1: each k row is a run of an image row, read as four 8-lane masked loads (lanes outside the image
+// are not read and give 0), rounded and interleaved in pairs as pack_adjacent_lines_avx2 does.
+PACK_AVX2 static void pack_column_runs_avx2(uint32_t *out, const sepme_sgemm_columns *g, ptrdiff_t k, ptrdiff_t oy0,
+                                            ptrdiff_t ox0) {
+    ptrdiff_t taps = g->kernel_h * g->kernel_w;
+    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (ptrdiff_t q = 0; q < pairs(k); q++) {
+        __m256i half[2][4];
+        for (int h = 0; h < 2; h++) {
+            ptrdiff_t l = 2 * q + h;
+            ptrdiff_t c = l / taps, ky = (l % taps) / g->kernel_w, kx = l % g->kernel_w;
+            ptrdiff_t iy = oy0 * g->stride_h - g->pad_h + ky, ix0 = ox0 - g->pad_w + kx;
+            int inside = l < k && iy >= 0 && iy < g->height;
+            // Lanes [lo, hi) of the 32 fall inside the image row.
+            ptrdiff_t lo = ix0 < 0 ? -ix0 : 0, hi = g->width - ix0 < NR ? g->width - ix0 : NR;
+            const float *run = inside ? g->image + (c * g->height + iy) * g->width + ix0 : NULL;
+            if (inside && lo == 0 && hi == NR) {
+                // An interior run: plain loads, and the next panel's run of the same row asked for (the
+                // hardware prefetchers lose track of this many interleaved rows).
+                for (int i = 0; i < 4; i++) half[h][i] = to_bf16_8(_mm256_loadu_ps(run + 8 * i));
+                if (kx == 0) {
+                    _mm_prefetch((const char *)(run + NR), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(run + NR + 16), _MM_HINT_T0);
+                }
+                continue;
+            }
+            for (int i = 0; i < 4; i++) {
+                __m256 v = _mm256_setzero_ps();
+                if (inside) {
+                    __m256i t = _mm256_add_epi32(lanes, _mm256_set1_epi32(8 * i));
+                    __m256i mask = _mm256_and_si256(_mm256_cmpgt_epi32(t, _mm256_set1_epi32((int)lo - 1)),
+                                                    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), t));
+                    v = _mm256_maskload_ps(run + 8 * i, mask);
+                }
+                half[h][i] = to_bf16_8(v);
+            }
+        }
+        for (int i = 0; i < 4; i++)
+            _mm256_storeu_si256((__m256i *)(void *)(out + q * NR + 8 * i),
+                                _mm256_or_si256(half[0][i], _mm256_slli_epi32(half[1][i], 16)));
+    }
+}
+
 #endif
 
 // pack_panel with the vectorized loops where the layout allows them and the CPU has AVX2; the scalar loop
@@ -172,6 +216,40 @@ void sepme_bf16_pack_right(uint16_t *dst, const float *src, ptrdiff_t k, ptrdiff
     size_t panel = (size_t)pairs(k) * 2 * NR;
     for (ptrdiff_t p = panel_begin; p < panel_end; p++)
         pack_panel_fast(dst + (size_t)p * panel, src, n, k, column_stride, k_stride, p * NR, NR);
+}
+
+// Element (l, j) of the implicit im2col columns (sepme_sgemm.h), 0 outside the image.
+static float column_value(const sepme_sgemm_columns *g, ptrdiff_t l, ptrdiff_t j) {
+    ptrdiff_t taps = g->kernel_h * g->kernel_w;
+    ptrdiff_t c = l / taps, ky = (l % taps) / g->kernel_w, kx = l % g->kernel_w;
+    ptrdiff_t oy = g->row_begin + j / g->out_w, ox = j % g->out_w;
+    ptrdiff_t iy = oy * g->stride_h - g->pad_h + ky, ix = ox * g->stride_w - g->pad_w + kx;
+    if (iy < 0 || iy >= g->height || ix < 0 || ix >= g->width) return 0.f;
+    return g->image[(c * g->height + iy) * g->width + ix];
+}
+
+void sepme_bf16_pack_right_columns(uint16_t *dst, const sepme_sgemm_columns *g, ptrdiff_t k, ptrdiff_t n,
+                                   ptrdiff_t panel_begin, ptrdiff_t panel_end) {
+    size_t panel = (size_t)pairs(k) * 2 * NR;
+    for (ptrdiff_t p = panel_begin; p < panel_end; p++) {
+        uint32_t *out = (uint32_t *)(void *)(dst + (size_t)p * panel);
+        ptrdiff_t j0 = p * NR, live = n - j0 < NR ? n - j0 : NR;
+        ptrdiff_t oy0 = g->row_begin + j0 / g->out_w, ox0 = j0 % g->out_w;
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+        if (path_limit >= 1 && has_avx2 && g->stride_w == 1 && live == NR && ox0 + NR <= g->out_w) {
+            pack_column_runs_avx2(out, g, k, oy0, ox0);
+            continue;
+        }
+#endif
+        (void)oy0;
+        for (ptrdiff_t q = 0; q < pairs(k); q++) {
+            for (ptrdiff_t t = 0; t < NR; t++) {
+                float even = t < live ? column_value(g, 2 * q, j0 + t) : 0.f;
+                float odd = t < live && 2 * q + 1 < k ? column_value(g, 2 * q + 1, j0 + t) : 0.f;
+                out[q * NR + t] = (uint32_t)to_bf16(even) | (uint32_t)to_bf16(odd) << 16;
+            }
+        }
+    }
 }
 
 // Micro-kernels: C tile (mr <= MR rows, nr <= NR columns, leading dimension ldc) (+)= the product of

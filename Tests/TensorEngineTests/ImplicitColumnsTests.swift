@@ -92,4 +92,36 @@ final class ImplicitColumnsTests: XCTestCase {
         }
         XCTAssertEqual(implicit.map(\.bitPattern), banded.map(\.bitPattern))
     }
+    /// `BF16PackedMatrix(columnsOf:)` packs the words the explicit columns give (`Im2Col.unfold`, then
+    /// `init(right:)`): on one-row runs (the AVX2 path; padding at both edges, a 5×5 kernel, a band that
+    /// starts below row 0, odd k) and value by value (rows that wrap, stride 2, a partial last panel),
+    /// on the vector and the scalar path.
+    func testBF16ColumnsMatchExplicitPackingWordForWord() {
+        let cases: [(Conv2DGeometry, rowBegin: Int, rowEnd: Int)] = [
+            (Conv2DGeometry(channels: 3, height: 9, width: 64, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1), 0, 9),
+            (Conv2DGeometry(channels: 5, height: 6, width: 32, kernelH: 5, kernelW: 5, strideH: 1, strideW: 1, padH: 2, padW: 2), 2, 5),
+            (Conv2DGeometry(channels: 1, height: 7, width: 34, kernelH: 1, kernelW: 3, strideH: 2, strideW: 1, padH: 0, padW: 0), 1, 4),
+            (Conv2DGeometry(channels: 3, height: 11, width: 20, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1), 0, 11),
+            (Conv2DGeometry(channels: 2, height: 13, width: 17, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1), 3, 7)
+        ]
+        for (index, c) in cases.enumerated() {
+            let g = c.0
+            var image = random(g.channels * g.height * g.width, seed: UInt64(index) + 300)
+            image[0] = Float(bitPattern: 0x3F80_8000)  // a rounding tie
+            let n = (c.rowEnd - c.rowBegin) * g.outW
+            var columns = [Float](repeating: .nan, count: g.patchSize * n)
+            Im2Col.unfold(image, g, rowStart: c.rowBegin, rowEnd: c.rowEnd, into: &columns)
+            for path in [BF16GEMM.Path.avx512BF16, .scalar] {
+                BF16GEMM.withPathLimit(path) {
+                    let explicit = BF16PackedMatrix(right: columns, depth: g.patchSize, columns: n, depthStride: n, columnStride: 1)
+                    let implicit = image.withUnsafeBufferPointer {
+                        BF16PackedMatrix(columnsOf: $0.baseAddress!, g, rowBegin: c.rowBegin, rowEnd: c.rowEnd)
+                    }
+                    XCTAssertEqual(implicit.count, explicit.count)
+                    let words = (0..<explicit.count).first { explicit.storage[$0] != implicit.storage[$0] }
+                    XCTAssertNil(words, "case \(index), \(path): word \(words ?? -1) differs")
+                }
+            }
+        }
+    }
 }

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sepme_sgemm.h"
+
 #define SEPME_BF16_MR 12
 #define SEPME_BF16_NR 32
 
@@ -34,6 +36,12 @@ void sepme_bf16_pack_left(uint16_t *dst, const float *src, ptrdiff_t m, ptrdiff_
 /// src[l * k_stride + j * column_stride].
 void sepme_bf16_pack_right(uint16_t *dst, const float *src, ptrdiff_t k, ptrdiff_t n, ptrdiff_t k_stride,
                            ptrdiff_t column_stride, ptrdiff_t panel_begin, ptrdiff_t panel_end);
+
+/// Packs column panels [panel_begin, panel_end) of the k x n right operand that is the implicit im2col
+/// columns `columns` (sepme_sgemm.h: k = channels kernel_h kernel_w, n output pixels from its row_begin),
+/// gathered from the image while packing: the words sepme_bf16_pack_right gives on the explicit columns.
+void sepme_bf16_pack_right_columns(uint16_t *dst, const sepme_sgemm_columns *columns, ptrdiff_t k, ptrdiff_t n,
+                                   ptrdiff_t panel_begin, ptrdiff_t panel_end);
 
 /// C[i, j] (+)= sum_l A[i, l] B[l, j] for the row panels [row_panel_begin, row_panel_end) of the packed
 /// left operand and the column panels [column_panel_begin, column_panel_end) of the packed right

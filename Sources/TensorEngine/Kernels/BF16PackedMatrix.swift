@@ -53,6 +53,22 @@ public final class BF16PackedMatrix: @unchecked Sendable {
         self.init(left: weight.pointer, rows: m, depth: k, rowStride: k, depthStride: 1)
     }
 
+    /// The im2col columns of output rows [rowBegin, rowEnd) of `image` under `g` as the right operand of
+    /// W · columns (k = g.patchSize, n = the pixels of those rows), gathered from the image while packing:
+    /// the words `Im2Col.unfold` followed by `init(right:)` gives, without writing the columns.
+    // image: [Cin, H, W] -> packed right operand [Cin·kh·kw, (rowEnd − rowBegin)·Wout]
+    public convenience init(columnsOf image: UnsafePointer<Float>, _ g: Conv2DGeometry, rowBegin: Int, rowEnd: Int) {
+        let n = (rowEnd - rowBegin) * g.outW
+        self.init(side: .right, lines: n, depth: g.patchSize)
+        let (storage, k) = (self.storage, g.patchSize)
+        Parallel.forEachChunk(panels, minChunk: Swift.max(1, (1 << 16) / (Self.panelWidth(.right) * Swift.max(k, 1)))) { range in
+            var columns = sepme_sgemm_columns(
+                image: image, height: g.height, width: g.width, kernel_h: g.kernelH, kernel_w: g.kernelW,
+                stride_h: g.strideH, stride_w: g.strideW, pad_h: g.padH, pad_w: g.padW, out_w: g.outW, row_begin: rowBegin)
+            sepme_bf16_pack_right_columns(storage, &columns, k, n, range.lowerBound, range.upperBound)
+        }
+    }
+
     private init(side: Side, lines: Int, depth: Int) {
         precondition(lines >= 0 && depth >= 0, "BF16PackedMatrix: negative size \(lines)×\(depth)")
         self.side = side

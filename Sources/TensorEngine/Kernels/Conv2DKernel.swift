@@ -59,7 +59,7 @@ enum Conv2DKernel {
         let inImage = g.channels * g.height * g.width
         let k = g.patchSize
         let band = bandRows(g, budget: columnBudget)
-        let needsColumns = !g.isPointwise && (bf16Weight != nil || !implicitColumns(g))
+        let needsColumns = !g.isPointwise && (bf16Weight != nil ? !implicitBF16Columns(g) : !implicitColumns(g))
         let cols = needsColumns ? LargeBlockCache.allocateFloats(k * band * g.outW) : nil
         defer { cols.map { LargeBlockCache.deallocateFloats($0, count: k * band * g.outW) } }
         for n in images {
@@ -100,6 +100,13 @@ enum Conv2DKernel {
     /// (`SGEMMKernel.convolve`) instead of writing them with `Im2Col.unfold`: on sepme's own kernels, at
     /// stride 1 along rows, when every 32-column panel of B lies in one output row (so each of its k rows
     /// is one run of an image row).
+    /// Whether a bf16 forward packs its columns straight from the image (`BF16PackedMatrix(columnsOf:)`):
+    /// where each 32-column panel is one run of an image row (stride 1 along rows, output rows a multiple
+    /// of 32 wide); elsewhere `Im2Col.unfold` writes them and the packing reads them.
+    static func implicitBF16Columns(_ g: Conv2DGeometry) -> Bool {
+        !g.isPointwise && g.strideW == 1 && g.outW % BF16PackedMatrix.panelWidth(.right) == 0
+    }
+
     static func implicitColumns(_ g: Conv2DGeometry) -> Bool {
         !g.isPointwise && SGEMMKernel.path == .avx512 && g.strideW == 1
             && (g.outW % SGEMMKernel.columnPanel == 0 || g.outW == 16 || g.outW == 8)
@@ -112,7 +119,7 @@ enum Conv2DKernel {
         _ g: Conv2DGeometry, band: Int, accumulate: Bool, out on: UnsafeMutablePointer<Float>
     ) {
         let plane = g.outH * g.outW
-        guard let cols else {
+        if g.isPointwise {
             let right = BF16PackedMatrix(right: xn, depth: g.channels, columns: plane, depthStride: plane, columnStride: 1)
             BF16GEMM.multiply(weight, right, into: on, ldc: plane, accumulate: accumulate)
             return
@@ -121,8 +128,13 @@ enum Conv2DKernel {
         while r0 < g.outH {
             let r1 = Swift.min(g.outH, r0 + band)
             let nc = (r1 - r0) * g.outW
-            Im2Col.unfold(xn, g, rowStart: r0, rowEnd: r1, into: cols)
-            let right = BF16PackedMatrix(right: cols, depth: g.patchSize, columns: nc, depthStride: nc, columnStride: 1)
+            let right: BF16PackedMatrix
+            if let cols {
+                Im2Col.unfold(xn, g, rowStart: r0, rowEnd: r1, into: cols)
+                right = BF16PackedMatrix(right: cols, depth: g.patchSize, columns: nc, depthStride: nc, columnStride: 1)
+            } else {
+                right = BF16PackedMatrix(columnsOf: xn, g, rowBegin: r0, rowEnd: r1)
+            }
             BF16GEMM.multiply(weight, right, into: on + r0 * g.outW, ldc: plane, accumulate: accumulate)
             r0 = r1
         }
