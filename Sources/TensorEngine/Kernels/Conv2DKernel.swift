@@ -6,7 +6,9 @@
 // (ldc = Hout*Wout), so memory stays bounded (64×64×320 3×3 would need 47 MB of columns per image
 // unbanded). 1×1 stride-1 unpadded convolutions skip im2col: the input planes already are the columns.
 // 3×3 stride-1 padding-1 convolutions (forward and input gradient) go to `DirectConv3x3` where the CPU
-// has its kernel; their weight gradient stays here.
+// has its kernel; their weight gradient stays here. Where a band's column panels are runs of image rows,
+// the forward never writes the columns: the fp32 product gathers them as it packs B
+// (`SGEMMKernel.convolve`), the bf16 one packs them from the image (`BF16PackedMatrix(columnsOf:)`).
 
 enum Conv2DKernel {
     /// Upper bound on the column buffer (floats): 4 Mi floats = 16 MiB.
@@ -96,10 +98,6 @@ enum Conv2DKernel {
         }
     }
 
-    /// Whether the fp32 forward gathers its columns from the image inside the product
-    /// (`SGEMMKernel.convolve`) instead of writing them with `Im2Col.unfold`: on sepme's own kernels, at
-    /// stride 1 along rows, when every 32-column panel of B lies in one output row (so each of its k rows
-    /// is one run of an image row).
     /// Whether a bf16 forward packs its columns straight from the image (`BF16PackedMatrix(columnsOf:)`):
     /// where each 32-column panel is one run of an image row (stride 1 along rows, output rows a multiple
     /// of 32 wide); elsewhere `Im2Col.unfold` writes them and the packing reads them.
@@ -107,6 +105,10 @@ enum Conv2DKernel {
         !g.isPointwise && g.strideW == 1 && g.outW % BF16PackedMatrix.panelWidth(.right) == 0
     }
 
+    /// Whether the fp32 forward gathers its columns from the image inside the product
+    /// (`SGEMMKernel.convolve`) instead of writing them with `Im2Col.unfold`: on sepme's own kernels, at
+    /// stride 1 along rows, when every 32-column panel of B lies in one output row or holds whole output
+    /// rows of 16 or 8 pixels (so each of its k rows is one run of an image row per output row).
     static func implicitColumns(_ g: Conv2DGeometry) -> Bool {
         !g.isPointwise && SGEMMKernel.path == .avx512 && g.strideW == 1
             && (g.outW % SGEMMKernel.columnPanel == 0 || g.outW == 16 || g.outW == 8)
