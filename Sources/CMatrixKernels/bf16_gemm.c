@@ -221,11 +221,7 @@ void sepme_bf16_pack_right(uint16_t *dst, const float *src, ptrdiff_t k, ptrdiff
 // Element (l, j) of the implicit im2col columns (sepme_sgemm.h), 0 outside the image.
 static float column_value(const sepme_sgemm_columns *g, ptrdiff_t l, ptrdiff_t j) {
     ptrdiff_t taps = g->kernel_h * g->kernel_w;
-    ptrdiff_t c = l / taps, ky = (l % taps) / g->kernel_w, kx = l % g->kernel_w;
-    ptrdiff_t oy = g->row_begin + j / g->out_w, ox = j % g->out_w;
-    ptrdiff_t iy = oy * g->stride_h - g->pad_h + ky, ix = ox * g->stride_w - g->pad_w + kx;
-    if (iy < 0 || iy >= g->height || ix < 0 || ix >= g->width) return 0.f;
-    return g->image[(c * g->height + iy) * g->width + ix];
+    return sepme_columns_value(g, l / taps, (l % taps) / g->kernel_w, l % g->kernel_w, j);
 }
 
 void sepme_bf16_pack_right_columns(uint16_t *dst, const sepme_sgemm_columns *g, ptrdiff_t k, ptrdiff_t n,

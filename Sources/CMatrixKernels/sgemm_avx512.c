@@ -175,16 +175,7 @@ static AVX512 void pack_columns(float *dst, const sepme_sgemm_problem *pr, ptrdi
     }
     for (ptrdiff_t l = 0; l < kc; l++) {
         float *out = dst + l * NR;
-        const float *plane = g->image + c * g->height * g->width;
-        for (ptrdiff_t t = 0; t < NR; t++) {
-            float v = 0.0f;
-            if (t < live) {
-                ptrdiff_t j = j0 + t, oy = g->row_begin + j / g->out_w, ox = j % g->out_w;
-                ptrdiff_t iy = oy * g->stride_h - g->pad_h + ky, ix = ox * g->stride_w - g->pad_w + kx;
-                if (iy >= 0 && iy < g->height && ix >= 0 && ix < g->width) v = plane[iy * g->width + ix];
-            }
-            out[t] = v;
-        }
+        for (ptrdiff_t t = 0; t < NR; t++) out[t] = t < live ? sepme_columns_value(g, c, ky, kx, j0 + t) : 0.0f;
         if (++kx == g->kernel_w) {
             kx = 0;
             if (++ky == g->kernel_h) ky = 0, c++;

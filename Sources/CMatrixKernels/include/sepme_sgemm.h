@@ -39,6 +39,16 @@ typedef struct {
     ptrdiff_t out_w, row_begin;
 } sepme_sgemm_columns;
 
+/// Element of the implicit columns `g` in the row of tap (c, ky, kx) and column j (output pixel
+/// (row_begin + j / out_w, j % out_w)): the image value there, 0 outside the image.
+static inline float sepme_columns_value(const sepme_sgemm_columns *g, ptrdiff_t c, ptrdiff_t ky, ptrdiff_t kx,
+                                        ptrdiff_t j) {
+    ptrdiff_t oy = g->row_begin + j / g->out_w, ox = j % g->out_w;
+    ptrdiff_t iy = oy * g->stride_h - g->pad_h + ky, ix = ox * g->stride_w - g->pad_w + kx;
+    if (iy < 0 || iy >= g->height || ix < 0 || ix >= g->width) return 0.0f;
+    return g->image[(c * g->height + iy) * g->width + ix];
+}
+
 typedef struct {
     ptrdiff_t m, n, k;
     float alpha, beta;
