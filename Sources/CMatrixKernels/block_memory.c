@@ -1,9 +1,21 @@
 // See sepme_block_memory.h.
 #if defined(__linux__)
 #define _GNU_SOURCE
-#include <sys/mman.h>
 #endif
+#include <sys/mman.h>
+
 #include "sepme_block_memory.h"
+
+void *sepme_block_map(size_t bytes, int huge) {
+    void *block = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (block == MAP_FAILED) return NULL;
+#if defined(MADV_HUGEPAGE)
+    if (huge) (void)madvise(block, bytes, MADV_HUGEPAGE);
+#else
+    (void)huge;
+#endif
+    return block;
+}
 
 #if defined(__linux__)
 void *sepme_block_resize(void *block, size_t old_bytes, size_t new_bytes) {

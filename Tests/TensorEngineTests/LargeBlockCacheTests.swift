@@ -4,7 +4,8 @@ import XCTest
 /// `LargeBlockCache`: freed blocks come back for the same size, other sizes resize the closest cached
 /// block, the bytes it maps never exceed the peak
 /// of the bytes in use (so the process's peak memory is what it would be without the cache), and tensor
-/// storage built on a reused block is still zero-filled.
+/// storage built on a reused block is still zero-filled. New mappings are advised for transparent huge
+/// pages.
 final class LargeBlockCacheTests: XCTestCase {
     private let mib = 1 << 20
 
@@ -76,5 +77,40 @@ final class LargeBlockCacheTests: XCTestCase {
         scratch.initialize(repeating: 2, count: count)
         XCTAssertEqual(scratch[count - 1], 2)
         LargeBlockCache.deallocateFloats(scratch, count: count)
+    }
+
+    /// Where the system offers transparent huge pages on advice (`madvise` or `always`), a new block's
+    /// mapping is eligible for them (`THPeligible` in /proc/self/smaps); skipped where they are off.
+    func testNewBlocksAreAdvisedForHugePages() throws {
+        let setting = try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)
+        guard let setting, setting.contains("[madvise]") || setting.contains("[always]") else {
+            throw XCTSkip("transparent huge pages are off or unknown here")
+        }
+        let cache = LargeBlockCache(enabled: true)
+        defer { cache.release() }
+        let block = cache.take(bytes: 8 * mib)
+        defer { cache.give(block, bytes: 8 * mib) }
+        let eligible = try XCTUnwrap(Self.hugePageEligibility(of: block), "no mapping holds the block")
+        XCTAssertTrue(eligible)
+    }
+
+    /// `THPeligible` of the mapping that holds `address`, from /proc/self/smaps.
+    private static func hugePageEligibility(of address: UnsafeMutableRawPointer) -> Bool? {
+        // /proc files report a size of zero: read to the end rather than by size.
+        guard let data = FileHandle(forReadingAtPath: "/proc/self/smaps")?.readDataToEndOfFile(),
+            let smaps = String(data: data, encoding: .utf8)
+        else { return nil }
+        let target = UInt(bitPattern: address)
+        var inside = false
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
+                let bounds = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
+                inside = bounds.count == 2 && bounds[0] <= target && target < bounds[1]
+            } else if inside, fields.first == "THPeligible:", fields.count > 1 {
+                return fields[1] == "1"
+            }
+        }
+        return nil
     }
 }

@@ -1,10 +1,20 @@
+// Anonymous mappings for large buffers (TensorEngine's LargeBlockCache).
+//
+// Mapping with transparent huge pages: the first touch of a fresh page is the costly part of a new buffer
+// (a fault and a clear per 4 KiB page, more on a virtual machine); advising a mapping for huge pages makes
+// it one fault per 2 MiB extent, where the system allows them (`madvise` mode).
+//
 // Resizing an anonymous mapping in place of unmapping it and mapping a fresh one: the pages it keeps stay
 // resident, so reusing a cached buffer for a request of another size faults in only the pages it grows by
-// (TensorEngine's LargeBlockCache). mremap is variadic in C, which Swift cannot call directly.
+// (LargeBlockCache). mremap is variadic in C, which Swift cannot call directly.
 #ifndef SEPME_BLOCK_MEMORY_H
 #define SEPME_BLOCK_MEMORY_H
 
 #include <stddef.h>
+
+/// A fresh private anonymous read-write mapping of `bytes`, advised for transparent huge pages when
+/// `huge` (the advice is a hint: refused advice leaves ordinary pages); NULL where the system refuses.
+void *sepme_block_map(size_t bytes, int huge);
 
 /// The mapping [block, block + old_bytes) resized to new_bytes (moved if it must grow and cannot in
 /// place); NULL where the system refuses, the old mapping then unchanged. Linux only; elsewhere NULL.
