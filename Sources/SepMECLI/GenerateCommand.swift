@@ -106,11 +106,15 @@ struct GenerateCommand: ParsableCommand {
         var sheet: ContactSheet?
         var latents: [Float] = []
         var latentShape: [Int] = []
+        // bf16: the UNet's and the decoder's weights are converted once, for every group.
+        let precision = precisionOption.precision
+        let bf16Weights = precision == .bf16 ? BF16WeightCache() : nil
         for (k, group) in groups.enumerated() {
             let options = GenerationOptions(
                 prompts: group, negativePrompt: negativePrompt, seed: seedOption.seed &+ UInt64(k),
                 steps: sampling.steps, guidance: sampling.guidance(pipelineDefault: pipeline.defaultGuidanceScale), width: width, height: height,
-                scheduler: sampling.scheduler, eta: eta, imagesPerPrompt: batchSize, precision: precisionOption.precision)
+                scheduler: sampling.scheduler, eta: eta, imagesPerPrompt: batchSize, precision: precision,
+                bf16Weights: bf16Weights)
             let run = try pipeline.makeRun(options)
             let total = run.timesteps.count * groups.count
             while let t = run.currentTimestep {
@@ -121,7 +125,7 @@ struct GenerateCommand: ParsableCommand {
                 bar.update(k * run.timesteps.count + run.stepIndex, total)
                 try Interrupt.check(outcome: "nothing was written")
             }
-            let pixels = try pipeline.decodeToPixels(run.latents, precision: precisionOption.precision)
+            let pixels = try pipeline.decodeToPixels(run.latents, precision: precision, bf16Weights: bf16Weights)
             guard pixels.isFinite else {
                 throw CommandLineError("the model produced non-finite values (NaN or infinity) for prompt '\(group[0])'; nothing was written")
             }

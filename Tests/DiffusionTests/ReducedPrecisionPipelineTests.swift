@@ -45,4 +45,29 @@ final class ReducedPrecisionPipelineTests: XCTestCase {
         XCTAssertGreaterThan(pixelDifferences.max() ?? 0, 0, "the decoder's bf16 products were used")
         XCTAssertLessThanOrEqual(pixelDifferences.max() ?? 0, 8, "bf16 decoding stays within a few levels of fp32's")
     }
+
+    /// One weight cache given to several generations (`GenerationOptions.bf16Weights`, as `generate
+    /// --prompt-file` does): the first converts the UNet's and the decoder's weights into it, the next
+    /// ones convert nothing more, and every generation gives the images a generation with its own cache
+    /// gives.
+    func testSharedWeightCacheConvertsOnceAndChangesNothing() throws {
+        let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: ModelFolderFuzzTests.tinySD.path))
+        let shared = BF16WeightCache()
+        func options(_ prompt: String, _ cache: BF16WeightCache?) -> GenerationOptions {
+            GenerationOptions(prompts: [prompt], seed: 5, steps: 3, guidance: 7.5, precision: .bf16, bf16Weights: cache)
+        }
+        let first = try pipeline.generate(options("a photo of a cat", shared))
+        let converted = shared.count
+        let bytes = shared.byteCount
+        let decoderOnly = BF16WeightCache()
+        _ = try pipeline.decodeToPixels(first.latents, precision: .bf16, bf16Weights: decoderOnly)
+        XCTAssertGreaterThan(decoderOnly.count, 0)
+        XCTAssertGreaterThan(converted, decoderOnly.count, "the UNet's weights are in the cache with the decoder's")
+        let second = try pipeline.generate(options("a red car", shared))
+        XCTAssertEqual(shared.count, converted, "the second generation converted nothing")
+        XCTAssertEqual(shared.byteCount, bytes)
+        XCTAssertEqual(first.images, try pipeline.generate(options("a photo of a cat", nil)).images)
+        XCTAssertEqual(second.images, try pipeline.generate(options("a red car", nil)).images)
+        XCTAssertEqual(second.latents.scalars, try pipeline.generate(options("a red car", nil)).latents.scalars)
+    }
 }

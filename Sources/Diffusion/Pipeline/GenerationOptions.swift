@@ -16,16 +16,22 @@ public struct GenerationOptions: Sendable {
     public var eta: Float
     /// Images per prompt (diffusers' num_images_per_prompt).
     public var imagesPerPrompt: Int
-    /// Precision of the UNet's linear layers and convolutions while denoising (`PrecisionMode`); the text
-    /// encoder, the shifts and the VAE run in fp32 either way.
+    /// Precision of the gradient-free products of the UNet while denoising and of the VAE decoder
+    /// (`PrecisionMode`); the text encoder and the shifts run in fp32 either way.
     public var precision: ComputePrecision
+    /// bf16 only: where the bf16 copies of the weights are kept. nil converts them for this generation
+    /// alone; one cache given to several generations converts them once, on the first (the weights must
+    /// not change in between: installing or fusing a shift needs a new cache).
+    public var bf16Weights: BF16WeightCache?
 
     public init(
         prompts: [String], negativePrompt: String? = nil, seed: UInt64 = 0, steps: Int = 50,
         guidance: Float = 7.5, width: Int? = nil, height: Int? = nil, scheduler: SamplerKind? = nil,
-        eta: Float = 0, imagesPerPrompt: Int = 1, precision: ComputePrecision = .fp32
+        eta: Float = 0, imagesPerPrompt: Int = 1, precision: ComputePrecision = .fp32,
+        bf16Weights: BF16WeightCache? = nil
     ) {
         self.precision = precision
+        self.bf16Weights = bf16Weights
         self.prompts = prompts
         self.negativePrompt = negativePrompt
         self.seed = seed

@@ -84,9 +84,10 @@ public final class StableDiffusionPipeline: TextToImagePipeline {
             ? encode(prompts: [String](repeating: options.negativePrompt ?? "", count: repeated.count)) : nil
         let (latents, generator) = initialLatents(
             batch: repeated.count, width: width, height: height, seed: options.seed, scheduler: scheduler)
-        // bf16: the UNet's weights are converted once per run, on its first step.
+        // bf16: the UNet's weights are converted on the run's first step, unless the options' cache
+        // holds them from an earlier run.
         let precision = options.precision
-        let cache = precision == .bf16 ? BF16WeightCache() : nil
+        let cache = precision == .bf16 ? (options.bf16Weights ?? BF16WeightCache()) : nil
         return DenoisingRun(
             scheduler: scheduler, latents: latents, conditioning: conditioning,
             unconditional: unconditional, guidance: options.guidance, generator: generator

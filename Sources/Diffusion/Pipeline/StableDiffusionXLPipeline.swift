@@ -122,7 +122,7 @@ public final class StableDiffusionXLPipeline: TextToImagePipeline {
         let (latents, generator) = initialLatents(
             batch: repeated.count, width: width, height: height, seed: options.seed, scheduler: scheduler)
         let precision = options.precision
-        let cache = precision == .bf16 ? BF16WeightCache() : nil
+        let cache = precision == .bf16 ? (options.bf16Weights ?? BF16WeightCache()) : nil
         return DenoisingRun(
             scheduler: scheduler, latents: latents, conditioning: conditioning.context,
             unconditional: unconditional?.context, guidance: options.guidance, generator: generator
