@@ -9,7 +9,13 @@ import XCTest
 /// generate bit-identical latents in bf16 (the text encoder and the shift's projections stay fp32, so
 /// the protected tokens' shift is an exact zero, and the bf16 UNet sees the same inputs), while the
 /// erased concept still changes; and SepME's original predictions in bf16 stay close to fp32's.
+/// Its models are smaller than the products `BF16Coverage.whereItPays` sends to bf16, so every test
+/// runs with `.everyProduct` (`invokeTest`).
 final class ReducedPrecisionInvariantTests: XCTestCase {
+    override func invokeTest() {
+        PrecisionMode.withCoverage(.everyProduct) { super.invokeTest() }
+    }
+
     let c1 = "a red circle", c2 = "a striped blue star", watermark = "zq watermark"
 
     var model: ShiftSet { ErasureInvariantTests.trained.value.model }

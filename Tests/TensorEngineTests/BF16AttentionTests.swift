@@ -10,7 +10,13 @@ import XCTest
 /// so out_i moves by at most 2⁻⁹ Σ_j P_ij |v_j|; fp32 sums in another order (scores over D terms, the
 /// value product over Lk terms) add a few (Lk + D) 2⁻²⁴ of the same magnitude, scaled by the largest
 /// |score| for the exponentials.
+/// Most of its shapes are smaller than the products `BF16Coverage.whereItPays` sends to bf16, so every test
+/// runs with `.everyProduct` (`invokeTest`).
 final class BF16AttentionTests: XCTestCase {
+    override func invokeTest() {
+        PrecisionMode.withCoverage(.everyProduct) { super.invokeTest() }
+    }
+
     private func random(_ shape: [Int], seed: UInt64, scale: Double = 1) -> Tensor {
         RandomTensors.uniform(shape, seed: seed, scale: scale)
     }

@@ -9,7 +9,13 @@ import XCTest
 /// sums of the same exact products in different orders, each within γ_n Σ|terms| of the exact sum
 /// (n = K + 2 additions with the bias, u = 2^-24), so they differ by at most 2 γ_n Σ|terms|;
 /// Σ|terms| is the convolution of |x| with |W| plus |b|.
+/// Most of its shapes are smaller than the products `BF16Coverage.whereItPays` sends to bf16, so every test
+/// runs with `.everyProduct` (`invokeTest`) unless it says otherwise.
 final class PrecisionModeTests: XCTestCase {
+    override func invokeTest() {
+        PrecisionMode.withCoverage(.everyProduct) { super.invokeTest() }
+    }
+
     private func random(_ shape: [Int], seed: UInt64, scale: Double = 1) -> Tensor {
         RandomTensors.uniform(shape, seed: seed, scale: scale)
     }
@@ -79,6 +85,49 @@ final class PrecisionModeTests: XCTestCase {
                     break
                 }
             }
+        }
+    }
+
+    /// `.whereItPays` (the default coverage): linear layers and convolutions with fewer outputs per packed
+    /// value than `minimumBF16Outputs` or sums shorter than `minimumBF16Depth`, and attention narrower than
+    /// `minimumBF16HeadWidth`, give fp32's bits and convert no weight; at the thresholds they are bf16.
+    func testWhereItPaysLeavesSmallProductsInFP32() {
+        let (outputs, depth, width) =
+            (PrecisionMode.minimumBF16Outputs, PrecisionMode.minimumBF16Depth, PrecisionMode.minimumBF16HeadWidth)
+        PrecisionMode.withCoverage(.whereItPays) {
+            func linear(in inF: Int, out outF: Int) -> (bf16: Bool, converted: Int) {
+                let x = random([9, inF], seed: 20)
+                let w = random([outF, inF], seed: 21)
+                let cache = BF16WeightCache()
+                let y = PrecisionMode.with(.bf16, cache: cache) { Tensor.linear(x, weight: w) }
+                return (y.scalars != Tensor.linear(x, weight: w).scalars, cache.count)
+            }
+            XCTAssertTrue(linear(in: depth, out: outputs) == (true, 1))
+            XCTAssertTrue(linear(in: depth - 1, out: outputs) == (false, 0), "sums too short")
+            XCTAssertTrue(linear(in: depth, out: outputs - 1) == (false, 0), "too few outputs")
+
+            func convolution(in cin: Int, out cout: Int) -> (bf16: Bool, converted: Int) {
+                let x = random([1, cin, 6, 6], seed: 22)
+                let w = random([cout, cin, 3, 3], seed: 23)
+                let cache = BF16WeightCache()
+                let y = PrecisionMode.with(.bf16, cache: cache) { Tensor.conv2d(x, weight: w, padding: 1) }
+                return (y.scalars != Tensor.conv2d(x, weight: w, padding: 1).scalars, cache.count)
+            }
+            let channels = (depth + 8) / 9  // 3 × 3 taps: the shortest input that reaches the depth
+            XCTAssertTrue(convolution(in: channels, out: outputs) == (true, 1))
+            XCTAssertTrue(convolution(in: (depth - 1) / 9, out: outputs) == (false, 0), "sums too short")
+            XCTAssertTrue(convolution(in: channels, out: outputs - 1) == (false, 0), "too few outputs")
+
+            func attention(d: Int, dv: Int) -> Bool {
+                let q = random([2, 40, d], seed: 24)
+                let k = random([2, 50, d], seed: 25)
+                let v = random([2, 50, dv], seed: 26)
+                let y = PrecisionMode.with(.bf16) { Tensor.scaledDotProductAttention(q, k, v) }
+                return y.scalars != Tensor.scaledDotProductAttention(q, k, v).scalars
+            }
+            XCTAssertTrue(attention(d: width, dv: width))
+            XCTAssertFalse(attention(d: width - 1, dv: width), "queries and keys too narrow")
+            XCTAssertFalse(attention(d: width, dv: width - 1), "values too narrow")
         }
     }
 }

@@ -9,7 +9,7 @@ import TensorEngine
 struct PrecisionOption: ParsableArguments {
     @Option(
         help:
-            "Precision of gradient-free products (the UNet's; in generate also the VAE decoder's): fp32, or bf16 (bf16 weights and activations, fp32 sums)."
+            "Precision of gradient-free products (the UNet's; in generate also the VAE decoder's): fp32, or bf16 (bf16 weights and activations, fp32 sums; products too small to repay the rounding stay fp32)."
     )
     var precision: ComputePrecision = .fp32
 }

@@ -6,8 +6,22 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
     case fp32
     /// Linear layers, convolutions and attention as BF16 products with fp32 accumulation (`BF16GEMM`):
     /// weights and activations (attention: q, k, v and the unnormalised probabilities) rounded to bf16,
-    /// sums and everything between the products in fp32.
+    /// sums and everything between the products in fp32. Which products qualify: `BF16Coverage`.
     case bf16
+}
+
+/// Which gradient-free products of a bf16 scope run in bf16.
+public enum BF16Coverage: Sendable {
+    /// The products whose saving repays packing their activations: a BF16 product rounds and packs its
+    /// activation operand (a linear layer's input rows, a convolution's im2col columns, attention's q
+    /// and probabilities) on every call, which costs as much as a thin product saves. Linear layers and
+    /// convolutions with fewer than `PrecisionMode.minimumBF16Outputs` outputs per packed value or sums
+    /// shorter than `minimumBF16Depth`, and attention narrower than `minimumBF16HeadWidth`, stay fp32
+    /// (on the embedded toy model that is every product, whose channels are 32–96 wide; on SD's UNet,
+    /// its 4-channel input and output convolutions).
+    case whereItPays
+    /// Every gradient-free product, whatever its size (tests on small models).
+    case everyProduct
 }
 
 /// The opt-in reduced-precision scope, like `GradMode` a per-task setting. Inside `with(.bf16)`,
@@ -36,6 +50,37 @@ public enum PrecisionMode {
 
     /// Runs `body` in fp32 (inside a bf16 scope too).
     public static func withFP32<T>(_ body: () throws -> T) rethrows -> T { try $cache.withValue(nil) { try body() } }
+
+    /// Which products of a bf16 scope run in bf16 (default `.whereItPays`).
+    @TaskLocal static var coverage: BF16Coverage = .whereItPays
+
+    /// Runs `body` with `coverage` deciding which products of bf16 scopes (entered inside it or around it)
+    /// run in bf16.
+    public static func withCoverage<T>(_ coverage: BF16Coverage, _ body: () throws -> T) rethrows -> T {
+        try $coverage.withValue(coverage) { try body() }
+    }
+
+    /// Under `.whereItPays`: the fewest outputs each value of the packed activation operand must feed (a
+    /// linear layer's output features, a convolution's output channels) and the shortest sum (input
+    /// features; input channels × kernel taps) of a linear layer or convolution that runs in bf16.
+    public static let minimumBF16Outputs = 128
+    public static let minimumBF16Depth = 128
+    /// Under `.whereItPays`: the narrowest query/key and value width of an attention that runs in bf16.
+    public static let minimumBF16HeadWidth = 32
+
+    /// `bf16Cache(inputs:)` for a product whose packed activation values each feed `outputs` outputs
+    /// through sums of `depth` terms; nil where the coverage leaves such a product in fp32.
+    static func bf16Cache(inputs: [Tensor?], outputs: Int, depth: Int) -> BF16WeightCache? {
+        if coverage == .whereItPays && (outputs < minimumBF16Outputs || depth < minimumBF16Depth) { return nil }
+        return bf16Cache(inputs: inputs)
+    }
+
+    /// `bf16Cache(inputs:)` for an attention of query/key width `d` and value width `dv`; nil where the
+    /// coverage leaves it in fp32.
+    static func bf16Cache(inputs: [Tensor?], headWidth d: Int, valueWidth dv: Int) -> BF16WeightCache? {
+        if coverage == .whereItPays && Swift.min(d, dv) < minimumBF16HeadWidth { return nil }
+        return bf16Cache(inputs: inputs)
+    }
 
     /// The cache of the current bf16 scope when a product with these inputs may run in bf16: the scope is
     /// bf16 and no gradient will be recorded through it.

@@ -93,7 +93,7 @@ extension Tensor {
         // backward skips recomputing Q Kᵀ and its exponentials (a fifth of its GEMMs).
         let recording = GradMode.isEnabled && (q.needsGrad || k.needsGrad || v.needsGrad)
         let probabilities = recording && keepsProbabilities(shape) ? Tensor(uninitialized: batchDims + [lq, lk]) : nil
-        if PrecisionMode.bf16Cache(inputs: [q, k, v]) != nil {
+        if PrecisionMode.bf16Cache(inputs: [q, k, v], headWidth: d, valueWidth: dv) != nil {
             // Gradient-free inside a bf16 scope: both products in bf16 (nothing is recorded below).
             BF16AttentionKernel.forward(q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer)
         } else {

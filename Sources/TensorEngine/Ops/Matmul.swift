@@ -77,7 +77,7 @@ extension Tensor {
             for r in 0..<rows { (out.pointer + r * outF).update(from: bias.pointer, count: outF) }
         }
         // A gradient-free product inside a bf16 scope (`PrecisionMode`): nothing to record.
-        if let cache = PrecisionMode.bf16Cache(inputs: [x, weight, bias]) {
+        if let cache = PrecisionMode.bf16Cache(inputs: [x, weight, bias], outputs: outF, depth: inF) {
             let packedX = BF16PackedMatrix(left: x.pointer, rows: rows, depth: inF, rowStride: inF, depthStride: 1)
             BF16GEMM.multiply(packedX, cache.linearWeight(weight), into: out.pointer, ldc: outF, accumulate: bias != nil)
             return out
