@@ -182,13 +182,18 @@ PACK_AVX2 static void pack_column_runs_avx2(uint32_t *out, const sepme_sgemm_col
 
 #endif
 
-// pack_panel with the vectorized loops where the layout allows them and the CPU has AVX2; the scalar loop
-// finishes the pairs they leave.
+// pack_panel with the vectorized loops where the layout allows them (AVX-512 BF16 where the path allows it,
+// else AVX2); the scalar loop finishes the pairs they leave.
 static void pack_panel_fast(uint16_t *dst, const float *src, ptrdiff_t lines, ptrdiff_t k, ptrdiff_t line_stride,
                             ptrdiff_t k_stride, ptrdiff_t first, int width) {
     ptrdiff_t done = 0;
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-    if (path_limit >= 1 && has_avx2) {
+    if (path_limit >= 2 && best_path >= 2) {
+        if (line_stride == 1)
+            done = sepme_bf16_pack_adjacent_lines_avx512(dst, src, lines, k, k_stride, first, width);
+        else if (k_stride == 1)
+            done = sepme_bf16_pack_adjacent_k_avx512(dst, src, lines, k, line_stride, first, width);
+    } else if (path_limit >= 1 && has_avx2) {
         if (line_stride == 1)
             done = pack_adjacent_lines_avx2(dst, src, lines, k, k_stride, first, width);
         else if (k_stride == 1)
@@ -232,9 +237,15 @@ void sepme_bf16_pack_right_columns(uint16_t *dst, const sepme_sgemm_columns *g, 
         ptrdiff_t j0 = p * NR, live = n - j0 < NR ? n - j0 : NR;
         ptrdiff_t oy0 = g->row_begin + j0 / g->out_w, ox0 = j0 % g->out_w;
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-        if (path_limit >= 1 && has_avx2 && g->stride_w == 1 && live == NR && ox0 + NR <= g->out_w) {
-            pack_column_runs_avx2(out, g, k, oy0, ox0);
-            continue;
+        if (g->stride_w == 1 && live == NR && ox0 + NR <= g->out_w) {
+            if (path_limit >= 2 && best_path >= 2) {
+                sepme_bf16_pack_column_runs_avx512(out, g, k, oy0, ox0);
+                continue;
+            }
+            if (path_limit >= 1 && has_avx2) {
+                pack_column_runs_avx2(out, g, k, oy0, ox0);
+                continue;
+            }
         }
 #endif
         (void)oy0;

@@ -3,6 +3,23 @@
 #define SEPME_BF16_INTERNAL_H
 
 #include "sepme_matrix_kernels.h"
+#include "sepme_sgemm.h"
+
+#include <stdint.h>
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+/// Packing loops for CPUs with AVX-512 BF16 (bf16_pack_avx512.c), the same words as the scalar packing.
+/// Full panels only (0 otherwise); each returns the whole pairs it packed, leaving an odd k's last value to
+/// the scalar loop. Lines adjacent in memory (line stride 1; k rows k_stride apart):
+ptrdiff_t sepme_bf16_pack_adjacent_lines_avx512(uint16_t *dst, const float *src, ptrdiff_t lines, ptrdiff_t k,
+                                                ptrdiff_t k_stride, ptrdiff_t first, int width);
+/// k values adjacent in memory (k stride 1; lines line_stride apart):
+ptrdiff_t sepme_bf16_pack_adjacent_k_avx512(uint16_t *dst, const float *src, ptrdiff_t lines, ptrdiff_t k,
+                                            ptrdiff_t line_stride, ptrdiff_t first, int width);
+/// One full column panel of implicit im2col columns whose 32 pixels are one run of an output row (stride 1).
+void sepme_bf16_pack_column_runs_avx512(uint32_t *out, const sepme_sgemm_columns *g, ptrdiff_t k, ptrdiff_t oy0,
+                                        ptrdiff_t ox0);
+#endif
 
 /// 1 when the CPU has AMX-BF16 and the kernel granted this process the tile data state.
 int sepme_bf16_amx_available(void);

@@ -93,9 +93,9 @@ final class ImplicitColumnsTests: XCTestCase {
         XCTAssertEqual(implicit.map(\.bitPattern), banded.map(\.bitPattern))
     }
     /// `BF16PackedMatrix(columnsOf:)` packs the words the explicit columns give (`Im2Col.unfold`, then
-    /// `init(right:)`): on one-row runs (the AVX2 path; padding at both edges, a 5×5 kernel, a band that
+    /// `init(right:)`): on one-row runs (the vector loops; padding at both edges, a 5×5 kernel, a band that
     /// starts below row 0, odd k) and value by value (rows that wrap, stride 2, a partial last panel),
-    /// on the vector and the scalar path.
+    /// on the AVX-512 BF16 (where the CPU has it), AVX2 and scalar paths.
     func testBF16ColumnsMatchExplicitPackingWordForWord() {
         let cases: [(Conv2DGeometry, rowBegin: Int, rowEnd: Int)] = [
             (Conv2DGeometry(channels: 3, height: 9, width: 64, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1), 0, 9),
@@ -111,7 +111,7 @@ final class ImplicitColumnsTests: XCTestCase {
             let n = (c.rowEnd - c.rowBegin) * g.outW
             var columns = [Float](repeating: .nan, count: g.patchSize * n)
             Im2Col.unfold(image, g, rowStart: c.rowBegin, rowEnd: c.rowEnd, into: &columns)
-            for path in [BF16GEMM.Path.avx512BF16, .scalar] {
+            for path in [BF16GEMM.Path.avx512BF16, .avx2, .scalar] {
                 BF16GEMM.withPathLimit(path) {
                     let explicit = BF16PackedMatrix(right: columns, depth: g.patchSize, columns: n, depthStride: n, columnStride: 1)
                     let implicit = image.withUnsafeBufferPointer {
