@@ -41,9 +41,9 @@ static float row_max_scalar(const float *p, ptrdiff_t n) {
     return m;
 }
 
-static float exp_shifted_sum_scalar(float *p, ptrdiff_t n, float shift) {
+static float exp_shifted_sum_scalar(float *p, ptrdiff_t n, float shift, float scale) {
     float s = 0;
-    for (ptrdiff_t i = 0; i < n; i++) { p[i] = exp_scalar(p[i] - shift); s += p[i]; }
+    for (ptrdiff_t i = 0; i < n; i++) { p[i] = exp_scalar((p[i] - shift) * scale); s += p[i]; }
     return s;
 }
 
@@ -154,19 +154,19 @@ AVX2 static float row_max_avx2(const float *p, ptrdiff_t n) {
     return m;
 }
 
-AVX2 static float exp_shifted_sum_avx2(float *p, ptrdiff_t n, float shift) {
-    __m256 c = _mm256_set1_ps(shift), s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+AVX2 static float exp_shifted_sum_avx2(float *p, ptrdiff_t n, float shift, float scale) {
+    __m256 c = _mm256_set1_ps(shift), k = _mm256_set1_ps(scale), s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     ptrdiff_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m256 a = exp8(_mm256_sub_ps(_mm256_loadu_ps(p + i), c));
-        __m256 b = exp8(_mm256_sub_ps(_mm256_loadu_ps(p + i + 8), c));
+        __m256 a = exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(p + i), c), k));
+        __m256 b = exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(p + i + 8), c), k));
         _mm256_storeu_ps(p + i, a);
         _mm256_storeu_ps(p + i + 8, b);
         s0 = _mm256_add_ps(s0, a);
         s1 = _mm256_add_ps(s1, b);
     }
     float s = hsum8(_mm256_add_ps(s0, s1));
-    for (; i < n; i++) { p[i] = exp_scalar(p[i] - shift); s += p[i]; }
+    for (; i < n; i++) { p[i] = exp_scalar((p[i] - shift) * scale); s += p[i]; }
     return s;
 }
 
@@ -193,18 +193,18 @@ AVX512 static inline __m512 exp16(__m512 v) {
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
-AVX512 static float exp_shifted_sum_avx512(float *p, ptrdiff_t n, float shift) {
-    __m512 c = _mm512_set1_ps(shift), acc = _mm512_setzero_ps();
+AVX512 static float exp_shifted_sum_avx512(float *p, ptrdiff_t n, float shift, float scale) {
+    __m512 c = _mm512_set1_ps(shift), k = _mm512_set1_ps(scale), acc = _mm512_setzero_ps();
     ptrdiff_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512 a = exp16(_mm512_sub_ps(_mm512_loadu_ps(p + i), c));
+        __m512 a = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(p + i), c), k));
         _mm512_storeu_ps(p + i, a);
         acc = _mm512_add_ps(acc, a);
     }
     __m256 low = _mm512_castps512_ps256(acc);
     __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
     float s = hsum8(_mm256_add_ps(low, high));
-    for (; i < n; i++) { p[i] = exp_scalar(p[i] - shift); s += p[i]; }
+    for (; i < n; i++) { p[i] = exp_scalar((p[i] - shift) * scale); s += p[i]; }
     return s;
 }
 
@@ -327,10 +327,13 @@ float sepme_row_max(const float *p, ptrdiff_t n) {
     return has_avx2() ? row_max_avx2(p, n) : row_max_scalar(p, n);
 }
 
-float sepme_exp_shifted_sum(float *p, ptrdiff_t n, float shift) {
-    if (has_avx512()) return exp_shifted_sum_avx512(p, n, shift);
-    return has_avx2() ? exp_shifted_sum_avx2(p, n, shift) : exp_shifted_sum_scalar(p, n, shift);
+float sepme_exp_scaled_sum(float *p, ptrdiff_t n, float shift, float scale) {
+    if (has_avx512()) return exp_shifted_sum_avx512(p, n, shift, scale);
+    return has_avx2() ? exp_shifted_sum_avx2(p, n, shift, scale) : exp_shifted_sum_scalar(p, n, shift, scale);
 }
+
+// (x − shift) · 1 is x − shift exactly, so these are the unscaled rows bit for bit.
+float sepme_exp_shifted_sum(float *p, ptrdiff_t n, float shift) { return sepme_exp_scaled_sum(p, n, shift, 1.f); }
 
 void sepme_exp_shifted(float *p, ptrdiff_t n, float shift) { (void)sepme_exp_shifted_sum(p, n, shift); }
 

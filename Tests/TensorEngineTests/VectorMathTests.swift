@@ -60,6 +60,45 @@ final class VectorMathTests: XCTestCase {
         }
     }
 
+    /// The scaled rows (attention's scale folded into the exponentials): scale 1 gives the unscaled rows'
+    /// bits, and any other scale e^((x − shift) · scale) to the unscaled rows' accuracy, on every path;
+    /// the AVX-512F rows keep the AVX2 rows' bits.
+    func testExpScaledSumMatchesTheUnscaledRowsAndIsAccurate() {
+        var g = SplitMix64(seed: 5)
+        let rows = Self.lengths.map { n in
+            (shift: Float(g.nextUnitDouble() * 20 - 10), x: (0..<n).map { _ in Float(g.nextUnitDouble() * 400 - 200) })
+        }
+        var byPath: [String: [[UInt32]]] = [:]
+        forEachPath { path in
+            for (shift, x) in rows {
+                let n = x.count
+                var plain = x
+                var unit = x
+                let plainSum = plain.withUnsafeMutableBufferPointer { VectorMath.expShiftedSum($0.baseAddress!, n, shift: shift) }
+                let unitSum = unit.withUnsafeMutableBufferPointer { VectorMath.expScaledSum($0.baseAddress!, n, shift: shift, scale: 1) }
+                XCTAssertEqual(unit.map(\.bitPattern), plain.map(\.bitPattern), "\(path) n \(n): scale 1")
+                XCTAssertEqual(unitSum.bitPattern, plainSum.bitPattern, "\(path) n \(n): scale 1, row sum")
+                let scale: Float = 1 / Float(40).squareRoot()
+                var y = x
+                let s = y.withUnsafeMutableBufferPointer { VectorMath.expScaledSum($0.baseAddress!, n, shift: shift, scale: scale) }
+                var total = 0.0
+                for i in 0..<n {
+                    let want = Foundation.exp(Double((x[i] - shift) * scale))
+                    total += Double(y[i])
+                    guard want > 1e-37, want < 3e38 else { continue }
+                    XCTAssertEqual(Double(y[i]), want, accuracy: want * 4e-7, "\(path) n \(n) x \(x[i])")
+                }
+                XCTAssertEqual(Double(s), total, accuracy: abs(total) * 1e-5 + 1e-30, "\(path) n \(n): row sum")
+                byPath[path, default: []].append(y.map(\.bitPattern) + [s.bitPattern])
+            }
+        }
+        if let narrow = byPath["avx2"], let wide = byPath["avx512"] {
+            for (row, n) in Self.lengths.enumerated() {
+                XCTAssertTrue(narrow[row] == wide[row], "n \(n): the AVX-512F row differs from the AVX2 row")
+            }
+        }
+    }
+
     func testExpSaturatesAndUnderflowsQuietly() {
         forEachPath { path in
             var row: [Float] = [-1e30, -200, -87.3, 0, 88.3, 1e30, -.infinity, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]

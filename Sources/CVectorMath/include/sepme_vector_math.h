@@ -15,6 +15,9 @@ float sepme_row_max(const float *p, ptrdiff_t n);
 void sepme_exp_shifted(float *p, ptrdiff_t n, float shift);
 /// p[i] = e^(p[i] - shift) in place; returns the sum of the new p[i].
 float sepme_exp_shifted_sum(float *p, ptrdiff_t n, float shift);
+/// p[i] = e^((p[i] - shift) · scale) in place; returns the sum of the new p[i]. Scale 1 gives
+/// sepme_exp_shifted_sum's bits.
+float sepme_exp_scaled_sum(float *p, ptrdiff_t n, float shift, float scale);
 /// g[i] = p[i] * (g[i] - delta) in place (softmax backward on one row).
 void sepme_softmax_gradient(float *g, const float *p, ptrdiff_t n, float delta);
 /// out[i] = hidden[i] · gelu(gate[i]), gelu(x) = x Φ(x) (exact erf form, Φ to ≤ 1e-7); hidden may be

@@ -117,22 +117,24 @@ enum AttentionKernel {
     /// One key tile of the online softmax (FlashAttention-2, Algorithm 1, lines 9–10): each row of
     /// `tile` becomes exp(S − m) against the running maximum m, the running sums take the tile's sums,
     /// and where a row's maximum rose, `rescale(i, e^(m_old − m_new))` scales what earlier tiles added
-    /// to that row's output. `first`: the first tile, which sets m and the sums.
+    /// to that row's output. `first`: the first tile, which sets m and the sums. With `scale` (> 0) the
+    /// tile holds unscaled scores S and becomes exp(scale (S − m)), m the unscaled maximum, so the scores
+    /// need no pass of their own to be scaled; scale 1 is the plain step, bit for bit.
     // tile: [rows, cols] in place; rowMax, rowSum: [rows]
     static func softmaxTile(
         _ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int, first: Bool, rowMax: UnsafeMutablePointer<Float>,
-        rowSum: UnsafeMutablePointer<Float>, rescale: (Int, Float) -> Void
+        rowSum: UnsafeMutablePointer<Float>, scale: Float = 1, rescale: (Int, Float) -> Void
     ) {
         for i in 0..<rows {
             let row = tile + i * cols
             let tileMax = VectorMath.rowMax(row, cols)
             if first {
                 rowMax[i] = tileMax
-                rowSum[i] = VectorMath.expShiftedSum(row, cols, shift: tileMax)
+                rowSum[i] = VectorMath.expScaledSum(row, cols, shift: tileMax, scale: scale)
             } else {
                 let m = Swift.max(rowMax[i], tileMax)
-                let correction = VectorMath.exp(rowMax[i] - m)
-                rowSum[i] = rowSum[i] * correction + VectorMath.expShiftedSum(row, cols, shift: m)
+                let correction = VectorMath.exp((rowMax[i] - m) * scale)
+                rowSum[i] = rowSum[i] * correction + VectorMath.expScaledSum(row, cols, shift: m, scale: scale)
                 if correction != 1 { rescale(i, correction) }
                 rowMax[i] = m
             }

@@ -122,14 +122,19 @@ enum BF16AttentionKernel {
         let qPacked = halves
         let pPacked = halves + packedQuery
         sepme_bf16_pack_left(qPacked, q + (h * s.lq + r0) * s.d, rows, s.d, s.d, 1, 0, rowPanels)
+        // A positive scale goes into the exponentials (the row maxima are those of the unscaled scores);
+        // any other scale multiplies the scores first.
+        let folded = s.scale > 0 && s.scale.isFinite
         for b in 0..<keys.keyBlocks {
             let j0 = b * kb
             let cols = Swift.min(kb, s.lk - j0)
-            // S = Q_blk K_jᵀ, then scaled: [rows, cols]
+            // S = Q_blk K_jᵀ: [rows, cols]
             sepme_bf16_gemm(rows, cols, s.d, qPacked, keys.keysT(head: h, from: j0), tile, cols, 0, 0, rowPanels, 0, (cols + nr - 1) / nr)
-            VectorMath.scaleInPlace(tile, rows * cols, by: s.scale)
-            // Online softmax; a risen maximum rescales column i of Oᵀ.
-            AttentionKernel.softmaxTile(tile, rows: rows, cols: cols, first: b == 0, rowMax: rowMax, rowSum: rowSum) { i, correction in
+            if !folded { VectorMath.scaleInPlace(tile, rows * cols, by: s.scale) }
+            // Online softmax of scale · S; a risen maximum rescales column i of Oᵀ.
+            AttentionKernel.softmaxTile(
+                tile, rows: rows, cols: cols, first: b == 0, rowMax: rowMax, rowSum: rowSum, scale: folded ? s.scale : 1
+            ) { i, correction in
                 for c in 0..<s.dv { oT[c * rows + i] *= correction }
             }
             // Oᵀ (+)= V_jᵀ exp(S − m)ᵀ; exp(S − m)ᵀ element (l, i) = tile[i, l]: depth stride 1, column stride cols.
@@ -139,7 +144,7 @@ enum BF16AttentionKernel {
         // out_blk = O / l, transposed back: [rows, Dv]
         let ob = out + (h * s.lq + r0) * s.dv
         for i in 0..<rows {
-            lse[h * s.lq + r0 + i] = rowMax[i] + logf(rowSum[i])
+            lse[h * s.lq + r0 + i] = (folded ? s.scale * rowMax[i] : rowMax[i]) + logf(rowSum[i])
             let inverse = 1 / rowSum[i]
             for c in 0..<s.dv { ob[i * s.dv + c] = oT[c * rows + i] * inverse }
         }

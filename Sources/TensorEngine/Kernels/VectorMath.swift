@@ -31,6 +31,13 @@ enum VectorMath {
         sepme_exp_shifted_sum(p, n, shift)
     }
 
+    /// p[i] = e^((p[i] − shift) · scale) in place; returns Σ p[i] (one pass). Scale 1 gives
+    /// `expShiftedSum`'s bits.
+    @inline(__always)
+    static func expScaledSum(_ p: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, scale: Float) -> Float {
+        sepme_exp_scaled_sum(p, n, shift, scale)
+    }
+
     /// Softmax backward on one row: g[i] = p[i] · (g[i] − delta), with delta = Σ p·g of the full row.
     @inline(__always)
     static func softmaxGradientInPlace(
