@@ -17,7 +17,7 @@ public enum BF16Coverage: Sendable {
     /// and probabilities) on every call, which costs as much as a thin product saves. Linear layers and
     /// convolutions with fewer than `PrecisionMode.minimumBF16Outputs` outputs per packed value or sums
     /// shorter than `minimumBF16Depth`, and attention narrower than `minimumBF16HeadWidth`, stay fp32
-    /// (on the embedded toy model that is every product, whose channels are 32–96 wide; on SD's UNet,
+    /// (on the embedded toy model, whose channels are 32–96 wide, all but one layer; on SD's UNet,
     /// its 4-channel input and output convolutions).
     case whereItPays
     /// Every gradient-free product, whatever its size (tests on small models).
