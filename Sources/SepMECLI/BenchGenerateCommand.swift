@@ -11,10 +11,11 @@ struct BenchGenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Time generation in fp32 and bf16 (interleaved) and compare the final latents and images.",
         discussion: """
-            Each repetition generates the same prompt and seed once in fp32 and once in bf16 (the bf16 run \
-            converts the UNet's weights in its first step and the VAE decoder's when it decodes, as `generate \
-            --precision bf16` does); the fastest of each is reported. The errors are those of the final latents \
-            (before VAE decoding) and of the decoded 8-bit images.
+            Each repetition generates the same prompt and seed once in fp32 and twice in bf16: once as a \
+            single `generate --precision bf16` does, converting the UNet's weights in its first step and the \
+            VAE decoder's when it decodes, and once with weights converted by an earlier generation (as the \
+            groups of a --prompt-file after the first); the fastest of each is reported. The errors are those \
+            of the final latents (before VAE decoding) and of the decoded 8-bit images.
             """)
 
     @OptionGroup var modelOptions: ToyModelOptions
@@ -41,26 +42,42 @@ struct BenchGenerateCommand: ParsableCommand {
         print(
             "generate benchmark: \(try modelOptions.path()), \(steps) steps, guidance \(guidance), batch \(batch), "
                 + "\(Parallel.threadCount) threads, bf16 products: \(BF16GEMM.path)")
-        func options(_ precision: ComputePrecision) -> GenerationOptions {
+        func options(_ precision: ComputePrecision, steps: Int, weights: BF16WeightCache? = nil) -> GenerationOptions {
             GenerationOptions(
                 prompts: [prompt], seed: seed, steps: steps, guidance: guidance, width: size, height: size,
-                imagesPerPrompt: batch, precision: precision)
+                imagesPerPrompt: batch, precision: precision, bf16Weights: weights)
         }
+        // Weights converted beforehand, by a one-step generation that decodes too.
+        let converted = BF16WeightCache()
+        _ = try pipeline.generate(options(.bf16, steps: 1, weights: converted))
         var best: [ComputePrecision: Double] = [:]
+        var bestConverted = Double.infinity
         var latents: [ComputePrecision: Tensor] = [:]
         var images: [ComputePrecision: [RGBImage]] = [:]
+        var sameWithConvertedWeights = true
+        func timed(_ options: GenerationOptions) throws -> (GenerationResult, Double) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let result = try pipeline.generate(options)
+            return (result, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
         for _ in 0..<repeats {
             for precision in ComputePrecision.allCases {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let result = try pipeline.generate(options(precision))
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                let (result, seconds) = try timed(options(precision, steps: steps))
                 best[precision] = min(best[precision] ?? .infinity, seconds)
                 latents[precision] = result.latents
                 images[precision] = result.images
             }
+            let (result, seconds) = try timed(options(.bf16, steps: steps, weights: converted))
+            bestConverted = min(bestConverted, seconds)
+            sameWithConvertedWeights = sameWithConvertedWeights && result.latents.scalars == latents[.bf16]?.scalars
         }
         guard let fp32 = best[.fp32], let bf16 = best[.bf16], let a = latents[.fp32], let b = latents[.bf16] else { return }
         print(String(format: "fp32: %.3f s   bf16: %.3f s   bf16 / fp32 time: %.3f   speed-up %.2f×", fp32, bf16, bf16 / fp32, fp32 / bf16))
+        print(
+            String(
+                format: "bf16 with the weights converted beforehand: %.3f s   bf16 / fp32 time: %.3f   speed-up %.2f×%@",
+                bestConverted, bestConverted / fp32, fp32 / bestConverted,
+                sameWithConvertedWeights ? " (the same latents)" : " (the latents differ from the one-shot bf16 run's)"))
         let deviation = PrecisionDeviation(of: b, from: a)
         print(
             String(
