@@ -84,4 +84,15 @@ final class BenchCommandLineTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("cross_attention_dim is 32"), r.stderr)
     }
+
+    /// `bench generate` on the tiny SD pipeline: fp32, one-shot bf16 and bf16 with the weights converted
+    /// beforehand, the last two with the same latents.
+    func testBenchGenerateReportsBothBF16Runs() throws {
+        let folder = CommandLineTests.packageRoot.appendingPathComponent("Tests/DiffusionTests/Resources/pipeline/tiny-sd")
+        let r = try CommandLineTests.run(["bench", "generate", "--model", folder.path, "--steps", "2", "--repeats", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("fp32: ") && r.stdout.contains("bf16 / fp32 time"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("bf16 with the weights converted beforehand: ") && r.stdout.contains("(the same latents)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("final latents: max |bf16 - fp32|"), r.stdout)
+    }
 }
