@@ -74,7 +74,7 @@ AMX void sepme_bf16_gemm_amx(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const uint16
                              ptrdiff_t row_end, ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end) {
     const uint32_t *left = (const uint32_t *)(const void *)left_packed;
     const uint32_t *right = (const uint32_t *)(const void *)right_packed;
-    ptrdiff_t kp = (k + 1) / 2;
+    ptrdiff_t kp = sepme_bf16_pairs(k);
     ptrdiff_t slice16 = kp < KC_PAIRS ? (kp + 15) / 16 * 16 : KC_PAIRS;
     uint32_t *a = aligned_alloc(64, (size_t)(slice16 > 0 ? slice16 / 16 : 1) * 512 * sizeof(uint32_t));
     if (!a) return;

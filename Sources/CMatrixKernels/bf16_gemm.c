@@ -41,21 +41,20 @@ static inline float high_half(uint32_t w) {
     return f;
 }
 
-static inline ptrdiff_t pairs(ptrdiff_t k) { return (k + 1) / 2; }
 
 size_t sepme_bf16_packed_left_count(ptrdiff_t m, ptrdiff_t k) {
-    return (size_t)((m + MR - 1) / MR) * (size_t)pairs(k) * 2 * MR;
+    return (size_t)((m + MR - 1) / MR) * (size_t)sepme_bf16_pairs(k) * 2 * MR;
 }
 
 size_t sepme_bf16_packed_right_count(ptrdiff_t k, ptrdiff_t n) {
-    return (size_t)((n + NR - 1) / NR) * (size_t)pairs(k) * 2 * NR;
+    return (size_t)((n + NR - 1) / NR) * (size_t)sepme_bf16_pairs(k) * 2 * NR;
 }
 
 // One panel of `width` lines (rows of the left operand, columns of the right one); line t of the panel is
 // line `first + t` of the matrix, element l of a line at src[line * line_stride + l * k_stride].
 static void pack_panel(uint16_t *dst, const float *src, ptrdiff_t lines, ptrdiff_t k, ptrdiff_t line_stride,
                        ptrdiff_t k_stride, ptrdiff_t first, int width) {
-    ptrdiff_t kp = pairs(k);
+    ptrdiff_t kp = sepme_bf16_pairs(k);
     ptrdiff_t live = lines - first < width ? lines - first : width;
     for (ptrdiff_t q = 0; q < kp; q++) {
         uint16_t *out = dst + q * 2 * width;
@@ -141,35 +140,28 @@ PACK_AVX2 static ptrdiff_t pack_adjacent_k_avx2(uint16_t *dst, const float *src,
 // are not read and give 0), rounded and interleaved in pairs as pack_adjacent_lines_avx2 does.
 PACK_AVX2 static void pack_column_runs_avx2(uint32_t *out, const sepme_sgemm_columns *g, ptrdiff_t k, ptrdiff_t oy0,
                                             ptrdiff_t ox0) {
-    ptrdiff_t taps = g->kernel_h * g->kernel_w;
     __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (ptrdiff_t q = 0; q < pairs(k); q++) {
+    for (ptrdiff_t q = 0; q < sepme_bf16_pairs(k); q++) {
         __m256i half[2][4];
         for (int h = 0; h < 2; h++) {
-            ptrdiff_t l = 2 * q + h;
-            ptrdiff_t c = l / taps, ky = (l % taps) / g->kernel_w, kx = l % g->kernel_w;
-            ptrdiff_t iy = oy0 * g->stride_h - g->pad_h + ky, ix0 = ox0 - g->pad_w + kx;
-            int inside = l < k && iy >= 0 && iy < g->height;
-            // Lanes [lo, hi) of the 32 fall inside the image row.
-            ptrdiff_t lo = ix0 < 0 ? -ix0 : 0, hi = g->width - ix0 < NR ? g->width - ix0 : NR;
-            const float *run = inside ? g->image + (c * g->height + iy) * g->width + ix0 : NULL;
-            if (inside && lo == 0 && hi == NR) {
+            sepme_bf16_tap_run tap = sepme_bf16_tap_run_at(g, 2 * q + h, k, oy0, ox0);
+            if (tap.inside && tap.lo == 0 && tap.hi == NR) {
                 // An interior run: plain loads, and the next panel's run of the same row asked for (the
                 // hardware prefetchers lose track of this many interleaved rows).
-                for (int i = 0; i < 4; i++) half[h][i] = to_bf16_8(_mm256_loadu_ps(run + 8 * i));
-                if (kx == 0) {
-                    _mm_prefetch((const char *)(run + NR), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(run + NR + 16), _MM_HINT_T0);
+                for (int i = 0; i < 4; i++) half[h][i] = to_bf16_8(_mm256_loadu_ps(tap.run + 8 * i));
+                if (tap.kx == 0) {
+                    _mm_prefetch((const char *)(tap.run + NR), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(tap.run + NR + 16), _MM_HINT_T0);
                 }
                 continue;
             }
             for (int i = 0; i < 4; i++) {
                 __m256 v = _mm256_setzero_ps();
-                if (inside) {
+                if (tap.inside) {
                     __m256i t = _mm256_add_epi32(lanes, _mm256_set1_epi32(8 * i));
-                    __m256i mask = _mm256_and_si256(_mm256_cmpgt_epi32(t, _mm256_set1_epi32((int)lo - 1)),
-                                                    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), t));
-                    v = _mm256_maskload_ps(run + 8 * i, mask);
+                    __m256i mask = _mm256_and_si256(_mm256_cmpgt_epi32(t, _mm256_set1_epi32((int)tap.lo - 1)),
+                                                    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)tap.hi), t));
+                    v = _mm256_maskload_ps(tap.run + 8 * i, mask);
                 }
                 half[h][i] = to_bf16_8(v);
             }
@@ -211,14 +203,14 @@ static void pack_panel_fast(uint16_t *dst, const float *src, ptrdiff_t lines, pt
 
 void sepme_bf16_pack_left(uint16_t *dst, const float *src, ptrdiff_t m, ptrdiff_t k, ptrdiff_t row_stride,
                           ptrdiff_t k_stride, ptrdiff_t panel_begin, ptrdiff_t panel_end) {
-    size_t panel = (size_t)pairs(k) * 2 * MR;
+    size_t panel = (size_t)sepme_bf16_pairs(k) * 2 * MR;
     for (ptrdiff_t p = panel_begin; p < panel_end; p++)
         pack_panel_fast(dst + (size_t)p * panel, src, m, k, row_stride, k_stride, p * MR, MR);
 }
 
 void sepme_bf16_pack_right(uint16_t *dst, const float *src, ptrdiff_t k, ptrdiff_t n, ptrdiff_t k_stride,
                            ptrdiff_t column_stride, ptrdiff_t panel_begin, ptrdiff_t panel_end) {
-    size_t panel = (size_t)pairs(k) * 2 * NR;
+    size_t panel = (size_t)sepme_bf16_pairs(k) * 2 * NR;
     for (ptrdiff_t p = panel_begin; p < panel_end; p++)
         pack_panel_fast(dst + (size_t)p * panel, src, n, k, column_stride, k_stride, p * NR, NR);
 }
@@ -231,7 +223,7 @@ static float column_value(const sepme_sgemm_columns *g, ptrdiff_t l, ptrdiff_t j
 
 void sepme_bf16_pack_right_columns(uint16_t *dst, const sepme_sgemm_columns *g, ptrdiff_t k, ptrdiff_t n,
                                    ptrdiff_t panel_begin, ptrdiff_t panel_end) {
-    size_t panel = (size_t)pairs(k) * 2 * NR;
+    size_t panel = (size_t)sepme_bf16_pairs(k) * 2 * NR;
     for (ptrdiff_t p = panel_begin; p < panel_end; p++) {
         uint32_t *out = (uint32_t *)(void *)(dst + (size_t)p * panel);
         ptrdiff_t j0 = p * NR, live = n - j0 < NR ? n - j0 : NR;
@@ -249,7 +241,7 @@ void sepme_bf16_pack_right_columns(uint16_t *dst, const sepme_sgemm_columns *g, 
         }
 #endif
         (void)oy0;
-        for (ptrdiff_t q = 0; q < pairs(k); q++) {
+        for (ptrdiff_t q = 0; q < sepme_bf16_pairs(k); q++) {
             for (ptrdiff_t t = 0; t < NR; t++) {
                 float even = t < live ? column_value(g, 2 * q, j0 + t) : 0.f;
                 float odd = t < live && 2 * q + 1 < k ? column_value(g, 2 * q + 1, j0 + t) : 0.f;
@@ -383,7 +375,7 @@ void sepme_bf16_gemm(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const uint16_t *left
         return;
     }
     micro_kernel kernel = kernel_for(path);
-    ptrdiff_t kp = pairs(k);
+    ptrdiff_t kp = sepme_bf16_pairs(k);
     const uint32_t *a = (const uint32_t *)(const void *)left;
     const uint32_t *b = (const uint32_t *)(const void *)right;
     if (kp == 0) {  // empty sum: C = 0 or unchanged

@@ -103,34 +103,27 @@ TARGET ptrdiff_t sepme_bf16_pack_adjacent_k_avx512(uint16_t *dst, const float *s
 
 TARGET void sepme_bf16_pack_column_runs_avx512(uint32_t *out, const sepme_sgemm_columns *g, ptrdiff_t k, ptrdiff_t oy0,
                                                ptrdiff_t ox0) {
-    ptrdiff_t taps = g->kernel_h * g->kernel_w;
-    for (ptrdiff_t q = 0; q < (k + 1) / 2; q++) {
+    for (ptrdiff_t q = 0; q < sepme_bf16_pairs(k); q++) {
         __m512 half[2][2];
         for (int h = 0; h < 2; h++) {
-            ptrdiff_t l = 2 * q + h;
-            ptrdiff_t c = l / taps, ky = (l % taps) / g->kernel_w, kx = l % g->kernel_w;
-            ptrdiff_t iy = oy0 * g->stride_h - g->pad_h + ky, ix0 = ox0 - g->pad_w + kx;
-            int inside = l < k && iy >= 0 && iy < g->height;
-            if (!inside) {
+            sepme_bf16_tap_run tap = sepme_bf16_tap_run_at(g, 2 * q + h, k, oy0, ox0);
+            if (!tap.inside) {
                 half[h][0] = half[h][1] = _mm512_setzero_ps();
                 continue;
             }
-            const float *run = g->image + (c * g->height + iy) * g->width + ix0;
-            // Lanes [lo, hi) of the 32 fall inside the image row.
-            ptrdiff_t lo = ix0 < 0 ? -ix0 : 0, hi = g->width - ix0 < NR ? g->width - ix0 : NR;
-            if (lo == 0 && hi == NR) {
+            if (tap.lo == 0 && tap.hi == NR) {
                 // An interior run: plain loads, and the next panel's run of the same row asked for.
-                half[h][0] = _mm512_loadu_ps(run);
-                half[h][1] = _mm512_loadu_ps(run + 16);
-                if (kx == 0) {
-                    _mm_prefetch((const char *)(run + NR), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(run + NR + 16), _MM_HINT_T0);
+                half[h][0] = _mm512_loadu_ps(tap.run);
+                half[h][1] = _mm512_loadu_ps(tap.run + 16);
+                if (tap.kx == 0) {
+                    _mm_prefetch((const char *)(tap.run + NR), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(tap.run + NR + 16), _MM_HINT_T0);
                 }
                 continue;
             }
             for (int i = 0; i < 2; i++) {
-                __mmask16 mask = (__mmask16)(first_lanes(hi - 16 * i) & ~first_lanes(lo - 16 * i));
-                half[h][i] = _mm512_maskz_loadu_ps(mask, run + 16 * i);
+                __mmask16 mask = (__mmask16)(first_lanes(tap.hi - 16 * i) & ~first_lanes(tap.lo - 16 * i));
+                half[h][i] = _mm512_maskz_loadu_ps(mask, tap.run + 16 * i);
             }
         }
         _mm512_storeu_si512((void *)(out + q * NR), interleaved_pairs(half[0][0], half[1][0]));
