@@ -1,5 +1,6 @@
 import ConceptErasure
 import Foundation
+import Toy
 
 /// What `ErasureBenchmark` reports (`benchmark.json`): per target the accuracies on the training
 /// and held-out templates, the specificity of the retained prompts against the original model's
@@ -27,6 +28,10 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         public var iterations: Int
         /// Size of the target's shift files (nil in rows saved before it was recorded).
         @NullWhenAbsent public var shiftBytes: Int? = nil
+        /// Training templates: UA per concept of the other domain and IRA per retained concept of
+        /// the target's domain (`BenchmarkScores`); nil in rows saved before they were recorded.
+        @NullWhenAbsent public var uaByConcept: [String: Double]? = nil
+        @NullWhenAbsent public var iraByConcept: [String: Double]? = nil
 
         public var harmonicMean: Double { BenchmarkScores.harmonicMean([ua, ira, cra]) }
 
@@ -39,6 +44,13 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
             case pixelDiffRetained = "pixel_diff_retained"
             case frechetRetained = "frechet_retained"
             case shiftBytes = "shift_bytes"
+            case uaByConcept = "ua_by_concept"
+            case iraByConcept = "ira_by_concept"
+        }
+
+        /// The `count` lowest entries of a breakdown, lowest first (ties by name).
+        static func lowest(_ table: [String: Double]?, _ count: Int) -> [(String, Double)] {
+            (table ?? [:]).sorted { $0.value < $1.value || ($0.value == $1.value && $0.key < $1.key) }.prefix(count).map { ($0.key, $0.value) }
         }
     }
 
@@ -169,8 +181,30 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         out += String(
             format: "SSIM %.4f, pixel diff %.4f, Fréchet %.3f; erasure time %.1f s.\n", s.ssimRetained, s.pixelDiffRetained, s.frechetRetained,
             s.seconds)
+        out += whereMarkdown()
         out += compositionMarkdown()
         if let original { out += original.markdown() }
+        return out
+    }
+
+    /// Where each target's UA and IRA fall short (training templates): the three concepts with the
+    /// lowest UA and IRA, beside the original model's accuracy on each retained concept.
+    func whereMarkdown() -> String {
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "–" }
+        let rows = targets.filter { $0.uaByConcept != nil || $0.iraByConcept != nil }
+        guard !rows.isEmpty else { return "" }
+        let training = original?.sets.first { $0.templates == ToyTemplateSet.training.rawValue }
+        var out = "\n## Where\n\nTraining templates: the lowest UA per concept of the other domain, and the lowest IRA per retained concept "
+        out += "(in brackets: the original model's accuracy on that concept).\n\n"
+        out += "| target | lowest UA | lowest IRA |\n|---|---|---|\n"
+        for t in rows {
+            let ua = Target.lowest(t.uaByConcept, 3).map { "\($0.0) \(pct($0.1))" }.joined(separator: ", ")
+            let ira = Target.lowest(t.iraByConcept, 3).map { name, v in
+                let before = t.kind == .style ? training?.styles[name] : training?.shapes[name]
+                return "\(name) \(pct(v)) (\(pct(before)))"
+            }.joined(separator: ", ")
+            out += "| \(t.target) | \(ua) | \(ira) |\n"
+        }
         return out
     }
 

@@ -14,11 +14,18 @@ public struct BenchmarkScores: Codable, Equatable, Sendable {
     public var ua: Double
     public var ira: Double
     public var cra: Double
+    /// Where the scores come from, by concept name: UA per concept of the other domain (per shape
+    /// for a style target, per style for an object target), IRA per retained concept of the
+    /// target's own domain (per other style, per other shape).
+    public var uaByConcept: [String: Double] = [:]
+    public var iraByConcept: [String: Double] = [:]
 
-    public init(ua: Double, ira: Double, cra: Double) {
+    public init(ua: Double, ira: Double, cra: Double, uaByConcept: [String: Double] = [:], iraByConcept: [String: Double] = [:]) {
         self.ua = ua
         self.ira = ira
         self.cra = cra
+        self.uaByConcept = uaByConcept
+        self.iraByConcept = iraByConcept
     }
 
     /// Harmonic mean of UA, IRA and CRA (0 when any of them is 0).
@@ -35,6 +42,22 @@ public struct BenchmarkScores: Codable, Equatable, Sendable {
         ua = try Self.share(.ua, grid.ua, target: target, readings: readings, grid: grid.templateSet)
         ira = try Self.share(.ira, grid.ira, target: target, readings: readings, grid: grid.templateSet)
         cra = try Self.share(.cra, grid.cra, target: target, readings: readings, grid: grid.templateSet)
+        // A style target's UA prompts differ by shape and its IRA prompts by style; an object
+        // target's UA prompts by style and its IRA prompts by shape.
+        let byShape = { (p: BenchmarkPromptGrid.Prompt) in ToyConcepts.shapes[p.shape] }
+        let byStyle = { (p: BenchmarkPromptGrid.Prompt) in p.style.map { ToyConcepts.styles[$0] } ?? "" }
+        let (uaKey, iraKey) = target.kind == .style ? (byShape, byStyle) : (byStyle, byShape)
+        uaByConcept = try Self.shares(.ua, grid.ua, by: uaKey, target: target, readings: readings, grid: grid.templateSet)
+        iraByConcept = try Self.shares(.ira, grid.ira, by: iraKey, target: target, readings: readings, grid: grid.templateSet)
+    }
+
+    /// `share` of each subgroup of `prompts` with the same `key`.
+    static func shares(
+        _ group: Group, _ prompts: [BenchmarkPromptGrid.Prompt], by key: (BenchmarkPromptGrid.Prompt) -> String,
+        target: BenchmarkPromptGrid.Target, readings: [String: ToyClassifier.Predictions], grid: ToyTemplateSet
+    ) throws -> [String: Double] {
+        let groups = Dictionary(grouping: prompts, by: key)
+        return try groups.mapValues { try share(group, $0, target: target, readings: readings, grid: grid) }
     }
 
     /// The three prompt groups of a grid.

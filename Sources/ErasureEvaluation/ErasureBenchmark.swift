@@ -231,6 +231,7 @@ public final class ErasureBenchmark {
             ssimRetained: specificity.ssim, pixelDiffRetained: specificity.pixelDiff,
             frechetRetained: try FrechetDistance.distance(editedFeatures, originalFeatures),
             seconds: seconds, iterations: shifts.reduce(0) { $0 + $1.metadata.training.iterations },
-            shiftBytes: try paths.reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int ?? 0) })
+            shiftBytes: try paths.reduce(0) { $0 + (try FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int ?? 0) },
+            uaByConcept: training.uaByConcept, iraByConcept: training.iraByConcept)
     }
 }

@@ -78,6 +78,8 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertEqual(s.ira, 0.75)
         XCTAssertEqual(s.cra, 0.5)
         XCTAssertEqual(s.harmonicMean, 3 / (4.0 / 3 + 4.0 / 3 + 2), accuracy: 1e-12)
+        XCTAssertEqual(s.uaByConcept, ["circle": 0.5, "square": 1])
+        XCTAssertEqual(s.iraByConcept, ["solid": 0.75])
         XCTAssertEqual(BenchmarkScores.harmonicMean([1, 0, 1]), 0)
         var missing = r
         missing["a red circle"] = nil
@@ -99,6 +101,8 @@ final class BenchmarkTests: XCTestCase {
         ])
         let s = try BenchmarkScores(grid: g, readings: r)
         XCTAssertEqual([s.ua, s.ira, s.cra], [0.25, 1, 0.5])
+        XCTAssertEqual(s.uaByConcept, ["solid": 0, "striped": 0.5])
+        XCTAssertEqual(s.iraByConcept, ["square": 1])
     }
 
     func testSpecificity() {
@@ -312,5 +316,19 @@ final class BenchmarkComparisonTests: XCTestCase {
         XCTAssertEqual(decoded, row)
         old["ira"] = nil
         XCTAssertThrowsError(try JSONDecoder().decode(BenchmarkResult.Target.self, from: JSONSerialization.data(withJSONObject: old)))
+    }
+
+    /// benchmark.md names the concepts each target's UA and IRA are lowest on, lowest first.
+    func testWhereTableListsTheLowestConcepts() {
+        var row = BenchmarkResult.Target(
+            target: "striped", kind: .style, ua: 0.5, ira: 0.8, cra: 1, ssimRetained: 1, pixelDiffRetained: 0, frechetRetained: 0, seconds: 1,
+            iterations: 1)
+        row.uaByConcept = ["circle": 1, "square": 0.25, "star": 0.5, "heart": 0.25]
+        row.iraByConcept = ["solid": 1, "dotted": 0.6]
+        var settings = BenchmarkSettings()
+        settings.styles = ["striped"]
+        let table = BenchmarkResult(settings: settings, targets: [row]).markdown()
+        XCTAssertTrue(table.contains("| striped | heart 25.0, square 25.0, star 50.0 | dotted 60.0 (–), solid 100.0 (–) |"), table)
+        XCTAssertFalse(BenchmarkResult(settings: settings, targets: []).markdown().contains("## Where"))
     }
 }

@@ -169,7 +169,7 @@ final class BenchmarkCommandLineTests: XCTestCase {
             Set(t.keys),
             [
                 "target", "kind", "ua", "ira", "cra", "ua_heldout", "ira_heldout", "cra_heldout", "ssim_retained", "pixel_diff_retained",
-                "frechet_retained", "seconds", "iterations", "shift_bytes"
+                "frechet_retained", "seconds", "iterations", "shift_bytes", "ua_by_concept", "ira_by_concept"
             ])
         XCTAssertEqual(t["kind"] as? String, "style")
         for key in ["ua", "ira", "cra", "ua_heldout", "ira_heldout", "cra_heldout", "ssim_retained", "pixel_diff_retained"] {
@@ -181,6 +181,15 @@ final class BenchmarkCommandLineTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(t["frechet_retained"] as? Double), 0)
         XCTAssertTrue((1...10).contains(try XCTUnwrap(t["iterations"] as? Int)))
         XCTAssertGreaterThan(try XCTUnwrap(t["seconds"] as? Double), 0)
+        // The breakdown: UA per grid shape, IRA per retained grid style; each a share, and the
+        // shares of equally many images average to the whole.
+        let uaByShape = try XCTUnwrap(t["ua_by_concept"] as? [String: Double])
+        let iraByStyle = try XCTUnwrap(t["ira_by_concept"] as? [String: Double])
+        XCTAssertEqual(Set(uaByShape.keys), Set(try XCTUnwrap(settings["grid_shapes"] as? [String])))
+        XCTAssertEqual(Set(iraByStyle.keys), ["solid", "dotted"])
+        XCTAssertTrue(uaByShape.values.allSatisfy { (0...1).contains($0) })
+        XCTAssertEqual(uaByShape.values.reduce(0, +) / Double(uaByShape.count), try XCTUnwrap(t["ua"] as? Double), accuracy: 1e-12)
+        XCTAssertEqual(iraByStyle.values.reduce(0, +) / 2, try XCTUnwrap(t["ira"] as? Double), accuracy: 1e-12)
         let shiftFile = out.appendingPathComponent("shifts/style-striped/striped.sepme.safetensors").path
         XCTAssertEqual(t["shift_bytes"] as? Int, try FileManager.default.attributesOfItem(atPath: shiftFile)[.size] as? Int)
         let summary = try XCTUnwrap(json["summary"] as? [String: Any])
