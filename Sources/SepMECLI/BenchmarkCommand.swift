@@ -72,9 +72,10 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(
         help: """
             A further wording each target is erased on (repeatable): the target fills its own placeholder, {shape}, {style} and \
-            {colour} expand over the grid, e.g. "a {style} {shape}".
+            {colour} expand over the grid (default: "a {style} {shape}").
             """)
     var conceptTemplate: [String] = []
+    @Flag(help: "Erase each target on its name only, without the default wording \"a {style} {shape}\".") var nameOnly = false
     @Option(help: "A prompt every erasure keeps unchanged, besides the blank prompt and the watermark (repeatable).") var protect: [String] = []
     @OptionGroup var sampling: SamplingOptions<ToySamplingDefaults>
     @Option(help: "Output folder.") var output: String = "benchmark-output"
@@ -121,7 +122,11 @@ struct BenchmarkCommand: ParsableCommand {
         if let lr { h.learningRate = lr }
         if let tau { h.tau = tau }
         if let tolerance { h.nullSpaceTolerance = tolerance }
-        s.conceptTemplates = conceptTemplate
+        if nameOnly {
+            s.conceptTemplates = []
+        } else if !conceptTemplate.isEmpty {
+            s.conceptTemplates = conceptTemplate
+        }
         s.protectedPrompts += protect
         h.generationSteps = sampling.steps
         h.generationGuidance = Double(sampling.guidance)
@@ -135,6 +140,9 @@ struct BenchmarkCommand: ParsableCommand {
     var methods: [ErasureMethodKind] { BenchmarkMethodChoice.methods(method) }
 
     func validate() throws {
+        if nameOnly && !conceptTemplate.isEmpty {
+            throw ValidationError("--name-only and --concept-template exclude each other")
+        }
         // Without the model's tokenizer: every name must at least be a toy concept.
         _ = try ErasureFlags.mapping(Self.flags) {
             var s = settings { _ in true }

@@ -211,8 +211,11 @@ final class BenchmarkCommandLineTests: XCTestCase {
         XCTAssertEqual(restoration["restored"] as? String, "solid")
         XCTAssertEqual(restoration["kept"] as? [String], ["striped"])
         XCTAssertEqual(restoration["identical"] as? Bool, true)
-        XCTAssertEqual(restoration["concept_images"] as? Int, 2)
-        XCTAssertEqual(restoration["concept_images_identical"] as? Int, 2)
+        // The restored target's name and its default wordings over the three grid shapes
+        // ("a solid circle", ...), 2 seeds each.
+        XCTAssertEqual(settings["concept_templates"] as? [String], ["a {style} {shape}"])
+        XCTAssertEqual(restoration["concept_images"] as? Int, 8)
+        XCTAssertEqual(restoration["concept_images_identical"] as? Int, 8)
         XCTAssertEqual(restoration["grid_images"] as? Int, 6)
         let protection = try XCTUnwrap(json["protection"] as? [String: Any])
         XCTAssertEqual(protection["identical"] as? Bool, true)
@@ -258,6 +261,12 @@ final class BenchmarkCommandLineTests: XCTestCase {
         let unknown = try CommandLineTests.run(["benchmark", "--quick", "--styles", "plaid", "--output", out.path, "--quiet"])
         XCTAssertNotEqual(unknown.status, 0)
         XCTAssertTrue(unknown.stderr.contains("--styles") && unknown.stderr.contains("plaid"), unknown.stderr)
+        // The default wording replaced and dropped at once is refused before anything runs.
+        let both = try CommandLineTests.run([
+            "benchmark", "--quick", "--name-only", "--concept-template", "a {style} {shape}", "--output", out.path, "--quiet"
+        ])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.stderr.contains("--name-only") && both.stderr.contains("--concept-template"), both.stderr)
     }
 
     /// `benchmark --quick --resume` into `out`, which must succeed: its stderr and benchmark.json.
