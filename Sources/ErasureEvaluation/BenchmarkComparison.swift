@@ -84,6 +84,11 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
             s.method = method
             let benchmark = try ErasureBenchmark(settings: s, model: model, classifier: classifier, modelName: modelName)
             benchmark.originals = originals
+            // A resumed comparison whose earlier methods were all finished has made no images in
+            // this process: the first method's saved ones serve every later method.
+            benchmark.sharedOriginalFiles = methods.filter { $0 != method }.map {
+                BenchmarkOriginalsFile.url(output.appendingPathComponent($0.rawValue))
+            }
             configure(benchmark)
             benchmark.observer.message("method \(method.rawValue)")
             results.append(try benchmark.run(output: output.appendingPathComponent(method.rawValue), resume: resume))

@@ -24,6 +24,9 @@ public final class ErasureBenchmark {
     /// sampling settings or another grid), kept afterwards so that another benchmark of the same
     /// model and grid (another method) can reuse them.
     public var originals: BenchmarkOriginals?
+    /// Further files of original images (`BenchmarkOriginalsFile`) a resumed run may read when its
+    /// own output has none that match: another method's, in a comparison.
+    public var sharedOriginalFiles: [URL] = []
 
     public init(settings: BenchmarkSettings, model: ShiftSet, classifier: ToyClassifier, modelName: String) throws {
         try settings.validate()
@@ -144,14 +147,13 @@ public final class ErasureBenchmark {
     func originalImages(evaluator: ConceptEvaluator, key: BenchmarkOriginals.Key, output: URL, resume: Bool) throws -> BenchmarkOriginals {
         let grids = BenchmarkOriginals.grids(sets: settings.parsedTemplateSets, labels: labels)
         let url = BenchmarkOriginalsFile.url(output)
-        let stored =
-            !resume
-            ? nil
-            : BenchmarkOriginalsFile.read(
-                at: url, model: modelName, key: key, prompts: grids.flatMap(\.prompts).map(\.prompt),
-                skipped: { observer.message("\($0); making the original images again") })
-        if let stored {
-            observer.message("original images: read from \(url.path)")
+        for candidate in resume ? [url] + sharedOriginalFiles : [] {
+            guard
+                let stored = BenchmarkOriginalsFile.read(
+                    at: candidate, model: modelName, key: key, prompts: grids.flatMap(\.prompts).map(\.prompt),
+                    skipped: { observer.message("\($0); not used") })
+            else { continue }
+            observer.message("original images: read from \(candidate.path)")
             return try BenchmarkOriginals.classified(stored, evaluator: evaluator, grids: grids, key: key)
         }
         let made = try BenchmarkOriginals.make(evaluator: evaluator, sets: settings.parsedTemplateSets, labels: labels, key: key)

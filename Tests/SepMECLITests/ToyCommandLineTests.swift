@@ -318,5 +318,23 @@ final class BenchmarkCommandLineTests: XCTestCase {
         XCTAssertEqual((settings["esd_x"] as? [String: Any])?["iterations"] as? Int, 10)
         let table = try String(contentsOf: out.appendingPathComponent("comparison.md"), encoding: .utf8)
         for m in methods { XCTAssertTrue(table.contains("| \(m) |"), table) }
+
+        // Resumed with one CA target gone and every earlier method finished: the original images
+        // (saved once, by the first method) come from SepME's folder, not from generating them again.
+        let ca = out.appendingPathComponent("ca/targets")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ca.appendingPathComponent("original-images.safetensors").path))
+        let caBefore = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: ca.appendingPathComponent("style-striped.json"))) as? [String: Any])
+        try FileManager.default.removeItem(at: ca.appendingPathComponent("style-striped.json"))
+        let again = try CommandLineTests.run([
+            "benchmark", "--quick", "--method", "all", "--template-set", "training", "--output", out.path, "--resume"
+        ])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("original images: read from \(out.path)/sepme/targets/original-images.safetensors"), again.stderr)
+        XCTAssertFalse(again.stderr.contains("evaluating original"), again.stderr)
+        let caAfter = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: ca.appendingPathComponent("style-striped.json"))) as? [String: Any])
+        let (rowBefore, rowAfter) = (try XCTUnwrap(caBefore["result"] as? [String: Any]), try XCTUnwrap(caAfter["result"] as? [String: Any]))
+        for field in ["ua", "ira", "cra", "ssim_retained"] { XCTAssertEqual(rowAfter[field] as? Double, rowBefore[field] as? Double, field) }
     }
 }
