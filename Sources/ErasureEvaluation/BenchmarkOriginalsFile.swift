@@ -29,10 +29,19 @@ enum BenchmarkOriginalsFile {
     /// Writes `originals`' images of `prompts` (every prompt must have the same number of images,
     /// all of one size), atomically.
     static func write(_ originals: BenchmarkOriginals, prompts: [String], model: String, to url: URL) throws {
-        let rows = try prompts.map { try originals.images(of: $0, count: originals.key.seedsPerPrompt) }
+        try write(originals.images, prompts: prompts, model: model, key: originals.key, to: url)
+    }
+
+    /// Writes the images of `prompts` (`key.seedsPerPrompt` each, all of one size), atomically;
+    /// `model` names what made them (for images of an erased model: the model and its shifts).
+    static func write(_ images: [String: [RGBImage]], prompts: [String], model: String, key: BenchmarkOriginals.Key, to url: URL) throws {
+        let rows = try prompts.map { p in
+            guard let row = images[p], row.count == key.seedsPerPrompt else { throw EvaluationError.invalidPrompts("no images for '\(p)'") }
+            return row
+        }
         guard let first = rows.first?.first else { return }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(prompts.count * originals.key.seedsPerPrompt * first.pixels.count)
+        bytes.reserveCapacity(prompts.count * key.seedsPerPrompt * first.pixels.count)
         for row in rows {
             for image in row {
                 guard image.width == first.width, image.height == first.height else {
@@ -42,17 +51,17 @@ enum BenchmarkOriginalsFile {
             }
         }
         var writer = SafeTensorsWriter()
-        try writer.add(tensorName, shape: [prompts.count, originals.key.seedsPerPrompt, first.height, first.width, 3], bytes: bytes)
-        let contents = Contents(model: model, key: originals.key, prompts: prompts)
+        try writer.add(tensorName, shape: [prompts.count, key.seedsPerPrompt, first.height, first.width, 3], bytes: bytes)
+        let contents = Contents(model: model, key: key, prompts: prompts)
         let json = String(decoding: try JSONEncoder().encode(contents), as: UTF8.self)
         try writer.write(to: url.path, metadata: [metadataKey: json])
     }
 
     /// The images stored at `url` by prompt, when the file exists and was made by `model` with
-    /// `key` for at least `prompts`; otherwise nil, with the reason passed to `skipped` (a missing
-    /// file gives no reason).
+    /// `key` for at least `prompts` (for some of them when `partial`); otherwise nil, with the
+    /// reason passed to `skipped` (a missing file gives no reason).
     static func read(
-        at url: URL, model: String, key: BenchmarkOriginals.Key, prompts: [String], skipped: (String) -> Void
+        at url: URL, model: String, key: BenchmarkOriginals.Key, prompts: [String], partial: Bool = false, skipped: (String) -> Void
     ) -> [String: [RGBImage]]? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         do {
@@ -66,7 +75,7 @@ enum BenchmarkOriginalsFile {
                 skipped("\(url.path) was made with another model or other sampling settings or grid")
                 return nil
             }
-            guard Set(prompts).isSubset(of: contents.prompts) else {
+            guard partial || Set(prompts).isSubset(of: contents.prompts) else {
                 skipped("\(url.path) lacks some of the grid's prompts")
                 return nil
             }

@@ -57,7 +57,16 @@ extension ErasureBenchmark {
         let ira = grids[0].ira.filter(retained)
         let cra = grids[0].cra.filter(retained)
         let prompts = grids.flatMap(\.ua) + ira + cra
-        let images = try evaluator.generate(try prompts.map { try EvaluationPrompt($0.prompt) }, shifts: shifts, label: "composition")
+        // Saved a group of prompts at a time for a resumed run, removed once the columns are saved.
+        let checkpoint = BenchmarkImageCheckpoint(
+            url: output.appendingPathComponent("targets").appendingPathComponent("composition-images.safetensors"),
+            maker: "\(modelName) + \(try BenchmarkImageCheckpoint.shiftFingerprint(paths))", key: BenchmarkOriginals.Key(settings))
+        let made = try checkpoint.images(
+            of: prompts.map(\.prompt), evaluator: evaluator, shifts: shifts, label: "composition", resume: resume, observer: observer)
+        let images = try prompts.map { p in
+            guard let im = made[p.prompt] else { throw EvaluationError.invalidPrompts("no images were made for '\(p.prompt)'") }
+            return im
+        }
         var readings: [String: ToyClassifier.Predictions] = [:]
         var pairs: [(edited: RGBImage, original: RGBImage)] = []
         let retainedPrompts = Set((ira + cra).map(\.prompt))
@@ -80,6 +89,7 @@ extension ErasureBenchmark {
         let protection = try protect(shifts: shifts, evaluator: evaluator)
         let columns = CompositionColumns(composition: composition, restoration: restoration, protection: protection)
         try save(columns, at: Self.compositionURL(output))
+        try? FileManager.default.removeItem(at: checkpoint.url)
         return columns
     }
 

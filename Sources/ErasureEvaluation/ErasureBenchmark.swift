@@ -84,6 +84,12 @@ public final class ErasureBenchmark {
         output.appendingPathComponent("grids").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name)).png")
     }
 
+    /// A target's images while its grid is being made (`BenchmarkImageCheckpoint`).
+    static func imagesURL(_ output: URL, _ target: BenchmarkPromptGrid.Target) -> URL {
+        output.appendingPathComponent("targets").appendingPathComponent(
+            "\(target.kind.rawValue)-\(ConceptShift.slug(target.name))-images.safetensors")
+    }
+
     static func recordURL(_ output: URL, _ target: BenchmarkPromptGrid.Target) -> URL {
         output.appendingPathComponent("targets").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name)).json")
     }
@@ -126,6 +132,7 @@ public final class ErasureBenchmark {
             guard let originals else { throw EvaluationError.invalidArgument("the original model's images were not made") }
             let row = try runTarget(t, evaluator: evaluator, originals: originals, output: output, resume: resume)
             try save(row, at: Self.recordURL(output, t))
+            try? FileManager.default.removeItem(at: Self.imagesURL(output, t))
             rows.append(row)
         }
         if !composed.isEmpty, columns == nil {
@@ -156,8 +163,12 @@ public final class ErasureBenchmark {
             observer.message("original images: read from \(candidate.path)")
             return try BenchmarkOriginals.classified(stored, evaluator: evaluator, grids: grids, key: key)
         }
-        let made = try BenchmarkOriginals.make(evaluator: evaluator, sets: settings.parsedTemplateSets, labels: labels, key: key)
-        try BenchmarkOriginalsFile.write(made, prompts: grids.flatMap(\.prompts).map(\.prompt), model: modelName, to: url)
+        // Made a group of prompts at a time into the same file, which a resumed run continues.
+        let prompts = grids.flatMap(\.prompts).map(\.prompt)
+        let images = try BenchmarkImageCheckpoint(url: url, maker: modelName, key: key).images(
+            of: prompts, evaluator: evaluator, shifts: [], label: "original", resume: resume, observer: observer)
+        let made = try BenchmarkOriginals.classified(images, evaluator: evaluator, grids: grids, key: key)
+        try BenchmarkOriginalsFile.write(made, prompts: prompts, model: modelName, to: url)
         return made
     }
 
@@ -196,12 +207,23 @@ public final class ErasureBenchmark {
         var originalFeatures: [[Double]] = []
         var figureGrids: [BenchmarkPromptGrid] = []
         var edited: [String: [RGBImage]] = [:]
-        for set in settings.parsedTemplateSets {
-            let grid = BenchmarkPromptGrid(target: target, templateSet: set, shapes: l.shapes, styles: l.styles, colours: l.colours)
-            guard !grid.ua.isEmpty, !grid.ira.isEmpty, !grid.cra.isEmpty else { continue }
+        let grids = settings.parsedTemplateSets.map {
+            BenchmarkPromptGrid(target: target, templateSet: $0, shapes: l.shapes, styles: l.styles, colours: l.colours)
+        }.filter { !$0.ua.isEmpty && !$0.ira.isEmpty && !$0.cra.isEmpty }
+        // Every set's images, saved a group of prompts at a time for a resumed run (the file names
+        // the shifts that made them) and removed once the target's row is saved.
+        let checkpoint = BenchmarkImageCheckpoint(
+            url: Self.imagesURL(output, target), maker: "\(modelName) + \(try BenchmarkImageCheckpoint.shiftFingerprint(paths))",
+            key: BenchmarkOriginals.Key(settings))
+        let made = try checkpoint.images(
+            of: grids.flatMap(\.all).map(\.prompt), evaluator: evaluator, shifts: shifts, label: target.name, resume: resume, observer: observer)
+        for grid in grids {
+            let set = grid.templateSet
             let prompts = grid.all
-            let images = try evaluator.generate(
-                try prompts.map { try EvaluationPrompt($0.prompt) }, shifts: shifts, label: "\(target.name) (\(set.rawValue))")
+            let images = try prompts.map { p in
+                guard let im = made[p.prompt] else { throw EvaluationError.invalidPrompts("no images were made for '\(p.prompt)'") }
+                return im
+            }
             var readings: [String: ToyClassifier.Predictions] = [:]
             let retained = Set(grid.retained.map(\.prompt))
             figureGrids.append(grid)

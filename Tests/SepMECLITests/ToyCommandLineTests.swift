@@ -225,6 +225,10 @@ final class BenchmarkCommandLineTests: XCTestCase {
         for f in ["benchmark-bars.png", "grids/style-striped.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
         }
+        // The images saved while a grid was being made go once its row is saved.
+        for f in ["targets/style-solid-images.safetensors", "targets/style-striped-images.safetensors", "targets/composition-images.safetensors"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "left behind: \(f)")
+        }
 
         // A resumed run skips the finished targets and the composition (no erasure, no image) and
         // reports the same numbers.
