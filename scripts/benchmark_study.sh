@@ -21,15 +21,17 @@ run() {
     # Every run draws the same original images (same model, sampling settings and grid): later runs
     # start from the first run's cache file instead of generating them again.
     local cache=targets/original-images.safetensors
-    if [[ $name != defaults && -f "$OUT/defaults/$cache" && ! -f "$OUT/$name/$cache" ]]; then
+    if [[ $name != name-only && -f "$OUT/name-only/$cache" && ! -f "$OUT/$name/$cache" ]]; then
         mkdir -p "$OUT/$name/targets"
-        cp "$OUT/defaults/$cache" "$OUT/$name/$cache"
+        cp "$OUT/name-only/$cache" "$OUT/$name/$cache"
     fi
     "$SEPME" benchmark "${MODEL[@]}" --styles "${STYLES[@]}" --seeds "$SEEDS" --template-set training \
         --compose 0 --output "$OUT/$name" --resume --quiet "$@" > /dev/null
 }
 
-run defaults
+# The benchmark's default wording is "a {style} {shape}"; the first run erases each target on its
+# name alone, the others give the wording explicitly so that every run reads the same.
+run name-only --name-only
 run wordings --concept-template "a {style} {shape}"
 run wordings-protect-styles-tolerance --concept-template "a {style} {shape}" --tolerance 1e-3 \
     --protect "a solid circle" --protect "a diagonal square" --protect "a concentric triangle" --protect "a gradient star" \
