@@ -1,6 +1,6 @@
 // Single-precision product on AVX-512F micro-kernels (see sepme_sgemm.h for the layout, the blocking and
 // the summation order).
-#include "sepme_sgemm.h"
+#include "sgemm_internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,9 +9,6 @@
 #define NR SEPME_SGEMM_NR
 #define KC SEPME_SGEMM_KC
 #define MC SEPME_SGEMM_MC
-#ifndef DIRECT_RIGHT_ROWS
-#define DIRECT_RIGHT_ROWS 48
-#endif
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
@@ -235,16 +232,13 @@ static AVX512 void pack_left(float *dst, const sepme_sgemm_problem *pr, ptrdiff_
     }
 }
 
-// How the slice's sums meet C: 0 C = s, 1 C = C + s, 2 C = beta C + s.
-enum { STORE = 0, ADD = 1, SCALE_ADD = 2 };
-
 static inline AVX512 void finish(float *c, __mmask16 mask, __m512 s, int mode, __m512 beta) {
-    if (mode == STORE) {
+    if (mode == SEPME_SGEMM_STORE) {
         _mm512_mask_storeu_ps(c, mask, s);
         return;
     }
     __m512 old = _mm512_maskz_loadu_ps(mask, c);
-    __m512 v = mode == ADD ? _mm512_add_ps(old, s) : _mm512_fmadd_ps(beta, old, s);
+    __m512 v = mode == SEPME_SGEMM_ADD ? _mm512_add_ps(old, s) : _mm512_fmadd_ps(beta, old, s);
     _mm512_mask_storeu_ps(c, mask, v);
 }
 
@@ -321,21 +315,14 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
     float *scratch = thread_scratch;
     float *packed_left = scratch;
     float *packed_right = scratch + MC * KC;
-    // Slices of equal depth (at most KC): a short last slice would pay the C tile's loads and stores
-    // for little work.
-    ptrdiff_t slices = (pr->k + KC - 1) / KC, depth = (pr->k + slices - 1) / slices;
-    // Row blocks of equal size (whole panels, at most MC rows), for the same reason.
-    ptrdiff_t blocks = (row_end - row_begin + MC - 1) / MC;
-    ptrdiff_t block = ((row_end - row_begin + blocks - 1) / blocks + MR - 1) / MR * MR;
-    // Row-major A is read in place (see tile); transposed A, or A scaled by alpha, is packed.
-    int direct_left = pr->a_k_stride == 1 && pr->alpha == 1.0f;
-    // With A in place and few rows (an attention tile's 32 queries), each panel of B would meet only a few
-    // row panels, too few to repay packing it: row-major B is then read in place too.
-    int direct_right = direct_left && !pr->b_columns && pr->b_column_stride == 1 &&
-                       row_end - row_begin <= DIRECT_RIGHT_ROWS;
+    // Row-major A is read in place (see tile); transposed A, or A scaled by alpha, is packed
+    // (sgemm_internal.h).
+    sepme_sgemm_blocking cut = sepme_sgemm_blocking_of(pr, row_begin, row_end);
+    ptrdiff_t depth = cut.depth, block = cut.block;
+    int direct_left = cut.direct_left, direct_right = cut.direct_right;
     for (ptrdiff_t l0 = 0; l0 < pr->k; l0 += depth) {
         ptrdiff_t kc = pr->k - l0 < depth ? pr->k - l0 : depth;
-        int mode = l0 > 0 ? ADD : (pr->beta == 0.0f ? STORE : (pr->beta == 1.0f ? ADD : SCALE_ADD));
+        int mode = sepme_sgemm_slice_mode(pr, l0);
         for (ptrdiff_t i0 = row_begin; i0 < row_end; i0 += block) {
             ptrdiff_t mc = row_end - i0 < block ? row_end - i0 : block;
             // The block of A stays in L2; each panel of B is packed just before its use and stays in L1

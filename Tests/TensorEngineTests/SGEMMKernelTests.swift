@@ -10,7 +10,7 @@ import XCTest
 /// u = 2^-24, n = K + 3 (one more for the product alpha·a that packing forms); the tests allow 1.01 γ_n.
 final class SGEMMKernelTests: XCTestCase {
     static var paths: [SGEMMKernel.Path] {
-        [.blas, .avx512].filter { $0.rawValue <= SGEMMKernel.bestPath.rawValue }
+        [.blas, .avx2, .avx512].filter { $0.rawValue <= SGEMMKernel.bestPath.rawValue }
     }
 
     func forEachPath(_ body: (SGEMMKernel.Path) throws -> Void) rethrows {
@@ -123,6 +123,40 @@ final class SGEMMKernelTests: XCTestCase {
             XCTAssertEqual(
                 parallel.map(\.bitPattern), serial.map(\.bitPattern), "\(t): the thread split changed the result")
         }
+    }
+
+    /// The AVX2 kernels cut C into the same panels and k slices as the AVX-512F ones and sum each element
+    /// in the same order: every transpose case, alpha and beta, ragged edges, B read in place (few rows)
+    /// and packed, one thread and several, give the same floats on both paths.
+    func testAVX2AndAVX512PathsAgreeToTheBit() throws {
+        try XCTSkipUnless(SGEMMKernel.bestPath == .avx512, "comparing the two own paths needs AVX-512F")
+        var cases: [Case] = []
+        // Each with a side of at most `avx2ThinSide`, where the AVX2 path runs the own kernels.
+        for (m, n, k) in [(13, 33, 257), (11, 17, 5), (77, 40, 77), (40, 77, 40), (385, 65, 513), (77, 1300, 40)] {
+            for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+                cases.append(Case(m: m, n: n, k: k, transA: transA, transB: transB))
+            }
+        }
+        cases.append(Case(m: 40, n: 70, k: 600, transA: true, transB: true, alpha: -2, beta: 0.25, slack: 2))
+        cases.append(Case(m: 40, n: 70, k: 90, alpha: 0.5, beta: 1, slack: 3))
+        for (index, t) in cases.enumerated() {
+            let wide = SGEMMKernel.withPathLimit(.avx512) { run(t, seed: UInt64(index) + 100).c }
+            let narrow = SGEMMKernel.withPathLimit(.avx2) { run(t, seed: UInt64(index) + 100).c }
+            let serial = SGEMMKernel.withPathLimit(.avx2) { SGEMMKernel.serially { run(t, seed: UInt64(index) + 100).c } }
+            XCTAssertEqual(narrow.map(\.bitPattern), wide.map(\.bitPattern), "\(t): the AVX2 path differs")
+            XCTAssertEqual(serial.map(\.bitPattern), wide.map(\.bitPattern), "\(t): the AVX2 path on one thread differs")
+        }
+    }
+
+    /// On the AVX2 path a product thicker than `avx2ThinSide` on both sides is OpenBLAS's, to the bit.
+    func testAVX2PathLeavesThickProductsToOpenBLAS() throws {
+        try XCTSkipUnless(SGEMMKernel.bestPath.rawValue >= SGEMMKernel.Path.avx2.rawValue, "this CPU has no AVX2 + FMA")
+        let t = Case(m: 150, n: 200, k: 70, beta: 0.5)
+        XCTAssertFalse(SGEMMKernel.withPathLimit(.avx2) { SGEMMKernel.runsOnOwnKernels(m: t.m, n: t.n) })
+        XCTAssertTrue(SGEMMKernel.withPathLimit(.avx2) { SGEMMKernel.runsOnOwnKernels(m: t.m, n: 96) })
+        let avx2 = SGEMMKernel.withPathLimit(.avx2) { run(t, seed: 5).c }
+        let blas = SGEMMKernel.withPathLimit(.blas) { run(t, seed: 5).c }
+        XCTAssertEqual(avx2.map(\.bitPattern), blas.map(\.bitPattern))
     }
 
     /// Non-finite inputs propagate as IEEE arithmetic says (a NaN or an infinity is not lost in packing).

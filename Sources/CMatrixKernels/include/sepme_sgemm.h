@@ -71,4 +71,14 @@ int sepme_sgemm_available(void);
 int sepme_sgemm_task(const sepme_sgemm_problem *problem, ptrdiff_t row_begin, ptrdiff_t row_end,
                      ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end);
 
+/// 1 when this CPU has AVX2 and FMA (sgemm_avx2.c's instruction set).
+int sepme_sgemm_avx2_available(void);
+
+/// The same task on AVX2 + FMA micro-kernels (sgemm_avx2.c), with the same panels, slices and summation
+/// order, so the same result to the bit. Returns -1 (C untouched) where the CPU lacks AVX2 or FMA, the
+/// buffer could not be allocated, or B is implicit im2col columns (b_columns), which this path leaves to
+/// the caller's fallback.
+int sepme_sgemm_avx2_task(const sepme_sgemm_problem *problem, ptrdiff_t row_begin, ptrdiff_t row_end,
+                          ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end);
+
 #endif

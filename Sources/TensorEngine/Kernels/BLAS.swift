@@ -2,7 +2,8 @@ import CBLAS
 
 /// The engine's only door to CBLAS: row-major single- and double-precision GEMM.
 /// C[m, n] = alpha * op(A) * op(B) + beta * C, with leading dimensions of the row-major layout.
-/// Single-precision products run on `SGEMMKernel` where the CPU has AVX-512F, else on CBLAS.
+/// Single-precision products run on `SGEMMKernel` where the CPU has AVX-512F (thin ones where it has
+/// AVX2 + FMA), else on CBLAS.
 public enum BLAS {
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
@@ -19,7 +20,7 @@ public enum BLAS {
             }
             return
         }
-        if SGEMMKernel.path == .avx512 {
+        if SGEMMKernel.runsOnOwnKernels(m: m, n: n) {
             SGEMMKernel.multiply(
                 transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                 beta: beta, c: c, ldc: ldc)

@@ -5,8 +5,9 @@ import Foundation
 /// `BLAS.sgemm` on CPUs that have AVX-512F. The linked OpenBLAS cannot be relied on for those: Debian's
 /// 0.3.21 is weak on thin products, and where `OPENBLAS_CORETYPE=Haswell` is set (a setting users and
 /// machines make, and the tests keep) it runs AVX2 kernels, which reach about half of an AVX-512 core's
-/// multiply-add rate. On CPUs without AVX-512F products go to OpenBLAS, whose AVX2 kernels are near
-/// such a CPU's peak.
+/// multiply-add rate. On CPUs with AVX2 + FMA but no AVX-512F, thin products (`avx2ThinSide`) run on
+/// AVX2 micro-kernels (`sgemm_avx2.c`, the same blocking and results) and the others on OpenBLAS, whose
+/// AVX2 kernels are near such a CPU's peak on them.
 ///
 /// Threading: C is cut into tasks of whole row panels (or, when A has few rows, of column panels) that run
 /// on `Parallel`; each task writes only its own part of C and packs the operands it reads into its own
@@ -17,19 +18,24 @@ public enum SGEMMKernel {
     public enum Path: Int, Sendable, CustomStringConvertible {
         /// The linked BLAS (OpenBLAS).
         case blas = 0
+        /// sepme's AVX2 + FMA micro-kernels (`sgemm_avx2.c`): the same panels, slices and summation
+        /// order as the AVX-512F ones, so the same results to the bit.
+        case avx2 = 1
         /// sepme's AVX-512F micro-kernels.
-        case avx512 = 1
+        case avx512 = 2
 
         public var description: String {
             switch self {
             case .blas: "OpenBLAS"
+            case .avx2: "sepme AVX2 micro-kernels"
             case .avx512: "sepme AVX-512F micro-kernels"
             }
         }
     }
 
     /// The fastest path this CPU has.
-    public static let bestPath: Path = sepme_sgemm_available() == 1 ? .avx512 : .blas
+    public static let bestPath: Path =
+        sepme_sgemm_available() == 1 ? .avx512 : (sepme_sgemm_avx2_available() == 1 ? .avx2 : .blas)
 
     private final class Settings: @unchecked Sendable {
         // Written only by `withPathLimit` / `BLASThreading.forEachItem` on the thread that then starts
@@ -38,15 +44,20 @@ public enum SGEMMKernel {
         var serial = false
 
         /// `SEPME_SGEMM=openblas` in the environment keeps every product on OpenBLAS (to compare the two
-        /// in the same session, or to sidestep the own kernels); any other value, or none, lets them run.
+        /// in the same session, or to sidestep the own kernels), `SEPME_SGEMM=avx2` on the AVX2 kernels
+        /// at most (what a CPU without AVX-512F runs); any other value, or none, lets the best path run.
         static var environmentLimit: Path {
-            ProcessInfo.processInfo.environment["SEPME_SGEMM"]?.lowercased() == "openblas" ? .blas : .avx512
+            switch ProcessInfo.processInfo.environment["SEPME_SGEMM"]?.lowercased() {
+            case "openblas": .blas
+            case "avx2": .avx2
+            default: .avx512
+            }
         }
     }
     private static let settings = Settings()
 
     /// The path products take now.
-    public static var path: Path { min(bestPath.rawValue, settings.limit.rawValue) == 1 ? .avx512 : .blas }
+    public static var path: Path { Path(rawValue: min(bestPath.rawValue, settings.limit.rawValue)) ?? .blas }
 
     /// Runs `body` with products on at most `limit` (tests and benchmarks: OpenBLAS on an AVX-512 CPU).
     /// Not for use while products run on other threads.
@@ -63,6 +74,20 @@ public enum SGEMMKernel {
         settings.serial = true
         defer { settings.serial = previous }
         return try body()
+    }
+
+    /// On the AVX2 path, products with at most this many rows or columns (text tokens, head widths) run
+    /// on the own kernels and the others on OpenBLAS, whose AVX2 kernels are as fast on thick products
+    /// and slower on thin ones (docs/benchmarks.md, "AVX2 products").
+    static let avx2ThinSide = 96
+
+    /// Whether `BLAS.sgemm` runs a product of m rows and n columns on the own kernels now.
+    static func runsOnOwnKernels(m: Int, n: Int) -> Bool {
+        switch path {
+        case .avx512: true
+        case .avx2: Swift.min(m, n) <= avx2ThinSide
+        case .blas: false
+        }
     }
 
     static let rowPanel = Int(SEPME_SGEMM_MR)
@@ -146,15 +171,16 @@ public enum SGEMMKernel {
         let transA: Bool, transB: Bool, lda: Int, ldb: Int
         /// The convolution whose columns `problem.b_columns` describes.
         let geometry: Conv2DGeometry?
+        /// The kernels the product runs on (taken when it starts, not read again by its tasks).
+        var path = SGEMMKernel.path
 
         /// One task of `sepme_sgemm_task`; where its packing buffer cannot be had, the same part of C
         /// from CBLAS (implicit columns gathered into a buffer first).
         func run(rows: Range<Int>, columnPanels: Range<Int>) {
             var p = problem
-            guard
-                sepme_sgemm_task(
-                    &p, rows.lowerBound, rows.upperBound, columnPanels.lowerBound, columnPanels.upperBound) != 0
-            else { return }
+            let (r0, r1, c0, c1) = (rows.lowerBound, rows.upperBound, columnPanels.lowerBound, columnPanels.upperBound)
+            let status = path == .avx512 ? sepme_sgemm_task(&p, r0, r1, c0, c1) : sepme_sgemm_avx2_task(&p, r0, r1, c0, c1)
+            guard status != 0 else { return }
             let j0 = columnPanels.lowerBound * SGEMMKernel.columnPanel
             let width = Swift.min(p.n, columnPanels.upperBound * SGEMMKernel.columnPanel) - j0
             let a = p.a + rows.lowerBound * p.a_row_stride
