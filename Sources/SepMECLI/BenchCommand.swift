@@ -19,7 +19,7 @@ struct KernelBenchOptions: ParsableArguments {
     @Option(help: "Minimum seconds spent per measurement (the best repetition is reported).")
     var seconds: Double = 1.0
 
-    @Option(help: "Query rows per block of the fused attention kernel (default: about 2^14 scores per tile).")
+    @Option(help: "Query rows per block of the fused attention kernel (default: about 2^14 scores per tile, at least 128 rows).")
     var queryBlock: Int?
 
     func validate() throws {

@@ -33,6 +33,27 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// A row's scores, exponentials and weighted values are summed in the same order however many
+    /// rows share its tile: the output is the same to the bit for every query block (fp32, and bf16
+    /// inside a bf16 scope), so the default block can be tuned for speed alone.
+    func testQueryBlockDoesNotChangeTheResult() {
+        var rng = TestRNG(seed: 9)
+        let q = rng.tensor([2, 2, 300, 40], -2, 2)
+        let k = rng.tensor([2, 2, 600, 40], -2, 2)
+        let v = rng.tensor([2, 2, 600, 40])
+        for bf16 in [false, true] {
+            func attention(_ block: Int?) -> [UInt32] {
+                let run = { Tensor.scaledDotProductAttention(q, k, v, scale: nil, queryBlock: block, keyBlock: 512) }
+                let y = GradMode.withNoGrad { PrecisionMode.with(bf16 ? .bf16 : .fp32) { run() } }
+                return y.scalars.map(\.bitPattern)
+            }
+            let reference = attention(32)
+            for block: Int? in [nil, 12, 96, 128, 300] {
+                XCTAssertEqual(attention(block), reference, "bf16 \(bf16), query block \(block.map(String.init) ?? "default")")
+            }
+        }
+    }
+
     /// Rank-3 [B·H, L, D] inputs give the same result as [B, H, L, D].
     func testRank3MatchesRank4() throws {
         let c = try XCTUnwrap(KernelFixtures().cases(op: "sdpa").first { $0.name == "sdpa_small" })

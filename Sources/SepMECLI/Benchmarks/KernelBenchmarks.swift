@@ -181,7 +181,7 @@ struct KernelBenchmarks {
     /// recomputation of P).
     func attention() {
         header()
-        print("query block \(queryBlock.map(String.init) ?? "default (about 2^14 scores per tile)")")
+        print("query block \(queryBlock.map(String.init) ?? "default (about 2^14 scores per tile, at least 128 rows)")")
         for (name, lq, lk) in [("self 4096x4096", 4096, 4096), ("cross 4096x77", 4096, 77), ("self 1024x1024", 1024, 1024)] {
             let (b, h, d) = (2, 8, 40)
             let q = random([b, h, lq, d])

@@ -5,13 +5,18 @@ import Foundation
 
 extension Tensor {
     /// Default query rows per tile of the fused attention kernel: a score tile of about 2^14 floats
-    /// (64 KiB, in the per-core L2) with `attentionKeyBlock` key columns, at least 32 rows and at
-    /// most Lq; 32 rows at Lk ≥ 512, 212 rows for cross-attention (Lk = 77). The tile size was chosen
-    /// with `sepme bench attention` against 2^13 and 2^15.
+    /// (64 KiB) with `attentionKeyBlock` key columns, but at least `minimumQueryBlock` rows, and at
+    /// most Lq; 212 rows for cross-attention (Lk = 77), 128 rows (a 256 KiB tile, still in the
+    /// per-core L2) at Lk ≥ 512, where taller tiles pay each key block's packing over more rows. The
+    /// sizes were chosen with `sepme bench attention --query-block` (docs/benchmarks.md). Each row's
+    /// sums do not depend on the tile's height, so neither does the result.
     public static func attentionQueryBlock(queryLength lq: Int, keyLength lk: Int) -> Int {
         let keys = attentionKeyBlock(keyLength: lk)
-        return Swift.max(1, Swift.min(lq, Swift.max(32, tileScores / keys)))
+        return Swift.max(1, Swift.min(lq, Swift.max(minimumQueryBlock, tileScores / keys)))
     }
+
+    /// The fewest query rows of a default forward tile.
+    static let minimumQueryBlock = 128
 
     /// Key columns per tile of the fused attention kernel: all keys up to 512, else 512.
     static func attentionKeyBlock(keyLength lk: Int) -> Int {
