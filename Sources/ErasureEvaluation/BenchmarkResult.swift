@@ -195,7 +195,7 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         guard !rows.isEmpty else { return "" }
         let training = original?.sets.first { $0.templates == ToyTemplateSet.training.rawValue }
         var out = "\n## Where\n\nTraining templates: the lowest UA per concept of the other domain, and the lowest IRA per retained concept "
-        out += "(in brackets: the original model's accuracy on that concept).\n\n"
+        out += "(in parentheses: the original model's accuracy on that concept).\n\n"
         out += "| target | lowest UA | lowest IRA |\n|---|---|---|\n"
         for t in rows {
             let ua = Target.lowest(t.uaByConcept, 3).map { "\($0.0) \(pct($0.1))" }.joined(separator: ", ")
