@@ -102,7 +102,8 @@ struct KernelBenchmarks {
             (77, 320, 768), (77, 1280, 768),
             // im2col convolutions: [Cout, Cin·9] × [Cin·9, pixels]
             (320, 4096, 2880), (1280, 256, 11520),
-            // attention block GEMMs (128 query rows, 4096 keys, D 40): S = Q Kᵀ and O = P V; cross: 4096 × 77 × 40
+            // attention scores and values as one product over a whole sequence (128 query rows, 4096 keys,
+            // D 40), and cross-attention scores of 4096 queries; the fused kernel multiplies tiles (below)
             (128, 4096, 40), (128, 40, 4096), (4096, 77, 40)
         ] {
             let flops = 2 * Double(m * n * k)
@@ -113,6 +114,40 @@ struct KernelBenchmarks {
             }
             if bf16 { row("bf16 \(m)x\(n)x\(k)", seconds: flops / bf16Rate(m: m, n: n, k: k) / 1e9, flops: flops) }
         }
+        // The fused attention kernel's tile products (`Tensor.attentionQueryBlock`), as it runs them: each
+        // thread multiplies its own tile, every thread at once. Self-attention at the head widths of SD1's
+        // three levels (4096, 1024, 256 tokens: 512 or 256 keys per tile, 128 query rows), cross-attention
+        // to 77 text tokens (212 query rows).
+        for (m, n, k) in [
+            (128, 512, 40), (128, 40, 512), (128, 512, 80), (128, 80, 512), (128, 256, 160), (128, 160, 256),
+            (212, 77, 40), (212, 40, 77)
+        ] {
+            let flops = 2 * Double(m * n * k)
+            row("tiles \(m)x\(n)x\(k)", seconds: flops / tileRate(m: m, n: n, k: k) / 1e9, flops: flops)
+            if SGEMMKernel.path != .blas {
+                let rate = SGEMMKernel.withPathLimit(.blas) { tileRate(m: m, n: n, k: k) }
+                row("openblas tiles \(m)x\(n)x\(k)", seconds: flops / rate / 1e9, flops: flops)
+            }
+        }
+    }
+
+    /// GFLOP/s of C[m, n] = A[m, k] B[k, n] as one of the fused attention kernel's tiles: every thread
+    /// runs products on its own operands at the same time (`BLASThreading.forEachItem`, each product on
+    /// its calling thread), 16 in a row, as a thread runs one block's key tiles.
+    func tileRate(m: Int, n: Int, k: Int) -> Double {
+        let threads = Parallel.threadCount
+        let operands = (0..<threads).map { _ in (a: random([m, k]), b: random([k, n]), c: Tensor(uninitialized: [m, n])) }
+        let repeats = 16
+        let t = bestTime {
+            BLASThreading.forEachItem(threads) { w in
+                let (a, b, c) = operands[w]
+                for _ in 0..<repeats {
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+                }
+            }
+        }
+        return Double(threads * repeats) * 2 * Double(m * n * k) / t / 1e9
     }
 
     /// GFLOP/s of C[m, n] = A[m, k] B[k, n] as a BF16 product, packing A in every call.

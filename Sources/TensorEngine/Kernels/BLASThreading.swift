@@ -6,7 +6,7 @@ import Foundation
 /// its thread count is set to 1 (and `SGEMMKernel` runs each product on its calling thread) while the
 /// items run on `Parallel.forEach`. Without OpenBLAS, or
 /// with one item or one thread, the items run serially and BLAS threads each GEMM.
-enum BLASThreading {
+public enum BLASThreading {
     /// OpenBLAS's thread-count controls, if the process has them.
     private struct OpenBLASThreads: @unchecked Sendable {
         typealias SetThreads = @convention(c) (Int32) -> Void
@@ -30,7 +30,7 @@ enum BLASThreading {
     static var canRunItemsInParallel: Bool { isOpenBLAS && Parallel.threadCount > 1 }
 
     /// Runs `body(i)` for `i` in `0..<count` (see the type's comment).
-    static func forEachItem(_ count: Int, _ body: (Int) -> Void) {
+    public static func forEachItem(_ count: Int, _ body: (Int) -> Void) {
         guard count > 1, let blas = OpenBLASThreads.shared else {
             for i in 0..<count { body(i) }
             return
