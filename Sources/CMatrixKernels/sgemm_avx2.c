@@ -94,23 +94,17 @@ static inline __attribute__((always_inline)) AVX2 void sub_tile(ptrdiff_t kc, co
     for (int r = 0; r < SUB_ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     __m256i m0 = first_lanes(nr), m1 = first_lanes(nr - 8);
     int full0 = nr >= 8, full1 = nr >= 16;
-    if (packed || (full0 && full1)) {
-        for (ptrdiff_t l = 0; l < kc; l++) {
-            __m256 b0 = _mm256_loadu_ps(b + l * bs), b1 = _mm256_loadu_ps(b + l * bs + 8);
-            for (int r = 0; r < SUB_ROWS; r++) {
-                __m256 x = _mm256_broadcast_ss(row[r] + l * ls);
-                acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-            }
-        }
-    } else {
-        for (ptrdiff_t l = 0; l < kc; l++) {
-            __m256 b0 = _mm256_maskload_ps(b + l * bs, m0), b1 = _mm256_maskload_ps(b + l * bs + 8, m1);
-            for (int r = 0; r < SUB_ROWS; r++) {
-                __m256 x = _mm256_broadcast_ss(row[r] + l * ls);
-                acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-                acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-            }
+    // A packed panel holds zeros past n, and a whole row of B in place is readable: plain loads; only
+    // a partial row of B in place needs masked ones (the condition is loop-invariant).
+    int plain = packed || (full0 && full1);
+    for (ptrdiff_t l = 0; l < kc; l++) {
+        const float *line = b + l * bs;
+        __m256 b0 = plain ? _mm256_loadu_ps(line) : _mm256_maskload_ps(line, m0);
+        __m256 b1 = plain ? _mm256_loadu_ps(line + 8) : _mm256_maskload_ps(line + 8, m1);
+        for (int r = 0; r < SUB_ROWS; r++) {
+            __m256 x = _mm256_broadcast_ss(row[r] + l * ls);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
         }
     }
     __m256 vb = _mm256_set1_ps(beta);
