@@ -7,8 +7,10 @@ extension PyTorchGenerator {
     /// (SepME: the group's concepts joined by "+"; the baselines: the concept). FNV-1a of the
     /// name, offset by the iteration, within torch's 32-bit seed range.
     init(trainingSeed seed: UInt64, concepts: String, iteration: Int) {
-        var h: UInt64 = 1469598103934665603  // FNV-1a offset basis
-        for b in concepts.utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
-        self.init(seed: (seed &+ h &+ UInt64(iteration) &* 0x9E37_79B9) & 0xFFFF_FFFF)
+        // The basis these seeds have always used (FNV's offset basis short of its last decimal digit):
+        // another would change every training draw, and so every shift, of a given seed.
+        var h = FNV1a(basis: 1_469_598_103_934_665_603)
+        h.add(concepts.utf8)
+        self.init(seed: (seed &+ h.value &+ UInt64(iteration) &* 0x9E37_79B9) & 0xFFFF_FFFF)
     }
 }

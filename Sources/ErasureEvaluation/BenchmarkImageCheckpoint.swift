@@ -50,13 +50,8 @@ struct BenchmarkImageCheckpoint {
 
     /// FNV-1a (64 bit) of the files' bytes in the given order, as hex: which shifts made a set of images.
     static func shiftFingerprint(_ paths: [String]) throws -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for path in paths {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            data.withUnsafeBytes { raw in
-                for b in raw.bindMemory(to: UInt8.self) { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-            }
-        }
-        return String(format: "%016llx", h)
+        var h = FNV1a()
+        for path in paths { h.add(try Data(contentsOf: URL(fileURLWithPath: path))) }
+        return String(format: "%016llx", h.value)
     }
 }
