@@ -4,9 +4,14 @@ import Toy
 /// Zhang et al. 2024, on the toy testbed):
 ///
 /// - style target s: UA = every object × s; IRA = every object × every other style; CRA = every
-///   object × every colour (prompts that name no style).
-/// - object target o: UA = o × every style; IRA = every other object × every colour; CRA = every
-///   other object × every style.
+///   object in its grid colour (prompts that name no style).
+/// - object target o: UA = o × every style; IRA = every other object in its grid colour; CRA =
+///   every other object × every style.
+///
+/// An object's grid colour is the grid's colour at (its shape label) modulo the number of grid
+/// colours, so every colour is drawn when there are at least as many shapes as colours, and the
+/// coloured prompts (one per object, not one per object × colour) cost what the cross-domain check
+/// needs rather than half the grid.
 ///
 /// Each combination is one prompt: of the set's templates that name exactly those attributes, the
 /// one at (sum of the attributes' labels) modulo their count, so the wordings vary over the grid
@@ -48,7 +53,9 @@ public struct BenchmarkPromptGrid: Equatable, Sendable {
             shapes.flatMap { sh in styles.compactMap { Self.prompt(shape: sh, colour: nil, style: $0, set: templateSet) } }
         }
         let coloured = { (shapes: [Int]) in
-            shapes.flatMap { sh in colours.compactMap { Self.prompt(shape: sh, colour: $0, style: nil, set: templateSet) } }
+            shapes.compactMap { sh in
+                Self.colour(of: sh, colours: colours).flatMap { Self.prompt(shape: sh, colour: $0, style: nil, set: templateSet) }
+            }
         }
         switch target.kind {
         case .style:
@@ -67,11 +74,17 @@ public struct BenchmarkPromptGrid: Equatable, Sendable {
     public var all: [Prompt] { ua + ira + cra }
     public var retained: [Prompt] { ira + cra }
 
-    /// Every prompt any target's grid over these labels can use: each shape × style and each
-    /// shape × colour combination, in that order.
+    /// Every prompt any target's grid over these labels can use: each shape × style combination,
+    /// then each shape in its grid colour.
     public static func union(templateSet: ToyTemplateSet, shapes: [Int], styles: [Int], colours: [Int]) -> [Prompt] {
         shapes.flatMap { sh in styles.compactMap { prompt(shape: sh, colour: nil, style: $0, set: templateSet) } }
-            + shapes.flatMap { sh in colours.compactMap { prompt(shape: sh, colour: $0, style: nil, set: templateSet) } }
+            + shapes.compactMap { sh in colour(of: sh, colours: colours).flatMap { prompt(shape: sh, colour: $0, style: nil, set: templateSet) } }
+    }
+
+    /// The colour label a shape is drawn in by the grid's coloured prompts: `colours` at the shape's
+    /// label modulo their count; nil when the grid has no colour.
+    static func colour(of shape: Int, colours: [Int]) -> Int? {
+        colours.isEmpty ? nil : colours[shape % colours.count]
     }
 
     /// The prompt of one combination (see the type's comment); nil when no template of the set names it.

@@ -43,7 +43,7 @@ struct BenchmarkCommand: ParsableCommand {
         abstract: "Erase each target style or object and score UA, IRA, CRA and the retained prompts' SSIM, pixel difference and Fréchet distance.",
         discussion: """
             The prompt grid uses the shapes and styles the model's tokenizer knows as words (or --grid-shapes, --grid-styles) \
-            and every colour. Then the first --compose targets are erased together, one shift is removed (restoration) and the blank and \
+            and every colour (each shape in one). Then the first --compose targets are erased together, one shift is removed (restoration) and the blank and \
             watermark prompts are checked (protection). Writes benchmark.json and benchmark.md; finished targets are kept under targets/ for --resume.
             """)
 

@@ -16,22 +16,25 @@ final class BenchmarkTests: XCTestCase {
     func testStyleTargetGrid() {
         for set in ToyTemplateSet.allCases {
             let g = grid(.style, 1, set)  // striped
-            // UA: 6 objects × striped; IRA: 6 objects × 3 other styles; CRA: 6 objects × 7 colours.
-            XCTAssertEqual([g.ua.count, g.ira.count, g.cra.count], [6, 18, 42], "\(set)")
+            // UA: 6 objects × striped; IRA: 6 objects × 3 other styles; CRA: 6 objects, each in one colour.
+            XCTAssertEqual([g.ua.count, g.ira.count, g.cra.count], [6, 18, 6], "\(set)")
             XCTAssertTrue(g.ua.allSatisfy { $0.style == 1 && $0.colour == nil })
             XCTAssertEqual(Set(g.ua.map(\.shape)), Set(v1Shapes))
             XCTAssertTrue(g.ira.allSatisfy { $0.style != 1 && $0.style != nil && $0.colour == nil })
             XCTAssertEqual(Set(g.ira.map { "\($0.shape)-\($0.style!)" }).count, 18)
             XCTAssertTrue(g.cra.allSatisfy { $0.style == nil && $0.colour != nil })
-            XCTAssertEqual(Set(g.cra.map { "\($0.shape)-\($0.colour!)" }).count, 42)
-            XCTAssertEqual(Set(g.all.map(\.prompt)).count, 66, "every prompt distinct")
+            // Shape k is drawn in colour k mod 7: six shapes, six colours.
+            XCTAssertEqual(g.cra.map(\.shape), v1Shapes)
+            XCTAssertEqual(g.cra.map { $0.colour! }, v1Shapes.map { $0 % 7 })
+            XCTAssertEqual(Set(g.all.map(\.prompt)).count, 30, "every prompt distinct")
         }
         // One prompt per combination: template (shape + attribute labels) mod the matching templates.
         let t = grid(.style, 1, .training)
         XCTAssertEqual(t.ua[0].prompt, "a picture of a striped circle")  // (0 + 1) % 3 = 1
         XCTAssertEqual(t.ua[1].prompt, "a striped square")  // (1 + 1) % 3 = 2
         XCTAssertEqual(t.cra[0].prompt, "a red circle")  // (0 + 0) % 4 = 0
-        XCTAssertTrue(t.cra.contains { $0.prompt == "a photo of a blue star" })  // (3 + 2) % 4 = 1
+        XCTAssertEqual(t.cra[2].prompt, "a blue triangle")  // triangle in blue: (2 + 2) % 4 = 0
+        XCTAssertEqual(t.cra[3].prompt, "a drawing of a yellow star on a dark background")  // (3 + 3) % 4 = 2
         let h = grid(.style, 1, .heldOut)
         XCTAssertEqual(h.ua[0].prompt, "an image of a circle with striped pattern")
         XCTAssertEqual(h.cra[0].prompt, "an illustration of a red circle")
@@ -39,14 +42,15 @@ final class BenchmarkTests: XCTestCase {
 
     func testObjectTargetGrid() {
         let g = grid(.object, 0, .training)  // circle
-        // UA: circle × 4 styles; IRA: 5 other objects × 7 colours; CRA: 5 other objects × 4 styles.
-        XCTAssertEqual([g.ua.count, g.ira.count, g.cra.count], [4, 35, 20])
+        // UA: circle × 4 styles; IRA: 5 other objects, each in its colour; CRA: 5 other objects × 4 styles.
+        XCTAssertEqual([g.ua.count, g.ira.count, g.cra.count], [4, 5, 20])
+        XCTAssertEqual(g.ira.map { $0.colour! }, [1, 2, 3, 4, 5])
         XCTAssertTrue(g.ua.allSatisfy { $0.shape == 0 && $0.style != nil })
         XCTAssertTrue(g.ira.allSatisfy { $0.shape != 0 && $0.colour != nil && $0.style == nil })
         XCTAssertTrue(g.cra.allSatisfy { $0.shape != 0 && $0.style != nil && $0.colour == nil })
         // The union holds every target's prompts.
         let union = Set(BenchmarkPromptGrid.union(templateSet: .training, shapes: v1Shapes, styles: v1Styles, colours: colours).map(\.prompt))
-        XCTAssertEqual(union.count, 24 + 42)
+        XCTAssertEqual(union.count, 24 + 6)
         for target in [grid(.object, 3, .training), grid(.style, 2, .training)] {
             XCTAssertTrue(Set(target.all.map(\.prompt)).isSubset(of: union))
         }
