@@ -49,14 +49,8 @@ public struct BenchmarkPromptGrid: Equatable, Sendable {
     public init(target: Target, templateSet: ToyTemplateSet, shapes: [Int], styles: [Int], colours: [Int]) {
         self.target = target
         self.templateSet = templateSet
-        let styled = { (shapes: [Int], styles: [Int]) in
-            shapes.flatMap { sh in styles.compactMap { Self.prompt(shape: sh, colour: nil, style: $0, set: templateSet) } }
-        }
-        let coloured = { (shapes: [Int]) in
-            shapes.compactMap { sh in
-                Self.colour(of: sh, colours: colours).flatMap { Self.prompt(shape: sh, colour: $0, style: nil, set: templateSet) }
-            }
-        }
+        let styled = { (shapes: [Int], styles: [Int]) in Self.styled(shapes: shapes, styles: styles, set: templateSet) }
+        let coloured = { (shapes: [Int]) in Self.coloured(shapes: shapes, colours: colours, set: templateSet) }
         switch target.kind {
         case .style:
             ua = styled(shapes, [target.label])
@@ -77,14 +71,19 @@ public struct BenchmarkPromptGrid: Equatable, Sendable {
     /// Every prompt any target's grid over these labels can use: each shape × style combination,
     /// then each shape in its grid colour.
     public static func union(templateSet: ToyTemplateSet, shapes: [Int], styles: [Int], colours: [Int]) -> [Prompt] {
-        shapes.flatMap { sh in styles.compactMap { prompt(shape: sh, colour: nil, style: $0, set: templateSet) } }
-            + shapes.compactMap { sh in colour(of: sh, colours: colours).flatMap { prompt(shape: sh, colour: $0, style: nil, set: templateSet) } }
+        styled(shapes: shapes, styles: styles, set: templateSet) + coloured(shapes: shapes, colours: colours, set: templateSet)
     }
 
-    /// The colour label a shape is drawn in by the grid's coloured prompts: `colours` at the shape's
-    /// label modulo their count; nil when the grid has no colour.
-    static func colour(of shape: Int, colours: [Int]) -> Int? {
-        colours.isEmpty ? nil : colours[shape % colours.count]
+    /// Each shape × style combination's prompt, shape by shape.
+    static func styled(shapes: [Int], styles: [Int], set: ToyTemplateSet) -> [Prompt] {
+        shapes.flatMap { sh in styles.compactMap { prompt(shape: sh, colour: nil, style: $0, set: set) } }
+    }
+
+    /// Each shape's prompt in its grid colour: `colours` at the shape's label modulo their count
+    /// (none when the grid has no colour).
+    static func coloured(shapes: [Int], colours: [Int], set: ToyTemplateSet) -> [Prompt] {
+        guard !colours.isEmpty else { return [] }
+        return shapes.compactMap { prompt(shape: $0, colour: colours[$0 % colours.count], style: nil, set: set) }
     }
 
     /// The prompt of one combination (see the type's comment); nil when no template of the set names it.

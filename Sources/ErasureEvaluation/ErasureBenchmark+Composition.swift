@@ -38,9 +38,7 @@ extension ErasureBenchmark {
         }
         let names = composed.map(\.name)
         observer.message("composition: \(names.joined(separator: ", ")) erased by one plan")
-        // Decoupled from each other's wordings, the composed shifts can need more prompts than the
-        // exact null space holds: the plan takes the smallest working tolerance, as `erase` does.
-        let plan = try ErasurePlanFile.make(plan: try plan(erasing: composed), modelPath: modelName, model: model).plan
+        let plan = try plan(erasing: composed)
         let folder = output.appendingPathComponent("shifts").appendingPathComponent("composition")
         let start = Date()
         let paths = try ErasureRun(plan: plan, output: folder, resume: resume).run(on: model, observer: observer)

@@ -173,14 +173,18 @@ public final class ErasureBenchmark {
     }
 
     /// The plan that erases `targets` with the settings' method and that method's settings
-    /// (`BenchmarkSettings.planSettings(for:)`), and the concept wordings.
+    /// (`BenchmarkSettings.planSettings(for:)`), and the concept wordings, fixed as `sepme erase`
+    /// fixes its plans (`ErasurePlanFile.make`): where the prompts a shift must keep (the other
+    /// composed targets' wordings, the protected prompts) overfill the exact null space, the
+    /// smallest working tolerance.
     func plan(erasing targets: [BenchmarkPromptGrid.Target]) throws -> ErasurePlan {
         var prompts: [String: [String]] = [:]
         for t in targets { prompts[t.name] = conceptPrompts(t) }
         let m = settings.planSettings(for: settings.method)
-        return try ErasurePlan(
+        let plan = try ErasurePlan(
             method: settings.method, concepts: targets.map(\.name), conceptPrompts: prompts.filter { !$0.value.isEmpty },
             protectedPrompts: m.protected, variant: m.variant, hyperparameters: settings.hyperparameters, uce: m.uce, esd: m.esd, ca: m.ca)
+        return try ErasurePlanFile.make(plan: plan, modelPath: modelName, model: model).plan
     }
 
     /// A target's further wordings (`BenchmarkSettings.conceptTemplates` over the grid).
