@@ -1,3 +1,5 @@
+import Diffusion
+import Foundation
 import NeuralNet
 import TensorEngine
 
@@ -11,6 +13,23 @@ public enum ModelFingerprint {
             for (key, p) in encoder.namedParameters() { h.add(key: key, tensor: p) }
         }
         for (key, linear) in crossAttention.keyValueProjections { h.add(key: key, tensor: linear.weight) }
+        return h.hex
+    }
+
+    /// A fingerprint of everything that decides a pipeline's images: every text encoder's, the
+    /// UNet's and (where there is one) the VAE's weights, in key order, and the scheduler's
+    /// configuration. It names a model by content, not by where its folder lies, so that saved
+    /// results (a benchmark's rows) follow the model when it is moved or copied.
+    public static func ofImageModel(_ pipeline: any PromptConditionedPipeline) -> String {
+        var h = Hasher64()
+        var modules = pipeline.textEncoders + [pipeline.unet as Module]
+        if let vae = (pipeline as? StableDiffusionPipeline)?.vae { modules.append(vae) }
+        for module in modules {
+            for (key, p) in module.namedParameters() { h.add(key: key, tensor: p) }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for b in (try? encoder.encode(pipeline.schedulerConfiguration)) ?? Data() { h.mix(UInt64(b)) }
         return h.hex
     }
 

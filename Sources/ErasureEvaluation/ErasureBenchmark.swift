@@ -15,7 +15,11 @@ public final class ErasureBenchmark {
     public let settings: BenchmarkSettings
     public let model: ShiftSet
     public let classifier: ToyClassifier
+    /// Where the model was loaded from: shown in messages, recorded in plans.
     public let modelName: String
+    /// The model by content (`ModelFingerprint.ofImageModel`): what saved rows and images are
+    /// checked against on `resume`, so that a moved or copied model folder keeps its results.
+    public let modelIdentity: String
     /// Optional progress of image generation: (what, prompts done, total).
     public var progress: ((String, Int, Int) -> Void)?
     /// Progress, messages and stop requests of the erasures (and stop requests between prompts).
@@ -34,6 +38,7 @@ public final class ErasureBenchmark {
         self.model = model
         self.classifier = classifier
         self.modelName = modelName
+        modelIdentity = "weights " + ModelFingerprint.ofImageModel(model.pipeline)
     }
 
     /// The targets in run order: styles, then objects.
@@ -63,16 +68,20 @@ public final class ErasureBenchmark {
     func saved<Result: Codable>(_: Result.Type, at url: URL) throws -> Result? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let record = try BenchmarkResult.decoder.decode(Record<Result>.self, from: Data(contentsOf: url))
-        guard record.settings == settings, record.model == modelName else {
+        guard record.model == modelIdentity else {
             throw EvaluationError.invalidArgument(
-                "\(url.path) was made with other settings or another model; remove it or benchmark into another folder")
+                "\(url.path) was made with another model (\(record.model); this one is \(modelIdentity)); remove it or benchmark into another folder"
+            )
+        }
+        guard record.settings == settings else {
+            throw EvaluationError.invalidArgument("\(url.path) was made with other settings; remove it or benchmark into another folder")
         }
         return record.result
     }
 
     /// Saves a finished result for `resume` (atomically).
     func save<Result: Codable>(_ result: Result, at url: URL) throws {
-        let record = Record(settings: settings, model: modelName, result: result)
+        let record = Record(settings: settings, model: modelIdentity, result: result)
         try AtomicFile.write(try BenchmarkResult.encoder.encode(record), to: url.path)
     }
 
@@ -157,7 +166,7 @@ public final class ErasureBenchmark {
         for candidate in resume ? [url] + sharedOriginalFiles : [] {
             guard
                 let stored = BenchmarkOriginalsFile.read(
-                    at: candidate, model: modelName, key: key, prompts: grids.flatMap(\.prompts).map(\.prompt),
+                    at: candidate, model: modelIdentity, key: key, prompts: grids.flatMap(\.prompts).map(\.prompt),
                     skipped: { observer.message("\($0); not used") })
             else { continue }
             observer.message("original images: read from \(candidate.path)")
@@ -165,10 +174,10 @@ public final class ErasureBenchmark {
         }
         // Made a group of prompts at a time into the same file, which a resumed run continues.
         let prompts = grids.flatMap(\.prompts).map(\.prompt)
-        let images = try BenchmarkImageCheckpoint(url: url, maker: modelName, key: key).images(
+        let images = try BenchmarkImageCheckpoint(url: url, maker: modelIdentity, key: key).images(
             of: prompts, evaluator: evaluator, shifts: [], label: "original", resume: resume, observer: observer)
         let made = try BenchmarkOriginals.classified(images, evaluator: evaluator, grids: grids, key: key)
-        try BenchmarkOriginalsFile.write(made, prompts: prompts, model: modelName, to: url)
+        try BenchmarkOriginalsFile.write(made, prompts: prompts, model: modelIdentity, to: url)
         return made
     }
 
@@ -217,7 +226,7 @@ public final class ErasureBenchmark {
         // Every set's images, saved a group of prompts at a time for a resumed run (the file names
         // the shifts that made them) and removed once the target's row is saved.
         let checkpoint = BenchmarkImageCheckpoint(
-            url: Self.imagesURL(output, target), maker: "\(modelName) + \(try BenchmarkImageCheckpoint.shiftFingerprint(paths))",
+            url: Self.imagesURL(output, target), maker: "\(modelIdentity) + \(try BenchmarkImageCheckpoint.shiftFingerprint(paths))",
             key: BenchmarkOriginals.Key(settings))
         let made = try checkpoint.images(
             of: grids.flatMap(\.all).map(\.prompt), evaluator: evaluator, shifts: shifts, label: target.name, resume: resume, observer: observer)
