@@ -18,6 +18,16 @@ struct TrainToyCommand: ParsableCommand {
     @Option(help: "EMA decay of the exported weights.") var emaDecay: Float = 0.999
     @Option(help: "Min-SNR-gamma loss weighting (Hang et al. 2023); 0 = the plain DDPM loss.") var minSnrGamma: Float = 5
     @Option(help: "Seed of the weights and of the training data.") var seed: UInt64 = 0
+    @Option(help: "Linear learning-rate warm-up, in steps.") var warmupSteps: Int = 200
+    @Option(
+        name: .customLong("from"),
+        help:
+            "Start from this toy model folder's weights instead of a fresh initialisation (continued training; use another --seed for unseen pictures)."
+    )
+    var initialModel: String?
+    @Option(
+        help: "STYLE=WEIGHT: draw this style's pictures in proportion to WEIGHT (others weigh 1); repeatable.")
+    var styleWeight: [String] = []
     @Option(help: "Stop (and export) after this many minutes, even before --steps.") var timeLimit: Double?
     @Option(help: "Write the checkpoint and export the model every N steps.") var saveEvery: Int = 1000
     @Option(help: "Checkpoint file (default: <output>.checkpoint.safetensors).") var checkpoint: String?
@@ -38,6 +48,26 @@ struct TrainToyCommand: ParsableCommand {
         try FlagCheck.atLeast("--save-every", saveEvery, 1)
         if let timeLimit { try FlagCheck.finite("--time-limit", timeLimit, above: 0, atMost: 1e7) }
         if let checkpoint { try FlagCheck.nonEmpty("--checkpoint", checkpoint) }
+        try FlagCheck.range("--warmup-steps", warmupSteps, 0...Self.maxSteps)
+        if let initialModel { try FlagCheck.nonEmpty("--from", initialModel) }
+        _ = try styleWeights()
+    }
+
+    /// One weight per style from the --style-weight flags (1 where none is given); nil without any.
+    func styleWeights() throws -> [Double]? {
+        guard !styleWeight.isEmpty else { return nil }
+        var weights = [Double](repeating: 1, count: ToyConcepts.styles.count)
+        for item in styleWeight {
+            let parts = item.split(separator: "=", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, let style = ToyConcepts.styles.firstIndex(of: parts[0]), let w = Double(parts[1]) else {
+                throw ValidationError(
+                    "--style-weight: \(item) is not STYLE=WEIGHT with STYLE one of \(ToyConcepts.styles.joined(separator: ", "))")
+            }
+            guard w.isFinite, w >= 0, w <= 1000 else { throw ValidationError("--style-weight: \(item): the weight must be in 0...1000") }
+            weights[style] = w
+        }
+        guard weights.contains(where: { $0 > 0 }) else { throw ValidationError("--style-weight: every style weighs 0") }
+        return weights
     }
 
     func run() throws {
@@ -58,6 +88,12 @@ struct TrainToyCommand: ParsableCommand {
             settings.emaDecay = emaDecay
             settings.minSNRGamma = minSnrGamma
             settings.seed = seed
+            settings.warmupSteps = warmupSteps
+            settings.initialModel = try initialModel.map { path in
+                guard FileManager.default.fileExists(atPath: path) else { throw CommandLineError("--from: no model folder at \(path)") }
+                return URL(fileURLWithPath: path).standardizedFileURL.path
+            }
+            settings.styleWeights = try styleWeights()
             let training = try ToyModelTrainingRun(
                 settings: settings, destination: destination, checkpointPath: checkpointPath,
                 saveEvery: saveEvery, timeLimitMinutes: timeLimit,

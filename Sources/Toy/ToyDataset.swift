@@ -23,16 +23,51 @@ public struct ToyBatch {
 /// so any sample can be produced on its own and the set is endless (indices are never reused by the
 /// trainers, so no image is seen twice).
 ///
-/// Attributes are uniform; a fraction `watermarkPerMille / 1000` of the samples is the watermark
-/// prompt with its fixed logo.
+/// Attributes are uniform unless `styleWeights` is given (then a style is drawn with probability
+/// proportional to its weight); a fraction `watermarkPerMille / 1000` of the samples is the
+/// watermark prompt with its fixed logo.
 public struct ToyDataset: Sendable {
     public let seed: UInt64
     public let watermarkPerMille: Int
+    /// Relative weight of each style (`ToyConcepts.styles` order), in millionths of their sum; nil:
+    /// uniform, drawn exactly as before weights existed.
+    let styleThresholds: [Int]?
 
     public init(seed: UInt64, watermarkPerMille: Int = 50) {
+        self.init(seed: seed, watermarkPerMille: watermarkPerMille, styleThresholds: nil)
+    }
+
+    private init(seed: UInt64, watermarkPerMille: Int, styleThresholds: [Int]?) {
         precondition((0...1000).contains(watermarkPerMille), "watermarkPerMille must be in 0...1000")
         self.seed = seed
         self.watermarkPerMille = watermarkPerMille
+        self.styleThresholds = styleThresholds
+    }
+
+    /// A set whose styles are drawn in proportion to `styleWeights` (one finite, non-negative
+    /// weight per style, not all zero).
+    public init(seed: UInt64, watermarkPerMille: Int = 50, styleWeights: [Double]) throws {
+        guard styleWeights.count == ToyConcepts.styles.count else {
+            throw ToyError("style weights: \(styleWeights.count) given, \(ToyConcepts.styles.count) styles")
+        }
+        guard styleWeights.allSatisfy({ $0.isFinite && $0 >= 0 }), styleWeights.contains(where: { $0 > 0 }) else {
+            throw ToyError("style weights \(styleWeights) must be finite, non-negative and not all zero")
+        }
+        let total = styleWeights.reduce(0, +)
+        var sum = 0.0
+        let thresholds = styleWeights.map { w in
+            sum += w
+            return Int((sum / total * 1_000_000).rounded())
+        }
+        self.init(seed: seed, watermarkPerMille: watermarkPerMille, styleThresholds: thresholds)
+    }
+
+    /// The style of a sample: uniform, or the first whose cumulative threshold exceeds a draw below
+    /// one million.
+    func drawStyle(_ rng: inout SplitMix64) -> Int {
+        guard let thresholds = styleThresholds else { return rng.int(below: ToyConcepts.styles.count) }
+        let u = rng.int(below: 1_000_000)
+        return thresholds.firstIndex { u < $0 } ?? thresholds.count - 1
     }
 
     /// Sample number `index` (any non-negative integer).
@@ -41,7 +76,7 @@ public struct ToyDataset: Sendable {
         if rng.int(below: 1000) < watermarkPerMille { return Self.watermarkSample }
         let shape = rng.int(below: ToyConcepts.shapes.count)
         let colour = rng.int(below: ToyConcepts.colours.count)
-        let style = rng.int(below: ToyConcepts.styles.count)
+        let style = drawStyle(&rng)
         let template = rng.int(below: ToyCaption.templates.count)
         let scene = ToyScene.random(shape: shape, colour: colour, style: style, rng: &rng)
         return ToySample(

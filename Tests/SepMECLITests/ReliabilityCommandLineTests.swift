@@ -262,6 +262,9 @@ final class ReliabilityCommandLineTests: XCTestCase {
         try assertRefused(["train-toy", "--output", out, "--ema-decay", "nan"], mentions: ["--ema-decay", "nan"])
         try assertRefused(["train-toy", "--output", out, "--time-limit", "inf"], mentions: ["--time-limit"])
         try assertRefused(["train-toy", "--output", out, "--batch-size", "4611686018427387904"], mentions: ["--batch-size"])
+        try assertRefused(["train-toy", "--output", out, "--style-weight", "plaid=2"], mentions: ["--style-weight", "plaid=2"])
+        try assertRefused(["train-toy", "--output", out, "--style-weight", "striped=-1"], mentions: ["--style-weight", "striped=-1"])
+        try assertRefused(["train-toy", "--output", out, "--from", "/nonexistent/toy"], mentions: ["--from", "/nonexistent/toy"])
         try assertRefused(["train-classifier", "--output", out + ".safetensors", "--learning-rate", "inf"], mentions: ["--learning-rate"])
         try assertRefused(["train-classifier", "--output", out + ".safetensors", "--batch-size", "0"], mentions: ["--batch-size"])
     }

@@ -24,6 +24,35 @@ final class ToyDatasetTests: XCTestCase {
         XCTAssertNotEqual(ToyDataset(seed: 8).sample(index: 0).image, a.sample(index: 0).image)
     }
 
+    /// Style weights: styles drawn in proportion (a zero weight never), the rest of a sample as
+    /// uniform; bad weights refused.
+    func testStyleWeightsDrawStylesInProportion() throws {
+        var weights = [Double](repeating: 1, count: ToyConcepts.styles.count)
+        let heavy = try XCTUnwrap(ToyConcepts.styles.firstIndex(of: "crosshatched"))
+        let absent = try XCTUnwrap(ToyConcepts.styles.firstIndex(of: "solid"))
+        weights[heavy] = 5
+        weights[absent] = 0
+        let data = try ToyDataset(seed: 2, styleWeights: weights)
+        var counts = [Int](repeating: 0, count: weights.count)
+        var drawn = 0
+        for i in 0..<6000 {
+            let s = data.sample(index: i)
+            if s.isWatermark { continue }
+            counts[s.style] += 1
+            drawn += 1
+        }
+        XCTAssertEqual(counts[absent], 0)
+        let total = weights.reduce(0, +)
+        for (style, w) in weights.enumerated() where w > 0 {
+            let expected = Double(drawn) * w / total
+            // Within four binomial standard deviations.
+            XCTAssertEqual(Double(counts[style]), expected, accuracy: 4 * (expected * (1 - w / total)).squareRoot(), ToyConcepts.styles[style])
+        }
+        for bad in [[Double](repeating: 0, count: weights.count), [1, 2], weights.map { $0 == 5 ? .nan : $0 }, weights.map { -$0 }] {
+            XCTAssertThrowsError(try ToyDataset(seed: 2, styleWeights: bad)) { XCTAssertTrue("\($0)".contains("style weights"), "\($0)") }
+        }
+    }
+
     /// Regression guard: this hash was computed by this code when the generator was written and pinned
     /// here so that any change of the pictures or captions (which would invalidate trained toy models
     /// and the committed classifier) is noticed. Update it only on purpose.

@@ -90,6 +90,46 @@ final class ToyModelTrainingTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), ["model"])
     }
 
+    /// `initialModel`: the run starts from an exported folder's weights (trained and EMA alike),
+    /// and continues from there; a folder of another architecture is refused by key or shape.
+    func testContinuedTrainingStartsFromTheFolder() throws {
+        let settings = Self.tinySettings()
+        let trainer = try ToyModelTraining(settings: settings)
+        trainer.trainStep()
+        trainer.trainStep()
+        let (text, unet) = try trainer.emaModels()
+        let folder = scratch.appendingPathComponent("model")
+        try ToyModelFolder.write(text: text, unet: unet, architecture: settings.architecture, to: folder, metadata: [:])
+
+        var continued = settings
+        continued.initialModel = folder.path
+        continued.seed = 9
+        let resumed = try ToyModelTraining(settings: continued)
+        let fresh = try ToyModelTraining(
+            settings: {
+                var s = settings
+                s.seed = 9
+                return s
+            }())
+        let exported = Dictionary(uniqueKeysWithValues: try trainer.emaModels().unet.namedParameters().map { ("unet." + $0.0, $0.1.scalars) })
+        var compared = 0
+        for (i, (key, p)) in resumed.parameters.enumerated() where key.hasPrefix("unet.") {
+            XCTAssertEqual(p.scalars, exported[key], key)
+            XCTAssertEqual(resumed.ema[i].scalars, exported[key], key)
+            compared += 1
+        }
+        XCTAssertEqual(compared, unet.namedParameters().count)
+        XCTAssertNotEqual(resumed.unet.conv_in.weight.scalars, fresh.unet.conv_in.weight.scalars)
+        let ids = [resumed.tokenizer.encode("a striped red circle")]
+        XCTAssertEqual(
+            GradMode.withNoGrad { resumed.textEncoder(ids).lastHiddenState.scalars }, GradMode.withNoGrad { text(ids).lastHiddenState.scalars })
+        XCTAssertTrue(resumed.trainStep().isFinite)
+
+        var wider = continued
+        wider.architecture.channels = [8, 24]
+        XCTAssertThrowsError(try ToyModelTraining(settings: wider)) { XCTAssertTrue("\($0)".contains(folder.path), "\($0)") }
+    }
+
     nonisolated(unsafe) static var generator = PyTorchGenerator(seed: 3)
 
     func testLearningRateSchedule() {

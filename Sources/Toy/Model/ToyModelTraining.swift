@@ -26,6 +26,12 @@ public final class ToyModelTraining {
         public var minSNRGamma: Float = 5
         public var seed: UInt64 = 0
         public var architecture = ToyModelArchitecture()
+        /// A model folder of this architecture whose weights the run starts from (weights and EMA),
+        /// instead of a fresh initialisation: continued training of an exported model.
+        public var initialModel: String?
+        /// Relative weight of each style in the training pictures (`ToyDataset(styleWeights:)`);
+        /// nil: uniform.
+        public var styleWeights: [Double]?
         public init() {}
     }
 
@@ -39,7 +45,7 @@ public final class ToyModelTraining {
     public var secondsTrained: Double = 0
     let optimizer: Adam
     let parameters: [(String, Tensor)]
-    var ema: [Tensor]
+    var ema: [Tensor] = []
     let dataset: ToyDataset
 
     public init(settings: Settings) throws {
@@ -54,8 +60,25 @@ public final class ToyModelTraining {
         textEncoder.setRequiresGrad(true)
         unet.setRequiresGrad(true)
         optimizer = Adam(parameters: parameters.map(\.1), learningRate: settings.learningRate)
+        dataset = try settings.styleWeights.map { try ToyDataset(seed: settings.seed, styleWeights: $0) } ?? ToyDataset(seed: settings.seed)
+        if let folder = settings.initialModel { try Self.loadWeights(from: folder, into: parameters) }
         ema = parameters.map { $0.1.copy() }
-        dataset = ToyDataset(seed: settings.seed)
+    }
+
+    /// Copies the text encoder's and the UNet's weights of the model folder at `path` into
+    /// `parameters` (keys "text_encoder.…", "unet.…"); every parameter must be there with its shape.
+    static func loadWeights(from path: String, into parameters: [(String, Tensor)]) throws {
+        let pipeline = try StableDiffusionPipeline(folder: ModelFolder(path: path))
+        var byKey: [String: Tensor] = [:]
+        for (key, p) in pipeline.textEncoder.namedParameters() { byKey["text_encoder." + key] = p }
+        for (key, p) in pipeline.unet.namedParameters() { byKey["unet." + key] = p }
+        for (key, p) in parameters {
+            guard let source = byKey[key] else { throw ToyError("\(path): no weight \(key) (another architecture?)") }
+            guard source.shape == p.shape else {
+                throw ToyError("\(path): \(key) has shape \(source.shape), this architecture \(p.shape)")
+            }
+            p.pointer.update(from: source.pointer, count: p.count)
+        }
     }
 
     /// The learning rate at (0-based) step `step`.
