@@ -29,8 +29,8 @@ public struct ToyBatch {
 public struct ToyDataset: Sendable {
     public let seed: UInt64
     public let watermarkPerMille: Int
-    /// Relative weight of each style (`ToyConcepts.styles` order), in millionths of their sum; nil:
-    /// uniform, drawn exactly as before weights existed.
+    /// The styles' cumulative weights (`ToyConcepts.styles` order) in millionths of their total;
+    /// nil: uniform, drawn exactly as before weights existed.
     let styleThresholds: [Int]?
 
     public init(seed: UInt64, watermarkPerMille: Int = 50) {
