@@ -47,6 +47,7 @@ public struct ToyDataset: Sendable {
     /// A set whose styles are drawn in proportion to `styleWeights` (one finite, non-negative
     /// weight per style, not all zero).
     public init(seed: UInt64, watermarkPerMille: Int = 50, styleWeights: [Double]) throws {
+        guard (0...1000).contains(watermarkPerMille) else { throw ToyError("watermark share \(watermarkPerMille) per mille is outside 0...1000") }
         guard styleWeights.count == ToyConcepts.styles.count else {
             throw ToyError("style weights: \(styleWeights.count) given, \(ToyConcepts.styles.count) styles")
         }

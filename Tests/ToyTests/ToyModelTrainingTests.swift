@@ -105,13 +105,10 @@ final class ToyModelTrainingTests: XCTestCase {
         continued.initialModel = folder.path
         continued.seed = 9
         let resumed = try ToyModelTraining(settings: continued)
-        let fresh = try ToyModelTraining(
-            settings: {
-                var s = settings
-                s.seed = 9
-                return s
-            }())
-        let exported = Dictionary(uniqueKeysWithValues: try trainer.emaModels().unet.namedParameters().map { ("unet." + $0.0, $0.1.scalars) })
+        var freshSettings = settings
+        freshSettings.seed = 9
+        let fresh = try ToyModelTraining(settings: freshSettings)
+        let exported = Dictionary(uniqueKeysWithValues: unet.namedParameters().map { ("unet." + $0.0, $0.1.scalars) })
         var compared = 0
         for (i, (key, p)) in resumed.parameters.enumerated() where key.hasPrefix("unet.") {
             XCTAssertEqual(p.scalars, exported[key], key)
