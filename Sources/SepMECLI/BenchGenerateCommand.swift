@@ -41,7 +41,7 @@ struct BenchGenerateCommand: ParsableCommand {
         let pipeline = try modelOptions.pipeline(quiet: true)
         print(
             "generate benchmark: \(try modelOptions.path()), \(steps) steps, guidance \(guidance), batch \(batch), "
-                + "\(Parallel.threadCount) threads, bf16 products: \(BF16GEMM.path)")
+                + "\(Parallel.threadCount) threads, bf16 products: \(BF16GEMM.path); \(BF16Payoff.verdict)")
         func options(_ precision: ComputePrecision, steps: Int, weights: BF16WeightCache? = nil) -> GenerationOptions {
             GenerationOptions(
                 prompts: [prompt], seed: seed, steps: steps, guidance: guidance, width: size, height: size,

@@ -66,7 +66,7 @@ struct BenchUNetCommand: ParsableCommand {
             print(
                 String(
                     format: "forward bf16:     %.3f s (bf16 / fp32 time %.3f; %@; max |bf16 - fp32| / max |fp32| of the output %.2e; ",
-                    t, t / r.forwardSeconds, rate(t, peak: bf16Peak, "BF16 peak"), e) + "\(BF16GEMM.path))")
+                    t, t / r.forwardSeconds, rate(t, peak: bf16Peak, "BF16 peak"), e) + "\(BF16GEMM.path); \(BF16Payoff.verdict))")
         }
         print(
             String(

@@ -163,6 +163,7 @@ struct EraseCommand: ParsableCommand {
     }
 
     func run() throws {
+        precisionOption.noteWhereBF16DoesNotPay(quiet: verbosity.quiet)
         if let plan {
             try runPlan(at: plan)
             return

@@ -108,6 +108,7 @@ struct GenerateCommand: ParsableCommand {
         var latentShape: [Int] = []
         // bf16: the UNet's and the decoder's weights are converted once, for every group.
         let precision = precisionOption.precision
+        precisionOption.noteWhereBF16DoesNotPay(quiet: quiet)
         let bf16Weights = precision == .bf16 ? BF16WeightCache() : nil
         for (k, group) in groups.enumerated() {
             let options = GenerationOptions(

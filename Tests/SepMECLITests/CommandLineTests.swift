@@ -1,4 +1,5 @@
 import Foundation
+import TensorEngine
 import XCTest
 
 /// Runs the `sepme` executable on bad input: each case must exit non-zero with a one-line error that
@@ -92,6 +93,22 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: output))
         XCTAssertTrue(FileManager.default.fileExists(atPath: latents))
+    }
+
+    /// `--precision bf16` on a CPU where bf16 products are slower than fp32 ones says that the run keeps
+    /// fp32 products (`BF16Payoff`), and says nothing where they pay or with --quiet.
+    func testPrecisionBF16SaysWhereBF16DoesNotPay() throws {
+        let args = [
+            "generate", "--model", Self.tinySD.path, "--prompt", "a red circle", "--steps", "2", "--precision", "bf16",
+            "--output", output
+        ]
+        let r = try run(args)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let note = "--precision bf16: bf16 does not pay on this CPU"
+        XCTAssertEqual(r.stderr.contains(note), !BF16Payoff.verdict.pays, r.stderr)
+        let quiet = try run(args + ["--quiet"])
+        XCTAssertEqual(quiet.status, 0, quiet.stderr)
+        XCTAssertFalse(quiet.stderr.contains(note), quiet.stderr)
     }
 
     func testMissingWeightFile() throws {

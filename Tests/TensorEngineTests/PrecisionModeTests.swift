@@ -91,43 +91,96 @@ final class PrecisionModeTests: XCTestCase {
     /// `.whereItPays` (the default coverage): linear layers and convolutions with fewer outputs per packed
     /// value than `minimumBF16Outputs` or sums shorter than `minimumBF16Depth`, and attention narrower than
     /// `minimumBF16HeadWidth`, give fp32's bits and convert no weight; at the thresholds they are bf16.
+    /// (On a CPU where bf16 pays at all; `BF16Payoff` below.)
     func testWhereItPaysLeavesSmallProductsInFP32() {
         let (outputs, depth, width) =
             (PrecisionMode.minimumBF16Outputs, PrecisionMode.minimumBF16Depth, PrecisionMode.minimumBF16HeadWidth)
-        PrecisionMode.withCoverage(.whereItPays) {
-            func linear(in inF: Int, out outF: Int) -> (bf16: Bool, converted: Int) {
-                let x = random([9, inF], seed: 20)
-                let w = random([outF, inF], seed: 21)
-                let cache = BF16WeightCache()
-                let y = PrecisionMode.with(.bf16, cache: cache) { Tensor.linear(x, weight: w) }
-                return (y.scalars != Tensor.linear(x, weight: w).scalars, cache.count)
-            }
-            XCTAssertTrue(linear(in: depth, out: outputs) == (true, 1))
-            XCTAssertTrue(linear(in: depth - 1, out: outputs) == (false, 0), "sums too short")
-            XCTAssertTrue(linear(in: depth, out: outputs - 1) == (false, 0), "too few outputs")
+        BF16Payoff.withAssumedVerdict(true) {
+            PrecisionMode.withCoverage(.whereItPays) {
+                func linear(in inF: Int, out outF: Int) -> (bf16: Bool, converted: Int) {
+                    let x = random([9, inF], seed: 20)
+                    let w = random([outF, inF], seed: 21)
+                    let cache = BF16WeightCache()
+                    let y = PrecisionMode.with(.bf16, cache: cache) { Tensor.linear(x, weight: w) }
+                    return (y.scalars != Tensor.linear(x, weight: w).scalars, cache.count)
+                }
+                XCTAssertTrue(linear(in: depth, out: outputs) == (true, 1))
+                XCTAssertTrue(linear(in: depth - 1, out: outputs) == (false, 0), "sums too short")
+                XCTAssertTrue(linear(in: depth, out: outputs - 1) == (false, 0), "too few outputs")
 
-            func convolution(in cin: Int, out cout: Int) -> (bf16: Bool, converted: Int) {
-                let x = random([1, cin, 6, 6], seed: 22)
-                let w = random([cout, cin, 3, 3], seed: 23)
-                let cache = BF16WeightCache()
-                let y = PrecisionMode.with(.bf16, cache: cache) { Tensor.conv2d(x, weight: w, padding: 1) }
-                return (y.scalars != Tensor.conv2d(x, weight: w, padding: 1).scalars, cache.count)
-            }
-            let channels = (depth + 8) / 9  // 3 × 3 taps: the shortest input that reaches the depth
-            XCTAssertTrue(convolution(in: channels, out: outputs) == (true, 1))
-            XCTAssertTrue(convolution(in: (depth - 1) / 9, out: outputs) == (false, 0), "sums too short")
-            XCTAssertTrue(convolution(in: channels, out: outputs - 1) == (false, 0), "too few outputs")
+                func convolution(in cin: Int, out cout: Int) -> (bf16: Bool, converted: Int) {
+                    let x = random([1, cin, 6, 6], seed: 22)
+                    let w = random([cout, cin, 3, 3], seed: 23)
+                    let cache = BF16WeightCache()
+                    let y = PrecisionMode.with(.bf16, cache: cache) { Tensor.conv2d(x, weight: w, padding: 1) }
+                    return (y.scalars != Tensor.conv2d(x, weight: w, padding: 1).scalars, cache.count)
+                }
+                let channels = (depth + 8) / 9  // 3 × 3 taps: the shortest input that reaches the depth
+                XCTAssertTrue(convolution(in: channels, out: outputs) == (true, 1))
+                XCTAssertTrue(convolution(in: (depth - 1) / 9, out: outputs) == (false, 0), "sums too short")
+                XCTAssertTrue(convolution(in: channels, out: outputs - 1) == (false, 0), "too few outputs")
 
-            func attention(d: Int, dv: Int) -> Bool {
-                let q = random([2, 40, d], seed: 24)
-                let k = random([2, 50, d], seed: 25)
-                let v = random([2, 50, dv], seed: 26)
-                let y = PrecisionMode.with(.bf16) { Tensor.scaledDotProductAttention(q, k, v) }
-                return y.scalars != Tensor.scaledDotProductAttention(q, k, v).scalars
+                func attention(d: Int, dv: Int) -> Bool {
+                    let q = random([2, 40, d], seed: 24)
+                    let k = random([2, 50, d], seed: 25)
+                    let v = random([2, 50, dv], seed: 26)
+                    let y = PrecisionMode.with(.bf16) { Tensor.scaledDotProductAttention(q, k, v) }
+                    return y.scalars != Tensor.scaledDotProductAttention(q, k, v).scalars
+                }
+                XCTAssertTrue(attention(d: width, dv: width))
+                XCTAssertFalse(attention(d: width - 1, dv: width), "queries and keys too narrow")
+                XCTAssertFalse(attention(d: width, dv: width - 1), "values too narrow")
             }
-            XCTAssertTrue(attention(d: width, dv: width))
-            XCTAssertFalse(attention(d: width - 1, dv: width), "queries and keys too narrow")
-            XCTAssertFalse(attention(d: width, dv: width - 1), "values too narrow")
+        }
+    }
+
+    /// Where bf16 products do not pay on the CPU, `.whereItPays` leaves even large products in fp32
+    /// (fp32's bits, no weight converted), while `.everyProduct` still runs them in bf16.
+    func testNoProductRunsInBF16WhereBF16DoesNotPay() {
+        let (outputs, depth, width) =
+            (PrecisionMode.minimumBF16Outputs, PrecisionMode.minimumBF16Depth, PrecisionMode.minimumBF16HeadWidth)
+        let x = random([9, 2 * depth], seed: 30)
+        let w = random([2 * outputs, 2 * depth], seed: 31)
+        let q = random([2, 40, width], seed: 32)
+        let k = random([2, 50, width], seed: 33)
+        let v = random([2, 50, width], seed: 34)
+        func run(_ coverage: BF16Coverage) -> (linearBF16: Bool, converted: Int, attentionBF16: Bool) {
+            BF16Payoff.withAssumedVerdict(false) {
+                PrecisionMode.withCoverage(coverage) {
+                    let cache = BF16WeightCache()
+                    let y = PrecisionMode.with(.bf16, cache: cache) { Tensor.linear(x, weight: w) }
+                    let a = PrecisionMode.with(.bf16) { Tensor.scaledDotProductAttention(q, k, v) }
+                    return (
+                        y.scalars != Tensor.linear(x, weight: w).scalars, cache.count,
+                        a.scalars != Tensor.scaledDotProductAttention(q, k, v).scalars
+                    )
+                }
+            }
+        }
+        XCTAssertTrue(run(.whereItPays) == (false, 0, false))
+        XCTAssertTrue(run(.everyProduct) == (true, 1, true))
+    }
+
+    /// The verdict's rule: AMX tiles pay; AVX-512 BF16 dot products pay from `minimumRateRatio` times the
+    /// fp32 FMA rate (AMD Zen 5 runs them at about 2×, Intel Xeons without AMX at about 0.5×); bf16
+    /// widened to fp32 never pays. The measured verdict is the rule applied to this CPU's rates.
+    func testBF16PayoffRule() {
+        let ratio = BF16Payoff.minimumRateRatio
+        XCTAssertTrue(BF16Payoff.Verdict(path: .amx).pays)
+        XCTAssertFalse(BF16Payoff.Verdict(path: .avx2).pays)
+        XCTAssertFalse(BF16Payoff.Verdict(path: .scalar).pays)
+        XCTAssertFalse(BF16Payoff.Verdict(path: .avx512BF16).pays, "no rates measured")
+        XCTAssertFalse(BF16Payoff.Verdict(path: .avx512BF16, bf16Rate: 170.9, fp32Rate: 350.2).pays)
+        XCTAssertFalse(BF16Payoff.Verdict(path: .avx512BF16, bf16Rate: 0.99 * ratio * 300, fp32Rate: 300).pays)
+        XCTAssertTrue(BF16Payoff.Verdict(path: .avx512BF16, bf16Rate: ratio * 300, fp32Rate: 300).pays)
+        XCTAssertTrue(BF16Payoff.Verdict(path: .avx512BF16, bf16Rate: 650, fp32Rate: 340).pays)
+
+        let measured = BF16Payoff.verdict
+        XCTAssertEqual(measured.path, BF16GEMM.bestPath)
+        XCTAssertEqual(measured.pays, BF16Payoff.Verdict(path: measured.path, bf16Rate: measured.bf16Rate, fp32Rate: measured.fp32Rate).pays)
+        if measured.path == .avx512BF16 {
+            XCTAssertGreaterThan(measured.bf16Rate ?? 0, 0)
+            XCTAssertGreaterThan(measured.fp32Rate ?? 0, 0)
         }
     }
 }

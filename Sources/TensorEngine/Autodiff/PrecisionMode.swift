@@ -12,7 +12,8 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
 
 /// Which gradient-free products of a bf16 scope run in bf16.
 public enum BF16Coverage: Sendable {
-    /// The products whose saving repays packing their activations: a BF16 product rounds and packs its
+    /// The products whose saving repays packing their activations, on a CPU where bf16 products pay at all
+    /// (`BF16Payoff`; elsewhere none: the scope runs fp32 products). A BF16 product rounds and packs its
     /// activation operand (a linear layer's input rows, a convolution's im2col columns, attention's q
     /// and probabilities) on every call, which costs as much as a thin product saves. Linear layers and
     /// convolutions with fewer than `PrecisionMode.minimumBF16Outputs` outputs per packed value or sums
@@ -71,14 +72,16 @@ public enum PrecisionMode {
     /// `bf16Cache(inputs:)` for a product whose packed activation values each feed `outputs` outputs
     /// through sums of `depth` terms; nil where the coverage leaves such a product in fp32.
     static func bf16Cache(inputs: [Tensor?], outputs: Int, depth: Int) -> BF16WeightCache? {
-        if coverage == .whereItPays && (outputs < minimumBF16Outputs || depth < minimumBF16Depth) { return nil }
+        if coverage == .whereItPays && (outputs < minimumBF16Outputs || depth < minimumBF16Depth || !BF16Payoff.pays) {
+            return nil
+        }
         return bf16Cache(inputs: inputs)
     }
 
     /// `bf16Cache(inputs:)` for an attention of query/key width `d` and value width `dv`; nil where the
     /// coverage leaves it in fp32.
     static func bf16Cache(inputs: [Tensor?], headWidth d: Int, valueWidth dv: Int) -> BF16WeightCache? {
-        if coverage == .whereItPays && Swift.min(d, dv) < minimumBF16HeadWidth { return nil }
+        if coverage == .whereItPays && (Swift.min(d, dv) < minimumBF16HeadWidth || !BF16Payoff.pays) { return nil }
         return bf16Cache(inputs: inputs)
     }
 
