@@ -22,7 +22,7 @@ struct BenchVAECommand: ParsableCommand {
         try CommandFailure.reporting {
             print(
                 "VAE decode benchmark: SD1.4 configuration, \(size)x\(size) latent -> \(8 * size)x\(8 * size) image, "
-                    + "\(precisionOption.precision.rawValue), \(Parallel.threadCount) threads, \(SGEMMKernel.path)"
+                    + "\(precisionOption.precision.rawValue), \(Parallel.threadCount) threads, \(SGEMMKernel.path)\(precisionOption.verdictSuffix)"
             )
             let r = try measurement.benchmark.vaeDecode(size: size, precision: precisionOption.precision)
             ComponentBenchmark.printResult(r)

@@ -61,7 +61,7 @@ struct BenchEraseStepCommand: ParsableCommand {
         }
         func gb(_ b: Int) -> String { String(format: "%.2f GB", Double(b) / 1e9) }
         print(
-            "SepME iteration, config \(config), \(size)x\(size) latent, batch 1, fp32 (sepme's original predictions \(precisionOption.precision.rawValue)), \(Parallel.threadCount) threads; null space dimension \(r.nullSpaceDimension)"
+            "SepME iteration, config \(config), \(size)x\(size) latent, batch 1, fp32 (sepme's original predictions \(precisionOption.precision.rawValue)), \(Parallel.threadCount) threads; null space dimension \(r.nullSpaceDimension)\(precisionOption.verdictSuffix)"
         )
         print(String(format: "  sepme:                  %8.3f s   peak tensor memory %@ (one UNet)", r.sepme.seconds, gb(r.sepme.peakTensorBytes)))
         if let lean = r.leanReference, let scripted = r.scriptedReference, let toLean = r.ratioToLeanReference,

@@ -13,6 +13,9 @@ struct PrecisionOption: ParsableArguments {
     )
     var precision: ComputePrecision = .fp32
 
+    /// For benchmark headers: with `--precision bf16`, "; " and whether bf16 pays on this CPU.
+    var verdictSuffix: String { precision == .bf16 ? "; \(BF16Payoff.verdict)" : "" }
+
     /// With `--precision bf16` on a CPU where bf16 products do not pay, says so on stderr (unless quiet):
     /// the run keeps fp32 products, so its results are fp32's.
     func noteWhereBF16DoesNotPay(quiet: Bool) {
