@@ -90,7 +90,10 @@ struct TrainToyCommand: ParsableCommand {
             settings.seed = seed
             settings.warmupSteps = warmupSteps
             settings.initialModel = try initialModel.map { path in
-                guard FileManager.default.fileExists(atPath: path) else { throw CommandLineError("--from: no model folder at \(path)") }
+                // A resumed run takes every weight from its checkpoint; the folder may be gone.
+                guard resume || FileManager.default.fileExists(atPath: path) else {
+                    throw CommandLineError("--from: no model folder at \(path)")
+                }
                 return URL(fileURLWithPath: path).standardizedFileURL.path
             }
             settings.styleWeights = try styleWeights()

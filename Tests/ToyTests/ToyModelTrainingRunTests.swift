@@ -57,6 +57,40 @@ final class ToyModelTrainingRunTests: XCTestCase {
         for (i, e) in straight.trainer.ema.enumerated() { XCTAssertEqual(e.scalars, resumed.trainer.ema[i].scalars) }
     }
 
+    /// A continued run (`initialModel`) that is interrupted resumes from its checkpoint alone: the
+    /// starting folder is not read again, so it may be gone, and the weights match a straight run.
+    func testContinuedRunResumesWithoutItsStartingFolder() throws {
+        let base = try makeRun(steps: 2, name: "base")
+        XCTAssertEqual(try base.run(), .completed)
+        func run(_ name: String, steps: Int, from folder: URL, resume: Bool = false) throws -> ToyModelTrainingRun {
+            var settings = ToyModelTrainingTests.tinySettings()
+            settings.steps = steps
+            settings.seed = 4
+            settings.initialModel = folder.path
+            let checkpoint = scratch.appendingPathComponent("\(name).checkpoint.safetensors").path
+            return try ToyModelTrainingRun(
+                settings: settings, destination: scratch.appendingPathComponent(name), checkpointPath: checkpoint,
+                saveEvery: 2, timeLimitMinutes: nil, resumeFrom: resume ? checkpoint : nil)
+        }
+        let straight = try run("straight", steps: 4, from: scratch.appendingPathComponent("base"))
+        XCTAssertEqual(try straight.run(), .completed)
+
+        let start = scratch.appendingPathComponent("start")
+        try FileManager.default.copyItem(at: scratch.appendingPathComponent("base"), to: start)
+        let first = try run("split", steps: 4, from: start)
+        first.shouldStop = { first.trainer.step == 3 }
+        XCTAssertEqual(try first.run(), .interrupted)
+        try FileManager.default.removeItem(at: start)
+        let resumed = try run("split", steps: 4, from: start, resume: true)
+        XCTAssertEqual(resumed.trainer.step, 3)
+        XCTAssertEqual(try resumed.run(), .completed)
+        for ((key, a), (_, b)) in zip(straight.trainer.parameters, resumed.trainer.parameters) {
+            XCTAssertEqual(a.scalars, b.scalars, key)
+        }
+        // Without a checkpoint the folder is needed, and its absence is named.
+        XCTAssertThrowsError(try run("fresh", steps: 4, from: start)) { XCTAssertTrue("\($0)".contains(start.path), "\($0)") }
+    }
+
     func testRefusesABadSaveIntervalOrTimeLimit() throws {
         let settings = ToyModelTrainingTests.tinySettings()
         let destination = scratch.appendingPathComponent("m")

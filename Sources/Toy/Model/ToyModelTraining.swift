@@ -48,7 +48,9 @@ public final class ToyModelTraining {
     var ema: [Tensor] = []
     let dataset: ToyDataset
 
-    public init(settings: Settings) throws {
+    /// `loadingInitialModel` false: `settings.initialModel` is not read (a resumed run, whose checkpoint
+    /// replaces every weight; the folder may be gone by then).
+    public init(settings: Settings, loadingInitialModel: Bool = true) throws {
         self.settings = settings
         guard let folder = ToyVocabulary.bundledFolder else { throw ToyError("the bundled toy tokenizer is missing") }
         tokenizer = try CLIPTokenizer(folder: folder)
@@ -61,7 +63,7 @@ public final class ToyModelTraining {
         unet.setRequiresGrad(true)
         optimizer = Adam(parameters: parameters.map(\.1), learningRate: settings.learningRate)
         dataset = try settings.styleWeights.map { try ToyDataset(seed: settings.seed, styleWeights: $0) } ?? ToyDataset(seed: settings.seed)
-        if let folder = settings.initialModel { try Self.loadWeights(from: folder, into: parameters) }
+        if loadingInitialModel, let folder = settings.initialModel { try Self.loadWeights(from: folder, into: parameters) }
         ema = parameters.map { $0.1.copy() }
     }
 

@@ -35,14 +35,15 @@ public final class ToyModelTrainingRun {
     /// Human-readable lines (each export).
     public var log: (String) -> Void = { _ in }
 
-    /// `resumeFrom`: a checkpoint written by an earlier run with the same settings.
+    /// `resumeFrom`: a checkpoint written by an earlier run with the same settings (it holds every weight,
+    /// so `settings.initialModel` is not read again).
     public init(
         settings: ToyModelTraining.Settings, destination: URL, checkpointPath: String, saveEvery: Int,
         timeLimitMinutes: Double?, resumeFrom: String?
     ) throws {
         guard saveEvery >= 1 else { throw ToyError("save interval \(saveEvery) must be at least 1 step") }
         if let t = timeLimitMinutes, !(t > 0 && t.isFinite) { throw ToyError("time limit \(t) minutes must be positive") }
-        trainer = try ToyModelTraining(settings: settings)
+        trainer = try ToyModelTraining(settings: settings, loadingInitialModel: resumeFrom == nil)
         if let resumeFrom { try trainer.loadCheckpoint(path: resumeFrom) }
         self.destination = destination
         self.checkpointPath = checkpointPath
