@@ -1,5 +1,3 @@
-import CMatrixKernels
-import Dispatch
 import Foundation
 
 /// Whether BF16 products can be faster than fp32 ones on this CPU, decided once per process.
@@ -14,8 +12,8 @@ import Foundation
 ///
 /// - AMX-BF16 tiles: pays (a tile instruction does thousands of products).
 /// - AVX-512 BF16: the `vdpbf16ps` and fp32 FMA peak loops (`PeakRate`) are run on one thread, three
-///   times each, interleaved, and bf16 pays when its best rate is at least `minimumRateRatio` times
-///   fp32's. The two rates sit far on either side of that line on the CPUs above, so load on a shared
+///   times each, interleaved (about 3 ms a run), and bf16 pays when its best rate is at least
+///   `minimumRateRatio` times fp32's. The two rates sit far on either side of that line on the CPUs above, so load on a shared
 ///   machine does not flip the verdict.
 /// - AVX2 or scalar code (bf16 widened to fp32): never pays.
 ///
@@ -65,44 +63,23 @@ public enum BF16Payoff {
     public static let minimumRateRatio = 1.25
 
     /// The process's verdict, measured on first use (a few tens of milliseconds).
-    public static var verdict: Verdict { measured }
-
-    private static let measured: Verdict = {
+    public static let verdict: Verdict = {
         let path = BF16GEMM.bestPath
         switch path {
         case .amx, .avx2, .scalar:
             return Verdict(path: path)
         case .avx512BF16:
-            let bf16Iterations = iterations(for: .bf16)
-            let fp32Iterations = iterations(for: .fp32)
+            let bf16Iterations = PeakRate.calibrated(.bf16, lasting: 0.003).iterations
+            let fp32Iterations = PeakRate.calibrated(.fp32, lasting: 0.003).iterations
             var bf16 = 0.0
             var fp32 = 0.0
             for _ in 0..<3 {
-                bf16 = Swift.max(bf16, rate(.bf16, iterations: bf16Iterations).gflops)
-                fp32 = Swift.max(fp32, rate(.fp32, iterations: fp32Iterations).gflops)
+                bf16 = Swift.max(bf16, PeakRate.timed(.bf16, iterations: bf16Iterations).gflops)
+                fp32 = Swift.max(fp32, PeakRate.timed(.fp32, iterations: fp32Iterations).gflops)
             }
             return Verdict(path: path, bf16Rate: bf16, fp32Rate: fp32)
         }
     }()
-
-    /// One run of a peak loop on the calling thread: GFLOP/s and seconds.
-    private static func rate(_ loop: PeakRate.Loop, iterations: Int) -> (gflops: Double, seconds: Double) {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let flops = sepme_peak_loop(loop.rawValue, iterations)
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        return (seconds > 0 ? flops / seconds / 1e9 : 0, seconds)
-    }
-
-    /// Iterations of a loop that take about 3 ms on the calling thread.
-    private static func iterations(for loop: PeakRate.Loop) -> Int {
-        var count = 1 << 10
-        while count < 1 << 30 {
-            let seconds = rate(loop, iterations: count).seconds
-            if seconds >= 0.003 { break }
-            count *= seconds < 0.0003 ? 8 : 2
-        }
-        return count
-    }
 
     /// Tests: the verdict to assume inside `withAssumedVerdict` (nil: the measured one).
     @TaskLocal static var assumed: Bool?

@@ -43,16 +43,7 @@ public enum PeakRate {
         case .amx: guard hasAMX else { return nil }
         }
         let threads = Swift.max(1, threads)
-        // Calibrate: grow the iteration count until one run takes at least 20 ms.
-        var iterations = 1 << 16
-        var single = 0.0
-        while true {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            _ = sepme_peak_loop(loop.rawValue, iterations)
-            single = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            if single >= 0.02 || iterations >= 1 << 34 { break }
-            iterations *= 4
-        }
+        let (iterations, single) = calibrated(loop, lasting: 0.02)
         let target = Swift.max(1, Int(Double(iterations) * Swift.max(seconds, 0.001) / Swift.max(single, 1e-9)))
         var best = 0.0
         for _ in 0..<Swift.max(1, repeats) {
@@ -62,6 +53,25 @@ public enum PeakRate {
             best = Swift.max(best, flops / dt / 1e9)
         }
         return best
+    }
+
+    /// The iteration count at which one run of `loop` on the calling thread takes at least `seconds`
+    /// (grown from 2^16 by factors of 4, at most 2^34), and that run's seconds.
+    static func calibrated(_ loop: Loop, lasting seconds: Double) -> (iterations: Int, seconds: Double) {
+        var iterations = 1 << 16
+        while true {
+            let run = timed(loop, iterations: iterations)
+            if run.seconds >= seconds || iterations >= 1 << 34 { return (iterations, run.seconds) }
+            iterations *= 4
+        }
+    }
+
+    /// One run of `loop` on the calling thread: GFLOP/s and seconds.
+    static func timed(_ loop: Loop, iterations: Int) -> (gflops: Double, seconds: Double) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let flops = sepme_peak_loop(loop.rawValue, iterations)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        return (seconds > 0 ? flops / seconds / 1e9 : 0, seconds)
     }
 
     /// Runs the loop on `threads` threads at once; returns the operations done in all.
