@@ -3,13 +3,17 @@
 # SepME's levers changed from the defaults, on the training wordings only (the defaults are picked
 # there), then one table (study.md). Every run resumes: rerun the script after an interruption.
 #
-#   scripts/benchmark_study.sh [MODEL_FOLDER]      # env: SEPME, OUT, SEEDS, STYLES
+#   scripts/benchmark_study.sh [MODEL_FOLDER]      # env: SEPME, OUT, SEEDS, STYLES, RUNS
+#
+# RUNS names the runs to do (default: all of them, in the order below), e.g.
+# RUNS="wordings two-wordings" STYLES="solid striped ... zigzag" for the wording study over every style.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEPME=${SEPME:-.build/release/sepme}
 OUT=${OUT:-benchmark-study}
 SEEDS=${SEEDS:-8}
 read -r -a STYLES <<< "${STYLES:-checkered dotted striped}"
+read -r -a RUNS <<< "${RUNS:-}"
 MODEL=()
 if [[ $# -gt 0 ]]; then MODEL=(--model "$1"); fi
 mkdir -p "$OUT"
@@ -17,13 +21,18 @@ mkdir -p "$OUT"
 run() {
     local name=$1
     shift
+    if [[ ${#RUNS[@]} -gt 0 && " ${RUNS[*]} " != *" $name "* ]]; then return 0; fi
     echo "== $name: $*" >&2
-    # Every run draws the same original images (same model, sampling settings and grid): later runs
-    # start from the first run's cache file instead of generating them again.
-    local cache=targets/original-images.safetensors
-    if [[ $name != name-only && -f "$OUT/name-only/$cache" && ! -f "$OUT/$name/$cache" ]]; then
-        mkdir -p "$OUT/$name/targets"
-        cp "$OUT/name-only/$cache" "$OUT/$name/$cache"
+    # Every run draws the same original images (same model, sampling settings and grid): a run
+    # starts from the cache file of a finished run (one with its benchmark.json) when there is one.
+    local cache=targets/original-images.safetensors done
+    if [[ ! -f "$OUT/$name/$cache" ]]; then
+        for done in "$OUT"/*/benchmark.json; do
+            [[ -f $done && -f "$(dirname "$done")/$cache" ]] || continue
+            mkdir -p "$OUT/$name/targets"
+            cp "$(dirname "$done")/$cache" "$OUT/$name/$cache"
+            break
+        done
     fi
     "$SEPME" benchmark "${MODEL[@]}" --styles "${STYLES[@]}" --seeds "$SEEDS" --template-set training \
         --compose 0 --output "$OUT/$name" --resume --quiet "$@" > /dev/null
@@ -41,5 +50,8 @@ run wordings-protect-colours --concept-template "a {style} {shape}" \
 run wordings-beta-1e-2 --concept-template "a {style} {shape}" --beta 1e-2
 run wordings-beta-1e-3 --concept-template "a {style} {shape}" --beta 1e-3
 run wordings-tau-1e-5 --concept-template "a {style} {shape}" --tau 1e-5
+# A second wording of the training captions' kind, "a striped circle in ... style" being "a circle in
+# striped style" (the styles the default wording alone leaves drawn: diagonal).
+run two-wordings --concept-template "a {style} {shape}" --concept-template "a {shape} in {style} style"
 
 scripts/summarize_benchmarks.py "$OUT"/*/benchmark.json | tee "$OUT/study.md"
