@@ -3,10 +3,12 @@
 # SepME's levers changed from the defaults, on the training wordings only (the defaults are picked
 # there), then one table (study.md). Every run resumes: rerun the script after an interruption.
 #
-#   scripts/benchmark_study.sh [MODEL_FOLDER]      # env: SEPME, OUT, SEEDS, STYLES, RUNS
+#   scripts/benchmark_study.sh [MODEL_FOLDER]      # env: SEPME, OUT, SEEDS, STYLES, RUNS, KEEP
 #
 # RUNS names the runs to do (default: all of them, in the order below), e.g.
 # RUNS="wordings two-wordings" STYLES="solid striped ... zigzag" for the wording study over every style.
+# KEEP, a folder (in the repository), keeps each run's finished rows while it runs, as
+# scripts/full_benchmark.sh does, so that a study longer than a session resumes on another machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEPME=${SEPME:-.build/release/sepme}
@@ -14,6 +16,8 @@ OUT=${OUT:-benchmark-study}
 SEEDS=${SEEDS:-8}
 read -r -a STYLES <<< "${STYLES:-checkered dotted striped}"
 read -r -a RUNS <<< "${RUNS:-}"
+KEEP=${KEEP:-}
+source scripts/lib/kept_rows.sh
 MODEL=()
 if [[ $# -gt 0 ]]; then MODEL=(--model "$1"); fi
 mkdir -p "$OUT"
@@ -34,8 +38,14 @@ run() {
             break
         done
     fi
-    "$SEPME" benchmark "${MODEL[@]}" --styles "${STYLES[@]}" --seeds "$SEEDS" --template-set training \
-        --compose 0 --output "$OUT/$name" --resume --quiet "$@" > /dev/null
+    local command=("$SEPME" benchmark "${MODEL[@]}" --styles "${STYLES[@]}" --seeds "$SEEDS" --template-set training
+        --compose 0 --output "$OUT/$name" --resume --quiet "$@")
+    if [[ -z $KEEP ]]; then
+        "${command[@]}" > /dev/null
+    else
+        copy_rows "$KEEP/$name" "$OUT/$name"
+        run_keeping_rows "$OUT/$name" "$KEEP/$name" "${command[@]}" > /dev/null
+    fi
 }
 
 # The benchmark's default wording is "a {style} {shape}"; the first run erases each target on its

@@ -18,31 +18,8 @@ OUT=${OUT:-full-benchmark}
 INTERVAL=${INTERVAL:-60}
 KEPT=docs/results/full-benchmark
 
-# Copies the finished pieces (JSON rows and reports, never images) from folder $1 to folder $2.
-copy_rows() {
-    local from=$1 to=$2
-    [[ -d $from ]] || return 0
-    (cd "$from" && find . \( -path './*/targets/*.json' -o -name 'benchmark.json' -o -name 'benchmark.md' \
-        -o -name 'comparison.json' -o -name 'comparison.md' \) -type f -print0) |
-        while IFS= read -r -d '' file; do
-            if ! cmp -s "$from/$file" "$to/$file"; then
-                mkdir -p "$(dirname "$to/$file")"
-                cp "$from/$file" "$to/$file.tmp" && mv "$to/$file.tmp" "$to/$file"
-            fi
-        done
-}
+source scripts/lib/kept_rows.sh
 
 mkdir -p "$OUT" "$KEPT"
 copy_rows "$KEPT" "$OUT"
-"$SEPME" benchmark --method all --seeds 16 --output "$OUT" --resume &
-run=$!
-trap 'kill -INT $run 2>/dev/null; wait $run; copy_rows "$OUT" "$KEPT"; exit 130' INT TERM
-while kill -0 $run 2>/dev/null; do
-    sleep "$INTERVAL" &
-    wait $! || true
-    copy_rows "$OUT" "$KEPT"
-done
-status=0
-wait $run || status=$?
-copy_rows "$OUT" "$KEPT"
-exit $status
+run_keeping_rows "$OUT" "$KEPT" "$SEPME" benchmark --method all --seeds 16 --output "$OUT" --resume
