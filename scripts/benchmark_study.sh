@@ -60,8 +60,8 @@ run wordings-protect-colours --concept-template "a {style} {shape}" \
 run wordings-beta-1e-2 --concept-template "a {style} {shape}" --beta 1e-2
 run wordings-beta-1e-3 --concept-template "a {style} {shape}" --beta 1e-3
 run wordings-tau-1e-5 --concept-template "a {style} {shape}" --tau 1e-5
-# A second wording of the training captions' kind, "a striped circle in ... style" being "a circle in
-# striped style" (the styles the default wording alone leaves drawn: diagonal).
+# The default wording and a second one from the training captions ("a circle in striped style"):
+# erased on the default alone, diagonal stays drawn.
 run two-wordings --concept-template "a {style} {shape}" --concept-template "a {shape} in {style} style"
 
 scripts/summarize_benchmarks.py "$OUT"/*/benchmark.json | tee "$OUT/study.md"
