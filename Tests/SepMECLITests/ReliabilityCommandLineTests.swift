@@ -153,6 +153,32 @@ final class ReliabilityCommandLineTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [])
     }
 
+    /// Ctrl-C while the benchmark generates its grid stops between prompts: status 130 and the
+    /// interruption's line, not the library's `CancellationError`.
+    func testInterruptStopsBenchmarkGenerationCleanly() throws {
+        let p = Process()
+        p.executableURL = CommandLineTests.executable
+        p.arguments = ["benchmark", "--original-only", "--seeds", "16", "--output", scratch.appendingPathComponent("bench").path]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("evaluating original") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen.append(chunk)
+        }
+        kill(p.processIdentifier, SIGINT)
+        seen.append(err.fileHandleForReading.readDataToEndOfFile())
+        p.waitUntilExit()
+        let stderr = String(decoding: seen, as: UTF8.self)
+        XCTAssertEqual(p.terminationReason, .exit, stderr)
+        XCTAssertEqual(p.terminationStatus, 130, stderr)
+        XCTAssertEqual(
+            stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") },
+            ["Error: interrupted (Ctrl-C); stopped between prompts; what was saved before is kept"])
+    }
+
     /// Progress to a full or closed stderr, results to a closed stdout: the run completes (status 0)
     /// and its files are written.
     func testFullOrClosedStandardStreamsDoNotKillTheRun() throws {

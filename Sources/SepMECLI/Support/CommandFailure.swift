@@ -28,7 +28,8 @@ struct CommandLineError: Error, CustomStringConvertible {
 /// - Foundation errors (`NSCocoaErrorDomain Code=640`, "You don't have permission.") become the
 ///   path and the POSIX reason (`out.png: No space left on device`);
 /// - a `ValidationError` thrown while running is one line with exit status 1 (no usage text);
-/// - a stop requested with Ctrl-C (`Interrupt.Stopped`) prints its line and exits with status 130;
+/// - a stop requested with Ctrl-C (`Interrupt.Stopped`, or a library's `CancellationError` after
+///   Ctrl-C) prints its line and exits with status 130;
 /// - every message is one line, control characters escaped.
 enum CommandFailure {
     static func reporting<T>(_ flags: FlagNames = FlagNames(), _ body: () throws -> T) throws -> T {
@@ -45,6 +46,11 @@ enum CommandFailure {
         case let exit as ExitCode:
             return exit
         case let stop as Interrupt.Stopped:
+            StandardError.write("Error: \(TerminalText.line(stop.description))\n")
+            return ExitCode(130)
+        case is CancellationError where Interrupt.requested:
+            // A library loop polled the Ctrl-C flag (`ConceptEvaluator.shouldStop`) between prompts.
+            let stop = Interrupt.Stopped(outcome: "stopped between prompts; what was saved before is kept")
             StandardError.write("Error: \(TerminalText.line(stop.description))\n")
             return ExitCode(130)
         default:
