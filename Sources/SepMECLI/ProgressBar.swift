@@ -61,23 +61,31 @@ enum StandardError {
     }
 }
 
-/// Ctrl-C sets a flag that long loops poll, so they can stop at a safe point (after writing a
-/// checkpoint, or before writing anything) instead of dying with half-written files.
-/// A second Ctrl-C exits at once (status 130).
+/// Ctrl-C (SIGINT) or SIGTERM, which batch schedulers such as Slurm send before they kill a job,
+/// sets a flag that long loops poll, so they can stop at a safe point (after writing a checkpoint,
+/// or before writing anything) instead of dying with half-written files. A second signal exits at
+/// once (status 130).
 enum Interrupt {
-    // nonisolated(unsafe): a process-global flag set from the SIGINT handler (no lock or actor may be used there).
+    // nonisolated(unsafe): process-global flags set from the signal handlers (no lock or actor may be used there).
     nonisolated(unsafe) static var requested = false
+    /// The stop came from SIGTERM rather than Ctrl-C.
+    nonisolated(unsafe) static var terminated = false
 
-    /// The work stopped at a Ctrl-C; `CommandFailure.reporting` prints it and exits with status 130.
+    /// The work stopped at a Ctrl-C or SIGTERM; `CommandFailure.reporting` prints it and exits with status 130.
     struct Stopped: Error, CustomStringConvertible {
         /// What happened to the output, e.g. "nothing was written".
         let outcome: String
-        var description: String { "interrupted (Ctrl-C); \(outcome)" }
+        var description: String { "interrupted (\(Interrupt.terminated ? "SIGTERM" : "Ctrl-C")); \(outcome)" }
     }
 
     static func install() {
         signal(SIGINT) { _ in
             if Interrupt.requested { _exit(130) }
+            Interrupt.requested = true
+        }
+        signal(SIGTERM) { _ in
+            if Interrupt.requested { _exit(130) }
+            Interrupt.terminated = true
             Interrupt.requested = true
         }
     }

@@ -153,6 +153,31 @@ final class ReliabilityCommandLineTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [])
     }
 
+    /// SIGTERM (a batch scheduler's warning before it kills a job) stops like Ctrl-C, and says so.
+    func testTerminationSignalStopsGenerationCleanly() throws {
+        let latents = scratch.appendingPathComponent("l.safetensors").path
+        let p = Process()
+        p.executableURL = CommandLineTests.executable
+        p.arguments = generate(["--steps", "900", "--latents-out", latents])
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("denoising") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen.append(chunk)
+        }
+        kill(p.processIdentifier, SIGTERM)
+        seen.append(err.fileHandleForReading.readDataToEndOfFile())
+        p.waitUntilExit()
+        let stderr = String(decoding: seen, as: UTF8.self)
+        XCTAssertEqual(p.terminationReason, .exit, stderr)
+        XCTAssertEqual(p.terminationStatus, 130, stderr)
+        XCTAssertEqual(stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }, ["Error: interrupted (SIGTERM); nothing was written"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [])
+    }
+
     /// Ctrl-C while the benchmark generates its grid stops between prompts: status 130 and the
     /// interruption's line, not the library's `CancellationError`.
     func testInterruptStopsBenchmarkGenerationCleanly() throws {
