@@ -130,78 +130,57 @@ final class ReliabilityCommandLineTests: XCTestCase {
     /// Ctrl-C during denoising stops at the next step: status 130, one line, no output file.
     func testInterruptStopsGenerationCleanly() throws {
         let latents = scratch.appendingPathComponent("l.safetensors").path
-        let p = Process()
-        p.executableURL = CommandLineTests.executable
-        p.arguments = generate(["--steps", "900", "--latents-out", latents])
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        // Wait for the first progress line, then interrupt.
-        var seen = Data()
-        while !String(decoding: seen, as: UTF8.self).contains("denoising") {
-            let chunk = err.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen.append(chunk)
-        }
-        kill(p.processIdentifier, SIGINT)
-        seen.append(err.fileHandleForReading.readDataToEndOfFile())
-        p.waitUntilExit()
-        let stderr = String(decoding: seen, as: UTF8.self)
-        XCTAssertEqual(p.terminationReason, .exit, stderr)
-        XCTAssertEqual(p.terminationStatus, 130, stderr)
-        XCTAssertEqual(stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }, ["Error: interrupted (Ctrl-C); nothing was written"])
+        let r = try runSignalled(generate(["--steps", "900", "--latents-out", latents]), after: "denoising", signal: SIGINT)
+        XCTAssertEqual(r.reason, .exit, r.stderr)
+        XCTAssertEqual(r.status, 130, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }, ["Error: interrupted (Ctrl-C); nothing was written"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [])
     }
 
     /// SIGTERM (a batch scheduler's warning before it kills a job) stops like Ctrl-C, and says so.
     func testTerminationSignalStopsGenerationCleanly() throws {
         let latents = scratch.appendingPathComponent("l.safetensors").path
-        let p = Process()
-        p.executableURL = CommandLineTests.executable
-        p.arguments = generate(["--steps", "900", "--latents-out", latents])
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        var seen = Data()
-        while !String(decoding: seen, as: UTF8.self).contains("denoising") {
-            let chunk = err.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen.append(chunk)
-        }
-        kill(p.processIdentifier, SIGTERM)
-        seen.append(err.fileHandleForReading.readDataToEndOfFile())
-        p.waitUntilExit()
-        let stderr = String(decoding: seen, as: UTF8.self)
-        XCTAssertEqual(p.terminationReason, .exit, stderr)
-        XCTAssertEqual(p.terminationStatus, 130, stderr)
-        XCTAssertEqual(stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }, ["Error: interrupted (SIGTERM); nothing was written"])
+        let r = try runSignalled(generate(["--steps", "900", "--latents-out", latents]), after: "denoising", signal: SIGTERM)
+        XCTAssertEqual(r.reason, .exit, r.stderr)
+        XCTAssertEqual(r.status, 130, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }, ["Error: interrupted (SIGTERM); nothing was written"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [])
     }
 
     /// Ctrl-C while the benchmark generates its grid stops between prompts: status 130 and the
     /// interruption's line, not the library's `CancellationError`.
     func testInterruptStopsBenchmarkGenerationCleanly() throws {
+        let r = try runSignalled(
+            ["benchmark", "--original-only", "--seeds", "16", "--output", scratch.appendingPathComponent("bench").path],
+            after: "evaluating original", signal: SIGINT)
+        XCTAssertEqual(r.reason, .exit, r.stderr)
+        XCTAssertEqual(r.status, 130, r.stderr)
+        XCTAssertEqual(
+            r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") },
+            ["Error: interrupted (Ctrl-C); stopped between prompts; what was saved before is kept"])
+    }
+
+    /// Runs sepme with `arguments`, sends `signal` once its stderr shows `marker` (its first
+    /// progress line), and waits for it to end: how it ended and everything it wrote to stderr.
+    private func runSignalled(
+        _ arguments: [String], after marker: String, signal: Int32
+    ) throws -> (reason: Process.TerminationReason, status: Int32, stderr: String) {
         let p = Process()
         p.executableURL = CommandLineTests.executable
-        p.arguments = ["benchmark", "--original-only", "--seeds", "16", "--output", scratch.appendingPathComponent("bench").path]
+        p.arguments = arguments
         let err = Pipe()
         p.standardError = err
         try p.run()
         var seen = Data()
-        while !String(decoding: seen, as: UTF8.self).contains("evaluating original") {
+        while !String(decoding: seen, as: UTF8.self).contains(marker) {
             let chunk = err.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             seen.append(chunk)
         }
-        kill(p.processIdentifier, SIGINT)
+        kill(p.processIdentifier, signal)
         seen.append(err.fileHandleForReading.readDataToEndOfFile())
         p.waitUntilExit()
-        let stderr = String(decoding: seen, as: UTF8.self)
-        XCTAssertEqual(p.terminationReason, .exit, stderr)
-        XCTAssertEqual(p.terminationStatus, 130, stderr)
-        XCTAssertEqual(
-            stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") },
-            ["Error: interrupted (Ctrl-C); stopped between prompts; what was saved before is kept"])
+        return (p.terminationReason, p.terminationStatus, String(decoding: seen, as: UTF8.self))
     }
 
     /// Progress to a full or closed stderr, results to a closed stdout: the run completes (status 0)

@@ -49,10 +49,8 @@ enum CommandFailure {
             StandardError.write("Error: \(TerminalText.line(stop.description))\n")
             return ExitCode(130)
         case is CancellationError where Interrupt.requested:
-            // A library loop polled the Ctrl-C flag (`ConceptEvaluator.shouldStop`) between prompts.
-            let stop = Interrupt.Stopped(outcome: "stopped between prompts; what was saved before is kept")
-            StandardError.write("Error: \(TerminalText.line(stop.description))\n")
-            return ExitCode(130)
+            // A library loop polled the stop flag (`ConceptEvaluator.shouldStop`) between prompts.
+            return mapped(Interrupt.Stopped(outcome: "stopped between prompts; what was saved before is kept"), flags)
         default:
             return CommandLineError(TerminalText.line(message(for: error, flags: flags)))
         }
