@@ -17,6 +17,8 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     public let protectedPrompts: [String]
     /// Concepts of existing shifts the new shifts must not disturb.
     public let decoupleFrom: [String]
+    /// Which prompts of the other concepts of this plan each shift is decoupled from.
+    public let decoupling: DecouplingScope
     public let variant: ErasureVariant
     public let hyperparameters: ErasureHyperparameters
     /// A folder of the user's PNG images to train on instead of generated ones.
@@ -31,7 +33,7 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     /// Checks the plan; every problem is a named error.
     public init(
         method: ErasureMethodKind = .sepme, concepts: [String], conceptPrompts: [String: [String]] = [:], protectedPrompts: [String] = [],
-        decoupleFrom: [String] = [], variant: ErasureVariant = .separate,
+        decoupleFrom: [String] = [], decoupling: DecouplingScope = .wordings, variant: ErasureVariant = .separate,
         hyperparameters: ErasureHyperparameters? = nil, imagesFolder: String? = nil, uce: UCEOptions? = nil,
         esd: ESDOptions? = nil, ca: CAOptions? = nil
     ) throws {
@@ -40,6 +42,7 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         self.conceptPrompts = conceptPrompts
         self.protectedPrompts = protectedPrompts
         self.decoupleFrom = decoupleFrom
+        self.decoupling = decoupling
         self.variant = variant
         self.hyperparameters = hyperparameters ?? .defaults(for: variant)
         self.imagesFolder = imagesFolder
@@ -56,6 +59,7 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         conceptPrompts = try c.decodeIfPresent([String: [String]].self, forKey: .conceptPrompts) ?? [:]
         protectedPrompts = try c.decode([String].self, forKey: .protectedPrompts)
         decoupleFrom = try c.decode([String].self, forKey: .decoupleFrom)
+        decoupling = try c.decodeIfPresent(DecouplingScope.self, forKey: .decoupling) ?? .wordings
         variant = try c.decode(ErasureVariant.self, forKey: .variant)
         hyperparameters = try c.decode(ErasureHyperparameters.self, forKey: .hyperparameters)
         imagesFolder = try c.decodeIfPresent(String.self, forKey: .imagesFolder)
@@ -72,6 +76,7 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         case conceptPrompts = "concept_prompts"
         case protectedPrompts = "protected"
         case decoupleFrom = "decouple_from"
+        case decoupling
         case variant
         case hyperparameters
         case imagesFolder = "images_folder"
@@ -138,6 +143,13 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     /// The variant is SepME's; the settings under `uce`, `esd_x` and `ca` are UCE's, ESD-x's and
     /// CA's. Another method refuses them.
     private func validateMethodSettings() throws {
+        if decoupling != .wordings, method != .sepme || !variant.isDecoupled {
+            throw ErasureError.invalidPlan(
+                field: "decoupling",
+                reason:
+                    "'\(decoupling.rawValue)' chooses what SepME's decoupled variants decouple from; \(method == .sepme ? "the variant '\(variant.rawValue)'" : "the method '\(method.rawValue)'") decouples nothing"
+            )
+        }
         if method != .sepme, variant != .separate {
             throw ErasureError.invalidPlan(
                 field: "variant",
@@ -214,7 +226,8 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         h.nullSpaceTolerance = tolerance
         return try ErasurePlan(
             method: method, concepts: concepts, conceptPrompts: conceptPrompts, protectedPrompts: protectedPrompts,
-            decoupleFrom: decoupleFrom, variant: variant, hyperparameters: h, imagesFolder: imagesFolder, uce: uce, esd: esd, ca: ca)
+            decoupleFrom: decoupleFrom, decoupling: decoupling, variant: variant, hyperparameters: h, imagesFolder: imagesFolder, uce: uce, esd: esd,
+            ca: ca)
     }
 
     /// Prompts compare by their trimmed, case-folded text.
@@ -231,8 +244,8 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
     }
 
     /// The prompts whose embeddings concept k's null space excludes, besides the blank prompt, in
-    /// the order they are stacked (method.md §1): protected prompts, every prompt of the other
-    /// concepts of this plan, then the concepts of existing shifts.
+    /// the order they are stacked (method.md §1): protected prompts, the other concepts' prompts
+    /// (all their wordings, or their names alone: `decoupling`), then the concepts of existing shifts.
     public func decouplingPrompts(forConceptAt k: Int) -> [String] {
         protectedPrompts + otherConceptPrompts(k) + decoupleFrom
     }
@@ -243,7 +256,13 @@ public struct ErasurePlan: Codable, Equatable, Sendable {
         variant.isDecoupled ? decoupleFrom + otherConceptPrompts(k) : []
     }
 
-    private func otherConceptPrompts(_ k: Int) -> [String] { concepts.indices.filter { $0 != k }.flatMap(prompts(ofConceptAt:)) }
+    private func otherConceptPrompts(_ k: Int) -> [String] {
+        let others = concepts.indices.filter { $0 != k }
+        switch decoupling {
+        case .wordings: return others.flatMap(prompts(ofConceptAt:))
+        case .names: return others.map { concepts[$0] }
+        }
+    }
 }
 
 /// The erasure methods `ErasureRun` can run; recorded in every plan and shift file (`method`).

@@ -82,6 +82,8 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
         for method in methods {
             var s = settings
             s.method = method
+            // What composed shifts are decoupled from is SepME's setting; the others compose dense shifts.
+            if method != .sepme { s.decoupling = nil }
             let benchmark = try ErasureBenchmark(settings: s, model: model, classifier: classifier, modelName: modelName)
             benchmark.originals = originals
             // A resumed comparison whose earlier methods were all finished has made no images in

@@ -157,6 +157,12 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
     public func markdown() -> String {
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "–" }
         var out = "# sepme benchmark\n\n"
+        if targets.isEmpty, composition != nil {
+            out += "Method `\(method)` (variant `\(settings.variant.rawValue)`), \(settings.seedsPerPrompt) seeds per prompt, "
+            out += "\(settings.steps) steps, guidance \(settings.guidance)\(settings.quick ? ", quick mode" : ""): "
+            out += "the composition, restoration and protection columns only.\n"
+            return out + compositionMarkdown() + (original?.markdown() ?? "")
+        }
         if targets.isEmpty {
             out += "The original model only (\(settings.seedsPerPrompt) seeds per prompt, \(settings.steps) steps, guidance \(settings.guidance)).\n"
             return out + (original?.markdown() ?? "")
@@ -213,7 +219,14 @@ public struct BenchmarkResult: Codable, Equatable, Sendable {
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "–" }
         guard let c = composition else { return "" }
         var out = "\n## Composition\n\n"
-        out += "\(c.targets.joined(separator: ", ")) erased by one plan and applied together "
+        out += "\(c.targets.joined(separator: ", ")) erased by one plan and applied together"
+        if settings.method == .sepme, settings.variant.isDecoupled {
+            out +=
+                (settings.decoupling ?? .wordings) == .names
+                ? ", each shift decoupled from the others' names " : ", each shift decoupled from every wording of the others "
+        } else {
+            out += " "
+        }
         out += "(training templates; IRA over the \(c.kind.rawValue)s not erased).\n\n"
         out += "| UA " + c.targets.map { "(\($0)) | " }.joined(separator: "UA ") + "IRA | CRA | SSIM | pixel diff | seconds | iterations |\n"
         out += "|" + String(repeating: "---|", count: c.targets.count + 6) + "\n"

@@ -46,6 +46,13 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     /// Targets of one kind erased together for the composition, restoration and protection
     /// columns (the first `compose` styles, else objects); 0 skips them.
     public var compose = 3
+    /// What each composed shift is decoupled from among the other composed targets (SepME's
+    /// decoupled variants); nil: every wording (`DecouplingScope.wordings`), as in files written
+    /// before the setting existed.
+    public var decoupling: DecouplingScope?
+    /// Score the composition, restoration and protection columns only, no target's own row
+    /// (nil: false, as in files written before the setting existed).
+    public var compositionOnly: Bool?
     /// A short run for continuous integration (recorded; the caller shrinks the other settings).
     public var quick = false
     /// Score the original model only (its per-concept accuracy on the grid): no target is erased.
@@ -164,6 +171,14 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
         try check((1...10_000).contains(steps), "steps", steps, "1...10000")
         try check(guidance.isFinite && guidance >= 0 && guidance <= 1000, "guidance", guidance, "[0, 1000]")
         try check(compose == 0 || (2...64).contains(compose), "compose", compose, "0 (none) or 2...64 targets")
+        if let decoupling, decoupling != .wordings {
+            try check(
+                method == .sepme && variant.isDecoupled, "decoupling", decoupling.rawValue,
+                "wordings (the default) unless the method is sepme with a decoupled variant (separate, joint)")
+        }
+        if compositionOnly == true {
+            try check(compose >= 2 && styles.count + objects.count >= 2, "composition_only", compose, "2 or more targets to compose (--compose)")
+        }
         for t in conceptTemplates {
             let kinds = (styles.isEmpty ? [] : ["{style}"]) + (objects.isEmpty ? [] : ["{shape}"])
             try check(
@@ -202,5 +217,7 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
         case protectedPrompts = "protected"
         case conceptTemplates = "concept_templates"
         case originalOnly = "original_only"
+        case decoupling
+        case compositionOnly = "composition_only"
     }
 }

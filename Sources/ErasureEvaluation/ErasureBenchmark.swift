@@ -110,8 +110,10 @@ public final class ErasureBenchmark {
         try OutputFolder.prepare(output)
         try OutputFolder.prepare(output.appendingPathComponent("targets"))
         var finished: [Int: BenchmarkResult.Target] = [:]
+        // The targets whose own rows are scored: none when only the composition is.
+        let scored = settings.compositionOnly == true ? [] : targets
         if resume {
-            for (i, t) in targets.enumerated() {
+            for (i, t) in scored.enumerated() {
                 guard let row = try saved(BenchmarkResult.Target.self, at: Self.recordURL(output, t)) else { continue }
                 finished[i] = row
                 observer.message("\(t.kind.rawValue) '\(t.name)': finished earlier, skipped")
@@ -124,7 +126,7 @@ public final class ErasureBenchmark {
         var columns = resume && !composed.isEmpty ? try saved(CompositionColumns.self, at: Self.compositionURL(output)) : nil
         if columns != nil { observer.message("composition: finished earlier, skipped") }
         var originalAccuracy = resume ? try saved(BenchmarkOriginalAccuracy.self, at: Self.originalURL(output)) : nil
-        if finished.count < targets.count || (!composed.isEmpty && columns == nil) || originalAccuracy == nil {
+        if finished.count < scored.count || (!composed.isEmpty && columns == nil) || originalAccuracy == nil {
             let key = BenchmarkOriginals.Key(settings)
             let made =
                 try originals.flatMap { $0.key == key ? $0 : nil } ?? originalImages(evaluator: evaluator, key: key, output: output, resume: resume)
@@ -133,7 +135,7 @@ public final class ErasureBenchmark {
             originalAccuracy = made.accuracy
         }
         var rows: [BenchmarkResult.Target] = []
-        for (i, t) in targets.enumerated() {
+        for (i, t) in scored.enumerated() {
             if let done = finished[i] {
                 rows.append(done)
                 continue
@@ -192,7 +194,8 @@ public final class ErasureBenchmark {
         let m = settings.planSettings(for: settings.method)
         let plan = try ErasurePlan(
             method: settings.method, concepts: targets.map(\.name), conceptPrompts: prompts.filter { !$0.value.isEmpty },
-            protectedPrompts: m.protected, variant: m.variant, hyperparameters: settings.hyperparameters, uce: m.uce, esd: m.esd, ca: m.ca)
+            protectedPrompts: m.protected, decoupling: settings.decoupling ?? .wordings,
+            variant: m.variant, hyperparameters: settings.hyperparameters, uce: m.uce, esd: m.esd, ca: m.ca)
         return try ErasurePlanFile.make(plan: plan, modelPath: modelName, model: model).plan
     }
 

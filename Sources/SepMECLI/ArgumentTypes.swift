@@ -28,6 +28,9 @@ extension SamplerKind: ExpressibleByArgument {
 /// `erase --variant separate|joint|full`.
 extension ErasureVariant: ExpressibleByArgument {}
 
+/// `erase --decouple wordings|names`, `benchmark --decouple`.
+extension DecouplingScope: ExpressibleByArgument {}
+
 /// `--precision fp32|bf16`.
 extension ComputePrecision: ExpressibleByArgument {}
 

@@ -83,6 +83,11 @@ struct BenchmarkCommand: ParsableCommand {
     @Flag(help: "Skip the targets an interrupted run with the same settings finished.") var resume = false
     @Option(help: "Targets of one kind erased together for the composition, restoration and protection columns (0: none).")
     var compose: Int = 3
+    @Option(
+        help:
+            "sepme: what each composed shift is decoupled from among the other composed targets: every wording (wordings, the default) or their names (names)."
+    ) var decouple: DecouplingScope?
+    @Flag(help: "Score only the composition, restoration and protection columns, no target's own row.") var compositionOnly = false
     @Flag(help: "A short run: the first two grid styles (unless targets are given), composed; 2 seeds, 6 steps, 2 training images, 10 iterations.")
     var quick = false
     @OptionGroup var verbosity: QuietOption
@@ -91,6 +96,7 @@ struct BenchmarkCommand: ParsableCommand {
         "styles": "--styles", "objects": "--objects", "grid_shapes": "--grid-shapes", "grid_styles": "--grid-styles",
         "targets": "--styles/--objects/--original-only", "seeds_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance",
         "generation_steps": "--steps", "generation_guidance": "--guidance", "compose": "--compose", "template_sets": "--template-set",
+        "composition_only": "--composition-only", "decoupling": "--decouple",
         "concept_templates": "--concept-template",
         "protected": "--protect"
     ]) { _, new in new }
@@ -114,6 +120,9 @@ struct BenchmarkCommand: ParsableCommand {
         s.method = methods[0]
         s.variant = variant
         s.compose = compose
+        // The default is recorded as no setting, as in the files written before the flag existed.
+        s.decoupling = decouple == .wordings ? nil : decouple
+        s.compositionOnly = compositionOnly ? true : nil
         var h = BenchmarkSettings.defaultHyperparameters
         if variant == .full { h.learningRate = ErasureHyperparameters.defaults(for: .full).learningRate }
         if let maxIterations { h.maxIterations = maxIterations }

@@ -14,7 +14,7 @@ extension EraseCommand {
     func refuseFlagsWithPlan() throws {
         let given: [(String, Bool)] = [
             ("--concept", !concept.isEmpty), ("--wording", !wording.isEmpty), ("--protect", !protect.isEmpty),
-            ("--decouple-from", !decoupleFrom.isEmpty), ("--method", method != nil), ("--variant", variant != nil),
+            ("--decouple-from", !decoupleFrom.isEmpty), ("--decouple", decouple != nil), ("--method", method != nil), ("--variant", variant != nil),
             ("--images", images != nil), ("--images-folder", imagesFolder != nil), ("--max-iterations", maxIterations != nil),
             ("--lr", lr != nil), ("--beta", beta != nil), ("--lambda", lambdaValue != nil), ("--tau", tau != nil),
             ("--alpha", alpha != nil), ("--tolerance", tolerance != nil), ("--generation-steps", generationSteps != nil),

@@ -31,6 +31,9 @@ struct EraseCommand: ParsableCommand {
     var wording: [String] = []
     @Option(help: "A prompt whose output must not change, e.g. a watermark trigger (repeatable).") var protect: [String] = []
     @Option(help: "An existing shift file whose concept the new shifts must not disturb (repeatable).") var decoupleFrom: [String] = []
+    @Option(
+        help: "sepme: what each shift is decoupled from among the other concepts: every wording (wordings, the default) or their names alone (names)."
+    ) var decouple: DecouplingScope?
     @Option(help: "separate (SRS-ME, the default), joint (SRS-ME†) or full (SRS-ME‡, not restorable); sepme only.")
     var variant: ErasureVariant?
     @OptionGroup var uce: UCEFlags
@@ -111,7 +114,8 @@ struct EraseCommand: ParsableCommand {
         let flags: [(String, Bool, Set<ErasureMethodKind>)] = [
             ("--beta", beta != nil, [.sepme]), ("--lambda", lambdaValue != nil, [.sepme]), ("--tau", tau != nil, [.sepme]),
             ("--alpha", alpha != nil, [.sepme]), ("--tolerance", tolerance != nil, [.sepme]),
-            ("--decouple-from", !decoupleFrom.isEmpty, [.sepme, .uce]), ("--images-folder", imagesFolder != nil, [.sepme]),
+            ("--decouple-from", !decoupleFrom.isEmpty, [.sepme, .uce]), ("--decouple", decouple != nil, [.sepme]),
+            ("--images-folder", imagesFolder != nil, [.sepme]),
             ("--lr", lr != nil, trained), ("--max-iterations", maxIterations != nil, trained), ("--seed", seed != nil, trained),
             ("--train-size", trainSize != nil, trained),
             ("--images", images != nil, [.sepme, .ca]), ("--generation-steps", generationSteps != nil, trained),
@@ -155,7 +159,9 @@ struct EraseCommand: ParsableCommand {
         }
         return try ErasureFlags.mapping(ErasureFlags.erase) {
             try ErasurePlan(
-                method: method, concepts: concept, conceptPrompts: wordings, protectedPrompts: protect, decoupleFrom: names, variant: chosenVariant,
+                method: method, concepts: concept, conceptPrompts: wordings, protectedPrompts: protect, decoupleFrom: names,
+                decoupling: decouple ?? .wordings,
+                variant: chosenVariant,
                 hyperparameters: h, imagesFolder: imagesFolder, uce: uce.options(method: method),
                 esd: baseline.esdOptions(method: method, learningRate: lr, iterations: maxIterations),
                 ca: baseline.caOptions(method: method, learningRate: lr, iterations: maxIterations, images: images))

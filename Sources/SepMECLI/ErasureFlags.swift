@@ -27,7 +27,9 @@ enum ErasureFlags {
 
     /// Plan field → flag.
     static let planFlags = [
-        "concepts": "--concept", "concept_prompts": "--wording", "protected": "--protect", "decouple_from": "--decouple-from", "shifts": "--shift",
+        "concepts": "--concept", "concept_prompts": "--wording", "protected": "--protect", "decouple_from": "--decouple-from",
+        "decoupling": "--decouple",
+        "shifts": "--shift",
         "variant": "--variant", "images_folder": "--images-folder"
     ].merging(UCEFlags.flags) { a, _ in a }.merging(BaselineFlags.flags) { a, _ in a }
 

@@ -86,6 +86,33 @@ final class ErasurePlanTests: XCTestCase {
         }
     }
 
+    /// `decoupling: names`: each shift is decoupled from the other concepts' names alone (their
+    /// further wordings are trained on, not kept); a plan without the key decouples from every
+    /// wording; only SepME's decoupled variants take the setting.
+    func testDecouplingFromNamesAlone() throws {
+        let plan = try ErasurePlan(
+            concepts: ["striped", "dotted"], conceptPrompts: ["striped": ["a striped circle"], "dotted": ["a dotted circle"]],
+            protectedPrompts: ["w"], decoupleFrom: ["old"], decoupling: .names)
+        XCTAssertEqual(plan.prompts(ofConceptAt: 0), ["striped", "a striped circle"])
+        XCTAssertEqual(plan.decouplingPrompts(forConceptAt: 0), ["w", "dotted", "old"])
+        XCTAssertEqual(plan.decouplingPrompts(forConceptAt: 1), ["w", "striped", "old"])
+        XCTAssertEqual(plan.decoupledFrom(conceptAt: 1), ["old", "striped"])
+        let data = try JSONEncoder().encode(plan)
+        XCTAssertEqual(try JSONDecoder().decode(ErasurePlan.self, from: data), plan)
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        XCTAssertEqual(object["decoupling"] as? String, "names")
+        object["decoupling"] = nil
+        let older = try JSONDecoder().decode(ErasurePlan.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertEqual(older.decoupling, .wordings)
+        XCTAssertEqual(older.decouplingPrompts(forConceptAt: 1), ["w", "striped", "a striped circle", "old"])
+        assertRefused("decoupling", mentions: "the method 'uce' decouples nothing") {
+            try ErasurePlan(method: .uce, concepts: ["striped", "dotted"], decoupling: .names)
+        }
+        assertRefused("decoupling", mentions: "the variant 'full' decouples nothing") {
+            try ErasurePlan(concepts: ["striped", "dotted"], decoupling: .names, variant: .full)
+        }
+    }
+
     func testPlanRoundTripsAndADecodedPlanIsChecked() throws {
         let plan = try ErasurePlan(concepts: ["a red circle"], protectedPrompts: ["zq watermark"], variant: .joint)
         let data = try JSONEncoder().encode(plan)

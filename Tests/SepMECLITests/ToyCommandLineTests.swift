@@ -273,6 +273,42 @@ final class BenchmarkCommandLineTests: XCTestCase {
         XCTAssertTrue(both.stderr.contains("--name-only") && both.stderr.contains("--concept-template"), both.stderr)
     }
 
+    /// `--composition-only --decouple names`: no target's own row, the composition columns; each
+    /// composed shift is decoupled from the other's name alone, so removing one brings back its
+    /// name's images exactly (its further wordings may stay moved by the kept shift).
+    func testQuickCompositionOnlyDecoupledFromNames() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-composition-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try CommandLineTests.run([
+            "benchmark", "--quick", "--composition-only", "--decouple", "names", "--template-set", "training", "--output", out.path, "--quiet"
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("benchmark.json"))) as? [String: Any])
+        XCTAssertEqual((json["targets"] as? [Any])?.count, 0)
+        let settings = try XCTUnwrap(json["settings"] as? [String: Any])
+        XCTAssertEqual(settings["decoupling"] as? String, "names")
+        XCTAssertEqual(settings["composition_only"] as? Bool, true)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("targets/style-solid.json").path))
+        let composition = try XCTUnwrap(json["composition"] as? [String: Any])
+        XCTAssertEqual(composition["targets"] as? [String], ["solid", "striped"])
+        let inspect = try CommandLineTests.run(["inspect", out.appendingPathComponent("shifts/composition/striped.sepme.safetensors").path])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("decoupled from: solid\n"), inspect.stdout)
+        let restoration = try XCTUnwrap(json["restoration"] as? [String: Any])
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(restoration["concept_images_identical"] as? Int), 2)
+        XCTAssertEqual(restoration["concept_images"] as? Int, 8)
+        let markdown = try String(contentsOf: out.appendingPathComponent("benchmark.md"), encoding: .utf8)
+        XCTAssertTrue(markdown.contains("decoupled from the others' names"), markdown)
+
+        let none = try CommandLineTests.run(["benchmark", "--quick", "--composition-only", "--compose", "0", "--output", out.path, "--quiet"])
+        XCTAssertNotEqual(none.status, 0)
+        XCTAssertTrue(none.stderr.contains("--composition-only"), none.stderr)
+        let ucePlan = try CommandLineTests.run(["benchmark", "--quick", "--method", "uce", "--decouple", "names", "--output", out.path, "--quiet"])
+        XCTAssertNotEqual(ucePlan.status, 0)
+        XCTAssertTrue(ucePlan.stderr.contains("--decouple"), ucePlan.stderr)
+    }
+
     /// `benchmark --quick --resume` into `out`, which must succeed: its stderr and benchmark.json.
     private func resumeQuickBenchmark(_ out: URL) throws -> (stderr: String, json: [String: Any]) {
         let r = try CommandLineTests.run(["benchmark", "--quick", "--output", out.path, "--resume"])
