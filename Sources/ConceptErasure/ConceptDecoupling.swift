@@ -8,8 +8,9 @@ import TensorEngine
 public struct ConceptDecoupling {
     public let basis: Tensor  // S_k: [m, d]
     public let report: NullSpaceReport
-    /// Fraction of the concept's own embedding energy inside the null space, |E(c_k) S_kᵀ|_F / |E(c_k)|_F:
-    /// how much of the concept the shift can reach at all.
+    /// Fraction of the concept's own embedding inside the null space, |E(c_k) S_kᵀ|_F / |E(c_k)|_F,
+    /// over the token rows the reach mask lets through (share inside above
+    /// `ShiftAdapter.reachThreshold(relativeLeak:)`): how much of the concept the shift can reach at all.
     public let conceptReach: Double
     /// The plan's leak bound ℓ_k: the largest fraction of any row r of M_k inside the null space,
     /// max_r |S_k r| / |r|. Any shift dW = B S_k changes that row's keys or values by at most
@@ -41,16 +42,32 @@ public struct ConceptDecoupling {
                 promptsThatFit: max(0, Int((Double(d) / perPrompt).rounded(.down)) - 1))
         }
         basis = ns.basis.toTensor()
+        let inside = try m.multiplied(by: ns.basis, transposingOther: true)  // [rows, m_k]
+        relativeLeak = Self.largestRowFraction(inside, of: m)
         report = NullSpaceReport(
             mode: tolerance == nil ? .exact : .tolerance, tolerance: tolerance, rows: m.rows,
             rank: ns.rank, dimension: ns.dimension,
             largestDiscardedSingularValue: ns.largestDiscardedSingularValue,
-            largestSingularValue: ns.singularValues.first ?? 0, leakBound: nil)
-        let inside = try m.multiplied(by: ns.basis, transposingOther: true)  // [rows, m_k]
-        relativeLeak = Self.largestRowFraction(inside, of: m)
+            largestSingularValue: ns.singularValues.first ?? 0, leakBound: nil, relativeLeak: relativeLeak)
         let e = try DoubleMatrix(conceptEmbedding.reshaped([-1, d]))
-        let projected = try e.multiplied(by: ns.basis, transposingOther: true)
-        conceptReach = e.frobeniusNorm > 0 ? projected.frobeniusNorm / e.frobeniusNorm : 0
+        let projected = try e.multiplied(by: ns.basis, transposingOther: true)  // [rows of E(c_k), m_k]
+        conceptReach = Self.maskedReach(projected, of: e, threshold: Double(ShiftAdapter.reachThreshold(relativeLeak: relativeLeak)))
+    }
+
+    /// |P|_F / |E|_F over the rows whose share inside, |p_i| / |e_i|, exceeds `threshold` (P: the
+    /// rows of E projected onto the basis); 0 for an all-zero E.
+    static func maskedReach(_ p: DoubleMatrix, of e: DoubleMatrix, threshold: Double) -> Double {
+        var reached = 0.0
+        var whole = 0.0
+        for i in 0..<e.rows {
+            var inside = 0.0
+            var row = 0.0
+            for j in 0..<p.cols { inside += p[i, j] * p[i, j] }
+            for j in 0..<e.cols { row += e[i, j] * e[i, j] }
+            whole += row
+            if inside > threshold * threshold * row { reached += inside }
+        }
+        return whole > 0 ? (reached / whole).squareRoot() : 0
     }
 
     /// max_i |a_i| / |m_i| over the rows of `m` that are not zero.

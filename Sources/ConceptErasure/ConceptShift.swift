@@ -38,15 +38,15 @@ public final class ConceptShift {
     // MARK: Convenience views of the two forms
 
     public var basis: Tensor? {
-        if case .factorised(_, let s, _) = weights { return s }
+        if case .factorised(_, let s, _, _) = weights { return s }
         return nil
     }
     public var beta: Float {
-        if case .factorised(let b, _, _) = weights { return b }
+        if case .factorised(let b, _, _, _) = weights { return b }
         return 1
     }
     public var factors: [String: Tensor] {
-        if case .factorised(_, _, let a) = weights { return a }
+        if case .factorised(_, _, let a, _) = weights { return a }
         return [:]
     }
     public var deltas: [String: Tensor] {
@@ -64,7 +64,7 @@ public final class ConceptShift {
     public func write(to path: String) throws {
         var w = SafeTensorsWriter()
         switch weights {
-        case .factorised(let beta, let basis, let factors):
+        case .factorised(let beta, let basis, let factors, _):
             try w.add("basis", shape: basis.shape, floats: basis.scalars)
             for (k, a) in factors.sorted(by: { $0.key < $1.key }) { try w.add(k + ".A", shape: a.shape, floats: a.scalars) }
             try w.add("beta", shape: [], floats: [beta])

@@ -73,8 +73,8 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
 
     /// Fixes `plan` on `model` (loaded from `modelPath`). A decoupled SepME plan without a
     /// tolerance whose exact null space is empty for some concept (more prompts than the text width
-    /// holds, method.md §4) gets the smallest tolerance of `NullSpaceTolerance.ladder` that leaves
-    /// every concept a null space; the plan records it, and each concept's leak bound states what it costs.
+    /// holds, method.md §4) gets a tolerance of `NullSpaceTolerance.ladder` (`smallestWorkingTolerance`);
+    /// the plan records it, and each concept's leak bound states what it costs.
     public static func make(plan: ErasurePlan, modelPath: String, configuration: String? = nil, model: ShiftSet) throws -> ErasurePlanFile {
         let all = Array(plan.concepts.indices)
         var resolved = plan
@@ -102,17 +102,22 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
             })
     }
 
-    /// Tries the tolerances of the ladder in increasing order.
+    /// Tries the tolerances of the ladder in increasing order (`NullSpaceTolerance.rung`).
     private static func smallestWorkingTolerance(
         plan: ErasurePlan, model: ShiftSet, exactFailure: ErasureError
     ) throws -> (ErasurePlan, [Int: ConceptDecoupling]) {
+        let all = Array(plan.concepts.indices)
+        let alone = (try? SepMEMethod.decouple(plan: plan, concepts: all, model: model, alone: true)) ?? [:]
+        var rungs: [(plan: ErasurePlan, decouplings: [Int: ConceptDecoupling]?)] = []
         for tolerance in NullSpaceTolerance.ladder {
             let candidate = try plan.withNullSpaceTolerance(tolerance)
-            if let d = try? SepMEMethod.decouple(plan: candidate, concepts: Array(plan.concepts.indices), model: model) {
-                return (candidate, d)
-            }
+            rungs.append((candidate, try? SepMEMethod.decouple(plan: candidate, concepts: all, model: model)))
         }
-        throw exactFailure
+        let reaches = rungs.map { r in r.decouplings.map { d in all.map { d[$0]?.conceptReach ?? 0 } } }
+        guard let i = NullSpaceTolerance.rung(reaches: reaches, alone: all.map { alone[$0]?.conceptReach ?? 0 }),
+            let decouplings = rungs[i].decouplings
+        else { throw exactFailure }
+        return (rungs[i].plan, decouplings)
     }
 
     /// Writes the plan as indented JSON with sorted keys, atomically.
@@ -162,4 +167,17 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
 /// The tolerances a plan tries, smallest first, when the exact null space of some concept is empty.
 public enum NullSpaceTolerance {
     public static let ladder: [Double] = [1e-6, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]
+    /// The share of its reach alone a concept's shift must keep for a rung to be taken (method.md
+    /// §4, "Choosing the tolerance"): the smallest rung that leaves a null space at all can leave a
+    /// shift one dimension that hardly touches its concept.
+    public static let minimumReachShare = 0.5
+
+    /// The rung a plan takes, from each rung's per-concept reach (nil: some concept has no null
+    /// space there) and each concept's reach alone: the first at which every concept keeps
+    /// `minimumReachShare` of its reach alone; when none does, the first with a null space; nil
+    /// when no rung has one.
+    public static func rung(reaches: [[Double]?], alone: [Double]) -> Int? {
+        let keeps = reaches.firstIndex { r in r.map { zip($0, alone).allSatisfy { $0 >= minimumReachShare * $1 } } ?? false }
+        return keeps ?? reaches.firstIndex { $0 != nil }
+    }
 }

@@ -20,11 +20,16 @@ public struct NullSpaceReport: Codable, Equatable, Sendable {
     public var largestSingularValue: Double
     /// Bound on |M_k dW^T| (Frobenius) for the trained shift: σ_cut · max_l |dW_l|.
     public var leakBound: Double?
+    /// ℓ_k, the largest share of a row of M_k inside the basis (`ConceptDecoupling.relativeLeak`):
+    /// what sets the reach mask's threshold (`ShiftAdapter.reachThreshold(relativeLeak:)`). Nil in
+    /// files written before it was recorded, whose mask keeps the fixed threshold.
+    public var relativeLeak: Double?
 
     enum CodingKeys: String, CodingKey {
         case mode, tolerance, rows, rank, dimension
         case largestDiscardedSingularValue = "largest_discarded_singular_value"
         case largestSingularValue = "largest_singular_value"
         case leakBound = "leak_bound"
+        case relativeLeak = "relative_leak"
     }
 }

@@ -57,8 +57,9 @@ struct SepMEMethod: ErasureMethod {
 
     /// The null-space decoupling of the concepts at `concepts` (method.md §1), by plan index; none for
     /// variants that are not decoupled. Each concept is decoupled from the blank prompt and
-    /// `plan.decouplingPrompts`.
-    static func decouple(plan: ErasurePlan, concepts: [Int], model: ShiftSet) throws -> [Int: ConceptDecoupling] {
+    /// `plan.decouplingPrompts`, or with `alone` from the blank and the protected prompts only (as
+    /// if it were erased by itself).
+    static func decouple(plan: ErasurePlan, concepts: [Int], model: ShiftSet, alone: Bool = false) throws -> [Int: ConceptDecoupling] {
         guard plan.variant.isDecoupled else { return [:] }
         var embeddings: [String: Tensor] = [:]
         func embedding(_ prompt: String) -> Tensor {
@@ -72,7 +73,7 @@ struct SepMEMethod: ErasureMethod {
             decouplings[k] = try ConceptDecoupling(
                 concept: plan.concepts[k],
                 conceptEmbedding: Tensor.concat(plan.prompts(ofConceptAt: k).map(embedding), axis: 0),
-                protectedEmbeddings: [embedding("")] + plan.decouplingPrompts(forConceptAt: k).map(embedding),
+                protectedEmbeddings: [embedding("")] + (alone ? plan.protectedPrompts : plan.decouplingPrompts(forConceptAt: k)).map(embedding),
                 tolerance: plan.hyperparameters.nullSpaceTolerance)
         }
         return decouplings

@@ -20,7 +20,9 @@ struct SepMETraining {
         let label = names.joined(separator: ", ")
         let strategy = plan.variant.strategy
         let weights = decouplings.map {
-            strategy.trainableWeights(projections: model.projections, basis: $0?.basis, beta: Float(h.beta))
+            strategy.trainableWeights(
+                projections: model.projections, basis: $0?.basis, beta: Float(h.beta),
+                reachThreshold: ShiftAdapter.reachThreshold(relativeLeak: $0?.relativeLeak))
         }
         let optimizer = Adam(parameters: weights.flatMap(\.trainableTensors), learningRate: Float(h.learningRate))
         var state = TrainingCheckpoint.State(plan: plan, concepts: names)

@@ -11,7 +11,7 @@ protocol SepMEVariantStrategy {
     /// Concept indices trained together, in order.
     func groups(conceptCount: Int) -> [[Int]]
     /// Zero-initialised trainable weights for one concept (its null-space basis when decoupled).
-    func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float) -> ShiftWeights
+    func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float, reachThreshold: Float) -> ShiftWeights
     /// r_c(x_t; θ + dW) for the group's K concepts, continuing from the shared text-free start.
     // start: of x_t [K, C, h, w]; conds: [K, L, d] (+ [K, P]); blank: [1, L, d] (+ [1, P]);
     // blankEps: ε(x_t, c0; θ) [K, C, h, w] -> [K, C, h, w]
@@ -32,8 +32,8 @@ extension SepMEVariantStrategy {
     }
 
     /// Decoupled variants: factors A over the concept's basis on every key and value projection.
-    func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float) -> ShiftWeights {
-        .trainable(projections: projections.keyValueProjections, basis: basis, beta: beta)
+    func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float, reachThreshold: Float) -> ShiftWeights {
+        .trainable(projections: projections.keyValueProjections, basis: basis, beta: beta, reachThreshold: reachThreshold)
     }
 }
 
@@ -60,7 +60,7 @@ struct FullVariant: SepMEVariantStrategy {
     var variant: ErasureVariant { .full }
     func groups(conceptCount: Int) -> [[Int]] { [Array(0..<conceptCount)] }
 
-    func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float) -> ShiftWeights {
+    func trainableWeights(projections: CrossAttentionProjections, basis: Tensor?, beta: Float, reachThreshold: Float) -> ShiftWeights {
         .trainable(projections: projections.allProjections, basis: nil, beta: 1, biases: true)
     }
 

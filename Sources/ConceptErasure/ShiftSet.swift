@@ -179,8 +179,10 @@ public final class ShiftSet {
         var terms: [String: [ShiftAdapter.Term]] = [:]
         for w in weights {
             switch w {
-            case .factorised(let beta, let basis, let factors):
-                for (key, a) in factors { terms[key, default: []].append(.factorised(basis: basis, factor: a, beta: beta)) }
+            case .factorised(let beta, let basis, let factors, let reach):
+                for (key, a) in factors {
+                    terms[key, default: []].append(.factorised(basis: basis, factor: a, beta: beta, reachThreshold: reach))
+                }
             case .dense(let deltas, let biases):
                 for (key, d) in deltas { terms[key, default: []].append(.dense(weight: d, bias: biases[key])) }
             }
@@ -210,7 +212,7 @@ public final class ShiftSet {
             return linear
         }
         switch weights {
-        case .factorised(_, let basis, let factors):
+        case .factorised(_, let basis, let factors, _):
             for (key, a) in factors.sorted(by: { $0.key < $1.key }) {
                 let linear = try projection(key)
                 guard a.shape[0] == linear.outFeatures, basis.shape[1] == linear.inFeatures else {

@@ -115,7 +115,9 @@ struct ShiftTensorReader {
                 beta = Float(metadata.hyperparameters.beta)
             }
             guard beta.isFinite, beta > 0 else { throw invalid("'beta' is \(beta), expected a positive finite scale") }
-            return .factorised(beta: beta, basis: basis, factors: factors)
+            return .factorised(
+                beta: beta, basis: basis, factors: factors,
+                reachThreshold: ShiftAdapter.reachThreshold(relativeLeak: metadata.nullSpace?.relativeLeak))
         }
     }
 }

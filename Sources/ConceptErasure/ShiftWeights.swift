@@ -6,6 +6,8 @@ import TensorEngine
 /// - `factorised`: SepME's dW_l = β A_l S (method.md §1, Eq. "shift"): one orthonormal basis S
 ///   [m, d] of the concept's null space, shared by every projection, and a factor A_l [d_out, m]
 ///   per projection. Decoupled by construction: dW_l E(p)ᵀ = 0 for every protected prompt p.
+///   `reachThreshold` is the reach mask's threshold on the adapter path (`ShiftAdapter`): the
+///   token rows whose share inside the basis is at most this get no shift.
 /// - `dense`: a full ΔW_l [d_out, d_in] per projection (SepME's `full` variant; the baseline
 ///   methods, which have no factorised form), and optionally a bias change Δb_l [d_out] for
 ///   projections that have a bias (the `full` variant trains the output projection's bias).
@@ -13,13 +15,13 @@ import TensorEngine
 /// Projection keys are module paths in diffusers order without the `.weight` suffix, e.g.
 /// `down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k`.
 public enum ShiftWeights {
-    case factorised(beta: Float, basis: Tensor, factors: [String: Tensor])
+    case factorised(beta: Float, basis: Tensor, factors: [String: Tensor], reachThreshold: Float = ShiftAdapter.exactZeroTolerance)
     case dense(deltas: [String: Tensor], biases: [String: Tensor])
 
     /// Every projection this shift edits, sorted.
     public var projectionKeys: [String] {
         switch self {
-        case .factorised(_, _, let factors): return factors.keys.sorted()
+        case .factorised(_, _, let factors, _): return factors.keys.sorted()
         case .dense(let deltas, _): return deltas.keys.sorted()
         }
     }
@@ -31,7 +33,7 @@ public enum ShiftWeights {
             d.sorted { $0.key < $1.key }.map { (name: $0.key + suffix, tensor: $0.value) }
         }
         switch self {
-        case .factorised(_, _, let factors): return sorted(factors)
+        case .factorised(_, _, let factors, _): return sorted(factors)
         case .dense(let deltas, let biases): return sorted(deltas) + sorted(biases, suffix: ".bias")
         }
     }
@@ -45,7 +47,7 @@ public enum ShiftWeights {
     /// dW for one projection, with gradient history when the factors require gradients. [d_out, d_in]
     public func weightDelta(for key: String) -> Tensor? {
         switch self {
-        case .factorised(let beta, let basis, let factors):
+        case .factorised(let beta, let basis, let factors, _):
             return factors[key].map { Tensor.matmul($0, basis) * beta }
         case .dense(let deltas, _):
             return deltas[key]
@@ -57,7 +59,7 @@ public enum ShiftWeights {
     /// variant's query and output deltas take the attention's own width).
     public var inputWidth: Int? {
         switch self {
-        case .factorised(_, let basis, _): return basis.shape[1]
+        case .factorised(_, let basis, _, _): return basis.shape[1]
         case .dense(let deltas, _):
             let keyValue = deltas.filter { $0.key.hasSuffix(".to_k") || $0.key.hasSuffix(".to_v") }
             return keyValue.min { $0.key < $1.key }?.value.shape[1]
@@ -81,7 +83,11 @@ public enum ShiftWeights {
     /// Zero-initialised trainable weights for `projections` (method.md §2: "A initialised to zero"):
     /// factorised over `basis` [m, d] when given, dense otherwise; dense shifts also change the bias
     /// of every projection that has one when `biases` is set (the `full` variant, method.md §3).
-    public static func trainable(projections: [(String, Linear)], basis: Tensor?, beta: Float, biases: Bool = false) -> ShiftWeights {
+    /// `reachThreshold`: the reach mask's (`ShiftAdapter.reachThreshold(relativeLeak:)`).
+    public static func trainable(
+        projections: [(String, Linear)], basis: Tensor?, beta: Float, biases: Bool = false,
+        reachThreshold: Float = ShiftAdapter.exactZeroTolerance
+    ) -> ShiftWeights {
         var tensors: [String: Tensor] = [:]
         var biasTensors: [String: Tensor] = [:]
         for (key, linear) in projections {
@@ -89,7 +95,7 @@ public enum ShiftWeights {
             tensors[key] = Tensor(zeros: shape, requiresGrad: true)
             if basis == nil, biases, let b = linear.bias { biasTensors[key] = Tensor(zeros: b.shape, requiresGrad: true) }
         }
-        if let basis { return .factorised(beta: beta, basis: basis, factors: tensors) }
+        if let basis { return .factorised(beta: beta, basis: basis, factors: tensors, reachThreshold: reachThreshold) }
         return .dense(deltas: tensors, biases: biasTensors)
     }
 
@@ -97,7 +103,8 @@ public enum ShiftWeights {
     public func detachedCopy() -> ShiftWeights {
         func copy(_ d: [String: Tensor]) -> [String: Tensor] { d.mapValues { $0.detached().copy() } }
         switch self {
-        case .factorised(let beta, let basis, let factors): return .factorised(beta: beta, basis: basis, factors: copy(factors))
+        case .factorised(let beta, let basis, let factors, let reach):
+            return .factorised(beta: beta, basis: basis, factors: copy(factors), reachThreshold: reach)
         case .dense(let deltas, let biases): return .dense(deltas: copy(deltas), biases: copy(biases))
         }
     }

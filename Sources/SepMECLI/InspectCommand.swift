@@ -43,6 +43,12 @@ struct InspectCommand: ParsableCommand {
                     format: "null space:     %@, dimension %d (rank %d of %d rows), sigma_cut %.3g, leak bound %@",
                     ns.mode.rawValue, ns.dimension, ns.rank, ns.rows, ns.largestDiscardedSingularValue,
                     ns.leakBound.map { String(format: "%.3g", $0) } ?? "-"))
+            if let leak = ns.relativeLeak, ns.mode == .tolerance {
+                print(
+                    String(
+                        format: "reach mask:     rows with at most %.3g of their norm inside the basis get no shift (relative leak %.3g)",
+                        Double(ShiftAdapter.reachThreshold(relativeLeak: leak)), leak))
+            }
         }
         let t = m.training
         if t.stopReason == .closedForm {
@@ -74,7 +80,7 @@ struct InspectCommand: ParsableCommand {
                     h.alpha, h.maxIterations))
         }
         switch shift.weights {
-        case .factorised(let beta, let basis, let factors):
+        case .factorised(let beta, let basis, let factors, _):
             print("projections:    \(factors.count), factorised (basis \(basis.shape), beta \(beta))")
         case .dense(let deltas, let biases):
             print("projections:    \(deltas.count), dense deltas" + (biases.isEmpty ? "" : ", \(biases.count) with a bias change"))
@@ -98,7 +104,7 @@ struct InspectCommand: ParsableCommand {
             String(format: "%.1f", Double(choices.map(f).reduce(0, +)) / Double(max(choices.count, 1)))
         }
         var basis = ""
-        if case .factorised(_, let b, _) = shift.weights { basis = ", basis \(b.shape[0])" }
+        if case .factorised(_, let b, _, _) = shift.weights { basis = ", basis \(b.shape[0])" }
         print("rank:           numerical up to \(s.maxNumericalRank) (mean \(mean(\.numericalRank)))\(basis) over \(choices.count) projections")
         print(
             "lora export:    by default rank up to \(s.maxRank) (mean \(mean(\.rank))), \(s.parameters) parameters; "

@@ -35,21 +35,63 @@ final class ErasurePlanFileTests: XCTestCase {
         XCTAssertEqual(try ErasurePlanFile.read(path: path), file)
     }
 
-    func testTooManyConceptsForTheExactNullSpaceGetTheSmallestWorkingTolerance() throws {
-        let plan = try ErasurePlan(concepts: many, hyperparameters: TinyErasure.hyperparameters())
-        XCTAssertThrowsError(try SepMEMethod.decouple(plan: plan, concepts: Array(many.indices), model: model))
-        let file = try ErasurePlanFile.make(plan: plan, modelPath: TinyErasure.folder, model: model)
-        let tolerance = try XCTUnwrap(file.plan.hyperparameters.nullSpaceTolerance)
-        let rung = try XCTUnwrap(NullSpaceTolerance.ladder.firstIndex(of: tolerance))
-        if rung > 0 {
-            let smaller = try plan.withNullSpaceTolerance(NullSpaceTolerance.ladder[rung - 1])
-            XCTAssertThrowsError(
-                try SepMEMethod.decouple(plan: smaller, concepts: Array(many.indices), model: model), "the ladder's previous rung fails")
+    /// The first rung of the ladder at which every shift keeps half the reach it has decoupled from
+    /// the blank and protected prompts alone; every smaller rung leaves some concept no null space
+    /// or less reach. Twelve one-wording concepts reach no rung that keeps it (the first rung with a
+    /// null space is taken), nor do three concepts with six wordings each.
+    func testTooManyConceptsForTheExactNullSpaceGetTheFirstToleranceThatKeepsTheirReach() throws {
+        let colours = ["red", "blue", "green"]
+        let wordings = Dictionary(
+            uniqueKeysWithValues: colours.map { c in (c, ["circle", "square", "triangle", "star", "cross", "heart"].map { "a \(c) \($0)" }) })
+        let plans = [
+            try ErasurePlan(concepts: many, hyperparameters: TinyErasure.hyperparameters()),
+            try ErasurePlan(
+                concepts: colours, conceptPrompts: wordings, protectedPrompts: [watermark], hyperparameters: TinyErasure.hyperparameters())
+        ]
+        var kept: [Bool] = []
+        for plan in plans {
+            let all = Array(plan.concepts.indices)
+            XCTAssertThrowsError(try SepMEMethod.decouple(plan: plan, concepts: all, model: model))
+            let file = try ErasurePlanFile.make(plan: plan, modelPath: TinyErasure.folder, model: model)
+            let alone = try SepMEMethod.decouple(plan: plan, concepts: all, model: model, alone: true)
+            func keepsReach(_ d: [Int: ConceptDecoupling]) -> Bool {
+                all.allSatisfy { (d[$0]?.conceptReach ?? 0) >= NullSpaceTolerance.minimumReachShare * (alone[$0]?.conceptReach ?? 0) }
+            }
+            let tolerance = try XCTUnwrap(file.plan.hyperparameters.nullSpaceTolerance)
+            let rung = try XCTUnwrap(NullSpaceTolerance.ladder.firstIndex(of: tolerance))
+            let chosenKeeps = keepsReach(try SepMEMethod.decouple(plan: file.plan, concepts: all, model: model))
+            kept.append(chosenKeeps)
+            for smaller in NullSpaceTolerance.ladder[..<rung] {
+                let d = try? SepMEMethod.decouple(plan: plan.withNullSpaceTolerance(smaller), concepts: all, model: model)
+                if chosenKeeps {
+                    XCTAssertFalse(d.map(keepsReach) ?? false, "tolerance \(smaller) keeps the reach too")
+                } else {
+                    XCTAssertNil(d, "no rung keeps the reach, so the first rung with a null space is taken, not \(tolerance)")
+                }
+            }
+            if !chosenKeeps {
+                for larger in NullSpaceTolerance.ladder[rung...] {
+                    let d = try SepMEMethod.decouple(plan: plan.withNullSpaceTolerance(larger), concepts: all, model: model)
+                    XCTAssertFalse(keepsReach(d), "tolerance \(larger) keeps the reach")
+                }
+            }
+            for c in file.concepts {
+                XCTAssertEqual(c.nullSpace?.mode, .tolerance)
+                XCTAssertGreaterThan(try XCTUnwrap(c.leakBound), 0)
+                XCTAssertEqual(c.nullSpace?.relativeLeak, c.leakBound)
+            }
         }
-        for c in file.concepts {
-            XCTAssertEqual(c.nullSpace?.mode, .tolerance)
-            XCTAssertGreaterThan(try XCTUnwrap(c.leakBound), 0)
-        }
+        XCTAssertEqual(kept, [false, false], "the tiny model's text width leaves no rung that keeps the reach")
+    }
+
+    /// The rule on its own: the first rung that keeps half of every concept's reach alone, else the
+    /// first with a null space.
+    func testTheRungKeepsHalfTheReachElseTheFirstNullSpace() {
+        let alone = [0.4, 0.36]
+        XCTAssertEqual(NullSpaceTolerance.rung(reaches: [nil, [0.01, 0.02], [0.21, 0.17], [0.25, 0.19], [0.3, 0.2]], alone: alone), 3)
+        XCTAssertEqual(NullSpaceTolerance.rung(reaches: [nil, [0.01, 0.02], [0.1, 0.1]], alone: alone), 1)
+        XCTAssertEqual(NullSpaceTolerance.rung(reaches: [[0.3, 0.3], [0.3, 0.3]], alone: alone), 0)
+        XCTAssertNil(NullSpaceTolerance.rung(reaches: [nil, nil], alone: alone))
     }
 
     /// ℓ_k bounds the leak of ANY shift in concept k's null space onto every prompt it must keep;

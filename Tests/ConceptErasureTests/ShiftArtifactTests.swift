@@ -57,6 +57,39 @@ final class ShiftArtifactTests: XCTestCase {
         XCTAssertLessThan(dec.report.largestDiscardedSingularValue, 1e-4 * dec.report.largestSingularValue)
     }
 
+    /// In tolerance mode the protected rows keep a share up to ℓ_k inside the basis (method.md §4):
+    /// the exact-mode threshold lets the shift act on them, the reach mask at
+    /// `reachThreshold(relativeLeak:)` gives them none at all, and the concept is still shifted.
+    func testToleranceModeReachMaskKeepsProtectedRowsExactly() throws {
+        let base = Tensor.matmul(rng.tensor([30, 5]), rng.tensor([5, 24]))
+        let protected = base + rng.tensor([30, 24], -1e-2, 1e-2)
+        let concept = rng.tensor([4, 24])
+        let dec = try ConceptDecoupling(concept: "c", conceptEmbedding: concept, protectedEmbeddings: [protected], tolerance: 1e-2)
+        XCTAssertGreaterThan(dec.relativeLeak, 1e-3, "the protected rows keep a share inside the basis")
+        XCTAssertEqual(dec.report.relativeLeak, dec.relativeLeak)
+        let threshold = ShiftAdapter.reachThreshold(relativeLeak: dec.relativeLeak)
+        XCTAssertGreaterThan(Double(threshold), dec.relativeLeak)
+        let factor = rng.tensor([16, dec.report.dimension])
+        let fixed = ShiftAdapter(terms: [.factorised(basis: dec.basis, factor: factor, beta: 0.5)])
+        XCTAssertGreaterThan(try XCTUnwrap(fixed.delta(protected)?.abs().scalars.max()), 1e-4)
+        let masked = ShiftAdapter(terms: [.factorised(basis: dec.basis, factor: factor, beta: 0.5, reachThreshold: threshold)])
+        XCTAssertEqual(try XCTUnwrap(masked.delta(protected)?.abs().scalars.max()), 0, "a protected row is shifted")
+        XCTAssertGreaterThan(try XCTUnwrap(masked.delta(concept)?.abs().scalars.max()), 1e-2)
+        XCTAssertLessThanOrEqual(dec.conceptReach, 1)
+        XCTAssertGreaterThan(dec.conceptReach, 0.1)
+        // The threshold travels with the file: ℓ_k is recorded in the null-space report.
+        var m = metadata("c")
+        m.nullSpace = dec.report
+        let path = NSTemporaryDirectory() + "sepme-\(UUID().uuidString).sepme.safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ConceptShift(metadata: m, beta: 0.5, basis: dec.basis, factors: ["mid_block.attentions.0.transformer_blocks.0.attn2.to_k": factor])
+            .write(to: path)
+        guard case .factorised(_, _, _, let read) = try ConceptShift.read(path: path).weights else { return XCTFail("not factorised") }
+        XCTAssertEqual(read, threshold)
+        XCTAssertEqual(ShiftAdapter.reachThreshold(relativeLeak: nil), ShiftAdapter.exactZeroTolerance)
+        XCTAssertEqual(ShiftAdapter.reachThreshold(relativeLeak: 1e-15), ShiftAdapter.exactZeroTolerance)
+    }
+
     func testShiftFileRoundTrip() throws {
         let s = try NullSpace.basis(of: DoubleMatrix(rng.tensor([7, 12])), mode: .exact).basis.toTensor()
         let a = rng.tensor([8, 5])
