@@ -57,29 +57,25 @@ public struct ConceptDecoupling {
     /// |P|_F / |E|_F over the rows whose share inside, |p_i| / |e_i|, exceeds `threshold` (P: the
     /// rows of E projected onto the basis); 0 for an all-zero E.
     static func maskedReach(_ p: DoubleMatrix, of e: DoubleMatrix, threshold: Double) -> Double {
-        var reached = 0.0
-        var whole = 0.0
-        for i in 0..<e.rows {
-            var inside = 0.0
-            var row = 0.0
-            for j in 0..<p.cols { inside += p[i, j] * p[i, j] }
-            for j in 0..<e.cols { row += e[i, j] * e[i, j] }
-            whole += row
-            if inside > threshold * threshold * row { reached += inside }
-        }
+        let rows = rowEnergies(p, of: e)
+        let whole = rows.reduce(0) { $0 + $1.whole }
+        let reached = rows.reduce(0) { $0 + ($1.inside > threshold * threshold * $1.whole ? $1.inside : 0) }
         return whole > 0 ? (reached / whole).squareRoot() : 0
     }
 
     /// max_i |a_i| / |m_i| over the rows of `m` that are not zero.
     static func largestRowFraction(_ a: DoubleMatrix, of m: DoubleMatrix) -> Double {
-        var largest = 0.0
-        for i in 0..<m.rows {
+        rowEnergies(a, of: m).filter { $0.whole > 0 }.map { ($0.inside / $0.whole).squareRoot() }.max() ?? 0
+    }
+
+    /// Per row i: |a_i|² (the row's part inside the basis) and |m_i|² (the whole row).
+    private static func rowEnergies(_ a: DoubleMatrix, of m: DoubleMatrix) -> [(inside: Double, whole: Double)] {
+        (0..<m.rows).map { i in
             var inside = 0.0
             var whole = 0.0
             for j in 0..<a.cols { inside += a[i, j] * a[i, j] }
             for j in 0..<m.cols { whole += m[i, j] * m[i, j] }
-            if whole > 0 { largest = max(largest, (inside / whole).squareRoot()) }
+            return (inside, whole)
         }
-        return largest
     }
 }
