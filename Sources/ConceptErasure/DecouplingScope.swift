@@ -2,9 +2,10 @@
 /// "Composing concepts with several wordings"): the rows of $M_k$ that stand for $c_j,\ j \ne k$.
 ///
 /// Every decoupled prompt adds up to $L - 1$ rows to $M_k$ (SD1: 76, the toy model: 15), so a few
-/// concepts with many wordings fill the text width $d$: three styles with thirteen wordings each
-/// leave each shift a null space of one dimension on the toy model, and on SD1 ten prompts in all
-/// are the exact limit. `names` keeps the paper's setting, one prompt per concept.
+/// concepts with many wordings overfill the text width $d$ (three styles with thirteen wordings
+/// each on the toy model; ten prompts in all on SD1) and the plan runs in tolerance mode, where
+/// the reach mask still keeps every listed prompt exact. `names` keeps the paper's setting, one
+/// prompt per concept, and an exact null space.
 public enum DecouplingScope: String, Codable, CaseIterable, Sendable {
     /// Every wording of every other concept: each one comes back exactly when its shift is
     /// removed, whatever the other shifts are (the default).
