@@ -102,7 +102,7 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
             })
     }
 
-    /// Tries the tolerances of the ladder in increasing order (`NullSpaceTolerance.rung`).
+    /// Decouples at every tolerance of the ladder and takes the rung `NullSpaceTolerance.rung` picks.
     private static func smallestWorkingTolerance(
         plan: ErasurePlan, model: ShiftSet, exactFailure: ErasureError
     ) throws -> (ErasurePlan, [Int: ConceptDecoupling]) {
@@ -167,17 +167,20 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
 /// The tolerances a plan tries, smallest first, when the exact null space of some concept is empty.
 public enum NullSpaceTolerance {
     public static let ladder: [Double] = [1e-6, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]
-    /// The share of its reach alone a concept's shift must keep for a rung to be taken (method.md
-    /// §4, "Choosing the tolerance"): the smallest rung that leaves a null space at all can leave a
-    /// shift one dimension that hardly touches its concept.
-    public static let minimumReachShare = 0.5
 
-    /// The rung a plan takes, from each rung's per-concept reach (nil: some concept has no null
-    /// space there) and each concept's reach alone: the first at which every concept keeps
-    /// `minimumReachShare` of its reach alone; when none does, the first with a null space; nil
-    /// when no rung has one.
+    /// The rung a plan takes (method.md §4, "Choosing the tolerance"), from each rung's per-concept
+    /// reach (nil: some concept has no null space there) and each concept's reach alone: the rung
+    /// at which the concept that keeps the smallest share of its reach alone keeps the most, the
+    /// smaller rung on a tie; nil when no rung has a null space. A larger tolerance widens each
+    /// basis but raises the reach mask with ℓ_k, so the share peaks in between; the smallest rung
+    /// with a null space can leave a shift one dimension that hardly touches its concept.
     public static func rung(reaches: [[Double]?], alone: [Double]) -> Int? {
-        let keeps = reaches.firstIndex { r in r.map { zip($0, alone).allSatisfy { $0 >= minimumReachShare * $1 } } ?? false }
-        return keeps ?? reaches.firstIndex { $0 != nil }
+        var best: (index: Int, share: Double)?
+        for (i, reach) in reaches.enumerated() {
+            guard let reach else { continue }
+            let share = zip(reach, alone).map { $1 > 0 ? $0 / $1 : 0 }.min() ?? 0
+            if best.map({ share > $0.share }) ?? true { best = (i, share) }
+        }
+        return best?.index
     }
 }

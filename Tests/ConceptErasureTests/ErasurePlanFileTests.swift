@@ -35,11 +35,10 @@ final class ErasurePlanFileTests: XCTestCase {
         XCTAssertEqual(try ErasurePlanFile.read(path: path), file)
     }
 
-    /// The first rung of the ladder at which every shift keeps half the reach it has decoupled from
-    /// the blank and protected prompts alone; every smaller rung leaves some concept no null space
-    /// or less reach. Twelve one-wording concepts reach no rung that keeps it (the first rung with a
-    /// null space is taken), nor do three concepts with six wordings each.
-    func testTooManyConceptsForTheExactNullSpaceGetTheFirstToleranceThatKeepsTheirReach() throws {
+    /// The rung at which the worst-off concept keeps the largest share of the reach it has
+    /// decoupled from the blank and protected prompts alone: no rung of the ladder does better, and
+    /// the share is recomputed here from each rung's own decoupling.
+    func testTooManyConceptsForTheExactNullSpaceGetTheToleranceThatKeepsMostReach() throws {
         let colours = ["red", "blue", "green"]
         let wordings = Dictionary(
             uniqueKeysWithValues: colours.map { c in (c, ["circle", "square", "triangle", "star", "cross", "heart"].map { "a \(c) \($0)" }) })
@@ -48,32 +47,20 @@ final class ErasurePlanFileTests: XCTestCase {
             try ErasurePlan(
                 concepts: colours, conceptPrompts: wordings, protectedPrompts: [watermark], hyperparameters: TinyErasure.hyperparameters())
         ]
-        var kept: [Bool] = []
         for plan in plans {
             let all = Array(plan.concepts.indices)
             XCTAssertThrowsError(try SepMEMethod.decouple(plan: plan, concepts: all, model: model))
             let file = try ErasurePlanFile.make(plan: plan, modelPath: TinyErasure.folder, model: model)
             let alone = try SepMEMethod.decouple(plan: plan, concepts: all, model: model, alone: true)
-            func keepsReach(_ d: [Int: ConceptDecoupling]) -> Bool {
-                all.allSatisfy { (d[$0]?.conceptReach ?? 0) >= NullSpaceTolerance.minimumReachShare * (alone[$0]?.conceptReach ?? 0) }
+            func worstShare(_ d: [Int: ConceptDecoupling]) throws -> Double {
+                try all.map { k in try XCTUnwrap(d[k]).conceptReach / XCTUnwrap(alone[k]).conceptReach }.min() ?? 0
             }
             let tolerance = try XCTUnwrap(file.plan.hyperparameters.nullSpaceTolerance)
-            let rung = try XCTUnwrap(NullSpaceTolerance.ladder.firstIndex(of: tolerance))
-            let chosenKeeps = keepsReach(try SepMEMethod.decouple(plan: file.plan, concepts: all, model: model))
-            kept.append(chosenKeeps)
-            for smaller in NullSpaceTolerance.ladder[..<rung] {
-                let d = try? SepMEMethod.decouple(plan: plan.withNullSpaceTolerance(smaller), concepts: all, model: model)
-                if chosenKeeps {
-                    XCTAssertFalse(d.map(keepsReach) ?? false, "tolerance \(smaller) keeps the reach too")
-                } else {
-                    XCTAssertNil(d, "no rung keeps the reach, so the first rung with a null space is taken, not \(tolerance)")
-                }
-            }
-            if !chosenKeeps {
-                for larger in NullSpaceTolerance.ladder[rung...] {
-                    let d = try SepMEMethod.decouple(plan: plan.withNullSpaceTolerance(larger), concepts: all, model: model)
-                    XCTAssertFalse(keepsReach(d), "tolerance \(larger) keeps the reach")
-                }
+            let chosen = try worstShare(try SepMEMethod.decouple(plan: file.plan, concepts: all, model: model))
+            XCTAssertGreaterThan(chosen, 0)
+            for other in NullSpaceTolerance.ladder where other != tolerance {
+                guard let d = try? SepMEMethod.decouple(plan: plan.withNullSpaceTolerance(other), concepts: all, model: model) else { continue }
+                XCTAssertLessThanOrEqual(try worstShare(d), chosen, "tolerance \(other) keeps more reach than \(tolerance)")
             }
             for c in file.concepts {
                 XCTAssertEqual(c.nullSpace?.mode, .tolerance)
@@ -81,16 +68,17 @@ final class ErasurePlanFileTests: XCTestCase {
                 XCTAssertEqual(c.nullSpace?.relativeLeak, c.leakBound)
             }
         }
-        XCTAssertEqual(kept, [false, false], "the tiny model's text width leaves no rung that keeps the reach")
     }
 
-    /// The rule on its own: the first rung that keeps half of every concept's reach alone, else the
-    /// first with a null space.
-    func testTheRungKeepsHalfTheReachElseTheFirstNullSpace() {
+    /// The rule on its own: the largest smallest share of the reach alone, the smaller rung on a
+    /// tie, rungs without a null space skipped.
+    func testTheRungKeepsTheLargestWorstShareOfReach() {
         let alone = [0.4, 0.36]
-        XCTAssertEqual(NullSpaceTolerance.rung(reaches: [nil, [0.01, 0.02], [0.21, 0.17], [0.25, 0.19], [0.3, 0.2]], alone: alone), 3)
-        XCTAssertEqual(NullSpaceTolerance.rung(reaches: [nil, [0.01, 0.02], [0.1, 0.1]], alone: alone), 1)
+        // Shares (worst): none, 0.025, 0.47, 0.53, 0.5: the fourth rung.
+        XCTAssertEqual(NullSpaceTolerance.rung(reaches: [nil, [0.01, 0.02], [0.21, 0.17], [0.25, 0.19], [0.3, 0.18]], alone: alone), 3)
+        XCTAssertEqual(NullSpaceTolerance.rung(reaches: [nil, [0.01, 0.02], [0.1, 0.1]], alone: alone), 2)
         XCTAssertEqual(NullSpaceTolerance.rung(reaches: [[0.3, 0.3], [0.3, 0.3]], alone: alone), 0)
+        XCTAssertEqual(NullSpaceTolerance.rung(reaches: [nil, [0.1, 0.1]], alone: [0, 0]), 1, "no reach alone: the first null space")
         XCTAssertNil(NullSpaceTolerance.rung(reaches: [nil, nil], alone: alone))
     }
 
