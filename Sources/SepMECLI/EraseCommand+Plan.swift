@@ -74,6 +74,7 @@ extension EraseCommand {
             if let ns = c.nullSpace {
                 line += String(format: ", null space %d (%@)", ns.dimension, ns.mode.rawValue)
             }
+            if let reach = c.conceptReach { line += String(format: ", reach %.3g", reach) }
             if let leak = c.leakBound { line += String(format: ", leak bound %.3g", leak) }
             print(line)
         }
