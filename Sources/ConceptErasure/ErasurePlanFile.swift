@@ -73,7 +73,7 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
 
     /// Fixes `plan` on `model` (loaded from `modelPath`). A decoupled SepME plan without a
     /// tolerance whose exact null space is empty for some concept (more prompts than the text width
-    /// holds, method.md §4) gets a tolerance of `NullSpaceTolerance.ladder` (`smallestWorkingTolerance`);
+    /// holds, method.md §4) gets a tolerance of `NullSpaceTolerance.ladder` (`toleranceKeepingMostReach`);
     /// the plan records it, and each concept's leak bound states what it costs.
     public static func make(plan: ErasurePlan, modelPath: String, configuration: String? = nil, model: ShiftSet) throws -> ErasurePlanFile {
         let all = Array(plan.concepts.indices)
@@ -84,7 +84,7 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
                 decouplings = try SepMEMethod.decouple(plan: plan, concepts: all, model: model)
             } catch let error as ErasureError {
                 guard case .noNullSpace = error, plan.hyperparameters.nullSpaceTolerance == nil else { throw error }
-                (resolved, decouplings) = try smallestWorkingTolerance(plan: plan, model: model, exactFailure: error)
+                (resolved, decouplings) = try toleranceKeepingMostReach(plan: plan, model: model, exactFailure: error)
             }
         }
         let h = resolved.hyperparameters
@@ -103,15 +103,16 @@ public struct ErasurePlanFile: Codable, Equatable, Sendable {
     }
 
     /// Decouples at every tolerance of the ladder and takes the rung `NullSpaceTolerance.rung` picks.
-    private static func smallestWorkingTolerance(
+    private static func toleranceKeepingMostReach(
         plan: ErasurePlan, model: ShiftSet, exactFailure: ErasureError
     ) throws -> (ErasurePlan, [Int: ConceptDecoupling]) {
         let all = Array(plan.concepts.indices)
-        let alone = (try? SepMEMethod.decouple(plan: plan, concepts: all, model: model, alone: true)) ?? [:]
+        let embeddings = PromptEmbeddings(model: model)
+        let alone = (try? SepMEMethod.decouple(plan: plan, concepts: all, model: model, alone: true, embeddings: embeddings)) ?? [:]
         var rungs: [(plan: ErasurePlan, decouplings: [Int: ConceptDecoupling]?)] = []
         for tolerance in NullSpaceTolerance.ladder {
             let candidate = try plan.withNullSpaceTolerance(tolerance)
-            rungs.append((candidate, try? SepMEMethod.decouple(plan: candidate, concepts: all, model: model)))
+            rungs.append((candidate, try? SepMEMethod.decouple(plan: candidate, concepts: all, model: model, embeddings: embeddings)))
         }
         let reaches = rungs.map { r in r.decouplings.map { d in all.map { d[$0]?.conceptReach ?? 0 } } }
         guard let i = NullSpaceTolerance.rung(reaches: reaches, alone: all.map { alone[$0]?.conceptReach ?? 0 }),

@@ -58,24 +58,38 @@ struct SepMEMethod: ErasureMethod {
     /// The null-space decoupling of the concepts at `concepts` (method.md §1), by plan index; none for
     /// variants that are not decoupled. Each concept is decoupled from the blank prompt and
     /// `plan.decouplingPrompts`, or with `alone` from the blank and the protected prompts only (as
-    /// if it were erased by itself).
-    static func decouple(plan: ErasurePlan, concepts: [Int], model: ShiftSet, alone: Bool = false) throws -> [Int: ConceptDecoupling] {
+    /// if it were erased by itself). `embeddings` lets several calls (the rungs of a tolerance
+    /// search) encode each prompt once.
+    static func decouple(
+        plan: ErasurePlan, concepts: [Int], model: ShiftSet, alone: Bool = false, embeddings: PromptEmbeddings? = nil
+    ) throws -> [Int: ConceptDecoupling] {
         guard plan.variant.isDecoupled else { return [:] }
-        var embeddings: [String: Tensor] = [:]
-        func embedding(_ prompt: String) -> Tensor {
-            if let e = embeddings[prompt] { return e }
-            let e = model.pipeline.conditioning(prompts: [prompt]).context
-            embeddings[prompt] = e
-            return e
-        }
+        let embedding = embeddings ?? PromptEmbeddings(model: model)
         var decouplings: [Int: ConceptDecoupling] = [:]
         for k in concepts {
             decouplings[k] = try ConceptDecoupling(
                 concept: plan.concepts[k],
-                conceptEmbedding: Tensor.concat(plan.prompts(ofConceptAt: k).map(embedding), axis: 0),
-                protectedEmbeddings: [embedding("")] + (alone ? plan.protectedPrompts : plan.decouplingPrompts(forConceptAt: k)).map(embedding),
+                conceptEmbedding: Tensor.concat(plan.prompts(ofConceptAt: k).map { embedding($0) }, axis: 0),
+                protectedEmbeddings: [embedding("")]
+                    + (alone ? plan.protectedPrompts : plan.decouplingPrompts(forConceptAt: k)).map { embedding($0) },
                 tolerance: plan.hyperparameters.nullSpaceTolerance)
         }
         return decouplings
+    }
+}
+
+/// Text embeddings E(p) of prompts, each encoded once. [L, d] per prompt
+final class PromptEmbeddings {
+    private let model: ShiftSet
+    private var byPrompt: [String: Tensor] = [:]
+
+    init(model: ShiftSet) { self.model = model }
+
+    // prompt -> E(p): [L, d]
+    func callAsFunction(_ prompt: String) -> Tensor {
+        if let e = byPrompt[prompt] { return e }
+        let e = model.pipeline.conditioning(prompts: [prompt]).context
+        byPrompt[prompt] = e
+        return e
     }
 }

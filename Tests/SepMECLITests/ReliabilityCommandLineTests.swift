@@ -129,21 +129,21 @@ final class ReliabilityCommandLineTests: XCTestCase {
 
     /// Ctrl-C during denoising stops at the next step: status 130, one line, no output file.
     func testInterruptStopsGenerationCleanly() throws {
-        let latents = scratch.appendingPathComponent("l.safetensors").path
-        let r = try runSignalled(generate(["--steps", "900", "--latents-out", latents]), after: "denoising", signal: SIGINT)
-        XCTAssertEqual(r.reason, .exit, r.stderr)
-        XCTAssertEqual(r.status, 130, r.stderr)
-        XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }, ["Error: interrupted (Ctrl-C); nothing was written"])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [])
+        try assertGenerationStops(on: SIGINT, saying: "Ctrl-C")
     }
 
     /// SIGTERM (a batch scheduler's warning before it kills a job) stops like Ctrl-C, and says so.
     func testTerminationSignalStopsGenerationCleanly() throws {
+        try assertGenerationStops(on: SIGTERM, saying: "SIGTERM")
+    }
+
+    /// Generation sent `signal` while denoising: status 130, the one line naming `name`, no file.
+    private func assertGenerationStops(on signal: Int32, saying name: String) throws {
         let latents = scratch.appendingPathComponent("l.safetensors").path
-        let r = try runSignalled(generate(["--steps", "900", "--latents-out", latents]), after: "denoising", signal: SIGTERM)
+        let r = try runSignalled(generate(["--steps", "900", "--latents-out", latents]), after: "denoising", signal: signal)
         XCTAssertEqual(r.reason, .exit, r.stderr)
         XCTAssertEqual(r.status, 130, r.stderr)
-        XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }, ["Error: interrupted (SIGTERM); nothing was written"])
+        XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }, ["Error: interrupted (\(name)); nothing was written"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [])
     }
 
