@@ -17,6 +17,8 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
     public struct Row: Codable, Equatable, Sendable {
         public var method: String
         public var summary: BenchmarkResult.Summary
+        /// The wordings each target was erased on besides its name (`BenchmarkSettings.conceptTemplates`).
+        @NullWhenAbsent public var conceptTemplates: [String]? = nil
         /// Mean UA of the composed targets, and the IRA / CRA with all of them applied.
         @NullWhenAbsent public var composedUA: Double? = nil
         @NullWhenAbsent public var composedIRA: Double? = nil
@@ -32,6 +34,7 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
 
         enum CodingKeys: String, CodingKey {
             case method, summary
+            case conceptTemplates = "concept_templates"
             case composedUA = "composed_ua"
             case composedIRA = "composed_ira"
             case composedCRA = "composed_cra"
@@ -45,6 +48,7 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
         public init(_ r: BenchmarkResult) {
             method = r.method
             summary = r.summary
+            conceptTemplates = r.settings.conceptTemplates
             composedUA = r.composition?.uaMean
             composedIRA = r.composition?.ira
             composedCRA = r.composition?.cra
@@ -71,7 +75,7 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
     /// before it runs.
     public static func run(
         settings: BenchmarkSettings, methods: [ErasureMethodKind], model: ShiftSet, classifier: ToyClassifier, modelName: String,
-        output: URL, resume: Bool, configure: (ErasureBenchmark) -> Void = { _ in }
+        output: URL, resume: Bool, methodDefaultWordings: Bool = false, configure: (ErasureBenchmark) -> Void = { _ in }
     ) throws -> (comparison: BenchmarkComparison, results: [BenchmarkResult]) {
         guard !methods.isEmpty, Set(methods).count == methods.count else {
             throw EvaluationError.outOfRange(key: "method", value: "\(methods.map(\.rawValue))", allowed: "at least one method, each once")
@@ -84,6 +88,7 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
             s.method = method
             // What composed shifts are decoupled from is SepME's setting; the others compose dense shifts.
             if method != .sepme { s.decoupling = nil }
+            if methodDefaultWordings { s.conceptTemplates = BenchmarkSettings.defaultConceptTemplates(for: method) }
             let benchmark = try ErasureBenchmark(settings: s, model: model, classifier: classifier, modelName: modelName)
             benchmark.originals = originals
             // A resumed comparison whose earlier methods were all finished has made no images in
@@ -134,12 +139,13 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
         out += "restored: the first composed shift removed, its concept prompts' images against the original model's in 8 bits. "
         out += "Each method's own report is in `<method>/benchmark.md`.\n\n"
         out += "![methods compared](comparison.png)\n\n"
-        out += "| method | UA | IRA | CRA | H-mean | UA held-out | IRA held-out | CRA held-out | SSIM | Fréchet | s / target | shift KiB "
+        out += "| method | erased on | UA | IRA | CRA | H-mean | UA held-out | IRA held-out | CRA held-out | SSIM | Fréchet | s / target | shift KiB "
         out += "| UA composed | IRA composed | CRA composed | restored identical | still erased UA | protected identical |\n"
-        out += "|" + String(repeating: "---|", count: 18) + "\n"
+        out += "|" + String(repeating: "---|", count: 19) + "\n"
         for r in methods {
             let s = r.summary
-            out += "| \(r.method) | \(pct(s.ua)) | \(pct(s.ira)) | \(pct(s.cra)) | \(pct(s.harmonicMean)) | "
+            let wordings = ["the name"] + (r.conceptTemplates ?? []).map { "\"\($0)\"" }
+            out += "| \(r.method) | \(wordings.joined(separator: ", ")) | \(pct(s.ua)) | \(pct(s.ira)) | \(pct(s.cra)) | \(pct(s.harmonicMean)) | "
             out += "\(pct(s.uaHeldout)) | \(pct(s.iraHeldout)) | \(pct(s.craHeldout)) | "
             out += String(format: "%.4f | %.3f | %.1f | ", s.ssimRetained, s.frechetRetained, s.seconds / Double(max(1, s.targets)))
             out += (s.shiftBytes.map { String(format: "%.0f", $0 / 1024) } ?? "–") + " | "

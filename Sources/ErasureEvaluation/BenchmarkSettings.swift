@@ -66,6 +66,16 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     /// the model also draws from longer captions (striped) stays recognisable.
     public static let defaultConceptTemplates = ["a {style} {shape}"]
 
+    /// The wordings `method` is erased on when none are given: `defaultConceptTemplates`, except
+    /// for UCE, which is erased on the target's name alone. UCE's closed form edits the token
+    /// window from the erased prompt's last word to the end (`UCEClosedForm`); its authors' prompts
+    /// all end in the concept ("Kelly McKernan", "art by Kelly McKernan"), while in "a striped
+    /// circle" that window is the shape's, so the edit maps every shape's rows toward the blank
+    /// prompt's and the grid's other prompts fall with them (docs/erasure-benchmark.md, "Baselines").
+    public static func defaultConceptTemplates(for method: ErasureMethodKind) -> [String] {
+        method == .uce ? [] : defaultConceptTemplates
+    }
+
     /// The first data set's shapes and styles: what the v1 toy model's vocabulary covers.
     public static let firstDataSetShapes = ["circle", "square", "triangle", "star", "cross", "heart"]
     public static let firstDataSetStyles = ["solid", "striped", "dotted", "outlined"]

@@ -71,8 +71,9 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(help: "Approximate null space: singular values below tolerance*sigma_max count as zero.") var tolerance: Double?
     @Option(
         help: """
-            A further wording each target is erased on (repeatable): the target fills its own placeholder, {shape}, {style} and \
-            {colour} expand over the grid (default: "a {style} {shape}").
+            A further wording each target is erased on by every method (repeatable): the target fills its own placeholder, {shape}, \
+            {style} and {colour} expand over the grid (default: "a {style} {shape}"; uce: the name alone, since its edit starts at \
+            the prompt's last word).
             """)
     var conceptTemplate: [String] = []
     @Flag(help: "Erase each target on its name only, without the default wording \"a {style} {shape}\".") var nameOnly = false
@@ -135,6 +136,8 @@ struct BenchmarkCommand: ParsableCommand {
             s.conceptTemplates = []
         } else if !conceptTemplate.isEmpty {
             s.conceptTemplates = conceptTemplate
+        } else {
+            s.conceptTemplates = BenchmarkSettings.defaultConceptTemplates(for: s.method)
         }
         s.protectedPrompts += protect
         h.generationSteps = sampling.steps
@@ -181,7 +184,7 @@ struct BenchmarkCommand: ParsableCommand {
                 if methods.count > 1 {
                     let run = try BenchmarkComparison.run(
                         settings: settings, methods: methods, model: model, classifier: classifier, modelName: modelPath, output: out,
-                        resume: resume, configure: configure)
+                        resume: resume, methodDefaultWordings: !nameOnly && conceptTemplate.isEmpty, configure: configure)
                     return run.comparison.markdown()
                 }
                 let benchmark = try ErasureBenchmark(settings: settings, model: model, classifier: classifier, modelName: modelPath)

@@ -349,7 +349,13 @@ final class BenchmarkCommandLineTests: XCTestCase {
                 JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("\(row["method"] as? String ?? "")/benchmark.json")))
                     as? [String: Any])
             XCTAssertEqual(own["method"] as? String, row["method"] as? String)
+            // UCE is erased on the name alone (its window starts at the prompt's last word, the
+            // shape's in "a striped circle"); every other method on the default wording too.
+            let wordings = row["method"] as? String == "uce" ? [] : ["a {style} {shape}"]
+            XCTAssertEqual(row["concept_templates"] as? [String], wordings)
+            XCTAssertEqual((own["settings"] as? [String: Any])?["concept_templates"] as? [String], wordings)
         }
+        XCTAssertTrue(try String(contentsOf: out.appendingPathComponent("comparison.md"), encoding: .utf8).contains("| uce | the name |"))
         XCTAssertEqual(rows[0]["restored_identical"] as? Bool, true)
         XCTAssertEqual(rows[0]["protected_identical"] as? Bool, true)
         XCTAssertEqual(rows[1]["restored_identical"] as? Bool, false)
