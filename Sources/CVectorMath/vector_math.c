@@ -110,6 +110,8 @@ static void silu_backward_scalar(float *dx, const float *x, const float *g, ptrd
 #include <immintrin.h>
 #define AVX2 __attribute__((target("avx2,fma")))
 
+#include "softmax_lanes.h"
+
 AVX2 static inline __m256 exp8(__m256 v) {
     __m256 x = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
     __m256 shifted = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), _mm256_set1_ps(12582912.f));
@@ -128,12 +130,6 @@ AVX2 static inline __m256 exp8(__m256 v) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-AVX2 static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
 
 AVX2 static float row_max_avx2(const float *p, ptrdiff_t n) {
     ptrdiff_t i = 0;
@@ -175,23 +171,6 @@ AVX2 static float exp_shifted_sum_avx2(float *p, ptrdiff_t n, float shift, float
 // operations per lane, so both give the same bits (values and sum); only the instruction count halves.
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 
-AVX512 static inline __m512 exp16(__m512 v) {
-    __m512 x = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-    __m512 shifted = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504f), _mm512_set1_ps(12582912.f));
-    __m512 n = _mm512_sub_ps(shifted, _mm512_set1_ps(12582912.f));
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-    __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
 
 AVX512 static float exp_shifted_sum_avx512(float *p, ptrdiff_t n, float shift, float scale) {
     __m512 c = _mm512_set1_ps(shift), k = _mm512_set1_ps(scale), acc = _mm512_setzero_ps();
@@ -204,7 +183,14 @@ AVX512 static float exp_shifted_sum_avx512(float *p, ptrdiff_t n, float shift, f
     __m256 low = _mm512_castps512_ps256(acc);
     __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
     float s = hsum8(_mm256_add_ps(low, high));
-    for (; i < n; i++) { p[i] = exp_scalar((p[i] - shift) * scale); s += p[i]; }
+    if (i < n) {
+        // The last n - i < 16 values: e^x in one masked vector (exp16's lanes are exp_scalar's bits),
+        // added to the sum one by one, as the AVX2 loop's scalar tail adds them.
+        __mmask16 live = (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(live, p + i);
+        _mm512_mask_storeu_ps(p + i, live, exp16(_mm512_mul_ps(_mm512_sub_ps(x, c), k)));
+        for (; i < n; i++) s += p[i];
+    }
     return s;
 }
 

@@ -57,6 +57,60 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// The fused rows for short key sequences (`sepme_attention_rows`: cross-attention to text tokens)
+    /// give the general path's bits: outputs, the probabilities a recorded forward keeps, and the
+    /// gradients computed from them, over ragged row groups, key counts around the 16-lane vectors,
+    /// head widths of SD's three levels and value widths past one chunk of six vectors. The general
+    /// path runs wherever the products are not sepme's AVX-512F ones (an AVX2-only CPU).
+    func testFusedRowsForShortKeysGiveTheGeneralPathsBits() throws {
+        guard SGEMMKernel.bestPath == .avx512, AttentionKernel.fusedRowsAvailable else {
+            throw XCTSkip("the fused rows need AVX-512F")
+        }
+        var rng = TestRNG(seed: 41)
+        let cases: [(lq: Int, lk: Int, d: Int, dv: Int, scale: Float?)] = [
+            (37, 1, 8, 8, nil), (50, 15, 40, 40, nil), (50, 16, 40, 3, 1), (77, 17, 33, 40, nil), (130, 77, 40, 40, nil),
+            (30, 77, 80, 80, 0.5), (9, 77, 160, 160, nil), (20, 128, 64, 100, nil), (13, 113, 40, 97, 2)
+        ]
+        for c in cases {
+            let q = rng.tensor([2, c.lq, c.d], -3, 3)
+            let k = rng.tensor([2, c.lk, c.d], -3, 3)
+            let v = rng.tensor([2, c.lk, c.dv])
+            let dy = rng.tensor([2, c.lq, c.dv])
+            let shape = AttentionShape(
+                heads: 2, lq: c.lq, lk: c.lk, d: c.d, dv: c.dv, scale: 1, block: 64, keyBlock: c.lk, backwardBlock: 64,
+                backwardKeyBlock: c.lk)
+            func run(fused: Bool, limit: SGEMMKernel.Path = .avx512) -> [[UInt32]] {
+                SGEMMKernel.withPathLimit(limit) {
+                    AttentionKernel.withFusedRows(fused) {
+                        XCTAssertEqual(AttentionKernel.usesFusedRows(shape), fused && limit == .avx512)
+                        let inputs = [q, k, v].map { t -> Tensor in
+                            let copy = Tensor(t.scalars, shape: t.shape)
+                            copy.requiresGrad = true
+                            return copy
+                        }
+                        let y = Tensor.scaledDotProductAttention(inputs[0], inputs[1], inputs[2], scale: c.scale, queryBlock: 64)
+                        y.backward(gradient: dy)
+                        return [y.scalars.map(\.bitPattern)] + inputs.map { ($0.grad?.scalars ?? []).map(\.bitPattern) }
+                    }
+                }
+            }
+            let general = run(fused: false)
+            let fused = run(fused: true)
+            for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(fused, general)) {
+                XCTAssertEqual(a.count, b.count, "\(c) \(name)")
+                XCTAssertEqual(zip(a, b).filter { $0 != $1 }.count, 0, "\(c) \(name): elements that differ")
+            }
+            // Where the AVX2 products run (sepme's thin kernels, OpenBLAS for the rest) the general path
+            // runs, to within rounding of the summation order.
+            let avx2 = run(fused: true, limit: .avx2)
+            for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(avx2, general)) {
+                let worst = zip(a, b).map { abs(Float(bitPattern: $0) - Float(bitPattern: $1)) }.max() ?? 0
+                let scale = b.map { abs(Float(bitPattern: $0)) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 1e-5 * max(scale, 1e-30), "\(c) \(name), AVX2 products")
+            }
+        }
+    }
+
     /// Rank-3 [B·H, L, D] inputs give the same result as [B, H, L, D].
     func testRank3MatchesRank4() throws {
         let c = try XCTUnwrap(KernelFixtures().cases(op: "sdpa").first { $0.name == "sdpa_small" })

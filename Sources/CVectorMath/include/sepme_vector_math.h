@@ -39,6 +39,15 @@ void sepme_norm_apply(float *out, const float *x, ptrdiff_t n, float mean, float
 /// out[i] = ((x[i] − mean) · rstd) · w[i] + b[i] (w NULL: 1, b NULL: 0), LayerNorm's per-element affine.
 void sepme_norm_apply_row(float *out, const float *x, ptrdiff_t n, float mean, float rstd, const float *w,
                           const float *b);
+/// 1 when the CPU has AVX-512F, which `sepme_attention_rows` needs.
+int sepme_attention_rows_available(void);
+/// One head's attention for `rows` query rows against lk <= 128 keys, fused (attention_rows.c):
+/// out = softmax(scale q kT) v, lse = the rows' log-sum-exp, and, when `probabilities` is not NULL, the
+/// softmax itself. q: [rows, d], kT: [d, lk], v: [lk, dv], out: [rows, dv], lse: [rows],
+/// probabilities: [rows, lk]. The general path's bits while the row kernels run their AVX2 / AVX-512F
+/// versions. Returns 0, or -1 (nothing written) without AVX-512F or for sizes out of range.
+int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk,
+                         ptrdiff_t dv, float scale, float *out, float *lse, float *probabilities);
 /// 1 when the AVX2 + FMA versions are in use.
 int sepme_vector_math_uses_avx2(void);
 /// Tests: use (enabled = 1, honoured only where the CPU has AVX2 + FMA) or avoid (0) the AVX2

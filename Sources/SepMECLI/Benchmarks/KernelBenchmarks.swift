@@ -210,26 +210,42 @@ struct KernelBenchmarks {
             }, flops: 2 * Double(2 * 640 * 4096 * 320))
     }
 
-    /// SD1 self-attention (4096 tokens, 8 heads, D 40) and cross-attention (4096 × 77), batch 2; the
-    /// forward also with bf16 products (`BF16AttentionKernel`).
+    /// SD1 self-attention (4096 and 1024 tokens, 8 heads, D 40) and cross-attention to 77 tokens at
+    /// the UNet's three widths (4096 tokens D 40, 1024 D 80, 256 D 160), batch 2; the forward also with
+    /// bf16 products (`BF16AttentionKernel`) and, for the cross-attention, without the fused rows.
     /// FLOPs counted as 4·Lq·Lk·D per head forward and 8·Lq·Lk·D backward (no credit for the
     /// recomputation of P).
     func attention() {
         header()
         print("query block \(queryBlock.map(String.init) ?? "default (about 2^14 scores per tile, at least 128 rows)")")
-        for (name, lq, lk) in [("self 4096x4096", 4096, 4096), ("cross 4096x77", 4096, 77), ("self 1024x1024", 1024, 1024)] {
-            let (b, h, d) = (2, 8, 40)
+        let cases = [
+            ("self 4096x4096", 4096, 4096, 40), ("cross 4096x77", 4096, 77, 40), ("cross 1024x77", 1024, 77, 80),
+            ("cross 256x77", 256, 77, 160), ("self 1024x1024", 1024, 1024, 40)
+        ]
+        for (name, lq, lk, d) in cases {
+            let (b, h) = (2, 8)
             let q = random([b, h, lq, d])
             let k = random([b, h, lk, d])
             let v = random([b, h, lk, d])
             let unit = Double(b * h * lq * lk * d)
+            let label = "attention \(name) B2 H8 D\(d)"
             row(
-                "attention \(name) B2 H8 D40 fwd",
+                "\(label) fwd",
                 seconds: bestTime {
                     _ = GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
                 }, flops: 4 * unit)
+            if lk <= 128 {
+                // The same shape without the fused rows for short key sequences (the same bits).
+                row(
+                    "\(label) fwd general path",
+                    seconds: bestTime {
+                        _ = Tensor.withFusedAttentionRows(false) {
+                            GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
+                        }
+                    }, flops: 4 * unit)
+            }
             row(
-                "attention \(name) B2 H8 D40 fwd bf16",
+                "\(label) fwd bf16",
                 seconds: bestTime {
                     _ = PrecisionMode.with(.bf16) {
                         GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
@@ -238,7 +254,7 @@ struct KernelBenchmarks {
             let dy = random([b, h, lq, d])
             for t in [q, k, v] { t.requiresGrad = true }
             row(
-                "attention \(name) B2 H8 D40 fwd+bwd",
+                "\(label) fwd+bwd",
                 seconds: bestTime {
                     for t in [q, k, v] { t.grad = nil }
                     Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock).backward(gradient: dy)

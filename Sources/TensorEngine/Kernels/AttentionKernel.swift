@@ -1,3 +1,5 @@
+import CMatrixKernels
+import CVectorMath
 import Foundation
 
 // Fused scaled-dot-product attention in tiles of query rows × key columns (FlashAttention-2,
@@ -47,13 +49,49 @@ enum AttentionKernel {
         let nb = s.blocksPerHead
         let kT = transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d)
         defer { kT.deallocate() }
+        let fused = usesFusedRows(s)
         run(s.heads * nb) { item in
             let h = item / nb
             let r0 = (item % nb) * s.block
+            let rows = Swift.min(s.block, s.lq - r0)
+            if fused {
+                // Same bits as forwardBlock (attention_rows.c); it refuses only what usesFusedRows excludes.
+                let status = sepme_attention_rows(
+                    q + (h * s.lq + r0) * s.d, kT + h * s.d * s.lk, v + h * s.lk * s.dv, rows, s.d, s.lk, s.dv, s.scale,
+                    out + (h * s.lq + r0) * s.dv, lse + h * s.lq + r0, probabilities.map { $0 + (h * s.lq + r0) * s.lk })
+                if status == 0 { return }
+            }
             forwardBlock(
-                q: q, kT: kT, v: v, s, head: h, row0: r0, rows: Swift.min(s.block, s.lq - r0), out: out, lse: lse,
-                probabilities: probabilities)
+                q: q, kT: kT, v: v, s, head: h, row0: r0, rows: rows, out: out, lse: lse, probabilities: probabilities)
         }
+    }
+
+    /// Whether the forward runs on the fused rows of `sepme_attention_rows` (attention_rows.c): all
+    /// keys in one tile and at most 128 of them (cross-attention to text tokens), a head width SGEMM
+    /// sums in one slice, and the kernels whose bits the fused rows reproduce (sepme's AVX-512F
+    /// products, the AVX2 / AVX-512F softmax rows). Elsewhere, forwardBlock.
+    static func usesFusedRows(_ s: AttentionShape) -> Bool {
+        fusedRows.enabled && s.lk <= s.keyBlock && s.lk <= 128 && s.d <= Int(SEPME_SGEMM_KC) && SGEMMKernel.path == .avx512
+            && sepme_vector_math_uses_avx2() == 1 && fusedRowsAvailable
+    }
+
+    /// Whether this CPU can run the fused rows (AVX-512F).
+    static let fusedRowsAvailable = sepme_attention_rows_available() == 1
+
+    private final class FusedRowsSetting: @unchecked Sendable {
+        // Written only by `withFusedRows` on the thread that then runs the attention (never while
+        // attention runs on other threads).
+        var enabled = ProcessInfo.processInfo.environment["SEPME_ATTN_FUSED"] != "0"
+    }
+    private static let fusedRows = FusedRowsSetting()
+
+    /// Runs `body` with the fused rows allowed or not (tests and `bench attention`: the general path
+    /// on the same shapes). `SEPME_ATTN_FUSED=0` in the environment turns them off for the process.
+    static func withFusedRows<T>(_ enabled: Bool, _ body: () throws -> T) rethrows -> T {
+        let previous = fusedRows.enabled
+        fusedRows.enabled = enabled
+        defer { fusedRows.enabled = previous }
+        return try body()
     }
 
     /// Each head's [rows, columns] matrix transposed to [columns, rows], in a new buffer the caller

@@ -41,6 +41,12 @@ extension Tensor {
     private static var tileKeys: Int { tileOverride.flatMap { $0.count > 1 ? $0[1] : nil } ?? 512 }
     private static var backwardTileKeys: Int { tileOverride.flatMap { $0.count > 2 ? $0[2] : nil } ?? 128 }
 
+    /// Runs `body` with the fused attention rows for short key sequences allowed or not
+    /// (`AttentionKernel.usesFusedRows`; the same bits either way): `bench attention` times both.
+    public static func withFusedAttentionRows<T>(_ enabled: Bool, _ body: () throws -> T) rethrows -> T {
+        try AttentionKernel.withFusedRows(enabled, body)
+    }
+
     /// softmax(q kᵀ · scale) v with scale = 1/√D by default, computed tile by tile (blocks of query
     /// rows × blocks of keys, online softmax) so the [Lq, Lk] attention matrix never exists in full; only the per-row logsumexp is kept for
     /// the backward pass, which recomputes the probabilities. Leading dimensions are batch
