@@ -15,6 +15,7 @@
 #include "sepme_vector_math.h"
 
 #include <math.h>
+#include <string.h>
 
 // Row stride of the score buffer: the most keys the fused rows take.
 #define KEYS_MAX 128
@@ -45,8 +46,8 @@ static AVX512 void scale_row(float *dst, const float *src, ptrdiff_t n, float sc
 
 static inline __mmask16 lanes(ptrdiff_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
-// s[r][j] = Σ_l qs[r][l] kT[l][j] for R rows of scaled queries (row stride HEAD_MAX) and NV vectors of
-// keys (the last one masked).
+// s[r][j] = Σ_l qs[r][l] kT[l][j] for R rows of (scaled) queries (row stride HEAD_MAX) and NV vectors
+// of keys (the last one masked).
 INLINE AVX512 void scores(const float *qs, ptrdiff_t d, const float *kT, ptrdiff_t lk, float *s, const int R,
                           const int NV) {
     __mmask16 last = lanes(lk - 16 * (NV - 1));
@@ -216,12 +217,155 @@ int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdif
     }
     return 0;
 }
+
+// Σ a[i] b[i] as AttentionKernel's delta sums it (VectorMath.dot): eight partial sums of products
+// (each product rounded, then added), combined pairwise, then the last n mod 8 added one by one.
+static AVX512 float dot_rows(const float *a, const float *b, ptrdiff_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+    float t[8];
+    _mm256_storeu_ps(t, acc);
+    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    for (; i < n; i++) {
+        float product = a[i] * b[i];
+        s += product;
+    }
+    return s;
+}
+
+static AVX512 void backward_rows(const float *dout, const float *out, const float *p, const float *vT, const float *k,
+                                 ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *ds,
+                                 float *dss, float *dq) {
+    int nv = (int)((lk + 15) / 16);
+    int group = nv <= 5 ? 4 : (nv <= 7 ? 3 : 2);
+    __attribute__((aligned(64))) float s[4 * KEYS_MAX];
+    __attribute__((aligned(64))) float g[4 * HEAD_MAX];
+    const float one[4] = {1, 1, 1, 1};
+    __mmask16 tail = lanes(lk % 16);
+    ptrdiff_t full = lk / 16;
+    for (ptrdiff_t i0 = 0; i0 < rows; i0 += group) {
+        int live = rows - i0 < group ? (int)(rows - i0) : group;
+        float *dqr[4];
+        float delta[4];
+        for (int r = 0; r < group; r++) {
+            ptrdiff_t i = i0 + (r < live ? r : live - 1);
+            if (dq) dqr[r] = dq + i * d;
+            memcpy(g + r * HEAD_MAX, dout + i * dv, sizeof(float) * (size_t)dv);
+            delta[r] = dot_rows(dout + i * dv, out + i * dv, dv);
+        }
+        // dP = dO Vᵀ, summed over the value columns in order (the SGEMM's sums).
+        scores_of(g, dv, vT, lk, s, nv);
+        // dS = P ∘ (dP − delta) (sepme_softmax_gradient) and scale · dS (the SGEMM's A scaled by alpha,
+        // for dQ and dK), stored; s keeps scale · dS for dQ.
+        for (int r = 0; r < group; r++) {
+            const float *pr = p + (i0 + (r < live ? r : live - 1)) * lk;
+            float *sr = s + r * KEYS_MAX, *dsr = ds + (i0 + r) * lk, *dssr = dss + (i0 + r) * lk;
+            __m512 dl = _mm512_set1_ps(delta[r]), k8 = _mm512_set1_ps(scale);
+            for (ptrdiff_t v = 0; v <= full; v++) {
+                __mmask16 m = v < full ? (__mmask16)0xFFFF : tail;
+                if (!m) break;
+                __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pr + 16 * v),
+                                         _mm512_sub_ps(_mm512_maskz_loadu_ps(m, sr + 16 * v), dl));
+                __m512 xs = _mm512_mul_ps(x, k8);
+                if (r < live) {
+                    _mm512_mask_storeu_ps(dsr + 16 * v, m, x);
+                    _mm512_mask_storeu_ps(dssr + 16 * v, m, xs);
+                }
+                _mm512_mask_storeu_ps(sr + 16 * v, m, xs);
+            }
+        }
+        // dQ = scale · dS K: the SGEMM's A scaled by alpha, summed over the keys in order.
+        if (dq) values_of(s, k, lk, d, one, dqr, live, group);
+    }
+}
+
+int sepme_attention_rows_backward(const float *dout, const float *out, const float *p, const float *vT, const float *k,
+                                  ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *ds,
+                                  float *dss, float *dq) {
+    if (!cpu_has_avx512f || lk < 1 || lk > KEYS_MAX || d < 1 || dv < 1 || dv > HEAD_MAX || rows < 0) return -1;
+    backward_rows(dout, out, p, vT, k, rows, d, lk, dv, scale, ds, dss, dq);
+    return 0;
+}
+
+// c[j + r][c0 + 16 c + t] += Σ_i a[i][j + r] b[i][c0 + 16 c + t] for KR keys (the first `live` stored)
+// and CH vectors of columns from c0 (the last one masked by `last`): summed over i in order from zero,
+// then added to c, as the SGEMM sums a product of a transposed A with beta 1.
+INLINE AVX512 void accumulate_tile(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t n, ptrdiff_t rows,
+                                   const ptrdiff_t *key, int live, ptrdiff_t c0, __mmask16 last, float *c, const int KR,
+                                   const int CH) {
+    __m512 acc[6][6];
+    for (int r = 0; r < KR; r++)
+        for (int v = 0; v < CH; v++) acc[r][v] = _mm512_setzero_ps();
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        const float *row = b + i * n + c0;
+        __m512 y[6];
+        for (int v = 0; v < CH; v++)
+            y[v] = v < CH - 1 ? _mm512_loadu_ps(row + 16 * v) : _mm512_maskz_loadu_ps(last, row + 16 * v);
+        for (int r = 0; r < KR; r++) {
+            __m512 x = _mm512_set1_ps(a[i * lda + key[r]]);
+            for (int v = 0; v < CH; v++) acc[r][v] = _mm512_fmadd_ps(x, y[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < KR; r++) {
+        if (r >= live) break;
+        float *out = c + key[r] * n + c0;
+        for (int v = 0; v < CH; v++) {
+            __mmask16 m = v < CH - 1 ? (__mmask16)0xFFFF : last;
+            _mm512_mask_storeu_ps(out + 16 * v, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, out + 16 * v), acc[r][v]));
+        }
+    }
+}
+
+// Tiles of six keys where the columns take at most four vectors (24 sums and four loads in registers),
+// else of four.
+static AVX512 void accumulate_rows(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t rows, ptrdiff_t keys,
+                                   ptrdiff_t n, float *c) {
+    for (ptrdiff_t c0 = 0; c0 < n; c0 += 96) {
+        int ch = (int)((n - c0 + 15) / 16);
+        if (ch > 6) ch = 6;
+        __mmask16 last = lanes(n - c0 - 16 * (ch - 1));
+        int kr = ch <= 4 ? 6 : 4;
+        for (ptrdiff_t j0 = 0; j0 < keys; j0 += kr) {
+            int live = keys - j0 < kr ? (int)(keys - j0) : kr;
+            ptrdiff_t key[6];
+            for (int r = 0; r < 6; r++) key[r] = j0 + (r < live ? r : live - 1);
+            switch (ch) {
+            case 1: accumulate_tile(a, lda, b, n, rows, key, live, c0, last, c, 6, 1); break;
+            case 2: accumulate_tile(a, lda, b, n, rows, key, live, c0, last, c, 6, 2); break;
+            case 3: accumulate_tile(a, lda, b, n, rows, key, live, c0, last, c, 6, 3); break;
+            case 4: accumulate_tile(a, lda, b, n, rows, key, live, c0, last, c, 6, 4); break;
+            case 5: accumulate_tile(a, lda, b, n, rows, key, live, c0, last, c, 4, 5); break;
+            default: accumulate_tile(a, lda, b, n, rows, key, live, c0, last, c, 4, 6); break;
+            }
+        }
+    }
+}
+
+int sepme_attention_rows_accumulate(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t rows, ptrdiff_t keys,
+                                    ptrdiff_t n, float *c) {
+    if (!cpu_has_avx512f || rows < 0 || rows > HEAD_MAX || keys < 1 || keys > lda || n < 1) return -1;
+    accumulate_rows(a, lda, b, rows, keys, n, c);
+    return 0;
+}
 #else
 int sepme_attention_rows_available(void) { return 0; }
 int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk,
                          ptrdiff_t dv, float scale, float *out, float *lse, float *probabilities) {
     (void)q, (void)kT, (void)v, (void)rows, (void)d, (void)lk, (void)dv, (void)scale, (void)out, (void)lse,
         (void)probabilities;
+    return -1;
+}
+int sepme_attention_rows_backward(const float *dout, const float *out, const float *p, const float *vT, const float *k,
+                                  ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *ds,
+                                  float *dss, float *dq) {
+    (void)dout, (void)out, (void)p, (void)vT, (void)k, (void)rows, (void)d, (void)lk, (void)dv, (void)scale, (void)ds,
+        (void)dss, (void)dq;
+    return -1;
+}
+int sepme_attention_rows_accumulate(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t rows, ptrdiff_t keys,
+                                    ptrdiff_t n, float *c) {
+    (void)a, (void)lda, (void)b, (void)rows, (void)keys, (void)n, (void)c;
     return -1;
 }
 #endif

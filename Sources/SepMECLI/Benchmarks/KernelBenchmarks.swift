@@ -259,6 +259,16 @@ struct KernelBenchmarks {
                     for t in [q, k, v] { t.grad = nil }
                     Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock).backward(gradient: dy)
                 }, flops: 12 * unit)
+            if lk <= 128 {
+                row(
+                    "\(label) fwd+bwd general path",
+                    seconds: bestTime {
+                        Tensor.withFusedAttentionRows(false) {
+                            for t in [q, k, v] { t.grad = nil }
+                            Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock).backward(gradient: dy)
+                        }
+                    }, flops: 12 * unit)
+            }
         }
     }
 

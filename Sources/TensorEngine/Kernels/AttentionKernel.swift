@@ -226,10 +226,15 @@ enum AttentionKernel {
         // Scratch: the recomputed P tile (not needed when the forward kept P), dP, and delta.
         var pTile = 0
         if case .recomputed = source { pTile = block * kb }
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: pTile + block * kb + block)
+        // The fused rows (one key tile and the forward's P) also keep scale · dS for dK.
+        var fused = false
+        if case .saved = source, vT != nil { fused = usesFusedRows(s) && kb == s.lk && s.dv <= Int(SEPME_SGEMM_KC) }
+        let scaledTile = fused ? block * kb : 0
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: pTile + block * kb + block + scaledTile)
         defer { p.deallocate() }
         let dp = p + pTile
         let delta = dp + block * kb
+        let dss = delta + block
         let dkAcc = dk.map { $0 + h * s.lk * s.d }
         let dvAcc = dv.map { $0 + h * s.lk * s.dv }
         dkAcc?.update(repeating: 0, count: s.lk * s.d)
@@ -243,7 +248,7 @@ enum AttentionKernel {
             let ob = out + (h * s.lq + r0) * s.dv
             let lseb = lse + h * s.lq + r0
             // delta_i = rowsum(dO ∘ O)_i = Σ_j P_ij dP_ij
-            if vT != nil {
+            if vT != nil && !fused {
                 for i in 0..<rows { delta[i] = VectorMath.dot(dob + i * s.dv, ob + i * s.dv, s.dv) }
             }
             var j0 = 0
@@ -266,26 +271,43 @@ enum AttentionKernel {
                     ldp = cols
                 }
                 // dV_j += Pᵀ dO_blk
-                if let dvAcc {
+                // (The fused rows' sums of at most one SGEMM slice of rows give the SGEMM's bits.)
+                let fusedSums = fused && rows <= Int(SEPME_SGEMM_KC)
+                if let dvAcc, !(fusedSums && sepme_attention_rows_accumulate(pt, ldp, dob, rows, cols, s.dv, dvAcc + j0 * s.dv) == 0) {
                     BLAS.sgemm(
                         transA: true, transB: false, m: cols, n: s.dv, k: rows, a: pt, lda: ldp,
                         b: dob, ldb: s.dv, beta: 1, c: dvAcc + j0 * s.dv, ldc: s.dv)
                 }
                 if let vT {
-                    // dP = dO_blk V_jᵀ; dS = P ∘ (dP − delta)
-                    BLAS.sgemm(
-                        transA: false, transB: false, m: rows, n: cols, k: s.dv, a: dob, lda: s.dv,
-                        b: vT + h * s.dv * s.lk + j0, ldb: s.lk, c: dp, ldc: cols)
-                    for i in 0..<rows {
-                        VectorMath.softmaxGradientInPlace(dp + i * cols, probabilities: pt + i * ldp, cols, delta: delta[i])
-                    }
-                    // dQ_blk (+)= scale · dS K_j; dK_j += scale · dSᵀ Q_blk
-                    if let dqb {
+                    // One key tile and the forward's P: delta, dP, dS and dQ on the fused rows
+                    // (attention_rows.c, the bits of the general branch), which refuse nothing
+                    // `fused` admits.
+                    let fusedRows =
+                        fused
+                        && sepme_attention_rows_backward(
+                            dob, ob, pt, vT + h * s.dv * s.lk, kj, rows, s.d, s.lk, s.dv, s.scale, dp, dss, dqb) == 0
+                    if !fusedRows {
+                        if fused {
+                            for i in 0..<rows { delta[i] = VectorMath.dot(dob + i * s.dv, ob + i * s.dv, s.dv) }
+                        }
+                        // dP = dO_blk V_jᵀ; dS = P ∘ (dP − delta)
                         BLAS.sgemm(
-                            transA: false, transB: false, m: rows, n: s.d, k: cols, alpha: s.scale, a: dp,
-                            lda: cols, b: kj, ldb: s.d, beta: j0 == 0 ? 0 : 1, c: dqb, ldc: s.d)
+                            transA: false, transB: false, m: rows, n: cols, k: s.dv, a: dob, lda: s.dv,
+                            b: vT + h * s.dv * s.lk + j0, ldb: s.lk, c: dp, ldc: cols)
+                        for i in 0..<rows {
+                            VectorMath.softmaxGradientInPlace(dp + i * cols, probabilities: pt + i * ldp, cols, delta: delta[i])
+                        }
+                        // dQ_blk (+)= scale · dS K_j
+                        if let dqb {
+                            BLAS.sgemm(
+                                transA: false, transB: false, m: rows, n: s.d, k: cols, alpha: s.scale, a: dp,
+                                lda: cols, b: kj, ldb: s.d, beta: j0 == 0 ? 0 : 1, c: dqb, ldc: s.d)
+                        }
                     }
-                    if let dkAcc {
+                    // dK_j += scale · dSᵀ Q_blk
+                    if let dkAcc,
+                        !(fusedRows && fusedSums && sepme_attention_rows_accumulate(dss, cols, qb, rows, cols, s.d, dkAcc + j0 * s.d) == 0)
+                    {
                         BLAS.sgemm(
                             transA: true, transB: false, m: cols, n: s.d, k: rows, alpha: s.scale, a: dp,
                             lda: cols, b: qb, ldb: s.d, beta: 1, c: dkAcc + j0 * s.d, ldc: s.d)
