@@ -75,7 +75,7 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
     /// before it runs.
     public static func run(
         settings: BenchmarkSettings, methods: [ErasureMethodKind], model: ShiftSet, classifier: ToyClassifier, modelName: String,
-        output: URL, resume: Bool, methodDefaultWordings: Bool = false, configure: (ErasureBenchmark) -> Void = { _ in }
+        output: URL, resume: Bool, methodDefaults: Bool = false, configure: (ErasureBenchmark) -> Void = { _ in }
     ) throws -> (comparison: BenchmarkComparison, results: [BenchmarkResult]) {
         guard !methods.isEmpty, Set(methods).count == methods.count else {
             throw EvaluationError.outOfRange(key: "method", value: "\(methods.map(\.rawValue))", allowed: "at least one method, each once")
@@ -84,11 +84,10 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
         var originals: BenchmarkOriginals?
         var results: [BenchmarkResult] = []
         for method in methods {
-            var s = settings
-            s.method = method
+            var s = settings.forMethod(method)
             // What composed shifts are decoupled from is SepME's setting; the others compose dense shifts.
             if method != .sepme { s.decoupling = nil }
-            if methodDefaultWordings { s.conceptTemplates = BenchmarkSettings.defaultConceptTemplates(for: method) }
+            if methodDefaults { s.conceptTemplates = BenchmarkSettings.defaultConceptTemplates(for: method) }
             let benchmark = try ErasureBenchmark(settings: s, model: model, classifier: classifier, modelName: modelName)
             benchmark.originals = originals
             // A resumed comparison whose earlier methods were all finished has made no images in

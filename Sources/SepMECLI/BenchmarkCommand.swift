@@ -57,12 +57,15 @@ struct BenchmarkCommand: ParsableCommand {
     @Option(help: "Seed of the first image of each prompt.") var seed: UInt64 = 0
     @Option(
         help: """
-            Erasure method, sepme, uce, esd-x or ca (repeatable), or all: the baselines with their authors' defaults (ca: each wording \
-            without the target's word as its anchor). With more than one, each method's benchmark is written to <output>/<method>/ and \
+            Erasure method, sepme, uce, esd-x or ca (repeatable), or all: the baselines with their authors' settings but for \
+            uce's wording (the name alone) and the fine-tuning baselines' learning rates (--esd-x-lr, --ca-lr); ca: each wording \
+            without the target's word as its anchor. With more than one, each method's benchmark is written to <output>/<method>/ and \
             comparison.json, comparison.md and comparison.png compare them.
             """)
     var method: [BenchmarkMethodChoice] = []
     @Option(help: "sepme's variant: separate (SRS-ME), joint (SRS-ME†) or full (SRS-ME‡).") var variant: ErasureVariant = .separate
+    @Option(help: "esd-x: Adam learning rate (default 1e-4; the authors' is 1e-5).") var esdXLr: Double?
+    @Option(help: "ca: Adam learning rate (default 2e-3; the authors' is 2e-6).") var caLr: Double?
     @Option(help: "Maximum unlearning iterations per target.") var maxIterations: Int?
     @Option(help: "Training images generated per target.") var images: Int?
     @Option(help: "Shift scale beta in dW = beta A S (default: the demo's).") var beta: Double?
@@ -98,7 +101,7 @@ struct BenchmarkCommand: ParsableCommand {
         "targets": "--styles/--objects/--original-only", "seeds_per_prompt": "--seeds", "steps": "--steps", "guidance": "--guidance",
         "generation_steps": "--steps", "generation_guidance": "--guidance", "compose": "--compose", "template_sets": "--template-set",
         "composition_only": "--composition-only", "decoupling": "--decouple",
-        "concept_templates": "--concept-template",
+        "concept_templates": "--concept-template", "esd_x.lr": "--esd-x-lr", "ca.lr": "--ca-lr",
         "protected": "--protect"
     ]) { _, new in new }
 
@@ -140,6 +143,16 @@ struct BenchmarkCommand: ParsableCommand {
             s.conceptTemplates = BenchmarkSettings.defaultConceptTemplates(for: s.method)
         }
         s.protectedPrompts += protect
+        if let esdXLr {
+            var e = s.esd ?? BenchmarkSettings.defaultESD
+            e.learningRate = esdXLr
+            s.esd = e
+        }
+        if let caLr {
+            var c = s.ca ?? BenchmarkSettings.defaultCA
+            c.learningRate = caLr
+            s.ca = c
+        }
         h.generationSteps = sampling.steps
         h.generationGuidance = Double(sampling.guidance)
         h.generationScheduler = sampling.scheduler
@@ -184,10 +197,11 @@ struct BenchmarkCommand: ParsableCommand {
                 if methods.count > 1 {
                     let run = try BenchmarkComparison.run(
                         settings: settings, methods: methods, model: model, classifier: classifier, modelName: modelPath, output: out,
-                        resume: resume, methodDefaultWordings: !nameOnly && conceptTemplate.isEmpty, configure: configure)
+                        resume: resume, methodDefaults: !nameOnly && conceptTemplate.isEmpty, configure: configure)
                     return run.comparison.markdown()
                 }
-                let benchmark = try ErasureBenchmark(settings: settings, model: model, classifier: classifier, modelName: modelPath)
+                let benchmark = try ErasureBenchmark(
+                    settings: settings.forMethod(methods[0]), model: model, classifier: classifier, modelName: modelPath)
                 configure(benchmark)
                 return try benchmark.run(output: out, resume: resume).markdown()
             }

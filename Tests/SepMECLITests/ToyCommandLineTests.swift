@@ -271,6 +271,12 @@ final class BenchmarkCommandLineTests: XCTestCase {
         ])
         XCTAssertNotEqual(both.status, 0)
         XCTAssertTrue(both.stderr.contains("--name-only") && both.stderr.contains("--concept-template"), both.stderr)
+        // A baseline's learning rate out of range is refused by its own flag.
+        for (flag, method) in [("--esd-x-lr", "esd-x"), ("--ca-lr", "ca")] {
+            let bad = try CommandLineTests.run(["benchmark", "--quick", "--method", method, "\(flag)=-1", "--output", out.path, "--quiet"])
+            XCTAssertNotEqual(bad.status, 0)
+            XCTAssertTrue(bad.stderr.contains(flag) && bad.stderr.contains("-1"), bad.stderr)
+        }
     }
 
     /// `--composition-only --decouple names`: no target's own row, the composition columns; each
@@ -359,9 +365,19 @@ final class BenchmarkCommandLineTests: XCTestCase {
         XCTAssertEqual(rows[0]["restored_identical"] as? Bool, true)
         XCTAssertEqual(rows[0]["protected_identical"] as? Bool, true)
         XCTAssertEqual(rows[1]["restored_identical"] as? Bool, false)
-        let settings = try XCTUnwrap(json["settings"] as? [String: Any])
-        XCTAssertEqual((settings["ca"] as? [String: Any])?["anchor"] as? String, "")
-        XCTAssertEqual((settings["esd_x"] as? [String: Any])?["iterations"] as? Int, 10)
+        // Each method's rows record its own options only (the quick caps on the benchmark's defaults).
+        func ownSettings(_ method: String) throws -> [String: Any] {
+            let own = try XCTUnwrap(
+                JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("\(method)/benchmark.json"))) as? [String: Any])
+            return try XCTUnwrap(own["settings"] as? [String: Any])
+        }
+        let caOptions = try XCTUnwrap(try ownSettings("ca")["ca"] as? [String: Any])
+        XCTAssertEqual(caOptions["anchor"] as? String, "")
+        XCTAssertEqual(caOptions["lr"] as? Double, 2e-3)
+        let esd = try XCTUnwrap(try ownSettings("esd-x")["esd_x"] as? [String: Any])
+        XCTAssertEqual(esd["iterations"] as? Int, 10)
+        XCTAssertEqual(esd["lr"] as? Double, 1e-4)
+        for key in ["uce", "esd_x", "ca"] { XCTAssertNil(try ownSettings("sepme")[key], key) }
         let table = try String(contentsOf: out.appendingPathComponent("comparison.md"), encoding: .utf8)
         for m in methods { XCTAssertTrue(table.contains("| \(m) |"), table) }
 
