@@ -48,10 +48,24 @@ struct BenchmarkImageCheckpoint {
         return done
     }
 
-    /// FNV-1a (64 bit) of the files' bytes in the given order, as hex: which shifts made a set of images.
+    /// FNV-1a (64 bit), as hex, of what in the shift files decides the images, in the given order:
+    /// each file's tensor bytes and its metadata without the training's wall time and the tool's
+    /// version. A resumed benchmark trains a target's shift again; the same plan gives the same
+    /// tensors, so the images saved before the interruption still count.
     static func shiftFingerprint(_ paths: [String]) throws -> String {
         var h = FNV1a()
-        for path in paths { h.add(try Data(contentsOf: URL(fileURLWithPath: path))) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        for path in paths {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            var metadata = try ConceptShift.read(path: path).metadata
+            metadata.training.seconds = 0
+            metadata.toolVersion = ""
+            h.add(try encoder.encode(metadata))
+            // The tensors: what follows the safetensors header (its 8-byte length, then its JSON).
+            let headerLength = bytes.prefix(8).enumerated().reduce(0) { $0 | (Int($1.element) << (8 * $1.offset)) }
+            h.add(bytes.dropFirst(min(bytes.count, 8 + headerLength)))
+        }
         return String(format: "%016llx", h.value)
     }
 }

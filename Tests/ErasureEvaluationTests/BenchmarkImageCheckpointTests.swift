@@ -2,6 +2,7 @@ import ConceptErasure
 @testable import ErasureEvaluation
 import Foundation
 import ImageIO
+import TensorEngine
 import TestSupport
 import Toy
 import XCTest
@@ -72,18 +73,32 @@ final class BenchmarkImageCheckpointTests: XCTestCase {
         XCTAssertEqual(asked2, prompts.count)
     }
 
-    func testShiftFingerprintNamesTheBytes() throws {
+    /// The fingerprint names what decides the images (tensors, metadata) and ignores what a
+    /// retraining changes by itself (its wall time, the tool's version): a resumed benchmark that
+    /// trains a target's shift again still finds the images it saved before.
+    func testShiftFingerprintNamesTheTensorsAndMetadataNotTheWallTime() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-fingerprint-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let a = folder.appendingPathComponent("a").path
-        let b = folder.appendingPathComponent("b").path
-        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: a))
-        try Data([1, 2, 4]).write(to: URL(fileURLWithPath: b))
+        let key = "mid_block.attentions.0.transformer_blocks.0.attn2.to_k"
+        func write(_ name: String, delta: Float, seconds: Double = 1, tool: String = "a", concept: String = "striped") throws -> String {
+            var training = TrainingRecord(iterations: 1, stopReason: .converged)
+            training.seconds = seconds
+            let metadata = ShiftMetadata(
+                variant: .full, concepts: [concept], protectedPrompts: [], decoupledFrom: [], baseFingerprint: "0123456789abcdef",
+                hyperparameters: ErasureHyperparameters(), training: training, nullSpace: nil, restorable: false, toolVersion: tool)
+            let shift = ConceptShift(metadata: metadata, weights: .dense(deltas: [key: Tensor([delta, 0, 0, delta], shape: [2, 2])], biases: [:]))
+            let path = folder.appendingPathComponent("\(name).sepme.safetensors").path
+            try shift.write(to: path)
+            return path
+        }
+        let a = try write("a", delta: 1)
         let fa = try BenchmarkImageCheckpoint.shiftFingerprint([a])
         XCTAssertEqual(fa.count, 16)
-        XCTAssertEqual(fa, try BenchmarkImageCheckpoint.shiftFingerprint([a]))
-        XCTAssertNotEqual(fa, try BenchmarkImageCheckpoint.shiftFingerprint([b]))
+        XCTAssertEqual(fa, try BenchmarkImageCheckpoint.shiftFingerprint([try write("retrained", delta: 1, seconds: 7, tool: "b")]))
+        let b = try write("b", delta: 2)
+        XCTAssertNotEqual(fa, try BenchmarkImageCheckpoint.shiftFingerprint([b]), "other tensors")
+        XCTAssertNotEqual(fa, try BenchmarkImageCheckpoint.shiftFingerprint([try write("c", delta: 1, concept: "dotted")]), "other metadata")
         XCTAssertNotEqual(try BenchmarkImageCheckpoint.shiftFingerprint([a, b]), try BenchmarkImageCheckpoint.shiftFingerprint([b, a]))
         // FNV-1a of the empty input is its offset basis.
         XCTAssertEqual(try BenchmarkImageCheckpoint.shiftFingerprint([]), "cbf29ce484222325")
