@@ -295,9 +295,9 @@ final class BenchmarkComparisonTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(BenchmarkComparison.self, from: JSONEncoder().encode(comparison)), comparison)
 
         let table = comparison.markdown()
-        XCTAssertTrue(table.contains("| sepme | 75.0 | 50.0 | 100.0 |"), table)
+        XCTAssertTrue(table.contains("| sepme | the name, \"a {style} {shape}\" | 75.0 | 50.0 | 100.0 |"), table)
         XCTAssertTrue(table.contains("no (3/4) | 25.0 | yes |"), table)
-        XCTAssertTrue(table.contains("| uce | 25.0 |"), table)
+        XCTAssertTrue(table.contains("| uce | the name, \"a {style} {shape}\" | 25.0 |"), table)
         let figure = try comparison.figure()
         XCTAssertGreaterThan(figure.width, 200)
         XCTAssertThrowsError(try BenchmarkComparison(results: []))
