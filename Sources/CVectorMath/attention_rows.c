@@ -19,7 +19,9 @@
 
 // Row stride of the score buffer: the most keys the fused rows take.
 #define KEYS_MAX 128
-// Row stride of the scaled queries: the widest head (one SGEMM slice, SEPME_SGEMM_KC).
+// The longest sum the SGEMM does in one slice (SEPME_SGEMM_KC): the widest head the fused rows
+// take (their scores' sums) and the most rows the key-gradient sums take; also the row stride of
+// the scaled queries.
 #define HEAD_MAX 256
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -344,6 +346,7 @@ static AVX512 void accumulate_rows(const float *a, ptrdiff_t lda, const float *b
 
 int sepme_attention_rows_accumulate(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t rows, ptrdiff_t keys,
                                     ptrdiff_t n, float *c) {
+    // More rows than one SGEMM slice would be summed in another order.
     if (!cpu_has_avx512f || rows < 0 || rows > HEAD_MAX || keys < 1 || keys > lda || n < 1) return -1;
     accumulate_rows(a, lda, b, rows, keys, n, c);
     return 0;
