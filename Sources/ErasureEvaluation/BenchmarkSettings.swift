@@ -70,7 +70,7 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
     /// window from the erased prompt's last word to the end (`UCEClosedForm`); its authors' prompts
     /// all end in the concept ("Kelly McKernan", "art by Kelly McKernan"), while in "a striped
     /// circle" that window is the shape's, so the edit maps every shape's rows toward the blank
-    /// prompt's and the grid's other prompts fall with them (docs/erasure-benchmark.md, "Baselines").
+    /// prompt's and the grid's other prompts fall with them (docs/erasure-benchmark.md, "Protocol").
     public static func defaultConceptTemplates(for method: ErasureMethodKind) -> [String] {
         method == .uce ? [] : defaultConceptTemplates
     }
