@@ -8,6 +8,10 @@ even while the run is still under way.
     scripts/full_benchmark_tables.py --method sepme      # one method's per-target table
     scripts/full_benchmark_tables.py --comparison        # the methods side by side
     scripts/full_benchmark_tables.py --rows DIR          # another run's folder (default: the kept rows)
+    scripts/full_benchmark_tables.py --update docs/comparison.md   # refresh the tables a document marks
+
+A document marks a table with a line `<!-- table: comparison -->` or `<!-- table: method NAME -->`
+and ends it with `<!-- /table -->`; --update rewrites what lies between, through a temporary file.
 
 Per target: UA / IRA / CRA on training / held-out templates, the original model's IRA on the same
 retained prompts ("IRA before": what every method is bounded by), retained SSIM, mean absolute
@@ -16,6 +20,7 @@ erasure's iterations and seconds, and the two retained styles the erasure cost m
 over the targets present; a method whose run is not finished says how many targets it has.
 """
 import argparse
+import re
 import json
 import os
 import sys
@@ -171,16 +176,43 @@ def comparison_table(root, methods):
     return "\n".join(out)
 
 
+def marked_table(root, spec, present):
+    """The table a marker names: `comparison`, or `method NAME` (per target, then the composition)."""
+    if spec == "comparison":
+        return comparison_table(root, present)
+    match = re.fullmatch(r"method (\S+)", spec)
+    if not match or match.group(1) not in METHODS:
+        sys.exit(f"full_benchmark_tables.py: unknown table marker '{spec}'")
+    original, rows, composition = method_rows(os.path.join(root, match.group(1)))
+    return per_target_table(match.group(1), original, rows) + "\n\n" + composition_text(composition)
+
+
+def update(path, root, present):
+    with open(path) as f:
+        text = f.read()
+    pattern = re.compile(r"(<!-- table: (.+?) -->\n)(.*?)(<!-- /table -->)", re.S)
+    if not pattern.search(text):
+        sys.exit(f"full_benchmark_tables.py: {path} marks no table")
+    text = pattern.sub(lambda m: m.group(1) + "\n" + marked_table(root, m.group(2), present) + "\n\n" + m.group(4), text)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=KEPT, help="folder with one sub-folder per method")
     parser.add_argument("--method", action="append", help="a method's per-target table (repeatable)")
     parser.add_argument("--comparison", action="store_true", help="only the methods side by side")
+    parser.add_argument("--update", metavar="FILE", help="rewrite the tables FILE marks instead of printing")
     args = parser.parse_args()
     root = os.path.normpath(args.rows)
     present = [m for m in METHODS if os.path.isdir(os.path.join(root, m))]
     if not present:
         sys.exit(f"full_benchmark_tables.py: no method folder ({', '.join(METHODS)}) under {root}")
+    if args.update:
+        update(args.update, root, present)
+        return
     if not args.comparison:
         for method in args.method or present:
             original, rows, composition = method_rows(os.path.join(root, method))
