@@ -1,3 +1,4 @@
+import ConceptErasure
 @testable import ErasureEvaluation
 import ImageIO
 import Toy
@@ -305,6 +306,35 @@ final class BenchmarkComparisonTests: XCTestCase {
 
     /// Optional fields are written as null and read back from null or from a missing key (a
     /// target saved before `shift_bytes` existed).
+    /// Each method's rows record its own options only: SepME's none (so rows made before the
+    /// baselines existed still resume), a fine-tuned baseline's filled in with the benchmark's
+    /// learning rates unless given; UCE's as given, and its wording the name alone by default.
+    func testEachMethodRecordsItsOwnOptions() throws {
+        var s = BenchmarkSettings()
+        s.uce = UCEOptions(guide: "art")
+        s.ca = CAOptions(anchor: "", learningRate: 5e-4)
+        let sepme = s.forMethod(.sepme)
+        XCTAssertEqual(sepme.method, .sepme)
+        XCTAssertNil(sepme.uce)
+        XCTAssertNil(sepme.esd)
+        XCTAssertNil(sepme.ca)
+        let esd = try XCTUnwrap(s.forMethod(.esdX).esd)
+        XCTAssertEqual(esd.learningRate, 1e-4)
+        XCTAssertEqual(esd.iterations, ESDOptions().iterations)
+        XCTAssertNil(s.forMethod(.esdX).ca)
+        XCTAssertEqual(s.forMethod(.ca).ca?.learningRate, 5e-4)
+        XCTAssertEqual(BenchmarkSettings().forMethod(.ca).ca?.learningRate, 2e-3)
+        XCTAssertEqual(s.forMethod(.uce).uce?.guide, "art")
+        XCTAssertNil(BenchmarkSettings().forMethod(.uce).uce)
+        XCTAssertEqual(BenchmarkSettings.defaultConceptTemplates(for: .uce), [])
+        for m in [ErasureMethodKind.sepme, .esdX, .ca] {
+            XCTAssertEqual(BenchmarkSettings.defaultConceptTemplates(for: m), ["a {style} {shape}"])
+        }
+        // What a row records decodes to the same settings (the check a resumed run makes).
+        let row = s.forMethod(.esdX)
+        XCTAssertEqual(try JSONDecoder().decode(BenchmarkSettings.self, from: JSONEncoder().encode(row)), row)
+    }
+
     func testOptionalFieldsAreNullNeverMissing() throws {
         let row = BenchmarkResult.Target(
             target: "solid", kind: .style, ua: 1, ira: 1, cra: 1, uaHeldout: nil, iraHeldout: 0.5, craHeldout: nil,
