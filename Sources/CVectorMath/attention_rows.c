@@ -48,6 +48,19 @@ static AVX512 void scale_row(float *dst, const float *src, ptrdiff_t n, float sc
 
 static inline __mmask16 lanes(ptrdiff_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
+// The vectors of columns c0 … of n that one pass takes (at most six: 96 columns), and the lanes of
+// the last of them.
+static inline int column_chunk(ptrdiff_t n, ptrdiff_t c0, __mmask16 *last) {
+    int ch = (int)((n - c0 + 15) / 16);
+    if (ch > 6) ch = 6;
+    *last = lanes(n - c0 - 16 * (ch - 1));
+    return ch;
+}
+
+// Query rows per group for nv vectors of keys: as many as keep their scores and a row of Kᵀ in
+// registers (the R scores_of takes for each nv).
+static int rows_per_group(int nv) { return nv <= 5 ? 4 : (nv <= 7 ? 3 : 2); }
+
 // s[r][j] = Σ_l qs[r][l] kT[l][j] for R rows of (scaled) queries (row stride HEAD_MAX) and NV vectors
 // of keys (the last one masked).
 INLINE AVX512 void scores(const float *qs, ptrdiff_t d, const float *kT, ptrdiff_t lk, float *s, const int R,
@@ -173,14 +186,13 @@ static AVX512 void scores_of(const float *qs, ptrdiff_t d, const float *kT, ptrd
     }
 
 static AVX512 void values_of(const float *p, const float *v, ptrdiff_t lk, ptrdiff_t dv, const float *inv,
-                             float *const *out, int live, int rows_per_group) {
+                             float *const *out, int live, int group) {
     for (ptrdiff_t c0 = 0; c0 < dv; c0 += 96) {
-        int ch = (int)((dv - c0 + 15) / 16);
-        if (ch > 6) ch = 6;
-        __mmask16 last = lanes(dv - c0 - 16 * (ch - 1));
-        if (rows_per_group == 4) {
+        __mmask16 last;
+        int ch = column_chunk(dv, c0, &last);
+        if (group == 4) {
             VALUES(4)
-        } else if (rows_per_group == 3) {
+        } else if (group == 3) {
             VALUES(3)
         } else {
             VALUES(2)
@@ -192,7 +204,7 @@ int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdif
                          ptrdiff_t dv, float scale, float *out, float *lse, float *probabilities) {
     if (!cpu_has_avx512f || lk < 1 || lk > KEYS_MAX || d < 1 || d > HEAD_MAX || dv < 1 || rows < 0) return -1;
     int nv = (int)((lk + 15) / 16);
-    int group = nv <= 5 ? 4 : (nv <= 7 ? 3 : 2);
+    int group = rows_per_group(nv);
     __attribute__((aligned(64))) float s[4 * KEYS_MAX];
     __attribute__((aligned(64))) float qs[4 * HEAD_MAX];
     for (ptrdiff_t i0 = 0; i0 < rows; i0 += group) {
@@ -240,7 +252,7 @@ static AVX512 void backward_rows(const float *dout, const float *out, const floa
                                  ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *ds,
                                  float *dss, float *dq) {
     int nv = (int)((lk + 15) / 16);
-    int group = nv <= 5 ? 4 : (nv <= 7 ? 3 : 2);
+    int group = rows_per_group(nv);
     __attribute__((aligned(64))) float s[4 * KEYS_MAX];
     __attribute__((aligned(64))) float g[4 * HEAD_MAX];
     const float one[4] = {1, 1, 1, 1};
@@ -324,9 +336,8 @@ INLINE AVX512 void accumulate_tile(const float *a, ptrdiff_t lda, const float *b
 static AVX512 void accumulate_rows(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t rows, ptrdiff_t keys,
                                    ptrdiff_t n, float *c) {
     for (ptrdiff_t c0 = 0; c0 < n; c0 += 96) {
-        int ch = (int)((n - c0 + 15) / 16);
-        if (ch > 6) ch = 6;
-        __mmask16 last = lanes(n - c0 - 16 * (ch - 1));
+        __mmask16 last;
+        int ch = column_chunk(n, c0, &last);
         int kr = ch <= 4 ? 6 : 4;
         for (ptrdiff_t j0 = 0; j0 < keys; j0 += kr) {
             int live = keys - j0 < kr ? (int)(keys - j0) : kr;

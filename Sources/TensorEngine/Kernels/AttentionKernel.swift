@@ -248,10 +248,9 @@ enum AttentionKernel {
             let dob = dOut + (h * s.lq + r0) * s.dv
             let ob = out + (h * s.lq + r0) * s.dv
             let lseb = lse + h * s.lq + r0
-            // delta_i = rowsum(dO ∘ O)_i = Σ_j P_ij dP_ij
-            if vT != nil && !fused {
-                for i in 0..<rows { delta[i] = VectorMath.dot(dob + i * s.dv, ob + i * s.dv, s.dv) }
-            }
+            // delta_i = rowsum(dO ∘ O)_i = Σ_j P_ij dP_ij (the fused rows sum their own)
+            func fillDelta() { for i in 0..<rows { delta[i] = VectorMath.dot(dob + i * s.dv, ob + i * s.dv, s.dv) } }
+            if vT != nil && !fused { fillDelta() }
             var j0 = 0
             while j0 < s.lk {
                 let cols = Swift.min(kb, s.lk - j0)
@@ -288,9 +287,7 @@ enum AttentionKernel {
                         && sepme_attention_rows_backward(
                             dob, ob, pt, vT + h * s.dv * s.lk, kj, rows, s.d, s.lk, s.dv, s.scale, dp, dss, dqb) == 0
                     if !fusedRows {
-                        if fused {
-                            for i in 0..<rows { delta[i] = VectorMath.dot(dob + i * s.dv, ob + i * s.dv, s.dv) }
-                        }
+                        if fused { fillDelta() }
                         // dP = dO_blk V_jᵀ; dS = P ∘ (dP − delta)
                         BLAS.sgemm(
                             transA: false, transB: false, m: rows, n: cols, k: s.dv, a: dob, lda: s.dv,
