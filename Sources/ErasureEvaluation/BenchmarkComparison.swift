@@ -85,8 +85,6 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
         var results: [BenchmarkResult] = []
         for method in methods {
             var s = settings.forMethod(method)
-            // What composed shifts are decoupled from is SepME's setting; the others compose dense shifts.
-            if method != .sepme { s.decoupling = nil }
             if methodDefaults { s.conceptTemplates = BenchmarkSettings.defaultConceptTemplates(for: method) }
             let benchmark = try ErasureBenchmark(settings: s, model: model, classifier: classifier, modelName: modelName)
             benchmark.originals = originals

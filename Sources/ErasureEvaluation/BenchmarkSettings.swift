@@ -87,10 +87,12 @@ public struct BenchmarkSettings: Codable, Equatable, Sendable {
 
     /// `self` for `method`'s own rows: its baseline options filled in (the defaults above where
     /// none are given) and the other methods' options removed, so that a row records what made it
-    /// and a SepME row records none of them.
+    /// and a SepME row records none of them. What composed shifts are decoupled from is SepME's
+    /// setting too; the baselines compose dense shifts.
     public func forMethod(_ method: ErasureMethodKind) -> BenchmarkSettings {
         var s = self
         s.method = method
+        s.decoupling = method == .sepme ? decoupling : nil
         s.uce = method == .uce ? uce : nil
         s.esd = method == .esdX ? esd ?? Self.defaultESD : nil
         s.ca = method == .ca ? ca ?? Self.defaultCA : nil

@@ -313,8 +313,11 @@ final class BenchmarkComparisonTests: XCTestCase {
         var s = BenchmarkSettings()
         s.uce = UCEOptions(guide: "art")
         s.ca = CAOptions(anchor: "", learningRate: 5e-4)
+        s.decoupling = .names
         let sepme = s.forMethod(.sepme)
         XCTAssertEqual(sepme.method, .sepme)
+        XCTAssertEqual(sepme.decoupling, .names)
+        XCTAssertNil(s.forMethod(.uce).decoupling)
         XCTAssertNil(sepme.uce)
         XCTAssertNil(sepme.esd)
         XCTAssertNil(sepme.ca)
