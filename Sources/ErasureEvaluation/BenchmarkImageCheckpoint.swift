@@ -48,17 +48,20 @@ struct BenchmarkImageCheckpoint {
         return done
     }
 
-    /// FNV-1a (64 bit), as hex, of what in the shift files decides the images, in the given order:
-    /// each file's tensor bytes and its metadata without the training's wall time and the tool's
-    /// version. A resumed benchmark trains a target's shift again; the same plan gives the same
-    /// tensors, so the images saved before the interruption still count.
-    static func shiftFingerprint(_ paths: [String]) throws -> String {
+    /// FNV-1a (64 bit), as hex, of what in the shifts decides the images, in the given order: each
+    /// shift's metadata without the training's wall time and the tool's version, and the tensor bytes
+    /// of the file it was read from. A resumed benchmark trains a target's shift again; the same plan
+    /// gives the same tensors, so the images saved before the interruption still count.
+    static func shiftFingerprint(_ shifts: [ConceptShift]) throws -> String {
         var h = FNV1a()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        for path in paths {
+        for shift in shifts {
+            guard let path = shift.sourcePath else {
+                throw EvaluationError.invalidArgument("\(shift.displayName) was not read from a file, so its images cannot be checkpointed")
+            }
             let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-            var metadata = try ConceptShift.read(path: path).metadata
+            var metadata = shift.metadata
             metadata.training.seconds = 0
             metadata.toolVersion = ""
             h.add(try encoder.encode(metadata))

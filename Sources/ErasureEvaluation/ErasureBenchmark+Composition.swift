@@ -60,7 +60,7 @@ extension ErasureBenchmark {
         // Saved a group of prompts at a time for a resumed run, removed once the columns are saved.
         let checkpoint = BenchmarkImageCheckpoint(
             url: output.appendingPathComponent("targets").appendingPathComponent("composition-images.safetensors"),
-            maker: "\(modelIdentity) + \(try BenchmarkImageCheckpoint.shiftFingerprint(paths))", key: BenchmarkOriginals.Key(settings))
+            maker: "\(modelIdentity) + \(try BenchmarkImageCheckpoint.shiftFingerprint(shifts))", key: BenchmarkOriginals.Key(settings))
         let made = try checkpoint.images(
             of: prompts.map(\.prompt), evaluator: evaluator, shifts: shifts, label: "composition", resume: resume, observer: observer)
         let images = try prompts.map { p in

@@ -229,7 +229,7 @@ public final class ErasureBenchmark {
         // Every set's images, saved a group of prompts at a time for a resumed run (the file names
         // the shifts that made them) and removed once the target's row is saved.
         let checkpoint = BenchmarkImageCheckpoint(
-            url: Self.imagesURL(output, target), maker: "\(modelIdentity) + \(try BenchmarkImageCheckpoint.shiftFingerprint(paths))",
+            url: Self.imagesURL(output, target), maker: "\(modelIdentity) + \(try BenchmarkImageCheckpoint.shiftFingerprint(shifts))",
             key: BenchmarkOriginals.Key(settings))
         let made = try checkpoint.images(
             of: grids.flatMap(\.all).map(\.prompt), evaluator: evaluator, shifts: shifts, label: target.name, resume: resume, observer: observer)

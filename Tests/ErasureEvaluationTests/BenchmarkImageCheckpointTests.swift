@@ -92,16 +92,24 @@ final class BenchmarkImageCheckpointTests: XCTestCase {
             try shift.write(to: path)
             return path
         }
+        func fingerprint(_ paths: [String]) throws -> String {
+            try BenchmarkImageCheckpoint.shiftFingerprint(paths.map { try ConceptShift.read(path: $0) })
+        }
         let a = try write("a", delta: 1)
-        let fa = try BenchmarkImageCheckpoint.shiftFingerprint([a])
+        let fa = try fingerprint([a])
         XCTAssertEqual(fa.count, 16)
-        XCTAssertEqual(fa, try BenchmarkImageCheckpoint.shiftFingerprint([try write("retrained", delta: 1, seconds: 7, tool: "b")]))
+        XCTAssertEqual(fa, try fingerprint([try write("retrained", delta: 1, seconds: 7, tool: "b")]))
         let b = try write("b", delta: 2)
-        XCTAssertNotEqual(fa, try BenchmarkImageCheckpoint.shiftFingerprint([b]), "other tensors")
-        XCTAssertNotEqual(fa, try BenchmarkImageCheckpoint.shiftFingerprint([try write("c", delta: 1, concept: "dotted")]), "other metadata")
-        XCTAssertNotEqual(try BenchmarkImageCheckpoint.shiftFingerprint([a, b]), try BenchmarkImageCheckpoint.shiftFingerprint([b, a]))
+        XCTAssertNotEqual(fa, try fingerprint([b]), "other tensors")
+        XCTAssertNotEqual(fa, try fingerprint([try write("c", delta: 1, concept: "dotted")]), "other metadata")
+        XCTAssertNotEqual(try fingerprint([a, b]), try fingerprint([b, a]))
         // FNV-1a of the empty input is its offset basis.
-        XCTAssertEqual(try BenchmarkImageCheckpoint.shiftFingerprint([]), "cbf29ce484222325")
-        XCTAssertThrowsError(try BenchmarkImageCheckpoint.shiftFingerprint([folder.appendingPathComponent("absent").path]))
+        XCTAssertEqual(try fingerprint([]), "cbf29ce484222325")
+        XCTAssertThrowsError(try fingerprint([folder.appendingPathComponent("absent").path]))
+        // A shift's tensors are read from its file: one removed since, or never written, is an error.
+        let gone = try ConceptShift.read(path: b)
+        try FileManager.default.removeItem(atPath: b)
+        XCTAssertThrowsError(try BenchmarkImageCheckpoint.shiftFingerprint([gone]))
+        XCTAssertThrowsError(try BenchmarkImageCheckpoint.shiftFingerprint([ConceptShift(metadata: gone.metadata, weights: gone.weights)]))
     }
 }
