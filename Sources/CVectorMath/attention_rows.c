@@ -38,15 +38,15 @@ __attribute__((constructor)) static void detect_attention_rows(void) {
 }
 int sepme_attention_rows_available(void) { return cpu_has_avx512f; }
 
+static inline __mmask16 lanes(ptrdiff_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
 // dst[l] = src[l] · scale.
 static AVX512 void scale_row(float *dst, const float *src, ptrdiff_t n, float scale) {
     __m512 k = _mm512_set1_ps(scale);
     ptrdiff_t l = 0;
     for (; l + 16 <= n; l += 16) _mm512_storeu_ps(dst + l, _mm512_mul_ps(_mm512_loadu_ps(src + l), k));
-    for (; l < n; l++) dst[l] = src[l] * scale;
+    if (l < n) _mm512_mask_storeu_ps(dst + l, lanes(n - l), _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - l), src + l), k));
 }
-
-static inline __mmask16 lanes(ptrdiff_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 // The vectors of columns c0 … of n that one pass takes (at most six: 96 columns), and the lanes of
 // the last of them.
@@ -226,8 +226,7 @@ int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdif
         }
         values_of(s, v, lk, dv, inv, outr, live, group);
         if (probabilities)
-            for (int r = 0; r < live; r++)
-                for (ptrdiff_t j = 0; j < lk; j++) probabilities[(i0 + r) * lk + j] = s[r * KEYS_MAX + j] * inv[r];
+            for (int r = 0; r < live; r++) scale_row(probabilities + (i0 + r) * lk, s + r * KEYS_MAX, lk, inv[r]);
     }
     return 0;
 }
@@ -271,10 +270,10 @@ static AVX512 void backward_rows(const float *dout, const float *out, const floa
         // dP = dO Vᵀ, summed over the value columns in order (the SGEMM's sums).
         scores_of(g, dv, vT, lk, s, nv);
         // dS = P ∘ (dP − delta) (sepme_softmax_gradient) and scale · dS (the SGEMM's A scaled by alpha,
-        // for dQ and dK), stored; s keeps scale · dS for dQ.
+        // for dQ and dK), stored (dS only where ds is not NULL); s keeps scale · dS for dQ.
         for (int r = 0; r < group; r++) {
             const float *pr = p + (i0 + (r < live ? r : live - 1)) * lk;
-            float *sr = s + r * KEYS_MAX, *dsr = ds + (i0 + r) * lk, *dssr = dss + (i0 + r) * lk;
+            float *sr = s + r * KEYS_MAX, *dsr = ds ? ds + (i0 + r) * lk : NULL, *dssr = dss + (i0 + r) * lk;
             __m512 dl = _mm512_set1_ps(delta[r]), k8 = _mm512_set1_ps(scale);
             for (ptrdiff_t v = 0; v <= full; v++) {
                 __mmask16 m = v < full ? (__mmask16)0xFFFF : tail;
@@ -283,7 +282,7 @@ static AVX512 void backward_rows(const float *dout, const float *out, const floa
                                          _mm512_sub_ps(_mm512_maskz_loadu_ps(m, sr + 16 * v), dl));
                 __m512 xs = _mm512_mul_ps(x, k8);
                 if (r < live) {
-                    _mm512_mask_storeu_ps(dsr + 16 * v, m, x);
+                    if (dsr) _mm512_mask_storeu_ps(dsr + 16 * v, m, x);
                     _mm512_mask_storeu_ps(dssr + 16 * v, m, xs);
                 }
                 _mm512_mask_storeu_ps(sr + 16 * v, m, xs);

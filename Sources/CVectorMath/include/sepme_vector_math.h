@@ -49,9 +49,10 @@ int sepme_attention_rows_available(void);
 int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk,
                          ptrdiff_t dv, float scale, float *out, float *lse, float *probabilities);
 /// The backward rows of one head's short-key attention from the forward's probabilities, fused
-/// (attention_rows.c): ds = P ∘ (dOut vTᵀ − rowsum(dOut ∘ out)), dss = scale · ds and, when dq is not
-/// NULL, dq = dss k. dout, out: [rows, dv], p: [rows, lk], vT: [dv, lk], k: [lk, d], ds, dss: [rows, lk],
-/// dq: [rows, d]. The general path's bits; returns 0, or -1 (nothing written) as sepme_attention_rows.
+/// (attention_rows.c): ds = P ∘ (dOut vTᵀ − rowsum(dOut ∘ out)) (stored when ds is not NULL),
+/// dss = scale · ds and, when dq is not NULL, dq = dss k. dout, out: [rows, dv], p: [rows, lk],
+/// vT: [dv, lk], k: [lk, d], ds, dss: [rows, lk], dq: [rows, d]. The general path's bits; returns 0,
+/// or -1 (nothing written) as sepme_attention_rows.
 int sepme_attention_rows_backward(const float *dout, const float *out, const float *p, const float *vT, const float *k,
                                   ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *ds,
                                   float *dss, float *dq);
