@@ -96,6 +96,11 @@ def lowest(original, row):
     return ", ".join(f"{c} {pct(a)} ({pct(domain.get(c))})" for c, a in worst)
 
 
+def secs(x):
+    """Seconds to a sensible precision: UCE's closed form takes hundredths of a second on the toy model."""
+    return f"{x:.0f}" if x >= 10 else (f"{x:.1f}" if x >= 1 else f"{x:.2g}")
+
+
 def per_target_table(method, original, rows):
     out = [
         f"| target | UA | IRA | IRA before erasure | CRA | SSIM retained | pixel diff | Fréchet | iterations | "
@@ -108,7 +113,7 @@ def per_target_table(method, original, rows):
             f"| {r['target']} | {pair(r['ua'], r['ua_heldout'])} | {pair(r['ira'], r['ira_heldout'])} | "
             f"{pair(before(original, row, 'training'), before(original, row, 'held-out'))} | "
             f"{pair(r['cra'], r['cra_heldout'])} | {r['ssim_retained']:.3f} | {r['pixel_diff_retained']:.3f} | "
-            f"{r['frechet_retained']:.0f} | {r['iterations']} | {r['seconds']:.0f} | {lowest(original, row)} |")
+            f"{r['frechet_retained']:.0f} | {r['iterations']} | {secs(r['seconds'])} | {lowest(original, row)} |")
     if rows:
         out.append(summary_line(f"**mean, {len(rows)} target{'s' if len(rows) != 1 else ''}**", original, rows))
         solid_free = [row for row in rows if row["result"]["target"] != "solid"]
@@ -128,7 +133,7 @@ def summary_line(label, original, rows):
     h_held = hmean([m["ua_heldout"], m["ira_heldout"], m["cra_heldout"]])
     return (f"| {label} | {pair(m['ua'], m['ua_heldout'])} | {pair(m['ira'], m['ira_heldout'])} | "
             f"{pair(b_train, b_held)} | {pair(m['cra'], m['cra_heldout'])} | {m['ssim_retained']:.3f} | "
-            f"{m['pixel_diff_retained']:.3f} | {m['frechet_retained']:.0f} | | {seconds:.0f} | "
+            f"{m['pixel_diff_retained']:.3f} | {m['frechet_retained']:.0f} | | {secs(seconds)} | "
             f"H-mean {pair(h_train, h_held)} |")
 
 
@@ -141,7 +146,7 @@ def composition_text(composition):
     protected = ", ".join(f"\"{q['prompt']}\" {q['identical']}/{q['images']}" for q in p["prompts"])
     return (f"composition of {', '.join(c['targets'])}: UA {ua} (mean {pct(c['ua_mean'])}), IRA {pct(c.get('ira'))}, "
             f"CRA {pct(c['cra'])}, SSIM retained {c['ssim_retained']:.3f}, {c['iterations']} iterations, "
-            f"{c['seconds']:.0f} s; restoration of {r['restored']}: concept images identical "
+            f"{secs(c['seconds'])} s; restoration of {r['restored']}: concept images identical "
             f"{r['concept_images_identical']}/{r['concept_images']}, grid images identical "
             f"{r['grid_images_identical']}/{r['grid_images']}, accuracy {pct(r['restored_accuracy'])} "
             f"(original {pct(r['original_accuracy'])}), still erased: {still}; protection: {protected}")
@@ -171,7 +176,7 @@ def comparison_table(root, methods):
         out.append(
             f"| {method} | {len(rows)} | {pair(m['ua'], m['ua_heldout'])} | {pair(m['ira'], m['ira_heldout'])} | "
             f"{pair(m['cra'], m['cra_heldout'])} | {h} | {m['ssim_retained']:.3f} | {m['pixel_diff_retained']:.3f} | "
-            f"{m['frechet_retained']:.0f} | {sum(row['result']['seconds'] for row in rows):.0f} | {composed} | "
+            f"{m['frechet_retained']:.0f} | {secs(sum(row['result']['seconds'] for row in rows))} | {composed} | "
             f"{restored} | {protected} |")
     return "\n".join(out)
 
