@@ -155,13 +155,13 @@ def composition_text(composition):
 def comparison_table(root, methods):
     out = [
         "| method | targets | UA | IRA | CRA | H-mean | SSIM retained | pixel diff | Fréchet | erasure s (sum) | "
-        "composed UA / IRA / CRA | restored identical | protected identical |",
-        "|" + "---|" * 13,
+        "shift KiB | composed UA / IRA / CRA | restored identical | protected identical |",
+        "|" + "---|" * 14,
     ]
     for method in methods:
         original, rows, composition = method_rows(os.path.join(root, method))
         if not rows:
-            out.append(f"| {method} | 0 | | | | | | | | | | | |")
+            out.append(f"| {method} | 0 | | | | | | | | | | | | |")
             continue
         m = {k: mean([row["result"][k] for row in rows])
              for k in ["ua", "ua_heldout", "ira", "ira_heldout", "cra", "cra_heldout", "ssim_retained",
@@ -176,7 +176,8 @@ def comparison_table(root, methods):
         out.append(
             f"| {method} | {len(rows)} | {pair(m['ua'], m['ua_heldout'])} | {pair(m['ira'], m['ira_heldout'])} | "
             f"{pair(m['cra'], m['cra_heldout'])} | {h} | {m['ssim_retained']:.3f} | {m['pixel_diff_retained']:.3f} | "
-            f"{m['frechet_retained']:.0f} | {secs(sum(row['result']['seconds'] for row in rows))} | {composed} | "
+            f"{m['frechet_retained']:.0f} | {secs(sum(row['result']['seconds'] for row in rows))} | "
+            f"{mean([row['result']['shift_bytes'] for row in rows]) / 1024:.0f} | {composed} | "
             f"{restored} | {protected} |")
     return "\n".join(out)
 
