@@ -128,6 +128,8 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
     public func markdown() -> String {
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "–" }
         func yes(_ b: Bool?) -> String { b.map { $0 ? "yes" : "no" } ?? "–" }
+        // UCE's closed form takes hundredths of a second on the embedded model.
+        func seconds(_ v: Double) -> String { String(format: v >= 10 ? "%.0f" : (v >= 1 ? "%.1f" : "%.2g"), v) }
         var out = "# sepme benchmark: methods compared\n\n"
         out += "Same targets, seeds (\(settings.seedsPerPrompt) per prompt), prompt grid and classifier for every method; "
         out += "\(settings.steps) steps, guidance \(settings.guidance)\(settings.quick ? ", quick mode" : ""). "
@@ -144,7 +146,7 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
             let wordings = ["the name"] + (r.conceptTemplates ?? []).map { "\"\($0)\"" }
             out += "| \(r.method) | \(wordings.joined(separator: ", ")) | \(pct(s.ua)) | \(pct(s.ira)) | \(pct(s.cra)) | \(pct(s.harmonicMean)) | "
             out += "\(pct(s.uaHeldout)) | \(pct(s.iraHeldout)) | \(pct(s.craHeldout)) | "
-            out += String(format: "%.4f | %.3f | %.1f | ", s.ssimRetained, s.frechetRetained, s.seconds / Double(max(1, s.targets)))
+            out += String(format: "%.4f | %.3f | ", s.ssimRetained, s.frechetRetained) + seconds(s.seconds / Double(max(1, s.targets))) + " | "
             out += (s.shiftBytes.map { String(format: "%.0f", $0 / 1024) } ?? "–") + " | "
             out += "\(pct(r.composedUA)) | \(pct(r.composedIRA)) | \(pct(r.composedCRA)) | "
             let restored = r.restoredImagesIdentical.flatMap { n in r.restoredImages.map { " (\(n)/\($0))" } } ?? ""
