@@ -131,17 +131,30 @@ final class AttentionTests: XCTestCase {
         let k = rng.tensor([2, 3, 29, 8], -2, 2)
         let v = rng.tensor([2, 3, 29, 8])
         let proj = rng.tensor([2, 3, 37, 8])
+        assertMatchesNaiveComposition(
+            q, k, v, projection: proj,
+            tilings: [nil, 8].map { block in
+                ("block \(String(describing: block))", { Tensor.scaledDotProductAttention(q, k, v, queryBlock: block) })
+            })
+    }
+
+    /// Each tiling's forward (relative 1e-5) and its three gradients through Σ(y ∘ projection)
+    /// (relative 1e-4) against the naive composition's.
+    private func assertMatchesNaiveComposition(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, projection proj: Tensor, tilings: [(String, () -> Tensor)],
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         for t in [q, k, v] { t.requiresGrad = true }
         naiveAttention(q, k, v).mul(proj).sum().backward()
         let ref = GradMode.withNoGrad { naiveAttention(q, k, v) }
         let refGrads = [q.grad!, k.grad!, v.grad!]
-        for block: Int? in [nil, 8] {
+        for (label, attention) in tilings {
             for t in [q, k, v] { t.grad = nil }
-            let y = Tensor.scaledDotProductAttention(q, k, v, queryBlock: block)
-            assertClose(y, ref, rtol: 1e-5, "forward block \(String(describing: block))")
+            let y = attention()
+            assertClose(y, ref, rtol: 1e-5, "forward, \(label)", file: file, line: line)
             y.mul(proj).sum().backward()
             for (i, t) in [q, k, v].enumerated() {
-                assertClose(t.grad!, refGrads[i], rtol: 1e-4, "gradient of input \(i), block \(String(describing: block))")
+                assertClose(t.grad!, refGrads[i], rtol: 1e-4, "gradient of input \(i), \(label)", file: file, line: line)
             }
         }
     }
@@ -208,19 +221,11 @@ final class AttentionTests: XCTestCase {
         let k = rng.tensor([2, 3, 29, 8], -3, 3)
         let v = rng.tensor([2, 3, 29, 6])
         let proj = rng.tensor([2, 3, 37, 6])
-        for t in [q, k, v] { t.requiresGrad = true }
-        naiveAttention(q, k, v).mul(proj).sum().backward()
-        let ref = GradMode.withNoGrad { naiveAttention(q, k, v) }
-        let refGrads = [q.grad!, k.grad!, v.grad!]
-        for keyBlock in [1, 5, 10, 29, 64] {
-            for t in [q, k, v] { t.grad = nil }
-            let y = Tensor.scaledDotProductAttention(q, k, v, scale: nil, queryBlock: 8, keyBlock: keyBlock)
-            assertClose(y, ref, rtol: 1e-5, "forward, key blocks of \(keyBlock)")
-            y.mul(proj).sum().backward()
-            for (i, t) in [q, k, v].enumerated() {
-                assertClose(t.grad!, refGrads[i], rtol: 1e-4, "gradient of input \(i), key blocks of \(keyBlock)")
-            }
-        }
+        assertMatchesNaiveComposition(
+            q, k, v, projection: proj,
+            tilings: [1, 5, 10, 29, 64].map { (keyBlock: Int) in
+                ("key blocks of \(keyBlock)", { Tensor.scaledDotProductAttention(q, k, v, scale: nil, queryBlock: 8, keyBlock: keyBlock) })
+            })
     }
 
     /// Central differences through 4-row query tiles × 5-column key tiles (Lq 45, Lk 13: both last
