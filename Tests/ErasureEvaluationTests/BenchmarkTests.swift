@@ -249,10 +249,10 @@ final class BenchmarkComparisonTests: XCTestCase {
     func testRowsReadEachMethodsResult() throws {
         var settings = BenchmarkSettings()
         settings.styles = ["solid", "striped"]
-        func row(_ name: String, ua: Double, heldout: Double?, bytes: Int?) -> BenchmarkResult.Target {
+        func row(_ name: String, ua: Double, heldout: Double?, bytes: Int?, seconds: Double = 4) -> BenchmarkResult.Target {
             BenchmarkResult.Target(
                 target: name, kind: .style, ua: ua, ira: 0.5, cra: 1, uaHeldout: heldout, iraHeldout: nil, craHeldout: nil,
-                ssimRetained: 0.9, pixelDiffRetained: 0.01, frechetRetained: 2, seconds: 4, iterations: 10, shiftBytes: bytes)
+                ssimRetained: 0.9, pixelDiffRetained: 0.01, frechetRetained: 2, seconds: seconds, iterations: 10, shiftBytes: bytes)
         }
         let composition = BenchmarkComposition(
             kind: .style, targets: ["solid", "striped"], ua: ["solid": 1, "striped": 0.5], uaMean: 0.75, ira: 0.8, cra: 0.9,
@@ -267,7 +267,7 @@ final class BenchmarkComparisonTests: XCTestCase {
         let sepme = BenchmarkResult(
             settings: settings, targets: [row("solid", ua: 1, heldout: 0.5, bytes: 2048), row("striped", ua: 0.5, heldout: nil, bytes: nil)],
             columns: columns)
-        let uce = BenchmarkResult(settings: uceSettings, targets: [row("solid", ua: 0.25, heldout: nil, bytes: 1024)])
+        let uce = BenchmarkResult(settings: uceSettings, targets: [row("solid", ua: 0.25, heldout: nil, bytes: 1024, seconds: 0.0123)])
         let comparison = try BenchmarkComparison(results: [sepme, uce])
         XCTAssertEqual(comparison.methods.map(\.method), ["sepme", "uce"])
         let a = comparison.methods[0]
@@ -299,6 +299,9 @@ final class BenchmarkComparisonTests: XCTestCase {
         XCTAssertTrue(table.contains("| sepme | the name, \"a {style} {shape}\" | 75.0 | 50.0 | 100.0 |"), table)
         XCTAssertTrue(table.contains("no (3/4) | 25.0 | yes |"), table)
         XCTAssertTrue(table.contains("| uce | the name, \"a {style} {shape}\" | 25.0 |"), table)
+        // Seconds per target, then shift KiB: a closed form's hundredths of a second stay visible.
+        XCTAssertTrue(table.contains("| 4.0 | 2 |"), table)
+        XCTAssertTrue(table.contains("| 0.012 | 1 |"), table)
         let figure = try comparison.figure()
         XCTAssertGreaterThan(figure.width, 200)
         XCTAssertThrowsError(try BenchmarkComparison(results: []))
