@@ -97,7 +97,7 @@ def lowest(original, row):
 
 
 def secs(x):
-    """Seconds to a sensible precision: UCE's closed form takes hundredths of a second on the toy model."""
+    """Seconds to a precision that keeps a closed form's sub-second times visible."""
     return f"{x:.0f}" if x >= 10 else (f"{x:.1f}" if x >= 1 else f"{x:.2g}")
 
 

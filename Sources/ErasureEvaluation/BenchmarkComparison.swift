@@ -128,7 +128,7 @@ public struct BenchmarkComparison: Codable, Equatable, Sendable {
     public func markdown() -> String {
         func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", $0 * 100) } ?? "–" }
         func yes(_ b: Bool?) -> String { b.map { $0 ? "yes" : "no" } ?? "–" }
-        // UCE's closed form takes hundredths of a second on the embedded model.
+        // Seconds to a precision that keeps a closed form's sub-second times visible.
         func seconds(_ v: Double) -> String { String(format: v >= 10 ? "%.0f" : (v >= 1 ? "%.1f" : "%.2g"), v) }
         var out = "# sepme benchmark: methods compared\n\n"
         out += "Same targets, seeds (\(settings.seedsPerPrompt) per prompt), prompt grid and classifier for every method; "
