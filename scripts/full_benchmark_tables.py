@@ -155,7 +155,7 @@ def composition_text(composition):
 def comparison_table(root, methods):
     out = [
         "| method | targets | UA | IRA | CRA | H-mean | SSIM retained | pixel diff | Fréchet | erasure s (sum) | "
-        "shift KiB | composed UA / IRA / CRA | restored identical | protected identical |",
+        "shift KiB | composed UA / IRA / CRA | restored identical (concept / grid images) | protected identical |",
         "|" + "---|" * 14,
     ]
     for method in methods:
@@ -171,7 +171,8 @@ def comparison_table(root, methods):
         if composition is not None:
             c, r, p = composition["composition"], composition["restoration"], composition["protection"]
             composed = f"{pct(c['ua_mean'])} / {pct(c.get('ira'))} / {pct(c['cra'])}"
-            restored = f"{r['concept_images_identical']}/{r['concept_images']}"
+            restored = (f"{r['concept_images_identical']}/{r['concept_images']} · "
+                        f"{r['grid_images_identical']}/{r['grid_images']}")
             protected = f"{sum(q['identical'] for q in p['prompts'])}/{sum(q['images'] for q in p['prompts'])}"
         out.append(
             f"| {method} | {len(rows)} | {pair(m['ua'], m['ua_heldout'])} | {pair(m['ira'], m['ira_heldout'])} | "
