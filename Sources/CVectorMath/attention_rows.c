@@ -248,8 +248,8 @@ static AVX512 float dot_rows(const float *a, const float *b, ptrdiff_t n) {
 }
 
 static AVX512 void backward_rows(const float *dout, const float *out, const float *p, const float *vT, const float *k,
-                                 ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *ds,
-                                 float *dss, float *dq) {
+                                 ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *dss,
+                                 float *dq) {
     int nv = (int)((lk + 15) / 16);
     int group = rows_per_group(nv);
     __attribute__((aligned(64))) float s[4 * KEYS_MAX];
@@ -270,10 +270,10 @@ static AVX512 void backward_rows(const float *dout, const float *out, const floa
         // dP = dO Vᵀ, summed over the value columns in order (the SGEMM's sums).
         scores_of(g, dv, vT, lk, s, nv);
         // dS = P ∘ (dP − delta) (sepme_softmax_gradient) and scale · dS (the SGEMM's A scaled by alpha,
-        // for dQ and dK), stored (dS only where ds is not NULL); s keeps scale · dS for dQ.
+        // for dQ and dK), stored; s keeps scale · dS for dQ.
         for (int r = 0; r < group; r++) {
             const float *pr = p + (i0 + (r < live ? r : live - 1)) * lk;
-            float *sr = s + r * KEYS_MAX, *dsr = ds ? ds + (i0 + r) * lk : NULL, *dssr = dss + (i0 + r) * lk;
+            float *sr = s + r * KEYS_MAX, *dssr = dss + (i0 + r) * lk;
             __m512 dl = _mm512_set1_ps(delta[r]), k8 = _mm512_set1_ps(scale);
             for (ptrdiff_t v = 0; v <= full; v++) {
                 __mmask16 m = v < full ? (__mmask16)0xFFFF : tail;
@@ -281,10 +281,7 @@ static AVX512 void backward_rows(const float *dout, const float *out, const floa
                 __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pr + 16 * v),
                                          _mm512_sub_ps(_mm512_maskz_loadu_ps(m, sr + 16 * v), dl));
                 __m512 xs = _mm512_mul_ps(x, k8);
-                if (r < live) {
-                    if (dsr) _mm512_mask_storeu_ps(dsr + 16 * v, m, x);
-                    _mm512_mask_storeu_ps(dssr + 16 * v, m, xs);
-                }
+                if (r < live) _mm512_mask_storeu_ps(dssr + 16 * v, m, xs);
                 _mm512_mask_storeu_ps(sr + 16 * v, m, xs);
             }
         }
@@ -294,10 +291,10 @@ static AVX512 void backward_rows(const float *dout, const float *out, const floa
 }
 
 int sepme_attention_rows_backward(const float *dout, const float *out, const float *p, const float *vT, const float *k,
-                                  ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *ds,
-                                  float *dss, float *dq) {
+                                  ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *dss,
+                                  float *dq) {
     if (!cpu_has_avx512f || lk < 1 || lk > KEYS_MAX || d < 1 || dv < 1 || dv > HEAD_MAX || rows < 0) return -1;
-    backward_rows(dout, out, p, vT, k, rows, d, lk, dv, scale, ds, dss, dq);
+    backward_rows(dout, out, p, vT, k, rows, d, lk, dv, scale, dss, dq);
     return 0;
 }
 
@@ -370,10 +367,10 @@ int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdif
     return -1;
 }
 int sepme_attention_rows_backward(const float *dout, const float *out, const float *p, const float *vT, const float *k,
-                                  ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *ds,
-                                  float *dss, float *dq) {
-    (void)dout, (void)out, (void)p, (void)vT, (void)k, (void)rows, (void)d, (void)lk, (void)dv, (void)scale, (void)ds,
-        (void)dss, (void)dq;
+                                  ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *dss,
+                                  float *dq) {
+    (void)dout, (void)out, (void)p, (void)vT, (void)k, (void)rows, (void)d, (void)lk, (void)dv, (void)scale, (void)dss,
+        (void)dq;
     return -1;
 }
 int sepme_attention_rows_accumulate(const float *a, ptrdiff_t lda, const float *b, ptrdiff_t rows, ptrdiff_t keys,

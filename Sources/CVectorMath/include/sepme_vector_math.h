@@ -49,13 +49,12 @@ int sepme_attention_rows_available(void);
 int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk,
                          ptrdiff_t dv, float scale, float *out, float *lse, float *probabilities);
 /// The backward rows of one head's short-key attention from the forward's probabilities, fused
-/// (attention_rows.c): ds = P ∘ (dOut vTᵀ − rowsum(dOut ∘ out)) (stored when ds is not NULL),
-/// dss = scale · ds and, when dq is not NULL, dq = dss k. dout, out: [rows, dv], p: [rows, lk],
-/// vT: [dv, lk], k: [lk, d], ds, dss: [rows, lk], dq: [rows, d]. The general path's bits; returns 0,
-/// or -1 (nothing written) as sepme_attention_rows.
+/// (attention_rows.c): dss = scale · P ∘ (dOut vTᵀ − rowsum(dOut ∘ out)) and, when dq is not NULL,
+/// dq = dss k. dout, out: [rows, dv], p: [rows, lk], vT: [dv, lk], k: [lk, d], dss: [rows, lk],
+/// dq: [rows, d]. The general path's bits; returns 0, or -1 (nothing written) as sepme_attention_rows.
 int sepme_attention_rows_backward(const float *dout, const float *out, const float *p, const float *vT, const float *k,
-                                  ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *ds,
-                                  float *dss, float *dq);
+                                  ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk, ptrdiff_t dv, float scale, float *dss,
+                                  float *dq);
 /// c += aᵀ b over rows <= 256 (one SGEMM slice) for the first `keys` columns of a: the key gradients
 /// of the backward rows (dV += Pᵀ dOut, dK += dssᵀ q) with the SGEMM's bits. a: [rows, lda],
 /// b: [rows, n], c: [keys, n]. Returns 0, or -1 (nothing written) without AVX-512F or out of range.

@@ -285,7 +285,7 @@ enum AttentionKernel {
                     let fusedRows =
                         fused
                         && sepme_attention_rows_backward(
-                            dob, ob, pt, vT + h * s.dv * s.lk, kj, rows, s.d, s.lk, s.dv, s.scale, nil, dss, dqb) == 0
+                            dob, ob, pt, vT + h * s.dv * s.lk, kj, rows, s.d, s.lk, s.dv, s.scale, dss, dqb) == 0
                     if !fusedRows {
                         if fused { fillDelta() }
                         // dP = dO_blk V_jᵀ; dS = P ∘ (dP − delta)
