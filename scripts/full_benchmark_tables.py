@@ -101,6 +101,11 @@ def secs(x):
     return f"{x:.0f}" if x >= 10 else (f"{x:.1f}" if x >= 1 else f"{x:.2g}")
 
 
+def kib(size):
+    """A mean shift size in KiB, or "–" where no row recorded one (as `sepme benchmark`'s table)."""
+    return "–" if size is None else f"{size / 1024:.0f}"
+
+
 def per_target_table(method, original, rows):
     out = [
         f"| target | UA | IRA | IRA before erasure | CRA | SSIM retained | pixel diff | Fréchet | iterations | "
@@ -178,7 +183,7 @@ def comparison_table(root, methods):
             f"| {method} | {len(rows)} | {pair(m['ua'], m['ua_heldout'])} | {pair(m['ira'], m['ira_heldout'])} | "
             f"{pair(m['cra'], m['cra_heldout'])} | {h} | {m['ssim_retained']:.3f} | {m['pixel_diff_retained']:.3f} | "
             f"{m['frechet_retained']:.0f} | {secs(sum(row['result']['seconds'] for row in rows))} | "
-            f"{mean([row['result']['shift_bytes'] for row in rows]) / 1024:.0f} | {composed} | "
+            f"{kib(mean([row['result'].get('shift_bytes') for row in rows]))} | {composed} | "
             f"{restored} | {protected} |")
     return "\n".join(out)
 
