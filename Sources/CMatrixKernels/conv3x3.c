@@ -188,11 +188,16 @@ void sepme_conv3x3_run(const float *padded, ptrdiff_t cin, ptrdiff_t h, ptrdiff_
     if (co_end > cout) co_end = cout;
     float tmp[MR * MAX_TILE];
     float block_bias[MR];
-    for (ptrdiff_t co0 = co_begin; co0 < co_end; co0 += MR) {
-        ptrdiff_t rows = co_end - co0 < MR ? co_end - co0 : MR;
-        for (int r = 0; r < MR; r++) block_bias[r] = bias && r < rows ? bias[co0 + r] : 0.f;
-        const float *wts = packed + (co0 / MR) * cin * 9 * MR;
-        for (ptrdiff_t p0 = 0; p0 < pixels; p0 += tile) {
+    // Pixel tiles outer, channel blocks inner: a tile reads 3 rows of every input plane (cin strided
+    // runs, which hardware prefetchers do not follow), and those stay in L2 while every block of the
+    // packed weights, one contiguous stream, passes over them. Blocks outer would stream the whole
+    // padded image from the last-level cache once per block of MR channels. Each output's sum is the
+    // same either way.
+    for (ptrdiff_t p0 = 0; p0 < pixels; p0 += tile) {
+        for (ptrdiff_t co0 = co_begin; co0 < co_end; co0 += MR) {
+            ptrdiff_t rows = co_end - co0 < MR ? co_end - co0 : MR;
+            for (int r = 0; r < MR; r++) block_bias[r] = bias && r < rows ? bias[co0 + r] : 0.f;
+            const float *wts = packed + (co0 / MR) * cin * 9 * MR;
             kernel(padded + p0, cin, plane, pw, wts, bias ? block_bias : NULL, tmp);
             scatter(tmp, tile, p0, h, w, out, co0, rows);
         }

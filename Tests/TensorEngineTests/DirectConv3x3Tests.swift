@@ -6,14 +6,15 @@ import XCTest
 /// has: against torch's conv2d fixtures, against the im2col + SGEMM route (path 0), forward and input
 /// gradient, with the AVX2 + FMA and AVX-512F paths equal bit for bit.
 final class DirectConv3x3Tests: XCTestCase {
-    /// Runs `body` with the kernel limited to each path the CPU has (0 = the im2col route).
+    /// Runs `body` with the kernel limited to each path the CPU has (0 = the im2col route); on paths
+    /// 1 and 2 every 3×3 stride-1 padding-1 convolution takes the kernel, whatever its image size.
     private func forEachPath(_ body: (Int) throws -> Void) rethrows {
         let previous = DirectConv3x3.setPathLimit(2)
         defer { DirectConv3x3.setPathLimit(previous) }
         let best = DirectConv3x3.path
         for path in 0...best {
             DirectConv3x3.setPathLimit(path)
-            try body(path)
+            try Tensor.withConvolutionRoute(path == 0 ? .im2col : .direct) { try body(path) }
         }
     }
 
@@ -72,6 +73,29 @@ final class DirectConv3x3Tests: XCTestCase {
             }
         }
         if DirectConv3x3.path == 0 { print("DirectConv3x3Tests: this CPU has no AVX2 + FMA; only the im2col route ran") }
+    }
+
+    /// The route setting: by default small images (below `minPixels`) take im2col and SD's 64×64
+    /// level the kernel; `.direct` and `.im2col` force one route, and conv2d then gives the bits of
+    /// that route's own computation.
+    func testRouteSelectsTheKernel() {
+        guard DirectConv3x3.isAvailable else { return print("DirectConv3x3Tests: no AVX2 + FMA; no route to select") }
+        XCTAssertFalse(Tensor.convolutionRunsDirect(channels: 96, height: 8, width: 8))
+        XCTAssertTrue(Tensor.convolutionRunsDirect(channels: 320, height: 64, width: 64))
+        XCTAssertTrue(Tensor.withConvolutionRoute(.direct) { Tensor.convolutionRunsDirect(channels: 96, height: 8, width: 8) })
+        XCTAssertFalse(Tensor.withConvolutionRoute(.im2col) { Tensor.convolutionRunsDirect(channels: 320, height: 64, width: 64) })
+        var rng = TestRNG(seed: 11)
+        let x = rng.tensor([1, 24, 8, 8])
+        let w = rng.tensor([16, 24, 3, 3], -0.5, 0.5)
+        let viaDirect = Tensor.withConvolutionRoute(.direct) { Tensor.conv2d(x, weight: w, padding: 1) }
+        let viaIm2col = Tensor.withConvolutionRoute(.im2col) { Tensor.conv2d(x, weight: w, padding: 1) }
+        let kernel = Tensor(uninitialized: [1, 16, 8, 8])
+        let g = Conv2DGeometry(
+            channels: 24, height: 8, width: 8, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1)
+        DirectConv3x3.forward(x: x.pointer, batch: 1, weight: w.pointer, outChannels: 16, bias: nil, g, out: kernel.pointer)
+        XCTAssertEqual(viaDirect.scalars, kernel.scalars, "conv2d under .direct is not the kernel's result")
+        XCTAssertEqual(Tensor.conv2d(x, weight: w, padding: 1).scalars, viaIm2col.scalars, "an 8×8 image left im2col by default")
+        assertClose(viaDirect, viaIm2col, rtol: 1e-5, "the two routes")
     }
 
     /// torch.nn.functional.conv2d fixtures (every geometry; the 3×3 stride-1 padding-1 ones take the

@@ -66,7 +66,7 @@ struct KernelBenchmarks {
         print("sgemm rows: \(SGEMMKernel.path)")
         peak.gflops = PeakRate.measure(.fp32)
         print("fp32 peak (\(PeakRate.fp32Instructions), \(Parallel.threadCount) threads): " + String(format: "%.1f GFLOP/s", peak.gflops ?? 0))
-        print(pad("case", 46) + pad("ms", 10) + pad("GFLOP/s", 10) + pad("SGEMM GFLOP/s", 15) + pad("ratio", 7) + "of peak")
+        print(pad("case", 60) + pad("ms", 10) + pad("GFLOP/s", 10) + pad("SGEMM GFLOP/s", 15) + pad("ratio", 7) + "of peak")
     }
 
     /// Prints one result; the SGEMM reference (2048³) is measured again just before `seconds` was.
@@ -76,7 +76,7 @@ struct KernelBenchmarks {
         let rate = flops / t / 1e9
         let ofPeak = peak.gflops.map { String(format: "%.0f%%", 100 * rate / $0) } ?? "-"
         print(
-            pad(name, 46) + pad(String(format: "%.2f", t * 1e3), 10) + pad(String(format: "%.1f", rate), 10)
+            pad(name, 60) + pad(String(format: "%.2f", t * 1e3), 10) + pad(String(format: "%.1f", rate), 10)
                 + pad(String(format: "%.1f", reference), 15) + pad(String(format: "%.0f%%", 100 * rate / reference), 7) + ofPeak)
     }
 
@@ -164,7 +164,9 @@ struct KernelBenchmarks {
     }
 
     /// 3×3 padding-1 convolutions of the UNet's three widest levels, forward and forward+backward
-    /// (backward to the input only, as for a frozen UNet, and to input and weight).
+    /// (backward to the input only, as for a frozen UNet, and to input and weight), on both routes
+    /// (the direct kernel and im2col + SGEMM) in the same run; the route conv2d picks for the shape is
+    /// marked "default".
     func conv() {
         header()
         for (size, channels) in [(64, 320), (32, 640), (16, 1280)] {
@@ -172,33 +174,44 @@ struct KernelBenchmarks {
                 let x = random([batch, channels, size, size])
                 let w = random([channels, channels, 3, 3], scale: 0.02)
                 let b = random([channels])
+                let dy = random([batch, channels, size, size])
                 let flops = 2 * Double(batch * channels * size * size * channels * 9)
                 let name = "conv3x3 \(batch)x\(channels)x\(size)x\(size)->\(channels)"
-                row(
-                    name + " fwd",
-                    seconds: bestTime {
-                        _ = GradMode.withNoGrad { Tensor.conv2d(x, weight: w, bias: b, padding: 1) }
-                    }, flops: flops)
-                let dy = random([batch, channels, size, size])
-                x.requiresGrad = true
-                row(
-                    name + " fwd+bwd dx",
-                    seconds: bestTime {
-                        x.grad = nil
-                        Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
-                    }, flops: 2 * flops)
-                w.requiresGrad = true
-                row(
-                    name + " fwd+bwd dx,dW",
-                    seconds: bestTime {
+                let automatic = Tensor.convolutionRunsDirect(channels: channels, height: size, width: size)
+                for route in [Tensor.ConvolutionRoute.direct, .im2col] {
+                    let direct = route == .direct
+                    guard
+                        !direct
+                            || Tensor.withConvolutionRoute(.direct, { Tensor.convolutionRunsDirect(channels: channels, height: size, width: size) })
+                    else { continue }
+                    let label = (direct ? "direct" : "im2col") + (direct == automatic ? ", default" : "")
+                    Tensor.withConvolutionRoute(route) {
+                        row(
+                            "\(name) fwd (\(label))",
+                            seconds: bestTime {
+                                _ = GradMode.withNoGrad { Tensor.conv2d(x, weight: w, bias: b, padding: 1) }
+                            }, flops: flops)
+                        x.requiresGrad = true
+                        row(
+                            "\(name) fwd+bwd dx (\(label))",
+                            seconds: bestTime {
+                                x.grad = nil
+                                Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
+                            }, flops: 2 * flops)
+                        w.requiresGrad = true
+                        row(
+                            "\(name) fwd+bwd dx,dW (\(label))",
+                            seconds: bestTime {
+                                x.grad = nil
+                                w.grad = nil
+                                Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
+                            }, flops: 3 * flops)
+                        x.requiresGrad = false
+                        w.requiresGrad = false
                         x.grad = nil
                         w.grad = nil
-                        Tensor.conv2d(x, weight: w, bias: b, padding: 1).backward(gradient: dy)
-                    }, flops: 3 * flops)
-                x.requiresGrad = false
-                w.requiresGrad = false
-                x.grad = nil
-                w.grad = nil
+                    }
+                }
             }
         }
         let x = random([2, 320, 64, 64])

@@ -18,23 +18,45 @@ enum DirectConv3x3 {
     @discardableResult
     static func setPathLimit(_ limit: Int) -> Int { Int(sepme_conv3x3_set_path(Int32(limit))) }
 
-    /// Largest zero-padded input image (floats) the kernel takes. Each block of 8 output channels
-    /// streams the whole padded image, reading 3 rows of every input channel per pixel tile, so the image
-    /// has to stay in the last-level cache (a few MB: SD's UNet at 64×64 latents, the VAE's lower
-    /// levels). Larger ones (the VAE decoder's 256² and 512² levels) go to im2col + SGEMM, whose bands
-    /// keep the columns in cache.
+    /// Largest zero-padded input image (floats) the kernel takes by default. A pixel tile reads 3 rows of
+    /// every input plane, and consecutive tiles share those rows while the weights stream past, so the
+    /// rows have to stay in L2 (SD's UNet at 64×64 latents, the VAE's lower levels). Larger images (the
+    /// VAE decoder's 256² and 512² levels) go to im2col + SGEMM, whose bands keep the columns in cache.
     static let maxPaddedInput = 4 << 20
 
-    /// Smallest image (pixels) the kernel takes. Each block of 8 output channels reads its 9 · Cin
-    /// weights once per pixel tile; on small planes (SD's 16×16 level) there are too few tiles to pay
-    /// for that, and im2col + SGEMM (where a 1280 × 256 × 11520 product runs near peak) is faster.
+    /// Smallest image (pixels) the kernel takes by default. On small planes (SD's 16×16 level) there
+    /// are few pixel tiles, and im2col + SGEMM (where a 1280 × 256 × 11520 product runs near peak)
+    /// splits the work as well.
     static let minPixels = 32 * 32
 
-    /// True for the geometry this kernel computes (3×3, stride 1, padding 1) on a CPU that has it.
+    /// True for the geometry this kernel computes (3×3, stride 1, padding 1) on a CPU that has it, on
+    /// the images `route` sends to it.
     static func applies(_ g: Conv2DGeometry) -> Bool {
-        g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1 && g.padW == 1
-            && isAvailable && g.height * g.width >= minPixels
-            && g.channels * (g.height + 2) * (g.width + 2) <= maxPaddedInput
+        guard
+            g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1 && g.padW == 1
+                && isAvailable
+        else { return false }
+        switch routeSetting.route {
+        case .im2col: return false
+        case .direct: return true
+        case .automatic:
+            return g.height * g.width >= minPixels && g.channels * (g.height + 2) * (g.width + 2) <= maxPaddedInput
+        }
+    }
+
+    private final class RouteSetting: @unchecked Sendable {
+        // Written only by `withRoute` on the thread that then runs the convolutions.
+        var route = Tensor.ConvolutionRoute.automatic
+    }
+    private static let routeSetting = RouteSetting()
+
+    /// Runs `body` with 3×3 stride-1 padding-1 convolutions sent along `route` (`bench conv` times
+    /// both routes on the same shapes).
+    static func withRoute<T>(_ route: Tensor.ConvolutionRoute, _ body: () throws -> T) rethrows -> T {
+        let previous = routeSetting.route
+        routeSetting.route = route
+        defer { routeSetting.route = previous }
+        return try body()
     }
 
     /// out = W ⋆ x + bias.

@@ -70,6 +70,29 @@ extension Tensor {
         }
     }
 
+    /// Where a 3×3 stride-1 padding-1 convolution runs: the direct kernel (`DirectConv3x3`, on CPUs
+    /// with AVX2 + FMA) or im2col + SGEMM. `automatic` picks by image size; the other two force one
+    /// route on every such convolution the CPU can run that way (results agree to fp32 rounding, not
+    /// bit for bit).
+    public enum ConvolutionRoute: Sendable {
+        case automatic, direct, im2col
+    }
+
+    /// Runs `body` with 3×3 convolutions sent along `route` (benchmarks: both routes on the same
+    /// shapes in one run). Not for use while convolutions run on other threads.
+    public static func withConvolutionRoute<T>(_ route: ConvolutionRoute, _ body: () throws -> T) rethrows -> T {
+        try DirectConv3x3.withRoute(route, body)
+    }
+
+    /// Whether a 3×3 stride-1 padding-1 convolution of `channels` input planes of `height` × `width`
+    /// runs on the direct kernel under the current route.
+    public static func convolutionRunsDirect(channels: Int, height: Int, width: Int) -> Bool {
+        DirectConv3x3.applies(
+            Conv2DGeometry(
+                channels: channels, height: height, width: width, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1,
+                padH: 1, padW: 1))
+    }
+
     /// conv2d with the same stride and padding along height and width.
     // x: [N, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]? -> [N, Cout, Hout, Wout]
     public static func conv2d(
