@@ -31,6 +31,9 @@ struct BenchUNetCommand: ParsableCommand {
     @Flag(help: "Also time the no-grad forward in bf16 (--precision bf16), after each fp32 forward.")
     var bf16 = false
 
+    @Flag(help: "Time each backward rule of the fastest forward+backward; print the time per operation and the slowest shapes.")
+    var profileBackward = false
+
     func validate() throws {
         try FlagCheck.nonEmpty("--config", config)
         try FlagCheck.range("--size", size, 1...BenchLimits.maxLatentSize)
@@ -46,7 +49,8 @@ struct BenchUNetCommand: ParsableCommand {
         try BenchLimits.checkMemory("--size \(size) with --batch \(batch)", configuration: configuration, size: size, batch: batch)
         print("UNet benchmark: config \(config), batch \(batch), \(size)x\(size) latent, \(tokens) tokens, fp32, \(Parallel.threadCount) threads")
         let benchmark = UNetBenchmark(
-            configuration: configuration, size: size, tokens: tokens, seed: seed, repeats: repeats, batch: batch, bf16: bf16)
+            configuration: configuration, size: size, tokens: tokens, seed: seed, repeats: repeats, batch: batch, bf16: bf16,
+            profileBackward: profileBackward)
         let fp32Peak = PeakRate.measure(.fp32) ?? 0
         let bf16Peak = bf16 ? PeakRate.measure(.bf16) : nil
         print("fp32 peak (\(PeakRate.fp32Instructions)): " + String(format: "%.1f GFLOP/s", fp32Peak))
@@ -72,7 +76,22 @@ struct BenchUNetCommand: ParsableCommand {
             String(
                 format: "forward+backward: %.3f s (%ld trainable of %ld parameters)",
                 r.forwardBackwardSeconds, r.trainableParameterCount, r.parameterCount))
+        if let profile = r.backwardProfile { printProfile(profile) }
         print("peak tensor memory: \(gb(r.peakTensorBytes))")
         print("peak resident memory (VmHWM): \(r.peakResidentBytes.map(gb) ?? "unavailable")")
+    }
+
+    /// The backward rules' time per operation, then the slowest operation-and-shape entries.
+    private func printProfile(_ profile: BackwardProfile) {
+        let total = profile.totalSeconds
+        func share(_ seconds: Double) -> String {
+            String(format: "%9.1f ms  %5.1f %%", seconds * 1e3, total > 0 ? 100 * seconds / total : 0)
+        }
+        print(String(format: "backward rules: %.3f s in all", total))
+        for op in profile.byOperation { print(share(op.seconds) + String(format: "  %5ld calls  ", op.calls) + op.operation) }
+        print("slowest operation and gradient shape:")
+        for e in profile.entries.prefix(12) {
+            print(share(e.seconds) + String(format: "  %5ld calls  ", e.calls) + "\(e.operation) \(e.gradientShape)")
+        }
     }
 }

@@ -21,6 +21,8 @@ struct UNetBenchmark {
         var bf16RelativeError: Float?
         /// Operations of one forward as `FlopTally` counts them (the matrix products).
         var forwardFlops: Double
+        /// The time of each backward rule in the fastest forward + backward (`profileBackward`).
+        var backwardProfile: BackwardProfile?
     }
 
     var configuration: UNet2DConditionConfiguration
@@ -34,6 +36,8 @@ struct UNetBenchmark {
     var batch = 1
     /// Also time the forward in bf16 (`PrecisionMode`), interleaved with the fp32 forward.
     var bf16 = false
+    /// Times each backward rule (`Tensor.profilingBackward`).
+    var profileBackward = false
     /// Prints each phase as it finishes.
     var log: (String) -> Void = { print($0) }
 
@@ -107,13 +111,21 @@ struct UNetBenchmark {
             }
         }
         var forwardBackward = Double.infinity
+        var profile: BackwardProfile?
         for _ in 0..<repeats {
             for w in trainable { w.grad = nil }
             let t0 = Date()
             let out = model(sample, timesteps: timesteps, encoderHiddenStates: context, addedConditions: added)
             let t1 = Date()
-            out.square().mean().backward()
+            let loss = out.square().mean()
+            var rules: BackwardProfile?
+            if profileBackward {
+                rules = Tensor.profilingBackward { loss.backward() }.1
+            } else {
+                loss.backward()
+            }
             let t2 = Date()
+            if t2.timeIntervalSince(t0) < forwardBackward { profile = rules }
             forwardBackward = min(forwardBackward, t2.timeIntervalSince(t0))
             log(
                 String(
@@ -129,6 +141,7 @@ struct UNetBenchmark {
             peakResidentBytes: MemoryStatistics.processPeakResidentBytes(),
             parameterCount: model.parameterCount,
             trainableParameterCount: trainable.reduce(0) { $0 + $1.count },
-            bf16ForwardSeconds: bf16 ? bf16Forward : nil, bf16RelativeError: bf16Error, forwardFlops: forwardFlops)
+            bf16ForwardSeconds: bf16 ? bf16Forward : nil, bf16RelativeError: bf16Error, forwardFlops: forwardFlops,
+            backwardProfile: profile)
     }
 }

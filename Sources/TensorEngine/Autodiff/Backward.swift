@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reverse-mode pass: visits the nodes below `self` in reverse topological order, applies each rule,
 /// accumulates gradients of leaves into `grad`, and (unless `retainGraph`) releases every node on the
 /// way, so memory returns to the size of the leaves and their gradients.
@@ -30,7 +32,12 @@ extension Tensor {
             for node in order.reversed() {
                 guard let g = grads.removeValue(forKey: ObjectIdentifier(node)), let rule = node.rule else { continue }
                 let edges = node.edges
+                let recorder = BackwardProfileRecorder.current
+                let start = recorder == nil ? 0 : DispatchTime.now().uptimeNanoseconds
                 let inputGrads = rule(g, edges.map(\.needsGrad))
+                if let recorder {
+                    recorder.record(node.name, gradientShape: g.shape, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+                }
                 precondition(
                     inputGrads.count == edges.count,
                     "backward rule of \(node.name) returned \(inputGrads.count) gradients for \(edges.count) inputs")

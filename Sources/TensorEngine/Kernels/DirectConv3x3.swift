@@ -1,4 +1,5 @@
 import CMatrixKernels
+import Foundation
 
 // 3×3 convolutions with stride 1 and padding 1 (every convolution of SD's resnets and of the toy UNet
 // but the downsamplers) without an im2col column matrix: CMatrixKernels/conv3x3.c reads each image
@@ -45,8 +46,14 @@ enum DirectConv3x3 {
     }
 
     private final class RouteSetting: @unchecked Sendable {
-        // Written only by `withRoute` on the thread that then runs the convolutions.
-        var route = Tensor.ConvolutionRoute.automatic
+        // Written only by `withRoute` on the thread that then runs the convolutions. SEPME_CONV_ROUTE=direct
+        // or im2col in the environment sets it for the process (whole-model comparisons).
+        var route: Tensor.ConvolutionRoute =
+            switch ProcessInfo.processInfo.environment["SEPME_CONV_ROUTE"]?.lowercased() {
+            case "direct": .direct
+            case "im2col": .im2col
+            default: .automatic
+            }
     }
     private static let routeSetting = RouteSetting()
 
