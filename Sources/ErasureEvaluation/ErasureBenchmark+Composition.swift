@@ -42,8 +42,8 @@ extension ErasureBenchmark {
         let folder = output.appendingPathComponent("shifts").appendingPathComponent("composition")
         let start = Date()
         let paths = try ErasureRun(plan: plan, output: folder, resume: resume).run(on: model, observer: observer)
-        let seconds = Date().timeIntervalSince(start)
         let shifts = try paths.map { try ConceptShift.read(path: $0) }
+        let seconds = Self.erasureSeconds(wall: Date().timeIntervalSince(start), shifts: shifts)
 
         let l = labels
         let grids = composed.map {

@@ -206,6 +206,14 @@ public final class ErasureBenchmark {
             target: target, templates: settings.conceptTemplates, shapes: l.shapes, styles: l.styles, colours: l.colours)
     }
 
+    /// Seconds an erasure took: this process's wall time, or, where the run resumed from a training
+    /// checkpoint, the training seconds a shift records over every process that worked on it
+    /// (`TrainingRecord.seconds`), if more. (The largest shift's, not their sum: shifts trained
+    /// together each record the group's time.)
+    static func erasureSeconds(wall: Double, shifts: [ConceptShift]) -> Double {
+        Swift.max(wall, shifts.map(\.metadata.training.seconds).max() ?? 0)
+    }
+
     /// Erases one target and scores its grid on every template set.
     func runTarget(
         _ target: BenchmarkPromptGrid.Target, evaluator: ConceptEvaluator, originals: BenchmarkOriginals, output: URL, resume: Bool
@@ -214,8 +222,8 @@ public final class ErasureBenchmark {
         let folder = output.appendingPathComponent("shifts").appendingPathComponent("\(target.kind.rawValue)-\(ConceptShift.slug(target.name))")
         let start = Date()
         let paths = try ErasureRun(plan: plan, output: folder, resume: resume).run(on: model, observer: observer)
-        let seconds = Date().timeIntervalSince(start)
         let shifts = try paths.map { try ConceptShift.read(path: $0) }
+        let seconds = Self.erasureSeconds(wall: Date().timeIntervalSince(start), shifts: shifts)
         let l = labels
         var scores: [ToyTemplateSet: BenchmarkScores] = [:]
         var pairs: [(edited: RGBImage, original: RGBImage)] = []

@@ -371,4 +371,22 @@ final class BenchmarkComparisonTests: XCTestCase {
         XCTAssertTrue(table.contains("| striped | heart 25.0, square 25.0, star 50.0 | dotted 60.0 (–), solid 100.0 (–) |"), table)
         XCTAssertFalse(BenchmarkResult(settings: settings, targets: []).markdown().contains("## Where"))
     }
+
+    /// A row's seconds: this process's wall time, unless a shift records more training time (an
+    /// erasure resumed from its checkpoint); shifts trained together each carry the group's time,
+    /// so the largest counts, not their sum.
+    func testErasureSecondsCountATrainingResumedFromItsCheckpoint() {
+        func shift(_ seconds: Double) -> ConceptShift {
+            var training = TrainingRecord(iterations: 1000, stopReason: .maxIterations)
+            training.seconds = seconds
+            let metadata = ShiftMetadata(
+                variant: .full, concepts: ["striped"], protectedPrompts: [], decoupledFrom: [], baseFingerprint: "0123456789abcdef",
+                hyperparameters: ErasureHyperparameters(), training: training, nullSpace: nil, restorable: false, toolVersion: "test")
+            return ConceptShift(metadata: metadata, weights: .dense(deltas: [:], biases: [:]))
+        }
+        XCTAssertEqual(ErasureBenchmark.erasureSeconds(wall: 62, shifts: [shift(337)]), 337)
+        XCTAssertEqual(ErasureBenchmark.erasureSeconds(wall: 270, shifts: [shift(265)]), 270)
+        XCTAssertEqual(ErasureBenchmark.erasureSeconds(wall: 40, shifts: [shift(90), shift(90)]), 90)
+        XCTAssertEqual(ErasureBenchmark.erasureSeconds(wall: 0.5, shifts: []), 0.5)
+    }
 }
