@@ -87,14 +87,19 @@ final class DirectConv3x3Tests: XCTestCase {
         var rng = TestRNG(seed: 11)
         let x = rng.tensor([1, 24, 8, 8])
         let w = rng.tensor([16, 24, 3, 3], -0.5, 0.5)
-        let viaDirect = Tensor.withConvolutionRoute(.direct) { Tensor.conv2d(x, weight: w, padding: 1) }
-        let viaIm2col = Tensor.withConvolutionRoute(.im2col) { Tensor.conv2d(x, weight: w, padding: 1) }
+        // With a bias the routes round differently (the kernel starts its sums at the bias, the product
+        // adds it at the end), so equal bits name the route that ran.
+        let b = rng.tensor([16])
+        let viaDirect = Tensor.withConvolutionRoute(.direct) { Tensor.conv2d(x, weight: w, bias: b, padding: 1) }
+        let viaIm2col = Tensor.withConvolutionRoute(.im2col) { Tensor.conv2d(x, weight: w, bias: b, padding: 1) }
+        XCTAssertNotEqual(viaDirect.scalars, viaIm2col.scalars, "the two routes gave the same bits: the test cannot tell them apart")
         let kernel = Tensor(uninitialized: [1, 16, 8, 8])
         let g = Conv2DGeometry(
             channels: 24, height: 8, width: 8, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1)
-        DirectConv3x3.forward(x: x.pointer, batch: 1, weight: w.pointer, outChannels: 16, bias: nil, g, out: kernel.pointer)
+        DirectConv3x3.forward(x: x.pointer, batch: 1, weight: w.pointer, outChannels: 16, bias: b.pointer, g, out: kernel.pointer)
         XCTAssertEqual(viaDirect.scalars, kernel.scalars, "conv2d under .direct is not the kernel's result")
-        XCTAssertEqual(Tensor.conv2d(x, weight: w, padding: 1).scalars, viaIm2col.scalars, "an 8×8 image left im2col by default")
+        XCTAssertEqual(
+            Tensor.conv2d(x, weight: w, bias: b, padding: 1).scalars, viaIm2col.scalars, "an 8×8 image left im2col by default")
         assertClose(viaDirect, viaIm2col, rtol: 1e-5, "the two routes")
     }
 
