@@ -75,15 +75,17 @@ final class DirectConv3x3Tests: XCTestCase {
         if DirectConv3x3.path == 0 { print("DirectConv3x3Tests: this CPU has no AVX2 + FMA; only the im2col route ran") }
     }
 
-    /// The route setting: by default small images (below `minPixels`) take im2col and SD's 64×64
-    /// level the kernel; `.direct` and `.im2col` force one route, and conv2d then gives the bits of
-    /// that route's own computation.
+    /// The route setting: by default small images (below `minPixels`) take im2col; `.direct` and `.im2col`
+    /// force one route, and conv2d then gives the bits of that route's own computation.
     func testRouteSelectsTheKernel() {
         guard DirectConv3x3.isAvailable else { return print("DirectConv3x3Tests: no AVX2 + FMA; no route to select") }
-        XCTAssertFalse(Tensor.convolutionRunsDirect(channels: 96, height: 8, width: 8))
-        XCTAssertTrue(Tensor.convolutionRunsDirect(channels: 320, height: 64, width: 64))
-        XCTAssertTrue(Tensor.withConvolutionRoute(.direct) { Tensor.convolutionRunsDirect(channels: 96, height: 8, width: 8) })
-        XCTAssertFalse(Tensor.withConvolutionRoute(.im2col) { Tensor.convolutionRunsDirect(channels: 320, height: 64, width: 64) })
+        func route(_ channels: Int, _ size: Int, batch: Int = 2) -> Tensor.ConvolutionRoute {
+            Tensor.convolutionRoute(batch: batch, channels: channels, height: size, width: size, outChannels: channels)
+        }
+        XCTAssertEqual(route(96, 8), .im2col)
+        XCTAssertEqual(Tensor.withConvolutionRoute(.direct) { route(96, 8) }, .direct)
+        XCTAssertEqual(Tensor.withConvolutionRoute(.direct) { route(320, 64) }, .direct)
+        XCTAssertEqual(Tensor.withConvolutionRoute(.im2col) { route(320, 64) }, .im2col)
         var rng = TestRNG(seed: 11)
         let x = rng.tensor([1, 24, 8, 8])
         let w = rng.tensor([16, 24, 3, 3], -0.5, 0.5)

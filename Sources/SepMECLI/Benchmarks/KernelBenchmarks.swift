@@ -164,14 +164,16 @@ struct KernelBenchmarks {
     }
 
     /// 3×3 padding-1 convolutions of the UNet's three widest levels, forward and forward+backward
-    /// (backward to the input only, as for a frozen UNet, and to input and weight), on both routes
-    /// (the direct kernel and im2col + SGEMM) in the same run; the route conv2d picks for the shape is
-    /// marked "default".
+    /// (backward to the input only, as for a frozen UNet, and to input and weight), on every route
+    /// (the direct kernel, im2col + SGEMM, Winograd F(4×4, 3×3)) in the same run; the route conv2d picks
+    /// for the shape is marked "default".
     func conv() {
         header()
         // The direct route exists where the CPU has the kernel (forcing it then takes every image).
-        let hasKernel = Tensor.withConvolutionRoute(.direct) { Tensor.convolutionRunsDirect(channels: 1, height: 1, width: 1) }
-        let routes: [Tensor.ConvolutionRoute] = hasKernel ? [.direct, .im2col] : [.im2col]
+        let hasKernel = Tensor.withConvolutionRoute(.direct) {
+            Tensor.convolutionRoute(batch: 1, channels: 1, height: 1, width: 1, outChannels: 1) == .direct
+        }
+        let routes: [Tensor.ConvolutionRoute] = hasKernel ? [.direct, .im2col, .winograd] : [.im2col, .winograd]
         for (size, channels) in [(64, 320), (32, 640), (16, 1280)] {
             for batch in [1, 2] {
                 let x = random([batch, channels, size, size])
@@ -180,10 +182,10 @@ struct KernelBenchmarks {
                 let dy = random([batch, channels, size, size])
                 let flops = 2 * Double(batch * channels * size * size * channels * 9)
                 let name = "conv3x3 \(batch)x\(channels)x\(size)x\(size)->\(channels)"
-                let automatic = Tensor.convolutionRunsDirect(channels: channels, height: size, width: size)
+                let automatic = Tensor.convolutionRoute(
+                    batch: batch, channels: channels, height: size, width: size, outChannels: channels)
                 for route in routes {
-                    let direct = route == .direct
-                    let label = (direct ? "direct" : "im2col") + (direct == automatic ? ", default" : "")
+                    let label = "\(route)" + (route == automatic ? ", default" : "")
                     Tensor.withConvolutionRoute(route) {
                         row(
                             "\(name) fwd (\(label))",

@@ -1,3 +1,5 @@
+import Foundation
+
 // GEMM drivers of 2-D convolution (NCHW, groups = 1): forward, input gradient, weight gradient.
 // Matches torch.nn.functional.conv2d / torch.nn.grad.conv2d_input / conv2d_weight.
 //
@@ -5,12 +7,37 @@
 // buffer of at most `maxColumnElements` floats and one SGEMM writes the band of the output
 // (ldc = Hout*Wout), so memory stays bounded (64×64×320 3×3 would need 47 MB of columns per image
 // unbanded). 1×1 stride-1 unpadded convolutions skip im2col: the input planes already are the columns.
-// 3×3 stride-1 padding-1 convolutions (forward and input gradient) go to `DirectConv3x3` where the CPU
-// has its kernel; their weight gradient stays here. Where a band's column panels are runs of image rows,
+// 3×3 stride-1 padding-1 convolutions (forward and input gradient) go to `WinogradConv3x3` or
+// `DirectConv3x3` where `route` sends them; their weight gradient stays here. Where a band's column panels are runs of image rows,
 // the forward never writes the columns: the fp32 product gathers them as it packs B
 // (`SGEMMKernel.convolve`), the bf16 one packs them from the image (`BF16PackedMatrix(columnsOf:)`).
 
 enum Conv2DKernel {
+    private final class RouteSetting: @unchecked Sendable {
+        // Written only by `withRoute` on the thread that then runs the convolutions. SEPME_CONV_ROUTE=direct,
+        // im2col or winograd in the environment sets it for the process (whole-model comparisons).
+        var route: Tensor.ConvolutionRoute =
+            switch ProcessInfo.processInfo.environment["SEPME_CONV_ROUTE"]?.lowercased() {
+            case "direct": .direct
+            case "im2col": .im2col
+            case "winograd": .winograd
+            default: .automatic
+            }
+    }
+    private static let routeSetting = RouteSetting()
+
+    /// Where 3×3 stride-1 padding-1 convolutions go now (`Tensor.ConvolutionRoute`).
+    static var route: Tensor.ConvolutionRoute { routeSetting.route }
+
+    /// Runs `body` with 3×3 stride-1 padding-1 convolutions sent along `route` (`bench conv` times
+    /// the routes on the same shapes).
+    static func withRoute<T>(_ route: Tensor.ConvolutionRoute, _ body: () throws -> T) rethrows -> T {
+        let previous = routeSetting.route
+        routeSetting.route = route
+        defer { routeSetting.route = previous }
+        return try body()
+    }
+
     /// Upper bound on the column buffer (floats): 4 Mi floats = 16 MiB.
     static let maxColumnElements = 1 << 22
 
@@ -38,6 +65,10 @@ enum Conv2DKernel {
         bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
         columnBudget: Int = maxColumnElements, bf16Weight: BF16PackedMatrix? = nil
     ) {
+        if bf16Weight == nil, WinogradConv3x3.applies(g, batch: batch, outChannels: outChannels) {
+            WinogradConv3x3.forward(x: x, batch: batch, weight: weight, outChannels: outChannels, bias: bias, g, out: out)
+            return
+        }
         if bf16Weight == nil, DirectConv3x3.applies(g) {
             DirectConv3x3.forward(x: x, batch: batch, weight: weight, outChannels: outChannels, bias: bias, g, out: out)
             return
@@ -153,10 +184,16 @@ enum Conv2DKernel {
         columnBudget: Int = maxColumnElements
     ) {
         var dx = dx
-        if let gradient = dx, DirectConv3x3.applies(g) {
-            DirectConv3x3.inputGradient(dy: dy, batch: batch, weight: weight, outChannels: outChannels, g, dx: gradient)
-            dx = nil
-            if dWeight == nil { return }
+        if let gradient = dx {
+            if WinogradConv3x3.applies(g, batch: batch, outChannels: outChannels) {
+                WinogradConv3x3.inputGradient(
+                    dy: dy, batch: batch, weight: weight, outChannels: outChannels, g, dx: gradient)
+                dx = nil
+            } else if DirectConv3x3.applies(g) {
+                DirectConv3x3.inputGradient(dy: dy, batch: batch, weight: weight, outChannels: outChannels, g, dx: gradient)
+                dx = nil
+            }
+            if dx == nil && dWeight == nil { return }
         }
         let plane = g.outH * g.outW
         let wCount = outChannels * g.patchSize

@@ -1,5 +1,4 @@
 import CMatrixKernels
-import Foundation
 
 // 3×3 convolutions with stride 1 and padding 1 (every convolution of SD's resnets and of the toy UNet
 // but the downsamplers) without an im2col column matrix: CMatrixKernels/conv3x3.c reads each image
@@ -37,33 +36,12 @@ enum DirectConv3x3 {
             g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1 && g.padW == 1
                 && isAvailable
         else { return false }
-        switch routeSetting.route {
-        case .im2col: return false
+        switch Conv2DKernel.route {
+        case .im2col, .winograd: return false
         case .direct: return true
         case .automatic:
             return g.height * g.width >= minPixels && g.channels * (g.height + 2) * (g.width + 2) <= maxPaddedInput
         }
-    }
-
-    private final class RouteSetting: @unchecked Sendable {
-        // Written only by `withRoute` on the thread that then runs the convolutions. SEPME_CONV_ROUTE=direct
-        // or im2col in the environment sets it for the process (whole-model comparisons).
-        var route: Tensor.ConvolutionRoute =
-            switch ProcessInfo.processInfo.environment["SEPME_CONV_ROUTE"]?.lowercased() {
-            case "direct": .direct
-            case "im2col": .im2col
-            default: .automatic
-            }
-    }
-    private static let routeSetting = RouteSetting()
-
-    /// Runs `body` with 3×3 stride-1 padding-1 convolutions sent along `route` (`bench conv` times
-    /// both routes on the same shapes).
-    static func withRoute<T>(_ route: Tensor.ConvolutionRoute, _ body: () throws -> T) rethrows -> T {
-        let previous = routeSetting.route
-        routeSetting.route = route
-        defer { routeSetting.route = previous }
-        return try body()
     }
 
     /// out = W ⋆ x + bias.

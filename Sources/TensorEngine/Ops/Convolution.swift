@@ -70,27 +70,39 @@ extension Tensor {
         }
     }
 
-    /// Where a 3×3 stride-1 padding-1 convolution runs: the direct kernel (`DirectConv3x3`, on CPUs
-    /// with AVX2 + FMA) or im2col + SGEMM. `automatic` picks by image size; the other two force one
-    /// route on every such convolution the CPU can run that way (results agree to fp32 rounding, not
-    /// bit for bit).
-    public enum ConvolutionRoute: Sendable {
-        case automatic, direct, im2col
+    /// Where a 3×3 stride-1 padding-1 convolution runs: Winograd's F(4×4, 3×3) (`WinogradConv3x3`), the
+    /// direct kernel (`DirectConv3x3`, on CPUs with AVX2 + FMA) or im2col + SGEMM. `automatic` picks by
+    /// image and channel sizes; the others force one route on every such convolution the CPU can run that
+    /// way (results agree to fp32 rounding, not bit for bit; Winograd's rounding error is the larger).
+    public enum ConvolutionRoute: Sendable, CaseIterable, CustomStringConvertible {
+        case automatic, direct, im2col, winograd
+
+        public var description: String {
+            switch self {
+            case .automatic: "automatic"
+            case .direct: "direct"
+            case .im2col: "im2col"
+            case .winograd: "winograd"
+            }
+        }
     }
 
-    /// Runs `body` with 3×3 convolutions sent along `route` (benchmarks: both routes on the same
+    /// Runs `body` with 3×3 convolutions sent along `route` (benchmarks: every route on the same
     /// shapes in one run). Not for use while convolutions run on other threads.
     public static func withConvolutionRoute<T>(_ route: ConvolutionRoute, _ body: () throws -> T) rethrows -> T {
-        try DirectConv3x3.withRoute(route, body)
+        try Conv2DKernel.withRoute(route, body)
     }
 
-    /// Whether a 3×3 stride-1 padding-1 convolution of `channels` input planes of `height` × `width`
-    /// runs on the direct kernel under the current route.
-    public static func convolutionRunsDirect(channels: Int, height: Int, width: Int) -> Bool {
-        DirectConv3x3.applies(
-            Conv2DGeometry(
-                channels: channels, height: height, width: width, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1,
-                padH: 1, padW: 1))
+    /// The route a 3×3 stride-1 padding-1 convolution of `batch` images of `channels` planes of
+    /// `height` × `width` into `outChannels` planes takes now (never `automatic`).
+    public static func convolutionRoute(
+        batch: Int, channels: Int, height: Int, width: Int, outChannels: Int
+    ) -> ConvolutionRoute {
+        let g = Conv2DGeometry(
+            channels: channels, height: height, width: width, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1,
+            padH: 1, padW: 1)
+        if WinogradConv3x3.applies(g, batch: batch, outChannels: outChannels) { return .winograd }
+        return DirectConv3x3.applies(g) ? .direct : .im2col
     }
 
     /// conv2d with the same stride and padding along height and width.

@@ -1,0 +1,196 @@
+import CMatrixKernels
+
+// 3×3 convolutions with stride 1 and padding 1 by Winograd's minimal filtering F(4×4, 3×3) (Lavin &
+// Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016, eq. 8). Each 4×4 block of output
+// pixels comes from the 6×6 input block around it: the weight, the input blocks and the output are
+// transformed (CMatrixKernels/winograd.c) and, in between, the convolution is 36 independent products
+// M[ξ] = U[ξ] · V[ξ] (out × in channels times in channels × tiles), one per point of the 6×6 tile, on
+// `BLAS.sgemm`. That is 36 multiply-adds per 16 output pixels and channel pair where the direct sum takes
+// 144; the transforms add work linear in the image and weight sizes, which large images with enough
+// tiles to share the weight's transform repay (`applies`).
+//
+// Rounding: the transforms scale values by up to 8 and 1/24, so an output carries a larger fp32 rounding
+// error than the direct sum's (docs/benchmarks.md states both against an fp64 reference). The input gradient
+// is the same operation on the adjoint weight, w'[ci, co, i, j] = w[co, ci, 2 − i, 2 − j].
+
+enum WinogradConv3x3 {
+    /// Fewest tiles (over the batch) the automatic route sends here: the 36 products need that many
+    /// columns to repay transforming and packing the weight.
+    static let minTiles = 32
+
+    /// Fewest channels (the smaller of input and output) the automatic route sends here: thinner
+    /// convolutions (a UNet's first and last, the toy model's) keep the direct sum's rounding.
+    static let minChannels = 128
+
+    /// Largest channel product (Cout · Cin) the automatic route sends here: the transformed weight is
+    /// 36 · Cout · Cin floats, held while the convolution runs.
+    static let maxChannelProduct = 1280 * 1280
+
+    /// Transformed columns (tiles) a group holds, in units of the larger channel count: each of a group's
+    /// 36 products then reads at most this many floats of V (or writes as many of M); at least one tile row.
+    static let groupFloats = 1 << 17
+
+    /// True for the geometry this route computes (3×3, stride 1, padding 1), on the images `route` sends
+    /// to it.
+    static func applies(_ g: Conv2DGeometry, batch: Int, outChannels: Int) -> Bool {
+        guard g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1 && g.padW == 1
+        else { return false }
+        switch Conv2DKernel.route {
+        case .winograd: return true
+        case .direct, .im2col: return false
+        case .automatic:
+            return batch * sepme_winograd_tiles(g.height) * sepme_winograd_tiles(g.width) >= minTiles
+                && Swift.min(g.channels, outChannels) >= minChannels && g.channels * outChannels <= maxChannelProduct
+        }
+    }
+
+    /// out = W ⋆ x + bias.
+    // x: [N, Cin, H, W], weight: [Cout, Cin, 3, 3], bias: [Cout]? -> out: [N, Cout, H, W]
+    static func forward(
+        x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
+        bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
+        groupBudget: Int = groupFloats
+    ) {
+        let count = sepme_winograd_weight_count(outChannels, g.channels)
+        let u = transformWeight(weight, cout: outChannels, cin: g.channels, adjoint: false)
+        defer { LargeBlockCache.deallocateFloats(u, count: count) }
+        run(
+            input: x, batch: batch, inChannels: g.channels, outChannels: outChannels, height: g.height,
+            width: g.width, u: u, bias: bias, out: out, groupBudget: groupBudget)
+    }
+
+    /// dx = conv3x3(dy, w') (overwrites dx), the input gradient of `forward`.
+    // dy: [N, Cout, H, W], weight: [Cout, Cin, 3, 3] -> dx: [N, Cin, H, W]
+    static func inputGradient(
+        dy: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
+        _ g: Conv2DGeometry, dx: UnsafeMutablePointer<Float>, groupBudget: Int = groupFloats
+    ) {
+        let count = sepme_winograd_weight_count(g.channels, outChannels)
+        let u = transformWeight(weight, cout: outChannels, cin: g.channels, adjoint: true)
+        defer { LargeBlockCache.deallocateFloats(u, count: count) }
+        run(
+            input: dy, batch: batch, inChannels: outChannels, outChannels: g.channels, height: g.height,
+            width: g.width, u: u, bias: nil, out: dx, groupBudget: groupBudget)
+    }
+
+    /// U = G g Gᵀ for every channel pair of the operator (its adjoint's for `adjoint`), output channels split
+    /// over the workers; the caller deallocates it with `LargeBlockCache`.
+    // weight: [cout, cin, 3, 3] -> [36, produced, consumed]
+    private static func transformWeight(
+        _ weight: UnsafePointer<Float>, cout: Int, cin: Int, adjoint: Bool
+    ) -> UnsafeMutablePointer<Float> {
+        let produced = adjoint ? cin : cout
+        let consumed = adjoint ? cout : cin
+        let u = LargeBlockCache.allocateFloats(sepme_winograd_weight_count(produced, consumed))
+        let chunks = Swift.min(produced, Parallel.threadCount)
+        let perChunk = (produced + chunks - 1) / chunks
+        Parallel.forEach(chunks) { c in
+            let lo = c * perChunk
+            let hi = Swift.min(produced, lo + perChunk)
+            guard lo < hi else { return }
+            let stage = UnsafeMutablePointer<Float>.allocate(capacity: 9 * consumed)
+            defer { stage.deallocate() }
+            sepme_winograd_weight(u, weight, cout, cin, adjoint ? 1 : 0, lo, hi, stage)
+        }
+        return u
+    }
+
+    /// Tile rows of one image whose columns sit at `column` in a group's V and M.
+    private struct Segment {
+        let image: Int, rows: Range<Int>, column: Int
+    }
+
+    /// Groups of columns, each processed in three steps that split over the workers: the input
+    /// transform (by image and channel), the 36 products (by point, each product on its worker's
+    /// thread, so every transformed weight is packed once per group), the output transform. A group
+    /// holds whole images where they fit in `groupBudget`, else a band of one image's tile rows.
+    // input: [N, inChannels, H, W] -> out: [N, outChannels, H, W]
+    private static func run(
+        input: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
+        u: UnsafePointer<Float>, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, groupBudget: Int
+    ) {
+        let tilesY = sepme_winograd_tiles(height)
+        let tilesX = sepme_winograd_tiles(width)
+        let perImage = tilesY * tilesX
+        let budget = Swift.max(tilesX, groupBudget / Swift.max(inChannels, outChannels))
+        var groups: [[Segment]] = []
+        if perImage <= budget {
+            let imagesPerGroup = Swift.min(batch, budget / perImage)
+            for first in Swift.stride(from: 0, to: batch, by: imagesPerGroup) {
+                groups.append(
+                    (first..<Swift.min(batch, first + imagesPerGroup)).map {
+                        Segment(image: $0, rows: 0..<tilesY, column: ($0 - first) * perImage)
+                    })
+            }
+        } else {
+            let bandRows = budget / tilesX
+            for n in 0..<batch {
+                for r in Swift.stride(from: 0, to: tilesY, by: bandRows) {
+                    groups.append([Segment(image: n, rows: r..<Swift.min(tilesY, r + bandRows), column: 0)])
+                }
+            }
+        }
+        let points = Int(SEPME_WINOGRAD_POINTS)
+        let maxColumns = groups.map { $0.reduce(0) { $0 + $1.rows.count * tilesX } }.max() ?? 0
+        let vCount = points * inChannels * maxColumns
+        let mCount = points * outChannels * maxColumns
+        let threads = Parallel.threadCount
+        let scratchCount = sepme_winograd_scratch_count(width)
+        let total = vCount + mCount + threads * scratchCount
+        // One block from the calling thread (see `DirectConv3x3.run`).
+        let buffers = LargeBlockCache.allocateFloats(total)
+        defer { LargeBlockCache.deallocateFloats(buffers, count: total) }
+        let v = buffers
+        let m = v + vCount
+        let scratch = m + mCount
+        let plane = height * width
+        for group in groups {
+            let columns = group.reduce(0) { $0 + $1.rows.count * tilesX }
+            forEachChannelRange(segments: group.count, channels: inChannels, workers: threads) { worker, s, c in
+                let seg = group[s]
+                sepme_winograd_input(
+                    v + c.lowerBound * columns + seg.column, columns, inChannels * columns,
+                    input + (seg.image * inChannels + c.lowerBound) * plane, c.count, height, width,
+                    seg.rows.lowerBound, seg.rows.upperBound, scratch + worker * scratchCount)
+            }
+            let chunks = Swift.min(points, threads)
+            let products = { (chunk: Int) in
+                for xi in Swift.stride(from: chunk, to: points, by: chunks) {
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: outChannels, n: columns, k: inChannels,
+                        a: u + xi * outChannels * inChannels, lda: inChannels, b: v + xi * inChannels * columns,
+                        ldb: columns, c: m + xi * outChannels * columns, ldc: columns)
+                }
+            }
+            if chunks > 1 { BLASThreading.forEachItem(chunks, products) } else { products(0) }
+            forEachChannelRange(segments: group.count, channels: outChannels, workers: threads) { worker, s, c in
+                let seg = group[s]
+                sepme_winograd_output(
+                    out + (seg.image * outChannels + c.lowerBound) * plane, m + c.lowerBound * columns + seg.column,
+                    columns, outChannels * columns, c.count, height, width, seg.rows.lowerBound, seg.rows.upperBound,
+                    bias.map { $0 + c.lowerBound }, scratch + worker * scratchCount)
+            }
+        }
+    }
+
+    /// Splits segments × channels into `workers` contiguous runs and calls `body(worker, segment, channels)`
+    /// for each segment's part of each run, the runs in parallel.
+    private static func forEachChannelRange(
+        segments: Int, channels: Int, workers: Int, _ body: (Int, Int, Range<Int>) -> Void
+    ) {
+        let units = segments * channels
+        let chunks = Swift.min(workers, units)
+        let perChunk = (units + chunks - 1) / chunks
+        Parallel.forEach(chunks) { worker in
+            var unit = worker * perChunk
+            let end = Swift.min(units, unit + perChunk)
+            while unit < end {
+                let s = unit / channels
+                let c0 = unit % channels
+                let c1 = Swift.min(channels, c0 + end - unit)
+                body(worker, s, c0..<c1)
+                unit += c1 - c0
+            }
+        }
+    }
+}
