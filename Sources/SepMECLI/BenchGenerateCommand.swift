@@ -5,8 +5,13 @@ import ImageIO
 import TensorEngine
 
 /// `sepme bench generate`: whole generations in fp32 and in bf16 (`--precision bf16`), interleaved in one
-/// run, with the bf16 latents' error against fp32's.
+/// run, with the bf16 latents' error against fp32's; or, with `--compare convolution`, fp32 generations with
+/// 3×3 convolutions on the automatic route (Winograd where it applies) against direct sums.
 struct BenchGenerateCommand: ParsableCommand {
+    enum Comparison: String, CaseIterable, ExpressibleByArgument {
+        case precision, convolution
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Time generation in fp32 and bf16 (interleaved) and compare the final latents and images.",
@@ -15,7 +20,11 @@ struct BenchGenerateCommand: ParsableCommand {
             single `generate --precision bf16` does, converting the UNet's weights in its first step and the \
             VAE decoder's when it decodes, and once with weights converted by an earlier generation (as the \
             groups of a --prompt-file after the first); the fastest of each is reported. The errors are those \
-            of the final latents (before VAE decoding) and of the decoded 8-bit images.
+            of the final latents (before VAE decoding) and of the decoded 8-bit images. With --compare \
+            convolution, each repetition generates in fp32 once with the 3×3 convolutions on the route \
+            generate takes (Winograd's F(4×4, 3×3) where it applies) and once with every one of them a direct \
+            sum (the direct kernel, or im2col + SGEMM on CPUs without AVX2 + FMA), and the errors are the \
+            first's against the second's.
             """)
 
     @OptionGroup var modelOptions: ToyModelOptions
@@ -26,6 +35,8 @@ struct BenchGenerateCommand: ParsableCommand {
     @Option(help: "Images per generation.") var batch = 1
     @Option(help: "Repetitions of the fp32 / bf16 pair; the fastest of each is reported.") var repeats = 3
     @Option(help: "Seed of the initial noise.") var seed: UInt64 = 0
+    @Option(help: "What to compare: precision (fp32 / bf16) or convolution (automatic route / direct sums, fp32).")
+    var compare: Comparison = .precision
 
     func validate() throws {
         try FlagCheck.range("--steps", steps, 1...10_000)
@@ -35,61 +46,101 @@ struct BenchGenerateCommand: ParsableCommand {
         try FlagCheck.range("--repeats", repeats, 1...BenchLimits.maxRepeats)
     }
 
-    func run() throws { try CommandFailure.reporting { try measure() } }
+    func run() throws {
+        try CommandFailure.reporting {
+            switch compare {
+            case .precision: try measurePrecision()
+            case .convolution: try measureConvolutionRoutes()
+            }
+        }
+    }
 
-    private func measure() throws {
+    private func options(_ precision: ComputePrecision, steps: Int, weights: BF16WeightCache? = nil) -> GenerationOptions {
+        GenerationOptions(
+            prompts: [prompt], seed: seed, steps: steps, guidance: guidance, width: size, height: size,
+            imagesPerPrompt: batch, precision: precision, bf16Weights: weights)
+    }
+
+    private func timed(_ pipeline: any PromptConditionedPipeline, _ options: GenerationOptions) throws -> (GenerationResult, Double) {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let result = try pipeline.generate(options)
+        return (result, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+
+    /// Prints the final latents' and decoded images' deviation of `result` from `reference`.
+    private func printDeviation(
+        _ result: GenerationResult, from reference: GenerationResult, names: (String, String), decoderNote: String
+    ) {
+        let deviation = PrecisionDeviation(of: result.latents, from: reference.latents)
+        let (a, b) = names
+        print(
+            String(
+                format: "final latents: max |%@ - %@| / max |%@| = %.2e, RMS(%@ - %@) / RMS(%@) = %.2e",
+                a, b, b, deviation.largestRelative, a, b, b, deviation.rmsRatio))
+        let (x, y) = (reference.images, result.images)
+        guard x.count == y.count, zip(x, y).allSatisfy({ $0.pixels.count == $1.pixels.count }) else { return }
+        let differences = zip(x, y).flatMap { zip($0.pixels, $1.pixels).map { abs(Int($0) - Int($1)) } }
+        let mean = Double(differences.reduce(0, +)) / Double(Swift.max(differences.count, 1))
+        print(String(format: "decoded images: max |%@ - %@| %ld of 255, mean %.3f", a, b, differences.max() ?? 0, mean) + decoderNote)
+    }
+
+    private func measureConvolutionRoutes() throws {
+        let pipeline = try modelOptions.pipeline(quiet: true)
+        print(
+            "generate benchmark: \(try modelOptions.path()), \(steps) steps, guidance \(guidance), batch \(batch), "
+                + "\(Parallel.threadCount) threads, fp32; 3×3 convolutions on the automatic route against direct sums")
+        var best: [Tensor.ConvolutionRoute: Double] = [:]
+        var results: [Tensor.ConvolutionRoute: GenerationResult] = [:]
+        for _ in 0..<repeats {
+            for route in [Tensor.ConvolutionRoute.automatic, .direct] {
+                let (result, seconds) = try Tensor.withConvolutionRoute(route) { try timed(pipeline, options(.fp32, steps: steps)) }
+                best[route] = min(best[route] ?? .infinity, seconds)
+                results[route] = result
+            }
+        }
+        guard let automatic = best[.automatic], let direct = best[.direct], let a = results[.automatic],
+            let d = results[.direct]
+        else { return }
+        print(
+            String(
+                format: "automatic route: %.3f s   direct sums: %.3f s   automatic / direct time: %.3f   speed-up %.2f×",
+                automatic, direct, automatic / direct, direct / automatic))
+        printDeviation(
+            a, from: d, names: ("automatic", "direct"),
+            decoderNote: pipeline.vaeConfiguration != nil ? " (the VAE decoder on the same routes)" : " (a pixel-space model: no decoder)")
+    }
+
+    private func measurePrecision() throws {
         let pipeline = try modelOptions.pipeline(quiet: true)
         print(
             "generate benchmark: \(try modelOptions.path()), \(steps) steps, guidance \(guidance), batch \(batch), "
                 + "\(Parallel.threadCount) threads, bf16 products: \(BF16GEMM.path); \(BF16Payoff.verdict)")
-        func options(_ precision: ComputePrecision, steps: Int, weights: BF16WeightCache? = nil) -> GenerationOptions {
-            GenerationOptions(
-                prompts: [prompt], seed: seed, steps: steps, guidance: guidance, width: size, height: size,
-                imagesPerPrompt: batch, precision: precision, bf16Weights: weights)
-        }
         // Weights converted beforehand, by a one-step generation that decodes too.
         let converted = BF16WeightCache()
         _ = try pipeline.generate(options(.bf16, steps: 1, weights: converted))
         var best: [ComputePrecision: Double] = [:]
         var bestConverted = Double.infinity
-        var latents: [ComputePrecision: Tensor] = [:]
-        var images: [ComputePrecision: [RGBImage]] = [:]
+        var results: [ComputePrecision: GenerationResult] = [:]
         var sameWithConvertedWeights = true
-        func timed(_ options: GenerationOptions) throws -> (GenerationResult, Double) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let result = try pipeline.generate(options)
-            return (result, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-        }
         for _ in 0..<repeats {
             for precision in ComputePrecision.allCases {
-                let (result, seconds) = try timed(options(precision, steps: steps))
+                let (result, seconds) = try timed(pipeline, options(precision, steps: steps))
                 best[precision] = min(best[precision] ?? .infinity, seconds)
-                latents[precision] = result.latents
-                images[precision] = result.images
+                results[precision] = result
             }
-            let (result, seconds) = try timed(options(.bf16, steps: steps, weights: converted))
+            let (result, seconds) = try timed(pipeline, options(.bf16, steps: steps, weights: converted))
             bestConverted = min(bestConverted, seconds)
-            sameWithConvertedWeights = sameWithConvertedWeights && result.latents.scalars == latents[.bf16]?.scalars
+            sameWithConvertedWeights = sameWithConvertedWeights && result.latents.scalars == results[.bf16]?.latents.scalars
         }
-        guard let fp32 = best[.fp32], let bf16 = best[.bf16], let a = latents[.fp32], let b = latents[.bf16] else { return }
+        guard let fp32 = best[.fp32], let bf16 = best[.bf16], let a = results[.fp32], let b = results[.bf16] else { return }
         print(String(format: "fp32: %.3f s   bf16: %.3f s   bf16 / fp32 time: %.3f   speed-up %.2f×", fp32, bf16, bf16 / fp32, fp32 / bf16))
         print(
             String(
                 format: "bf16 with the weights converted beforehand: %.3f s   bf16 / fp32 time: %.3f   speed-up %.2f×%@",
                 bestConverted, bestConverted / fp32, fp32 / bestConverted,
                 sameWithConvertedWeights ? " (the same latents)" : " (the latents differ from the one-shot bf16 run's)"))
-        let deviation = PrecisionDeviation(of: b, from: a)
-        print(
-            String(
-                format: "final latents: max |bf16 - fp32| / max |fp32| = %.2e, RMS(bf16 - fp32) / RMS(fp32) = %.2e",
-                deviation.largestRelative, deviation.rmsRatio))
-        if let x = images[.fp32], let y = images[.bf16], x.count == y.count, zip(x, y).allSatisfy({ $0.pixels.count == $1.pixels.count }) {
-            let differences = zip(x, y).flatMap { zip($0.pixels, $1.pixels).map { abs(Int($0) - Int($1)) } }
-            let mean = Double(differences.reduce(0, +)) / Double(Swift.max(differences.count, 1))
-            print(
-                String(
-                    format: "decoded images: max |bf16 - fp32| %ld of 255, mean %.3f", differences.max() ?? 0, mean)
-                    + (pipeline.vaeConfiguration != nil ? " (the VAE decoder in bf16 too)" : " (a pixel-space model: no decoder)"))
-        }
+        printDeviation(
+            b, from: a, names: ("bf16", "fp32"),
+            decoderNote: pipeline.vaeConfiguration != nil ? " (the VAE decoder in bf16 too)" : " (a pixel-space model: no decoder)")
     }
 }

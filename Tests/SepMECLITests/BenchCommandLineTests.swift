@@ -95,4 +95,20 @@ final class BenchCommandLineTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("bf16 with the weights converted beforehand: ") && r.stdout.contains("(the same latents)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("final latents: max |bf16 - fp32|"), r.stdout)
     }
+
+    /// `bench generate --compare convolution`: the automatic route against direct sums, both timed, with the
+    /// final latents' deviation; an unknown comparison is refused by name.
+    func testBenchGenerateComparesConvolutionRoutes() throws {
+        let folder = CommandLineTests.packageRoot.appendingPathComponent("Tests/DiffusionTests/Resources/pipeline/tiny-sd")
+        let r = try CommandLineTests.run([
+            "bench", "generate", "--model", folder.path, "--steps", "2", "--repeats", "1", "--compare", "convolution"
+        ])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("automatic / direct time"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("final latents: max |automatic - direct|"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("bf16"), r.stdout)
+        let bad = try CommandLineTests.run(["bench", "generate", "--model", folder.path, "--compare", "speed"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--compare"), bad.stderr)
+    }
 }
