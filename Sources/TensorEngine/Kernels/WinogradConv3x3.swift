@@ -10,8 +10,9 @@ import CMatrixKernels
 // tiles to share the weight's transform repay (`applies`).
 //
 // Rounding: the transforms scale values by up to 8 and 1/24, so an output carries a larger fp32 rounding
-// error than the direct sum's (docs/benchmarks.md states both against an fp64 reference). The input gradient
-// is the same operation on the adjoint weight, w'[ci, co, i, j] = w[co, ci, 2 − i, 2 − j].
+// error than the direct sum's (WinogradConv3x3Tests bounds it against a Double direct sum; docs/benchmarks.md
+// gives its effect on a whole generation). The input gradient is the same operation on the adjoint weight,
+// w'[ci, co, i, j] = w[co, ci, 2 − i, 2 − j].
 
 enum WinogradConv3x3 {
     /// Fewest tiles (over the batch) the automatic route sends here: the 36 products need that many
