@@ -8,9 +8,10 @@ import Foundation
 // (ldc = Hout*Wout), so memory stays bounded (64×64×320 3×3 would need 47 MB of columns per image
 // unbanded). 1×1 stride-1 unpadded convolutions skip im2col: the input planes already are the columns.
 // 3×3 stride-1 padding-1 convolutions (forward and input gradient) go to `WinogradConv3x3` or
-// `DirectConv3x3` where `route` sends them; their weight gradient stays here. Where a band's column panels are runs of image rows,
-// the forward never writes the columns: the fp32 product gathers them as it packs B
-// (`SGEMMKernel.convolve`), the bf16 one packs them from the image (`BF16PackedMatrix(columnsOf:)`).
+// `DirectConv3x3` where `route` sends them; their weight gradient stays here. Where a band's column
+// panels are runs of image rows, the forward never writes the columns: the fp32 product gathers them as
+// it packs B (`SGEMMKernel.convolve`), the bf16 one packs them from the image
+// (`BF16PackedMatrix(columnsOf:)`).
 
 enum Conv2DKernel {
     private final class RouteSetting: @unchecked Sendable {
