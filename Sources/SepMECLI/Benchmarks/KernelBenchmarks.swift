@@ -168,6 +168,7 @@ struct KernelBenchmarks {
     /// (the direct kernel, im2col + SGEMM, Winograd F(4×4, 3×3)) in the same run; the route conv2d picks
     /// for the shape is marked "default".
     func conv() {
+        print("GFLOP/s count the direct sum's multiply-adds on every route (Winograd does fewer, so it can read above the peak)")
         header()
         // The direct route exists where the CPU has the kernel (forcing it then takes every image).
         let hasKernel = Tensor.withConvolutionRoute(.direct) {
