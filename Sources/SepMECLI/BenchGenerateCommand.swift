@@ -14,7 +14,7 @@ struct BenchGenerateCommand: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Time generation in fp32 and bf16 (interleaved) and compare the final latents and images.",
+        abstract: "Time generation in fp32 against bf16, or against direct-sum convolutions (interleaved), and compare the final latents and images.",
         discussion: """
             Each repetition generates the same prompt and seed once in fp32 and twice in bf16: once as a \
             single `generate --precision bf16` does, converting the UNet's weights in its first step and the \
@@ -33,7 +33,7 @@ struct BenchGenerateCommand: ParsableCommand {
     @Option(help: "Classifier-free guidance scale; 1 or less turns guidance off.") var guidance: Float = 4
     @Option(help: "Image width and height in pixels (default: the model's).") var size: Int?
     @Option(help: "Images per generation.") var batch = 1
-    @Option(help: "Repetitions of the fp32 / bf16 pair; the fastest of each is reported.") var repeats = 3
+    @Option(help: "Repetitions of the compared pair; the fastest of each is reported.") var repeats = 3
     @Option(help: "Seed of the initial noise.") var seed: UInt64 = 0
     @Option(help: "What to compare: precision (fp32 / bf16) or convolution (automatic route / direct sums, fp32).")
     var compare: Comparison = .precision
