@@ -32,9 +32,7 @@ enum DirectConv3x3 {
     /// True for the geometry this kernel computes (3×3, stride 1, padding 1) on a CPU that has it, on
     /// the images `route` sends to it.
     static func applies(_ g: Conv2DGeometry) -> Bool {
-        guard
-            g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1 && g.padW == 1
-                && isAvailable
+        guard g.isSamePadded3x3 && isAvailable
         else { return false }
         switch Conv2DKernel.route {
         case .im2col, .winograd: return false

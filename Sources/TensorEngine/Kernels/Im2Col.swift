@@ -28,6 +28,12 @@ public struct Conv2DGeometry: Equatable, Sendable {
     public var outW: Int { (width + 2 * padW - kernelW) / strideW + 1 }
     /// Rows of the column matrix: Cin * kh * kw.
     public var patchSize: Int { channels * kernelH * kernelW }
+    /// A 3×3 convolution with stride 1 and padding 1 (output the input's size): the geometry the direct
+    /// kernel and the Winograd route compute.
+    public var isSamePadded3x3: Bool {
+        kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1 && padH == 1 && padW == 1
+    }
+
     /// A 1×1, stride-1, unpadded convolution is a plain GEMM over the input planes.
     public var isPointwise: Bool {
         kernelH == 1 && kernelW == 1 && strideH == 1 && strideW == 1 && padH == 0 && padW == 0

@@ -34,8 +34,7 @@ enum WinogradConv3x3 {
     /// True for the geometry this route computes (3×3, stride 1, padding 1), on the images `route` sends
     /// to it.
     static func applies(_ g: Conv2DGeometry, batch: Int, outChannels: Int) -> Bool {
-        guard g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1 && g.padW == 1
-        else { return false }
+        guard g.isSamePadded3x3 else { return false }
         switch Conv2DKernel.route {
         case .winograd: return true
         case .direct, .im2col: return false

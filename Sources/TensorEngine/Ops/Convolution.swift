@@ -74,7 +74,7 @@ extension Tensor {
     /// direct kernel (`DirectConv3x3`, on CPUs with AVX2 + FMA) or im2col + SGEMM. `automatic` picks by
     /// image and channel sizes; the others force one route on every such convolution the CPU can run that
     /// way (results agree to fp32 rounding, not bit for bit; Winograd's rounding error is the larger).
-    public enum ConvolutionRoute: Sendable, CaseIterable, CustomStringConvertible {
+    public enum ConvolutionRoute: Sendable, CustomStringConvertible {
         case automatic, direct, im2col, winograd
 
         public var description: String {
