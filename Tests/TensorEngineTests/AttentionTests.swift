@@ -113,6 +113,61 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// The fused key tiles for longer key sequences (`sepme_attention_tiles`: self-attention) give the
+    /// general path's bits: outputs, and the gradients the backward computes from their log-sum-exp,
+    /// over ragged row groups (eight rows), ragged key tiles and value slices (a tile of 300 keys is two
+    /// SGEMM slices of 150), head widths of SD's three levels, value widths around the three-vector
+    /// chunks, and scales. The general path runs wherever the products are not sepme's AVX-512F ones.
+    func testFusedTilesForLongKeysGiveTheGeneralPathsBits() throws {
+        guard SGEMMKernel.bestPath == .avx512, AttentionKernel.fusedRowsAvailable else {
+            throw XCTSkip("the fused tiles need AVX-512F")
+        }
+        var rng = TestRNG(seed: 43)
+        let cases: [(lq: Int, lk: Int, d: Int, dv: Int, scale: Float?, keyBlock: Int?)] = [
+            (37, 129, 40, 40, nil, 64), (50, 300, 40, 40, nil, nil), (19, 700, 40, 40, nil, nil), (70, 200, 80, 80, 0.5, 37),
+            (9, 260, 160, 160, nil, nil), (21, 513, 33, 97, 2, nil), (8, 150, 64, 16, nil, 150), (3, 1024, 8, 47, nil, nil)
+        ]
+        for c in cases {
+            let q = rng.tensor([2, c.lq, c.d], -3, 3)
+            let k = rng.tensor([2, c.lk, c.d], -3, 3)
+            let v = rng.tensor([2, c.lk, c.dv])
+            let dy = rng.tensor([2, c.lq, c.dv])
+            let keys = c.keyBlock ?? Tensor.attentionKeyBlock(keyLength: c.lk)
+            let shape = AttentionShape(
+                heads: 2, lq: c.lq, lk: c.lk, d: c.d, dv: c.dv, scale: 1, block: 64, keyBlock: keys, backwardBlock: 64,
+                backwardKeyBlock: keys)
+            func run(fused: Bool, limit: SGEMMKernel.Path = .avx512) -> [[UInt32]] {
+                SGEMMKernel.withPathLimit(limit) {
+                    AttentionKernel.withFusedRows(fused) {
+                        XCTAssertFalse(AttentionKernel.usesFusedRows(shape))
+                        XCTAssertEqual(AttentionKernel.usesFusedTiles(shape), fused && limit == .avx512)
+                        let inputs = [q, k, v].map { t -> Tensor in
+                            let copy = Tensor(t.scalars, shape: t.shape)
+                            copy.requiresGrad = true
+                            return copy
+                        }
+                        let y = Tensor.scaledDotProductAttention(
+                            inputs[0], inputs[1], inputs[2], scale: c.scale, queryBlock: nil, keyBlock: c.keyBlock)
+                        y.backward(gradient: dy)
+                        return [y.scalars.map(\.bitPattern)] + inputs.map { ($0.grad?.scalars ?? []).map(\.bitPattern) }
+                    }
+                }
+            }
+            let general = run(fused: false)
+            let fused = run(fused: true)
+            for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(fused, general)) {
+                XCTAssertEqual(a.count, b.count, "\(c) \(name)")
+                XCTAssertEqual(zip(a, b).filter { $0 != $1 }.count, 0, "\(c) \(name): elements that differ")
+            }
+            let avx2 = run(fused: true, limit: .avx2)
+            for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(avx2, general)) {
+                let worst = zip(a, b).map { abs(Float(bitPattern: $0) - Float(bitPattern: $1)) }.max() ?? 0
+                let scale = b.map { abs(Float(bitPattern: $0)) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 1e-5 * max(scale, 1e-30), "\(c) \(name), AVX2 products")
+            }
+        }
+    }
+
     /// Rank-3 [B·H, L, D] inputs give the same result as [B, H, L, D].
     func testRank3MatchesRank4() throws {
         let c = try XCTUnwrap(KernelFixtures().cases(op: "sdpa").first { $0.name == "sdpa_small" })

@@ -48,6 +48,14 @@ int sepme_attention_rows_available(void);
 /// versions. Returns 0, or -1 (nothing written) without AVX-512F or for sizes out of range.
 int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk,
                          ptrdiff_t dv, float scale, float *out, float *lse, float *probabilities);
+/// One head's attention for `rows` query rows against any number of keys, in key tiles of `key_block`
+/// <= 512 with an online softmax, fused (attention_tiles.c): out = softmax(scale q kT) v and lse, as
+/// `AttentionKernel.forwardBlock` computes them with sepme's AVX-512F SGEMM, bit for bit, while the row
+/// kernels run their AVX2 / AVX-512F versions. q: [rows, d], kT: [d, ldk] (its first lk columns), v:
+/// [lk, dv], out: [rows, dv], lse: [rows]. Returns 0, or -1 (nothing written) without AVX-512F or for
+/// sizes out of range (d > 256).
+int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const float *v, ptrdiff_t rows, ptrdiff_t d,
+                          ptrdiff_t lk, ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse);
 /// The backward rows of one head's short-key attention from the forward's probabilities, fused
 /// (attention_rows.c): dss = scale · P ∘ (dOut vTᵀ − rowsum(dOut ∘ out)) and, when dq is not NULL,
 /// dq = dss k. dout, out: [rows, dv], p: [rows, lk], vT: [dv, lk], k: [lk, d], dss: [rows, lk],

@@ -227,7 +227,7 @@ struct KernelBenchmarks {
 
     /// SD1 self-attention (4096 and 1024 tokens, 8 heads, D 40) and cross-attention to 77 tokens at
     /// the UNet's three widths (4096 tokens D 40, 1024 D 80, 256 D 160), batch 2; the forward also with
-    /// bf16 products (`BF16AttentionKernel`) and, for the cross-attention, without the fused rows.
+    /// bf16 products (`BF16AttentionKernel`), and each pass also without the fused rows or tiles.
     /// FLOPs counted as 4·Lq·Lk·D per head forward and 8·Lq·Lk·D backward (no credit for the
     /// recomputation of P).
     func attention() {
@@ -249,16 +249,14 @@ struct KernelBenchmarks {
                 seconds: bestTime {
                     _ = GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
                 }, flops: 4 * unit)
-            if lk <= 128 {
-                // The same shape without the fused rows for short key sequences (the same bits).
-                row(
-                    "\(label) fwd general path",
-                    seconds: bestTime {
-                        _ = Tensor.withFusedAttentionRows(false) {
-                            GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
-                        }
-                    }, flops: 4 * unit)
-            }
+            // The same shape without the fused rows or tiles (the same bits).
+            row(
+                "\(label) fwd general path",
+                seconds: bestTime {
+                    _ = Tensor.withFusedAttentionRows(false) {
+                        GradMode.withNoGrad { Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock) }
+                    }
+                }, flops: 4 * unit)
             row(
                 "\(label) fwd bf16",
                 seconds: bestTime {
@@ -274,16 +272,14 @@ struct KernelBenchmarks {
                     for t in [q, k, v] { t.grad = nil }
                     Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock).backward(gradient: dy)
                 }, flops: 12 * unit)
-            if lk <= 128 {
-                row(
-                    "\(label) fwd+bwd general path",
-                    seconds: bestTime {
-                        Tensor.withFusedAttentionRows(false) {
-                            for t in [q, k, v] { t.grad = nil }
-                            Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock).backward(gradient: dy)
-                        }
-                    }, flops: 12 * unit)
-            }
+            row(
+                "\(label) fwd+bwd general path",
+                seconds: bestTime {
+                    Tensor.withFusedAttentionRows(false) {
+                        for t in [q, k, v] { t.grad = nil }
+                        Tensor.scaledDotProductAttention(q, k, v, queryBlock: queryBlock).backward(gradient: dy)
+                    }
+                }, flops: 12 * unit)
         }
     }
 

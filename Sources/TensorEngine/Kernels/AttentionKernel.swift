@@ -11,7 +11,8 @@ import Foundation
 // per-core L2. Short key sequences (cross-attention to 77 text tokens) are the exception: a
 // recorded forward keeps P, at most Lk / Dv ≤ 128 / Dv times the attention output's memory, and
 // the backward skips one GEMM in five. On AVX-512F those short sequences run on fused rows
-// (`sepme_attention_rows`, attention_rows.c, forward and backward), with this path's bits.
+// (`sepme_attention_rows`, attention_rows.c, forward and backward), and the forward of longer ones
+// on fused key tiles (`sepme_attention_tiles`, attention_tiles.c), both with this path's bits.
 //
 // Threading: the tiles are small GEMMs (32 × 512 × 40), which threaded OpenBLAS splits poorly
 // and which oversubscribe the cores when called from parallel workers. So the work items —
@@ -51,6 +52,7 @@ enum AttentionKernel {
         let kT = transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d)
         defer { kT.deallocate() }
         let fused = usesFusedRows(s)
+        let tiled = !fused && probabilities == nil && usesFusedTiles(s)
         run(s.heads * nb) { item in
             let h = item / nb
             let r0 = (item % nb) * s.block
@@ -60,6 +62,13 @@ enum AttentionKernel {
                 let status = sepme_attention_rows(
                     q + (h * s.lq + r0) * s.d, kT + h * s.d * s.lk, v + h * s.lk * s.dv, rows, s.d, s.lk, s.dv, s.scale,
                     out + (h * s.lq + r0) * s.dv, lse + h * s.lq + r0, probabilities.map { $0 + (h * s.lq + r0) * s.lk })
+                if status == 0 { return }
+            }
+            if tiled {
+                // Same bits as forwardBlock (attention_tiles.c); it refuses only what usesFusedTiles excludes.
+                let status = sepme_attention_tiles(
+                    q + (h * s.lq + r0) * s.d, kT + h * s.d * s.lk, s.lk, v + h * s.lk * s.dv, rows, s.d, s.lk, s.dv,
+                    s.keyBlock, s.scale, out + (h * s.lq + r0) * s.dv, lse + h * s.lq + r0)
                 if status == 0 { return }
             }
             forwardBlock(
@@ -76,7 +85,15 @@ enum AttentionKernel {
             && sepme_vector_math_uses_avx2() == 1 && fusedRowsAvailable
     }
 
-    /// Whether this CPU can run the fused rows (AVX-512F).
+    /// Whether the forward runs on the fused key tiles of `sepme_attention_tiles` (attention_tiles.c):
+    /// the longer key sequences (self-attention), tiles of at most 512 keys, under the same conditions
+    /// as the fused rows otherwise (the forward keeps no P for these). Elsewhere, forwardBlock.
+    static func usesFusedTiles(_ s: AttentionShape) -> Bool {
+        fusedRows.enabled && s.keyBlock <= 512 && s.d <= Int(SEPME_SGEMM_KC) && SGEMMKernel.path == .avx512
+            && sepme_vector_math_uses_avx2() == 1 && fusedRowsAvailable
+    }
+
+    /// Whether this CPU can run the fused rows and tiles (AVX-512F).
     static let fusedRowsAvailable = sepme_attention_rows_available() == 1
 
     private final class FusedRowsSetting: @unchecked Sendable {

@@ -41,8 +41,9 @@ extension Tensor {
     private static var tileKeys: Int { tileOverride.flatMap { $0.count > 1 ? $0[1] : nil } ?? 512 }
     private static var backwardTileKeys: Int { tileOverride.flatMap { $0.count > 2 ? $0[2] : nil } ?? 128 }
 
-    /// Runs `body` with the fused attention rows for short key sequences allowed or not
-    /// (`AttentionKernel.usesFusedRows`; the same bits either way): `bench attention` times both.
+    /// Runs `body` with the fused attention rows for short key sequences and fused key tiles for longer
+    /// ones allowed or not (`AttentionKernel.usesFusedRows`, `usesFusedTiles`; the same bits either
+    /// way): `bench attention` times both.
     public static func withFusedAttentionRows<T>(_ enabled: Bool, _ body: () throws -> T) rethrows -> T {
         try AttentionKernel.withFusedRows(enabled, body)
     }

@@ -1,0 +1,233 @@
+// Fused attention of one head's query rows against a long key sequence (the self-attention of a
+// UNet level over its latent pixels), key tile by key tile, on AVX-512F. It is the general path's
+// online softmax (AttentionKernel.forwardBlock: FlashAttention-2, Dao 2023, Algorithm 1) without its
+// two SGEMM calls per tile: eight query rows at a time, their scores against one key tile land in an
+// 8 × tile buffer that stays in L1, the softmax updates them there, and the weighted sum of V's rows
+// goes straight into the output rows. The general path instead packs the scaled queries and the
+// probability tile for each product, stores a 128 × 512 score tile in L2 and reads it back three times,
+// and at a head width of 40 fills only part of the SGEMM micro-kernel's 12 × 32 tile.
+//
+// Same bits as the general path, step for step (AttentionTests compares them bit for bit):
+// - scores: each Σ_l (scale q_l) k_l summed over l in order from zero, as the SGEMM micro-kernel
+//   sums a product whose A is scaled by alpha (`sgemm_avx512.c`, pack_left);
+// - per tile and row: the maximum (exact in any order), then e^(s − m) and their sum as the row
+//   kernel adds them (`sepme_exp_scaled_sum`, vector_math.c: sixteen lanes in order, the AVX2 loops'
+//   horizontal sum, the last cols mod 16 one by one); on later tiles m rises to max(m, tile max), the
+//   correction is `sepme_exp(m_old − m_new)`, l becomes l · correction + sum (two roundings) and the
+//   output rows are multiplied by the correction (softmaxTile);
+// - values: the SGEMM's k slices (equal depth, at most SEPME_SGEMM_KC keys), each summed over its keys
+//   in order from zero, stored on the first tile's first slice and added after that;
+// - lse = m + logf(l), then the output rows multiplied by 1 / l.
+#pragma clang fp contract(off)
+
+#include "sepme_vector_math.h"
+
+#include <math.h>
+
+// Query rows per group: their scores against three vectors of keys (24 sums) stay in registers.
+#define ROWS 8
+// The largest key tile taken (AttentionKernel's default tile), the row stride of the score buffer.
+#define TILE_KEYS_MAX 512
+// SEPME_SGEMM_KC: the widest head (its scores are one SGEMM slice) and the deepest value slice.
+#define SLICE_MAX 256
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+
+#include "softmax_lanes.h"
+#define AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+static inline __mmask16 lanes(ptrdiff_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
+
+// s[r][j] = Σ_l qs[r][l] kT[l][j] for ROWS rows of scaled queries (row stride SLICE_MAX) and NV vectors
+// of keys (the last masked by `last`), kT's rows ldk apart.
+INLINE AVX512 void tile_scores(const float *qs, ptrdiff_t d, const float *kT, ptrdiff_t ldk, __mmask16 last, float *s,
+                               const int NV) {
+    __m512 acc[ROWS][3];
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+    for (ptrdiff_t l = 0; l < d; l++) {
+        const float *row = kT + l * ldk;
+        __m512 b[3];
+        for (int v = 0; v < NV; v++)
+            b[v] = v < NV - 1 ? _mm512_loadu_ps(row + 16 * v) : _mm512_maskz_loadu_ps(last, row + 16 * v);
+        for (int r = 0; r < ROWS; r++) {
+            __m512 x = _mm512_set1_ps(qs[r * SLICE_MAX + l]);
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(s + r * TILE_KEYS_MAX + 16 * v, acc[r][v]);
+}
+
+static AVX512 void scores_of_tile(const float *qs, ptrdiff_t d, const float *kT, ptrdiff_t ldk, ptrdiff_t cols,
+                                  float *s) {
+    for (ptrdiff_t c0 = 0; c0 < cols; c0 += 48) {
+        ptrdiff_t left = cols - c0;
+        int nv = left >= 48 ? 3 : (int)((left + 15) / 16);
+        __mmask16 last = lanes(left - 16 * (nv - 1));
+        if (nv == 3)
+            tile_scores(qs, d, kT + c0, ldk, last, s + c0, 3);
+        else if (nv == 2)
+            tile_scores(qs, d, kT + c0, ldk, last, s + c0, 2);
+        else
+            tile_scores(qs, d, kT + c0, ldk, last, s + c0, 1);
+    }
+}
+
+// One key tile of the online softmax for the ROWS rows of s (cols scores each): s becomes e^(s − m),
+// m[r] the running maximum, l[r] the running sum, correction[r] the factor for what earlier tiles added
+// (1 on the first tile).
+static AVX512 void softmax_of_tile(float *s, ptrdiff_t cols, int first, float *m, float *l, float *correction) {
+    ptrdiff_t full = cols / 16, rest = cols % 16;
+    __mmask16 tail = lanes(rest);
+    __m512 top[ROWS], acc[ROWS];
+    for (int r = 0; r < ROWS; r++) top[r] = _mm512_set1_ps(-INFINITY);
+    for (ptrdiff_t v = 0; v < full; v++)
+        for (int r = 0; r < ROWS; r++) top[r] = _mm512_max_ps(top[r], _mm512_loadu_ps(s + r * TILE_KEYS_MAX + 16 * v));
+    if (rest)
+        for (int r = 0; r < ROWS; r++)
+            top[r] = _mm512_max_ps(top[r],
+                                   _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail, s + r * TILE_KEYS_MAX + 16 * full));
+    for (int r = 0; r < ROWS; r++) {
+        float tile_max = _mm512_reduce_max_ps(top[r]);
+        if (first) {
+            m[r] = tile_max;
+            correction[r] = 1;
+        } else {
+            float raised = m[r] > tile_max ? m[r] : tile_max;
+            correction[r] = sepme_exp(m[r] - raised);
+            m[r] = raised;
+        }
+        top[r] = _mm512_set1_ps(m[r]);
+        acc[r] = _mm512_setzero_ps();
+    }
+    for (ptrdiff_t v = 0; v < full; v++)
+        for (int r = 0; r < ROWS; r++) {
+            float *x = s + r * TILE_KEYS_MAX + 16 * v;
+            __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x), top[r]));
+            _mm512_storeu_ps(x, e);
+            acc[r] = _mm512_add_ps(acc[r], e);
+        }
+    float sum[ROWS];
+    for (int r = 0; r < ROWS; r++) {
+        __m256 low = _mm512_castps512_ps256(acc[r]);
+        __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1));
+        sum[r] = hsum8(_mm256_add_ps(low, high));
+    }
+    if (rest) {
+        for (int r = 0; r < ROWS; r++) {
+            float *x = s + r * TILE_KEYS_MAX + 16 * full;
+            _mm512_mask_storeu_ps(x, tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x), top[r])));
+        }
+        for (ptrdiff_t i = 0; i < rest; i++)
+            for (int r = 0; r < ROWS; r++) sum[r] += s[r * TILE_KEYS_MAX + 16 * full + i];
+    }
+    for (int r = 0; r < ROWS; r++) {
+        if (first) {
+            l[r] = sum[r];
+        } else {
+            float kept = l[r] * correction[r];
+            l[r] = kept + sum[r];
+        }
+    }
+}
+
+// out_r[c0 …] (+)= Σ_j p[r][j] v[j][c0 …] over `keys` keys for the first `live` of ROWS rows and CH
+// vectors of value columns (the last masked by `last`): stored when `store`, else added.
+INLINE AVX512 void tile_values(const float *p, const float *v, ptrdiff_t keys, ptrdiff_t dv, __mmask16 last,
+                               float *const *out, int live, int store, const int CH) {
+    __m512 acc[ROWS][3];
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < CH; c++) acc[r][c] = _mm512_setzero_ps();
+    for (ptrdiff_t j = 0; j < keys; j++) {
+        const float *row = v + j * dv;
+        __m512 b[3];
+        for (int c = 0; c < CH; c++)
+            b[c] = c < CH - 1 ? _mm512_loadu_ps(row + 16 * c) : _mm512_maskz_loadu_ps(last, row + 16 * c);
+        for (int r = 0; r < ROWS; r++) {
+            __m512 x = _mm512_set1_ps(p[r * TILE_KEYS_MAX + j]);
+            for (int c = 0; c < CH; c++) acc[r][c] = _mm512_fmadd_ps(x, b[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < ROWS; r++) {
+        if (r >= live) break;
+        for (int c = 0; c < CH; c++) {
+            __mmask16 mask = c < CH - 1 ? (__mmask16)0xFFFF : last;
+            float *o = out[r] + 16 * c;
+            __m512 sum = store ? acc[r][c] : _mm512_add_ps(_mm512_maskz_loadu_ps(mask, o), acc[r][c]);
+            _mm512_mask_storeu_ps(o, mask, sum);
+        }
+    }
+}
+
+// The value product of one tile, in the SGEMM's k slices: equal depth, at most SLICE_MAX keys each.
+static AVX512 void values_of_tile(const float *p, const float *v, ptrdiff_t cols, ptrdiff_t dv, float *const *out,
+                                  int live, int first) {
+    ptrdiff_t slices = (cols + SLICE_MAX - 1) / SLICE_MAX, depth = (cols + slices - 1) / slices;
+    for (ptrdiff_t j0 = 0; j0 < cols; j0 += depth) {
+        ptrdiff_t keys = cols - j0 < depth ? cols - j0 : depth;
+        int store = first && j0 == 0;
+        for (ptrdiff_t c0 = 0; c0 < dv; c0 += 48) {
+            ptrdiff_t left = dv - c0;
+            int ch = left >= 48 ? 3 : (int)((left + 15) / 16);
+            __mmask16 last = lanes(left - 16 * (ch - 1));
+            float *outc[ROWS];
+            for (int r = 0; r < ROWS; r++) outc[r] = out[r] + c0;
+            const float *pj = p + j0, *vj = v + j0 * dv + c0;
+            if (ch == 3)
+                tile_values(pj, vj, keys, dv, last, outc, live, store, 3);
+            else if (ch == 2)
+                tile_values(pj, vj, keys, dv, last, outc, live, store, 2);
+            else
+                tile_values(pj, vj, keys, dv, last, outc, live, store, 1);
+        }
+    }
+}
+
+int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const float *v, ptrdiff_t rows, ptrdiff_t d,
+                          ptrdiff_t lk, ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse) {
+    if (!sepme_attention_rows_available() || lk < 1 || ldk < lk || key_block < 1 || key_block > TILE_KEYS_MAX ||
+        d < 1 || d > SLICE_MAX || dv < 1 || rows < 0)
+        return -1;
+    __attribute__((aligned(64))) float s[ROWS * TILE_KEYS_MAX];
+    __attribute__((aligned(64))) float qs[ROWS * SLICE_MAX];
+    for (ptrdiff_t i0 = 0; i0 < rows; i0 += ROWS) {
+        int live = rows - i0 < ROWS ? (int)(rows - i0) : ROWS;
+        // Rows past the last one repeat it: computed, never stored.
+        float *outr[ROWS];
+        for (int r = 0; r < ROWS; r++) {
+            ptrdiff_t i = i0 + (r < live ? r : live - 1);
+            outr[r] = out + i * dv;
+            // The SGEMM's A scaled by alpha, once per row (pack_left's product).
+            for (ptrdiff_t c = 0; c < d; c++) qs[r * SLICE_MAX + c] = q[i * d + c] * scale;
+        }
+        float m[ROWS], l[ROWS], correction[ROWS];
+        for (ptrdiff_t j0 = 0; j0 < lk; j0 += key_block) {
+            ptrdiff_t cols = lk - j0 < key_block ? lk - j0 : key_block;
+            int first = j0 == 0;
+            scores_of_tile(qs, d, kT + j0, ldk, cols, s);
+            softmax_of_tile(s, cols, first, m, l, correction);
+            if (!first)
+                for (int r = 0; r < live; r++)
+                    if (correction[r] != 1)
+                        for (ptrdiff_t c = 0; c < dv; c++) outr[r][c] *= correction[r];
+            values_of_tile(s, v + j0 * dv, cols, dv, outr, live, first);
+        }
+        for (int r = 0; r < live; r++) {
+            lse[i0 + r] = m[r] + logf(l[r]);
+            float inv = 1.f / l[r];
+            for (ptrdiff_t c = 0; c < dv; c++) outr[r][c] *= inv;
+        }
+    }
+    return 0;
+}
+#else
+int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const float *v, ptrdiff_t rows, ptrdiff_t d,
+                          ptrdiff_t lk, ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse) {
+    (void)q, (void)kT, (void)ldk, (void)v, (void)rows, (void)d, (void)lk, (void)dv, (void)key_block, (void)scale;
+    (void)out, (void)lse;
+    return -1;
+}
+#endif
