@@ -223,11 +223,78 @@ int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const 
     }
     return 0;
 }
+
+// The backward of one row block against one key tile (FlashAttention-2, Algorithm 2, lines 11–16),
+// up to the key gradients: P = e^(scale q kT − lse) as the row kernel exponentiates
+// (`sepme_exp_shifted`), dP = dO vTᵀ summed over the value columns in order, dS = P ∘ (dP − delta) as
+// `sepme_softmax_gradient` computes it, scale · dS (the SGEMM's A scaled by alpha, for dQ and dK), and
+// dQ (+)= scale · dS K in the SGEMM's slices. The caller adds dV += Pᵀ dO and dK += (scale dS)ᵀ Q
+// (`sepme_attention_rows_accumulate`).
+static AVX512 void backward_tile(const float *q, const float *kT, const float *k, const float *vT, ptrdiff_t ldk,
+                                 const float *dout, const float *lse, const float *delta, ptrdiff_t rows, ptrdiff_t d,
+                                 ptrdiff_t cols, ptrdiff_t dv, float scale, float *p, float *dss, float *dq, int first) {
+    __attribute__((aligned(64))) float s[ROWS * TILE_KEYS_MAX];
+    __attribute__((aligned(64))) float g[ROWS * TILE_KEYS_MAX];
+    __attribute__((aligned(64))) float qs[ROWS * SLICE_MAX];
+    __attribute__((aligned(64))) float gs[ROWS * SLICE_MAX];
+    ptrdiff_t full = cols / 16;
+    __mmask16 tail = lanes(cols % 16);
+    const __m512 k8 = _mm512_set1_ps(scale);
+    for (ptrdiff_t i0 = 0; i0 < rows; i0 += ROWS) {
+        int live = rows - i0 < ROWS ? (int)(rows - i0) : ROWS;
+        float *dqr[ROWS];
+        for (int r = 0; r < ROWS; r++) {
+            ptrdiff_t i = i0 + (r < live ? r : live - 1);
+            dqr[r] = dq ? dq + i * d : NULL;
+            for (ptrdiff_t c = 0; c < d; c++) qs[r * SLICE_MAX + c] = q[i * d + c] * scale;
+            for (ptrdiff_t c = 0; c < dv; c++) gs[r * SLICE_MAX + c] = dout[i * dv + c];
+        }
+        scores_of_tile(qs, d, kT, ldk, cols, s);
+        scores_of_tile(gs, dv, vT, ldk, cols, g);
+        for (int r = 0; r < ROWS; r++) {
+            ptrdiff_t i = i0 + (r < live ? r : live - 1);
+            __m512 shift = _mm512_set1_ps(lse[i]), dl = _mm512_set1_ps(delta[i]);
+            float *sr = s + r * TILE_KEYS_MAX, *gr = g + r * TILE_KEYS_MAX;
+            for (ptrdiff_t v = 0; v <= full; v++) {
+                __mmask16 m = v < full ? (__mmask16)0xFFFF : tail;
+                if (!m) break;
+                __m512 pv = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, sr + 16 * v), shift));
+                __m512 ds = _mm512_mul_ps(pv, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, gr + 16 * v), dl));
+                __m512 scaled = _mm512_mul_ps(ds, k8);
+                if (r < live) {
+                    _mm512_mask_storeu_ps(p + (i0 + r) * cols + 16 * v, m, pv);
+                    _mm512_mask_storeu_ps(dss + (i0 + r) * cols + 16 * v, m, scaled);
+                }
+                _mm512_mask_storeu_ps(gr + 16 * v, m, scaled);
+            }
+        }
+        if (dq) values_of_tile(g, k, cols, d, dqr, live, first);
+    }
+}
+
+int sepme_attention_tiles_backward(const float *q, const float *kT, const float *k, const float *vT, ptrdiff_t ldk,
+                                   const float *dout, const float *lse, const float *delta, ptrdiff_t rows,
+                                   ptrdiff_t d, ptrdiff_t cols, ptrdiff_t dv, float scale, float *p, float *dss,
+                                   float *dq, int first) {
+    if (!sepme_attention_rows_available() || cols < 1 || ldk < cols || cols > TILE_KEYS_MAX || d < 1 ||
+        d > SLICE_MAX || dv < 1 || dv > SLICE_MAX || rows < 0)
+        return -1;
+    backward_tile(q, kT, k, vT, ldk, dout, lse, delta, rows, d, cols, dv, scale, p, dss, dq, first);
+    return 0;
+}
 #else
 int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const float *v, ptrdiff_t rows, ptrdiff_t d,
                           ptrdiff_t lk, ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse) {
     (void)q, (void)kT, (void)ldk, (void)v, (void)rows, (void)d, (void)lk, (void)dv, (void)key_block, (void)scale;
     (void)out, (void)lse;
+    return -1;
+}
+int sepme_attention_tiles_backward(const float *q, const float *kT, const float *k, const float *vT, ptrdiff_t ldk,
+                                   const float *dout, const float *lse, const float *delta, ptrdiff_t rows,
+                                   ptrdiff_t d, ptrdiff_t cols, ptrdiff_t dv, float scale, float *p, float *dss,
+                                   float *dq, int first) {
+    (void)q, (void)kT, (void)k, (void)vT, (void)ldk, (void)dout, (void)lse, (void)delta, (void)rows, (void)d;
+    (void)cols, (void)dv, (void)scale, (void)p, (void)dss, (void)dq, (void)first;
     return -1;
 }
 #endif

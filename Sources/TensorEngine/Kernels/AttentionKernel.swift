@@ -248,6 +248,12 @@ enum AttentionKernel {
         var fused = false
         if case .saved = source, vT != nil { fused = usesFusedRows(s) && kb == s.lk && s.dv <= Int(SEPME_SGEMM_KC) }
         let scaledTile = fused ? block * kb : 0
+        // Longer key sequences (P recomputed) on fused key tiles (attention_tiles.c): P, scale · dS (in
+        // dp) and dQ per tile; dV and dK from them by the rows' accumulation, one SGEMM slice of rows.
+        var tiled = false
+        if case .recomputed = source, vT != nil {
+            tiled = usesFusedTiles(s) && kb <= 512 && block <= Int(SEPME_SGEMM_KC) && s.dv <= Int(SEPME_SGEMM_KC)
+        }
         let p = UnsafeMutablePointer<Float>.allocate(capacity: pTile + block * kb + block + scaledTile)
         defer { p.deallocate() }
         let dp = p + pTile
@@ -272,6 +278,21 @@ enum AttentionKernel {
             while j0 < s.lk {
                 let cols = Swift.min(kb, s.lk - j0)
                 let kj = k + (h * s.lk + j0) * s.d
+                if tiled, case .recomputed(let kT) = source, let vT,
+                    sepme_attention_tiles_backward(
+                        qb, kT + h * s.d * s.lk + j0, kj, vT + h * s.dv * s.lk + j0, s.lk, dob, lseb, delta, rows, s.d, cols,
+                        s.dv, s.scale, p, dp, dqb, j0 == 0 ? 1 : 0) == 0
+                {
+                    // dV_j += Pᵀ dO_blk, dK_j += (scale · dS)ᵀ Q_blk
+                    if let dvAcc {
+                        accumulateTransposed(p, dob, rows: rows, keys: cols, columns: s.dv, into: dvAcc + j0 * s.dv)
+                    }
+                    if let dkAcc {
+                        accumulateTransposed(dp, qb, rows: rows, keys: cols, columns: s.d, into: dkAcc + j0 * s.d)
+                    }
+                    j0 += cols
+                    continue
+                }
                 // P = exp(scale · Q_blk K_jᵀ − lse), or the forward's P (row stride Lk).
                 let pt: UnsafePointer<Float>
                 let ldp: Int
@@ -331,5 +352,18 @@ enum AttentionKernel {
                 j0 += cols
             }
         }
+    }
+
+    /// c += aᵀ b on the fused rows' accumulation (the SGEMM's bits for rows within one slice), or on
+    /// the SGEMM where that refuses.
+    // a: [rows, keys], b: [rows, columns] -> c: [keys, columns] (accumulated)
+    private static func accumulateTransposed(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, keys: Int, columns: Int,
+        into c: UnsafeMutablePointer<Float>
+    ) {
+        if sepme_attention_rows_accumulate(a, keys, b, rows, keys, columns, c) == 0 { return }
+        BLAS.sgemm(
+            transA: true, transB: false, m: keys, n: columns, k: rows, a: a, lda: keys,
+            b: b, ldb: columns, beta: 1, c: c, ldc: columns)
     }
 }
