@@ -187,8 +187,17 @@ static AVX512 void pack_columns(float *dst, const sepme_sgemm_problem *pr, ptrdi
 // packing that panel, next, finds them in cache.
 static inline void prefetch_right(const sepme_sgemm_problem *pr, ptrdiff_t l, ptrdiff_t count, ptrdiff_t left,
                                   ptrdiff_t p) {
-    if (pr->b_column_stride != 1) return;
     ptrdiff_t end = count < left ? count : left;
+    if (pr->b_k_stride == 1 && end > 0) {
+        // Transposed B (a weight read as W^T): the share's lines of each of the panel's NR columns, into L2.
+        ptrdiff_t j0 = p * NR, live = pr->n - j0 < NR ? pr->n - j0 : NR;
+        for (ptrdiff_t j = 0; j < live; j++) {
+            const char *run = (const char *)(pr->b + (j0 + j) * pr->b_column_stride + l);
+            for (ptrdiff_t off = 0; off < end * (ptrdiff_t)sizeof(float); off += 64) _mm_prefetch(run + off, _MM_HINT_T1);
+        }
+        return;
+    }
+    if (pr->b_column_stride != 1) return;
     const float *src = pr->b + l * pr->b_k_stride + p * NR;
     for (ptrdiff_t t = 0; t < end; t++) {
         _mm_prefetch((const char *)(src + t * pr->b_k_stride), _MM_HINT_T0);
