@@ -119,6 +119,18 @@ final class PrecisionModeTests: XCTestCase {
                 XCTAssertTrue(convolution(in: channels, out: outputs) == (true, 1))
                 XCTAssertTrue(convolution(in: (depth - 1) / 9, out: outputs) == (false, 0), "sums too short")
                 XCTAssertTrue(convolution(in: channels, out: outputs - 1) == (false, 0), "too few outputs")
+                // A convolution on the Winograd route (128 channels each side, 36 tiles) stays fp32; every
+                // product in bf16 when the coverage asks for it.
+                func winograd() -> (bf16: Bool, converted: Int) {
+                    let x = random([1, 128, 24, 24], seed: 27)
+                    let w = random([128, 128, 3, 3], seed: 28, scale: 0.05)
+                    XCTAssertEqual(Tensor.convolutionRoute(batch: 1, channels: 128, height: 24, width: 24, outChannels: 128), .winograd)
+                    let cache = BF16WeightCache()
+                    let y = PrecisionMode.with(.bf16, cache: cache) { Tensor.conv2d(x, weight: w, padding: 1) }
+                    return (y.scalars != Tensor.conv2d(x, weight: w, padding: 1).scalars, cache.count)
+                }
+                XCTAssertTrue(winograd() == (false, 0), "the Winograd route stays fp32")
+                PrecisionMode.withCoverage(.everyProduct) { XCTAssertTrue(winograd() == (true, 1)) }
 
                 func attention(d: Int, dv: Int) -> Bool {
                     let q = random([2, 40, d], seed: 24)

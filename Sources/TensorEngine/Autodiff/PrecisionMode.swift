@@ -19,7 +19,8 @@ public enum BF16Coverage: Sendable {
     /// convolutions with fewer than `PrecisionMode.minimumBF16Outputs` outputs per packed value or sums
     /// shorter than `minimumBF16Depth`, and attention narrower than `minimumBF16HeadWidth`, stay fp32
     /// (on the embedded toy model, whose channels are 32–96 wide, all but one layer; on SD's UNet,
-    /// its 4-channel input and output convolutions).
+    /// its 4-channel input and output convolutions). Convolutions on the Winograd route stay fp32 too:
+    /// that route does a quarter of the multiply-adds (SD's UNet and VAE resnet convolutions).
     case whereItPays
     /// Every gradient-free product, whatever its size (tests on small models).
     case everyProduct
@@ -71,8 +72,14 @@ public enum PrecisionMode {
 
     /// `bf16Cache(inputs:)` for a product whose packed activation values each feed `outputs` outputs
     /// through sums of `depth` terms; nil where the coverage leaves such a product in fp32.
-    static func bf16Cache(inputs: [Tensor?], outputs: Int, depth: Int) -> BF16WeightCache? {
-        if coverage == .whereItPays && (outputs < minimumBF16Outputs || depth < minimumBF16Depth || !BF16Payoff.pays) {
+    /// `fewerFP32MultiplyAdds`: the product has an fp32 route that does a fraction of its multiply-adds
+    /// (a convolution on the Winograd route: 36 per 4 × 4 output block and channel pair where the
+    /// product does 144), which saves more than bf16's rate, at most about twice fp32's, could;
+    /// `.whereItPays` leaves it in fp32.
+    static func bf16Cache(inputs: [Tensor?], outputs: Int, depth: Int, fewerFP32MultiplyAdds: Bool = false) -> BF16WeightCache? {
+        if coverage == .whereItPays
+            && (outputs < minimumBF16Outputs || depth < minimumBF16Depth || fewerFP32MultiplyAdds || !BF16Payoff.pays)
+        {
             return nil
         }
         return bf16Cache(inputs: inputs)

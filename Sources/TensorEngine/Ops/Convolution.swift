@@ -29,10 +29,12 @@ extension Tensor {
         }
         let out = Tensor(uninitialized: [batch, outChannels, g.outH, g.outW])
         FlopTally.add(multiplyAdds: batch * outChannels * g.patchSize * g.outH * g.outW)
-        // A gradient-free convolution inside a bf16 scope (`PrecisionMode`) uses the weight's bf16 copy.
-        let packedWeight = PrecisionMode.bf16Cache(inputs: [x, weight, bias], outputs: outChannels, depth: g.patchSize).map {
-            $0.convolutionWeight(weight)
-        }
+        // A gradient-free convolution inside a bf16 scope (`PrecisionMode`) uses the weight's bf16 copy,
+        // unless the fp32 Winograd route does fewer multiply-adds.
+        let packedWeight = PrecisionMode.bf16Cache(
+            inputs: [x, weight, bias], outputs: outChannels, depth: g.patchSize,
+            fewerFP32MultiplyAdds: WinogradConv3x3.applies(g, batch: batch, outChannels: outChannels)
+        ).map { $0.convolutionWeight(weight) }
         Conv2DKernel.forward(
             x: x.pointer, batch: batch, weight: weight.pointer, outChannels: outChannels,
             bias: bias?.pointer, g, out: out.pointer, bf16Weight: packedWeight)
