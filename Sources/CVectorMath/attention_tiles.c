@@ -18,6 +18,11 @@
 // - values: the SGEMM's k slices (equal depth, at most SEPME_SGEMM_KC keys), each summed over its keys
 //   in order from zero, stored on the first tile's first slice and added after that;
 // - lse = m + logf(l), then the output rows multiplied by 1 / l.
+//
+// PANELS: Kᵀ (and, for the backward, Vᵀ) arrive per head in panels of 16 keys, [⌈lk / 16⌉][d][16],
+// zeros past lk: key j, column l at kT[(j / 16) · 16 d + 16 l + j mod 16]. Row-major Kᵀ puts the d rows
+// a chunk of keys spans lk floats apart, a multiple of 4 KiB at 1024 or 4096 keys, so they all fall in
+// the same L1 sets and every group of query rows fetched them again from L2.
 #pragma clang fp contract(off)
 
 #include "sepme_vector_math.h"
@@ -41,17 +46,16 @@
 static inline __mmask16 lanes(ptrdiff_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
 // s[r][j] = Σ_l qs[r][l] kT[l][j] for ROWS rows of scaled queries (row stride SLICE_MAX) and NV vectors
-// of keys (the last masked by `last`), kT's rows ldk apart.
-INLINE AVX512 void tile_scores(const float *qs, ptrdiff_t d, const float *kT, ptrdiff_t ldk, __mmask16 last, float *s,
-                               const int NV) {
+// of keys (the last masked by `last`) from kT's panels: 16 keys each, [d][16] (see PANELS).
+INLINE AVX512 void tile_scores(const float *qs, ptrdiff_t d, const float *kT, __mmask16 last, float *s, const int NV) {
     __m512 acc[ROWS][3];
     for (int r = 0; r < ROWS; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
     for (ptrdiff_t l = 0; l < d; l++) {
-        const float *row = kT + l * ldk;
+        const float *row = kT + l * 16;
         __m512 b[3];
         for (int v = 0; v < NV; v++)
-            b[v] = v < NV - 1 ? _mm512_loadu_ps(row + 16 * v) : _mm512_maskz_loadu_ps(last, row + 16 * v);
+            b[v] = v < NV - 1 ? _mm512_loadu_ps(row + 16 * d * v) : _mm512_maskz_loadu_ps(last, row + 16 * d * v);
         for (int r = 0; r < ROWS; r++) {
             __m512 x = _mm512_set1_ps(qs[r * SLICE_MAX + l]);
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
@@ -61,18 +65,17 @@ INLINE AVX512 void tile_scores(const float *qs, ptrdiff_t d, const float *kT, pt
         for (int v = 0; v < NV; v++) _mm512_storeu_ps(s + r * TILE_KEYS_MAX + 16 * v, acc[r][v]);
 }
 
-static AVX512 void scores_of_tile(const float *qs, ptrdiff_t d, const float *kT, ptrdiff_t ldk, ptrdiff_t cols,
-                                  float *s) {
+static AVX512 void scores_of_tile(const float *qs, ptrdiff_t d, const float *kT, ptrdiff_t cols, float *s) {
     for (ptrdiff_t c0 = 0; c0 < cols; c0 += 48) {
         ptrdiff_t left = cols - c0;
         int nv = left >= 48 ? 3 : (int)((left + 15) / 16);
         __mmask16 last = lanes(left - 16 * (nv - 1));
         if (nv == 3)
-            tile_scores(qs, d, kT + c0, ldk, last, s + c0, 3);
+            tile_scores(qs, d, kT + c0 * d, last, s + c0, 3);
         else if (nv == 2)
-            tile_scores(qs, d, kT + c0, ldk, last, s + c0, 2);
+            tile_scores(qs, d, kT + c0 * d, last, s + c0, 2);
         else
-            tile_scores(qs, d, kT + c0, ldk, last, s + c0, 1);
+            tile_scores(qs, d, kT + c0 * d, last, s + c0, 1);
     }
 }
 
@@ -186,9 +189,11 @@ static AVX512 void values_of_tile(const float *p, const float *v, ptrdiff_t cols
     }
 }
 
-int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const float *v, ptrdiff_t rows, ptrdiff_t d,
-                          ptrdiff_t lk, ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse) {
-    if (!sepme_attention_rows_available() || lk < 1 || ldk < lk || key_block < 1 || key_block > TILE_KEYS_MAX ||
+int sepme_attention_tiles(const float *q, const float *kT, const float *v, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk,
+                          ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse) {
+    // Every tile but the first starts a panel.
+    if (!sepme_attention_rows_available() || lk < 1 || key_block < 1 || key_block > TILE_KEYS_MAX ||
+        (key_block % 16 != 0 && key_block < lk) ||
         d < 1 || d > SLICE_MAX || dv < 1 || rows < 0)
         return -1;
     __attribute__((aligned(64))) float s[ROWS * TILE_KEYS_MAX];
@@ -207,7 +212,7 @@ int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const 
         for (ptrdiff_t j0 = 0; j0 < lk; j0 += key_block) {
             ptrdiff_t cols = lk - j0 < key_block ? lk - j0 : key_block;
             int first = j0 == 0;
-            scores_of_tile(qs, d, kT + j0, ldk, cols, s);
+            scores_of_tile(qs, d, kT + j0 * d, cols, s);
             softmax_of_tile(s, cols, first, m, l, correction);
             if (!first)
                 for (int r = 0; r < live; r++)
@@ -230,9 +235,8 @@ int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const 
 // `sepme_softmax_gradient` computes it, scale · dS (the SGEMM's A scaled by alpha, for dQ and dK), and
 // dQ (+)= scale · dS K in the SGEMM's slices. The caller adds dV += Pᵀ dO and dK += (scale dS)ᵀ Q
 // (`sepme_attention_rows_accumulate`).
-static AVX512 void backward_tile(const float *q, const float *kT, const float *k, const float *vT, ptrdiff_t ldk,
-                                 const float *dout, const float *lse, const float *delta, ptrdiff_t rows, ptrdiff_t d,
-                                 ptrdiff_t cols, ptrdiff_t dv, float scale, float *p, float *dss, float *dq, int first) {
+static AVX512 void backward_tile(const float *q, const float *kT, const float *k, const float *vT, const float *dout,
+                                 const float *lse, const float *delta, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t cols, ptrdiff_t dv, float scale, float *p, float *dss, float *dq, int first) {
     __attribute__((aligned(64))) float s[ROWS * TILE_KEYS_MAX];
     __attribute__((aligned(64))) float g[ROWS * TILE_KEYS_MAX];
     __attribute__((aligned(64))) float qs[ROWS * SLICE_MAX];
@@ -249,8 +253,8 @@ static AVX512 void backward_tile(const float *q, const float *kT, const float *k
             for (ptrdiff_t c = 0; c < d; c++) qs[r * SLICE_MAX + c] = q[i * d + c] * scale;
             for (ptrdiff_t c = 0; c < dv; c++) gs[r * SLICE_MAX + c] = dout[i * dv + c];
         }
-        scores_of_tile(qs, d, kT, ldk, cols, s);
-        scores_of_tile(gs, dv, vT, ldk, cols, g);
+        scores_of_tile(qs, d, kT, cols, s);
+        scores_of_tile(gs, dv, vT, cols, g);
         for (int r = 0; r < ROWS; r++) {
             ptrdiff_t i = i0 + (r < live ? r : live - 1);
             __m512 shift = _mm512_set1_ps(lse[i]), dl = _mm512_set1_ps(delta[i]);
@@ -272,28 +276,26 @@ static AVX512 void backward_tile(const float *q, const float *kT, const float *k
     }
 }
 
-int sepme_attention_tiles_backward(const float *q, const float *kT, const float *k, const float *vT, ptrdiff_t ldk,
-                                   const float *dout, const float *lse, const float *delta, ptrdiff_t rows,
-                                   ptrdiff_t d, ptrdiff_t cols, ptrdiff_t dv, float scale, float *p, float *dss,
-                                   float *dq, int first) {
-    if (!sepme_attention_rows_available() || cols < 1 || ldk < cols || cols > TILE_KEYS_MAX || d < 1 ||
+int sepme_attention_tiles_backward(const float *q, const float *kT, const float *k, const float *vT, const float *dout,
+                                   const float *lse, const float *delta, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t cols,
+                                   ptrdiff_t dv, float scale, float *p, float *dss, float *dq, int first) {
+    if (!sepme_attention_rows_available() || cols < 1 || cols > TILE_KEYS_MAX || d < 1 ||
         d > SLICE_MAX || dv < 1 || dv > SLICE_MAX || rows < 0)
         return -1;
-    backward_tile(q, kT, k, vT, ldk, dout, lse, delta, rows, d, cols, dv, scale, p, dss, dq, first);
+    backward_tile(q, kT, k, vT, dout, lse, delta, rows, d, cols, dv, scale, p, dss, dq, first);
     return 0;
 }
 #else
-int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const float *v, ptrdiff_t rows, ptrdiff_t d,
-                          ptrdiff_t lk, ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse) {
-    (void)q, (void)kT, (void)ldk, (void)v, (void)rows, (void)d, (void)lk, (void)dv, (void)key_block, (void)scale;
+int sepme_attention_tiles(const float *q, const float *kT, const float *v, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk,
+                          ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse) {
+    (void)q, (void)kT, (void)v, (void)rows, (void)d, (void)lk, (void)dv, (void)key_block, (void)scale;
     (void)out, (void)lse;
     return -1;
 }
-int sepme_attention_tiles_backward(const float *q, const float *kT, const float *k, const float *vT, ptrdiff_t ldk,
-                                   const float *dout, const float *lse, const float *delta, ptrdiff_t rows,
-                                   ptrdiff_t d, ptrdiff_t cols, ptrdiff_t dv, float scale, float *p, float *dss,
-                                   float *dq, int first) {
-    (void)q, (void)kT, (void)k, (void)vT, (void)ldk, (void)dout, (void)lse, (void)delta, (void)rows, (void)d;
+int sepme_attention_tiles_backward(const float *q, const float *kT, const float *k, const float *vT, const float *dout,
+                                   const float *lse, const float *delta, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t cols,
+                                   ptrdiff_t dv, float scale, float *p, float *dss, float *dq, int first) {
+    (void)q, (void)kT, (void)k, (void)vT, (void)dout, (void)lse, (void)delta, (void)rows, (void)d;
     (void)cols, (void)dv, (void)scale, (void)p, (void)dss, (void)dq, (void)first;
     return -1;
 }

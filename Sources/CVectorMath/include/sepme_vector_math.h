@@ -51,21 +51,22 @@ int sepme_attention_rows(const float *q, const float *kT, const float *v, ptrdif
 /// One head's attention for `rows` query rows against any number of keys, in key tiles of `key_block`
 /// <= 512 with an online softmax, fused (attention_tiles.c): out = softmax(scale q kT) v and lse, as
 /// `AttentionKernel.forwardBlock` computes them with sepme's AVX-512F SGEMM, bit for bit, while the row
-/// kernels run their AVX2 / AVX-512F versions. q: [rows, d], kT: [d, ldk] (its first lk columns), v:
-/// [lk, dv], out: [rows, dv], lse: [rows]. Returns 0, or -1 (nothing written) without AVX-512F or for
-/// sizes out of range (d > 256).
-int sepme_attention_tiles(const float *q, const float *kT, ptrdiff_t ldk, const float *v, ptrdiff_t rows, ptrdiff_t d,
-                          ptrdiff_t lk, ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse);
+/// kernels run their AVX2 / AVX-512F versions. q: [rows, d], kT: Kᵀ in panels of 16 keys,
+/// [⌈lk / 16⌉][d][16] (key j, column l at kT[(j / 16) 16 d + 16 l + j mod 16]), v: [lk, dv], out:
+/// [rows, dv], lse: [rows]. Returns 0, or -1 (nothing written) without AVX-512F or for sizes out of
+/// range (d > 256; key_block not a multiple of 16 with more than one tile).
+int sepme_attention_tiles(const float *q, const float *kT, const float *v, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t lk,
+                          ptrdiff_t dv, ptrdiff_t key_block, float scale, float *out, float *lse);
 /// The backward of one block of `rows` query rows against one key tile of `cols` <= 512 keys, fused
 /// (attention_tiles.c), with `AttentionKernel.backwardHead`'s bits: p = e^(scale q kTᵀ − lse), dss =
 /// scale · p ∘ (dOut vTᵀ − delta), and, when dq is not NULL, dq = dss k (stored when `first`, else
-/// added). q: [rows, d], kT: [d, ldk] and vT: [dv, ldk] (their first cols columns), k: [cols, d],
-/// dout: [rows, dv], lse, delta: [rows], p, dss: [rows, cols], dq: [rows, d]. Returns 0, or -1
-/// (nothing written) without AVX-512F or for sizes out of range (d or dv > 256).
-int sepme_attention_tiles_backward(const float *q, const float *kT, const float *k, const float *vT, ptrdiff_t ldk,
-                                   const float *dout, const float *lse, const float *delta, ptrdiff_t rows,
-                                   ptrdiff_t d, ptrdiff_t cols, ptrdiff_t dv, float scale, float *p, float *dss,
-                                   float *dq, int first);
+/// added). q: [rows, d], kT and vT: the tile's panels of 16 keys ([⌈cols / 16⌉][d][16] and
+/// [⌈cols / 16⌉][dv][16], as `sepme_attention_tiles` reads Kᵀ), k: [cols, d], dout: [rows, dv], lse,
+/// delta: [rows], p, dss: [rows, cols], dq: [rows, d]. Returns 0, or -1 (nothing written) without
+/// AVX-512F or for sizes out of range (d or dv > 256).
+int sepme_attention_tiles_backward(const float *q, const float *kT, const float *k, const float *vT, const float *dout,
+                                   const float *lse, const float *delta, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t cols,
+                                   ptrdiff_t dv, float scale, float *p, float *dss, float *dq, int first);
 /// The backward rows of one head's short-key attention from the forward's probabilities, fused
 /// (attention_rows.c): dss = scale · P ∘ (dOut vTᵀ − rowsum(dOut ∘ out)) and, when dq is not NULL,
 /// dq = dss k. dout, out: [rows, dv], p: [rows, lk], vT: [dv, lk], k: [lk, d], dss: [rows, lk],

@@ -36,7 +36,7 @@ struct AttentionShape {
 
 enum AttentionKernel {
     /// Work items on single-threaded BLAS when possible (`BLASThreading`).
-    private static func run(_ count: Int, _ body: (Int) -> Void) { BLASThreading.forEachItem(count, body) }
+    static func run(_ count: Int, _ body: (Int) -> Void) { BLASThreading.forEachItem(count, body) }
 
     /// Forward: out = softmax(scale · Q Kᵀ) V per head; lse[h, i] = log Σ_j exp(scale · q_i·k_j).
     /// `probabilities`, when given, receives P = softmax(scale · Q Kᵀ); only with all keys in one
@@ -49,10 +49,13 @@ enum AttentionKernel {
     ) {
         precondition(probabilities == nil || s.lk <= s.keyBlock, "AttentionKernel.forward: P is kept only for one key tile")
         let nb = s.blocksPerHead
+        let fused = usesFusedRows(s)
+        if !fused && probabilities == nil && usesFusedTiles(s) {
+            forwardOnTiles(q: q, k: k, v: v, s, out: out, lse: lse)
+            return
+        }
         let kT = transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d)
         defer { kT.deallocate() }
-        let fused = usesFusedRows(s)
-        let tiled = !fused && probabilities == nil && usesFusedTiles(s)
         run(s.heads * nb) { item in
             let h = item / nb
             let r0 = (item % nb) * s.block
@@ -62,13 +65,6 @@ enum AttentionKernel {
                 let status = sepme_attention_rows(
                     q + (h * s.lq + r0) * s.d, kT + h * s.d * s.lk, v + h * s.lk * s.dv, rows, s.d, s.lk, s.dv, s.scale,
                     out + (h * s.lq + r0) * s.dv, lse + h * s.lq + r0, probabilities.map { $0 + (h * s.lq + r0) * s.lk })
-                if status == 0 { return }
-            }
-            if tiled {
-                // Same bits as forwardBlock (attention_tiles.c); it refuses only what usesFusedTiles excludes.
-                let status = sepme_attention_tiles(
-                    q + (h * s.lq + r0) * s.d, kT + h * s.d * s.lk, s.lk, v + h * s.lk * s.dv, rows, s.d, s.lk, s.dv,
-                    s.keyBlock, s.scale, out + (h * s.lq + r0) * s.dv, lse + h * s.lq + r0)
                 if status == 0 { return }
             }
             forwardBlock(
@@ -85,23 +81,15 @@ enum AttentionKernel {
             && sepme_vector_math_uses_avx2() == 1 && fusedRowsAvailable
     }
 
-    /// Whether the forward runs on the fused key tiles of `sepme_attention_tiles` (attention_tiles.c):
-    /// the longer key sequences (self-attention), tiles of at most 512 keys, under the same conditions
-    /// as the fused rows otherwise (the forward keeps no P for these). Elsewhere, forwardBlock.
-    static func usesFusedTiles(_ s: AttentionShape) -> Bool {
-        fusedRows.enabled && s.keyBlock <= 512 && s.d <= Int(SEPME_SGEMM_KC) && SGEMMKernel.path == .avx512
-            && sepme_vector_math_uses_avx2() == 1 && fusedRowsAvailable
-    }
-
     /// Whether this CPU can run the fused rows and tiles (AVX-512F).
     static let fusedRowsAvailable = sepme_attention_rows_available() == 1
 
-    private final class FusedRowsSetting: @unchecked Sendable {
+    final class FusedRowsSetting: @unchecked Sendable {
         // Written only by `withFusedRows` on the thread that then runs the attention (never while
         // attention runs on other threads).
         var enabled = ProcessInfo.processInfo.environment["SEPME_ATTN_FUSED"] != "0"
     }
-    private static let fusedRows = FusedRowsSetting()
+    static let fusedRows = FusedRowsSetting()
 
     /// Runs `body` with the fused rows allowed or not (tests and `bench attention`: the general path
     /// on the same shapes). `SEPME_ATTN_FUSED=0` in the environment turns them off for the process.
@@ -208,6 +196,10 @@ enum AttentionKernel {
         dOut: UnsafePointer<Float>, _ s: AttentionShape, dq: UnsafeMutablePointer<Float>?,
         dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?
     ) {
+        if probabilities == nil && (dq != nil || dk != nil) && usesFusedBackwardTiles(s) {
+            backwardOnTiles(q: q, k: k, v: v, out: out, lse: lse, dOut: dOut, s, dq: dq, dk: dk, dv: dv)
+            return
+        }
         let source =
             probabilities.map { ProbabilitySource.saved($0) }
             ?? .recomputed(kT: UnsafePointer(transposedPerHead(k, heads: s.heads, rows: s.lk, columns: s.d)))
@@ -248,12 +240,6 @@ enum AttentionKernel {
         var fused = false
         if case .saved = source, vT != nil { fused = usesFusedRows(s) && kb == s.lk && s.dv <= Int(SEPME_SGEMM_KC) }
         let scaledTile = fused ? block * kb : 0
-        // Longer key sequences (P recomputed) on fused key tiles (attention_tiles.c): P, scale · dS (in
-        // dp) and dQ per tile; dV and dK from them by the rows' accumulation, one SGEMM slice of rows.
-        var tiled = false
-        if case .recomputed = source, vT != nil {
-            tiled = usesFusedTiles(s) && kb <= 512 && block <= Int(SEPME_SGEMM_KC) && s.dv <= Int(SEPME_SGEMM_KC)
-        }
         let p = UnsafeMutablePointer<Float>.allocate(capacity: pTile + block * kb + block + scaledTile)
         defer { p.deallocate() }
         let dp = p + pTile
@@ -278,21 +264,6 @@ enum AttentionKernel {
             while j0 < s.lk {
                 let cols = Swift.min(kb, s.lk - j0)
                 let kj = k + (h * s.lk + j0) * s.d
-                if tiled, case .recomputed(let kT) = source, let vT,
-                    sepme_attention_tiles_backward(
-                        qb, kT + h * s.d * s.lk + j0, kj, vT + h * s.dv * s.lk + j0, s.lk, dob, lseb, delta, rows, s.d, cols,
-                        s.dv, s.scale, p, dp, dqb, j0 == 0 ? 1 : 0) == 0
-                {
-                    // dV_j += Pᵀ dO_blk, dK_j += (scale · dS)ᵀ Q_blk
-                    if let dvAcc {
-                        accumulateTransposed(p, dob, rows: rows, keys: cols, columns: s.dv, into: dvAcc + j0 * s.dv)
-                    }
-                    if let dkAcc {
-                        accumulateTransposed(dp, qb, rows: rows, keys: cols, columns: s.d, into: dkAcc + j0 * s.d)
-                    }
-                    j0 += cols
-                    continue
-                }
                 // P = exp(scale · Q_blk K_jᵀ − lse), or the forward's P (row stride Lk).
                 let pt: UnsafePointer<Float>
                 let ldp: Int
@@ -352,18 +323,5 @@ enum AttentionKernel {
                 j0 += cols
             }
         }
-    }
-
-    /// c += aᵀ b on the fused rows' accumulation (the SGEMM's bits for rows within one slice), or on
-    /// the SGEMM where that refuses.
-    // a: [rows, keys], b: [rows, columns] -> c: [keys, columns] (accumulated)
-    private static func accumulateTransposed(
-        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, keys: Int, columns: Int,
-        into c: UnsafeMutablePointer<Float>
-    ) {
-        if sepme_attention_rows_accumulate(a, keys, b, rows, keys, columns, c) == 0 { return }
-        BLAS.sgemm(
-            transA: true, transB: false, m: keys, n: columns, k: rows, a: a, lda: keys,
-            b: b, ldb: columns, beta: 1, c: c, ldc: columns)
     }
 }
