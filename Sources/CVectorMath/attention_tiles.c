@@ -165,6 +165,12 @@ INLINE AVX512 void tile_values(const float *p, const float *v, ptrdiff_t keys, p
     }
 }
 
+// Vectors of value columns in the next pass, for `left` columns still to go.
+static inline int ch_of(ptrdiff_t left) {
+    ptrdiff_t vectors = (left + 15) / 16, passes = (vectors + 2) / 3;
+    return (int)((vectors + passes - 1) / passes);
+}
+
 // The value product of one tile, in the SGEMM's k slices: equal depth, at most SLICE_MAX keys each.
 static AVX512 void values_of_tile(const float *p, const float *v, ptrdiff_t cols, ptrdiff_t dv, float *const *out,
                                   int live, int first) {
@@ -172,10 +178,12 @@ static AVX512 void values_of_tile(const float *p, const float *v, ptrdiff_t cols
     for (ptrdiff_t j0 = 0; j0 < cols; j0 += depth) {
         ptrdiff_t keys = cols - j0 < depth ? cols - j0 : depth;
         int store = first && j0 == 0;
-        for (ptrdiff_t c0 = 0; c0 < dv; c0 += 48) {
+        // Passes over the keys of at most three vectors of columns each, as even as they go (a head of 64
+        // is two passes of two vectors: a pass of one would wait on its eight broadcasts).
+        for (ptrdiff_t c0 = 0; c0 < dv; c0 += 16 * ch_of(dv - c0)) {
             ptrdiff_t left = dv - c0;
-            int ch = left >= 48 ? 3 : (int)((left + 15) / 16);
-            __mmask16 last = lanes(left - 16 * (ch - 1));
+            int ch = ch_of(left);
+            __mmask16 last = ch * 16 >= left ? lanes(left - 16 * (ch - 1)) : (__mmask16)0xFFFF;
             float *outc[ROWS];
             for (int r = 0; r < ROWS; r++) outc[r] = out[r] + c0;
             const float *pj = p + j0, *vj = v + j0 * dv + c0;

@@ -125,7 +125,8 @@ final class AttentionTests: XCTestCase {
         var rng = TestRNG(seed: 43)
         let cases: [(lq: Int, lk: Int, d: Int, dv: Int, scale: Float?, keyBlock: Int?)] = [
             (37, 129, 40, 40, nil, 64), (50, 300, 40, 40, nil, nil), (19, 700, 40, 40, nil, nil), (70, 200, 80, 80, 0.5, 37),
-            (9, 260, 160, 160, nil, nil), (21, 513, 33, 97, 2, nil), (8, 150, 64, 16, nil, 150), (3, 1024, 8, 47, nil, nil)
+            (9, 260, 160, 160, nil, nil), (21, 513, 33, 97, 2, nil), (8, 150, 64, 16, nil, 150), (3, 1024, 8, 47, nil, nil),
+            (12, 600, 64, 64, nil, nil)
         ]
         for c in cases {
             let q = rng.tensor([2, c.lq, c.d], -3, 3)

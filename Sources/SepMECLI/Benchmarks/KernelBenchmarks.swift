@@ -226,7 +226,8 @@ struct KernelBenchmarks {
     }
 
     /// SD1 self-attention (4096 and 1024 tokens, 8 heads, D 40) and cross-attention to 77 tokens at
-    /// the UNet's three widths (4096 tokens D 40, 1024 D 80, 256 D 160), batch 2; the forward also with
+    /// the UNet's three widths (4096 tokens D 40, 1024 D 80, 256 D 160), and self-attention with the
+    /// head width of SD 2.x and SDXL (4096 tokens, D 64), batch 2; the forward also with
     /// bf16 products (`BF16AttentionKernel`), and each pass also without the fused rows or tiles.
     /// FLOPs counted as 4·Lq·Lk·D per head forward and 8·Lq·Lk·D backward (no credit for the
     /// recomputation of P).
@@ -235,7 +236,7 @@ struct KernelBenchmarks {
         print("query block \(queryBlock.map(String.init) ?? "default (about 2^14 scores per tile, at least 128 rows)")")
         let cases = [
             ("self 4096x4096", 4096, 4096, 40), ("cross 4096x77", 4096, 77, 40), ("cross 1024x77", 1024, 77, 80),
-            ("cross 256x77", 256, 77, 160), ("self 1024x1024", 1024, 1024, 40)
+            ("cross 256x77", 256, 77, 160), ("self 1024x1024", 1024, 1024, 40), ("self 4096x4096", 4096, 4096, 64)
         ]
         for (name, lq, lk, d) in cases {
             let (b, h) = (2, 8)
