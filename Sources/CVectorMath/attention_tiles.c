@@ -35,6 +35,8 @@
 #define TILE_KEYS_MAX 512
 // SEPME_SGEMM_KC: the widest head (its scores are one SGEMM slice) and the deepest value slice.
 #define SLICE_MAX 256
+// Query rows that meet a key tile one group after another (the forward).
+#define BLOCK_ROWS 128
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
@@ -206,32 +208,39 @@ int sepme_attention_tiles(const float *q, const float *kT, const float *v, ptrdi
         return -1;
     __attribute__((aligned(64))) float s[ROWS * TILE_KEYS_MAX];
     __attribute__((aligned(64))) float qs[ROWS * SLICE_MAX];
-    for (ptrdiff_t i0 = 0; i0 < rows; i0 += ROWS) {
-        int live = rows - i0 < ROWS ? (int)(rows - i0) : ROWS;
-        // Rows past the last one repeat it: computed, never stored.
-        float *outr[ROWS];
-        for (int r = 0; r < ROWS; r++) {
-            ptrdiff_t i = i0 + (r < live ? r : live - 1);
-            outr[r] = out + i * dv;
-            // The SGEMM's A scaled by alpha, once per row (pack_left's product).
-            for (ptrdiff_t c = 0; c < d; c++) qs[r * SLICE_MAX + c] = q[i * d + c] * scale;
-        }
-        float m[ROWS], l[ROWS], correction[ROWS];
+    // Blocks of up to BLOCK_ROWS query rows meet each key tile in turn, group by group, so that the
+    // tile's keys and values stay in L2 while every group of the block reads them; each row keeps
+    // its running maximum and sum (slots past the block's last row: the repeated rows' scratch).
+    float m[BLOCK_ROWS + ROWS], l[BLOCK_ROWS + ROWS], correction[ROWS];
+    for (ptrdiff_t b0 = 0; b0 < rows; b0 += BLOCK_ROWS) {
+        ptrdiff_t block_end = rows - b0 < BLOCK_ROWS ? rows : b0 + BLOCK_ROWS;
         for (ptrdiff_t j0 = 0; j0 < lk; j0 += key_block) {
             ptrdiff_t cols = lk - j0 < key_block ? lk - j0 : key_block;
             int first = j0 == 0;
-            scores_of_tile(qs, d, kT + j0 * d, cols, s);
-            softmax_of_tile(s, cols, first, m, l, correction);
-            if (!first)
-                for (int r = 0; r < live; r++)
-                    if (correction[r] != 1)
-                        for (ptrdiff_t c = 0; c < dv; c++) outr[r][c] *= correction[r];
-            values_of_tile(s, v + j0 * dv, cols, dv, outr, live, first);
+            for (ptrdiff_t i0 = b0; i0 < block_end; i0 += ROWS) {
+                int live = block_end - i0 < ROWS ? (int)(block_end - i0) : ROWS;
+                // Rows past the last one repeat it: computed, never stored.
+                float *outr[ROWS];
+                for (int r = 0; r < ROWS; r++) {
+                    ptrdiff_t i = i0 + (r < live ? r : live - 1);
+                    outr[r] = out + i * dv;
+                    // The SGEMM's A scaled by alpha (pack_left's product).
+                    for (ptrdiff_t c = 0; c < d; c++) qs[r * SLICE_MAX + c] = q[i * d + c] * scale;
+                }
+                float *mr = m + (i0 - b0), *lr = l + (i0 - b0);
+                scores_of_tile(qs, d, kT + j0 * d, cols, s);
+                softmax_of_tile(s, cols, first, mr, lr, correction);
+                if (!first)
+                    for (int r = 0; r < live; r++)
+                        if (correction[r] != 1)
+                            for (ptrdiff_t c = 0; c < dv; c++) outr[r][c] *= correction[r];
+                values_of_tile(s, v + j0 * dv, cols, dv, outr, live, first);
+            }
         }
-        for (int r = 0; r < live; r++) {
-            lse[i0 + r] = m[r] + logf(l[r]);
-            float inv = 1.f / l[r];
-            for (ptrdiff_t c = 0; c < dv; c++) outr[r][c] *= inv;
+        for (ptrdiff_t i = b0; i < block_end; i++) {
+            lse[i] = m[i - b0] + logf(l[i - b0]);
+            float inv = 1.f / l[i - b0];
+            for (ptrdiff_t c = 0; c < dv; c++) out[i * dv + c] *= inv;
         }
     }
     return 0;
