@@ -115,42 +115,8 @@ INLINE AVX512 void weighted_values(const float *p, const float *v, ptrdiff_t lk,
 // their chains of dependent additions overlap (one row at a time, the softmax took as long as both
 // products).
 INLINE AVX512 void softmax_rows(float *s, ptrdiff_t lk, float *m, float *l, const int R) {
-    ptrdiff_t full = lk / 16, rest = lk % 16;
-    __mmask16 tail = lanes(rest);
-    __m512 top[4], acc[4];
-    for (int r = 0; r < R; r++) top[r] = _mm512_set1_ps(-INFINITY);
-    for (ptrdiff_t v = 0; v < full; v++)
-        for (int r = 0; r < R; r++) top[r] = _mm512_max_ps(top[r], _mm512_loadu_ps(s + r * KEYS_MAX + 16 * v));
-    if (rest)
-        for (int r = 0; r < R; r++)
-            top[r] = _mm512_max_ps(top[r], _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail, s + r * KEYS_MAX + 16 * full));
-    for (int r = 0; r < R; r++) {
-        m[r] = _mm512_reduce_max_ps(top[r]);
-        top[r] = _mm512_set1_ps(m[r]);
-        acc[r] = _mm512_setzero_ps();
-    }
-    for (ptrdiff_t v = 0; v < full; v++)
-        for (int r = 0; r < R; r++) {
-            float *x = s + r * KEYS_MAX + 16 * v;
-            __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x), top[r]));
-            _mm512_storeu_ps(x, e);
-            acc[r] = _mm512_add_ps(acc[r], e);
-        }
-    float sum[4];
-    for (int r = 0; r < R; r++) {
-        __m256 low = _mm512_castps512_ps256(acc[r]);
-        __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1));
-        sum[r] = hsum8(_mm256_add_ps(low, high));
-    }
-    if (rest) {
-        for (int r = 0; r < R; r++) {
-            float *x = s + r * KEYS_MAX + 16 * full;
-            _mm512_mask_storeu_ps(x, tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x), top[r])));
-        }
-        for (ptrdiff_t i = 0; i < rest; i++)
-            for (int r = 0; r < R; r++) sum[r] += s[r * KEYS_MAX + 16 * full + i];
-    }
-    for (int r = 0; r < R; r++) l[r] = sum[r];
+    row_maxima(s, KEYS_MAX, lk, m, R);
+    exp_rows_sums(s, KEYS_MAX, lk, m, l, R);
 }
 
 static AVX512 void softmax_of(float *s, ptrdiff_t lk, float *m, float *l, int group) {

@@ -85,50 +85,19 @@ static AVX512 void scores_of_tile(const float *qs, ptrdiff_t d, const float *kT,
 // m[r] the running maximum, l[r] the running sum, correction[r] the factor for what earlier tiles added
 // (1 on the first tile).
 static AVX512 void softmax_of_tile(float *s, ptrdiff_t cols, int first, float *m, float *l, float *correction) {
-    ptrdiff_t full = cols / 16, rest = cols % 16;
-    __mmask16 tail = lanes(rest);
-    __m512 top[ROWS], acc[ROWS];
-    for (int r = 0; r < ROWS; r++) top[r] = _mm512_set1_ps(-INFINITY);
-    for (ptrdiff_t v = 0; v < full; v++)
-        for (int r = 0; r < ROWS; r++) top[r] = _mm512_max_ps(top[r], _mm512_loadu_ps(s + r * TILE_KEYS_MAX + 16 * v));
-    if (rest)
-        for (int r = 0; r < ROWS; r++)
-            top[r] = _mm512_max_ps(top[r],
-                                   _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail, s + r * TILE_KEYS_MAX + 16 * full));
+    float tile_max[ROWS], sum[ROWS];
+    row_maxima(s, TILE_KEYS_MAX, cols, tile_max, ROWS);
     for (int r = 0; r < ROWS; r++) {
-        float tile_max = _mm512_reduce_max_ps(top[r]);
         if (first) {
-            m[r] = tile_max;
+            m[r] = tile_max[r];
             correction[r] = 1;
         } else {
-            float raised = m[r] > tile_max ? m[r] : tile_max;
+            float raised = m[r] > tile_max[r] ? m[r] : tile_max[r];
             correction[r] = sepme_exp(m[r] - raised);
             m[r] = raised;
         }
-        top[r] = _mm512_set1_ps(m[r]);
-        acc[r] = _mm512_setzero_ps();
     }
-    for (ptrdiff_t v = 0; v < full; v++)
-        for (int r = 0; r < ROWS; r++) {
-            float *x = s + r * TILE_KEYS_MAX + 16 * v;
-            __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x), top[r]));
-            _mm512_storeu_ps(x, e);
-            acc[r] = _mm512_add_ps(acc[r], e);
-        }
-    float sum[ROWS];
-    for (int r = 0; r < ROWS; r++) {
-        __m256 low = _mm512_castps512_ps256(acc[r]);
-        __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1));
-        sum[r] = hsum8(_mm256_add_ps(low, high));
-    }
-    if (rest) {
-        for (int r = 0; r < ROWS; r++) {
-            float *x = s + r * TILE_KEYS_MAX + 16 * full;
-            _mm512_mask_storeu_ps(x, tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x), top[r])));
-        }
-        for (ptrdiff_t i = 0; i < rest; i++)
-            for (int r = 0; r < ROWS; r++) sum[r] += s[r * TILE_KEYS_MAX + 16 * full + i];
-    }
+    exp_rows_sums(s, TILE_KEYS_MAX, cols, m, sum, ROWS);
     for (int r = 0; r < ROWS; r++) {
         if (first) {
             l[r] = sum[r];

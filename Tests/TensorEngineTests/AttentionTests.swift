@@ -81,34 +81,8 @@ final class AttentionTests: XCTestCase {
             let shape = AttentionShape(
                 heads: 2, lq: c.lq, lk: c.lk, d: c.d, dv: c.dv, scale: 1, block: 64, keyBlock: c.lk, backwardBlock: 64,
                 backwardKeyBlock: c.lk)
-            func run(fused: Bool, limit: SGEMMKernel.Path = .avx512) -> [[UInt32]] {
-                SGEMMKernel.withPathLimit(limit) {
-                    AttentionKernel.withFusedRows(fused) {
-                        XCTAssertEqual(AttentionKernel.usesFusedRows(shape), fused && limit == .avx512)
-                        let inputs = [q, k, v].map { t -> Tensor in
-                            let copy = Tensor(t.scalars, shape: t.shape)
-                            copy.requiresGrad = true
-                            return copy
-                        }
-                        let y = Tensor.scaledDotProductAttention(inputs[0], inputs[1], inputs[2], scale: c.scale, queryBlock: c.block)
-                        y.backward(gradient: dy)
-                        return [y.scalars.map(\.bitPattern)] + inputs.map { ($0.grad?.scalars ?? []).map(\.bitPattern) }
-                    }
-                }
-            }
-            let general = run(fused: false)
-            let fused = run(fused: true)
-            for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(fused, general)) {
-                XCTAssertEqual(a.count, b.count, "\(c) \(name)")
-                XCTAssertEqual(zip(a, b).filter { $0 != $1 }.count, 0, "\(c) \(name): elements that differ")
-            }
-            // Where the AVX2 products run (sepme's thin kernels, OpenBLAS for the rest) the general path
-            // runs, to within rounding of the summation order.
-            let avx2 = run(fused: true, limit: .avx2)
-            for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(avx2, general)) {
-                let worst = zip(a, b).map { abs(Float(bitPattern: $0) - Float(bitPattern: $1)) }.max() ?? 0
-                let scale = b.map { abs(Float(bitPattern: $0)) }.max() ?? 0
-                XCTAssertLessThanOrEqual(worst, 1e-5 * max(scale, 1e-30), "\(c) \(name), AVX2 products")
+            assertFusedGiveTheGeneralPathsBits(q, k, v, dy, scale: c.scale, queryBlock: c.block, keyBlock: nil, "\(c)") {
+                fused, limit in XCTAssertEqual(AttentionKernel.usesFusedRows(shape), fused && limit == .avx512)
             }
         }
     }
@@ -116,8 +90,9 @@ final class AttentionTests: XCTestCase {
     /// The fused key tiles for longer key sequences (`sepme_attention_tiles`: self-attention) give the
     /// general path's bits: outputs, and the gradients the backward computes from their log-sum-exp,
     /// over ragged row groups (eight rows), ragged key tiles and value slices (a tile of 300 keys is two
-    /// SGEMM slices of 150), key counts past the last 16-key panel, head widths of SD's three levels, value widths around the three-vector
-    /// chunks, and scales. The general path runs wherever the products are not sepme's AVX-512F ones.
+    /// SGEMM slices of 150), key counts past the last 16-key panel, head widths of SD's three levels and
+    /// of SD 2.x / SDXL, value widths around the three-vector passes, and scales. The general path runs
+    /// wherever the products are not sepme's AVX-512F ones.
     func testFusedTilesForLongKeysGiveTheGeneralPathsBits() throws {
         guard SGEMMKernel.bestPath == .avx512, AttentionKernel.fusedRowsAvailable else {
             throw XCTSkip("the fused tiles need AVX-512F")
@@ -137,37 +112,51 @@ final class AttentionTests: XCTestCase {
             let shape = AttentionShape(
                 heads: 2, lq: c.lq, lk: c.lk, d: c.d, dv: c.dv, scale: 1, block: 64, keyBlock: keys, backwardBlock: 64,
                 backwardKeyBlock: keys)
-            func run(fused: Bool, limit: SGEMMKernel.Path = .avx512) -> [[UInt32]] {
-                SGEMMKernel.withPathLimit(limit) {
-                    AttentionKernel.withFusedRows(fused) {
-                        XCTAssertFalse(AttentionKernel.usesFusedRows(shape))
-                        // Tiles of 37 keys start mid-panel: the general path.
-                        let panelled = keys % 16 == 0 || keys >= c.lk
-                        XCTAssertEqual(AttentionKernel.usesFusedTiles(shape), fused && limit == .avx512 && panelled)
-                        let inputs = [q, k, v].map { t -> Tensor in
-                            let copy = Tensor(t.scalars, shape: t.shape)
-                            copy.requiresGrad = true
-                            return copy
-                        }
-                        let y = Tensor.scaledDotProductAttention(
-                            inputs[0], inputs[1], inputs[2], scale: c.scale, queryBlock: nil, keyBlock: c.keyBlock)
-                        y.backward(gradient: dy)
-                        return [y.scalars.map(\.bitPattern)] + inputs.map { ($0.grad?.scalars ?? []).map(\.bitPattern) }
+            // Tiles of 37 keys start mid-panel: the general path.
+            let panelled = keys % 16 == 0 || keys >= c.lk
+            assertFusedGiveTheGeneralPathsBits(q, k, v, dy, scale: c.scale, queryBlock: nil, keyBlock: c.keyBlock, "\(c)") {
+                fused, limit in
+                XCTAssertFalse(AttentionKernel.usesFusedRows(shape))
+                XCTAssertEqual(AttentionKernel.usesFusedTiles(shape), fused && limit == .avx512 && panelled)
+            }
+        }
+    }
+
+    /// Attention forward and backward on copies of q, k, v with the fused rows and tiles on and off: the
+    /// outputs and the three gradients the same to the bit, and within rounding of the summation order
+    /// where the AVX2 products run (sepme's thin kernels, OpenBLAS for the rest: the general path).
+    /// `check` runs inside each setting (fused, product path).
+    private func assertFusedGiveTheGeneralPathsBits(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, _ dy: Tensor, scale: Float?, queryBlock: Int?, keyBlock: Int?,
+        _ label: String, check: (Bool, SGEMMKernel.Path) -> Void
+    ) {
+        func run(fused: Bool, limit: SGEMMKernel.Path = .avx512) -> [[UInt32]] {
+            SGEMMKernel.withPathLimit(limit) {
+                AttentionKernel.withFusedRows(fused) {
+                    check(fused, limit)
+                    let inputs = [q, k, v].map { t -> Tensor in
+                        let copy = Tensor(t.scalars, shape: t.shape)
+                        copy.requiresGrad = true
+                        return copy
                     }
+                    let y = Tensor.scaledDotProductAttention(
+                        inputs[0], inputs[1], inputs[2], scale: scale, queryBlock: queryBlock, keyBlock: keyBlock)
+                    y.backward(gradient: dy)
+                    return [y.scalars.map(\.bitPattern)] + inputs.map { ($0.grad?.scalars ?? []).map(\.bitPattern) }
                 }
             }
-            let general = run(fused: false)
-            let fused = run(fused: true)
-            for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(fused, general)) {
-                XCTAssertEqual(a.count, b.count, "\(c) \(name)")
-                XCTAssertEqual(zip(a, b).filter { $0 != $1 }.count, 0, "\(c) \(name): elements that differ")
-            }
-            let avx2 = run(fused: true, limit: .avx2)
-            for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(avx2, general)) {
-                let worst = zip(a, b).map { abs(Float(bitPattern: $0) - Float(bitPattern: $1)) }.max() ?? 0
-                let scale = b.map { abs(Float(bitPattern: $0)) }.max() ?? 0
-                XCTAssertLessThanOrEqual(worst, 1e-5 * max(scale, 1e-30), "\(c) \(name), AVX2 products")
-            }
+        }
+        let general = run(fused: false)
+        let fused = run(fused: true)
+        for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(fused, general)) {
+            XCTAssertEqual(a.count, b.count, "\(label) \(name)")
+            XCTAssertEqual(zip(a, b).filter { $0 != $1 }.count, 0, "\(label) \(name): elements that differ")
+        }
+        let avx2 = run(fused: true, limit: .avx2)
+        for (name, (a, b)) in zip(["out", "dq", "dk", "dv"], zip(avx2, general)) {
+            let worst = zip(a, b).map { abs(Float(bitPattern: $0) - Float(bitPattern: $1)) }.max() ?? 0
+            let magnitude = b.map { abs(Float(bitPattern: $0)) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, 1e-5 * max(magnitude, 1e-30), "\(label) \(name), AVX2 products")
         }
     }
 
