@@ -222,7 +222,8 @@ int sepme_attention_tiles(const float *q, const float *kT, const float *v, ptrdi
 // dQ (+)= scale · dS K in the SGEMM's slices. The caller adds dV += Pᵀ dO and dK += (scale dS)ᵀ Q
 // (`sepme_attention_rows_accumulate`).
 static AVX512 void backward_tile(const float *q, const float *kT, const float *k, const float *vT, const float *dout,
-                                 const float *lse, const float *delta, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t cols, ptrdiff_t dv, float scale, float *p, float *dss, float *dq, int first) {
+                                 const float *lse, const float *delta, ptrdiff_t rows, ptrdiff_t d, ptrdiff_t cols,
+                                 ptrdiff_t dv, float scale, float *p, float *dss, float *dq, int first) {
     __attribute__((aligned(64))) float s[ROWS * TILE_KEYS_MAX];
     __attribute__((aligned(64))) float g[ROWS * TILE_KEYS_MAX];
     __attribute__((aligned(64))) float qs[ROWS * SLICE_MAX];

@@ -43,7 +43,8 @@ row_maxima(const float *s, ptrdiff_t stride, ptrdiff_t n, float *top, const int 
     if (rest) {
         __mmask16 tail = (__mmask16)((1u << rest) - 1);
         for (int r = 0; r < R; r++)
-            acc[r] = _mm512_max_ps(acc[r], _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail, s + r * stride + 16 * full));
+            acc[r] = _mm512_max_ps(acc[r],
+                                   _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail, s + r * stride + 16 * full));
     }
     for (int r = 0; r < R; r++) top[r] = _mm512_reduce_max_ps(acc[r]);
 }

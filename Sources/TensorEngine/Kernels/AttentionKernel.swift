@@ -11,8 +11,8 @@ import Foundation
 // per-core L2. Short key sequences (cross-attention to 77 text tokens) are the exception: a
 // recorded forward keeps P, at most Lk / Dv ≤ 128 / Dv times the attention output's memory, and
 // the backward skips one GEMM in five. On AVX-512F those short sequences run on fused rows
-// (`sepme_attention_rows`, attention_rows.c, forward and backward), and the forward of longer ones
-// on fused key tiles (`sepme_attention_tiles`, attention_tiles.c), both with this path's bits.
+// (`sepme_attention_rows`, attention_rows.c, forward and backward), and longer ones on fused key
+// tiles (AttentionTiles.swift, attention_tiles.c, forward and backward), both with this path's bits.
 //
 // Threading: the tiles are small GEMMs (32 × 512 × 40), which threaded OpenBLAS splits poorly
 // and which oversubscribe the cores when called from parallel workers. So the work items —

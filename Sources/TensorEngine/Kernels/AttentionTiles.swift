@@ -26,7 +26,8 @@ extension AttentionKernel {
     }
 
     private static func fusedTilesRun(keyBlock: Int, _ s: AttentionShape) -> Bool {
-        fusedRows.enabled && keyBlock >= 1 && keyBlock <= 512 && (keyBlock % 16 == 0 || keyBlock >= s.lk)
+        fusedRows.enabled && s.d >= 1 && s.dv >= 1 && keyBlock >= 1 && keyBlock <= 512
+            && (keyBlock % 16 == 0 || keyBlock >= s.lk)
             && SGEMMKernel.path == .avx512 && sepme_vector_math_uses_avx2() == 1 && fusedRowsAvailable
     }
 
