@@ -74,7 +74,7 @@ public enum PrecisionMode {
     /// through sums of `depth` terms; nil where the coverage leaves such a product in fp32.
     /// `fewerFP32MultiplyAdds`: the product has an fp32 route that does a fraction of its multiply-adds
     /// (a convolution on the Winograd route: 36 per 4 × 4 output block and channel pair where the
-    /// product does 144), which saves more than bf16's rate, at most about twice fp32's, could;
+    /// product does 144), a larger saving than bf16's rate (at most about twice fp32's) can give;
     /// `.whereItPays` leaves it in fp32.
     static func bf16Cache(inputs: [Tensor?], outputs: Int, depth: Int, fewerFP32MultiplyAdds: Bool = false) -> BF16WeightCache? {
         if coverage == .whereItPays
