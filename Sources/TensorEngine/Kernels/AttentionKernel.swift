@@ -216,6 +216,18 @@ enum AttentionKernel {
         }
     }
 
+    /// Head `h`'s rows of dK and dV, where wanted, zeroed: the backward adds each tile's sums into them.
+    // dk: [heads, Lk, D], dv: [heads, Lk, Dv] -> head h's [Lk, D], [Lk, Dv]
+    static func zeroedKeyGradients(
+        dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?, head h: Int, _ s: AttentionShape
+    ) -> (dk: UnsafeMutablePointer<Float>?, dv: UnsafeMutablePointer<Float>?) {
+        let dkHead = dk.map { $0 + h * s.lk * s.d }
+        let dvHead = dv.map { $0 + h * s.lk * s.dv }
+        dkHead?.update(repeating: 0, count: s.lk * s.d)
+        dvHead?.update(repeating: 0, count: s.lk * s.dv)
+        return (dkHead, dvHead)
+    }
+
     /// Where the backward pass gets P: the forward's saved P ([heads, Lq, Lk]), or recomputed from
     /// Kᵀ ([heads, D, Lk]) and the saved logsumexp.
     private enum ProbabilitySource {
@@ -245,10 +257,7 @@ enum AttentionKernel {
         let dp = p + pTile
         let delta = dp + block * kb
         let dss = delta + block
-        let dkAcc = dk.map { $0 + h * s.lk * s.d }
-        let dvAcc = dv.map { $0 + h * s.lk * s.dv }
-        dkAcc?.update(repeating: 0, count: s.lk * s.d)
-        dvAcc?.update(repeating: 0, count: s.lk * s.dv)
+        let (dkAcc, dvAcc) = zeroedKeyGradients(dk: dk, dv: dv, head: h, s)
         // dS is needed for dq or dk, exactly when the caller made vT.
         for r0 in stride(from: 0, to: s.lq, by: block) {
             let rows = Swift.min(block, s.lq - r0)

@@ -105,10 +105,7 @@ extension AttentionKernel {
             defer { p.deallocate() }
             let dss = p + block * kb
             let delta = dss + block * kb
-            let dkAcc = dk.map { $0 + h * s.lk * s.d }
-            let dvAcc = dv.map { $0 + h * s.lk * s.dv }
-            dkAcc?.update(repeating: 0, count: s.lk * s.d)
-            dvAcc?.update(repeating: 0, count: s.lk * s.dv)
+            let (dkAcc, dvAcc) = zeroedKeyGradients(dk: dk, dv: dv, head: h, s)
             for r0 in stride(from: 0, to: s.lq, by: block) {
                 let rows = Swift.min(block, s.lq - r0)
                 let qb = q + (h * s.lq + r0) * s.d
