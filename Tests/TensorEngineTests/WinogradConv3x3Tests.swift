@@ -117,6 +117,47 @@ final class WinogradConv3x3Tests: XCTestCase {
         }
     }
 
+    /// The bf16 forward (`WinogradBF16Weight`: nine of the 36 point products in bf16, the rest fp32) on each
+    /// case against the Double direct sum: max abs error ≤ 1.5e-2 · max |reference| (bf16's rounding, 2⁻⁹ per
+    /// operand, times the transforms' factors at the nine points, up to 5 × 5), and not fp32's bits; whole-image groups
+    /// and single tile-row groups, and the widening AVX2 product path, give the same bits.
+    func testBF16PointsAgainstDoubleDirectSum() {
+        XCTAssertEqual(
+            (0..<Int(SEPME_WINOGRAD_POINTS)).filter { !WinogradBF16Weight.isFP32Point($0) },
+            [0, 1, 2, 6, 7, 8, 12, 13, 14], "the bf16 points are {0, 1, −1}²")
+        for (i, c) in cases.enumerated() {
+            var rng = TestRNG(seed: UInt64(c.inChannels * 100 + c.height))
+            let x = rng.tensor([c.batch, c.inChannels, c.height, c.width])
+            let w = rng.tensor([c.outChannels, c.inChannels, 3, 3], -0.5, 0.5)
+            let b = c.bias ? rng.tensor([c.outChannels]) : nil
+            let g = Conv2DGeometry(
+                channels: c.inChannels, height: c.height, width: c.width, kernelH: 3, kernelW: 3,
+                strideH: 1, strideW: 1, padH: 1, padW: 1)
+            let u = WinogradBF16Weight(w.pointer, outChannels: c.outChannels, inChannels: c.inChannels)
+            func forward(groupBudget: Int = WinogradConv3x3.groupFloats) -> Tensor {
+                let out = Tensor(uninitialized: [c.batch, c.outChannels, c.height, c.width])
+                WinogradConv3x3.forward(
+                    x: x.pointer, batch: c.batch, bf16Weight: u, outChannels: c.outChannels, bias: b?.pointer, g,
+                    out: out.pointer, groupBudget: groupBudget)
+                return out
+            }
+            let out = forward()
+            let fp32 = Tensor(uninitialized: out.shape)
+            WinogradConv3x3.forward(
+                x: x.pointer, batch: c.batch, weight: w.pointer, outChannels: c.outChannels, bias: b?.pointer, g,
+                out: fp32.pointer)
+            let name = "case \(i) (\(c.inChannels)→\(c.outChannels), \(c.height)×\(c.width), batch \(c.batch))"
+            let error = relativeError(out, directReference(x, w, bias: b, adjoint: false))
+            XCTAssertLessThanOrEqual(error, 1.5e-2, name)
+            XCTAssertGreaterThan(error, 2e-5, "\(name): within fp32's bound, so no point was rounded")
+            XCTAssertNotEqual(out.scalars, fp32.scalars, name)
+            XCTAssertEqual(forward(groupBudget: 1).scalars, out.scalars, "\(name): single tile-row groups")
+            if BF16GEMM.bestPath != .amx {  // the tile unit sums in its own order
+                XCTAssertEqual(BF16GEMM.withPathLimit(.avx2) { forward() }.scalars, out.scalars, "\(name): AVX2 products")
+            }
+        }
+    }
+
     /// The automatic route sends SD's resnet convolutions here where the batch has enough tiles, and keeps
     /// off thin convolutions (the toy model's), few tiles, and weights whose transform would be too large;
     /// `.winograd` forces it, and conv2d (forward and input gradient) then gives this operator's bits.

@@ -19,8 +19,9 @@ public enum BF16Coverage: Sendable {
     /// convolutions with fewer than `PrecisionMode.minimumBF16Outputs` outputs per packed value or sums
     /// shorter than `minimumBF16Depth`, and attention narrower than `minimumBF16HeadWidth`, stay fp32
     /// (on the embedded toy model, whose channels are 32–96 wide, all but one layer; on SD's UNet,
-    /// its 4-channel input and output convolutions). Convolutions on the Winograd route stay fp32 too:
-    /// that route does a quarter of the multiply-adds (SD's UNet and VAE resnet convolutions).
+    /// its 4-channel input and output convolutions). Convolutions on the Winograd route (SD's UNet and VAE
+    /// resnet convolutions) stay on it, with a quarter of the point products in bf16
+    /// (`WinogradBF16Weight`): that route does a quarter of the direct sum's multiply-adds.
     case whereItPays
     /// Every gradient-free product, whatever its size (tests on small models).
     case everyProduct
@@ -72,14 +73,8 @@ public enum PrecisionMode {
 
     /// `bf16Cache(inputs:)` for a product whose packed activation values each feed `outputs` outputs
     /// through sums of `depth` terms; nil where the coverage leaves such a product in fp32.
-    /// `fewerFP32MultiplyAdds`: the product has an fp32 route that does a fraction of its multiply-adds
-    /// (a convolution on the Winograd route: 36 per 4 × 4 output block and channel pair where the
-    /// product does 144), a larger saving than bf16's rate (at most about twice fp32's) can give;
-    /// `.whereItPays` leaves it in fp32.
-    static func bf16Cache(inputs: [Tensor?], outputs: Int, depth: Int, fewerFP32MultiplyAdds: Bool = false) -> BF16WeightCache? {
-        if coverage == .whereItPays
-            && (outputs < minimumBF16Outputs || depth < minimumBF16Depth || fewerFP32MultiplyAdds || !BF16Payoff.pays)
-        {
+    static func bf16Cache(inputs: [Tensor?], outputs: Int, depth: Int) -> BF16WeightCache? {
+        if coverage == .whereItPays && (outputs < minimumBF16Outputs || depth < minimumBF16Depth || !BF16Payoff.pays) {
             return nil
         }
         return bf16Cache(inputs: inputs)
@@ -105,15 +100,21 @@ public enum PrecisionMode {
 /// tensor's storage (a strong reference is kept, so the key cannot be reused); the weights must not be
 /// modified in place while the cache is in use (a shift fused into the weights needs a new cache).
 public final class BF16WeightCache: @unchecked Sendable {
+    /// The form a weight is packed in.
+    private enum Form: Hashable {
+        case linear, convolution, winograd
+    }
+
     private struct Key: Hashable {
         let storage: ObjectIdentifier
         let shape: [Int]
-        let convolution: Bool
+        let form: Form
     }
 
     private struct Entry {
         let storage: TensorStorage
-        let packed: BF16PackedMatrix
+        let packed: AnyObject
+        let byteCount: Int
     }
 
     private var entries: [Key: Entry] = [:]
@@ -125,23 +126,43 @@ public final class BF16WeightCache: @unchecked Sendable {
     public var count: Int { lock.withLock { entries.count } }
 
     /// Bytes held by the converted weights.
-    public var byteCount: Int { lock.withLock { entries.values.reduce(0) { $0 + $1.packed.byteCount } } }
+    public var byteCount: Int {
+        lock.withLock { entries.values.reduce(0) { $0 + $1.byteCount } }
+    }
 
     /// `weight` ([out, in]) packed as the right operand of x Wᵀ.
     func linearWeight(_ weight: Tensor) -> BF16PackedMatrix {
-        packed(weight, convolution: false) { BF16PackedMatrix(linearWeight: weight) }
+        packed(weight, form: .linear) { BF16PackedMatrix(linearWeight: weight) }
     }
 
     /// `weight` ([Cout, Cin, kh, kw]) packed as the left operand of W · columns.
     func convolutionWeight(_ weight: Tensor) -> BF16PackedMatrix {
-        packed(weight, convolution: true) { BF16PackedMatrix(convolutionWeight: weight) }
+        packed(weight, form: .convolution) { BF16PackedMatrix(convolutionWeight: weight) }
     }
 
-    private func packed(_ weight: Tensor, convolution: Bool, make: () -> BF16PackedMatrix) -> BF16PackedMatrix {
-        let key = Key(storage: ObjectIdentifier(weight.storage), shape: weight.shape, convolution: convolution)
-        if let hit = lock.withLock({ entries[key] }) { return hit.packed }
+    /// `weight` ([Cout, Cin, 3, 3]) transformed for Winograd's F(4×4, 3×3), one operand per point of the
+    /// 6 × 6 tile.
+    func winogradWeight(_ weight: Tensor) -> WinogradBF16Weight {
+        packed(weight, form: .winograd) {
+            WinogradBF16Weight(weight.pointer, outChannels: weight.shape[0], inChannels: weight.shape[1])
+        }
+    }
+
+    private func packed<Packed: PackedWeight>(_ weight: Tensor, form: Form, make: () -> Packed) -> Packed {
+        let key = Key(storage: ObjectIdentifier(weight.storage), shape: weight.shape, form: form)
+        // The form fixes the entry's type.
+        if let hit = lock.withLock({ entries[key] })?.packed as? Packed { return hit }
         let made = make()
-        lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made) }
+        lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made, byteCount: made.byteCount) }
         return made
     }
 }
+
+/// A weight converted for bf16 products and kept by `BF16WeightCache`.
+protocol PackedWeight: AnyObject {
+    /// Bytes held by its operands.
+    var byteCount: Int { get }
+}
+
+extension BF16PackedMatrix: PackedWeight {}
+extension WinogradBF16Weight: PackedWeight {}

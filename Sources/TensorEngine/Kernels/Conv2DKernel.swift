@@ -64,8 +64,14 @@ enum Conv2DKernel {
     static func forward(
         x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
         bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
-        columnBudget: Int = maxColumnElements, bf16Weight: BF16PackedMatrix? = nil
+        columnBudget: Int = maxColumnElements, bf16Weight: BF16PackedMatrix? = nil,
+        bf16WinogradWeight: WinogradBF16Weight? = nil
     ) {
+        if let bf16WinogradWeight {
+            WinogradConv3x3.forward(
+                x: x, batch: batch, bf16Weight: bf16WinogradWeight, outChannels: outChannels, bias: bias, g, out: out)
+            return
+        }
         if bf16Weight == nil, WinogradConv3x3.applies(g, batch: batch, outChannels: outChannels) {
             WinogradConv3x3.forward(x: x, batch: batch, weight: weight, outChannels: outChannels, bias: bias, g, out: out)
             return

@@ -12,7 +12,8 @@ import CMatrixKernels
 // Rounding: the transforms scale values by up to 8 and 1/24, so an output carries a larger fp32 rounding
 // error than the direct sum's (WinogradConv3x3Tests bounds it against a Double direct sum; docs/benchmarks.md
 // gives its effect on a whole generation). The input gradient is the same operation on the adjoint weight,
-// w'[ci, co, i, j] = w[co, ci, 2 − i, 2 − j].
+// w'[ci, co, i, j] = w[co, ci, 2 − i, 2 − j]. Inside a bf16 scope the forward runs nine of the 36 products
+// in bf16 (`WinogradBF16Weight` says which and why).
 
 enum WinogradConv3x3 {
     /// Fewest tiles (over the batch) the automatic route sends here: the 36 products need that many
@@ -56,7 +57,26 @@ enum WinogradConv3x3 {
         defer { LargeBlockCache.deallocateFloats(u, count: count) }
         run(
             input: x, batch: batch, inChannels: g.channels, outChannels: outChannels, height: g.height,
-            width: g.width, u: u, bias: bias, out: out, groupBudget: groupBudget)
+            width: g.width, products: .fp32(u), bias: bias, out: out, groupBudget: groupBudget)
+    }
+
+    /// out = W ⋆ x + bias with the 36 products in bf16 (`BF16GEMM`) except at `u`'s fp32 points: each bf16
+    /// point's transformed input is rounded and packed before its product.
+    // x: [N, Cin, H, W], u: 36 × [Cout, Cin] -> out: [N, Cout, H, W]
+    static func forward(
+        x: UnsafePointer<Float>, batch: Int, bf16Weight u: WinogradBF16Weight, outChannels: Int,
+        bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
+        groupBudget: Int = groupFloats
+    ) {
+        run(
+            input: x, batch: batch, inChannels: g.channels, outChannels: outChannels, height: g.height,
+            width: g.width, products: .bf16(u), bias: bias, out: out, groupBudget: groupBudget)
+    }
+
+    /// The transformed weight the 36 products multiply: fp32 ([36, produced, consumed]) or bf16 operands.
+    private enum Products {
+        case fp32(UnsafePointer<Float>)
+        case bf16(WinogradBF16Weight)
     }
 
     /// dx = conv3x3(dy, w') (overwrites dx), the input gradient of `forward`.
@@ -70,13 +90,13 @@ enum WinogradConv3x3 {
         defer { LargeBlockCache.deallocateFloats(u, count: count) }
         run(
             input: dy, batch: batch, inChannels: outChannels, outChannels: g.channels, height: g.height,
-            width: g.width, u: u, bias: nil, out: dx, groupBudget: groupBudget)
+            width: g.width, products: .fp32(u), bias: nil, out: dx, groupBudget: groupBudget)
     }
 
     /// U = G g Gᵀ for every channel pair of the operator (its adjoint's for `adjoint`), output channels split
     /// over the workers; the caller deallocates it with `LargeBlockCache`.
     // weight: [cout, cin, 3, 3] -> [36, produced, consumed]
-    private static func transformWeight(
+    static func transformWeight(
         _ weight: UnsafePointer<Float>, cout: Int, cin: Int, adjoint: Bool
     ) -> UnsafeMutablePointer<Float> {
         let produced = adjoint ? cin : cout
@@ -107,7 +127,7 @@ enum WinogradConv3x3 {
     // input: [N, inChannels, H, W] -> out: [N, outChannels, H, W]
     private static func run(
         input: UnsafePointer<Float>, batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
-        u: UnsafePointer<Float>, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, groupBudget: Int
+        products: Products, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, groupBudget: Int
     ) {
         let tilesY = sepme_winograd_tiles(height)
         let tilesX = sepme_winograd_tiles(width)
@@ -153,22 +173,63 @@ enum WinogradConv3x3 {
                     input + (seg.image * inChannels + c.lowerBound) * plane, c.count, height, width,
                     seg.rows.lowerBound, seg.rows.upperBound, scratch + worker * scratchCount)
             }
-            let chunks = Swift.min(points, threads)
-            let products = { (chunk: Int) in
-                for xi in Swift.stride(from: chunk, to: points, by: chunks) {
-                    BLAS.sgemm(
-                        transA: false, transB: false, m: outChannels, n: columns, k: inChannels,
-                        a: u + xi * outChannels * inChannels, lda: inChannels, b: v + xi * inChannels * columns,
-                        ldb: columns, c: m + xi * outChannels * columns, ldc: columns)
+            switch products {
+            case .fp32(let u):
+                let chunks = Swift.min(points, threads)
+                let perChunk = { (chunk: Int) in
+                    for xi in Swift.stride(from: chunk, to: points, by: chunks) {
+                        BLAS.sgemm(
+                            transA: false, transB: false, m: outChannels, n: columns, k: inChannels,
+                            a: u + xi * outChannels * inChannels, lda: inChannels, b: v + xi * inChannels * columns,
+                            ldb: columns, c: m + xi * outChannels * columns, ldc: columns)
+                    }
                 }
+                if chunks > 1 { BLASThreading.forEachItem(chunks, perChunk) } else { perChunk(0) }
+            case .bf16(let u):
+                bf16Products(u, v: v, columns: columns, m: m)
             }
-            if chunks > 1 { BLASThreading.forEachItem(chunks, products) } else { products(0) }
             forEachChannelRange(segments: group.count, channels: outChannels, workers: threads) { worker, s, c in
                 let seg = group[s]
                 sepme_winograd_output(
                     out + (seg.image * outChannels + c.lowerBound) * plane, m + c.lowerBound * columns + seg.column,
                     columns, outChannels * columns, c.count, height, width, seg.rows.lowerBound, seg.rows.upperBound,
                     bias.map { $0 + c.lowerBound }, scratch + worker * scratchCount)
+            }
+        }
+    }
+
+    /// M[ξ] = U[ξ] · V[ξ] for the 36 points, V: [36, Cin, columns], M: [36, Cout, columns]. The points are
+    /// split over the workers, an fp32 point counting as two bf16 ones; each worker packs a bf16 point's V
+    /// into its own buffer and multiplies there, on its own thread.
+    private static func bf16Products(
+        _ u: WinogradBF16Weight, v: UnsafePointer<Float>, columns: Int, m: UnsafeMutablePointer<Float>
+    ) {
+        let (cout, cin) = (u.outChannels, u.inChannels)
+        let points = Int(SEPME_WINOGRAD_POINTS)
+        let workers = Swift.min(points, Parallel.threadCount)
+        // Greedy by cost: the fp32 points first, each to the least loaded worker.
+        var load = [Int](repeating: 0, count: workers)
+        var assigned = [[Int]](repeating: [], count: workers)
+        for point in u.fp32Points + (0..<points).filter({ u.packed[$0] != nil }) {
+            let w = load.indices.min { load[$0] < load[$1] } ?? 0
+            assigned[w].append(point)
+            load[w] += u.packed[point] == nil ? 2 : 1
+        }
+        let packedCount = sepme_bf16_packed_right_count(cin, columns)
+        let columnPanels = (columns + Int(SEPME_BF16_NR) - 1) / Int(SEPME_BF16_NR)
+        BLASThreading.forEachItem(workers) { worker in
+            let buffer = LargeBlockCache.allocate(byteCount: packedCount * 2).bindMemory(to: UInt16.self, capacity: packedCount)
+            defer { LargeBlockCache.deallocate(UnsafeMutableRawPointer(buffer), byteCount: packedCount * 2) }
+            for point in assigned[worker] {
+                let (vPoint, mPoint) = (v + point * cin * columns, m + point * cout * columns)
+                if let left = u.packed[point] {
+                    sepme_bf16_pack_right(buffer, vPoint, cin, columns, columns, 1, 0, columnPanels)
+                    sepme_bf16_gemm(cout, columns, cin, left.storage, buffer, mPoint, columns, 0, 0, left.panels, 0, columnPanels)
+                } else if let a = u.fp32Operand(point) {
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: cout, n: columns, k: cin, a: a, lda: cin, b: vPoint, ldb: columns,
+                        c: mPoint, ldc: columns)
+                }
             }
         }
     }
