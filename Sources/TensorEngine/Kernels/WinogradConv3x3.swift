@@ -217,9 +217,12 @@ enum WinogradConv3x3 {
         }
         let packedCount = sepme_bf16_packed_right_count(cin, columns)
         let columnPanels = (columns + Int(SEPME_BF16_NR) - 1) / Int(SEPME_BF16_NR)
+        // The workers' buffers come from the calling thread as one block (see `DirectConv3x3.run`).
+        let bytes = workers * packedCount * 2
+        let buffers = LargeBlockCache.allocate(byteCount: bytes).bindMemory(to: UInt16.self, capacity: workers * packedCount)
+        defer { LargeBlockCache.deallocate(UnsafeMutableRawPointer(buffers), byteCount: bytes) }
         BLASThreading.forEachItem(workers) { worker in
-            let buffer = LargeBlockCache.allocate(byteCount: packedCount * 2).bindMemory(to: UInt16.self, capacity: packedCount)
-            defer { LargeBlockCache.deallocate(UnsafeMutableRawPointer(buffer), byteCount: packedCount * 2) }
+            let buffer = buffers + worker * packedCount
             for point in assigned[worker] {
                 let (vPoint, mPoint) = (v + point * cin * columns, m + point * cout * columns)
                 if let left = u.packed[point] {
