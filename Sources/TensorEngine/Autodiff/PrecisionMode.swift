@@ -113,8 +113,7 @@ public final class BF16WeightCache: @unchecked Sendable {
 
     private struct Entry {
         let storage: TensorStorage
-        let packed: AnyObject
-        let byteCount: Int
+        let packed: any PackedWeight
     }
 
     private var entries: [Key: Entry] = [:]
@@ -127,7 +126,7 @@ public final class BF16WeightCache: @unchecked Sendable {
 
     /// Bytes held by the converted weights.
     public var byteCount: Int {
-        lock.withLock { entries.values.reduce(0) { $0 + $1.byteCount } }
+        lock.withLock { entries.values.reduce(0) { $0 + $1.packed.byteCount } }
     }
 
     /// `weight` ([out, in]) packed as the right operand of x Wᵀ.
@@ -153,7 +152,7 @@ public final class BF16WeightCache: @unchecked Sendable {
         // The form fixes the entry's type.
         if let hit = lock.withLock({ entries[key] })?.packed as? Packed { return hit }
         let made = make()
-        lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made, byteCount: made.byteCount) }
+        lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made) }
         return made
     }
 }
