@@ -259,15 +259,17 @@ static inline AVX512 void finish(float *c, __mmask16 mask, __m512 s, int mode, _
 // (rs 1, ls MR; its padding rows are zeros) or the rows where they lie (rs lda, ls 1): 12 sequential
 // streams, which the caches serve as well as a packed panel, without the transposition packing a
 // row-major A needs (which costs about as much as the products when n is small). Rows from `readable`
-// on read row 0 instead (their sums are not stored). Two vectors of columns (wide) or one (nr <= 16).
+// on read row 0 instead (their sums are not stored). Two vectors of columns (wide) or one (nr <= 16);
+// `rows` rows multiplied (MR, or MR / 2 for a short last panel; mr <= rows).
 static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, const float *a, ptrdiff_t rs,
                                                                ptrdiff_t ls, int readable, const float *b,
                                                                ptrdiff_t bs, float *c, ptrdiff_t ldc, int mr, int nr,
-                                                               int mode, float beta, const int wide) {
+                                                               int mode, float beta, const int wide,
+                                                               const int rows) {
     const float *row[MR];
-    for (int r = 0; r < MR; r++) row[r] = a + (r < readable ? r : 0) * rs;
+    for (int r = 0; r < rows; r++) row[r] = a + (r < readable ? r : 0) * rs;
     __m512 acc[MR][2];
-    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     // The C tile is read (or written) only at the end: ask for its lines now.
     for (int r = 0; r < mr; r++) {
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
@@ -281,36 +283,44 @@ static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, cons
         if (wide) _mm_prefetch((const char *)(b + (l + 8) * bs + 16), _MM_HINT_T0);
         __m512 b0 = _mm512_maskz_loadu_ps(m0, b + l * bs);
         __m512 b1 = wide ? _mm512_maskz_loadu_ps(m1, b + l * bs + 16) : b0;
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             __m512 x = _mm512_set1_ps(row[r][l * ls]);
             acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
             if (wide) acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
         }
     }
     __m512 vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
         if (r >= mr) break;
         finish(c + r * ldc, m0, acc[r][0], mode, vb);
         if (wide && m1) finish(c + r * ldc + 16, m1, acc[r][1], mode, vb);
     }
 }
 
+// A tile of `mr` rows: the full MR-row tile, or, for a last row panel of at most HALF_MR rows (77 text
+// tokens: 6 panels of 12 and one of 5), the half-height one, which does not multiply the padding rows.
+// Each element's sum is the same sequence of multiply-adds in both.
+#define HALF_MR (MR / 2)
 static AVX512 void kernel_packed_32(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
                                     int nr, int mode, float beta) {
-    tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 1);
+    if (mr <= HALF_MR) tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 1, HALF_MR);
+    else tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 1, MR);
 }
 static AVX512 void kernel_packed_16(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
                                     int nr, int mode, float beta) {
-    tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 0);
+    if (mr <= HALF_MR) tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 0, HALF_MR);
+    else tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 0, MR);
 }
 // A's rows in place; B packed (ldb NR) or, for products of few rows, read in place (ldb its row stride).
 static AVX512 void kernel_rows_32(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                                   float *c, ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
-    tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 1);
+    if (mr <= HALF_MR) tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 1, HALF_MR);
+    else tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 1, MR);
 }
 static AVX512 void kernel_rows_16(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                                   float *c, ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
-    tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 0);
+    if (mr <= HALF_MR) tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 0, HALF_MR);
+    else tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 0, MR);
 }
 
 // Each thread's packing buffers, allocated on its first product and kept for the thread's life (a fresh

@@ -48,14 +48,16 @@ struct KernelBenchmarks {
     }
 
     /// GFLOP/s of C[m, n] = A[m, k] B[k, n].
-    func sgemmRate(m: Int, n: Int, k: Int) -> Double {
+    /// GFLOP/s of C[m, n] = A[m, k] B[k, n]; with `transposedRight`, of A Wᵀ with W [n, k] (a linear
+    /// layer as `Tensor.linear` runs it).
+    func sgemmRate(m: Int, n: Int, k: Int, transposedRight: Bool = false) -> Double {
         let a = random([m, k])
-        let b = random([k, n])
+        let b = random(transposedRight ? [n, k] : [k, n])
         let c = Tensor(uninitialized: [m, n])
         let t = bestTime {
             BLAS.sgemm(
-                transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k,
-                b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+                transA: false, transB: transposedRight, m: m, n: n, k: k, a: a.pointer, lda: k,
+                b: b.pointer, ldb: transposedRight ? k : n, c: c.pointer, ldc: n)
         }
         return 2 * Double(m * n * k) / t / 1e9
     }
@@ -113,6 +115,19 @@ struct KernelBenchmarks {
                 row("openblas \(m)x\(n)x\(k)", seconds: flops / rate / 1e9, flops: flops)
             }
             if bf16 { row("bf16 \(m)x\(n)x\(k)", seconds: flops / bf16Rate(m: m, n: n, k: k) / 1e9, flops: flops) }
+        }
+        // Linear layers on text tokens as `Tensor.linear` runs them (x Wᵀ, the weight read transposed): the
+        // cross-attention keys and values of SD1's levels, and the CLIP ViT-L/14 text encoder's attention
+        // projections and feed-forward.
+        for (m, n, k) in [(77, 320, 768), (77, 1280, 768), (77, 768, 768), (77, 3072, 768), (77, 768, 3072)] {
+            let flops = 2 * Double(m * n * k)
+            row(
+                "sgemm x·Wᵀ \(m)x\(n)x\(k)",
+                seconds: flops / sgemmRate(m: m, n: n, k: k, transposedRight: true) / 1e9, flops: flops)
+            if SGEMMKernel.path != .blas {
+                let rate = SGEMMKernel.withPathLimit(.blas) { sgemmRate(m: m, n: n, k: k, transposedRight: true) }
+                row("openblas x·Wᵀ \(m)x\(n)x\(k)", seconds: flops / rate / 1e9, flops: flops)
+            }
         }
         // The fused attention kernel's tile products (`Tensor.attentionQueryBlock`), as it runs them: each
         // thread multiplies its own tile, every thread at once. Self-attention at the head widths of SD1's

@@ -150,11 +150,12 @@ public enum SGEMMKernel {
         let wanted = 2 * threads
         let splitRows = m >= n ? rowPanels >= wanted || rowPanels >= columnPanels : columnPanels < wanted && rowPanels > columnPanels
         let units = splitRows ? rowPanels : columnPanels
+        // Task t takes units [⌈t·units/tasks⌉, ⌈(t+1)·units/tasks⌉): sizes differ by at most one, the larger
+        // first (10 panels: 3, 2, 3, 2), so two threads taking tasks in turn end with equal shares.
         let tasks = Swift.min(units, wanted)
-        let perTask = (units + tasks - 1) / tasks
         Parallel.forEach(tasks) { t in
-            let lo = t * perTask
-            let hi = Swift.min(units, lo + perTask)
+            let lo = (t * units + tasks - 1) / tasks
+            let hi = ((t + 1) * units + tasks - 1) / tasks
             guard lo < hi else { return }
             if splitRows {
                 product.run(rows: lo * rowPanel..<Swift.min(m, hi * rowPanel), columnPanels: 0..<columnPanels)
