@@ -202,4 +202,36 @@ final class VectorMathTests: XCTestCase {
             }
         }
     }
+
+    /// CLIP's quick GELU keeps libm's expf bits on every path: the same floats as
+    /// `x / (1 + Foundation.exp(-1.702 * x))` over a sweep of the float range (every 4093rd bit pattern,
+    /// both signs), the values around where glibc leaves its main path (|1.702 x| near 88), zeros,
+    /// subnormals, infinities and NaN, in full vectors and tails.
+    func testQuickGeluHasLibmExpBits() {
+        var x: [Float] = [0, -0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .infinity, -.infinity, .nan]
+        for bits in stride(from: UInt32(0), to: 0x7F80_0000, by: 4093) {
+            x.append(Float(bitPattern: bits))
+            x.append(-Float(bitPattern: bits))
+        }
+        for edge: Float in [88 / 1.702, 103.97 / 1.702, 88.72 / 1.702] {
+            var v = edge
+            for _ in 0..<40 {
+                x += [v, -v]
+                v = v.nextUp
+            }
+        }
+        let want = x.map { $0 / (1 + Foundation.exp(-1.702 * $0)) }
+        forEachPath { path in
+            for n in [x.count, 1, 7, 15, 17, 33] {
+                var y = [Float](repeating: 0, count: n)
+                y.withUnsafeMutableBufferPointer { VectorMath.quickGelu($0.baseAddress!, x, n) }
+                var mismatches = 0
+                for i in 0..<n where y[i].bitPattern != want[i].bitPattern && !(y[i].isNaN && want[i].isNaN) {
+                    if mismatches < 5 { XCTFail("\(path) n \(n): x \(x[i]) gives \(y[i]), libm \(want[i])") }
+                    mismatches += 1
+                }
+                XCTAssertEqual(mismatches, 0, "\(path) n \(n)")
+            }
+        }
+    }
 }

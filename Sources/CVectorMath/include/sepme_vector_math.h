@@ -31,6 +31,10 @@ void sepme_gated_gelu_backward(float *d_hidden, float *d_gate, const float *hidd
 void sepme_silu(float *out, const float *x, ptrdiff_t n);
 /// dx[i] = g[i] σ(x[i]) (1 + x[i] (1 − σ(x[i]))), the SiLU backward; dx may alias g.
 void sepme_silu_backward(float *dx, const float *x, const float *g, ptrdiff_t n);
+/// out[i] = x[i] / (1 + e^(−1.702 x[i])), CLIP's quick GELU, with e^t computed as glibc's expf computes it
+/// (libm_exp_rows.c): the bits of `x / (1.f + expf(-1.702f * x))` with glibc ≥ 2.28 on a CPU with FMA, on
+/// every path. out may alias x.
+void sepme_quick_gelu(float *out, const float *x, ptrdiff_t n);
 /// Statistics of one normalisation row (torch's layer_norm / group_norm): mean = Σx / n and
 /// rstd = 1 / sqrt(Σ(x − mean)² / n + eps), both sums in double, rounded to float at the end.
 void sepme_norm_statistics(const float *x, ptrdiff_t n, float eps, float *mean, float *rstd);

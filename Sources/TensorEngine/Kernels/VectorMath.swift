@@ -68,6 +68,12 @@ enum VectorMath {
     @inline(__always)
     static func silu(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) { sepme_silu(out, x, n) }
 
+    /// out[i] = x[i] / (1 + e^(−1.702 x[i])) with libm's expf bits (CLIP's quick GELU); out may alias x.
+    @inline(__always)
+    static func quickGelu(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        sepme_quick_gelu(out, x, n)
+    }
+
     /// SiLU backward: dx[i] = g[i] · σ(x[i]) · (1 + x[i] (1 − σ(x[i]))); dx may alias g.
     @inline(__always)
     static func siluBackward(_ dx: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, gradient g: UnsafePointer<Float>, _ n: Int) {

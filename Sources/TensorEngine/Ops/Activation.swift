@@ -106,9 +106,13 @@ extension Tensor {
         }
     }
 
-    /// CLIP's quick GELU: x * sigmoid(1.702 x) (transformers activations.QuickGELUActivation).
+    /// CLIP's quick GELU: x * sigmoid(1.702 x) (transformers activations.QuickGELUActivation), computed as
+    /// x / (1 + e^(−1.702 x)) with libm's expf bits (`sepme_quick_gelu`).
     public func quickGelu() -> Tensor {
-        let out = mapKernel(self) { $0 / (1 + Foundation.exp(-1.702 * $0)) }
+        let out = Tensor(uninitialized: shape)
+        let x = pointer
+        let y = out.pointer
+        Parallel.forEachChunk(count) { r in VectorMath.quickGelu(y + r.lowerBound, x + r.lowerBound, r.count) }
         return Tensor.record("quick_gelu", inputs: [self], output: out) { g, _ in
             [
                 zipKernel(g, self) { gv, x in
