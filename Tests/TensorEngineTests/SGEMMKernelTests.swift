@@ -148,6 +148,37 @@ final class SGEMMKernelTests: XCTestCase {
         }
     }
 
+    /// x Wᵀ of few rows and long sums runs as dot products (`sepme_sgemm_dot_task`): within the summation
+    /// bound on both own paths, the same floats on AVX-512F and AVX2 and on one thread or several, and not
+    /// the panel kernels' floats (so the route is taken). Sizes off the 4 × 6 tile, k off the 16 lanes, k
+    /// cut into slices (2050: three of 684), beta 0, 1 and 0.5, leading dimensions above the minimum.
+    func testDotProductRoute() throws {
+        try XCTSkipUnless(SGEMMKernel.bestPath == .avx512, "comparing the two own paths needs AVX-512F")
+        let cases = [
+            Case(m: 77, n: 40, k: 768, transB: true), Case(m: 5, n: 13, k: 777, transB: true),
+            Case(m: 77, n: 70, k: 2050, transB: true, beta: 0.5, slack: 3),
+            Case(m: 90, n: 31, k: 1030, transB: true, beta: 1, slack: 1), Case(m: 1, n: 7, k: 768, transB: true),
+            Case(m: 154, n: 200, k: 768, transB: true)
+        ]
+        var differsFromPanels = false
+        for (index, t) in cases.enumerated() {
+            let seed = UInt64(index) + 300
+            XCTAssertTrue(SGEMMKernel.runsAsDotProducts(m: t.m, k: t.k), "\(t)")
+            let (wide, worst) = SGEMMKernel.withPathLimit(.avx512) { run(t, seed: seed) }
+            XCTAssertLessThanOrEqual(worst, 1, "\(t): error over the summation bound")
+            let serial = SGEMMKernel.withPathLimit(.avx512) { SGEMMKernel.serially { run(t, seed: seed).c } }
+            XCTAssertEqual(serial.map(\.bitPattern), wide.map(\.bitPattern), "\(t): the thread split changed the result")
+            if t.m <= SGEMMKernel.avx2ThinSide {
+                let narrow = SGEMMKernel.withPathLimit(.avx2) { run(t, seed: seed).c }
+                XCTAssertEqual(narrow.map(\.bitPattern), wide.map(\.bitPattern), "\(t): the AVX2 path differs")
+            }
+            let panels = SGEMMKernel.withPathLimit(.avx512) { SGEMMKernel.withoutDotProducts { run(t, seed: seed).c } }
+            differsFromPanels = differsFromPanels || panels.map(\.bitPattern) != wide.map(\.bitPattern)
+        }
+        XCTAssertTrue(differsFromPanels, "every product gave the panel kernels' floats: the dot route did not run")
+        XCTAssertFalse(SGEMMKernel.runsAsDotProducts(m: 77, k: 512), "the toy model's widths stay on the panels")
+    }
+
     /// On the AVX2 path a product thicker than `avx2ThinSide` on both sides is OpenBLAS's, to the bit.
     func testAVX2PathLeavesThickProductsToOpenBLAS() throws {
         try XCTSkipUnless(SGEMMKernel.bestPath.rawValue >= SGEMMKernel.Path.avx2.rawValue, "this CPU has no AVX2 + FMA")

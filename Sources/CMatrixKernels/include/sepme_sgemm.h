@@ -26,6 +26,7 @@
 #define SEPME_SGEMM_NR 32
 #define SEPME_SGEMM_KC 256
 #define SEPME_SGEMM_MC 384
+#define SEPME_SGEMM_DOT_KC 1024
 
 /// B given implicitly as the im2col columns of one image (PyTorch Conv2d, no dilation): B (k x n) element
 /// (l, j), with l = (c kernel_h + ky) kernel_w + kx and output pixel (oy, ox) = (row_begin + j / out_w,
@@ -80,5 +81,13 @@ int sepme_sgemm_avx2_available(void);
 /// the caller's fallback.
 int sepme_sgemm_avx2_task(const sepme_sgemm_problem *problem, ptrdiff_t row_begin, ptrdiff_t row_end,
                           ptrdiff_t column_panel_begin, ptrdiff_t column_panel_end);
+
+/// C = A Bᵀ as dot products (sgemm_dot.c), for products of few rows whose operands are both k-contiguous
+/// (a_k_stride and b_k_stride 1, alpha 1, no implicit columns: a linear layer x Wᵀ): the columns
+/// [column_begin, column_end) of C, every row, over the whole k range, on AVX-512F (avx512 1) or AVX2 + FMA
+/// (avx512 0), with the same summation order on both (sgemm_dot.c's header), which differs from the panel
+/// kernels'. Returns 0, or -1 (C untouched) where the problem does not qualify or the CPU lacks the path.
+int sepme_sgemm_dot_task(const sepme_sgemm_problem *problem, ptrdiff_t column_begin, ptrdiff_t column_end,
+                         int avx512);
 
 #endif

@@ -118,12 +118,19 @@ struct KernelBenchmarks {
         }
         // Linear layers on text tokens as `Tensor.linear` runs them (x Wᵀ, the weight read transposed): the
         // cross-attention keys and values of SD1's levels, and the CLIP ViT-L/14 text encoder's attention
-        // projections and feed-forward.
-        for (m, n, k) in [(77, 320, 768), (77, 1280, 768), (77, 768, 768), (77, 3072, 768), (77, 768, 3072)] {
+        // projections and feed-forward (one prompt, and the two of classifier-free guidance); `panels` rows:
+        // the same on the panel kernels, where the dot-product route would take it.
+        for (m, n, k) in [
+            (77, 320, 768), (77, 1280, 768), (77, 768, 768), (77, 3072, 768), (77, 768, 3072), (154, 768, 768)
+        ] {
             let flops = 2 * Double(m * n * k)
             row(
                 "sgemm x·Wᵀ \(m)x\(n)x\(k)",
                 seconds: flops / sgemmRate(m: m, n: n, k: k, transposedRight: true) / 1e9, flops: flops)
+            if SGEMMKernel.runsAsDotProducts(m: m, k: k) {
+                let rate = SGEMMKernel.withoutDotProducts { sgemmRate(m: m, n: n, k: k, transposedRight: true) }
+                row("panels x·Wᵀ \(m)x\(n)x\(k)", seconds: flops / rate / 1e9, flops: flops)
+            }
             if SGEMMKernel.path != .blas {
                 let rate = SGEMMKernel.withPathLimit(.blas) { sgemmRate(m: m, n: n, k: k, transposedRight: true) }
                 row("openblas x·Wᵀ \(m)x\(n)x\(k)", seconds: flops / rate / 1e9, flops: flops)

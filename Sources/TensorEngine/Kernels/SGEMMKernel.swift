@@ -42,6 +42,7 @@ public enum SGEMMKernel {
         // the products (never while products run on other threads), read by the products.
         var limit: Path = Settings.environmentLimit
         var serial = false
+        var dotProducts = true
 
         /// `SEPME_SGEMM=openblas` in the environment keeps every product on OpenBLAS (to compare the two
         /// in the same session, or to sidestep the own kernels), `SEPME_SGEMM=avx2` on the AVX2 kernels
@@ -109,7 +110,55 @@ public enum SGEMMKernel {
                 b: b, b_k_stride: transB ? 1 : ldb, b_column_stride: transB ? ldb : 1,
                 c: c, ldc: ldc, b_columns: nil),
             transA: transA, transB: transB, lda: lda, ldb: ldb, geometry: nil)
-        run(product)
+        if !transA && transB && alpha == 1 && runsAsDotProducts(m: m, k: k) {
+            runDotProducts(product)
+        } else {
+            run(product)
+        }
+    }
+
+    /// Products x Wᵀ of at most this many rows run as dot products (`sepme_sgemm_dot_task`: no operand
+    /// packed), where the panel kernels would transpose each panel of W as they pack it and meet it with
+    /// few row panels (docs/benchmarks.md, "Products on text tokens").
+    static let dotProductMaxRows = 160
+    /// ... and sums of at least this many terms: the lanes' tree costs a share of each tile that grows as k
+    /// shrinks, and the embedded toy model (text width 256, feed-forward 512) keeps its products as they were.
+    static let dotProductMinDepth = 768
+
+    /// Whether x Wᵀ with m rows and sums of k terms runs as dot products now.
+    public static func runsAsDotProducts(m: Int, k: Int) -> Bool {
+        guard settings.dotProducts, m <= dotProductMaxRows, k >= dotProductMinDepth else { return false }
+        return path == .avx512 || (path == .avx2 && m <= avx2ThinSide)
+    }
+
+    /// Runs `body` with x Wᵀ products on the panel kernels only (benchmarks: the two routes compared).
+    /// Not for use while products run on other threads.
+    public static func withoutDotProducts<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = settings.dotProducts
+        settings.dotProducts = false
+        defer { settings.dotProducts = previous }
+        return try body()
+    }
+
+    /// C = A Bᵀ as dot products, cut into tasks of whole tiles of columns (see `run`); each element is
+    /// summed in the same order however the tasks are cut. Where the kernel cannot run (an empty task
+    /// tells), the panel route.
+    private static func runDotProducts(_ product: Product) {
+        let (m, n, k) = (product.problem.m, product.problem.n, product.problem.k)
+        let avx512: Int32 = product.path == .avx512 ? 1 : 0
+        var check = product.problem
+        guard sepme_sgemm_dot_task(&check, 0, 0, avx512) == 0 else { return run(product) }
+        let tile = 6
+        let units = (n + tile - 1) / tile
+        let threads = settings.serial ? 1 : Parallel.threadCount
+        let tasks = threads > 1 && m * n * k >= parallelThreshold ? Swift.min(units, 2 * threads) : 1
+        Parallel.forEach(tasks) { t in
+            let lo = Swift.min(n, (t * units + tasks - 1) / tasks * tile)
+            let hi = Swift.min(n, ((t + 1) * units + tasks - 1) / tasks * tile)
+            guard lo < hi else { return }
+            var p = product.problem
+            _ = sepme_sgemm_dot_task(&p, lo, hi, avx512)
+        }
     }
 
     /// out = W · columns(x) + beta · out for one image, the im2col columns gathered from the image as
