@@ -43,7 +43,8 @@ struct CAMethod: ErasureMethod {
             let loss = Self.loss(plan: plan, conceptAt: k, model: model, anchors: anchors, latents: latents)
             let result = try training.train(
                 .init(conceptIndex: k, learningRate: options.learningRate, iterations: options.iterations, loss: loss),
-                weights: weights, trainingImages: latents.latents.count, imageSeeds: latents.seeds)
+                weights: weights, trainingImages: latents.latents.count, imageSeeds: latents.seeds,
+                imageSeconds: latents.generationSeconds)
             return training.shift(conceptAt: k, result: result, learningRate: options.learningRate, iterations: options.iterations) {
                 $0.ca = options
             }

@@ -35,7 +35,9 @@ struct DenseFineTuning {
     }
 
     /// Trains `weights` (from `trainableWeights`) by `run`; `weights` act on the model during the loss.
-    func train(_ run: Run, weights: ShiftWeights, trainingImages: Int = 0, imageSeeds: [UInt64] = []) throws -> Result {
+    func train(
+        _ run: Run, weights: ShiftWeights, trainingImages: Int = 0, imageSeeds: [UInt64] = [], imageSeconds: Double = 0
+    ) throws -> Result {
         let concept = plan.concepts[run.conceptIndex]
         let optimizer = Adam(parameters: weights.trainableTensors, learningRate: Float(run.learningRate))
         var state = TrainingCheckpoint.State(plan: plan, concepts: [concept])
@@ -90,7 +92,8 @@ struct DenseFineTuning {
         let record = TrainingRecord(
             iterations: state.iteration, initialLoss: curve.first, finalLoss: curve.last, stopReason: .maxIterations,
             lossCurve: Swift.stride(from: 0, to: curve.count, by: stride).map { curve[$0] }, lossStride: stride,
-            seconds: secondsAtStart + Date().timeIntervalSince(started), trainingImages: trainingImages, imageSeeds: imageSeeds)
+            seconds: secondsAtStart + Date().timeIntervalSince(started), trainingImages: trainingImages, imageSeeds: imageSeeds,
+            imageSeconds: imageSeconds)
         checkpoint.remove()
         return Result(weights: weights.detachedCopy(), record: record)
     }

@@ -127,7 +127,7 @@ struct SepMETraining {
             iterations: rule.iterations, initialLoss: curve.first, finalLoss: curve.last,
             finalMomentum: rule.momentum, stopReason: stopReason, lossCurve: compact,
             lossStride: stride, seconds: seconds, trainingImages: latents.latents.count,
-            imageSeeds: latents.seeds)
+            imageSeeds: latents.seeds, imageSeconds: latents.generationSeconds)
         record.originalPrecision = context.originalPrecision.rawValue
         var hp = h
         if !plan.variant.isDecoupled { hp.beta = 1 }

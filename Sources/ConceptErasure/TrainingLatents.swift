@@ -12,11 +12,14 @@ public struct TrainingLatents {
     public let seeds: [UInt64]
     /// How many prompts generated images cycle over (image i shows prompt i mod `prompts`).
     public let prompts: Int
+    /// Seconds their generation took, cached images included (`TrainingRecord.imageSeconds`).
+    public let generationSeconds: Double
 
-    public init(latents: [Tensor], seeds: [UInt64], prompts: Int = 1) {
+    public init(latents: [Tensor], seeds: [UInt64], prompts: Int = 1, generationSeconds: Double = 0) {
         self.latents = latents
         self.seeds = seeds
         self.prompts = max(1, prompts)
+        self.generationSeconds = generationSeconds
     }
 
     /// The x_0 of `iteration` (the images in turn) and the index of the prompt it is conditioned
@@ -29,7 +32,8 @@ public struct TrainingLatents {
 }
 
 /// Where training latents come from: images the original model generates for the concept's prompt
-/// (one seed each, cached on disk so that a rerun or a resume does not regenerate them), or the
+/// (one seed each, cached on disk with the seconds each took, so that a rerun or a resume neither
+/// regenerates them nor drops their time from the erasure's), or the
 /// user's own images encoded by the VAE. Generation polls the observer's stop request between
 /// denoising steps.
 struct TrainingImages {
@@ -54,6 +58,7 @@ struct TrainingImages {
         let sampler = try SamplerKind.resolve(h.generationScheduler, config: pipeline.schedulerConfiguration)
         var out: [Tensor] = []
         var seeds: [UInt64] = []
+        var seconds = 0.0
         for i in 0..<h.images {
             let prompt = prompts[i % prompts.count]
             let seed = h.seed &+ UInt64(i)
@@ -62,20 +67,24 @@ struct TrainingImages {
             let name =
                 "\(ConceptShift.slug(prompt))-\(fingerprint)-\(sampler.rawValue)-s\(h.generationSteps)-g\(h.generationGuidance)\(size)-seed\(seed).safetensors"
             let cached = cache?.appendingPathComponent(name)
-            if let cached, let latents = Self.readCached(cached, prompt: prompt) {
-                out.append(latents)
+            if let cached, let entry = Self.readCached(cached, prompt: prompt) {
+                out.append(entry.latents)
+                seconds += entry.seconds
             } else {
+                let started = Date()
                 let latents = try generate(prompt: prompt, seed: seed, sampler: sampler)
+                let took = Date().timeIntervalSince(started)
                 out.append(latents)
+                seconds += took
                 if let cached {
                     var w = SafeTensorsWriter()
                     try w.add("latents", shape: latents.shape, floats: latents.scalars)
-                    try w.write(to: cached.path, metadata: ["prompt": prompt, "seed": String(seed)])
+                    try w.write(to: cached.path, metadata: ["prompt": prompt, "seed": String(seed), "seconds": String(took)])
                 }
             }
             observer.images(prompts[0], i + 1, h.images)
         }
-        return TrainingLatents(latents: out, seeds: seeds, prompts: prompts.count)
+        return TrainingLatents(latents: out, seeds: seeds, prompts: prompts.count, generationSeconds: seconds)
     }
 
     /// One image's final latents (no VAE decoding: training needs x_0 in latent space). [1, C, h, w]
@@ -95,16 +104,17 @@ struct TrainingImages {
         return run.latents
     }
 
-    /// A cached image's latents, or nil when the file is missing, not a sound cache entry, or
-    /// recorded as made from another prompt with the same slug ("" and "concept" share one); it is
-    /// then regenerated and rewritten.
-    private static func readCached(_ url: URL, prompt: String) -> Tensor? {
+    /// A cached image's latents and the seconds its generation took (0 where the file predates that
+    /// record), or nil when the file is missing, not a sound cache entry, or recorded as made from
+    /// another prompt with the same slug ("" and "concept" share one); it is then regenerated and rewritten.
+    private static func readCached(_ url: URL, prompt: String) -> (latents: Tensor, seconds: Double)? {
         guard let file = try? SafeTensorsFile(path: url.path), file.metadata["prompt"].map({ $0 == prompt }) ?? true,
             let info = try? file.info("latents"),
             info.shape.count == 4, info.shape[0] == 1, let values = try? file.floats("latents"),
             values.allSatisfy(\.isFinite)
         else { return nil }
-        return Tensor(values, shape: info.shape)
+        let seconds = file.metadata["seconds"].flatMap(Double.init).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil } ?? 0
+        return (Tensor(values, shape: info.shape), seconds)
     }
 
     /// Every PNG in `folder`, encoded by the VAE (images must have the training size, `trainSize` or

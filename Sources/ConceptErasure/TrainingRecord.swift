@@ -20,7 +20,12 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
     /// Loss every `lossStride` iterations (a compact curve).
     public var lossCurve: [Double]
     public var lossStride: Int
+    /// Seconds in the training loop, over every process that worked on it (a resumed run adds its own).
     public var seconds: Double
+    /// Seconds spent generating the training images: in this process, or, for images read from the cache,
+    /// in the one that made them (recorded in each cached file). 0 for the user's own images, for methods
+    /// without training images, and in files written before this field existed.
+    public var imageSeconds: Double = 0
     public var trainingImages: Int
     public var imageSeeds: [UInt64]
     /// Precision of the original model's predictions in the loop (`erase --precision`); files written
@@ -30,7 +35,7 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
     public init(
         iterations: Int = 0, initialLoss: Double? = nil, finalLoss: Double? = nil, finalMomentum: Double? = nil,
         stopReason: StopReason = .maxIterations, lossCurve: [Double] = [], lossStride: Int = 1, seconds: Double = 0,
-        trainingImages: Int = 0, imageSeeds: [UInt64] = []
+        trainingImages: Int = 0, imageSeeds: [UInt64] = [], imageSeconds: Double = 0
     ) {
         self.iterations = iterations
         self.initialLoss = initialLoss
@@ -42,6 +47,7 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
         self.seconds = seconds
         self.trainingImages = trainingImages
         self.imageSeeds = imageSeeds
+        self.imageSeconds = imageSeconds
     }
 
     enum CodingKeys: String, CodingKey {
@@ -53,6 +59,7 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
         case lossCurve = "loss_curve"
         case lossStride = "loss_stride"
         case seconds
+        case imageSeconds = "image_seconds"
         case trainingImages = "training_images"
         case imageSeeds = "image_seeds"
         case originalPrecision = "original_precision"
@@ -68,6 +75,7 @@ public struct TrainingRecord: Codable, Equatable, Sendable {
         lossCurve = try c.decode([Double].self, forKey: .lossCurve)
         lossStride = try c.decode(Int.self, forKey: .lossStride)
         seconds = try c.decode(Double.self, forKey: .seconds)
+        imageSeconds = try c.decodeIfPresent(Double.self, forKey: .imageSeconds) ?? 0
         trainingImages = try c.decode(Int.self, forKey: .trainingImages)
         imageSeeds = try c.decode([UInt64].self, forKey: .imageSeeds)
         let precision = try c.decodeIfPresent(String.self, forKey: .originalPrecision) ?? ComputePrecision.fp32.rawValue

@@ -207,11 +207,11 @@ public final class ErasureBenchmark {
     }
 
     /// Seconds an erasure took: this process's wall time, or, where the run resumed from a training
-    /// checkpoint, the training seconds a shift records over every process that worked on it
-    /// (`TrainingRecord.seconds`), if more. (The largest shift's, not their sum: shifts trained
-    /// together each record the group's time.)
+    /// checkpoint or read its training images from the cache, what a shift records over every process
+    /// that worked on it (`TrainingRecord.seconds` + `imageSeconds`), if more. (The largest shift's, not
+    /// their sum: shifts trained together each record the group's time.)
     static func erasureSeconds(wall: Double, shifts: [ConceptShift]) -> Double {
-        Swift.max(wall, shifts.map(\.metadata.training.seconds).max() ?? 0)
+        Swift.max(wall, shifts.map { $0.metadata.training.seconds + $0.metadata.training.imageSeconds }.max() ?? 0)
     }
 
     /// Erases one target and scores its grid on every template set.

@@ -31,6 +31,12 @@ final class TrainingLatentsTests: XCTestCase {
         XCTAssertEqual(first.seeds, [7, 8])
         let files = try FileManager.default.contentsOfDirectory(atPath: cache.path).sorted()
         XCTAssertEqual(files.count, 2)
+        // Each entry records the seconds its generation took; the latents' total is their sum.
+        let recorded = try files.map {
+            try XCTUnwrap(SafeTensorsFile(path: cache.appendingPathComponent($0).path).metadata["seconds"].flatMap(Double.init))
+        }
+        XCTAssertTrue(recorded.allSatisfy { $0 > 0 })
+        XCTAssertEqual(first.generationSeconds, recorded[0] + recorded[1])
         // Overwrite one cached file: a rerun must read it instead of regenerating.
         var w = SafeTensorsWriter()
         try w.add("latents", shape: [1, 3, 8, 8], floats: [Float](repeating: 0.25, count: 192))
@@ -38,6 +44,8 @@ final class TrainingLatentsTests: XCTestCase {
         let second = try images.generated(prompts: ["a red circle"])
         XCTAssertTrue(second.latents.contains { $0.scalars.allSatisfy { $0 == 0.25 } })
         XCTAssertTrue(second.latents.contains { $0.scalars == first.latents[1].scalars })
+        // Read from the cache, an image counts the seconds its file records (none: 0), not this read's.
+        XCTAssertEqual(second.generationSeconds, recorded[1])
         // A corrupt cache entry (non-finite values) is regenerated, not trained on.
         try w.write(to: cache.appendingPathComponent(files[0]).path)
         var nan = SafeTensorsWriter()

@@ -372,13 +372,14 @@ final class BenchmarkComparisonTests: XCTestCase {
         XCTAssertFalse(BenchmarkResult(settings: settings, targets: []).markdown().contains("## Where"))
     }
 
-    /// A row's seconds: this process's wall time, unless a shift records more training time (an
-    /// erasure resumed from its checkpoint); shifts trained together each carry the group's time,
-    /// so the largest counts, not their sum.
+    /// A row's seconds: this process's wall time, unless a shift records more training and image time (an
+    /// erasure resumed from its checkpoint, or on training images an earlier process made); shifts trained
+    /// together each carry the group's time, so the largest counts, not their sum.
     func testErasureSecondsCountATrainingResumedFromItsCheckpoint() {
-        func shift(_ seconds: Double) -> ConceptShift {
+        func shift(_ seconds: Double, images: Double = 0) -> ConceptShift {
             var training = TrainingRecord(iterations: 1000, stopReason: .maxIterations)
             training.seconds = seconds
+            training.imageSeconds = images
             let metadata = ShiftMetadata(
                 variant: .full, concepts: ["striped"], protectedPrompts: [], decoupledFrom: [], baseFingerprint: "0123456789abcdef",
                 hyperparameters: ErasureHyperparameters(), training: training, nullSpace: nil, restorable: false, toolVersion: "test")
@@ -388,5 +389,6 @@ final class BenchmarkComparisonTests: XCTestCase {
         XCTAssertEqual(ErasureBenchmark.erasureSeconds(wall: 270, shifts: [shift(265)]), 270)
         XCTAssertEqual(ErasureBenchmark.erasureSeconds(wall: 40, shifts: [shift(90), shift(90)]), 90)
         XCTAssertEqual(ErasureBenchmark.erasureSeconds(wall: 0.5, shifts: []), 0.5)
+        XCTAssertEqual(ErasureBenchmark.erasureSeconds(wall: 33, shifts: [shift(30, images: 75)]), 105)
     }
 }
