@@ -169,31 +169,51 @@ static inline AVX2 __m256i first_lanes(ptrdiff_t live) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-static AVX2 void tile_avx2(ptrdiff_t kc, const float *a, ptrdiff_t lda, int rows, const float *b, ptrdiff_t ldb,
-                           int cols, float *c, ptrdiff_t ldc, int mode, float beta) {
-    const float *ar[2] = {a, a + (rows > 1 ? lda : 0)}, *bc[2] = {b, b + (cols > 1 ? ldb : 0)};
-    __m256 acc[2][2][2];
-    for (int r = 0; r < 2; r++)
-        for (int j = 0; j < 2; j++) acc[r][j][0] = acc[r][j][1] = _mm256_setzero_ps();
-    for (ptrdiff_t l = 0; l < kc; l += 16) {
+// The lane sums of a 2 × 2 tile (rows ar[0..1] of A by rows bc[0..1] of B) over kc values of k, each as its
+// low and high 8 lanes: acc[(2 r + j) * 2 + h]. Out of line, as tile_sums.
+static __attribute__((noinline)) AVX2 void tile_sums_avx2(ptrdiff_t kc, const float *const ar[2],
+                                                          const float *const bc[2], __m256 acc[8]) {
+    __m256 s[8];
+    for (int i = 0; i < 8; i++) s[i] = _mm256_setzero_ps();
+    const float *a0 = ar[0], *a1 = ar[1], *b0 = bc[0], *b1 = bc[1];
+    ptrdiff_t l = 0;
+    for (; l + 16 <= kc; l += 16) {
+        __m256 x0 = _mm256_loadu_ps(a0 + l), x0h = _mm256_loadu_ps(a0 + l + 8);
+        __m256 x1 = _mm256_loadu_ps(a1 + l), x1h = _mm256_loadu_ps(a1 + l + 8);
+        __m256 w = _mm256_loadu_ps(b0 + l), wh = _mm256_loadu_ps(b0 + l + 8);
+        s[0] = _mm256_fmadd_ps(x0, w, s[0]);
+        s[1] = _mm256_fmadd_ps(x0h, wh, s[1]);
+        s[4] = _mm256_fmadd_ps(x1, w, s[4]);
+        s[5] = _mm256_fmadd_ps(x1h, wh, s[5]);
+        w = _mm256_loadu_ps(b1 + l), wh = _mm256_loadu_ps(b1 + l + 8);
+        s[2] = _mm256_fmadd_ps(x0, w, s[2]);
+        s[3] = _mm256_fmadd_ps(x0h, wh, s[3]);
+        s[6] = _mm256_fmadd_ps(x1, w, s[6]);
+        s[7] = _mm256_fmadd_ps(x1h, wh, s[7]);
+    }
+    if (l < kc) {  // the slice's last, partial chunk: zeros past its end
         __m256i m0 = first_lanes(kc - l), m1 = first_lanes(kc - l - 8);
-        __m256 x[2][2];
         for (int r = 0; r < 2; r++) {
-            x[r][0] = _mm256_maskload_ps(ar[r] + l, m0);
-            x[r][1] = _mm256_maskload_ps(ar[r] + l + 8, m1);
-        }
-        for (int j = 0; j < 2; j++) {
-            __m256 w0 = _mm256_maskload_ps(bc[j] + l, m0), w1 = _mm256_maskload_ps(bc[j] + l + 8, m1);
-            for (int r = 0; r < 2; r++) {
-                acc[r][j][0] = _mm256_fmadd_ps(x[r][0], w0, acc[r][j][0]);
-                acc[r][j][1] = _mm256_fmadd_ps(x[r][1], w1, acc[r][j][1]);
+            __m256 x = _mm256_maskload_ps(ar[r] + l, m0), xh = _mm256_maskload_ps(ar[r] + l + 8, m1);
+            for (int j = 0; j < 2; j++) {
+                __m256 w = _mm256_maskload_ps(bc[j] + l, m0), wh = _mm256_maskload_ps(bc[j] + l + 8, m1);
+                s[(2 * r + j) * 2] = _mm256_fmadd_ps(x, w, s[(2 * r + j) * 2]);
+                s[(2 * r + j) * 2 + 1] = _mm256_fmadd_ps(xh, wh, s[(2 * r + j) * 2 + 1]);
             }
         }
     }
+    for (int i = 0; i < 8; i++) acc[i] = s[i];
+}
+
+static AVX2 void tile_avx2(ptrdiff_t kc, const float *a, ptrdiff_t lda, int rows, const float *b, ptrdiff_t ldb,
+                           int cols, float *c, ptrdiff_t ldc, int mode, float beta) {
+    const float *ar[2] = {a, a + (rows > 1 ? lda : 0)}, *bc[2] = {b, b + (cols > 1 ? ldb : 0)};
+    __m256 acc[8];
+    tile_sums_avx2(kc, ar, bc, acc);
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++) {
             float *out = c + r * ldc + j;
-            *out = combine(*out, reduce16(acc[r][j][0], acc[r][j][1]), mode, beta);
+            *out = combine(*out, reduce16(acc[(2 * r + j) * 2], acc[(2 * r + j) * 2 + 1]), mode, beta);
         }
 }
 
