@@ -9,6 +9,9 @@ import Foundation
 /// AVX2 micro-kernels (`sgemm_avx2.c`, the same blocking and results) and the others on OpenBLAS, whose
 /// AVX2 kernels are near such a CPU's peak on them.
 ///
+/// Products x Wᵀ on few rows with long sums (text tokens against a linear layer's weight) run as dot
+/// products instead (`sgemm_dot.c`, `runsAsDotProducts`), no operand packed, in tasks of whole 6-column tiles.
+///
 /// Threading: C is cut into tasks of whole row panels (or, when A has few rows, of column panels) that run
 /// on `Parallel`; each task writes only its own part of C and packs the operands it reads into its own
 /// scratch. Inside `BLASThreading.forEachItem` (many small products at once) every product runs on
