@@ -5,8 +5,9 @@
 //   2^(k/32) = T[k mod 32] with k div 32 added to its exponent,
 //   e^x ≈ 2^(k/32) · ((c0 r + c1) r² + (c2 r + 1)),
 // rounded once to float at the end. Each step here is the same IEEE operation (fused where glibc's FMA build
-// fuses), so every result is glibc's. Inputs with |x| ≥ 88 or not finite (where glibc handles overflow,
-// underflow and specials apart) are passed to libm's expf itself.
+// fuses), so every result is glibc's. Of the inputs glibc handles apart (|x| ≥ 88, infinities, NaN), those
+// below −0x1.9fe368p6 (−∞ included), for which it returns 0, give 0 here; a vector holding any other is
+// passed to libm's expf one value at a time.
 #include "sepme_vector_math.h"
 
 #include <math.h>
@@ -30,9 +31,28 @@ static const uint64_t two_to_i_over_32[32] = {
 #define EXP_ROUND_SHIFT 0x1.8p+52
 // Float bits (>> 20, sign off) from which glibc leaves the main path: |x| ≥ 88, infinities, NaNs.
 #define EXP_SPECIAL_TOP 0x42a
+// Below this glibc's expf returns 0.
+#define EXP_ZERO_BELOW -0x1.9fe368p6f
 
 static void quick_gelu_scalar(float *out, const float *x, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) out[i] = x[i] / (1.f + expf(-1.702f * x[i]));
+}
+
+// The row maximum as Swift's max(m, x) takes it (x when x >= m), from −∞.
+static float row_max_swift(const float *x, ptrdiff_t n) {
+    float m = -INFINITY;
+    for (ptrdiff_t j = 0; j < n; j++) m = x[j] >= m ? x[j] : m;
+    return m;
+}
+
+static void softmax_scalar(float *y, const float *x, ptrdiff_t n) {
+    float m = row_max_swift(x, n), s = 0;
+    for (ptrdiff_t j = 0; j < n; j++) {
+        y[j] = expf(x[j] - m);
+        s += y[j];
+    }
+    float inv = 1.f / s;
+    for (ptrdiff_t j = 0; j < n; j++) y[j] *= inv;
 }
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -57,24 +77,26 @@ AVX2 static inline __m128 libm_exp4(__m128 x) {
     return _mm256_cvtpd_ps(_mm256_mul_pd(y, s));
 }
 
-// Whether any of the 8 floats leaves glibc's main path.
-AVX2 static inline int any_special8(__m256 x) {
+// e^x of 8 floats into *e, as glibc's expf gives it; 0 where a lane needs libm's expf itself (*e unset).
+AVX2 static inline int libm_exp_avx2(__m256 x, __m256 *e) {
     __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(x), 20), _mm256_set1_epi32(0x7ff));
-    return !_mm256_testz_si256(_mm256_cmpgt_epi32(top, _mm256_set1_epi32(EXP_SPECIAL_TOP)),
-                               _mm256_set1_epi32(-1));
+    __m256 special = _mm256_castsi256_ps(_mm256_cmpgt_epi32(top, _mm256_set1_epi32(EXP_SPECIAL_TOP)));
+    __m256 zero = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_ZERO_BELOW), _CMP_LT_OQ);
+    if (!_mm256_testz_ps(_mm256_andnot_ps(zero, special), special)) return 0;
+    __m256 v = _mm256_set_m128(libm_exp4(_mm256_extractf128_ps(x, 1)), libm_exp4(_mm256_castps256_ps128(x)));
+    *e = _mm256_andnot_ps(zero, v);
+    return 1;
 }
 
 AVX2 static void quick_gelu_avx2(float *out, const float *x, ptrdiff_t n) {
     ptrdiff_t i = 0;
     __m256 one = _mm256_set1_ps(1.f), slope = _mm256_set1_ps(-1.702f);
     for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 t = _mm256_mul_ps(slope, v);
-        if (any_special8(t)) {
+        __m256 v = _mm256_loadu_ps(x + i), e;
+        if (!libm_exp_avx2(_mm256_mul_ps(slope, v), &e)) {
             quick_gelu_scalar(out + i, x + i, 8);
             continue;
         }
-        __m256 e = _mm256_set_m128(libm_exp4(_mm256_extractf128_ps(t, 1)), libm_exp4(_mm256_castps256_ps128(t)));
         _mm256_storeu_ps(out + i, _mm256_div_ps(v, _mm256_add_ps(one, e)));
     }
     quick_gelu_scalar(out + i, x + i, n - i);
@@ -102,24 +124,54 @@ AVX512 static inline __m256 libm_exp8(__m256 x) {
     return _mm512_cvtpd_ps(_mm512_mul_pd(y, s));
 }
 
+// e^x of 16 floats into *e, as glibc's expf gives it; 0 where a lane needs libm's expf itself (*e unset).
+AVX512 static inline int libm_exp_avx512(__m512 x, __m512 *e) {
+    __m512i top = _mm512_and_si512(_mm512_srli_epi32(_mm512_castps_si512(x), 20), _mm512_set1_epi32(0x7ff));
+    __mmask16 special = _mm512_cmpgt_epi32_mask(top, _mm512_set1_epi32(EXP_SPECIAL_TOP));
+    __mmask16 zero = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_ZERO_BELOW), _CMP_LT_OQ);
+    if (special & ~zero) return 0;
+    __m256 e0 = libm_exp8(_mm512_castps512_ps256(x));
+    __m256 e1 = libm_exp8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+    __m512 v = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(e0)), _mm256_castps_pd(e1), 1));
+    *e = _mm512_maskz_mov_ps((__mmask16)~zero, v);
+    return 1;
+}
+
 AVX512 static void quick_gelu_avx512(float *out, const float *x, ptrdiff_t n) {
     ptrdiff_t i = 0;
     __m512 one = _mm512_set1_ps(1.f), slope = _mm512_set1_ps(-1.702f);
     for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_loadu_ps(x + i);
-        __m512 t = _mm512_mul_ps(slope, v);
-        __m512i top = _mm512_and_si512(_mm512_srli_epi32(_mm512_castps_si512(t), 20), _mm512_set1_epi32(0x7ff));
-        if (_mm512_cmpgt_epi32_mask(top, _mm512_set1_epi32(EXP_SPECIAL_TOP))) {
+        __m512 v = _mm512_loadu_ps(x + i), e;
+        if (!libm_exp_avx512(_mm512_mul_ps(slope, v), &e)) {
             quick_gelu_scalar(out + i, x + i, 16);
             continue;
         }
-        __m256 e0 = libm_exp8(_mm512_castps512_ps256(t));
-        __m256 e1 = libm_exp8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1)));
-        __m512 e = _mm512_castpd_ps(
-            _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(e0)), _mm256_castps_pd(e1), 1));
         _mm512_storeu_ps(out + i, _mm512_div_ps(v, _mm512_add_ps(one, e)));
     }
     quick_gelu_avx2(out + i, x + i, n - i);
+}
+
+// The exponentials e^(x − m) of a softmax row into y (y[j] = expf(x[j] − m) bit for bit).
+AVX2 static void exp_shifted_avx2(float *y, const float *x, ptrdiff_t n, float m) {
+    ptrdiff_t j = 0;
+    __m256 vm = _mm256_set1_ps(m);
+    for (; j + 8 <= n; j += 8) {
+        __m256 t = _mm256_sub_ps(_mm256_loadu_ps(x + j), vm), e;
+        if (libm_exp_avx2(t, &e)) _mm256_storeu_ps(y + j, e);
+        else for (int k = 0; k < 8; k++) y[j + k] = expf(x[j + k] - m);
+    }
+    for (; j < n; j++) y[j] = expf(x[j] - m);
+}
+
+AVX512 static void exp_shifted_avx512(float *y, const float *x, ptrdiff_t n, float m) {
+    ptrdiff_t j = 0;
+    __m512 vm = _mm512_set1_ps(m);
+    for (; j + 16 <= n; j += 16) {
+        __m512 t = _mm512_sub_ps(_mm512_loadu_ps(x + j), vm), e;
+        if (libm_exp_avx512(t, &e)) _mm512_storeu_ps(y + j, e);
+        else for (int k = 0; k < 16; k++) y[j + k] = expf(x[j + k] - m);
+    }
+    exp_shifted_avx2(y + j, x + j, n - j, m);
 }
 
 void sepme_quick_gelu(float *out, const float *x, ptrdiff_t n) {
@@ -127,6 +179,20 @@ void sepme_quick_gelu(float *out, const float *x, ptrdiff_t n) {
     else if (sepme_vector_math_uses_avx2()) quick_gelu_avx2(out, x, n);
     else quick_gelu_scalar(out, x, n);
 }
+
+void sepme_softmax_libm_row(float *y, const float *x, ptrdiff_t n) {
+    if (!sepme_vector_math_uses_avx2()) {
+        softmax_scalar(y, x, n);
+        return;
+    }
+    float m = row_max_swift(x, n), s = 0;
+    if (sepme_vector_math_uses_avx512()) exp_shifted_avx512(y, x, n, m);
+    else exp_shifted_avx2(y, x, n, m);
+    for (ptrdiff_t j = 0; j < n; j++) s += y[j];  // in order, as the scalar row sums
+    float inv = 1.f / s;
+    for (ptrdiff_t j = 0; j < n; j++) y[j] *= inv;
+}
 #else
 void sepme_quick_gelu(float *out, const float *x, ptrdiff_t n) { quick_gelu_scalar(out, x, n); }
+void sepme_softmax_libm_row(float *y, const float *x, ptrdiff_t n) { softmax_scalar(y, x, n); }
 #endif

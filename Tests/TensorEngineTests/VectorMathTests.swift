@@ -234,4 +234,38 @@ final class VectorMathTests: XCTestCase {
             }
         }
     }
+
+    /// `Tensor.softmax`'s rows keep the bits of the scalar row (maximum, libm's expf of x − max summed in
+    /// order, times 1 / sum) on every path: rows with causal −∞ entries, spreads that put x − max where
+    /// glibc's expf leaves its main path (below −88, below −103.97), ties, zeros, every tail length.
+    func testSoftmaxRowKeepsTheScalarRowsBits() {
+        var g = SplitMix64(seed: 21)
+        var rows: [[Float]] = []
+        for n in [1, 2, 7, 8, 15, 16, 17, 33, 77, 100] {
+            for spread in [1.0, 30.0, 95.0, 120.0] {
+                let row = (0..<n).map { _ in Float((g.nextUnitDouble() - 0.5) * 2 * spread) }
+                rows.append(row)
+                rows.append(row.enumerated().map { $0.offset > n / 2 ? -.infinity : $0.element })
+            }
+            rows.append([Float](repeating: 0, count: n))
+            rows.append((0..<n).map { Float(-88 - 16 * Double($0) / Double(n)) } + [0])
+        }
+        func scalar(_ x: [Float]) -> [Float] {
+            var m = -Float.infinity
+            for v in x { m = Swift.max(m, v) }
+            var y = x.map { Foundation.exp($0 - m) }
+            var s: Float = 0
+            for v in y { s += v }
+            let inv = 1 / s
+            for j in y.indices { y[j] *= inv }
+            return y
+        }
+        forEachPath { path in
+            for x in rows {
+                var y = [Float](repeating: .nan, count: x.count)
+                y.withUnsafeMutableBufferPointer { VectorMath.softmaxRow($0.baseAddress!, x, x.count) }
+                XCTAssertEqual(y.map(\.bitPattern), scalar(x).map(\.bitPattern), "\(path) n \(x.count): \(x.prefix(4))")
+            }
+        }
+    }
 }

@@ -35,6 +35,10 @@ void sepme_silu_backward(float *dx, const float *x, const float *g, ptrdiff_t n)
 /// (libm_exp_rows.c): the bits of `x / (1.f + expf(-1.702f * x))` with glibc ≥ 2.28 on a CPU with FMA, on
 /// every path. out may alias x.
 void sepme_quick_gelu(float *out, const float *x, ptrdiff_t n);
+/// y = softmax(x) over one row of n values as `Tensor.softmax` computes it in Swift (m the row maximum,
+/// y[j] = expf(x[j] − m) summed in order, then each times 1 / sum), e^t with libm's expf bits as above. y
+/// may not alias x.
+void sepme_softmax_libm_row(float *y, const float *x, ptrdiff_t n);
 /// Statistics of one normalisation row (torch's layer_norm / group_norm): mean = Σx / n and
 /// rstd = 1 / sqrt(Σ(x − mean)² / n + eps), both sums in double, rounded to float at the end.
 void sepme_norm_statistics(const float *x, ptrdiff_t n, float eps, float *mean, float *rstd);

@@ -68,6 +68,13 @@ enum VectorMath {
     @inline(__always)
     static func silu(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) { sepme_silu(out, x, n) }
 
+    /// y = softmax(x) over one row, e^t with libm's expf bits and the sum in order (`Tensor.softmax`); y
+    /// may not alias x.
+    @inline(__always)
+    static func softmaxRow(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        sepme_softmax_libm_row(y, x, n)
+    }
+
     /// out[i] = x[i] / (1 + e^(−1.702 x[i])) with libm's expf bits (CLIP's quick GELU); out may alias x.
     @inline(__always)
     static func quickGelu(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {

@@ -49,20 +49,8 @@ extension Tensor {
         let src = pointer
         let dst = out.pointer
         Parallel.forEachChunk(rows, minChunk: Swift.max(1, 8192 / Swift.max(n, 1))) { range in
-            for r in range {
-                let x = src + r * n
-                let y = dst + r * n
-                var m = -Float.infinity
-                for j in 0..<n { m = Swift.max(m, x[j]) }
-                var s: Float = 0
-                for j in 0..<n {
-                    let e = Foundation.exp(x[j] - m)
-                    y[j] = e
-                    s += e
-                }
-                let inv = 1 / s
-                for j in 0..<n { y[j] *= inv }
-            }
+            // m the row maximum, y = expf(x − m) (libm's bits) summed in order, then y · (1 / sum).
+            for r in range { VectorMath.softmaxRow(dst + r * n, src + r * n, n) }
         }
         return Tensor.record("softmax", inputs: [self], output: out) { g, _ in
             // dx = y * (g - sum(g * y))
