@@ -47,7 +47,6 @@ struct KernelBenchmarks {
         return t
     }
 
-    /// GFLOP/s of C[m, n] = A[m, k] B[k, n].
     /// GFLOP/s of C[m, n] = A[m, k] B[k, n]; with `transposedRight`, of A Wᵀ with W [n, k] (a linear
     /// layer as `Tensor.linear` runs it).
     func sgemmRate(m: Int, n: Int, k: Int, transposedRight: Bool = false) -> Double {
