@@ -26,19 +26,13 @@ __attribute__((constructor)) static void detect_sgemm_avx2_path(void) {
 }
 int sepme_sgemm_avx2_available(void) { return has_avx2_fma; }
 
-// Lanes [0, live) of an 8-lane vector, as a maskload/maskstore mask (live clamped to [0, 8]).
-static inline AVX2 __m256i first_lanes(ptrdiff_t live) {
-    int n = live < 0 ? 0 : (live > 8 ? 8 : (int)live);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 // Column panel p of the slice [l0, l0 + kc) of B in the layout of sgemm_avx512.c's pack_right: for each l,
 // NR values of the columns p NR ... p NR + NR - 1, zeros past n.
 static AVX2 void pack_right(float *dst, const sepme_sgemm_problem *pr, ptrdiff_t l0, ptrdiff_t kc, ptrdiff_t p) {
     ptrdiff_t j0 = p * NR, live = pr->n - j0 < NR ? pr->n - j0 : NR;
     if (pr->b_column_stride == 1) {
         __m256i mask[NR / 8];
-        for (int v = 0; v < NR / 8; v++) mask[v] = first_lanes(live - 8 * v);
+        for (int v = 0; v < NR / 8; v++) mask[v] = sepme_sgemm_first_lanes(live - 8 * v);
         for (ptrdiff_t l = 0; l < kc; l++) {
             const float *src = pr->b + (l0 + l) * pr->b_k_stride + j0;
             for (int v = 0; v < NR / 8; v++)
@@ -92,7 +86,7 @@ static inline __attribute__((always_inline)) AVX2 void sub_tile(ptrdiff_t kc, co
     for (int r = 0; r < SUB_ROWS; r++) row[r] = a + (r < readable ? r : 0) * rs;
     __m256 acc[SUB_ROWS][2];
     for (int r = 0; r < SUB_ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    __m256i m0 = first_lanes(nr), m1 = first_lanes(nr - 8);
+    __m256i m0 = sepme_sgemm_first_lanes(nr), m1 = sepme_sgemm_first_lanes(nr - 8);
     int full0 = nr >= 8, full1 = nr >= 16;
     // A packed panel holds zeros past n, and a whole row of B in place is readable: plain loads; only
     // a partial row of B in place needs masked ones (the condition is loop-invariant).

@@ -164,11 +164,6 @@ static inline AVX2 float reduce16(__m256 low, __m256 high) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-static inline AVX2 __m256i first_lanes(ptrdiff_t live) {
-    int n = live < 0 ? 0 : (live > 8 ? 8 : (int)live);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 // The lane sums of a 2 × 2 tile (rows ar[0..1] of A by rows bc[0..1] of B) over kc values of k, each as its
 // low and high 8 lanes: acc[(2 r + j) * 2 + h]. Out of line, as tile_sums.
 static __attribute__((noinline)) AVX2 void tile_sums_avx2(ptrdiff_t kc, const float *const ar[2],
@@ -192,7 +187,7 @@ static __attribute__((noinline)) AVX2 void tile_sums_avx2(ptrdiff_t kc, const fl
         s[7] = _mm256_fmadd_ps(x1h, wh, s[7]);
     }
     if (l < kc) {  // the slice's last, partial chunk: zeros past its end
-        __m256i m0 = first_lanes(kc - l), m1 = first_lanes(kc - l - 8);
+        __m256i m0 = sepme_sgemm_first_lanes(kc - l), m1 = sepme_sgemm_first_lanes(kc - l - 8);
         for (int r = 0; r < 2; r++) {
             __m256 x = _mm256_maskload_ps(ar[r] + l, m0), xh = _mm256_maskload_ps(ar[r] + l + 8, m1);
             for (int j = 0; j < 2; j++) {

@@ -7,6 +7,15 @@
 
 #ifndef SEPME_SGEMM_DIRECT_RIGHT_ROWS
 #define SEPME_SGEMM_DIRECT_RIGHT_ROWS 48
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+/// Lanes [0, live) of an 8-lane vector, as a maskload/maskstore mask (live clamped to [0, 8]).
+static inline __attribute__((target("avx2"))) __m256i sepme_sgemm_first_lanes(ptrdiff_t live) {
+    int n = live < 0 ? 0 : (live > 8 ? 8 : (int)live);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
+
 #endif
 
 /// How a task over rows [row_begin, row_end) cuts its work: k slices of equal depth (at most KC: a short

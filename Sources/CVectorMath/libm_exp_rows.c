@@ -12,7 +12,6 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 // 2^(i/32) rounded to double, as bits, minus i · 2^47 (the part of k's bits shifted into the exponent below).
 static const uint64_t two_to_i_over_32[32] = {
@@ -45,14 +44,8 @@ static float row_max_swift(const float *x, ptrdiff_t n) {
     return m;
 }
 
-static void softmax_scalar(float *y, const float *x, ptrdiff_t n) {
-    float m = row_max_swift(x, n), s = 0;
-    for (ptrdiff_t j = 0; j < n; j++) {
-        y[j] = expf(x[j] - m);
-        s += y[j];
-    }
-    float inv = 1.f / s;
-    for (ptrdiff_t j = 0; j < n; j++) y[j] *= inv;
+static void exp_shifted_scalar(float *y, const float *x, ptrdiff_t n, float m) {
+    for (ptrdiff_t j = 0; j < n; j++) y[j] = expf(x[j] - m);
 }
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
@@ -160,7 +153,7 @@ AVX2 static void exp_shifted_avx2(float *y, const float *x, ptrdiff_t n, float m
         if (libm_exp_avx2(t, &e)) _mm256_storeu_ps(y + j, e);
         else for (int k = 0; k < 8; k++) y[j + k] = expf(x[j + k] - m);
     }
-    for (; j < n; j++) y[j] = expf(x[j] - m);
+    exp_shifted_scalar(y + j, x + j, n - j, m);
 }
 
 AVX512 static void exp_shifted_avx512(float *y, const float *x, ptrdiff_t n, float m) {
@@ -180,19 +173,20 @@ void sepme_quick_gelu(float *out, const float *x, ptrdiff_t n) {
     else quick_gelu_scalar(out, x, n);
 }
 
-void sepme_softmax_libm_row(float *y, const float *x, ptrdiff_t n) {
-    if (!sepme_vector_math_uses_avx2()) {
-        softmax_scalar(y, x, n);
-        return;
-    }
-    float m = row_max_swift(x, n), s = 0;
+static void exp_shifted(float *y, const float *x, ptrdiff_t n, float m) {
     if (sepme_vector_math_uses_avx512()) exp_shifted_avx512(y, x, n, m);
-    else exp_shifted_avx2(y, x, n, m);
-    for (ptrdiff_t j = 0; j < n; j++) s += y[j];  // in order, as the scalar row sums
-    float inv = 1.f / s;
-    for (ptrdiff_t j = 0; j < n; j++) y[j] *= inv;
+    else if (sepme_vector_math_uses_avx2()) exp_shifted_avx2(y, x, n, m);
+    else exp_shifted_scalar(y, x, n, m);
 }
 #else
 void sepme_quick_gelu(float *out, const float *x, ptrdiff_t n) { quick_gelu_scalar(out, x, n); }
-void sepme_softmax_libm_row(float *y, const float *x, ptrdiff_t n) { softmax_scalar(y, x, n); }
+#define exp_shifted exp_shifted_scalar
 #endif
+
+void sepme_softmax_libm_row(float *y, const float *x, ptrdiff_t n) {
+    float m = row_max_swift(x, n), s = 0;
+    exp_shifted(y, x, n, m);
+    for (ptrdiff_t j = 0; j < n; j++) s += y[j];  // in order, as Tensor.softmax always summed
+    float inv = 1.f / s;
+    for (ptrdiff_t j = 0; j < n; j++) y[j] *= inv;
+}

@@ -156,8 +156,8 @@ public enum SGEMMKernel {
         let threads = settings.serial ? 1 : Parallel.threadCount
         let tasks = threads > 1 && m * n * k >= parallelThreshold ? Swift.min(units, 2 * threads) : 1
         Parallel.forEach(tasks) { t in
-            let lo = Swift.min(n, (t * units + tasks - 1) / tasks * tile)
-            let hi = Swift.min(n, ((t + 1) * units + tasks - 1) / tasks * tile)
+            let share = taskShare(t, units: units, tasks: tasks)
+            let (lo, hi) = (Swift.min(n, share.lowerBound * tile), Swift.min(n, share.upperBound * tile))
             guard lo < hi else { return }
             var p = product.problem
             _ = sepme_sgemm_dot_task(&p, lo, hi, avx512)
@@ -202,12 +202,10 @@ public enum SGEMMKernel {
         let wanted = 2 * threads
         let splitRows = m >= n ? rowPanels >= wanted || rowPanels >= columnPanels : columnPanels < wanted && rowPanels > columnPanels
         let units = splitRows ? rowPanels : columnPanels
-        // Task t takes units [⌈t·units/tasks⌉, ⌈(t+1)·units/tasks⌉): sizes differ by at most one, the larger
-        // first (10 panels: 3, 2, 3, 2), so two threads taking tasks in turn end with equal shares.
         let tasks = Swift.min(units, wanted)
         Parallel.forEach(tasks) { t in
-            let lo = (t * units + tasks - 1) / tasks
-            let hi = ((t + 1) * units + tasks - 1) / tasks
+            let share = taskShare(t, units: units, tasks: tasks)
+            let (lo, hi) = (share.lowerBound, share.upperBound)
             guard lo < hi else { return }
             if splitRows {
                 product.run(rows: lo * rowPanel..<Swift.min(m, hi * rowPanel), columnPanels: 0..<columnPanels)
@@ -215,6 +213,12 @@ public enum SGEMMKernel {
                 product.run(rows: 0..<m, columnPanels: lo..<hi)
             }
         }
+    }
+
+    /// The units task t of `tasks` takes: [⌈t·units/tasks⌉, ⌈(t+1)·units/tasks⌉). Sizes differ by at most one,
+    /// the larger first (10 panels: 3, 2, 3, 2), so two threads taking tasks in turn end with equal shares.
+    private static func taskShare(_ t: Int, units: Int, tasks: Int) -> Range<Int> {
+        (t * units + tasks - 1) / tasks..<((t + 1) * units + tasks - 1) / tasks
     }
 
     /// One product: the C kernels' problem, and the call it came from (for the CBLAS fallback).
