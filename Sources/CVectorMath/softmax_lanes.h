@@ -1,7 +1,7 @@
-// The softmax rows' vector pieces, shared by vector_math.c, attention_rows.c and attention_tiles.c so
-// that the fused attention rows and tiles add and exponentiate exactly as the row kernels do: e^x on
-// sixteen lanes (the Cody-Waite reduction and Cephes polynomial of vector_math.c's header comment, the
-// same sequence of operations per lane as its exp_scalar), the AVX2 loops' horizontal sum of eight
+// The softmax rows' vector pieces, shared by vector_math.c, attention_rows.c, attention_tiles.c and
+// attention_columns.c so that the fused attention rows and tiles add and exponentiate exactly as the row
+// kernels do: e^x on sixteen and on eight lanes (the Cody-Waite reduction and Cephes polynomial of
+// vector_math.c's header comment, the same sequence of operations per lane as its exp_scalar), the AVX2 loops' horizontal sum of eight
 // lanes, and, built on them, the maxima and exponentials of several rows interleaved. x86-64
 // with GCC or Clang only; include after <immintrin.h> and <math.h>.
 #ifndef SEPME_SOFTMAX_LANES_H
@@ -12,6 +12,25 @@ __attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
     return _mm_cvtss_f32(s);
+}
+
+// e^x on eight lanes: exp16's operations on AVX2 + FMA.
+__attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 v) {
+    __m256 x = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 shifted = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), _mm256_set1_ps(12582912.f));
+    __m256 n = _mm256_sub_ps(shifted, _mm256_set1_ps(12582912.f));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+    __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 __attribute__((target("avx512f,avx2,fma"))) static inline __m512 exp16(__m512 v) {

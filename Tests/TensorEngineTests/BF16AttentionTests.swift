@@ -1,3 +1,4 @@
+import CVectorMath
 import Foundation
 import XCTest
 @testable import TensorEngine
@@ -28,13 +29,15 @@ final class BF16AttentionTests: XCTestCase {
         let queryBlock: Int?, keyBlock: Int?
     }
 
-    // Cross-attention (one key tile), several key tiles with a partial last one, tiles that are not
-    // whole 32-key panels (rounded down), odd D, Dv below and above a 12-row panel.
+    // Cross-attention (one key tile), several key tiles with a partial last one, key tiles that are not
+    // whole 12-row panels, odd D, Dv below and above a 12-row panel, and a default query block of 128 rows
+    // (more than the column loops' four vectors) beside a partial one.
     private let cases = [
         Case(heads: 3, lq: 70, lk: 77, d: 40, dv: 40, queryBlock: nil, keyBlock: nil),
         Case(heads: 2, lq: 45, lk: 1100, d: 24, dv: 33, queryBlock: nil, keyBlock: nil),
         Case(heads: 1, lq: 7, lk: 130, d: 7, dv: 13, queryBlock: 5, keyBlock: 50),
-        Case(heads: 2, lq: 20, lk: 64, d: 16, dv: 160, queryBlock: 12, keyBlock: 33)
+        Case(heads: 2, lq: 20, lk: 64, d: 16, dv: 160, queryBlock: 12, keyBlock: 33),
+        Case(heads: 1, lq: 150, lk: 600, d: 40, dv: 40, queryBlock: nil, keyBlock: nil)
     ]
 
     private func attention(_ q: Tensor, _ k: Tensor, _ v: Tensor, _ c: Case) -> Tensor {
@@ -91,6 +94,16 @@ final class BF16AttentionTests: XCTestCase {
                 let other = BF16GEMM.withPathLimit(limit) { PrecisionMode.with(.bf16) { attention(q, k, v, c) } }
                 XCTAssertEqual(other.scalars, best.scalars, "case \(index), \(limit)")
             }
+            // The softmax's column loops without AVX-512F, then without AVX2 as well.
+            let avx512 = sepme_vector_math_set_avx512(0)
+            let avx2 = sepme_vector_math_uses_avx2()
+            let narrower = PrecisionMode.with(.bf16) { attention(q, k, v, c) }
+            _ = sepme_vector_math_set_avx2(0)
+            let scalar = PrecisionMode.with(.bf16) { attention(q, k, v, c) }
+            _ = sepme_vector_math_set_avx2(avx2)
+            _ = sepme_vector_math_set_avx512(avx512)
+            XCTAssertEqual(narrower.scalars, best.scalars, "case \(index), vector math without AVX-512F")
+            XCTAssertEqual(scalar.scalars, best.scalars, "case \(index), scalar vector math")
         }
     }
 

@@ -268,4 +268,47 @@ final class VectorMathTests: XCTestCase {
             }
         }
     }
+
+    /// The column pieces of the bf16 attention's online softmax (attention_columns.c) give, on every path,
+    /// the scalar definition's bits: maxima exact, each exponential `VectorMath.exp((s − shift) · scale)`,
+    /// each sum the incoming one plus the exponentials in key order, each rescaled value one product.
+    /// Widths exercise the 16- and 8-wide bodies, the four-vector groups and every tail; the tile's rows
+    /// are `ld` floats apart, wider than the columns used.
+    func testColumnSoftmaxPiecesHaveTheScalarDefinitionsBits() {
+        var g = SplitMix64(seed: 17)
+        for (lines, width) in [(1, 1), (3, 7), (5, 8), (2, 9), (7, 17), (4, 64), (6, 65), (9, 130)] {
+            let ld = width + 3
+            let tile = (0..<lines * ld).map { _ in Float(g.nextUnitDouble() * 60 - 30) }
+            let shift = (0..<width).map { _ in Float(g.nextUnitDouble() * 10 - 5) }
+            let incoming = (0..<width).map { _ in Float(g.nextUnitDouble() * 3) }
+            let factor = (0..<width).map { _ in Float(g.nextUnitDouble()) }
+            let scale: Float = 0.158
+            var wantMax = [Float](repeating: -.infinity, count: width)
+            var wantExp = tile
+            var wantSum = incoming
+            var wantScaled = tile
+            for l in 0..<lines {
+                for i in 0..<width {
+                    wantMax[i] = Swift.max(wantMax[i], tile[l * ld + i])
+                    wantExp[l * ld + i] = VectorMath.exp((tile[l * ld + i] - shift[i]) * scale)
+                    wantSum[i] += wantExp[l * ld + i]
+                    wantScaled[l * ld + i] = tile[l * ld + i] * factor[i]
+                }
+            }
+            forEachPath { path in
+                var top = [Float](repeating: 0, count: width)
+                sepme_column_maxima(tile, lines, width, ld, &top)
+                var exps = tile
+                var sum = incoming
+                sepme_exp_columns(&exps, lines, width, ld, shift, scale, &sum)
+                var scaled = tile
+                sepme_scale_columns(&scaled, lines, width, ld, factor)
+                let shape = "\(path) \(lines) × \(width)"
+                XCTAssertEqual(top.map(\.bitPattern), wantMax.map(\.bitPattern), "\(shape): maxima")
+                XCTAssertEqual(exps.map(\.bitPattern), wantExp.map(\.bitPattern), "\(shape): exponentials")
+                XCTAssertEqual(sum.map(\.bitPattern), wantSum.map(\.bitPattern), "\(shape): sums")
+                XCTAssertEqual(scaled.map(\.bitPattern), wantScaled.map(\.bitPattern), "\(shape): rescaled")
+            }
+        }
+    }
 }

@@ -18,6 +18,14 @@ float sepme_exp_shifted_sum(float *p, ptrdiff_t n, float shift);
 /// p[i] = e^((p[i] - shift) · scale) in place; returns the sum of the new p[i]. Scale 1 gives
 /// sepme_exp_shifted_sum's bits.
 float sepme_exp_scaled_sum(float *p, ptrdiff_t n, float shift, float scale);
+/// Columns of an s[lines][width] tile (rows `ld` floats apart, lines >= 1), attention_columns.c:
+/// top[i] = max_l s[l][i].
+void sepme_column_maxima(const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, float *top);
+/// s[l][i] = e^((s[l][i] - shift[i]) · scale) in place, and sum[i] += each, l in order.
+void sepme_exp_columns(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift, float scale,
+                       float *sum);
+/// s[l][i] *= factor[i].
+void sepme_scale_columns(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *factor);
 /// g[i] = p[i] * (g[i] - delta) in place (softmax backward on one row).
 void sepme_softmax_gradient(float *g, const float *p, ptrdiff_t n, float delta);
 /// out[i] = hidden[i] · gelu(gate[i]), gelu(x) = x Φ(x) (exact erf form, Φ to ≤ 1e-7); hidden may be
