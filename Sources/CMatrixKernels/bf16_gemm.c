@@ -1,16 +1,18 @@
 // BF16 matrix product with fp32 accumulation (see sepme_matrix_kernels.h for the packed layouts and the
-// summation order every path shares). Blocking: the k range is cut into slices of KC_PAIRS pairs, so a
-// column panel's slice (NR x 2 KC_PAIRS bf16, 16 KiB) stays in L1 while the row panels of a block of
-// MC_PANELS panels (about 96 KiB) stream from L2; the micro-kernel keeps an MR x NR tile of C in registers
-// and starts from C after the first slice, so the slicing does not change the result.
+// summation order every path shares). Blocking: the k range is cut into slices of KC_PAIRS pairs; a
+// column panel's slice (NR x 2 KC_PAIRS bf16, 128 KiB) and the row panels of a block of MC_PANELS panels
+// (192 KiB) meet in L2, and each tile of C is read and written once per slice, so long slices keep C's
+// traffic (a read and a write of the whole of C per slice) small beside the products. The micro-kernel
+// keeps an MR x NR tile of C in registers and starts from C after the first slice, so the slicing does
+// not change the result. `bench gemm` measures the rates.
 #include "bf16_internal.h"
 
 #include <string.h>
 
 #define MR SEPME_BF16_MR
 #define NR SEPME_BF16_NR
-#define KC_PAIRS 128
-#define MC_PANELS 16
+#define KC_PAIRS 1024
+#define MC_PANELS 4
 
 // The fastest path products may take (sepme_bf16_gemm_set_path); below AVX2, packing stays scalar too.
 static int path_limit = 3;
@@ -304,12 +306,15 @@ AVX2 static void kernel_avx2(ptrdiff_t kp, const uint32_t *a, const uint32_t *b,
     }
 }
 
-AVX512BF16 static void kernel_avx512bf16(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c,
-                                         ptrdiff_t ldc, int mr, int nr, int accumulate) {
+// The tile's first `rows` rows (4, 8 or MR): a last row panel of at most 4 or 8 rows (a value width of
+// 40 or 80 in attention's transposed value product) does only its own rows' products.
+AVX512BF16 static inline __attribute__((always_inline)) void
+rows_avx512bf16(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c, ptrdiff_t ldc, int mr, int nr,
+                int accumulate, const int rows) {
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
     __m512 acc[MR][2];
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
         if (accumulate && r < mr) {
             acc[r][0] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
             acc[r][1] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
@@ -321,18 +326,25 @@ AVX512BF16 static void kernel_avx512bf16(ptrdiff_t kp, const uint32_t *a, const 
     for (ptrdiff_t q = 0; q < kp; q++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(b + q * NR));
         __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(b + q * NR + 16));
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < rows; r++) {
             __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[q * MR + r]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
         }
     }
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < rows; r++) {
         if (r < mr) {
             _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);
             _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[r][1]);
         }
     }
+}
+
+AVX512BF16 static void kernel_avx512bf16(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c,
+                                         ptrdiff_t ldc, int mr, int nr, int accumulate) {
+    if (mr <= 4) rows_avx512bf16(kp, a, b, c, ldc, mr, nr, accumulate, 4);
+    else if (mr <= 8) rows_avx512bf16(kp, a, b, c, ldc, mr, nr, accumulate, 8);
+    else rows_avx512bf16(kp, a, b, c, ldc, mr, nr, accumulate, MR);
 }
 
 __attribute__((constructor)) static void detect_bf16_path(void) {
