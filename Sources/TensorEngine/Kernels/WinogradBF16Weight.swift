@@ -39,11 +39,14 @@ final class WinogradBF16Weight: @unchecked Sendable {
         let size = outChannels * inChannels
         let u = WinogradConv3x3.transformWeight(weight, cout: outChannels, cin: inChannels, adjoint: false)
         defer { LargeBlockCache.deallocateFloats(u, count: points * size) }
-        fp32Points = (0..<points).filter(Self.isFP32Point)
-        fp32Storage = LargeBlockCache.allocateFloats(Swift.max(1, fp32Points.count * size))
-        for (slot, point) in fp32Points.enumerated() {
-            (fp32Storage + slot * size).update(from: u + point * size, count: size)
+        let fp32Points = (0..<points).filter(Self.isFP32Point)
+        let fp32Storage = LargeBlockCache.allocateFloats(Swift.max(1, fp32Points.count * size))
+        // On the workers: the copy's first touch of fresh pages is most of a conversion's time.
+        Parallel.forEach(fp32Points.count) { slot in
+            (fp32Storage + slot * size).update(from: u + fp32Points[slot] * size, count: size)
         }
+        self.fp32Points = fp32Points
+        self.fp32Storage = fp32Storage
         packed = (0..<points).map { point in
             Self.isFP32Point(point)
                 ? nil
