@@ -1,9 +1,9 @@
 // The softmax rows' vector pieces, shared by vector_math.c, attention_rows.c, attention_tiles.c and
-// attention_columns.c so that the fused attention rows and tiles add and exponentiate exactly as the row
-// kernels do: e^x on sixteen and on eight lanes (the Cody-Waite reduction and Cephes polynomial of
-// vector_math.c's header comment, the same sequence of operations per lane as its exp_scalar), the AVX2 loops' horizontal sum of eight
-// lanes, and, built on them, the maxima and exponentials of several rows interleaved. x86-64
-// with GCC or Clang only; include after <immintrin.h> and <math.h>.
+// attention_columns.c so that the fused attention rows, tiles and columns add and exponentiate exactly as
+// the row kernels do: e^x on sixteen and on eight lanes (the Cody-Waite reduction and Cephes polynomial of
+// vector_math.c's header comment, the same sequence of operations per lane as its exp_scalar), the AVX2
+// loops' horizontal sum of eight lanes, and, built on them, the maxima and exponentials of several rows
+// interleaved. x86-64 with GCC or Clang only; include after <immintrin.h> and <math.h>.
 #ifndef SEPME_SOFTMAX_LANES_H
 #define SEPME_SOFTMAX_LANES_H
 
