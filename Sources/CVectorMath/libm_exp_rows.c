@@ -151,7 +151,7 @@ AVX2 static void exp_shifted_avx2(float *y, const float *x, ptrdiff_t n, float m
     for (; j + 8 <= n; j += 8) {
         __m256 t = _mm256_sub_ps(_mm256_loadu_ps(x + j), vm), e;
         if (libm_exp_avx2(t, &e)) _mm256_storeu_ps(y + j, e);
-        else for (int k = 0; k < 8; k++) y[j + k] = expf(x[j + k] - m);
+        else exp_shifted_scalar(y + j, x + j, 8, m);
     }
     exp_shifted_scalar(y + j, x + j, n - j, m);
 }
@@ -162,7 +162,7 @@ AVX512 static void exp_shifted_avx512(float *y, const float *x, ptrdiff_t n, flo
     for (; j + 16 <= n; j += 16) {
         __m512 t = _mm512_sub_ps(_mm512_loadu_ps(x + j), vm), e;
         if (libm_exp_avx512(t, &e)) _mm512_storeu_ps(y + j, e);
-        else for (int k = 0; k < 16; k++) y[j + k] = expf(x[j + k] - m);
+        else exp_shifted_scalar(y + j, x + j, 16, m);
     }
     exp_shifted_avx2(y + j, x + j, n - j, m);
 }
