@@ -132,6 +132,40 @@ static inline AVX512 void tile_avx512(ptrdiff_t kc, const float *a, ptrdiff_t ld
     }
 }
 
+// The rows of B that the next column tile reads (a weight is read once per call, from memory): each row tile
+// of the current column tile asks for its share of their cache lines into L2, so that they arrive while the
+// current tile's sums run instead of stalling the next tile's first row tile. Both paths; `columns` (at most
+// TILE_COLUMNS) rows of B per tile, `height` rows of A.
+typedef struct {
+    const char *rows[TILE_COLUMNS];
+    ptrdiff_t row_count, lines_per_row, lines_per_part;
+    ptrdiff_t row, line;  // the next line to ask for
+} next_tile_prefetch;
+
+static inline next_tile_prefetch next_tile(const sepme_sgemm_problem *pr, ptrdiff_t l0, ptrdiff_t kc, ptrdiff_t j0,
+                                           ptrdiff_t column_end, ptrdiff_t columns, ptrdiff_t height) {
+    next_tile_prefetch t;
+    t.row_count = column_end - j0 < columns ? column_end - j0 : columns;
+    if (t.row_count < 0) t.row_count = 0;
+    for (ptrdiff_t j = 0; j < t.row_count; j++) t.rows[j] = (const char *)(pr->b + (j0 + j) * pr->b_column_stride + l0);
+    t.lines_per_row = (kc * (ptrdiff_t)sizeof(float) + 63) / 64 + 1;  // + 1: a row need not start on a line
+    ptrdiff_t parts = (pr->m + height - 1) / height;
+    t.lines_per_part = (t.row_count * t.lines_per_row + parts - 1) / parts;
+    t.row = t.line = 0;
+    return t;
+}
+
+// Asks for the next `lines_per_part` lines (called once per row tile).
+static inline void prefetch_part(next_tile_prefetch *t) {
+    for (ptrdiff_t n = 0; n < t->lines_per_part && t->row < t->row_count; n++) {
+        _mm_prefetch(t->rows[t->row] + t->line * 64, _MM_HINT_T1);
+        if (++t->line == t->lines_per_row) {
+            t->line = 0;
+            t->row++;
+        }
+    }
+}
+
 static AVX512 void task_avx512(const sepme_sgemm_problem *pr, ptrdiff_t depth, ptrdiff_t column_begin,
                                ptrdiff_t column_end) {
     int lanes[16];
@@ -146,8 +180,10 @@ static AVX512 void task_avx512(const sepme_sgemm_problem *pr, ptrdiff_t depth, p
         for (ptrdiff_t j0 = column_begin; j0 < column_end; j0 += TILE_COLUMNS) {
             int cols = column_end - j0 < TILE_COLUMNS ? (int)(column_end - j0) : TILE_COLUMNS;
             const float *b = pr->b + j0 * pr->b_column_stride + l0;
+            next_tile_prefetch ahead = next_tile(pr, l0, kc, j0 + TILE_COLUMNS, column_end, TILE_COLUMNS, TILE_ROWS);
             for (ptrdiff_t i0 = 0; i0 < pr->m; i0 += TILE_ROWS) {
                 int rows = pr->m - i0 < TILE_ROWS ? (int)(pr->m - i0) : TILE_ROWS;
+                prefetch_part(&ahead);
                 tile_avx512(kc, pr->a + i0 * pr->a_row_stride + l0, pr->a_row_stride, rows, b, pr->b_column_stride,
                             cols, pr->c + i0 * pr->ldc + j0, pr->ldc, mode, pr->beta, index);
             }
@@ -219,10 +255,13 @@ static AVX2 void task_avx2(const sepme_sgemm_problem *pr, ptrdiff_t depth, ptrdi
         int mode = sepme_sgemm_slice_mode(pr, l0);
         for (ptrdiff_t j0 = column_begin; j0 < column_end; j0 += 2) {
             int cols = column_end - j0 < 2 ? 1 : 2;
-            for (ptrdiff_t i0 = 0; i0 < pr->m; i0 += 2)
+            next_tile_prefetch ahead = next_tile(pr, l0, kc, j0 + 2, column_end, 2, 2);
+            for (ptrdiff_t i0 = 0; i0 < pr->m; i0 += 2) {
+                prefetch_part(&ahead);
                 tile_avx2(kc, pr->a + i0 * pr->a_row_stride + l0, pr->a_row_stride, pr->m - i0 < 2 ? 1 : 2,
                           pr->b + j0 * pr->b_column_stride + l0, pr->b_column_stride, cols, pr->c + i0 * pr->ldc + j0,
                           pr->ldc, mode, pr->beta);
+            }
         }
     }
 }
