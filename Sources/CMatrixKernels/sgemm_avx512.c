@@ -200,8 +200,8 @@ static inline void prefetch_right(const sepme_sgemm_problem *pr, ptrdiff_t l, pt
     if (pr->b_column_stride != 1) return;
     const float *src = pr->b + l * pr->b_k_stride + p * NR;
     for (ptrdiff_t t = 0; t < end; t++) {
-        _mm_prefetch((const char *)(src + t * pr->b_k_stride), _MM_HINT_T0);
-        _mm_prefetch((const char *)(src + t * pr->b_k_stride + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(src + t * pr->b_k_stride), _MM_HINT_T1);
+        _mm_prefetch((const char *)(src + t * pr->b_k_stride + 16), _MM_HINT_T1);
     }
 }
 
