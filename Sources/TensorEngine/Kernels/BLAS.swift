@@ -20,7 +20,7 @@ public enum BLAS {
             }
             return
         }
-        if SGEMMKernel.runsOnOwnKernels(m: m, n: n) {
+        if SGEMMKernel.runsOnOwnKernels {
             SGEMMKernel.multiply(
                 transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                 beta: beta, c: c, ldc: ldc)

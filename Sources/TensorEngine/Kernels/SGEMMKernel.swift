@@ -5,9 +5,10 @@ import Foundation
 /// `BLAS.sgemm` on CPUs that have AVX-512F. The linked OpenBLAS cannot be relied on for those: Debian's
 /// 0.3.21 is weak on thin products, and where `OPENBLAS_CORETYPE=Haswell` is set (a setting users and
 /// machines make, and the tests keep) it runs AVX2 kernels, which reach about half of an AVX-512 core's
-/// multiply-add rate. On CPUs with AVX2 + FMA but no AVX-512F, thin products (`avx2ThinSide`) run on
-/// AVX2 micro-kernels (`sgemm_avx2.c`, the same blocking and results) and the others on OpenBLAS, whose
-/// AVX2 kernels are near such a CPU's peak on them.
+/// multiply-add rate. On CPUs with AVX2 + FMA but no AVX-512F, products run on AVX2 micro-kernels
+/// (`sgemm_avx2.c`, the same blocking and so the same floats as the AVX-512F ones): OpenBLAS is as fast or
+/// faster on some thick shapes and slower on thin ones and on long sums (docs/benchmarks.md, "AVX2
+/// products"), and with the own kernels every product gives the same floats on both kinds of CPU.
 ///
 /// Products x Wᵀ on few rows with long sums (text tokens against a linear layer's weight) run as dot
 /// products instead (`sgemm_dot.c`, `runsAsDotProducts`), no operand packed, in tasks of whole 6-column tiles.
@@ -80,19 +81,12 @@ public enum SGEMMKernel {
         return try body()
     }
 
-    /// On the AVX2 path, products with at most this many rows or columns (text tokens, head widths) run
-    /// on the own kernels and the others on OpenBLAS, whose AVX2 kernels are as fast on thick products
-    /// and slower on thin ones (docs/benchmarks.md, "AVX2 products").
-    static let avx2ThinSide = 96
+    /// On the AVX2 path, x Wᵀ runs as dot products for at most this many rows (its 2 × 2 tiles read each
+    /// operand twice as often as the AVX-512F route's 4 × 6 ones; beyond it, the panel kernels).
+    static let avx2DotProductMaxRows = 96
 
-    /// Whether `BLAS.sgemm` runs a product of m rows and n columns on the own kernels now.
-    static func runsOnOwnKernels(m: Int, n: Int) -> Bool {
-        switch path {
-        case .avx512: true
-        case .avx2: Swift.min(m, n) <= avx2ThinSide
-        case .blas: false
-        }
-    }
+    /// Whether `BLAS.sgemm` runs products on the own kernels now (every product, on either own path).
+    static var runsOnOwnKernels: Bool { path != .blas }
 
     static let rowPanel = Int(SEPME_SGEMM_MR)
     static let columnPanel = Int(SEPME_SGEMM_NR)
@@ -131,7 +125,7 @@ public enum SGEMMKernel {
     /// Whether x Wᵀ with m rows and sums of k terms runs as dot products now.
     public static func runsAsDotProducts(m: Int, k: Int) -> Bool {
         guard settings.dotProducts, m <= dotProductMaxRows, k >= dotProductMinDepth else { return false }
-        return path == .avx512 || (path == .avx2 && m <= avx2ThinSide)
+        return path == .avx512 || (path == .avx2 && m <= avx2DotProductMaxRows)
     }
 
     /// Runs `body` with x Wᵀ products on the panel kernels only (benchmarks: the two routes compared).
