@@ -81,8 +81,9 @@ public enum SGEMMKernel {
         return try body()
     }
 
-    /// On the AVX2 path, x Wᵀ runs as dot products for at most this many rows (its 2 × 2 tiles read each
-    /// operand twice as often as the AVX-512F route's 4 × 6 ones; beyond it, the panel kernels).
+    /// On the AVX2 path, x Wᵀ runs as dot products for at most this many rows and on the panel kernels
+    /// beyond: its 2 × 2 tiles gain on 77 rows and lose at 154 (docs/benchmarks.md, "Products on text
+    /// tokens").
     static let avx2DotProductMaxRows = 96
 
     /// Whether `BLAS.sgemm` runs products on the own kernels now (every product, on either own path).
