@@ -17,8 +17,9 @@ struct BenchGenerateCommand: ParsableCommand {
         abstract: "Time generation in fp32 against bf16, or against direct-sum convolutions (interleaved), and compare the final latents and images.",
         discussion: """
             Each repetition generates the same prompt and seed once in fp32 and twice in bf16: once as a \
-            single `generate --precision bf16` does, converting the UNet's weights in its first step and the \
-            VAE decoder's when it decodes, and once with weights converted by an earlier generation (as the \
+            single `generate --precision bf16` does, converting the UNet's weights in its first step (the VAE \
+            decoder's are converted for each product as it decodes, never kept), and once with the UNet's \
+            weights converted by an earlier generation (as the \
             groups of a --prompt-file after the first); the fastest of each is reported. The errors are those \
             of the final latents (before VAE decoding) and of the decoded 8-bit images. With --compare \
             convolution, each repetition generates in fp32 once with the 3×3 convolutions on the route \
@@ -115,7 +116,7 @@ struct BenchGenerateCommand: ParsableCommand {
         print(
             "generate benchmark: \(try modelOptions.path()), \(steps) steps, guidance \(guidance), batch \(batch), "
                 + "\(Parallel.threadCount) threads, bf16 products: \(BF16GEMM.path); \(BF16Payoff.verdict)")
-        // Weights converted beforehand, by a one-step generation that decodes too.
+        // The UNet's weights converted beforehand, by a one-step generation.
         let converted = BF16WeightCache()
         _ = try pipeline.generate(options(.bf16, steps: 1, weights: converted))
         var best: [ComputePrecision: Double] = [:]

@@ -106,7 +106,7 @@ struct GenerateCommand: ParsableCommand {
         var sheet: ContactSheet?
         var latents: [Float] = []
         var latentShape: [Int] = []
-        // bf16: the UNet's and the decoder's weights are converted once, for every group.
+        // bf16: the UNet's weights are converted once, for every group (the decoder's for each product).
         let precision = precisionOption.precision
         precisionOption.noteWhereBF16DoesNotPay(quiet: quiet)
         let bf16Weights = precision == .bf16 ? BF16WeightCache() : nil
@@ -126,7 +126,7 @@ struct GenerateCommand: ParsableCommand {
                 bar.update(k * run.timesteps.count + run.stepIndex, total)
                 try Interrupt.check(outcome: "nothing was written")
             }
-            let pixels = try pipeline.decodeToPixels(run.latents, precision: precision, bf16Weights: bf16Weights)
+            let pixels = try pipeline.decodeToPixels(run.latents, precision: precision)
             guard pixels.isFinite else {
                 throw CommandLineError("the model produced non-finite values (NaN or infinity) for prompt '\(group[0])'; nothing was written")
             }

@@ -42,6 +42,34 @@ final class PrecisionModeTests: XCTestCase {
         XCTAssertEqual(PrecisionMode.current, .fp32)
     }
 
+    /// A cache made with `retaining: false` keeps nothing and gives the bits a retaining one gives, for a
+    /// linear layer, an im2col convolution and a Winograd convolution.
+    func testCacheThatRetainsNothingGivesTheSameProducts() {
+        let x = random([2, 77, 96], seed: 6)
+        let w = random([40, 96], seed: 7)
+        let image = random([2, 16, 12, 12], seed: 8)
+        let kernel = random([24, 16, 3, 3], seed: 9, scale: 0.5)
+        func products(_ cache: BF16WeightCache) -> [[Float]] {
+            PrecisionMode.with(.bf16, cache: cache) {
+                [
+                    Tensor.linear(x, weight: w).scalars,
+                    Tensor.withConvolutionRoute(.im2col) { Tensor.conv2d(image, weight: kernel, stride: (1, 1), padding: (1, 1)).scalars },
+                    Tensor.withConvolutionRoute(.winograd) { Tensor.conv2d(image, weight: kernel, stride: (1, 1), padding: (1, 1)).scalars }
+                ]
+            }
+        }
+        let retaining = BF16WeightCache()
+        let transient = BF16WeightCache(retaining: false)
+        let expected = products(retaining)
+        XCTAssertEqual(retaining.count, 3, "a linear, an im2col and a Winograd weight")
+        XCTAssertEqual(products(transient), expected)
+        XCTAssertEqual(products(transient), expected, "converted again, the same bits")
+        XCTAssertEqual(transient.count, 0)
+        XCTAssertEqual(transient.byteCount, 0)
+        XCTAssertNotEqual(
+            expected[2], Tensor.withConvolutionRoute(.winograd) { Tensor.conv2d(image, weight: kernel, stride: (1, 1), padding: (1, 1)).scalars })
+    }
+
     func testRecordedProductsAndWithFP32StayFP32() {
         let x = random([5, 33], seed: 4)
         let w = random([7, 33], seed: 5)

@@ -19,12 +19,12 @@ extension TextToImagePipeline {
     }
 
     /// Latents → images in [-1, 1] with the decoder's gradient-free products in `precision` (bf16:
-    /// `PrecisionMode`, the decoder's weights converted into `bf16Weights`, or for this call alone).
+    /// `PrecisionMode`). In bf16 each of the decoder's weights is converted for its product and dropped when
+    /// the product returns: a decode uses every weight once, so kept copies would save no conversion within
+    /// it and would hold their memory (a fresh block to fill) until the next decode.
     // latents: [B, C, h, w] -> [B, 3, H, W]
-    public func decodeToPixels(
-        _ latents: Tensor, precision: ComputePrecision, bf16Weights: BF16WeightCache? = nil
-    ) throws -> Tensor {
-        try PrecisionMode.with(precision, cache: bf16Weights) { try decodeToPixels(latents) }
+    public func decodeToPixels(_ latents: Tensor, precision: ComputePrecision) throws -> Tensor {
+        try PrecisionMode.with(precision, cache: BF16WeightCache(retaining: false)) { try decodeToPixels(latents) }
     }
 
     /// Runs a whole generation (`options.precision` applies to the UNet and the VAE decoder). Latents that stop being finite (a model or schedule that diverges)
@@ -33,7 +33,7 @@ extension TextToImagePipeline {
     public func generate(_ options: GenerationOptions, progress: ((Int, Int) -> Void)? = nil) throws -> GenerationResult {
         let run = try makeRun(options)
         try run.runChecked(progress: progress)
-        let pixels = try decodeToPixels(run.latents, precision: options.precision, bf16Weights: options.bf16Weights)
+        let pixels = try decodeToPixels(run.latents, precision: options.precision)
         guard StableDiffusionPipeline.allFinite(pixels) else { throw PipelineError.nonFinitePixels(source: source) }
         return GenerationResult(latents: run.latents, images: ImageTensorConversion.images(fromPixels: pixels))
     }

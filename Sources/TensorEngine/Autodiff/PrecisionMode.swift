@@ -99,6 +99,9 @@ public enum PrecisionMode {
 /// Packed bf16 copies of weight tensors, made on first use and kept while the cache lives. Keyed by the
 /// tensor's storage (a strong reference is kept, so the key cannot be reused); the weights must not be
 /// modified in place while the cache is in use (a shift fused into the weights needs a new cache).
+/// A cache made with `retaining: false` keeps nothing: each product converts its weight and drops the
+/// copy when it returns, for a model that uses each weight once per call (the VAE decoder), where kept
+/// copies would only hold memory until the next call.
 public final class BF16WeightCache: @unchecked Sendable {
     /// The form a weight is packed in.
     private enum Form: Hashable {
@@ -118,8 +121,10 @@ public final class BF16WeightCache: @unchecked Sendable {
 
     private var entries: [Key: Entry] = [:]
     private let lock = NSLock()
+    private let retaining: Bool
 
-    public init() {}
+    /// A cache that keeps what it converts (`retaining`), or converts for each product alone.
+    public init(retaining: Bool = true) { self.retaining = retaining }
 
     /// Number of weights converted so far.
     public var count: Int { lock.withLock { entries.count } }
@@ -152,7 +157,7 @@ public final class BF16WeightCache: @unchecked Sendable {
         // The form fixes the entry's type.
         if let hit = lock.withLock({ entries[key] })?.packed as? Packed { return hit }
         let made = make()
-        lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made) }
+        if retaining { lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made) } }
         return made
     }
 }
