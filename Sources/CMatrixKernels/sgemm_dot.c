@@ -62,14 +62,15 @@ static inline AVX512 void reduce24(__m512 acc[24], __m512 *first, __m512 *second
     *second = _mm512_add_ps(_mm512_shuffle_ps(y[2], y[2], 0x88), _mm512_shuffle_ps(y[2], y[2], 0xDD));
 }
 
-// The lane sums of one tile over kc values of k: rows ar[0..rows) of A by rows bc[0..5] of B, into acc (the
-// sums of rows past `rows` are left unset). Out of line, one copy per row count, so that the accumulators
-// are allocated registers of their own and a short last row group does not multiply repeated rows.
+// The lane sums of one tile over kc values of k, rows ar[0..rows) of A by rows bc[0..5] of B, reduced by
+// `reduce24` into *first / *second (the sums of rows past `rows` are zeros). Out of line, one copy per row
+// count, so that the accumulators are allocated registers of their own, a short last row group does not
+// multiply repeated rows, and the reduction reads the accumulators from registers.
 static inline __attribute__((always_inline)) AVX512 void tile_sums(ptrdiff_t kc, const float *const ar[TILE_ROWS],
                                                                    const float *const bc[TILE_COLUMNS],
-                                                                   __m512 *acc, const int rows) {
+                                                                   __m512 *first, __m512 *second, const int rows) {
     __m512 s[TILE_ROWS * TILE_COLUMNS];
-    for (int i = 0; i < rows * TILE_COLUMNS; i++) s[i] = _mm512_setzero_ps();
+    for (int i = 0; i < TILE_ROWS * TILE_COLUMNS; i++) s[i] = _mm512_setzero_ps();
     ptrdiff_t l = 0;
     for (; l + 16 <= kc; l += 16) {
         __m512 x[TILE_ROWS];
@@ -88,12 +89,13 @@ static inline __attribute__((always_inline)) AVX512 void tile_sums(ptrdiff_t kc,
             for (int r = 0; r < rows; r++) s[r * TILE_COLUMNS + j] = _mm512_fmadd_ps(x[r], w, s[r * TILE_COLUMNS + j]);
         }
     }
-    for (int i = 0; i < rows * TILE_COLUMNS; i++) acc[i] = s[i];
+    reduce24(s, first, second);
 }
 #define TILE_SUMS(R)                                                                                             \
     static __attribute__((noinline)) AVX512 void tile_sums_##R(ptrdiff_t kc, const float *const ar[TILE_ROWS], \
-                                                               const float *const bc[TILE_COLUMNS], __m512 *acc) { \
-        tile_sums(kc, ar, bc, acc, R);                                                                           \
+                                                               const float *const bc[TILE_COLUMNS],           \
+                                                               __m512 *first, __m512 *second) {               \
+        tile_sums(kc, ar, bc, first, second, R);                                                                 \
     }
 TILE_SUMS(1)
 TILE_SUMS(2)
@@ -108,17 +110,13 @@ static inline AVX512 void tile_avx512(ptrdiff_t kc, const float *a, ptrdiff_t ld
     const float *ar[TILE_ROWS], *bc[TILE_COLUMNS];
     for (int r = 0; r < TILE_ROWS; r++) ar[r] = a + (r < rows ? r : 0) * lda;
     for (int j = 0; j < TILE_COLUMNS; j++) bc[j] = b + (j < cols ? j : 0) * ldb;
-    __m512 acc[TILE_ROWS * TILE_COLUMNS];
-    switch (rows) {
-    case 1: tile_sums_1(kc, ar, bc, acc); break;
-    case 2: tile_sums_2(kc, ar, bc, acc); break;
-    case 3: tile_sums_3(kc, ar, bc, acc); break;
-    default: tile_sums_4(kc, ar, bc, acc); break;
-    }
-    // Rows past `rows` are reduced too (their sums are not stored): zeros.
-    for (int i = rows * TILE_COLUMNS; i < TILE_ROWS * TILE_COLUMNS; i++) acc[i] = _mm512_setzero_ps();
     __m512 first, second;
-    reduce24(acc, &first, &second);
+    switch (rows) {
+    case 1: tile_sums_1(kc, ar, bc, &first, &second); break;
+    case 2: tile_sums_2(kc, ar, bc, &first, &second); break;
+    case 3: tile_sums_3(kc, ar, bc, &first, &second); break;
+    default: tile_sums_4(kc, ar, bc, &first, &second); break;
+    }
     __mmask16 live = (__mmask16)((1u << cols) - 1);
     __m512 vb = _mm512_set1_ps(beta);
     for (int r = 0; r < rows; r++) {

@@ -153,13 +153,13 @@ final class SGEMMKernelTests: XCTestCase {
     /// x Wᵀ of few rows and long sums runs as dot products (`sepme_sgemm_dot_task`): within the summation
     /// bound on both own paths, the same floats on AVX-512F and AVX2 and on one thread or several, and not
     /// the panel kernels' floats (so the route is taken). Sizes off the 4 × 6 tile, k off the 16 lanes, k
-    /// cut into slices (2050: three of 684), beta 0, 1 and 0.5, leading dimensions above the minimum.
+    /// cut into slices (8200: six of 1367; 4100: three of 1367), beta 0, 1 and 0.5, leading dimensions above the minimum.
     func testDotProductRoute() throws {
         try XCTSkipUnless(SGEMMKernel.bestPath == .avx512, "comparing the two own paths needs AVX-512F")
         let cases = [
             Case(m: 77, n: 40, k: 768, transB: true), Case(m: 5, n: 13, k: 777, transB: true),
-            Case(m: 77, n: 70, k: 2050, transB: true, beta: 0.5, slack: 3),
-            Case(m: 90, n: 31, k: 1030, transB: true, beta: 1, slack: 1), Case(m: 1, n: 7, k: 768, transB: true),
+            Case(m: 77, n: 70, k: 8200, transB: true, beta: 0.5, slack: 3),
+            Case(m: 90, n: 31, k: 4100, transB: true, beta: 1, slack: 1), Case(m: 1, n: 7, k: 768, transB: true),
             Case(m: 154, n: 200, k: 768, transB: true)
         ]
         var differsFromPanels = false
