@@ -189,7 +189,7 @@ static AVX512 void task_avx512(const sepme_sgemm_problem *pr, ptrdiff_t depth, p
     }
 }
 
-// ---- AVX2 + FMA: the same lanes as two 8-wide halves, tiles of 2 rows by 2 columns ----
+// ---- AVX2 + FMA: the same lanes as two 8-wide halves, tiles of 3 rows by 2 columns ----
 
 static inline AVX2 float reduce16(__m256 low, __m256 high) {
     __m256 q = _mm256_add_ps(low, high);
@@ -198,31 +198,32 @@ static inline AVX2 float reduce16(__m256 low, __m256 high) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-// The lane sums of a 2 × 2 tile (rows ar[0..1] of A by rows bc[0..1] of B) over kc values of k, each as its
-// low and high 8 lanes: acc[(2 r + j) * 2 + h]. Out of line, as tile_sums.
-static __attribute__((noinline)) AVX2 void tile_sums_avx2(ptrdiff_t kc, const float *const ar[2],
-                                                          const float *const bc[2], __m256 acc[8]) {
-    __m256 s[8];
-    for (int i = 0; i < 8; i++) s[i] = _mm256_setzero_ps();
-    const float *a0 = ar[0], *a1 = ar[1], *b0 = bc[0], *b1 = bc[1];
+// The lane sums of a 3 × 2 tile (rows ar[0..2] of A by rows bc[0..1] of B) over kc values of k, each as its
+// low and high 8 lanes: acc[(2 r + j) * 2 + h]. Out of line, as tile_sums; one half at a time, so that the
+// twelve accumulators, three rows of A and one of B fit the sixteen registers.
+static __attribute__((noinline)) AVX2 void tile_sums_avx2(ptrdiff_t kc, const float *const ar[3],
+                                                          const float *const bc[2], __m256 acc[12]) {
+    __m256 s[12];
+    for (int i = 0; i < 12; i++) s[i] = _mm256_setzero_ps();
+    const float *a0 = ar[0], *a1 = ar[1], *a2 = ar[2], *b0 = bc[0], *b1 = bc[1];
     ptrdiff_t l = 0;
     for (; l + 16 <= kc; l += 16) {
-        __m256 x0 = _mm256_loadu_ps(a0 + l), x0h = _mm256_loadu_ps(a0 + l + 8);
-        __m256 x1 = _mm256_loadu_ps(a1 + l), x1h = _mm256_loadu_ps(a1 + l + 8);
-        __m256 w = _mm256_loadu_ps(b0 + l), wh = _mm256_loadu_ps(b0 + l + 8);
-        s[0] = _mm256_fmadd_ps(x0, w, s[0]);
-        s[1] = _mm256_fmadd_ps(x0h, wh, s[1]);
-        s[4] = _mm256_fmadd_ps(x1, w, s[4]);
-        s[5] = _mm256_fmadd_ps(x1h, wh, s[5]);
-        w = _mm256_loadu_ps(b1 + l), wh = _mm256_loadu_ps(b1 + l + 8);
-        s[2] = _mm256_fmadd_ps(x0, w, s[2]);
-        s[3] = _mm256_fmadd_ps(x0h, wh, s[3]);
-        s[6] = _mm256_fmadd_ps(x1, w, s[6]);
-        s[7] = _mm256_fmadd_ps(x1h, wh, s[7]);
+        for (int h = 0; h < 2; h++) {
+            ptrdiff_t o = l + 8 * h;
+            __m256 x0 = _mm256_loadu_ps(a0 + o), x1 = _mm256_loadu_ps(a1 + o), x2 = _mm256_loadu_ps(a2 + o);
+            __m256 w = _mm256_loadu_ps(b0 + o);
+            s[0 + h] = _mm256_fmadd_ps(x0, w, s[0 + h]);
+            s[4 + h] = _mm256_fmadd_ps(x1, w, s[4 + h]);
+            s[8 + h] = _mm256_fmadd_ps(x2, w, s[8 + h]);
+            w = _mm256_loadu_ps(b1 + o);
+            s[2 + h] = _mm256_fmadd_ps(x0, w, s[2 + h]);
+            s[6 + h] = _mm256_fmadd_ps(x1, w, s[6 + h]);
+            s[10 + h] = _mm256_fmadd_ps(x2, w, s[10 + h]);
+        }
     }
     if (l < kc) {  // the slice's last, partial chunk: zeros past its end
         __m256i m0 = sepme_sgemm_first_lanes(kc - l), m1 = sepme_sgemm_first_lanes(kc - l - 8);
-        for (int r = 0; r < 2; r++) {
+        for (int r = 0; r < 3; r++) {
             __m256 x = _mm256_maskload_ps(ar[r] + l, m0), xh = _mm256_maskload_ps(ar[r] + l + 8, m1);
             for (int j = 0; j < 2; j++) {
                 __m256 w = _mm256_maskload_ps(bc[j] + l, m0), wh = _mm256_maskload_ps(bc[j] + l + 8, m1);
@@ -231,13 +232,14 @@ static __attribute__((noinline)) AVX2 void tile_sums_avx2(ptrdiff_t kc, const fl
             }
         }
     }
-    for (int i = 0; i < 8; i++) acc[i] = s[i];
+    for (int i = 0; i < 12; i++) acc[i] = s[i];
 }
 
 static AVX2 void tile_avx2(ptrdiff_t kc, const float *a, ptrdiff_t lda, int rows, const float *b, ptrdiff_t ldb,
                            int cols, float *c, ptrdiff_t ldc, int mode, float beta) {
-    const float *ar[2] = {a, a + (rows > 1 ? lda : 0)}, *bc[2] = {b, b + (cols > 1 ? ldb : 0)};
-    __m256 acc[8];
+    const float *ar[3] = {a, a + (rows > 1 ? lda : 0), a + (rows > 2 ? 2 * lda : 0)};
+    const float *bc[2] = {b, b + (cols > 1 ? ldb : 0)};
+    __m256 acc[12];
     tile_sums_avx2(kc, ar, bc, acc);
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++) {
@@ -253,10 +255,11 @@ static AVX2 void task_avx2(const sepme_sgemm_problem *pr, ptrdiff_t depth, ptrdi
         int mode = sepme_sgemm_slice_mode(pr, l0);
         for (ptrdiff_t j0 = column_begin; j0 < column_end; j0 += 2) {
             int cols = column_end - j0 < 2 ? 1 : 2;
-            next_tile_prefetch ahead = next_tile(pr, l0, kc, j0 + 2, column_end, 2, 2);
-            for (ptrdiff_t i0 = 0; i0 < pr->m; i0 += 2) {
+            next_tile_prefetch ahead = next_tile(pr, l0, kc, j0 + 2, column_end, 2, 3);
+            for (ptrdiff_t i0 = 0; i0 < pr->m; i0 += 3) {
                 prefetch_part(&ahead);
-                tile_avx2(kc, pr->a + i0 * pr->a_row_stride + l0, pr->a_row_stride, pr->m - i0 < 2 ? 1 : 2,
+                int rows = pr->m - i0 < 3 ? (int)(pr->m - i0) : 3;
+                tile_avx2(kc, pr->a + i0 * pr->a_row_stride + l0, pr->a_row_stride, rows,
                           pr->b + j0 * pr->b_column_stride + l0, pr->b_column_stride, cols, pr->c + i0 * pr->ldc + j0,
                           pr->ldc, mode, pr->beta);
             }

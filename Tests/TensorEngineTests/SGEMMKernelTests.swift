@@ -152,8 +152,9 @@ final class SGEMMKernelTests: XCTestCase {
 
     /// x Wᵀ of few rows and long sums runs as dot products (`sepme_sgemm_dot_task`): within the summation
     /// bound on both own paths, the same floats on AVX-512F and AVX2 and on one thread or several, and not
-    /// the panel kernels' floats (so the route is taken). Sizes off the 4 × 6 tile, k off the 16 lanes, k
-    /// cut into slices (8200: six of 1367; 4100: three of 1367), beta 0, 1 and 0.5, leading dimensions above the minimum.
+    /// the panel kernels' floats (so the route is taken). Sizes off the 4 × 6 tile (and the AVX2 path's 3 × 2:
+    /// last row tiles of one and two rows), k off the 16 lanes, k cut into slices (8200: six of 1367; 4100:
+    /// three of 1367), beta 0, 1 and 0.5, leading dimensions above the minimum.
     func testDotProductRoute() throws {
         try XCTSkipUnless(SGEMMKernel.bestPath == .avx512, "comparing the two own paths needs AVX-512F")
         let cases = [

@@ -28,7 +28,7 @@
 #define SEPME_SGEMM_MC 384
 /// The deepest k slice of the dot-product route (sgemm_dot.c): each slice ends in a 16-lane reduction of
 /// every element of C, so deeper slices reduce less often, while one tile's rows of A and B over a slice
-/// must still fit in L1 on the AVX2 path, whose 2 × 2 tiles load a value per multiply-add.
+/// must still fit in L1 on the AVX2 path, whose 3 × 2 tiles load five values per six multiply-adds.
 #define SEPME_SGEMM_DOT_KC 1536
 
 /// B given implicitly as the im2col columns of one image (PyTorch Conv2d, no dilation): B (k x n) element

@@ -82,7 +82,7 @@ public enum SGEMMKernel {
     }
 
     /// On the AVX2 path, x Wᵀ runs as dot products for at most this many rows and on the panel kernels
-    /// beyond: its 2 × 2 tiles gain on 77 rows and lose at 154 (docs/benchmarks.md, "Products on text
+    /// beyond: its 3 × 2 tiles gain on 77 rows and lose at 154 (docs/benchmarks.md, "Products on text
     /// tokens").
     static let avx2DotProductMaxRows = 96
 
