@@ -19,8 +19,8 @@ struct BenchGenerateCommand: ParsableCommand {
             Each repetition generates the same prompt and seed once in fp32 and twice in bf16: once as a \
             single `generate --precision bf16` does, converting the UNet's weights in its first step (the VAE \
             decoder's are converted for each product as it decodes, never kept), and once with the UNet's \
-            weights converted by an earlier generation (as the \
-            groups of a --prompt-file after the first); the fastest of each is reported. The errors are those \
+            weights converted by an earlier generation (as the groups of a --prompt-file after the first); \
+            the fastest of each is reported. The errors are those \
             of the final latents (before VAE decoding) and of the decoded 8-bit images. With --compare \
             convolution, each repetition generates in fp32 once with the 3×3 convolutions on the route \
             generate takes (Winograd's F(4×4, 3×3) where it applies) and once with every one of them a direct \

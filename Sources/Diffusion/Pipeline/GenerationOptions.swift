@@ -20,8 +20,9 @@ public struct GenerationOptions: Sendable {
     /// (`PrecisionMode`); the text encoder and the shifts run in fp32 either way.
     public var precision: ComputePrecision
     /// bf16 only: where the bf16 copies of the denoiser's weights are kept (the VAE decoder's are converted
-    /// for each product, `decodeToPixels(_:precision:)`). nil converts them for this generation alone; one cache given to several generations converts them once, on the first (the weights must
-    /// not change in between: installing or fusing a shift needs a new cache).
+    /// for each product, `decodeToPixels(_:precision:)`). nil converts them for this generation alone; one
+    /// cache given to several generations converts them once, on the first (the weights must not change in
+    /// between: installing or fusing a shift needs a new cache).
     public var bf16Weights: BF16WeightCache?
 
     public init(
