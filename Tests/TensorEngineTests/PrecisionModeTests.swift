@@ -67,7 +67,8 @@ final class PrecisionModeTests: XCTestCase {
         XCTAssertEqual(transient.count, 0)
         XCTAssertEqual(transient.byteCount, 0)
         XCTAssertNotEqual(
-            expected[2], Tensor.withConvolutionRoute(.winograd) { Tensor.conv2d(image, weight: kernel, stride: (1, 1), padding: (1, 1)).scalars })
+            expected[2], Tensor.withConvolutionRoute(.winograd) { Tensor.conv2d(image, weight: kernel, stride: (1, 1), padding: (1, 1)).scalars },
+            "bf16 rounding shows in the Winograd products")
     }
 
     func testRecordedProductsAndWithFP32StayFP32() {
