@@ -198,11 +198,12 @@ static inline AVX2 float reduce16(__m256 low, __m256 high) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-// The lane sums of a 3 × 2 tile (rows ar[0..2] of A by rows bc[0..1] of B) over kc values of k, each as its
-// low and high 8 lanes: acc[(2 r + j) * 2 + h]. Out of line, as tile_sums; one half at a time, so that the
-// twelve accumulators, three rows of A and one of B fit the sixteen registers.
+// The sums of a 3 × 2 tile (rows ar[0..2] of A by rows bc[0..1] of B) over kc values of k, each element's
+// low and high 8 lanes reduced by `reduce16` into t[2 r + j]. Out of line, as tile_sums (which also reduces
+// from registers); one half at a time, so that the twelve accumulators, three rows of A and one of B fit
+// the sixteen registers.
 static __attribute__((noinline)) AVX2 void tile_sums_avx2(ptrdiff_t kc, const float *const ar[3],
-                                                          const float *const bc[2], __m256 acc[12]) {
+                                                          const float *const bc[2], float t[6]) {
     __m256 s[12];
     for (int i = 0; i < 12; i++) s[i] = _mm256_setzero_ps();
     const float *a0 = ar[0], *a1 = ar[1], *a2 = ar[2], *b0 = bc[0], *b1 = bc[1];
@@ -232,19 +233,19 @@ static __attribute__((noinline)) AVX2 void tile_sums_avx2(ptrdiff_t kc, const fl
             }
         }
     }
-    for (int i = 0; i < 12; i++) acc[i] = s[i];
+    for (int i = 0; i < 6; i++) t[i] = reduce16(s[2 * i], s[2 * i + 1]);
 }
 
 static AVX2 void tile_avx2(ptrdiff_t kc, const float *a, ptrdiff_t lda, int rows, const float *b, ptrdiff_t ldb,
                            int cols, float *c, ptrdiff_t ldc, int mode, float beta) {
     const float *ar[3] = {a, a + (rows > 1 ? lda : 0), a + (rows > 2 ? 2 * lda : 0)};
     const float *bc[2] = {b, b + (cols > 1 ? ldb : 0)};
-    __m256 acc[12];
-    tile_sums_avx2(kc, ar, bc, acc);
+    float t[6];
+    tile_sums_avx2(kc, ar, bc, t);
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < cols; j++) {
             float *out = c + r * ldc + j;
-            *out = combine(*out, reduce16(acc[(2 * r + j) * 2], acc[(2 * r + j) * 2 + 1]), mode, beta);
+            *out = combine(*out, t[2 * r + j], mode, beta);
         }
 }
 
