@@ -117,14 +117,16 @@ final class WinogradConv3x3Tests: XCTestCase {
         }
     }
 
-    /// The bf16 forward (`WinogradBF16Weight`: nine of the 36 point products in bf16, the rest fp32) on each
-    /// case against the Double direct sum: max abs error ≤ 1.5e-2 · max |reference| (bf16's rounding, 2⁻⁹ per
-    /// operand, times the transforms' factors at the nine points, up to 5 × 5), and not fp32's bits; whole-image groups
-    /// and single tile-row groups, and the widening AVX2 product path, give the same bits.
+    /// The bf16 forward (`WinogradBF16Weight`: fifteen of the 36 point products in bf16, the rest fp32) on
+    /// each case against the Double direct sum: max abs error ≤ 1.5e-2 · max |reference| (bf16's rounding,
+    /// 2⁻⁹ per operand, times the transforms' factors at the rounded points, up to 2.5 × 14), and not fp32's
+    /// bits; whole-image groups and single tile-row groups, and the widening AVX2 product path, give the same
+    /// bits.
     func testBF16PointsAgainstDoubleDirectSum() {
+        // Point (i, j) is i · 6 + j, each 1-D index in the transforms' order 0, 1, −1, 2, −2, ∞.
         XCTAssertEqual(
             (0..<Int(SEPME_WINOGRAD_POINTS)).filter { !WinogradBF16Weight.isFP32Point($0) },
-            [0, 1, 2, 6, 7, 8, 12, 13, 14], "the bf16 points are {0, 1, −1}²")
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 18, 24, 30], "the bf16 points are {0, 1, −1}² and 0 with 2, −2 or ∞")
         for (i, c) in cases.enumerated() {
             var rng = TestRNG(seed: UInt64(c.inChannels * 100 + c.height))
             let x = rng.tensor([c.batch, c.inChannels, c.height, c.width])

@@ -20,7 +20,7 @@ public enum BF16Coverage: Sendable {
     /// shorter than `minimumBF16Depth`, and attention narrower than `minimumBF16HeadWidth`, stay fp32
     /// (on the embedded toy model, whose channels are 32–96 wide, all but one layer; on SD's UNet,
     /// its 4-channel input and output convolutions). Convolutions on the Winograd route (SD's UNet and VAE
-    /// resnet convolutions) stay on it, with a quarter of the point products in bf16
+    /// resnet convolutions) stay on it, with fifteen of the 36 point products in bf16
     /// (`WinogradBF16Weight`): that route does a quarter of the direct sum's multiply-adds.
     case whereItPays
     /// Every gradient-free product, whatever its size (tests on small models).

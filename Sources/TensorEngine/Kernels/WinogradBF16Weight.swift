@@ -2,17 +2,18 @@ import CMatrixKernels
 
 /// The transformed weight U[ξ] = (G g Gᵀ)[ξ] of a 3 × 3 convolution for `WinogradConv3x3`'s bf16 forward:
 /// each of the 36 points of the 6 × 6 tile holds a Cout × Cin operand, in bf16 (`BF16PackedMatrix`, the left
-/// operand of `BF16GEMM`) at the nine points whose rounding the transforms amplify least, in fp32 at the
+/// operand of `BF16GEMM`) at the fifteen points whose rounding the transforms amplify least, in fp32 at the
 /// others.
 ///
-/// Why most points stay fp32: an output pixel is Aᵀ M A of the 36 products M[ξ] = U[ξ] · V[ξ], and the 1-D
+/// Why the rest stay fp32: an output pixel is Aᵀ M A of the 36 products M[ξ] = U[ξ] · V[ξ], and the 1-D
 /// points 2, −2 and ∞ of F(4, 3) carry the largest coefficients of the three transforms (Aᵀ's 4 and 8 at
 /// ±2; Bᵀ's 4 and 5 and G's unscaled g₂ at ∞). A product's rounding error reaches the output scaled by
 /// about the product of its two 1-D factors |Aᵀ column|∞ · |G row|₁ · |Bᵀ row|₁ (2.5, 5, 5, 14, 14 and 10
-/// for the points 0, 1, −1, 2, −2, ∞). Rounding only {0, 1, −1}² keeps a bf16 generation's error below
-/// that of PyTorch's bf16 autocast (docs/benchmarks.md, "Reduced precision"); rounding more points saves
-/// little more time for several times the error. `WinogradConv3x3Tests` bounds the result against a
-/// Double direct sum.
+/// for the points 0, 1, −1, 2, −2, ∞). The points whose 2-D factor is at most 35 are rounded: {0, 1, −1}²
+/// (up to 25), and 0 paired with ∞ (25), 2 or −2 (35). That is the largest bound measured whose bf16
+/// generation stays below PyTorch's bf16 autocast in error (docs/benchmarks.md, "Reduced precision"); the
+/// next, 50, which adds ±1 paired with ∞, reaches autocast's error. `WinogradConv3x3Tests` bounds the
+/// result against a Double direct sum.
 final class WinogradBF16Weight: @unchecked Sendable {
     /// Output and input channels.
     let outChannels: Int, inChannels: Int
@@ -23,11 +24,17 @@ final class WinogradBF16Weight: @unchecked Sendable {
     /// The fp32 points, in storage order.
     let fp32Points: [Int]
 
-    /// True for the points of the 6 × 6 tile that stay fp32 (see the type's comment): either 1-D point among
-    /// 2, −2 and ∞ (indices 3, 4 and 5 of the transforms in winograd.c).
+    /// Each 1-D point's rounding factor |Aᵀ column|∞ · |G row|₁ · |Bᵀ row|₁, in the order of the transforms
+    /// in winograd.c (0, 1, −1, 2, −2, ∞).
+    static let pointFactors: [Float] = [2.5, 5, 5, 14, 14, 10]
+    /// The largest 2-D factor (the product of a point's two 1-D ones) rounded to bf16.
+    static let bf16FactorBound: Float = 35
+
+    /// True for the points of the 6 × 6 tile that stay fp32 (see the type's comment): those whose two 1-D
+    /// factors multiply to more than `bf16FactorBound`.
     static func isFP32Point(_ point: Int) -> Bool {
-        let side = 6  // points per side of the tile (SEPME_WINOGRAD_POINTS = 6 × 6)
-        return point / side >= 3 || point % side >= 3
+        let side = pointFactors.count  // points per side of the tile (SEPME_WINOGRAD_POINTS = 6 × 6)
+        return pointFactors[point / side] * pointFactors[point % side] > bf16FactorBound
     }
 
     /// Transforms `weight` ([Cout, Cin, 3, 3]) and keeps each point in its precision.

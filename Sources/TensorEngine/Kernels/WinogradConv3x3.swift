@@ -12,7 +12,7 @@ import CMatrixKernels
 // Rounding: the transforms scale values by up to 8 and 1/24, so an output carries a larger fp32 rounding
 // error than the direct sum's (WinogradConv3x3Tests bounds it against a Double direct sum; docs/benchmarks.md
 // gives its effect on a whole generation). The input gradient is the same operation on the adjoint weight,
-// w'[ci, co, i, j] = w[co, ci, 2 − i, 2 − j]. Inside a bf16 scope the forward runs nine of the 36 products
+// w'[ci, co, i, j] = w[co, ci, 2 − i, 2 − j]. Inside a bf16 scope the forward runs fifteen of the 36 products
 // in bf16 (`WinogradBF16Weight` says which and why).
 
 enum WinogradConv3x3 {
