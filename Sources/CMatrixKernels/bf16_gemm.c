@@ -313,7 +313,11 @@ rows_avx512bf16(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c, pt
                 int accumulate, const int rows) {
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
+    // Every loop over the rows is unrolled in full, so that each accumulator is a register of its own:
+    // a loop left rolled indexes acc at run time, which keeps the whole array on the stack and costs each
+    // tile a store and a load of every accumulator before and after its sum.
     __m512 acc[MR][2];
+#pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++) {
         if (accumulate && r < mr) {
             acc[r][0] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
@@ -332,6 +336,7 @@ rows_avx512bf16(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c, pt
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
         }
     }
+#pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++) {
         if (r < mr) {
             _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);

@@ -290,11 +290,14 @@ static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, cons
         }
     }
     __m512 vb = _mm512_set1_ps(beta);
-    for (int r = 0; r < rows; r++) {
-        if (r >= mr) break;
-        finish(c + r * ldc, m0, acc[r][0], mode, vb);
-        if (wide && m1) finish(c + r * ldc + 16, m1, acc[r][1], mode, vb);
-    }
+    // Unrolled in full, so that each accumulator stays a register of its own (a rolled loop indexes acc
+    // at run time and keeps the whole array on the stack, a store and a load of each per tile).
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++)
+        if (r < mr) {
+            finish(c + r * ldc, m0, acc[r][0], mode, vb);
+            if (wide && m1) finish(c + r * ldc + 16, m1, acc[r][1], mode, vb);
+        }
 }
 
 // A tile of `mr` rows: the full MR-row tile, or, for a last row panel of at most HALF_MR rows (77 text
