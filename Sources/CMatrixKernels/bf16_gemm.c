@@ -313,9 +313,10 @@ rows_avx512bf16(ptrdiff_t kp, const uint32_t *a, const uint32_t *b, float *c, pt
                 int accumulate, const int rows) {
     __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
-    // Every loop over the rows is unrolled in full, so that each accumulator is a register of its own:
-    // a loop left rolled indexes acc at run time, which keeps the whole array on the stack and costs each
-    // tile a store and a load of every accumulator before and after its sum.
+    // The loops that load and store the rows are unrolled in full (the sum's own loop over them the compiler
+    // unrolls unasked), so that each accumulator is a register of its own: a loop left rolled indexes acc at
+    // run time, which keeps the whole array on the stack and costs each tile a store and a load of every
+    // accumulator before and after its sum.
     __m512 acc[MR][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++) {
