@@ -106,10 +106,11 @@ struct GenerateCommand: ParsableCommand {
         var sheet: ContactSheet?
         var latents: [Float] = []
         var latentShape: [Int] = []
-        // bf16: the UNet's weights are converted once, for every group (the decoder's for each product).
+        // bf16: the UNet's weights are converted once, for every group (the decoder's for each product),
+        // and the fp32 weights the conversion replaces are released: this process runs the UNet in bf16 only.
         let precision = precisionOption.precision
         precisionOption.noteWhereBF16DoesNotPay(quiet: quiet)
-        let bf16Weights = precision == .bf16 ? BF16WeightCache() : nil
+        let bf16Weights = precision == .bf16 ? BF16WeightCache(retention: .copiesReplacingWeights) : nil
         for (k, group) in groups.enumerated() {
             let options = GenerationOptions(
                 prompts: group, negativePrompt: negativePrompt, seed: seedOption.seed &+ UInt64(k),

@@ -77,4 +77,29 @@ final class ReducedPrecisionPipelineTests: XCTestCase {
         XCTAssertEqual(second.images, try pipeline.generate(options("a red car", nil)).images)
         XCTAssertEqual(second.latents.scalars, try pipeline.generate(options("a red car", nil)).latents.scalars)
     }
+
+    /// A cache that replaces the UNet's weights by their converted copies (as `generate --precision bf16`
+    /// gives): its generations, two prompts then one (the batch changes between groups), give the latents
+    /// and images a cache of copies gives on another copy of the model, and it releases fp32 weights
+    /// (a read of a released weight would stop the test).
+    func testCacheThatReplacesWeightsGivesTheSameGenerations() throws {
+        let folder = try ModelFolder(path: ModelFolderFuzzTests.tinySD.path)
+        let kept = try StableDiffusionPipeline(folder: folder)
+        let replaced = try StableDiffusionPipeline(folder: folder)
+        let copies = BF16WeightCache()
+        let replacing = BF16WeightCache(retention: .copiesReplacingWeights)
+        for prompts in [["a photo of a cat", "a red car"], ["a red car"]] {
+            func options(_ cache: BF16WeightCache) -> GenerationOptions {
+                GenerationOptions(prompts: prompts, seed: 5, steps: 3, guidance: 7.5, precision: .bf16, bf16Weights: cache)
+            }
+            let expected = try kept.generate(options(copies))
+            let result = try replaced.generate(options(replacing))
+            XCTAssertEqual(result.latents.scalars, expected.latents.scalars, "\(prompts.count) prompts")
+            XCTAssertEqual(result.images, expected.images, "\(prompts.count) prompts")
+        }
+        XCTAssertEqual(replacing.count, copies.count)
+        XCTAssertEqual(replacing.byteCount, copies.byteCount)
+        XCTAssertGreaterThan(replacing.releasedByteCount, 0)
+        XCTAssertEqual(copies.releasedByteCount, 0)
+    }
 }

@@ -43,7 +43,7 @@ final class ConvolutionTests: XCTestCase {
             let bias = c.entry["bias"] == nil ? nil : try c.tensor("bias")
             let y = Tensor(uninitialized: ref.shape)
             Conv2DKernel.forward(
-                x: x.pointer, batch: x.shape[0], weight: w.pointer, outChannels: w.shape[0],
+                x: x.pointer, batch: x.shape[0], weight: .fp32(w.pointer), outChannels: w.shape[0],
                 bias: bias?.pointer, g, out: y.pointer, columnBudget: budget)
             assertClose(y, ref, rtol: 1e-5, "\(c.name) banded forward")
             var rng = TestRNG(seed: 3)

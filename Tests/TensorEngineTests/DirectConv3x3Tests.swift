@@ -45,7 +45,8 @@ final class DirectConv3x3Tests: XCTestCase {
             strideH: 1, strideW: 1, padH: 1, padW: 1)
         let out = Tensor(uninitialized: [c.batch, c.outChannels, c.height, c.width])
         Conv2DKernel.forward(
-            x: x.pointer, batch: c.batch, weight: w.pointer, outChannels: c.outChannels, bias: b?.pointer, g, out: out.pointer)
+            x: x.pointer, batch: c.batch, weight: .fp32(w.pointer), outChannels: c.outChannels, bias: b?.pointer, g,
+            out: out.pointer)
         let dx = Tensor(zeros: x.shape)
         Conv2DKernel.backward(
             dy: dy.pointer, x: x.pointer, batch: c.batch, weight: w.pointer, outChannels: c.outChannels, g,

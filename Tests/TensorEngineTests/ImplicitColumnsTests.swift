@@ -76,7 +76,9 @@ final class ImplicitColumnsTests: XCTestCase {
         var implicit = [Float](repeating: 0, count: 2 * 8 * plane)
         var banded = implicit
         SGEMMKernel.withPathLimit(.avx512) {
-            Conv2DKernel.forward(x: x, batch: 2, weight: w, outChannels: 8, bias: bias, g, out: &implicit)
+            w.withUnsafeBufferPointer { w in
+                Conv2DKernel.forward(x: x, batch: 2, weight: .fp32(w.baseAddress!), outChannels: 8, bias: bias, g, out: &implicit)
+            }
         }
         // The explicit banded im2col path, as the OpenBLAS path runs it, on the same kernels.
         for n in 0..<2 {

@@ -42,8 +42,8 @@ final class PrecisionModeTests: XCTestCase {
         XCTAssertEqual(PrecisionMode.current, .fp32)
     }
 
-    /// A cache made with `retaining: false` keeps nothing and gives the bits a retaining one gives, for a
-    /// linear layer, an im2col convolution and a Winograd convolution.
+    /// A cache that retains nothing keeps nothing and gives the bits a retaining one gives, for a linear
+    /// layer, an im2col convolution and a Winograd convolution.
     func testCacheThatRetainsNothingGivesTheSameProducts() {
         let x = random([2, 77, 96], seed: 6)
         let w = random([40, 96], seed: 7)
@@ -59,7 +59,7 @@ final class PrecisionModeTests: XCTestCase {
             }
         }
         let retaining = BF16WeightCache()
-        let transient = BF16WeightCache(retaining: false)
+        let transient = BF16WeightCache(retention: .nothing)
         let expected = products(retaining)
         XCTAssertEqual(retaining.count, 3, "a linear, an im2col and a Winograd weight")
         XCTAssertEqual(products(transient), expected)
@@ -69,6 +69,53 @@ final class PrecisionModeTests: XCTestCase {
         XCTAssertNotEqual(
             expected[2], Tensor.withConvolutionRoute(.winograd) { Tensor.conv2d(image, weight: kernel, stride: (1, 1), padding: (1, 1)).scalars },
             "bf16 rounding shows in the Winograd products")
+    }
+
+    /// A cache that replaces weights gives the bits a cache of copies gives; it releases the storage of
+    /// the linear and im2col weights it converts (their later calls read only the copies: a read of a
+    /// released storage would stop the test) and keeps the Winograd weight's, which a call off that route
+    /// converts again; a released convolution weight stays on its im2col products where the Winograd
+    /// route would apply.
+    func testCacheThatReplacesWeightsReleasesTheirStorageAndGivesTheSameProducts() {
+        let x = random([2, 77, 96], seed: 6)
+        let image = random([2, 16, 12, 12], seed: 8)
+        // Fresh weights for each cache: the replacing cache frees the ones it converts.
+        func weights() -> (linear: Tensor, packed: Tensor, transformed: Tensor) {
+            (random([40, 96], seed: 7), random([24, 16, 3, 3], seed: 9, scale: 0.5), random([24, 16, 3, 3], seed: 10, scale: 0.5))
+        }
+        func conv(_ kernel: Tensor, _ route: Tensor.ConvolutionRoute) -> [Float] {
+            Tensor.withConvolutionRoute(route) { Tensor.conv2d(image, weight: kernel, stride: (1, 1), padding: (1, 1)).scalars }
+        }
+        func products(_ w: (linear: Tensor, packed: Tensor, transformed: Tensor), _ cache: BF16WeightCache) -> [[Float]] {
+            PrecisionMode.with(.bf16, cache: cache) {
+                [Tensor.linear(x, weight: w.linear).scalars, conv(w.packed, .im2col), conv(w.transformed, .winograd)]
+            }
+        }
+        let copies = BF16WeightCache()
+        let kept = weights()
+        let expected = products(kept, copies)
+        let replacing = BF16WeightCache(retention: .copiesReplacingWeights)
+        let replaced = weights()
+        let liveBefore = MemoryStatistics.shared.liveBytes
+        XCTAssertEqual(products(replaced, replacing), expected)
+        XCTAssertEqual(copies.releasedByteCount, 0)
+        XCTAssertFalse(kept.linear.storage.isReleased || kept.packed.storage.isReleased)
+        XCTAssertTrue(replaced.linear.storage.isReleased)
+        XCTAssertTrue(replaced.packed.storage.isReleased)
+        XCTAssertFalse(replaced.transformed.storage.isReleased, "a Winograd weight keeps its fp32 storage")
+        let releasedBytes = (40 * 96 + 24 * 16 * 9) * MemoryLayout<Float>.stride
+        XCTAssertEqual(replacing.releasedByteCount, releasedBytes)
+        XCTAssertLessThanOrEqual(MemoryStatistics.shared.liveBytes, liveBefore - releasedBytes + replacing.byteCount)
+        XCTAssertEqual(products(replaced, replacing), expected, "converted once: the same bits from the copies")
+        XCTAssertEqual(replacing.count, 3)
+        PrecisionMode.with(.bf16, cache: replacing) {
+            XCTAssertEqual(conv(replaced.packed, .winograd), expected[1], "a released weight stays on its im2col products")
+            XCTAssertEqual(
+                conv(replaced.transformed, .im2col), PrecisionMode.with(.bf16, cache: copies) { conv(kept.transformed, .im2col) },
+                "the kept Winograd weight converted again for im2col products")
+        }
+        XCTAssertEqual(replacing.count, 4)
+        XCTAssertEqual(replacing.releasedByteCount, releasedBytes + 24 * 16 * 9 * MemoryLayout<Float>.stride)
     }
 
     func testRecordedProductsAndWithFP32StayFP32() {

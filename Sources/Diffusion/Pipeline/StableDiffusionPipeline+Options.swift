@@ -24,7 +24,7 @@ extension TextToImagePipeline {
     /// it and would hold their memory (a fresh block to fill) until the next decode.
     // latents: [B, C, h, w] -> [B, 3, H, W]
     public func decodeToPixels(_ latents: Tensor, precision: ComputePrecision) throws -> Tensor {
-        try PrecisionMode.with(precision, cache: BF16WeightCache(retaining: false)) { try decodeToPixels(latents) }
+        try PrecisionMode.with(precision, cache: BF16WeightCache(retention: .nothing)) { try decodeToPixels(latents) }
     }
 
     /// Runs a whole generation (`options.precision` applies to the UNet and the VAE decoder). Latents that stop being finite (a model or schedule that diverges)

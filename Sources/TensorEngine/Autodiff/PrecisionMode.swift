@@ -96,13 +96,30 @@ public enum PrecisionMode {
     }
 }
 
-/// Packed bf16 copies of weight tensors, made on first use and kept while the cache lives. Keyed by the
-/// tensor's storage (a strong reference is kept, so the key cannot be reused); the weights must not be
-/// modified in place while the cache is in use (a shift fused into the weights needs a new cache).
-/// A cache made with `retaining: false` keeps nothing: each product converts its weight and drops the
-/// copy when it returns, for a model that uses each weight once per call (the VAE decoder), where kept
-/// copies would only hold memory until the next call.
+/// Packed bf16 copies of weight tensors, made on first use and kept while the cache lives (`Retention`).
+/// Keyed by the tensor's storage (a strong reference is kept, so the key cannot be reused); the weights
+/// must not be modified in place while the cache is in use (a shift fused into the weights needs a new
+/// cache).
 public final class BF16WeightCache: @unchecked Sendable {
+    /// What a cache keeps of the weights it converts.
+    public enum Retention: Sendable {
+        /// Nothing: each product converts its weight and drops the copy when it returns, for a model that
+        /// uses each weight once per call (the VAE decoder), where kept copies would only hold memory until
+        /// the next call.
+        case nothing
+        /// The converted copies, beside the fp32 weights.
+        case copies
+        /// The converted copies instead of the fp32 weights, for a model that runs only in this cache's bf16
+        /// scopes from now on (one `generate --precision bf16`): once a linear layer's weight or a
+        /// convolution's weight packed for im2col products is converted, its fp32 storage is released
+        /// (`TensorStorage.release()`), so that the conversions after it reuse that memory instead of the
+        /// process touching as much again. A convolution on the Winograd route keeps its fp32 weight (a
+        /// call of another batch or size may leave that route); one whose weight was released stays on
+        /// im2col products where a later call would take it (`convolutionOperand`). Reading a released
+        /// weight (an fp32 product) stops the process.
+        case copiesReplacingWeights
+    }
+
     /// The form a weight is packed in.
     private enum Form: Hashable {
         case linear, convolution, winograd
@@ -121,10 +138,11 @@ public final class BF16WeightCache: @unchecked Sendable {
 
     private var entries: [Key: Entry] = [:]
     private let lock = NSLock()
-    private let retaining: Bool
+    private let retention: Retention
+    private var releasedBytes = 0
 
-    /// A cache that keeps what it converts (`retaining`), or converts for each product alone.
-    public init(retaining: Bool = true) { self.retaining = retaining }
+    /// A cache that keeps what `retention` says of the weights it converts.
+    public init(retention: Retention = .copies) { self.retention = retention }
 
     /// Number of weights converted so far.
     public var count: Int { lock.withLock { entries.count } }
@@ -134,30 +152,60 @@ public final class BF16WeightCache: @unchecked Sendable {
         lock.withLock { entries.values.reduce(0) { $0 + $1.packed.byteCount } }
     }
 
+    /// Bytes of fp32 weights released (`.copiesReplacingWeights`).
+    public var releasedByteCount: Int { lock.withLock { releasedBytes } }
+
     /// `weight` ([out, in]) packed as the right operand of x Wᵀ.
     func linearWeight(_ weight: Tensor) -> BF16PackedMatrix {
-        packed(weight, form: .linear) { BF16PackedMatrix(linearWeight: weight) }
+        packed(weight, form: .linear, releasesSource: true) { BF16PackedMatrix(linearWeight: weight) }
     }
 
-    /// `weight` ([Cout, Cin, kh, kw]) packed as the left operand of W · columns.
-    func convolutionWeight(_ weight: Tensor) -> BF16PackedMatrix {
-        packed(weight, form: .convolution) { BF16PackedMatrix(convolutionWeight: weight) }
-    }
-
-    /// `weight` ([Cout, Cin, 3, 3]) transformed for Winograd's F(4×4, 3×3), one operand per point of the
-    /// 6 × 6 tile.
-    func winogradWeight(_ weight: Tensor) -> WinogradBF16Weight {
-        packed(weight, form: .winograd) {
-            WinogradBF16Weight(weight.pointer, outChannels: weight.shape[0], inChannels: weight.shape[1])
+    /// The bf16 operand of a convolution by `weight` ([Cout, Cin, kh, kw]): where the call takes the
+    /// Winograd route (`winograd`), the weight transformed for F(4×4, 3×3), one operand per point of the
+    /// 6 × 6 tile; elsewhere the weight packed as the left operand of W · columns. A transformed weight
+    /// keeps its fp32 storage (a later call of another batch or size may leave the Winograd route); a
+    /// packed one replaces it under `.copiesReplacingWeights`, and stays the operand where a later call
+    /// would take the Winograd route.
+    func convolutionOperand(_ weight: Tensor, winograd: Bool) -> Conv2DKernel.Weight {
+        if winograd {
+            if let hit: WinogradBF16Weight = cached(weight, form: .winograd) { return .bf16Winograd(hit) }
+            if !weight.storage.isReleased {
+                return .bf16Winograd(
+                    packed(weight, form: .winograd, releasesSource: false) {
+                        WinogradBF16Weight(weight.pointer, outChannels: weight.shape[0], inChannels: weight.shape[1])
+                    })
+            }
         }
+        return .bf16(packed(weight, form: .convolution, releasesSource: true) { BF16PackedMatrix(convolutionWeight: weight) })
     }
 
-    private func packed<Packed: PackedWeight>(_ weight: Tensor, form: Form, make: () -> Packed) -> Packed {
-        let key = Key(storage: ObjectIdentifier(weight.storage), shape: weight.shape, form: form)
-        // The form fixes the entry's type.
-        if let hit = lock.withLock({ entries[key] })?.packed as? Packed { return hit }
+    private func key(_ weight: Tensor, _ form: Form) -> Key {
+        Key(storage: ObjectIdentifier(weight.storage), shape: weight.shape, form: form)
+    }
+
+    /// The entry of `weight` in `form`, if converted. The form fixes the entry's type.
+    private func cached<Packed: PackedWeight>(_ weight: Tensor, form: Form) -> Packed? {
+        lock.withLock { entries[key(weight, form)] }?.packed as? Packed
+    }
+
+    /// `weight` in `form`, converted by `make` unless cached; kept as `retention` says, its fp32 storage
+    /// released under `.copiesReplacingWeights` where `releasesSource`.
+    private func packed<Packed: PackedWeight>(
+        _ weight: Tensor, form: Form, releasesSource: Bool, make: () -> Packed
+    ) -> Packed {
+        if let hit: Packed = cached(weight, form: form) { return hit }
         let made = make()
-        if retaining { lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made) } }
+        let key = key(weight, form)
+        switch retention {
+        case .nothing: break
+        case .copies: lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made) }
+        case .copiesReplacingWeights:
+            let released = releasesSource && weight.storage.release()
+            lock.withLock {
+                entries[key] = Entry(storage: weight.storage, packed: made)
+                if released { releasedBytes += weight.storage.count * MemoryLayout<Float>.stride }
+            }
+        }
         return made
     }
 }

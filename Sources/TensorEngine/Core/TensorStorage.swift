@@ -2,12 +2,22 @@
 ///
 /// Storage is 64-byte aligned so BLAS and vectorised loops see aligned rows; large buffers come from
 /// `LargeBlockCache`. A storage may also wrap memory owned by someone else (a memory-mapped weight
-/// file); `owner` keeps that alive.
+/// file); `owner` keeps that alive. A storage that owns its memory can free it before it dies
+/// (`release()`, for a weight that a `BF16WeightCache` has replaced by its converted copy); its
+/// `pointer` may not be read after that.
 public final class TensorStorage: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<Float>
+    private let base: UnsafeMutablePointer<Float>
     public let count: Int
     private let ownsMemory: Bool
     private let owner: AnyObject?
+    /// Whether `release()` has freed the memory.
+    public private(set) var isReleased = false
+
+    /// The first element. Reading it after `release()` is a programming error and stops the process.
+    @inline(__always) public var pointer: UnsafeMutablePointer<Float> {
+        if isReleased { Self.readAfterRelease(count) }
+        return base
+    }
 
     /// Allocates `count` floats, zero-filled.
     public init(count: Int) {
@@ -15,7 +25,7 @@ public final class TensorStorage: @unchecked Sendable {
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = LargeBlockCache.allocate(byteCount: bytes)
         raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
-        self.pointer = raw.assumingMemoryBound(to: Float.self)
+        self.base = raw.assumingMemoryBound(to: Float.self)
         self.count = count
         self.ownsMemory = true
         self.owner = nil
@@ -27,7 +37,7 @@ public final class TensorStorage: @unchecked Sendable {
         precondition(count >= 0, "negative element count \(count)")
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = LargeBlockCache.allocate(byteCount: bytes)
-        self.pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
         self.ownsMemory = true
         self.owner = nil
@@ -36,18 +46,38 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// Wraps memory owned by `owner` (kept alive as long as this storage lives).
     public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
-        self.pointer = pointer
+        self.base = pointer
         self.count = count
         self.ownsMemory = false
         self.owner = owner
     }
 
     deinit {
-        if ownsMemory {
-            let bytes = max(count, 1) * MemoryLayout<Float>.stride
-            MemoryStatistics.shared.freed(bytes: bytes)
-            LargeBlockCache.deallocate(UnsafeMutableRawPointer(pointer), byteCount: bytes)
-        }
+        if ownsMemory && !isReleased { free() }
+    }
+
+    /// Frees the memory now, before the storage dies, so that later allocations reuse it; `pointer` may
+    /// not be read afterwards. Only memory the storage owns is freed: a storage that borrows (a
+    /// memory-mapped file) stays readable. Returns whether the memory was freed.
+    @discardableResult
+    func release() -> Bool {
+        guard ownsMemory, !isReleased else { return false }
+        free()
+        isReleased = true
+        return true
+    }
+
+    private func free() {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        MemoryStatistics.shared.freed(bytes: bytes)
+        LargeBlockCache.deallocate(UnsafeMutableRawPointer(base), byteCount: bytes)
+    }
+
+    @inline(never)
+    private static func readAfterRelease(_ count: Int) -> Never {
+        preconditionFailure(
+            "a tensor storage of \(count) floats was read after its memory was released (a weight replaced by "
+                + "its bf16 copy in a BF16WeightCache that releases sources was used outside that cache's scope)")
     }
 
     public var buffer: UnsafeMutableBufferPointer<Float> {

@@ -58,48 +58,76 @@ enum Conv2DKernel {
         return Swift.min(batch, Parallel.threadCount)
     }
 
-    /// out = W ⋆ x + bias. With `bf16Weight` (the weight packed for `BF16GEMM`), each band is a BF16
-    /// product (images one at a time, the product threaded).
+    /// The weight operand of a forward.
+    enum Weight {
+        /// [Cout, Cin, kh, kw] in fp32.
+        case fp32(UnsafePointer<Float>)
+        /// Packed for `BF16GEMM` as the left operand of W · columns.
+        case bf16(BF16PackedMatrix)
+        /// Transformed for the Winograd route, bf16 at some of its points (3×3, stride 1, padding 1).
+        case bf16Winograd(WinogradBF16Weight)
+    }
+
+    /// The weight operand of an image's im2col products.
+    private enum ProductWeight {
+        case fp32(UnsafePointer<Float>)
+        case bf16(BF16PackedMatrix)
+    }
+
+    /// out = W ⋆ x + bias. With a bf16 weight each band is a BF16 product (images one at a time, the
+    /// product threaded); with the Winograd route's transformed bf16 weight, that route.
     // x: [N, Cin, H, W], weight: [Cout, Cin, kh, kw], bias: [Cout]? -> out: [N, Cout, Hout, Wout]
     static func forward(
-        x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, outChannels: Int,
+        x: UnsafePointer<Float>, batch: Int, weight: Weight, outChannels: Int,
         bias: UnsafePointer<Float>?, _ g: Conv2DGeometry, out: UnsafeMutablePointer<Float>,
-        columnBudget: Int = maxColumnElements, bf16Weight: BF16PackedMatrix? = nil,
-        bf16WinogradWeight: WinogradBF16Weight? = nil
+        columnBudget: Int = maxColumnElements
     ) {
-        if let bf16WinogradWeight {
-            WinogradConv3x3.forward(
-                x: x, batch: batch, bf16Weight: bf16WinogradWeight, outChannels: outChannels, bias: bias, g, out: out)
+        let productWeight: ProductWeight
+        switch weight {
+        case .bf16Winograd(let transformed):
+            WinogradConv3x3.forward(x: x, batch: batch, bf16Weight: transformed, outChannels: outChannels, bias: bias, g, out: out)
             return
-        }
-        if bf16Weight == nil, WinogradConv3x3.applies(g, batch: batch, outChannels: outChannels) {
-            WinogradConv3x3.forward(x: x, batch: batch, weight: weight, outChannels: outChannels, bias: bias, g, out: out)
-            return
-        }
-        if bf16Weight == nil, DirectConv3x3.applies(g) {
-            DirectConv3x3.forward(x: x, batch: batch, weight: weight, outChannels: outChannels, bias: bias, g, out: out)
-            return
+        case .fp32(let weight):
+            if WinogradConv3x3.applies(g, batch: batch, outChannels: outChannels) {
+                WinogradConv3x3.forward(x: x, batch: batch, weight: weight, outChannels: outChannels, bias: bias, g, out: out)
+                return
+            }
+            if DirectConv3x3.applies(g) {
+                DirectConv3x3.forward(x: x, batch: batch, weight: weight, outChannels: outChannels, bias: bias, g, out: out)
+                return
+            }
+            productWeight = .fp32(weight)
+        case .bf16(let packed): productWeight = .bf16(packed)
         }
         let plane = g.outH * g.outW
-        let workers = bf16Weight != nil ? 1 : workerCount(batch: batch, perImage: outChannels * g.patchSize * plane)
+        let workers: Int
+        if case .fp32 = productWeight {
+            workers = workerCount(batch: batch, perImage: outChannels * g.patchSize * plane)
+        } else {
+            workers = 1
+        }
         let body = { (w: Int) in
             forwardImages(
-                x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: weight,
-                outChannels: outChannels, bias: bias, g, out: out, columnBudget: columnBudget, bf16Weight: bf16Weight)
+                x: x, images: Swift.stride(from: w, to: batch, by: workers), weight: productWeight,
+                outChannels: outChannels, bias: bias, g, out: out, columnBudget: columnBudget)
         }
         if workers > 1 { BLASThreading.forEachItem(workers, body) } else { body(0) }
     }
 
     private static func forwardImages(
-        x: UnsafePointer<Float>, images: StrideTo<Int>, weight: UnsafePointer<Float>,
+        x: UnsafePointer<Float>, images: StrideTo<Int>, weight productWeight: ProductWeight,
         outChannels: Int, bias: UnsafePointer<Float>?, _ g: Conv2DGeometry,
-        out: UnsafeMutablePointer<Float>, columnBudget: Int, bf16Weight: BF16PackedMatrix?
+        out: UnsafeMutablePointer<Float>, columnBudget: Int
     ) {
         let plane = g.outH * g.outW
         let inImage = g.channels * g.height * g.width
         let k = g.patchSize
         let band = bandRows(g, budget: columnBudget)
-        let needsColumns = !g.isPointwise && (bf16Weight != nil ? !implicitBF16Columns(g) : !implicitColumns(g))
+        let needsColumns: Bool
+        switch productWeight {
+        case .fp32: needsColumns = !g.isPointwise && !implicitColumns(g)
+        case .bf16: needsColumns = !g.isPointwise && !implicitBF16Columns(g)
+        }
         let cols = needsColumns ? LargeBlockCache.allocateFloats(k * band * g.outW) : nil
         defer { cols.map { LargeBlockCache.deallocateFloats($0, count: k * band * g.outW) } }
         for n in images {
@@ -109,9 +137,12 @@ enum Conv2DKernel {
                 for co in 0..<outChannels { (on + co * plane).update(repeating: bias[co], count: plane) }
             }
             let beta: Float = bias == nil ? 0 : 1
-            if let bf16Weight {
-                bf16Band(xn, cols: cols, weight: bf16Weight, g, band: band, accumulate: bias != nil, out: on)
+            let weight: UnsafePointer<Float>
+            switch productWeight {
+            case .bf16(let packed):
+                bf16Band(xn, cols: cols, weight: packed, g, band: band, accumulate: bias != nil, out: on)
                 continue
+            case .fp32(let w): weight = w
             }
             if implicitColumns(g) {
                 SGEMMKernel.convolve(weight: weight, outChannels: outChannels, image: xn, g, beta: beta, out: on)

@@ -31,13 +31,13 @@ extension Tensor {
         FlopTally.add(multiplyAdds: batch * outChannels * g.patchSize * g.outH * g.outW)
         // A gradient-free convolution inside a bf16 scope (`PrecisionMode`) uses the weight's bf16 copy, or on
         // the Winograd route its transformed weight, bf16 at the points where rounding costs least.
-        let winograd = WinogradConv3x3.applies(g, batch: batch, outChannels: outChannels)
         let cache = PrecisionMode.bf16Cache(inputs: [x, weight, bias], outputs: outChannels, depth: g.patchSize)
-        let packedWeight = winograd ? nil : cache?.convolutionWeight(weight)
-        let winogradWeight = winograd ? cache?.winogradWeight(weight) : nil
+        let kernelWeight =
+            cache?.convolutionOperand(weight, winograd: WinogradConv3x3.applies(g, batch: batch, outChannels: outChannels))
+            ?? .fp32(weight.pointer)
         Conv2DKernel.forward(
-            x: x.pointer, batch: batch, weight: weight.pointer, outChannels: outChannels,
-            bias: bias?.pointer, g, out: out.pointer, bf16Weight: packedWeight, bf16WinogradWeight: winogradWeight)
+            x: x.pointer, batch: batch, weight: kernelWeight, outChannels: outChannels, bias: bias?.pointer, g,
+            out: out.pointer)
         if cache != nil { return out }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         // Save only what the gradients need: x for dW, the weight for dx (a frozen weight keeps no x).
