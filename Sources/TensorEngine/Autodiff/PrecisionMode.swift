@@ -110,13 +110,11 @@ public final class BF16WeightCache: @unchecked Sendable {
         /// The converted copies, beside the fp32 weights.
         case copies
         /// The converted copies instead of the fp32 weights, for a model that runs only in this cache's bf16
-        /// scopes from now on (one `generate --precision bf16`): once a linear layer's weight or a
-        /// convolution's weight packed for im2col products is converted, its fp32 storage is released
-        /// (`TensorStorage.release()`), so that the conversions after it reuse that memory instead of the
-        /// process touching as much again. A convolution on the Winograd route keeps its fp32 weight (a
-        /// call of another batch or size may leave that route); one whose weight was released stays on
-        /// im2col products where a later call would take it (`convolutionOperand`). Reading a released
-        /// weight (an fp32 product) stops the process.
+        /// scopes from now on (one `generate --precision bf16`): once a weight is converted its fp32 storage
+        /// is released (`TensorStorage.release()`), so that the conversions after it reuse that memory
+        /// instead of the process touching as much again. A convolution keeps the form of its first
+        /// conversion where a later call would take the other route (`convolutionOperand`). Reading a
+        /// released weight (an fp32 product) stops the process.
         case copiesReplacingWeights
     }
 
@@ -157,26 +155,31 @@ public final class BF16WeightCache: @unchecked Sendable {
 
     /// `weight` ([out, in]) packed as the right operand of x Wᵀ.
     func linearWeight(_ weight: Tensor) -> BF16PackedMatrix {
-        packed(weight, form: .linear, releasesSource: true) { BF16PackedMatrix(linearWeight: weight) }
+        packed(weight, form: .linear) { BF16PackedMatrix(linearWeight: weight) }
     }
 
     /// The bf16 operand of a convolution by `weight` ([Cout, Cin, kh, kw]): where the call takes the
     /// Winograd route (`winograd`), the weight transformed for F(4×4, 3×3), one operand per point of the
-    /// 6 × 6 tile; elsewhere the weight packed as the left operand of W · columns. A transformed weight
-    /// keeps its fp32 storage (a later call of another batch or size may leave the Winograd route); a
-    /// packed one replaces it under `.copiesReplacingWeights`, and stays the operand where a later call
-    /// would take the Winograd route.
+    /// 6 × 6 tile; elsewhere the weight packed as the left operand of W · columns. Under
+    /// `.copiesReplacingWeights` a weight is converted once, to the form of its first call; a later call
+    /// of another batch or size that would take the other route keeps that form (both routes compute the
+    /// same convolution; the route only decides the speed).
     func convolutionOperand(_ weight: Tensor, winograd: Bool) -> Conv2DKernel.Weight {
-        if winograd {
-            if let hit: WinogradBF16Weight = cached(weight, form: .winograd) { return .bf16Winograd(hit) }
-            if !weight.storage.isReleased {
-                return .bf16Winograd(
-                    packed(weight, form: .winograd, releasesSource: false) {
-                        WinogradBF16Weight(weight.pointer, outChannels: weight.shape[0], inChannels: weight.shape[1])
-                    })
-            }
+        let transformed: WinogradBF16Weight? = cached(weight, form: .winograd)
+        let packedCopy: BF16PackedMatrix? = cached(weight, form: .convolution)
+        if winograd, let transformed { return .bf16Winograd(transformed) }
+        if !winograd, let packedCopy { return .bf16(packedCopy) }
+        if weight.storage.isReleased {
+            if let transformed { return .bf16Winograd(transformed) }
+            if let packedCopy { return .bf16(packedCopy) }
         }
-        return .bf16(packed(weight, form: .convolution, releasesSource: true) { BF16PackedMatrix(convolutionWeight: weight) })
+        if winograd {
+            return .bf16Winograd(
+                packed(weight, form: .winograd) {
+                    WinogradBF16Weight(weight.pointer, outChannels: weight.shape[0], inChannels: weight.shape[1])
+                })
+        }
+        return .bf16(packed(weight, form: .convolution) { BF16PackedMatrix(convolutionWeight: weight) })
     }
 
     private func key(_ weight: Tensor, _ form: Form) -> Key {
@@ -188,11 +191,9 @@ public final class BF16WeightCache: @unchecked Sendable {
         lock.withLock { entries[key(weight, form)] }?.packed as? Packed
     }
 
-    /// `weight` in `form`, converted by `make` unless cached; kept as `retention` says, its fp32 storage
-    /// released under `.copiesReplacingWeights` where `releasesSource`.
-    private func packed<Packed: PackedWeight>(
-        _ weight: Tensor, form: Form, releasesSource: Bool, make: () -> Packed
-    ) -> Packed {
+    /// `weight` in `form`, converted by `make` unless cached; kept as `retention` says (under
+    /// `.copiesReplacingWeights`, its fp32 storage released).
+    private func packed<Packed: PackedWeight>(_ weight: Tensor, form: Form, make: () -> Packed) -> Packed {
         if let hit: Packed = cached(weight, form: form) { return hit }
         let made = make()
         let key = key(weight, form)
@@ -200,7 +201,7 @@ public final class BF16WeightCache: @unchecked Sendable {
         case .nothing: break
         case .copies: lock.withLock { entries[key] = Entry(storage: weight.storage, packed: made) }
         case .copiesReplacingWeights:
-            let released = releasesSource && weight.storage.release()
+            let released = weight.storage.release()
             lock.withLock {
                 entries[key] = Entry(storage: weight.storage, packed: made)
                 if released { releasedBytes += weight.storage.count * MemoryLayout<Float>.stride }
