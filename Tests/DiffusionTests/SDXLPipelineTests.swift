@@ -270,4 +270,30 @@ final class SDXLPipelineTests: XCTestCase {
         plain.run()
         XCTAssertEqual(variant.latents.scalars, plain.latents.scalars)
     }
+
+    /// A bf16 cache that replaces the SDXL UNet's weights by their converted copies (as `generate
+    /// --precision bf16` gives), every product in bf16: two prompts then one give the latents a cache of
+    /// copies gives on the shared pipeline, and it releases fp32 weights (the added-condition embeddings
+    /// included; a read of a released weight would stop the test).
+    func testCacheThatReplacesWeightsGivesTheSameLatents() throws {
+        let dir = try XCTUnwrap(Self.directory, "Resources/pipeline-sdxl is not in the test bundle")
+        let replaced = try StableDiffusionXLPipeline(folder: ModelFolder(path: dir.appendingPathComponent("tiny-sdxl").path))
+        let kept = try Self.pipeline.value.get()
+        let copies = BF16WeightCache()
+        let replacing = BF16WeightCache(retention: .copiesReplacingWeights)
+        try PrecisionMode.withCoverage(.everyProduct) {
+            for prompts in [["a red circle", "a blue square"], ["a blue square"]] {
+                func latents(_ pipeline: StableDiffusionXLPipeline, _ cache: BF16WeightCache) throws -> [Float] {
+                    let options = GenerationOptions(
+                        prompts: prompts, seed: 3, steps: 2, guidance: 5, precision: .bf16, bf16Weights: cache)
+                    let run = try pipeline.makeRun(options)
+                    run.run()
+                    return run.latents.scalars
+                }
+                XCTAssertEqual(try latents(replaced, replacing), try latents(kept, copies), "\(prompts.count) prompts")
+            }
+        }
+        XCTAssertEqual(replacing.count, copies.count)
+        XCTAssertGreaterThan(replacing.releasedByteCount, 0)
+    }
 }
