@@ -76,8 +76,8 @@ public final class TensorStorage: @unchecked Sendable {
     @inline(never)
     private static func readAfterRelease(_ count: Int) -> Never {
         preconditionFailure(
-            "a tensor storage of \(count) floats was read after its memory was released (a weight replaced by "
-                + "its bf16 copy in a BF16WeightCache that releases sources was used outside that cache's scope)")
+            "a tensor storage of \(count) floats was read after its memory was released (a weight that a "
+                + "BF16WeightCache of retention .copiesReplacingWeights replaced by its bf16 copy, read as fp32)")
     }
 
     public var buffer: UnsafeMutableBufferPointer<Float> {
