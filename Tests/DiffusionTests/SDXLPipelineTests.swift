@@ -273,8 +273,8 @@ final class SDXLPipelineTests: XCTestCase {
 
     /// A bf16 cache that replaces the SDXL UNet's weights by their converted copies (as `generate
     /// --precision bf16` gives), every product in bf16: two prompts then one give the latents a cache of
-    /// copies gives on the shared pipeline, and it releases fp32 weights (the added-condition embeddings
-    /// included; a read of a released weight would stop the test).
+    /// copies gives on the shared pipeline, and it releases fp32 weights (a read of a released weight,
+    /// in the UNet or in its added-condition embeddings, which run in the same scope, would stop the test).
     func testCacheThatReplacesWeightsGivesTheSameLatents() throws {
         let dir = try XCTUnwrap(Self.directory, "Resources/pipeline-sdxl is not in the test bundle")
         let replaced = try StableDiffusionXLPipeline(folder: ModelFolder(path: dir.appendingPathComponent("tiny-sdxl").path))
