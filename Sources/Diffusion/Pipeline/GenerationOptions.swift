@@ -22,7 +22,9 @@ public struct GenerationOptions: Sendable {
     /// bf16 only: where the bf16 copies of the denoiser's weights are kept (the VAE decoder's are converted
     /// for each product, `decodeToPixels(_:precision:)`). nil converts them for this generation alone; one
     /// cache given to several generations converts them once, on the first (the weights must not change in
-    /// between: installing or fusing a shift needs a new cache).
+    /// between: installing or fusing a shift needs a new cache). A cache of retention
+    /// `.copiesReplacingWeights` frees the fp32 weights it converts: the model then runs only in bf16
+    /// generations with that cache (what `generate --precision bf16` does).
     public var bf16Weights: BF16WeightCache?
 
     public init(
