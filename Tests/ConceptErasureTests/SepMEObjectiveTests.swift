@@ -158,8 +158,9 @@ final class SepMEObjectiveTests: XCTestCase {
         XCTAssertEqual(Set(shift.biasDeltas.keys), Set(layers.map { $0.key + ".to_out.0" }))
         for (key, b) in shift.biasDeltas { XCTAssertGreaterThan(b.abs().sum().item, 0, "\(key) bias was trained") }
 
-        let path = try TinyErasure.temporaryDirectory("full").appendingPathComponent("full.sepme.safetensors").path
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        let folder = try TinyErasure.temporaryDirectory("full")
+        addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("full.sepme.safetensors").path
         try shift.write(to: path)
         let read = try ConceptShift.read(path: path)
         for (key, b) in shift.biasDeltas { XCTAssertEqual(read.biasDeltas[key]?.scalars, b.scalars) }

@@ -101,6 +101,7 @@ final class ShiftArtifactTests: XCTestCase {
                 "mid_block.attentions.0.transformer_blocks.0.attn2.to_v": v
             ])
         let path = NSTemporaryDirectory() + "sepme-\(UUID().uuidString).sepme.safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try shift.write(to: path)
         let back = try ConceptShift.read(path: path)
         XCTAssertEqual(back.metadata, shift.metadata)
@@ -130,6 +131,7 @@ final class ShiftArtifactTests: XCTestCase {
 
     func testUnreadableShiftFilesAreNamed() throws {
         let path = NSTemporaryDirectory() + "sepme-bad-\(UUID().uuidString).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try Data("not a safetensors file".utf8).write(to: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try ConceptShift.read(path: path)) { e in XCTAssertTrue("\(e)".contains(path), "\(e)") }
         XCTAssertThrowsError(try ConceptShift.read(path: "/nonexistent/x.sepme.safetensors")) { e in

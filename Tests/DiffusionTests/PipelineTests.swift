@@ -111,6 +111,7 @@ final class PipelineTests: XCTestCase {
         // A folder missing its UNet weights.
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("sepme-broken-\(UUID().uuidString)")
         try FileManager.default.copyItem(at: Self.dir.appendingPathComponent("tiny-sd"), to: tmp)
+        defer { try? FileManager.default.removeItem(at: tmp) }
         try FileManager.default.removeItem(at: tmp.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
         XCTAssertThrowsError(try ModelFolder(path: tmp.path)) { e in
             XCTAssertTrue("\(e)".contains("unet/diffusion_pytorch_model.safetensors"), "\(e)")

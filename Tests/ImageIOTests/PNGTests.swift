@@ -28,6 +28,7 @@ final class PNGTests: XCTestCase {
         for i in 0..<img.pixels.count { img.pixels[i] = UInt8((i * 37) % 256) }
         XCTAssertEqual(try PNG.decode(PNG.encode(img)), img)
         let path = NSTemporaryDirectory() + "sepme-png-\(UUID().uuidString).png"
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try PNG.write(img, to: path)
         XCTAssertEqual(try PNG.read(path: path), img)
         XCTAssertThrowsError(try PNG.write(img, to: "/nonexistent-dir/x.png")) { e in

@@ -39,6 +39,7 @@ final class ModuleLoadingTests: XCTestCase {
         }
         let path = NSTemporaryDirectory() + "sepme-loading-\(UUID().uuidString).safetensors"
         try w.write(to: path)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
         return path
     }
 
