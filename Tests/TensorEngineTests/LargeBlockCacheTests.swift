@@ -2,7 +2,7 @@ import XCTest
 @testable import TensorEngine
 
 /// `LargeBlockCache`: freed blocks come back for the same size, other sizes resize the closest cached
-/// block, the bytes it maps never exceed the peak
+/// block (a growing one taking in other cached blocks), the bytes it maps never exceed the peak
 /// of the bytes in use (so the process's peak memory is what it would be without the cache), and tensor
 /// storage built on a reused block is still zero-filled. New mappings are advised for transparent huge
 /// pages.
@@ -43,15 +43,45 @@ final class LargeBlockCacheTests: XCTestCase {
         XCTAssertEqual(cache.statistics.resized, 1)
         XCTAssertEqual(cache.statistics.cachedBytes, 10 * mib)
         d.storeBytes(of: 1, toByteOffset: 3 * mib - 8, as: Int64.self)
-        // No larger block: the largest (8 MiB) grows to 16; 3 in use + 2 cached + 16 exceeds the new peak
-        // of 3 + 16, so the oldest cached block (2 MiB) is unmapped.
+        // No larger block: the largest (8 MiB) grows to 16 and takes in the other cached block (2 MiB).
         let e = cache.take(bytes: 16 * mib)
         XCTAssertEqual(cache.statistics.resized, 2)
+        XCTAssertEqual(cache.statistics.moved, 1)
         XCTAssertEqual(cache.statistics.cachedBytes, 0)
         e.storeBytes(of: 2, toByteOffset: 16 * mib - 8, as: Int64.self)
         XCTAssertEqual(cache.statistics.misses, 5)
         cache.give(d, bytes: 3 * mib)
         cache.give(e, bytes: 16 * mib)
+    }
+
+    /// A block that must grow takes in the pages of the other cached blocks that fit in its growth, largest
+    /// first: their contents arrive in place (moved, not copied or faulted in afresh), a block too large
+    /// for what is left is passed over, and the rest of the growth is fresh, zero-filled memory.
+    func testGrowingBlockTakesInTheCachedBlocksThatFitItsGrowth() {
+        let cache = LargeBlockCache(enabled: true)
+        defer { cache.release() }
+        let sizes = [5, 3, 2].map { $0 * mib }  // peak in use: 10 MiB
+        let blocks = sizes.map { cache.take(bytes: $0) }
+        for (tag, (block, size)) in zip(blocks, sizes).enumerated() {
+            block.initializeMemory(as: UInt8.self, repeating: UInt8(tag + 1), count: size)
+            cache.give(block, bytes: size)
+        }
+        // 9 MiB: the largest block (5) grows and takes in 3; 2 no longer fits in the last MiB, which is
+        // fresh. 9 in use + 2 cached exceeds the peak of 10, so the 2 MiB block is unmapped.
+        let grown = cache.take(bytes: 9 * mib)
+        XCTAssertEqual(cache.statistics.resized, 1)
+        XCTAssertEqual(cache.statistics.moved, 1)
+        XCTAssertEqual(cache.statistics.cachedBytes, 0)
+        let bytes = grown.assumingMemoryBound(to: UInt8.self)
+        let expected: [(mebibytes: Range<Int>, value: UInt8)] = [(0..<5, 1), (5..<8, 2), (8..<9, 0)]
+        for (mebibytes, value) in expected {
+            let span = (mebibytes.lowerBound * mib)..<(mebibytes.upperBound * mib)
+            XCTAssertTrue(span.allSatisfy { bytes[$0] == value }, "MiB \(mebibytes) should hold \(value)")
+        }
+        grown.storeBytes(of: 5, toByteOffset: 9 * mib - 8, as: Int64.self)
+        cache.give(grown, bytes: 9 * mib)
+        XCTAssertEqual(cache.take(bytes: 9 * mib), grown)
+        cache.give(grown, bytes: 9 * mib)
     }
 
     func testDisabledCacheUnmapsOnFree() {

@@ -40,18 +40,19 @@ public final class LargeBlockCache: @unchecked Sendable {
     private var hits = 0
     private var misses = 0
     private var resizes = 0
+    private var movedBlocks = 0
 
     init(enabled: Bool) {
         self.enabled = enabled
     }
 
     /// Counters since the process started: requests served by a cached block of their size, requests
-    /// that found none (`resized` of them served by resizing a cached block of another size), and the
-    /// bytes now cached.
-    public var statistics: (hits: Int, misses: Int, resized: Int, cachedBytes: Int) {
+    /// that found none (`resized` of them served by resizing a cached block of another size, taking in
+    /// `moved` other cached blocks all told), and the bytes now cached.
+    public var statistics: (hits: Int, misses: Int, resized: Int, moved: Int, cachedBytes: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return (hits, misses, resizes, cachedBytes)
+        return (hits, misses, resizes, movedBlocks, cachedBytes)
     }
 
     /// `byteCount` bytes aligned to at least 64 bytes, uninitialised (a reused block holds old data).
@@ -95,10 +96,13 @@ public final class LargeBlockCache: @unchecked Sendable {
 
     /// A block of `bytes` (a multiple of the page size): a cached block of that size when there is one;
     /// else a cached block of another size resized (`mremap`: the pages it keeps stay resident, only
-    /// growth is faulted in), the smallest larger one or else the largest; else a new mapping. Where
-    /// the system refuses even after the cache is emptied, the block comes from the system allocator
-    /// (which reports an exhausted memory as it does for any allocation) and is remembered, so that
-    /// `give` frees it the same way.
+    /// growth is faulted in), the smallest larger one or else the largest; a block that must grow takes
+    /// in the pages of other cached blocks that fit in its growth, largest first (`sepme_block_move`),
+    /// so that blocks freed at one size serve a larger request without touching fresh memory (the
+    /// weights a `BF16WeightCache` releases becoming the larger transformed weights of its Winograd
+    /// convolutions); else a new mapping. Where the system refuses even after the cache is emptied, the
+    /// block comes from the system allocator (which reports an exhausted memory as it does for any
+    /// allocation) and is remembered, so that `give` frees it the same way.
     func take(bytes: Int) -> UnsafeMutableRawPointer {
         lock.lock()
         if let index = cachedBlocks.lastIndex(where: { $0.bytes == bytes }) {
@@ -119,6 +123,7 @@ public final class LargeBlockCache: @unchecked Sendable {
             cachedBytes -= block.bytes
             donor = block
         }
+        let parts = donor.map { takeParts(filling: bytes - $0.bytes) } ?? []
         let bound = Swift.max(peakLiveBytes, liveBytes + bytes)
         var dropped = 0
         while dropped < cachedBlocks.count, liveBytes + cachedBytes + bytes > bound {
@@ -133,12 +138,19 @@ public final class LargeBlockCache: @unchecked Sendable {
         for block in evicted { munmap(block.pointer, block.bytes) }
         if let donor {
             if let resized = sepme_block_resize(donor.pointer, donor.bytes, bytes) {
+                var offset = donor.bytes
+                for part in parts {
+                    if sepme_block_move(part.pointer, part.bytes, resized + offset) == 0 { munmap(part.pointer, part.bytes) }
+                    offset += part.bytes
+                }
                 lock.lock()
                 resizes += 1
+                movedBlocks += parts.count
                 lock.unlock()
                 return resized
             }
             munmap(donor.pointer, donor.bytes)
+            for part in parts { munmap(part.pointer, part.bytes) }
         }
         var mapped = Self.map(bytes)
         if mapped == nil {
@@ -153,6 +165,22 @@ public final class LargeBlockCache: @unchecked Sendable {
             return block
         }
         return mapped
+    }
+
+    /// Removes from the cache the blocks, largest first, that together fit in `gap` bytes (none where
+    /// `gap` is not positive). Called with the lock held.
+    private func takeParts(filling gap: Int) -> [(bytes: Int, pointer: UnsafeMutableRawPointer)] {
+        var remaining = gap
+        var parts: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
+        for index in cachedBlocks.indices.sorted(by: { cachedBlocks[$0].bytes > cachedBlocks[$1].bytes })
+        where cachedBlocks[index].bytes <= remaining {
+            parts.append(cachedBlocks[index])
+            remaining -= cachedBlocks[index].bytes
+        }
+        let taken = Set(parts.map(\.pointer))
+        cachedBlocks.removeAll { taken.contains($0.pointer) }
+        cachedBytes -= gap - remaining
+        return parts
     }
 
     private static func map(_ bytes: Int) -> UnsafeMutableRawPointer? {
