@@ -64,11 +64,7 @@ public final class DenoisingRun {
     }
 
     /// Whether every latent value is a finite number.
-    public var latentsAreFinite: Bool {
-        var probe: Float = 0
-        for i in 0..<latents.count { probe += latents.pointer[i] * 0 }  // NaN for any NaN or infinity
-        return probe == 0
-    }
+    public var latentsAreFinite: Bool { latents.isFinite }
 
     /// Runs the remaining steps like `run`, checking the latents after each: NaN or an infinity
     /// throws `PipelineError.nonFiniteLatents` naming the step instead of passing on.

@@ -34,7 +34,7 @@ extension TextToImagePipeline {
         let run = try makeRun(options)
         try run.runChecked(progress: progress)
         let pixels = try decodeToPixels(run.latents, precision: options.precision)
-        guard StableDiffusionPipeline.allFinite(pixels) else { throw PipelineError.nonFinitePixels(source: source) }
+        guard pixels.isFinite else { throw PipelineError.nonFinitePixels(source: source) }
         return GenerationResult(latents: run.latents, images: ImageTensorConversion.images(fromPixels: pixels))
     }
 

@@ -110,12 +110,6 @@ public final class StableDiffusionPipeline: TextToImagePipeline {
         guard let vae else { return pixels }
         return try GradMode.withNoGrad { try vae.encode(pixels).mean * Float(vae.configuration.scalingFactor) }
     }
-
-    static func allFinite(_ t: Tensor) -> Bool {
-        var probe: Float = 0
-        for i in 0..<t.count { probe += t.pointer[i] * 0 }
-        return probe == 0
-    }
 }
 
 public struct GenerationResult {
