@@ -139,16 +139,24 @@ public final class LargeBlockCache: @unchecked Sendable {
         if let donor {
             if let resized = sepme_block_resize(donor.pointer, donor.bytes, bytes) {
                 var offset = donor.bytes
+                var moved = 0
                 for part in parts {
-                    if sepme_block_move(part.pointer, part.bytes, resized + offset) == 0 { munmap(part.pointer, part.bytes) }
+                    // A part that cannot move leaves fresh pages at its place in the block.
+                    if sepme_block_move(part.pointer, part.bytes, resized + offset) == 1 {
+                        moved += 1
+                    } else {
+                        munmap(part.pointer, part.bytes)
+                    }
                     offset += part.bytes
                 }
                 lock.lock()
                 resizes += 1
-                movedBlocks += parts.count
+                movedBlocks += moved
                 lock.unlock()
                 return resized
             }
+            // Refused: among other cases, a block assembled from several mappings cannot grow by mremap
+            // (nor be moved into another); its pages go back to the system and a new mapping serves.
             munmap(donor.pointer, donor.bytes)
             for part in parts { munmap(part.pointer, part.bytes) }
         }
