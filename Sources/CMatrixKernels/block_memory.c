@@ -22,19 +22,9 @@ int sepme_block_move(void *source, size_t bytes, void *destination) {
     void *moved = mremap(source, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, destination);
     return moved == destination;
 }
-
-void *sepme_block_resize(void *block, size_t old_bytes, size_t new_bytes) {
-    void *moved = mremap(block, old_bytes, new_bytes, MREMAP_MAYMOVE);
-    return moved == MAP_FAILED ? NULL : moved;
-}
 #else
 int sepme_block_move(void *source, size_t bytes, void *destination) {
     (void)source, (void)bytes, (void)destination;
     return 0;
-}
-
-void *sepme_block_resize(void *block, size_t old_bytes, size_t new_bytes) {
-    (void)block, (void)old_bytes, (void)new_bytes;
-    return NULL;
 }
 #endif

@@ -1,87 +1,106 @@
 import XCTest
 @testable import TensorEngine
 
-/// `LargeBlockCache`: freed blocks come back for the same size, other sizes resize the closest cached
-/// block (a growing one taking in other cached blocks), the bytes it maps never exceed the peak
-/// of the bytes in use (so the process's peak memory is what it would be without the cache), and tensor
-/// storage built on a reused block is still zero-filled. New mappings are advised for transparent huge
-/// pages.
+/// `LargeBlockCache`: freed blocks come back for the same size, other sizes are cut from the smallest
+/// larger cached block (and merge back when freed) or assembled from the pages of smaller ones, the bytes
+/// it maps never exceed the peak of the bytes in use, and tensor storage built on a reused block is
+/// still zero-filled. New mappings are advised for transparent huge pages.
 final class LargeBlockCacheTests: XCTestCase {
     private let mib = 1 << 20
 
     func testSameSizeIsServedFromTheCacheMostRecentFirst() {
         let cache = LargeBlockCache(enabled: true)
         defer { cache.release() }
-        let a = cache.take(bytes: 2 * mib)
-        let b = cache.take(bytes: 2 * mib)
-        XCTAssertNotEqual(a, b)
+        let (blocks, spacers) = Self.separatedBlocks(of: [2 * mib, 2 * mib], from: cache)
+        defer { for spacer in spacers { cache.give(spacer, bytes: page) } }
+        let (a, b) = (blocks[0], blocks[1])
         cache.give(a, bytes: 2 * mib)
         cache.give(b, bytes: 2 * mib)
         XCTAssertEqual(cache.statistics.cachedBytes, 4 * mib)
+        let before = cache.statistics
         XCTAssertEqual(cache.take(bytes: 2 * mib), b)
         XCTAssertEqual(cache.take(bytes: 2 * mib), a)
-        XCTAssertEqual(cache.statistics.hits, 2)
-        XCTAssertEqual(cache.statistics.misses, 2)
-        XCTAssertEqual(cache.statistics.cachedBytes, 0)
-        XCTAssertEqual(cache.statistics.resized, 0)
+        let after = cache.statistics
+        XCTAssertEqual(after.hits - before.hits, 2)
+        XCTAssertEqual(after.misses, before.misses)
+        XCTAssertEqual(after.cachedBytes, 0)
         cache.give(a, bytes: 2 * mib)
         cache.give(b, bytes: 2 * mib)
     }
 
-    func testOtherSizesResizeTheClosestBlockAndMappedBytesStayUnderThePeakInUse() {
+    /// A request with no cached block of its size takes the head of the smallest larger one, whose rest
+    /// stays cached; given back, the two halves merge into the block they were, one run again.
+    func testOtherSizesAreCutFromTheSmallestLargerBlockAndMergeBack() {
         let cache = LargeBlockCache(enabled: true)
         defer { cache.release() }
-        // Peak in use: 14 MiB.
-        let a = cache.take(bytes: 4 * mib)
-        let b = cache.take(bytes: 2 * mib)
-        let c = cache.take(bytes: 8 * mib)
-        for (block, size) in [(a, 4), (b, 2), (c, 8)] { cache.give(block, bytes: size * mib) }
-        XCTAssertEqual(cache.statistics.cachedBytes, 14 * mib)
-        // No 3 MiB block: the smallest larger one (4 MiB) shrinks in place; nothing needs evicting.
-        let d = cache.take(bytes: 3 * mib)
-        XCTAssertEqual(d, a)
-        XCTAssertEqual(cache.statistics.resized, 1)
-        XCTAssertEqual(cache.statistics.cachedBytes, 10 * mib)
-        d.storeBytes(of: 1, toByteOffset: 3 * mib - 8, as: Int64.self)
-        // No larger block: the largest (8 MiB) grows to 16 and takes in the other cached block (2 MiB).
-        let e = cache.take(bytes: 16 * mib)
-        XCTAssertEqual(cache.statistics.resized, 2)
-        XCTAssertEqual(cache.statistics.moved, 1)
-        XCTAssertEqual(cache.statistics.cachedBytes, 0)
-        e.storeBytes(of: 2, toByteOffset: 16 * mib - 8, as: Int64.self)
-        XCTAssertEqual(cache.statistics.misses, 5)
-        cache.give(d, bytes: 3 * mib)
-        cache.give(e, bytes: 16 * mib)
+        let (blocks, spacers) = Self.separatedBlocks(of: [4 * mib, 2 * mib, 8 * mib], from: cache)
+        defer { for spacer in spacers { cache.give(spacer, bytes: page) } }
+        for (block, size) in zip(blocks, [4, 2, 8]) { cache.give(block, bytes: size * mib) }
+        let runs = cache.runsInUse
+        let before = cache.statistics
+        let head = cache.take(bytes: 3 * mib)
+        XCTAssertEqual(head, blocks[0])
+        XCTAssertEqual(cache.statistics.carved - before.carved, 1)
+        XCTAssertEqual(cache.statistics.cachedBytes, 11 * mib)
+        XCTAssertEqual(cache.runsInUse, runs + 1)
+        // The 1 MiB left of the 4 MiB block is now a cached block of that size.
+        let tail = cache.take(bytes: 1 * mib)
+        XCTAssertEqual(tail, blocks[0] + 3 * mib)
+        XCTAssertEqual(cache.statistics.hits - before.hits, 1)
+        cache.give(head, bytes: 3 * mib)
+        cache.give(tail, bytes: 1 * mib)
+        XCTAssertEqual(cache.runsInUse, runs)
+        XCTAssertEqual(cache.take(bytes: 4 * mib), blocks[0])
+        XCTAssertEqual(cache.statistics.hits - before.hits, 2)
+        cache.give(blocks[0], bytes: 4 * mib)
     }
 
-    /// A block that must grow takes in the pages of the other cached blocks that fit in its growth, largest
-    /// first: their contents arrive in place (moved, not copied or faulted in afresh), a block too large
-    /// for what is left is passed over, and the rest of the growth is fresh, zero-filled memory.
-    func testGrowingBlockTakesInTheCachedBlocksThatFitItsGrowth() {
+    /// A request larger than every cached block gets a new mapping into which the cached blocks' pages
+    /// move, largest first, the last one cut to fit: their contents arrive in place (moved, not copied or
+    /// faulted in afresh) and only what the cache lacks is fresh, zero-filled memory. The assembled block
+    /// later moves on, run by run, into a still larger one with its contents intact.
+    func testLargerRequestTakesInTheCachedBlocksPages() {
         let cache = LargeBlockCache(enabled: true)
         defer { cache.release() }
-        let sizes = [5, 3, 2].map { $0 * mib }  // peak in use: 10 MiB
-        let blocks = sizes.map { cache.take(bytes: $0) }
+        let sizes = [5, 3, 2].map { $0 * mib }
+        let (blocks, spacers) = Self.separatedBlocks(of: sizes, from: cache)
+        defer { for spacer in spacers { cache.give(spacer, bytes: page) } }
         for (tag, (block, size)) in zip(blocks, sizes).enumerated() {
             block.initializeMemory(as: UInt8.self, repeating: UInt8(tag + 1), count: size)
             cache.give(block, bytes: size)
         }
-        // 9 MiB: the largest block (5) grows and takes in 3; 2 no longer fits in the last MiB, which is
-        // fresh. 9 in use + 2 cached exceeds the peak of 10, so the 2 MiB block is unmapped.
-        let grown = cache.take(bytes: 9 * mib)
-        XCTAssertEqual(cache.statistics.resized, 1)
-        XCTAssertEqual(cache.statistics.moved, 1)
+        // 9 MiB: 5 and 3 move in whole, then the first MiB of the 2 MiB block; its second MiB stays cached.
+        let before = cache.statistics
+        let assembled = cache.take(bytes: 9 * mib)
+        XCTAssertEqual(cache.statistics.assembled - before.assembled, 1)
+        XCTAssertEqual(cache.statistics.moved - before.moved, 3)
+        XCTAssertEqual(cache.statistics.cachedBytes, 1 * mib)
+        Self.assertContents(assembled, [(0..<5, 1), (5..<8, 2), (8..<9, 3)])
+        cache.give(assembled, bytes: 9 * mib)
+        XCTAssertEqual(cache.take(bytes: 9 * mib), assembled)
+        cache.give(assembled, bytes: 9 * mib)
+        // 12 MiB: the 9 MiB block's three runs move, then the cached 1 MiB; 2 MiB are fresh.
+        let larger = cache.take(bytes: 12 * mib)
+        XCTAssertEqual(cache.statistics.assembled - before.assembled, 2)
+        XCTAssertEqual(cache.statistics.moved - before.moved, 7)
         XCTAssertEqual(cache.statistics.cachedBytes, 0)
-        let bytes = grown.assumingMemoryBound(to: UInt8.self)
-        let expected: [(mebibytes: Range<Int>, value: UInt8)] = [(0..<5, 1), (5..<8, 2), (8..<9, 0)]
-        for (mebibytes, value) in expected {
-            let span = (mebibytes.lowerBound * mib)..<(mebibytes.upperBound * mib)
-            XCTAssertTrue(span.allSatisfy { bytes[$0] == value }, "MiB \(mebibytes) should hold \(value)")
-        }
-        grown.storeBytes(of: 5, toByteOffset: 9 * mib - 8, as: Int64.self)
-        cache.give(grown, bytes: 9 * mib)
-        XCTAssertEqual(cache.take(bytes: 9 * mib), grown)
-        cache.give(grown, bytes: 9 * mib)
+        Self.assertContents(larger, [(0..<5, 1), (5..<8, 2), (8..<10, 3), (10..<12, 0)])
+        cache.give(larger, bytes: 12 * mib)
+    }
+
+    /// The bytes the cache maps stay under the peak in use: where a new block may not take in cached pages
+    /// (past the run limit), the oldest cached blocks are unmapped to make room for it.
+    func testMappedBytesStayUnderThePeakInUse() {
+        let cache = LargeBlockCache(enabled: true, runLimit: 1)
+        defer { cache.release() }
+        let a = cache.take(bytes: 4 * mib)
+        cache.give(a, bytes: 4 * mib)
+        XCTAssertEqual(cache.statistics.cachedBytes, 4 * mib)
+        let b = cache.take(bytes: 8 * mib)  // peak in use 8 MiB: 4 cached + 8 in use would exceed it
+        XCTAssertEqual(cache.statistics.assembled, 0)
+        XCTAssertEqual(cache.statistics.cachedBytes, 0)
+        XCTAssertEqual(cache.runsInUse, 1)
+        cache.give(b, bytes: 8 * mib)
     }
 
     func testDisabledCacheUnmapsOnFree() {
@@ -122,6 +141,36 @@ final class LargeBlockCacheTests: XCTestCase {
         defer { cache.give(block, bytes: 8 * mib) }
         let eligible = try XCTUnwrap(Self.hugePageEligibility(of: block), "no mapping holds the block")
         XCTAssertTrue(eligible)
+    }
+
+    private let page = 4096
+
+    /// Blocks of `sizes`, each followed by a live one-page block, all cut in order from one mapping, so
+    /// that no two of them lie side by side in memory (freed neighbours would merge) and each is one run;
+    /// the caller gives the spacers back.
+    private static func separatedBlocks(
+        of sizes: [Int], from cache: LargeBlockCache
+    ) -> (blocks: [UnsafeMutableRawPointer], spacers: [UnsafeMutableRawPointer]) {
+        let total = sizes.reduce(0, +) + sizes.count * 4096
+        cache.give(cache.take(bytes: total), bytes: total)
+        var blocks: [UnsafeMutableRawPointer] = []
+        var spacers: [UnsafeMutableRawPointer] = []
+        for size in sizes {
+            blocks.append(cache.take(bytes: size))
+            spacers.append(cache.take(bytes: 4096))
+        }
+        return (blocks, spacers)
+    }
+
+    /// Each MiB range of `block` holds `value` in every byte.
+    private static func assertContents(
+        _ block: UnsafeMutableRawPointer, _ expected: [(mebibytes: Range<Int>, value: UInt8)], line: UInt = #line
+    ) {
+        let bytes = block.assumingMemoryBound(to: UInt8.self)
+        for (mebibytes, value) in expected {
+            let span = (mebibytes.lowerBound << 20)..<(mebibytes.upperBound << 20)
+            XCTAssertTrue(span.allSatisfy { bytes[$0] == value }, "MiB \(mebibytes) should hold \(value)", line: line)
+        }
     }
 
     /// `THPeligible` of the mapping that holds `address`, from /proc/self/smaps.

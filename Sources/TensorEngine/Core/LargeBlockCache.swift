@@ -1,37 +1,68 @@
 import CMatrixKernels
 import Foundation
 
-/// Keeps freed large buffers (tensor storage, packed operands, kernel scratch of at least
-/// `minimumBytes`) for the next request, so that a loop which allocates the same activation sizes every
-/// step (diffusion steps, training iterations, the convolutions of a decoder) reuses memory whose pages
-/// are already mapped instead of asking the kernel for fresh zeroed pages each time. glibc maps every
-/// block at or above its mmap threshold (at most 32 MiB, the value `AllocatorTuning` sets) on its own
-/// and unmaps it on free, and a 512 × 512 decoder activation is 134 MB; smaller blocks stay with glibc,
-/// whose heap already reuses them.
+/// Keeps freed buffers (tensor storage, packed operands, kernel scratch of at least `minimumBytes`) for
+/// the next request, so that a loop which allocates the same sizes every step (diffusion steps, training
+/// iterations, the convolutions of a decoder) reuses pages that are already mapped instead of asking the
+/// kernel for fresh zeroed ones each time, and so that memory freed at one size serves any other.
 ///
-/// Blocks are mapped directly (`mmap`, page-aligned), advised for transparent huge pages: a fresh
-/// block's first touch then costs one fault and one clear per 2 MiB instead of per 4 KiB page. A request takes a cached block of its size
-/// (rounded up to a page), most recently freed first; failing that, a cached block of another size
-/// resized with `mremap` (only the pages it grows by are faulted in); failing that, a new mapping. The
-/// cache never lets the bytes it maps exceed the peak of the bytes in use seen so far, counting the
-/// request at hand: it unmaps the oldest cached blocks until the request fits under that bound, so the
-/// process's peak resident memory stays what it would be without the cache. `release()` unmaps every
-/// cached block. `SEPME_BLOCK_CACHE=off` (read once) sends every request to the system allocator.
+/// Why not glibc: it maps every block at or above its mmap threshold (at most 32 MiB, the value
+/// `AllocatorTuning` sets) on its own and unmaps it on free, and a 512 × 512 decoder activation is
+/// 134 MB; below that threshold its heap keeps what is freed, but a hole serves only requests that fit
+/// in it, so a forward that records its graph (activations of a few MiB kept, others of other sizes
+/// freed between them) grows the heap well past what is in use. Here pages move between sizes: a
+/// request takes a cached block of its size (rounded up to a page), most recently freed first; failing
+/// that, the head of the smallest larger cached block (the rest stays cached); failing that, a new
+/// mapping into which the cached blocks' pages are moved (`sepme_block_move`: `mremap` moves page
+/// tables, not bytes), largest first, the last one cut to fit, so that only what the cache lacks is
+/// fresh. A freed block merges with cached blocks adjacent to it in memory. New mappings are advised for
+/// transparent huge pages (one fault and one clear per 2 MiB where the system allows them).
 ///
-/// The same role as PyTorch's caching allocator (c10/cuda/CUDACachingAllocator.cpp), on the CPU.
+/// `mremap` moves only a range inside one mapping, so each block records its runs: consecutive stretches
+/// that each lie in one mapping of the process (one for a block cut from a fresh mapping, more for one
+/// assembled from moved pages). Past `runLimit` runs in all (the system caps a process's mappings), new
+/// blocks are mapped without moving pages into them.
+///
+/// The bytes the cache maps never exceed the peak of the bytes in use seen so far: before mapping, it
+/// unmaps the oldest cached blocks until the request fits under that peak, so the process's peak resident
+/// memory stays what it would be with every freed block returned at once. `release()` unmaps every cached
+/// block. `SEPME_BLOCK_CACHE=off` (read once) sends every request to the system allocator.
+///
+/// The same role as PyTorch's caching allocator (c10/cuda/CUDACachingAllocator.cpp, which also splits
+/// cached blocks and merges freed neighbours), on the CPU.
 public final class LargeBlockCache: @unchecked Sendable {
     public static let shared = LargeBlockCache(
         enabled: ProcessInfo.processInfo.environment["SEPME_BLOCK_CACHE"]?.lowercased() != "off")
 
-    /// Requests below this size go to the system allocator.
-    public static let minimumBytes = 32 << 20
+    /// Requests below this size go to the system allocator (glibc's heap serves them well: they are few
+    /// and small beside the activations of SD-sized models, which are MiBs).
+    public static let minimumBytes = 1 << 20
 
     private static let pageBytes = 4096
 
+    /// A stretch of a block that lies inside one mapping; `mapping` tells mappings apart, so that two
+    /// adjacent runs of one mapping merge back into one.
+    private struct Run {
+        var bytes: Int
+        var mapping: Int
+    }
+
+    private struct Block {
+        var pointer: UnsafeMutableRawPointer
+        var bytes: Int
+        var runs: [Run]
+    }
+
     private let lock = NSLock()
     private let enabled: Bool
+    /// Most runs the cache's blocks, live and cached, may span before new blocks stop taking in pages.
+    let runLimit: Int
     /// Freed blocks, oldest first.
-    private var cachedBlocks: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
+    private var cachedBlocks: [Block] = []
+    /// The runs of each live block, by its start.
+    private var liveRuns: [UnsafeMutableRawPointer: [Run]] = [:]
+    private var runCount = 0
+    private var nextMapping = 0
     private var cachedBytes = 0
     private var liveBytes = 0
     private var peakLiveBytes = 0
@@ -39,20 +70,30 @@ public final class LargeBlockCache: @unchecked Sendable {
     private var systemBlocks: Set<UnsafeMutableRawPointer> = []
     private var hits = 0
     private var misses = 0
-    private var resizes = 0
-    private var movedBlocks = 0
+    private var carves = 0
+    private var assemblies = 0
+    private var movedRuns = 0
 
-    init(enabled: Bool) {
+    init(enabled: Bool, runLimit: Int = 16384) {
         self.enabled = enabled
+        self.runLimit = runLimit
     }
 
-    /// Counters since the process started: requests served by a cached block of their size, requests
-    /// that found none (`resized` of them served by resizing a cached block of another size, taking in
-    /// `moved` other cached blocks all told), and the bytes now cached.
-    public var statistics: (hits: Int, misses: Int, resized: Int, moved: Int, cachedBytes: Int) {
+    /// Counters since the process started: requests served by a cached block of their size, requests that
+    /// found none (`carved` of them served by the head of a larger cached block, `assembled` by a new
+    /// mapping that took in the pages of cached blocks, moving `moved` runs all told), and the bytes now
+    /// cached.
+    public var statistics: (hits: Int, misses: Int, carved: Int, assembled: Int, moved: Int, cachedBytes: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return (hits, misses, resizes, movedBlocks, cachedBytes)
+        return (hits, misses, carves, assemblies, movedRuns, cachedBytes)
+    }
+
+    /// Runs of all blocks, live and cached: an upper bound on the mappings they span.
+    var runsInUse: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return runCount
     }
 
     /// `byteCount` bytes aligned to at least 64 bytes, uninitialised (a reused block holds old data).
@@ -88,111 +129,150 @@ public final class LargeBlockCache: @unchecked Sendable {
         let blocks = cachedBlocks
         cachedBlocks.removeAll()
         cachedBytes = 0
+        runCount -= blocks.reduce(0) { $0 + $1.runs.count }
         lock.unlock()
         for block in blocks { munmap(block.pointer, block.bytes) }
     }
 
     private static func roundedSize(_ bytes: Int) -> Int { (bytes + pageBytes - 1) / pageBytes * pageBytes }
 
-    /// A block of `bytes` (a multiple of the page size): a cached block of that size when there is one;
-    /// else a cached block of another size resized (`mremap`: the pages it keeps stay resident, only
-    /// growth is faulted in), the smallest larger one or else the largest; a block that must grow takes
-    /// in the pages of other cached blocks that fit in its growth, largest first (`sepme_block_move`),
-    /// so that blocks freed at one size serve a larger request without touching fresh memory (the
-    /// weights a `BF16WeightCache` releases becoming the larger transformed weights of its Winograd
-    /// convolutions); else a new mapping. Where the system refuses even after the cache is emptied, the
-    /// block comes from the system allocator (which reports an exhausted memory as it does for any
-    /// allocation) and is remembered, so that `give` frees it the same way.
+    /// A block of `bytes` (a multiple of the page size), as the type's comment describes. Where the system
+    /// refuses a mapping even after the cache is emptied, the block comes from the system allocator (which
+    /// reports an exhausted memory as it does for any allocation) and is remembered, so that `give` frees
+    /// it the same way.
     func take(bytes: Int) -> UnsafeMutableRawPointer {
         lock.lock()
+        liveBytes += bytes
+        peakLiveBytes = Swift.max(peakLiveBytes, liveBytes)
         if let index = cachedBlocks.lastIndex(where: { $0.bytes == bytes }) {
             let block = cachedBlocks.remove(at: index)
             cachedBytes -= bytes
-            liveBytes += bytes
             hits += 1
+            liveRuns[block.pointer] = block.runs
             lock.unlock()
             return block.pointer
         }
         misses += 1
-        var donor: (bytes: Int, pointer: UnsafeMutableRawPointer)?
         let larger = cachedBlocks.indices.filter { cachedBlocks[$0].bytes > bytes }
-        if let index = larger.min(by: { cachedBlocks[$0].bytes < cachedBlocks[$1].bytes })
-            ?? cachedBlocks.indices.max(by: { cachedBlocks[$0].bytes < cachedBlocks[$1].bytes })
-        {
-            let block = cachedBlocks.remove(at: index)
-            cachedBytes -= block.bytes
-            donor = block
+        if let index = larger.min(by: { cachedBlocks[$0].bytes < cachedBlocks[$1].bytes }) {
+            let head = cutHead(of: index, bytes: bytes)
+            carves += 1
+            liveRuns[head.pointer] = head.runs
+            lock.unlock()
+            return head.pointer
         }
-        let parts = donor.map { takeParts(filling: bytes - $0.bytes) } ?? []
-        let bound = Swift.max(peakLiveBytes, liveBytes + bytes)
-        var dropped = 0
-        while dropped < cachedBlocks.count, liveBytes + cachedBytes + bytes > bound {
-            cachedBytes -= cachedBlocks[dropped].bytes
-            dropped += 1
+        // Every cached block is smaller: they go into a new mapping, largest first, the last one cut to fit.
+        var parts: [Block] = []
+        var gap = bytes
+        if runCount < runLimit {
+            while gap > 0, let index = cachedBlocks.indices.max(by: { cachedBlocks[$0].bytes < cachedBlocks[$1].bytes }) {
+                let part = cachedBlocks[index].bytes <= gap ? removeCached(at: index) : cutHead(of: index, bytes: gap)
+                parts.append(part)
+                gap -= part.bytes
+            }
         }
-        let evicted = cachedBlocks.prefix(dropped)
-        cachedBlocks.removeFirst(dropped)
-        liveBytes += bytes
-        peakLiveBytes = Swift.max(peakLiveBytes, liveBytes)
+        var evicted: [Block] = []
+        while liveBytes + cachedBytes > peakLiveBytes, !cachedBlocks.isEmpty {
+            evicted.append(removeCached(at: 0))
+        }
+        runCount -= evicted.reduce(0) { $0 + $1.runs.count }
+        // Mapping numbers for the new mapping and for each run moved into it, which becomes a mapping of its own.
+        let firstMapping = nextMapping
+        nextMapping += 1 + parts.reduce(0) { $0 + $1.runs.count }
         lock.unlock()
         for block in evicted { munmap(block.pointer, block.bytes) }
-        if let donor {
-            if let resized = sepme_block_resize(donor.pointer, donor.bytes, bytes) {
-                var offset = donor.bytes
-                var moved = 0
-                for part in parts {
-                    // A part that cannot move leaves fresh pages at its place in the block.
-                    if sepme_block_move(part.pointer, part.bytes, resized + offset) == 1 {
-                        moved += 1
-                    } else {
-                        munmap(part.pointer, part.bytes)
-                    }
-                    offset += part.bytes
-                }
-                lock.lock()
-                resizes += 1
-                movedBlocks += moved
-                lock.unlock()
-                return resized
-            }
-            // Refused: among other cases, a block assembled from several mappings cannot grow by mremap
-            // (nor be moved into another); its pages go back to the system and a new mapping serves.
-            munmap(donor.pointer, donor.bytes)
-            for part in parts { munmap(part.pointer, part.bytes) }
-        }
-        var mapped = Self.map(bytes)
+        return assemble(bytes: bytes, from: parts, firstMapping: firstMapping)
+    }
+
+    /// A new mapping of `bytes` with the pages of `parts` moved into it from its start; the rest of it is
+    /// fresh. Its runs are numbered from `firstMapping` (the new mapping, then each moved run). Called
+    /// without the lock.
+    private func assemble(bytes: Int, from parts: [Block], firstMapping: Int) -> UnsafeMutableRawPointer {
+        var mapped = sepme_block_map(bytes, 1)
         if mapped == nil {
             release()
-            mapped = Self.map(bytes)
+            mapped = sepme_block_map(bytes, 1)
         }
         guard let mapped else {
+            for part in parts { munmap(part.pointer, part.bytes) }
             let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
             lock.lock()
+            runCount -= parts.reduce(0) { $0 + $1.runs.count }
             systemBlocks.insert(block)
             lock.unlock()
             return block
         }
+        var runs: [Run] = []
+        var offset = 0
+        var moved = 0
+        for part in parts {
+            var source = part.pointer
+            for run in part.runs {
+                if sepme_block_move(source, run.bytes, mapped + offset) == 1 {
+                    moved += 1
+                    runs.append(Run(bytes: run.bytes, mapping: firstMapping + moved))
+                } else {
+                    // A run that cannot move leaves the new mapping's fresh pages at its place.
+                    munmap(source, run.bytes)
+                    runs.append(Run(bytes: run.bytes, mapping: firstMapping))
+                }
+                source += run.bytes
+                offset += run.bytes
+            }
+        }
+        if offset < bytes { runs.append(Run(bytes: bytes - offset, mapping: firstMapping)) }
+        let merged = Self.merging(runs)
+        lock.lock()
+        runCount += merged.count - parts.reduce(0) { $0 + $1.runs.count }
+        if !parts.isEmpty { assemblies += 1 }
+        movedRuns += moved
+        liveRuns[mapped] = merged
+        lock.unlock()
         return mapped
     }
 
-    /// Removes from the cache the blocks, largest first, that together fit in `gap` bytes (none where
-    /// `gap` is not positive). Called with the lock held.
-    private func takeParts(filling gap: Int) -> [(bytes: Int, pointer: UnsafeMutableRawPointer)] {
-        var remaining = gap
-        var parts: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
-        for index in cachedBlocks.indices.sorted(by: { cachedBlocks[$0].bytes > cachedBlocks[$1].bytes })
-        where cachedBlocks[index].bytes <= remaining {
-            parts.append(cachedBlocks[index])
-            remaining -= cachedBlocks[index].bytes
-        }
-        let taken = Set(parts.map(\.pointer))
-        cachedBlocks.removeAll { taken.contains($0.pointer) }
-        cachedBytes -= gap - remaining
-        return parts
+    /// Removes the cached block at `index` (called with the lock held).
+    private func removeCached(at index: Int) -> Block {
+        let block = cachedBlocks.remove(at: index)
+        cachedBytes -= block.bytes
+        return block
     }
 
-    private static func map(_ bytes: Int) -> UnsafeMutableRawPointer? {
-        sepme_block_map(bytes, 1)
+    /// The first `bytes` of the cached block at `index`, which keeps its place holding the rest (called
+    /// with the lock held; `bytes` is a page multiple below the block's size).
+    private func cutHead(of index: Int, bytes: Int) -> Block {
+        let block = cachedBlocks[index]
+        var head: [Run] = []
+        var tail: [Run] = []
+        var start = 0
+        for run in block.runs {
+            if start + run.bytes <= bytes {
+                head.append(run)
+            } else if start >= bytes {
+                tail.append(run)
+            } else {
+                head.append(Run(bytes: bytes - start, mapping: run.mapping))
+                tail.append(Run(bytes: start + run.bytes - bytes, mapping: run.mapping))
+            }
+            start += run.bytes
+        }
+        runCount += head.count + tail.count - block.runs.count
+        cachedBlocks[index] = Block(pointer: block.pointer + bytes, bytes: block.bytes - bytes, runs: tail)
+        cachedBytes -= bytes
+        return Block(pointer: block.pointer, bytes: bytes, runs: head)
+    }
+
+    /// `runs` with each pair of adjacent runs of one mapping joined.
+    private static func merging(_ runs: [Run]) -> [Run] {
+        var merged: [Run] = []
+        for run in runs {
+            if let last = merged.last, last.mapping == run.mapping {
+                merged[merged.count - 1].bytes += run.bytes
+            } else {
+                merged.append(run)
+            }
+        }
+        return merged
     }
 
     func give(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
@@ -203,13 +283,27 @@ public final class LargeBlockCache: @unchecked Sendable {
             pointer.deallocate()
             return
         }
+        let runs = liveRuns.removeValue(forKey: pointer) ?? []
         guard enabled else {
+            runCount -= runs.count
             lock.unlock()
             munmap(pointer, bytes)
             return
         }
-        cachedBlocks.append((bytes, pointer))
-        cachedBytes += bytes
+        var block = Block(pointer: pointer, bytes: bytes, runs: runs)
+        if let index = cachedBlocks.firstIndex(where: { $0.pointer + $0.bytes == pointer }) {
+            let before = removeCached(at: index)
+            block = Block(pointer: before.pointer, bytes: before.bytes + block.bytes, runs: before.runs + block.runs)
+        }
+        if let index = cachedBlocks.firstIndex(where: { block.pointer + block.bytes == $0.pointer }) {
+            let after = removeCached(at: index)
+            block = Block(pointer: block.pointer, bytes: block.bytes + after.bytes, runs: block.runs + after.runs)
+        }
+        let merged = Self.merging(block.runs)
+        runCount += merged.count - block.runs.count
+        block.runs = merged
+        cachedBlocks.append(block)
+        cachedBytes += block.bytes
         lock.unlock()
     }
 }
