@@ -129,7 +129,7 @@ public final class LargeBlockCache: @unchecked Sendable {
         let blocks = cachedBlocks
         cachedBlocks.removeAll()
         cachedBytes = 0
-        runCount -= blocks.reduce(0) { $0 + $1.runs.count }
+        runCount -= Self.runTotal(blocks)
         lock.unlock()
         for block in blocks { munmap(block.pointer, block.bytes) }
     }
@@ -153,8 +153,9 @@ public final class LargeBlockCache: @unchecked Sendable {
             return block.pointer
         }
         misses += 1
-        let larger = cachedBlocks.indices.filter { cachedBlocks[$0].bytes > bytes }
-        if let index = larger.min(by: { cachedBlocks[$0].bytes < cachedBlocks[$1].bytes }) {
+        if let index = cachedBlocks.indices.lazy.filter({ self.cachedBlocks[$0].bytes > bytes })
+            .min(by: { self.cachedBlocks[$0].bytes < self.cachedBlocks[$1].bytes })
+        {
             let head = cutHead(of: index, bytes: bytes)
             carves += 1
             liveRuns[head.pointer] = head.runs
@@ -175,10 +176,10 @@ public final class LargeBlockCache: @unchecked Sendable {
         while liveBytes + cachedBytes > peakLiveBytes, !cachedBlocks.isEmpty {
             evicted.append(removeCached(at: 0))
         }
-        runCount -= evicted.reduce(0) { $0 + $1.runs.count }
+        runCount -= Self.runTotal(evicted)
         // Mapping numbers for the new mapping and for each run moved into it, which becomes a mapping of its own.
         let firstMapping = nextMapping
-        nextMapping += 1 + parts.reduce(0) { $0 + $1.runs.count }
+        nextMapping += 1 + Self.runTotal(parts)
         lock.unlock()
         for block in evicted { munmap(block.pointer, block.bytes) }
         return assemble(bytes: bytes, from: parts, firstMapping: firstMapping)
@@ -197,7 +198,7 @@ public final class LargeBlockCache: @unchecked Sendable {
             for part in parts { munmap(part.pointer, part.bytes) }
             let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
             lock.lock()
-            runCount -= parts.reduce(0) { $0 + $1.runs.count }
+            runCount -= Self.runTotal(parts)
             systemBlocks.insert(block)
             lock.unlock()
             return block
@@ -223,7 +224,7 @@ public final class LargeBlockCache: @unchecked Sendable {
         if offset < bytes { runs.append(Run(bytes: bytes - offset, mapping: firstMapping)) }
         let merged = Self.merging(runs)
         lock.lock()
-        runCount += merged.count - parts.reduce(0) { $0 + $1.runs.count }
+        runCount += merged.count - Self.runTotal(parts)
         if !parts.isEmpty { assemblies += 1 }
         movedRuns += moved
         liveRuns[mapped] = merged
@@ -261,6 +262,9 @@ public final class LargeBlockCache: @unchecked Sendable {
         cachedBytes -= bytes
         return Block(pointer: block.pointer, bytes: bytes, runs: head)
     }
+
+    /// The runs of `blocks` all told.
+    private static func runTotal(_ blocks: [Block]) -> Int { blocks.reduce(0) { $0 + $1.runs.count } }
 
     /// `runs` with each pair of adjacent runs of one mapping joined.
     private static func merging(_ runs: [Run]) -> [Run] {

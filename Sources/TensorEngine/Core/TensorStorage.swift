@@ -77,7 +77,8 @@ public final class TensorStorage: @unchecked Sendable {
     /// never touched faults its pages in (building a model writes its weights' zeros into fresh memory
     /// before they are loaded), and the kernel serves two faulting threads about twice as fast as one.
     private static func zero(_ floats: UnsafeMutablePointer<Float>, count: Int) {
-        guard count >= 1 << 18, Parallel.threadCount > 1 else {
+        // Below two chunks of a MiB, `forEachChunk` runs the whole range on this thread.
+        guard Parallel.threadCount > 1 else {
             floats.initialize(repeating: 0, count: count)
             return
         }
