@@ -117,13 +117,18 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         }
     }
 
-    /// The tensor's bytes, read in chunks of at most 1 MiB: `body(chunk, firstElement)` for each.
+    /// Elements per read of a tensor's data: a chunk's Float32 values (1 MiB) stay in cache while they
+    /// are converted and scanned.
+    private static let chunkElements = 1 << 18
+
+    /// The tensor's bytes, read in chunks of at most `chunkElements`: `body(chunk, firstElement, count)`
+    /// for each.
     private func forEachChunk(
         _ key: String, _ info: SafeTensorInfo, elementSize: Int,
         _ body: (UnsafeRawPointer, Int, Int) throws -> Void
     ) throws {
         let count = info.elementCount
-        let perChunk = max(1, (1 << 20) / elementSize)
+        let perChunk = Self.chunkElements
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: perChunk * elementSize, alignment: 16)
         defer { buffer.deallocate() }
         var first = 0
@@ -162,6 +167,30 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
     /// Converts the tensor's values to Float32 directly into `destination`, which must hold exactly
     /// the tensor's element count (`count`). No intermediate array is allocated.
     public func copyFloats(_ key: String, into destination: UnsafeMutablePointer<Float>, count: Int) throws {
+        try copyFloats(key, into: destination, count: count) { _ in }
+    }
+
+    /// `copyFloats`, and the index of the first NaN or infinity among the converted values (nil when
+    /// every value is finite). Each chunk is scanned right after it is written, while it is in cache,
+    /// instead of in a second pass over the whole tensor from memory.
+    public func copyFloatsFindingNonFinite(
+        _ key: String, into destination: UnsafeMutablePointer<Float>, count: Int
+    ) throws -> Int? {
+        var first: Int?
+        try copyFloats(key, into: destination, count: count) { chunk in
+            guard first == nil, let index = NonFiniteScan.firstIndex(destination + chunk.lowerBound, count: chunk.count) else {
+                return
+            }
+            first = chunk.lowerBound + index
+        }
+        return first
+    }
+
+    /// Converts the tensor into `destination` chunk by chunk, calling `written` with each chunk's range
+    /// of elements once it holds its Float32 values.
+    private func copyFloats(
+        _ key: String, into destination: UnsafeMutablePointer<Float>, count: Int, written: (Range<Int>) -> Void
+    ) throws {
         let info = try info(key)
         guard count == info.elementCount else {
             throw SafeTensorsError.elementCountMismatch(path: path, key: key, expected: info.elementCount, found: count)
@@ -169,7 +198,15 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         guard count > 0 else { return }
         #if _endian(little)
             if info.dtype == .f32 {
-                try readData(key, offset: info.byteRange.lowerBound, byteCount: count * 4, into: UnsafeMutableRawPointer(destination))
+                var first = 0
+                while first < count {
+                    let n = min(Self.chunkElements, count - first)
+                    try readData(
+                        key, offset: info.byteRange.lowerBound + first * 4, byteCount: n * 4,
+                        into: UnsafeMutableRawPointer(destination + first))
+                    written(first..<(first + n))
+                    first += n
+                }
                 return
             }
         #endif
@@ -201,6 +238,7 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
             case .u64:
                 for i in 0..<n { out[i] = Float(Self.load(UInt64.self, source, i)) }
             }
+            written(first..<(first + n))
         }
     }
 

@@ -79,4 +79,32 @@ final class ModuleLoadingTests: XCTestCase {
         XCTAssertThrowsError(try model.load(from: TensorSource(path: try write(shapes))))
         XCTAssertTrue(model.parameters().allSatisfy { p in p.scalars.allSatisfy { $0 == 0 || $0 == 1 } })
     }
+
+    /// Parameters load concurrently: with non-finite values in several, the error names the first of
+    /// them in parameter order (as a load one parameter after another would), and the finite ones hold
+    /// the file's values.
+    func testNonFiniteValuesNameTheFirstParameterInOrder() throws {
+        var w = SafeTensorsWriter()
+        var rng = TestRNG(seed: 5)
+        let bad: [String: (Int, Float)] = ["blocks.1.to_out.0.weight": (7, .infinity), "conv_in.weight": (2, .nan), "scale": (0, -.infinity)]
+        for (key, shape) in fullShapes {
+            var values = (0..<shape.reduce(1, *)).map { _ in rng.uniform() }
+            if let (index, value) = bad[key] { values[index] = value }
+            try w.add(key, shape: shape, floats: values, dtype: key == "conv_in.weight" ? .f16 : .f32)
+        }
+        let path = NSTemporaryDirectory() + "sepme-loading-\(UUID().uuidString).safetensors"
+        try w.write(to: path)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        for _ in 0..<20 {
+            let model = Model()
+            XCTAssertThrowsError(try model.load(from: TensorSource(path: path))) { e in
+                guard case .nonFiniteValue(let key, let index, let value, _)? = e as? WeightLoadingError else { return XCTFail("\(e)") }
+                XCTAssertEqual(key, "blocks.1.to_out.0.weight")
+                XCTAssertEqual(index, 7)
+                XCTAssertEqual(value, .infinity)
+            }
+            let file = try SafeTensorsFile(path: path)
+            for (key, p) in model.namedParameters() where bad[key] == nil { XCTAssertEqual(p.scalars, try file.floats(key), key) }
+        }
+    }
 }

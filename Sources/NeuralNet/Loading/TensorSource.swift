@@ -21,8 +21,13 @@ public final class TensorSource {
                 .presentedShape(stored: stored)
         }
 
-        /// Copies the presented tensor (the whole stored tensor, its row block, or its transpose) into `destination`.
-        func copy(into destination: Tensor) throws {
+        /// Copies the presented tensor (the whole stored tensor, its row block, or its transpose) into
+        /// `destination`; returns the index in `destination` of its first NaN or infinity, nil when every
+        /// value is finite.
+        func copy(into destination: Tensor) throws -> Int? {
+            guard transposed || rowBlock != nil else {
+                return try file.copyFloatsFindingNonFinite(fileKey, into: destination.pointer, count: destination.count)
+            }
             if transposed {
                 // shape() has matched destination.shape: the stored tensor is [C, R] for a [R, C] destination.
                 let stored = try file.info(fileKey).shape
@@ -34,17 +39,14 @@ public final class TensorSource {
                         for c in 0..<columns { destination.pointer[c * rows + r] = whole.pointer[r * columns + c] }
                     }
                 }
-                return
+            } else if let block = rowBlock {
+                // shape() has matched destination.shape: the stored tensor is `block.count` such blocks.
+                let whole = Tensor(zeros: try file.info(fileKey).shape)
+                try file.copyFloats(fileKey, into: whole.pointer, count: whole.count)
+                let start = block.index * destination.count
+                withExtendedLifetime(whole) { destination.pointer.update(from: whole.pointer + start, count: destination.count) }
             }
-            guard let block = rowBlock else {
-                try file.copyFloats(fileKey, into: destination.pointer, count: destination.count)
-                return
-            }
-            // shape() has matched destination.shape: the stored tensor is `block.count` such blocks.
-            let whole = Tensor(zeros: try file.info(fileKey).shape)
-            try file.copyFloats(fileKey, into: whole.pointer, count: whole.count)
-            let start = block.index * destination.count
-            withExtendedLifetime(whole) { destination.pointer.update(from: whole.pointer + start, count: destination.count) }
+            return NonFiniteScan.firstIndex(destination.pointer, count: destination.count)
         }
     }
 
@@ -111,8 +113,7 @@ public final class TensorSource {
         guard found == destination.shape else {
             throw WeightLoadingError.shapeMismatch(key: key, expected: destination.shape, found: found, source: e.file.path)
         }
-        try e.copy(into: destination)
-        if let index = Self.firstNonFinite(destination.pointer, count: destination.count) {
+        if let index = try e.copy(into: destination) {
             throw WeightLoadingError.nonFiniteValue(key: e.fileKey, index: index, value: destination.pointer[index], source: e.file.path)
         }
     }
@@ -124,23 +125,6 @@ public final class TensorSource {
             let count = e.rowBlock.map { stored / max($0.count, 1) } ?? stored
             return total.addingReportingOverflow(count).overflow ? Int.max : total + count
         }
-    }
-
-    /// Index of the first NaN or infinity among `count` floats, nil when all are finite. Checks blocks
-    /// with a sum of `x * 0` (0 for finite x, NaN otherwise) before looking for the position.
-    static func firstNonFinite(_ values: UnsafePointer<Float>, count: Int) -> Int? {
-        let block = 4096
-        var start = 0
-        while start < count {
-            let end = min(start + block, count)
-            var probe: Float = 0
-            for i in start..<end { probe += values[i] * 0 }
-            if probe != 0 || probe.isNaN {
-                for i in start..<end where !values[i].isFinite { return i }
-            }
-            start = end
-        }
-        return nil
     }
 
     /// The tensor `key` as a new Float32 tensor.
