@@ -17,12 +17,15 @@ the process's maximum resident set size (resource.getrusage), weights included.
   --what generate         `sepme generate`: diffusers StableDiffusionXLPipeline.from_pretrained(--model) in fp32,
                           one prompt, --steps, guidance 5, --size pixels; the load and the generation timed apart.
 
+  --what load             `sepme bench load`: diffusers StableDiffusionPipeline.from_pretrained(--model) in fp32
+                          (each load's pipeline dropped before the next); the first load, then the fastest of
+                          --repeats more.
   --what vae              `sepme bench vae`: diffusers AutoencoderKL with SD1.4's configuration, decode of one
                           --size x --size latent; one warm-up call, then the fastest of --repeats.
   --what clip             `sepme bench clip`: transformers CLIPTextModel, ViT-L/14 (SD 1.x), --batch rows of
                           --tokens random ids; one warm-up call, then the fastest of --repeats.
 
-Usage: scripts/.venv/bin/python scripts/bench_torch.py [--what unet|erase-step|generate|vae|clip]
+Usage: scripts/.venv/bin/python scripts/bench_torch.py [--what unet|erase-step|generate|load|vae|clip]
        [--config sd14|sdxl] [--size 64] [--tokens 77] [--batch 1] [--repeats 1] [--rank 10] [--model DIR] [--bf16]
 """
 import argparse
@@ -197,6 +200,25 @@ def bench_generate(args):
     print(f"peak resident memory (maxrss): {peak_gb():.2f} GB")
 
 
+def bench_load(args):
+    import gc
+
+    from diffusers import StableDiffusionPipeline
+    print(f"load benchmark: {args.model}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    times = []
+    for _ in range(args.repeats + 1):
+        t0 = time.perf_counter()
+        pipe = StableDiffusionPipeline.from_pretrained(args.model, torch_dtype=torch.float32)
+        times.append(time.perf_counter() - t0)
+        parameters = sum(p.numel() for m in (pipe.text_encoder, pipe.unet, pipe.vae) for p in m.parameters())
+        print(f"  {times[-1]:.3f} s, {parameters} parameters", flush=True)
+        del pipe
+        gc.collect()
+    print(f"first load:       {times[0]:.4f} s")
+    print(f"load:             {min(times[1:] or times):.4f} s")
+    print(f"peak resident memory (maxrss): {peak_gb():.2f} GB")
+
+
 def fastest(call, repeats):
     """One warm-up call, then the fastest of `repeats` calls."""
     call()
@@ -246,20 +268,20 @@ def bench_clip(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--what", choices=["unet", "erase-step", "generate", "vae", "clip"], default="unet")
+    parser.add_argument("--what", choices=["unet", "erase-step", "generate", "load", "vae", "clip"], default="unet")
     parser.add_argument("--config", default="sd14", help="sd14, sdxl or the path of a diffusers unet config.json")
     parser.add_argument("--size", type=int, default=64, help="latent side (unet, erase-step) or image side (generate)")
     parser.add_argument("--tokens", type=int, default=77)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--rank", type=int, default=10, help="erase-step: the null-space basis rank (sepme prints its own)")
-    parser.add_argument("--model", help="generate: a diffusers SDXL folder")
+    parser.add_argument("--model", help="generate: a diffusers SDXL folder; load: a diffusers SD 1.x / 2.x folder")
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1, help="clip: rows per call")
     parser.add_argument("--bf16", action="store_true", help="unet: also time the forward under bfloat16 autocast")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    {"unet": bench_unet, "erase-step": bench_erase_step, "generate": bench_generate, "vae": bench_vae,
-     "clip": bench_clip}[args.what](args)
+    {"unet": bench_unet, "erase-step": bench_erase_step, "generate": bench_generate, "load": bench_load,
+     "vae": bench_vae, "clip": bench_clip}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ the per-round time ratios sepme / PyTorch and both sides' peak resident memory.
   clip   SD1.x CLIP text encoder (ViT-L/14), one row of 77 tokens (`sepme bench clip`)
   unet-bf16  the UNet's no-grad forward with bf16 products: `sepme bench unet --bf16` against PyTorch's
          torch.autocast("cpu", bfloat16) (not in the default set)
+  load   loading the diffusers folder --model (`sepme bench load` against StableDiffusionPipeline.from_pretrained
+         in fp32): the first load of the process and the fastest later one (not in the default set)
 
 Usage: scripts/.venv/bin/python scripts/bench_vs_torch.py [--sepme .build/release/sepme] [--rounds 2]
-       [--repeats 3] [--components unet,vae,clip]
+       [--repeats 3] [--components unet,vae,clip] [--model DIR (for load)]
 Environment: passed through (OPENBLAS_CORETYPE, SEPME_SGEMM=openblas, SEPME_THREADS, ...).
 """
 import argparse
@@ -32,6 +34,7 @@ COMPONENTS = {
                   ["--what", "unet", "--size", "64", "--bf16"], ["forward bf16"]),
     "vae": (["bench", "vae", "--size", "64"], ["--what", "vae", "--size", "64"], ["forward"]),
     "clip": (["bench", "clip", "--tokens", "77"], ["--what", "clip", "--tokens", "77"], ["forward"]),
+    "load": (["bench", "load"], ["--what", "load"], ["first load", "load"]),
 }
 
 
@@ -41,7 +44,7 @@ def run(command):
         sys.exit(f"{' '.join(command)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     figures = {}
     for line in out.stdout.splitlines():
-        m = re.match(r"^(forward|forward bf16|forward\+backward):\s+([0-9.]+) s", line)
+        m = re.match(r"^(forward|forward bf16|forward\+backward|first load|load):\s+([0-9.]+) s", line)
         if m:
             figures[m.group(1)] = float(m.group(2))
         m = re.match(r"^peak resident memory \((?:VmHWM|maxrss)\): ([0-9.]+) GB", line)
@@ -56,17 +59,22 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--components", default="unet,vae,clip")
+    parser.add_argument("--model", help="the diffusers SD 1.x folder the load component loads")
     args = parser.parse_args()
     names = [c for c in args.components.split(",") if c]
     for c in names:
         if c not in COMPONENTS:
             sys.exit(f"--components: unknown component {c!r} (known: {', '.join(COMPONENTS)})")
+    if "load" in names and not args.model:
+        sys.exit("--components load needs --model (a diffusers SD 1.x folder)")
     repeats = ["--repeats", str(args.repeats)]
     ratios = {}
     memory = {}
     for r in range(args.rounds):
         for c in names:
             sepme_args, torch_args, keys = COMPONENTS[c]
+            if c == "load":
+                sepme_args, torch_args = sepme_args + ["--model", args.model], torch_args + ["--model", args.model]
             sides = [("sepme", [args.sepme] + sepme_args + repeats),
                      ("torch", [sys.executable, os.path.join(HERE, "bench_torch.py")] + torch_args + repeats)]
             if r % 2 == 1:

@@ -4,13 +4,14 @@ import ArgumentParser
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks: the machine's peak, kernels against its SGEMM rate and peak, the UNet, VAE and text encoder, SepME's training step.",
+        abstract:
+            "Benchmarks: the machine's peak, kernels against its SGEMM rate and peak, the UNet, VAE and text encoder, SepME's training step, loading a model.",
         subcommands: [
             BenchPeakCommand.self, BenchGemmCommand.self, BenchGenerateCommand.self, BenchToyCommand.self, BenchConvCommand.self,
             BenchAttentionCommand.self,
             BenchGEGLUCommand.self,
             BenchNullSpaceCommand.self, BenchUNetCommand.self, BenchVAECommand.self, BenchCLIPCommand.self,
-            BenchEraseStepCommand.self
+            BenchEraseStepCommand.self, BenchLoadCommand.self
         ])
 }
 

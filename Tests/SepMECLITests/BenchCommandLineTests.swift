@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import XCTest
 
 /// `sepme bench erase-step` on a tiny 768-wide UNet: the JSON contract, and that the
@@ -110,5 +111,25 @@ final class BenchCommandLineTests: XCTestCase {
         let bad = try CommandLineTests.run(["bench", "generate", "--model", folder.path, "--compare", "speed"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("--compare"), bad.stderr)
+    }
+
+    /// `sepme bench load` loads the folder `1 + --repeats` times, each with every parameter (the count of
+    /// the model's own tensors); a path that is no model is refused by name.
+    func testLoadTimesEveryLoadAndNamesABadPath() throws {
+        let r = try CommandLineTests.run(["bench", "load", "--model", CommandLineTests.tinySD.path, "--repeats", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var parameters = 0
+        for component in ["text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors"] {
+            let file = try SafeTensorsFile(path: CommandLineTests.tinySD.appendingPathComponent(component).path)
+            parameters += try file.keys.filter { !$0.hasSuffix("position_ids") }.reduce(0) { $0 + (try file.info($1).elementCount) }
+        }
+        let loads = r.stdout.split(separator: "\n").filter { $0.hasPrefix("  ") && $0.hasSuffix(" parameters") }
+        XCTAssertEqual(loads.count, 3, r.stdout)
+        for line in loads { XCTAssertTrue(line.hasSuffix(", \(parameters) parameters"), "\(line) (\(parameters) in the files)") }
+        XCTAssertTrue(r.stdout.contains("first load:") && r.stdout.contains("\nload:"), r.stdout)
+
+        let missing = scratch.appendingPathComponent("no-model").path
+        try CommandLineTests.assertFails(["bench", "load", "--model", missing], mentions: [missing])
+        try CommandLineTests.assertFails(["bench", "load", "--model", CommandLineTests.tinySD.path, "--repeats", "0"], mentions: ["--repeats"])
     }
 }
