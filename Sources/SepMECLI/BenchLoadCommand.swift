@@ -44,7 +44,9 @@ struct BenchLoadCommand: ParsableCommand {
             path: options.model, configurationFolder: options.config.map { URL(fileURLWithPath: $0) })
         let seconds = Date().timeIntervalSince(started)
         var modules: [Module] = pipeline.textEncoders + [pipeline.unet]
-        if let vae = (pipeline as? StableDiffusionPipeline)?.vae { modules.append(vae) }
+        if let vae = (pipeline as? StableDiffusionPipeline)?.vae ?? (pipeline as? StableDiffusionXLPipeline)?.vae {
+            modules.append(vae)
+        }
         return (seconds, modules.reduce(0) { $0 + $1.parameterCount })
     }
 }
