@@ -1,8 +1,8 @@
 /// Finds NaNs and infinities in Float32 data (a loaded weight must be finite: one bad value poisons
 /// every image the model makes).
 public enum NonFiniteScan {
-    /// Elements per block: each is checked with a count that compiles to vector code, and searched
-    /// element by element only when the count is not zero.
+    /// Elements per block: each is checked with bitwise operations that compile to vector code, and
+    /// searched element by element only when the check finds a bad value.
     private static let block = 4096
 
     /// Index of the first NaN or infinity among `count` floats, nil when every value is finite.
