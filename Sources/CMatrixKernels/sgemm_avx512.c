@@ -326,6 +326,52 @@ static AVX512 void kernel_rows_16(ptrdiff_t kc, const float *a, ptrdiff_t lda, c
     else tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 0, MR);
 }
 
+// Three vectors of columns (32 < nr <= 48, a product's last two panels: attention's values 40 wide), `rows`
+// rows (8, or 4 for a short last group; mr <= rows), A's rows and B read where they lie: one pass over A's
+// rows, where a 32-wide and then a 16-wide tile would read them twice and leave half the second tile's
+// lanes idle. Rows from `readable` on read row 0 instead (their sums are not stored). Each element's sum is
+// the same sequence of multiply-adds as in `tile`.
+static inline __attribute__((always_inline)) AVX512 void tile_three(ptrdiff_t kc, const float *a, ptrdiff_t lda,
+                                                                     int readable, const float *b, ptrdiff_t ldb,
+                                                                     float *c, ptrdiff_t ldc, int mr, int nr, int mode,
+                                                                     float beta, const int rows) {
+    const float *row[8];
+    for (int r = 0; r < rows; r++) row[r] = a + (r < readable ? r : 0) * lda;
+    __m512 acc[8][3];
+    for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + r * ldc + 32), _MM_HINT_T0);
+    }
+    __mmask16 m2 = nr >= 48 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nr - 32)) - 1);
+    for (ptrdiff_t l = 0; l < kc; l++) {
+        _mm_prefetch((const char *)(b + (l + 8) * ldb), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + (l + 8) * ldb + 32), _MM_HINT_T0);
+        __m512 b0 = _mm512_loadu_ps(b + l * ldb);
+        __m512 b1 = _mm512_loadu_ps(b + l * ldb + 16);
+        __m512 b2 = _mm512_maskz_loadu_ps(m2, b + l * ldb + 32);
+        for (int r = 0; r < rows; r++) {
+            __m512 x = _mm512_set1_ps(row[r][l]);
+            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
+        }
+    }
+    __m512 vb = _mm512_set1_ps(beta);
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++)
+        if (r < mr) {
+            finish(c + r * ldc, (__mmask16)0xFFFF, acc[r][0], mode, vb);
+            finish(c + r * ldc + 16, (__mmask16)0xFFFF, acc[r][1], mode, vb);
+            finish(c + r * ldc + 32, m2, acc[r][2], mode, vb);
+        }
+}
+static AVX512 void kernel_rows_48(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
+                                  ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
+    if (mr <= 4) tile_three(kc, a, lda, mr, b, ldb, c, ldc, mr, nr, mode, beta, 4);
+    else tile_three(kc, a, lda, mr, b, ldb, c, ldc, mr, nr, mode, beta, 8);
+}
+
 // Each thread's packing buffers, allocated on its first product and kept for the thread's life (a fresh
 // allocation per product would map and clear its pages every time).
 static _Thread_local float *thread_scratch;
@@ -355,6 +401,17 @@ int sepme_sgemm_task(const sepme_sgemm_problem *pr, ptrdiff_t row_begin, ptrdiff
             if (!direct_left) pack_left(packed_left, pr, i0, mc, l0, kc);
             for (ptrdiff_t p = column_panel_begin; p < column_panel_end; p++) {
                 ptrdiff_t j0 = p * NR;
+                // The product's last two panels, 33 to 48 columns, both operands in place: one pass of
+                // three-vector tiles over the block's rows covers them both.
+                if (direct_right && p + 2 == column_panel_end && pr->n - j0 > NR && pr->n - j0 <= NR + 16) {
+                    for (ptrdiff_t r0 = 0; r0 < mc; r0 += 8) {
+                        int mr = mc - r0 < 8 ? (int)(mc - r0) : 8;
+                        kernel_rows_48(kc, pr->a + (i0 + r0) * pr->a_row_stride + l0, pr->a_row_stride,
+                                       pr->b + l0 * pr->b_k_stride + j0, pr->b_k_stride, pr->c + (i0 + r0) * pr->ldc + j0,
+                                       pr->ldc, mr, (int)(pr->n - j0), mode, pr->beta);
+                    }
+                    break;
+                }
                 int nr = pr->n - j0 < NR ? (int)(pr->n - j0) : NR;
                 const float *b = packed_right;
                 ptrdiff_t ldb = NR;

@@ -104,6 +104,10 @@ final class SGEMMKernelTests: XCTestCase {
         // Large enough to be split into tasks on several threads.
         cases.append(Case(m: 300, n: 200, k: 300, beta: 1))
         cases.append(Case(m: 30, n: 900, k: 300, transB: true))
+        // 33 to 48 columns, A and B in place (three-vector tiles on AVX-512F): beta 0, 1 and 0.5, ragged rows.
+        cases.append(Case(m: 128, n: 40, k: 4096))
+        cases.append(Case(m: 37, n: 48, k: 300, beta: 1))
+        cases.append(Case(m: 61, n: 41, k: 1000, beta: 0.5, slack: 2))
         forEachPath { path in
             for (index, t) in cases.enumerated() {
                 let worst = run(t, seed: UInt64(index) * 7 + 1).worst
@@ -141,6 +145,12 @@ final class SGEMMKernelTests: XCTestCase {
         }
         cases.append(Case(m: 40, n: 70, k: 600, transA: true, transB: true, alpha: -2, beta: 0.25, slack: 2))
         cases.append(Case(m: 40, n: 70, k: 90, alpha: 0.5, beta: 1, slack: 3))
+        // 33 to 48 columns with both operands in place: the AVX-512F path's three-vector tiles (8 rows, and a
+        // 4-row last group), attention's value product among them.
+        cases.append(Case(m: 128, n: 40, k: 4096))
+        cases.append(Case(m: 37, n: 48, k: 300, beta: 1))
+        cases.append(Case(m: 61, n: 41, k: 1000, beta: 0.5, slack: 2))
+        cases.append(Case(m: 20, n: 33, k: 7, beta: 1, slack: 1))
         for (index, t) in cases.enumerated() {
             let wide = SGEMMKernel.withPathLimit(.avx512) { run(t, seed: UInt64(index) + 100).c }
             let narrow = SGEMMKernel.withPathLimit(.avx2) { run(t, seed: UInt64(index) + 100).c }
