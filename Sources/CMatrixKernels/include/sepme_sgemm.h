@@ -12,7 +12,8 @@
 // alpha, read in place where it is row-major) stays in L2, then each column panel of SEPME_SGEMM_NR columns
 // of B is packed (k-major; it stays in L1) and met by every row panel of the block; the micro-kernel keeps
 // an MR x NR tile of C in 24 vector registers. A task of at most 48 rows with both operands row-major reads
-// B in place too (its panels would meet too few row panels to repay packing).
+// B in place too (its panels would meet too few row panels to repay packing), and covers a last 33 to 48
+// columns in one pass of 8 x 48 tiles (also 24 registers) instead of a 12 x 32 and a 12 x 16 one.
 //
 // Summation order, the same for every element whatever the split into tasks: for each k slice in order,
 // s = sum over the slice's l in order (fused multiply-adds from zero), then C = C + s (C = beta C + s for
