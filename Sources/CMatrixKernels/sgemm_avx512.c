@@ -254,39 +254,52 @@ static inline AVX512 void finish(float *c, __mmask16 mask, __m512 s, int mode, _
     _mm512_mask_storeu_ps(c, mask, v);
 }
 
-// The micro-kernels. C tile (mr <= MR rows, nr <= NR columns) from kc steps of A and of a packed column
-// panel b (NR per step). Element (r, l) of the tile's A is at a[r * rs + l * ls]: a packed row panel
-// (rs 1, ls MR; its padding rows are zeros) or the rows where they lie (rs lda, ls 1): 12 sequential
-// streams, which the caches serve as well as a packed panel, without the transposition packing a
-// row-major A needs (which costs about as much as the products when n is small). Rows from `readable`
-// on read row 0 instead (their sums are not stored). Two vectors of columns (wide) or one (nr <= 16);
-// `rows` rows multiplied (MR, or MR / 2 for a short last panel; mr <= rows).
+// Lanes [0, n) of a 16-lane vector (n clamped to [0, 16]).
+static inline __mmask16 first_lanes(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : (n > 0 ? (__mmask16)((1u << n) - 1) : (__mmask16)0);
+}
+
+// The micro-kernels. C tile (mr <= `rows` rows, nr <= 16 `vectors` columns) from kc steps of A and of B
+// (a packed column panel, bs = NR, or B's rows where they lie). Element (r, l) of the tile's A is at
+// a[r * rs + l * ls]: a packed row panel (rs 1, ls MR; its padding rows are zeros) or the rows where they
+// lie (rs lda, ls 1): sequential streams, which the caches serve as well as a packed panel, without the
+// transposition packing a row-major A needs (which costs about as much as the products when n is small).
+// Rows from `readable` on read row 0 instead (their sums are not stored). `vectors` of 16 columns: one
+// (nr <= 16) or two (a panel of NR) with MR or MR / 2 rows; three (32 < nr <= 48, a product's last two
+// panels read in place, as attention's values 40 wide are) with 8 or 4 rows, one pass over A's rows where a
+// 32-wide and a 16-wide tile would read them twice and leave half the second tile's lanes idle. Each
+// element's sum is the same sequence of multiply-adds whatever the tile's shape.
 static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, const float *a, ptrdiff_t rs,
                                                                ptrdiff_t ls, int readable, const float *b,
                                                                ptrdiff_t bs, float *c, ptrdiff_t ldc, int mr, int nr,
-                                                               int mode, float beta, const int wide,
+                                                               int mode, float beta, const int vectors,
                                                                const int rows) {
     const float *row[MR];
     for (int r = 0; r < rows; r++) row[r] = a + (r < readable ? r : 0) * rs;
-    __m512 acc[MR][2];
-    for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    __m512 acc[MR][3];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < rows; r++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < vectors; v++) acc[r][v] = _mm512_setzero_ps();
     // The C tile is read (or written) only at the end: ask for its lines now.
-    for (int r = 0; r < mr; r++) {
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        if (wide) _mm_prefetch((const char *)(c + r * ldc + 16), _MM_HINT_T0);
-    }
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < vectors; v++) _mm_prefetch((const char *)(c + r * ldc + 16 * v), _MM_HINT_T0);
     // Columns past nr: zeros in a packed panel; masked off where B is read in place (bs != NR).
-    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0);
+    __mmask16 mask[3];
+#pragma clang loop unroll(full)
+    for (int v = 0; v < vectors; v++) mask[v] = first_lanes(nr - 16 * v);
     for (ptrdiff_t l = 0; l < kc; l++) {
-        _mm_prefetch((const char *)(b + (l + 8) * bs), _MM_HINT_T0);
-        if (wide) _mm_prefetch((const char *)(b + (l + 8) * bs + 16), _MM_HINT_T0);
-        __m512 b0 = _mm512_maskz_loadu_ps(m0, b + l * bs);
-        __m512 b1 = wide ? _mm512_maskz_loadu_ps(m1, b + l * bs + 16) : b0;
+        __m512 bv[3];
+#pragma clang loop unroll(full)
+        for (int v = 0; v < vectors; v++) {
+            _mm_prefetch((const char *)(b + (l + 8) * bs + 16 * v), _MM_HINT_T0);
+            bv[v] = _mm512_maskz_loadu_ps(mask[v], b + l * bs + 16 * v);
+        }
+#pragma clang loop unroll(full)
         for (int r = 0; r < rows; r++) {
             __m512 x = _mm512_set1_ps(row[r][l * ls]);
-            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-            if (wide) acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < vectors; v++) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
         }
     }
     __m512 vb = _mm512_set1_ps(beta);
@@ -295,8 +308,9 @@ static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, cons
 #pragma clang loop unroll(full)
     for (int r = 0; r < rows; r++)
         if (r < mr) {
-            finish(c + r * ldc, m0, acc[r][0], mode, vb);
-            if (wide && m1) finish(c + r * ldc + 16, m1, acc[r][1], mode, vb);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < vectors; v++)
+                if (v == 0 || mask[v]) finish(c + r * ldc + 16 * v, mask[v], acc[r][v], mode, vb);
         }
 }
 
@@ -306,70 +320,31 @@ static inline __attribute__((always_inline)) AVX512 void tile(ptrdiff_t kc, cons
 #define HALF_MR (MR / 2)
 static AVX512 void kernel_packed_32(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
                                     int nr, int mode, float beta) {
-    if (mr <= HALF_MR) tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 1, HALF_MR);
-    else tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 1, MR);
+    if (mr <= HALF_MR) tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 2, HALF_MR);
+    else tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 2, MR);
 }
 static AVX512 void kernel_packed_16(ptrdiff_t kc, const float *a, const float *b, float *c, ptrdiff_t ldc, int mr,
                                     int nr, int mode, float beta) {
-    if (mr <= HALF_MR) tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 0, HALF_MR);
-    else tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 0, MR);
+    if (mr <= HALF_MR) tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 1, HALF_MR);
+    else tile(kc, a, 1, MR, MR, b, NR, c, ldc, mr, nr, mode, beta, 1, MR);
 }
 // A's rows in place; B packed (ldb NR) or, for products of few rows, read in place (ldb its row stride).
 static AVX512 void kernel_rows_32(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                                   float *c, ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
-    if (mr <= HALF_MR) tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 1, HALF_MR);
-    else tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 1, MR);
+    if (mr <= HALF_MR) tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 2, HALF_MR);
+    else tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 2, MR);
 }
 static AVX512 void kernel_rows_16(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
                                   float *c, ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
-    if (mr <= HALF_MR) tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 0, HALF_MR);
-    else tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 0, MR);
+    if (mr <= HALF_MR) tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 1, HALF_MR);
+    else tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 1, MR);
 }
 
-// Three vectors of columns (32 < nr <= 48, a product's last two panels: attention's values 40 wide), `rows`
-// rows (8, or 4 for a short last group; mr <= rows), A's rows and B read where they lie: one pass over A's
-// rows, where a 32-wide and then a 16-wide tile would read them twice and leave half the second tile's
-// lanes idle. Rows from `readable` on read row 0 instead (their sums are not stored). Each element's sum is
-// the same sequence of multiply-adds as in `tile`.
-static inline __attribute__((always_inline)) AVX512 void tile_three(ptrdiff_t kc, const float *a, ptrdiff_t lda,
-                                                                     int readable, const float *b, ptrdiff_t ldb,
-                                                                     float *c, ptrdiff_t ldc, int mr, int nr, int mode,
-                                                                     float beta, const int rows) {
-    const float *row[8];
-    for (int r = 0; r < rows; r++) row[r] = a + (r < readable ? r : 0) * lda;
-    __m512 acc[8][3];
-    for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
-    for (int r = 0; r < mr; r++) {
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + 32), _MM_HINT_T0);
-    }
-    __mmask16 m2 = nr >= 48 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nr - 32)) - 1);
-    for (ptrdiff_t l = 0; l < kc; l++) {
-        _mm_prefetch((const char *)(b + (l + 8) * ldb), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + (l + 8) * ldb + 32), _MM_HINT_T0);
-        __m512 b0 = _mm512_loadu_ps(b + l * ldb);
-        __m512 b1 = _mm512_loadu_ps(b + l * ldb + 16);
-        __m512 b2 = _mm512_maskz_loadu_ps(m2, b + l * ldb + 32);
-        for (int r = 0; r < rows; r++) {
-            __m512 x = _mm512_set1_ps(row[r][l]);
-            acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-            acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
-        }
-    }
-    __m512 vb = _mm512_set1_ps(beta);
-#pragma clang loop unroll(full)
-    for (int r = 0; r < rows; r++)
-        if (r < mr) {
-            finish(c + r * ldc, (__mmask16)0xFFFF, acc[r][0], mode, vb);
-            finish(c + r * ldc + 16, (__mmask16)0xFFFF, acc[r][1], mode, vb);
-            finish(c + r * ldc + 32, m2, acc[r][2], mode, vb);
-        }
-}
+// The last 33 to 48 columns in one pass (see `tile`): 8-row tiles, a 4-row one for a short last group.
 static AVX512 void kernel_rows_48(ptrdiff_t kc, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
                                   ptrdiff_t ldc, int mr, int nr, int mode, float beta) {
-    if (mr <= 4) tile_three(kc, a, lda, mr, b, ldb, c, ldc, mr, nr, mode, beta, 4);
-    else tile_three(kc, a, lda, mr, b, ldb, c, ldc, mr, nr, mode, beta, 8);
+    if (mr <= 4) tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 3, 4);
+    else tile(kc, a, lda, 1, mr, b, ldb, c, ldc, mr, nr, mode, beta, 3, 8);
 }
 
 // Each thread's packing buffers, allocated on its first product and kept for the thread's life (a fresh
