@@ -31,7 +31,7 @@ public final class TensorSource {
             if transposed {
                 // shape() has matched destination.shape: the stored tensor is [C, R] for a [R, C] destination.
                 let stored = try file.info(fileKey).shape
-                let whole = Tensor(zeros: stored)
+                let whole = Tensor(uninitialized: stored)
                 try file.copyFloats(fileKey, into: whole.pointer, count: whole.count)
                 let (rows, columns) = (stored[0], stored[1])
                 withExtendedLifetime(whole) {
@@ -41,7 +41,7 @@ public final class TensorSource {
                 }
             } else if let block = rowBlock {
                 // shape() has matched destination.shape: the stored tensor is `block.count` such blocks.
-                let whole = Tensor(zeros: try file.info(fileKey).shape)
+                let whole = Tensor(uninitialized: try file.info(fileKey).shape)
                 try file.copyFloats(fileKey, into: whole.pointer, count: whole.count)
                 let start = block.index * destination.count
                 withExtendedLifetime(whole) { destination.pointer.update(from: whole.pointer + start, count: destination.count) }
