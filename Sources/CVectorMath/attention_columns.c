@@ -2,7 +2,9 @@
 // keys down, query rows across (Sᵀ, `lines` keys of `width` queries, `ld` floats apart), as the bf16
 // attention kernel computes it (BF16AttentionKernel). Each query's maximum, exponentials and sum then
 // run down a column, sixteen queries to a vector, with no horizontal reduction, and the exponentials are
-// left in the layout the value product packs fastest (pairs of keys, queries side by side).
+// left in the layout the value product packs fastest (pairs of keys, queries side by side); where the CPU
+// has AVX-512 BF16, sepme_exp_columns_bf16 writes them packed as they are computed, without the tile's
+// round trip through fp32.
 //
 // Every path computes each column the same way: the maximum (exact in any order); e = e^((s − shift) ·
 // scale) with the row kernels' exponential (softmax_lanes.h's exp16 / exp8, vector_math.c's exp_scalar:
@@ -13,6 +15,7 @@
 #include "sepme_vector_math.h"
 
 #include <math.h>
+#include <stdint.h>
 
 static void column_maxima_scalar(const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, float *top) {
     for (ptrdiff_t i = 0; i < width; i++) top[i] = s[i];
@@ -45,6 +48,13 @@ static void scale_columns_scalar(float *s, ptrdiff_t lines, ptrdiff_t width, ptr
 
 // Columns in groups of up to four vectors, so that four chains of dependent additions overlap.
 #define GROUP 4
+
+static int has_bf16;
+__attribute__((constructor)) static void detect_bf16(void) {
+    __builtin_cpu_init();
+    has_bf16 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512bf16");
+}
 
 static inline __mmask16 lanes16(ptrdiff_t count) {
     return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
@@ -99,6 +109,46 @@ AVX512 static void scale_columns_avx512(float *s, ptrdiff_t lines, ptrdiff_t wid
     }
 }
 
+// exp_columns_avx512's exponentials and sums, the exponentials written as the bf16 right operand of the
+// value product instead of back into s: for each panel of `panel` columns and each pair of keys (2q,
+// 2q + 1), the words bf16(e[2q][i]) | bf16(e[2q + 1][i]) << 16 for the panel's columns i (vcvtne2ps2bf16:
+// nearest even, subnormals to signed zero, as the packing's to_bf16), zeros past `width` and for the key
+// after an odd last one. Each column's sum adds its exponentials in key order, as exp_columns_avx512.
+#define BF16 __attribute__((target("avx512f,avx512bw,avx512bf16,avx2,fma")))
+
+// Words bf16(even[t]) | bf16(odd[t]) << 16 for the sixteen lanes t.
+BF16 static inline __m512i bf16_pairs(__m512 even, __m512 odd) {
+    const __m512i order = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                           21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(order, (__m512i)_mm512_cvtne2ps_pbh(odd, even));
+}
+
+BF16 static void exp_columns_bf16(uint16_t *dst, const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld,
+                                  const float *shift, float scale, float *sum, ptrdiff_t panel) {
+    __m512 k = _mm512_set1_ps(scale);
+    ptrdiff_t pairs = (lines + 1) / 2, vectors = panel / 16;
+    for (ptrdiff_t p = 0; p * panel < width; p++) {
+        uint32_t *out = (uint32_t *)(void *)(dst + p * pairs * 2 * panel);
+        for (ptrdiff_t v = 0; v < vectors; v++) {
+            ptrdiff_t i0 = p * panel + 16 * v;
+            __mmask16 mask = i0 < width ? lanes16(width - i0) : 0;
+            __m512 acc = _mm512_maskz_loadu_ps(mask, sum + i0), top = _mm512_maskz_loadu_ps(mask, shift + i0);
+            for (ptrdiff_t q = 0; q < pairs; q++) {
+                const float *x = s + 2 * q * ld + i0;
+                __m512 even = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x), top), k));
+                acc = _mm512_add_ps(acc, even);
+                __m512 odd = _mm512_setzero_ps();
+                if (2 * q + 1 < lines) {
+                    odd = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + ld), top), k));
+                    acc = _mm512_add_ps(acc, odd);
+                }
+                _mm512_storeu_si512(out + q * panel + 16 * v, _mm512_maskz_mov_epi32(mask, bf16_pairs(even, odd)));
+            }
+            _mm512_mask_storeu_ps(sum + i0, mask, acc);
+        }
+    }
+}
+
 // The AVX2 versions: eight lanes, whole vectors; the last width mod 8 columns go to the scalar loops.
 AVX2 static ptrdiff_t column_maxima_avx2(const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, float *top) {
     ptrdiff_t whole = width / 8 * 8;
@@ -146,12 +196,25 @@ void sepme_exp_columns(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld,
     exp_columns_scalar(s + done, lines, width - done, ld, shift + done, scale, sum + done);
 }
 
+int sepme_exp_columns_bf16(uint16_t *dst, const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld,
+                           const float *shift, float scale, float *sum, ptrdiff_t panel) {
+    if (!has_bf16 || !sepme_vector_math_uses_avx512() || panel <= 0 || panel % 16 != 0) return 0;
+    exp_columns_bf16(dst, s, lines, width, ld, shift, scale, sum, panel);
+    return 1;
+}
+
 void sepme_scale_columns(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *factor) {
     if (sepme_vector_math_uses_avx512()) scale_columns_avx512(s, lines, width, ld, factor);
     else scale_columns_scalar(s, lines, width, ld, factor);
 }
 
 #else
+
+int sepme_exp_columns_bf16(uint16_t *dst, const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld,
+                           const float *shift, float scale, float *sum, ptrdiff_t panel) {
+    (void)dst, (void)s, (void)lines, (void)width, (void)ld, (void)shift, (void)scale, (void)sum, (void)panel;
+    return 0;
+}
 
 void sepme_column_maxima(const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, float *top) {
     column_maxima_scalar(s, lines, width, ld, top);

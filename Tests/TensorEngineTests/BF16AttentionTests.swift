@@ -1,3 +1,4 @@
+import CMatrixKernels
 import CVectorMath
 import Foundation
 import XCTest
@@ -105,6 +106,37 @@ final class BF16AttentionTests: XCTestCase {
             XCTAssertEqual(narrower.scalars, best.scalars, "case \(index), vector math without AVX-512F")
             XCTAssertEqual(scalar.scalars, best.scalars, "case \(index), scalar vector math")
         }
+    }
+
+    /// The exponentials packed as they are computed (`sepme_exp_columns_bf16`) are the words of
+    /// `sepme_exp_columns` followed by `sepme_bf16_pack_right`, and the column sums the same floats: odd and
+    /// even key counts, a partial last panel, one key, a tile row stride above its width, and scores that
+    /// round to bf16 subnormals (flushed to zero) or underflow.
+    func testExponentialsPackedAsComputedAreThePackedExponentials() throws {
+        let panel = Int(SEPME_BF16_NR)
+        for (lines, width, ld) in [(77, 128, 128), (50, 37, 40), (1, 70, 70), (512, 32, 32), (9, 96, 101)] {
+            var tile = (random([lines * ld], seed: UInt64(lines * 1000 + width), scale: 8)).scalars
+            if lines > 2 { tile[ld + 1] = -200 }  // e^(−200 − m): subnormal or zero
+            let shift = (0..<width).map { i in (0..<lines).map { tile[$0 * ld + i] }.max() ?? 0 }
+            let start = (0..<width).map { Float($0 % 5) * 0.25 }
+            let count = sepme_bf16_packed_right_count(lines, width)
+            var fused = [UInt16](repeating: 0xFFFF, count: count)
+            var fusedSum = start
+            let ran = tile.withUnsafeBufferPointer { s in
+                sepme_exp_columns_bf16(&fused, s.baseAddress, lines, width, ld, shift, 0.7, &fusedSum, panel)
+            }
+            try XCTSkipIf(ran == 0, "this CPU has no AVX-512 BF16")
+            var exps = tile
+            var sum = start
+            sepme_exp_columns(&exps, lines, width, ld, shift, 0.7, &sum)
+            var packed = [UInt16](repeating: 0xFFFF, count: count)
+            sepme_bf16_pack_right(&packed, exps, lines, width, ld, 1, 0, (width + panel - 1) / panel)
+            let word = fused.indices.first { fused[$0] != packed[$0] }
+            XCTAssertNil(word, "\(lines) keys × \(width) queries: word \(word ?? -1) differs")
+            let column = sum.indices.first { fusedSum[$0].bitPattern != sum[$0].bitPattern }
+            XCTAssertNil(column, "\(lines) keys × \(width) queries: the sum of column \(column ?? -1) differs")
+        }
+        XCTAssertEqual(sepme_exp_columns_bf16(nil, nil, 1, 1, 1, nil, 1, nil, 24), 0, "a panel not a multiple of 16")
     }
 
     func testRecordedAttentionStaysFP32() {

@@ -6,6 +6,7 @@
 #define SEPME_VECTOR_MATH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// e^x (the kernels' own exp, for single values).
 float sepme_exp(float x);
@@ -24,6 +25,14 @@ void sepme_column_maxima(const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdi
 /// s[l][i] = e^((s[l][i] - shift[i]) · scale) in place, and sum[i] += each, l in order.
 void sepme_exp_columns(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift, float scale,
                        float *sum);
+/// sepme_exp_columns's exponentials and sums, with the exponentials written not into s but into dst as the
+/// bf16 right operand of a product that sums over the keys (k = lines, n = width): column panels of `panel`
+/// columns (a multiple of 16), each pairs(lines) rows of `panel` words bf16(e[2q][i]) | bf16(e[2q + 1][i]) << 16
+/// (nearest even, subnormals to signed zero; zeros past width and past the last key), the words of
+/// sepme_bf16_pack_right for that panel width. Returns 1, or 0 without writing where the CPU lacks
+/// AVX-512 BF16 or `panel` is not a positive multiple of 16.
+int sepme_exp_columns_bf16(uint16_t *dst, const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld,
+                           const float *shift, float scale, float *sum, ptrdiff_t panel);
 /// s[l][i] *= factor[i].
 void sepme_scale_columns(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *factor);
 /// g[i] = p[i] * (g[i] - delta) in place (softmax backward on one row).

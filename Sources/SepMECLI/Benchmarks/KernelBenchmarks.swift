@@ -150,6 +150,36 @@ struct KernelBenchmarks {
                 row("openblas tiles \(m)x\(n)x\(k)", seconds: flops / rate / 1e9, flops: flops)
             }
         }
+        // The bf16 attention kernel's tile products (`BF16AttentionKernel`: keys down the tile, queries
+        // across): Sᵀ = K_j Q_blkᵀ ([keys, D] × [D, 128 queries]) and Oᵀ = V_jᵀ P ([Dv, keys] × [keys,
+        // 128 queries]) at the three self-attention levels, each thread on its own packed operands.
+        guard bf16 else { return }
+        for (m, n, k) in [(512, 128, 40), (40, 128, 512), (512, 128, 80), (80, 128, 512), (256, 128, 160), (160, 128, 256)] {
+            let flops = 2 * Double(m * n * k)
+            row("bf16 tiles \(m)x\(n)x\(k)", seconds: flops / bf16TileRate(m: m, n: n, k: k) / 1e9, flops: flops)
+        }
+    }
+
+    /// GFLOP/s of C[m, n] = A[m, k] B[k, n] as a BF16 product on operands packed beforehand, every thread
+    /// on its own at once, 16 in a row (`tileRate`'s schedule), as the bf16 attention kernel multiplies.
+    func bf16TileRate(m: Int, n: Int, k: Int) -> Double {
+        let threads = Parallel.threadCount
+        let operands = (0..<threads).map { _ in
+            let (a, b) = (random([m, k]), random([k, n]))
+            return (
+                a: BF16PackedMatrix(left: a.pointer, rows: m, depth: k, rowStride: k, depthStride: 1),
+                b: BF16PackedMatrix(right: b.pointer, depth: k, columns: n, depthStride: n, columnStride: 1),
+                c: Tensor(uninitialized: [m, n])
+            )
+        }
+        let repeats = 16
+        let t = bestTime {
+            BLASThreading.forEachItem(threads) { w in
+                let (a, b, c) = operands[w]
+                for _ in 0..<repeats { BF16GEMM.multiply(a, b, into: c.pointer, ldc: n, accumulate: false) }
+            }
+        }
+        return Double(threads * repeats) * 2 * Double(m * n * k) / t / 1e9
     }
 
     /// GFLOP/s of C[m, n] = A[m, k] B[k, n] as one of the fused attention kernel's tiles: every thread

@@ -146,9 +146,13 @@ enum BF16AttentionKernel {
                 }
                 if rose { sepme_scale_columns(oT, s.dv, rows, rows, correction) }
             }
-            sepme_exp_columns(tile, cols, rows, rows, rowMax, expScale, rowSum)
-            // Oᵀ (+)= V_jᵀ exp(Sᵀ − m); element (l, i) of the right operand = tile[l, i]: depth stride rows.
-            sepme_bf16_pack_right(pPacked, tile, cols, rows, rows, 1, 0, queryPanels)
+            // Oᵀ (+)= V_jᵀ exp(Sᵀ − m), the right operand's element (l, i) = exp(tile[l, i] − m_i): the
+            // exponentials packed as they are computed, or computed into the tile and packed from it (depth
+            // stride rows) where the CPU has no AVX-512 BF16; the same words either way.
+            if sepme_exp_columns_bf16(pPacked, tile, cols, rows, rows, rowMax, expScale, rowSum, nr) == 0 {
+                sepme_exp_columns(tile, cols, rows, rows, rowMax, expScale, rowSum)
+                sepme_bf16_pack_right(pPacked, tile, cols, rows, rows, 1, 0, queryPanels)
+            }
             sepme_bf16_gemm(s.dv, rows, cols, keys.valuesT(head: h, block: b), pPacked, oT, rows, b == 0 ? 0 : 1, 0, valuePanels, 0, queryPanels)
         }
         // out_blk = O / l, transposed back: [rows, Dv]
