@@ -51,6 +51,9 @@ public final class LargeBlockCache: @unchecked Sendable {
         var pointer: UnsafeMutableRawPointer
         var bytes: Int
         var runs: [Run]
+
+        /// This block and `next`, which starts where this one ends, as one.
+        func joined(to next: Block) -> Block { Block(pointer: pointer, bytes: bytes + next.bytes, runs: runs + next.runs) }
     }
 
     private let lock = NSLock()
@@ -295,13 +298,12 @@ public final class LargeBlockCache: @unchecked Sendable {
             return
         }
         var block = Block(pointer: pointer, bytes: bytes, runs: runs)
+        // A cached neighbour on either side joins it.
         if let index = cachedBlocks.firstIndex(where: { $0.pointer + $0.bytes == pointer }) {
-            let before = removeCached(at: index)
-            block = Block(pointer: before.pointer, bytes: before.bytes + block.bytes, runs: before.runs + block.runs)
+            block = removeCached(at: index).joined(to: block)
         }
         if let index = cachedBlocks.firstIndex(where: { block.pointer + block.bytes == $0.pointer }) {
-            let after = removeCached(at: index)
-            block = Block(pointer: block.pointer, bytes: block.bytes + after.bytes, runs: block.runs + after.runs)
+            block = block.joined(to: removeCached(at: index))
         }
         let merged = Self.merging(block.runs)
         runCount += merged.count - block.runs.count
