@@ -22,9 +22,7 @@ public enum ModelFingerprint {
     /// results (a benchmark's rows) follow the model when it is moved or copied.
     public static func ofImageModel(_ pipeline: any PromptConditionedPipeline) -> String {
         var h = Hasher64()
-        var modules = pipeline.textEncoders + [pipeline.unet as Module]
-        if let vae = (pipeline as? StableDiffusionPipeline)?.vae { modules.append(vae) }
-        for module in modules {
+        for module in pipeline.imageModules {
             for (key, p) in module.namedParameters() { h.add(key: key, tensor: p) }
         }
         let encoder = JSONEncoder()

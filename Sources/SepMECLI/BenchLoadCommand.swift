@@ -43,10 +43,6 @@ struct BenchLoadCommand: ParsableCommand {
         let pipeline = try PipelineLoader.promptConditionedPipeline(
             path: options.model, configurationFolder: options.config.map { URL(fileURLWithPath: $0) })
         let seconds = Date().timeIntervalSince(started)
-        var modules: [Module] = pipeline.textEncoders + [pipeline.unet]
-        if let vae = (pipeline as? StableDiffusionPipeline)?.vae ?? (pipeline as? StableDiffusionXLPipeline)?.vae {
-            modules.append(vae)
-        }
-        return (seconds, modules.reduce(0) { $0 + $1.parameterCount })
+        return (seconds, pipeline.imageModules.reduce(0) { $0 + $1.parameterCount })
     }
 }

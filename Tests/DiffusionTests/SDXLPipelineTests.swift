@@ -63,6 +63,9 @@ final class SDXLPipelineTests: XCTestCase {
         XCTAssertEqual(pipeline.defaultImageSize.width, 16)
         XCTAssertEqual(pipeline.defaultImageSize.height, 16)
         XCTAssertEqual(try SamplerKind.resolve(nil, config: pipeline.schedulerConfiguration), .euler)
+        // Every module that holds weights, the VAE included (what loading reads and a model identity covers).
+        let modules: [Module] = [pipeline.textEncoder, pipeline.textEncoder2, pipeline.unet, pipeline.vae]
+        XCTAssertEqual(pipeline.imageModules.map(ObjectIdentifier.init), modules.map(ObjectIdentifier.init))
     }
 
     func testPromptEmbeddingsMatchDiffusersEncodePrompt() throws {

@@ -28,6 +28,9 @@ public protocol PromptConditionedPipeline: TextToImagePipeline {
     /// Every text encoder, in the pipeline's order: with the cross-attention K/V weights, what a
     /// shift's base-model fingerprint covers.
     var textEncoders: [Module] { get }
+    /// Every module whose weights the pipeline holds, in order: the text encoders, the UNet and the VAE
+    /// where it has one (what loading reads and what `ModelFingerprint.ofImageModel` covers).
+    var imageModules: [Module] { get }
     /// The (first) tokenizer: word counts of prompts.
     var tokenizer: CLIPTokenizer { get }
     /// Each prompt's conditioning, no gradient. prompts: B -> [B, L, D] (+ [B, P])
@@ -69,6 +72,7 @@ extension PromptConditionedPipeline {
 extension StableDiffusionPipeline: PromptConditionedPipeline {
     public var conditioningFamily: ConditioningFamily { .stableDiffusion }
     public var textEncoders: [Module] { [textEncoder] }
+    public var imageModules: [Module] { textEncoders + [unet] + (vae.map { [$0] } ?? []) }
 
     public func conditioning(prompts: [String]) -> PromptConditioning { PromptConditioning(context: encode(prompts: prompts)) }
 
@@ -83,6 +87,7 @@ extension StableDiffusionPipeline: PromptConditionedPipeline {
 extension StableDiffusionXLPipeline: PromptConditionedPipeline {
     public var conditioningFamily: ConditioningFamily { .stableDiffusionXL }
     public var textEncoders: [Module] { [textEncoder, textEncoder2] }
+    public var imageModules: [Module] { textEncoders + [unet, vae] }
 
     public func conditioning(prompts: [String]) -> PromptConditioning {
         let e = encode(prompts: prompts)
