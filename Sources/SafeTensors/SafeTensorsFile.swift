@@ -127,14 +127,23 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         _ key: String, _ info: SafeTensorInfo, elementSize: Int,
         _ body: (UnsafeRawPointer, Int, Int) throws -> Void
     ) throws {
-        let count = info.elementCount
+        try forEachChunk(key, info, elements: 0..<info.elementCount, elementSize: elementSize, body)
+    }
+
+    /// `forEachChunk` over the elements `elements` only; `body`'s first index counts from the range's start.
+    private func forEachChunk(
+        _ key: String, _ info: SafeTensorInfo, elements: Range<Int>, elementSize: Int,
+        _ body: (UnsafeRawPointer, Int, Int) throws -> Void
+    ) throws {
+        let count = elements.count
         let perChunk = Self.chunkElements
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: perChunk * elementSize, alignment: 16)
         defer { buffer.deallocate() }
         var first = 0
         while first < count {
             let n = min(perChunk, count - first)
-            try readData(key, offset: info.byteRange.lowerBound + first * elementSize, byteCount: n * elementSize, into: buffer)
+            let offset = info.byteRange.lowerBound + (elements.lowerBound + first) * elementSize
+            try readData(key, offset: offset, byteCount: n * elementSize, into: buffer)
             try body(UnsafeRawPointer(buffer), first, n)
             first += n
         }
@@ -186,6 +195,27 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         return first
     }
 
+    /// `copyFloatsFindingNonFinite` for the elements `elements` of the tensor (in row-major order) only, for
+    /// example one block of rows of a fused tensor, without reading the rest; `destination` holds
+    /// `elements.count` values and the index returned counts from its start. A range past the tensor's
+    /// element count throws `elementCountMismatch`.
+    public func copyFloatsFindingNonFinite(
+        _ key: String, elements: Range<Int>, into destination: UnsafeMutablePointer<Float>
+    ) throws -> Int? {
+        let info = try info(key)
+        guard elements.lowerBound >= 0, elements.upperBound <= info.elementCount else {
+            throw SafeTensorsError.elementCountMismatch(path: path, key: key, expected: info.elementCount, found: elements.upperBound)
+        }
+        var first: Int?
+        try copyFloats(key, info, elements: elements, into: destination) { chunk in
+            guard first == nil, let index = NonFiniteScan.firstIndex(destination + chunk.lowerBound, count: chunk.count) else {
+                return
+            }
+            first = chunk.lowerBound + index
+        }
+        return first
+    }
+
     /// Converts the tensor into `destination` chunk by chunk, calling `written` with each chunk's range
     /// of elements once it holds its Float32 values.
     private func copyFloats(
@@ -195,6 +225,17 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         guard count == info.elementCount else {
             throw SafeTensorsError.elementCountMismatch(path: path, key: key, expected: info.elementCount, found: count)
         }
+        try copyFloats(key, info, elements: 0..<count, into: destination, written: written)
+    }
+
+    /// Converts the elements `elements` of the tensor into `destination` (element `elements.lowerBound` at
+    /// its start), calling `written` with each chunk's range of destination indices once it holds its
+    /// Float32 values.
+    private func copyFloats(
+        _ key: String, _ info: SafeTensorInfo, elements: Range<Int>, into destination: UnsafeMutablePointer<Float>,
+        written: (Range<Int>) -> Void
+    ) throws {
+        let count = elements.count
         guard count > 0 else { return }
         #if _endian(little)
             if info.dtype == .f32 {
@@ -202,7 +243,7 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
                 while first < count {
                     let n = min(Self.chunkElements, count - first)
                     try readData(
-                        key, offset: info.byteRange.lowerBound + first * 4, byteCount: n * 4,
+                        key, offset: info.byteRange.lowerBound + (elements.lowerBound + first) * 4, byteCount: n * 4,
                         into: UnsafeMutableRawPointer(destination + first))
                     written(first..<(first + n))
                     first += n
@@ -210,7 +251,7 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
                 return
             }
         #endif
-        try forEachChunk(key, info, elementSize: info.dtype.byteSize) { source, first, n in
+        try forEachChunk(key, info, elements: elements, elementSize: info.dtype.byteSize) { source, first, n in
             let out = destination + first
             switch info.dtype {
             case .f32:

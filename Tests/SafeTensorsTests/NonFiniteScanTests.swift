@@ -65,4 +65,40 @@ final class NonFiniteScanTests: XCTestCase {
         XCTAssertNil(clean)
         XCTAssertEqual(destination.map(\.bitPattern), finiteHalfValues(count).map(\.bitPattern))
     }
+
+    /// A run of a tensor's elements (a block of rows of a fused tensor) is the same values as the whole
+    /// tensor's copy there, across a read chunk's edge and in each float format; the index of a bad value
+    /// counts from the run's start, one before the run is not seen, and a run past the tensor throws.
+    func testCopiesARunOfElements() throws {
+        let count = (1 << 18) * 3
+        var values = (0..<count).map { Float($0 % 1000) / 8 - 60 }
+        values[(1 << 18) - 1] = .nan  // just before the run
+        values[(1 << 18) + 5000] = .infinity
+        var writer = SafeTensorsWriter()
+        for dtype in [SafeTensorDType.f32, .f16, .bf16] { try writer.add(dtype.rawValue, shape: [3, 1 << 18], floats: values, dtype: dtype) }
+        let path = directory.appendingPathComponent("runs.safetensors").path
+        try writer.write(to: path)
+        let file = try SafeTensorsFile(path: path)
+        var whole = [Float](repeating: 0, count: count)
+        let run = (1 << 18)..<(2 << 18)
+        for dtype in [SafeTensorDType.f32, .f16, .bf16] {
+            try whole.withUnsafeMutableBufferPointer { try file.copyFloats(dtype.rawValue, into: $0.baseAddress!, count: count) }
+            var part = [Float](repeating: 0, count: run.count)
+            let found = try part.withUnsafeMutableBufferPointer {
+                try file.copyFloatsFindingNonFinite(dtype.rawValue, elements: run, into: $0.baseAddress!)
+            }
+            XCTAssertEqual(found, 5000, dtype.rawValue)
+            XCTAssertEqual(part.map(\.bitPattern), whole[run].map(\.bitPattern), dtype.rawValue)
+            let clean = try part.withUnsafeMutableBufferPointer {
+                try file.copyFloatsFindingNonFinite(dtype.rawValue, elements: 17..<(17 + 70_000), into: $0.baseAddress!)
+            }
+            XCTAssertNil(clean, dtype.rawValue)
+            XCTAssertEqual(part[0..<70_000].map(\.bitPattern), whole[17..<(17 + 70_000)].map(\.bitPattern), dtype.rawValue)
+            XCTAssertThrowsError(
+                try part.withUnsafeMutableBufferPointer {
+                    try file.copyFloatsFindingNonFinite(dtype.rawValue, elements: (count - 5)..<(count + 5), into: $0.baseAddress!)
+                }
+            ) { XCTAssertTrue("\($0)".contains(dtype.rawValue), "\($0)") }
+        }
+    }
 }

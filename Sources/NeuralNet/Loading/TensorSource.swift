@@ -25,26 +25,24 @@ public final class TensorSource {
         /// `destination`; returns the index in `destination` of its first NaN or infinity, nil when every
         /// value is finite.
         func copy(into destination: Tensor) throws -> Int? {
-            guard transposed || rowBlock != nil else {
+            if !transposed, let block = rowBlock {
+                // shape() has matched destination.shape: the stored tensor is `block.count` such blocks, and
+                // this one is a run of its elements.
+                let start = block.index * destination.count
+                return try file.copyFloatsFindingNonFinite(fileKey, elements: start..<(start + destination.count), into: destination.pointer)
+            }
+            guard transposed else {
                 return try file.copyFloatsFindingNonFinite(fileKey, into: destination.pointer, count: destination.count)
             }
-            if transposed {
-                // shape() has matched destination.shape: the stored tensor is [C, R] for a [R, C] destination.
-                let stored = try file.info(fileKey).shape
-                let whole = Tensor(uninitialized: stored)
-                try file.copyFloats(fileKey, into: whole.pointer, count: whole.count)
-                let (rows, columns) = (stored[0], stored[1])
-                withExtendedLifetime(whole) {
-                    for r in 0..<rows {
-                        for c in 0..<columns { destination.pointer[c * rows + r] = whole.pointer[r * columns + c] }
-                    }
+            // shape() has matched destination.shape: the stored tensor is [C, R] for a [R, C] destination.
+            let stored = try file.info(fileKey).shape
+            let whole = Tensor(uninitialized: stored)
+            try file.copyFloats(fileKey, into: whole.pointer, count: whole.count)
+            let (rows, columns) = (stored[0], stored[1])
+            withExtendedLifetime(whole) {
+                for r in 0..<rows {
+                    for c in 0..<columns { destination.pointer[c * rows + r] = whole.pointer[r * columns + c] }
                 }
-            } else if let block = rowBlock {
-                // shape() has matched destination.shape: the stored tensor is `block.count` such blocks.
-                let whole = Tensor(uninitialized: try file.info(fileKey).shape)
-                try file.copyFloats(fileKey, into: whole.pointer, count: whole.count)
-                let start = block.index * destination.count
-                withExtendedLifetime(whole) { destination.pointer.update(from: whole.pointer + start, count: destination.count) }
             }
             return NonFiniteScan.firstIndex(destination.pointer, count: destination.count)
         }
