@@ -176,7 +176,8 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
     /// Converts the tensor's values to Float32 directly into `destination`, which must hold exactly
     /// the tensor's element count (`count`). No intermediate array is allocated.
     public func copyFloats(_ key: String, into destination: UnsafeMutablePointer<Float>, count: Int) throws {
-        try copyFloats(key, into: destination, count: count) { _ in }
+        let info = try wholeTensor(key, count: count)
+        try copyFloats(key, info, elements: 0..<count, into: destination) { _ in }
     }
 
     /// `copyFloats`, and the index of the first NaN or infinity among the converted values (nil when
@@ -185,14 +186,8 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
     public func copyFloatsFindingNonFinite(
         _ key: String, into destination: UnsafeMutablePointer<Float>, count: Int
     ) throws -> Int? {
-        var first: Int?
-        try copyFloats(key, into: destination, count: count) { chunk in
-            guard first == nil, let index = NonFiniteScan.firstIndex(destination + chunk.lowerBound, count: chunk.count) else {
-                return
-            }
-            first = chunk.lowerBound + index
-        }
-        return first
+        _ = try wholeTensor(key, count: count)
+        return try copyFloatsFindingNonFinite(key, elements: 0..<count, into: destination)
     }
 
     /// `copyFloatsFindingNonFinite` for the elements `elements` of the tensor (in row-major order) only, for
@@ -216,16 +211,13 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         return first
     }
 
-    /// Converts the tensor into `destination` chunk by chunk, calling `written` with each chunk's range
-    /// of elements once it holds its Float32 values.
-    private func copyFloats(
-        _ key: String, into destination: UnsafeMutablePointer<Float>, count: Int, written: (Range<Int>) -> Void
-    ) throws {
+    /// The entry of `key`, once `count` is its element count (the size of a whole-tensor destination).
+    private func wholeTensor(_ key: String, count: Int) throws -> SafeTensorInfo {
         let info = try info(key)
         guard count == info.elementCount else {
             throw SafeTensorsError.elementCountMismatch(path: path, key: key, expected: info.elementCount, found: count)
         }
-        try copyFloats(key, info, elements: 0..<count, into: destination, written: written)
+        return info
     }
 
     /// Converts the elements `elements` of the tensor into `destination` (element `elements.lowerBound` at
