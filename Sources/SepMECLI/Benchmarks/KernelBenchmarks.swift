@@ -160,11 +160,10 @@ struct KernelBenchmarks {
         }
     }
 
-    /// GFLOP/s of C[m, n] = A[m, k] B[k, n] as a BF16 product on operands packed beforehand, every thread
-    /// on its own at once, 16 in a row (`tileRate`'s schedule), as the bf16 attention kernel multiplies.
+    /// GFLOP/s of C[m, n] = A[m, k] B[k, n] as a BF16 product on operands packed beforehand, on
+    /// `concurrentRate`'s schedule, as the bf16 attention kernel multiplies.
     func bf16TileRate(m: Int, n: Int, k: Int) -> Double {
-        let threads = Parallel.threadCount
-        let operands = (0..<threads).map { _ in
+        let operands = (0..<Parallel.threadCount).map { _ in
             let (a, b) = (random([m, k]), random([k, n]))
             return (
                 a: BF16PackedMatrix(left: a.pointer, rows: m, depth: k, rowStride: k, depthStride: 1),
@@ -172,30 +171,32 @@ struct KernelBenchmarks {
                 c: Tensor(uninitialized: [m, n])
             )
         }
-        let repeats = 16
-        let t = bestTime {
-            BLASThreading.forEachItem(threads) { w in
-                let (a, b, c) = operands[w]
-                for _ in 0..<repeats { BF16GEMM.multiply(a, b, into: c.pointer, ldc: n, accumulate: false) }
-            }
+        return concurrentRate(m: m, n: n, k: k) { w in
+            let (a, b, c) = operands[w]
+            BF16GEMM.multiply(a, b, into: c.pointer, ldc: n, accumulate: false)
         }
-        return Double(threads * repeats) * 2 * Double(m * n * k) / t / 1e9
     }
 
-    /// GFLOP/s of C[m, n] = A[m, k] B[k, n] as one of the fused attention kernel's tiles: every thread
-    /// runs products on its own operands at the same time (`BLASThreading.forEachItem`, each product on
-    /// its calling thread), 16 in a row, as a thread runs one block's key tiles.
+    /// GFLOP/s of C[m, n] = A[m, k] B[k, n] as one of the fused attention kernel's tiles, on
+    /// `concurrentRate`'s schedule.
     func tileRate(m: Int, n: Int, k: Int) -> Double {
-        let threads = Parallel.threadCount
-        let operands = (0..<threads).map { _ in (a: random([m, k]), b: random([k, n]), c: Tensor(uninitialized: [m, n])) }
-        let repeats = 16
+        let operands = (0..<Parallel.threadCount).map { _ in
+            (a: random([m, k]), b: random([k, n]), c: Tensor(uninitialized: [m, n]))
+        }
+        return concurrentRate(m: m, n: n, k: k) { w in
+            let (a, b, c) = operands[w]
+            BLAS.sgemm(transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+        }
+    }
+
+    /// GFLOP/s of m × n × k products when every thread runs `multiply(thread)` on its own operands at
+    /// the same time (`BLASThreading.forEachItem`, each product on its calling thread), 16 in a row, as a
+    /// thread runs one block's key tiles.
+    private func concurrentRate(m: Int, n: Int, k: Int, _ multiply: (Int) -> Void) -> Double {
+        let (threads, repeats) = (Parallel.threadCount, 16)
         let t = bestTime {
             BLASThreading.forEachItem(threads) { w in
-                let (a, b, c) = operands[w]
-                for _ in 0..<repeats {
-                    BLAS.sgemm(
-                        transA: false, transB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
-                }
+                for _ in 0..<repeats { multiply(w) }
             }
         }
         return Double(threads * repeats) * 2 * Double(m * n * k) / t / 1e9
