@@ -1,7 +1,11 @@
-import Dispatch
+import CMatrixKernels
 import Foundation
 
-/// Splits `0..<count` into contiguous chunks of at least `minChunk` items and runs them on all cores.
+/// Splits `0..<count` into contiguous chunks of at least `minChunk` items and runs them on all cores: the
+/// calling thread and `threadCount - 1` workers of a pool (CMatrixKernels/worker_pool.c) that spin a short
+/// while between loops before they sleep, so that back-to-back short loops do not pay a thread wake-up
+/// each. A loop started while another runs (from inside a body, or from another thread) runs its items on
+/// the calling thread.
 ///
 /// Contract for every `body` handed to this type: calls made for different chunks (or items) may run at
 /// the same time, so each call writes only memory that belongs to its own chunk (or item) and reads only
@@ -21,13 +25,10 @@ public enum Parallel {
             return
         }
         let size = (count + chunks - 1) / chunks
-        withoutActuallyEscaping(body) { body in
-            let task = ConcurrentBody(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = c * size
-                let hi = min(count, lo + size)
-                if lo < hi { task.run(lo..<hi) }
-            }
+        forEach(chunks) { c in
+            let lo = c * size
+            let hi = min(count, lo + size)
+            if lo < hi { body(lo..<hi) }
         }
     }
 
@@ -38,17 +39,20 @@ public enum Parallel {
             for i in 0..<count { body(i) }
             return
         }
+        _ = workers
         withoutActuallyEscaping(body) { body in
-            let task = ConcurrentBody(body)
-            DispatchQueue.concurrentPerform(iterations: count) { i in task.run(i) }
+            var item = body
+            let ran = withUnsafeMutablePointer(to: &item) { sepme_pool_run(count, runItem, $0) }
+            if ran == 0 { for i in 0..<count { body(i) } }
         }
     }
+
+    /// The pool's workers, started on first use.
+    private static let workers = sepme_pool_start(Int32(threadCount - 1))
 }
 
-/// A loop body shared by the workers of one `concurrentPerform` call, which returns only after every
-/// worker is done, so the closure never outlives the `Parallel` call that wraps it.
-// @unchecked Sendable: concurrent calls touch disjoint chunks by the `Parallel` contract (see above).
-private struct ConcurrentBody<Argument>: @unchecked Sendable {
-    let run: (Argument) -> Void
-    init(_ run: @escaping (Argument) -> Void) { self.run = run }
+/// The pool's entry into a `Parallel.forEach` body: `context` points at the `(Int) -> Void` closure, which
+/// `sepme_pool_run` calls only before it returns, so the closure never outlives its `forEach` call.
+private func runItem(_ context: UnsafeMutableRawPointer?, _ item: Int) {
+    context?.assumingMemoryBound(to: ((Int) -> Void).self).pointee(item)
 }

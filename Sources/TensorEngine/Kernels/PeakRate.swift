@@ -79,19 +79,10 @@ public enum PeakRate {
         let counts = UnsafeMutablePointer<Double>.allocate(capacity: threads)
         counts.initialize(repeating: 0, count: threads)
         defer { counts.deallocate() }
-        let out = UnsafeSendablePointer(counts)
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            out.pointer[t] = sepme_peak_loop(loop.rawValue, iterations)
-        }
+        // On the kernels' threads (`Parallel`), one loop each.
+        Parallel.forEach(threads) { t in counts[t] = sepme_peak_loop(loop.rawValue, iterations) }
         var total = 0.0
         for t in 0..<threads { total += counts[t] }
         return total
     }
-}
-
-/// A pointer handed to `concurrentPerform` workers that each write their own element.
-// @unchecked Sendable: every worker writes a distinct element; the caller reads after all have returned.
-private struct UnsafeSendablePointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Double>
-    init(_ pointer: UnsafeMutablePointer<Double>) { self.pointer = pointer }
 }
