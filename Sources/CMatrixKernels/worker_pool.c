@@ -11,11 +11,13 @@
 // with sequentially consistent atomics, so either the worker sees the loop closed and leaves, or the
 // caller sees the worker inside and waits for it: no worker touches a loop whose caller has returned.
 //
-// Waiting: a worker with nothing to do spins (with the processor's pause hint) for `SPIN_NS`, then sleeps
-// on a condition variable; opening a loop wakes sleepers. The caller, once its share is done, spins for
-// the others' items the same while, then sleeps until the last item's finisher signals it. Spinning keeps
-// a loop that follows another within the spin time from paying a thread wake-up, which costs tens of
-// microseconds on a virtual machine; sleeping keeps an idle process from burning its cores.
+// Waiting: a worker with nothing to do spins (with the pause hint) for `SPIN_NS` after the last change
+// it saw, then sleeps on a condition variable; opening a loop wakes sleepers. A worker woken for a loop
+// that finished before it arrived spins again, so it is awake for the next one. The caller, once its
+// share is done, spins for the others' items the same while, then sleeps until the last item's finisher
+// signals it. Spinning keeps a loop that follows another within the spin time from paying a thread
+// wake-up, which costs tens of microseconds on a virtual machine; sleeping keeps an idle process from
+// burning its cores.
 #include "sepme_worker_pool.h"
 
 #include <pthread.h>
@@ -23,18 +25,19 @@
 #include <stdint.h>
 #include <time.h>
 
+// The processor's pause hint in spin loops (it yields the core's resources to a sibling hardware thread).
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 static inline void relax(void) { _mm_pause(); }
 #elif defined(__aarch64__)
-static inline void relax(void) { __asm__ __volatile__("yield"); }
+static inline void relax(void) { __asm__ __volatile__("yield" ::: "memory"); }
 #else
-static inline void relax(void) {}
+static inline void relax(void) { __asm__ __volatile__("" ::: "memory"); }
 #endif
 
 // How long a thread with nothing to do spins before it sleeps.
 #define SPIN_NS 200000
-// Pause hints between two readings of the clock.
+// Pause hints (each followed by a read of the generation) between two readings of the clock.
 #define SPINS_PER_CLOCK 64
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -81,26 +84,31 @@ static void drain(void) {
 // True when generation `g` is an open loop that this worker has not yet joined.
 static inline int is_new_loop(uint64_t g, uint64_t joined) { return (g & 1) && g != joined; }
 
+// Returns once the generation differs from `seen` (a loop opened or closed): spinning for up to SPIN_NS,
+// then asleep until a loop opens. The caller re-reads the generation and waits again if nothing is new,
+// so a worker woken by a loop it arrives too late for spins through the next one instead of sleeping.
+static void wait_for_change(uint64_t seen) {
+    uint64_t start = now_ns();
+    for (unsigned spins = 1;; spins++) {
+        relax();
+        if (atomic_load(&generation) != seen) return;
+        if (spins % SPINS_PER_CLOCK == 0 && now_ns() - start > SPIN_NS) break;
+    }
+    pthread_mutex_lock(&lock);
+    atomic_fetch_add(&sleeping_workers, 1);
+    while (atomic_load(&generation) == seen) pthread_cond_wait(&work_ready, &lock);
+    atomic_fetch_sub(&sleeping_workers, 1);
+    pthread_mutex_unlock(&lock);
+}
+
 static void *worker_main(void *unused) {
     (void)unused;
     uint64_t joined = 0;  // the last generation this worker joined
     for (;;) {
         uint64_t g = atomic_load(&generation);
         if (!is_new_loop(g, joined)) {
-            uint64_t start = now_ns();
-            for (;;) {
-                for (int s = 0; s < SPINS_PER_CLOCK; s++) relax();
-                g = atomic_load(&generation);
-                if (is_new_loop(g, joined)) break;
-                if (now_ns() - start > SPIN_NS) {
-                    pthread_mutex_lock(&lock);
-                    atomic_fetch_add(&sleeping_workers, 1);
-                    while (!is_new_loop(g = atomic_load(&generation), joined)) pthread_cond_wait(&work_ready, &lock);
-                    atomic_fetch_sub(&sleeping_workers, 1);
-                    pthread_mutex_unlock(&lock);
-                    break;
-                }
-            }
+            wait_for_change(g);
+            continue;
         }
         atomic_fetch_add(&inside, 1);
         if (atomic_load(&generation) == g) drain();

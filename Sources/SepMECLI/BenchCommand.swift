@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
         subcommands: [
             BenchPeakCommand.self, BenchGemmCommand.self, BenchGenerateCommand.self, BenchToyCommand.self, BenchConvCommand.self,
             BenchAttentionCommand.self,
-            BenchGEGLUCommand.self,
+            BenchGEGLUCommand.self, BenchParallelCommand.self,
             BenchNullSpaceCommand.self, BenchUNetCommand.self, BenchVAECommand.self, BenchCLIPCommand.self,
             BenchEraseStepCommand.self, BenchLoadCommand.self
         ])

@@ -55,3 +55,18 @@ struct BenchGEGLUCommand: ParsableCommand {
     @OptionGroup var options: KernelBenchOptions
     func run() throws { options.benchmarks.geglu() }
 }
+
+/// `sepme bench parallel`: what a parallel loop costs beyond its items, on the worker pool against
+/// libdispatch and the calling thread alone.
+struct BenchParallelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parallel",
+        abstract: "Time back-to-back short parallel loops on the worker pool against concurrentPerform and one thread.")
+    @Option(help: "Minimum seconds per measurement.") var seconds = 0.2
+    @Option(help: "Rounds, each measuring every way once; the fastest is reported.") var rounds = 3
+    func validate() throws {
+        guard seconds > 0, seconds <= 60 else { throw ValidationError("--seconds must be in (0, 60], got \(seconds)") }
+        guard rounds >= 1, rounds <= 100 else { throw ValidationError("--rounds must be 1 to 100, got \(rounds)") }
+    }
+    func run() throws { ParallelBenchmark(seconds: seconds, rounds: rounds).run() }
+}
