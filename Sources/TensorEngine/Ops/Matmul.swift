@@ -74,7 +74,11 @@ extension Tensor {
         FlopTally.add(multiplyAdds: rows * inF * outF)
         if let bias {
             precondition(bias.shape == [outF], "linear: bias \(bias.shape) for \(outF) outputs")
-            for r in 0..<rows { (out.pointer + r * outF).update(from: bias.pointer, count: outF) }
+            // The product adds onto the bias rows (beta 1), written on every worker.
+            let (dst, src) = (out.pointer, bias.pointer)
+            Parallel.forEachChunk(rows, minChunk: Swift.max(1, 16_384 / Swift.max(outF, 1))) { chunk in
+                for r in chunk { (dst + r * outF).update(from: src, count: outF) }
+            }
         }
         // A gradient-free product inside a bf16 scope (`PrecisionMode`): nothing to record.
         if let cache = PrecisionMode.bf16Cache(inputs: [x, weight, bias], outputs: outF, depth: inF) {
