@@ -29,7 +29,8 @@ func batchedMatmulKernel(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB:
     let aStrides = Broadcast.strides(of: aBatch, as: batch)
     let bStrides = Broadcast.strides(of: bBatch, as: batch)
     let outStrides = Tensor.strides(of: batch)
-    for i in 0..<count {
+    let (aBase, bBase, outBase) = (a.pointer, b.pointer, out.pointer)
+    let product = { (i: Int) in
         var ai = 0
         var bi = 0
         var r = i
@@ -40,11 +41,21 @@ func batchedMatmulKernel(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB:
             bi += q * bStrides[d]
         }
         BLAS.sgemm(
-            transA: transA, transB: transB, m: m, n: n, k: ka, a: a.pointer + ai * aMat, lda: lda,
-            b: b.pointer + bi * bMat, ldb: ldb, c: out.pointer + i * m * n, ldc: n)
+            transA: transA, transB: transB, m: m, n: n, k: ka, a: aBase + ai * aMat, lda: lda,
+            b: bBase + bi * bMat, ldb: ldb, c: outBase + i * m * n, ldc: n)
+    }
+    // Products too small to split over the threads (a text encoder's heads: 77 × 77 × 64) run one per
+    // thread; larger ones, unless there are many, each on all threads, which keeps a few big ones balanced.
+    if count > 1 && (m * n * ka <= smallProductMultiplyAdds || count >= 4 * Parallel.threadCount) {
+        BLASThreading.forEachItem(count, product)
+    } else {
+        for i in 0..<count { product(i) }
     }
     return out
 }
+
+/// Multiply-adds up to which `batchedMatmulKernel` runs a batch's products one per thread.
+private let smallProductMultiplyAdds = 1 << 22
 
 extension Tensor {
     /// Matrix product with broadcast batch dimensions (torch.matmul for rank >= 2).
