@@ -67,7 +67,7 @@ struct KernelBenchmarks {
         print("sgemm rows: \(SGEMMKernel.path)")
         peak.gflops = PeakRate.measure(.fp32)
         print("fp32 peak (\(PeakRate.fp32Instructions), \(Parallel.threadCount) threads): " + String(format: "%.1f GFLOP/s", peak.gflops ?? 0))
-        print(pad("case", 60) + pad("ms", 10) + pad("GFLOP/s", 10) + pad("SGEMM GFLOP/s", 15) + pad("ratio", 7) + "of peak")
+        print(column("case", 60) + column("ms", 10) + column("GFLOP/s", 10) + column("SGEMM GFLOP/s", 15) + column("ratio", 7) + "of peak")
     }
 
     /// Prints one result; the SGEMM reference (2048³) is measured again just before `seconds` was.
@@ -77,11 +77,9 @@ struct KernelBenchmarks {
         let rate = flops / t / 1e9
         let ofPeak = peak.gflops.map { String(format: "%.0f%%", 100 * rate / $0) } ?? "-"
         print(
-            pad(name, 60) + pad(String(format: "%.2f", t * 1e3), 10) + pad(String(format: "%.1f", rate), 10)
-                + pad(String(format: "%.1f", reference), 15) + pad(String(format: "%.0f%%", 100 * rate / reference), 7) + ofPeak)
+            column(name, 60) + column(String(format: "%.2f", t * 1e3), 10) + column(String(format: "%.1f", rate), 10)
+                + column(String(format: "%.1f", reference), 15) + column(String(format: "%.0f%%", 100 * rate / reference), 7) + ofPeak)
     }
-
-    private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 
     func referenceRate() -> Double {
         var short = self
@@ -405,4 +403,10 @@ struct KernelBenchmarks {
                 oursBoth / libmBoth))
         print(String(format: "max |ours − libm| on the forward: %.2e (inputs in [-3, 3])", worst))
     }
+}
+
+/// `text` left-aligned in a column of `width` characters (followed by one space when it fills it): the
+/// benchmark tables' cells.
+func column(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
 }

@@ -34,7 +34,7 @@ struct ParallelBenchmark {
             return
         }
         let chain = chainLength(lastingMicroseconds: 1)
-        print("case" + pad("", 36) + Way.allCases.map { pad($0.label, 24) }.joined() + "pool / concurrentPerform")
+        print(column("case", 40) + Way.allCases.map { column($0.label, 24) }.joined() + "pool / concurrentPerform")
         for itemMicroseconds in [1, 10, 100] {
             for gapMicroseconds in [0, itemMicroseconds] {
                 let item = chain * itemMicroseconds
@@ -47,9 +47,9 @@ struct ParallelBenchmark {
                     }
                 }
                 let name = "items of \(itemMicroseconds) µs, gap \(gapMicroseconds) µs"
-                let cells = Way.allCases.map { pad(String(format: "%.2f", best[$0] ?? 0), 24) }.joined()
+                let cells = Way.allCases.map { column(String(format: "%.2f", best[$0] ?? 0), 24) }.joined()
                 let ratio = (best[.pool] ?? 0) / Swift.max(best[.dispatch] ?? 1, 1e-12)
-                print(pad(name, 40) + cells + String(format: "%.2f", ratio))
+                print(column(name, 40) + cells + String(format: "%.2f", ratio))
             }
         }
     }
@@ -109,8 +109,6 @@ struct ParallelBenchmark {
     /// Keeps a result alive.
     @inline(never)
     private func sink(_ value: UInt64) { if value == 0 { print("") } }
-
-    private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
 }
 
 /// The results array handed to `concurrentPerform`, each item writing its own element.
