@@ -8,8 +8,9 @@ import XCTest
 /// recorded, fp32 otherwise.
 ///
 /// Tolerance: against fp32 attention of the bf16-rounded q, k, v, the only bf16 rounding left is that
-/// of the unnormalised probabilities e_j = exp(s_j − m) before the value product, |ẽ_j − e_j| ≤ 2⁻⁹ e_j,
-/// so out_i moves by at most 2⁻⁹ Σ_j P_ij |v_j|; fp32 sums in another order (scores over D terms, the
+/// of the unnormalised probabilities e_j = exp(s_j − m) before the value product, |ẽ_j − e_j| ≤ 2⁻⁹ e_j
+/// (plus the shorter exponential's few 1e-6, inside the bound's 1 % margin), so out_i moves by at most
+/// 2⁻⁹ Σ_j P_ij |v_j|; fp32 sums in another order (scores over D terms, the
 /// value product over Lk terms) add a few (Lk + D) 2⁻²⁴ of the same magnitude, scaled by the largest
 /// |score| for the exponentials.
 /// Most of its shapes are smaller than the products `BF16Coverage.whereItPays` sends to bf16, so every test
@@ -109,7 +110,7 @@ final class BF16AttentionTests: XCTestCase {
     }
 
     /// The exponentials packed as they are computed (`sepme_exp_columns_bf16`) are the words of
-    /// `sepme_exp_columns` followed by `sepme_bf16_pack_right`, and the column sums the same floats: odd and
+    /// `sepme_exp_columns_short` followed by `sepme_bf16_pack_right`, and the column sums the same floats: odd and
     /// even key counts, a partial last panel, one key, a tile row stride above its width, and scores that
     /// round to bf16 subnormals (flushed to zero) or underflow.
     func testExponentialsPackedAsComputedAreThePackedExponentials() throws {
@@ -128,7 +129,7 @@ final class BF16AttentionTests: XCTestCase {
             try XCTSkipIf(ran == 0, "this CPU has no AVX-512 BF16")
             var exps = tile
             var sum = start
-            sepme_exp_columns(&exps, lines, width, ld, shift, 0.7, &sum)
+            sepme_exp_columns_short(&exps, lines, width, ld, shift, 0.7, &sum)
             var packed = [UInt16](repeating: 0xFFFF, count: count)
             sepme_bf16_pack_right(&packed, exps, lines, width, ld, 1, 0, (width + panel - 1) / panel)
             let word = fused.indices.first { fused[$0] != packed[$0] }

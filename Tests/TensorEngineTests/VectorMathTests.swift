@@ -311,4 +311,52 @@ final class VectorMathTests: XCTestCase {
             }
         }
     }
+
+    /// The bf16 attention's shorter exponential (`sepme_exp_columns_short`) gives the same bits on every
+    /// path and stays within its error bound of 2^t, t = s · k − shift · k with k = scale · log₂e and
+    /// shift · k rounded to floats as the kernel rounds them, computed in doubles: the polynomial's
+    /// 3e-6 plus the rounding of t to a float (half an ulp of |t| ≤ 127, times ln 2), for every result
+    /// that is a normal float; below t = −126 the results are the clamp's 2⁻¹²⁶ · p(0) (rounded).
+    func testShortColumnExponentialsAgreeOnEveryPathWithinTheirBound() {
+        var g = SplitMix64(seed: 29)
+        for (lines, width) in [(1, 1), (3, 7), (5, 8), (2, 9), (7, 17), (4, 64), (6, 65), (9, 130)] {
+            let ld = width + 3
+            var tile = (0..<lines * ld).map { _ in Float(g.nextUnitDouble() * 300 - 250) }
+            tile[0] = -.infinity
+            let shift = (0..<width).map { _ in Float(g.nextUnitDouble() * 10 - 5) }
+            let incoming = (0..<width).map { _ in Float(g.nextUnitDouble() * 3) }
+            let scale: Float = 0.7
+            var results: [String: ([Float], [Float])] = [:]
+            forEachPath { path in
+                var exps = tile
+                var sum = incoming
+                sepme_exp_columns_short(&exps, lines, width, ld, shift, scale, &sum)
+                results[path] = (exps, sum)
+            }
+            guard let (exps, sum) = results["avx512"] ?? results.values.first else { return XCTFail("no path ran") }
+            for (path, other) in results {
+                XCTAssertEqual(other.0.map(\.bitPattern), exps.map(\.bitPattern), "\(path) \(lines) × \(width)")
+                XCTAssertEqual(other.1.map(\.bitPattern), sum.map(\.bitPattern), "\(path) \(lines) × \(width): sums")
+            }
+            let k = scale * 1.44269504
+            var wantSum = incoming.map(Double.init)
+            for l in 0..<lines {
+                for i in 0..<width {
+                    let c = shift[i] * k
+                    let t = Double(tile[l * ld + i]) * Double(k) - Double(c)
+                    let e = Double(exps[l * ld + i])
+                    wantSum[i] += e
+                    if t < -126 {
+                        XCTAssertEqual(e, 0x1p-126, accuracy: 0x1p-126 * 1e-5, "t \(t) below the clamp")
+                    } else {
+                        let bound = 3e-6 + 0.5 * Double(Float(t).ulp) * M_LN2
+                        XCTAssertLessThanOrEqual(abs(e / Foundation.exp2(t) - 1), bound, "t \(t)")
+                    }
+                }
+            }
+            for i in 0..<width {
+                XCTAssertEqual(Double(sum[i]), wantSum[i], accuracy: 1e-5 * wantSum[i], "column \(i) sum")
+            }
+        }
+    }
 }

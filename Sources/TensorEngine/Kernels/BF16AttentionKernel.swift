@@ -13,12 +13,13 @@ import Foundation
 //                               exponentials (packed per tile)
 //
 // With the keys down the tile, each query's maximum, exponentials and sum run down a column, sixteen
-// queries to a vector (`sepme_exp_columns`), a risen maximum rescales a column of Oᵀ in the same way,
+// queries to a vector (`sepme_exp_columns_short`), a risen maximum rescales a column of Oᵀ in the same way,
 // and the exponentials already lie as the value product's right operand wants them (pairs of keys,
 // queries side by side: the packing's plain interleave, no transpose). The value width Dv (40-160) as
 // the second product's rows wastes less of the 12-row panels than the 32-column panels would.
 // Softmax, the rescaling of earlier key blocks and the normalisation stay in fp32; what bf16 rounds is
-// q, k, v and the unnormalised probabilities exp(S − m) ≤ 1 (relative error 2⁻⁹ each).
+// q, k, v and the unnormalised probabilities exp(S − m) ≤ 1 (relative error 2⁻⁹ each), which come from
+// an exponential shortened to match (attention_columns.c: a few 1e-6 relative error, its sums in fp32).
 enum BF16AttentionKernel {
     private static let mr = Int(SEPME_BF16_MR)
     private static let nr = Int(SEPME_BF16_NR)
@@ -150,7 +151,7 @@ enum BF16AttentionKernel {
             // exponentials packed as they are computed, or computed into the tile and packed from it (depth
             // stride rows) where the CPU has no AVX-512 BF16; the same words either way.
             if sepme_exp_columns_bf16(pPacked, tile, cols, rows, rows, rowMax, expScale, rowSum, nr) == 0 {
-                sepme_exp_columns(tile, cols, rows, rows, rowMax, expScale, rowSum)
+                sepme_exp_columns_short(tile, cols, rows, rows, rowMax, expScale, rowSum)
                 sepme_bf16_pack_right(pPacked, tile, cols, rows, rows, 1, 0, queryPanels)
             }
             sepme_bf16_gemm(s.dv, rows, cols, keys.valuesT(head: h, block: b), pPacked, oT, rows, b == 0 ? 0 : 1, 0, valuePanels, 0, queryPanels)
