@@ -1,5 +1,7 @@
 // Shape and layout operations: reshape, permute, concat, split, slice, nearest upsampling, embedding.
 
+import CMatrixKernels
+
 /// Copies `src` (shape `srcShape`) into a new tensor laid out as `src.permute(perm)`.
 func permuteKernel(_ x: Tensor, _ perm: [Int]) -> Tensor {
     let outShape = perm.map { x.shape[$0] }
@@ -14,6 +16,10 @@ func permuteKernel(_ x: Tensor, _ perm: [Int]) -> Tensor {
     let src = x.pointer
     let dst = out.pointer
     guard x.count > 0 else { return out }
+    if rank >= 2, si != 1, st[1][rank - 2] == 1 {
+        transposeInnermost(src, into: dst, shape: shape, gatherStrides: st[1])
+        return out
+    }
     Parallel.forEachChunk(outer, minChunk: Swift.max(1, 16_384 / Swift.max(inner, 1))) { rows in
         var idx = [Int](repeating: 0, count: Swift.max(rank - 1, 0))
         var r = rows.lowerBound
@@ -36,6 +42,33 @@ func permuteKernel(_ x: Tensor, _ perm: [Int]) -> Tensor {
         }
     }
     return out
+}
+
+/// `permuteKernel` where the output's (coalesced) second-to-last dimension is the input's contiguous one and
+/// its last is not: each item of the outer dimensions is a matrix transposition (an image [C, H·W] into
+/// tokens [H·W, C], and back), done by `sepme_transpose` in strips of the output's rows.
+// out[m, a, b] = src[base(m) + a + b · gatherStrides[last]], out shape `shape` (coalesced)
+private func transposeInnermost(
+    _ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, shape: [Int], gatherStrides: [Int]
+) {
+    let rank = shape.count
+    let rows = shape[rank - 2]  // the output's rows: the source's columns
+    let columns = shape[rank - 1]  // the output's columns: the source's rows, `sourceStride` apart
+    let sourceStride = gatherStrides[rank - 1]
+    let matrices = shape.dropLast(2).reduce(1, *)
+    let strip = 64
+    let strips = (rows + strip - 1) / strip
+    Parallel.forEach(matrices * strips) { item in
+        var m = item / strips
+        var base = 0
+        for d in stride(from: rank - 3, through: 0, by: -1) {
+            base += (m % shape[d]) * gatherStrides[d]
+            m /= shape[d]
+        }
+        let a0 = (item % strips) * strip
+        let out = dst + (item / strips) * rows * columns + a0 * columns
+        sepme_transpose(out, columns, src + base + a0, sourceStride, columns, Swift.min(strip, rows - a0))
+    }
 }
 
 extension Tensor {
