@@ -8,10 +8,11 @@
 
 // The 1-D transforms of F(4, 3) (Lavin & Gray 2016, section 4.2), written with their common subterms.
 // Bᵀ d for the 6 input values d0..d5 of a tile row or column.
-#define BT_APPLY(d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5)                                          \
+// T is float, or a vector of floats (the AVX-512F tile loops below): the same operations per lane.
+#define BT_APPLY_T(T, d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5)                                     \
     do {                                                                                                   \
-        float s12_ = (d1) + (d2), d12_ = (d1) - (d2), d31_ = (d3) - (d1);                                  \
-        float s34_ = (d3) + (d4), d43_ = (d4) - (d3), d42_ = (d4) - (d2);                                  \
+        T s12_ = (d1) + (d2), d12_ = (d1) - (d2), d31_ = (d3) - (d1);                                      \
+        T s34_ = (d3) + (d4), d43_ = (d4) - (d3), d42_ = (d4) - (d2);                                      \
         o0 = 4.f * (d0) - 5.f * (d2) + (d4);                                                               \
         o1 = s34_ - 4.f * s12_;                                                                            \
         o2 = d43_ + 4.f * d12_;                                                                            \
@@ -19,6 +20,7 @@
         o4 = d42_ - 2.f * d31_;                                                                            \
         o5 = 4.f * (d1) - 5.f * (d3) + (d5);                                                               \
     } while (0)
+#define BT_APPLY(...) BT_APPLY_T(float, __VA_ARGS__)
 
 // G g for the 3 weight values g0..g2 of a kernel row or column.
 #define G_APPLY(g0, g1, g2, o0, o1, o2, o3, o4, o5)                                                        \
@@ -33,14 +35,15 @@
     } while (0)
 
 // Aᵀ m for the 6 transformed values m0..m5 of a tile row or column.
-#define AT_APPLY(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3)                                                   \
+#define AT_APPLY_T(T, m0, m1, m2, m3, m4, m5, o0, o1, o2, o3)                                              \
     do {                                                                                                   \
-        float s12_ = (m1) + (m2), d12_ = (m1) - (m2), s34_ = (m3) + (m4), d34_ = (m3) - (m4);               \
+        T s12_ = (m1) + (m2), d12_ = (m1) - (m2), s34_ = (m3) + (m4), d34_ = (m3) - (m4);                   \
         o0 = (m0) + s12_ + s34_;                                                                           \
         o1 = d12_ + 2.f * d34_;                                                                            \
         o2 = s12_ + 4.f * s34_;                                                                            \
         o3 = d12_ + 8.f * d34_ + (m5);                                                                     \
     } while (0)
+#define AT_APPLY(...) AT_APPLY_T(float, __VA_ARGS__)
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -99,9 +102,99 @@ INLINE void weight_body(float *restrict u, const float *restrict weight, ptrdiff
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx512f")))
+
+static inline __mmask16 first_lanes(ptrdiff_t count) {
+    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count > 0 ? count : 0)) - 1);
+}
+
+// input_body's B along the rows, sixteen tiles to a vector: for each of the 6 rows `vert` holds (pw
+// floats apart), the 6 values of tile t are va[4t ... 4t + 5]; the loads of 64 floats are split by
+// lane position mod 4 into d0 ... d3 (two-source permutes, then 256-bit halves), and d4, d5 are d0, d1
+// one tile on. The last tw mod 16 tiles use masked loads and stores.
+AVX512 static void input_rows_avx512(const float *vert, ptrdiff_t pw, ptrdiff_t tw, float *vt,
+                                     ptrdiff_t point_stride) {
+    const __m512i even = _mm512_set_epi32(29, 25, 21, 17, 13, 9, 5, 1, 28, 24, 20, 16, 12, 8, 4, 0);
+    const __m512i odd = _mm512_set_epi32(31, 27, 23, 19, 15, 11, 7, 3, 30, 26, 22, 18, 14, 10, 6, 2);
+    for (int a = 0; a < 6; a++) {
+        const float *va = vert + a * pw;
+        float *out = vt + (6 * a) * point_stride;
+        for (ptrdiff_t tx = 0; tx < tw; tx += 16) {
+            ptrdiff_t tiles = tw - tx < 16 ? tw - tx : 16, values = 4 * tiles + 2;
+            const float *d = va + 4 * tx;
+            __m512 l0 = _mm512_maskz_loadu_ps(first_lanes(values), d);
+            __m512 l1 = _mm512_maskz_loadu_ps(first_lanes(values - 16), d + 16);
+            __m512 l2 = _mm512_maskz_loadu_ps(first_lanes(values - 32), d + 32);
+            __m512 l3 = _mm512_maskz_loadu_ps(first_lanes(values - 48), d + 48);
+            __m512 e4 = _mm512_maskz_loadu_ps(first_lanes(values - 64), d + 64);
+            __m512 e5 = _mm512_maskz_loadu_ps(first_lanes(values - 65), d + 65);
+            __m512 p01 = _mm512_permutex2var_ps(l0, even, l1), q01 = _mm512_permutex2var_ps(l2, even, l3);
+            __m512 p23 = _mm512_permutex2var_ps(l0, odd, l1), q23 = _mm512_permutex2var_ps(l2, odd, l3);
+            __m512 d0 = _mm512_shuffle_f32x4(p01, q01, 0x44), d1 = _mm512_shuffle_f32x4(p01, q01, 0xEE);
+            __m512 d2 = _mm512_shuffle_f32x4(p23, q23, 0x44), d3 = _mm512_shuffle_f32x4(p23, q23, 0xEE);
+            __m512 d4 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(e4), _mm512_castps_si512(d0), 1));
+            __m512 d5 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(e5), _mm512_castps_si512(d1), 1));
+            __m512 o0, o1, o2, o3, o4, o5;
+            BT_APPLY_T(__m512, d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5);
+            __mmask16 live = first_lanes(tiles);
+            _mm512_mask_storeu_ps(out + tx, live, o0);
+            _mm512_mask_storeu_ps(out + point_stride + tx, live, o1);
+            _mm512_mask_storeu_ps(out + 2 * point_stride + tx, live, o2);
+            _mm512_mask_storeu_ps(out + 3 * point_stride + tx, live, o3);
+            _mm512_mask_storeu_ps(out + 4 * point_stride + tx, live, o4);
+            _mm512_mask_storeu_ps(out + 5 * point_stride + tx, live, o5);
+        }
+    }
+}
+
+// output_body's Aᵀ along the columns and the bias, sixteen tiles to a vector: y_i for the 4 columns j
+// of each tile, then each output row's four vectors interleaved (pixel 4t + j) by two rounds of
+// two-source permutes.
+AVX512 static void output_rows_avx512(const float *half, ptrdiff_t tw, float b, float *rows) {
+    const __m512i pairs_low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i pairs_high = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    const __m512i quads_low = _mm512_set_epi32(23, 22, 7, 6, 21, 20, 5, 4, 19, 18, 3, 2, 17, 16, 1, 0);
+    const __m512i quads_high = _mm512_set_epi32(31, 30, 15, 14, 29, 28, 13, 12, 27, 26, 11, 10, 25, 24, 9, 8);
+    __m512 bias = _mm512_set1_ps(b);
+    for (ptrdiff_t tx = 0; tx < tw; tx += 16) {
+        ptrdiff_t tiles = tw - tx < 16 ? tw - tx : 16;
+        __mmask16 live = first_lanes(tiles);
+        __m512 y[4][4];  // y[i][j]: pixel (i, j) of the sixteen tiles
+        for (int j = 0; j < 4; j++) {
+            const float *hj = half + j * tw + tx;
+            __m512 y0, y1, y2, y3;
+            AT_APPLY_T(__m512, _mm512_maskz_loadu_ps(live, hj), _mm512_maskz_loadu_ps(live, hj + 4 * tw),
+                       _mm512_maskz_loadu_ps(live, hj + 8 * tw), _mm512_maskz_loadu_ps(live, hj + 12 * tw),
+                       _mm512_maskz_loadu_ps(live, hj + 16 * tw), _mm512_maskz_loadu_ps(live, hj + 20 * tw), y0, y1,
+                       y2, y3);
+            y[0][j] = bias + y0;
+            y[1][j] = bias + y1;
+            y[2][j] = bias + y2;
+            y[3][j] = bias + y3;
+        }
+        for (int i = 0; i < 4; i++) {
+            __m512 p01l = _mm512_permutex2var_ps(y[i][0], pairs_low, y[i][1]);
+            __m512 p01h = _mm512_permutex2var_ps(y[i][0], pairs_high, y[i][1]);
+            __m512 p23l = _mm512_permutex2var_ps(y[i][2], pairs_low, y[i][3]);
+            __m512 p23h = _mm512_permutex2var_ps(y[i][2], pairs_high, y[i][3]);
+            float *r = rows + i * 4 * tw + 4 * tx;
+            ptrdiff_t values = 4 * tiles;
+            _mm512_mask_storeu_ps(r, first_lanes(values), _mm512_permutex2var_ps(p01l, quads_low, p23l));
+            _mm512_mask_storeu_ps(r + 16, first_lanes(values - 16), _mm512_permutex2var_ps(p01l, quads_high, p23l));
+            _mm512_mask_storeu_ps(r + 32, first_lanes(values - 32), _mm512_permutex2var_ps(p01h, quads_low, p23h));
+            _mm512_mask_storeu_ps(r + 48, first_lanes(values - 48), _mm512_permutex2var_ps(p01h, quads_high, p23h));
+        }
+    }
+}
+#endif
+
+// `wide`: the AVX-512F path, whose second stage runs on input_rows_avx512 (the same operations per value).
 INLINE void input_body(float *restrict v, ptrdiff_t ldv, ptrdiff_t point_stride, const float *restrict x,
                        ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ty_begin, ptrdiff_t ty_end,
-                       float *restrict scratch) {
+                       float *restrict scratch, int wide) {
     ptrdiff_t tw = sepme_winograd_tiles(w), pw = padded_width(w);
     float *rows = scratch, *vert = scratch + 6 * pw;
     for (ptrdiff_t c = 0; c < channels; c++) {
@@ -125,6 +218,12 @@ INLINE void input_body(float *restrict v, ptrdiff_t ldv, ptrdiff_t point_stride,
                          vert[s], vert[pw + s], vert[2 * pw + s], vert[3 * pw + s], vert[4 * pw + s], vert[5 * pw + s]);
             // B along the rows, one tile per step (6 values from column 4tx).
             float *vt = v + c * ldv + (ty - ty_begin) * tw;
+#if defined(__x86_64__)
+            if (wide) {
+                input_rows_avx512(vert, pw, tw, vt, point_stride);
+                continue;
+            }
+#endif
             for (int a = 0; a < 6; a++) {
                 const float *va = vert + a * pw;
                 float *out = vt + (6 * a) * point_stride;
@@ -144,9 +243,10 @@ INLINE void input_body(float *restrict v, ptrdiff_t ldv, ptrdiff_t point_stride,
     }
 }
 
+// `wide`: the AVX-512F path, whose second stage runs on output_rows_avx512 (the same operations per value).
 INLINE void output_body(float *restrict out, const float *restrict m, ptrdiff_t ldm, ptrdiff_t point_stride,
                         ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ty_begin, ptrdiff_t ty_end,
-                        const float *restrict bias, float *restrict scratch) {
+                        const float *restrict bias, float *restrict scratch, int wide) {
     ptrdiff_t tw = sepme_winograd_tiles(w);
     float *half = scratch, *rows = scratch + 24 * tw;  // half: [6][4][tw], rows: [4][4 tw]
     for (ptrdiff_t o = 0; o < channels; o++) {
@@ -163,6 +263,10 @@ INLINE void output_body(float *restrict out, const float *restrict m, ptrdiff_t 
                              ha[3 * tw + tx]);
             }
             // Aᵀ along the columns, then the bias; pixel (i, j) of tile tx goes to rows[i][4tx + j].
+#if defined(__x86_64__)
+            if (wide) output_rows_avx512(half, tw, b, rows);
+            else
+#endif
             for (int j = 0; j < 4; j++)
                 for (ptrdiff_t tx = 0; tx < tw; tx++) {
                     const float *hj = half + j * tw + tx;
@@ -181,7 +285,7 @@ INLINE void output_body(float *restrict out, const float *restrict m, ptrdiff_t 
     }
 }
 
-#define DEFINE_PATH(suffix, attributes)                                                                         \
+#define DEFINE_PATH(suffix, attributes, wide)                                                                   \
     attributes static void weight_##suffix(float *u, const float *weight, ptrdiff_t cout, ptrdiff_t cin,         \
                                            int adjoint, ptrdiff_t o_begin, ptrdiff_t o_end, float *stage) {      \
         weight_body(u, weight, cout, cin, adjoint, o_begin, o_end, stage);                                      \
@@ -189,21 +293,21 @@ INLINE void output_body(float *restrict out, const float *restrict m, ptrdiff_t 
     attributes static void input_##suffix(float *v, ptrdiff_t ldv, ptrdiff_t point_stride, const float *x,       \
                                           ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ty_begin,      \
                                           ptrdiff_t ty_end, float *scratch) {                                    \
-        input_body(v, ldv, point_stride, x, channels, h, w, ty_begin, ty_end, scratch);                         \
+        input_body(v, ldv, point_stride, x, channels, h, w, ty_begin, ty_end, scratch, wide);                   \
     }                                                                                                           \
     attributes static void output_##suffix(float *out, const float *m, ptrdiff_t ldm, ptrdiff_t point_stride,    \
                                            ptrdiff_t channels, ptrdiff_t h, ptrdiff_t w, ptrdiff_t ty_begin,     \
                                            ptrdiff_t ty_end, const float *bias, float *scratch) {                \
-        output_body(out, m, ldm, point_stride, channels, h, w, ty_begin, ty_end, bias, scratch);                \
+        output_body(out, m, ldm, point_stride, channels, h, w, ty_begin, ty_end, bias, scratch, wide);          \
     }
 
-DEFINE_PATH(generic, )
+DEFINE_PATH(generic, , 0)
 
 static int best_path, path_limit = 2;
 
 #if defined(__x86_64__)
-DEFINE_PATH(avx2, __attribute__((target("avx2,fma"))))
-DEFINE_PATH(avx512, __attribute__((target("avx512f"))))
+DEFINE_PATH(avx2, __attribute__((target("avx2,fma"))), 0)
+DEFINE_PATH(avx512, __attribute__((target("avx512f"))), 1)
 
 __attribute__((constructor)) static void detect_winograd_path(void) {
     __builtin_cpu_init();

@@ -12,13 +12,15 @@ final class WinogradConv3x3Tests: XCTestCase {
     }
 
     /// SD-like channel counts on images whose sides are and are not multiples of the 4-pixel tile,
-    /// images narrower than one tile, and batches that split into bands of tile rows.
+    /// images narrower than one tile, batches that split into bands of tile rows, and a row of more tiles
+    /// than one 16-lane vector of the AVX-512F path's tile loops, with a partial last vector.
     private let cases = [
         Case(batch: 2, inChannels: 64, outChannels: 48, height: 32, width: 32, bias: true),
         Case(batch: 1, inChannels: 13, outChannels: 7, height: 9, width: 11, bias: true),
         Case(batch: 3, inChannels: 16, outChannels: 24, height: 5, width: 4, bias: false),
         Case(batch: 1, inChannels: 40, outChannels: 33, height: 22, width: 38, bias: true),
-        Case(batch: 2, inChannels: 5, outChannels: 3, height: 2, width: 3, bias: false)
+        Case(batch: 2, inChannels: 5, outChannels: 3, height: 2, width: 3, bias: false),
+        Case(batch: 1, inChannels: 6, outChannels: 5, height: 9, width: 70, bias: true)
     ]
 
     /// out[n, o, y, x] = bias[o] + Σ_{c, i, j} w[o, c, i, j] · x[n, c, y + i − 1, x + j − 1] in Double.
