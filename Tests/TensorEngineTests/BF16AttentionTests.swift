@@ -140,6 +140,35 @@ final class BF16AttentionTests: XCTestCase {
         XCTAssertEqual(sepme_exp_columns_bf16(nil, nil, 1, 1, 1, nil, 1, nil, 24), 0, "a panel not a multiple of 16")
     }
 
+    /// `Tensor.multiHeadAttention` on token-major projections ([B, L, H·D]) gives, in a bf16 scope, the bits
+    /// of its definition (heads split by a permute, `scaledDotProductAttention`, heads merged), which it
+    /// reaches without the copies (the kernel reads each head in place); and in fp32 the same.
+    func testMultiHeadAttentionReadsTheHeadsInPlace() {
+        // (batch, heads, Lq, Lk, D, Dv): cross-attention to 77 keys, and several key tiles with partial
+        // query and key blocks.
+        for (index, c) in [(2, 3, 70, 77, 40, 24), (1, 2, 150, 600, 16, 16), (3, 1, 9, 5, 8, 12)].enumerated() {
+            let (b, heads, lq, lk, d, dv) = c
+            let seed = UInt64(1000 + 10 * index)
+            let q = random([b, lq, heads * d], seed: seed, scale: 2)
+            let k = random([b, lk, heads * d], seed: seed + 1, scale: 2)
+            let v = random([b, lk, heads * dv], seed: seed + 2)
+            func split(_ t: Tensor, _ width: Int) -> Tensor {
+                t.reshaped([t.shape[0], t.shape[1], heads, width]).permuted([0, 2, 1, 3])
+            }
+            func definition() -> Tensor {
+                Tensor.scaledDotProductAttention(split(q, d), split(k, d), split(v, dv)).permuted([0, 2, 1, 3])
+                    .reshaped([b, lq, heads * dv])
+            }
+            for precision in [ComputePrecision.bf16, .fp32] {
+                let (y, want) = PrecisionMode.with(precision) {
+                    (Tensor.multiHeadAttention(q, k, v, heads: heads), definition())
+                }
+                XCTAssertEqual(y.shape, [b, lq, heads * dv])
+                XCTAssertEqual(y.scalars, want.scalars, "case \(index), \(precision)")
+            }
+        }
+    }
+
     func testRecordedAttentionStaysFP32() {
         let c = cases[0]
         let q = random([c.heads, c.lq, c.d], seed: 7)

@@ -31,17 +31,8 @@ public final class Attention: Module {
     // x: [B, Lq, Dq], context: [B, Lk, Dc] (nil: self-attention) -> [B, Lq, Dq]
     public func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
         let source = context ?? x
-        let b = x.shape[0]
-        let lq = x.shape[1]
-        let lk = source.shape[1]
-        func splitHeads(_ t: Tensor, _ length: Int) -> Tensor {
-            t.reshaped([b, length, heads, headDim]).permuted([0, 2, 1, 3])  // [B, H, L, d]
-        }
-        let q = splitHeads(to_q(x), lq)
-        let k = splitHeads(to_k(source), lk)
-        let v = splitHeads(to_v(source), lk)
-        let attended = Tensor.scaledDotProductAttention(q, k, v)  // [B, H, Lq, d]
-        let merged = attended.permuted([0, 2, 1, 3]).reshaped([b, lq, heads * headDim])
-        return outputProjection(merged)
+        // [B, Lq, H·d] attended over [B, Lk, H·d] head by head
+        let attended = Tensor.multiHeadAttention(to_q(x), to_k(source), to_v(source), heads: heads)
+        return outputProjection(attended)
     }
 }

@@ -24,19 +24,43 @@ enum BF16AttentionKernel {
     private static let mr = Int(SEPME_BF16_MR)
     private static let nr = Int(SEPME_BF16_NR)
 
-    /// out = softmax(scale · Q Kᵀ) V per head; lse[h, i] = log Σ_j exp(scale · q_i·k_j).
+    /// Where each head's rows of q, k, v and out lie: head-major ([heads, L, width], a head's rows `width`
+    /// apart), or token-major, the layout of the projections before their heads are split
+    /// ([samples, L, headsPerSample, width]: head h is head h mod headsPerSample of sample h / headsPerSample,
+    /// its rows headsPerSample · width apart).
+    struct HeadLayout {
+        /// 0: head-major.
+        let headsPerSample: Int
+
+        static let headMajor = HeadLayout(headsPerSample: 0)
+
+        /// The offset of head h's first row in a tensor of `length` rows of `width` floats per head.
+        func offset(head h: Int, length: Int, width: Int) -> Int {
+            guard headsPerSample > 0 else { return h * length * width }
+            return ((h / headsPerSample) * length * headsPerSample + h % headsPerSample) * width
+        }
+
+        /// The distance between a head's consecutive rows.
+        func rowStride(width: Int) -> Int { headsPerSample > 0 ? headsPerSample * width : width }
+    }
+
+    /// out = softmax(scale · Q Kᵀ) V per head; lse[h, i] = log Σ_j exp(scale · q_i·k_j). The same values
+    /// in either layout.
     // q: [heads, Lq, D], k: [heads, Lk, D], v: [heads, Lk, Dv] -> out: [heads, Lq, Dv], lse: [heads, Lq]
+    // (token-major: q [B, Lq, H, D], k [B, Lk, H, D], v [B, Lk, H, Dv] -> out [B, Lq, H, Dv], heads = B·H)
     static func forward(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-        _ s: AttentionShape, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>
+        _ s: AttentionShape, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
+        layout: HeadLayout = .headMajor
     ) {
-        let keys = PackedKeys(k: k, v: v, s)
+        let keys = PackedKeys(k: k, v: v, s, layout)
         defer { keys.deallocate() }
         let nb = s.blocksPerHead
         BLASThreading.forEachItem(s.heads * nb) { item in
             let h = item / nb
             let r0 = (item % nb) * s.block
-            forwardBlock(q: q, keys: keys, s, head: h, row0: r0, rows: Swift.min(s.block, s.lq - r0), out: out, lse: lse)
+            forwardBlock(
+                q: q, keys: keys, s, layout, head: h, row0: r0, rows: Swift.min(s.block, s.lq - r0), out: out, lse: lse)
         }
     }
 
@@ -50,8 +74,8 @@ enum BF16AttentionKernel {
         let vT: UnsafeMutablePointer<UInt16>
         let vTPerBlock: Int
 
-        // k: [heads, Lk, D], v: [heads, Lk, Dv]
-        init(k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ s: AttentionShape) {
+        // k: [heads, Lk, D], v: [heads, Lk, Dv] (or token-major, `layout`)
+        init(k: UnsafePointer<Float>, v: UnsafePointer<Float>, _ s: AttentionShape, _ layout: HeadLayout) {
             let keyBlock = s.keyBlock
             let keyBlocks = (s.lk + keyBlock - 1) / keyBlock
             // Every block is given a full block's room; the last one may use less.
@@ -60,17 +84,21 @@ enum BF16AttentionKernel {
             let kBlocks = UnsafeMutablePointer<UInt16>.allocate(capacity: Swift.max(1, s.heads * keyBlocks * kPerBlock))
             let vT = UnsafeMutablePointer<UInt16>.allocate(capacity: Swift.max(1, s.heads * keyBlocks * vTPerBlock))
             let valuePanels = (s.dv + mr - 1) / mr
+            let kStride = layout.rowStride(width: s.d)
+            let vStride = layout.rowStride(width: s.dv)
             BLASThreading.forEachItem(s.heads) { h in
+                let kh = k + layout.offset(head: h, length: s.lk, width: s.d)
+                let vh = v + layout.offset(head: h, length: s.lk, width: s.dv)
                 for b in 0..<keyBlocks {
                     let j0 = b * keyBlock
                     let cols = Swift.min(keyBlock, s.lk - j0)
                     let slot = h * keyBlocks + b
-                    // K_j element (l, c) = k[h, j0 + l, c]: row stride D, depth stride 1.
+                    // K_j element (l, c) = k[h, j0 + l, c]: row stride D (token-major H·D), depth stride 1.
                     sepme_bf16_pack_left(
-                        kBlocks + slot * kPerBlock, k + (h * s.lk + j0) * s.d, cols, s.d, s.d, 1, 0, (cols + mr - 1) / mr)
-                    // V_jᵀ element (c, l) = v[h, j0 + l, c]: row stride 1, depth stride Dv.
+                        kBlocks + slot * kPerBlock, kh + j0 * kStride, cols, s.d, kStride, 1, 0, (cols + mr - 1) / mr)
+                    // V_jᵀ element (c, l) = v[h, j0 + l, c]: row stride 1, depth stride Dv (token-major H·Dv).
                     sepme_bf16_pack_left(
-                        vT + slot * vTPerBlock, v + (h * s.lk + j0) * s.dv, s.dv, cols, 1, s.dv, 0, valuePanels)
+                        vT + slot * vTPerBlock, vh + j0 * vStride, s.dv, cols, 1, vStride, 0, valuePanels)
                 }
             }
             self.keyBlock = keyBlock
@@ -96,8 +124,8 @@ enum BF16AttentionKernel {
     /// One block of query rows against all key blocks (online softmax down the columns of Sᵀ),
     /// accumulating Oᵀ ([Dv, rows]).
     private static func forwardBlock(
-        q: UnsafePointer<Float>, keys: PackedKeys, _ s: AttentionShape, head h: Int, row0 r0: Int, rows: Int,
-        out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>
+        q: UnsafePointer<Float>, keys: PackedKeys, _ s: AttentionShape, _ layout: HeadLayout, head h: Int, row0 r0: Int,
+        rows: Int, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>
     ) {
         let kb = keys.keyBlock
         let queryPanels = (rows + nr - 1) / nr
@@ -119,8 +147,10 @@ enum BF16AttentionKernel {
         defer { halves.deallocate() }
         let qPacked = halves
         let pPacked = halves + packedQuery
-        // Q_blkᵀ element (c, i) = q[h, r0 + i, c]: depth stride 1, column stride D.
-        sepme_bf16_pack_right(qPacked, q + (h * s.lq + r0) * s.d, s.d, rows, 1, s.d, 0, queryPanels)
+        // Q_blkᵀ element (c, i) = q[h, r0 + i, c]: depth stride 1, column stride D (token-major H·D).
+        let qStride = layout.rowStride(width: s.d)
+        let qh = q + layout.offset(head: h, length: s.lq, width: s.d)
+        sepme_bf16_pack_right(qPacked, qh + r0 * qStride, s.d, rows, 1, qStride, 0, queryPanels)
         // A positive scale goes into the exponentials (the maxima are those of the unscaled scores); any
         // other scale multiplies the scores first.
         let folded = s.scale > 0 && s.scale.isFinite
@@ -156,12 +186,13 @@ enum BF16AttentionKernel {
             }
             sepme_bf16_gemm(s.dv, rows, cols, keys.valuesT(head: h, block: b), pPacked, oT, rows, b == 0 ? 0 : 1, 0, valuePanels, 0, queryPanels)
         }
-        // out_blk = O / l, transposed back: [rows, Dv]
-        let ob = out + (h * s.lq + r0) * s.dv
+        // out_blk = O / l, transposed back: [rows, Dv], rows Dv apart (token-major H·Dv)
+        let oStride = layout.rowStride(width: s.dv)
+        let ob = out + layout.offset(head: h, length: s.lq, width: s.dv) + r0 * oStride
         for i in 0..<rows {
             lse[h * s.lq + r0 + i] = expScale * rowMax[i] + logf(rowSum[i])
             let inverse = 1 / rowSum[i]
-            for c in 0..<s.dv { ob[i * s.dv + c] = oT[c * rows + i] * inverse }
+            for c in 0..<s.dv { ob[i * oStride + c] = oT[c * rows + i] * inverse }
         }
     }
 }

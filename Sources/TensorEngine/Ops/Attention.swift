@@ -83,20 +83,9 @@ extension Tensor {
         precondition(k.dim(-1) == d, "scaledDotProductAttention: key width \(k.dim(-1)) != query width \(d)")
         precondition(v.dim(-2) == lk, "scaledDotProductAttention: value length \(v.dim(-2)) != key length \(lk)")
         precondition(lk > 0, "scaledDotProductAttention: empty key sequence in \(k.shape)")
-        let block = queryBlock ?? attentionQueryBlock(queryLength: lq, keyLength: lk)
-        precondition(block >= 1, "scaledDotProductAttention: queryBlock must be >= 1, got \(block)")
-        let keys = keyBlock ?? attentionKeyBlock(keyLength: lk)
-        precondition(keys >= 1, "scaledDotProductAttention: keyBlock must be >= 1, got \(keys)")
-        // Explicit tiles apply to both passes; the default backward tile is taller (see AttentionShape).
-        let backwardTile =
-            queryBlock == nil && keyBlock == nil
-            ? attentionBackwardTile(queryLength: lq, keyLength: lk)
-            : (rows: Swift.max(1, Swift.min(block, lq)), keys: Swift.min(keys, lk))
-        let shape = AttentionShape(
-            heads: batchDims.reduce(1, *), lq: lq, lk: lk, d: d, dv: dv,
-            scale: scale ?? 1 / Float(d).squareRoot(),
-            block: Swift.max(1, Swift.min(block, lq)), keyBlock: Swift.min(keys, lk),
-            backwardBlock: backwardTile.rows, backwardKeyBlock: backwardTile.keys)
+        let shape = attentionShape(
+            heads: batchDims.reduce(1, *), lq: lq, lk: lk, d: d, dv: dv, scale: scale, queryBlock: queryBlock,
+            keyBlock: keyBlock)
         let out = Tensor(uninitialized: batchDims + [lq, dv])
         let lse = Tensor(uninitialized: batchDims + [lq])
         FlopTally.add(multiplyAdds: shape.heads * lq * lk * (d + dv))
@@ -126,5 +115,59 @@ extension Tensor {
                 dq: dq?.pointer, dk: dk?.pointer, dv: dvT?.pointer)
             return [dq, dk, dvT]
         }
+    }
+
+    /// The tiles of an attention of `heads` heads: `queryBlock` and `keyBlock` as given, or the defaults
+    /// for these lengths; the default backward tile is taller (see AttentionShape).
+    private static func attentionShape(
+        heads: Int, lq: Int, lk: Int, d: Int, dv: Int, scale: Float?, queryBlock: Int?, keyBlock: Int?
+    ) -> AttentionShape {
+        let block = queryBlock ?? attentionQueryBlock(queryLength: lq, keyLength: lk)
+        precondition(block >= 1, "scaledDotProductAttention: queryBlock must be >= 1, got \(block)")
+        let keys = keyBlock ?? attentionKeyBlock(keyLength: lk)
+        precondition(keys >= 1, "scaledDotProductAttention: keyBlock must be >= 1, got \(keys)")
+        // Explicit tiles apply to both passes.
+        let backwardTile =
+            queryBlock == nil && keyBlock == nil
+            ? attentionBackwardTile(queryLength: lq, keyLength: lk)
+            : (rows: Swift.max(1, Swift.min(block, lq)), keys: Swift.min(keys, lk))
+        return AttentionShape(
+            heads: heads, lq: lq, lk: lk, d: d, dv: dv, scale: scale ?? 1 / Float(d).squareRoot(),
+            block: Swift.max(1, Swift.min(block, lq)), keyBlock: Swift.min(keys, lk),
+            backwardBlock: backwardTile.rows, backwardKeyBlock: backwardTile.keys)
+    }
+
+    /// Multi-head attention on token-major projections, as diffusers' `Attention` with `AttnProcessor2_0`
+    /// runs it (attention_processor.py): q, k, v split into `heads` heads, `scaledDotProductAttention`
+    /// per head (scale 1/√D), the heads merged back. Inside a bf16 scope with no gradient recorded the
+    /// bf16 kernel reads and writes each head where it lies in these layouts, without the split and merge
+    /// copies (the same values); elsewhere the heads are permuted out and back.
+    // q: [B, Lq, H·D], k: [B, Lk, H·D], v: [B, Lk, H·Dv] -> [B, Lq, H·Dv]
+    public static func multiHeadAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, heads: Int) -> Tensor {
+        precondition(
+            heads >= 1 && q.rank == 3 && k.rank == 3 && v.rank == 3 && q.dim(-1) % heads == 0
+                && v.dim(-1) % heads == 0,
+            "multiHeadAttention: \(heads) heads of q \(q.shape), k \(k.shape), v \(v.shape)")
+        let (b, lq, lk) = (q.shape[0], q.shape[1], k.shape[1])
+        let (d, dv) = (q.dim(-1) / heads, v.dim(-1) / heads)
+        func split(_ t: Tensor, _ width: Int) -> Tensor {  // [B, L, H·W] -> [B, H, L, W]
+            t.reshaped([t.shape[0], t.shape[1], heads, width]).permuted([0, 2, 1, 3])
+        }
+        let inPlace =
+            k.shape == [b, lk, heads * d] && v.shape == [b, lk, heads * dv] && lk > 0
+            && PrecisionMode.bf16Cache(inputs: [q, k, v], headWidth: d, valueWidth: dv) != nil
+        guard inPlace else {
+            let attended = scaledDotProductAttention(split(q, d), split(k, d), split(v, dv))  // [B, H, Lq, Dv]
+            return attended.permuted([0, 2, 1, 3]).reshaped([b, lq, heads * dv])
+        }
+        let shape = attentionShape(
+            heads: b * heads, lq: lq, lk: lk, d: d, dv: dv, scale: nil, queryBlock: nil, keyBlock: nil)
+        let out = Tensor(uninitialized: [b, lq, heads * dv])
+        let lse = Tensor(uninitialized: [b * heads * lq])
+        FlopTally.add(multiplyAdds: shape.heads * lq * lk * (d + dv))
+        BF16AttentionKernel.forward(
+            q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer,
+            layout: BF16AttentionKernel.HeadLayout(headsPerSample: heads))
+        return out
     }
 }
