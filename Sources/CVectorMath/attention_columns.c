@@ -7,17 +7,13 @@
 // round trip through fp32.
 //
 // Every path computes each column the same way: the maximum (exact in any order); e = e^((s − shift) ·
-// scale) with the row kernels' exponential (softmax_lanes.h's exp16 / exp8, vector_math.c's exp_scalar:
-// the same operations per lane); sum += e for the keys in order, from the sum passed in. So the AVX-512F,
-// AVX2 and scalar versions give the same bits (BF16AttentionTests, VectorMathTests).
-//
-// The exponentials that the bf16 value product takes (sepme_exp_columns_bf16, and
-// sepme_exp_columns_short where the CPU lacks AVX-512 BF16) are rounded to bf16 (relative error up to
-// 2⁻⁹) right after, so they use a shorter exponential: e = 2^t, t = s · (scale · log₂e) − shift · (scale ·
-// log₂e) in one fused multiply-add, clamped to [−126, 127]; n = t rounded to the nearest integer, f = t − n
-// (exact) in [−1/2, 1/2]; 2^f by a degree-4 polynomial fitted for relative error (at most 3e-6 on that
-// interval, in float arithmetic); times 2^n, a normal power of two, in one correctly rounded
-// multiplication (vscalefps on AVX-512F). Its lanes give the same bits on every path as well.
+// scale); sum += e for the keys in order, from the sum passed in. The exponentials are rounded to bf16
+// (relative error up to 2⁻⁹) right after, by the value product's packing, so they use a short
+// exponential: e = 2^t, t = s · (scale · log₂e) − shift · (scale · log₂e) in one fused multiply-add,
+// clamped to [−126, 127]; n = t rounded to the nearest integer, f = t − n (exact) in [−1/2, 1/2]; 2^f by
+// a degree-4 polynomial fitted for relative error (at most 3e-6 on that interval, in float arithmetic);
+// times 2^n, a normal power of two, in one correctly rounded multiplication (vscalefps on AVX-512F). So
+// the AVX-512F, AVX2 and scalar versions give the same bits (BF16AttentionTests, VectorMathTests).
 #pragma clang fp contract(off)
 
 #include "sepme_vector_math.h"
@@ -29,16 +25,6 @@ static void column_maxima_scalar(const float *s, ptrdiff_t lines, ptrdiff_t widt
     for (ptrdiff_t i = 0; i < width; i++) top[i] = s[i];
     for (ptrdiff_t l = 1; l < lines; l++)
         for (ptrdiff_t i = 0; i < width; i++) top[i] = s[l * ld + i] > top[i] ? s[l * ld + i] : top[i];
-}
-
-static void exp_columns_scalar(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift,
-                               float scale, float *sum) {
-    for (ptrdiff_t l = 0; l < lines; l++)
-        for (ptrdiff_t i = 0; i < width; i++) {
-            float e = sepme_exp((s[l * ld + i] - shift[i]) * scale);
-            s[l * ld + i] = e;
-            sum[i] += e;
-        }
 }
 
 static void scale_columns_scalar(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *factor) {
@@ -89,8 +75,6 @@ static void exp_columns_short_scalar(float *s, ptrdiff_t lines, ptrdiff_t width,
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
-#include "softmax_lanes.h"
-
 #define AVX2 __attribute__((target("avx2,fma")))
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 
@@ -121,28 +105,6 @@ AVX512 static void column_maxima_avx512(const float *s, ptrdiff_t lines, ptrdiff
                 acc[g] = _mm512_max_ps(acc[g],
                                        _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), mask[g], s + l * ld + i0 + 16 * g));
         for (int g = 0; g < GROUP; g++) _mm512_mask_storeu_ps(top + i0 + 16 * g, mask[g], acc[g]);
-    }
-}
-
-AVX512 static void exp_columns_avx512(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift,
-                                      float scale, float *sum) {
-    __m512 k = _mm512_set1_ps(scale);
-    for (ptrdiff_t i0 = 0; i0 < width; i0 += 16 * GROUP) {
-        __m512 acc[GROUP], top[GROUP];
-        __mmask16 mask[GROUP];
-        for (int g = 0; g < GROUP; g++) {
-            mask[g] = i0 + 16 * g < width ? lanes16(width - i0 - 16 * g) : 0;
-            acc[g] = _mm512_maskz_loadu_ps(mask[g], sum + i0 + 16 * g);
-            top[g] = _mm512_maskz_loadu_ps(mask[g], shift + i0 + 16 * g);
-        }
-        for (ptrdiff_t l = 0; l < lines; l++)
-            for (int g = 0; g < GROUP; g++) {
-                float *x = s + l * ld + i0 + 16 * g;
-                __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask[g], x), top[g]), k));
-                _mm512_mask_storeu_ps(x, mask[g], e);
-                acc[g] = _mm512_add_ps(acc[g], e);
-            }
-        for (int g = 0; g < GROUP; g++) _mm512_mask_storeu_ps(sum + i0 + 16 * g, mask[g], acc[g]);
     }
 }
 
@@ -246,23 +208,6 @@ AVX2 static ptrdiff_t column_maxima_avx2(const float *s, ptrdiff_t lines, ptrdif
     return whole;
 }
 
-AVX2 static ptrdiff_t exp_columns_avx2(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift,
-                                       float scale, float *sum) {
-    ptrdiff_t whole = width / 8 * 8;
-    __m256 k = _mm256_set1_ps(scale);
-    for (ptrdiff_t i0 = 0; i0 < whole; i0 += 8) {
-        __m256 acc = _mm256_loadu_ps(sum + i0), top = _mm256_loadu_ps(shift + i0);
-        for (ptrdiff_t l = 0; l < lines; l++) {
-            float *x = s + l * ld + i0;
-            __m256 e = exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x), top), k));
-            _mm256_storeu_ps(x, e);
-            acc = _mm256_add_ps(acc, e);
-        }
-        _mm256_storeu_ps(sum + i0, acc);
-    }
-    return whole;
-}
-
 // The short exponential on eight lanes: 2^n built in the exponent field (n in [−126, 127]: a normal
 // power of two), then one multiplication.
 AVX2 static inline __m256 exp2_short8(__m256 x, __m256 k, __m256 c) {
@@ -304,16 +249,6 @@ void sepme_column_maxima(const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdi
     column_maxima_scalar(s + done, lines, width - done, ld, top + done);
 }
 
-void sepme_exp_columns(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift, float scale,
-                       float *sum) {
-    if (sepme_vector_math_uses_avx512()) {
-        exp_columns_avx512(s, lines, width, ld, shift, scale, sum);
-        return;
-    }
-    ptrdiff_t done = sepme_vector_math_uses_avx2() ? exp_columns_avx2(s, lines, width, ld, shift, scale, sum) : 0;
-    exp_columns_scalar(s + done, lines, width - done, ld, shift + done, scale, sum + done);
-}
-
 void sepme_exp_columns_short(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift,
                              float scale, float *sum) {
     float k = scale * SHORT_LOG2E;
@@ -347,11 +282,6 @@ int sepme_exp_columns_bf16(uint16_t *dst, const float *s, ptrdiff_t lines, ptrdi
 
 void sepme_column_maxima(const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, float *top) {
     column_maxima_scalar(s, lines, width, ld, top);
-}
-
-void sepme_exp_columns(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift, float scale,
-                       float *sum) {
-    exp_columns_scalar(s, lines, width, ld, shift, scale, sum);
 }
 
 void sepme_exp_columns_short(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift,

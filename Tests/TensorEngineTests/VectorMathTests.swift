@@ -270,10 +270,26 @@ final class VectorMathTests: XCTestCase {
     }
 
     /// The column pieces of the bf16 attention's online softmax (attention_columns.c) give, on every path,
-    /// the scalar definition's bits: maxima exact, each exponential `VectorMath.exp((s − shift) · scale)`,
-    /// each sum the incoming one plus the exponentials in key order, each rescaled value one product.
+    /// the scalar definition's bits: maxima exact, each exponential the short one (`shortExp2`), each sum
+    /// the incoming one plus the exponentials in key order, each rescaled value one product.
     /// Widths exercise the 16- and 8-wide bodies, the four-vector groups and every tail; the tile's rows
     /// are `ld` floats apart, wider than the columns used.
+    /// attention_columns.c's short exponential, 2^t for t = x·k − c (one rounding), as its header defines
+    /// it: t clamped to [−126, 127], n = t to the nearest even integer, 2^(t − n) by the degree-4
+    /// polynomial (Horner, fused), times the power of two 2^n.
+    static func shortExp2(_ x: Float, _ k: Float, _ c: Float) -> Float {
+        var t = (-c).addingProduct(x, k)
+        t = t > -126 ? t : -126
+        t = t < 127 ? t : 127
+        let n = t.rounded(.toNearestOrEven)
+        let f = t - n
+        var p = Float(0.0559178628).addingProduct(Float(0.00957010128), f)
+        p = Float(0.240247443).addingProduct(p, f)
+        p = Float(0.693121791).addingProduct(p, f)
+        p = Float(0.999999285).addingProduct(p, f)
+        return p * Float(sign: .plus, exponent: Int(n), significand: 1)
+    }
+
     func testColumnSoftmaxPiecesHaveTheScalarDefinitionsBits() {
         var g = SplitMix64(seed: 17)
         for (lines, width) in [(1, 1), (3, 7), (5, 8), (2, 9), (7, 17), (4, 64), (6, 65), (9, 130)] {
@@ -290,7 +306,8 @@ final class VectorMathTests: XCTestCase {
             for l in 0..<lines {
                 for i in 0..<width {
                     wantMax[i] = Swift.max(wantMax[i], tile[l * ld + i])
-                    wantExp[l * ld + i] = VectorMath.exp((tile[l * ld + i] - shift[i]) * scale)
+                    let k = scale * 1.44269504
+                    wantExp[l * ld + i] = Self.shortExp2(tile[l * ld + i], k, shift[i] * k)
                     wantSum[i] += wantExp[l * ld + i]
                     wantScaled[l * ld + i] = tile[l * ld + i] * factor[i]
                 }
@@ -300,7 +317,7 @@ final class VectorMathTests: XCTestCase {
                 sepme_column_maxima(tile, lines, width, ld, &top)
                 var exps = tile
                 var sum = incoming
-                sepme_exp_columns(&exps, lines, width, ld, shift, scale, &sum)
+                sepme_exp_columns_short(&exps, lines, width, ld, shift, scale, &sum)
                 var scaled = tile
                 sepme_scale_columns(&scaled, lines, width, ld, factor)
                 let shape = "\(path) \(lines) × \(width)"

@@ -22,11 +22,9 @@ float sepme_exp_scaled_sum(float *p, ptrdiff_t n, float shift, float scale);
 /// Columns of an s[lines][width] tile (rows `ld` floats apart, lines >= 1), attention_columns.c:
 /// top[i] = max_l s[l][i].
 void sepme_column_maxima(const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, float *top);
-/// s[l][i] = e^((s[l][i] - shift[i]) · scale) in place, and sum[i] += each, l in order.
-void sepme_exp_columns(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift, float scale,
-                       float *sum);
-/// sepme_exp_columns with the shorter exponential for values rounded to bf16 next (attention_columns.c:
-/// relative error at most a few 1e-6, far below bf16's 2⁻⁹; the same bits on every instruction-set path).
+/// s[l][i] = e^((s[l][i] - shift[i]) · scale) in place, and sum[i] += each, l in order, with the short
+/// exponential for values rounded to bf16 next (attention_columns.c: relative error at most a few 1e-6,
+/// far below bf16's 2⁻⁹; the same bits on every instruction-set path).
 void sepme_exp_columns_short(float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, const float *shift,
                              float scale, float *sum);
 /// sepme_exp_columns_short's exponentials and sums, with the exponentials written not into s but into dst as the
