@@ -24,8 +24,10 @@ struct BenchVAECommand: ParsableCommand {
                 "VAE decode benchmark: SD1.4 configuration, \(size)x\(size) latent -> \(8 * size)x\(8 * size) image, "
                     + "\(precisionOption.precision.rawValue), \(Parallel.threadCount) threads, \(SGEMMKernel.path)\(precisionOption.verdictSuffix)"
             )
+            let peaks = MeasuredPeaks.measure(bf16: precisionOption.precision == .bf16)
+            peaks.printPeaks()
             let r = try measurement.benchmark.vaeDecode(size: size, precision: precisionOption.precision)
-            ComponentBenchmark.printResult(r)
+            ComponentBenchmark.printResult(r, peaks: peaks, precision: precisionOption.precision)
         }
     }
 }
@@ -52,8 +54,10 @@ struct BenchCLIPCommand: ParsableCommand {
         try CommandFailure.reporting {
             print(
                 "CLIP text encoder benchmark: ViT-L/14, batch \(batch), \(tokens) tokens, fp32, \(Parallel.threadCount) threads, \(SGEMMKernel.path)")
+            let peaks = MeasuredPeaks.measure(bf16: false)
+            peaks.printPeaks()
             let r = try measurement.benchmark.textEncoder(tokens: tokens, batch: batch)
-            ComponentBenchmark.printResult(r)
+            ComponentBenchmark.printResult(r, peaks: peaks)
         }
     }
 }
@@ -72,8 +76,10 @@ struct ComponentBenchOptions: ParsableArguments {
 }
 
 extension ComponentBenchmark {
-    static func printResult(_ r: Result) {
-        print(String(format: "forward:          %.4f s (%ld parameters)", r.seconds, r.parameterCount))
+    static func printResult(_ r: Result, peaks: MeasuredPeaks, precision: ComputePrecision = .fp32) {
+        print(
+            String(format: "forward:          %.4f s (%ld parameters; ", r.seconds, r.parameterCount)
+                + peaks.counted(flops: r.flops, seconds: r.seconds, precision: precision) + ")")
         print("peak resident memory (VmHWM): " + (r.peakResidentBytes.map { String(format: "%.2f GB", Double($0) / 1e9) } ?? "unavailable"))
     }
 }

@@ -63,10 +63,21 @@ struct BenchGenerateCommand: ParsableCommand {
             imagesPerPrompt: batch, precision: precision, bf16Weights: weights)
     }
 
-    private func timed(_ pipeline: any PromptConditionedPipeline, _ options: GenerationOptions) throws -> (GenerationResult, Double) {
+    /// One generation, its wall time and the operations `FlopTally` counted in it (the matrix products).
+    private func timed(
+        _ pipeline: any PromptConditionedPipeline, _ options: GenerationOptions
+    ) throws -> (result: GenerationResult, seconds: Double, flops: Double) {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let result = try pipeline.generate(options)
-        return (result, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        let (result, flops) = try FlopTally.counting { try pipeline.generate(options) }
+        return (result, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, flops)
+    }
+
+    /// The counted rate of each timed generation against the peaks measured before them.
+    private func printRates(_ peaks: MeasuredPeaks, flops: Double, _ runs: [(name: String, seconds: Double, precision: ComputePrecision)]) {
+        print("counted operations: " + String(format: "%.4g GFLOP per generation (the matrix products)", flops / 1e9))
+        for run in runs {
+            print("  \(run.name): " + peaks.rate(flops: flops, seconds: run.seconds, precision: run.precision))
+        }
     }
 
     /// Prints the final latents' and decoded images' deviation of `result` from `reference`.
@@ -91,11 +102,17 @@ struct BenchGenerateCommand: ParsableCommand {
         print(
             "generate benchmark: \(try modelOptions.path()), \(steps) steps, guidance \(guidance), batch \(batch), "
                 + "\(Parallel.threadCount) threads, fp32; 3×3 convolutions on the automatic route against direct sums")
+        let peaks = MeasuredPeaks.measure(bf16: false)
+        peaks.printPeaks()
+        var flops = 0.0
         var best: [Tensor.ConvolutionRoute: Double] = [:]
         var results: [Tensor.ConvolutionRoute: GenerationResult] = [:]
         for _ in 0..<repeats {
             for route in [Tensor.ConvolutionRoute.automatic, .direct] {
-                let (result, seconds) = try Tensor.withConvolutionRoute(route) { try timed(pipeline, options(.fp32, steps: steps)) }
+                let (result, seconds, counted) = try Tensor.withConvolutionRoute(route) {
+                    try timed(pipeline, options(.fp32, steps: steps))
+                }
+                flops = counted
                 best[route] = min(best[route] ?? .infinity, seconds)
                 results[route] = result
             }
@@ -107,6 +124,9 @@ struct BenchGenerateCommand: ParsableCommand {
             String(
                 format: "automatic route: %.3f s   direct sums: %.3f s   automatic / direct time: %.3f   speed-up %.2f×",
                 automatic, direct, automatic / direct, direct / automatic))
+        printRates(
+            peaks, flops: flops,
+            [("automatic route (its Winograd convolutions counted as direct sums)", automatic, .fp32), ("direct sums", direct, .fp32)])
         printDeviation(
             a, from: d, names: ("automatic", "direct"),
             decoderNote: pipeline.vaeConfiguration != nil ? " (the VAE decoder on the same routes)" : " (a pixel-space model: no decoder)")
@@ -117,22 +137,26 @@ struct BenchGenerateCommand: ParsableCommand {
         print(
             "generate benchmark: \(try modelOptions.path()), \(steps) steps, guidance \(guidance), batch \(batch), "
                 + "\(Parallel.threadCount) threads, bf16 products: \(BF16GEMM.path); \(BF16Payoff.verdict)")
+        let peaks = MeasuredPeaks.measure(bf16: true)
+        peaks.printPeaks()
+        var flops = 0.0
         var best: [ComputePrecision: Double] = [:]
         var bestConverted = Double.infinity
         var results: [ComputePrecision: GenerationResult] = [:]
         var sameWithConvertedWeights = true
         for _ in 0..<repeats {
-            let (fp32Result, fp32Seconds) = try timed(pipeline, options(.fp32, steps: steps))
+            let (fp32Result, fp32Seconds, counted) = try timed(pipeline, options(.fp32, steps: steps))
+            flops = counted
             best[.fp32] = min(best[.fp32] ?? .infinity, fp32Seconds)
             results[.fp32] = fp32Result
             // As `generate --precision bf16` runs: a model of its own (loaded untimed) whose fp32 weights the
             // conversion in the first step replaces; then again with the weights that run converted.
             let bf16Pipeline = try modelOptions.pipeline(quiet: true)
             let weights = BF16WeightCache(retention: .copiesReplacingWeights)
-            let (result, seconds) = try timed(bf16Pipeline, options(.bf16, steps: steps, weights: weights))
+            let (result, seconds, _) = try timed(bf16Pipeline, options(.bf16, steps: steps, weights: weights))
             best[.bf16] = min(best[.bf16] ?? .infinity, seconds)
             results[.bf16] = result
-            let (again, convertedSeconds) = try timed(bf16Pipeline, options(.bf16, steps: steps, weights: weights))
+            let (again, convertedSeconds, _) = try timed(bf16Pipeline, options(.bf16, steps: steps, weights: weights))
             bestConverted = min(bestConverted, convertedSeconds)
             sameWithConvertedWeights = sameWithConvertedWeights && again.latents.scalars == result.latents.scalars
         }
@@ -143,6 +167,7 @@ struct BenchGenerateCommand: ParsableCommand {
                 format: "bf16 with the weights converted beforehand: %.3f s   bf16 / fp32 time: %.3f   speed-up %.2f×%@",
                 bestConverted, bestConverted / fp32, fp32 / bestConverted,
                 sameWithConvertedWeights ? " (the same latents)" : " (the latents differ from the one-shot bf16 run's)"))
+        printRates(peaks, flops: flops, [("fp32", fp32, .fp32), ("bf16", bf16, .bf16), ("bf16, weights converted beforehand", bestConverted, .bf16)])
         printDeviation(
             b, from: a, names: ("bf16", "fp32"),
             decoderNote: pipeline.vaeConfiguration != nil ? " (the VAE decoder in bf16 too)" : " (a pixel-space model: no decoder)")

@@ -51,26 +51,19 @@ struct BenchUNetCommand: ParsableCommand {
         let benchmark = UNetBenchmark(
             configuration: configuration, size: size, tokens: tokens, seed: seed, repeats: repeats, batch: batch, bf16: bf16,
             profileBackward: profileBackward)
-        let fp32Peak = PeakRate.measure(.fp32) ?? 0
-        let bf16Peak = bf16 ? PeakRate.measure(.bf16) : nil
-        print("fp32 peak (\(PeakRate.fp32Instructions)): " + String(format: "%.1f GFLOP/s", fp32Peak))
-        if let bf16Peak { print(String(format: "BF16 dot-product peak: %.1f GFLOP/s", bf16Peak)) }
+        let peaks = MeasuredPeaks.measure(bf16: bf16)
+        peaks.printPeaks()
         let r = try benchmark.run()
         func gb(_ bytes: Int) -> String { String(format: "%.2f GB", Double(bytes) / 1e9) }
-        // Rate of the counted matrix-product operations, and that as a fraction of `peak`.
-        func rate(_ seconds: Double, peak: Double?, _ name: String) -> String {
-            let gflops = r.forwardFlops / seconds / 1e9
-            guard let peak, peak > 0 else { return String(format: "%.1f GFLOP/s", gflops) }
-            return String(format: "%.1f GFLOP/s, %.0f %% of the ", gflops, 100 * gflops / peak) + name
-        }
         print(
-            String(format: "forward:          %.3f s (%.1f GFLOP counted; ", r.forwardSeconds, r.forwardFlops / 1e9)
-                + rate(r.forwardSeconds, peak: fp32Peak, "fp32 peak") + ")")
+            String(format: "forward:          %.3f s (", r.forwardSeconds)
+                + peaks.counted(flops: r.forwardFlops, seconds: r.forwardSeconds) + ")")
         if let t = r.bf16ForwardSeconds, let e = r.bf16RelativeError {
             print(
                 String(
                     format: "forward bf16:     %.3f s (bf16 / fp32 time %.3f; %@; max |bf16 - fp32| / max |fp32| of the output %.2e; ",
-                    t, t / r.forwardSeconds, rate(t, peak: bf16Peak, "BF16 peak"), e) + "\(BF16GEMM.path); \(BF16Payoff.verdict))")
+                    t, t / r.forwardSeconds, peaks.rate(flops: r.forwardFlops, seconds: t, precision: .bf16), e)
+                    + "\(BF16GEMM.path); \(BF16Payoff.verdict))")
         }
         print(
             String(

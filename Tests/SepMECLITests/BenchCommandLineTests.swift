@@ -95,6 +95,15 @@ final class BenchCommandLineTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("fp32: ") && r.stdout.contains("bf16 / fp32 time"), r.stdout)
         XCTAssertTrue(r.stdout.contains("bf16 with the weights converted beforehand: ") && r.stdout.contains("(the same latents)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("final latents: max |bf16 - fp32|"), r.stdout)
+        // The counted operations beside the peak measured in the same run, for each of the three runs.
+        let counted = r.stdout.split(separator: "\n").first { $0.hasPrefix("counted operations: ") }
+        let gflop = counted.flatMap { Double($0.dropFirst("counted operations: ".count).prefix { $0 != " " }) }
+        XCTAssertGreaterThan(gflop ?? 0, 0, r.stdout)
+        XCTAssertTrue(r.stdout.contains("fp32 peak ("), r.stdout)
+        for run in ["  fp32: ", "  bf16: ", "  bf16, weights converted beforehand: "] {
+            let line = r.stdout.split(separator: "\n").first { $0.hasPrefix(run) }
+            XCTAssertTrue(line?.contains(" GFLOP/s, ") == true && line?.contains(" peak") == true, r.stdout)
+        }
     }
 
     /// `bench generate --compare convolution`: the automatic route against direct sums, both timed, with the

@@ -11,6 +11,8 @@ import TensorEngine
 struct ComponentBenchmark {
     struct Result {
         var seconds: Double
+        /// Operations of one call as `FlopTally` counts them (the matrix products), from the warm-up call.
+        var flops: Double
         var parameterCount: Int
         /// Process resident-set high-water mark (VmHWM), weights included.
         var peakResidentBytes: Int?
@@ -28,11 +30,13 @@ struct ComponentBenchmark {
         var generator = PyTorchGenerator(seed: seed + 1)
         let latent = Tensor.randn([1, vae.configuration.latentChannels, size, size], generator: &generator)
         let cache = BF16WeightCache()
-        let seconds = try fastest {
+        let (seconds, flops) = try fastest {
             let image = try PrecisionMode.with(precision, cache: cache) { try GradMode.withNoGrad { try vae.decode(latent) } }
             guard image.isFinite else { throw CommandLineError("VAE benchmark: the decoder produced NaN or infinite values") }
         }
-        return Result(seconds: seconds, parameterCount: vae.parameterCount, peakResidentBytes: MemoryStatistics.processPeakResidentBytes())
+        return Result(
+            seconds: seconds, flops: flops, parameterCount: vae.parameterCount,
+            peakResidentBytes: MemoryStatistics.processPeakResidentBytes())
     }
 
     /// Encodes `batch` rows of `tokens` token ids (SD's 77 by default): the last hidden state.
@@ -47,19 +51,19 @@ struct ComponentBenchmark {
         var state = SplitMix64(seed: seed + 1)
         let ids = (0..<batch).map { _ in (0..<tokens).map { _ in Int(state.next() % UInt64(configuration.vocabularySize)) } }
         try encoder.validate(ids)
-        let seconds = try fastest {
+        let (seconds, flops) = try fastest {
             let out = GradMode.withNoGrad { encoder(ids) }
             guard out.lastHiddenState.isFinite else {
                 throw CommandLineError("CLIP benchmark: the encoder produced NaN or infinite values")
             }
         }
         return Result(
-            seconds: seconds, parameterCount: encoder.parameterCount, peakResidentBytes: MemoryStatistics.processPeakResidentBytes())
+            seconds: seconds, flops: flops, parameterCount: encoder.parameterCount, peakResidentBytes: MemoryStatistics.processPeakResidentBytes())
     }
 
-    /// One warm-up call, then the fastest of `repeats`.
-    private func fastest(_ body: () throws -> Void) throws -> Double {
-        try body()
-        return try WallClock.fastest(of: repeats, body)
+    /// One warm-up call, whose operations are counted, then the fastest of `repeats`.
+    private func fastest(_ body: () throws -> Void) throws -> (seconds: Double, flops: Double) {
+        let flops = try FlopTally.counting { try body() }.flops
+        return (try WallClock.fastest(of: repeats, body), flops)
     }
 }
