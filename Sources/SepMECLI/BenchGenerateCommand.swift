@@ -74,7 +74,7 @@ struct BenchGenerateCommand: ParsableCommand {
 
     /// The counted rate of each timed generation against the peaks measured before them.
     private func printRates(_ peaks: MeasuredPeaks, flops: Double, _ runs: [(name: String, seconds: Double, precision: ComputePrecision)]) {
-        print("counted operations: " + String(format: "%.4g GFLOP per generation (the matrix products)", flops / 1e9))
+        print("counted operations: " + MeasuredPeaks.gflop(flops) + " GFLOP per generation (the matrix products)")
         for run in runs {
             print("  \(run.name): " + peaks.rate(flops: flops, seconds: run.seconds, precision: run.precision))
         }

@@ -18,14 +18,14 @@ struct MeasuredPeaks {
 
     /// One line per measured peak, as the other `bench` commands print them.
     func printPeaks() {
-        print("fp32 peak (\(PeakRate.fp32Instructions), \(Parallel.threadCount) threads): " + Self.gflops(fp32))
-        if let bf16 { print("BF16 dot-product peak: " + Self.gflops(bf16)) }
+        print("fp32 peak (\(PeakRate.fp32Instructions), \(Parallel.threadCount) threads): " + Self.peakText(fp32))
+        if let bf16 { print("BF16 dot-product peak: " + Self.peakText(bf16)) }
         print("rates: the matrix products' operations as direct sums (Winograd's convolutions do fewer), per second")
     }
 
     /// "`flops` GFLOP counted; " and the rate: a one-line note on a timed piece of work.
     func counted(flops: Double, seconds: Double, precision: ComputePrecision = .fp32) -> String {
-        String(format: "%.4g GFLOP counted; ", flops / 1e9) + rate(flops: flops, seconds: seconds, precision: precision)
+        Self.gflop(flops) + " GFLOP counted; " + rate(flops: flops, seconds: seconds, precision: precision)
     }
 
     /// The rate of `flops` operations in `seconds`, in GFLOP/s and as a percentage of the fp32 peak (of the
@@ -37,7 +37,12 @@ struct MeasuredPeaks {
         return String(format: "%.1f GFLOP/s, %.0f %% of the ", gflops, 100 * gflops / peak) + name
     }
 
-    private static func gflops(_ value: Double?) -> String {
+    /// `flops` in GFLOP: one decimal, or four significant digits below 10 GFLOP (tiny models).
+    static func gflop(_ flops: Double) -> String {
+        String(format: flops >= 1e10 ? "%.1f" : "%.4g", flops / 1e9)
+    }
+
+    private static func peakText(_ value: Double?) -> String {
         value.map { String(format: "%.1f GFLOP/s", $0) } ?? "unavailable"
     }
 }
