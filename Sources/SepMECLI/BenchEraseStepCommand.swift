@@ -42,6 +42,7 @@ struct BenchEraseStepCommand: ParsableCommand {
         let bench = EraseStepBenchmark(
             configuration: configuration, size: size, repeats: repeats, originalPrecision: precisionOption.precision,
             includesReference: !sepmeOnly)
+        let peaks = MeasuredPeaks.measure(bf16: false)
         let r = try bench.run { StandardError.write($0 + "\n") }
         if json {
             struct Report: Encodable {
@@ -49,13 +50,14 @@ struct BenchEraseStepCommand: ParsableCommand {
                 let result: EraseStepBenchmark.Result
                 let ratioToScriptedReference: Double?, ratioToLeanReference: Double?
                 let processPeakResidentBytes: Int?
+                let fp32PeakGFLOPS: Double?
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let report = Report(
                 config: config, size: size, threads: Parallel.threadCount, result: r,
                 ratioToScriptedReference: r.ratioToScriptedReference, ratioToLeanReference: r.ratioToLeanReference,
-                processPeakResidentBytes: MemoryStatistics.processPeakResidentBytes())
+                processPeakResidentBytes: MemoryStatistics.processPeakResidentBytes(), fp32PeakGFLOPS: peaks.fp32)
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
@@ -63,18 +65,24 @@ struct BenchEraseStepCommand: ParsableCommand {
         print(
             "SepME iteration, config \(config), \(size)x\(size) latent, batch 1, fp32 (sepme's original predictions \(precisionOption.precision.rawValue)), \(Parallel.threadCount) threads; null space dimension \(r.nullSpaceDimension)\(precisionOption.verdictSuffix)"
         )
-        print(String(format: "  sepme:                  %8.3f s   peak tensor memory %@ (one UNet)", r.sepme.seconds, gb(r.sepme.peakTensorBytes)))
+        peaks.printPeaks()
+        // The counted operations and their rate against the fp32 peak (sepme's original predictions may be bf16).
+        func rate(_ f: EraseStepBenchmark.Figures) -> String { "; " + peaks.counted(flops: f.flops, seconds: f.seconds) }
+        print(
+            String(format: "  sepme:                  %8.3f s   peak tensor memory %@ (one UNet", r.sepme.seconds, gb(r.sepme.peakTensorBytes))
+                + rate(r.sepme) + ")")
         if let lean = r.leanReference, let scripted = r.scriptedReference, let toLean = r.ratioToLeanReference,
             let toScripted = r.ratioToScriptedReference
         {
             print(
                 String(
-                    format: "  reference, lean:        %8.3f s   peak tensor memory %@ (two UNets; backward into A only)",
-                    lean.seconds, gb(lean.peakTensorBytes)))
+                    format: "  reference, lean:        %8.3f s   peak tensor memory %@ (two UNets; backward into A only",
+                    lean.seconds, gb(lean.peakTensorBytes)) + rate(lean) + ")")
             print(
                 String(
-                    format: "  reference, as scripted: %8.3f s   peak tensor memory %@ (two UNets; backward also fills every UNet weight's gradient)",
-                    scripted.seconds, gb(scripted.peakTensorBytes)))
+                    format:
+                        "  reference, as scripted: %8.3f s   peak tensor memory %@ (two UNets; backward also fills every UNet weight's gradient",
+                    scripted.seconds, gb(scripted.peakTensorBytes)) + rate(scripted) + ")")
             print(String(format: "  ratio sepme/reference as scripted: %.2f", toScripted))
             print(String(format: "  ratio sepme/reference lean:        %.2f", toLean))
         }

@@ -67,8 +67,9 @@ struct BenchUNetCommand: ParsableCommand {
         }
         print(
             String(
-                format: "forward+backward: %.3f s (%ld trainable of %ld parameters)",
-                r.forwardBackwardSeconds, r.trainableParameterCount, r.parameterCount))
+                format: "forward+backward: %.3f s (%ld trainable of %ld parameters; ",
+                r.forwardBackwardSeconds, r.trainableParameterCount, r.parameterCount)
+                + peaks.counted(flops: r.forwardBackwardFlops, seconds: r.forwardBackwardSeconds) + ")")
         if let profile = r.backwardProfile { printProfile(profile) }
         print("peak tensor memory: \(gb(r.peakTensorBytes))")
         print("peak resident memory (VmHWM): \(r.peakResidentBytes.map(gb) ?? "unavailable")")

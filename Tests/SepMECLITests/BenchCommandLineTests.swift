@@ -32,9 +32,12 @@ final class BenchCommandLineTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
         let result = try XCTUnwrap(report["result"] as? [String: Any])
-        func figures(_ key: String) throws -> (seconds: Double, bytes: Int) {
+        func figures(_ key: String) throws -> (seconds: Double, bytes: Int, flops: Double) {
             let f = try XCTUnwrap(result[key] as? [String: Any], "missing \(key)")
-            return (try XCTUnwrap(f["seconds"] as? Double), try XCTUnwrap(f["peakTensorBytes"] as? Int))
+            return (
+                try XCTUnwrap(f["seconds"] as? Double), try XCTUnwrap(f["peakTensorBytes"] as? Int),
+                try XCTUnwrap(f["flops"] as? Double)
+            )
         }
         let sepme = try figures("sepme")
         let lean = try figures("leanReference")
@@ -45,6 +48,13 @@ final class BenchCommandLineTests: XCTestCase {
         // The reference keeps a second UNet; the scripted one also holds a gradient for every weight.
         XCTAssertGreaterThanOrEqual(lean.bytes - sepme.bytes, 4 * parameters * 9 / 10)
         XCTAssertGreaterThanOrEqual(scripted.bytes - lean.bytes, 4 * parameters)
+        // Counted products: the reference's four forwards and two backwards outnumber sepme's three
+        // evaluations (two of them one batched gradient-free call) and one backward; filling every weight's
+        // gradient adds a product per trainable weight.
+        XCTAssertGreaterThan(sepme.flops, 0)
+        XCTAssertGreaterThan(lean.flops, sepme.flops)
+        XCTAssertGreaterThan(scripted.flops, lean.flops)
+        XCTAssertGreaterThan(try XCTUnwrap(report["fp32PeakGFLOPS"] as? Double), 0)
         let ratio = try XCTUnwrap(report["ratioToScriptedReference"] as? Double)
         XCTAssertEqual(ratio, sepme.seconds / scripted.seconds, accuracy: 1e-9)
         // 768-wide CLIP ViT-L/14 null space of blank + "zq watermark" + nothing else: d − rank.

@@ -2,8 +2,9 @@ import XCTest
 @testable import TensorEngine
 
 /// `FlopTally`, which the benchmarks divide their times by: 2 operations per multiply-add of each matrix
-/// product, counted from the shapes as `torch.utils.flop_counter` counts them (a convolution as its direct
-/// sums whatever route runs it), only inside `counting` and only on the counting task.
+/// product, forward and backward, counted from the shapes as `torch.utils.flop_counter` counts them (a
+/// convolution as its direct sums whatever route runs it), only inside `counting` and only on the
+/// counting task.
 final class FlopTallyTests: XCTestCase {
     private func random(_ shape: [Int], seed: UInt64) -> Tensor { RandomTensors.uniform(shape, seed: seed) }
 
@@ -60,6 +61,50 @@ final class FlopTallyTests: XCTestCase {
         }
         XCTAssertEqual(fp32, expected)
         XCTAssertEqual(bf16, expected)
+    }
+
+    /// A backward rule counts one product of the forward's size per gradient it computes: a frozen input
+    /// costs none.
+    func testBackwardCountsTheGradientsItComputes() {
+        func forwardAndBackward(_ body: () -> Tensor) -> Double {
+            FlopTally.counting { body().sum().backward() }.flops
+        }
+        func trainable(_ shape: [Int], seed: UInt64) -> Tensor {
+            let t = random(shape, seed: seed)
+            t.requiresGrad = true
+            return t
+        }
+        let linearOnce = 2 * Double(14 * 24 * 10)
+        let x = random([2, 7, 24], seed: 20)
+        XCTAssertEqual(forwardAndBackward { Tensor.linear(x, weight: trainable([10, 24], seed: 21)) }, 2 * linearOnce, "dW only")
+        XCTAssertEqual(
+            forwardAndBackward { Tensor.linear(trainable([2, 7, 24], seed: 22), weight: trainable([10, 24], seed: 23)) },
+            3 * linearOnce, "dx and dW")
+
+        let matmulOnce = 2 * Double(3 * 5 * 9 * 6)
+        XCTAssertEqual(
+            forwardAndBackward { Tensor.matmul(trainable([3, 5, 6], seed: 24), random([6, 9], seed: 25)) }, 2 * matmulOnce)
+        XCTAssertEqual(
+            forwardAndBackward { Tensor.matmul(trainable([3, 5, 6], seed: 26), trainable([6, 9], seed: 27)) }, 3 * matmulOnce,
+            "the broadcast operand's gradient is one product of the forward's size, then a sum")
+
+        let convOnce = 2 * Double(2 * 5 * 5 * 6 * 36)
+        let image = random([2, 4, 9, 11], seed: 28)
+        XCTAssertEqual(
+            forwardAndBackward {
+                Tensor.conv2d(image, weight: trainable([5, 4, 3, 3], seed: 29), bias: trainable([5], seed: 30), stride: (2, 2), padding: (1, 1))
+            }, 2 * convOnce, "dW (the bias gradient is a sum, not a product)")
+
+        // Attention, 6 heads of 8 queries, 12 keys, D 16, Dv 20.
+        let (q, k, v) = (trainable([2, 3, 8, 16], seed: 31), trainable([2, 3, 12, 16], seed: 32), trainable([2, 3, 12, 20], seed: 33))
+        let pairs = Double(6 * 8 * 12)
+        XCTAssertEqual(
+            forwardAndBackward { Tensor.scaledDotProductAttention(q, k, v) }, 2 * pairs * (16 + 20) * 3,
+            "forward QKᵀ and PV; backward dV, dP, dQ and dK")
+        let frozenQ = random([2, 3, 8, 16], seed: 34)
+        let frozenK = random([2, 3, 12, 16], seed: 35)
+        XCTAssertEqual(
+            forwardAndBackward { Tensor.scaledDotProductAttention(frozenQ, frozenK, v) }, 2 * pairs * (16 + 20 + 20), "dV only")
     }
 
     /// Work outside `counting` adds nothing; a nested `counting` keeps its own operations.

@@ -24,6 +24,8 @@ struct EraseStepBenchmark {
     struct Figures: Codable {
         var seconds: Double
         var peakTensorBytes: Int
+        /// Operations of one iteration, forward and backward, as `FlopTally` counts them (the matrix products).
+        var flops: Double
     }
 
     let configuration: UNet2DConditionConfiguration
@@ -111,10 +113,10 @@ struct EraseStepBenchmark {
         let xt = Tensor.randn([1, configuration.inChannels, size, size], generator: &noise)
 
         func measure(_ step: () -> Void) -> Figures {
-            step()  // warm-up (allocator, BLAS buffers)
+            let flops = FlopTally.counting { step() }.flops  // warm-up (allocator, BLAS buffers), counted
             MemoryStatistics.shared.resetPeak()
             let seconds = WallClock.fastest(of: repeats, step)
-            return Figures(seconds: seconds, peakTensorBytes: MemoryStatistics.shared.peakBytes)
+            return Figures(seconds: seconds, peakTensorBytes: MemoryStatistics.shared.peakBytes, flops: flops)
         }
 
         return try model.withTrainingWeights([shift]) {

@@ -21,6 +21,8 @@ struct UNetBenchmark {
         var bf16RelativeError: Float?
         /// Operations of one forward as `FlopTally` counts them (the matrix products).
         var forwardFlops: Double
+        /// Operations of one forward + backward into the to_k / to_v weights, counted the same way.
+        var forwardBackwardFlops: Double
         /// The time of each backward rule in the fastest forward + backward (`profileBackward`).
         var backwardProfile: BackwardProfile?
     }
@@ -111,19 +113,24 @@ struct UNetBenchmark {
             }
         }
         var forwardBackward = Double.infinity
+        var forwardBackwardFlops = 0.0
         var profile: BackwardProfile?
         for _ in 0..<repeats {
             for w in trainable { w.grad = nil }
             let t0 = Date()
-            let out = model(sample, timesteps: timesteps, encoderHiddenStates: context, addedConditions: added)
-            let t1 = Date()
-            let loss = out.square().mean()
+            var t1 = t0
             var rules: BackwardProfile?
-            if profileBackward {
-                rules = Tensor.profilingBackward { loss.backward() }.1
-            } else {
-                loss.backward()
-            }
+            forwardBackwardFlops =
+                FlopTally.counting {
+                    let out = model(sample, timesteps: timesteps, encoderHiddenStates: context, addedConditions: added)
+                    t1 = Date()
+                    let loss = out.square().mean()
+                    if profileBackward {
+                        rules = Tensor.profilingBackward { loss.backward() }.1
+                    } else {
+                        loss.backward()
+                    }
+                }.flops
             let t2 = Date()
             if t2.timeIntervalSince(t0) < forwardBackward { profile = rules }
             forwardBackward = min(forwardBackward, t2.timeIntervalSince(t0))
@@ -142,6 +149,7 @@ struct UNetBenchmark {
             parameterCount: model.parameterCount,
             trainableParameterCount: trainable.reduce(0) { $0 + $1.count },
             bf16ForwardSeconds: bf16 ? bf16Forward : nil, bf16RelativeError: bf16Error, forwardFlops: forwardFlops,
+            forwardBackwardFlops: forwardBackwardFlops,
             backwardProfile: profile)
     }
 }

@@ -1,9 +1,11 @@
 import Foundation
 
 /// Counts the floating-point operations of the matrix products run inside `counting` on the calling
-/// task: convolutions, linear layers, matmuls and attention (scores and values), forward only,
-/// 2 per multiply-add, as PyTorch's `torch.utils.flop_counter` counts them. Normalisation, activations
-/// and other elementwise work are not counted. Benchmarks divide a measured time by this count.
+/// task: convolutions, linear layers, matmuls and attention (scores and values), 2 per multiply-add, as
+/// PyTorch's `torch.utils.flop_counter` counts them: from the shapes, a convolution as its direct sums
+/// whatever route runs it; a backward rule counts the products of the gradients it computes (the frozen
+/// inputs' none). Normalisation, activations and other elementwise work are not counted. Benchmarks
+/// divide a measured time by this count.
 public final class FlopTally: @unchecked Sendable {
     @TaskLocal private static var current: FlopTally?
     // @unchecked Sendable: `total` is read and written only under `lock`.

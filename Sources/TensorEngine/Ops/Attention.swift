@@ -106,6 +106,12 @@ extension Tensor {
         // object, so the output does not keep itself alive through its own node.
         let outValues = out.storage
         return record("scaled_dot_product_attention", inputs: [q, k, v], output: out) { g, needs in
+            // The products the gradients need, as torch.utils.flop_counter counts them: dV = Pᵀ dO, dP = dO Vᵀ
+            // (for dQ or dK), dQ = dS K, dK = dSᵀ Q; the kernel's recomputation of P is not counted.
+            let scoresNeeded = needs[0] || needs[1]
+            FlopTally.add(
+                multiplyAdds: shape.heads * lq * lk
+                    * ((needs[2] ? dv : 0) + (scoresNeeded ? dv : 0) + (needs[0] ? d : 0) + (needs[1] ? d : 0)))
             let dq = needs[0] ? Tensor(uninitialized: q.shape) : nil
             let dk = needs[1] ? Tensor(uninitialized: k.shape) : nil
             let dvT = needs[2] ? Tensor(uninitialized: v.shape) : nil

@@ -28,7 +28,8 @@ extension Tensor {
             precondition(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")
         }
         let out = Tensor(uninitialized: [batch, outChannels, g.outH, g.outW])
-        FlopTally.add(multiplyAdds: batch * outChannels * g.patchSize * g.outH * g.outW)
+        let multiplyAdds = batch * outChannels * g.patchSize * g.outH * g.outW
+        FlopTally.add(multiplyAdds: multiplyAdds)
         // A gradient-free convolution inside a bf16 scope (`PrecisionMode`) uses the weight's bf16 copy, or on
         // the Winograd route its transformed weight, bf16 at the points where rounding costs least.
         let cache = PrecisionMode.bf16Cache(inputs: [x, weight, bias], outputs: outChannels, depth: g.patchSize)
@@ -49,6 +50,8 @@ extension Tensor {
         return record("conv2d", inputs: inputs, output: out) { gy, needs in
             let dx = needs[0] && savedWeight != nil ? Tensor(zeros: xShape) : nil
             let dw = needs[1] && savedX != nil ? Tensor(zeros: weightShape) : nil
+            // dx and dW: each the forward's direct sums, whatever route computes them.
+            FlopTally.add(multiplyAdds: multiplyAdds * ((dx != nil ? 1 : 0) + (dw != nil ? 1 : 0)))
             if dx != nil || dw != nil {
                 // The kernel reads x only for dW and the weight only for dx.
                 Conv2DKernel.backward(

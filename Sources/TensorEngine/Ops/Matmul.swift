@@ -62,9 +62,12 @@ extension Tensor {
     // a: [..., M, K], b: [..., K, N] -> [..., M, N]
     public static func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         let out = batchedMatmulKernel(a, b)
-        FlopTally.add(multiplyAdds: out.count * a.shape[a.rank - 1])
+        let multiplyAdds = out.count * a.shape[a.rank - 1]
+        FlopTally.add(multiplyAdds: multiplyAdds)
         return record("matmul", inputs: [a, b], output: out) { g, needs in
-            [
+            // Each gradient is one product of the forward's size (before any broadcast sum).
+            FlopTally.add(multiplyAdds: multiplyAdds * needs.prefix(2).filter { $0 }.count)
+            return [
                 needs[0] ? batchedMatmulKernel(g, b, transB: true).sum(toShape: a.shape) : nil,
                 needs[1] ? batchedMatmulKernel(a, g, transA: true).sum(toShape: b.shape) : nil
             ]
@@ -109,6 +112,9 @@ extension Tensor {
         let hasBias = bias != nil
         return record("linear", inputs: inputs, output: out) { g, needs in
             var grads: [Tensor?] = []
+            // dx and dW: each one product of the forward's size.
+            let products = (needs[0] && savedWeight != nil ? 1 : 0) + (needs[1] && savedX != nil ? 1 : 0)
+            FlopTally.add(multiplyAdds: products * rows * inF * outF)
             if needs[0], let w = savedWeight {
                 let gx = Tensor(uninitialized: xShape)
                 BLAS.sgemm(
