@@ -9,12 +9,10 @@
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
+#include "avx512_lanes.h"
+
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define NR SEPME_BF16_NR
-
-static inline __mmask16 first_lanes(ptrdiff_t count) {
-    return count >= 16 ? (__mmask16)0xFFFF : (count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1));
-}
 
 // Words bf16(even[t]) | bf16(odd[t]) << 16 for the sixteen lanes t.
 TARGET static inline __m512i interleaved_pairs(__m512 even, __m512 odd) {

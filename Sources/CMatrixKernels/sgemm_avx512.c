@@ -12,6 +12,8 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+
+#include "avx512_lanes.h"
 #define AVX512 __attribute__((target("avx512f")))
 
 static int has_avx512f;
@@ -252,11 +254,6 @@ static inline AVX512 void finish(float *c, __mmask16 mask, __m512 s, int mode, _
     __m512 old = _mm512_maskz_loadu_ps(mask, c);
     __m512 v = mode == SEPME_SGEMM_ADD ? _mm512_add_ps(old, s) : _mm512_fmadd_ps(beta, old, s);
     _mm512_mask_storeu_ps(c, mask, v);
-}
-
-// Lanes [0, n) of a 16-lane vector (n clamped to [0, 16]).
-static inline __mmask16 first_lanes(int n) {
-    return n >= 16 ? (__mmask16)0xFFFF : (n > 0 ? (__mmask16)((1u << n) - 1) : (__mmask16)0);
 }
 
 // The micro-kernels. C tile (mr <= `rows` rows, nr <= 16 `vectors` columns) from kc steps of A and of B

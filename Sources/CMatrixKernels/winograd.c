@@ -105,11 +105,9 @@ INLINE void weight_body(float *restrict u, const float *restrict weight, ptrdiff
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define AVX512 __attribute__((target("avx512f")))
+#include "avx512_lanes.h"
 
-static inline __mmask16 first_lanes(ptrdiff_t count) {
-    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count > 0 ? count : 0)) - 1);
-}
+#define AVX512 __attribute__((target("avx512f")))
 
 // input_body's B along the rows, sixteen tiles to a vector: for each of the 6 rows `vert` holds (pw
 // floats apart), the 6 values of tile t are va[4t ... 4t + 5]; the loads of 64 floats are split by

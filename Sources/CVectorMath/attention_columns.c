@@ -75,6 +75,8 @@ static void exp_columns_short_scalar(float *s, ptrdiff_t lines, ptrdiff_t width,
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
+#include "softmax_lanes.h"
+
 #define AVX2 __attribute__((target("avx2,fma")))
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 
@@ -86,10 +88,6 @@ __attribute__((constructor)) static void detect_bf16(void) {
     __builtin_cpu_init();
     has_bf16 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512bf16");
-}
-
-static inline __mmask16 lanes16(ptrdiff_t count) {
-    return count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
 }
 
 AVX512 static void column_maxima_avx512(const float *s, ptrdiff_t lines, ptrdiff_t width, ptrdiff_t ld, float *top) {

@@ -38,14 +38,12 @@ __attribute__((constructor)) static void detect_attention_rows(void) {
 }
 int sepme_attention_rows_available(void) { return cpu_has_avx512f; }
 
-static inline __mmask16 lanes(ptrdiff_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
-
 // dst[l] = src[l] · scale.
 static AVX512 void scale_row(float *dst, const float *src, ptrdiff_t n, float scale) {
     __m512 k = _mm512_set1_ps(scale);
     ptrdiff_t l = 0;
     for (; l + 16 <= n; l += 16) _mm512_storeu_ps(dst + l, _mm512_mul_ps(_mm512_loadu_ps(src + l), k));
-    if (l < n) _mm512_mask_storeu_ps(dst + l, lanes(n - l), _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(n - l), src + l), k));
+    if (l < n) _mm512_mask_storeu_ps(dst + l, lanes16(n - l), _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes16(n - l), src + l), k));
 }
 
 // The vectors of columns c0 … of n that one pass takes (at most six: 96 columns), and the lanes of
@@ -53,7 +51,7 @@ static AVX512 void scale_row(float *dst, const float *src, ptrdiff_t n, float sc
 static inline int column_chunk(ptrdiff_t n, ptrdiff_t c0, __mmask16 *last) {
     int ch = (int)((n - c0 + 15) / 16);
     if (ch > 6) ch = 6;
-    *last = lanes(n - c0 - 16 * (ch - 1));
+    *last = lanes16(n - c0 - 16 * (ch - 1));
     return ch;
 }
 
@@ -65,7 +63,7 @@ static int rows_per_group(int nv) { return nv <= 5 ? 4 : (nv <= 7 ? 3 : 2); }
 // of keys (the last one masked).
 INLINE AVX512 void scores(const float *qs, ptrdiff_t d, const float *kT, ptrdiff_t lk, float *s, const int R,
                           const int NV) {
-    __mmask16 last = lanes(lk - 16 * (NV - 1));
+    __mmask16 last = lanes16(lk - 16 * (NV - 1));
     __m512 acc[4][8];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
@@ -221,7 +219,7 @@ static AVX512 void backward_rows(const float *dout, const float *out, const floa
     __attribute__((aligned(64))) float s[4 * KEYS_MAX];
     __attribute__((aligned(64))) float g[4 * HEAD_MAX];
     const float one[4] = {1, 1, 1, 1};
-    __mmask16 tail = lanes(lk % 16);
+    __mmask16 tail = lanes16(lk % 16);
     ptrdiff_t full = lk / 16;
     for (ptrdiff_t i0 = 0; i0 < rows; i0 += group) {
         int live = rows - i0 < group ? (int)(rows - i0) : group;

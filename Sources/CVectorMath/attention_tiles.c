@@ -45,8 +45,6 @@
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
 
-static inline __mmask16 lanes(ptrdiff_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
-
 // s[r][j] = Σ_l qs[r][l] kT[l][j] for ROWS rows of scaled queries (row stride SLICE_MAX) and NV vectors
 // of keys (the last masked by `last`) from kT's panels: 16 keys each, [d][16] (see PANELS).
 INLINE AVX512 void tile_scores(const float *qs, ptrdiff_t d, const float *kT, __mmask16 last, float *s, const int NV) {
@@ -71,7 +69,7 @@ static AVX512 void scores_of_tile(const float *qs, ptrdiff_t d, const float *kT,
     for (ptrdiff_t c0 = 0; c0 < cols; c0 += 48) {
         ptrdiff_t left = cols - c0;
         int nv = left >= 48 ? 3 : (int)((left + 15) / 16);
-        __mmask16 last = lanes(left - 16 * (nv - 1));
+        __mmask16 last = lanes16(left - 16 * (nv - 1));
         if (nv == 3)
             tile_scores(qs, d, kT + c0 * d, last, s + c0, 3);
         else if (nv == 2)
@@ -154,7 +152,7 @@ static AVX512 void values_of_tile(const float *p, const float *v, ptrdiff_t cols
         for (ptrdiff_t c0 = 0; c0 < dv; c0 += 16 * ch_of(dv - c0)) {
             ptrdiff_t left = dv - c0;
             int ch = ch_of(left);
-            __mmask16 last = ch * 16 >= left ? lanes(left - 16 * (ch - 1)) : (__mmask16)0xFFFF;
+            __mmask16 last = ch * 16 >= left ? lanes16(left - 16 * (ch - 1)) : (__mmask16)0xFFFF;
             float *outc[ROWS];
             for (int r = 0; r < ROWS; r++) outc[r] = out[r] + c0;
             const float *pj = p + j0, *vj = v + j0 * dv + c0;
@@ -229,7 +227,7 @@ static AVX512 void backward_tile(const float *q, const float *kT, const float *k
     __attribute__((aligned(64))) float qs[ROWS * SLICE_MAX];
     __attribute__((aligned(64))) float gs[ROWS * SLICE_MAX];
     ptrdiff_t full = cols / 16;
-    __mmask16 tail = lanes(cols % 16);
+    __mmask16 tail = lanes16(cols % 16);
     const __m512 k8 = _mm512_set1_ps(scale);
     for (ptrdiff_t i0 = 0; i0 < rows; i0 += ROWS) {
         int live = rows - i0 < ROWS ? (int)(rows - i0) : ROWS;

@@ -2,10 +2,15 @@
 // attention_columns.c so that the fused attention rows, tiles and columns add and exponentiate exactly as
 // the row kernels do: e^x on sixteen and on eight lanes (the Cody-Waite reduction and Cephes polynomial of
 // vector_math.c's header comment, the same sequence of operations per lane as its exp_scalar), the AVX2
-// loops' horizontal sum of eight lanes, and, built on them, the maxima and exponentials of several rows
-// interleaved. x86-64 with GCC or Clang only; include after <immintrin.h> and <math.h>.
+// loops' horizontal sum of eight lanes, the mask of a partial 16-lane vector, and, built on them, the
+// maxima and exponentials of several rows interleaved. x86-64 with GCC or Clang only; include after <immintrin.h> and <math.h>.
 #ifndef SEPME_SOFTMAX_LANES_H
 #define SEPME_SOFTMAX_LANES_H
+
+// Lanes [0, count) of a 16-lane vector, the mask of a partial vector (count clamped to [0, 16]).
+static inline __mmask16 lanes16(ptrdiff_t count) {
+    return count >= 16 ? (__mmask16)0xFFFF : (count > 0 ? (__mmask16)((1u << count) - 1) : (__mmask16)0);
+}
 
 __attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
