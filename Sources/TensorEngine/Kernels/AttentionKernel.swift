@@ -32,6 +32,8 @@ struct AttentionShape {
     /// have the query rows as their inner dimension, and the head's dK, dV are revisited per block).
     let backwardBlock: Int, backwardKeyBlock: Int
     var blocksPerHead: Int { (lq + block - 1) / block }
+    /// Multiply-adds of the forward's two products, Q Kᵀ and P V, over all heads (`FlopTally`).
+    var forwardMultiplyAdds: Int { heads * lq * lk * (d + dv) }
 }
 
 enum AttentionKernel {

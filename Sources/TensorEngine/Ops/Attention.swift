@@ -88,7 +88,7 @@ extension Tensor {
             keyBlock: keyBlock)
         let out = Tensor(uninitialized: batchDims + [lq, dv])
         let lse = Tensor(uninitialized: batchDims + [lq])
-        FlopTally.add(multiplyAdds: shape.heads * lq * lk * (d + dv))
+        FlopTally.add(multiplyAdds: shape.forwardMultiplyAdds)
         // Short key sequences (cross-attention: Lk = 77 text tokens) keep P for the backward pass when a
         // graph is recorded: at most `keptProbabilityKeys / Dv` times the output's memory, and the
         // backward skips recomputing Q Kᵀ and its exponentials (a fifth of its GEMMs).
@@ -170,7 +170,7 @@ extension Tensor {
             heads: b * heads, lq: lq, lk: lk, d: d, dv: dv, scale: nil, queryBlock: nil, keyBlock: nil)
         let out = Tensor(uninitialized: [b, lq, heads * dv])
         let lse = Tensor(uninitialized: [b * heads * lq])
-        FlopTally.add(multiplyAdds: shape.heads * lq * lk * (d + dv))
+        FlopTally.add(multiplyAdds: shape.forwardMultiplyAdds)
         BF16AttentionKernel.forward(
             q: q.pointer, k: k.pointer, v: v.pointer, shape, out: out.pointer, lse: lse.pointer,
             layout: BF16AttentionKernel.HeadLayout(headsPerSample: heads))
